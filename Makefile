@@ -1,0 +1,44 @@
+# Every target bootstraps what it needs: the engine (as root), the venv, all distributions.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Every distribution in the repo: the core, then each backend and contrib plugin.
+DISTS := core $(wildcard builders/*/pyproject.toml) $(wildcard contrib/*/pyproject.toml)
+DIST_DIRS := core $(patsubst %/pyproject.toml,%,$(filter %/pyproject.toml,$(DISTS)))
+DIST_FILES := $(foreach d,$(DIST_DIRS),$(d)/pyproject.toml) pyproject.toml
+
+.PHONY: venv engine test test-core demo bench lint clean
+
+$(STAMP): $(DIST_FILES)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --group dev $(foreach d,$(DIST_DIRS),-e ./$(d))
+	@touch $@
+
+venv: $(STAMP)
+
+engine:
+	bash scripts/engine.sh
+
+test: venv engine
+	$(BIN)/python -m pytest
+
+test-core: venv
+	$(BIN)/python -m pytest tests/core
+
+demo: venv engine
+	bash scripts/demo.sh
+
+bench: venv engine
+	$(BIN)/python bench/run.py
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check core builders contrib tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build dist

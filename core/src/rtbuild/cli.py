@@ -1,0 +1,166 @@
+"""The ``rtbuild`` command. Subcommands live in ``rtbuild.commands.*`` and load lazily, so
+``rtbuild --help`` and ``--version`` import neither the docker SDK, rich, nor any backend.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from ._version import __version__
+from .errors import EXIT_FAILED, AgentRuntimeBuildError
+
+#: name -> "module:attribute" of each subcommand.
+COMMANDS: dict[str, str] = {
+    "build": "rtbuild.commands.build:build",
+    "build-many": "rtbuild.commands.build_many:build_many",
+    "exists": "rtbuild.commands.exists:exists",
+    "plugins": "rtbuild.commands.listing:plugins",
+    "builders": "rtbuild.commands.listing:builders",
+    "runtime": "rtbuild.commands.runtime:runtime",
+}
+
+#: One-line help per command, so ``--help`` needs no imports.
+SHORT_HELP: dict[str, str] = {
+    "build": "Build an image from a context directory.",
+    "build-many": "Build many images from a TOML or YAML file, in parallel.",
+    "exists": "Exit 0 if an image is available (locally or pulled), 1 if not.",
+    "plugins": "List discovered builders and plugins.",
+    "builders": "List installed builders.",
+    "runtime": "Build (or reuse) a runtime image from a base image and runtime plugins.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        import importlib
+
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return None
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@dataclass
+class State:
+    """Global options, shared with every subcommand through ``ctx.obj``."""
+
+    debug: bool = False
+    config_path: str | None = None
+    no_plugins: bool = False
+    trace_hooks: bool = False
+    json: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def load_config(self, **overrides: Any) -> Any:
+        from .config import load_config
+
+        if self.no_plugins:
+            overrides["load_plugins"] = []
+        if self.trace_hooks:
+            overrides["trace_hooks"] = True
+        return load_config(self.config_path, overrides=overrides)
+
+    def plugin_manager(self, config: Any) -> Any:
+        from .plugins import get_plugin_manager
+
+        return get_plugin_manager(config)
+
+
+_STATE = State()
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="rtbuild")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file to use.")
+@click.option("--no-plugins", is_flag=True, help="Load no rtbuild.plugins entry points.")
+@click.option("--trace-hooks", is_flag=True, help="Print every hook call with its plugins and duration.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, config_path: str | None, no_plugins: bool, trace_hooks: bool) -> None:
+    """rtbuild: build runtime container images on any engine."""
+    _STATE.debug, _STATE.config_path = debug, config_path
+    _STATE.no_plugins, _STATE.trace_hooks, _STATE.json = no_plugins, trace_hooks, False
+    ctx.obj = _STATE
+
+
+def json_option(func: Any) -> Any:
+    """``--json``: print the result as JSON on stdout (and errors as JSON too)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        _STATE.json = _STATE.json or value
+        return value
+
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        expose_value=True,
+        callback=callback,
+        help="Print the result as JSON on stdout.",
+    )(func)
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, default=str))
+
+
+def _report_error(exc: AgentRuntimeBuildError) -> int:
+    if _STATE.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    click.echo(exc.render(), err=True)
+    if _STATE.json:
+        emit_json(exc.to_dict())
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI, maps errors to exit codes, no traceback unless --debug."""
+    try:
+        rv = cli.main(args=argv, prog_name="rtbuild", standalone_mode=False)
+    except AgentRuntimeBuildError as exc:
+        return _report_error(exc)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("rtbuild: interrupted", err=True)
+        return 130
+    except Exception as exc:  # a bug, ours or a plugin's: say so plainly
+        if _STATE.debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("  hint: run with --debug for the traceback and report it", err=True)
+        return EXIT_FAILED
+    return rv if isinstance(rv, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+__all__ = ["COMMANDS", "State", "cli", "emit_json", "json_option", "main", "pass_state", "run"]

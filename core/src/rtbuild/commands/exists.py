@@ -1,0 +1,33 @@
+"""``rtbuild exists IMAGE``: exit 0 if available, 1 if not."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import State, emit_json, json_option, pass_state
+from ._options import progress_mode
+
+
+@click.command()
+@click.argument("image")
+@click.option(
+    "--pull/--no-pull", default=True, show_default=True, help="Pull the image from its registry when it is only there."
+)
+@click.option("--builder", help="Builder to ask.")
+@json_option
+@pass_state
+@click.pass_context
+def exists(ctx: click.Context, state: State, image: str, pull: bool, builder: str | None, as_json: bool) -> None:
+    """Exit 0 if IMAGE is available (locally, or pulled with --pull), 1 if not."""
+    from ..pipeline import check_image
+    from ..progress import make_reporter, use_reporter
+
+    config = state.load_config(builder=builder)
+    pm = state.plugin_manager(config)
+    with use_reporter(make_reporter(progress_mode(as_json))):
+        found = check_image(image, pull, config=config, pm=pm)
+    if as_json:
+        emit_json({"image": image, "exists": found, "pull": pull})
+    else:
+        click.echo(f"{image}: {'available' if found else 'not found'}", err=True)
+    ctx.exit(0 if found else 1)

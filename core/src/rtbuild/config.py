@@ -1,0 +1,310 @@
+"""Configuration: ``rtbuild.toml`` or ``[tool.rtbuild]`` in ``pyproject.toml``, ``RTBUILD_*``
+environment variables, CLI flags. Later sources win: defaults < file < environment < flags.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_BUILDER = "docker"
+
+
+@dataclass
+class SandboxConfig:
+    """The runtime settings an agent platform hands to rtbuild (see docs/configuration.md)."""
+
+    runtime_container_image: str | None = None
+    base_container_image: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RuntimeConfig:
+    """Defaults for ``rtbuild runtime``."""
+
+    repo: str = "rtbuild/runtime"
+    plugins: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    builder: str = DEFAULT_BUILDER
+    platform: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    push: bool = False
+    #: Allow-list of plugin entry-point or distribution names; ``None`` = all.
+    load_plugins: list[str] | None = None
+    disable_plugins: list[str] = field(default_factory=list)
+    strict_plugins: bool = False
+    trace_hooks: bool = False
+    #: Per-builder tables (``[builders.NAME]``), handed to ``from_config``.
+    builders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per-plugin tables (``[plugins.NAME]``), read by the plugins themselves.
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    #: Where the file settings came from, if any.
+    source: str | None = None
+
+    def builder_config(self, name: str | None = None) -> dict[str, Any]:
+        """The ``[builders.NAME]`` table (empty when absent)."""
+        return dict(self.builders.get(name or self.builder, {}))
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The ``[plugins.NAME]`` table (empty when absent)."""
+        return dict(self.plugins.get(name, {}))
+
+
+# --- schema -----------------------------------------------------------------------------
+
+_STR, _BOOL, _STRMAP, _STRLIST, _TABLES = "string", "boolean", "table of strings", "list of strings", "table of tables"
+
+_TOP: dict[str, str] = {
+    "builder": _STR,
+    "platform": _STR,
+    "build_args": _STRMAP,
+    "labels": _STRMAP,
+    "push": _BOOL,
+    "load_plugins": _STRLIST,
+    "disable_plugins": _STRLIST,
+    "strict_plugins": _BOOL,
+    "trace_hooks": _BOOL,
+    "builders": _TABLES,
+    "plugins": _TABLES,
+}
+_SECTIONS: dict[str, dict[str, str]] = {
+    "sandbox": {"runtime_container_image": _STR, "base_container_image": _STR, "build_args": _STRMAP},
+    "runtime": {"repo": _STR, "plugins": _STRLIST},
+}
+
+#: Environment variables and the keys they set (docs/configuration.md lists them).
+ENV_VARS: dict[str, str] = {
+    "RTBUILD_BUILDER": "builder",
+    "RTBUILD_PLATFORM": "platform",
+    "RTBUILD_PUSH": "push",
+    "RTBUILD_LOAD_PLUGINS": "load_plugins",
+    "RTBUILD_DISABLE_PLUGINS": "disable_plugins",
+    "RTBUILD_STRICT_PLUGINS": "strict_plugins",
+    "RTBUILD_TRACE_HOOKS": "trace_hooks",
+    "RTBUILD_RUNTIME_CONTAINER_IMAGE": "sandbox.runtime_container_image",
+    "RTBUILD_BASE_CONTAINER_IMAGE": "sandbox.base_container_image",
+    "RTBUILD_RUNTIME_REPO": "runtime.repo",
+}
+
+
+def _line_of(text: str, section: str | None, key: str) -> int | None:
+    """Best-effort line number of ``key`` (tomllib keeps no positions)."""
+    in_section = section is None
+    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = header.match(line)
+        if match:
+            name = match.group(1)
+            in_section = section is not None and name.endswith(section)
+            if section is None and name.split(".")[-1] == key:
+                return number
+            continue
+        if in_section and re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
+            return number
+    return None
+
+
+def _check(value: Any, kind: str) -> bool:
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _STRLIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == _STRMAP:
+        return isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
+    if kind == _TABLES:
+        return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
+    raise AssertionError(kind)
+
+
+def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> None:
+    def fail(section: str | None, key: str, problem: str) -> None:
+        line = _line_of(text, section, key)
+        where = f"{source}:{line}" if line else source
+        dotted = f"{prefix}{section + '.' if section else ''}{key}"
+        raise ConfigError(
+            f"{where}: {problem} {dotted!r}",
+            step="read configuration",
+            hint="see docs/configuration.md for the known keys and their types",
+        )
+
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                fail(None, key, "expected a table for")
+            for sub, subvalue in value.items():
+                kind = _SECTIONS[key].get(sub)
+                if kind is None:
+                    fail(key, sub, "unknown key")
+                elif not _check(subvalue, kind):
+                    fail(key, sub, f"expected a {kind} for")
+            continue
+        kind = _TOP.get(key)
+        if kind is None:
+            fail(None, key, "unknown key")
+        elif not _check(value, kind):
+            fail(None, key, f"expected a {kind} for")
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The nearest ``rtbuild.toml``, or ``pyproject.toml`` with ``[tool.rtbuild]``, upwards."""
+    directory = (start or Path.cwd()).resolve()
+    for candidate_dir in (directory, *directory.parents):
+        rt = candidate_dir / "rtbuild.toml"
+        if rt.is_file():
+            return rt
+        py = candidate_dir / "pyproject.toml"
+        if py.is_file():
+            try:
+                text = py.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            if re.search(r"^\s*\[tool\.rtbuild[\].]", text, re.MULTILINE):
+                return py
+    return None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse and validate one file; returns the rtbuild table."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}", step="read configuration") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: malformed TOML: {exc}",
+            step="read configuration",
+            hint="fix the TOML syntax at the line shown",
+        ) from exc
+    prefix = ""
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("rtbuild", {})
+        prefix = "tool.rtbuild."
+    _validate(data, str(path), text, prefix)
+    return data
+
+
+def _split_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(
+        f"environment variable {name}={raw!r} is not a boolean",
+        step="read configuration",
+        hint="use 1/0, true/false, yes/no or on/off",
+    )
+
+
+def _apply(config: Config, data: Mapping[str, Any]) -> None:
+    for key, value in data.items():
+        if key == "sandbox":
+            for sub, subvalue in value.items():
+                if sub == "build_args":
+                    subvalue = {k: str(v) for k, v in subvalue.items()}
+                setattr(config.sandbox, sub, subvalue)
+        elif key == "runtime":
+            for sub, subvalue in value.items():
+                setattr(config.runtime, sub, subvalue)
+        elif key in ("build_args", "labels"):
+            getattr(config, key).update({k: str(v) for k, v in value.items()})
+        elif key in ("builders", "plugins"):
+            for name, table in value.items():
+                getattr(config, key).setdefault(name, {}).update(table)
+        else:
+            setattr(config, key, value)
+
+
+def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, key in ENV_VARS.items():
+        if name not in env:
+            continue
+        raw = env[name]
+        section, _, sub = key.rpartition(".")
+        kind = _SECTIONS[section][sub] if section else _TOP[key]
+        value: Any
+        if kind == _BOOL:
+            value = _parse_bool(name, raw)
+        elif kind == _STRLIST:
+            value = _split_list(raw)
+        else:
+            if not raw:
+                continue
+            value = raw
+        if section:
+            data.setdefault(section, {})[sub] = value
+        else:
+            data[key] = value
+    return data
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    search_from: Path | None = None,
+) -> Config:
+    """Build a :class:`Config`: defaults < file < environment < ``overrides`` (CLI flags).
+
+    ``path`` (or ``RTBUILD_CONFIG``) names the file; otherwise the nearest
+    ``rtbuild.toml`` / ``pyproject.toml`` with ``[tool.rtbuild]`` is used, if any.
+    ``overrides`` use the same keys as the file; ``None`` values are ignored.
+    """
+    env = os.environ if env is None else env
+    config = Config()
+    file_path: Path | None
+    if path is not None:
+        file_path = Path(path)
+    elif env.get("RTBUILD_CONFIG"):
+        file_path = Path(env["RTBUILD_CONFIG"])
+    else:
+        file_path = find_config_file(search_from)
+    if file_path is not None:
+        if not file_path.is_file():
+            raise ConfigError(f"configuration file {file_path} does not exist", step="read configuration")
+        _apply(config, read_config_file(file_path))
+        config.source = str(file_path)
+    _apply(config, _env_settings(env))
+    if overrides:
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        _validate(clean, "command-line flags", "", "")
+        _apply(config, clean)
+    return config
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """A plain-dict view (used by ``--json`` outputs and tests)."""
+    out: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, (SandboxConfig, RuntimeConfig)):
+            value = {g.name: getattr(value, g.name) for g in fields(value)}
+        out[f.name] = value
+    return out
+
+
+__all__ = ["ENV_VARS", "Config", "RuntimeConfig", "SandboxConfig", "config_to_dict", "find_config_file", "load_config"]

@@ -1,0 +1,145 @@
+"""The error tree: every failure a user can cause ends in one of these.
+
+Each error carries what a user needs to act: the failing ``step``, the last lines of
+the log (``log_tail``), the full log's path when one was kept, and a ``hint``. The CLI
+prints :meth:`AgentRuntimeBuildError.render` and exits with :attr:`exit_code`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+#: Exit codes documented in docs/cli.md.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class AgentRuntimeBuildError(Exception):
+    """Base of every error rtbuild raises."""
+
+    exit_code: int = EXIT_FAILED
+    default_hint: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str | None = None,
+        log_tail: Sequence[str] | str | None = None,
+        hint: str | None = None,
+        log_path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.step = step
+        if isinstance(log_tail, str):
+            log_tail = log_tail.splitlines()
+        self.log_tail: list[str] = list(log_tail or [])
+        self.hint = hint if hint is not None else self.default_hint
+        self.log_path = log_path
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "step": self.step,
+            "log_tail": self.log_tail,
+            "hint": self.hint,
+            "log_path": self.log_path,
+            "exit_code": self.exit_code,
+        }
+
+    def render(self) -> str:
+        """Human text for the terminal: message, step, log tail, log path, hint."""
+        lines = [f"error: {self.message}"]
+        if self.step:
+            lines.append(f"  step: {self.step}")
+        if self.log_tail:
+            lines.append("  last log lines:")
+            lines.extend(f"    | {line}" for line in self.log_tail)
+        if self.log_path:
+            lines.append(f"  full log: {self.log_path}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class ConfigError(AgentRuntimeBuildError):
+    """Malformed or unknown configuration (file, environment or flags)."""
+
+    exit_code = EXIT_USAGE
+
+
+class BuildContextError(AgentRuntimeBuildError):
+    """The build context is unusable: missing path, missing Dockerfile, bad .dockerignore."""
+
+    exit_code = EXIT_USAGE
+    default_hint = "check the PATH argument: it must be a directory holding a Dockerfile"
+
+
+class BuilderNotFoundError(ConfigError):
+    """The selected builder is not installed."""
+
+    def __init__(self, name: str, available: Iterable[str], **kwargs: object) -> None:
+        choices = ", ".join(sorted(available)) or "(none installed)"
+        kwargs.setdefault(
+            "hint",
+            "install a backend distribution (e.g. `pip install rtbuild-docker`)"
+            " or pick one with --builder / RTBUILD_BUILDER",
+        )
+        super().__init__(
+            f"builder {name!r} not recognised, choose one of: {choices}",
+            step="select builder",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.name = name
+        self.available = sorted(available)
+
+
+class PluginError(AgentRuntimeBuildError):
+    """A plugin or builder failed to load, is duplicated or is invalid."""
+
+    exit_code = EXIT_USAGE
+
+
+class EngineUnavailableError(AgentRuntimeBuildError):
+    """The container engine (daemon, cluster, service) cannot be reached."""
+
+
+class BuildFailedError(AgentRuntimeBuildError):
+    """The engine ran the build and a step failed."""
+
+
+class RegistryError(AgentRuntimeBuildError):
+    """A registry is unreachable or answered with an error."""
+
+
+class RegistryAuthError(RegistryError):
+    """A registry refused our credentials (or we had none)."""
+
+    default_hint = "log in with `docker login REGISTRY` or check the credentials in ~/.docker/config.json"
+
+
+class PushError(RegistryError):
+    """Pushing an image was refused."""
+
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "AgentRuntimeBuildError",
+    "BuildContextError",
+    "BuildFailedError",
+    "BuilderNotFoundError",
+    "ConfigError",
+    "EngineUnavailableError",
+    "PluginError",
+    "PushError",
+    "RegistryAuthError",
+    "RegistryError",
+]

@@ -1,0 +1,54 @@
+"""The hooks rtbuild calls. One docstring each; docs/hooks.md has a section per hook.
+
+An implementation may accept any subset of a hook's arguments (pluggy passes only the
+ones it names), so arguments can be added here without breaking existing plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .markers import hookspec
+
+if TYPE_CHECKING:
+    from .builder import BuildRequest, BuildResult, RuntimeBuilder
+    from .config import Config
+
+
+@hookspec
+def pre_build(request: BuildRequest, config: Config) -> None:
+    """Validate or change ``request`` before anything is built.
+
+    Called for every build, in plugin order. Mutate the request in place (tags, build
+    args, labels, ``data``); raise an :class:`~rtbuild.AgentRuntimeBuildError` subclass
+    to stop the build with a message for the user.
+    """
+
+
+@hookspec(firstresult=True)
+def build(request: BuildRequest, builder: RuntimeBuilder, config: Config) -> str | BuildResult | None:
+    """Perform the build and return the final ``name:tag`` (or a :class:`~rtbuild.BuildResult`).
+
+    The first non-``None`` result wins. The core's default implementation (registered
+    ``trylast``) calls ``builder.build(...)`` with ``build_args`` and ``labels`` turned
+    into ``--build-arg``/``--label`` entries. A wrapper (``wrapper=True``) can time,
+    retry or cache the build around the others. Set ``request.data["cached"] = True``
+    when the image was reused rather than built.
+    """
+
+
+@hookspec(firstresult=True)
+def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder, config: Config) -> bool | None:
+    """Answer whether ``image_name`` is available; the first non-``None`` answer wins.
+
+    The core's default implementation (``trylast``) asks ``builder.image_exists``.
+    """
+
+
+@hookspec
+def post_build(request: BuildRequest, result: BuildResult, config: Config) -> None:
+    """React to a finished build: push, scan, record metrics.
+
+    Called once per successful build (also when the image was reused, with
+    ``result.cached`` true), after tags are applied and the image pushed if asked.
+    """

@@ -1,0 +1,310 @@
+"""Plugin and builder discovery through entry points: allow/deny, isolation, listing, tracing.
+
+Builders (``rtbuild.builders``) are listed from metadata without importing them; only the
+selected one is imported. Plugins (``rtbuild.plugins``) are filtered by the allow/deny
+lists *before* ``ep.load()``, so a disabled plugin's code never runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, TextIO
+
+import pluggy
+
+from . import hookspecs
+from .builder import RuntimeBuilder
+from .default_plugins import DEFAULT_PLUGINS
+from .errors import BuilderNotFoundError, PluginError
+from .markers import PROJECT_NAME
+
+if TYPE_CHECKING:
+    from .config import Config
+
+BUILDERS_GROUP = "rtbuild.builders"
+PLUGINS_GROUP = "rtbuild.plugins"
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin failed to load and was skipped (``RTBUILD_STRICT_PLUGINS=1`` makes it an error)."""
+
+
+@dataclass
+class PluginRecord:
+    """One discovered builder or plugin, as ``rtbuild plugins`` lists it."""
+
+    name: str
+    kind: str  # "builder" | "plugin"
+    distribution: str | None
+    version: str | None
+    status: str  # "loaded" | "available" | "disabled" | "failed"
+    value: str = ""
+    hooks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Found:
+    name: str
+    value: str
+    distribution: str | None
+    version: str | None
+    entry_point: metadata.EntryPoint
+
+
+#: When set (by ``rtbuild.testing``), discovery looks only at these directories.
+SEARCH_PATH: list[str] | None = None
+
+
+def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
+    if SEARCH_PATH is None:
+        return metadata.entry_points(group=group)
+    return [ep for dist in metadata.distributions(path=SEARCH_PATH) for ep in dist.entry_points if ep.group == group]
+
+
+def discover(group: str) -> list[_Found]:
+    """Entry points of ``group``, de-duplicated; a name two distributions claim is an error."""
+    found: dict[str, _Found] = {}
+    for ep in _entry_points(group):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.name if dist is not None else None
+        version = dist.version if dist is not None else None
+        item = _Found(ep.name, ep.value, dist_name, version, ep)
+        previous = found.get(ep.name)
+        if previous is None:
+            found[ep.name] = item
+        elif _norm(previous.distribution) != _norm(dist_name):
+            raise PluginError(
+                f"{group} entry point {ep.name!r} is registered by two distributions: "
+                f"{previous.distribution} {previous.version} ({previous.value}) and "
+                f"{dist_name} {version} ({ep.value})",
+                step="discover plugins",
+                hint=f"uninstall one of them (pip uninstall {dist_name}) or rename its entry point",
+            )
+        # The same distribution seen twice (e.g. on two sys.path entries): first wins.
+    return sorted(found.values(), key=lambda f: f.name)
+
+
+def _norm(name: str | None) -> str:
+    return (name or "").lower().replace("_", "-").replace(".", "-")
+
+
+def _selected(item: _Found, allow: Sequence[str] | None, deny: Sequence[str]) -> bool:
+    keys = {item.name, _norm(item.distribution)}
+    if any(name in keys or _norm(name) in keys for name in deny):
+        return False
+    if allow is None:
+        return True
+    return any(name in keys or _norm(name) in keys for name in allow)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class HookTracer:
+    """Prints each hook call with its plugins and duration (``RTBUILD_TRACE_HOOKS=1``)."""
+
+    def __init__(self, pm: pluggy.PluginManager, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._starts: list[float] = []
+        self._undo = pm.add_hookcall_monitoring(self._before, self._after)
+
+    def _write(self, text: str) -> None:
+        print(text, file=self._stream or sys.stderr)
+
+    def _before(self, hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        self._starts.append(time.perf_counter())
+        names = ", ".join(impl.plugin_name for impl in reversed(impls)) or "(no plugins)"
+        self._write(f"rtbuild trace: {hook_name} -> [{names}]")
+
+    def _after(
+        self, outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
+        elapsed_ms = (time.perf_counter() - self._starts.pop()) * 1000
+        status = "raised " + type(outcome.exception).__name__ if outcome.exception else "ok"
+        self._write(f"rtbuild trace: {hook_name} {status} in {elapsed_ms:.1f} ms")
+
+    def undo(self) -> None:
+        self._undo()
+
+
+class RtbuildPluginManager(pluggy.PluginManager):
+    """pluggy's manager plus rtbuild's discovery, listing and builder factory."""
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.records: dict[str, PluginRecord] = {}
+        self._builder_records: dict[str, PluginRecord] | None = None
+        self._tracer: HookTracer | None = None
+
+    # -- plugins -------------------------------------------------------------------------
+    def register_defaults(self) -> None:
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            short = module_name.rsplit(".", 1)[-1]
+            self.register(module, name=f"rtbuild.{short}")
+            self.records[f"rtbuild.{short}"] = PluginRecord(
+                f"rtbuild.{short}",
+                "plugin",
+                "rtbuild",
+                _core_version(),
+                "loaded",
+                module_name,
+                self._hooks_of(module),
+            )
+
+    def load_entrypoint_plugins(
+        self, allow: Sequence[str] | None = None, deny: Sequence[str] = (), strict: bool = False
+    ) -> None:
+        """Import and register every allowed ``rtbuild.plugins`` entry point."""
+        for item in discover(PLUGINS_GROUP):
+            record = PluginRecord(item.name, "plugin", item.distribution, item.version, "disabled", item.value)
+            self.records[item.name] = record
+            if not _selected(item, allow, deny):
+                continue
+            try:
+                plugin = item.entry_point.load()
+                self.register(plugin, name=item.name)
+            except Exception as exc:  # a broken plugin must not break every build
+                record.status = "failed"
+                record.error = _describe(exc)
+                message = (
+                    f"plugin {item.name!r} from {item.distribution} {item.version} failed to load "
+                    f"and was skipped: {record.error}"
+                )
+                if strict:
+                    raise PluginError(
+                        message.replace(" and was skipped", ""),
+                        step="load plugins",
+                        log_tail=traceback.format_exception(exc)[-6:],
+                        hint="fix or uninstall the plugin, or disable it with RTBUILD_DISABLE_PLUGINS",
+                    ) from exc
+                warnings.warn(message, PluginLoadWarning, stacklevel=2)
+                continue
+            record.status = "loaded"
+            record.hooks = self._hooks_of(plugin)
+        self.check()
+
+    def check(self) -> None:
+        """Run pluggy's ``check_pending``: a misspelt hookimpl names its plugin."""
+        try:
+            self.check_pending()
+        except pluggy.PluginValidationError as exc:
+            name = self.get_name(exc.plugin) or repr(exc.plugin)
+            record = self.records.get(name)
+            dist = f" from {record.distribution} {record.version}" if record and record.distribution else ""
+            raise PluginError(
+                f"plugin {name!r}{dist} is invalid: {exc}",
+                step="load plugins",
+                hint=f"hooks are: {', '.join(sorted(self._spec_names()))}; mark others optionalhook=True",
+            ) from exc
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        try:
+            return super().register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name or plugin!r} is invalid: {exc}", step="load plugins") from exc
+
+    def _spec_names(self) -> list[str]:
+        return [name for name in dir(self.hook) if not name.startswith("_")]
+
+    def _hooks_of(self, plugin: object) -> list[str]:
+        callers = self.get_hookcallers(plugin) or []
+        return sorted(caller.name for caller in callers)
+
+    def trace_hooks(self, stream: TextIO | None = None) -> None:
+        if self._tracer is None:
+            self._tracer = HookTracer(self, stream)
+
+    # -- builders ------------------------------------------------------------------------
+    def builder_records(self) -> dict[str, PluginRecord]:
+        """Installed builders, from metadata only (nothing is imported)."""
+        if self._builder_records is None:
+            self._builder_records = {
+                item.name: PluginRecord(item.name, "builder", item.distribution, item.version, "available", item.value)
+                for item in discover(BUILDERS_GROUP)
+            }
+        return self._builder_records
+
+    def create_builder(self, name: str, config: Config) -> RuntimeBuilder:
+        """Import the builder ``name`` and create it with ``from_config``."""
+        found = {item.name: item for item in discover(BUILDERS_GROUP)}
+        records = self.builder_records()
+        if name not in found:
+            raise BuilderNotFoundError(name, found)
+        item, record = found[name], records[name]
+        try:
+            cls = item.entry_point.load()
+        except Exception as exc:
+            record.status, record.error = "failed", _describe(exc)
+            raise PluginError(
+                f"builder {name!r} from {item.distribution} {item.version} failed to load: {record.error}",
+                step="load builder",
+                log_tail=traceback.format_exception(exc)[-6:],
+                hint=f"reinstall {item.distribution}, or choose another builder with --builder",
+            ) from exc
+        if not (isinstance(cls, type) and issubclass(cls, RuntimeBuilder)):
+            record.status, record.error = "failed", "not a RuntimeBuilder subclass"
+            raise PluginError(
+                f"builder {name!r} ({item.value}) from {item.distribution} is not a rtbuild.RuntimeBuilder subclass",
+                step="load builder",
+            )
+        builder = cls.from_config(config)
+        builder.name = name
+        record.status = "loaded"
+        return builder
+
+    def listing(self) -> list[PluginRecord]:
+        return [*self.builder_records().values(), *self.records.values()]
+
+
+def _core_version() -> str:
+    from ._version import __version__
+
+    return __version__
+
+
+def get_plugin_manager(
+    config: Config | None = None,
+    *,
+    load_entrypoints: bool = True,
+    extra_plugins: Iterable[object] = (),
+) -> RtbuildPluginManager:
+    """A plugin manager with the core's defaults, the allowed entry-point plugins and ``extra_plugins``."""
+    from .config import Config
+
+    config = config or Config()
+    pm = RtbuildPluginManager()
+    if config.trace_hooks:
+        pm.trace_hooks()
+    pm.register_defaults()
+    if load_entrypoints:
+        pm.load_entrypoint_plugins(config.load_plugins, config.disable_plugins, config.strict_plugins)
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    pm.check()
+    return pm
+
+
+__all__ = [
+    "BUILDERS_GROUP",
+    "PLUGINS_GROUP",
+    "HookTracer",
+    "PluginLoadWarning",
+    "PluginRecord",
+    "RtbuildPluginManager",
+    "discover",
+    "get_plugin_manager",
+]

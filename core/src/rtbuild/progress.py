@@ -1,0 +1,96 @@
+"""Where build progress goes: plain lines, JSON events, or a live display on a TTY.
+
+The CLI picks a reporter with :func:`use_reporter`; builders and plugins call
+:func:`get_reporter` and report lines and events without knowing the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+
+class Reporter:
+    """Base reporter: discards everything (the library default; the CLI installs another)."""
+
+    def line(self, text: str, *, source: str = "build") -> None:
+        """One line of build or pull output."""
+
+    def event(self, kind: str, **fields: Any) -> None:
+        """A structured event (``step``, ``cached``, ``pushed``, ...)."""
+
+    def close(self) -> None:
+        """Finish any live display."""
+
+
+class PlainReporter(Reporter):
+    """Plain lines on stderr: what logs and non-TTY terminals want."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def line(self, text: str, *, source: str = "build") -> None:
+        print(text, file=self._stream or sys.stderr, flush=True)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        message = fields.get("message")
+        if message:
+            print(f"rtbuild: {message}", file=self._stream or sys.stderr, flush=True)
+
+
+class JsonReporter(Reporter):
+    """One JSON object per line on stderr; stdout stays the single result document."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def _emit(self, payload: dict[str, Any]) -> None:
+        payload.setdefault("time", round(time.time(), 3))
+        print(json.dumps(payload, default=str), file=self._stream or sys.stderr, flush=True)
+
+    def line(self, text: str, *, source: str = "build") -> None:
+        self._emit({"event": "log", "source": source, "line": text})
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self._emit({"event": kind, **fields})
+
+
+_current: contextvars.ContextVar[Reporter | None] = contextvars.ContextVar("rtbuild_reporter", default=None)
+_SILENT = Reporter()
+
+
+def get_reporter() -> Reporter:
+    return _current.get() or _SILENT
+
+
+@contextlib.contextmanager
+def use_reporter(reporter: Reporter) -> Iterator[Reporter]:
+    token = _current.set(reporter)
+    try:
+        yield reporter
+    finally:
+        reporter.close()
+        _current.reset(token)
+
+
+def make_reporter(mode: str, stream: TextIO | None = None) -> Reporter:
+    """``json``, ``plain``, ``quiet`` or ``auto`` (a live display when stderr is a TTY)."""
+    if mode == "json":
+        return JsonReporter(stream)
+    if mode == "quiet":
+        return Reporter()
+    if mode == "auto" and (stream or sys.stderr).isatty():
+        try:
+            from .live import LiveReporter  # rich is imported only here
+        except ImportError:
+            return PlainReporter(stream)
+        return LiveReporter(stream)
+    return PlainReporter(stream)
+
+
+__all__ = ["JsonReporter", "PlainReporter", "Reporter", "get_reporter", "make_reporter", "use_reporter"]
