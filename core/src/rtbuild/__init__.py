@@ -5,9 +5,9 @@ The public API. Importing it stays light: no docker SDK, rich or backend is impo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .builder import BuildRequest, BuildResult, RuntimeBuilder
-from .config import Config, load_config
 from .errors import (
     AgentRuntimeBuildError,
     BuildContextError,
@@ -20,9 +20,46 @@ from .errors import (
     RegistryAuthError,
     RegistryError,
 )
-from .markers import hookimpl, hookspec
-from .pipeline import check_image, run_build
-from .plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
+
+if TYPE_CHECKING:
+    from .builder import BuildRequest, BuildResult, RuntimeBuilder
+    from .config import Config, load_config
+    from .markers import hookimpl, hookspec
+    from .pipeline import check_image, run_build
+    from .plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
+
+#: Public names imported on first use (PEP 562), so that ``rtbuild --version`` and
+#: ``--help`` load neither pluggy nor importlib.metadata: name -> submodule.
+_LAZY: dict[str, str] = {
+    "BuildRequest": "builder",
+    "BuildResult": "builder",
+    "RuntimeBuilder": "builder",
+    "Config": "config",
+    "load_config": "config",
+    "hookimpl": "markers",
+    "hookspec": "markers",
+    "check_image": "pipeline",
+    "run_build": "pipeline",
+    "PluginLoadWarning": "plugins",
+    "RtbuildPluginManager": "plugins",
+    "get_plugin_manager": "plugins",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AgentRuntimeBuildError",
