@@ -74,6 +74,10 @@ class ConfigError(AgentRuntimeBuildError):
     exit_code = EXIT_USAGE
 
 
+class InvalidReferenceError(ConfigError):
+    """An image reference that does not follow ``[REGISTRY/]NAME[:TAG][@DIGEST]``."""
+
+
 class BuildContextError(AgentRuntimeBuildError):
     """The build context is unusable: missing path, missing Dockerfile, bad .dockerignore."""
 
@@ -138,6 +142,7 @@ __all__ = [
     "BuilderNotFoundError",
     "ConfigError",
     "EngineUnavailableError",
+    "InvalidReferenceError",
     "PluginError",
     "PushError",
     "RegistryAuthError",
