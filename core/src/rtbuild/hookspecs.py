@@ -13,6 +13,7 @@ from .markers import hookspec
 if TYPE_CHECKING:
     from .builder import BuildRequest, BuildResult, RuntimeBuilder
     from .config import Config
+    from .runtime_plugin import RuntimePlugin
 
 
 @hookspec
@@ -52,3 +53,16 @@ def post_build(request: BuildRequest, result: BuildResult, config: Config) -> No
     Called once per successful build (also when the image was reused, with
     ``result.cached`` true), after tags are applied and the image pushed if asked.
     """
+
+
+@hookspec
+def runtime_plugins(config: Config) -> list[RuntimePlugin]:
+    """Offer runtime plugins; only the ones selected by name contribute to an image.
+
+    Return a list of objects following :class:`~rtbuild.runtime_plugin.RuntimePlugin`
+    (``name``, ``order``, ``requirements(config)``). Every implementation's lists are
+    concatenated; two plugins offering the same name is an error. ``requirements`` is
+    called only for the plugins the user selected, so an installed but unselected
+    plugin never changes an image.
+    """
+    return []
