@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
 from ._version import __version__
-from .errors import EXIT_FAILED, AgentRuntimeBuildError
+from .errors import EXIT_FAILED, AgentRuntimeBuildError, PluginLoadWarning
 
 #: name -> "module:attribute" of each subcommand.
 COMMANDS: dict[str, str] = {
@@ -137,8 +138,24 @@ def _report_error(exc: AgentRuntimeBuildError) -> int:
     return exc.exit_code
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    # A skipped plugin is news for the user, not a Python warning with a source line.
+    click.echo(f"warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, maps errors to exit codes, no traceback unless --debug."""
+    global _STATE
+    _STATE = State()  # fresh per invocation (tests call main() many times in one process)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        warnings.simplefilter("always", PluginLoadWarning)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="rtbuild", standalone_mode=False)
     except AgentRuntimeBuildError as exc:

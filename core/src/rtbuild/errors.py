@@ -110,6 +110,10 @@ class PluginError(AgentRuntimeBuildError):
     exit_code = EXIT_USAGE
 
 
+class PluginLoadWarning(UserWarning):
+    """A plugin failed to load and was skipped (``RTBUILD_STRICT_PLUGINS=1`` makes it an error)."""
+
+
 class EngineUnavailableError(AgentRuntimeBuildError):
     """The container engine (daemon, cluster, service) cannot be reached."""
 
@@ -144,6 +148,7 @@ __all__ = [
     "EngineUnavailableError",
     "InvalidReferenceError",
     "PluginError",
+    "PluginLoadWarning",
     "PushError",
     "RegistryAuthError",
     "RegistryError",

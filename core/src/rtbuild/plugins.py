@@ -22,7 +22,7 @@ import pluggy
 from . import hookspecs
 from .builder import RuntimeBuilder
 from .default_plugins import DEFAULT_PLUGINS
-from .errors import BuilderNotFoundError, PluginError
+from .errors import BuilderNotFoundError, PluginError, PluginLoadWarning
 from .markers import PROJECT_NAME
 
 if TYPE_CHECKING:
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 
 BUILDERS_GROUP = "rtbuild.builders"
 PLUGINS_GROUP = "rtbuild.plugins"
-
-
-class PluginLoadWarning(UserWarning):
-    """A plugin failed to load and was skipped (``RTBUILD_STRICT_PLUGINS=1`` makes it an error)."""
 
 
 @dataclass
@@ -66,16 +62,22 @@ class _Found:
 SEARCH_PATH: list[str] | None = None
 
 
-def _entry_points(group: str) -> Iterable[metadata.EntryPoint]:
+def _scan(groups: Sequence[str]) -> dict[str, list[metadata.EntryPoint]]:
+    """Every entry point of ``groups``, read in one pass over the installed distributions."""
+    by_group: dict[str, list[metadata.EntryPoint]] = {group: [] for group in groups}
     if SEARCH_PATH is None:
-        return metadata.entry_points(group=group)
-    return [ep for dist in metadata.distributions(path=SEARCH_PATH) for ep in dist.entry_points if ep.group == group]
+        # entry_points() keeps the first of same-named distributions on sys.path.
+        return {group: list(metadata.entry_points(group=group)) for group in groups}
+    for dist in metadata.distributions(path=SEARCH_PATH):
+        for ep in dist.entry_points:
+            if ep.group in by_group:
+                by_group[ep.group].append(ep)
+    return by_group
 
 
-def discover(group: str) -> list[_Found]:
-    """Entry points of ``group``, de-duplicated; a name two distributions claim is an error."""
+def _collect(group: str, eps: Iterable[metadata.EntryPoint]) -> list[_Found]:
     found: dict[str, _Found] = {}
-    for ep in _entry_points(group):
+    for ep in eps:
         dist = getattr(ep, "dist", None)
         dist_name = dist.name if dist is not None else None
         version = dist.version if dist is not None else None
@@ -93,6 +95,11 @@ def discover(group: str) -> list[_Found]:
             )
         # The same distribution seen twice (e.g. on two sys.path entries): first wins.
     return sorted(found.values(), key=lambda f: f.name)
+
+
+def discover(group: str) -> list[_Found]:
+    """Entry points of ``group``, de-duplicated; a name two distributions claim is an error."""
+    return _collect(group, _scan([group])[group])
 
 
 def _norm(name: str | None) -> str:
@@ -147,7 +154,17 @@ class RtbuildPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
         self._builder_records: dict[str, PluginRecord] | None = None
+        self._found: dict[str, list[_Found]] = {}
+        self._scanned: dict[str, list[metadata.EntryPoint]] | None = None
         self._tracer: HookTracer | None = None
+
+    def discovered(self, group: str) -> list[_Found]:
+        """``discover(group)``, scanning the installed metadata once per manager."""
+        if group not in self._found:
+            if self._scanned is None:
+                self._scanned = _scan([BUILDERS_GROUP, PLUGINS_GROUP])
+            self._found[group] = _collect(group, self._scanned.get(group, []))
+        return self._found[group]
 
     # -- plugins -------------------------------------------------------------------------
     def register_defaults(self) -> None:
@@ -169,7 +186,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
         self, allow: Sequence[str] | None = None, deny: Sequence[str] = (), strict: bool = False
     ) -> None:
         """Import and register every allowed ``rtbuild.plugins`` entry point."""
-        for item in discover(PLUGINS_GROUP):
+        for item in self.discovered(PLUGINS_GROUP):
             record = PluginRecord(item.name, "plugin", item.distribution, item.version, "disabled", item.value)
             self.records[item.name] = record
             if not _selected(item, allow, deny):
@@ -234,13 +251,13 @@ class RtbuildPluginManager(pluggy.PluginManager):
         if self._builder_records is None:
             self._builder_records = {
                 item.name: PluginRecord(item.name, "builder", item.distribution, item.version, "available", item.value)
-                for item in discover(BUILDERS_GROUP)
+                for item in self.discovered(BUILDERS_GROUP)
             }
         return self._builder_records
 
     def create_builder(self, name: str, config: Config) -> RuntimeBuilder:
         """Import the builder ``name`` and create it with ``from_config``."""
-        found = {item.name: item for item in discover(BUILDERS_GROUP)}
+        found = {item.name: item for item in self.discovered(BUILDERS_GROUP)}
         records = self.builder_records()
         if name not in found:
             raise BuilderNotFoundError(name, found)
