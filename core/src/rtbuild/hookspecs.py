@@ -47,11 +47,13 @@ def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder,
 
 
 @hookspec
-def post_build(request: BuildRequest, result: BuildResult, config: Config) -> None:
+def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
     """React to a finished build: push, scan, record metrics.
 
     Called once per successful build (also when the image was reused, with
     ``result.cached`` true), after tags are applied and the image pushed if asked.
+    ``builder`` is the builder that ran (or checked) the build, so a hook can ask it
+    about the image, e.g. ``builder.image_size(image)`` when the backend offers it.
     """
 
 

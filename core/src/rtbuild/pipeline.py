@@ -93,7 +93,7 @@ def run_build(
     result = _as_result(outcome, request, builder, started)
     if request.push:
         _push(request, result, builder)
-    pm.hook.post_build(request=request, result=result, config=config)
+    pm.hook.post_build(request=request, result=result, config=config, builder=builder)
     result.duration_s = round(time.perf_counter() - started, 3)
     reporter.event(
         "build_finished",
