@@ -136,6 +136,18 @@ class PushError(RegistryError):
     """Pushing an image was refused."""
 
 
+class DownloadError(AgentRuntimeBuildError):
+    """A file a build needs (e.g. a release archive a plugin installs) cannot be downloaded."""
+
+    default_hint = "check the URL and that this host can reach it (proxy settings, HTTPS_PROXY)"
+
+
+class ChecksumMismatchError(DownloadError):
+    """A downloaded file's sha256 differs from the expected one; nothing was built."""
+
+    default_hint = "fix the configured sha256, or the URL if it serves the wrong file"
+
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
@@ -144,7 +156,9 @@ __all__ = [
     "BuildContextError",
     "BuildFailedError",
     "BuilderNotFoundError",
+    "ChecksumMismatchError",
     "ConfigError",
+    "DownloadError",
     "EngineUnavailableError",
     "InvalidReferenceError",
     "PluginError",
