@@ -1,0 +1,71 @@
+"""The ``post_build`` hook: one JSON line per build, appended to the metrics file.
+
+Settings: ``[plugins.metrics] path`` or ``RTBUILD_METRICS_FILE`` (the environment wins);
+default ``$XDG_STATE_HOME/rtbuild/metrics.jsonl`` (``~/.local/state/rtbuild/metrics.jsonl``).
+A metrics failure never fails a build: the image exists by then, so losing it over a
+log line would be worse than a missing line. It is reported as a warning instead.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import rtbuild
+
+from .record import MetricsWriteError, append_line, make_record
+
+if TYPE_CHECKING:
+    from rtbuild import BuildRequest, BuildResult, Config, RuntimeBuilder
+
+ENV_FILE = "RTBUILD_METRICS_FILE"
+
+
+class MetricsWarning(UserWarning):
+    """The metrics line could not be written; the build itself succeeded."""
+
+
+def default_path(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "rtbuild" / "metrics.jsonl"
+
+
+def metrics_path(config: Config, env: dict[str, str] | None = None) -> Path:
+    """Where lines go: ``RTBUILD_METRICS_FILE`` > ``[plugins.metrics] path`` > default."""
+    env = dict(os.environ) if env is None else env
+    raw = env.get(ENV_FILE) or config.plugin_config("metrics").get("path")
+    if raw:
+        return Path(os.path.expanduser(str(raw)))
+    return default_path(env)
+
+
+def image_size(builder: RuntimeBuilder | None, image: str) -> int | None:
+    """``builder.image_size(image)`` when the backend offers it; ``None`` otherwise or on failure."""
+    method = getattr(builder, "image_size", None)
+    if not callable(method):
+        return None
+    try:
+        size = method(image)
+    except Exception:  # size is best-effort: an engine hiccup must not cost the record
+        return None
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+@rtbuild.hookimpl
+def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
+    path = metrics_path(config)
+    record = make_record(result, image_size(builder, result.image))
+    try:
+        append_line(path, record)
+    except MetricsWriteError as exc:
+        from rtbuild.progress import get_reporter
+
+        message = f"metrics: {exc} (the build succeeded; no metrics line was written)"
+        get_reporter().event("warning", message=message)
+        warnings.warn(message, MetricsWarning, stacklevel=2)
+
+
+__all__ = ["ENV_FILE", "MetricsWarning", "default_path", "image_size", "metrics_path", "post_build"]

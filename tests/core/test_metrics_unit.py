@@ -1,0 +1,190 @@
+"""rtbuild-metrics with the fake builder: lines written through run_build, cache hits,
+concurrent appends, configuration precedence, and failures that must not fail a build."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rtbuild
+import rtbuild_metrics.plugin as metrics_plugin
+from rtbuild import BuildRequest, BuildResult, Config, RuntimeBuilder
+from rtbuild.testing import FakeBuilder
+from rtbuild_metrics.record import append_line
+
+
+class SizedBuilder(FakeBuilder):
+    """A fake builder that also answers ``image_size`` (as the Docker builder does)."""
+
+    def image_size(self, image: str) -> int | None:
+        return 123_456 if image in self.images else None
+
+
+class ReuseExisting:
+    """Stands in for the runtime cache tier: an existing tag is reused, not built."""
+
+    @rtbuild.hookimpl(tryfirst=True)
+    def build(self, request: BuildRequest, builder: RuntimeBuilder) -> BuildResult | None:
+        if builder.image_exists(request.tags[0], pull_from_repo=False):
+            return BuildResult(request.tags[0], list(request.tags), "fake", 0.0, cached=True)
+        return None
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\n")
+    return ctx
+
+
+@pytest.fixture
+def metrics_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "state" / "metrics.jsonl"
+    monkeypatch.setenv("RTBUILD_METRICS_FILE", str(path))
+    return path
+
+
+def _build(
+    context: Path, builder: RuntimeBuilder, tag: str = "demo/app:1", config: Config | None = None
+) -> BuildResult:
+    config = config or Config()
+    pm = rtbuild.get_plugin_manager(config, load_entrypoints=False, extra_plugins=[metrics_plugin, ReuseExisting()])
+    return rtbuild.run_build(
+        BuildRequest(str(context), tags=[tag, "demo/app:latest"]), config=config, pm=pm, builder=builder
+    )
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_build_then_cached_build_write_one_line_each(context: Path, metrics_file: Path) -> None:
+    builder = SizedBuilder()
+    first = _build(context, builder)
+    second = _build(context, builder)
+    assert (first.cached, second.cached) == (False, True)
+    lines = _lines(metrics_file)
+    assert len(lines) == 2
+    built, reused = lines
+    assert set(built) == {
+        "timestamp",
+        "image",
+        "builder",
+        "duration_s",
+        "cached",
+        "size_bytes",
+        "tags",
+        "rtbuild_version",
+    }
+    assert built["image"] == "demo/app:1"
+    assert built["tags"] == ["demo/app:1", "demo/app:latest"]
+    assert built["builder"] == "SizedBuilder"
+    assert built["cached"] is False and reused["cached"] is True
+    assert reused["builder"] == "fake"
+    assert built["size_bytes"] == reused["size_bytes"] == 123_456
+    assert isinstance(built["duration_s"], float) and built["duration_s"] >= 0
+    assert built["rtbuild_version"] == rtbuild.__version__
+    assert built["timestamp"].endswith("Z") and built["timestamp"] <= reused["timestamp"]
+    # The fake engine really was asked once: the second build was a reuse.
+    assert [c["method"] for c in builder.calls].count("build") == 1
+
+
+def test_builder_without_image_size_records_null(context: Path, metrics_file: Path) -> None:
+    _build(context, FakeBuilder())
+    assert _lines(metrics_file)[0]["size_bytes"] is None
+
+
+def test_image_size_failure_records_null(context: Path, metrics_file: Path) -> None:
+    class Broken(FakeBuilder):
+        def image_size(self, image: str) -> int | None:
+            raise RuntimeError("engine went away")
+
+    _build(context, Broken())
+    assert _lines(metrics_file)[0]["size_bytes"] is None
+
+
+def test_concurrent_builds_never_interleave(context: Path, metrics_file: Path) -> None:
+    builder = SizedBuilder()
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            for round_ in range(10):
+                _build(context, builder, tag=f"demo/app:t{index}-{round_}")
+        except BaseException as exc:  # surface thread failures in the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    lines = _lines(metrics_file)
+    assert len(lines) == 80
+    assert {line["image"] for line in lines} == {f"demo/app:t{i}-{r}" for i in range(8) for r in range(10)}
+
+
+def test_concurrent_large_appends_stay_whole_lines(tmp_path: Path) -> None:
+    # Big records (64 KiB) make torn or interleaved writes visible if appends were not atomic.
+    path = tmp_path / "big.jsonl"
+    payload = "x" * 65_536
+
+    def worker(index: int) -> None:
+        for round_ in range(25):
+            append_line(path, {"worker": index, "round": round_, "pad": payload})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = _lines(path)
+    assert len(lines) == 200
+    assert all(line["pad"] == payload for line in lines)
+    assert {(line["worker"], line["round"]) for line in lines} == {(w, r) for w in range(8) for r in range(25)}
+
+
+def test_unwritable_path_warns_and_keeps_the_build(
+    context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be\n")
+    monkeypatch.setenv("RTBUILD_METRICS_FILE", str(blocker / "metrics.jsonl"))
+    builder = SizedBuilder()
+    with pytest.warns(metrics_plugin.MetricsWarning, match="not-a-dir"):
+        result = _build(context, builder)
+    assert result.image == "demo/app:1"
+    assert "demo/app:1" in builder.images
+
+
+def test_path_precedence(tmp_path: Path) -> None:
+    config = Config(plugins={"metrics": {"path": str(tmp_path / "from-config.jsonl")}})
+    env = {"RTBUILD_METRICS_FILE": str(tmp_path / "from-env.jsonl")}
+    assert metrics_plugin.metrics_path(config, env) == tmp_path / "from-env.jsonl"
+    assert metrics_plugin.metrics_path(config, {}) == tmp_path / "from-config.jsonl"
+    assert metrics_plugin.metrics_path(Config(), {"XDG_STATE_HOME": str(tmp_path)}) == (
+        tmp_path / "rtbuild" / "metrics.jsonl"
+    )
+    assert metrics_plugin.metrics_path(Config(), {}) == Path.home() / ".local/state/rtbuild/metrics.jsonl"
+
+
+def test_config_file_path_is_used(context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RTBUILD_METRICS_FILE", raising=False)
+    target = tmp_path / "configured.jsonl"
+    toml = tmp_path / "rtbuild.toml"
+    toml.write_text(f'[plugins.metrics]\npath = "{target}"\n')
+    config = rtbuild.load_config(toml, env={})
+    _build(context, SizedBuilder(), config=config)
+    assert _lines(target)[0]["image"] == "demo/app:1"
+
+
+def test_registered_as_entry_point() -> None:
+    from importlib import metadata
+
+    eps = {ep.name: ep.value for ep in metadata.entry_points(group="rtbuild.plugins")}
+    assert eps.get("metrics") == "rtbuild_metrics.plugin"
