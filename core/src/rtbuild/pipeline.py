@@ -14,6 +14,7 @@ from .builder import BuildRequest, BuildResult, RuntimeBuilder
 from .config import Config, load_config
 from .context import validate_context
 from .errors import AgentRuntimeBuildError, BuildFailedError, PushError
+from .locks import build_lock
 from .progress import get_reporter
 
 if TYPE_CHECKING:
@@ -86,13 +87,20 @@ def run_build(
         raise AgentRuntimeBuildError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     validate_context(request.path, request.extra_build_args)
     builder = builder or pm.create_builder(request.builder or config.builder, config)
-    reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
-    outcome = pm.hook.build(request=request, builder=builder, config=config)
-    if outcome is None:
-        raise BuildFailedError("no plugin performed the build", step="build")
-    result = _as_result(outcome, request, builder, started)
-    if request.push:
-        _push(request, result, builder)
+
+    # One build per tag at a time, across threads and processes: a waiter then runs the
+    # build hook itself and gets the backend's no-op skip instead of a second build.
+    def on_wait(message: str) -> None:
+        reporter.event("waiting", tags=request.tags, message=message)
+
+    with build_lock(request.tags, on_wait=on_wait):
+        reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
+        outcome = pm.hook.build(request=request, builder=builder, config=config)
+        if outcome is None:
+            raise BuildFailedError("no plugin performed the build", step="build")
+        result = _as_result(outcome, request, builder, started)
+        if request.push:
+            _push(request, result, builder)
     pm.hook.post_build(request=request, result=result, config=config, builder=builder)
     result.duration_s = round(time.perf_counter() - started, 3)
     reporter.event(

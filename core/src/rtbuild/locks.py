@@ -1,0 +1,160 @@
+"""Build locks: concurrent requests for the same tag wait for the build in progress.
+
+One lock per image tag, working across threads *and* processes: an in-process
+:class:`threading.Lock` (flock semantics between threads of one process are not
+something to rely on) and then a :class:`filelock.FileLock` under
+``$XDG_CACHE_HOME/rtbuild/locks`` (or ``~/.cache/rtbuild/locks``). A request holds the
+locks of all its tags, taken in sorted order so two requests never deadlock; requests
+whose tag sets overlap therefore build one after the other, and the second one finds
+the image the first built (the backend's no-op skip) instead of building it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from .errors import AgentRuntimeBuildError
+
+#: Lock files live here, below the cache directory.
+LOCK_SUBDIR = ("rtbuild", "locks")
+
+_registry_guard = threading.Lock()
+_thread_locks: dict[str, threading.Lock] = {}
+
+
+def lock_dir() -> Path:
+    """``$XDG_CACHE_HOME/rtbuild/locks``, else ``~/.cache/rtbuild/locks`` (read on each call)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base).joinpath(*LOCK_SUBDIR)
+
+
+def normalize_tag(tag: str) -> str:
+    """The fully qualified reference, so ``busybox`` and ``docker.io/library/busybox:latest``
+    share one lock. An unparsable tag is kept as is (the build reports it)."""
+    from .errors import InvalidReferenceError
+    from .references import parse_reference
+
+    try:
+        return str(parse_reference(tag))
+    except InvalidReferenceError:
+        return tag
+
+
+def lock_name(tag: str) -> str:
+    """The lock file name of one (normalised) tag: a hash, since tags hold ``/`` and ``:``."""
+    digest = hashlib.sha256(normalize_tag(tag).encode("utf-8")).hexdigest()[:32]
+    return f"{digest}.lock"
+
+
+def lock_names(tags: Iterable[str]) -> list[str]:
+    """Lock file names for a tag set: de-duplicated and sorted (the acquisition order)."""
+    return sorted({lock_name(tag) for tag in tags})
+
+
+def _thread_lock(path: str) -> threading.Lock:
+    with _registry_guard:
+        lock = _thread_locks.get(path)
+        if lock is None:
+            lock = _thread_locks[path] = threading.Lock()
+        return lock
+
+
+def _owner_file(lock_path: Path) -> Path:
+    return lock_path.with_suffix(".owner")
+
+
+def _describe_owner(lock_path: Path) -> str:
+    """``" (pid N)"`` from the holder's sidecar file, when it can be read."""
+    try:
+        info = json.loads(_owner_file(lock_path).read_text(encoding="utf-8"))
+        return f" (pid {int(info['pid'])})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+@contextlib.contextmanager
+def _hold_one(lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout: float | None) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    waited = False
+
+    def wait(owner: str) -> None:
+        nonlocal waited
+        if not waited:
+            waited = True
+            on_wait(f"waiting for the build of {tag} in progress{owner}")
+
+    def remaining() -> float:
+        return -1 if deadline is None else max(0.0, deadline - time.monotonic())
+
+    thread_lock = _thread_lock(str(lock_path))
+    if not thread_lock.acquire(blocking=False):
+        wait(" (in this process)")
+        if not thread_lock.acquire(timeout=remaining()):
+            raise _timeout_error(tag, timeout)
+    try:
+        file_lock = FileLock(str(lock_path), thread_local=False)
+        try:
+            file_lock.acquire(timeout=0)
+        except Timeout:
+            wait(_describe_owner(lock_path))
+            try:
+                file_lock.acquire(timeout=remaining())
+            except Timeout:
+                raise _timeout_error(tag, timeout) from None
+        try:
+            with contextlib.suppress(OSError):
+                _owner_file(lock_path).write_text(
+                    json.dumps({"pid": os.getpid(), "tag": tag, "since": time.time()}), encoding="utf-8"
+                )
+            yield
+        finally:
+            file_lock.release()
+    finally:
+        thread_lock.release()
+
+
+def _timeout_error(tag: str, timeout: float | None) -> AgentRuntimeBuildError:
+    return AgentRuntimeBuildError(
+        f"gave up after {timeout:g}s waiting for the build of {tag} in progress",
+        step="wait for build lock",
+        hint=f"another rtbuild process is building {tag}; wait for it, or remove a stale lock in {lock_dir()}",
+    )
+
+
+@contextlib.contextmanager
+def build_lock(
+    tags: Iterable[str],
+    *,
+    on_wait: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+    directory: Path | None = None,
+) -> Iterator[None]:
+    """Hold the build lock of every tag in ``tags`` (threads and processes) while inside.
+
+    ``on_wait`` receives "waiting for the build of TAG in progress" when another build
+    holds a lock (once per tag). ``timeout`` (seconds, ``None`` = wait as long as it takes)
+    raises :class:`AgentRuntimeBuildError` when exceeded.
+    """
+    tag_list = list(tags)
+    by_name: dict[str, str] = {}
+    for tag in tag_list:
+        by_name.setdefault(lock_name(tag), tag)
+    root = directory or lock_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    notify = on_wait or (lambda message: None)
+    with contextlib.ExitStack() as stack:
+        for name in sorted(by_name):
+            stack.enter_context(_hold_one(root / name, by_name[name], notify, timeout))
+        yield
+
+
+__all__ = ["build_lock", "lock_dir", "lock_name", "lock_names", "normalize_tag"]
