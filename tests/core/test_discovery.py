@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from rtbuild import BuildRequest, Config, run_build
 from rtbuild.errors import BuilderNotFoundError, PluginError
 from rtbuild.plugins import BUILDERS_GROUP, RtbuildPluginManager, discover, get_plugin_manager
@@ -135,7 +134,7 @@ def test_builder_that_fails_to_import_is_reported(rtbuild_site: FakeSite, contex
 
 def test_entry_point_that_is_not_a_builder_is_rejected(rtbuild_site: FakeSite) -> None:
     rtbuild_site.add_builder("rtbuild-odd", "odd", source="class SiteBuilder:\n    pass\n")
-    with pytest.raises(PluginError, match="not a rtbuild.RuntimeBuilder subclass"):
+    with pytest.raises(PluginError, match=r"not a rtbuild\.RuntimeBuilder subclass"):
         RtbuildPluginManager().create_builder("odd", Config())
 
 
