@@ -1,0 +1,352 @@
+"""A small OCI distribution client: does a registry hold an image?
+
+``manifest_exists`` sends ``HEAD /v2/<name>/manifests/<tag-or-digest>``. On a 401 it reads
+the ``WWW-Authenticate`` challenge: ``Bearer`` fetches a token from the realm (with the
+docker config's credentials when there are some), ``Basic`` sends them directly.
+Loopback registries are spoken to over http, as dockerd treats 127.0.0.0/8 as insecure;
+others over https unless listed in ``insecure_registries``. httpx is imported inside the
+functions, so ``import rtbuild`` stays light.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .credentials import Credentials, get_credentials
+from .errors import RegistryAuthError, RegistryError
+from .references import Reference, parse_reference
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_TIMEOUT_S = 15.0
+#: Every manifest kind ``docker pull`` understands; a registry answers 404 for a
+#: manifest whose media type we did not accept.
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
+#: Connection resets are worth a retry; refused connections are not (the registry is down).
+RETRY_ATTEMPTS = 3
+
+_CHALLENGE_PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One ``WWW-Authenticate`` challenge: the scheme (lowercase) and its parameters."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str | None) -> Challenge | None:
+    """Parse ``Bearer realm="...",service="...",scope="..."`` or ``Basic realm="..."``."""
+    if not header or not header.strip():
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    params: dict[str, str] = {}
+    position = 0
+    rest = rest.strip()
+    while position < len(rest):
+        match = _CHALLENGE_PARAM.match(rest, position)
+        if not match or match.end() == position:
+            break
+        quoted, bare = match.group(2), match.group(3)
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        params[match.group(1).lower()] = value
+        position = match.end()
+    return Challenge(scheme.lower(), params)
+
+
+def _host_part(registry: str) -> str:
+    if registry.startswith("["):
+        return registry[1:].split("]", 1)[0]
+    return registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+
+
+def is_loopback(registry: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1, with or without a port."""
+    host = _host_part(registry)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_insecure(registry: str, insecure_registries: Iterable[str] = ()) -> bool:
+    """Listed as ``host[:port]`` or inside a listed CIDR (dockerd's ``insecure-registries``)."""
+    host = _host_part(registry)
+    for entry in insecure_registries:
+        entry = entry.strip().removeprefix("http://").removeprefix("https://").rstrip("/")
+        if entry in (registry, host):
+            return True
+        if "/" in entry:
+            try:
+                if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+class RegistryClient:
+    """Talks to registries for one CLI call; keeps the tokens it obtained."""
+
+    def __init__(
+        self,
+        *,
+        insecure_registries: Iterable[str] = (),
+        timeout: float = DEFAULT_TIMEOUT_S,
+        credentials: Callable[[str], Credentials | None] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.insecure_registries = list(insecure_registries)
+        self.timeout = timeout
+        self._credentials = credentials or get_credentials
+        self._transport = transport  # unit tests pass an httpx.MockTransport
+        self._tokens: dict[tuple[str, str, str], str] = {}
+
+    # --- transport ---------------------------------------------------------------------
+
+    def _schemes(self, registry: str) -> list[str]:
+        if is_loopback(registry):
+            return ["http"]
+        if is_insecure(registry, self.insecure_registries):
+            return ["https", "http"]  # dockerd tries TLS first for insecure registries too
+        return ["https"]
+
+    def _client(self, registry: str) -> httpx.Client:
+        import httpx
+
+        loopback = is_loopback(registry)
+        return httpx.Client(
+            timeout=self.timeout,
+            follow_redirects=True,
+            # A proxy from the environment must not see loopback traffic.
+            trust_env=not loopback,
+            verify=not is_insecure(registry, self.insecure_registries),
+            transport=self._transport,
+            headers={"User-Agent": "rtbuild"},
+        )
+
+    def _send(self, client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+        from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        sender = retry(
+            retry=retry_if_exception_type((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)),
+            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            reraise=True,
+        )(client.request)
+        return sender(method, url, **kwargs)
+
+    def _unreachable(self, registry: str, url: str, exc: BaseException) -> RegistryError:
+        import httpx
+
+        hint = f"check that the registry {registry} is running and reachable from this machine"
+        if isinstance(exc, httpx.ConnectError) and "ssl" in str(exc).lower():
+            hint = (
+                f"{registry} does not speak TLS as expected: if it serves plain http, list it in"
+                " [builders.docker] insecure_registries"
+            )
+        return RegistryError(
+            f"registry {registry} is unreachable ({url}): {_cause(exc)}",
+            step="query registry",
+            hint=hint,
+        )
+
+    def _request(self, registry: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+        """Send to the first scheme that answers; transport failures become RegistryError."""
+        import httpx
+
+        schemes = self._schemes(registry)
+        last: tuple[str, BaseException] | None = None
+        with self._client(registry) as client:
+            for scheme in schemes:
+                url = f"{scheme}://{registry}{path}"
+                try:
+                    return self._send(client, method, url, headers=headers)
+                except httpx.HTTPError as exc:
+                    last = (url, exc)
+                    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                        break
+        assert last is not None
+        raise self._unreachable(registry, *last) from last[1]
+
+    # --- authentication ----------------------------------------------------------------
+
+    def _no_credentials(self, ref: Reference, creds: Credentials | None) -> RegistryAuthError:
+        config = os.environ.get("DOCKER_CONFIG") or "~/.docker"
+        if creds is None:
+            return RegistryAuthError(
+                f"registry {ref.registry} requires authentication and no credentials for it were found"
+                f" in {config}/config.json",
+                step="authenticate to registry",
+                hint=f"run `docker login {ref.registry}` (or point DOCKER_CONFIG at a config.json that has them)",
+            )
+        return RegistryAuthError(
+            f"registry {ref.registry} refused the credentials from {creds.source or 'the docker config'}"
+            f" for {ref.repository}",
+            step="authenticate to registry",
+            hint=f"check the user name and password with `docker login {ref.registry}`",
+        )
+
+    def _token(self, ref: Reference, challenge: Challenge, creds: Credentials | None, scope: str) -> str:
+        import httpx
+
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise RegistryError(
+                f"registry {ref.registry} sent a Bearer challenge without a realm",
+                step="authenticate to registry",
+            )
+        service = challenge.params.get("service", "")
+        key = (realm, service, scope)
+        if key in self._tokens:
+            return self._tokens[key]
+        params = {"scope": scope, **({"service": service} if service else {})}
+        realm_host = httpx.URL(realm).netloc.decode()
+        with self._client(realm_host) as client:
+            try:
+                if creds and creds.identity_token:
+                    form = {
+                        "grant_type": "refresh_token",
+                        "refresh_token": creds.identity_token,
+                        "client_id": "rtbuild",
+                    }
+                    response = self._send(client, "POST", realm, data={**form, **params})
+                else:
+                    auth = (creds.username or "", creds.password or "") if creds and creds.password else None
+                    response = self._send(client, "GET", realm, params=params, auth=auth)
+            except httpx.HTTPError as exc:
+                raise RegistryError(
+                    f"token service {realm} for registry {ref.registry} is unreachable: {_cause(exc)}",
+                    step="authenticate to registry",
+                    hint="check the registry's token service is running and reachable",
+                ) from exc
+        if response.status_code in (401, 403):
+            raise self._no_credentials(ref, creds)
+        if response.status_code >= 400:
+            raise RegistryError(
+                f"token service {realm} for registry {ref.registry} answered HTTP {response.status_code}",
+                step="authenticate to registry",
+                log_tail=response.text.splitlines()[-5:],
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            raise RegistryError(
+                f"token service {realm} for registry {ref.registry} returned no token",
+                step="authenticate to registry",
+            )
+        self._tokens[key] = str(token)
+        return str(token)
+
+    def _authorization(
+        self, ref: Reference, challenge: Challenge | None, action: str
+    ) -> tuple[str, Credentials | None]:
+        """The ``Authorization`` header answering ``challenge``, and the credentials used."""
+        if challenge is None or challenge.scheme not in ("bearer", "basic"):
+            raise RegistryError(
+                f"registry {ref.registry} asked for authentication with an unsupported challenge",
+                step="authenticate to registry",
+                hint="rtbuild supports Bearer (token) and Basic registry authentication",
+            )
+        creds = self._credentials(ref.registry)
+        if challenge.scheme == "basic":
+            if creds is None or creds.password is None:
+                raise self._no_credentials(ref, None)
+            pair = f"{creds.username or ''}:{creds.password}".encode()
+            return f"Basic {base64.b64encode(pair).decode('ascii')}", creds
+        scope = f"repository:{ref.repository}:{action}"
+        return f"Bearer {self._token(ref, challenge, creds, scope)}", creds
+
+    # --- API -----------------------------------------------------------------------------
+
+    def manifest_exists(self, ref: Reference | str) -> bool:
+        """Whether the registry holds ``ref``'s manifest. 404 is ``False``, quietly."""
+        if isinstance(ref, str):
+            ref = parse_reference(ref)
+        path = f"/v2/{ref.repository}/manifests/{ref.manifest_ref}"
+        headers = {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)}
+        registry = ref.api_host
+        response = self._request(registry, "HEAD", path, headers)
+        scheme: str | None = None
+        creds: Credentials | None = None
+        if response.status_code == 401:
+            challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
+            headers["Authorization"], creds = self._authorization(ref, challenge, "pull")
+            scheme = challenge.scheme if challenge else None
+            response = self._request(registry, "HEAD", path, headers)
+        if response.status_code in (405, 501):  # a registry without HEAD support
+            response = self._request(registry, "GET", path, headers)
+        status = response.status_code
+        if status == 200:
+            return True
+        if status == 404:
+            return False
+        if status in (401, 403):
+            if scheme == "basic":  # the same credentials twice: they were refused
+                raise self._no_credentials(ref, creds)
+            # A token that does not open the repository: Docker Hub answers this way for
+            # repositories that do not exist, so say both (as `docker pull` does).
+            raise RegistryAuthError(
+                f"registry {ref.registry} denied access to {ref.repository}: the repository does not exist"
+                " or needs other credentials",
+                step="authenticate to registry",
+                hint=f"run `docker login {ref.registry}` with an account that may pull {ref.repository}",
+            )
+        if status == 429:
+            raise RegistryError(
+                f"registry {ref.registry} is rate limiting requests (HTTP 429)",
+                step="query registry",
+                hint="wait and retry, or log in to get a higher limit",
+            )
+        raise RegistryError(
+            f"registry {ref.registry} answered HTTP {status} for {ref.repository}:{ref.manifest_ref}",
+            step="query registry",
+            log_tail=response.text.splitlines()[-5:] if response.text else None,
+            hint="check the registry's logs; retry if it was a transient failure",
+        )
+
+
+def manifest_exists(
+    ref: Reference | str,
+    *,
+    insecure_registries: Iterable[str] = (),
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> bool:
+    """Whether the registry of ``ref`` holds it (see :class:`RegistryClient`)."""
+    return RegistryClient(insecure_registries=insecure_registries, timeout=timeout).manifest_exists(ref)
+
+
+__all__ = [
+    "MANIFEST_MEDIA_TYPES",
+    "Challenge",
+    "RegistryClient",
+    "is_insecure",
+    "is_loopback",
+    "manifest_exists",
+    "parse_challenge",
+]
