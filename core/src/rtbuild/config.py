@@ -101,19 +101,21 @@ ENV_VARS: dict[str, str] = {
 }
 
 
-def _line_of(text: str, section: str | None, key: str) -> int | None:
-    """Best-effort line number of ``key`` (tomllib keeps no positions)."""
-    in_section = section is None
-    header = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+def _line_of(text: str, table: str, key: str) -> int | None:
+    """Best-effort line of ``key`` in the table headed ``[table]`` ("" = the document root);
+    tomllib keeps no positions. A key that is itself a table matches its ``[header]``."""
+    header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?")
+    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*[=.]")
+    full = f"{table}.{key}" if table else key
+    current = ""
     for number, line in enumerate(text.splitlines(), start=1):
         match = header.match(line)
         if match:
-            name = match.group(1)
-            in_section = section is not None and name.endswith(section)
-            if section is None and name.split(".")[-1] == key:
+            current = re.sub(r"\s*\.\s*", ".", match.group(1)).replace('"', "").replace("'", "")
+            if current == full or current.startswith(full + "."):
                 return number
             continue
-        if in_section and re.match(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", line):
+        if current == table and assignment.match(line):
             return number
     return None
 
@@ -133,15 +135,21 @@ def _check(value: Any, kind: str) -> bool:
 
 
 def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> None:
+    root = prefix.rstrip(".")
+
     def fail(section: str | None, key: str, problem: str) -> None:
-        line = _line_of(text, section, key)
+        line = _line_of(text, ".".join(part for part in (root, section) if part), key)
         where = f"{source}:{line}" if line else source
         dotted = f"{prefix}{section + '.' if section else ''}{key}"
-        raise ConfigError(
-            f"{where}: {problem} {dotted!r}",
-            step="read configuration",
-            hint="see docs/configuration.md for the known keys and their types",
-        )
+        hint = "see docs/configuration.md for the known keys and their types"
+        if problem == "unknown key":
+            import difflib
+
+            known = _SECTIONS[section] if section else {**_TOP, **_SECTIONS}
+            close = difflib.get_close_matches(key, list(known), n=1)
+            if close:
+                hint = f"did you mean {close[0]!r}? " + hint
+        raise ConfigError(f"{where}: {problem} {dotted!r}", step="read configuration", hint=hint)
 
     for key, value in data.items():
         if key in _SECTIONS:
