@@ -1,11 +1,19 @@
-"""Build-context validation (more: .dockerignore, hashing and streaming tar live here too)."""
+"""Build contexts: validation and the content digest of what the engine would receive.
+
+.dockerignore matching lives in :mod:`rtbuild.dockerignore`, the walk and the stat cache
+in :mod:`rtbuild.hashing`.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .errors import BuildContextError
+
+if TYPE_CHECKING:
+    from .hashing import ContextHash
 
 
 def dockerfile_arg(extra_build_args: Sequence[str]) -> str | None:
@@ -38,4 +46,28 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
     return full
 
 
-__all__ = ["dockerfile_arg", "validate_context"]
+def context_digest(path: str, extra_build_args: Sequence[str] = (), *, use_cache: bool = True) -> ContextHash:
+    """Digest of the context at ``path`` after .dockerignore, plus the Dockerfile.
+
+    The Dockerfile and .dockerignore always count, as Docker always sends them, and a
+    Dockerfile outside the context (``-f /elsewhere/Dockerfile``) counts too.
+    """
+    import xxhash
+
+    from .dockerignore import PatternMatcher, read_dockerignore
+    from .hashing import hash_context, hash_file
+
+    dockerfile = validate_context(path, extra_build_args)
+    if dockerfile == "-":
+        raise BuildContextError("a Dockerfile from stdin cannot be hashed", step="hash context")
+    result = hash_context(path, PatternMatcher(read_dockerignore(path)), use_cache=use_cache)
+    hasher = xxhash.xxh3_128(result.digest.encode())
+    hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())
+    ignore = os.path.join(path, ".dockerignore")
+    if os.path.isfile(ignore):
+        hasher.update(b"\0.dockerignore\0" + hash_file(ignore).encode())
+    result.digest = hasher.hexdigest()
+    return result
+
+
+__all__ = ["context_digest", "dockerfile_arg", "validate_context"]

@@ -1,0 +1,258 @@
+"""DockerBuilder: BuildKit builds through the docker CLI, with the no-op skip."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rtbuild.builder import RuntimeBuilder
+from rtbuild.context import dockerfile_arg, validate_context
+from rtbuild.errors import ConfigError
+from rtbuild.progress import get_reporter
+
+from .buildkit import MODES, BuildClient, choose_client
+from .noop import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, skip_blocked
+
+if TYPE_CHECKING:
+    from rtbuild.config import Config
+
+PROGRESS_MODES = ("plain", "none")
+
+
+@dataclass
+class BuildSpec:
+    """One build with the structured fields kept apart (the hook fills them natively)."""
+
+    path: str
+    tags: list[str]
+    platform: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    extra_build_args: list[str] = field(default_factory=list)
+    force: bool = False
+
+
+@dataclass
+class BuildOutcome:
+    image: str
+    tags: list[str]
+    cached: bool
+    duration_s: float
+    image_id: str | None = None
+    log_path: str | None = None
+    input_digest: str | None = None
+    client: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        keys = ("image_id", "log_path", "input_digest", "client")
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+
+def _absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
+    """Rewrite a relative ``-f`` to CONTEXT/FILE: rtbuild resolves it against the context
+    (as validate_context does), the docker CLI against the working directory."""
+    given = dockerfile_arg(extra)
+    if given is None or given == "-" or os.path.isabs(given):
+        return list(extra)
+    absolute = os.path.abspath(os.path.join(path, given))
+    out: list[str] = []
+    skip = False
+    for index, arg in enumerate(extra):
+        if skip:
+            skip = False
+            continue
+        if arg in ("-f", "--file") and index + 1 < len(extra):
+            out += [arg, absolute]
+            skip = True
+        elif arg.startswith("--file="):
+            out.append("--file=" + absolute)
+        else:
+            out.append(arg)
+    return out
+
+
+class DockerBuilder(RuntimeBuilder):
+    """Builds with BuildKit on a Docker engine (see docs/builders/docker.md)."""
+
+    def __init__(
+        self,
+        *,
+        docker_cli: str | None = None,
+        docker_host: str | None = None,
+        buildkit: str = "auto",
+        log_dir: str | None = None,
+        progress: str = "plain",
+        skip_unchanged: bool = True,
+    ) -> None:
+        if buildkit not in MODES:
+            raise ConfigError(f"[builders.docker] buildkit must be one of {', '.join(MODES)}, not {buildkit!r}")
+        if progress not in PROGRESS_MODES:
+            raise ConfigError(f"[builders.docker] progress must be one of {', '.join(PROGRESS_MODES)}")
+        self.docker_cli = docker_cli
+        self.docker_host = docker_host
+        self.buildkit = buildkit
+        self.log_dir = log_dir
+        self.progress = progress
+        self.skip_unchanged = skip_unchanged
+        self._client: BuildClient | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> DockerBuilder:
+        table = config.builder_config("docker")
+        known = {"docker_cli", "docker_host", "buildkit", "log_dir", "progress", "skip_unchanged"}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in [builders.docker]: {', '.join(unknown)}",
+                step="read configuration",
+                hint=f"known keys: {', '.join(sorted(known))} (docs/builders/docker.md)",
+            )
+        for key in known - {"skip_unchanged"}:
+            if key in table and not isinstance(table[key], str):
+                raise ConfigError(f"[builders.docker] {key} must be a string", step="read configuration")
+        if not isinstance(table.get("skip_unchanged", True), bool):
+            raise ConfigError("[builders.docker] skip_unchanged must be a boolean", step="read configuration")
+        return cls(
+            docker_cli=table.get("docker_cli"),
+            docker_host=table.get("docker_host"),
+            buildkit=table.get("buildkit", "auto"),
+            log_dir=table.get("log_dir"),
+            progress=table.get("progress", "plain"),
+            skip_unchanged=table.get("skip_unchanged", True),
+        )
+
+    # --- the v1 contract -------------------------------------------------------------
+
+    def build(
+        self,
+        path: str,
+        tags: list[str],
+        platform: str | None = None,
+        extra_build_args: list[str] | None = None,
+    ) -> str:
+        return self.run(BuildSpec(path, list(tags), platform, extra_build_args=list(extra_build_args or []))).image
+
+    def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
+        from .images import image_exists
+
+        return image_exists(image_name, pull_from_repo, docker_host=self.docker_host)
+
+    def push(self, image: str) -> None:
+        from .images import push_image
+
+        push_image(image, docker_host=self.docker_host)
+
+    # --- the work --------------------------------------------------------------------
+
+    def client(self) -> BuildClient:
+        if self._client is None:
+            self._client = choose_client(self.buildkit, self.docker_cli)
+        return self._client
+
+    def inputs(self, spec: BuildSpec) -> Inputs | None:
+        """The input digest of ``spec`` (``None`` when a base image is not local)."""
+        from rtbuild.context import context_digest
+
+        from .engine import EngineAPI
+
+        extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
+        ctx = context_digest(spec.path, extra)
+        with open(validate_context(spec.path, extra), encoding="utf-8", errors="replace") as handle:
+            dockerfile_text = handle.read()
+        inputs = compute_inputs(
+            context_digest=ctx.digest,
+            dockerfile_text=dockerfile_text,
+            build_args=spec.build_args,
+            labels=spec.labels,
+            platform=spec.platform,
+            target=spec.target,
+            extra_build_args=spec.extra_build_args,
+            api=EngineAPI(self.docker_host),
+        )
+        if inputs is not None:
+            inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
+        return inputs
+
+    def run(self, spec: BuildSpec) -> BuildOutcome:
+        """Build ``spec``, or reuse the tagged images when no input changed."""
+        from .engine import EngineAPI
+
+        started = time.perf_counter()
+        if not spec.tags:
+            raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
+        extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
+        validate_context(spec.path, extra)  # before any engine contact
+        reporter = get_reporter()
+        inputs: Inputs | None = None
+        blocked = skip_blocked(spec.extra_build_args)
+        if self.skip_unchanged and blocked is None:
+            inputs = self.inputs(spec)
+            if inputs is not None and not spec.force:
+                image_id = all_tags_current(spec.tags, inputs.digest, EngineAPI(self.docker_host))
+                if image_id is not None:
+                    reporter.event(
+                        "cached",
+                        image=spec.tags[0],
+                        image_id=image_id,
+                        input_digest=inputs.digest,
+                        message=f"no input changed: reusing {spec.tags[0]} (engine build skipped)",
+                    )
+                    return BuildOutcome(
+                        spec.tags[0],
+                        list(spec.tags),
+                        True,
+                        round(time.perf_counter() - started, 3),
+                        image_id=image_id,
+                        input_digest=inputs.digest,
+                    )
+        elif blocked:
+            reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")
+        return self._engine_build(spec, extra, inputs, started)
+
+    def _engine_build(self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float) -> BuildOutcome:
+        from .engine import resolve_host
+        from .failures import build_error
+        from .runner import default_log_dir, log_path_for, run_build
+
+        client = self.client()
+        argv = client.command()
+        if client.buildkit:
+            argv.append("--progress=plain")
+        for tag in spec.tags:
+            argv += ["-t", tag]
+        if spec.platform:
+            argv += ["--platform", spec.platform]
+        for key, value in spec.build_args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        labels = dict(spec.labels)
+        if inputs is not None:
+            labels[DIGEST_LABEL] = inputs.digest
+        for key, value in labels.items():
+            argv += ["--label", f"{key}={value}"]
+        if spec.target:
+            argv += ["--target", spec.target]
+        argv += [*extra, spec.path]
+        env = dict(client.env)
+        if self.docker_host:
+            env["DOCKER_HOST"] = self.docker_host
+        log_path = log_path_for(self.log_dir or default_log_dir(), spec.tags[0])
+        result = run_build(argv, env=env, log_path=log_path, stream=self.progress == "plain")
+        if result.returncode != 0:
+            raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(self.docker_host))
+        return BuildOutcome(
+            spec.tags[0],
+            list(spec.tags),
+            False,
+            round(time.perf_counter() - started, 3),
+            image_id=result.image_id,
+            log_path=log_path,
+            input_digest=inputs.digest if inputs else None,
+            client=f"{client.cli} ({client.mode}{', ' + client.version if client.version else ''})",
+        )
+
+
+__all__ = ["BuildOutcome", "BuildSpec", "DockerBuilder"]

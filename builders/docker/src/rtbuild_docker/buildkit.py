@@ -1,0 +1,124 @@
+"""Choosing a docker client that builds through BuildKit, never the legacy builder.
+
+``docker buildx build --load`` where a buildx plugin exists; else a CLI that still honours
+``DOCKER_BUILDKIT=1`` without buildx (the 20.x clients; 23+ refuse with "BuildKit is
+enabled but the buildx component is missing"). The legacy builder is used only when
+``buildkit = "legacy"`` asks for it explicitly.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from rtbuild.errors import ConfigError
+
+MODES = ("auto", "buildx", "env", "legacy")
+#: Clients from this major version on need buildx for BuildKit.
+_BUILDX_REQUIRED_FROM = 23
+
+
+@dataclass(frozen=True)
+class BuildClient:
+    """How to run one build: the argv prefix and the environment it needs."""
+
+    cli: str
+    mode: str  # "buildx" | "env" | "legacy"
+    version: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        if self.mode == "buildx":
+            return [self.cli, "buildx", "build", "--load"]
+        return [self.cli, "build"]
+
+    @property
+    def buildkit(self) -> bool:
+        return self.mode != "legacy"
+
+
+@functools.cache
+def client_version(cli: str) -> str:
+    """The client's version from ``docker --version`` (no daemon contact); "" if unknown."""
+    try:
+        out = subprocess.run([cli, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    match = re.search(r"version\s+v?(\d+\.\d+[\w.+~-]*)", out)
+    return match.group(1) if match else ""
+
+
+@functools.cache
+def has_buildx(cli: str) -> bool:
+    try:
+        proc = subprocess.run([cli, "buildx", "version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and "buildx" in proc.stdout.lower()
+
+
+def env_buildkit_works(cli: str) -> bool:
+    """Whether ``DOCKER_BUILDKIT=1 CLI build`` uses BuildKit without buildx (clients < 23)."""
+    version = client_version(cli)
+    major = version.split(".", 1)[0]
+    return major.isdigit() and 18 <= int(major) < _BUILDX_REQUIRED_FROM
+
+
+def candidate_clis(configured: str | None) -> list[str]:
+    """The configured CLI only, else ``docker`` on PATH then Debian's and /usr/local's."""
+    if configured:
+        found = shutil.which(configured)
+        if not found:
+            raise ConfigError(
+                f"docker_cli {configured!r} is not an executable",
+                step="choose docker client",
+                hint="set [builders.docker] docker_cli to the path of a docker CLI",
+            )
+        return [found]
+    seen: list[str] = []
+    for cli in (shutil.which("docker"), "/usr/bin/docker", "/usr/local/bin/docker"):
+        if cli and os.access(cli, os.X_OK) and os.path.realpath(cli) not in map(os.path.realpath, seen):
+            seen.append(cli)
+    return seen
+
+
+def choose_client(mode: str = "auto", docker_cli: str | None = None) -> BuildClient:
+    """The first client (in :func:`candidate_clis` order) that can build with BuildKit."""
+    if mode not in MODES:
+        raise ConfigError(
+            f"[builders.docker] buildkit = {mode!r} is not one of {', '.join(MODES)}",
+            step="choose docker client",
+        )
+    clis = candidate_clis(docker_cli)
+    if not clis:
+        raise ConfigError(
+            "no docker CLI found",
+            step="choose docker client",
+            hint="install the docker client (Debian: `apt-get install docker.io`) or set [builders.docker] docker_cli",
+        )
+    if mode == "legacy":
+        return BuildClient(clis[0], "legacy", client_version(clis[0]), {"DOCKER_BUILDKIT": "0"})
+    if mode in ("auto", "buildx"):
+        for cli in clis:
+            if has_buildx(cli):
+                return BuildClient(cli, "buildx", client_version(cli))
+    if mode in ("auto", "env"):
+        for cli in clis:
+            if env_buildkit_works(cli):
+                return BuildClient(cli, "env", client_version(cli), {"DOCKER_BUILDKIT": "1"})
+    tried = ", ".join(f"{cli} ({client_version(cli) or 'unknown version'})" for cli in clis)
+    raise ConfigError(
+        f"no docker client here can build with BuildKit (buildkit = {mode!r}; tried {tried})",
+        step="choose docker client",
+        hint=(
+            "install buildx (Debian 13: `apt-get install docker-buildx`), point [builders.docker] docker_cli at"
+            ' a 20.x client, or opt in to the slow legacy builder with buildkit = "legacy"'
+        ),
+    )
+
+
+__all__ = ["MODES", "BuildClient", "candidate_clis", "choose_client", "client_version", "has_buildx"]

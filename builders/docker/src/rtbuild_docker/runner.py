@@ -1,0 +1,109 @@
+"""Run one docker CLI build: stream its plain progress live, keep the full log in a file.
+
+The process gets its own session so Ctrl-C (or any exception) stops the whole process
+group, not just the CLI, and temporary files (the image-id file) are always removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from rtbuild.progress import get_reporter
+
+TAIL_LINES = 20
+_STEP = re.compile(r"^#\d+ \[[^\]]+\] (.+)$")
+
+
+def default_log_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "rtbuild", "logs")
+
+
+def log_path_for(log_dir: str, tag: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)[:80]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(log_dir, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=f"build-{stamp}-{safe}-", suffix=".log", dir=log_dir)
+    os.close(fd)
+    return path
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    log_path: str
+    image_id: str | None = None
+    tail: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT then SIGTERM then SIGKILL to the build's process group."""
+    for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_build(
+    argv: list[str], *, env: dict[str, str], log_path: str, stream: bool = True, keep_lines: int = 400
+) -> RunResult:
+    """Run ``argv`` (a docker build command, without ``--iidfile``) and stream its output."""
+    reporter = get_reporter()
+    tmpdir = tempfile.mkdtemp(prefix="rtbuild-docker-")
+    iidfile = os.path.join(tmpdir, "iid")
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    lines: deque[str] = deque(maxlen=keep_lines)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with open(log_path, "w", encoding="utf-8", errors="replace") as log:
+            log.write("$ " + " ".join(argv) + "\n")
+            log.flush()
+            proc = subprocess.Popen(
+                [*argv[:-1], "--iidfile", iidfile, argv[-1]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+                start_new_session=True,
+            )
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                log.write(text + "\n")
+                tail.append(text)
+                lines.append(text)
+                if stream and text:
+                    reporter.line(text, source="build")
+                    step = _STEP.match(text)
+                    if step:
+                        reporter.event("step", step=step.group(1))
+            returncode = proc.wait()
+        image_id = None
+        if returncode == 0 and os.path.exists(iidfile):
+            with open(iidfile, encoding="utf-8") as handle:
+                image_id = handle.read().strip() or None
+        return RunResult(returncode, log_path, image_id, list(tail), list(lines))
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            _stop(proc)
+        raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+__all__ = ["TAIL_LINES", "RunResult", "default_log_dir", "log_path_for", "run_build"]
