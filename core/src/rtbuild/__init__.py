@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .markers import hookimpl, hookspec
     from .pipeline import check_image, run_build
     from .plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
+    from .runtime import build_runtime_image, get_runtime_image
+    from .runtime_plugin import RuntimePlugin, RuntimeRequirements
 
 #: Public names imported on first use (PEP 562), so that ``rtbuild --version`` and
 #: ``--help`` load neither pluggy nor importlib.metadata: name -> submodule.
@@ -44,6 +46,10 @@ _LAZY: dict[str, str] = {
     "PluginLoadWarning": "plugins",
     "RtbuildPluginManager": "plugins",
     "get_plugin_manager": "plugins",
+    "build_runtime_image": "runtime",
+    "get_runtime_image": "runtime",
+    "RuntimePlugin": "runtime_plugin",
+    "RuntimeRequirements": "runtime_plugin",
 }
 
 
@@ -80,9 +86,13 @@ __all__ = [
     "RegistryError",
     "RtbuildPluginManager",
     "RuntimeBuilder",
+    "RuntimePlugin",
+    "RuntimeRequirements",
     "__version__",
+    "build_runtime_image",
     "check_image",
     "get_plugin_manager",
+    "get_runtime_image",
     "hookimpl",
     "hookspec",
     "load_config",

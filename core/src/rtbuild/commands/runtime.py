@@ -1,0 +1,76 @@
+"""``rtbuild runtime --base IMAGE [--plugin NAME]...``: build or reuse a runtime image."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import State, emit_json, json_option, pass_state
+from ._options import parse_pairs, progress_mode
+
+
+@click.command()
+@click.option("--base", "base_image", metavar="IMAGE", help="Base image (default: [sandbox] base_container_image).")
+@click.option(
+    "--plugin",
+    "plugins",
+    multiple=True,
+    metavar="NAME",
+    help="Runtime plugin to include (repeatable; default: [runtime] plugins).",
+)
+@click.option("--repo", metavar="REPO", help="Repository for the content-hash tags (default: [runtime] repo).")
+@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable).")
+@click.option("--builder", help="Builder to use (overrides RTBUILD_BUILDER and the config file).")
+@click.option("--push/--no-push", default=None, help="Push the tags after building.")
+@click.option("--force-rebuild", is_flag=True, help="Build from scratch even when a tag already exists.")
+@click.option("--list", "list_plugins", is_flag=True, help="List the available runtime plugins and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@json_option
+@pass_state
+def runtime(
+    state: State,
+    base_image: str | None,
+    plugins: tuple[str, ...],
+    repo: str | None,
+    build_args: tuple[str, ...],
+    builder: str | None,
+    push: bool | None,
+    force_rebuild: bool,
+    list_plugins: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Build (or reuse) a runtime image: a base image plus runtime plugins.
+
+    Prints the image to run (or the BuildResult as JSON with --json). Tags are
+    REPO:<version>_<lock>_<source> and REPO:<version>_<lock>; an existing exact tag is
+    reused without building, an existing lock tag gets only the source layers rebuilt.
+    """
+    from ..progress import make_reporter, use_reporter
+    from ..runtime import available_runtime_plugins, build_runtime_image
+
+    config = state.load_config(builder=builder, push=push)
+    pm = state.plugin_manager(config)
+    if list_plugins:
+        found = available_runtime_plugins(config, pm)
+        rows = [{"name": name, "order": getattr(p, "order", 0)} for name, p in sorted(found.items())]
+        if as_json:
+            emit_json(rows)
+        else:
+            for row in rows:
+                click.echo(f"{row['name']}\t(order {row['order']})")
+        return
+    with use_reporter(make_reporter(progress_mode(as_json, quiet))):
+        result = build_runtime_image(
+            config,
+            base_image,
+            list(plugins) if plugins else None,
+            repo=repo,
+            build_args=parse_pairs(build_args, "--build-arg"),
+            push=config.push,
+            force_rebuild=force_rebuild,
+            pm=pm,
+        )
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(result.image)

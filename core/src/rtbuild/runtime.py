@@ -1,0 +1,338 @@
+"""Runtime images: a base image plus selected runtime plugins, built once per content hash.
+
+Read :func:`build_runtime_image` top to bottom:
+
+configured runtime image? -> select plugins -> requirements -> render the dependency and
+source contexts -> lock hash + source hash -> tags ``REPO:<version>_<lock>_<source>`` and
+``REPO:<version>_<lock>`` -> exact tag present? reuse : lock tag present? build the source
+layers on it : build the dependency layers (lock tag), then the source layers (exact tag).
+
+Every engine build goes through :func:`rtbuild.pipeline.run_build`, so ``pre_build`` /
+``post_build`` hooks and the selected builder apply. An exact hit runs the pipeline too,
+with a builder stand-in that returns the existing tag (``result.cached`` is true), so
+``post_build`` hooks (metrics) see reuse as well.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .builder import BuildRequest, BuildResult, RuntimeBuilder
+from .errors import ConfigError, PluginError, RegistryError
+from .runtime_context import RuntimeComposition, render
+from .runtime_plugin import FileContent, RuntimePlugin, RuntimeRequirements
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .plugins import RtbuildPluginManager
+
+#: ``result.details["runtime_tier"]`` values.
+TIER_CONFIGURED, TIER_EXACT, TIER_LOCK, TIER_SCRATCH = "configured", "exact", "lock", "scratch"
+#: The pseudo-plugin name of ``extra_files`` (source-layer files added by the caller).
+EXTRA_FILES_PLUGIN = "extra-files"
+
+
+@dataclass
+class RuntimeTags:
+    """The two content-hash tags of a runtime image."""
+
+    exact: str  # REPO:<version>_<lock>_<source>
+    lock: str  # REPO:<version>_<lock>
+
+
+def version_tag_part(version: str | None = None) -> str:
+    """rtbuild's version as a tag fragment: characters outside ``[A-Za-z0-9.-]`` become ``-``."""
+    if version is None:
+        from ._version import __version__
+
+        version = __version__
+    return re.sub(r"[^A-Za-z0-9.-]", "-", version).strip(".-") or "0"
+
+
+def runtime_tags(composition: RuntimeComposition, repo: str) -> RuntimeTags:
+    """``REPO:<version>_<lock>_<source>`` and ``REPO:<version>_<lock>``."""
+    if not repo or ":" in repo.rsplit("/", 1)[-1] or "@" in repo:
+        raise ConfigError(
+            f"runtime repository {repo!r} must be a repository name without tag or digest",
+            step="compose runtime image",
+            hint="pass --repo REGISTRY/NAME (e.g. 127.0.0.1:5000/runtime) or set [runtime] repo",
+        )
+    prefix = f"{repo}:{version_tag_part()}_{composition.lock_hash}"
+    return RuntimeTags(exact=f"{prefix}_{composition.source_hash}", lock=prefix)
+
+
+def available_runtime_plugins(config: Config, pm: RtbuildPluginManager) -> dict[str, RuntimePlugin]:
+    """Every runtime plugin the installed distributions offer, by name."""
+    found: dict[str, RuntimePlugin] = {}
+    for offered in pm.hook.runtime_plugins(config=config):
+        for plugin in offered or []:
+            name = getattr(plugin, "name", None)
+            if not isinstance(name, str) or not name or not callable(getattr(plugin, "requirements", None)):
+                raise PluginError(
+                    f"runtime plugin {plugin!r} has no name or no requirements(config) method",
+                    step="discover runtime plugins",
+                    hint="a runtime plugin needs `name: str`, `order: int` and `requirements(config)`",
+                )
+            if name in found and found[name] is not plugin:
+                raise PluginError(
+                    f"two runtime plugins are named {name!r}: {found[name]!r} and {plugin!r}",
+                    step="discover runtime plugins",
+                    hint="uninstall or disable one of the distributions offering it (RTBUILD_DISABLE_PLUGINS)",
+                )
+            found[name] = plugin
+    return found
+
+
+def select_plugins(available: Mapping[str, RuntimePlugin], names: Iterable[str]) -> list[RuntimePlugin]:
+    """The named plugins in build order ``(order, name)``; an unknown name lists the available ones."""
+    wanted = list(dict.fromkeys(names))
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        choices = ", ".join(sorted(available)) or "(none installed)"
+        raise ConfigError(
+            f"runtime plugin {', '.join(map(repr, unknown))} not recognised, choose from: {choices}",
+            step="select runtime plugins",
+            hint="install the distribution that provides it (e.g. `pip install rtbuild-jupyter`)",
+        )
+    return sorted((available[name] for name in wanted), key=lambda p: (int(getattr(p, "order", 0)), p.name))
+
+
+def base_image_id(builder: RuntimeBuilder, image: str) -> str | None:
+    """The engine's ID (or digest) of ``image``, if the builder can tell (optional capability).
+
+    Builders may offer ``image_id(name) -> str | None`` or ``inspect_image(name) -> dict``;
+    with neither, only the reference counts towards the lock hash.
+    """
+    image_id = getattr(builder, "image_id", None)
+    if callable(image_id):
+        value = image_id(image)
+        return str(value) if value else None
+    inspect = getattr(builder, "inspect_image", None)
+    if callable(inspect):
+        data = inspect(image)
+        if isinstance(data, Mapping):
+            return str(data.get("Id") or "") or None
+    return None
+
+
+def compose_runtime(
+    config: Config,
+    base_image: str,
+    plugins: Sequence[str],
+    *,
+    pm: RtbuildPluginManager,
+    builder: RuntimeBuilder | None = None,
+    build_args: Mapping[str, str] | None = None,
+    extra_files: Mapping[str, FileContent] | None = None,
+) -> RuntimeComposition:
+    """Render (without building) the contexts and hashes for ``base_image`` + ``plugins``."""
+    selected = select_plugins(available_runtime_plugins(config, pm), plugins)
+    contributions: list[tuple[str, RuntimeRequirements]] = [(p.name, p.requirements(config)) for p in selected]
+    if extra_files:
+        contributions.append((EXTRA_FILES_PLUGIN, RuntimeRequirements(files=dict(extra_files))))
+    merged_args = {**config.sandbox.build_args, **config.build_args, **(build_args or {})}
+    return render(
+        base_image,
+        contributions,
+        base_image_id=base_image_id(builder, base_image) if builder is not None else None,
+        build_args=merged_args,
+        platform=config.platform,
+    )
+
+
+class _ExistingImage(RuntimeBuilder):
+    """Stands in for the builder on an exact hit: the pipeline runs, the engine does not."""
+
+    def __init__(self, real: RuntimeBuilder, image: str) -> None:
+        self.real, self.image, self.name = real, image, real.name
+
+    def build(
+        self, path: str, tags: list[str], platform: str | None = None, extra_build_args: list[str] | None = None
+    ) -> str:
+        return self.image
+
+    def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
+        return self.real.image_exists(image_name, pull_from_repo=pull_from_repo)
+
+    def push(self, tag: str) -> None:
+        push = getattr(self.real, "push", None)
+        if push is not None:
+            push(tag)
+
+
+def _names_a_registry(repo: str) -> bool:
+    first = repo.split("/", 1)[0]
+    return "/" in repo and ("." in first or ":" in first or first == "localhost")
+
+
+def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: RuntimeBuilder) -> str | None:
+    """Where ``tag`` is available without pulling: "local", "registry", or ``None``."""
+    if pm.hook.image_exists(image_name=tag, pull_from_repo=False, builder=builder, config=config):
+        return "local"
+    if _names_a_registry(tag):
+        from .progress import get_reporter
+        from .registry import manifest_exists
+
+        try:
+            if manifest_exists(tag):
+                return "registry"
+        except RegistryError as exc:  # an unreachable registry means "build it"
+            get_reporter().line(f"rtbuild: cannot check {tag} in its registry ({exc}); building", source="runtime")
+    return None
+
+
+def _run(
+    context: str,
+    tags: list[str],
+    stage: str,
+    *,
+    config: Config,
+    pm: RtbuildPluginManager,
+    builder: RuntimeBuilder,
+    build_args: Mapping[str, str],
+    push: bool,
+    force: bool,
+    data: Mapping[str, Any],
+) -> BuildResult:
+    from .pipeline import run_build
+
+    request = BuildRequest(
+        path=context, tags=tags, build_args=dict(build_args), builder=builder.name or None, push=push
+    )
+    request.data.update(data)
+    request.data["runtime_stage"] = stage
+    if force:
+        request.data["force"] = True
+    if isinstance(builder, _ExistingImage):
+        request.data["cached"] = True
+    return run_build(request, config=config, pm=pm, builder=builder)
+
+
+def _configured_result(image: str) -> BuildResult:
+    return BuildResult(
+        image=image, tags=[image], builder="", duration_s=0.0, cached=True, details={"runtime_tier": TIER_CONFIGURED}
+    )
+
+
+def build_runtime_image(
+    config: Config | None = None,
+    base_image: str | None = None,
+    plugins: Sequence[str] | None = None,
+    *,
+    repo: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    push: bool | None = None,
+    force_rebuild: bool = False,
+    extra_files: Mapping[str, FileContent] | None = None,
+    pm: RtbuildPluginManager | None = None,
+    builder: RuntimeBuilder | None = None,
+) -> BuildResult:
+    """Build (or reuse) the runtime image for ``base_image`` + ``plugins``; return the result.
+
+    ``base_image`` defaults to ``config.sandbox.base_container_image``, ``plugins`` to
+    ``config.runtime.plugins``, ``repo`` to ``config.runtime.repo``. A configured
+    ``sandbox.runtime_container_image`` is returned as is. ``result.image`` is what to run;
+    ``result.details`` holds ``runtime_tier`` (exact/lock/scratch/configured), both tags and
+    hashes. ``extra_files`` (image path -> content) are added to the source layers, so
+    changing them changes only the source hash (used by the benchmarks).
+    """
+    from .config import load_config
+    from .locks import build_lock
+    from .plugins import get_plugin_manager
+
+    started = time.perf_counter()
+    config = config or load_config()
+    if config.sandbox.runtime_container_image:
+        return _configured_result(config.sandbox.runtime_container_image)
+    base = base_image or config.sandbox.base_container_image
+    if not base:
+        raise ConfigError(
+            "no base image for the runtime image",
+            step="compose runtime image",
+            hint="pass --base IMAGE or set [sandbox] base_container_image",
+        )
+    pm = pm or get_plugin_manager(config)
+    names = list(config.runtime.plugins if plugins is None else plugins)
+    select_plugins(available_runtime_plugins(config, pm), names)  # name errors before engine errors
+    builder = builder or pm.create_builder(config.builder, config)
+    args = dict(build_args or {})
+    composition = compose_runtime(config, base, names, pm=pm, builder=builder, build_args=args, extra_files=extra_files)
+    tags = runtime_tags(composition, repo or config.runtime.repo)
+    push = config.push if push is None else push
+    details: dict[str, Any] = {
+        "exact_tag": tags.exact,
+        "lock_tag": tags.lock,
+        "lock_hash": composition.lock_hash,
+        "source_hash": composition.source_hash,
+        "base_image": base,
+        "plugins": composition.plugins,
+    }
+    data = {"runtime": dict(details)}
+    common: dict[str, Any] = {"config": config, "pm": pm, "build_args": args, "push": push, "data": data}
+
+    # One runtime composition at a time per exact tag (threads and processes); a waiter
+    # finds the image the first one built. Its own key, so the pipeline's locks are free.
+    with build_lock([f"{tags.exact}@runtime"]), tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
+        source_dir = composition.source.write(f"{tmp}/source")
+        exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
+        if exact_at is not None:
+            tier = TIER_EXACT
+            # The pipeline still validates the context and runs the hooks; nothing is built.
+            # An image only the registry holds is already pushed.
+            common["push"] = push and exact_at == "local"
+            result = _run(
+                source_dir, [tags.exact], TIER_EXACT, builder=_ExistingImage(builder, tags.exact), force=False, **common
+            )
+            details["found_in"] = exact_at
+        else:
+            lock_at = None if force_rebuild else _present(tags.lock, config, pm, builder)
+            if lock_at is not None:
+                tier = TIER_LOCK
+                details["found_in"] = lock_at
+            else:
+                tier = TIER_SCRATCH
+                deps_dir = composition.deps.write(f"{tmp}/deps")
+                _run(deps_dir, [tags.lock], "deps", builder=builder, force=force_rebuild, **common)
+            with open(f"{source_dir}/Dockerfile", "w", encoding="utf-8") as fh:
+                fh.write(composition.source_dockerfile(tags.lock))
+            result = _run(source_dir, [tags.exact], "source", builder=builder, force=force_rebuild, **common)
+            if tier == TIER_SCRATCH:
+                result.tags = [*result.tags, tags.lock]
+    details["runtime_tier"] = tier
+    result.details.update(details)
+    result.cached = tier == TIER_EXACT
+    result.duration_s = round(time.perf_counter() - started, 3)
+    return result
+
+
+def get_runtime_image(
+    config: Config | None = None,
+    base_image: str | None = None,
+    plugins: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> str:
+    """The name of the runtime image to run (built or reused); see :func:`build_runtime_image`."""
+    return build_runtime_image(config, base_image, plugins, **kwargs).image
+
+
+__all__ = [
+    "EXTRA_FILES_PLUGIN",
+    "TIER_CONFIGURED",
+    "TIER_EXACT",
+    "TIER_LOCK",
+    "TIER_SCRATCH",
+    "RuntimeTags",
+    "available_runtime_plugins",
+    "base_image_id",
+    "build_runtime_image",
+    "compose_runtime",
+    "get_runtime_image",
+    "runtime_tags",
+    "select_plugins",
+    "version_tag_part",
+]
