@@ -94,7 +94,9 @@ class StatCache:
             self.new[rel] = cached
             return str(cached[4]), True
         digest = hash_file(full, st.st_size)
-        if now_ns - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        # A write in the same clock tick as the last one could leave the key unchanged;
+        # any later write moves mtime, so an old mtime makes the entry safe to keep.
+        if now_ns - st.st_mtime_ns > _RACY_NS:
             self.new[rel] = [*key, digest]
         self.dirty = True
         return digest, False

@@ -1,0 +1,136 @@
+"""Context hashing: what changes the digest, what does not, and the stat cache."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from rtbuild.context import context_digest
+from rtbuild.dockerignore import PatternMatcher
+from rtbuild.errors import BuildContextError
+from rtbuild.hashing import cache_dir, hash_context
+
+OLD = 1_600_000_000  # an mtime well outside the "racy" window, so entries are cached
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def make_context(root: Path) -> Path:
+    ctx = root / "ctx"
+    (ctx / "src" / "pkg").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\nCOPY . /app\n")
+    (ctx / "src" / "main.py").write_text("print('hi')\n")
+    (ctx / "src" / "pkg" / "data.bin").write_bytes(os.urandom(3 << 20))  # several read chunks
+    (ctx / "notes.log").write_text("log\n")
+    for path in ctx.rglob("*"):
+        os.utime(path, (OLD, OLD))
+    return ctx
+
+
+def digest(ctx: Path) -> str:
+    return context_digest(str(ctx)).digest
+
+
+def test_same_tree_same_digest_and_cache_hits(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path)
+    first = context_digest(str(ctx))
+    assert first.files == 4 and first.cache_hits == 0 and first.bytes_hashed > 3 << 20
+    second = context_digest(str(ctx))
+    assert second.digest == first.digest
+    assert second.cache_hits == 4 and second.bytes_hashed == 0  # nothing re-read
+    cache_files = os.listdir(cache_dir())
+    assert len(cache_files) == 1 and cache_files[0].endswith(".json")
+    assert not [name for name in cache_files if name.endswith(".tmp")]
+    data = json.loads((Path(cache_dir()) / cache_files[0]).read_text())
+    assert set(data["entries"]) == {"Dockerfile", "src/main.py", "src/pkg/data.bin", "notes.log"}
+
+
+def test_content_change_with_same_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path)
+    before = digest(ctx)
+    target = ctx / "src" / "main.py"
+    target.write_text("print('ho')\n")  # same size
+    os.utime(target, (OLD, OLD))  # same mtime: only ctime (and maybe inode) tell
+    assert digest(ctx) != before
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["content", "new_file", "new_empty_dir", "delete", "rename", "chmod", "symlink", "dockerfile"],
+)
+def test_each_change_changes_digest(tmp_path: Path, change: str) -> None:
+    ctx = make_context(tmp_path)
+    (ctx / "link").symlink_to("src/main.py")
+    before = digest(ctx)
+    if change == "content":
+        (ctx / "src" / "pkg" / "data.bin").write_bytes(b"x")
+    elif change == "new_file":
+        (ctx / "src" / "new.py").write_text("")
+    elif change == "new_empty_dir":
+        (ctx / "empty").mkdir()
+    elif change == "delete":
+        (ctx / "notes.log").unlink()
+    elif change == "rename":
+        (ctx / "notes.log").rename(ctx / "notes2.log")
+    elif change == "chmod":
+        (ctx / "src" / "main.py").chmod(0o755)
+    elif change == "symlink":
+        (ctx / "link").unlink()
+        (ctx / "link").symlink_to("notes.log")
+    elif change == "dockerfile":
+        (ctx / "Dockerfile").write_text("FROM busybox:latest\nCOPY . /app2\n")
+    assert digest(ctx) != before
+
+
+def test_ignored_files_do_not_count(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path)
+    (ctx / ".dockerignore").write_text("*.log\nbuild\n")
+    (ctx / "build").mkdir()
+    (ctx / "build" / "out.o").write_text("1")
+    before = digest(ctx)
+    (ctx / "notes.log").write_text("changed a lot\n")
+    (ctx / "other.log").write_text("new\n")
+    (ctx / "build" / "out.o").write_text("2")
+    (ctx / "build" / "more.o").write_text("3")
+    assert digest(ctx) == before
+    (ctx / ".dockerignore").write_text("*.log\n")  # .dockerignore itself always counts
+    assert digest(ctx) != before
+
+
+def test_dockerfile_counts_even_when_ignored(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path)
+    (ctx / ".dockerignore").write_text("Dockerfile\n")
+    before = digest(ctx)
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\n")
+    assert digest(ctx) != before
+
+
+def test_reinclusion_below_excluded_directory(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path)
+    (ctx / ".dockerignore").write_text("src\n!src/main.py\n")
+    result = hash_context(str(ctx), PatternMatcher(["src", "!src/main.py"]))
+    assert result.files == 4  # Dockerfile, .dockerignore, notes.log, src/main.py
+    before = digest(ctx)
+    (ctx / "src" / "pkg" / "data.bin").write_bytes(b"ignored")
+    assert digest(ctx) == before
+    (ctx / "src" / "main.py").write_text("changed\n")
+    assert digest(ctx) != before
+
+
+def test_missing_dockerfile_is_a_context_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BuildContextError, match="no Dockerfile"):
+        context_digest(str(tmp_path / "empty"))
+
+
+def test_unwritable_cache_dir_still_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = make_context(tmp_path)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert digest(ctx) == digest(ctx)

@@ -1,0 +1,76 @@
+"""The .dockerignore matcher against Docker's (moby/patternmatcher) documented behaviour."""
+
+from __future__ import annotations
+
+import pytest
+from rtbuild.dockerignore import PatternMatcher, read_patterns
+from rtbuild.errors import BuildContextError
+
+
+def excluded(patterns: list[str], path: str) -> bool:
+    return PatternMatcher(patterns).excluded(path)
+
+
+def test_read_patterns_comments_trim_and_leading_slash() -> None:
+    text = "\ufeff# comment\n  \n/abs/path\n  spaced  \n ! keep \n #kept\n./dot/../x\n"
+    assert read_patterns(text) == ["abs/path", "spaced", "!keep", "#kept", "x"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("*.go", "a.go", True),
+        ("*.go", "dir/a.go", False),  # * does not cross directories
+        ("**/*.go", "dir/sub/a.go", True),
+        ("**/*.go", "a.go", True),
+        ("**.go", "dir/sub/a.go", True),  # leading ** is a suffix match
+        ("**/foo", "foo", True),
+        ("**/foo", "a/b/foo", True),
+        ("**/foo", "a/b/foo/inner.txt", True),  # a matching parent excludes its children
+        ("**/foo", "a/xfoo", False),
+        ("foo/**/bar", "foo/bar", True),
+        ("foo/**/bar", "foo/x/y/bar", True),
+        ("foo/**", "foo/x", True),
+        ("foo/**", "foox", False),
+        ("dir", "dir/file", True),
+        ("dir", "dirx/file", False),
+        ("a?c", "abc", True),
+        ("a?c", "a/c", False),
+        ("[a-c].txt", "b.txt", True),
+        ("[a-c].txt", "d.txt", False),
+        ("[^a].txt", "b.txt", True),
+        ("[^a].txt", "a.txt", False),
+        ("file.txt", "filextxt", False),  # '.' is literal
+        ("a+b(c)", "a+b(c)", True),
+        ("*", "anything/below", True),
+        ("**", "x/y/z", True),
+    ],
+)
+def test_pattern_semantics(pattern: str, path: str, expected: bool) -> None:
+    assert excluded([pattern], path) is expected
+
+
+def test_exceptions_last_match_wins() -> None:
+    patterns = ["*.md", "!README.md", "README*"]
+    assert excluded(patterns, "CHANGES.md")
+    assert excluded(patterns, "README.md")  # excluded again by the last pattern
+    assert not excluded(["*.md", "!README.md"], "README.md")
+
+
+def test_exception_inside_excluded_directory() -> None:
+    matcher = PatternMatcher(["logs", "!logs/keep.log"])
+    assert matcher.excluded("logs/other.log")
+    assert not matcher.excluded("logs/keep.log")
+    assert matcher.may_reinclude_below("logs")
+    assert not PatternMatcher(["logs", "!*.log"]).may_reinclude_below("logs")  # fsutil skips the dir
+    assert not PatternMatcher(["logs"]).may_reinclude_below("logs")
+
+
+def test_lone_bang_is_an_error() -> None:
+    with pytest.raises(BuildContextError, match="illegal exclusion"):
+        PatternMatcher(["!"])
+
+
+def test_empty_matcher_is_falsy() -> None:
+    assert not PatternMatcher([])
+    assert not PatternMatcher([]).excluded("x")
