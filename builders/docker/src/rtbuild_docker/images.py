@@ -1,35 +1,253 @@
-"""Images in registries: exists / pull / push (stub; the registry side replaces this module)."""
+"""Images in registries: exists (local, then the registry), pull on demand, push.
+
+The local check goes over :class:`~rtbuild_docker.engine.EngineAPI` (no docker SDK import,
+so ``rtbuild exists`` on a local image stays quick). The registry is asked with a
+manifest ``HEAD`` (:mod:`rtbuild.registry`) before pulling, so a missing image answers
+``False`` without an engine pull error. Pull and push stream their progress to the
+reporter and carry the docker config's credentials (:mod:`rtbuild.credentials`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import collections
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
-from rtbuild.errors import EngineUnavailableError
+from rtbuild.credentials import get_credentials
+from rtbuild.errors import PushError, RegistryAuthError, RegistryError
+from rtbuild.progress import get_reporter
+from rtbuild.references import Reference, parse_reference
 
+from .engine import EngineAPI, resolve_host, unreachable
 
-def docker_client(docker_host: str | None = None) -> Any:
-    """A docker SDK client (imported lazily); an unreachable engine is EngineUnavailableError."""
+if TYPE_CHECKING:
     import docker
+
+TAIL_LINES = 20
+#: How the engine words a registry's refusal of our credentials (or of their absence).
+_AUTH_MARKERS = (
+    "unauthorized",
+    "denied",
+    "authentication required",
+    "no basic auth credentials",
+    "incorrect username or password",
+)
+#: How the engine words a registry it could not reach.
+_UNREACHABLE_MARKERS = ("connection refused", "no such host", "i/o timeout", "connection reset", "no route to host")
+_IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
+
+_clients: dict[str, docker.DockerClient] = {}
+
+
+def docker_client(docker_host: str | None = None) -> docker.DockerClient:
+    """A docker SDK client for ``docker_host`` (else ``$DOCKER_HOST``), pinged once.
+
+    An engine that does not answer is :class:`~rtbuild.errors.EngineUnavailableError`
+    naming the host and DOCKER_HOST, with a hint how to start one.
+    """
+    host = resolve_host(docker_host)
+    client = _clients.get(host)
+    if client is not None:
+        return client
+    import docker
+    import docker.errors
+    import requests.exceptions
 
     try:
         client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
         client.ping()
-    except Exception as exc:
-        raise EngineUnavailableError(f"cannot reach the Docker engine: {exc}", step="connect to engine") from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise unreachable(host, _first_line(exc)) from exc
+    _clients[host] = client
     return client
 
 
-def image_exists(image_name: str, pull_from_repo: bool, *, docker_host: str | None = None) -> bool:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _is_auth_failure(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker in lowered for marker in _AUTH_MARKERS)
+
+
+def _auth_config(ref: Reference) -> dict[str, str]:
+    """The credentials for ``ref``'s registry; ``{}`` is an explicit anonymous request
+    (``None`` would let the SDK use the config it cached when the client was made)."""
+    creds = get_credentials(ref.registry)
+    return creds.auth_config(ref.registry) if creds else {}
+
+
+class _Progress:
+    """Turns the engine's JSON progress stream into reporter lines and events.
+
+    Byte-level ticks (Downloading/Extracting/Pushing) are reported once per layer and
+    status, not on every chunk; every line is kept for the error's log tail.
+    """
+
+    def __init__(self, action: str, image: str) -> None:
+        self.action, self.image = action, image
+        self.reporter = get_reporter()
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._last: dict[str, str] = {}
+        self.digest: str | None = None
+
+    def feed(self, item: Mapping[str, Any]) -> str | None:
+        """Report one stream item; return the error message if the item is an error."""
+        error = item.get("error") or (item.get("errorDetail") or {}).get("message")
+        if error:
+            self.tail.append(f"ERROR: {error}")
+            return str(error)
+        aux = item.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            self.digest = str(aux["Digest"])
+        status = item.get("status")
+        if not status:
+            return None
+        layer = str(item.get("id") or "")
+        line = f"{layer}: {status}" if layer else str(status)
+        self.tail.append(line)
+        if layer and self._last.get(layer) == status:
+            return None  # another byte tick for this layer
+        self._last[layer] = str(status)
+        self.reporter.line(line, source=self.action)
+        if not layer:
+            return None  # a summary line ("Pulling from", "Digest: ...") is only a line
+        detail = item.get("progressDetail") or {}
+        self.reporter.event(
+            f"{self.action}_progress",
+            image=self.image,
+            layer=layer,
+            status=status,
+            current=detail.get("current"),
+            total=detail.get("total"),
+        )
+        return None
+
+    def run(self, stream: Iterable[Mapping[str, Any]]) -> str | None:
+        for item in stream:
+            error = self.feed(item)
+            if error:
+                return error
+        return None
+
+
+def _stream(call: Iterator[Any], host: str) -> Iterator[Mapping[str, Any]]:
+    """The decoded stream, with a connection lost mid-way reported as an engine problem."""
+    import requests.exceptions
+
+    try:
+        for item in call:
+            if isinstance(item, Mapping):
+                yield item
+    except requests.exceptions.ConnectionError as exc:
+        raise unreachable(host, _first_line(exc)) from exc
+
+
+def _pull(ref: Reference, image_name: str, docker_host: str | None) -> None:
     import docker.errors
 
     client = docker_client(docker_host)
+    host = resolve_host(docker_host)
+    progress = _Progress("pull", image_name)
+    progress.reporter.event("pull_started", image=image_name, message=f"pulling {image_name}")
+    # fromImage=REPO@DIGEST pins the digest; otherwise REPO and TAG.
+    repository = f"{ref.name}@{ref.digest}" if ref.digest else ref.name
+    tag = None if ref.digest else ref.tag
     try:
-        client.images.get(image_name)
+        stream = client.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=_auth_config(ref))
+        error = progress.run(_stream(stream, host))
+    except docker.errors.APIError as exc:
+        error = str(exc.explanation or exc)
+    if error is None:
+        progress.reporter.event("pulled", image=image_name, message=f"pulled {image_name}")
+        return
+    if _is_auth_failure(error):
+        raise RegistryAuthError(
+            f"registry {ref.registry} refused the pull of {image_name}: {error}",
+            step="pull image",
+            log_tail=list(progress.tail),
+            hint=f"log in with `docker login {ref.registry}` (rtbuild reads the same docker config)",
+        )
+    raise RegistryError(
+        f"pulling {image_name} from {ref.registry} failed: {error}",
+        step="pull image",
+        log_tail=list(progress.tail),
+        hint="the registry listed the image; check the engine can reach the registry (dockerd's own network)",
+    )
+
+
+def image_exists(
+    image_name: str,
+    pull_from_repo: bool = True,
+    *,
+    docker_host: str | None = None,
+    insecure_registries: Iterable[str] = (),
+) -> bool:
+    """Whether ``image_name`` is local; with ``pull_from_repo``, pull it when only its
+    registry has it. A missing image is ``False``; registry trouble raises."""
+    api = EngineAPI(docker_host)
+    if _IMAGE_ID.fullmatch(image_name):  # an image ID exists only locally
+        return api.inspect_image(image_name) is not None
+    ref = parse_reference(image_name)
+    if api.inspect_image(image_name) is not None:
         return True
-    except docker.errors.ImageNotFound:
+    if not pull_from_repo:
         return False
+    from rtbuild.registry import manifest_exists
+
+    if not manifest_exists(ref, insecure_registries=insecure_registries):
+        get_reporter().event("not_found", image=image_name, registry=ref.registry)
+        return False
+    _pull(ref, image_name, docker_host)
+    return api.inspect_image(image_name) is not None
 
 
-def push_image(image: str, *, docker_host: str | None = None) -> None:
+def push_image(image: str, *, docker_host: str | None = None) -> str | None:
+    """Push ``image`` (``REGISTRY/NAME:TAG``) with progress; return the pushed digest."""
+    import docker.errors
+
+    ref = parse_reference(image)
+    if ref.tag is None:
+        raise PushError(
+            f"cannot push {image}: a digest reference names no tag to push",
+            step="push",
+            hint="push a NAME:TAG reference",
+        )
     client = docker_client(docker_host)
-    client.images.push(image)
+    progress = _Progress("push", image)
+    progress.reporter.event("push_started", image=image, message=f"pushing {image}")
+    try:
+        stream = client.api.push(ref.name, tag=ref.tag, stream=True, decode=True, auth_config=_auth_config(ref))
+        error = progress.run(_stream(stream, resolve_host(docker_host)))
+    except docker.errors.APIError as exc:
+        error = str(exc.explanation or exc)
+    if error is None:
+        progress.reporter.event("pushed", image=image, digest=progress.digest, message=f"pushed {image}")
+        return progress.digest
+    if _is_auth_failure(error):
+        raise RegistryAuthError(
+            f"registry {ref.registry} refused the push of {image}: {error}",
+            step="push",
+            log_tail=list(progress.tail),
+            hint=f"log in with `docker login {ref.registry}` or put credentials for it in"
+            " $DOCKER_CONFIG/config.json (~/.docker/config.json)",
+        )
+    message = f"pushing {image} to {ref.registry} failed: {error}"
+    hint = "check the registry accepts pushes for this repository (its logs say why it refused)"
+    if "does not exist locally" in error or "No such image" in error:
+        hint = f"build or tag {image} locally before pushing it"
+    elif any(marker in error for marker in _UNREACHABLE_MARKERS):
+        message = f"registry {ref.registry} is unreachable, pushing {image} failed: {error}"
+        hint = f"check that the registry {ref.registry} is running and reachable from the Docker engine"
+    raise PushError(
+        message,
+        step="push",
+        log_tail=list(progress.tail),
+        hint=hint,
+    )
+
+
+__all__ = ["docker_client", "image_exists", "push_image"]
