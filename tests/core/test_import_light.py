@@ -1,0 +1,70 @@
+"""Importing rtbuild and ``rtbuild --help``/``--version`` stay light: no docker, rich, httpx,
+kubernetes or backend module is imported (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("docker", "rich", "httpx", "kubernetes", "yaml", "rtbuild_")
+
+# Runs the CLI in-process like the console script does, then reports what got imported.
+PROBE = """
+import json, sys
+argv = json.loads(sys.argv[1])
+for extra in sys.argv[2:]:
+    __import__(extra)
+code = 0
+if argv is not None:
+    from rtbuild.cli import main
+    sys.argv = ["rtbuild", *argv]
+    code = main(argv)
+else:
+    import rtbuild
+print("\\n@@MODULES@@" + json.dumps(sorted(sys.modules)))
+sys.exit(code)
+"""
+
+
+def _imported(argv: list[str] | None, *also: str) -> tuple[int, list[str], str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv), *also], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    out, _, modules = proc.stdout.rpartition("\n@@MODULES@@")
+    return proc.returncode, json.loads(modules), out
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in HEAVY or m.startswith("rtbuild_")]
+
+
+@pytest.mark.parametrize("argv", [None, ["--help"], ["--version"], ["build", "--help"], ["plugins", "--help"]])
+def test_nothing_heavy_is_imported(argv: list[str] | None) -> None:
+    code, modules, out = _imported(argv)
+    assert code == 0, out
+    assert "rtbuild" in modules
+    assert _heavy(modules) == [], f"{argv}: heavy imports {_heavy(modules)}"
+
+
+def test_version_does_not_even_load_plugin_machinery() -> None:
+    code, modules, out = _imported(["--version"])
+    assert code == 0 and "version" in out
+    assert "pluggy" not in modules and "importlib.metadata" not in modules
+
+
+def test_the_probe_would_notice_a_heavy_import() -> None:
+    # Guard against a probe that can never fail.
+    code, modules, _ = _imported(None, "rich.console")
+    assert code == 0 and _heavy(modules) != []
+
+
+def test_console_script_version() -> None:
+    script = Path(sys.executable).with_name("rtbuild")
+    if not script.exists():
+        pytest.fail(f"console script missing at {script}: is the core installed in this venv?")
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "rtbuild, version" in proc.stdout
