@@ -1,0 +1,48 @@
+"""``rtbuild build-many FILE [--jobs N] [--fail-fast] [--json]``."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import State, emit_json, json_option, pass_state
+from ._options import progress_mode
+
+
+@click.command("build-many")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=4, show_default=True, help="Builds to run at the same time."
+)
+@click.option("--fail-fast", is_flag=True, help="Start no further build after the first failure.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@json_option
+@pass_state
+@click.pass_context
+def build_many(
+    ctx: click.Context, state: State, file: str, jobs: int, fail_fast: bool, quiet: bool, as_json: bool
+) -> None:
+    """Build every image FILE lists (TOML or YAML), JOBS at a time.
+
+    Prints each built image (or a JSON report with --json); every failure is reported.
+    Exit 0 when all builds succeeded, 1 when any failed or was skipped.
+    """
+    from ..batch import load_batch_file, run_batch
+    from ..progress import make_reporter, use_reporter
+
+    entries = load_batch_file(file)
+    config = state.load_config()
+    pm = state.plugin_manager(config)
+    with use_reporter(make_reporter(progress_mode(as_json, quiet))):
+        report = run_batch(entries, jobs=jobs, fail_fast=fail_fast, config=config, pm=pm, source=file)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for outcome in report.outcomes:
+            if outcome.result is not None:
+                click.echo(outcome.result.image)
+        for outcome in report.outcomes:
+            if outcome.error is not None:
+                click.echo(f"build {outcome.entry.index} ({outcome.entry.name}) failed:", err=True)
+                click.echo(outcome.error.render(), err=True)
+        click.echo(f"rtbuild: {report.summary()}", err=True)
+    ctx.exit(0 if report.ok else 1)
