@@ -79,6 +79,7 @@ def test_build_then_cached_build_write_one_line_each(context: Path, metrics_file
         "size_bytes",
         "tags",
         "rtbuild_version",
+        "stage",
     }
     assert built["image"] == "demo/app:1"
     assert built["tags"] == ["demo/app:1", "demo/app:latest"]

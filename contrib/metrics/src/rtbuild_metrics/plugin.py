@@ -57,7 +57,9 @@ def image_size(builder: RuntimeBuilder | None, image: str) -> int | None:
 @rtbuild.hookimpl
 def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
     path = metrics_path(config)
-    record = make_record(result, image_size(builder, result.image))
+    # Runtime images build in stages ("deps", "source", "exact"): say which one this line is.
+    stage = request.data.get("runtime_stage")
+    record = make_record(result, image_size(builder, result.image), stage if isinstance(stage, str) else None)
     try:
         append_line(path, record)
     except MetricsWriteError as exc:

@@ -16,7 +16,7 @@ class MetricsWriteError(Exception):
     """The metrics file could not be created or appended to."""
 
 
-def make_record(result: BuildResult, size_bytes: int | None) -> dict[str, Any]:
+def make_record(result: BuildResult, size_bytes: int | None, stage: str | None = None) -> dict[str, Any]:
     """One line's fields (documented in docs/plugins/metrics.md)."""
     from rtbuild import __version__
 
@@ -29,6 +29,7 @@ def make_record(result: BuildResult, size_bytes: int | None) -> dict[str, Any]:
         "size_bytes": size_bytes,
         "tags": list(result.tags),
         "rtbuild_version": __version__,
+        "stage": stage,
     }
 
 

@@ -1,0 +1,185 @@
+"""Host-side download of a release archive, verified by sha256 and cached by its digest.
+
+The archive is streamed to a temporary file in the cache directory while it is hashed;
+only a file whose sha256 matches the expected one is renamed into place, so nothing
+unverified ever reaches a build context. Cache: ``$XDG_CACHE_HOME/rtbuild/downloads``
+(default ``~/.cache/rtbuild/downloads``), one file per digest, guarded by a file lock so
+concurrent builds download once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from rtbuild.errors import ChecksumMismatchError, ConfigError, DownloadError
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+#: Report progress every this many bytes when the size is unknown (else every 10 %).
+_REPORT_EVERY = 16 << 20
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "rtbuild" / "downloads"
+
+
+def normalize_sha256(value: str, *, source: str) -> str:
+    """``sha256:ABC...`` or ``abc...`` -> 64 lowercase hex digits; anything else is a ConfigError."""
+    digest = value.strip().lower().removeprefix("sha256:")
+    if not _SHA256.match(digest):
+        raise ConfigError(
+            f"{source} = {value!r} is not a sha256 digest (64 hex digits)",
+            step="read configuration",
+            hint="use the hex digest from the release's checksum file, e.g. `sha256sum ARCHIVE`",
+        )
+    return digest
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _mismatch(url: str, expected: str, actual: str) -> ChecksumMismatchError:
+    return ChecksumMismatchError(
+        f"sha256 mismatch for {url}: expected {expected}, got {actual}",
+        step="verify download",
+        log_tail=[f"url:      {url}", f"expected: {expected}", f"actual:   {actual}"],
+        hint=(
+            "nothing was built. If the URL is right, set the sha256 to the release's published digest "
+            "(check it against the release page, not just this message); if it is wrong, fix the URL"
+        ),
+    )
+
+
+def _stream_to(url: str, target: Path, *, timeout: float) -> str:
+    """Download ``url`` into ``target`` (an open-able path); return the content's sha256."""
+    import ssl
+
+    import httpx
+    from rtbuild.progress import get_reporter
+
+    reporter = get_reporter()
+    digest = hashlib.sha256()
+    # The system trust store (and SSL_CERT_FILE / SSL_CERT_DIR), not certifi's bundle:
+    # sites behind TLS-intercepting proxies have their CA there.
+    verify = ssl.create_default_context()
+    try:
+        with (
+            httpx.Client(verify=verify, follow_redirects=True, timeout=timeout) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code >= 400:
+                raise DownloadError(
+                    f"cannot download {url}: HTTP {response.status_code} {response.reason_phrase}",
+                    step="download",
+                    hint="check the URL (release name, version, architecture) in [plugins.vscode] url",
+                )
+            total = int(response.headers.get("content-length") or 0) or None
+            step = max(total // 10, _CHUNK) if total else _REPORT_EVERY
+            reporter.event("download_started", url=url, total=total, message=f"downloading {url}")
+            done, next_report = 0, step
+            with open(target, "wb") as out:
+                for chunk in response.iter_bytes(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if done >= next_report:
+                        next_report += step
+                        share = f" ({100 * done // total}%)" if total else ""
+                        reporter.event(
+                            "download_progress",
+                            url=url,
+                            bytes=done,
+                            total=total,
+                            message=f"downloading {url}: {done / 1e6:.1f} MB{share}",
+                        )
+    except httpx.HTTPError as exc:
+        raise DownloadError(
+            f"cannot download {url}: {type(exc).__name__}: {exc}",
+            step="download",
+            hint="check the URL and that this host can reach it (proxy: HTTPS_PROXY; CA: SSL_CERT_FILE)",
+        ) from exc
+    reporter.event("download_finished", url=url, bytes=done, message=f"downloaded {url} ({done / 1e6:.1f} MB)")
+    return digest.hexdigest()
+
+
+def _copy_local(url: str, target: Path) -> str:
+    source = Path(unquote(urlsplit(url).path))
+    try:
+        data_digest = hashlib.sha256()
+        with open(source, "rb") as handle, open(target, "wb") as out:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                out.write(chunk)
+                data_digest.update(chunk)
+    except OSError as exc:
+        raise DownloadError(f"cannot read {url}: {exc.strerror or exc}", step="download") from exc
+    return data_digest.hexdigest()
+
+
+def fetch(url: str, target: Path, *, timeout: float = 60.0) -> str:
+    """Fetch ``url`` (http, https or file) into ``target``; return its sha256."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme == "file":
+        return _copy_local(url, target)
+    if scheme in ("http", "https"):
+        return _stream_to(url, target, timeout=timeout)
+    raise ConfigError(
+        f"unsupported URL {url!r}: only http, https and file URLs can be downloaded",
+        step="read configuration",
+        hint="give the full release archive URL, e.g. https://github.com/gitpod-io/openvscode-server/releases/...",
+    )
+
+
+def fetch_verified(url: str, sha256: str, *, cache: Path | None = None, timeout: float = 60.0) -> Path:
+    """The cached file for ``sha256``, downloading ``url`` first when it is not cached yet.
+
+    Raises :class:`ChecksumMismatchError` (and caches nothing) when the content differs.
+    """
+    from filelock import FileLock
+
+    expected = normalize_sha256(sha256, source="sha256")
+    cache = cache or cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    final = cache / expected
+    with FileLock(str(cache / f"{expected}.lock")):
+        if final.is_file():
+            if file_sha256(final) == expected:
+                return final
+            final.unlink()  # a corrupted cache entry: fetch again
+        fd, temp_name = tempfile.mkstemp(prefix=f".{expected[:12]}-", suffix=".part", dir=cache)
+        os.close(fd)
+        temp = Path(temp_name)
+        try:
+            actual = fetch(url, temp, timeout=timeout)
+            if actual != expected:
+                raise _mismatch(url, expected, actual)
+            os.replace(temp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+    return final
+
+
+def probe_sha256(url: str, *, timeout: float = 60.0) -> str | None:
+    """The sha256 of what ``url`` serves now (for a hint when none is configured); ``None`` on failure."""
+    with tempfile.TemporaryDirectory(prefix="rtbuild-probe-") as tmp:
+        try:
+            return fetch(url, Path(tmp) / "archive", timeout=timeout)
+        except DownloadError:
+            return None
+
+
+__all__ = ["cache_dir", "fetch", "fetch_verified", "file_sha256", "normalize_sha256", "probe_sha256"]
