@@ -126,7 +126,7 @@ def compose_runtime(
     plugins: Sequence[str],
     *,
     pm: RtbuildPluginManager,
-    builder: RuntimeBuilder | None = None,
+    base_id: str | None = None,
     build_args: Mapping[str, str] | None = None,
     extra_files: Mapping[str, FileContent] | None = None,
 ) -> RuntimeComposition:
@@ -139,7 +139,7 @@ def compose_runtime(
     return render(
         base_image,
         contributions,
-        base_image_id=base_image_id(builder, base_image) if builder is not None else None,
+        base_image_id=base_id,
         build_args=merged_args,
         platform=config.platform,
     )
@@ -198,11 +198,17 @@ def _run(
     push: bool,
     force: bool,
     data: Mapping[str, Any],
+    extra: list[str],
 ) -> BuildResult:
     from .pipeline import run_build
 
     request = BuildRequest(
-        path=context, tags=tags, build_args=dict(build_args), builder=builder.name or None, push=push
+        path=context,
+        tags=tags,
+        build_args=dict(build_args),
+        builder=builder.name or None,
+        push=push,
+        extra_build_args=list(extra),
     )
     request.data.update(data)
     request.data["runtime_stage"] = stage
@@ -228,6 +234,7 @@ def build_runtime_image(
     build_args: Mapping[str, str] | None = None,
     push: bool | None = None,
     force_rebuild: bool = False,
+    no_cache: bool = False,
     extra_files: Mapping[str, FileContent] | None = None,
     pm: RtbuildPluginManager | None = None,
     builder: RuntimeBuilder | None = None,
@@ -239,7 +246,8 @@ def build_runtime_image(
     ``sandbox.runtime_container_image`` is returned as is. ``result.image`` is what to run;
     ``result.details`` holds ``runtime_tier`` (exact/lock/scratch/configured), both tags and
     hashes. ``extra_files`` (image path -> content) are added to the source layers, so
-    changing them changes only the source hash (used by the benchmarks).
+    changing them changes only the source hash (used by the benchmarks). ``no_cache``
+    passes ``--no-cache`` to the engine builds (a true scratch build, for measurements).
     """
     from .config import load_config
     from .locks import build_lock
@@ -261,7 +269,8 @@ def build_runtime_image(
     select_plugins(available_runtime_plugins(config, pm), names)  # name errors before engine errors
     builder = builder or pm.create_builder(config.builder, config)
     args = dict(build_args or {})
-    composition = compose_runtime(config, base, names, pm=pm, builder=builder, build_args=args, extra_files=extra_files)
+    base_id = base_image_id(builder, base)
+    composition = compose_runtime(config, base, names, pm=pm, base_id=base_id, build_args=args, extra_files=extra_files)
     tags = runtime_tags(composition, repo or config.runtime.repo)
     push = config.push if push is None else push
     details: dict[str, Any] = {
@@ -270,10 +279,19 @@ def build_runtime_image(
         "lock_hash": composition.lock_hash,
         "source_hash": composition.source_hash,
         "base_image": base,
+        "base_image_id": base_id,
         "plugins": composition.plugins,
     }
     data = {"runtime": dict(details)}
-    common: dict[str, Any] = {"config": config, "pm": pm, "build_args": args, "push": push, "data": data}
+    extra = ["--no-cache"] if no_cache else []
+    common: dict[str, Any] = {
+        "config": config,
+        "pm": pm,
+        "build_args": args,
+        "push": push,
+        "data": data,
+        "extra": extra,
+    }
 
     # One runtime composition at a time per exact tag (threads and processes); a waiter
     # finds the image the first one built. Its own key, so the pipeline's locks are free.

@@ -1,0 +1,144 @@
+"""The ``cacerts`` runtime plugin: the host's CA bundle and proxy settings in the image.
+
+Behind a TLS-intercepting proxy, ``pip install`` in a ``RUN`` step fails unless the
+proxy's CA is trusted. This plugin COPYs the host's bundle into the image first
+(``order = -100``) and sets the variables pip, requests, OpenSSL, curl and Node.js read,
+so every later ``RUN`` step -- and every program in the finished image -- trusts it.
+
+Settings (``[plugins.cacerts]``; the environment wins over the file):
+
+* ``bundle`` / ``RTBUILD_CACERTS_BUNDLE``: the host CA bundle
+  (default ``/etc/ssl/certs/ca-certificates.crt``).
+* ``image_path``: where the bundle goes in the image
+  (default ``/usr/local/share/rtbuild/ca-certificates.crt``).
+* ``proxy`` (default true): copy the host's ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``
+  (either case), when set, into the image's environment, in both cases.
+
+Everything is in the dependency ("lock") group: a new host bundle or proxy changes the
+lock hash, so dependency layers are rebuilt with it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import rtbuild
+from rtbuild.errors import ConfigError
+from rtbuild.runtime_plugin import RuntimeRequirements
+
+if TYPE_CHECKING:
+    from rtbuild import Config
+
+NAME = "cacerts"
+ENV_BUNDLE = "RTBUILD_CACERTS_BUNDLE"
+DEFAULT_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+DEFAULT_IMAGE_PATH = "/usr/local/share/rtbuild/ca-certificates.crt"
+#: Variables pointing at the bundle: pip, requests, OpenSSL (Python ssl, curl, wget), curl, Node.js.
+CA_ENV_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+_KNOWN = {"bundle", "image_path", "proxy"}
+
+
+def _error(message: str, hint: str) -> ConfigError:
+    return ConfigError(message, step="cacerts plugin: read [plugins.cacerts]", hint=hint)
+
+
+@dataclass(frozen=True)
+class CACertsSettings:
+    bundle: Path
+    image_path: str = DEFAULT_IMAGE_PATH
+    proxy: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config, env: Mapping[str, str] | None = None) -> CACertsSettings:
+        env = os.environ if env is None else env
+        table: dict[str, Any] = config.plugin_config(NAME)
+        unknown = sorted(set(table) - _KNOWN)
+        if unknown:
+            raise _error(
+                f"unknown key(s) in [plugins.cacerts]: {', '.join(unknown)}",
+                "known keys: bundle, image_path, proxy (see docs/plugins/cacerts.md)",
+            )
+        bundle = Path(str(env.get(ENV_BUNDLE) or table.get("bundle") or DEFAULT_BUNDLE)).expanduser()
+        image_path = str(table.get("image_path", DEFAULT_IMAGE_PATH))
+        if not image_path.startswith("/") or posixpath.normpath(image_path) != image_path:
+            raise _error(
+                f"[plugins.cacerts] image_path = {image_path!r} is not a normalised absolute path",
+                f"use a file path such as {DEFAULT_IMAGE_PATH}",
+            )
+        proxy = table.get("proxy", True)
+        if not isinstance(proxy, bool):
+            raise _error(f"[plugins.cacerts] proxy = {proxy!r} is not a boolean", "use true or false")
+        return cls(bundle=bundle, image_path=image_path, proxy=proxy)
+
+
+def read_bundle(path: Path) -> bytes:
+    """The bundle's bytes; a missing, unreadable or certificate-less file is a ConfigError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _error(
+            f"cannot read the host CA bundle {path}: {exc.strerror}",
+            f"install ca-certificates on the host, or set [plugins.cacerts] bundle / {ENV_BUNDLE} to a PEM bundle",
+        ) from exc
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise _error(
+            f"{path} holds no PEM certificate",
+            f"point [plugins.cacerts] bundle / {ENV_BUNDLE} at a PEM CA bundle",
+        )
+    return data
+
+
+def proxy_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The host's proxy settings (upper case wins over lower), set in both cases."""
+    out: dict[str, str] = {}
+    for name in PROXY_VARS:
+        value = env.get(name) or env.get(name.lower())
+        if value:
+            out[name] = out[name.lower()] = value
+    return out
+
+
+class CACertsPlugin:
+    """Runtime plugin ``cacerts``: see the module docstring."""
+
+    name = NAME
+    order = -100  # before every other plugin, so their RUN steps trust the CA
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = env
+
+    def requirements(self, config: Config) -> RuntimeRequirements:
+        env = os.environ if self._env is None else self._env
+        settings = CACertsSettings.from_config(config, env)
+        bundle = read_bundle(settings.bundle)
+        image_env = dict.fromkeys(CA_ENV_VARS, settings.image_path)
+        if settings.proxy:
+            image_env.update(proxy_env(env))
+        return RuntimeRequirements(
+            dependency_files={settings.image_path: bundle},
+            env=image_env,
+            labels={"org.rtbuild.cacerts.path": settings.image_path},
+        )
+
+
+@rtbuild.hookimpl
+def runtime_plugins(config: Config) -> list[CACertsPlugin]:
+    return [CACertsPlugin()]
+
+
+__all__ = [
+    "CA_ENV_VARS",
+    "DEFAULT_BUNDLE",
+    "DEFAULT_IMAGE_PATH",
+    "CACertsPlugin",
+    "CACertsSettings",
+    "proxy_env",
+    "read_bundle",
+    "runtime_plugins",
+]

@@ -1,0 +1,154 @@
+"""The ``jupyter`` runtime plugin: ipykernel + the Jupyter kernel gateway in a venv.
+
+Dependency ("lock") group: python3 + python3-venv from the base's apt sources when the
+base lacks them, a venv with the configured packages, and the ``python3`` kernelspec
+pointing at the venv's interpreter. Source group: the ``rtbuild-jupyter-gateway`` start
+script and ``EXPOSE PORT`` -- changing the port or IP does not reinstall anything.
+
+Settings (``[plugins.jupyter]``):
+
+* ``venv`` (default ``/opt/rtbuild/jupyter-venv``): where the venv goes.
+* ``packages`` (default ``["ipykernel>=6.29", "jupyter_kernel_gateway>=3.0"]``): pip
+  requirement lines installed into the venv.
+* ``pip_index_url``: an index for pip (a build arg, not kept in the image).
+* ``port`` (default 8888) and ``ip`` (default ``0.0.0.0``): where the start script serves.
+
+Behind a TLS-intercepting proxy select ``cacerts`` too, so pip trusts the proxy's CA.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import rtbuild
+from rtbuild.errors import ConfigError
+from rtbuild.runtime_plugin import RuntimeRequirements
+
+if TYPE_CHECKING:
+    from rtbuild import Config
+
+NAME = "jupyter"
+DEFAULT_VENV = "/opt/rtbuild/jupyter-venv"
+DEFAULT_PACKAGES = ("ipykernel>=6.29", "jupyter_kernel_gateway>=3.0")
+DEFAULT_PORT = 8888
+DEFAULT_IP = "0.0.0.0"
+REQUIREMENTS_PATH = "/opt/rtbuild/jupyter/requirements.txt"
+START_SCRIPT = "/usr/local/bin/rtbuild-jupyter-gateway"
+_KNOWN = {"venv", "packages", "pip_index_url", "port", "ip"}
+# venv is pasted into shell commands: plain absolute paths only.
+_SAFE_DIR = re.compile(r"^/[A-Za-z0-9._+/-]*[A-Za-z0-9._+-]$")
+
+
+def _error(message: str, hint: str) -> ConfigError:
+    return ConfigError(message, step="jupyter plugin: read [plugins.jupyter]", hint=hint)
+
+
+@dataclass(frozen=True)
+class JupyterSettings:
+    venv: str = DEFAULT_VENV
+    packages: tuple[str, ...] = field(default=DEFAULT_PACKAGES)
+    pip_index_url: str | None = None
+    port: int = DEFAULT_PORT
+    ip: str = DEFAULT_IP
+
+    @classmethod
+    def from_config(cls, config: Config) -> JupyterSettings:
+        table: dict[str, Any] = config.plugin_config(NAME)
+        unknown = sorted(set(table) - _KNOWN)
+        if unknown:
+            raise _error(
+                f"unknown key(s) in [plugins.jupyter]: {', '.join(unknown)}",
+                f"known keys: {', '.join(sorted(_KNOWN))} (see docs/plugins/jupyter.md)",
+            )
+        venv = str(table.get("venv", DEFAULT_VENV)).rstrip("/")
+        if not _SAFE_DIR.match(venv):
+            raise _error(f"[plugins.jupyter] venv = {venv!r} is not a plain absolute path", f"e.g. {DEFAULT_VENV}")
+        packages = table.get("packages", list(DEFAULT_PACKAGES))
+        valid = isinstance(packages, list) and all(isinstance(p, str) and p.strip() for p in packages)
+        if not valid or not packages:
+            raise _error("[plugins.jupyter] packages must be a non-empty list of strings", "e.g. ['ipykernel>=6.29']")
+        if any("\n" in p for p in packages):
+            raise _error("[plugins.jupyter] packages entries must be single lines", "one requirement per entry")
+        port = table.get("port", DEFAULT_PORT)
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise _error(f"[plugins.jupyter] port = {port!r} is not a TCP port", "use an integer 1-65535")
+        ip = str(table.get("ip", DEFAULT_IP))
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise _error(f"[plugins.jupyter] ip = {ip!r} is not an IP address", "e.g. 0.0.0.0 or 127.0.0.1") from None
+        index = table.get("pip_index_url")
+        if index is not None and not isinstance(index, str):
+            raise _error("[plugins.jupyter] pip_index_url must be a string", "e.g. https://pypi.org/simple")
+        return cls(venv=venv, packages=tuple(p.strip() for p in packages), pip_index_url=index, port=port, ip=ip)
+
+
+def install_dockerfile(settings: JupyterSettings) -> str:
+    """The dependency RUN steps: python3 + venv (apt-get when missing), the venv, the kernelspec."""
+    venv = settings.venv
+    return f"""\
+RUN set -eu; \\
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then \\
+      if ! command -v apt-get >/dev/null 2>&1; then \\
+        echo 'rtbuild-jupyter: the base image has no python3 with venv and no apt-get to install it' >&2; exit 1; \\
+      fi; \\
+      export DEBIAN_FRONTEND=noninteractive; \\
+      apt-get update; \\
+      apt-get install -y --no-install-recommends python3 python3-venv; \\
+      rm -rf /var/lib/apt/lists/*; \\
+    fi
+RUN set -eu; \\
+    python3 -m venv {venv}; \\
+    {venv}/bin/pip install --no-cache-dir --disable-pip-version-check -r {REQUIREMENTS_PATH}; \\
+    {venv}/bin/python -m ipykernel install --prefix {venv} --name python3 --display-name 'Python 3 (rtbuild)'; \\
+    {venv}/bin/jupyter kernelspec list"""
+
+
+def start_script(settings: JupyterSettings) -> str:
+    """``rtbuild-jupyter-gateway [ARGS]``: serve the kernel gateway (env overrides the defaults)."""
+    return f"""\
+#!/bin/sh
+# Start the Jupyter kernel gateway (installed by rtbuild-jupyter). Extra arguments are
+# passed to `jupyter kernelgateway`.
+#   RTBUILD_JUPYTER_PORT (default {settings.port}), RTBUILD_JUPYTER_IP (default {settings.ip}),
+#   RTBUILD_JUPYTER_TOKEN (optional auth token clients send as `Authorization: token ...`)
+set -e
+PORT="${{RTBUILD_JUPYTER_PORT:-{settings.port}}}"
+IP="${{RTBUILD_JUPYTER_IP:-{settings.ip}}}"
+set -- --KernelGatewayApp.ip="$IP" --KernelGatewayApp.port="$PORT" "$@"
+if [ -n "${{RTBUILD_JUPYTER_TOKEN:-}}" ]; then
+  set -- --KernelGatewayApp.auth_token="$RTBUILD_JUPYTER_TOKEN" "$@"
+fi
+exec {settings.venv}/bin/jupyter kernelgateway "$@"
+"""
+
+
+class JupyterPlugin:
+    """Runtime plugin ``jupyter``: see the module docstring."""
+
+    name = NAME
+    order = 0
+
+    def requirements(self, config: Config) -> RuntimeRequirements:
+        settings = JupyterSettings.from_config(config)
+        build_args = {"PIP_INDEX_URL": settings.pip_index_url} if settings.pip_index_url else {}
+        return RuntimeRequirements(
+            dockerfile=install_dockerfile(settings),
+            dependency_files={REQUIREMENTS_PATH: "".join(f"{line}\n" for line in settings.packages)},
+            env={"RTBUILD_JUPYTER_VENV": settings.venv},
+            build_args=build_args,
+            files={START_SCRIPT: start_script(settings)},
+            source_dockerfile=f"EXPOSE {settings.port}",
+            labels={"org.rtbuild.jupyter.port": str(settings.port), "org.rtbuild.jupyter.start": START_SCRIPT},
+        )
+
+
+@rtbuild.hookimpl
+def runtime_plugins(config: Config) -> list[JupyterPlugin]:
+    return [JupyterPlugin()]
+
+
+__all__ = ["DEFAULT_PACKAGES", "DEFAULT_PORT", "START_SCRIPT", "JupyterPlugin", "JupyterSettings", "runtime_plugins"]
