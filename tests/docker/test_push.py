@@ -1,0 +1,102 @@
+"""``push_image`` (and ``DockerBuilder.push``) against the real dockerd and docker-registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _registry_support import ImageTags, RecordingReporter, closed_port, docker_config, scratch_images
+from rtbuild.errors import PushError, RegistryAuthError
+from rtbuild.progress import use_reporter
+from rtbuild.registry import manifest_exists
+from rtbuild_docker.images import push_image
+
+__all__ = ["scratch_images"]  # the fixture, re-exported for pytest
+
+pytestmark = [pytest.mark.engine, pytest.mark.registry]
+
+
+def test_push_to_a_plain_registry_streams_progress(scratch_images: ImageTags, registry: Any) -> None:
+    image = scratch_images.unique(registry.host)
+    assert manifest_exists(image) is False
+    reporter = RecordingReporter()
+    with use_reporter(reporter):
+        digest = push_image(image)
+    assert digest is not None
+    assert digest.startswith("sha256:")
+    assert manifest_exists(image) is True
+    assert manifest_exists(image.rsplit(":", 1)[0] + "@" + digest) is True
+    assert "push_started" in reporter.kinds()
+    pushed = [fields for kind, fields in reporter.events if kind == "pushed"]
+    assert pushed == [{"image": image, "digest": digest, "message": f"pushed {image}"}]
+    statuses = [fields["status"] for kind, fields in reporter.events if kind == "push_progress"]
+    assert "Pushed" in statuses
+    assert any(source == "push" for source, _ in reporter.lines)
+
+
+def test_push_without_credentials_is_refused_with_a_hint(
+    scratch_images: ImageTags, auth_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "empty"))
+    image = scratch_images.tag(auth_registry.host, "rt-test/private")
+    with pytest.raises(RegistryAuthError) as info:
+        push_image(image)
+    err = info.value
+    assert auth_registry.host in err.message
+    assert "refused the push" in err.message
+    assert err.step == "push"
+    assert err.hint and f"docker login {auth_registry.host}" in err.hint
+    assert err.log_tail and err.log_tail[-1].startswith("ERROR:")
+    assert err.exit_code == 1
+
+
+def test_push_with_wrong_credentials_is_refused(
+    scratch_images: ImageTags, auth_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = docker_config(tmp_path / "wrong", {auth_registry.host: (auth_registry.username, "wrong-password")})
+    monkeypatch.setenv("DOCKER_CONFIG", str(wrong))
+    with pytest.raises(RegistryAuthError):
+        push_image(scratch_images.tag(auth_registry.host, "rt-test/private"))
+
+
+def test_push_with_credentials_from_docker_config(
+    scratch_images: ImageTags, auth_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = docker_config(tmp_path / "good", {auth_registry.host: (auth_registry.username, auth_registry.password)})
+    monkeypatch.setenv("DOCKER_CONFIG", str(good))
+    image = scratch_images.tag(auth_registry.host, "rt-test/private")
+    digest = push_image(image)
+    assert digest is not None
+    assert manifest_exists(image) is True  # read back with the same credentials
+
+
+def test_push_of_an_image_that_is_not_local(scratch_images: ImageTags, registry: Any) -> None:
+    image = scratch_images.name(registry.host, "rt-test/not-built")
+    with pytest.raises(PushError) as info:
+        push_image(image)
+    assert not isinstance(info.value, RegistryAuthError)
+    assert info.value.hint and "build or tag" in info.value.hint
+
+
+def test_push_to_an_unreachable_registry(scratch_images: ImageTags) -> None:
+    host = f"127.0.0.1:{closed_port()}"
+    image = scratch_images.tag(host)
+    with pytest.raises(PushError) as info:
+        push_image(image)
+    assert f"registry {host} is unreachable" in info.value.message
+    assert info.value.hint and host in info.value.hint
+
+
+def test_docker_builder_push_delegates(scratch_images: ImageTags, registry: Any) -> None:
+    from rtbuild_docker.builder import DockerBuilder
+
+    image = scratch_images.tag(registry.host)
+    DockerBuilder().push(image)
+    assert manifest_exists(image) is True
+    assert DockerBuilder().image_exists(image, pull_from_repo=False) is True
+
+
+def test_digest_reference_cannot_be_pushed(docker_engine: str) -> None:
+    with pytest.raises(PushError, match="digest"):
+        push_image("127.0.0.1:5000/rt-test/x@sha256:" + "a" * 64)
