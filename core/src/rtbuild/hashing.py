@@ -60,6 +60,8 @@ class ContextHash:
     files: int = 0
     bytes_hashed: int = 0
     cache_hits: int = 0
+    #: Every included path with its kind ("d", "f", "l", "s"), when asked for.
+    paths: list[tuple[str, str]] | None = None
 
 
 class StatCache:
@@ -119,7 +121,9 @@ class StatCache:
             pass  # the cache is an optimisation; an unwritable cache dir only costs speed
 
 
-def hash_context(root: str, matcher: PatternMatcher | None = None, *, use_cache: bool = True) -> ContextHash:
+def hash_context(
+    root: str, matcher: PatternMatcher | None = None, *, use_cache: bool = True, collect_paths: bool = False
+) -> ContextHash:
     """Digest of every path of ``root`` that the engine would receive.
 
     Covers relative path, type, permission bits, file contents and symlink targets; not
@@ -179,6 +183,8 @@ def hash_context(root: str, matcher: PatternMatcher | None = None, *, use_cache:
                 else:
                     entries.append((rel, f"s{stat.S_IFMT(st.st_mode):o}"))
     entries.sort()
+    if collect_paths:
+        result.paths = [(rel, desc[0]) for rel, desc in entries]
     for rel, desc in entries:
         hasher.update(rel.encode("utf-8", "surrogateescape"))
         hasher.update(b"\0")

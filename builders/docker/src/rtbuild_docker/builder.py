@@ -87,6 +87,7 @@ class DockerBuilder(RuntimeBuilder):
         log_dir: str | None = None,
         progress: str = "plain",
         skip_unchanged: bool = True,
+        insecure_registries: Sequence[str] = (),
     ) -> None:
         if buildkit not in MODES:
             raise ConfigError(f"[builders.docker] buildkit must be one of {', '.join(MODES)}, not {buildkit!r}")
@@ -98,12 +99,14 @@ class DockerBuilder(RuntimeBuilder):
         self.log_dir = log_dir
         self.progress = progress
         self.skip_unchanged = skip_unchanged
+        self.insecure_registries = list(insecure_registries)
         self._client: BuildClient | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> DockerBuilder:
         table = config.builder_config("docker")
-        known = {"docker_cli", "docker_host", "buildkit", "log_dir", "progress", "skip_unchanged"}
+        strings = {"docker_cli", "docker_host", "buildkit", "log_dir", "progress"}
+        known = strings | {"skip_unchanged", "insecure_registries"}
         unknown = sorted(set(table) - known)
         if unknown:
             raise ConfigError(
@@ -111,11 +114,16 @@ class DockerBuilder(RuntimeBuilder):
                 step="read configuration",
                 hint=f"known keys: {', '.join(sorted(known))} (docs/builders/docker.md)",
             )
-        for key in known - {"skip_unchanged"}:
+        for key in strings:
             if key in table and not isinstance(table[key], str):
                 raise ConfigError(f"[builders.docker] {key} must be a string", step="read configuration")
         if not isinstance(table.get("skip_unchanged", True), bool):
             raise ConfigError("[builders.docker] skip_unchanged must be a boolean", step="read configuration")
+        insecure = table.get("insecure_registries", [])
+        if not isinstance(insecure, list) or not all(isinstance(item, str) for item in insecure):
+            raise ConfigError(
+                "[builders.docker] insecure_registries must be a list of strings", step="read configuration"
+            )
         return cls(
             docker_cli=table.get("docker_cli"),
             docker_host=table.get("docker_host"),
@@ -123,6 +131,7 @@ class DockerBuilder(RuntimeBuilder):
             log_dir=table.get("log_dir"),
             progress=table.get("progress", "plain"),
             skip_unchanged=table.get("skip_unchanged", True),
+            insecure_registries=insecure,
         )
 
     # --- the v1 contract -------------------------------------------------------------
@@ -139,7 +148,9 @@ class DockerBuilder(RuntimeBuilder):
     def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
         from .images import image_exists
 
-        return image_exists(image_name, pull_from_repo, docker_host=self.docker_host)
+        return image_exists(
+            image_name, pull_from_repo, docker_host=self.docker_host, insecure_registries=self.insecure_registries
+        )
 
     def push(self, image: str) -> None:
         from .images import push_image

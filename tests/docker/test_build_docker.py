@@ -1,0 +1,190 @@
+"""DockerBuilder on the real engine: tags, args, labels, target, failures, engine down, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+from rtbuild import BuildContextError, BuildFailedError
+from rtbuild.dockerignore import PatternMatcher, read_dockerignore
+from rtbuild.hashing import hash_context
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+
+
+def run_in(cli: str, image: str, *command: str) -> str:
+    return h.docker(cli, "run", "--rm", "--network=none", image, *command).stdout
+
+
+def test_build_all_tags_args_and_labels(images: h.Images, context: Path) -> None:
+    tags = [images.tag("one"), images.tag("two"), images.tag("three")]
+    result = h.build(images, context, tags, build_args={"GREETING": "hello-arg"}, labels={"org.example.team": "agents"})
+    assert result.image == tags[0] and result.tags == tags and not result.cached
+    ids = set()
+    for tag in tags:
+        info = h.inspect(images.cli, tag)
+        assert info is not None, f"{tag} missing after the build"
+        ids.add(info["Id"])
+        assert info["Config"]["Labels"]["org.example.team"] == "agents"
+        assert info["Config"]["Labels"]["org.rtbuild.input-digest"] == result.details["input_digest"]
+    assert ids == {result.details["image_id"]}
+    assert run_in(images.cli, tags[1], "cat", "/greeting").strip() == "hello-arg"
+    log = Path(result.details["log_path"])
+    assert log.is_file() and "naming to" in log.read_text()
+    assert "(buildx" in result.details["client"] or "(env" in result.details["client"]  # never legacy
+
+
+def test_target_stage(images: h.Images, context: Path) -> None:
+    (context / "Dockerfile").write_text(
+        "FROM busybox:latest AS first\nRUN echo first > /stage\n"
+        "FROM busybox:latest AS second\nRUN echo second > /stage\n"
+    )
+    h.build(images, context, [images.tag("first")], target="first")
+    h.build(images, context, [images.tag("final")])
+    assert run_in(images.cli, images.tag("first"), "cat", "/stage").strip() == "first"
+    assert run_in(images.cli, images.tag("final"), "cat", "/stage").strip() == "second"
+
+
+def test_extra_build_args_pass_through(images: h.Images, context: Path) -> None:
+    (context / "Dockerfile.alt").write_text("FROM busybox:latest\nLABEL alt=yes\nRUN echo alt > /which\n")
+    h.build(images, context, extra_build_args=["--network=host", "-f", "Dockerfile.alt"])
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None and info["Config"]["Labels"]["alt"] == "yes"
+
+
+def test_failing_step_names_instruction_exit_code_and_log(images: h.Images, context: Path) -> None:
+    lines = " && ".join(f"echo line-{n}" for n in range(30))
+    (context / "Dockerfile").write_text(f"FROM busybox:latest\nRUN {lines} && echo boom-marker && exit 7\n")
+    with pytest.raises(BuildFailedError) as info:
+        h.build(images, context)
+    error = info.value
+    assert "exit code 7" in error.message
+    assert error.step is not None and error.step.startswith("RUN echo line-0")
+    assert 0 < len(error.log_tail) <= 20
+    assert any("boom-marker" in line for line in error.log_tail)
+    assert error.log_path is not None and "boom-marker" in Path(error.log_path).read_text()
+    rendered = error.render()
+    assert error.log_path in rendered and "exit code 7" in rendered
+    assert h.inspect(images.cli, images.tag()) is None
+
+
+def test_missing_dockerfile_fails_before_the_engine(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    empty = tmp_path / "nodockerfile"
+    empty.mkdir()
+    os.environ["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # any engine contact would fail differently
+    try:
+        with pytest.raises(BuildContextError, match="no Dockerfile"):
+            h.build(images, empty)
+        with pytest.raises(BuildContextError, match="does not exist"):
+            h.build(images, tmp_path / "missing")
+    finally:
+        del os.environ["DOCKER_HOST"]
+
+
+def dead_socket(tmp_path: Path) -> str:
+    path = tmp_path / "dead.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    sock.close()  # the file stays, nobody listens: connection refused
+    return f"unix://{path}"
+
+
+@pytest.mark.parametrize("scratch_force", [False, True], ids=["skip-check", "cli-build"])
+def test_engine_down_names_docker_host(images: h.Images, context: Path, tmp_path: Path, scratch_force: bool) -> None:
+    host = dead_socket(tmp_path)
+    args = [str(context), "-t", images.tag(), "--json"]
+    if scratch_force:
+        # FROM scratch + --force: nothing is inspected first, so the docker CLI meets the dead engine.
+        (context / "Dockerfile").write_text("FROM scratch\nCOPY app.txt /\n")
+        args.append("--force")
+    proc = h.cli_build(*args, env={"DOCKER_HOST": host})
+    assert proc.returncode == 1, proc.stderr
+    assert "DOCKER_HOST" in proc.stderr and host in proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["error"] == "EngineUnavailableError"
+    assert "dockerd" in payload["hint"]
+
+
+def test_cli_json_and_exit_codes(images: h.Images, context: Path) -> None:
+    first = h.cli_build(str(context), "-t", images.tag("a"), "-t", images.tag("b"), "--json")
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["cached"] is False and result["tags"] == [images.tag("a"), images.tag("b")]
+    assert any(json.loads(line).get("event") == "log" for line in first.stderr.splitlines() if line.startswith("{"))
+    second = h.cli_build(str(context), "-t", images.tag("a"), "-t", images.tag("b"), "--json")
+    assert second.returncode == 0 and json.loads(second.stdout)["cached"] is True
+    forced = h.cli_build(str(context), "-t", images.tag("a"), "-t", images.tag("b"), "--json", "--force")
+    assert forced.returncode == 0 and json.loads(forced.stdout)["cached"] is False
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN exit 4\n")
+    failed = h.cli_build(str(context), "-t", images.tag("a"), "--json")
+    assert failed.returncode == 1
+    error = json.loads(failed.stdout)
+    assert error["error"] == "BuildFailedError" and error["step"] == "RUN exit 4" and error["log_path"]
+
+
+def test_dockerignore_matches_what_the_engine_receives(images: h.Images, context: Path) -> None:
+    for rel in [
+        "keep.txt",
+        "a.log",
+        "sub/b.log",
+        "sub/c.txt",
+        "logs/x.txt",
+        "logs/keep.me",
+        "deep/er/f.tmp",
+        "deep/er/g.txt",
+        "node_modules/m/index.js",
+        "docs/README.md",
+        "docs/other.md",
+    ]:
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        (context / rel).write_text(rel)
+    (context / ".dockerignore").write_text(
+        "# comment\n*.log\nlogs\n!logs/keep.me\n**/*.tmp\n/node_modules\ndocs/*.md\n!docs/README.md\nDockerfile\n"
+    )
+    (context / "Dockerfile").write_text(
+        "FROM busybox:latest\nCOPY . /ctx\nRUN cd /ctx && find . -type f | sed 's|^./||' | sort > /files\n"
+    )
+    h.build(images, context)
+    engine_files = set(run_in(images.cli, images.tag(), "cat", "/files").split())
+    ours = hash_context(str(context), PatternMatcher(read_dockerignore(str(context))), collect_paths=True)
+    assert ours.paths is not None
+    our_files = {rel for rel, kind in ours.paths if kind == "f"}
+    # Docker always sends the Dockerfile; whether COPY sees it when ignored is the engine's business.
+    assert our_files - {"Dockerfile"} == engine_files - {"Dockerfile"}
+    assert "logs/keep.me" in engine_files and "docs/README.md" in engine_files and "a.log" not in engine_files
+
+
+def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, context: Path, tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo started-sleeping && sleep 120\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path / "TMPDIR")}
+    proc = subprocess.Popen(
+        [h.RTBUILD, "build", str(context), "-t", images.tag(), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    children: list[psutil.Process] = []
+    for line in proc.stderr:
+        if "started-sleeping" in line and "RUN" not in line:
+            children = psutil.Process(proc.pid).children(recursive=True)
+            break
+    assert children, "the build never reached its RUN step"
+    assert any("docker" in " ".join(child.cmdline()) for child in children)
+    assert os.listdir(tmp_path / "TMPDIR"), "expected the build's temp dir while it runs"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"still running after Ctrl-C: {[c.cmdline() for c in alive]}"
+    assert os.listdir(tmp_path / "TMPDIR") == []
+    assert h.inspect(images.cli, images.tag()) is None
