@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _registry_support import ImageTags, RecordingReporter, closed_port, docker_config, scratch_images
+from _registry_support import ImageTags, RecordingReporter, closed_port, docker_config, run_cli, scratch_images
 from rtbuild.errors import PushError, RegistryAuthError
 from rtbuild.progress import use_reporter
 from rtbuild.registry import manifest_exists
@@ -100,3 +100,25 @@ def test_docker_builder_push_delegates(scratch_images: ImageTags, registry: Any)
 def test_digest_reference_cannot_be_pushed(docker_engine: str) -> None:
     with pytest.raises(PushError, match="digest"):
         push_image("127.0.0.1:5000/rt-test/x@sha256:" + "a" * 64)
+
+
+def test_cli_build_push_to_the_auth_registry(scratch_images: ImageTags, auth_registry: Any, tmp_path: Path) -> None:
+    """``rtbuild build --push`` end to end: refused without credentials, pushed with them."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo registry-side > /rt.txt\n")
+    image = scratch_images.name(auth_registry.host, "rt-test/built")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = run_cli("build", str(context), "-t", image, "--push", cwd=tmp_path, docker_config_dir=empty)
+    assert refused.returncode == 1
+    assert f"registry {auth_registry.host} refused the push" in refused.stderr
+    assert f"docker login {auth_registry.host}" in refused.stderr
+
+    good = docker_config(tmp_path / "good", {auth_registry.host: (auth_registry.username, auth_registry.password)})
+    pushed = run_cli("build", str(context), "-t", image, "--push", cwd=tmp_path, docker_config_dir=good)
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stdout.strip() == image
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DOCKER_CONFIG", str(good))
+        assert manifest_exists(image) is True
