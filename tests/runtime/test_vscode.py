@@ -261,6 +261,8 @@ def test_environment_wins_over_the_file(release: Release) -> None:
     [
         ({"install_dir": "relative/dir"}, "not a plain absolute path"),
         ({"install_dir": "/opt/x; rm -rf /"}, "not a plain absolute path"),
+        ({"install_dir": "/opt/.."}, "not a plain absolute path"),
+        ({"install_dir": "/"}, "not a plain absolute path"),
         ({"port": 70000}, "not a TCP port"),
         ({"port": True}, "not a TCP port"),
         ({"prot": 3000}, "unknown key"),

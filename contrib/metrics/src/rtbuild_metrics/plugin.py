@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,15 +28,15 @@ class MetricsWarning(UserWarning):
     """The metrics line could not be written; the build itself succeeded."""
 
 
-def default_path(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ) if env is None else env
+def default_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
     state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(state) / "rtbuild" / "metrics.jsonl"
 
 
-def metrics_path(config: Config, env: dict[str, str] | None = None) -> Path:
+def metrics_path(config: Config, env: Mapping[str, str] | None = None) -> Path:
     """Where lines go: ``RTBUILD_METRICS_FILE`` > ``[plugins.metrics] path`` > default."""
-    env = dict(os.environ) if env is None else env
+    env = os.environ if env is None else env
     raw = env.get(ENV_FILE) or config.plugin_config("metrics").get("path")
     if raw:
         return Path(os.path.expanduser(str(raw)))

@@ -85,7 +85,7 @@ class VSCodeSettings:
             )
         sha256 = normalize_sha256(raw_sha, source="[plugins.vscode] sha256")
         install_dir = str(table.get("install_dir", DEFAULT_INSTALL_DIR)).rstrip("/") or "/"
-        if not _SAFE_DIR.match(install_dir):
+        if not _SAFE_DIR.match(install_dir) or {".", ".."} & set(install_dir.split("/")):
             raise _config_error(
                 f"[plugins.vscode] install_dir = {install_dir!r} is not a plain absolute path",
                 "use an absolute path of letters, digits and . _ + - /, e.g. /opt/openvscode-server",
