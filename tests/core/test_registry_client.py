@@ -387,3 +387,95 @@ def test_unreachable_registry_is_a_registry_error() -> None:
     assert "unreachable" in err.message
     assert err.step == "query registry"
     assert err.hint and host in err.hint
+
+
+# --- scheme choice and status mapping (unit, MockTransport) -----------------------------------
+
+
+def _recording(handler: Any) -> tuple[RegistryClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        response: httpx.Response = handler(request)
+        return response
+
+    client = RegistryClient(
+        insecure_registries=["reg.lan:5000"], credentials=lambda registry: None, transport=httpx.MockTransport(record)
+    )
+    return client, seen
+
+
+def test_insecure_registry_falls_back_from_https_to_http() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            raise httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number", request=request)
+        return httpx.Response(200)
+
+    client, seen = _recording(handler)
+    assert client.manifest_exists("reg.lan:5000/app:1") is True
+    assert [str(r.url) for r in seen] == [
+        "https://reg.lan:5000/v2/app/manifests/1",
+        "http://reg.lan:5000/v2/app/manifests/1",
+    ]
+
+
+def test_secure_registry_tls_failure_hints_at_insecure_registries() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number", request=request)
+
+    client, seen = _recording(handler)
+    with pytest.raises(RegistryError) as info:
+        client.manifest_exists("other.lan:5000/app:1")
+    assert [r.url.scheme for r in seen] == ["https"]  # never silently downgraded
+    assert "other.lan:5000" in info.value.message
+    assert info.value.hint and "insecure_registries" in info.value.hint
+
+
+def test_loopback_is_plain_http_only() -> None:
+    client, seen = _recording(lambda request: httpx.Response(404))
+    assert client.manifest_exists("localhost:5000/app") is False
+    assert [str(r.url) for r in seen] == ["http://localhost:5000/v2/app/manifests/latest"]
+
+
+def test_connection_reset_is_retried_a_bounded_number_of_times() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) < 3:
+            raise httpx.RemoteProtocolError("peer closed connection", request=request)
+        return httpx.Response(200)
+
+    client, _ = _recording(handler)
+    assert client.manifest_exists("localhost:5000/app") is True
+    assert len(calls) == 3
+
+    def always_reset(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("connection reset by peer", request=request)
+
+    failing, seen = _recording(always_reset)
+    with pytest.raises(RegistryError, match="unreachable"):
+        failing.manifest_exists("localhost:5000/app")
+    assert len(seen) == 3
+
+
+def test_head_not_allowed_falls_back_to_get() -> None:
+    client, seen = _recording(lambda r: httpx.Response(405 if r.method == "HEAD" else 200))
+    assert client.manifest_exists("localhost:5000/app") is True
+    assert [r.method for r in seen] == ["HEAD", "GET"]
+
+
+@pytest.mark.parametrize(("status", "fragment"), [(429, "rate limiting"), (500, "HTTP 500"), (503, "HTTP 503")])
+def test_other_statuses_are_registry_errors(status: int, fragment: str) -> None:
+    client, _ = _recording(lambda r: httpx.Response(status))
+    with pytest.raises(RegistryError, match=fragment) as info:
+        client.manifest_exists("localhost:5000/app")
+    assert not isinstance(info.value, RegistryAuthError)
+    assert "localhost:5000" in info.value.message
+
+
+def test_unsupported_challenge() -> None:
+    client, _ = _recording(lambda r: httpx.Response(401, headers={"WWW-Authenticate": 'Negotiate realm="x"'}))
+    with pytest.raises(RegistryError, match="unsupported challenge"):
+        client.manifest_exists("localhost:5000/app")
