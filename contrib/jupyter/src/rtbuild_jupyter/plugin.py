@@ -13,6 +13,9 @@ Settings (``[plugins.jupyter]``):
 * ``pip_index_url``: an index for pip (a build arg, not kept in the image).
 * ``port`` (default 8888) and ``ip`` (default ``0.0.0.0``): where the start script serves.
 
+``rtbuild-jupyter-check [CODE]`` (also in the source group) runs code in a new kernel
+through the gateway and prints the output: a health check for the runtime.
+
 Behind a TLS-intercepting proxy select ``cacerts`` too, so pip trusts the proxy's CA.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import rtbuild
@@ -37,6 +41,7 @@ DEFAULT_PORT = 8888
 DEFAULT_IP = "0.0.0.0"
 REQUIREMENTS_PATH = "/opt/rtbuild/jupyter/requirements.txt"
 START_SCRIPT = "/usr/local/bin/rtbuild-jupyter-gateway"
+CHECK_SCRIPT = "/usr/local/bin/rtbuild-jupyter-check"
 _KNOWN = {"venv", "packages", "pip_index_url", "port", "ip"}
 # venv is pasted into shell commands: plain absolute paths only.
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9._+/-]*[A-Za-z0-9._+-]$")
@@ -126,6 +131,12 @@ exec {settings.venv}/bin/jupyter kernelgateway "$@"
 """
 
 
+def check_script(settings: JupyterSettings) -> str:
+    """``rtbuild-jupyter-check [CODE]`` (see :mod:`rtbuild_jupyter.gateway_check`), run by the venv's python."""
+    source = resources.files(__package__).joinpath("gateway_check.py").read_text(encoding="utf-8")
+    return f"#!{settings.venv}/bin/python\n{source}"
+
+
 class JupyterPlugin:
     """Runtime plugin ``jupyter``: see the module docstring."""
 
@@ -140,7 +151,7 @@ class JupyterPlugin:
             dependency_files={REQUIREMENTS_PATH: "".join(f"{line}\n" for line in settings.packages)},
             env={"RTBUILD_JUPYTER_VENV": settings.venv},
             build_args=build_args,
-            files={START_SCRIPT: start_script(settings)},
+            files={START_SCRIPT: start_script(settings), CHECK_SCRIPT: check_script(settings)},
             source_dockerfile=f"EXPOSE {settings.port}",
             labels={"org.rtbuild.jupyter.port": str(settings.port), "org.rtbuild.jupyter.start": START_SCRIPT},
         )
@@ -151,4 +162,12 @@ def runtime_plugins(config: Config) -> list[JupyterPlugin]:
     return [JupyterPlugin()]
 
 
-__all__ = ["DEFAULT_PACKAGES", "DEFAULT_PORT", "START_SCRIPT", "JupyterPlugin", "JupyterSettings", "runtime_plugins"]
+__all__ = [
+    "CHECK_SCRIPT",
+    "DEFAULT_PACKAGES",
+    "DEFAULT_PORT",
+    "START_SCRIPT",
+    "JupyterPlugin",
+    "JupyterSettings",
+    "runtime_plugins",
+]
