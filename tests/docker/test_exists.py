@@ -200,3 +200,17 @@ def test_engine_down_names_docker_host(tmp_path: Path, monkeypatch: pytest.Monke
     )
     assert proc.returncode == 1
     assert host in proc.stderr
+
+
+def test_pull_by_digest(scratch_images: ImageTags, registry: Any) -> None:
+    image = scratch_images.unique(registry.host)
+    digest = push_image(image)
+    assert digest is not None
+    docker("rmi", image)
+    pinned = image.rsplit(":", 1)[0] + "@" + digest
+    scratch_images.made.append(pinned)
+    assert image_exists(pinned, pull_from_repo=False) is False
+    assert image_exists(pinned, pull_from_repo=True) is True
+    assert local_image_id(pinned) is not None
+    wrong = image.rsplit(":", 1)[0] + "@sha256:" + "0" * 64
+    assert image_exists(wrong, pull_from_repo=True) is False
