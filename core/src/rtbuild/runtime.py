@@ -219,6 +219,12 @@ def _run(
     return run_build(request, config=config, pm=pm, builder=builder)
 
 
+def _announce(tier: str, message: str) -> None:
+    from .progress import get_reporter
+
+    get_reporter().event("runtime_tier", tier=tier, message=f"runtime image: {message}")
+
+
 def _configured_result(image: str) -> BuildResult:
     return BuildResult(
         image=image, tags=[image], builder="", duration_s=0.0, cached=True, details={"runtime_tier": TIER_CONFIGURED}
@@ -300,6 +306,7 @@ def build_runtime_image(
         exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
         if exact_at is not None:
             tier = TIER_EXACT
+            _announce(tier, f"{tags.exact} exists ({exact_at}): reusing it, nothing to build")
             # The pipeline still validates the context and runs the hooks; nothing is built.
             # An image only the registry holds is already pushed.
             common["push"] = push and exact_at == "local"
@@ -312,8 +319,11 @@ def build_runtime_image(
             if lock_at is not None:
                 tier = TIER_LOCK
                 details["found_in"] = lock_at
+                _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
             else:
                 tier = TIER_SCRATCH
+                why = "--force-rebuild" if force_rebuild else "no tag of this composition exists"
+                _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
                 deps_dir = composition.deps.write(f"{tmp}/deps")
                 _run(deps_dir, [tags.lock], "deps", builder=builder, force=force_rebuild, **common)
             with open(f"{source_dir}/Dockerfile", "w", encoding="utf-8") as fh:
