@@ -1,0 +1,151 @@
+"""P1: rebuild of an unchanged 470 MB / 20,000-file context.
+
+Arms: ``rtbuild build`` (CLI, its no-op skip), ``DOCKER_BUILDKIT=1 docker build``, docker-py
+``images.build`` (the legacy builder: it tars and uploads the whole context every time),
+a bare Python stat walk (the floor), and ``rtbuild.run_build`` called in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from common import (
+    DOCKER,
+    IMAGE_REPO,
+    RTBUILD,
+    BenchError,
+    Row,
+    alternate,
+    bench_env,
+    docker_rmi,
+    ensure_context,
+    log,
+    median,
+    ratio_row,
+    run,
+    stat_walk,
+    timed,
+)
+
+CONTEXT_470 = {
+    "name": "ctx-470mb-20k",
+    "total_bytes": 470_000_000,
+    "files": 20_000,
+    "seed": 470,
+    "dockerfile": "FROM busybox:latest\nCOPY . /ctx\n",
+}
+TAGS = {arm: f"{IMAGE_REPO}/p1:{arm}" for arm in ("rtbuild", "buildkit", "dockerpy")}
+
+
+def context_470() -> Path:
+    return ensure_context(**CONTEXT_470)  # type: ignore[arg-type]
+
+
+def _rtbuild_json(ctx: Path, tag: str) -> dict[str, Any]:
+    proc = run([RTBUILD, "build", str(ctx), "-t", tag, "-q", "--json"], bench_env())
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def run_scenario(reps: int, quick: bool) -> list[Row]:
+    import docker
+    import rtbuild
+    from rtbuild.config import load_config
+    from rtbuild.plugins import get_plugin_manager
+
+    ctx = context_470()
+    env = bench_env()
+    os.environ.update({k: env[k] for k in ("XDG_CACHE_HOME", "RTBUILD_BUILDER")})
+    client = docker.from_env(timeout=900)
+    config = load_config()
+    pm = get_plugin_manager(config)
+
+    def api_call() -> None:
+        rtbuild.run_build(rtbuild.BuildRequest(path=str(ctx), tags=[TAGS["rtbuild"]]))
+
+    def api_reused() -> None:
+        rtbuild.run_build(rtbuild.BuildRequest(path=str(ctx), tags=[TAGS["rtbuild"]]), config=config, pm=pm)
+
+    def dockerpy() -> None:
+        client.images.build(path=str(ctx), tag=TAGS["dockerpy"], rm=True)
+
+    log("P1: first builds (untimed) so every arm has its image")
+    first = _rtbuild_json(ctx, TAGS["rtbuild"])
+    log(f"P1: rtbuild first build: cached={first.get('cached')} in {first.get('duration_s')}s")
+    buildkit_env = {**env, "DOCKER_BUILDKIT": "1"}
+    run([DOCKER, "build", "-q", "-t", TAGS["buildkit"], str(ctx)], buildkit_env)
+    dockerpy()
+
+    arms = {
+        "rtbuild CLI": timed([RTBUILD, "build", str(ctx), "-t", TAGS["rtbuild"], "-q"], env),
+        "BuildKit CLI": timed([DOCKER, "build", "-q", "-t", TAGS["buildkit"], str(ctx)], buildkit_env),
+        "stat walk": lambda: stat_walk(str(ctx)),
+        "rtbuild API": api_call,
+        "rtbuild API (pm reused)": api_reused,
+    }
+    log(f"P1: {reps} alternating rounds of {', '.join(arms)}")
+    samples = alternate(arms, reps)
+    # docker-py takes tens of seconds per run; alternate it with the rtbuild CLI on its own
+    # so the fast arms are not spread over minutes of machine drift.
+    py_reps = max(5, reps // 2) if not quick else 3
+    log(f"P1: {py_reps} alternating rounds of docker-py images.build and rtbuild CLI")
+    slow = alternate({"rtbuild CLI": arms["rtbuild CLI"], "docker-py": dockerpy}, py_reps, warmup=False)
+
+    check = _rtbuild_json(ctx, TAGS["rtbuild"])
+    if not check.get("cached"):
+        raise BenchError(f"P1: rtbuild rebuilt the unchanged context (result: {check})")
+    walked = stat_walk(str(ctx))
+    note_files = f"{walked} files; rtbuild result cached={check['cached']}"
+    rows = [
+        ratio_row(
+            "P1a",
+            "P1 unchanged rebuild",
+            samples,
+            "rtbuild CLI",
+            "BuildKit CLI",
+            at_most=0.5,
+            target="<= 0.5x",
+            note=note_files,
+        ),
+        ratio_row(
+            "P1b",
+            "P1 unchanged rebuild",
+            slow,
+            "rtbuild CLI",
+            "docker-py",
+            at_most=1 / 40,
+            target="<= 0.025x (1/40)",
+            note="docker-py images.build = legacy builder, whole context tarred and uploaded",
+        ),
+        ratio_row(
+            "P1c",
+            "P1 unchanged rebuild",
+            samples,
+            "rtbuild API",
+            "stat walk",
+            at_most=1.5,
+            target="<= 1.5x",
+            note="rtbuild.run_build(BuildRequest(...)) per call, config and plugins loaded each call",
+        ),
+        ratio_row(
+            "P1d",
+            "P1 unchanged rebuild",
+            samples,
+            "rtbuild API (pm reused)",
+            "stat walk",
+            target="(info)",
+            note="run_build with config= and pm= created once",
+        ),
+        ratio_row("P1e", "P1 unchanged rebuild", samples, "rtbuild CLI", "stat walk", target="(info)"),
+    ]
+    for arm, values in samples.items():
+        log(f"P1: median {arm}: {median(values) * 1000:.1f} ms")
+    log(f"P1: median docker-py: {median(slow['docker-py']):.2f} s")
+    return rows
+
+
+def cleanup() -> None:
+    docker_rmi(*TAGS.values())

@@ -1,0 +1,102 @@
+"""P6: peak RSS of the rtbuild process while building a 2 GB context.
+
+rtbuild runs under a small wrapper that reports ``getrusage(RUSAGE_SELF).ru_maxrss`` (the
+process's own high-water mark; the docker CLI it starts is a separate process and not
+counted), cross-checked by polling ``VmHWM`` with psutil. Two runs: a first build with an
+empty stat cache (every byte hashed, then the engine build) and the unchanged rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from common import IMAGE_REPO, PYTHON, WORK, BenchError, Row, bench_env, docker_rmi, ensure_context, log
+
+CONTEXT_2G = {
+    "name": "ctx-2gb",
+    "total_bytes": 2_000_000_000,
+    "files": 4_000,
+    "seed": 2000,
+    "dockerfile": "FROM busybox:latest\nCOPY . /ctx\n",
+}
+TAG = f"{IMAGE_REPO}/p6:latest"
+LIMIT_MB = 100.0
+WRAPPER = """
+import json, resource, sys
+from rtbuild.cli import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump({"exit": code, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, out)
+sys.exit(code)
+"""
+
+
+def _measure(ctx: Path, env: dict[str, str], label: str) -> tuple[float, float, dict[str, object]]:
+    import psutil
+
+    report = WORK / "p6-rusage.json"
+    argv = [PYTHON, "-c", WRAPPER, str(report), "build", str(ctx), "-t", TAG, "-q", "--json"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    polled = [0]
+
+    def poll() -> None:
+        try:
+            handle = psutil.Process(proc.pid)
+            while proc.poll() is None:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        polled[0] = max(polled[0], int(line.split()[1]))
+                polled[0] = max(polled[0], handle.memory_info().rss // 1024)
+                time.sleep(0.02)
+        except (psutil.Error, OSError):
+            pass
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    watcher.join()
+    if proc.returncode != 0:
+        raise BenchError(f"P6: {label} failed:\n{err[-2000:]}")
+    usage = json.loads(report.read_text())
+    result = json.loads(out)
+    return usage["maxrss_kb"] / 1024, polled[0] / 1024, result
+
+
+def run_scenario(reps: int, quick: bool) -> list[Row]:
+    ctx = ensure_context(**CONTEXT_2G)  # type: ignore[arg-type]
+    cache = WORK / "p6-xdg-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = bench_env(XDG_CACHE_HOME=str(cache))
+    docker_rmi(TAG)
+    rows = []
+    for label in ("first build (empty stat cache: hash 2 GB, then build)", "unchanged rebuild (no-op skip)"):
+        started = time.perf_counter()
+        peak, polled, result = _measure(ctx, env, label)
+        took = time.perf_counter() - started
+        log(f"P6: {label}: peak RSS {peak:.1f} MB (polled {polled:.1f} MB), cached={result['cached']}, {took:.1f}s")
+        rows.append(
+            Row(
+                "P6a" if not rows else "P6b",
+                "P6 2 GB context",
+                f"peak RSS of rtbuild, {label}",
+                peak,
+                "MB",
+                f"<= {LIMIT_MB:.0f} MB",
+                peak <= LIMIT_MB,
+                medians_s={"build": took},
+                reps=1,
+                note=f"ru_maxrss; polled VmHWM/RSS {polled:.1f} MB; cached={result['cached']}",
+            )
+        )
+    return rows
+
+
+def cleanup() -> None:
+    docker_rmi(TAG)
+    shutil.rmtree(WORK / "p6-xdg-cache", ignore_errors=True)

@@ -1,0 +1,166 @@
+"""Run the rtbuild benchmarks (``make bench``): print a table, write bench/results/latest.json.
+
+Usage::
+
+    python bench/run.py [--only P1,P4] [--quick] [--reps N] [--out PATH] [--keep-images]
+
+``BENCH=P1,P4`` and ``BENCH_QUICK=1`` in the environment do the same as ``--only`` and
+``--quick`` (so ``BENCH=P4 make bench`` works). Scenarios are described in bench/README.md
+and docs/performance.md; the JSON format is documented there too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO, WORK, Row, cleanup_images, git_commit, log, machine
+
+SCENARIOS: dict[str, tuple[str, str]] = {
+    "P1": ("p1_rebuild", "rebuild of an unchanged 470 MB / 20,000-file context"),
+    "P2": ("p2_cold", "cold build of the 470 MB context"),
+    "P3": ("p3_runtime", "runtime image, change confined to the source layer"),
+    "P4": ("p4_startup", "start-up: rtbuild --version, rtbuild plugins"),
+    "P5": ("p5_parallel", "8 small builds with --jobs 4; 8 concurrent requests for one tag"),
+    "P6": ("p6_memory", "peak RSS building a 2 GB context"),
+}
+SCHEMA = 1
+DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=os.environ.get("BENCH", ""), help="Comma-separated scenario ids (P1..P6).")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("BENCH_QUICK", "") not in ("", "0"),
+        help="Fewer repetitions (3) and trials: a smoke run, not a result to publish.",
+    )
+    parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "0") or 0), help="Repetitions.")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file (merged per scenario).")
+    parser.add_argument("--keep-images", action="store_true", help="Keep the rtbuild-bench/* images afterwards.")
+    args = parser.parse_args(argv)
+    wanted = [item.strip().upper() for item in args.only.split(",") if item.strip()] or list(SCENARIOS)
+    unknown = [item for item in wanted if item not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    args.scenarios = wanted
+    args.reps = args.reps or (3 if args.quick else 5)
+    if args.reps < 5 and not args.quick:
+        parser.error("fewer than 5 repetitions is only allowed with --quick")
+    return args
+
+
+def load_previous(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else {}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    headers = ("id", "scenario", "compares", "measured", "target", "ok")
+    body = []
+    for row in rows:
+        body.append(
+            (
+                row["id"],
+                row["scenario"],
+                row["compares"],
+                row["shown"],
+                row["target"],
+                "ok" if row["ok"] else ("-" if row["target"] == "(info)" else "MISSED"),
+            )
+        )
+    widths = [max(len(str(r[i])) for r in [headers, *body]) for i in range(len(headers))]
+
+    def fmt(cells: tuple[Any, ...]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([fmt(headers), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in body)])
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    WORK.mkdir(parents=True, exist_ok=True)
+    # In-process arms (the API) share the isolated cache of the CLI arms.
+    os.environ.setdefault("XDG_CACHE_HOME", str(WORK / "xdg-cache"))
+    os.environ["RTBUILD_BUILDER"] = "docker"
+    previous = load_previous(args.out)
+    results: dict[str, Any] = dict(previous.get("scenarios", {}))
+    failed = False
+    started_all = time.perf_counter()
+    log(f"scenarios {', '.join(args.scenarios)}; reps {args.reps}{' (quick)' if args.quick else ''}; work dir {WORK}")
+    for scenario_id in args.scenarios:
+        module_name, title = SCENARIOS[scenario_id]
+        log(f"=== {scenario_id}: {title}")
+        started = time.perf_counter()
+        entry: dict[str, Any] = {
+            "title": title,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "commit": git_commit(),
+            "quick": args.quick,
+            "reps": args.reps,
+            "error": None,
+            "rows": [],
+        }
+        module = importlib.import_module(module_name)
+        try:
+            rows: list[Row] = module.run_scenario(args.reps, args.quick)
+            entry["rows"] = [{**row.to_dict(), "shown": row.shown()} for row in rows]
+        except Exception as exc:
+            failed = True
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            log(f"{scenario_id} failed: {entry['error']}")
+            traceback.print_exc()
+        finally:
+            if not args.keep_images:
+                try:
+                    getattr(module, "cleanup", lambda: None)()
+                except Exception as exc:  # cleanup must not hide the results
+                    log(f"{scenario_id} cleanup failed: {exc}")
+        entry["duration_s"] = round(time.perf_counter() - started, 1)
+        results[scenario_id] = entry
+        log(f"{scenario_id} took {entry['duration_s']}s")
+    if not args.keep_images:
+        cleanup_images()
+
+    document = {
+        "schema": SCHEMA,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "scenarios": {key: results[key] for key in SCENARIOS if key in results},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+
+    this_run = [row for key in args.scenarios for row in results[key]["rows"]]
+    errors = {key: results[key]["error"] for key in args.scenarios if results[key]["error"]}
+    print()
+    print(table(this_run))
+    for key, error in errors.items():
+        print(f"{key}: ERROR {error}")
+    if args.quick:
+        print("(quick mode: fewer repetitions; do not publish these numbers)")
+    missed = [row["id"] for row in this_run if not row["ok"] and row["target"] != "(info)"]
+    print(
+        f"\n{len(this_run)} rows, {len(missed)} missed{': ' + ', '.join(missed) if missed else ''}; "
+        f"{time.perf_counter() - started_all:.0f}s; results in {args.out}"
+    )
+    # Missed targets are results, not failures; a scenario that could not run is.
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
