@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +124,26 @@ def test_cli_build_push_to_the_auth_registry(scratch_images: ImageTags, auth_reg
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DOCKER_CONFIG", str(good))
         assert manifest_exists(image) is True
+
+
+def test_push_and_check_with_a_credential_helper(
+    scratch_images: ImageTags, auth_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``credsStore`` in config.json: rtbuild runs ``docker-credential-NAME get`` for the secret."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-rttest"
+    secret = {"ServerURL": auth_registry.host, "Username": auth_registry.username, "Secret": auth_registry.password}
+    answer = json.dumps(secret)
+    helper.write_text(
+        "#!/bin/sh\nread server\n"
+        f'if [ "$1" = get ] && [ "$server" = "{auth_registry.host}" ]; then echo \'{answer}\'; exit 0; fi\n'
+        "echo 'credentials not found in native keychain'; exit 1\n"
+    )
+    helper.chmod(0o755)
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "rttest"}))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    image = scratch_images.tag(auth_registry.host, "rt-test/helper")
+    assert push_image(image) is not None
+    assert manifest_exists(image) is True
