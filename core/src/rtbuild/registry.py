@@ -164,8 +164,8 @@ class RegistryClient:
         hint = f"check that the registry {registry} is running and reachable from this machine"
         if isinstance(exc, httpx.ConnectError) and "ssl" in str(exc).lower():
             hint = (
-                f"{registry} does not speak TLS as expected: if it serves plain http, list it in"
-                " [builders.docker] insecure_registries"
+                f"TLS with {registry} failed: if it serves plain http or a self-signed certificate, list it in"
+                " [builders.docker] insecure_registries (or point SSL_CERT_FILE at its CA bundle)"
             )
         return RegistryError(
             f"registry {registry} is unreachable ({url}): {_cause(exc)}",
