@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from runtime_engine_helpers import counting_builder, docker, inspect, layers, remove_repo
-
 import rtbuild
 from rtbuild.config import Config
 from rtbuild.errors import PluginError
 from rtbuild.plugins import RtbuildPluginManager, get_plugin_manager
 from rtbuild.runtime import build_runtime_image
 from rtbuild.runtime_plugin import RuntimeRequirements
+from runtime_engine_helpers import counting_builder, docker, inspect, layers, remove_repo
 
 pytestmark = [pytest.mark.engine]
 BASE = "busybox:latest"
