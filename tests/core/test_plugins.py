@@ -249,6 +249,17 @@ def test_misspelt_hookimpl_is_an_error_naming_the_plugin(site: FakeSite, context
         get_plugin_manager(Config())
 
 
+def test_plugins_listing_shows_an_invalid_plugin_as_failed(site: FakeSite) -> None:
+    source = "from rtbuild import hookimpl\n\n@hookimpl\ndef pre_biuld(request):\n    pass\n"
+    site.add_plugin("rtbuild-misspelt", "misspelt", source)
+    _add(site, "rtbuild-good", "good")
+    result = run_cli(["plugins", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in result.json()}
+    assert rows["misspelt"]["status"] == "failed" and "pre_biuld" in rows["misspelt"]["error"]
+    assert rows["misspelt"]["hooks"] == [] and rows["good"]["status"] == "loaded"
+
+
 def test_optionalhook_is_allowed(site: FakeSite) -> None:
     source = "from rtbuild import hookimpl\n\n@hookimpl(optionalhook=True)\ndef future_hook():\n    pass\n"
     site.add_plugin("rtbuild-future", "future", source)

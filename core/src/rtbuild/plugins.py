@@ -183,7 +183,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
             )
 
     def load_entrypoint_plugins(
-        self, allow: Sequence[str] | None = None, deny: Sequence[str] = (), strict: bool = False
+        self, allow: Sequence[str] | None = None, deny: Sequence[str] = (), strict: bool = False, check: bool = True
     ) -> None:
         """Import and register every allowed ``rtbuild.plugins`` entry point."""
         for item in self.discovered(PLUGINS_GROUP):
@@ -212,21 +212,31 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 continue
             record.status = "loaded"
             record.hooks = self._hooks_of(plugin)
-        self.check()
+        if check:
+            self.check()
 
-    def check(self) -> None:
-        """Run pluggy's ``check_pending``: a misspelt hookimpl names its plugin."""
-        try:
-            self.check_pending()
-        except pluggy.PluginValidationError as exc:
-            name = self.get_name(exc.plugin) or repr(exc.plugin)
-            record = self.records.get(name)
-            dist = f" from {record.distribution} {record.version}" if record and record.distribution else ""
-            raise PluginError(
-                f"plugin {name!r}{dist} is invalid: {exc}",
-                step="load plugins",
-                hint=f"hooks are: {', '.join(sorted(self._spec_names()))}; mark others optionalhook=True",
-            ) from exc
+    def check(self, tolerate: bool = False) -> None:
+        """Run pluggy's ``check_pending``: a misspelt hookimpl is an error naming its plugin.
+
+        With ``tolerate`` (for listings), each invalid plugin is unregistered and marked
+        ``failed`` instead, so ``rtbuild plugins`` can still show everything.
+        """
+        while True:
+            try:
+                self.check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                name = self.get_name(exc.plugin) or repr(exc.plugin)
+                record = self.records.get(name)
+                dist = f" from {record.distribution} {record.version}" if record and record.distribution else ""
+                if not tolerate or record is None:
+                    raise PluginError(
+                        f"plugin {name!r}{dist} is invalid: {exc}",
+                        step="load plugins",
+                        hint=f"hooks are: {', '.join(sorted(self._spec_names()))}; mark others optionalhook=True",
+                    ) from exc
+                self.unregister(exc.plugin)
+                record.status, record.error, record.hooks = "failed", f"invalid: {exc}", []
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         try:
@@ -298,8 +308,13 @@ def get_plugin_manager(
     *,
     load_entrypoints: bool = True,
     extra_plugins: Iterable[object] = (),
+    tolerate_invalid: bool = False,
 ) -> RtbuildPluginManager:
-    """A plugin manager with the core's defaults, the allowed entry-point plugins and ``extra_plugins``."""
+    """A plugin manager with the core's defaults, the allowed entry-point plugins and ``extra_plugins``.
+
+    ``tolerate_invalid`` marks plugins with misspelt hooks ``failed`` instead of raising
+    (``rtbuild plugins`` uses it to list them).
+    """
     from .config import Config
 
     config = config or Config()
@@ -308,10 +323,10 @@ def get_plugin_manager(
         pm.trace_hooks()
     pm.register_defaults()
     if load_entrypoints:
-        pm.load_entrypoint_plugins(config.load_plugins, config.disable_plugins, config.strict_plugins)
+        pm.load_entrypoint_plugins(config.load_plugins, config.disable_plugins, config.strict_plugins, check=False)
     for plugin in extra_plugins:
         pm.register(plugin)
-    pm.check()
+    pm.check(tolerate=tolerate_invalid)
     return pm
 
 

@@ -26,7 +26,9 @@ def plugins(state: State, as_json: bool) -> None:
     with warnings.catch_warnings():
         # Failures are shown in the listing itself.
         warnings.simplefilter("ignore")
-        pm = state.plugin_manager(config)
+        from ..plugins import get_plugin_manager
+
+        pm = get_plugin_manager(config, tolerate_invalid=True)
     rows = [record.to_dict() for record in pm.listing()]
     if as_json:
         emit_json(rows)
