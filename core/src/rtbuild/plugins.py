@@ -115,6 +115,19 @@ def _selected(item: _Found, allow: Sequence[str] | None, deny: Sequence[str]) ->
     return any(name in keys or _norm(name) in keys for name in allow)
 
 
+def _where(exc: BaseException) -> list[str]:
+    """Where an import failed (innermost frame) and the error: enough without a traceback."""
+    lines: list[str] = []
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        frame = frames[-1]
+        lines.append(f'File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"  {frame.line}")
+    lines += "".join(traceback.format_exception_only(exc)).splitlines()
+    return lines
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -205,7 +218,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
                     raise PluginError(
                         message.replace(" and was skipped", ""),
                         step="load plugins",
-                        log_tail=traceback.format_exception(exc)[-6:],
+                        log_tail=_where(exc),
                         hint="fix or uninstall the plugin, or disable it with RTBUILD_DISABLE_PLUGINS",
                     ) from exc
                 warnings.warn(message, PluginLoadWarning, stacklevel=2)
@@ -279,7 +292,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
             raise PluginError(
                 f"builder {name!r} from {item.distribution} {item.version} failed to load: {record.error}",
                 step="load builder",
-                log_tail=traceback.format_exception(exc)[-6:],
+                log_tail=_where(exc),
                 hint=f"reinstall {item.distribution}, or choose another builder with --builder",
             ) from exc
         if not (isinstance(cls, type) and issubclass(cls, RuntimeBuilder)):
