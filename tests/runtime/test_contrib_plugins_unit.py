@@ -1,0 +1,109 @@
+"""The cacerts and jupyter runtime plugins without an engine: settings, contributions, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rtbuild.config import Config
+from rtbuild.errors import ConfigError
+from rtbuild.runtime_context import render
+from rtbuild_cacerts.plugin import CA_ENV_VARS, DEFAULT_IMAGE_PATH, CACertsPlugin
+from rtbuild_jupyter.plugin import CHECK_SCRIPT, START_SCRIPT, JupyterPlugin
+
+
+def _config(name: str, **table: object) -> Config:
+    config = Config()
+    config.plugins[name] = dict(table)
+    return config
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    path = tmp_path / "bundle.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    return path
+
+
+def test_cacerts_copies_the_bundle_and_points_every_tool_at_it(bundle: Path) -> None:
+    req = CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(bundle)))
+    assert req.dependency_files == {DEFAULT_IMAGE_PATH: bundle.read_bytes()}
+    assert {var: req.env[var] for var in CA_ENV_VARS} == dict.fromkeys(CA_ENV_VARS, DEFAULT_IMAGE_PATH)
+    assert not any("PROXY" in key.upper() for key in req.env)
+    assert CACertsPlugin.order < JupyterPlugin.order
+
+
+def test_cacerts_passes_proxy_settings_in_both_cases(bundle: Path) -> None:
+    env = {"RTBUILD_CACERTS_BUNDLE": str(bundle), "https_proxy": "http://proxy:3128", "NO_PROXY": "localhost"}
+    req = CACertsPlugin(env=env).requirements(Config())
+    assert req.env["HTTPS_PROXY"] == req.env["https_proxy"] == "http://proxy:3128"
+    assert req.env["NO_PROXY"] == req.env["no_proxy"] == "localhost"
+    assert "HTTP_PROXY" not in req.env
+    off = CACertsPlugin(env=env).requirements(_config("cacerts", proxy=False))
+    assert "HTTPS_PROXY" not in off.env
+
+
+def test_cacerts_env_precedes_other_plugins_run_steps(bundle: Path) -> None:
+    cacerts = CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(bundle)))
+    jupyter = JupyterPlugin().requirements(Config())
+    text = render("debian:bookworm", [("cacerts", cacerts), ("jupyter", jupyter)]).deps.dockerfile
+    assert text.index("ENV PIP_CERT=") < text.index(DEFAULT_IMAGE_PATH + '"]') < text.index("RUN ")
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ({"bundle": "/nonexistent/ca.pem"}, "cannot read the host CA bundle"),
+        ({"bogus": 1}, "unknown key(s) in [plugins.cacerts]: bogus"),
+        ({"image_path": "relative.crt"}, "not a normalised absolute path"),
+        ({"proxy": "yes"}, "is not a boolean"),
+    ],
+)
+def test_cacerts_settings_errors(table: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        CACertsPlugin(env={}).requirements(_config("cacerts", **table))
+    assert words in info.value.message and info.value.hint
+
+
+def test_cacerts_rejects_a_file_without_certificates(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("nothing here\n")
+    with pytest.raises(ConfigError, match="holds no PEM certificate"):
+        CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(empty)))
+
+
+def test_jupyter_splits_install_and_start_script_between_the_groups() -> None:
+    req = JupyterPlugin().requirements(_config("jupyter", port=9999, packages=["ipykernel==6.29.5"]))
+    assert "python3 -m venv /opt/rtbuild/jupyter-venv" in req.dockerfile
+    assert "apt-get install -y --no-install-recommends python3 python3-venv" in req.dockerfile
+    assert list(req.dependency_files.values()) == ["ipykernel==6.29.5\n"]
+    assert set(req.files) == {START_SCRIPT, CHECK_SCRIPT}
+    assert "9999" in str(req.files[START_SCRIPT]) and req.source_dockerfile == "EXPOSE 9999"
+    assert str(req.files[CHECK_SCRIPT]).startswith("#!/opt/rtbuild/jupyter-venv/bin/python\n")
+    # A new port is a source-only change: the lock hash stays.
+    default = JupyterPlugin().requirements(_config("jupyter", packages=["ipykernel==6.29.5"]))
+    one, two = render("debian:bookworm", [("jupyter", req)]), render("debian:bookworm", [("jupyter", default)])
+    assert one.lock_hash == two.lock_hash and one.source_hash != two.source_hash
+
+
+def test_jupyter_index_url_is_a_build_arg() -> None:
+    req = JupyterPlugin().requirements(_config("jupyter", pip_index_url="http://127.0.0.1:9/simple"))
+    assert req.build_args == {"PIP_INDEX_URL": "http://127.0.0.1:9/simple"}
+    assert "PIP_INDEX_URL" not in req.env
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ({"venv": "opt/venv"}, "not a plain absolute path"),
+        ({"venv": "/opt/v; rm -rf /"}, "not a plain absolute path"),
+        ({"packages": []}, "non-empty list"),
+        ({"port": 0}, "not a TCP port"),
+        ({"ip": "localhost"}, "not an IP address"),
+        ({"extra": True}, "unknown key(s) in [plugins.jupyter]: extra"),
+    ],
+)
+def test_jupyter_settings_errors(table: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        JupyterPlugin().requirements(_config("jupyter", **table))
+    assert words in info.value.message
