@@ -52,7 +52,9 @@ docker_up() {
 missing_pkgs() {
     local p
     for p in "${PKGS[@]}"; do
-        dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || echo "$p"
+        # No `dpkg -s | grep -q`: with pipefail, grep's early exit SIGPIPEs dpkg
+        # and the pipeline fails at random for installed packages.
+        [[ "$(dpkg -s "$p" 2>/dev/null)" == *$'\nStatus: install ok installed'* ]] || echo "$p"
     done
 }
 
@@ -89,7 +91,7 @@ wait_dpkg_lock() {
 
 apt_get() {
     wait_dpkg_lock
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" >&2
 }
 
 ensure_packages() {
@@ -104,7 +106,7 @@ ensure_packages() {
     log "installing: $missing"
     local p need_update=0
     for p in $missing; do
-        apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || need_update=1
+        [[ "$(apt-cache policy "$p" 2>/dev/null)" == *'Candidate: '[!\(]* ]] || need_update=1
     done
     [ "$need_update" -eq 1 ] && apt_get update -q
     # shellcheck disable=SC2086
@@ -156,12 +158,18 @@ launch_dockerd() {  # launch_dockerd ARGS...: prints the pid of the new dockerd
     mkdir -p "$(dirname "$DOCKERD_LOG")"
     printf '\n==== %s engine.sh: %s %s\n' "$(date -Is)" "$dockerd" "$*" >>"$DOCKERD_LOG"
     # setsid+nohup: the daemon outlives this script and the shell that ran it.
-    setsid nohup "$dockerd" "$@" </dev/null >>"$DOCKERD_LOG" 2>&1 &
+    # 9>&-: it must not inherit our lock fd, or it would hold the lock forever.
+    setsid nohup "$dockerd" "$@" </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
     echo $!
 }
 
 start_dockerd() {
-    is_root || not_root_hint "no Docker engine answers \`$(docker_bin) info\`"
+    if ! is_root; then
+        if [ -S /var/run/docker.sock ] && [ ! -w /var/run/docker.sock ]; then
+            not_root_hint "/var/run/docker.sock is not writable by $(id -un) (join the docker group, or run as root)"
+        fi
+        not_root_hint "no Docker engine answers \`$(docker_bin) info\`"
+    fi
     # A dockerd already starting (pid file names a live one): just wait for it.
     if pid_alive_as "$PIDFILE" dockerd; then
         log "dockerd (pid $(cat "$PIDFILE")) is running but not answering yet; waiting"
@@ -180,7 +188,7 @@ start_dockerd() {
     # overlay2 is expected; it fails when /var/lib/docker itself sits on overlayfs
     # (docker in docker) or the kernel lacks it. Fall back to vfs (slow but sure).
     if [ "$rc" -eq 3 ] && [ -z "${RTBUILD_DOCKERD_ARGS:-}" ] &&
-        tail -n 40 "$DOCKERD_LOG" | grep -qiE 'overlay|storage.driver|graphdriver'; then
+        tail -n 40 "$DOCKERD_LOG" | grep -iE 'overlay|storage.driver|graphdriver' >/dev/null; then
         log "dockerd failed with the default storage driver; retrying with --storage-driver vfs"
         clear_stale_pids
         pid=$(launch_dockerd --storage-driver vfs)
@@ -227,7 +235,7 @@ EOF
     DOCKER_BUILDKIT=1 "$DOCKER" build -q -t busybox:latest -t rtbuild/busybox:latest "$ctx" >/dev/null \
         || { rm -rf "$ctx"; die 1 "building busybox:latest failed"; }
     rm -rf "$ctx"
-    "$DOCKER" run --rm busybox:latest sh -c 'echo ok' | grep -qx ok \
+    [ "$("$DOCKER" run --rm busybox:latest sh -c 'echo ok')" = ok ] \
         || die 1 "busybox:latest was built but \`sh -c 'echo ok'\` does not work in it"
 }
 
@@ -272,7 +280,7 @@ make_debian() {
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         "$ROOTFS_TAR" debian:bookworm >/dev/null || die 1 "docker import of $ROOTFS_TAR failed"
     tag_all debian:bookworm debian:bookworm-slim rtbuild/debian:bookworm
-    "$DOCKER" run --rm debian:bookworm bash -c 'echo ok' | grep -qx ok \
+    [ "$("$DOCKER" run --rm debian:bookworm bash -c 'echo ok')" = ok ] \
         || die 1 "debian:bookworm was imported but does not run"
     RTBUILD_ENGINE_VERIFY_APT=1   # a new image: prove apt reaches the mirror once
 }
@@ -307,7 +315,7 @@ main() {
     local lock=/var/lock/rtbuild-engine.lock
     is_root || lock=${TMPDIR:-/tmp}/rtbuild-engine.$(id -u).lock
     exec 9>"$lock"
-    flock 9
+    flock -w 1200 9 || die 1 "another engine.sh still holds $lock after 20 min"
 
     # Everything the tests use, the registry and htpasswd included.
     ensure_packages
@@ -330,4 +338,5 @@ main() {
         "storage $driver, images:$imgs"
 }
 
-main "$@"
+# Sourcing (for tests of the functions) does not run main.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi
