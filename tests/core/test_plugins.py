@@ -227,6 +227,7 @@ def test_strict_plugins_makes_a_broken_plugin_an_error(site: FakeSite, marks: Pa
     assert result.stdout == ""
     assert "error: plugin 'boom' from rtbuild-boom 0.9 failed to load" in result.stderr
     assert "exploded on import" in result.stderr
+    assert 'raise RuntimeError("plugin boom exploded on import")' in result.stderr  # the failing line
     assert "Traceback (most recent call last)" not in result.stderr
 
 
