@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +189,16 @@ def test_readme_quick_start() -> None:
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"^\s*(make \w+)\s*$", quick, flags=re.MULTILINE)
     assert commands == ["make demo", "make test"]
+
+
+def test_site_builds_strictly(tmp_path: Path) -> None:
+    # --strict turns every mkdocs warning (broken link, page missing from nav) into a failure.
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "hooks" / "index.html").is_file()
