@@ -94,7 +94,9 @@ def run_build(
         reporter.event("waiting", tags=request.tags, message=message)
 
     with build_lock(request.tags, on_wait=on_wait):
-        reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
+        # A caller that already knows the image exists (runtime exact hit) sets data["cached"].
+        verb = "reusing" if request.data.get("cached") else "building"
+        reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"{verb} {request.tags[0]}")
         outcome = pm.hook.build(request=request, builder=builder, config=config)
         if outcome is None:
             raise BuildFailedError("no plugin performed the build", step="build")
