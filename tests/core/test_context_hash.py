@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from rtbuild.context import context_digest
 from rtbuild.dockerignore import PatternMatcher
 from rtbuild.errors import BuildContextError
-from rtbuild.hashing import cache_dir, hash_context
+from rtbuild.hashing import StatCache, cache_dir, hash_context
 
 OLD = 1_600_000_000  # an mtime well outside the "racy" window, so entries are cached
 
@@ -44,10 +43,18 @@ def test_same_tree_same_digest_and_cache_hits(tmp_path: Path) -> None:
     assert second.digest == first.digest
     assert second.cache_hits == 4 and second.bytes_hashed == 0  # nothing re-read
     cache_files = os.listdir(cache_dir())
-    assert len(cache_files) == 1 and cache_files[0].endswith(".json")
-    assert not [name for name in cache_files if name.endswith(".tmp")]
-    data = json.loads((Path(cache_dir()) / cache_files[0]).read_text())
-    assert set(data["entries"]) == {"Dockerfile", "src/main.py", "src/pkg/data.bin", "notes.log"}
+    assert len(cache_files) == 1 and not cache_files[0].endswith(".tmp")
+    assert set(StatCache(str(ctx)).old) == {"Dockerfile", "src/main.py", "src/pkg/data.bin", "notes.log"}
+
+
+def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path)
+    before = digest(ctx)
+    (ctx / "notes.log").write_text("other")
+    os.utime(ctx / "notes.log", (OLD, OLD))
+    for name in os.listdir(cache_dir()):
+        Path(cache_dir(), name).write_bytes(b"\x00garbage")
+    assert digest(ctx) != before
 
 
 def test_content_change_with_same_size_and_mtime_is_seen(tmp_path: Path) -> None:

@@ -9,27 +9,29 @@ file per context directory, replaced atomically.
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
-import stat
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
 
 from .dockerignore import PatternMatcher
 from .errors import BuildContextError
 
-CACHE_VERSION = 1
+_Key = tuple[int, int, int, int, int]
+#: stat key, content digest, and the entry's line in the digested listing
+_Entry = tuple[_Key, str, str]
+
+CACHE_VERSION = 3
 _CHUNK = 1 << 20
+_NAME = attrgetter("name")
 #: Files changed this recently may change again within the filesystem's timestamp
 #: granularity without a visible stat change (git's "racy" case): hash them, don't cache.
 _RACY_NS = 2_000_000_000
-
-#: (size, mtime_ns, inode, ctime_ns, hex digest)
-_Entry = list[Any]
 
 
 def cache_dir() -> str:
@@ -38,7 +40,7 @@ def cache_dir() -> str:
 
 
 def _cache_path(root: str) -> str:
-    return os.path.join(cache_dir(), xxhash.xxh3_64_hexdigest(root.encode("utf-8", "surrogateescape")) + ".json")
+    return os.path.join(cache_dir(), xxhash.xxh3_64_hexdigest(root.encode("utf-8", "surrogateescape")) + ".marshal")
 
 
 def hash_file(path: str, size: int | None = None) -> str:
@@ -65,7 +67,11 @@ class ContextHash:
 
 
 class StatCache:
-    """path -> (size, mtime_ns, ino, ctime_ns, digest) for one context directory."""
+    """path -> ((size, mtime_ns, ino, ctime_ns, mode), digest, line) for one context.
+
+    Stored with :mod:`marshal`: loading 20,000 entries takes a few milliseconds where
+    JSON takes tens, and the no-op check is on the critical path of every rebuild.
+    """
 
     def __init__(self, root: str, *, enabled: bool = True) -> None:
         self.root = root
@@ -79,29 +85,13 @@ class StatCache:
 
     def _load(self) -> None:
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
+            with open(self.path, "rb") as handle:
+                data = marshal.loads(handle.read())  # marshal.load(file) reads object by object: slow
+        except (OSError, EOFError, ValueError, TypeError):
             return
-        if isinstance(data, dict) and data.get("version") == CACHE_VERSION and data.get("root") == self.root:
-            entries = data.get("entries")
-            if isinstance(entries, dict):
-                self.old = entries
-
-    def digest(self, rel: str, full: str, st: os.stat_result, now_ns: int) -> tuple[str, bool]:
-        """The content digest of ``full``; ``True`` when it came from the cache."""
-        key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-        cached = self.old.get(rel)
-        if cached is not None and tuple(cached[:4]) == key:
-            self.new[rel] = cached
-            return str(cached[4]), True
-        digest = hash_file(full, st.st_size)
-        # A write in the same clock tick as the last one could leave the key unchanged;
-        # any later write moves mtime, so an old mtime makes the entry safe to keep.
-        if now_ns - st.st_mtime_ns > _RACY_NS:
-            self.new[rel] = [*key, digest]
-        self.dirty = True
-        return digest, False
+        valid = isinstance(data, tuple) and len(data) == 3 and data[0] == CACHE_VERSION and data[1] == self.root
+        if valid and isinstance(data[2], dict):
+            self.old = data[2]
 
     def save(self) -> None:
         if not self.enabled or not (self.dirty or len(self.new) != len(self.old)):
@@ -111,8 +101,8 @@ class StatCache:
             os.makedirs(directory, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".ctx-", suffix=".tmp", dir=directory)
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump({"version": CACHE_VERSION, "root": self.root, "entries": self.new}, handle)
+                with os.fdopen(fd, "wb") as handle:
+                    marshal.dump((CACHE_VERSION, self.root, self.new), handle)
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
@@ -129,69 +119,76 @@ def hash_context(
     Covers relative path, type, permission bits, file contents and symlink targets; not
     owners or timestamps (BuildKit's COPY cache ignores them too). ``.dockerignore`` and
     the Dockerfile are part of the digest whatever the patterns say; callers add them.
+    Directories are walked in sorted order, so the digest depends on the tree only.
     """
     root = os.path.abspath(root)
-    matcher = matcher if matcher else None
+    excluded = matcher.excluded if matcher else None
     cache = StatCache(root, enabled=use_cache)
+    old, new = cache.old, cache.new
     result = ContextHash(digest="")
-    now_ns = time.time_ns()
-    hasher = xxhash.xxh3_128()
-    entries: list[tuple[str, str]] = []
+    # A write in the same clock tick as the last one could leave the stat key unchanged;
+    # any later write moves mtime, so only entries with an older mtime are kept.
+    racy_after = time.time_ns() - _RACY_NS
+    parts: list[str] = []
+    files = hits = hashed = 0
     stack: list[tuple[str, str]] = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
         try:
-            scanner = os.scandir(directory)
+            with os.scandir(directory) as scanner:
+                listing = sorted(scanner, key=_NAME)
         except OSError as exc:
             raise BuildContextError(
                 f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
             ) from exc
-        with scanner:
-            for entry in scanner:
-                rel = prefix + entry.name
-                excluded = matcher is not None and matcher.excluded(rel)
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if excluded:
-                    if is_dir and matcher is not None and matcher.may_reinclude_below(rel):
-                        stack.append((entry.path, rel + "/"))
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    raise BuildContextError(f"cannot stat {entry.path}: {exc.strerror}", step="hash context") from exc
-                mode = stat.S_IMODE(st.st_mode)
-                if is_dir:
-                    entries.append((rel, f"d{mode:o}"))
-                    stack.append((entry.path, rel + "/"))
-                elif stat.S_ISREG(st.st_mode):
+        subdirs: list[tuple[str, str]] = []
+        for entry in listing:
+            rel = prefix + entry.name
+            if excluded is not None and excluded(rel):
+                if matcher is not None and entry.is_dir(follow_symlinks=False) and matcher.may_reinclude_below(rel):
+                    subdirs.append((entry.path, rel + "/"))
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                raise BuildContextError(f"cannot stat {entry.path}: {exc.strerror}", step="hash context") from exc
+            mode = st.st_mode
+            if S_ISREG(mode):
+                key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode)
+                cached = old.get(rel)
+                if cached is not None and cached[0] == key:
+                    new[rel] = cached
+                    parts.append(cached[2])
+                    hits += 1
+                else:
                     try:
-                        digest, hit = cache.digest(rel, entry.path, st, now_ns)
+                        digest = hash_file(entry.path, st.st_size)
                     except OSError as exc:
                         raise BuildContextError(
                             f"cannot read {entry.path}: {exc.strerror}",
                             step="hash context",
                             hint="the engine cannot send unreadable files either: fix permissions or .dockerignore it",
                         ) from exc
-                    result.files += 1
-                    if hit:
-                        result.cache_hits += 1
-                    else:
-                        result.bytes_hashed += st.st_size
-                    entries.append((rel, f"f{mode:o}:{digest}"))
-                elif stat.S_ISLNK(st.st_mode):
-                    entries.append((rel, "l:" + os.readlink(entry.path)))
-                else:
-                    entries.append((rel, f"s{stat.S_IFMT(st.st_mode):o}"))
-    entries.sort()
-    if collect_paths:
-        result.paths = [(rel, desc[0]) for rel, desc in entries]
-    for rel, desc in entries:
-        hasher.update(rel.encode("utf-8", "surrogateescape"))
-        hasher.update(b"\0")
-        hasher.update(desc.encode("utf-8", "surrogateescape"))
-        hasher.update(b"\n")
+                    line = f"{rel}\0f{S_IMODE(mode):o}:{digest}\n"
+                    parts.append(line)
+                    if st.st_mtime_ns < racy_after:
+                        new[rel] = (key, digest, line)
+                    cache.dirty = True
+                    hashed += st.st_size
+                files += 1
+            elif S_ISDIR(mode):
+                parts.append(f"{rel}\0d{S_IMODE(mode):o}\n")
+                subdirs.append((entry.path, rel + "/"))
+            elif S_ISLNK(mode):
+                parts.append(f"{rel}\0l:{os.readlink(entry.path)}\n")
+            else:
+                parts.append(f"{rel}\0s{S_IFMT(mode):o}\n")
+        stack.extend(reversed(subdirs))
     cache.save()
-    result.digest = hasher.hexdigest()
+    result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed
+    if collect_paths:
+        result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in parts]
+    result.digest = xxhash.xxh3_128_hexdigest("".join(parts).encode("utf-8", "surrogateescape"))
     return result
 
 
