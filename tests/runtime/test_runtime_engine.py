@@ -167,3 +167,20 @@ def test_exact_tag_in_the_registry_is_reused_without_pulling(docker_engine: str,
         assert runs2 == [[lock.image]]
     finally:
         remove_repo(docker_engine, repo)
+
+
+def test_measure_helpers_build_scratch_then_source_only(docker_engine: str, repo: str) -> None:
+    from rtbuild.runtime_measure import MARKER_PATH, build_scratch, build_source_change
+
+    pm, config = _pm(Tiny("alpha")), _config()
+    builder, runs = counting_builder(pm, config)
+    scratch = build_scratch(config, BASE, ["alpha"], repo=repo, pm=pm, builder=builder)
+    assert scratch.details["runtime_tier"] == "scratch" and len(runs) == 2
+    runs.clear()
+    changed = build_source_change(config, BASE, ["alpha"], repo=repo, pm=pm, builder=builder, marker="m2")
+    assert changed.details["runtime_tier"] == "lock" and runs == [[changed.image]]
+    assert changed.details["lock_tag"] == scratch.details["lock_tag"]
+    assert docker(docker_engine, "run", "--rm", changed.image, "cat", MARKER_PATH).stdout == "m2\n"
+    assert layers(docker_engine, changed.image)[: len(layers(docker_engine, scratch.details["lock_tag"]))] == layers(
+        docker_engine, scratch.details["lock_tag"]
+    )
