@@ -188,3 +188,19 @@ def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, conte
     assert not alive, f"still running after Ctrl-C: {[c.cmdline() for c in alive]}"
     assert os.listdir(tmp_path / "TMPDIR") == []
     assert h.inspect(images.cli, images.tag()) is None
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "step", "text"),
+    [
+        ("FROM busybox:latest\nRUNN echo\n", "parse Dockerfile", "unknown instruction"),
+        ("FROM rtbuild-test-no-such-base:1\nRUN true\n", "rtbuild-test-no-such-base", "base image"),
+    ],
+    ids=["parse-error", "missing-base"],
+)
+def test_dockerfile_errors(images: h.Images, context: Path, dockerfile: str, step: str, text: str) -> None:
+    (context / "Dockerfile").write_text(dockerfile)
+    with pytest.raises(BuildFailedError) as info:
+        h.build(images, context)
+    assert step in (info.value.step or "") and text in info.value.message
+    assert info.value.hint and info.value.log_path

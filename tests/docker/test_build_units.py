@@ -1,0 +1,140 @@
+"""Unit tests of the docker build side: client choice, Dockerfile parsing, error mapping."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from rtbuild import BuildFailedError, Config, ConfigError, EngineUnavailableError
+from rtbuild_docker.builder import DockerBuilder, _absolute_dockerfile
+from rtbuild_docker.buildkit import choose_client, client_version, has_buildx
+from rtbuild_docker.failures import build_error
+from rtbuild_docker.noop import external_images, skip_blocked
+
+
+def fake_cli(tmp_path: Path, name: str, version: str, buildx: bool) -> str:
+    path = tmp_path / name
+    buildx_line = 'echo "github.com/docker/buildx v0.12.1 abc"; exit 0' if buildx else "exit 1"
+    path.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--version" ]; then echo "Docker version {version}, build abc"; exit 0; fi\n'
+        f'if [ "$1" = "buildx" ]; then {buildx_line}; fi\n'
+        "exit 2\n"
+    )
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    client_version.cache_clear()
+    has_buildx.cache_clear()
+    return str(path)
+
+
+def test_buildx_preferred(tmp_path: Path) -> None:
+    client = choose_client("auto", fake_cli(tmp_path, "d", "28.1.1", buildx=True))
+    assert client.mode == "buildx" and client.command()[1:] == ["buildx", "build", "--load"]
+
+
+def test_old_client_uses_docker_buildkit_env(tmp_path: Path) -> None:
+    client = choose_client("auto", fake_cli(tmp_path, "d", "20.10.24+dfsg1", buildx=False))
+    assert client.mode == "env" and client.env == {"DOCKER_BUILDKIT": "1"} and client.buildkit
+
+
+def test_new_client_without_buildx_is_refused_not_legacy(tmp_path: Path) -> None:
+    cli = fake_cli(tmp_path, "d", "28.5.0", buildx=False)
+    with pytest.raises(ConfigError, match="BuildKit") as info:
+        choose_client("auto", cli)
+    assert info.value.hint is not None and "legacy" in info.value.hint
+    with pytest.raises(ConfigError):
+        choose_client("buildx", fake_cli(tmp_path, "e", "20.10.24", buildx=False))
+    legacy = choose_client("legacy", cli)
+    assert legacy.mode == "legacy" and not legacy.buildkit and legacy.env == {"DOCKER_BUILDKIT": "0"}
+
+
+def test_unknown_mode_and_missing_cli(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        choose_client("fast")
+    with pytest.raises(ConfigError, match="not an executable"):
+        choose_client("auto", str(tmp_path / "nope"))
+
+
+def test_from_config_keys() -> None:
+    config = Config(builders={"docker": {"docker_cli": "/usr/bin/docker", "buildkit": "env", "log_dir": "/tmp/x"}})
+    builder = DockerBuilder.from_config(config)
+    assert (builder.docker_cli, builder.buildkit, builder.log_dir) == ("/usr/bin/docker", "env", "/tmp/x")
+    with pytest.raises(ConfigError, match="unknown key"):
+        DockerBuilder.from_config(Config(builders={"docker": {"dockercli": "x"}}))
+    with pytest.raises(ConfigError, match="must be one of"):
+        DockerBuilder.from_config(Config(builders={"docker": {"buildkit": "yes"}}))
+    with pytest.raises(ConfigError, match="list of strings"):
+        DockerBuilder.from_config(Config(builders={"docker": {"insecure_registries": "h:5000"}}))
+
+
+def test_external_images() -> None:
+    dockerfile = (
+        "# syntax comment\n"
+        "ARG BASE=busybox:latest\n"
+        "ARG TOOLS\n"
+        "FROM --platform=$BUILDPLATFORM ${BASE} AS build\n"
+        "RUN --mount=type=cache,target=/c --mount=type=bind,from=tools:1,target=/t \\\n"
+        "    make\n"
+        "FROM build AS test\n"
+        "COPY --from=build /out /out\n"
+        "COPY --from=0 /a /a\n"
+        "COPY --from=helper:2 /bin/h /bin/h\n"
+        "FROM scratch\n"
+        "COPY --from=test /out /\n"
+    )
+    assert external_images(dockerfile, {}) == ["busybox:latest", "tools:1", "helper:2"]
+    assert external_images(dockerfile, {"BASE": "debian:bookworm"})[0] == "debian:bookworm"
+
+
+def test_skip_blocked_and_relative_dockerfile(tmp_path: Path) -> None:
+    assert skip_blocked(["--network=host", "--cache-from", "x"]) is None
+    assert skip_blocked(["--secret", "id=a,src=b"]) == "--secret"
+    assert skip_blocked(["--ssh=default"]) == "--ssh"
+    out = _absolute_dockerfile(str(tmp_path), ["-f", "sub/Dockerfile", "--network=host"])
+    assert out == ["-f", str(tmp_path / "sub" / "Dockerfile"), "--network=host"]
+    assert _absolute_dockerfile(str(tmp_path), ["--file=D"]) == [f"--file={tmp_path / 'D'}"]
+
+
+FAILED_RUN = """#4 [1/3] FROM docker.io/library/busybox:latest
+#4 CACHED
+
+#5 [2/3] RUN echo hello
+#5 0.239 hello
+#5 DONE 0.3s
+
+#6 [3/3] RUN echo bad && exit 3
+#6 0.285 bad
+#6 ERROR: executor failed running [/bin/sh -c echo bad && exit 3]: exit code: 3
+------
+ > [3/3] RUN echo bad && exit 3:
+------
+executor failed running [/bin/sh -c echo bad && exit 3]: exit code: 3""".splitlines()
+
+
+def test_failed_step_mapping() -> None:
+    error = build_error(FAILED_RUN, 1, log_path="/logs/x.log", host="unix:///var/run/docker.sock")
+    assert isinstance(error, BuildFailedError)
+    assert error.step == "RUN echo bad && exit 3"
+    assert "[3/3]" in error.message and "exit code 3" in error.message
+    assert error.log_path == "/logs/x.log" and error.log_tail[-1].startswith("executor failed")
+    assert len(error.log_tail) <= 20
+
+
+def test_daemon_down_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/nope.sock")
+    lines = ["Cannot connect to the Docker daemon at unix:///tmp/nope.sock. Is the docker daemon running?"]
+    error = build_error(lines, 1, log_path="/l", host="unix:///tmp/nope.sock")
+    assert isinstance(error, EngineUnavailableError)
+    assert "DOCKER_HOST" in error.message and error.hint is not None and "dockerd" in error.hint
+
+
+def test_parse_error_mapping() -> None:
+    lines = [
+        "#1 [internal] load build definition from Dockerfile",
+        "failed to solve with frontend dockerfile.v0: failed to create LLB definition: "
+        "dockerfile parse error line 2: unknown instruction: RUNN",
+    ]
+    error = build_error(lines, 1, log_path="/l", host="h")
+    assert isinstance(error, BuildFailedError) and error.step == "parse Dockerfile"
+    assert "line 2" in error.message
