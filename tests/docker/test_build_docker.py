@@ -194,7 +194,8 @@ def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, conte
     ("dockerfile", "step", "text"),
     [
         ("FROM busybox:latest\nRUNN echo\n", "parse Dockerfile", "unknown instruction"),
-        ("FROM rtbuild-test-no-such-base:1\nRUN true\n", "rtbuild-test-no-such-base", "base image"),
+        # A loopback registry nobody serves: the engine's lookup stays on 127.0.0.1.
+        ("FROM 127.0.0.1:9/rtbuild-test-no-such-base:1\nRUN true\n", "rtbuild-test-no-such-base", "base image"),
     ],
     ids=["parse-error", "missing-base"],
 )
