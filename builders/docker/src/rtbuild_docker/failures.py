@@ -65,7 +65,8 @@ def build_error(lines: Sequence[str], returncode: int, *, log_path: str, host: s
             hint="fix the Dockerfile line named above",
         )
     block = next((m for m in map(_FAILED_BLOCK.match, reversed(lines)) if m), None)
-    if (block is not None and "FROM" in block.group(2)) or _BASE_MISSING.search(last):
+    resolving = block is not None and (block.group(2).startswith(("FROM", "load metadata for")))
+    if resolving or _BASE_MISSING.search(last):
         return BuildFailedError(
             f"base image could not be resolved: {last}",
             step=block.group(2) if block else "resolve base image",
