@@ -38,7 +38,7 @@ NAME = "cacerts"
 ENV_BUNDLE = "RTBUILD_CACERTS_BUNDLE"
 DEFAULT_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 DEFAULT_IMAGE_PATH = "/usr/local/share/rtbuild/ca-certificates.crt"
-#: Variables pointing at the bundle: pip, requests, OpenSSL (Python ssl, curl, wget), curl, Node.js.
+#: Variables pointing at the bundle: pip, requests, OpenSSL (Python ssl), curl, Node.js.
 CA_ENV_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 _KNOWN = {"bundle", "image_path", "proxy"}
