@@ -263,3 +263,27 @@ def test_cli_lists_and_reports_unknown_plugins(rtbuild_site: Any) -> None:
     assert listed.json() == [{"name": "fakeplug", "order": 3}]
     bad = run_cli(["runtime", "--base", "busybox:latest", "--plugin", "nope"])
     assert bad.exit_code == 2 and "choose from: fakeplug" in bad.stderr
+
+
+def test_base_image_id_from_the_builder_counts_towards_the_lock_hash() -> None:
+    class WithId(FakeBuilder):
+        def __init__(self, image_id: str) -> None:
+            super().__init__()
+            self.ids = {"busybox:latest": image_id}
+
+        def image_id(self, name: str) -> str | None:
+            return self.ids.get(name)
+
+    one = build_runtime_image(config(), "busybox:latest", ["alpha"], pm=make_pm(A), builder=WithId("sha256:1"))
+    two = build_runtime_image(config(), "busybox:latest", ["alpha"], pm=make_pm(A), builder=WithId("sha256:2"))
+    assert one.details["base_image_id"] == "sha256:1"
+    assert one.details["lock_hash"] != two.details["lock_hash"]
+    assert one.details["source_hash"] == two.details["source_hash"]
+
+
+def test_cli_json_for_a_configured_runtime_image(rtbuild_site: Any) -> None:
+    out = run_cli(["runtime", "--json"], env={"RTBUILD_RUNTIME_CONTAINER_IMAGE": "my/runtime:7"})
+    assert out.exit_code == 0, out.stderr
+    data = out.json()
+    assert data["image"] == "my/runtime:7" and data["cached"] is True
+    assert data["details"]["runtime_tier"] == "configured"
