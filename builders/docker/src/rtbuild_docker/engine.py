@@ -1,13 +1,12 @@
 """A minimal Docker Engine API client for the no-op check: image inspect over the socket.
 
 Importing the docker SDK (requests, urllib3, ...) costs more than the whole no-op check,
-so the few read-only calls the skip needs go over ``http.client`` on the unix socket (or
-plain TCP). TLS and ssh:// hosts fall back to the SDK via :func:`images.docker_client`.
+so the few read-only calls the skip needs go over plain HTTP/1.0 on the unix socket (or
+TCP). TLS and ssh:// hosts fall back to the SDK via :func:`images.docker_client`.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
@@ -36,16 +35,15 @@ def unreachable(host: str, detail: str) -> EngineUnavailableError:
     )
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
+def _parse_response(raw: bytes) -> tuple[int, bytes]:
+    """Status and body of an HTTP/1.0 response (close-delimited, never chunked)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise OSError("truncated HTTP response from the engine")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[1].isdigit():
+        raise OSError(f"malformed HTTP status line from the engine: {status_line!r}")
+    return int(status_line[1]), body
 
 
 class EngineAPI:
@@ -60,26 +58,32 @@ class EngineAPI:
         )
         self._parts = parts
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _socket(self) -> socket.socket:
         if self._parts.scheme == "unix":
-            return _UnixConnection(self._parts.path, self.timeout)
-        host, port = self._parts.hostname or "localhost", self._parts.port or 2375
-        return http.client.HTTPConnection(host, port, timeout=self.timeout)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            sock.connect(self._parts.path)
+            return sock
+        address = (self._parts.hostname or "localhost", self._parts.port or 2375)
+        return socket.create_connection(address, timeout=self.timeout)
 
     def _get(self, path: str) -> tuple[int, Any]:
-        conn = self._connection()
+        # HTTP/1.0 by hand: the engine answers close-delimited, and http.client's import
+        # (email, ssl) alone costs more than the whole exchange.
+        request = f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rtbuild\r\n\r\n".encode()
+        chunks: list[bytes] = []
         try:
-            conn.request("GET", path, headers={"Host": "docker"})
-            response = conn.getresponse()
-            body = response.read()
+            with self._socket() as sock:
+                sock.sendall(request)
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+            status, body = _parse_response(b"".join(chunks))
         except OSError as exc:
             raise unreachable(self.host, exc.strerror or str(exc)) from exc
-        finally:
-            conn.close()
         try:
-            return response.status, json.loads(body) if body else None
+            return status, json.loads(body) if body else None
         except ValueError:
-            return response.status, None
+            return status, None
 
     def inspect_image(self, name: str) -> dict[str, Any] | None:
         """``GET /images/NAME/json``; ``None`` when the engine has no such image."""
