@@ -59,16 +59,29 @@ echo "tier:   $(field "$WORK/first.json" 'd["details"]["runtime_tier"]')   (cach
 say "2. Run it: the kernel gateway on 127.0.0.1, its HTTP API, and code in a kernel"
 "$DOCKER" run -d --name "$CONTAINER" -p 127.0.0.1::8888 "$IMAGE" rtbuild-jupyter-gateway >/dev/null
 PORT=$("$DOCKER" port "$CONTAINER" 8888/tcp | head -n1 | sed 's/.*://')
-for _ in $(seq 1 120); do
-  if curl -fsS --noproxy '*' "http://127.0.0.1:$PORT/api" >/dev/null 2>&1; then break; fi
-  sleep 0.5
-done
 echo "GET http://127.0.0.1:$PORT/api/kernelspecs ->"
-curl -fsS --noproxy '*' "http://127.0.0.1:$PORT/api/kernelspecs" |
-  "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("  default kernel:", d["default"]); [print("  kernelspec:", k, "->", v["spec"]["argv"][0]) for k, v in d["kernelspecs"].items()]'
+"$PY" - "http://127.0.0.1:$PORT" <<'PYEOF'
+import json, sys, time, urllib.request
+
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+deadline = time.monotonic() + 120  # the gateway needs a few seconds to start
+while True:
+    try:
+        with opener.open(sys.argv[1] + "/api/kernelspecs", timeout=5) as response:
+            specs = json.load(response)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.5)
+print("  default kernel:", specs["default"])
+for name, spec in specs["kernelspecs"].items():
+    print("  kernelspec:", name, "->", " ".join(spec["spec"]["argv"][:3]), "...")
+PYEOF
 echo "rtbuild-jupyter-check (runs code in a new kernel over the gateway's websocket):"
 "$DOCKER" exec "$CONTAINER" rtbuild-jupyter-check \
   "import platform, sys; print('  6 * 7 =', 6 * 7, '| Python', sys.version.split()[0], 'on', platform.freedesktop_os_release()['PRETTY_NAME'])"
+# shellcheck disable=SC2016  # expanded inside the container
 echo "CA bundle for pip/requests/curl/node in the image: $("$DOCKER" exec "$CONTAINER" sh -c 'echo $PIP_CERT')"
 "$DOCKER" rm -f "$CONTAINER" >/dev/null
 
