@@ -383,20 +383,35 @@ def test_engine_installs_and_runs_openvscode_server(docker_engine: str, release:
     assert "--port 4000" in _run_in(docker_engine, moved.image, "openvscode-server-start")
 
 
+def _cli_runtime(*args: str, config_file: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RTBUILD_CONFIG": str(config_file)}
+    return subprocess.run(
+        [sys.executable, "-m", "rtbuild", "runtime", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.mark.engine
+def test_engine_cli_on_debian_and_public_api(docker_engine: str, release: Release, repo: str, tmp_path: Path) -> None:
+    toml = tmp_path / "rtbuild.toml"
+    toml.write_text(f'[plugins.vscode]\nurl = "{release.url}"\nsha256 = "{release.sha256}"\n')
+    proc = _cli_runtime("--base", "debian:bookworm", "--plugin", "vscode", "--repo", repo, "--json", config_file=toml)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["cached"] is False and result["details"]["runtime_tier"] == "scratch"
+    out = _run_in(docker_engine, result["image"], '"$OPENVSCODE_SERVER_ROOT/bin/openvscode-server" --version')
+    assert out.strip() == FAKE_VERSION
+    # The Python API a runtime calls returns the same (now reused) image.
+    config = rtbuild.load_config(toml, env={})
+    assert rtbuild.get_runtime_image(config, "debian:bookworm", ["vscode"], repo=repo) == result["image"]
+
+
 @pytest.mark.engine
 def test_engine_wrong_checksum_fails_before_any_build(
     docker_engine: str, release: Release, repo: str, tmp_path: Path, cache: Path
 ) -> None:
     toml = tmp_path / "rtbuild.toml"
     toml.write_text(f'[plugins.vscode]\nurl = "{release.url}"\nsha256 = "{"f" * 64}"\n')
-    env = {**os.environ, "RTBUILD_CONFIG": str(toml)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "rtbuild", "runtime", "--base", "busybox:latest", "--plugin", "vscode", "--repo", repo],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    proc = _cli_runtime("--base", "busybox:latest", "--plugin", "vscode", "--repo", repo, config_file=toml)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""
     assert "sha256 mismatch" in proc.stderr and release.url in proc.stderr
