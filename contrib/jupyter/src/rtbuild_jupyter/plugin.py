@@ -107,7 +107,9 @@ RUN set -eu; \\
     fi
 RUN set -eu; \\
     python3 -m venv {venv}; \\
-    {venv}/bin/pip install --no-cache-dir --disable-pip-version-check -r {REQUIREMENTS_PATH}; \\
+    {venv}/bin/pip install --no-cache-dir --disable-pip-version-check -r {REQUIREMENTS_PATH} || {{ \\
+      echo 'rtbuild-jupyter: pip install failed; behind a TLS-intercepting proxy select the cacerts plugin too' >&2; \\
+      exit 1; }}; \\
     {venv}/bin/python -m ipykernel install --prefix {venv} --name python3 --display-name 'Python 3 (rtbuild)'; \\
     {venv}/bin/jupyter kernelspec list"""
 
