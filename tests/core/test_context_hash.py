@@ -44,7 +44,7 @@ def test_same_tree_same_digest_and_cache_hits(tmp_path: Path) -> None:
     assert second.cache_hits == 4 and second.bytes_hashed == 0  # nothing re-read
     cache_files = os.listdir(cache_dir())
     assert len(cache_files) == 1 and not cache_files[0].endswith(".tmp")
-    assert set(StatCache(str(ctx)).old) == {"Dockerfile", "src/main.py", "src/pkg/data.bin", "notes.log"}
+    assert set(StatCache(str(ctx)).file_entries()) == {"Dockerfile", "src/main.py", "src/pkg/data.bin", "notes.log"}
 
 
 def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:

@@ -22,11 +22,14 @@ import xxhash
 from .dockerignore import PatternMatcher
 from .errors import BuildContextError
 
-_Key = tuple[int, int, int, int, int]
-#: stat key, content digest, and the entry's line in the digested listing
-_Entry = tuple[_Key, str, str]
+#: (name, mode, size, mtime_ns, inode, ctime_ns) of one directory entry
+_Key = tuple[str, int, int, int, int, int]
+#: an entry's key and its line in the digested listing
+_FileEntry = tuple[_Key, str]
+#: keys blob (b"" = compare file by file), listing, regular files, marshalled detail
+_DirEntry = tuple[bytes, str, int, bytes]
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 _CHUNK = 1 << 20
 _NAME = attrgetter("name")
 #: Files changed this recently may change again within the filesystem's timestamp
@@ -67,18 +70,22 @@ class ContextHash:
 
 
 class StatCache:
-    """path -> ((size, mtime_ns, ino, ctime_ns, mode), digest, line) for one context.
+    """One context's stat cache, per directory: ``dir -> (keys, listing, files, detail)``.
 
-    Stored with :mod:`marshal`: loading 20,000 entries takes a few milliseconds where
-    JSON takes tens, and the no-op check is on the critical path of every rebuild.
+    ``keys`` is the marshalled list of every entry's (name, mode, size, mtime_ns, inode,
+    ctime_ns); when a directory's fresh keys compare equal byte for byte, its ``listing``
+    (the lines it adds to the digest) is reused as is and nothing below it is re-read.
+    ``detail`` (marshalled ``name -> (key, line)``) is only unpacked for a directory that
+    changed, so unchanged files in it are not re-hashed. Stored with :mod:`marshal`:
+    a 20,000-file context loads in about a millisecond.
     """
 
     def __init__(self, root: str, *, enabled: bool = True) -> None:
         self.root = root
         self.enabled = enabled
         self.path = _cache_path(root)
-        self.old: dict[str, _Entry] = {}
-        self.new: dict[str, _Entry] = {}
+        self.old: dict[str, _DirEntry] = {}
+        self.new: dict[str, _DirEntry] = {}
         self.dirty = False
         if enabled:
             self._load()
@@ -93,6 +100,15 @@ class StatCache:
         if valid and isinstance(data[2], dict):
             self.old = data[2]
 
+    def file_entries(self) -> dict[str, _FileEntry]:
+        """Every cached file as ``relative path -> (key, line)`` (for tests and tools)."""
+        out: dict[str, _FileEntry] = {}
+        for prefix, entry in self.old.items():
+            for name, item in marshal.loads(entry[3]).items():
+                if S_ISREG(item[0][1]):
+                    out[prefix + name] = item
+        return out
+
     def save(self) -> None:
         if not self.enabled or not (self.dirty or len(self.new) != len(self.old)):
             return
@@ -102,13 +118,32 @@ class StatCache:
             fd, tmp = tempfile.mkstemp(prefix=".ctx-", suffix=".tmp", dir=directory)
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    marshal.dump((CACHE_VERSION, self.root, self.new), handle)
+                    handle.write(marshal.dumps((CACHE_VERSION, self.root, self.new)))
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
                 raise
         except OSError:
             pass  # the cache is an optimisation; an unwritable cache dir only costs speed
+
+
+def _line(rel: str, mode: int, path: str, size: int) -> str:
+    """The digest line of one entry (reads a regular file's contents)."""
+    if S_ISREG(mode):
+        try:
+            digest = hash_file(path, size)
+        except OSError as exc:
+            raise BuildContextError(
+                f"cannot read {path}: {exc.strerror}",
+                step="hash context",
+                hint="the engine cannot send unreadable files either: fix permissions or .dockerignore it",
+            ) from exc
+        return f"{rel}\0f{S_IMODE(mode):o}:{digest}\n"
+    if S_ISDIR(mode):
+        return f"{rel}\0d{S_IMODE(mode):o}\n"
+    if S_ISLNK(mode):
+        return f"{rel}\0l:{os.readlink(path)}\n"
+    return f"{rel}\0s{S_IFMT(mode):o}\n"
 
 
 def hash_context(
@@ -127,7 +162,7 @@ def hash_context(
     old, new = cache.old, cache.new
     result = ContextHash(digest="")
     # A write in the same clock tick as the last one could leave the stat key unchanged;
-    # any later write moves mtime, so only entries with an older mtime are kept.
+    # any later write moves mtime, so a directory holding a newer file is not trusted whole.
     racy_after = time.time_ns() - _RACY_NS
     parts: list[str] = []
     files = hits = hashed = 0
@@ -141,54 +176,67 @@ def hash_context(
             raise BuildContextError(
                 f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
             ) from exc
+        keys: list[_Key] = []
+        entries: list[os.DirEntry[str]] = []
         subdirs: list[tuple[str, str]] = []
         for entry in listing:
-            rel = prefix + entry.name
-            if excluded is not None and excluded(rel):
-                if matcher is not None and entry.is_dir(follow_symlinks=False) and matcher.may_reinclude_below(rel):
-                    subdirs.append((entry.path, rel + "/"))
+            if excluded is not None and excluded(prefix + entry.name):
+                reinclude = matcher is not None and entry.is_dir(follow_symlinks=False)
+                if reinclude and matcher is not None and matcher.may_reinclude_below(prefix + entry.name):
+                    subdirs.append((entry.path, prefix + entry.name + "/"))
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
                 raise BuildContextError(f"cannot stat {entry.path}: {exc.strerror}", step="hash context") from exc
-            mode = st.st_mode
-            if S_ISREG(mode):
-                key = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, mode)
-                cached = old.get(rel)
-                if cached is not None and cached[0] == key:
-                    new[rel] = cached
-                    parts.append(cached[2])
-                    hits += 1
+            # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
+            keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+            entries.append(entry)
+            if S_ISDIR(st.st_mode):
+                subdirs.append((entry.path, prefix + entry.name + "/"))
+        blob = marshal.dumps(keys)
+        cached = old.get(prefix)
+        if cached is not None and cached[0] == blob:
+            parts.append(cached[1])
+            new[prefix] = cached
+            files += cached[2]
+            hits += cached[2]
+        else:
+            detail: dict[str, _FileEntry] = marshal.loads(cached[3]) if cached is not None else {}
+            lines: dict[str, _FileEntry] = {}
+            kept: dict[str, _FileEntry] = {}
+            count = 0
+            racy = False
+            for key, entry in zip(keys, entries, strict=True):
+                _, mode, size, mtime_ns = key[:4]
+                regular = S_ISREG(mode)
+                count += regular
+                known = detail.get(entry.name)
+                if known is not None and known[0] == key:
+                    line = known[1]
+                    hits += regular
                 else:
-                    try:
-                        digest = hash_file(entry.path, st.st_size)
-                    except OSError as exc:
-                        raise BuildContextError(
-                            f"cannot read {entry.path}: {exc.strerror}",
-                            step="hash context",
-                            hint="the engine cannot send unreadable files either: fix permissions or .dockerignore it",
-                        ) from exc
-                    line = f"{rel}\0f{S_IMODE(mode):o}:{digest}\n"
-                    parts.append(line)
-                    if st.st_mtime_ns < racy_after:
-                        new[rel] = (key, digest, line)
-                    cache.dirty = True
-                    hashed += st.st_size
-                files += 1
-            elif S_ISDIR(mode):
-                parts.append(f"{rel}\0d{S_IMODE(mode):o}\n")
-                subdirs.append((entry.path, rel + "/"))
-            elif S_ISLNK(mode):
-                parts.append(f"{rel}\0l:{os.readlink(entry.path)}\n")
-            else:
-                parts.append(f"{rel}\0s{S_IFMT(mode):o}\n")
+                    line = _line(prefix + entry.name, mode, entry.path, size)
+                    hashed += size if regular else 0
+                lines[entry.name] = (key, line)
+                if regular and mtime_ns >= racy_after:
+                    racy = True  # not kept: compared and hashed again next time
+                else:
+                    kept[entry.name] = (key, line)
+            joined = "".join(line for _, line in lines.values())
+            parts.append(joined)
+            files += count
+            # A directory holding a racy file gets an impossible key list, so it is always
+            # compared file by file.
+            new[prefix] = (b"" if racy else blob, joined, count, marshal.dumps(kept))
+            cache.dirty = True
         stack.extend(reversed(subdirs))
     cache.save()
     result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed
+    text = "".join(parts)
     if collect_paths:
-        result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in parts]
-    result.digest = xxhash.xxh3_128_hexdigest("".join(parts).encode("utf-8", "surrogateescape"))
+        result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in text.splitlines()]
+    result.digest = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogateescape"))
     return result
 
 
