@@ -300,3 +300,12 @@ def test_process_and_thread_holders_exclude_each_other(tmp_path: Path, _cache_ho
         assert not log.exists()
     assert proc.wait(timeout=120) == 0
     assert log.read_text().splitlines() == ["start child", "end child"]
+
+
+def test_in_process_locks_do_not_pile_up() -> None:
+    from rtbuild import locks
+
+    for index in range(50):
+        with build_lock([f"app:{index}"]):
+            assert len(locks._thread_locks) >= 1
+    assert len(locks._thread_locks) == 0

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from .errors import AgentRuntimeBuildError
 LOCK_SUBDIR = ("rtbuild", "locks")
 
 _registry_guard = threading.Lock()
-_thread_locks: dict[str, threading.Lock] = {}
+#: One in-process lock per lock file, alive while some thread holds or waits for it.
+_thread_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
 
 
 def lock_dir() -> Path:
