@@ -24,13 +24,20 @@ def resolve_host(docker_host: str | None) -> str:
 
 
 def unreachable(host: str, detail: str) -> EngineUnavailableError:
-    source = "DOCKER_HOST" if os.environ.get("DOCKER_HOST") == host else "the configured host"
+    """The error for an engine that does not answer at ``host``."""
+    env_host = os.environ.get("DOCKER_HOST")
+    if env_host == host:
+        source = "set by DOCKER_HOST"
+    elif host == DEFAULT_HOST and not env_host:
+        source = "the default socket; DOCKER_HOST is unset"
+    else:
+        source = f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}"
     return EngineUnavailableError(
-        f"cannot reach the Docker engine at {host} ({detail}); DOCKER_HOST={os.environ.get('DOCKER_HOST', '(unset)')}",
+        f"cannot reach the Docker engine at {host} ({source}): {detail}",
         step="connect to engine",
         hint=(
-            f"start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine`), "
-            f"or point DOCKER_HOST / [builders.docker] docker_host at a running engine (now: {source})"
+            "start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine` in this repo),"
+            " or point DOCKER_HOST (or [builders.docker] docker_host) at a running engine"
         ),
     )
 
