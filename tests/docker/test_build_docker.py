@@ -205,3 +205,14 @@ def test_dockerfile_errors(images: h.Images, context: Path, dockerfile: str, ste
         h.build(images, context)
     assert step in (info.value.step or "") and text in info.value.message
     assert info.value.hint and info.value.log_path
+
+
+def test_image_size(images: h.Images, context: Path) -> None:
+    from rtbuild_docker import DockerBuilder
+
+    h.build(images, context)
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None
+    builder = DockerBuilder()
+    assert builder.image_size(images.tag()) == info["Size"] > 0
+    assert builder.image_size(images.tag("absent")) is None

@@ -157,6 +157,14 @@ class DockerBuilder(RuntimeBuilder):
 
         push_image(image, docker_host=self.docker_host)
 
+    def image_size(self, image: str) -> int | None:
+        """The image's size in bytes as the engine reports it; ``None`` when it is absent."""
+        from .engine import EngineAPI
+
+        info = EngineAPI(self.docker_host).inspect_image(image)
+        size = info.get("Size") if info else None
+        return size if isinstance(size, int) else None
+
     # --- the work --------------------------------------------------------------------
 
     def client(self) -> BuildClient:
