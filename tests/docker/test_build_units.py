@@ -8,9 +8,14 @@ from pathlib import Path
 import pytest
 from rtbuild import BuildFailedError, Config, ConfigError, EngineUnavailableError
 from rtbuild_docker.builder import DockerBuilder, _absolute_dockerfile
-from rtbuild_docker.buildkit import choose_client, client_version, has_buildx
+from rtbuild_docker.buildkit import choose_client, probe
 from rtbuild_docker.failures import build_error
 from rtbuild_docker.noop import external_images, skip_blocked
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def fake_cli(tmp_path: Path, name: str, version: str, buildx: bool) -> str:
@@ -18,13 +23,13 @@ def fake_cli(tmp_path: Path, name: str, version: str, buildx: bool) -> str:
     buildx_line = 'echo "github.com/docker/buildx v0.12.1 abc"; exit 0' if buildx else "exit 1"
     path.write_text(
         "#!/bin/sh\n"
+        f'echo "$@" >> {tmp_path / (name + ".calls")}\n'
         f'if [ "$1" = "--version" ]; then echo "Docker version {version}, build abc"; exit 0; fi\n'
         f'if [ "$1" = "buildx" ]; then {buildx_line}; fi\n'
         "exit 2\n"
     )
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    client_version.cache_clear()
-    has_buildx.cache_clear()
+    probe.cache_clear()
     return str(path)
 
 
@@ -47,6 +52,18 @@ def test_new_client_without_buildx_is_refused_not_legacy(tmp_path: Path) -> None
         choose_client("buildx", fake_cli(tmp_path, "e", "20.10.24", buildx=False))
     legacy = choose_client("legacy", cli)
     assert legacy.mode == "legacy" and not legacy.buildkit and legacy.env == {"DOCKER_BUILDKIT": "0"}
+
+
+def test_probe_is_cached_on_disk_until_the_cli_changes(tmp_path: Path) -> None:
+    cli = fake_cli(tmp_path, "d", "20.10.24", buildx=False)
+    calls = tmp_path / "d.calls"
+    assert probe(cli) == ("20.10.24", False)
+    probe.cache_clear()  # a new process: only the disk cache remains
+    before = calls.read_text()
+    assert probe(cli) == ("20.10.24", False)
+    assert calls.read_text() == before  # the CLI was not run again
+    fake_cli(tmp_path, "d", "28.0.1", buildx=True)  # upgraded in place: size/mtime change
+    assert probe(cli) == ("28.0.1", True)
 
 
 def test_unknown_mode_and_missing_cli(tmp_path: Path) -> None:

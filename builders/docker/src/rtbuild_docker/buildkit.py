@@ -8,11 +8,14 @@ enabled but the buildx component is missing"). The legacy builder is used only w
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
 from rtbuild.errors import ConfigError
@@ -41,9 +44,64 @@ class BuildClient:
         return self.mode != "legacy"
 
 
+#: Where docker looks for CLI plugins such as buildx; their mtimes are part of the probe key.
+_PLUGIN_DIRS = (
+    "~/.docker/cli-plugins",
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def _probe_key(cli: str) -> str | None:
+    """Identity of a CLI and its plugin dirs: a changed binary or plugin set re-probes."""
+    try:
+        st = os.stat(cli)
+    except OSError:
+        return None
+    marks = [f"{os.path.realpath(cli)}:{st.st_size}:{st.st_mtime_ns}"]
+    for directory in _PLUGIN_DIRS:
+        try:
+            marks.append(str(os.stat(os.path.expanduser(directory)).st_mtime_ns))
+        except OSError:
+            marks.append("-")
+    return "|".join(marks)
+
+
+def _probe_cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "rtbuild", "docker-clients.json")
+
+
 @functools.cache
-def client_version(cli: str) -> str:
-    """The client's version from ``docker --version`` (no daemon contact); "" if unknown."""
+def probe(cli: str) -> tuple[str, bool]:
+    """(client version, has buildx) of ``cli``; cached on disk (each probe runs the CLI)."""
+    key = _probe_key(cli)
+    path = _probe_cache_path()
+    known: dict[str, list[object]] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = json.load(handle)
+        known = loaded if isinstance(loaded, dict) else {}
+    except (OSError, ValueError):
+        pass
+    entry = known.get(key) if key else None
+    if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], bool):
+        return entry[0], entry[1]
+    result = (_run_version(cli), _run_has_buildx(cli))
+    if key:
+        known[key] = list(result)
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(known, handle)
+            os.replace(tmp, path)
+    return result
+
+
+def _run_version(cli: str) -> str:
     try:
         out = subprocess.run([cli, "--version"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -52,13 +110,22 @@ def client_version(cli: str) -> str:
     return match.group(1) if match else ""
 
 
-@functools.cache
-def has_buildx(cli: str) -> bool:
+def _run_has_buildx(cli: str) -> bool:
     try:
         proc = subprocess.run([cli, "buildx", "version"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0 and "buildx" in proc.stdout.lower()
+
+
+def client_version(cli: str) -> str:
+    """The client's version from ``docker --version`` (no daemon contact); "" if unknown."""
+    return probe(cli)[0]
+
+
+def has_buildx(cli: str) -> bool:
+    """Whether ``docker buildx version`` works with this CLI."""
+    return probe(cli)[1]
 
 
 def env_buildkit_works(cli: str) -> bool:
@@ -121,4 +188,4 @@ def choose_client(mode: str = "auto", docker_cli: str | None = None) -> BuildCli
     )
 
 
-__all__ = ["MODES", "BuildClient", "candidate_clis", "choose_client", "client_version", "has_buildx"]
+__all__ = ["MODES", "BuildClient", "candidate_clis", "choose_client", "client_version", "has_buildx", "probe"]
