@@ -384,3 +384,22 @@ def test_cli_bad_file_is_a_usage_error(rtbuild_site: Any, project: Path) -> None
     assert result.exit_code == 2
     assert f"{path}: build entry 1 (x:1): unknown key 'platfrom'" in result.stderr
     assert run_cli(["build-many", str(path), "--jobs", "0"]).exit_code == 2
+
+
+class InterruptedBuilder(SlowBuilder):
+    def build(
+        self, path: str, tags: list[str], platform: str | None = None, extra_build_args: list[str] | None = None
+    ) -> str:
+        with self.guard:
+            self.calls.append({"method": "build", "tags": list(tags)})
+        if "interrupt" in tags[0]:
+            raise KeyboardInterrupt
+        return super().build(path, tags, platform, extra_build_args)
+
+
+def test_interrupt_starts_no_further_build(project: Path, rtbuild_pm: RtbuildPluginManager) -> None:
+    builder = InterruptedBuilder()
+    entries = entries_for(project / "a", ["ok:1", "interrupt:1", "ok:2", "ok:3"])
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(entries, jobs=1, config=Config(), pm=rtbuild_pm, builder=builder)
+    assert [c["tags"][0] for c in builder.calls if c["method"] == "build"] == ["ok:1", "interrupt:1"]

@@ -378,14 +378,24 @@ def run_batch(
             )
             error.__cause__ = exc
             return finish(BatchOutcome(entry, "failed", error=error))
+        except BaseException:  # KeyboardInterrupt, SystemExit: stop the batch
+            stop.set()
+            raise
         return finish(BatchOutcome(entry, "ok", result=result))
 
     started = time.perf_counter()
     parent.event("batch_started", total=total, jobs=jobs, message=f"{total} builds, {jobs} at a time")
-    with ThreadPoolExecutor(max_workers=min(jobs, max(total, 1)), thread_name_prefix="rtbuild-build") as pool:
+    pool = ThreadPoolExecutor(max_workers=min(jobs, max(total, 1)), thread_name_prefix="rtbuild-build")
+    try:
         # Each task runs in a copy of this context, so the reporter chosen here applies.
         futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
+    except BaseException:
+        # Ctrl-C: start nothing more; the running builds see the signal themselves.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     report = BatchReport(outcomes, jobs, round(time.perf_counter() - started, 3), source)
     parent.event("batch_finished", ok=report.ok, counts=report.counts, message=report.summary())
     return report
