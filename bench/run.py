@@ -49,6 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "0") or 0), help="Repetitions.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file (merged per scenario).")
     parser.add_argument("--keep-images", action="store_true", help="Keep the rtbuild-bench/* images afterwards.")
+    parser.add_argument(
+        "--markdown", action="store_true", help="Print the results file as a Markdown table (docs) and exit."
+    )
     args = parser.parse_args(argv)
     wanted = [item.strip().upper() for item in args.only.split(",") if item.strip()] or list(SCENARIOS)
     unknown = [item for item in wanted if item not in SCENARIOS]
@@ -91,8 +94,31 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join([fmt(headers), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in body)])
 
 
+def markdown(document: dict[str, Any]) -> str:
+    """The results file as the Markdown table of docs/performance.md."""
+    lines = [
+        "| id | scenario | compares | medians | measured | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in document.get("scenarios", {}).values():
+        if entry.get("error"):
+            lines.append(f"| | {entry['title']} | could not run: {entry['error']} | | | | |")
+        for row in entry["rows"]:
+            medians = ", ".join(f"{name} {value:.3g} s" for name, value in row["medians_s"].items())
+            met = "yes" if row["ok"] else ("—" if row["target"] == "(info)" else "**no**")
+            reps = f" ({row['reps']} run{'s' if row['reps'] != 1 else ''})" if row["reps"] else ""
+            lines.append(
+                f"| {row['id']} | {row['scenario']} | {row['compares']} | {medians}{reps} "
+                f"| {row['shown']} | {row['target']} | {met} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.markdown:
+        print(markdown(load_previous(args.out)))
+        return 0
     WORK.mkdir(parents=True, exist_ok=True)
     # In-process arms (the API) share the isolated cache of the CLI arms.
     os.environ.setdefault("XDG_CACHE_HOME", str(WORK / "xdg-cache"))
