@@ -184,3 +184,23 @@ def test_measure_helpers_build_scratch_then_source_only(docker_engine: str, repo
     assert layers(docker_engine, changed.image)[: len(layers(docker_engine, scratch.details["lock_tag"]))] == layers(
         docker_engine, scratch.details["lock_tag"]
     )
+
+
+def test_retagged_base_image_changes_the_lock_hash(docker_engine: str, repo: str) -> None:
+    # Same base reference, different image behind it: the lock hash must follow the image ID,
+    # or an old dependency image would be reused on top of a stale base.
+    base = f"rtbuild-test/base-{uuid.uuid4().hex[:8]}:latest"
+    alpha = Tiny("alpha")
+    pm, config = _pm(alpha), _config()
+    builder, _runs = counting_builder(pm, config)
+    try:
+        docker(docker_engine, "tag", BASE, base)
+        first = build_runtime_image(config, base, ["alpha"], repo=repo, pm=pm, builder=builder)
+        assert first.details["base_image_id"] == inspect(docker_engine, BASE)["Id"]  # type: ignore[index]
+        docker(docker_engine, "tag", first.details["lock_tag"], base)  # another image, same name
+        second = build_runtime_image(config, base, ["alpha"], repo=repo, pm=pm, builder=builder)
+        assert second.details["base_image_id"] != first.details["base_image_id"]
+        assert second.details["lock_tag"] != first.details["lock_tag"]
+        assert second.details["runtime_tier"] == "scratch"
+    finally:
+        docker(docker_engine, "rmi", base, check=False)

@@ -157,13 +157,23 @@ class DockerBuilder(RuntimeBuilder):
 
         push_image(image, docker_host=self.docker_host)
 
-    def image_size(self, image: str) -> int | None:
-        """The image's size in bytes as the engine reports it; ``None`` when it is absent."""
+    def inspect_image(self, image: str) -> dict[str, Any] | None:
+        """The engine's inspect document for a local ``image``; ``None`` when it is absent."""
         from .engine import EngineAPI
 
-        info = EngineAPI(self.docker_host).inspect_image(image)
+        return EngineAPI(self.docker_host).inspect_image(image)
+
+    def image_size(self, image: str) -> int | None:
+        """The image's size in bytes as the engine reports it; ``None`` when it is absent."""
+        info = self.inspect_image(image)
         size = info.get("Size") if info else None
         return size if isinstance(size, int) else None
+
+    def image_id(self, image: str) -> str | None:
+        """The local image ID (``sha256:...``), so runtime lock hashes follow a re-tagged base."""
+        info = self.inspect_image(image)
+        value = info.get("Id") if info else None
+        return value if isinstance(value, str) else None
 
     # --- the work --------------------------------------------------------------------
 
