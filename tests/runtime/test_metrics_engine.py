@@ -86,6 +86,4 @@ def test_runtime_image_stages_are_recorded(docker_engine: str, metrics_file: Pat
     assert lines[0]["image"] == built.details["lock_tag"]
     assert lines[0]["size_bytes"] == _inspect_size(docker_engine, built.details["lock_tag"]) > 0
     assert lines[1]["size_bytes"] == _inspect_size(docker_engine, built.image) > 0
-    if lines[2]["size_bytes"] is None:
-        pytest.xfail("runtime.py's exact-hit stand-in builder does not forward image_size yet")
     assert lines[2]["size_bytes"] == lines[1]["size_bytes"]

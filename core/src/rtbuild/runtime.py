@@ -164,6 +164,13 @@ class _ExistingImage(RuntimeBuilder):
         if push is not None:
             push(tag)
 
+    def __getattr__(self, name: str) -> Any:
+        # Optional capabilities (image_size, image_id, inspect_image, ...) are the real
+        # builder's, so post_build hooks see the same builder on a hit as on a build.
+        if name == "real":  # not yet set (copy, pickle): avoid recursing
+            raise AttributeError(name)
+        return getattr(self.real, name)
+
 
 def _names_a_registry(repo: str) -> bool:
     first = repo.split("/", 1)[0]
