@@ -21,6 +21,14 @@ REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 DOCKER_CLI = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The metrics plugin is installed in the dev venv: keep its lines out of $HOME.
+    import tempfile
+
+    if "RTBUILD_METRICS_FILE" not in os.environ:
+        os.environ["RTBUILD_METRICS_FILE"] = os.path.join(tempfile.mkdtemp(prefix="rtbuild-metrics-"), "m.jsonl")
+
+
 def _missing(what: str) -> None:
     message = f"{what} (run `make engine` / scripts/engine.sh as root)"
     if os.environ.get("CI", "").lower() == "true":
