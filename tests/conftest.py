@@ -40,8 +40,9 @@ def _missing(what: str) -> None:
 def docker_engine() -> str:
     """The docker CLI path, once ``docker info`` answers; fails loudly under CI."""
     try:
-        proc = subprocess.run([DOCKER_CLI, "info", "--format", "{{.ServerVersion}}"],
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [DOCKER_CLI, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         _missing(f"no Docker engine answers: {exc}")
     if proc.returncode != 0:
@@ -97,8 +98,7 @@ def start_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
             "version: 0.1\n"
             "log:\n  level: warn\n"
             f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n"
-            + auth_block
+            f"http:\n  addr: 127.0.0.1:{port}\n" + auth_block
         )
         log = root / "registry.log"
         with open(log, "wb") as out:
