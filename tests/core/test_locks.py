@@ -255,6 +255,11 @@ def test_concurrent_processes_build_once(tmp_path: Path, context: Path, _cache_h
         assert proc.returncode == 0, err
         assert out.strip() == "shared:1"
     assert (engine / "builds.log").read_text().splitlines() == ["shared:1"]
+    # Waiters are told who holds the lock: the holder records its pid in the lock file.
+    pids = {str(proc.pid) for proc in procs}
+    waiting = [line for _, err in outputs for line in err.splitlines() if '"event": "waiting"' in line]
+    assert waiting
+    assert any("in progress (pid " in line and any(f"(pid {pid})" in line for pid in pids) for line in waiting)
 
 
 HOLDER = textwrap.dedent(
@@ -309,3 +314,39 @@ def test_in_process_locks_do_not_pile_up() -> None:
         with build_lock([f"app:{index}"]):
             assert len(locks._thread_locks) >= 1
     assert len(locks._thread_locks) == 0
+
+
+def test_filelock_fallback_without_fcntl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Where there is no fcntl (Windows), filelock provides the file lock."""
+    from rtbuild import locks
+
+    monkeypatch.setattr(locks, "fcntl", None)
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    log = tmp_path / "order.log"
+    with build_lock(["shared:1"]):
+        assert (locks.lock_dir() / lock_name("shared:1")).exists()
+        # A process using flock cannot see filelock's lock on another platform, but here
+        # filelock also uses flock on the same file: the child must wait for us.
+        proc = subprocess.Popen([sys.executable, str(script), str(log), "child"], env=dict(os.environ))
+        time.sleep(0.5)
+        assert not log.exists()
+    assert proc.wait(timeout=120) == 0
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with build_lock(["other:1"]):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    monkeypatch.setattr(locks, "_thread_lock", lambda path: threading.Lock())  # reach the file lock
+    try:
+        with pytest.raises(AgentRuntimeBuildError, match="gave up after"), build_lock(["other:1"], timeout=0.2):
+            pass
+    finally:
+        release.set()
+        thread.join()
