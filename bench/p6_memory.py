@@ -2,8 +2,10 @@
 
 rtbuild runs under a small wrapper that reports ``VmHWM`` from ``/proc/self/status`` at
 exit (the process's own RSS high-water mark; the docker CLI it starts is a separate
-process and not counted), cross-checked by polling ``VmHWM`` and RSS with psutil. Two
-runs: a first build with an empty stat cache (every byte hashed, then the engine build) and the unchanged rebuild.
+process and not counted), cross-checked by polling ``VmHWM`` and RSS with psutil.
+Three runs: a first build with an empty stat cache (every byte hashed, then the engine
+build), the unchanged rebuild, and an engine build without cache (the whole context
+sent and copied).
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ sys.exit(code)
 """
 
 
-def _measure(ctx: Path, env: dict[str, str], label: str) -> tuple[float, float, dict[str, object]]:
+def _measure(ctx: Path, env: dict[str, str], label: str, extra: list[str]) -> tuple[float, float, dict[str, object]]:
     import psutil
 
     report = WORK / "p6-rusage.json"
-    argv = [PYTHON, "-c", WRAPPER, str(report), "build", str(ctx), "-t", TAG, "-q", "--json"]
+    argv = [PYTHON, "-c", WRAPPER, str(report), "build", str(ctx), "-t", TAG, "-q", "--json", *extra]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     polled = [0]
 
@@ -79,14 +81,19 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     env = bench_env(XDG_CACHE_HOME=str(cache))
     docker_rmi(TAG)
     rows = []
-    for label in ("first build (empty stat cache: hash 2 GB, then build)", "unchanged rebuild (no-op skip)"):
+    runs = [
+        ("P6a", "first build (empty stat cache: hash 2 GB, then build)", []),
+        ("P6b", "unchanged rebuild (no-op skip)", []),
+        ("P6c", "engine build without cache (--extra=--no-cache: 2 GB sent and copied)", ["--extra=--no-cache"]),
+    ]
+    for row_id, label, extra in runs:
         started = time.perf_counter()
-        peak, polled, result = _measure(ctx, env, label)
+        peak, polled, result = _measure(ctx, env, label, extra)
         took = time.perf_counter() - started
         log(f"P6: {label}: peak RSS {peak:.1f} MB (polled {polled:.1f} MB), cached={result['cached']}, {took:.1f}s")
         rows.append(
             Row(
-                "P6a" if not rows else "P6b",
+                row_id,
                 "P6 2 GB context",
                 f"peak RSS of rtbuild, {label}",
                 peak,
