@@ -403,3 +403,13 @@ def test_interrupt_starts_no_further_build(project: Path, rtbuild_pm: RtbuildPlu
     with pytest.raises(KeyboardInterrupt):
         run_batch(entries, jobs=1, config=Config(), pm=rtbuild_pm, builder=builder)
     assert [c["tags"][0] for c in builder.calls if c["method"] == "build"] == ["ok:1", "interrupt:1"]
+
+
+def test_yaml_without_pyyaml_says_what_to_install(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml -> ImportError
+    path = write(project / "images.yaml", "- {path: a, tags: [x:1]}\n")
+    with pytest.raises(ConfigError, match="reading YAML needs PyYAML") as info:
+        load_batch_file(path)
+    assert info.value.hint is not None and "rtbuild[yaml]" in info.value.hint

@@ -174,7 +174,9 @@ def _read_document(path: Path) -> Any:
             import yaml
         except ImportError as exc:
             raise ConfigError(
-                f"{path}: reading YAML needs PyYAML", step=STEP, hint="pip install pyyaml, or write the file as TOML"
+                f"{path}: reading YAML needs PyYAML",
+                step=STEP,
+                hint="pip install 'rtbuild[yaml]' (PyYAML), or write the file as TOML",
             ) from exc
         try:
             return yaml.safe_load(text)
