@@ -52,14 +52,6 @@ def site(rtbuild_site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return rtbuild_site
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\n")
-    return ctx
-
-
 def calls(builder: str) -> list[dict[str, Any]]:
     module = sys.modules.get(f"{builder}_site_builder")
     return [] if module is None else list(module.SiteBuilder.calls)

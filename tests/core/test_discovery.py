@@ -31,22 +31,6 @@ class SiteBuilder(RuntimeBuilder):
 """
 
 
-@pytest.fixture
-def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "marks"
-    directory.mkdir()
-    monkeypatch.setenv("RTBUILD_TEST_MARKS", str(directory))
-    return directory
-
-
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\n")
-    return ctx
-
-
 def _two_builders(site: FakeSite) -> None:
     site.add_builder("rtbuild-alpha", "alpha", version="1.2", source=MARKING_BUILDER.format(name="alpha"))
     site.add_builder("rtbuild-beta", "beta", version="3.4", source=MARKING_BUILDER.format(name="beta"))

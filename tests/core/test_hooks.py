@@ -14,14 +14,6 @@ from rtbuild.plugins import RtbuildPluginManager
 from rtbuild.testing import FakeBuilder
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\n")
-    return ctx
-
-
 def _run(pm: RtbuildPluginManager, builder: FakeBuilder, context: Path, **fields: Any) -> BuildResult:
     fields.setdefault("tags", ["img:1"])
     return run_build(BuildRequest(str(context), **fields), config=Config(), pm=pm, builder=builder)

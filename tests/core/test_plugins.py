@@ -51,22 +51,6 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "marks"
-    directory.mkdir()
-    monkeypatch.setenv("RTBUILD_TEST_MARKS", str(directory))
-    return directory
-
-
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\n")
-    return ctx
-
-
-@pytest.fixture
 def site(rtbuild_site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSite:
     """A site with one builder, ``fake``, selected through the environment."""
     rtbuild_site.add_builder("rtbuild-fake", "fake")

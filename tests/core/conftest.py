@@ -1,0 +1,25 @@
+"""Fixtures shared by the core suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    """A minimal build context: a directory with a ``FROM scratch`` Dockerfile."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\n")
+    return ctx
+
+
+@pytest.fixture
+def marks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory where fake plugins and builders leave a file when they are imported."""
+    directory = tmp_path / "marks"
+    directory.mkdir()
+    monkeypatch.setenv("RTBUILD_TEST_MARKS", str(directory))
+    return directory
