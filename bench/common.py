@@ -151,8 +151,13 @@ class Row:
     samples_s: dict[str, list[float]] = field(default_factory=dict)
     reps: int = 0
     note: str = ""
+    #: An absolute value's ratio to its baseline, printed next to it (P4: vs python -c pass).
+    ratio: float | None = None
+    baseline: str = ""
 
     def shown(self) -> str:
+        if self.ratio is not None:
+            return f"{self.value:.0f} {self.unit} ({self.ratio:.2f}x {self.baseline})"
         if self.unit == "x":
             return f"{self.value:.3g}x"
         if self.unit == "%":
