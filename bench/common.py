@@ -319,3 +319,56 @@ def machine() -> dict[str, Any]:
 def git_commit() -> str:
     proc = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False)
     return proc.stdout.strip()
+
+
+# --- BuildKit cache hygiene -------------------------------------------------------------
+
+_UNITS = {"B": 1, "kB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def _size(text: str) -> int:
+    for unit in ("kB", "MB", "GB", "TB", "B"):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * _UNITS[unit])
+            except ValueError:
+                return 0
+    return 0
+
+
+def build_cache() -> dict[str, int]:
+    """BuildKit cache records (id -> bytes), from ``docker system df -v``."""
+    proc = run([DOCKER, "system", "df", "-v"], check=False)
+    records: dict[str, int] = {}
+    in_cache = False
+    for line in proc.stdout.splitlines():
+        if line.startswith("CACHE ID"):
+            in_cache = True
+            continue
+        parts = line.split()
+        if in_cache and len(parts) >= 3:
+            records[parts[0]] = _size(parts[2])
+    return records
+
+
+class CacheJanitor:
+    """Removes the large BuildKit cache records made since the last snapshot.
+
+    Cold builds without cache leave a record per run (470 MB for P2, 2 GB for P6): four
+    full runs once filled this machine's disk. Records are pruned one by one by id, so
+    the rest of the engine's cache (other users' builds) stays.
+    """
+
+    def __init__(self, min_bytes: int = 20_000_000) -> None:
+        self.min_bytes = min_bytes
+        self.known = build_cache()
+        self.freed = 0
+
+    def sweep(self) -> int:
+        now = build_cache()
+        fresh = [cid for cid, size in now.items() if cid not in self.known and size >= self.min_bytes]
+        for cid in fresh:
+            run([DOCKER, "builder", "prune", "-f", "--filter", f"id={cid}"], check=False)
+            self.freed += now[cid]
+        self.known = {cid: size for cid, size in now.items() if cid not in fresh}
+        return len(fresh)

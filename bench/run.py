@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, WORK, Row, cleanup_images, git_commit, log, machine
+from common import REPO, WORK, CacheJanitor, Row, cleanup_images, git_commit, log, machine
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     "P1": ("p1_rebuild", "rebuild of an unchanged 470 MB / 20,000-file context"),
@@ -48,7 +48,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "0") or 0), help="Repetitions.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file (merged per scenario).")
-    parser.add_argument("--keep-images", action="store_true", help="Keep the rtbuild-bench/* images afterwards.")
+    parser.add_argument(
+        "--keep-images",
+        action="store_true",
+        help="Keep the rtbuild-bench/* images and the BuildKit cache records the run made.",
+    )
     parser.add_argument(
         "--markdown", action="store_true", help="Print the results file as a Markdown table (docs) and exit."
     )
@@ -142,6 +146,7 @@ def main(argv: list[str]) -> int:
             "rows": [],
         }
         module = importlib.import_module(module_name)
+        janitor = None if args.keep_images else CacheJanitor()
         try:
             rows: list[Row] = module.run_scenario(args.reps, args.quick)
             entry["rows"] = [{**row.to_dict(), "shown": row.shown()} for row in rows]
@@ -156,6 +161,9 @@ def main(argv: list[str]) -> int:
                     getattr(module, "cleanup", lambda: None)()
                 except Exception as exc:  # cleanup must not hide the results
                     log(f"{scenario_id} cleanup failed: {exc}")
+            if janitor is not None:
+                swept = janitor.sweep()
+                log(f"{scenario_id}: removed {swept} BuildKit cache records made here ({janitor.freed / 1e9:.1f} GB)")
         entry["duration_s"] = round(time.perf_counter() - started, 1)
         results[scenario_id] = entry
         log(f"{scenario_id} took {entry['duration_s']}s")
