@@ -37,8 +37,13 @@ def _missing(what: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> str:
-    """The docker CLI path, once ``docker info`` answers; fails loudly under CI."""
+def docker_engine() -> Iterator[str]:
+    """The docker CLI path, once ``docker info`` answers; fails loudly under CI.
+
+    At the end of the session, the dangling images that rebuilds under the same tags left
+    behind are pruned (only those rtbuild built: they carry its input-digest label), so
+    repeated runs on one machine do not fill the disk.
+    """
     try:
         proc = subprocess.run(
             [DOCKER_CLI, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
@@ -47,7 +52,12 @@ def docker_engine() -> str:
         _missing(f"no Docker engine answers: {exc}")
     if proc.returncode != 0:
         _missing(f"no Docker engine answers: {proc.stderr.strip()[-300:]}")
-    return DOCKER_CLI
+    yield DOCKER_CLI
+    subprocess.run(
+        [DOCKER_CLI, "image", "prune", "-f", "--filter", "label=org.rtbuild.input-digest"],
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def free_port() -> int:
