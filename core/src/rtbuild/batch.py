@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .builder import BuildRequest, BuildResult
+from .config import BOOLEAN, STRING, STRING_LIST, STRING_MAP, check_type
 from .errors import AgentRuntimeBuildError, ConfigError, InvalidReferenceError
 from .progress import Reporter, get_reporter, use_reporter
 
@@ -31,20 +32,19 @@ if TYPE_CHECKING:
 STEP = "read build-many file"
 HINT = "see the build-many section of docs/cli.md for the file format"
 
-_STR, _BOOL, _STRLIST, _STRMAP = "string", "boolean", "list of strings", "table of strings"
 #: Keys of one build entry (and of ``defaults``, except ``name``) and their types.
 ENTRY_KEYS: dict[str, str] = {
-    "name": _STR,
-    "path": _STR,
-    "tags": _STRLIST,
-    "platform": _STR,
-    "build_args": _STRMAP,
-    "labels": _STRMAP,
-    "builder": _STR,
-    "push": _BOOL,
-    "target": _STR,
-    "no_cache": _BOOL,
-    "extra_args": _STRLIST,
+    "name": STRING,
+    "path": STRING,
+    "tags": STRING_LIST,
+    "platform": STRING,
+    "build_args": STRING_MAP,
+    "labels": STRING_MAP,
+    "builder": STRING,
+    "push": BOOLEAN,
+    "target": STRING,
+    "no_cache": BOOLEAN,
+    "extra_args": STRING_LIST,
 }
 TOP_KEYS = ("defaults", "build")
 
@@ -125,20 +125,6 @@ def _error(source: str, where: str, problem: str) -> ConfigError:
     return ConfigError(f"{source}: {where}: {problem}", step=STEP, hint=HINT)
 
 
-def _check_type(value: Any, kind: str) -> bool:
-    if kind == _STR:
-        return isinstance(value, str)
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    if kind == _STRLIST:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == _STRMAP:
-        return isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
-        )
-    raise AssertionError(kind)
-
-
 def _validate_table(table: Any, source: str, where: str, allow_name: bool = True) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise _error(source, where, f"expected a table of build settings, got {type(table).__name__}")
@@ -150,7 +136,7 @@ def _validate_table(table: Any, source: str, where: str, allow_name: bool = True
             raise _error(source, where, f"unknown key {key!r} (known: {known})")
         if key == "tags" and isinstance(value, str):
             value = [value]  # one tag may be written as a plain string
-        if not _check_type(value, kind):
+        if not check_type(value, kind):
             raise _error(source, where, f"{key!r} must be a {kind}, got {value!r}")
         clean[key] = value
     return clean

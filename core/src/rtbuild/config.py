@@ -66,24 +66,29 @@ class Config:
 
 # --- schema -----------------------------------------------------------------------------
 
-_STR, _BOOL, _STRMAP, _STRLIST, _TABLES = "string", "boolean", "table of strings", "list of strings", "table of tables"
+#: Value kinds of the schema (also used by the build-many file parser).
+STRING = "string"
+BOOLEAN = "boolean"
+STRING_MAP = "table of strings"
+STRING_LIST = "list of strings"
+TABLES = "table of tables"
 
 _TOP: dict[str, str] = {
-    "builder": _STR,
-    "platform": _STR,
-    "build_args": _STRMAP,
-    "labels": _STRMAP,
-    "push": _BOOL,
-    "load_plugins": _STRLIST,
-    "disable_plugins": _STRLIST,
-    "strict_plugins": _BOOL,
-    "trace_hooks": _BOOL,
-    "builders": _TABLES,
-    "plugins": _TABLES,
+    "builder": STRING,
+    "platform": STRING,
+    "build_args": STRING_MAP,
+    "labels": STRING_MAP,
+    "push": BOOLEAN,
+    "load_plugins": STRING_LIST,
+    "disable_plugins": STRING_LIST,
+    "strict_plugins": BOOLEAN,
+    "trace_hooks": BOOLEAN,
+    "builders": TABLES,
+    "plugins": TABLES,
 }
 _SECTIONS: dict[str, dict[str, str]] = {
-    "sandbox": {"runtime_container_image": _STR, "base_container_image": _STR, "build_args": _STRMAP},
-    "runtime": {"repo": _STR, "plugins": _STRLIST},
+    "sandbox": {"runtime_container_image": STRING, "base_container_image": STRING, "build_args": STRING_MAP},
+    "runtime": {"repo": STRING, "plugins": STRING_LIST},
 }
 
 #: Environment variables and the keys they set (docs/configuration.md lists them).
@@ -120,16 +125,20 @@ def _line_of(text: str, table: str, key: str) -> int | None:
     return None
 
 
-def _check(value: Any, kind: str) -> bool:
-    if kind == _STR:
+def check_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of the schema ``kind`` (shared with the build-many file parser)."""
+    if kind == STRING:
         return isinstance(value, str)
-    if kind == _BOOL:
+    if kind == BOOLEAN:
         return isinstance(value, bool)
-    if kind == _STRLIST:
+    if kind == STRING_LIST:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == _STRMAP:
-        return isinstance(value, dict) and all(isinstance(v, (str, int, float, bool)) for v in value.values())
-    if kind == _TABLES:
+    if kind == STRING_MAP:
+        # YAML (build-many files) allows non-string keys; TOML does not.
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
+        )
+    if kind == TABLES:
         return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
     raise AssertionError(kind)
 
@@ -159,13 +168,13 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
                 kind = _SECTIONS[key].get(sub)
                 if kind is None:
                     fail(key, sub, "unknown key")
-                elif not _check(subvalue, kind):
+                elif not check_type(subvalue, kind):
                     fail(key, sub, f"expected a {kind} for")
             continue
         kind = _TOP.get(key)
         if kind is None:
             fail(None, key, "unknown key")
-        elif not _check(value, kind):
+        elif not check_type(value, kind):
             fail(None, key, f"expected a {kind} for")
 
 
@@ -254,9 +263,9 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         section, _, sub = key.rpartition(".")
         kind = _SECTIONS[section][sub] if section else _TOP[key]
         value: Any
-        if kind == _BOOL:
+        if kind == BOOLEAN:
             value = _parse_bool(name, raw)
-        elif kind == _STRLIST:
+        elif kind == STRING_LIST:
             value = _split_list(raw)
         else:
             if not raw:
