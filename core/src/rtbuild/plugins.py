@@ -10,11 +10,9 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-import traceback
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
@@ -22,6 +20,8 @@ import pluggy
 from . import hookspecs
 from .builder import RuntimeBuilder
 from .default_plugins import DEFAULT_PLUGINS
+from .entrypoints import EntryPointInfo
+from .entrypoints import scan as scan_entry_points
 from .errors import BuilderNotFoundError, PluginError, PluginLoadWarning
 from .markers import PROJECT_NAME
 
@@ -55,32 +55,23 @@ class _Found:
     value: str
     distribution: str | None
     version: str | None
-    entry_point: metadata.EntryPoint
+    entry_point: EntryPointInfo
 
 
 #: When set (by ``rtbuild.testing``), discovery looks only at these directories.
 SEARCH_PATH: list[str] | None = None
 
 
-def _scan(groups: Sequence[str]) -> dict[str, list[metadata.EntryPoint]]:
-    """Every entry point of ``groups``, read in one pass over the installed distributions."""
-    by_group: dict[str, list[metadata.EntryPoint]] = {group: [] for group in groups}
-    if SEARCH_PATH is None:
-        # entry_points() keeps the first of same-named distributions on sys.path.
-        return {group: list(metadata.entry_points(group=group)) for group in groups}
-    for dist in metadata.distributions(path=SEARCH_PATH):
-        for ep in dist.entry_points:
-            if ep.group in by_group:
-                by_group[ep.group].append(ep)
-    return by_group
+def _scan(groups: Sequence[str]) -> dict[str, list[EntryPointInfo]]:
+    """Every entry point of ``groups``, read in one pass (cached; see :mod:`rtbuild.entrypoints`)."""
+    scanned = scan_entry_points(SEARCH_PATH)
+    return {group: scanned.get(group, []) for group in groups}
 
 
-def _collect(group: str, eps: Iterable[metadata.EntryPoint]) -> list[_Found]:
+def _collect(group: str, eps: Iterable[EntryPointInfo]) -> list[_Found]:
     found: dict[str, _Found] = {}
     for ep in eps:
-        dist = getattr(ep, "dist", None)
-        dist_name = dist.name if dist is not None else None
-        version = dist.version if dist is not None else None
+        dist_name, version = ep.distribution, ep.version
         item = _Found(ep.name, ep.value, dist_name, version, ep)
         previous = found.get(ep.name)
         if previous is None:
@@ -117,6 +108,8 @@ def _selected(item: _Found, allow: Sequence[str] | None, deny: Sequence[str]) ->
 
 def _where(exc: BaseException) -> list[str]:
     """Where an import failed (innermost frame) and the error: enough without a traceback."""
+    import traceback
+
     lines: list[str] = []
     frames = traceback.extract_tb(exc.__traceback__)
     if frames:
@@ -168,7 +161,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
         self.records: dict[str, PluginRecord] = {}
         self._builder_records: dict[str, PluginRecord] | None = None
         self._found: dict[str, list[_Found]] = {}
-        self._scanned: dict[str, list[metadata.EntryPoint]] | None = None
+        self._scanned: dict[str, list[EntryPointInfo]] | None = None
         self._tracer: HookTracer | None = None
 
     def discovered(self, group: str) -> list[_Found]:

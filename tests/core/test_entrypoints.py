@@ -1,0 +1,87 @@
+"""The cached entry-point scan: same answer as importlib.metadata, invalidated by installs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rtbuild import entrypoints
+from rtbuild.testing import FakeSite
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSite:
+    """A fake site that is the whole of sys.path, with a private cache directory."""
+    fake = FakeSite(tmp_path / "site")
+    monkeypatch.setattr(sys, "path", [str(fake.root)])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RTBUILD_NO_ENTRY_POINT_CACHE", raising=False)
+    return fake
+
+
+def _names(scanned: dict[str, list[entrypoints.EntryPointInfo]]) -> dict[str, list[tuple[str, str | None, str | None]]]:
+    return {g: sorted((i.name, i.distribution, i.version) for i in items) for g, items in scanned.items()}
+
+
+def _forbid_rescan(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(path: Any) -> Any:
+        raise AssertionError("rescanned although nothing changed")
+
+    monkeypatch.setattr(entrypoints, "_scan_metadata", boom)
+
+
+def test_second_scan_is_served_from_the_cache(site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    site.add("rt-b", version="2.1", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    first = entrypoints.scan()
+    assert _names(first) == {"rtbuild.builders": [("bee", "rt-b", "2.1")], "rtbuild.plugins": []}
+    assert os.path.isfile(entrypoints.cache_path())
+    _forbid_rescan(monkeypatch)
+    assert entrypoints.scan() == first
+
+
+def test_installing_a_distribution_invalidates_the_cache(site: FakeSite) -> None:
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    entrypoints.scan()
+    site.add("rt-p", entry_points={"rtbuild.plugins": {"pea": "pea_mod"}})
+    assert _names(entrypoints.scan())["rtbuild.plugins"] == [("pea", "rt-p", "1.0")]
+
+
+def test_editing_entry_points_in_place_invalidates_the_cache(site: FakeSite) -> None:
+    dist = site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    entrypoints.scan()
+    eps_file = next(dist.site.glob("rt_b-*.dist-info")) / "entry_points.txt"
+    eps_file.write_text("[rtbuild.builders]\nwasp = wasp_mod:Wasp\n")
+    later = time.time_ns() + 5_000_000_000  # a clearly different mtime, whatever the clock granularity
+    os.utime(eps_file, ns=(later, later))
+    assert _names(entrypoints.scan())["rtbuild.builders"] == [("wasp", "rt-b", "1.0")]
+
+
+def test_a_corrupt_cache_is_rescanned(site: FakeSite) -> None:
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    first = entrypoints.scan()
+    Path(entrypoints.cache_path()).write_text("{not json")
+    assert entrypoints.scan() == first
+
+
+def test_cache_can_be_turned_off(site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    monkeypatch.setenv("RTBUILD_NO_ENTRY_POINT_CACHE", "1")
+    entrypoints.scan()
+    assert not os.path.exists(entrypoints.cache_path())
+
+
+def test_load_resolves_module_and_attribute_paths(site: FakeSite) -> None:
+    site.add(
+        "rt-x",
+        entry_points={"rtbuild.plugins": {"x": "x_mod:Outer.inner"}},
+        modules={"x_mod.py": "class Outer:\n    inner = 42\n"},
+    )
+    (info,) = entrypoints.scan()["rtbuild.plugins"]
+    assert info.load() == 42
+    assert entrypoints.EntryPointInfo("m", "x_mod", "g", None, None).load() is sys.modules["x_mod"]
+    with pytest.raises(ValueError, match="malformed"):
+        entrypoints.EntryPointInfo("m", "not a value!", "g", None, None).load()
