@@ -57,14 +57,6 @@ class Recorder(Reporter):
         self.events.append((kind, fields))
 
 
-@pytest.fixture
-def context(tmp_path: Path) -> Path:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "Dockerfile").write_text("FROM scratch\n")
-    return ctx
-
-
 def test_lock_dir_follows_xdg_cache_home(_cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert lock_dir() == _cache_home / "rtbuild" / "locks"
     monkeypatch.delenv("XDG_CACHE_HOME")
