@@ -182,15 +182,17 @@ class DockerBuilder(RuntimeBuilder):
             self._client = choose_client(self.buildkit, self.docker_cli)
         return self._client
 
-    def inputs(self, spec: BuildSpec) -> Inputs | None:
-        """The input digest of ``spec`` (``None`` when a base image is not local)."""
+    def inputs(self, spec: BuildSpec, extra: list[str], dockerfile: str) -> Inputs | None:
+        """The input digest of ``spec`` (``None`` when a base image is not local).
+
+        ``extra`` and ``dockerfile`` are what :meth:`run` already resolved and validated.
+        """
         from rtbuild.context import context_digest
 
         from .engine import EngineAPI
 
-        extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
         ctx = context_digest(spec.path, extra)
-        with open(validate_context(spec.path, extra), encoding="utf-8", errors="replace") as handle:
+        with open(dockerfile, encoding="utf-8", errors="replace") as handle:
             dockerfile_text = handle.read()
         inputs = compute_inputs(
             context_digest=ctx.digest,
@@ -214,12 +216,12 @@ class DockerBuilder(RuntimeBuilder):
         if not spec.tags:
             raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
         extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
-        validate_context(spec.path, extra)  # before any engine contact
+        dockerfile = validate_context(spec.path, extra)  # before any engine contact
         reporter = get_reporter()
         inputs: Inputs | None = None
         blocked = skip_blocked(spec.extra_build_args)
         if self.skip_unchanged and blocked is None:
-            inputs = self.inputs(spec)
+            inputs = self.inputs(spec, extra, dockerfile)
             if inputs is not None and not spec.force:
                 image_id = all_tags_current(spec.tags, inputs.digest, EngineAPI(self.docker_host))
                 if image_id is not None:
