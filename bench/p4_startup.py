@@ -5,6 +5,7 @@ PYTHONPATH (dist-info directories with entry points, and one small module each).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from common import PYTHON, RTBUILD, WORK, Row, alternate, bench_env, log, median, run, timed
@@ -64,29 +65,28 @@ def _rows(samples: dict[str, list[float]], suffix: str, plugins_limit_ms: float,
     return rows
 
 
-def run_scenario(reps: int, quick: bool) -> list[Row]:
-    reps = max(reps * 3, 15) if not quick else max(reps, 5)
-    env = bench_env()
-    arms = {
+def _arms(env: dict[str, str]) -> dict[str, Callable[[], None]]:
+    """The three commands P4 times, in one environment."""
+    return {
         "python -c pass": timed([PYTHON, "-c", "pass"], env),
         "rtbuild --version": timed([RTBUILD, "--version"], env),
         "rtbuild plugins": timed([RTBUILD, "plugins"], env),
     }
+
+
+def run_scenario(reps: int, quick: bool) -> list[Row]:
+    reps = max(reps * 3, 15) if not quick else max(reps, 5)
+    env = bench_env()
     log(f"P4: {reps} alternating rounds, repository distributions only")
-    plain = alternate(arms, reps)
+    plain = alternate(_arms(env), reps)
     site = fake_site()
     env50 = bench_env(PYTHONPATH=str(site))
     listed = run([RTBUILD, "plugins"], env50).stdout
     seen = sum(1 for line in listed.splitlines() if line.startswith("bench-fake-"))
     if seen != FAKE_PLUGINS:
         raise RuntimeError(f"P4: rtbuild plugins listed {seen} of the {FAKE_PLUGINS} fake plugins:\n{listed[-2000:]}")
-    arms50 = {
-        "python -c pass": timed([PYTHON, "-c", "pass"], env50),
-        "rtbuild --version": timed([RTBUILD, "--version"], env50),
-        "rtbuild plugins": timed([RTBUILD, "plugins"], env50),
-    }
     log(f"P4: {reps} alternating rounds with {FAKE_PLUGINS} extra fake plugin distributions")
-    extra = alternate(arms50, reps)
+    extra = alternate(_arms(env50), reps)
     for name, values in plain.items():
         log(f"P4: median {name}: {median(values) * 1000:.1f} ms")
     for name, values in extra.items():
