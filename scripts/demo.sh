@@ -47,10 +47,15 @@ build() {  # build OUT.json: one `rtbuild runtime` call, progress on stderr
   "$RTBUILD" runtime --base "$BASE" --plugin jupyter --plugin cacerts --json >"$1"
 }
 
+timed_build() {  # timed_build OUT.json: build, show progress, print the wall seconds
+  local start
+  start=$(date +%s.%N)
+  build "$1" 2>&1 | progress >&2 || return  # command substitution does not inherit set -e
+  "$PY" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$start" "$(date +%s.%N)"
+}
+
 say "1. rtbuild runtime --base $BASE --plugin jupyter --plugin cacerts"
-start=$(date +%s.%N)
-build "$WORK/first.json" 2>&1 | progress
-first_wall=$("$PY" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$start" "$(date +%s.%N)")
+first_wall=$(timed_build "$WORK/first.json")
 IMAGE=$(field "$WORK/first.json" 'd["image"]')
 echo "image:  $IMAGE"
 echo "tags:   $(field "$WORK/first.json" '", ".join(d["tags"])')"
@@ -86,9 +91,7 @@ echo "CA bundle for pip/requests/curl/node in the image: $("$DOCKER" exec "$CONT
 "$DOCKER" rm -f "$CONTAINER" >/dev/null
 
 say "3. The same command again"
-start=$(date +%s.%N)
-build "$WORK/second.json" 2>&1 | progress
-second_wall=$("$PY" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$start" "$(date +%s.%N)")
+second_wall=$(timed_build "$WORK/second.json")
 SECOND=$(field "$WORK/second.json" 'd["image"]')
 echo "image:  $SECOND"
 echo "tier:   $(field "$WORK/second.json" 'd["details"]["runtime_tier"]')   (cached: $(field "$WORK/second.json" 'd["cached"]'))"
