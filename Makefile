@@ -23,8 +23,10 @@ $(STAMP): $(DIST_FILES)
 venv: $(STAMP)
 	@$(BIN)/python -m compileall -q core/src builders contrib >/dev/null
 
+# Docker first (podman.sh also tags/imports its arm64 base into a running dockerd).
 engine:
 	bash scripts/engine.sh
+	bash scripts/podman.sh
 
 test: venv engine
 	$(BIN)/python -m pytest
