@@ -53,8 +53,8 @@ def _rtbuild_json(ctx: Path, tag: str) -> dict[str, Any]:
 def run_scenario(reps: int, quick: bool) -> list[Row]:
     import docker
     import rtbuild
-    from rtbuild.config import load_config
-    from rtbuild.plugins import get_plugin_manager
+    from rtbuild._framework.config import load_config
+    from rtbuild._framework.plugins import get_plugin_manager
 
     ctx = context_470()
     env = bench_env()

@@ -18,7 +18,7 @@ import uuid
 
 from common import DOCKER, IMAGE_REPO, RTBUILD, WORK, Row, alternate, bench_env, docker_rmi, log, median, run, timed
 from p1_rebuild import context_470
-from rtbuild.hashing import StatCache
+from rtbuild.context._hashing import StatCache
 
 TAGS = {"rtbuild": f"{IMAGE_REPO}/p2:rtbuild", "buildkit": f"{IMAGE_REPO}/p2:buildkit"}
 NONCE_DOCKERFILE = 'FROM busybox:latest\nARG NONCE\nRUN echo "$NONCE" > /nonce\nCOPY . /ctx\n'

@@ -1,7 +1,7 @@
 """P3: runtime image with a change confined to the source layer, against a scratch build
 of the same runtime image.
 
-Both arms call :func:`rtbuild.runtime.build_runtime_image` in this process with the
+Both arms call :func:`rtbuild.runtime._build.build_runtime_image` in this process with the
 same base and plugins (default: debian:bookworm + jupyter + cacerts, as ``make demo``).
 Each run adds a fresh file through ``extra_files``, which changes only the source hash:
 
@@ -31,9 +31,9 @@ STAMP = "/opt/rtbuild-bench/stamp"
 
 
 def run_scenario(reps: int, quick: bool) -> list[Row]:
-    from rtbuild.config import load_config
-    from rtbuild.plugins import get_plugin_manager
-    from rtbuild.runtime import build_runtime_image
+    from rtbuild._framework.config import load_config
+    from rtbuild._framework.plugins import get_plugin_manager
+    from rtbuild.runtime._build import build_runtime_image
 
     config = load_config()
     pm = get_plugin_manager(config)

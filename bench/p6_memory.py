@@ -33,7 +33,7 @@ LIMIT_MB = 100.0
 #: parent's pages the child had before exec).
 WRAPPER = """
 import json, sys
-from rtbuild.cli import main
+from rtbuild.cli._main import main
 code = main(sys.argv[2:])
 status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
 with open(sys.argv[1], "w") as out:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from rtbuild import BuildRequest, Config, ConfigError
-from rtbuild.batch import BatchEntry, load_batch_file, parse_batch, requests_from, run_batch
+from rtbuild._framework.batch import BatchEntry, load_batch_file, parse_batch, requests_from, run_batch
+from rtbuild._framework.plugins import RtbuildPluginManager
+from rtbuild._framework.progress import Reporter, use_reporter
 from rtbuild.errors import BuildFailedError
-from rtbuild.plugins import RtbuildPluginManager
-from rtbuild.progress import Reporter, use_reporter
 from rtbuild.testing import FakeBuilder
 
 
@@ -73,9 +73,9 @@ def test_toml_file_with_defaults(project: Path) -> None:
     assert first.request.platform == "linux/amd64"
     assert first.request.build_args == {"BASE": "busybox", "N": "2"}
     assert first.request.labels == {"team": "infra"}
-    assert first.request.data == {"target": "runtime", "force": True}
+    assert (first.request.target, first.request.no_cache, first.request.data) == ("runtime", True, {})
     assert first.request.extra_build_args == ["--file", "Dockerfile"]
-    assert first.request.push is False and first.request.builder is None
+    assert first.request.push is None and first.request.builder is None  # None: from the config
     assert second.name == "app-b:1"
     assert second.request.tags == ["app-b:1"]
     assert second.request.push is True and second.request.builder == "other"

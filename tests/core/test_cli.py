@@ -187,6 +187,7 @@ def test_json_errors_go_to_stdout_as_json(site: FakeSite, context: Path) -> None
         "log_tail": ["#5 RUN false", "exit code: 1"],
         "hint": "fix the Dockerfile",
         "log_path": None,
+        "blame": None,
         "exit_code": 1,
     }
 
@@ -231,7 +232,7 @@ def test_usage_errors_exit_2(site: FakeSite, args: list[str]) -> None:
 
 def test_help_and_version(site: FakeSite) -> None:
     from rtbuild import __version__
-    from rtbuild.cli import COMMANDS
+    from rtbuild.cli._main import COMMANDS
 
     helped = run_cli(["--help"])
     assert helped.exit_code == 0
@@ -258,10 +259,11 @@ def test_push_uses_the_builders_push(site: FakeSite, context: Path) -> None:
     assert sys.modules["pushy_site_builder"].SiteBuilder.pushed == ["a:1", "a:2"]
 
 
-def test_push_without_push_support_exit_1(site: FakeSite, context: Path) -> None:
+def test_push_without_push_support_exit_2_before_any_work(site: FakeSite, context: Path) -> None:
     result = build(context, "--push")
-    assert result.exit_code == 1
-    assert "cannot push" in result.stderr and "step: push" in result.stderr
+    assert result.exit_code == 2
+    assert "cannot do what this build asks: push" in result.stderr
+    assert "step: check builder capabilities" in result.stderr
 
 
 # --- exists --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from rtbuild import BuildRequest, Config, load_config, run_build
-from rtbuild.config import ENV_VARS, find_config_file
+from rtbuild._framework.config import ENV_VARS, find_config_file
 from rtbuild.errors import ConfigError
 from rtbuild.testing import FakeSite, run_cli
 

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from rtbuild.context import context_digest
-from rtbuild.dockerignore import PatternMatcher
+from rtbuild.context._dockerignore import PatternMatcher
+from rtbuild.context._hashing import StatCache, cache_dir, hash_context
+from rtbuild.context._validate import context_digest
 from rtbuild.errors import BuildContextError
-from rtbuild.hashing import StatCache, cache_dir, hash_context
 
 OLD = 1_600_000_000  # an mtime well outside the "racy" window, so entries are cached
 

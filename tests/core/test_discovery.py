@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from rtbuild import BuildRequest, Config, run_build
+from rtbuild._framework.plugins import BUILDERS_GROUP, RtbuildPluginManager, discover, get_plugin_manager
 from rtbuild.errors import BuilderNotFoundError, PluginError
-from rtbuild.plugins import BUILDERS_GROUP, RtbuildPluginManager, discover, get_plugin_manager
 from rtbuild.testing import FakeSite, run_cli
 
 # A builder module that leaves a mark on disk when imported, so "not imported" is provable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rtbuild.dockerignore import PatternMatcher, read_patterns
+from rtbuild.context._dockerignore import PatternMatcher, read_patterns
 from rtbuild.errors import BuildContextError
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import click
 import pytest
 import yaml
-from rtbuild import config as config_module
 from rtbuild import hookspecs
-from rtbuild.cli import COMMANDS, cli
+from rtbuild._framework import config as config_module
+from rtbuild.cli._main import COMMANDS, cli
 from rtbuild.markers import PROJECT_NAME
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rtbuild import entrypoints
+from rtbuild._framework import entrypoints
 from rtbuild.testing import FakeSite
 
 

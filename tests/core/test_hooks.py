@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from rtbuild import AgentRuntimeBuildError, BuildRequest, BuildResult, Config, check_image, hookimpl, run_build
-from rtbuild.config import Config as ConfigClass
+from rtbuild._framework.config import Config as ConfigClass
+from rtbuild._framework.plugins import RtbuildPluginManager
 from rtbuild.errors import BuildFailedError
-from rtbuild.plugins import RtbuildPluginManager
 from rtbuild.testing import FakeBuilder
 
 

@@ -20,7 +20,7 @@ for extra in sys.argv[2:]:
     __import__(extra)
 code = 0
 if argv is not None:
-    from rtbuild.cli import main
+    from rtbuild.cli._main import main
     sys.argv = ["rtbuild", *argv]
     code = main(argv)
 else:

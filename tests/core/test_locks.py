@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from rtbuild import AgentRuntimeBuildError, BuildRequest, Config, run_build
-from rtbuild.locks import build_lock, lock_dir, lock_name, lock_names
-from rtbuild.plugins import RtbuildPluginManager
-from rtbuild.progress import Reporter, use_reporter
+from rtbuild._framework.locks import build_lock, lock_dir, lock_name, lock_names
+from rtbuild._framework.plugins import RtbuildPluginManager
+from rtbuild._framework.progress import Reporter, use_reporter
 from rtbuild.testing import FakeBuilder
 
 
@@ -197,7 +197,7 @@ WORKER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from rtbuild import BuildRequest, Config, RuntimeBuilder, get_plugin_manager, run_build
-    from rtbuild.progress import JsonReporter, use_reporter
+    from rtbuild._framework.progress import JsonReporter, use_reporter
 
     engine, context, tag = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 
@@ -257,7 +257,7 @@ def test_concurrent_processes_build_once(tmp_path: Path, context: Path, _cache_h
 HOLDER = textwrap.dedent(
     """
     import sys, time
-    from rtbuild.locks import build_lock
+    from rtbuild._framework.locks import build_lock
 
     log, name = sys.argv[1], sys.argv[2]
     with build_lock(["shared:1"]):
@@ -300,7 +300,7 @@ def test_process_and_thread_holders_exclude_each_other(tmp_path: Path, _cache_ho
 
 
 def test_in_process_locks_do_not_pile_up() -> None:
-    from rtbuild import locks
+    from rtbuild._framework import locks
 
     for index in range(50):
         with build_lock([f"app:{index}"]):
@@ -310,7 +310,7 @@ def test_in_process_locks_do_not_pile_up() -> None:
 
 def test_filelock_fallback_without_fcntl(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Where there is no fcntl (Windows), filelock provides the file lock."""
-    from rtbuild import locks
+    from rtbuild._framework import locks
 
     monkeypatch.setattr(locks, "fcntl", None)
     script = tmp_path / "holder.py"

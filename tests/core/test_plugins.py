@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from rtbuild import BuildRequest, Config, PluginLoadWarning, load_config, run_build
+from rtbuild._framework.plugins import get_plugin_manager
 from rtbuild.errors import PluginError
-from rtbuild.plugins import get_plugin_manager
 from rtbuild.testing import FakeSite, run_cli
 
 # A plugin that appends its name to a shared file in pre_build and post_build.

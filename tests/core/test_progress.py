@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from rtbuild.live import LiveReporter
-from rtbuild.progress import JsonReporter, PlainReporter, Reporter, get_reporter, make_reporter, use_reporter
+from rtbuild._framework.live import LiveReporter
+from rtbuild._framework.progress import JsonReporter, PlainReporter, Reporter, get_reporter, make_reporter, use_reporter
 
 
 class _Tty(io.StringIO):

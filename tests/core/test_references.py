@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from rtbuild.errors import ConfigError, InvalidReferenceError
-from rtbuild.references import Reference, parse_reference, split_domain
+from rtbuild.oci._references import Reference, parse_reference, split_domain
 
 SHA = "sha256:" + "a" * 64
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-from rtbuild.credentials import Credentials, get_credentials, hostname_of, load_docker_config
 from rtbuild.errors import ConfigError, RegistryAuthError, RegistryError
-from rtbuild.registry import RegistryClient, is_insecure, is_loopback, manifest_exists, parse_challenge
+from rtbuild.oci._credentials import Credentials, get_credentials, hostname_of, load_docker_config
+from rtbuild.oci._registry import RegistryClient, is_insecure, is_loopback, manifest_exists, parse_challenge
 
 # --- challenge parsing ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rtbuild.progress import Reporter
+from rtbuild._framework.progress import Reporter
 
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))

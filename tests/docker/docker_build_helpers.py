@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from rtbuild import BuildRequest, BuildResult, Config, run_build
-from rtbuild.plugins import get_plugin_manager
+from rtbuild._framework.plugins import get_plugin_manager
 
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
 BUSYBOX_DOCKERFILE = 'FROM busybox:latest\nARG GREETING=hi\nCOPY . /ctx\nRUN echo "$GREETING" > /greeting\n'
@@ -97,11 +97,7 @@ def build(
     **fields: Any,
 ) -> BuildResult:
     """One build through the whole pipeline (hooks, plugins, builder) in-process."""
-    data = {}
-    for key in ("target", "force"):
-        if key in fields:
-            data[key] = fields.pop(key)
-    request = BuildRequest(path=str(path), tags=tags or [images.tag()], data=data, **fields)
+    request = BuildRequest(path=str(path), tags=tags or [images.tag()], **fields)
     config = config or Config()
     return images.remember(run_build(request, config=config, pm=get_plugin_manager(config)))
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import docker_build_helpers as h
 import pytest
 from rtbuild import BuildContextError, BuildFailedError
-from rtbuild.dockerignore import PatternMatcher, read_dockerignore
-from rtbuild.hashing import hash_context
+from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
+from rtbuild.context._hashing import hash_context
 
 pytestmark = pytest.mark.engine
 

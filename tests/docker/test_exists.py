@@ -21,8 +21,8 @@ from _registry_support import (
     run_cli,
     scratch_images,
 )
+from rtbuild._framework.progress import use_reporter
 from rtbuild.errors import EngineUnavailableError, InvalidReferenceError, RegistryAuthError, RegistryError
-from rtbuild.progress import use_reporter
 from rtbuild_docker.images import image_exists, push_image
 
 __all__ = ["scratch_images"]  # the fixture, re-exported for pytest

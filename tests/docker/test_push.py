@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from _registry_support import ImageTags, RecordingReporter, closed_port, docker_config, run_cli, scratch_images
+from rtbuild._framework.progress import use_reporter
 from rtbuild.errors import PushError, RegistryAuthError
-from rtbuild.progress import use_reporter
-from rtbuild.registry import manifest_exists
+from rtbuild.oci._registry import manifest_exists
 from rtbuild_docker.images import push_image
 
 __all__ = ["scratch_images"]  # the fixture, re-exported for pytest

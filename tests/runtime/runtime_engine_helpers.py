@@ -6,8 +6,8 @@ import json
 import subprocess
 from typing import Any
 
-from rtbuild.config import Config
-from rtbuild.plugins import RtbuildPluginManager
+from rtbuild._framework.config import Config
+from rtbuild._framework.plugins import RtbuildPluginManager
 
 
 def docker(cli: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

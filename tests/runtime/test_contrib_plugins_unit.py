@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rtbuild.config import Config
+from rtbuild._framework.config import Config
 from rtbuild.errors import ConfigError
-from rtbuild.runtime_context import render
+from rtbuild.runtime._compose import render
 from rtbuild_cacerts.plugin import CA_ENV_VARS, DEFAULT_IMAGE_PATH, CACertsPlugin
 from rtbuild_jupyter.plugin import CHECK_SCRIPT, START_SCRIPT, JupyterPlugin
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from rtbuild._framework.config import Config
+from rtbuild._framework.plugins import get_plugin_manager
 from rtbuild.builder import BuildResult
-from rtbuild.config import Config
-from rtbuild.plugins import get_plugin_manager
-from rtbuild.runtime import build_runtime_image
+from rtbuild.runtime._build import build_runtime_image
 from rtbuild_cacerts.plugin import CA_ENV_VARS, DEFAULT_BUNDLE, DEFAULT_IMAGE_PATH
 from rtbuild_jupyter.plugin import CHECK_SCRIPT, START_SCRIPT
 from runtime_engine_helpers import counting_builder, docker, inspect, remove_repo

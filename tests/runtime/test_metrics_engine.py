@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import rtbuild
 from rtbuild import BuildRequest, Config
-from rtbuild.runtime import build_runtime_image
+from rtbuild.runtime._build import build_runtime_image
 
 pytestmark = pytest.mark.engine
 

@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 import rtbuild
-from rtbuild.config import Config
+from rtbuild._framework.config import Config
+from rtbuild._framework.plugins import RtbuildPluginManager, get_plugin_manager
 from rtbuild.errors import ConfigError, PluginError
-from rtbuild.plugins import RtbuildPluginManager, get_plugin_manager
-from rtbuild.runtime import build_runtime_image, compose_runtime, get_runtime_image, runtime_tags, version_tag_part
-from rtbuild.runtime_context import render
-from rtbuild.runtime_plugin import RuntimePlugin, RuntimeRequirements
+from rtbuild.runtime._build import (
+    build_runtime_image,
+    compose_runtime,
+    get_runtime_image,
+    runtime_tags,
+    version_tag_part,
+)
+from rtbuild.runtime._compose import render
+from rtbuild.runtime._plugin import RuntimePlugin, RuntimeRequirements
 from rtbuild.testing import FakeBuilder, run_cli
 
 
@@ -245,7 +251,7 @@ def test_cli_lists_and_reports_unknown_plugins(rtbuild_site: Any) -> None:
         "rtfake",
         """
         import rtbuild
-        from rtbuild.runtime_plugin import RuntimeRequirements
+        from rtbuild.runtime._plugin import RuntimeRequirements
 
         class P:
             name = "fakeplug"

@@ -25,9 +25,9 @@ import pytest
 import rtbuild
 import rtbuild_vscode.plugin as vscode_plugin
 from rtbuild import Config
+from rtbuild._framework.progress import Reporter, use_reporter
 from rtbuild.errors import BuildFailedError, ChecksumMismatchError, ConfigError, DownloadError
-from rtbuild.progress import Reporter, use_reporter
-from rtbuild.runtime import build_runtime_image, compose_runtime
+from rtbuild.runtime._build import build_runtime_image, compose_runtime
 from rtbuild_vscode.download import fetch_verified
 from rtbuild_vscode.plugin import (
     ARCHIVE_PATH,

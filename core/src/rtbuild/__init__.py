@@ -5,70 +5,64 @@ The public API. Importing it stays light: no docker SDK, rich or backend is impo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._version import __version__
-from .errors import (
+from rtbuild._lazy import lazy_exports
+from rtbuild._version import __version__
+from rtbuild.errors import (
     AgentRuntimeBuildError,
     BuildContextError,
     BuilderNotFoundError,
     BuildFailedError,
+    CapabilityError,
     ChecksumMismatchError,
     ConfigError,
     DownloadError,
     EngineUnavailableError,
     InvalidReferenceError,
     PluginError,
+    PolicyError,
     PushError,
     RegistryAuthError,
     RegistryError,
 )
 
 if TYPE_CHECKING:
-    from .builder import BuildRequest, BuildResult, RuntimeBuilder
-    from .config import Config, load_config
-    from .markers import hookimpl, hookspec
-    from .pipeline import check_image, run_build
-    from .plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
-    from .runtime import build_runtime_image, get_runtime_image
-    from .runtime_plugin import RuntimePlugin, RuntimeRequirements
+    from rtbuild._framework.config import Config, load_config
+    from rtbuild._framework.pipeline import check_image, run_build
+    from rtbuild._framework.plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
+    from rtbuild._framework.progress import Reporter, get_reporter
+    from rtbuild.builder import BuilderCapabilities, BuildRequest, BuildResult, BuildSecret, ImageInfo, RuntimeBuilder
+    from rtbuild.markers import hookimpl, hookspec
+    from rtbuild.runtime._build import build_runtime_image, get_runtime_image
+    from rtbuild.runtime._plugin import RuntimePlugin, RuntimeRequirements
 
 #: Public names imported on first use (PEP 562), so that ``rtbuild --version`` and
-#: ``--help`` load neither pluggy nor importlib.metadata: name -> submodule.
+#: ``--help`` load neither pluggy nor importlib.metadata: name -> module.
 _LAZY: dict[str, str] = {
-    "BuildRequest": "builder",
-    "BuildResult": "builder",
-    "RuntimeBuilder": "builder",
-    "Config": "config",
-    "load_config": "config",
-    "hookimpl": "markers",
-    "hookspec": "markers",
-    "check_image": "pipeline",
-    "run_build": "pipeline",
-    "PluginLoadWarning": "plugins",
-    "RtbuildPluginManager": "plugins",
-    "get_plugin_manager": "plugins",
-    "build_runtime_image": "runtime",
-    "get_runtime_image": "runtime",
-    "RuntimePlugin": "runtime_plugin",
-    "RuntimeRequirements": "runtime_plugin",
+    "BuilderCapabilities": "rtbuild.builder",
+    "BuildRequest": "rtbuild.builder",
+    "BuildSecret": "rtbuild.builder",
+    "ImageInfo": "rtbuild.builder",
+    "BuildResult": "rtbuild.builder",
+    "RuntimeBuilder": "rtbuild.builder",
+    "Config": "rtbuild._framework.config",
+    "load_config": "rtbuild._framework.config",
+    "hookimpl": "rtbuild.markers",
+    "hookspec": "rtbuild.markers",
+    "check_image": "rtbuild._framework.pipeline",
+    "run_build": "rtbuild._framework.pipeline",
+    "PluginLoadWarning": "rtbuild.errors",
+    "RtbuildPluginManager": "rtbuild._framework.plugins",
+    "get_plugin_manager": "rtbuild._framework.plugins",
+    "Reporter": "rtbuild._framework.progress",
+    "get_reporter": "rtbuild._framework.progress",
+    "build_runtime_image": "rtbuild.runtime._build",
+    "get_runtime_image": "rtbuild.runtime._build",
+    "RuntimePlugin": "rtbuild.runtime._plugin",
+    "RuntimeRequirements": "rtbuild.runtime._plugin",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "AgentRuntimeBuildError",
@@ -76,18 +70,24 @@ __all__ = [
     "BuildFailedError",
     "BuildRequest",
     "BuildResult",
+    "BuildSecret",
+    "BuilderCapabilities",
     "BuilderNotFoundError",
+    "CapabilityError",
     "ChecksumMismatchError",
     "Config",
     "ConfigError",
     "DownloadError",
     "EngineUnavailableError",
+    "ImageInfo",
     "InvalidReferenceError",
     "PluginError",
     "PluginLoadWarning",
+    "PolicyError",
     "PushError",
     "RegistryAuthError",
     "RegistryError",
+    "Reporter",
     "RtbuildPluginManager",
     "RuntimeBuilder",
     "RuntimePlugin",
@@ -96,6 +96,7 @@ __all__ = [
     "build_runtime_image",
     "check_image",
     "get_plugin_manager",
+    "get_reporter",
     "get_runtime_image",
     "hookimpl",
     "hookspec",

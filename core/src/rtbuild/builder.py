@@ -1,25 +1,207 @@
-"""The builder contract: :class:`RuntimeBuilder`, :class:`BuildRequest`, :class:`BuildResult`."""
+"""The builder contract (v2): :class:`RuntimeBuilder`, :class:`BuildRequest`, :class:`BuildResult`.
+
+A v1 builder implements only the two abstract methods and keeps working: the default
+:meth:`RuntimeBuilder.build_request` hands it every structured field as a Docker-style
+flag. A v2 builder overrides :meth:`~RuntimeBuilder.build_request`, declares its
+:class:`BuilderCapabilities`, and gets the typed request.
+"""
 
 from __future__ import annotations
 
 import abc
+import os
+import shlex
+import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rtbuild.errors import BuildFailedError, ConfigError, PushError
 
 if TYPE_CHECKING:
-    from .config import Config
+    from rtbuild._framework.config import Config
+
+
+@dataclass(frozen=True)
+class BuilderCapabilities:
+    """What a builder can do; the core refuses a request for anything not declared (exit 2)."""
+
+    #: ``builder.push(tag)`` works.
+    push: bool = False
+    #: Platforms it can build for; empty means only the engine's native platform.
+    platforms: tuple[str, ...] = ()
+    #: One request may name several comma-separated platforms.
+    multi_platform: bool = False
+    #: Honours ``request.target`` (a multi-stage build's stage).
+    target: bool = False
+    #: Honours ``request.no_cache``.
+    no_cache: bool = False
+    #: Honours ``request.secrets`` (BuildKit-style ``--secret``).
+    secrets: bool = False
+    #: Honours ``request.cache_from`` / ``request.cache_to``.
+    cache_export: bool = False
+    #: A context without a Dockerfile is refused before the build.
+    needs_dockerfile: bool = True
+    #: :meth:`RuntimeBuilder.plan` describes the build without running it.
+    dry_run: bool = True
+    #: The builder can remove images it made (``rtbuild prune``).
+    prune: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["platforms"] = list(self.platforms)
+        return data
+
+
+#: What a v1 builder gets: structured fields become flags, so target and no-cache reach
+#: a Docker-like ``build()`` as ``--target``/``--no-cache`` (never dropped silently).
+V1_CAPABILITIES = BuilderCapabilities(target=True, no_cache=True, cache_export=True)
+
+
+@dataclass(frozen=True)
+class BuildSecret:
+    """A build secret: ``--secret id=NAME,src=FILE`` or ``id=NAME,env=VAR``.
+
+    Only the id and where to read it travel through rtbuild; the value is read by the
+    builder at build time (:meth:`value`) and never logged, hashed or stored.
+    """
+
+    id: str
+    src: str | None = None
+    env: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> BuildSecret:
+        fields: dict[str, str] = {}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or key.strip() not in ("id", "src", "source", "env", "type"):
+                raise ConfigError(
+                    f"invalid --secret {text!r}: expected id=NAME,src=FILE or id=NAME,env=VAR",
+                    step="validate request",
+                    hint="e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GH_TOKEN",
+                )
+            fields["src" if key.strip() == "source" else key.strip()] = value.strip()
+        secret = cls(id=fields.get("id", ""), src=fields.get("src") or None, env=fields.get("env") or None)
+        if not secret.id or (secret.src is None) == (secret.env is None):
+            raise ConfigError(
+                f"invalid --secret {text!r}: give an id and exactly one of src= or env=",
+                step="validate request",
+                hint="e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GH_TOKEN",
+            )
+        return secret
+
+    def value(self) -> bytes:
+        """The secret's bytes, read now (a missing source is a clear error without the value)."""
+        if self.env is not None:
+            raw = os.environ.get(self.env)
+            if raw is None:
+                raise ConfigError(f"secret {self.id!r}: environment variable {self.env} is not set", step="read secret")
+            return raw.encode()
+        assert self.src is not None
+        try:
+            with open(self.src, "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise ConfigError(
+                f"secret {self.id!r}: cannot read {self.src}: {exc.strerror}", step="read secret"
+            ) from None
+
+    def flag(self) -> str:
+        """The BuildKit flag value (names the source, never the secret itself)."""
+        return f"id={self.id},env={self.env}" if self.env is not None else f"id={self.id},src={self.src}"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :meth:`RuntimeBuilder.inspect_image` reports about a local image."""
+
+    id: str
+    size: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    created: str | None = None
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass
+class BuildRequest:
+    """One build, as the hooks and the builder see it. ``pre_build`` hooks may change it."""
+
+    path: str
+    tags: list[str] = field(default_factory=list)
+    #: One platform, or several separated by commas (``linux/amd64,linux/arm64``).
+    platform: str | None = None
+    extra_build_args: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    builder: str | None = None
+    #: ``None``: from the configuration; an explicit ``False`` wins over ``push = true``.
+    push: bool | None = None
+    target: str | None = None
+    no_cache: bool = False
+    #: The Dockerfile, relative to the context (``None``: ``Dockerfile``, or ``-f`` in extra args).
+    dockerfile: str | None = None
+    secrets: list[BuildSecret] = field(default_factory=list)
+    cache_from: list[str] = field(default_factory=list)
+    cache_to: list[str] = field(default_factory=list)
+    #: Rebuild even when an image with the same inputs exists (the no-op skip is off).
+    force: bool = False
+    #: Free-form data shared between plugins during one build; rtbuild itself reads none of it.
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def platforms(self) -> list[str]:
+        """The requested platforms, split on commas (empty: the engine's native one)."""
+        return [p.strip() for p in (self.platform or "").split(",") if p.strip()]
+
+    def structured_args(self) -> list[str]:
+        """Every structured field as Docker-style flags, then ``extra_build_args``."""
+        args: list[str] = []
+        if self.dockerfile:
+            args += ["-f", self.dockerfile]
+        for key, value in self.build_args.items():
+            args += ["--build-arg", f"{key}={value}"]
+        for key, value in self.labels.items():
+            args += ["--label", f"{key}={value}"]
+        if self.target:
+            args += ["--target", self.target]
+        if self.no_cache:
+            args.append("--no-cache")
+        for secret in self.secrets:
+            args += ["--secret", secret.flag()]
+        for ref in self.cache_from:
+            args += ["--cache-from", ref]
+        for ref in self.cache_to:
+            args += ["--cache-to", ref]
+        return args + list(self.extra_build_args)
+
+
+@dataclass
+class BuildResult:
+    """What a build produced."""
+
+    image: str
+    tags: list[str]
+    builder: str
+    duration_s: float
+    cached: bool = False
+    #: Free-form details from the backend or plugins (``steps``, ``digest``, ``pushed``, ...).
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class RuntimeBuilder(abc.ABC):
-    """Base class of every backend. Implement :meth:`build` and :meth:`image_exists`.
+    """Base class of every backend.
 
-    Structured request fields (build args, labels) reach a builder that implements only
-    these two methods as ``--build-arg K=V`` and ``--label K=V`` entries in
-    ``extra_build_args``.
+    Implement :meth:`build` and :meth:`image_exists` (v1); override :meth:`build_request`
+    and declare :attr:`capabilities` for the typed request (v2). Every other method has a
+    working default.
     """
 
     #: Set by the factory to the entry-point name the builder was selected by.
     name: str = ""
+    #: What this builder can do. The default is what a v1 builder gets through flags.
+    capabilities: ClassVar[BuilderCapabilities] = V1_CAPABILITIES
 
     @abc.abstractmethod
     def build(
@@ -35,51 +217,62 @@ class RuntimeBuilder(abc.ABC):
     def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
         """Whether ``image_name`` is available (locally, or pulled from its registry)."""
 
+    def build_request(self, request: BuildRequest) -> BuildResult:
+        """Run one structured build. The default adapts to :meth:`build` with flags."""
+        started = time.perf_counter()
+        image = self.build(
+            request.path, list(request.tags), platform=request.platform, extra_build_args=request.structured_args()
+        )
+        if not isinstance(image, str) or not image:
+            raise BuildFailedError(
+                f"builder {self.name!r} returned {image!r} instead of an image name",
+                step="build",
+                hint="RuntimeBuilder.build must return the final name:tag",
+                blame=f"builder {self.name or type(self).__name__}",
+            )
+        return BuildResult(
+            image=image,
+            tags=list(request.tags),
+            builder=self.name or type(self).__name__,
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+
+    def plan(self, request: BuildRequest) -> str:
+        """What :meth:`build_request` would do, as text (``rtbuild build --dry-run``)."""
+        args = [request.path, *(f"-t {t}" for t in request.tags)]
+        if request.platform:
+            args.append(f"--platform {request.platform}")
+        flags = shlex.join(request.structured_args())
+        return f"{type(self).__name__}.build({' '.join(args)}{' ' + flags if flags else ''})"
+
+    def push(self, tag: str) -> None:
+        """Push ``tag`` to its registry. Declare ``capabilities.push`` when overriding."""
+        raise PushError(
+            f"builder {self.name!r} cannot push images",
+            step="push",
+            hint="choose a builder that supports --push (see `rtbuild builders`)",
+        )
+
+    def image_id(self, name: str) -> str | None:
+        """The local image ID of ``name``, or ``None`` when unknown or unsupported."""
+        return None
+
+    def inspect_image(self, name: str) -> ImageInfo | None:
+        """Size, labels and creation time of a local image, or ``None`` when unsupported."""
+        return None
+
     @classmethod
-    def from_config(cls, config: Config) -> RuntimeBuilder:
-        """Create the builder from configuration. The default ignores it."""
+    def from_config(cls, config: Config, name: str) -> RuntimeBuilder:
+        """Create the builder; ``name`` is the entry-point name it was selected by."""
         return cls()
 
 
-@dataclass
-class BuildRequest:
-    """One build, as the hooks see it. Mutable: ``pre_build`` hooks may change it."""
-
-    path: str
-    tags: list[str] = field(default_factory=list)
-    platform: str | None = None
-    extra_build_args: list[str] = field(default_factory=list)
-    build_args: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    builder: str | None = None
-    push: bool = False
-    #: Free-form data shared between plugins during one build.
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def structured_args(self) -> list[str]:
-        """``build_args`` and ``labels`` as CLI-style entries, then ``extra_build_args``."""
-        args: list[str] = []
-        for key, value in self.build_args.items():
-            args += ["--build-arg", f"{key}={value}"]
-        for key, value in self.labels.items():
-            args += ["--label", f"{key}={value}"]
-        return args + list(self.extra_build_args)
-
-
-@dataclass
-class BuildResult:
-    """What a build produced."""
-
-    image: str
-    tags: list[str]
-    builder: str
-    duration_s: float
-    cached: bool = False
-    #: Free-form details from the backend or plugins (digest, log path, pushed, ...).
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-__all__ = ["BuildRequest", "BuildResult", "RuntimeBuilder"]
+__all__ = [
+    "V1_CAPABILITIES",
+    "BuildRequest",
+    "BuildResult",
+    "BuildSecret",
+    "BuilderCapabilities",
+    "ImageInfo",
+    "RuntimeBuilder",
+]

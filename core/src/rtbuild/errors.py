@@ -29,6 +29,7 @@ class AgentRuntimeBuildError(Exception):
         log_tail: Sequence[str] | str | None = None,
         hint: str | None = None,
         log_path: str | None = None,
+        blame: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -38,6 +39,8 @@ class AgentRuntimeBuildError(Exception):
         self.log_tail: list[str] = list(log_tail or [])
         self.hint = hint if hint is not None else self.default_hint
         self.log_path = log_path
+        #: Who to blame: "plugin NAME (distribution DIST)" or "builder NAME (...)".
+        self.blame = blame
 
     def __str__(self) -> str:
         return self.message
@@ -50,6 +53,7 @@ class AgentRuntimeBuildError(Exception):
             "log_tail": self.log_tail,
             "hint": self.hint,
             "log_path": self.log_path,
+            "blame": self.blame,
             "exit_code": self.exit_code,
         }
 
@@ -58,6 +62,8 @@ class AgentRuntimeBuildError(Exception):
         lines = [f"error: {self.message}"]
         if self.step:
             lines.append(f"  step: {self.step}")
+        if self.blame:
+            lines.append(f"  from: {self.blame}")
         if self.log_tail:
             lines.append("  last log lines:")
             lines.extend(f"    | {line}" for line in self.log_tail)
@@ -110,6 +116,18 @@ class PluginError(AgentRuntimeBuildError):
     exit_code = EXIT_USAGE
 
 
+class PolicyError(AgentRuntimeBuildError):
+    """A plugin refused the build by policy (a scan finding, a forbidden base image, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class CapabilityError(ConfigError):
+    """The request asks for something the selected builder declares it cannot do."""
+
+    default_hint = "run `rtbuild builders` to see what each installed builder supports"
+
+
 class PluginLoadWarning(UserWarning):
     """A plugin failed to load and was skipped (``RTBUILD_STRICT_PLUGINS=1`` makes it an error)."""
 
@@ -156,6 +174,7 @@ __all__ = [
     "BuildContextError",
     "BuildFailedError",
     "BuilderNotFoundError",
+    "CapabilityError",
     "ChecksumMismatchError",
     "ConfigError",
     "DownloadError",
@@ -163,6 +182,7 @@ __all__ = [
     "InvalidReferenceError",
     "PluginError",
     "PluginLoadWarning",
+    "PolicyError",
     "PushError",
     "RegistryAuthError",
     "RegistryError",

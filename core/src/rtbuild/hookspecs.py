@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .markers import hookspec
+from rtbuild.markers import hookspec
 
 if TYPE_CHECKING:
-    from .builder import BuildRequest, BuildResult, RuntimeBuilder
-    from .config import Config
-    from .runtime_plugin import RuntimePlugin
+    from rtbuild._framework.config import Config
+    from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+    from rtbuild.runtime._plugin import RuntimePlugin
 
 
 @hookspec
@@ -61,7 +61,7 @@ def post_build(request: BuildRequest, result: BuildResult, config: Config, build
 def runtime_plugins(config: Config) -> list[RuntimePlugin]:
     """Offer runtime plugins; only the ones selected by name contribute to an image.
 
-    Return a list of objects following :class:`~rtbuild.runtime_plugin.RuntimePlugin`
+    Return a list of objects following :class:`~rtbuild.runtime._plugin.RuntimePlugin`
     (``name``, ``order``, ``requirements(config)``). Every implementation's lists are
     concatenated; two plugins offering the same name is an error. ``requirements`` is
     called only for the plugins the user selected, so an installed but unselected

@@ -8,16 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rtbuild.builder import RuntimeBuilder
+from rtbuild import BuilderCapabilities, BuildRequest, BuildResult, ImageInfo, RuntimeBuilder, get_reporter
 from rtbuild.context import dockerfile_arg, validate_context
 from rtbuild.errors import ConfigError
-from rtbuild.progress import get_reporter
 
 from .buildkit import MODES, BuildClient, choose_client
 from .noop import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, skip_blocked
 
 if TYPE_CHECKING:
-    from rtbuild.config import Config
+    from rtbuild import Config
 
 PROGRESS_MODES = ("plain", "none")
 
@@ -75,8 +74,28 @@ def _absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
     return out
 
 
+def request_flags(request: BuildRequest) -> list[str]:
+    """The request's fields that BuildSpec keeps as flags (Dockerfile, no-cache, secrets, cache)."""
+    flags: list[str] = []
+    if request.dockerfile:
+        flags += ["-f", request.dockerfile]
+    if request.no_cache:
+        flags.append("--no-cache")
+    for secret in request.secrets:
+        flags += ["--secret", secret.flag()]
+    for ref in request.cache_from:
+        flags += ["--cache-from", ref]
+    for ref in request.cache_to:
+        flags += ["--cache-to", ref]
+    return flags + list(request.extra_build_args)
+
+
 class DockerBuilder(RuntimeBuilder):
     """Builds with BuildKit on a Docker engine (see docs/builders/docker.md)."""
+
+    capabilities = BuilderCapabilities(
+        push=True, target=True, no_cache=True, secrets=True, cache_export=True, dry_run=True
+    )
 
     def __init__(
         self,
@@ -103,7 +122,7 @@ class DockerBuilder(RuntimeBuilder):
         self._client: BuildClient | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> DockerBuilder:
+    def from_config(cls, config: Config, name: str = "docker") -> DockerBuilder:
         table = config.builder_config("docker")
         strings = {"docker_cli", "docker_host", "buildkit", "log_dir", "progress"}
         known = strings | {"skip_unchanged", "insecure_registries"}
@@ -134,7 +153,42 @@ class DockerBuilder(RuntimeBuilder):
             insecure_registries=insecure,
         )
 
-    # --- the v1 contract -------------------------------------------------------------
+    # --- the contract ----------------------------------------------------------------
+
+    def spec_for(self, request: BuildRequest) -> BuildSpec:
+        return BuildSpec(
+            path=request.path,
+            tags=list(request.tags),
+            platform=request.platform,
+            build_args=dict(request.build_args),
+            labels=dict(request.labels),
+            target=request.target,
+            extra_build_args=request_flags(request),
+            force=request.force,
+        )
+
+    def build_request(self, request: BuildRequest) -> BuildResult:
+        outcome = self.run(self.spec_for(request))
+        return BuildResult(
+            image=outcome.image,
+            tags=outcome.tags,
+            builder=self.name or "docker",
+            duration_s=outcome.duration_s,
+            cached=outcome.cached,
+            details=outcome.details(),
+        )
+
+    def plan(self, request: BuildRequest) -> str:
+        """The engine command a build would run (no-op skip not consulted)."""
+        import shlex
+
+        spec = self.spec_for(request)
+        extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
+        validate_context(spec.path, extra)
+        env = {"DOCKER_HOST": self.docker_host} if self.docker_host else {}
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**self.client().env, **env}.items())
+        argv = self._argv(spec, extra, labels=dict(spec.labels))
+        return (prefix + " " if prefix else "") + shlex.join(argv)
 
     def build(
         self,
@@ -157,23 +211,36 @@ class DockerBuilder(RuntimeBuilder):
 
         push_image(image, docker_host=self.docker_host)
 
-    def inspect_image(self, image: str) -> dict[str, Any] | None:
+    def inspect_raw(self, image: str) -> dict[str, Any] | None:
         """The engine's inspect document for a local ``image``; ``None`` when it is absent."""
         from .engine import EngineAPI
 
         return EngineAPI(self.docker_host).inspect_image(image)
 
+    def inspect_image(self, image: str) -> ImageInfo | None:
+        info = self.inspect_raw(image)
+        if not info:
+            return None
+        config = info.get("Config") or {}
+        size = info.get("Size")
+        platform = "/".join(str(p) for p in (info.get("Os"), info.get("Architecture"), info.get("Variant")) if p)
+        return ImageInfo(
+            id=str(info.get("Id") or ""),
+            size=size if isinstance(size, int) else None,
+            labels=dict(config.get("Labels") or {}),
+            created=info.get("Created"),
+            platforms=(platform,) if platform else (),
+        )
+
     def image_size(self, image: str) -> int | None:
         """The image's size in bytes as the engine reports it; ``None`` when it is absent."""
         info = self.inspect_image(image)
-        size = info.get("Size") if info else None
-        return size if isinstance(size, int) else None
+        return info.size if info else None
 
     def image_id(self, image: str) -> str | None:
         """The local image ID (``sha256:...``), so runtime lock hashes follow a re-tagged base."""
         info = self.inspect_image(image)
-        value = info.get("Id") if info else None
-        return value if isinstance(value, str) else None
+        return info.id or None if info else None
 
     # --- the work --------------------------------------------------------------------
 
@@ -244,11 +311,7 @@ class DockerBuilder(RuntimeBuilder):
             reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")
         return self._engine_build(spec, extra, inputs, started)
 
-    def _engine_build(self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float) -> BuildOutcome:
-        from .engine import resolve_host
-        from .failures import build_error
-        from .runner import default_log_dir, log_path_for, run_build
-
+    def _argv(self, spec: BuildSpec, extra: list[str], labels: dict[str, str]) -> list[str]:
         client = self.client()
         argv = client.command()
         if client.buildkit:
@@ -259,14 +322,22 @@ class DockerBuilder(RuntimeBuilder):
             argv += ["--platform", spec.platform]
         for key, value in spec.build_args.items():
             argv += ["--build-arg", f"{key}={value}"]
-        labels = dict(spec.labels)
-        if inputs is not None:
-            labels[DIGEST_LABEL] = inputs.digest
         for key, value in labels.items():
             argv += ["--label", f"{key}={value}"]
         if spec.target:
             argv += ["--target", spec.target]
-        argv += [*extra, spec.path]
+        return [*argv, *extra, spec.path]
+
+    def _engine_build(self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float) -> BuildOutcome:
+        from .engine import resolve_host
+        from .failures import build_error
+        from .runner import default_log_dir, log_path_for, run_build
+
+        client = self.client()
+        labels = dict(spec.labels)
+        if inputs is not None:
+            labels[DIGEST_LABEL] = inputs.digest
+        argv = self._argv(spec, extra, labels)
         env = dict(client.env)
         if self.docker_host:
             env["DOCKER_HOST"] = self.docker_host
@@ -286,4 +357,4 @@ class DockerBuilder(RuntimeBuilder):
         )
 
 
-__all__ = ["BuildOutcome", "BuildSpec", "DockerBuilder"]
+__all__ = ["BuildOutcome", "BuildSpec", "DockerBuilder", "request_flags"]

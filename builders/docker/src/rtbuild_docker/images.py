@@ -14,10 +14,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from rtbuild.credentials import get_credentials
+from rtbuild import get_reporter
 from rtbuild.errors import PushError, RegistryAuthError, RegistryError
-from rtbuild.progress import get_reporter
-from rtbuild.references import Reference, parse_reference
+from rtbuild.oci import Reference, get_credentials, parse_reference
 
 from .engine import EngineAPI, resolve_host, unreachable
 
@@ -196,7 +195,7 @@ def image_exists(
         return True
     if not pull_from_repo:
         return False
-    from rtbuild.registry import manifest_exists
+    from rtbuild.oci import manifest_exists
 
     if not manifest_exists(ref, insecure_registries=insecure_registries):
         get_reporter().event("not_found", image=image_name, registry=ref.registry)

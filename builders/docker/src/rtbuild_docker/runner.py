@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rtbuild.progress import get_reporter
+from rtbuild import get_reporter
 
 TAIL_LINES = 20
 _STEP = re.compile(r"^#\d+ \[[^\]]+\] (.+)$")

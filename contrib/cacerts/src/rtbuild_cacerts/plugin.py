@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rtbuild
+from rtbuild import RuntimeRequirements
 from rtbuild.errors import ConfigError
-from rtbuild.runtime_plugin import RuntimeRequirements
 
 if TYPE_CHECKING:
     from rtbuild import Config

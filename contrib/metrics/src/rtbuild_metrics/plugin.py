@@ -64,7 +64,7 @@ def post_build(request: BuildRequest, result: BuildResult, config: Config, build
     try:
         append_line(path, record)
     except MetricsWriteError as exc:
-        from rtbuild.progress import get_reporter
+        from rtbuild import get_reporter
 
         message = f"metrics: {exc} (the build succeeded; no metrics line was written)"
         get_reporter().event("warning", message=message)

@@ -69,7 +69,7 @@ def _stream_to(url: str, target: Path, *, timeout: float) -> str:
     import ssl
 
     import httpx
-    from rtbuild.progress import get_reporter
+    from rtbuild import get_reporter
 
     reporter = get_reporter()
     digest = hashlib.sha256()

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import rtbuild
+from rtbuild import RuntimeRequirements
 from rtbuild.errors import ConfigError
-from rtbuild.runtime_plugin import RuntimeRequirements
 
 from .download import fetch_verified, normalize_sha256, probe_sha256
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from ..builder import BuildRequest, RuntimeBuilder
-from ..markers import hookimpl
+from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+from rtbuild.markers import hookimpl
 
 
 @hookimpl(trylast=True)
-def build(request: BuildRequest, builder: RuntimeBuilder) -> str:
-    # Builders that implement only the two abstract methods get the structured fields
-    # as CLI-style entries, the only channel the v1 contract gives them.
-    return builder.build(
-        request.path,
-        list(request.tags),
-        platform=request.platform,
-        extra_build_args=request.structured_args(),
-    )
+def build(request: BuildRequest, builder: RuntimeBuilder) -> BuildResult:
+    # The structured entry point: v2 builders override it, the base class adapts it to
+    # a v1 ``build()`` with every field as a flag. Plugin filtering never changes this.
+    return builder.build_request(request)
 
 
 @hookimpl(trylast=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import State, emit_json, json_option, pass_state
-from ._options import parse_pairs, progress_mode
+from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli.commands._options import parse_pairs, progress_mode
 
 
 @click.command()
@@ -42,9 +42,9 @@ def build(
     as_json: bool,
 ) -> None:
     """Build the context at PATH and print the final image name (or JSON with --json)."""
-    from ..builder import BuildRequest
-    from ..pipeline import run_build
-    from ..progress import make_reporter, use_reporter
+    from rtbuild._framework.pipeline import run_build
+    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild.builder import BuildRequest
 
     config = state.load_config(builder=builder, platform=platform, push=push)
     request = BuildRequest(
@@ -58,9 +58,9 @@ def build(
         push=config.push,
     )
     if target:
-        request.data["target"] = target
+        request.target = target
     if force:
-        request.data["force"] = True
+        request.force = True
     pm = state.plugin_manager(config)
     with use_reporter(make_reporter(progress_mode(as_json, quiet))):
         result = run_build(request, config=config, pm=pm)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, RegistryAuthError
-from .references import DEFAULT_REGISTRY, DOCKER_HUB_AUTH_KEY
+from rtbuild.errors import ConfigError, RegistryAuthError
+from rtbuild.oci._references import DEFAULT_REGISTRY, DOCKER_HUB_AUTH_KEY
 
 #: Names under which Docker Hub credentials may be stored.
 _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import BuildContextError
+from rtbuild.errors import BuildContextError
 
 #: Characters that are regexp syntax but literal in filepath.Match (moby's shouldEscape).
 _ESCAPE = frozenset(".+()|{}$")

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
 
-from . import hookspecs
-from .builder import RuntimeBuilder
-from .default_plugins import DEFAULT_PLUGINS
-from .entrypoints import EntryPointInfo
-from .entrypoints import scan as scan_entry_points
-from .errors import BuilderNotFoundError, PluginError, PluginLoadWarning
-from .markers import PROJECT_NAME
+from rtbuild import hookspecs
+from rtbuild._framework.entrypoints import EntryPointInfo
+from rtbuild._framework.entrypoints import scan as scan_entry_points
+from rtbuild.builder import RuntimeBuilder
+from rtbuild.default_plugins import DEFAULT_PLUGINS
+from rtbuild.errors import BuilderNotFoundError, PluginError, PluginLoadWarning
+from rtbuild.markers import PROJECT_NAME
 
 if TYPE_CHECKING:
-    from .config import Config
+    from rtbuild._framework.config import Config
 
 BUILDERS_GROUP = "rtbuild.builders"
 PLUGINS_GROUP = "rtbuild.plugins"
@@ -294,7 +294,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 f"builder {name!r} ({item.value}) from {item.distribution} is not a rtbuild.RuntimeBuilder subclass",
                 step="load builder",
             )
-        builder = cls.from_config(config)
+        builder = _instantiate(cls, config, name)
         builder.name = name
         record.status = "loaded"
         return builder
@@ -303,8 +303,22 @@ class RtbuildPluginManager(pluggy.PluginManager):
         return [*self.builder_records().values(), *self.records.values()]
 
 
+def _instantiate(cls: type[RuntimeBuilder], config: Config, name: str) -> RuntimeBuilder:
+    """``cls.from_config(config, name)``; a v1 override taking only ``config`` still works."""
+    import inspect
+
+    try:
+        params = inspect.signature(cls.from_config).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    takes_name = "name" in params or any(p.kind is p.VAR_POSITIONAL for p in params.values()) or len(params) >= 2
+    if takes_name:
+        return cls.from_config(config, name)
+    return cls.from_config(config)  # type: ignore[call-arg]
+
+
 def _core_version() -> str:
-    from ._version import __version__
+    from rtbuild._version import __version__
 
     return __version__
 
@@ -321,7 +335,7 @@ def get_plugin_manager(
     ``tolerate_invalid`` marks plugins with misspelt hooks ``failed`` instead of raising
     (``rtbuild plugins`` uses it to list them).
     """
-    from .config import Config
+    from rtbuild._framework.config import Config
 
     config = config or Config()
     pm = RtbuildPluginManager()

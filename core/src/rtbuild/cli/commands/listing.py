@@ -6,7 +6,7 @@ import warnings
 
 import click
 
-from ..cli import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, emit_json, json_option, pass_state
 
 
 def _table(rows: list[dict[str, object]], columns: list[str]) -> str:
@@ -26,7 +26,7 @@ def plugins(state: State, as_json: bool) -> None:
     with warnings.catch_warnings():
         # Failures are shown in the listing itself.
         warnings.simplefilter("ignore")
-        from ..plugins import get_plugin_manager
+        from rtbuild._framework.plugins import get_plugin_manager
 
         pm = get_plugin_manager(config, tolerate_invalid=True)
     rows = [record.to_dict() for record in pm.listing()]
@@ -46,7 +46,7 @@ def plugins(state: State, as_json: bool) -> None:
 @pass_state
 def builders(state: State, as_json: bool) -> None:
     """List installed builders (from metadata; nothing is imported)."""
-    from ..plugins import RtbuildPluginManager
+    from rtbuild._framework.plugins import RtbuildPluginManager
 
     config = state.load_config()
     records = RtbuildPluginManager().builder_records()

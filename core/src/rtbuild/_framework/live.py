@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from .progress import Reporter
+from rtbuild._framework.progress import Reporter
 
 
 class LiveReporter(Reporter):

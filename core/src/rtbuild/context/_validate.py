@@ -10,10 +10,10 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .errors import BuildContextError
+from rtbuild.errors import BuildContextError
 
 if TYPE_CHECKING:
-    from .hashing import ContextHash
+    from rtbuild.context._hashing import ContextHash
 
 
 def dockerfile_arg(extra_build_args: Sequence[str]) -> str | None:
@@ -27,12 +27,17 @@ def dockerfile_arg(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
-def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
-    """Check ``path`` is a directory with a Dockerfile; return the Dockerfile's path."""
+def validate_context_dir(path: str) -> None:
+    """Check ``path`` is an existing directory (for builders that need no Dockerfile)."""
     if not os.path.exists(path):
         raise BuildContextError(f"build context {path!r} does not exist", step="validate context")
     if not os.path.isdir(path):
         raise BuildContextError(f"build context {path!r} is not a directory", step="validate context")
+
+
+def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
+    """Check ``path`` is a directory with a Dockerfile; return the Dockerfile's path."""
+    validate_context_dir(path)
     dockerfile = dockerfile_arg(extra_build_args) or "Dockerfile"
     full = dockerfile if os.path.isabs(dockerfile) else os.path.join(path, dockerfile)
     if dockerfile == "-":
@@ -54,8 +59,8 @@ def context_digest(path: str, extra_build_args: Sequence[str] = (), *, use_cache
     """
     import xxhash
 
-    from .dockerignore import PatternMatcher, read_dockerignore
-    from .hashing import hash_context, hash_file
+    from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
+    from rtbuild.context._hashing import hash_context, hash_file
 
     dockerfile = validate_context(path, extra_build_args)
     if dockerfile == "-":

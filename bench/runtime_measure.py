@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .runtime import build_runtime_image
+from rtbuild.runtime._build import build_runtime_image
 
 if TYPE_CHECKING:
-    from .builder import BuildResult
-    from .config import Config
+    from rtbuild._framework.config import Config
+    from rtbuild.builder import BuildResult
 
 MARKER_PATH = "/opt/rtbuild/bench-source-marker.txt"
 DEFAULT_BASE = "debian:bookworm"

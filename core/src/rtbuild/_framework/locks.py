@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .errors import AgentRuntimeBuildError
+from rtbuild.errors import AgentRuntimeBuildError
 
 try:  # flock from the standard library: taking a lock costs microseconds, importing nothing
     import fcntl
@@ -50,8 +50,8 @@ def lock_dir() -> Path:
 def normalize_tag(tag: str) -> str:
     """The fully qualified reference, so ``busybox`` and ``docker.io/library/busybox:latest``
     share one lock. An unparsable tag is kept as is (the build reports it)."""
-    from .errors import InvalidReferenceError
-    from .references import parse_reference
+    from rtbuild.errors import InvalidReferenceError
+    from rtbuild.oci._references import parse_reference
 
     try:
         return str(parse_reference(tag))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidReferenceError
+from rtbuild.errors import InvalidReferenceError
 
 DEFAULT_REGISTRY = "docker.io"
 #: Where the Docker Hub API really lives (``docker.io`` is only the name).

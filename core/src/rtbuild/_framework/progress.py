@@ -86,7 +86,7 @@ def make_reporter(mode: str, stream: TextIO | None = None) -> Reporter:
         return Reporter()
     if mode == "auto" and (stream or sys.stderr).isatty():
         try:
-            from .live import LiveReporter  # rich is imported only here
+            from rtbuild._framework.live import LiveReporter  # rich is imported only here
         except ImportError:
             return PlainReporter(stream)
         return LiveReporter(stream)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .config import Config
+    from rtbuild._framework.config import Config
 
 #: Content of a file placed in the image: bytes, text (UTF-8), or a host path to read.
 FileContent = bytes | str | Path

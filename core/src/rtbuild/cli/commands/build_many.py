@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import State, emit_json, json_option, pass_state
-from ._options import progress_mode
+from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli.commands._options import progress_mode
 
 
 @click.command("build-many")
@@ -26,8 +26,8 @@ def build_many(
     Prints each built image (or a JSON report with --json); every failure is reported.
     Exit 0 when all builds succeeded, 1 when any failed or was skipped.
     """
-    from ..batch import load_batch_file, run_batch
-    from ..progress import make_reporter, use_reporter
+    from rtbuild._framework.batch import load_batch_file, run_batch
+    from rtbuild._framework.progress import make_reporter, use_reporter
 
     entries = load_batch_file(file)
     config = state.load_config()

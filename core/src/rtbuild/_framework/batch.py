@@ -2,7 +2,7 @@
 
 The file is TOML or YAML, like a bake file: an optional ``defaults`` table and a list of
 ``build`` entries, each one build request. Every build goes through
-:func:`rtbuild.pipeline.run_build`, so hooks, the no-op skip and the per-tag build lock
+:func:`rtbuild._framework.pipeline.run_build`, so hooks, the no-op skip and the per-tag build lock
 apply; requests for the same tag wait for the build in progress. Every outcome is kept
 (ok, failed or skipped by ``fail_fast``), in file order.
 """
@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .builder import BuildRequest, BuildResult
-from .config import BOOLEAN, STRING, STRING_LIST, STRING_MAP, check_type
-from .errors import AgentRuntimeBuildError, ConfigError, InvalidReferenceError
-from .progress import Reporter, get_reporter, use_reporter
+from rtbuild._framework.config import BOOLEAN, STRING, STRING_LIST, STRING_MAP, check_type
+from rtbuild._framework.progress import Reporter, get_reporter, use_reporter
+from rtbuild.builder import BuildRequest, BuildResult
+from rtbuild.errors import AgentRuntimeBuildError, ConfigError, InvalidReferenceError
 
 if TYPE_CHECKING:
-    from .builder import RuntimeBuilder
-    from .config import Config
-    from .plugins import RtbuildPluginManager
+    from rtbuild._framework.config import Config
+    from rtbuild._framework.plugins import RtbuildPluginManager
+    from rtbuild.builder import RuntimeBuilder
 
 STEP = "read build-many file"
 HINT = "see the build-many section of docs/cli.md for the file format"
@@ -178,7 +178,7 @@ def _read_document(path: Path) -> Any:
 def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | None = None) -> list[BatchEntry]:
     """Validate a parsed document and turn it into entries; relative paths resolve against
     ``base_dir`` (the file's directory). Raises :class:`ConfigError` naming the entry."""
-    from .references import parse_reference
+    from rtbuild.oci._references import parse_reference
 
     base_dir = base_dir or Path.cwd()
     if isinstance(document, list):  # YAML may be just the list of builds
@@ -230,12 +230,13 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
             build_args={k: str(v) for k, v in merged["build_args"].items()},
             labels={k: str(v) for k, v in merged["labels"].items()},
             builder=merged.get("builder"),
-            push=bool(merged.get("push", False)),
+            # None: the config decides; an explicit false wins over `push = true` there.
+            push=merged.get("push"),
         )
         if merged.get("target"):
-            request.data["target"] = merged["target"]
+            request.target = merged["target"]
         if merged.get("no_cache"):
-            request.data["force"] = True
+            request.no_cache = True
         entries.append(BatchEntry(index, name or "", request))
     _name_unnamed(entries, explicit_names)
     return entries
@@ -304,14 +305,14 @@ def run_batch(
     source: str | None = None,
     on_outcome: Callable[[BatchOutcome], None] | None = None,
 ) -> BatchReport:
-    """Run every entry through :func:`~rtbuild.pipeline.run_build`, ``jobs`` at a time.
+    """Run every entry through :func:`~rtbuild._framework.pipeline.run_build`, ``jobs`` at a time.
 
     Never raises for a build's failure: each one is an outcome. With ``fail_fast`` the
     entries not yet started after the first failure are ``skipped``; running ones finish.
     """
-    from .config import load_config
-    from .pipeline import run_build
-    from .plugins import get_plugin_manager
+    from rtbuild._framework.config import load_config
+    from rtbuild._framework.pipeline import run_build
+    from rtbuild._framework.plugins import get_plugin_manager
 
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}", step="run build-many")

@@ -19,8 +19,8 @@ from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
 
-from .dockerignore import PatternMatcher
-from .errors import BuildContextError
+from rtbuild.context._dockerignore import PatternMatcher
+from rtbuild.errors import BuildContextError
 
 #: (name, mode, size, mtime_ns, inode, ctime_ns) of one directory entry
 _Key = tuple[str, int, int, int, int, int]

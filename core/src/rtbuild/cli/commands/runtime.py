@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import State, emit_json, json_option, pass_state
-from ._options import parse_pairs, progress_mode
+from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli.commands._options import parse_pairs, progress_mode
 
 
 @click.command()
@@ -45,8 +45,8 @@ def runtime(
     REPO:<version>_<lock>_<source> and REPO:<version>_<lock>; an existing exact tag is
     reused without building, an existing lock tag gets only the source layers rebuilt.
     """
-    from ..progress import make_reporter, use_reporter
-    from ..runtime import available_runtime_plugins, build_runtime_image
+    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild.runtime._build import available_runtime_plugins, build_runtime_image
 
     config = state.load_config(builder=builder, push=push)
     pm = state.plugin_manager(config)

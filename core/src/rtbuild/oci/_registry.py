@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .credentials import Credentials, get_credentials
-from .errors import RegistryAuthError, RegistryError
-from .references import Reference, parse_reference
+from rtbuild.errors import RegistryAuthError, RegistryError
+from rtbuild.oci._credentials import Credentials, get_credentials
+from rtbuild.oci._references import Reference, parse_reference
 
 if TYPE_CHECKING:
     import httpx

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import xxhash
 
-from .errors import BuildContextError, ConfigError, PluginError
-from .runtime_plugin import FileContent, RuntimeRequirements
+from rtbuild.errors import BuildContextError, ConfigError, PluginError
+from rtbuild.runtime._plugin import FileContent, RuntimeRequirements
 
 #: Short hashes: 16 hex chars of xxh3-64 (collisions are irrelevant at this scale).
 HASH_LEN = 16

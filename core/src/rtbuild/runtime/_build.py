@@ -7,7 +7,7 @@ source contexts -> lock hash + source hash -> tags ``REPO:<version>_<lock>_<sour
 ``REPO:<version>_<lock>`` -> exact tag present? reuse : lock tag present? build the source
 layers on it : build the dependency layers (lock tag), then the source layers (exact tag).
 
-Every engine build goes through :func:`rtbuild.pipeline.run_build`, so ``pre_build`` /
+Every engine build goes through :func:`rtbuild._framework.pipeline.run_build`, so ``pre_build`` /
 ``post_build`` hooks and the selected builder apply. An exact hit runs the pipeline too,
 with a builder stand-in that returns the existing tag (``result.cached`` is true), so
 ``post_build`` hooks (metrics) see reuse as well.
@@ -22,14 +22,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .builder import BuildRequest, BuildResult, RuntimeBuilder
-from .errors import ConfigError, PluginError, RegistryError
-from .runtime_context import RuntimeComposition, render
-from .runtime_plugin import FileContent, RuntimePlugin, RuntimeRequirements
+from rtbuild.builder import BuildRequest, BuildResult, ImageInfo, RuntimeBuilder
+from rtbuild.errors import ConfigError, PluginError, RegistryError
+from rtbuild.runtime._compose import RuntimeComposition, render
+from rtbuild.runtime._plugin import FileContent, RuntimePlugin, RuntimeRequirements
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .plugins import RtbuildPluginManager
+    from rtbuild._framework.config import Config
+    from rtbuild._framework.plugins import RtbuildPluginManager
 
 #: ``result.details["runtime_tier"]`` values.
 TIER_CONFIGURED, TIER_EXACT, TIER_LOCK, TIER_SCRATCH = "configured", "exact", "lock", "scratch"
@@ -48,7 +48,7 @@ class RuntimeTags:
 def version_tag_part(version: str | None = None) -> str:
     """rtbuild's version as a tag fragment: characters outside ``[A-Za-z0-9.-]`` become ``-``."""
     if version is None:
-        from ._version import __version__
+        from rtbuild._version import __version__
 
         version = __version__
     return re.sub(r"[^A-Za-z0-9.-]", "-", version).strip(".-") or "0"
@@ -103,21 +103,16 @@ def select_plugins(available: Mapping[str, RuntimePlugin], names: Iterable[str])
 
 
 def base_image_id(builder: RuntimeBuilder, image: str) -> str | None:
-    """The engine's ID (or digest) of ``image``, if the builder can tell (optional capability).
+    """The engine's ID (or digest) of ``image``, if the builder can tell.
 
-    Builders may offer ``image_id(name) -> str | None`` or ``inspect_image(name) -> dict``;
-    with neither, only the reference counts towards the lock hash.
+    With neither ``image_id`` nor ``inspect_image`` answering, only the reference counts
+    towards the lock hash.
     """
-    image_id = getattr(builder, "image_id", None)
-    if callable(image_id):
-        value = image_id(image)
-        return str(value) if value else None
-    inspect = getattr(builder, "inspect_image", None)
-    if callable(inspect):
-        data = inspect(image)
-        if isinstance(data, Mapping):
-            return str(data.get("Id") or "") or None
-    return None
+    value = builder.image_id(image)
+    if value:
+        return str(value)
+    info = builder.inspect_image(image)
+    return info.id or None if info else None
 
 
 def compose_runtime(
@@ -150,6 +145,14 @@ class _ExistingImage(RuntimeBuilder):
 
     def __init__(self, real: RuntimeBuilder, image: str) -> None:
         self.real, self.image, self.name = real, image, real.name
+        # Capabilities are the real builder's, so the core checks the request against them.
+        self.__dict__["capabilities"] = real.capabilities
+
+    def image_id(self, name: str) -> str | None:
+        return self.real.image_id(name)
+
+    def inspect_image(self, name: str) -> ImageInfo | None:
+        return self.real.inspect_image(name)
 
     def build(
         self, path: str, tags: list[str], platform: str | None = None, extra_build_args: list[str] | None = None
@@ -159,10 +162,11 @@ class _ExistingImage(RuntimeBuilder):
     def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
         return self.real.image_exists(image_name, pull_from_repo=pull_from_repo)
 
+    def build_request(self, request: BuildRequest) -> BuildResult:
+        return BuildResult(image=self.image, tags=list(request.tags), builder=self.name, duration_s=0.0, cached=True)
+
     def push(self, tag: str) -> None:
-        push = getattr(self.real, "push", None)
-        if push is not None:
-            push(tag)
+        self.real.push(tag)
 
     def __getattr__(self, name: str) -> Any:
         # Optional capabilities (image_size, image_id, inspect_image, ...) are the real
@@ -182,8 +186,8 @@ def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: Runtim
     if pm.hook.image_exists(image_name=tag, pull_from_repo=False, builder=builder, config=config):
         return "local"
     if _names_a_registry(tag):
-        from .progress import get_reporter
-        from .registry import manifest_exists
+        from rtbuild._framework.progress import get_reporter
+        from rtbuild.oci._registry import manifest_exists
 
         try:
             if manifest_exists(tag):
@@ -207,7 +211,7 @@ def _run(
     data: Mapping[str, Any],
     extra: list[str],
 ) -> BuildResult:
-    from .pipeline import run_build
+    from rtbuild._framework.pipeline import run_build
 
     request = BuildRequest(
         path=context,
@@ -220,14 +224,14 @@ def _run(
     request.data.update(data)
     request.data["runtime_stage"] = stage
     if force:
-        request.data["force"] = True
+        request.force = True
     if isinstance(builder, _ExistingImage):
         request.data["cached"] = True
     return run_build(request, config=config, pm=pm, builder=builder)
 
 
 def _announce(tier: str, message: str) -> None:
-    from .progress import get_reporter
+    from rtbuild._framework.progress import get_reporter
 
     get_reporter().event("runtime_tier", tier=tier, message=f"runtime image: {message}")
 
@@ -262,9 +266,9 @@ def build_runtime_image(
     changing them changes only the source hash (used by the benchmarks). ``no_cache``
     passes ``--no-cache`` to the engine builds (a true scratch build, for measurements).
     """
-    from .config import load_config
-    from .locks import build_lock
-    from .plugins import get_plugin_manager
+    from rtbuild._framework.config import load_config
+    from rtbuild._framework.locks import build_lock
+    from rtbuild._framework.plugins import get_plugin_manager
 
     started = time.perf_counter()
     config = config or load_config()

@@ -27,11 +27,11 @@ from typing import Any
 
 import pytest
 
-from . import plugins as _plugins
-from .builder import RuntimeBuilder
-from .config import Config
-from .errors import BuildFailedError
-from .plugins import RtbuildPluginManager, get_plugin_manager
+from rtbuild._framework import plugins as _plugins
+from rtbuild._framework.config import Config
+from rtbuild._framework.plugins import RtbuildPluginManager, get_plugin_manager
+from rtbuild.builder import RuntimeBuilder
+from rtbuild.errors import BuildFailedError
 
 
 class FakeBuilder(RuntimeBuilder):
@@ -188,7 +188,7 @@ def run_cli(args: list[str], env: Mapping[str, str | None] | None = None) -> Cli
 
     ``env`` sets (or, with ``None`` values, removes) environment variables for the run.
     """
-    from .cli import main
+    from rtbuild.cli._main import main
 
     saved = {key: os.environ.get(key) for key in (env or {})}
     out, err = io.StringIO(), io.StringIO()

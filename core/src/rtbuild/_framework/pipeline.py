@@ -10,22 +10,23 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .builder import BuildRequest, BuildResult, RuntimeBuilder
-from .config import Config, load_config
-from .context import validate_context
-from .errors import AgentRuntimeBuildError, BuildFailedError, PushError
-from .locks import build_lock
-from .progress import get_reporter
+from rtbuild._framework.config import Config, load_config
+from rtbuild._framework.locks import build_lock
+from rtbuild._framework.progress import get_reporter
+from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+from rtbuild.context._validate import validate_context, validate_context_dir
+from rtbuild.errors import BuildFailedError, CapabilityError, ConfigError
 
 if TYPE_CHECKING:
-    from .plugins import RtbuildPluginManager
+    from rtbuild._framework.plugins import RtbuildPluginManager
 
 
 def _apply_config_defaults(request: BuildRequest, config: Config) -> None:
     """Configured values fill what the request leaves open; the request wins."""
     request.builder = request.builder or config.builder
     request.platform = request.platform or config.platform
-    request.push = request.push or config.push
+    if request.push is None:  # an explicit False wins over `push = true` in the config
+        request.push = config.push
     request.build_args = {**config.sandbox.build_args, **config.build_args, **request.build_args}
     request.labels = {**config.labels, **request.labels}
 
@@ -51,18 +52,56 @@ def _as_result(
     )
 
 
+def _can_push(builder: RuntimeBuilder) -> bool:
+    # A v1 builder that defines push() without declaring it still pushes.
+    return builder.capabilities.push or type(builder).push is not RuntimeBuilder.push
+
+
+def validate_request(request: BuildRequest) -> None:
+    """Tags and platforms, checked by the core for every builder before any work."""
+    from rtbuild.oci._references import parse_reference
+
+    if not request.tags:
+        raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
+    for tag in request.tags:
+        parse_reference(tag)
+    for platform in request.platforms():
+        parts = platform.split("/")
+        if not 2 <= len(parts) <= 3 or not all(p and p.replace("_", "").isalnum() for p in parts):
+            raise ConfigError(
+                f"invalid platform {platform!r}: expected os/arch[/variant]",
+                step="validate request",
+                hint="e.g. --platform linux/amd64 or --platform linux/amd64,linux/arm64",
+            )
+
+
+def check_capabilities(request: BuildRequest, builder: RuntimeBuilder) -> None:
+    """Refuse, before any work, what the builder declares it cannot do (exit 2)."""
+    caps = builder.capabilities
+    asked = {
+        "push": bool(request.push) and not _can_push(builder),
+        "target": bool(request.target) and not caps.target,
+        "no_cache": request.no_cache and not caps.no_cache,
+        "secrets": bool(request.secrets) and not caps.secrets,
+        "cache_export": bool(request.cache_from or request.cache_to) and not caps.cache_export,
+        "multi_platform": len(request.platforms()) > 1 and not caps.multi_platform,
+    }
+    missing = [name for name, refused in asked.items() if refused]
+    if caps.platforms:
+        missing += [f"platform {p}" for p in request.platforms() if p not in caps.platforms]
+    if missing:
+        raise CapabilityError(
+            f"builder {builder.name!r} cannot do what this build asks: {', '.join(missing)}",
+            step="check builder capabilities",
+            blame=f"builder {builder.name}",
+        )
+
+
 def _push(request: BuildRequest, result: BuildResult, builder: RuntimeBuilder) -> None:
     if result.details.get("pushed"):
         return
-    push = getattr(builder, "push", None)
-    if push is None:
-        raise PushError(
-            f"builder {builder.name!r} cannot push images",
-            step="push",
-            hint="push with a plugin's post_build hook, or choose a builder that supports --push",
-        )
     for tag in result.tags or [result.image]:
-        push(tag)
+        builder.push(tag)
     result.details["pushed"] = True
 
 
@@ -74,7 +113,7 @@ def run_build(
     builder: RuntimeBuilder | None = None,
 ) -> BuildResult:
     """Run ``request`` through the hooks and the selected builder; return the result."""
-    from .plugins import get_plugin_manager
+    from rtbuild._framework.plugins import get_plugin_manager
 
     started = time.perf_counter()
     config = config or load_config()
@@ -82,11 +121,17 @@ def run_build(
     _apply_config_defaults(request, config)
     reporter = get_reporter()
 
+    validate_request(request)
     pm.hook.pre_build(request=request, config=config)
-    if not request.tags:
-        raise AgentRuntimeBuildError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
-    validate_context(request.path, request.extra_build_args)
+    validate_request(request)  # pre_build hooks may have changed it
     builder = builder or pm.create_builder(request.builder or config.builder, config)
+    check_capabilities(request, builder)
+    if builder.capabilities.needs_dockerfile:
+        validate_context(
+            request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
+        )
+    else:
+        validate_context_dir(request.path)
 
     # One build per tag at a time, across threads and processes: a waiter then runs the
     # build hook itself and gets the backend's no-op skip instead of a second build.
@@ -124,7 +169,7 @@ def check_image(
     builder: RuntimeBuilder | None = None,
 ) -> bool:
     """Whether ``image_name`` is available, through the ``image_exists`` hook chain."""
-    from .plugins import get_plugin_manager
+    from rtbuild._framework.plugins import get_plugin_manager
 
     config = config or load_config()
     pm = pm or get_plugin_manager(config)
@@ -133,4 +178,4 @@ def check_image(
     return bool(answer)
 
 
-__all__ = ["check_image", "run_build"]
+__all__ = ["check_capabilities", "check_image", "run_build", "validate_request"]

@@ -13,17 +13,17 @@ from typing import Any
 
 import click
 
-from ._version import __version__
-from .errors import EXIT_FAILED, AgentRuntimeBuildError, PluginLoadWarning
+from rtbuild._version import __version__
+from rtbuild.errors import EXIT_FAILED, AgentRuntimeBuildError, PluginLoadWarning
 
 #: name -> "module:attribute" of each subcommand.
 COMMANDS: dict[str, str] = {
-    "build": "rtbuild.commands.build:build",
-    "build-many": "rtbuild.commands.build_many:build_many",
-    "exists": "rtbuild.commands.exists:exists",
-    "plugins": "rtbuild.commands.listing:plugins",
-    "builders": "rtbuild.commands.listing:builders",
-    "runtime": "rtbuild.commands.runtime:runtime",
+    "build": "rtbuild.cli.commands.build:build",
+    "build-many": "rtbuild.cli.commands.build_many:build_many",
+    "exists": "rtbuild.cli.commands.exists:exists",
+    "plugins": "rtbuild.cli.commands.listing:plugins",
+    "builders": "rtbuild.cli.commands.listing:builders",
+    "runtime": "rtbuild.cli.commands.runtime:runtime",
 }
 
 #: One-line help per command, so ``--help`` needs no imports.
@@ -75,7 +75,7 @@ class State:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def load_config(self, **overrides: Any) -> Any:
-        from .config import load_config
+        from rtbuild._framework.config import load_config
 
         if self.no_plugins:
             overrides["load_plugins"] = []
@@ -84,7 +84,7 @@ class State:
         return load_config(self.config_path, overrides=overrides)
 
     def plugin_manager(self, config: Any) -> Any:
-        from .plugins import get_plugin_manager
+        from rtbuild._framework.plugins import get_plugin_manager
 
         return get_plugin_manager(config)
 

@@ -1,0 +1,30 @@
+"""PEP 562 lazy exports: a package names its public API without importing it up front.
+
+Keeps ``import rtbuild`` (and ``rtbuild --help``) free of pluggy, httpx and xxhash; each
+name is imported from its private module on first use and then cached in the package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for ``package``; ``names`` maps name -> absolute module."""
+
+    def __getattr__(name: str) -> Any:
+        module_name = names.get(name)
+        if module_name is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module = importlib.import_module(package)
+        value = getattr(importlib.import_module(module_name), name)
+        setattr(module, name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        module = importlib.import_module(package)
+        return sorted({*vars(module), *names})
+
+    return __getattr__, __dir__

@@ -1,0 +1,46 @@
+"""Build contexts, public helpers for builders: validation, ``.dockerignore``, hashing.
+
+A builder that sends a context the way Docker does uses these to agree with the core on
+which files are in it and what its digest is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rtbuild._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from rtbuild.context._dockerignore import Pattern, PatternMatcher, read_dockerignore, read_patterns
+    from rtbuild.context._hashing import ContextHash, StatCache, hash_context, hash_file
+    from rtbuild.context._validate import context_digest, dockerfile_arg, validate_context, validate_context_dir
+
+_NAMES = {
+    "Pattern": "rtbuild.context._dockerignore",
+    "PatternMatcher": "rtbuild.context._dockerignore",
+    "read_dockerignore": "rtbuild.context._dockerignore",
+    "read_patterns": "rtbuild.context._dockerignore",
+    "ContextHash": "rtbuild.context._hashing",
+    "StatCache": "rtbuild.context._hashing",
+    "hash_context": "rtbuild.context._hashing",
+    "hash_file": "rtbuild.context._hashing",
+    "context_digest": "rtbuild.context._validate",
+    "dockerfile_arg": "rtbuild.context._validate",
+    "validate_context": "rtbuild.context._validate",
+    "validate_context_dir": "rtbuild.context._validate",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)
+__all__ = [
+    "ContextHash",
+    "Pattern",
+    "PatternMatcher",
+    "StatCache",
+    "context_digest",
+    "dockerfile_arg",
+    "hash_context",
+    "hash_file",
+    "read_dockerignore",
+    "read_patterns",
+    "validate_context",
+    "validate_context_dir",
+]
