@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 
+from rtbuild._framework.display import make_reporter
 from rtbuild._framework.live import LiveReporter
-from rtbuild._framework.progress import JsonReporter, PlainReporter, Reporter, get_reporter, make_reporter, use_reporter
+from rtbuild._framework.progress import JsonReporter, PlainReporter, Reporter, get_reporter, use_reporter
 
 
 class _Tty(io.StringIO):

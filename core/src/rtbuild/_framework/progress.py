@@ -78,19 +78,4 @@ def use_reporter(reporter: Reporter) -> Iterator[Reporter]:
         _current.reset(token)
 
 
-def make_reporter(mode: str, stream: TextIO | None = None) -> Reporter:
-    """``json``, ``plain``, ``quiet`` or ``auto`` (a live display when stderr is a TTY)."""
-    if mode == "json":
-        return JsonReporter(stream)
-    if mode == "quiet":
-        return Reporter()
-    if mode == "auto" and (stream or sys.stderr).isatty():
-        try:
-            from rtbuild._framework.live import LiveReporter  # rich is imported only here
-        except ImportError:
-            return PlainReporter(stream)
-        return LiveReporter(stream)
-    return PlainReporter(stream)
-
-
-__all__ = ["JsonReporter", "PlainReporter", "Reporter", "get_reporter", "make_reporter", "use_reporter"]
+__all__ = ["JsonReporter", "PlainReporter", "Reporter", "get_reporter", "use_reporter"]

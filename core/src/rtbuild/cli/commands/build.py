@@ -42,8 +42,9 @@ def build(
     as_json: bool,
 ) -> None:
     """Build the context at PATH and print the final image name (or JSON with --json)."""
+    from rtbuild._framework.display import make_reporter
     from rtbuild._framework.pipeline import run_build
-    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild._framework.progress import use_reporter
     from rtbuild.builder import BuildRequest
 
     config = state.load_config(builder=builder, platform=platform, push=push)

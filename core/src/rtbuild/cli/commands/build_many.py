@@ -27,7 +27,8 @@ def build_many(
     Exit 0 when all builds succeeded, 1 when any failed or was skipped.
     """
     from rtbuild._framework.batch import load_batch_file, run_batch
-    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild._framework.display import make_reporter
+    from rtbuild._framework.progress import use_reporter
 
     entries = load_batch_file(file)
     config = state.load_config()

@@ -19,8 +19,9 @@ from rtbuild.cli.commands._options import progress_mode
 @click.pass_context
 def exists(ctx: click.Context, state: State, image: str, pull: bool, builder: str | None, as_json: bool) -> None:
     """Exit 0 if IMAGE is available (locally, or pulled with --pull), 1 if not."""
+    from rtbuild._framework.display import make_reporter
     from rtbuild._framework.pipeline import check_image
-    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild._framework.progress import use_reporter
 
     config = state.load_config(builder=builder)
     pm = state.plugin_manager(config)

@@ -34,7 +34,7 @@ def plugins(state: State, as_json: bool) -> None:
         emit_json(rows)
         return
     for row in rows:
-        row["hooks"] = ",".join(row["hooks"]) if row["hooks"] else ""  # type: ignore[arg-type]
+        row["hooks"] = ",".join(row["hooks"]) if row["hooks"] else ""
     click.echo(_table(rows, ["name", "kind", "distribution", "version", "status", "hooks"]))
     for row in rows:
         if row["error"]:

@@ -45,7 +45,8 @@ def runtime(
     REPO:<version>_<lock>_<source> and REPO:<version>_<lock>; an existing exact tag is
     reused without building, an existing lock tag gets only the source layers rebuilt.
     """
-    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild._framework.display import make_reporter
+    from rtbuild._framework.progress import use_reporter
     from rtbuild.runtime._build import available_runtime_plugins, build_runtime_image
 
     config = state.load_config(builder=builder, push=push)
