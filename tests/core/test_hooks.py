@@ -174,7 +174,7 @@ def test_post_build_runs_once_with_the_result(
     result = _run(rtbuild_pm, fake_builder, context, tags=["img:1", "img:2"])
     assert results == [result]
     assert result.details["recorded"] is True and result.tags == ["img:1", "img:2"]
-    assert result.builder == "FakeBuilder" and result.cached is False and result.duration_s >= 0
+    assert result.builder == "fake" and result.cached is False and result.duration_s >= 0
 
 
 def test_post_build_not_called_when_the_build_fails(rtbuild_pm: RtbuildPluginManager, context: Path) -> None:
