@@ -51,4 +51,18 @@ def run_scan(
     return ScanOutcome(report, settings, None)
 
 
-__all__ = ["ScanOutcome", "run_scan"]
+def summary(outcome: ScanOutcome) -> str:
+    """One line for rtbuild's progress output."""
+    from .report import summary as report_summary
+
+    return report_summary(outcome.report, outcome.settings)
+
+
+def table(outcome: ScanOutcome) -> str:
+    """The findings table ``rtbuild scan`` prints on stdout."""
+    from .report import table as report_table
+
+    return report_table(outcome.report, outcome.settings)
+
+
+__all__ = ["ScanOutcome", "run_scan", "summary", "table"]

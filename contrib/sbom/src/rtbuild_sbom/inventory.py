@@ -91,6 +91,8 @@ def parse_dpkg_status(text: str, release: OsRelease) -> list[Package]:
             match = re.match(r"^(\S+)(?:\s+\((\S+)\))?$", source)
             if match:
                 source_name, source_version = match.group(1), match.group(2)
+        source_name = None if source_name == name else source_name
+        source_version = None if source_version == version else source_version
         quals = _qualifiers(arch=para.get("Architecture"), distro=release.distro(), upstream=source_name)
         purl = PackageURL(type="deb", namespace=namespace, name=name, version=version, qualifiers=quals)
         packages.append(

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "rtbuild.cli.commands.listing:plugins",
     "builders": "rtbuild.cli.commands.listing:builders",
     "runtime": "rtbuild.cli.commands.runtime:runtime",
+    "scan": "rtbuild.cli.commands.scan:scan",
 }
 
 #: One-line help per command, so ``--help`` needs no imports.
@@ -34,6 +35,7 @@ SHORT_HELP: dict[str, str] = {
     "plugins": "List discovered builders and plugins.",
     "builders": "List installed builders.",
     "runtime": "Build (or reuse) a runtime image from a base image and runtime plugins.",
+    "scan": "SBOM and OSV vulnerability check of a local image (needs rtbuild-sbom).",
 }
 
 
