@@ -4,6 +4,7 @@ severity mapping, package parsers, the stored SBOM and the policy error."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,29 @@ def test_database_from_directory_and_zip(tmp_path: Path) -> None:
     (tmp_path / "bad" / "x.json").write_text("{nope")
     with pytest.raises(OsvDatabaseError, match="not valid JSON"):
         OsvDatabase.load(tmp_path / "bad")
+
+
+def test_index_reads_only_the_records_of_installed_packages_and_follows_changes(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "A.json").write_text(json.dumps(_record("A", "PyPI", "foo", [{"introduced": "0"}, {"fixed": "2"}])))
+    (db / "B.json").write_text(json.dumps(_record("B", "PyPI", "other", [{"introduced": "0"}])))
+    pkgs = [Package("PyPI", "Foo", "1", "pkg:pypi/foo@1")]
+    index_dir = tmp_path / "index"
+    first = OsvDatabase.load(db, index_dir=index_dir, packages=pkgs)
+    assert first.count == 2 and [f.id for f in first.match(pkgs)] == ["A"]
+    [index_file] = index_dir.iterdir()
+    assert json.loads(index_file.read_text())["members"] == {"PyPI/foo": ["A.json"], "PyPI/other": ["B.json"]}
+    # With the index current, B.json is never parsed: damage it without changing its stat.
+    stat = (db / "B.json").stat()
+    (db / "B.json").write_text("{" + " " * (stat.st_size - 1))
+    os.utime(db / "B.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert [f.id for f in OsvDatabase.load(db, index_dir=index_dir, packages=pkgs).match(pkgs)] == ["A"]
+    # A new record changes the signature: the index is rebuilt and the record found.
+    (db / "B.json").write_text(json.dumps(_record("B", "PyPI", "other", [{"introduced": "0"}])))
+    (db / "C.json").write_text(json.dumps(_record("C", "PyPI", "FOO", [{"introduced": "0"}])))
+    again = OsvDatabase.load(db, index_dir=index_dir, packages=pkgs)
+    assert again.count == 3 and [f.id for f in again.match(pkgs)] == ["A", "C"]
 
 
 # --- severity --------------------------------------------------------------------------------

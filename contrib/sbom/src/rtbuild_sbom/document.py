@@ -87,6 +87,7 @@ def write_atomic(path: Path, text: str) -> str:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an SBOM is no secret (like metrics.jsonl)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

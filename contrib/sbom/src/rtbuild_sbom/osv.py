@@ -9,24 +9,17 @@ ignored), evaluating the events sorted by version: ``introduced`` turns "affecte
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import rtbuild
-
 from .inventory import Package
+from .osv_store import OsvDatabaseError
 from .severity import record_severity
 from .versions import PYPI, Comparable, family, sort_key
-
-
-class OsvDatabaseError(rtbuild.ConfigError):
-    """The configured OSV database is missing or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +67,11 @@ def _norm(fam: str, name: str) -> str:
     return name
 
 
+def index_key(fam: str, name: str) -> str:
+    """``Debian/glibc``, ``PyPI/foo-bar``: how the index names a package."""
+    return f"{fam}/{_norm(fam, name)}"
+
+
 class OsvDatabase:
     """Records indexed by (ecosystem family, package name)."""
 
@@ -92,8 +90,25 @@ class OsvDatabase:
                 self.by_package[(fam, _norm(fam, str(pkg["name"])))].append((record, entry))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> OsvDatabase:
-        return cls(_read_records(Path(path)))
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        index_dir: Path | None = None,
+        packages: Iterable[Package] | None = None,
+    ) -> OsvDatabase:
+        """Every record of ``path``; with ``index_dir`` and ``packages``, only the records
+        that name one of those packages, found through an index kept in ``index_dir``."""
+        from .osv_store import load_index, read_records
+
+        if index_dir is None or packages is None:
+            return cls(read_records(Path(path)))
+        index = load_index(Path(path), index_dir)
+        keys = {index_key(family(p.ecosystem), p.osv_name) for p in packages}
+        members = {member for key in keys for member in index.members.get(key, [])}
+        database = cls(read_records(Path(path), members))
+        database.count = index.total
+        return database
 
     def match(self, packages: Iterable[Package]) -> list[Finding]:
         findings = []
@@ -196,34 +211,4 @@ class _EventOrder:
         return a_key is not None and b_key is not None and a_key < b_key
 
 
-def _read_records(path: Path) -> Iterator[dict[str, Any]]:
-    if path.is_dir():
-        for file in sorted(path.rglob("*.json")):
-            yield from _parse(file.read_bytes(), str(file))
-    elif path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            for name in archive.namelist():
-                if name.endswith(".json"):
-                    yield from _parse(archive.read(name), f"{path}:{name}")
-    else:
-        what = "is neither a directory nor a zip file" if path.exists() else "does not exist"
-        raise OsvDatabaseError(
-            f"sbom: the OSV database {str(path)!r} {what}",
-            step="sbom scan",
-            hint="set [plugins.sbom] osv_db to a directory of OSV JSON records or a zip of them"
-            " (e.g. an ecosystem's all.zip from the OSV bucket, downloaded beforehand)",
-        )
-
-
-def _parse(data: bytes, where: str) -> Iterator[dict[str, Any]]:
-    try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise OsvDatabaseError(f"sbom: {where} is not valid JSON: {exc}", step="sbom scan") from exc
-    # A file may hold one record or a list of them.
-    for record in value if isinstance(value, list) else [value]:
-        if isinstance(record, dict):
-            yield record
-
-
-__all__ = ["Finding", "OsvDatabase", "OsvDatabaseError", "affects"]
+__all__ = ["Finding", "OsvDatabase", "OsvDatabaseError", "affects", "index_key"]

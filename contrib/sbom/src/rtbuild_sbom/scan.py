@@ -104,7 +104,7 @@ def scan_image(image: str, settings: Settings, builder: Any = None) -> ScanRepor
         digest = write_atomic(path, make_bom_json(image, ident, release, packages))
         report = ScanReport(image, ident, path, digest, packages)
     if settings.osv_db is not None:
-        database = OsvDatabase.load(settings.osv_db)
+        database = OsvDatabase.load(settings.osv_db, index_dir=settings.dir, packages=report.packages)
         report.osv_records = database.count
         report.findings = [f for f in database.match(report.packages) if not ({f.id, *f.aliases} & settings.ignore)]
     return report
