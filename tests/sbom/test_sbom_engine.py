@@ -123,7 +123,7 @@ def test_planted_osv_record_fails_the_build_through_the_cli(built: Built, tmp_pa
     db, version, fixed = _osv_db(tmp_path, built)
     config = _config_file(tmp_path / "rtbuild.toml", enabled=True, dir=str(built.sbom_dir), osv_db=str(db))
     proc = _rtbuild("--config", str(config), "build", str(built.context), "-t", built.image, cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # a PolicyError's exit code
     assert proc.stdout == ""
     assert "rtbuild-sbom" in proc.stderr and "step: sbom scan" in proc.stderr
     # Every binary package built from the glibc source is named: libc6 and libc-bin.
@@ -134,9 +134,9 @@ def test_planted_osv_record_fails_the_build_through_the_cli(built: Built, tmp_pa
     # The same build with the policy lowered to "low" names the Python finding too; JSON errors carry all.
     low = _config_file(tmp_path / "low.toml", enabled=True, dir=str(built.sbom_dir), osv_db=str(db), fail_on="low")
     proc = _rtbuild("--config", str(low), "build", str(built.context), "-t", built.image, "--json", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     error = json.loads(proc.stdout)
-    assert error["error"] == "SbomPolicyError" and error["step"] == "sbom scan"
+    assert error["error"] == "SbomPolicyError" and error["step"] == "sbom scan" and error["exit_code"] == 2
     found = {(f["id"], f["package"], f["installed"], f["fixed"]) for f in error["findings"]}
     assert found == {
         ("DEBIAN-CVE-2099-0001", "libc-bin", version, fixed),
@@ -162,7 +162,7 @@ def test_scan_command_reads_a_local_image(built: Built, tmp_path: Path) -> None:
     fresh = tmp_path / "fresh-sbom"  # an empty store: the image itself is read again
     config = _config_file(tmp_path / "rtbuild.toml", dir=str(fresh))
     proc = _rtbuild("--config", str(config), "scan", built.image, "--osv-db", str(db), "--json", cwd=tmp_path)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     report = json.loads(proc.stdout)
     assert report["reused"] is False and Path(report["sbom"]).parent == fresh
     assert report["components"] == len(built.doc["components"])

@@ -349,7 +349,8 @@ def test_policy_fails_at_or_above_the_threshold_naming_each_finding() -> None:
     with pytest.raises(SbomPolicyError) as info:
         enforce(report, Settings(fail_on="high"))
     err = info.value
-    assert isinstance(err, rtbuild.AgentRuntimeBuildError) and err.exit_code == 1 and err.step == "sbom scan"
+    assert isinstance(err, rtbuild.PolicyError) and isinstance(err, rtbuild.AgentRuntimeBuildError)
+    assert err.exit_code == rtbuild.PolicyError.exit_code == 2 and err.step == "sbom scan"
     assert "rtbuild-sbom" in err.message and "CVE-2099-1" in err.message
     assert err.log_tail == ["CVE-2099-1 [high] libc6 (source glibc) 2.36-9+deb12u4 -> fixed in 2.36-9+deb12u5"]
     assert err.hint and "ignore" in err.hint

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import rtbuild
 
 from .scan import ScanReport, blocking
 from .settings import Settings
-
-
-def _reporter() -> Any:
-    # rtbuild.get_reporter is the public name from contract v2 on; older cores had it
-    # only in rtbuild.progress.
-    import rtbuild
-
-    getter = getattr(rtbuild, "get_reporter", None)
-    if getter is None:
-        getter = importlib.import_module("rtbuild.progress").get_reporter
-    return getter()
 
 
 def summary(report: ScanReport, settings: Settings) -> str:
@@ -34,7 +22,7 @@ def summary(report: ScanReport, settings: Settings) -> str:
 
 def progress(report: ScanReport, settings: Settings) -> None:
     """One ``sbom`` event on rtbuild's progress output (stderr; stdout stays the result)."""
-    _reporter().event(
+    rtbuild.get_reporter().event(
         "sbom",
         message=summary(report, settings),
         image=report.image,

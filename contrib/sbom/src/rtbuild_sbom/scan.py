@@ -20,10 +20,11 @@ from .severity import RANK, UNKNOWN
 MAX_LISTED = 20
 
 
-class SbomPolicyError(rtbuild.AgentRuntimeBuildError):
+class SbomPolicyError(rtbuild.PolicyError):
     """The image has known vulnerabilities at or above ``[plugins.sbom] fail_on``.
 
     Raised by the rtbuild-sbom plugin (step ``sbom scan``); ``findings`` holds them all.
+    Its exit code is :class:`rtbuild.PolicyError`'s.
     The image was built (and pushed, if asked) before the check ran: ``post_build`` runs last.
     """
 

@@ -65,4 +65,4 @@ def scan(
         click.echo(command.table(outcome))
     if outcome.error is not None:
         click.echo(outcome.error.render(), err=True)
-        ctx.exit(1)
+        ctx.exit(outcome.error.exit_code)  # a PolicyError's, as when a build is refused
