@@ -30,7 +30,7 @@ def sort_key(ecosystem: str, version: str) -> Comparable | None:
         from debian.debian_support import Version as DebianVersion
 
         try:
-            return DebianVersion(version)  # type: ignore[no-any-return]
+            return DebianVersion(version)
         except ValueError:
             return None
     if fam == PYPI:

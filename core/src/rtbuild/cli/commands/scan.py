@@ -51,7 +51,8 @@ def scan(
     as_json: bool,
 ) -> None:
     """Write a CycloneDX SBOM of a local IMAGE and check it against an OSV database."""
-    from rtbuild._framework.progress import make_reporter, use_reporter
+    from rtbuild._framework.display import make_reporter
+    from rtbuild._framework.progress import use_reporter
 
     command = _plugin()
     config = state.load_config(builder=builder)
