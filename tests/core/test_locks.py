@@ -194,7 +194,7 @@ def test_concurrent_run_build_different_tags_all_build(context: Path, rtbuild_pm
 #: workers (an image "exists" when its file does; a build takes a while and is logged).
 WORKER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from pathlib import Path
     from rtbuild import BuildRequest, Config, RuntimeBuilder, get_plugin_manager, run_build
     from rtbuild._framework.progress import JsonReporter, use_reporter
@@ -208,6 +208,10 @@ WORKER = textwrap.dedent(
             image = engine / tags[0].replace("/", "_").replace(":", "_")
             if image.exists():
                 return tags[0]
+            # Hold the lock until every worker has started (a loaded machine staggers them).
+            deadline = time.monotonic() + 60
+            while len(list(engine.glob("arrived-*"))) < 4 and time.monotonic() < deadline:
+                time.sleep(0.02)
             time.sleep(0.3)
             with open(engine / "builds.log", "a") as log:
                 log.write(tags[0] + "\\n")
@@ -218,6 +222,7 @@ WORKER = textwrap.dedent(
             return False
 
     pm = get_plugin_manager(Config(), load_entrypoints=False)
+    (engine / f"arrived-{os.getpid()}").touch()
     with use_reporter(JsonReporter()):
         result = run_build(BuildRequest(path=context, tags=[tag]), config=Config(), pm=pm,
                            builder=FileEngineBuilder())

@@ -28,7 +28,9 @@ from rtbuild.errors import (
 )
 
 if TYPE_CHECKING:
+    from rtbuild._framework.atomic import atomic_write
     from rtbuild._framework.config import Config, load_config
+    from rtbuild._framework.paths import cache_dir, state_dir
     from rtbuild._framework.pipeline import check_image, run_build
     from rtbuild._framework.plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
     from rtbuild._framework.progress import Reporter, get_reporter
@@ -56,6 +58,9 @@ _LAZY: dict[str, str] = {
     "RtbuildPluginManager": "rtbuild._framework.plugins",
     "get_plugin_manager": "rtbuild._framework.plugins",
     "Reporter": "rtbuild._framework.progress",
+    "atomic_write": "rtbuild._framework.atomic",
+    "cache_dir": "rtbuild._framework.paths",
+    "state_dir": "rtbuild._framework.paths",
     "get_reporter": "rtbuild._framework.progress",
     "build_runtime_image": "rtbuild.runtime._build",
     "get_runtime_image": "rtbuild.runtime._build",
@@ -93,7 +98,9 @@ __all__ = [
     "RuntimePlugin",
     "RuntimeRequirements",
     "__version__",
+    "atomic_write",
     "build_runtime_image",
+    "cache_dir",
     "check_image",
     "get_plugin_manager",
     "get_reporter",
@@ -102,4 +109,5 @@ __all__ = [
     "hookspec",
     "load_config",
     "run_build",
+    "state_dir",
 ]

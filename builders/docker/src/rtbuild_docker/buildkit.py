@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 
 from rtbuild.errors import ConfigError
@@ -70,8 +69,9 @@ def _probe_key(cli: str) -> str | None:
 
 
 def _probe_cache_path() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rtbuild", "docker-clients.json")
+    from rtbuild import cache_dir
+
+    return str(cache_dir("docker-clients.json"))
 
 
 @functools.cache
@@ -92,12 +92,10 @@ def probe(cli: str) -> tuple[str, bool]:
     result = (_run_version(cli), _run_has_buildx(cli))
     if key:
         known[key] = list(result)
+        from rtbuild import atomic_write
+
         with contextlib.suppress(OSError):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(known, handle)
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(known))
     return result
 
 

@@ -16,15 +16,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rtbuild import get_reporter
+from rtbuild import get_reporter, state_dir
 
 TAIL_LINES = 20
 _STEP = re.compile(r"^#\d+ \[[^\]]+\] (.+)$")
 
 
 def default_log_dir() -> str:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(base, "rtbuild", "logs")
+    return str(state_dir("logs"))
 
 
 def log_path_for(log_dir: str, tag: str) -> str:

@@ -29,9 +29,7 @@ class MetricsWarning(UserWarning):
 
 
 def default_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "rtbuild" / "metrics.jsonl"
+    return rtbuild.state_dir("metrics.jsonl", env=env)
 
 
 def metrics_path(config: Config, env: Mapping[str, str] | None = None) -> Path:

@@ -27,9 +27,9 @@ _REPORT_EVERY = 16 << 20
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "rtbuild" / "downloads"
+    from rtbuild import cache_dir as rtbuild_cache_dir
+
+    return rtbuild_cache_dir("downloads", env=env)
 
 
 def normalize_sha256(value: str, *, source: str) -> str:

@@ -15,10 +15,12 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from rtbuild._framework.atomic import try_atomic_write
+from rtbuild._framework.paths import cache_dir
 
 #: The groups rtbuild reads; one scan fills the cache for all of them.
 GROUPS = ("rtbuild.builders", "rtbuild.plugins")
@@ -48,8 +50,7 @@ class EntryPointInfo:
 
 
 def cache_path() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rtbuild", "entry-points.json")
+    return str(cache_dir("entry-points.json"))
 
 
 def fingerprint(path: Sequence[str]) -> list[Any]:
@@ -119,14 +120,8 @@ def _write_cache(file: str, key: list[Any], groups: dict[str, list[EntryPointInf
             for group, items in groups.items()
         },
     }
-    try:
-        os.makedirs(os.path.dirname(file), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".eps-", suffix=".tmp", dir=os.path.dirname(file))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-        os.replace(tmp, file)
-    except OSError:
-        pass  # the cache only saves time; an unwritable cache dir costs a rescan
+    # The cache only saves time; an unwritable cache dir costs a rescan.
+    try_atomic_write(file, json.dumps(payload))
 
 
 def scan(search_path: Sequence[str] | None = None, *, use_cache: bool = True) -> dict[str, list[EntryPointInfo]]:

@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from rtbuild._framework.paths import cache_dir
 from rtbuild.errors import AgentRuntimeBuildError
 
 try:  # flock from the standard library: taking a lock costs microseconds, importing nothing
@@ -43,8 +44,7 @@ _thread_locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakVa
 
 def lock_dir() -> Path:
     """``$XDG_CACHE_HOME/rtbuild/locks``, else ``~/.cache/rtbuild/locks`` (read on each call)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base).joinpath(*LOCK_SUBDIR)
+    return cache_dir(*LOCK_SUBDIR[1:])
 
 
 def normalize_tag(tag: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from operator import attrgetter
@@ -19,6 +18,8 @@ from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
 
+from rtbuild._framework.atomic import try_atomic_write
+from rtbuild._framework.paths import cache_dir as _cache_dir
 from rtbuild.context._dockerignore import PatternMatcher
 from rtbuild.errors import BuildContextError
 
@@ -38,8 +39,7 @@ _RACY_NS = 2_000_000_000
 
 
 def cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "rtbuild", "context")
+    return str(_cache_dir("context"))
 
 
 def _cache_path(root: str) -> str:
@@ -112,19 +112,8 @@ class StatCache:
     def save(self) -> None:
         if not self.enabled or not (self.dirty or len(self.new) != len(self.old)):
             return
-        directory = os.path.dirname(self.path)
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".ctx-", suffix=".tmp", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(marshal.dumps((CACHE_VERSION, self.root, self.new)))
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError:
-            pass  # the cache is an optimisation; an unwritable cache dir only costs speed
+        # The cache is an optimisation; an unwritable cache dir only costs speed.
+        try_atomic_write(self.path, marshal.dumps((CACHE_VERSION, self.root, self.new)))
 
 
 def _line(rel: str, mode: int, path: str, size: int) -> str:
