@@ -1,0 +1,134 @@
+"""Fault switches a test flips on the fake cluster (thread-safe: tests call them from the test
+thread while the server runs on its own loop)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from .resources import status
+
+
+def reply(body: dict[str, Any], code: int) -> web.Response:
+    import json
+
+    return web.Response(status=code, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+
+
+if TYPE_CHECKING:
+    from .api import Target
+    from .cluster import FakeCluster
+
+USER = "system:serviceaccount:rtbuild-test:rtbuild-builder"
+
+
+@dataclass
+class _Failure:
+    remaining: int
+    status: int
+    verb: str | None
+    resource: str | None
+    retry_after: int | None
+
+
+class Faults:
+    def __init__(self, cluster: FakeCluster) -> None:
+        self._cluster = cluster
+        self._lock = threading.Lock()
+        self._failures: list[_Failure] = []
+        self._forbidden: set[tuple[str, str]] = set()
+        self._watch_drops: list[int] = []
+        self.unauthorized = False  # every request answers 401 (an expired or revoked token)
+
+    def fail_next(
+        self,
+        n: int,
+        status: int = 429,
+        verb: str | None = None,
+        resource: str | None = None,
+        retry_after: int | None = 1,
+    ) -> None:
+        """The next ``n`` requests matching verb/resource (None = any) answer ``status``
+        (429 TooManyRequests with Retry-After, 500 InternalError, 503 ServiceUnavailable...)."""
+        with self._lock:
+            self._failures.append(_Failure(n, status, verb, resource, retry_after))
+
+    def forbid(self, verb: str, resource: str) -> None:
+        """RBAC says no: ``forbid("create", "pods/exec")`` until ``clear()``."""
+        with self._lock:
+            self._forbidden.add((verb, resource))
+
+    def drop_next_watch(self, after_events: int = 1) -> None:
+        """The next watch opened ends (cleanly) after ``after_events`` events."""
+        with self._lock:
+            self._watch_drops.append(after_events)
+
+    def drop_watches(self, abrupt: bool = False) -> int:
+        """End every open watch now; ``abrupt`` resets the connection instead. Returns how many."""
+        return self._cluster.call(self._cluster.end_watches(abrupt))
+
+    def evict(self, pod: str, namespace: str | None = None) -> None:
+        """Node-pressure eviction of a running pod: containers killed, phase Failed, reason Evicted."""
+        ns = namespace or self._cluster.namespace
+        self._cluster.call(self._cluster.kubelet.evict(ns, pod))
+
+    def expire_watch_history(self) -> None:
+        """Compact the history: a watch from any older resourceVersion gets 410 Gone (Expired)."""
+        self._cluster._sync(self._cluster.store.compact)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._failures.clear()
+            self._forbidden.clear()
+            self._watch_drops.clear()
+            self.unauthorized = False
+
+    # -- used by the server ------------------------------------------------------------
+    def take_watch_drop(self) -> int | None:
+        with self._lock:
+            return self._watch_drops.pop(0) if self._watch_drops else None
+
+    def take(self, target: Target | None) -> web.Response | None:
+        if target is None:
+            return None
+        with self._lock:
+            if (target.verb, target.label) in self._forbidden:
+                group = target.resource.group
+                where = f' in the namespace "{target.namespace}"' if target.namespace else " at the cluster scope"
+                name = target.name or ""
+                message = (
+                    f'{target.resource.plural} "{name}" is forbidden: '
+                    if name
+                    else f"{target.resource.plural} is forbidden: "
+                ) + f'User "{USER}" cannot {target.verb} resource "{target.label}" in API group "{group}"{where}'
+                body = status(403, "Forbidden", message, {"name": name, "group": group, "kind": target.resource.plural})
+                return reply(body, 403)
+            for failure in self._failures:
+                if (
+                    failure.remaining > 0
+                    and failure.verb in (None, target.verb)
+                    and failure.resource in (None, target.label)
+                ):
+                    failure.remaining -= 1
+                    return self._failure(failure)
+        return None
+
+    @staticmethod
+    def _failure(failure: _Failure) -> web.Response:
+        headers: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        if failure.retry_after is not None:
+            headers["Retry-After"] = str(failure.retry_after)
+            details["retryAfterSeconds"] = failure.retry_after
+        reason, message = {
+            429: ("TooManyRequests", "Too many requests, please try again later."),
+            500: ("InternalError", "Internal error occurred: rtbuild fake cluster: injected fault"),
+            503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
+        }.get(failure.status, ("InternalError", f"injected fault {failure.status}"))
+        body = status(failure.status, reason, message, details or None)
+        response = reply(body, failure.status)
+        response.headers.update(headers)
+        return response

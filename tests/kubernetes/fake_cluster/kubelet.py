@@ -1,0 +1,440 @@
+"""The fake's "kubelet": schedules each pod on its one node, then runs its init containers in
+order and its containers together in the local dockerd, and reports their states in the pod's
+status the way a kubelet does (waiting reasons, running, terminated with exit code, reason and
+termination message)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .engine import DOCKER_CLI, LABEL, PID_LABEL, Engine, EngineError
+from .events import record_event
+from .podspec import NODE, ConfigError, create_body, prepare_volumes, unschedulable
+from .store import Store, now
+
+Obj = dict[str, Any]
+PodKey = tuple[str, str]
+MAX_MESSAGE = 4096
+
+
+def _stamp(docker_time: str | None) -> str | None:
+    if not docker_time or docker_time.startswith("0001"):
+        return None
+    return docker_time.split(".")[0].rstrip("Z") + "Z"
+
+
+def _loopback_registry(ref: str) -> bool:
+    host = ref.split("/", 1)[0] if "/" in ref else ""
+    return host.startswith(("127.", "localhost", "[::1]"))
+
+
+def _condition(status: Obj, type_: str, value: bool, reason: str | None = None, message: str | None = None) -> None:
+    conditions = status.setdefault("conditions", [])
+    current = next((c for c in conditions if c["type"] == type_), None)
+    entry: Obj = {"type": type_, "status": "True" if value else "False", "lastProbeTime": None}
+    if reason:
+        entry["reason"] = reason
+    if message:
+        entry["message"] = message
+    if current is None:
+        conditions.append({**entry, "lastTransitionTime": now()})
+    elif current["status"] != entry["status"] or current.get("reason") != reason:
+        current.clear()
+        current.update({**entry, "lastTransitionTime": now()})
+
+
+class Kubelet:
+    def __init__(self, store: Store, engine: Engine, workdir: Path, cluster_id: str, enforce_limits: bool) -> None:
+        self.store, self.engine, self.workdir, self.cluster_id = store, engine, workdir, cluster_id
+        self.enforce_limits = enforce_limits
+        self.tasks: dict[PodKey, asyncio.Task[None]] = {}
+        self.containers: dict[PodKey, dict[str, str]] = {}  # container name -> docker id
+        self.on_pod_finished: list[Callable[[Obj], None]] = []
+        self.creating: dict[PodKey, tuple[str, Obj]] = {}  # the container being created, for errors
+        self.inflight: dict[PodKey, set[asyncio.Task[str]]] = {}  # container creates under way
+
+    # -- public ------------------------------------------------------------------------
+    def start(self, namespace: str, name: str) -> None:
+        self.tasks[(namespace, name)] = asyncio.get_running_loop().create_task(self._run(namespace, name))
+
+    def container_id(self, namespace: str, pod: str, container: str) -> str | None:
+        return self.containers.get((namespace, pod), {}).get(container)
+
+    async def stop_pod(self, namespace: str, name: str, grace: int) -> None:
+        """Kill the pod's containers (SIGTERM, SIGKILL after ``grace`` seconds); keep the status."""
+        task = self.tasks.pop((namespace, name), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        ids = list(self.containers.get((namespace, name), {}).values())
+        await asyncio.gather(*(self.engine.stop(cid, grace) for cid in ids), return_exceptions=True)
+
+    async def delete_pod(self, namespace: str, name: str, grace: int) -> None:
+        """The real deletion: containers stopped and removed, host dirs gone, object removed."""
+        if grace > 0:
+            self.store.mutate("pods", namespace, name, lambda p: p["metadata"].setdefault("deletionTimestamp", now()))
+        await self.stop_pod(namespace, name, grace)
+        await asyncio.gather(*self.inflight.pop((namespace, name), set()), return_exceptions=True)
+        ids = set(self.containers.pop((namespace, name), {}).values())
+        self.creating.pop((namespace, name), None)
+        await asyncio.gather(*(self.engine.remove(cid) for cid in ids), return_exceptions=True)
+        shutil.rmtree(self._pod_dir(namespace, name), ignore_errors=True)
+        self.store.remove("pods", namespace, name)
+
+    async def evict(self, namespace: str, name: str) -> None:
+        """Node-pressure eviction: containers killed at once, the pod Failed with reason Evicted."""
+        await self.stop_pod(namespace, name, 0)
+        message = "The node was low on resource: ephemeral-storage. (rtbuild fake cluster: evicted by a test)"
+
+        def evicted(pod: Obj) -> None:
+            status = pod["status"]
+            status.update({"phase": "Failed", "reason": "Evicted", "message": message})
+            _condition(status, "DisruptionTarget", True, "TerminationByKubelet", message)
+            _condition(status, "Ready", False, "PodFailed")
+            _condition(status, "ContainersReady", False, "PodFailed")
+            for cs in status.get("containerStatuses") or []:
+                if "terminated" not in cs["state"]:
+                    cs["state"] = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now()}}
+                    cs["ready"] = False
+
+        pod = self.store.mutate("pods", namespace, name, evicted)
+        if pod is not None:
+            record_event(self.store, pod, "Evicted", message, "Warning")
+            self._finished(pod)
+
+    # -- the pod worker ----------------------------------------------------------------
+    def _pod_dir(self, namespace: str, name: str) -> Path:
+        return self.workdir / "pods" / namespace / name
+
+    def _update(self, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj | None:
+        return self.store.mutate("pods", namespace, name, change)
+
+    def _finished(self, pod: Obj) -> None:
+        for callback in self.on_pod_finished:
+            callback(pod)
+
+    async def _run(self, namespace: str, name: str) -> None:
+        pod = self.store.get("pods", namespace, name)
+        if pod is None:
+            return
+        spec = pod["spec"]
+        message = unschedulable(spec)
+        if message:
+            pod = self._update(
+                namespace, name, lambda p: _condition(p["status"], "PodScheduled", False, "Unschedulable", message)
+            )
+            if pod is not None:
+                record_event(self.store, pod, "FailedScheduling", message, "Warning", "default-scheduler")
+            return
+        init, main = spec.get("initContainers") or [], spec["containers"]
+
+        def scheduled(p: Obj) -> None:
+            p["spec"]["nodeName"] = NODE
+            status = p["status"]
+            status.update({"hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}], "startTime": now()})
+            status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
+            _condition(status, "PodScheduled", True)
+            _condition(status, "PodReadyToStartContainers", True)
+            _condition(status, "Initialized", not init, None if not init else "ContainersNotInitialized")
+            _condition(status, "Ready", False, "ContainersNotReady")
+            _condition(status, "ContainersReady", False, "ContainersNotReady")
+            first = "PodInitializing" if init else "ContainerCreating"
+            status["initContainerStatuses"] = [self._waiting(c, "PodInitializing") for c in init] or None
+            status["containerStatuses"] = [self._waiting(c, first) for c in main]
+            if not init:
+                status.pop("initContainerStatuses")
+
+        pod = self._update(namespace, name, scheduled)
+        if pod is None:
+            return
+        record_event(
+            self.store,
+            pod,
+            "Scheduled",
+            f"Successfully assigned {namespace}/{name} to {NODE}",
+            "Normal",
+            "default-scheduler",
+        )
+        deadline = spec.get("activeDeadlineSeconds")
+        try:
+            async with asyncio.timeout(deadline):
+                await self._run_containers(pod, init, main)
+        except TimeoutError:
+            await self._deadline(namespace, name)
+        except EngineError as exc:  # dockerd refused to create the container: the kubelet's CreateContainerError
+            record_event(self.store, pod, "Failed", f"Error: {exc.message}", "Warning")
+            failing = self.creating.get((namespace, name))
+            if failing is not None:
+                group, container = failing
+                self._set_status(pod, group, self._waiting(container, "CreateContainerError", exc.message))
+        except Exception as exc:  # a bug in the fake: say so loudly in the pod's events and on stderr
+            traceback.print_exc(file=sys.stderr)
+            record_event(self.store, pod, "FakeClusterBug", repr(exc), "Warning")
+
+    async def _run_containers(self, pod: Obj, init: list[Obj], main: list[Obj]) -> None:
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        root = self._pod_dir(namespace, name)
+        root.mkdir(parents=True, exist_ok=True)
+        volumes = await self._volumes(pod, root)
+        for container in init:
+            code = await self._start_and_wait(pod, container, "initContainerStatuses", volumes, root)
+            if code != 0:
+                self._phase(namespace, name, "Failed", init_failed=True)
+                return
+        self._update(namespace, name, lambda p: _condition(p["status"], "Initialized", True))
+        ids = [await self._create(pod, c, "containerStatuses", volumes, root) for c in main]
+        started = [await self._start(pod, c, "containerStatuses", cid) for c, cid in zip(main, ids, strict=True)]
+        codes = await asyncio.gather(
+            *(
+                self._wait(pod, c, "containerStatuses", cid, root)
+                for c, cid, ok in zip(main, ids, started, strict=True)
+                if ok
+            )
+        )
+        codes += [128 for ok in started if not ok]
+        self._phase(namespace, name, "Succeeded" if all(code == 0 for code in codes) else "Failed")
+
+    async def _volumes(self, pod: Obj, root: Path) -> dict[str, Path]:
+        while True:
+            try:
+                return prepare_volumes(self.store, pod, root)
+            except ConfigError as exc:
+                record_event(self.store, pod, "FailedMount", str(exc), "Warning")
+                await self._store_change(2.0)
+
+    async def _store_change(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.store.changed.wait(), timeout)
+
+    @staticmethod
+    def _waiting(container: Obj, reason: str, message: str | None = None) -> Obj:
+        waiting: Obj = {"reason": reason}
+        if message:
+            waiting["message"] = message
+        return {
+            "name": container["name"],
+            "image": container["image"],
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "started": False,
+            "state": {"waiting": waiting},
+        }
+
+    def _set_status(self, pod: Obj, group: str, status: Obj) -> None:
+        def change(p: Obj) -> None:
+            statuses = p["status"].setdefault(group, [])
+            for i, current in enumerate(statuses):
+                if current["name"] == status["name"]:
+                    statuses[i] = status
+                    return
+            statuses.append(status)
+
+        self._update(pod["metadata"]["namespace"], pod["metadata"]["name"], change)
+
+    async def _image(self, pod: Obj, container: Obj, group: str) -> str:
+        """The local image id, pulling from a loopback registry when needed; waits (ErrImagePull,
+        ImagePullBackOff, with Events) while the image cannot be had."""
+        ref, policy = container["image"], container.get("imagePullPolicy", "IfNotPresent")
+        backoff = 1.0
+        while True:
+            info = await self.engine.image(ref)
+            error = None
+            if _loopback_registry(ref) and (info is None or policy == "Always"):
+                record_event(self.store, pod, "Pulling", f'Pulling image "{ref}"')
+                try:
+                    await self.engine.pull(ref)
+                    info = await self.engine.image(ref)
+                    record_event(self.store, pod, "Pulled", f'Successfully pulled image "{ref}"')
+                except EngineError as exc:
+                    error = exc.message
+            elif info is None:
+                error = (
+                    f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": the rtbuild fake '
+                    "cluster pulls only from 127.0.0.1 registries and this image is not in the local dockerd"
+                )
+            else:
+                record_event(self.store, pod, "Pulled", f'Container image "{ref}" already present on machine')
+            if info is not None and error is None:
+                return str(info["Id"])
+            record_event(self.store, pod, "Failed", f'Failed to pull image "{ref}": {error}', "Warning")
+            record_event(self.store, pod, "Failed", "Error: ErrImagePull", "Warning")
+            self._set_status(pod, group, self._waiting(container, "ErrImagePull", error))
+            await asyncio.sleep(min(backoff, 1.0))
+            record_event(self.store, pod, "BackOff", f'Back-off pulling image "{ref}"', "Normal")
+            self._set_status(
+                pod, group, self._waiting(container, "ImagePullBackOff", f'Back-off pulling image "{ref}"')
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _create(self, pod: Obj, container: Obj, group: str, volumes: dict[str, Path], root: Path) -> str:
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        image_id = await self._image(pod, container, group)
+        termination = root / "termination" / container["name"]
+        termination.parent.mkdir(parents=True, exist_ok=True)
+        termination.write_bytes(b"")
+        termination.chmod(0o666)
+        labels = {
+            LABEL: self.cluster_id,
+            PID_LABEL: str(os.getpid()),
+            "io.kubernetes.pod.namespace": namespace,
+            "io.kubernetes.pod.name": name,
+            "io.kubernetes.container.name": container["name"],
+        }
+        while True:
+            try:
+                body = create_body(self.store, pod, container, volumes, termination, labels, self.enforce_limits)
+                break
+            except ConfigError as exc:
+                self._set_status(pod, group, self._waiting(container, "CreateContainerConfigError", str(exc)))
+                record_event(self.store, pod, "Failed", f"Error: {exc}", "Warning")
+                await self._store_change(2.0)
+        cname = f"rtbuild-fake-{self.cluster_id}-{name}-{container['name']}-{uuid.uuid4().hex[:6]}"
+        self.creating[(namespace, name)] = (group, container)
+
+        async def create_and_register() -> str:
+            cid = await self.engine.create(cname, body)
+            self.containers.setdefault((namespace, name), {})[container["name"]] = cid
+            return cid
+
+        # Shielded: when the pod is deleted mid-create, dockerd still makes the container; the
+        # deletion waits for this task so that it knows the id and removes it too.
+        create = asyncio.get_running_loop().create_task(create_and_register())
+        self.inflight.setdefault((namespace, name), set()).add(create)
+        create.add_done_callback(self.inflight[(namespace, name)].discard)
+        cid = await asyncio.shield(create)
+        status = self._waiting(container, "ContainerCreating")
+        status["imageID"] = f"docker://{image_id}"
+        self._set_status(pod, group, status)
+        record_event(self.store, pod, "Created", f"Created container {container['name']}")
+        return cid
+
+    async def _mark_running(self, pod: Obj, container: Obj, group: str, cid: str) -> None:
+        info = await self.engine.inspect(cid) or {}
+        started = _stamp((info.get("State") or {}).get("StartedAt")) or now()
+        record_event(self.store, pod, "Started", f"Started container {container['name']}")
+        self._set_status(
+            pod,
+            group,
+            {
+                "name": container["name"],
+                "image": container["image"],
+                "imageID": f"docker://{info.get('Image', '')}",
+                "containerID": f"docker://{cid}",
+                "ready": group == "containerStatuses",
+                "restartCount": 0,
+                "started": True,
+                "state": {"running": {"startedAt": started}},
+            },
+        )
+        if group == "containerStatuses":
+            namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+
+            def running(p: Obj) -> None:
+                statuses = p["status"].get("containerStatuses") or []
+                if all("running" in s["state"] for s in statuses):
+                    p["status"]["phase"] = "Running"
+                    _condition(p["status"], "ContainersReady", True)
+                    _condition(p["status"], "Ready", True)
+
+            self._update(namespace, name, running)
+
+    async def _start_and_wait(self, pod: Obj, container: Obj, group: str, volumes: dict[str, Path], root: Path) -> int:
+        cid = await self._create(pod, container, group, volumes, root)
+        if not await self._start(pod, container, group, cid):
+            return 128
+        return await self._wait(pod, container, group, cid, root)
+
+    async def _start(self, pod: Obj, container: Obj, group: str, cid: str) -> bool:
+        """Start the container; a start failure (e.g. no such executable) is the kubelet's StartError."""
+        try:
+            await self.engine.start(cid)
+        except EngineError as exc:
+            record_event(self.store, pod, "Failed", f"Error: {exc.message}", "Warning")
+            terminated = {"exitCode": 128, "reason": "StartError", "message": exc.message, "finishedAt": now(),
+                          "containerID": f"docker://{cid}"}  # fmt: skip
+            status = self._waiting(container, "")
+            status.update({"containerID": f"docker://{cid}", "state": {"terminated": terminated}})
+            self._set_status(pod, group, status)
+            return False
+        await self._mark_running(pod, container, group, cid)
+        return True
+
+    async def _wait(self, pod: Obj, container: Obj, group: str, cid: str, root: Path) -> int:
+        code = await self.engine.wait(cid)
+        info = await self.engine.inspect(cid) or {}
+        state = info.get("State") or {}
+        code = int(state.get("ExitCode", code))
+        reason = "OOMKilled" if state.get("OOMKilled") else ("Completed" if code == 0 else "Error")
+        message = (root / "termination" / container["name"]).read_bytes()[:MAX_MESSAGE].decode(errors="replace")
+        if not message and code != 0 and container.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            message = await self._log_tail(cid)
+        terminated: Obj = {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": _stamp(state.get("StartedAt")),
+            "finishedAt": _stamp(state.get("FinishedAt")) or now(),
+            "containerID": f"docker://{cid}",
+        }
+        if message:
+            terminated["message"] = message
+        self._set_status(
+            pod,
+            group,
+            {
+                "name": container["name"],
+                "image": container["image"],
+                "imageID": f"docker://{info.get('Image', '')}",
+                "containerID": f"docker://{cid}",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": {"terminated": terminated},
+            },
+        )
+        return code
+
+    async def _log_tail(self, cid: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            DOCKER_CLI, "logs", "--tail", "80", cid, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        out, _ = await proc.communicate()
+        return out[-2048:].decode(errors="replace")
+
+    def _phase(self, namespace: str, name: str, phase: str, init_failed: bool = False) -> None:
+        def change(p: Obj) -> None:
+            status = p["status"]
+            status["phase"] = phase
+            _condition(status, "Ready", False, "PodCompleted" if phase == "Succeeded" else "PodFailed")
+            _condition(status, "ContainersReady", False, "PodCompleted" if phase == "Succeeded" else "PodFailed")
+            if init_failed:
+                for cs in status.get("containerStatuses") or []:
+                    cs["state"] = {"waiting": {"reason": "PodInitializing"}}
+
+        pod = self._update(namespace, name, change)
+        if pod is not None:
+            self._finished(pod)
+
+    async def _deadline(self, namespace: str, name: str) -> None:
+        ids = list(self.containers.get((namespace, name), {}).values())
+        await asyncio.gather(*(self.engine.kill(cid) for cid in ids), return_exceptions=True)
+        message = "Pod was active on the node longer than the specified deadline"
+
+        def change(p: Obj) -> None:
+            p["status"].update({"phase": "Failed", "reason": "DeadlineExceeded", "message": message})
+
+        pod = self._update(namespace, name, change)
+        if pod is not None:
+            record_event(self.store, pod, "DeadlineExceeded", message, "Normal")
+            self._finished(pod)
