@@ -117,6 +117,7 @@ def test_every_env_var_is_applied(tmp_path: Path) -> None:
         "RTBUILD_RUNTIME_CONTAINER_IMAGE": "rt:2",
         "RTBUILD_BASE_CONTAINER_IMAGE": "debian:bookworm",
         "RTBUILD_RUNTIME_REPO": "127.0.0.1:5000/rt",
+        "RTBUILD_INSECURE_REGISTRIES": "reg.example:5000, 10.0.0.9",
     }
     config = load_config(env=env)
     assert config.builder == "b" and config.platform == "linux/amd64" and config.push is True
@@ -125,6 +126,7 @@ def test_every_env_var_is_applied(tmp_path: Path) -> None:
     assert config.sandbox.runtime_container_image == "rt:2"
     assert config.sandbox.base_container_image == "debian:bookworm"
     assert config.runtime.repo == "127.0.0.1:5000/rt"
+    assert config.insecure_registries == ["reg.example:5000", "10.0.0.9"]
     # Every documented variable is handled by load_config (new ones must be added above).
     unhandled = set(ENV_VARS) - set(env)
     assert not unhandled, f"test every env var: {sorted(unhandled)}"

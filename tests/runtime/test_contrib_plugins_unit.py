@@ -54,9 +54,9 @@ def test_cacerts_env_precedes_other_plugins_run_steps(bundle: Path) -> None:
     ("table", "words"),
     [
         ({"bundle": "/nonexistent/ca.pem"}, "cannot read the host CA bundle"),
-        ({"bogus": 1}, "unknown key(s) in [plugins.cacerts]: bogus"),
+        ({"bogus": 1}, "unknown key 'bogus' in [plugins.cacerts]"),
         ({"image_path": "relative.crt"}, "not a normalised absolute path"),
-        ({"proxy": "yes"}, "is not a boolean"),
+        ({"proxy": "yes"}, "proxy = 'yes': expected a boolean"),
     ],
 )
 def test_cacerts_settings_errors(table: dict[str, object], words: str) -> None:
@@ -100,7 +100,7 @@ def test_jupyter_index_url_is_a_build_arg() -> None:
         ({"packages": []}, "non-empty list"),
         ({"port": 0}, "not a TCP port"),
         ({"ip": "localhost"}, "not an IP address"),
-        ({"extra": True}, "unknown key(s) in [plugins.jupyter]: extra"),
+        ({"extra": True}, "unknown key 'extra' in [plugins.jupyter]"),
     ],
 )
 def test_jupyter_settings_errors(table: dict[str, object], words: str) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rtbuild._framework.pipeline import check_image, run_build
     from rtbuild._framework.plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
     from rtbuild._framework.progress import Reporter, get_reporter
+    from rtbuild._framework.settings import builder_settings, load_settings, plugin_settings, setting
     from rtbuild.builder import BuilderCapabilities, BuildRequest, BuildResult, BuildSecret, ImageInfo, RuntimeBuilder
     from rtbuild.markers import hookimpl, hookspec
     from rtbuild.runtime._build import build_runtime_image, get_runtime_image
@@ -59,6 +60,10 @@ _LAZY: dict[str, str] = {
     "get_plugin_manager": "rtbuild._framework.plugins",
     "Reporter": "rtbuild._framework.progress",
     "atomic_write": "rtbuild._framework.atomic",
+    "builder_settings": "rtbuild._framework.settings",
+    "load_settings": "rtbuild._framework.settings",
+    "plugin_settings": "rtbuild._framework.settings",
+    "setting": "rtbuild._framework.settings",
     "cache_dir": "rtbuild._framework.paths",
     "state_dir": "rtbuild._framework.paths",
     "get_reporter": "rtbuild._framework.progress",
@@ -100,6 +105,7 @@ __all__ = [
     "__version__",
     "atomic_write",
     "build_runtime_image",
+    "builder_settings",
     "cache_dir",
     "check_image",
     "get_plugin_manager",
@@ -108,6 +114,9 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "load_config",
+    "load_settings",
+    "plugin_settings",
     "run_build",
+    "setting",
     "state_dir",
 ]

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rtbuild import BuilderCapabilities, BuildRequest, BuildResult, ImageInfo, RuntimeBuilder, get_reporter
+from rtbuild import (
+    BuilderCapabilities,
+    BuildRequest,
+    BuildResult,
+    ImageInfo,
+    RuntimeBuilder,
+    builder_settings,
+    get_reporter,
+    setting,
+)
 from rtbuild.context import dockerfile_arg, validate_context
 from rtbuild.errors import ConfigError
 
@@ -90,6 +99,19 @@ def request_flags(request: BuildRequest) -> list[str]:
     return flags + list(request.extra_build_args)
 
 
+@dataclass(frozen=True)
+class DockerSettings:
+    """``[builders.docker]`` (docs/builders/docker.md)."""
+
+    docker_cli: str | None = setting(None, help="the docker client to run (default: found on PATH)")
+    docker_host: str | None = setting(None, help="the engine (default: DOCKER_HOST, else the local socket)")
+    buildkit: str = setting("auto", choices=MODES)
+    log_dir: str | None = setting(None)
+    progress: str = setting("plain", choices=PROGRESS_MODES)
+    skip_unchanged: bool = setting(True)
+    insecure_registries: list[str] = setting(default_factory=list)
+
+
 class DockerBuilder(RuntimeBuilder):
     """Builds with BuildKit on a Docker engine (see docs/builders/docker.md)."""
 
@@ -123,34 +145,16 @@ class DockerBuilder(RuntimeBuilder):
 
     @classmethod
     def from_config(cls, config: Config, name: str = "docker") -> DockerBuilder:
-        table = config.builder_config("docker")
-        strings = {"docker_cli", "docker_host", "buildkit", "log_dir", "progress"}
-        known = strings | {"skip_unchanged", "insecure_registries"}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) in [builders.docker]: {', '.join(unknown)}",
-                step="read configuration",
-                hint=f"known keys: {', '.join(sorted(known))} (docs/builders/docker.md)",
-            )
-        for key in strings:
-            if key in table and not isinstance(table[key], str):
-                raise ConfigError(f"[builders.docker] {key} must be a string", step="read configuration")
-        if not isinstance(table.get("skip_unchanged", True), bool):
-            raise ConfigError("[builders.docker] skip_unchanged must be a boolean", step="read configuration")
-        insecure = table.get("insecure_registries", [])
-        if not isinstance(insecure, list) or not all(isinstance(item, str) for item in insecure):
-            raise ConfigError(
-                "[builders.docker] insecure_registries must be a list of strings", step="read configuration"
-            )
+        s = builder_settings(DockerSettings, config, name, docs="docs/builders/docker.md")
         return cls(
-            docker_cli=table.get("docker_cli"),
-            docker_host=table.get("docker_host"),
-            buildkit=table.get("buildkit", "auto"),
-            log_dir=table.get("log_dir"),
-            progress=table.get("progress", "plain"),
-            skip_unchanged=table.get("skip_unchanged", True),
-            insecure_registries=insecure,
+            docker_cli=s.docker_cli,
+            docker_host=s.docker_host,
+            buildkit=s.buildkit,
+            log_dir=s.log_dir,
+            progress=s.progress,
+            skip_unchanged=s.skip_unchanged,
+            # The core's registries (used by every registry call) plus this table's own.
+            insecure_registries=[*config.insecure_registries, *s.insecure_registries],
         )
 
     # --- the contract ----------------------------------------------------------------

@@ -25,10 +25,10 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import rtbuild
-from rtbuild import RuntimeRequirements
+from rtbuild import RuntimeRequirements, setting
 from rtbuild.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,11 +41,25 @@ DEFAULT_IMAGE_PATH = "/usr/local/share/rtbuild/ca-certificates.crt"
 #: Variables pointing at the bundle: pip, requests, OpenSSL (Python ssl), curl, Node.js.
 CA_ENV_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
-_KNOWN = {"bundle", "image_path", "proxy"}
 
 
 def _error(message: str, hint: str) -> ConfigError:
     return ConfigError(message, step="cacerts plugin: read [plugins.cacerts]", hint=hint)
+
+
+def _normalised_absolute(value: str) -> str | None:
+    if value.startswith("/") and posixpath.normpath(value) == value:
+        return None
+    return f"is not a normalised absolute path (use a file path such as {DEFAULT_IMAGE_PATH})"
+
+
+@dataclass(frozen=True)
+class _Table:
+    """``[plugins.cacerts]`` as written; :class:`CACertsSettings` is what the plugin uses."""
+
+    bundle: str = setting(DEFAULT_BUNDLE, env=ENV_BUNDLE, help="the host's PEM CA bundle")
+    image_path: str = setting(DEFAULT_IMAGE_PATH, check=_normalised_absolute)
+    proxy: bool = setting(True, help="copy the host's proxy variables into the image")
 
 
 @dataclass(frozen=True)
@@ -56,25 +70,8 @@ class CACertsSettings:
 
     @classmethod
     def from_config(cls, config: Config, env: Mapping[str, str] | None = None) -> CACertsSettings:
-        env = os.environ if env is None else env
-        table: dict[str, Any] = config.plugin_config(NAME)
-        unknown = sorted(set(table) - _KNOWN)
-        if unknown:
-            raise _error(
-                f"unknown key(s) in [plugins.cacerts]: {', '.join(unknown)}",
-                "known keys: bundle, image_path, proxy (see docs/plugins/cacerts.md)",
-            )
-        bundle = Path(str(env.get(ENV_BUNDLE) or table.get("bundle") or DEFAULT_BUNDLE)).expanduser()
-        image_path = str(table.get("image_path", DEFAULT_IMAGE_PATH))
-        if not image_path.startswith("/") or posixpath.normpath(image_path) != image_path:
-            raise _error(
-                f"[plugins.cacerts] image_path = {image_path!r} is not a normalised absolute path",
-                f"use a file path such as {DEFAULT_IMAGE_PATH}",
-            )
-        proxy = table.get("proxy", True)
-        if not isinstance(proxy, bool):
-            raise _error(f"[plugins.cacerts] proxy = {proxy!r} is not a boolean", "use true or false")
-        return cls(bundle=bundle, image_path=image_path, proxy=proxy)
+        table = rtbuild.plugin_settings(_Table, config, NAME, env=env, docs="docs/plugins/cacerts.md")
+        return cls(bundle=Path(table.bundle).expanduser(), image_path=table.image_path, proxy=table.proxy)
 
 
 def read_bundle(path: Path) -> bytes:

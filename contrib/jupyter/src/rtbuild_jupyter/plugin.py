@@ -25,10 +25,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import rtbuild
-from rtbuild import RuntimeRequirements
+from rtbuild import RuntimeRequirements, setting
 from rtbuild.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -42,13 +42,49 @@ DEFAULT_IP = "0.0.0.0"
 REQUIREMENTS_PATH = "/opt/rtbuild/jupyter/requirements.txt"
 START_SCRIPT = "/usr/local/bin/rtbuild-jupyter-gateway"
 CHECK_SCRIPT = "/usr/local/bin/rtbuild-jupyter-check"
-_KNOWN = {"venv", "packages", "pip_index_url", "port", "ip"}
 # venv is pasted into shell commands: plain absolute paths only.
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9._+/-]*[A-Za-z0-9._+-]$")
 
 
 def _error(message: str, hint: str) -> ConfigError:
     return ConfigError(message, step="jupyter plugin: read [plugins.jupyter]", hint=hint)
+
+
+def _plain_dir(value: str) -> str | None:
+    if _SAFE_DIR.match(value.rstrip("/")):
+        return None
+    return f"is not a plain absolute path (e.g. {DEFAULT_VENV})"
+
+
+def _requirements(value: list[str]) -> str | None:
+    if not value or not all(p.strip() for p in value):
+        return "must be a non-empty list of requirements (e.g. ['ipykernel>=6.29'])"
+    if any("\n" in p for p in value):
+        return "entries must be single lines (one requirement per entry)"
+    return None
+
+
+def _tcp_port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "is not a TCP port (use an integer 1-65535)"
+
+
+def _ip(value: str) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)"
+    return None
+
+
+@dataclass(frozen=True)
+class _Table:
+    """``[plugins.jupyter]`` as written; :class:`JupyterSettings` is what the plugin uses."""
+
+    venv: str = setting(DEFAULT_VENV, check=_plain_dir)
+    packages: list[str] = setting(default_factory=lambda: list(DEFAULT_PACKAGES), check=_requirements)
+    pip_index_url: str | None = setting(None)
+    port: int = setting(DEFAULT_PORT, check=_tcp_port)
+    ip: str = setting(DEFAULT_IP, check=_ip)
 
 
 @dataclass(frozen=True)
@@ -61,34 +97,14 @@ class JupyterSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> JupyterSettings:
-        table: dict[str, Any] = config.plugin_config(NAME)
-        unknown = sorted(set(table) - _KNOWN)
-        if unknown:
-            raise _error(
-                f"unknown key(s) in [plugins.jupyter]: {', '.join(unknown)}",
-                f"known keys: {', '.join(sorted(_KNOWN))} (see docs/plugins/jupyter.md)",
-            )
-        venv = str(table.get("venv", DEFAULT_VENV)).rstrip("/")
-        if not _SAFE_DIR.match(venv):
-            raise _error(f"[plugins.jupyter] venv = {venv!r} is not a plain absolute path", f"e.g. {DEFAULT_VENV}")
-        packages = table.get("packages", list(DEFAULT_PACKAGES))
-        valid = isinstance(packages, list) and all(isinstance(p, str) and p.strip() for p in packages)
-        if not valid or not packages:
-            raise _error("[plugins.jupyter] packages must be a non-empty list of strings", "e.g. ['ipykernel>=6.29']")
-        if any("\n" in p for p in packages):
-            raise _error("[plugins.jupyter] packages entries must be single lines", "one requirement per entry")
-        port = table.get("port", DEFAULT_PORT)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise _error(f"[plugins.jupyter] port = {port!r} is not a TCP port", "use an integer 1-65535")
-        ip = str(table.get("ip", DEFAULT_IP))
-        try:
-            ipaddress.ip_address(ip)
-        except ValueError:
-            raise _error(f"[plugins.jupyter] ip = {ip!r} is not an IP address", "e.g. 0.0.0.0 or 127.0.0.1") from None
-        index = table.get("pip_index_url")
-        if index is not None and not isinstance(index, str):
-            raise _error("[plugins.jupyter] pip_index_url must be a string", "e.g. https://pypi.org/simple")
-        return cls(venv=venv, packages=tuple(p.strip() for p in packages), pip_index_url=index, port=port, ip=ip)
+        table = rtbuild.plugin_settings(_Table, config, NAME, docs="docs/plugins/jupyter.md")
+        return cls(
+            venv=table.venv.rstrip("/"),
+            packages=tuple(p.strip() for p in table.packages),
+            pip_index_url=table.pip_index_url,
+            port=table.port,
+            ip=table.ip,
+        )
 
 
 def install_dockerfile(settings: JupyterSettings) -> str:

@@ -173,13 +173,4 @@ def fetch_verified(url: str, sha256: str, *, cache: Path | None = None, timeout:
     return final
 
 
-def probe_sha256(url: str, *, timeout: float = 60.0) -> str | None:
-    """The sha256 of what ``url`` serves now (for a hint when none is configured); ``None`` on failure."""
-    with tempfile.TemporaryDirectory(prefix="rtbuild-probe-") as tmp:
-        try:
-            return fetch(url, Path(tmp) / "archive", timeout=timeout)
-        except DownloadError:
-            return None
-
-
-__all__ = ["cache_dir", "fetch", "fetch_verified", "file_sha256", "normalize_sha256", "probe_sha256"]
+__all__ = ["cache_dir", "fetch", "fetch_verified", "file_sha256", "normalize_sha256"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, schema_of
 from rtbuild.errors import ConfigError
 
 DEFAULT_BUILDER = "docker"
@@ -41,6 +42,9 @@ class Config:
     build_args: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     push: bool = False
+    #: Registries reached over plain http (and trusted with credentials there): every
+    #: registry call of the core and the builders honours them; loopback always is.
+    insecure_registries: list[str] = field(default_factory=list)
     #: Allow-list of plugin entry-point or distribution names; ``None`` = all.
     load_plugins: list[str] | None = None
     disable_plugins: list[str] = field(default_factory=list)
@@ -66,36 +70,23 @@ class Config:
 
 # --- schema -----------------------------------------------------------------------------
 
-#: Value kinds of the schema (also used by the build-many file parser).
-STRING = "string"
-BOOLEAN = "boolean"
-STRING_MAP = "table of strings"
-STRING_LIST = "list of strings"
-TABLES = "table of tables"
+#: Value kinds of the schema (also used by the build-many file parser): annotations,
+#: checked and named by the one settings helper.
+STRING: Any = str
+BOOLEAN: Any = bool
+STRING_MAP: Any = dict[str, str]
+STRING_LIST: Any = list[str]
 
-_TOP: dict[str, str] = {
-    "builder": STRING,
-    "platform": STRING,
-    "build_args": STRING_MAP,
-    "labels": STRING_MAP,
-    "push": BOOLEAN,
-    "load_plugins": STRING_LIST,
-    "disable_plugins": STRING_LIST,
-    "strict_plugins": BOOLEAN,
-    "trace_hooks": BOOLEAN,
-    "builders": TABLES,
-    "plugins": TABLES,
-}
-_SECTIONS: dict[str, dict[str, str]] = {
-    "sandbox": {"runtime_container_image": STRING, "base_container_image": STRING, "build_args": STRING_MAP},
-    "runtime": {"repo": STRING, "plugins": STRING_LIST},
-}
+# The file's schema is the dataclasses' own fields.
+_TOP: dict[str, Any] = schema_of(Config, exclude=("source", "sandbox", "runtime"))
+_SECTIONS: dict[str, dict[str, Any]] = {"sandbox": schema_of(SandboxConfig), "runtime": schema_of(RuntimeConfig)}
 
 #: Environment variables and the keys they set (docs/configuration.md lists them).
 ENV_VARS: dict[str, str] = {
     "RTBUILD_BUILDER": "builder",
     "RTBUILD_PLATFORM": "platform",
     "RTBUILD_PUSH": "push",
+    "RTBUILD_INSECURE_REGISTRIES": "insecure_registries",
     "RTBUILD_LOAD_PLUGINS": "load_plugins",
     "RTBUILD_DISABLE_PLUGINS": "disable_plugins",
     "RTBUILD_STRICT_PLUGINS": "strict_plugins",
@@ -106,48 +97,16 @@ ENV_VARS: dict[str, str] = {
 }
 
 
-def _line_of(text: str, table: str, key: str) -> int | None:
-    """Best-effort line of ``key`` in the table headed ``[table]`` ("" = the document root);
-    tomllib keeps no positions. A key that is itself a table matches its ``[header]``."""
-    header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?")
-    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*[=.]")
-    full = f"{table}.{key}" if table else key
-    current = ""
-    for number, line in enumerate(text.splitlines(), start=1):
-        match = header.match(line)
-        if match:
-            current = re.sub(r"\s*\.\s*", ".", match.group(1)).replace('"', "").replace("'", "")
-            if current == full or current.startswith(full + "."):
-                return number
-            continue
-        if current == table and assignment.match(line):
-            return number
-    return None
-
-
-def check_type(value: Any, kind: str) -> bool:
+def check_type(value: Any, kind: Any) -> bool:
     """Whether ``value`` is of the schema ``kind`` (shared with the build-many file parser)."""
-    if kind == STRING:
-        return isinstance(value, str)
-    if kind == BOOLEAN:
-        return isinstance(value, bool)
-    if kind == STRING_LIST:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == STRING_MAP:
-        # YAML (build-many files) allows non-string keys; TOML does not.
-        return isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
-        )
-    if kind == TABLES:
-        return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
-    raise AssertionError(kind)
+    return check_value(value, kind)
 
 
 def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> None:
     root = prefix.rstrip(".")
 
     def fail(section: str | None, key: str, problem: str) -> None:
-        line = _line_of(text, ".".join(part for part in (root, section) if part), key)
+        line = line_of(text, ".".join(part for part in (root, section) if part), key)
         where = f"{source}:{line}" if line else source
         dotted = f"{prefix}{section + '.' if section else ''}{key}"
         hint = "see docs/configuration.md for the known keys and their types"
@@ -169,13 +128,13 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
                 if kind is None:
                     fail(key, sub, "unknown key")
                 elif not check_type(subvalue, kind):
-                    fail(key, sub, f"expected a {kind} for")
+                    fail(key, sub, f"expected a {kind_of(kind)} for")
             continue
         kind = _TOP.get(key)
         if kind is None:
             fail(None, key, "unknown key")
         elif not check_type(value, kind):
-            fail(None, key, f"expected a {kind} for")
+            fail(None, key, f"expected a {kind_of(kind)} for")
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -218,23 +177,6 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _split_list(raw: str) -> list[str]:
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def _parse_bool(name: str, raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ConfigError(
-        f"environment variable {name}={raw!r} is not a boolean",
-        step="read configuration",
-        hint="use 1/0, true/false, yes/no or on/off",
-    )
-
-
 def _apply(config: Config, data: Mapping[str, Any]) -> None:
     for key, value in data.items():
         if key == "sandbox":
@@ -262,15 +204,9 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         raw = env[name]
         section, _, sub = key.rpartition(".")
         kind = _SECTIONS[section][sub] if section else _TOP[key]
-        value: Any
-        if kind == BOOLEAN:
-            value = _parse_bool(name, raw)
-        elif kind == STRING_LIST:
-            value = _split_list(raw)
-        else:
-            if not raw:
-                continue
-            value = raw
+        if not raw and kind_of(kind) not in ("boolean", "list of strings"):
+            continue
+        value = env_value(raw, kind, name)
         if section:
             data.setdefault(section, {})[sub] = value
         else:
