@@ -24,6 +24,8 @@ pytestmark = pytest.mark.engine
 RTBUILD = [sys.executable, "-m", "rtbuild"]
 PROBE = "rtbuild-sbom-probe"
 PROBE_META = "usr/local/lib/python3.11/site-packages/rtbuild_sbom_probe-1.2.3.dist-info/METADATA"
+#: Copied in one layer and deleted in the next: the SBOM must not list it.
+GONE_DIR = "usr/local/lib/python3.11/site-packages/rtbuild_sbom_gone-0.1.dist-info"
 
 
 @dataclass
@@ -51,9 +53,12 @@ def built(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     context = root / "ctx"
     (context / os.path.dirname(PROBE_META)).mkdir(parents=True)
     (context / PROBE_META).write_text(f"Metadata-Version: 2.1\nName: {PROBE}\nVersion: 1.2.3\nLicense: MIT\n")
+    (context / GONE_DIR).mkdir()
+    (context / GONE_DIR / "METADATA").write_text("Metadata-Version: 2.1\nName: rtbuild-sbom-gone\nVersion: 0.1\n")
     # A unique marker so this module's image is never an earlier session's.
     (context / "Dockerfile").write_text(
-        f"FROM debian:bookworm\nCOPY usr /usr\nRUN echo {uuid.uuid4().hex} > /etc/rtbuild-sbom-test\n"
+        "FROM debian:bookworm\nCOPY usr /usr\n"
+        f"RUN rm -r /{GONE_DIR} && echo {uuid.uuid4().hex} > /etc/rtbuild-sbom-test\n"
     )
     image = f"rtbuild-test/sbom-{uuid.uuid4().hex[:10]}:1"
     sbom_dir = root / "sbom"
@@ -83,6 +88,7 @@ def test_sbom_lists_the_debian_packages_and_the_python_distribution(built: Built
     probe = built.component(PROBE)
     assert probe["purl"] == f"pkg:pypi/{PROBE}@1.2.3"
     assert {"name": "rtbuild:osv:location", "value": "/" + PROBE_META} in probe["properties"]
+    assert "rtbuild-sbom-gone" not in names  # deleted by a later layer: the merged filesystem is read
 
 
 def _osv_db(tmp_path: Path, built: Built) -> tuple[Path, str, str]:
@@ -153,8 +159,12 @@ def test_planted_osv_record_fails_the_build_through_the_cli(built: Built, tmp_pa
         fail_on="low",
         ignore=["DEBIAN-CVE-2099-0001", "PYSEC-2099-7"],
     )
-    proc = _rtbuild("--config", str(ok), "build", str(built.context), "-t", built.image, cwd=tmp_path)
+    proc = _rtbuild("--config", str(ok), "build", str(built.context), "-t", built.image, "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    sbom = json.loads(proc.stdout)["details"]["sbom"]
+    # The unchanged image's stored SBOM was matched again; the image was not read.
+    assert sbom["reused"] is True and sbom["sbom_digest"] == built.result.details["sbom"]["sbom_digest"]
+    assert sbom["findings"] == [] and sbom["osv_records"] == 2
 
 
 def test_scan_command_reads_a_local_image(built: Built, tmp_path: Path) -> None:
