@@ -88,7 +88,8 @@ def image_id(image: str, builder: Any, cli: list[str], env: dict[str, str]) -> s
 def scan_image(image: str, settings: Settings, builder: Any = None) -> ScanReport:
     """SBOM of ``image`` (reused when stored for its ID) and its OSV findings after ``ignore``."""
     cli, env = engine_command(builder, settings.engine)
-    ident = image_id(image, builder, cli, env)
+    # A configured engine CLI may not be the builder's engine: ask that CLI for the ID.
+    ident = image_id(image, None if settings.engine else builder, cli, env)
     if ident is None:
         raise ImageReadError(
             f"sbom: image {image!r} is not in the local engine",
