@@ -317,6 +317,10 @@ def test_inventory_and_stored_sbom_round_trip(tmp_path: Path) -> None:
     assert sorted(stored[0], key=str) == sorted(packages, key=str)
     path.write_text(json.dumps({"components": [{"name": "x", "version": "1", "purl": "pkg:generic/x@1"}]}))
     assert load_packages(path) is None  # not one of ours: regenerate rather than guess
+    (tmp_path / "file").write_text("")
+    with pytest.raises(rtbuild.ConfigError, match="cannot write the SBOM") as info:
+        write_atomic(sbom_path(tmp_path / "file", "sha256:abc"), text)  # a file where the directory should be
+    assert info.value.step == "sbom write" and info.value.hint and "[plugins.sbom] dir" in info.value.hint
 
 
 # --- settings and policy ---------------------------------------------------------------------

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,17 +79,17 @@ def sbom_path(directory: Path, image_id: str) -> Path:
 
 def write_atomic(path: Path, text: str) -> str:
     """Write ``text`` (a reader never sees half a file); return its sha256 as ``sha256:HEX``."""
+    import rtbuild
+
     data = text.encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sbom-", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an SBOM is no secret (like metrics.jsonl)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        rtbuild.atomic_write(path, data, mode=0o644)  # an SBOM is no secret (like metrics.jsonl)
+    except OSError as exc:
+        raise rtbuild.ConfigError(
+            f"sbom: cannot write the SBOM {path}: {exc.strerror or exc}",
+            step="sbom write",
+            hint="set [plugins.sbom] dir to a writable directory (docs/plugins/sbom.md)",
+        ) from exc
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

@@ -9,6 +9,7 @@ later scans parse only the records of the packages an image holds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import zipfile
@@ -109,8 +110,6 @@ def build_index(path: Path) -> Index:
 
 def load_index(path: Path, index_dir: Path) -> Index:
     """The database's index from ``index_dir``, rebuilt (and stored) when the database changed."""
-    from .document import write_atomic
-
     path = path.resolve()
     sig = signature(path)
     file = index_dir / f"osv-index-{hashlib.sha256(str(path).encode()).hexdigest()[:16]}.json"
@@ -122,7 +121,9 @@ def load_index(path: Path, index_dir: Path) -> Index:
         pass  # absent or damaged: rebuild
     index = build_index(path)
     payload = {"version": INDEX_VERSION, "signature": sig, "database": str(path), "total": index.total}
-    write_atomic(file, json.dumps({**payload, "members": index.members}, separators=(",", ":")))
+    # The index is a cache: a store that cannot be written only costs the next scan time.
+    with contextlib.suppress(OSError):
+        rtbuild.atomic_write(file, json.dumps({**payload, "members": index.members}, separators=(",", ":")))
     return index
 
 

@@ -18,9 +18,7 @@ KEYS = ("enabled", "dir", "osv_db", "fail_on", "unknown_severity", "ignore", "en
 
 def default_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$XDG_STATE_HOME/rtbuild/sbom``: beside the metrics plugin's ``metrics.jsonl``."""
-    env = os.environ if env is None else env
-    state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "rtbuild" / "sbom"
+    return rtbuild.state_dir("sbom", env=env)
 
 
 @dataclass(frozen=True)
