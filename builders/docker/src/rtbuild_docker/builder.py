@@ -19,10 +19,10 @@ from rtbuild import (
     setting,
 )
 from rtbuild.context import dockerfile_arg, validate_context
+from rtbuild.enginekit import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, skip_blocked
 from rtbuild.errors import ConfigError
 
 from .buildkit import MODES, BuildClient, choose_client
-from .noop import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, skip_blocked
 
 if TYPE_CHECKING:
     from rtbuild import Config
@@ -333,9 +333,10 @@ class DockerBuilder(RuntimeBuilder):
         return [*argv, *extra, spec.path]
 
     def _engine_build(self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float) -> BuildOutcome:
+        from rtbuild.enginekit import default_log_dir, log_path_for, run_build
+
         from .engine import resolve_host
         from .failures import build_error
-        from .runner import default_log_dir, log_path_for, run_build
 
         client = self.client()
         labels = dict(spec.labels)

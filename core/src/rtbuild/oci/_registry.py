@@ -173,7 +173,9 @@ class RegistryClient:
             hint=hint,
         )
 
-    def _request(self, registry: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    def _request(
+        self, registry: str, method: str, path: str, headers: dict[str, str], content: bytes | None = None
+    ) -> httpx.Response:
         """Send to the first scheme that answers; transport failures become RegistryError."""
         import httpx
 
@@ -183,7 +185,7 @@ class RegistryClient:
             for scheme in schemes:
                 url = f"{scheme}://{registry}{path}"
                 try:
-                    return self._send(client, method, url, headers=headers)
+                    return self._send(client, method, url, headers=headers, content=content)
                 except httpx.HTTPError as exc:
                     last = (url, exc)
                     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):

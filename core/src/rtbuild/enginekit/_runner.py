@@ -1,7 +1,10 @@
-"""Run one docker CLI build: stream its plain progress live, keep the full log in a file.
+"""Run one engine CLI build (docker, podman): stream its plain progress live, keep the
+full log in a file.
 
 The process gets its own session so Ctrl-C (or any exception) stops the whole process
 group, not just the CLI, and temporary files (the image-id file) are always removed.
+Step lines are recognised in both BuildKit's plain progress (``#5 [2/3] RUN ...``) and
+Buildah's (``STEP 2/3: RUN ...``).
 """
 
 from __future__ import annotations
@@ -16,10 +19,21 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from rtbuild import get_reporter, state_dir
+from rtbuild._framework.paths import state_dir
+from rtbuild._framework.progress import get_reporter
 
 TAIL_LINES = 20
-_STEP = re.compile(r"^#\d+ \[[^\]]+\] (.+)$")
+#: BuildKit plain progress, then Buildah (podman build): the instruction being run.
+STEP_PATTERNS = (re.compile(r"^#\d+ \[[^\]]+\] (.+)$"), re.compile(r"^STEP \d+(?:/\d+)?: (.+)$"))
+
+
+def step_of(line: str) -> str | None:
+    """The instruction a progress line starts, if it starts one."""
+    for pattern in STEP_PATTERNS:
+        match = pattern.match(line)
+        if match:
+            return match.group(1)
+    return None
 
 
 def default_log_dir() -> str:
@@ -44,7 +58,7 @@ class RunResult:
     lines: list[str] = field(default_factory=list)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGINT then SIGTERM then SIGKILL to the build's process group."""
     for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
         try:
@@ -61,9 +75,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def run_build(
     argv: list[str], *, env: dict[str, str], log_path: str, stream: bool = True, keep_lines: int = 400
 ) -> RunResult:
-    """Run ``argv`` (a docker build command, without ``--iidfile``) and stream its output."""
+    """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
+    without ``--iidfile``) and stream its output; the engine must be started with
+    ``start_new_session`` semantics, which this does."""
     reporter = get_reporter()
-    tmpdir = tempfile.mkdtemp(prefix="rtbuild-docker-")
+    tmpdir = tempfile.mkdtemp(prefix="rtbuild-build-")
     iidfile = os.path.join(tmpdir, "iid")
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     lines: deque[str] = deque(maxlen=keep_lines)
@@ -88,9 +104,9 @@ def run_build(
                 lines.append(text)
                 if stream and text:
                     reporter.line(text, source="build")
-                    step = _STEP.match(text)
+                    step = step_of(text)
                     if step:
-                        reporter.event("step", step=step.group(1))
+                        reporter.event("step", step=step)
             returncode = proc.wait()
         image_id = None
         if returncode == 0 and os.path.exists(iidfile):
@@ -99,10 +115,19 @@ def run_build(
         return RunResult(returncode, log_path, image_id, list(tail), list(lines))
     except BaseException:
         if proc is not None and proc.poll() is None:
-            _stop(proc)
+            stop_process_group(proc)
         raise
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-__all__ = ["TAIL_LINES", "RunResult", "default_log_dir", "log_path_for", "run_build"]
+__all__ = [
+    "STEP_PATTERNS",
+    "TAIL_LINES",
+    "RunResult",
+    "default_log_dir",
+    "log_path_for",
+    "run_build",
+    "step_of",
+    "stop_process_group",
+]

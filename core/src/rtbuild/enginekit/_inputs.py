@@ -1,5 +1,7 @@
 """The no-op skip: one digest of every build input, stored as a label on the image.
 
+Shared by every CLI engine backend (Docker, Podman): each hands in its own image inspector.
+
 A build is skipped when every tag already names an image whose
 ``org.rtbuild.input-digest`` label equals the digest of this build's inputs: the context
 after .dockerignore, the Dockerfile, build args, labels, platform, target, extra
@@ -13,8 +15,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-from .engine import EngineAPI
+from typing import Any, Protocol
 
 DIGEST_LABEL = "org.rtbuild.input-digest"
 DIGEST_VERSION = "1"
@@ -24,6 +25,14 @@ NO_SKIP_ARGS = ("--secret", "--ssh", "--build-context", "--pull", "--no-cache", 
 
 _CONTINUATION = re.compile(r"\\\s*\n")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+class ImageInspector(Protocol):
+    """Anything with a Docker-shaped image inspect: ``{"Id": ..., "Config": {"Labels": ...}}``
+    for a local image, ``None`` when the engine has no such image (Podman's inspect has
+    the same shape)."""
+
+    def inspect_image(self, name: str) -> Mapping[str, Any] | None: ...
 
 
 @dataclass
@@ -45,6 +54,27 @@ def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
+def platform_args(platform: str | None) -> dict[str, str]:
+    """BuildKit's automatic platform ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``,
+    ``TARGETVARIANT``) for one ``os/arch[/variant]`` platform; ``{}`` for none.
+
+    Docker 20.10's built-in frontend leaves them empty in ``FROM`` lines unless given as
+    build args, so engines that need it pass them explicitly, and the digest's view of a
+    ``FROM base:${TARGETARCH}`` resolves the way the engine will.
+    """
+    if not platform or "," in platform:
+        return {}
+    parts = platform.strip().split("/")
+    if len(parts) < 2:
+        return {}
+    return {
+        "TARGETPLATFORM": platform.strip(),
+        "TARGETOS": parts[0],
+        "TARGETARCH": parts[1],
+        "TARGETVARIANT": parts[2] if len(parts) > 2 else "",
+    }
+
+
 def _substitute(text: str, values: Mapping[str, str]) -> str:
     def repl(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)
@@ -53,13 +83,15 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
     return _VAR.sub(repl, text)
 
 
-def external_images(dockerfile_text: str, build_args: Mapping[str, str]) -> list[str]:
+def external_images(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> list[str]:
     """Images the Dockerfile takes from outside: FROM bases and ``COPY --from=IMAGE``.
 
     Stage names, stage indexes and ``scratch`` are not external. ``ARG`` defaults before
-    the first FROM apply, overridden by ``build_args``, as Docker resolves them.
+    the first FROM apply, overridden by ``build_args``, as Docker resolves them; the
+    platform's automatic ARGs (:func:`platform_args`) fill a declared ``ARG TARGETARCH``.
     """
     text = _CONTINUATION.sub(" ", dockerfile_text)
+    automatic = {**platform_args(platform), **build_args}
     global_args: dict[str, str] = {}
     stages: set[str] = set()
     images: list[str] = []
@@ -73,7 +105,7 @@ def external_images(dockerfile_text: str, build_args: Mapping[str, str]) -> list
         if instruction == "ARG" and not seen_from:
             for spec in words[1:]:
                 key, _, default = spec.partition("=")
-                global_args[key] = build_args.get(key, default.strip("\"'"))
+                global_args[key] = automatic.get(key, default.strip("\"'"))
         elif instruction == "FROM":
             seen_from = True
             rest = [w for w in words[1:] if not w.startswith("--")]
@@ -106,13 +138,13 @@ def compute_inputs(
     platform: str | None,
     target: str | None,
     extra_build_args: Sequence[str],
-    api: EngineAPI,
+    api: ImageInspector,
 ) -> Inputs | None:
     """The input digest, or ``None`` when an external image is not local (must build)."""
     import xxhash
 
     ids: dict[str, str] = {}
-    for image in external_images(dockerfile_text, build_args):
+    for image in external_images(dockerfile_text, build_args, platform):
         info = api.inspect_image(image)
         if info is None:
             return None
@@ -131,7 +163,7 @@ def compute_inputs(
     return Inputs(digest=digest, context_digest=context_digest, external_images=ids)
 
 
-def all_tags_current(tags: Sequence[str], digest: str, api: EngineAPI) -> str | None:
+def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> str | None:
     """The image ID when every tag is present and carries ``digest``; else ``None``."""
     image_id: str | None = None
     for tag in tags:
@@ -145,4 +177,14 @@ def all_tags_current(tags: Sequence[str], digest: str, api: EngineAPI) -> str | 
     return image_id
 
 
-__all__ = ["DIGEST_LABEL", "NO_SKIP_ARGS", "Inputs", "all_tags_current", "compute_inputs", "external_images"]
+__all__ = [
+    "DIGEST_LABEL",
+    "NO_SKIP_ARGS",
+    "ImageInspector",
+    "Inputs",
+    "all_tags_current",
+    "compute_inputs",
+    "external_images",
+    "platform_args",
+    "skip_blocked",
+]

@@ -1,0 +1,198 @@
+"""One request through ``podman build``: the no-op skip, the command, live progress, errors,
+and multi-platform requests as one build per platform plus a registry index."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import rtbuild
+from rtbuild import BuildFailedError, BuildRequest, BuildResult, ConfigError
+from rtbuild.context import context_digest, dockerfile_arg, validate_context
+from rtbuild.enginekit import (
+    DIGEST_LABEL,
+    Inputs,
+    all_tags_current,
+    assemble_indexes,
+    build_error,
+    compute_inputs,
+    external_images,
+    log_path_for,
+    plan_platforms,
+    run_build,
+    skip_blocked,
+    split_platforms,
+)
+
+from .auth import find_credentials
+
+if TYPE_CHECKING:
+    from .builder import PodmanBuilder
+
+_QEMU_HINT = (
+    "a foreign platform needs QEMU user emulation: install qemu-user-static and binfmt-support and register"
+    " the handlers with the F flag (`sudo bash scripts/podman.sh` in this repo; docs/multi-platform.md)"
+)
+
+
+def _without_file(extra: list[str]) -> list[str]:
+    """``extra`` without ``-f``/``--file`` (the Dockerfile is passed resolved)."""
+    out: list[str] = []
+    skip = False
+    for index, arg in enumerate(extra):
+        if skip:
+            skip = False
+        elif arg in ("-f", "--file") and index + 1 < len(extra):
+            skip = True
+        elif not arg.startswith("--file="):
+            out.append(arg)
+    return out
+
+
+def dockerfile_of(request: BuildRequest) -> str:
+    """The request's Dockerfile as an absolute path (validated, before any engine contact)."""
+    extra = list(request.extra_build_args)
+    if request.dockerfile and dockerfile_arg(extra) is None:
+        extra = ["-f", request.dockerfile, *extra]
+    found = validate_context(request.path, extra)
+    if found == "-":
+        raise ConfigError("podman builds need a Dockerfile file, not stdin", step="validate request")
+    return os.path.abspath(found)
+
+
+def _flags(request: BuildRequest) -> list[str]:
+    """Request fields that reach podman as flags and count as digest inputs."""
+    flags = ["--no-cache"] if request.no_cache else []
+    for secret in request.secrets:
+        flags += ["--secret", secret.flag()]
+    return flags + _without_file(list(request.extra_build_args))
+
+
+def argv_for(
+    builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str, labels: dict[str, str]
+) -> list[str]:
+    argv = [builder.podman.cli, "build", f"--layers={str(builder.layers).lower()}", "--format", builder.format]
+    argv += ["-f", dockerfile]
+    for tag in tags:
+        argv += ["-t", tag]
+    if request.platform:
+        argv += ["--platform", request.platform]
+    for key, value in request.build_args.items():
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in {**request.labels, **labels}.items():
+        argv += ["--label", f"{key}={value}"]
+    if request.target:
+        argv += ["--target", request.target]
+    return [*argv, *_flags(request), request.path]
+
+
+def _inputs(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str) -> Inputs | None:
+    ctx = context_digest(request.path, ["-f", dockerfile])
+    with open(dockerfile, encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    # One podman call for every base image and tag the check will look at.
+    builder.podman.prefetch([*external_images(text, request.build_args, request.platform), *tags])
+    inputs = compute_inputs(
+        context_digest=ctx.digest,
+        dockerfile_text=text,
+        build_args=request.build_args,
+        labels=request.labels,
+        platform=request.platform,
+        target=request.target,
+        extra_build_args=["--format", builder.format, f"--layers={builder.layers}", *_flags(request)],
+        api=builder.podman,
+    )
+    if inputs is not None:
+        inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
+    return inputs
+
+
+def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str) -> dict[str, Any]:
+    """One platform (or the native one): skip when nothing changed, else ``podman build``."""
+    reporter = rtbuild.get_reporter()
+    inputs: Inputs | None = None
+    blocked = skip_blocked(_flags(request))
+    if builder.skip_unchanged and blocked is None:
+        inputs = _inputs(builder, request, tags, dockerfile)
+        if inputs is not None and not request.force:
+            image_id = all_tags_current(tags, inputs.digest, builder.podman)
+            if image_id is not None:
+                reporter.event(
+                    "cached",
+                    image=tags[0],
+                    image_id=image_id,
+                    input_digest=inputs.digest,
+                    message=f"no input changed: reusing {tags[0]} (podman build skipped)",
+                )
+                return builder.details(image_id=image_id, cached=True, input_digest=inputs.digest)
+    elif blocked:
+        reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")
+    labels = {DIGEST_LABEL: inputs.digest} if inputs is not None else {}
+    argv = argv_for(builder, request, tags, dockerfile, labels)
+    log_path = log_path_for(builder.log_directory(), tags[0])
+    # Secrets reach podman as id/src/env names; it reads the values itself.
+    result = run_build(argv, env={}, log_path=log_path, stream=builder.progress == "plain")
+    builder.podman.forget()
+    if result.returncode != 0:
+        error = build_error(result.lines, result.returncode, log_path=log_path, engine="podman")
+        if any("exec format error" in line for line in result.lines):
+            error = BuildFailedError(
+                f"{error} (platform {request.platform or 'native'}: the engine cannot run its binaries)",
+                step=error.step,
+                log_tail=error.log_tail,
+                log_path=log_path,
+                hint=_QEMU_HINT,
+            )
+        raise error
+    return builder.details(
+        image_id=result.image_id,
+        cached=False,
+        input_digest=inputs.digest if inputs else None,
+        log_path=log_path,
+    )
+
+
+def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
+    started = time.perf_counter()
+    if not request.tags:
+        raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
+    dockerfile = dockerfile_of(request)
+    platforms = split_platforms(request.platform)
+    if len(platforms) < 2:
+        one = build_one(builder, request, list(request.tags), dockerfile)
+        cached = bool(one.pop("cached"))
+        return BuildResult(
+            image=request.tags[0],
+            tags=list(request.tags),
+            builder=builder.name or "podman",
+            duration_s=round(time.perf_counter() - started, 3),
+            cached=cached,
+            details={**one, "client": builder.podman.cli},
+        )
+    push = bool(request.push)
+    per_platform: dict[str, dict[str, Any]] = {}
+    for plan in plan_platforms(request.tags, platforms, push=push):
+        one = build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile)
+        one["tags"] = plan.tags
+        for tag in plan.push_tags:
+            one["pushed_digest"] = builder.podman.push(tag)
+        per_platform[plan.platform] = one
+    details: dict[str, Any] = {"platforms": per_platform, "client": builder.podman.cli}
+    if push:
+        details["index_digests"] = assemble_indexes(
+            request.tags, platforms, insecure_registries=builder.insecure_registries, credentials=find_credentials
+        )
+        details["pushed"] = True
+    return BuildResult(
+        image=request.tags[0],
+        tags=list(request.tags),
+        builder=builder.name or "podman",
+        duration_s=round(time.perf_counter() - started, 3),
+        cached=all(one.get("cached") for one in per_platform.values()) and not push,
+        details=details,
+    )
+
+
+__all__ = ["argv_for", "build_one", "dockerfile_of", "run_request"]

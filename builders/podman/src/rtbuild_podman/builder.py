@@ -1,0 +1,162 @@
+"""PodmanBuilder: builds through ``podman build`` (Buildah), daemonless, with the no-op skip."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rtbuild import BuilderCapabilities, BuildRequest, BuildResult, ConfigError, ImageInfo, RuntimeBuilder
+from rtbuild.context import validate_context
+
+from .engine import Podman, labels_of, normalize_id
+
+if TYPE_CHECKING:
+    from rtbuild import Config
+
+PROGRESS_MODES = ("plain", "none")
+FORMATS = ("oci", "docker")
+#: What Debian's qemu-user-static (set up by scripts/podman.sh) runs next to amd64.
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
+_STRINGS = ("podman_cli", "log_dir", "progress", "format")
+_BOOLEANS = ("skip_unchanged", "layers")
+_KNOWN = (*_STRINGS, *_BOOLEANS, "insecure_registries")
+
+
+class PodmanBuilder(RuntimeBuilder):
+    """Builds with Podman (see docs/builders/podman.md)."""
+
+    capabilities: ClassVar[BuilderCapabilities] = BuilderCapabilities(
+        push=True,
+        platforms=PLATFORMS,
+        multi_platform=True,
+        target=True,
+        no_cache=True,
+        secrets=True,
+        dry_run=True,
+    )
+
+    def __init__(
+        self,
+        *,
+        podman_cli: str | None = None,
+        log_dir: str | None = None,
+        progress: str = "plain",
+        skip_unchanged: bool = True,
+        insecure_registries: Sequence[str] = (),
+        format: str = "oci",
+        layers: bool = True,
+    ) -> None:
+        if progress not in PROGRESS_MODES:
+            raise ConfigError(f"[builders.podman] progress must be one of {', '.join(PROGRESS_MODES)}")
+        if format not in FORMATS:
+            raise ConfigError(f"[builders.podman] format must be one of {', '.join(FORMATS)}")
+        self.log_dir = log_dir
+        self.progress = progress
+        self.skip_unchanged = skip_unchanged
+        self.insecure_registries = list(insecure_registries)
+        self.format = format
+        self.layers = layers
+        self.podman = Podman(podman_cli, insecure_registries=insecure_registries)
+
+    @classmethod
+    def from_config(cls, config: Config, name: str = "podman") -> PodmanBuilder:
+        table = config.builder_config(name)
+        unknown = sorted(set(table) - set(_KNOWN))
+        if unknown:
+            raise ConfigError(
+                f"unknown key(s) in [builders.{name}]: {', '.join(unknown)}",
+                step="read configuration",
+                hint=f"known keys: {', '.join(sorted(_KNOWN))} (docs/builders/podman.md)",
+            )
+        for key in _STRINGS:
+            if key in table and not isinstance(table[key], str):
+                raise ConfigError(f"[builders.{name}] {key} must be a string", step="read configuration")
+        for key in _BOOLEANS:
+            if key in table and not isinstance(table[key], bool):
+                raise ConfigError(f"[builders.{name}] {key} must be a boolean", step="read configuration")
+        insecure = table.get("insecure_registries", [])
+        if not isinstance(insecure, list) or not all(isinstance(item, str) for item in insecure):
+            raise ConfigError(
+                f"[builders.{name}] insecure_registries must be a list of strings", step="read configuration"
+            )
+        return cls(insecure_registries=insecure, **{k: table[k] for k in (*_STRINGS, *_BOOLEANS) if k in table})
+
+    # --- the contract ------------------------------------------------------------------
+
+    def build(
+        self,
+        path: str,
+        tags: list[str],
+        platform: str | None = None,
+        extra_build_args: list[str] | None = None,
+    ) -> str:
+        request = BuildRequest(path=path, tags=list(tags), platform=platform, extra_build_args=list(extra_build_args or []))
+        return self.build_request(request).image
+
+    def build_request(self, request: BuildRequest) -> BuildResult:
+        from .build import run_request
+
+        return run_request(self, request)
+
+    def plan(self, request: BuildRequest) -> str:
+        """The ``podman build`` command(s) a build would run (no-op skip not consulted)."""
+        from .build import argv_for, dockerfile_of
+        from rtbuild.enginekit import plan_platforms, split_platforms
+
+        dockerfile = dockerfile_of(request)
+        platforms = split_platforms(request.platform)
+        if len(platforms) < 2:
+            return shlex.join(argv_for(self, request, request.tags, dockerfile, {}))
+        lines = []
+        for plan in plan_platforms(request.tags, platforms, push=bool(request.push)):
+            one = replace(request, platform=plan.platform)
+            lines.append(shlex.join(argv_for(self, one, plan.tags, dockerfile, {})))
+            lines += [f"podman push {shlex.quote(tag)}" for tag in plan.push_tags]
+        if request.push:
+            lines.append(f"# then one index per tag via the registry API: {', '.join(request.tags)}")
+        return "\n".join(lines)
+
+    def image_exists(self, image_name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
+        from .images import image_exists
+
+        return image_exists(self, image_name, pull_from_repo, platform=platform)
+
+    def push(self, tag: str) -> None:
+        self.podman.push(tag)
+
+    def inspect_image(self, name: str) -> ImageInfo | None:
+        doc = self.podman.inspect_image(name)
+        if doc is None:
+            return None
+        size = doc.get("Size")
+        parts = (doc.get("Os"), doc.get("Architecture"), doc.get("Variant"))
+        platform = "/".join(str(p) for p in parts if p)
+        return ImageInfo(
+            id=normalize_id(str(doc.get("Id", ""))),
+            size=size if isinstance(size, int) else None,
+            labels=labels_of(doc),
+            created=str(doc["Created"]) if doc.get("Created") else None,
+            platforms=(platform,) if platform else (),
+        )
+
+    def image_id(self, name: str) -> str | None:
+        info = self.inspect_image(name)
+        return info.id or None if info else None
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def log_directory(self) -> str:
+        from rtbuild.enginekit import default_log_dir
+
+        return self.log_dir or default_log_dir()
+
+    def details(self, **values: Any) -> dict[str, Any]:
+        return {key: value for key, value in values.items() if value is not None}
+
+    def __repr__(self) -> str:
+        return f"PodmanBuilder(cli={self.podman._configured or 'podman'!r})"
+
+
+__all__ = ["PodmanBuilder"]

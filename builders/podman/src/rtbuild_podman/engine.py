@@ -1,0 +1,278 @@
+"""The podman CLI: image inspect (batched), tag, pull and push with live progress.
+
+Podman has no daemon: every call is a short-lived ``podman`` process (about 50 ms), so the
+no-op check inspects every image it needs in one call. Registry credentials reach podman
+in a temporary ``--authfile`` (mode 0600, removed afterwards), never on its command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import rtbuild
+from rtbuild import ConfigError, EngineUnavailableError, PushError, RegistryAuthError, RegistryError
+from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
+
+from .auth import find_credentials
+
+TAIL_LINES = 20
+_NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
+_AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "invalid username/password")
+_IMAGE_ID = re.compile(r"(sha256:)?([a-f0-9]{64})")
+
+
+def find_podman(configured: str | None = None) -> str:
+    """The podman binary: ``[builders.podman] podman_cli``, else ``podman`` on PATH."""
+    found = shutil.which(configured or "podman")
+    if found:
+        return found
+    if configured:
+        raise ConfigError(
+            f"podman_cli {configured!r} is not an executable",
+            step="find podman",
+            hint="set [builders.podman] podman_cli to the path of the podman binary",
+        )
+    raise EngineUnavailableError(
+        "podman is not installed (no `podman` on PATH)",
+        step="find podman",
+        hint="install it (Debian: `apt-get install podman`; in this repo: `make engine` / scripts/podman.sh)",
+    )
+
+
+def normalize_id(value: str) -> str:
+    match = _IMAGE_ID.fullmatch(value.strip())
+    return f"sha256:{match.group(2)}" if match else value.strip()
+
+
+def _candidates(name: str) -> set[str]:
+    """The names podman may store ``name`` under: its full reference, and for a name
+    without a registry also ``localhost/NAME`` (podman's default for ``build -t NAME``)."""
+    ref = parse_reference(name)
+    names = {str(ref)}
+    first = name.split("/", 1)[0]
+    if "." not in first and ":" not in first.split("@")[0] and first != "localhost":
+        local = Reference("localhost", name.split("@")[0].split(":")[0], ref.tag, None)
+        names.add(str(local))
+    return names
+
+
+class Podman:
+    """Runs podman; one instance per builder (and so per CLI call)."""
+
+    def __init__(self, cli: str | None = None, *, insecure_registries: Sequence[str] = ()) -> None:
+        self._configured = cli
+        self._cli: str | None = None
+        self.insecure_registries = list(insecure_registries)
+        self._inspected: dict[str, dict[str, Any] | None] = {}
+
+    @property
+    def cli(self) -> str:
+        if self._cli is None:
+            self._cli = find_podman(self._configured)
+        return self._cli
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                [self.cli, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise EngineUnavailableError(
+                f"`podman {args[0]}` did not answer within {timeout:.0f}s", step=f"podman {args[0]}"
+            ) from exc
+
+    def tls_verify(self, registry: str) -> bool:
+        """False for loopback and configured insecure registries (podman's ``--tls-verify``)."""
+        return not (is_loopback(registry) or is_insecure(registry, self.insecure_registries))
+
+    # --- local images ---------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop cached inspect answers (after a build or pull changed the store)."""
+        self._inspected.clear()
+
+    def prefetch(self, names: Sequence[str]) -> None:
+        """Inspect ``names`` in one podman call and cache the answers."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._inspected]
+        if not wanted:
+            return
+        if len(wanted) == 1 or any(_IMAGE_ID.fullmatch(n) or "@" in n for n in wanted):
+            for name in wanted:
+                self._inspected[name] = self._inspect_one(name)
+            return
+        proc = self.run("image", "inspect", *wanted, timeout=60)
+        if proc.returncode != 0 and not any(m in proc.stderr.lower() for m in _NOT_FOUND):
+            raise self._failed("inspect image", proc)
+        try:
+            docs = json.loads(proc.stdout or "[]")
+        except ValueError:
+            docs = []
+        by_name: dict[str, dict[str, Any]] = {}
+        for doc in docs if isinstance(docs, list) else []:
+            for tag in doc.get("RepoTags") or []:
+                by_name[tag] = doc
+        for name in wanted:
+            self._inspected[name] = next((by_name[c] for c in _candidates(name) if c in by_name), None)
+
+    def _inspect_one(self, name: str) -> dict[str, Any] | None:
+        proc = self.run("image", "inspect", name, timeout=60)
+        if proc.returncode != 0:
+            if any(marker in proc.stderr.lower() for marker in _NOT_FOUND):
+                return None
+            raise self._failed("inspect image", proc)
+        docs = json.loads(proc.stdout or "[]")
+        return docs[0] if isinstance(docs, list) and docs else None
+
+    def inspect_image(self, name: str) -> dict[str, Any] | None:
+        """Podman's inspect document of a local image (Docker-shaped), ``None`` when absent."""
+        if name not in self._inspected:
+            self._inspected[name] = self._inspect_one(name)
+        doc = self._inspected[name]
+        if doc is not None and "Id" in doc:
+            doc = {**doc, "Id": normalize_id(str(doc["Id"]))}
+        return doc
+
+    def tag(self, source: str, *targets: str) -> None:
+        proc = self.run("tag", source, *targets, timeout=60)
+        if proc.returncode != 0:
+            raise self._failed("tag image", proc)
+        self.forget()
+
+    def _failed(self, step: str, proc: subprocess.CompletedProcess[str]) -> EngineUnavailableError:
+        lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        return EngineUnavailableError(
+            f"podman failed to {step}: {lines[-1] if lines else f'exit {proc.returncode}'}",
+            step=step,
+            log_tail=lines[-TAIL_LINES:],
+            hint="check `podman info` works (storage, /etc/containers/storage.conf)",
+        )
+
+    # --- registries -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def authfile(self, ref: Reference) -> Iterator[list[str]]:
+        """``["--authfile", TMP]`` with the credentials for ``ref``'s registry, or ``[]``."""
+        creds = find_credentials(ref.registry)
+        if creds is None or not creds.password:
+            yield []
+            return
+        import base64
+
+        pair = base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode()
+        fd, path = tempfile.mkstemp(prefix="rtbuild-podman-auth-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"auths": {ref.registry: {"auth": pair}}}, handle)
+            yield ["--authfile", path]
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _stream(self, action: str, image: str, argv: list[str]) -> tuple[int, list[str]]:
+        """Run a pull/push, reporting each line; return its exit code and last lines."""
+        reporter = rtbuild.get_reporter()
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        proc = subprocess.Popen(
+            [self.cli, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                text = raw.decode("utf-8", "replace").rstrip()
+                if text:
+                    tail.append(text)
+                    reporter.line(text, source=action)
+            return proc.wait(), list(tail)
+        except BaseException:
+            from rtbuild.enginekit import stop_process_group
+
+            stop_process_group(proc)
+            raise
+
+    def pull(self, name: str, *, platform: str | None = None) -> None:
+        ref = parse_reference(name)
+        reporter = rtbuild.get_reporter()
+        reporter.event("pull_started", image=name, message=f"pulling {name}")
+        argv = ["pull", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}"]
+        if platform:
+            argv += ["--platform", platform]
+        with self.authfile(ref) as auth:
+            code, tail = self._stream("pull", name, [*argv, *auth, str(ref)])
+        self.forget()
+        if code == 0:
+            reporter.event("pulled", image=name, message=f"pulled {name}")
+            return
+        if any(m in "\n".join(tail).lower() for m in _AUTH_MARKERS):
+            raise RegistryAuthError(
+                f"registry {ref.registry} refused the pull of {name}",
+                step="pull image",
+                log_tail=tail,
+                hint=f"log in with `podman login {ref.registry}` or `docker login {ref.registry}`",
+            )
+        raise RegistryError(
+            f"pulling {name} from {ref.registry} failed: {tail[-1] if tail else f'exit {code}'}",
+            step="pull image",
+            log_tail=tail,
+            hint="the registry listed the image; check podman can reach it (and its TLS settings)",
+        )
+
+    def push(self, name: str) -> str | None:
+        """Push ``name`` to its registry; return the pushed manifest digest."""
+        ref = parse_reference(name)
+        if ref.tag is None:
+            raise PushError(f"cannot push {name}: a digest reference names no tag", step="push")
+        reporter = rtbuild.get_reporter()
+        reporter.event("push_started", image=name, message=f"pushing {name}")
+        with tempfile.TemporaryDirectory(prefix="rtbuild-podman-") as tmp:
+            digestfile = os.path.join(tmp, "digest")
+            argv = ["push", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}", "--digestfile", digestfile]
+            with self.authfile(ref) as auth:
+                code, tail = self._stream("push", name, [*argv, *auth, name, f"docker://{ref}"])
+            digest = None
+            if code == 0 and os.path.exists(digestfile):
+                with open(digestfile, encoding="utf-8") as handle:
+                    digest = handle.read().strip() or None
+        if code == 0:
+            reporter.event("pushed", image=name, digest=digest, message=f"pushed {name}")
+            return digest
+        text = "\n".join(tail).lower()
+        hint = "check the registry accepts pushes for this repository (its logs say why it refused)"
+        if any(m in text for m in _AUTH_MARKERS):
+            raise RegistryAuthError(
+                f"registry {ref.registry} refused the push of {name}",
+                step="push",
+                log_tail=tail,
+                hint=f"log in with `podman login {ref.registry}` or put credentials for it in"
+                " $DOCKER_CONFIG/config.json (~/.docker/config.json)",
+            )
+        if any(m in text for m in _NOT_FOUND):
+            hint = f"build or tag {name} locally before pushing it"
+        elif "connection refused" in text or "no such host" in text:
+            hint = f"check that the registry {ref.registry} is running and reachable"
+        raise PushError(
+            f"pushing {name} to {ref.registry} failed: {tail[-1] if tail else f'exit {code}'}",
+            step="push",
+            log_tail=tail,
+            hint=hint,
+        )
+
+
+def labels_of(doc: Mapping[str, Any]) -> dict[str, str]:
+    labels = (doc.get("Config") or {}).get("Labels") or doc.get("Labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+__all__ = ["Podman", "find_podman", "labels_of", "normalize_id"]

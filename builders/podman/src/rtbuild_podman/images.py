@@ -1,0 +1,59 @@
+"""``image_exists`` for Podman: local first, then a registry HEAD, then a pull on demand.
+
+With a requested platform, a local image of another platform does not count, and a
+registry index lacking the platform is absent (:func:`rtbuild.oci.has_platforms`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import rtbuild
+from rtbuild.enginekit import split_platforms
+from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse_reference
+
+from .auth import find_credentials
+
+if TYPE_CHECKING:
+    from .builder import PodmanBuilder
+
+_IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
+
+
+def _platform_of(doc: dict[str, Any]) -> str:
+    parts = (doc.get("Os"), doc.get("Architecture"), doc.get("Variant"))
+    return normalize_platform("/".join(str(p) for p in parts if p))
+
+
+def _local(builder: PodmanBuilder, name: str, platforms: list[str]) -> bool:
+    doc = builder.podman.inspect_image(name)
+    if doc is None:
+        return False
+    return not platforms or (len(platforms) == 1 and _platform_of(doc) == normalize_platform(platforms[0]))
+
+
+def image_exists(builder: PodmanBuilder, name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
+    """Whether ``name`` is available to Podman (see the module docstring). A missing image
+    is ``False``; registry or engine trouble raises."""
+    platforms = split_platforms(platform)
+    if _IMAGE_ID.fullmatch(name):  # an image ID exists only locally
+        return builder.podman.inspect_image(name) is not None
+    if _local(builder, name, platforms):
+        return True
+    if not pull_from_repo:
+        return False
+    ref = parse_reference(name)
+    client = RegistryClient(insecure_registries=builder.insecure_registries, credentials=find_credentials)
+    present = has_platforms(client, ref, platforms) if platforms else client.manifest_exists(ref)
+    if not present:
+        rtbuild.get_reporter().event("not_found", image=name, registry=ref.registry, platform=platform)
+        return False
+    if len(platforms) > 1:
+        # One local tag holds one platform: the registry holding all of them is the answer.
+        return True
+    builder.podman.pull(name, platform=platforms[0] if platforms else None)
+    return _local(builder, name, platforms)
+
+
+__all__ = ["image_exists"]

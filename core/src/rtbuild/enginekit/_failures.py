@@ -1,0 +1,155 @@
+"""Turning a failed engine CLI build's plain output into an :mod:`rtbuild.errors` error.
+
+Two output dialects are understood: BuildKit's plain progress (``docker build``) and
+Buildah's (``podman build``). Either way the error names the failing step, its exit code
+when there is one, the log's last lines and the full log's path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from rtbuild.enginekit._runner import TAIL_LINES
+from rtbuild.errors import AgentRuntimeBuildError, BuildFailedError
+
+_STEP_HEADER = re.compile(r"^#(\d+) \[([^\]]+)\] (.+)$")
+_STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
+_EXIT_CODE = re.compile(r"exit (?:code:|status) (\d+)")
+_FAILED_BLOCK = re.compile(r"^ > \[([^\]]+)\] (.+):$")
+#: Buildah: ``STEP 2/3: RUN ...`` then ``Error: building at STEP "RUN ...": ...``.
+_BUILDAH_STEP = re.compile(r"^STEP (\d+(?:/\d+)?): (.+)$")
+_BUILDAH_ERROR = re.compile(r'^Error: building at STEP "(.*)": (.*)$')
+_ENGINE_DOWN = (
+    "Cannot connect to the Docker daemon",
+    "error during connect",
+    "dial unix",
+    "Cannot connect to Podman",
+)
+_PARSE = re.compile(r"dockerfile parse error.*|unknown instruction:[^&]*", re.IGNORECASE)
+_BASE_MISSING = re.compile(
+    r"(pull access denied|not found|failed to resolve|no such host|did not resolve to an alias"
+    r"|initializing source|creating build container)",
+    re.IGNORECASE,
+)
+_BASE_HINT = "build or load the base image locally first (`rtbuild exists IMAGE --pull`), or fix its name"
+
+EngineDown = Callable[[str], AgentRuntimeBuildError]
+
+
+def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str) -> BuildFailedError | None:
+    headers = {m.group(1): (m.group(2), m.group(3)) for m in map(_STEP_HEADER.match, lines) if m}
+    for line in reversed(lines):
+        failed = _STEP_ERROR.match(line)
+        if not failed or failed.group(1) not in headers:
+            continue
+        position, instruction = headers[failed.group(1)]
+        code = _EXIT_CODE.search(failed.group(2))
+        if code:
+            return BuildFailedError(
+                f"build step [{position}] {instruction} failed with exit code {code.group(1)}",
+                step=instruction,
+                log_tail=tail,
+                log_path=log_path,
+                hint="fix the command in the Dockerfile; the full log has every line",
+            )
+        if position.startswith("internal") or instruction.startswith("FROM"):
+            return None
+        return BuildFailedError(
+            f"build step [{position}] {instruction} failed: {failed.group(2)}",
+            step=instruction,
+            log_tail=tail,
+            log_path=log_path,
+        )
+    return None
+
+
+def _buildah_step(lines: Sequence[str], tail: list[str], log_path: str) -> BuildFailedError | None:
+    failed = next((m for m in map(_BUILDAH_ERROR.match, reversed(lines)) if m), None)
+    if failed is None:
+        return None
+    instruction, detail = failed.group(1).strip(), failed.group(2)
+    position = next(
+        (m.group(1) for m in map(_BUILDAH_STEP.match, reversed(lines)) if m and m.group(2).strip() == instruction),
+        None,
+    )
+    where = f"[{position}] " if position else ""
+    code = _EXIT_CODE.search(detail)
+    if code and instruction.upper().startswith("RUN"):
+        return BuildFailedError(
+            f"build step {where}{instruction} failed with exit code {code.group(1)}",
+            step=instruction,
+            log_tail=tail,
+            log_path=log_path,
+            hint="fix the command in the Dockerfile; the full log has every line",
+        )
+    parse = _PARSE.search(detail)
+    if parse:
+        return BuildFailedError(
+            f"the Dockerfile does not parse: {parse.group(0).strip()}",
+            step="parse Dockerfile",
+            log_tail=tail,
+            log_path=log_path,
+            hint="fix the Dockerfile line named above",
+        )
+    return BuildFailedError(
+        f"build step {where}{instruction} failed: {detail[:300]}",
+        step=instruction,
+        log_tail=tail,
+        log_path=log_path,
+    )
+
+
+def build_error(
+    lines: Sequence[str],
+    returncode: int,
+    *,
+    log_path: str,
+    engine: str = "docker",
+    engine_down: EngineDown | None = None,
+) -> AgentRuntimeBuildError:
+    """The error for a build that exited with ``returncode``; ``lines`` is the log's end.
+
+    ``engine_down(detail)`` makes the backend's own "engine unreachable" error (naming its
+    host and how to start it) when the output says the engine could not be reached.
+    """
+    tail = [line for line in lines if line.strip()][-TAIL_LINES:]
+    text = "\n".join(lines)
+    started = any(_STEP_HEADER.match(line) or _BUILDAH_STEP.match(line) for line in lines)
+    if engine_down is not None and any(marker in text for marker in _ENGINE_DOWN) and not started:
+        error = engine_down((tail[-1] if tail else "connection failed").strip())
+        error.log_tail, error.log_path = tail, log_path
+        return error
+    found = _buildkit_step(lines, tail, log_path) or _buildah_step(lines, tail, log_path)
+    last = tail[-1].strip() if tail else f"{engine} build exited with {returncode}"
+    parse = _PARSE.search(text)
+    if parse and (found is None or found.step == "parse Dockerfile"):
+        return BuildFailedError(
+            f"the Dockerfile does not parse: {parse.group(0).strip()}",
+            step="parse Dockerfile",
+            log_tail=tail,
+            log_path=log_path,
+            hint="fix the Dockerfile line named above",
+        )
+    block = next((m for m in map(_FAILED_BLOCK.match, reversed(lines)) if m), None)
+    resolving = block is not None and block.group(2).startswith(("FROM", "load metadata for"))
+    from_step = found is not None and found.step.upper().startswith("FROM")
+    if resolving or from_step or (found is None and _BASE_MISSING.search(last)):
+        return BuildFailedError(
+            f"base image could not be resolved: {last}",
+            step=block.group(2) if block else (found.step if found else "resolve base image"),
+            log_tail=tail,
+            log_path=log_path,
+            hint=_BASE_HINT,
+        )
+    if found is not None:
+        return found
+    return BuildFailedError(
+        f"{engine} build failed (exit {returncode}): {last}",
+        step=block.group(2) if block else "build",
+        log_tail=tail,
+        log_path=log_path,
+    )
+
+
+__all__ = ["EngineDown", "build_error"]

@@ -1,0 +1,103 @@
+"""Multi-platform images on the real engines: amd64 native plus arm64 under QEMU.
+
+The arm64 base is scripts/podman.sh's ``rtbuild/busybox:arm64`` (FROM scratch + Debian's
+busybox-static:arm64). A two-platform build with push must leave one index holding both
+platforms in a real docker-registry on loopback, read back through the registry API and by
+``skopeo inspect --raw``; the arm64 image must run (``uname -m`` prints aarch64).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _podman_support import ARCH_DOCKERFILE, SKOPEO, Names, podman, write_context
+from rtbuild import BuildRequest
+from rtbuild.oci import RegistryClient, platforms_of
+from rtbuild_podman import PodmanBuilder
+
+pytestmark = [pytest.mark.engine, pytest.mark.registry, pytest.mark.slow]
+BOTH = "linux/amd64,linux/arm64"
+
+
+def _check_index(image: str) -> dict[str, Any]:
+    """The index under ``image``, checked through the registry API and with skopeo."""
+    host, rest = image.split("/", 1)
+    repo, tag = rest.rsplit(":", 1)
+    accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
+    response = httpx.get(f"http://{host}/v2/{repo}/manifests/{tag}", headers={"Accept": accept}, trust_env=False)
+    assert response.status_code == 200
+    api = response.json()
+    arches = sorted(entry["platform"]["architecture"] for entry in api["manifests"])
+    assert arches == ["amd64", "arm64"]
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", f"docker://{image}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert json.loads(raw) == api  # the independent reader sees the same index
+    assert platforms_of(RegistryClient(), image) == ("linux/amd64", "linux/arm64")
+    return api
+
+
+@pytest.fixture
+def arch_context(tmp_path: Path) -> Path:
+    return write_context(tmp_path / "arch", ARCH_DOCKERFILE)
+
+
+@pytest.fixture
+def podman_builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
+    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    built.name = "podman"
+    return built
+
+
+def test_podman_two_platforms_push_one_index(
+    podman_builder: PodmanBuilder, names: Names, registry: Any, arch_context: Path, qemu: None
+) -> None:
+    image, alias = registry.ref(names.new("rt-mp/podman")), registry.ref(names.new("rt-mp/podman"))
+    names.made += [image, alias]
+    request = BuildRequest(path=str(arch_context), tags=[image, alias], platform=BOTH, push=True)
+    result = podman_builder.build_request(request)
+    assert result.details["pushed"] is True
+    assert set(result.details["platforms"]) == {"linux/amd64", "linux/arm64"}
+    assert _check_index(image) == _check_index(alias)
+
+    assert podman_builder.image_exists(image, pull_from_repo=False, platform="linux/s390x") is False
+    assert podman_builder.image_exists(image, platform="linux/s390x") is False  # the index lacks it
+    assert podman_builder.image_exists(image, platform=BOTH) is True
+    podman("rmi", "-f", image, check=False)
+    podman_builder.podman.forget()
+    assert podman_builder.image_exists(image, platform="linux/arm64") is True  # pulled the arm64 entry
+    out = podman("run", "--rm", "--platform", "linux/arm64", image, "sh", "-c", "uname -m; cat /arch").stdout
+    assert out.split() == ["aarch64", "aarch64"]
+
+
+def test_podman_single_foreign_platform_loads_locally(
+    podman_builder: PodmanBuilder, names: Names, arch_context: Path, qemu: None
+) -> None:
+    image = names.new("rt-mp/podman-arm64")
+    result = podman_builder.build_request(BuildRequest(path=str(arch_context), tags=[image], platform="linux/arm64"))
+    info = podman_builder.inspect_image(image)
+    assert info is not None and info.platforms == ("linux/arm64",)
+    assert result.details["image_id"] == info.id
+    assert podman("run", "--rm", image, "uname", "-m").stdout.strip() == "aarch64"
+    again = podman_builder.build_request(BuildRequest(path=str(arch_context), tags=[image], platform="linux/arm64"))
+    assert again.cached is True
+
+
+def test_podman_two_platforms_without_push_keep_per_platform_tags(
+    podman_builder: PodmanBuilder, names: Names, arch_context: Path, qemu: None
+) -> None:
+    image = names.new("rt-mp/podman-local")
+    result = podman_builder.build_request(BuildRequest(path=str(arch_context), tags=[image], platform=BOTH))
+    assert "pushed" not in result.details
+    assert podman("run", "--rm", image, "cat", "/arch").stdout.strip() == "x86_64"  # the native one
+    arm = podman_builder.inspect_image(f"{image}-linux-arm64")
+    assert arm is not None and arm.platforms == ("linux/arm64",)

@@ -1,0 +1,162 @@
+"""PodmanBuilder against the real podman: builds, the no-op skip, failures, exists, push."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _podman_support import Names, podman, write_context
+from rtbuild import BuildFailedError, BuildRequest, RegistryAuthError
+from rtbuild.oci import manifest_exists
+from rtbuild_podman import PodmanBuilder
+
+pytestmark = [pytest.mark.engine]
+
+STAGES = """\
+FROM busybox:latest AS base
+ARG GREETING=hi
+RUN echo "$GREETING" > /greeting
+COPY data.txt /data.txt
+
+FROM base AS final
+RUN echo final > /stage
+
+FROM base AS other
+RUN echo other > /stage
+"""
+
+
+@pytest.fixture
+def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
+    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    built.name = "podman"
+    return built
+
+
+def test_build_with_every_field_then_noop_skip(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", STAGES, {"data.txt": "one\n"})
+    first, second = names.new(), names.new()
+    request = BuildRequest(
+        path=str(ctx),
+        tags=[first, second],
+        build_args={"GREETING": "hello"},
+        labels={"org.example.team": "agents"},
+        target="final",
+    )
+    result = builder.build_request(request)
+    assert result.cached is False
+    assert result.image == first
+    out = podman("run", "--rm", first, "cat", "/greeting", "/stage", "/data.txt").stdout
+    assert out.split() == ["hello", "final", "one"]
+    info = builder.inspect_image(second)
+    assert info is not None
+    assert info.id == builder.image_id(first) == result.details["image_id"]
+    assert info.labels["org.example.team"] == "agents"
+    assert info.labels["org.rtbuild.input-digest"] == result.details["input_digest"]
+    assert info.platforms == ("linux/amd64",)
+
+    again = builder.build_request(request)
+    assert again.cached is True
+    assert again.details["image_id"] == result.details["image_id"]
+
+    (ctx / "data.txt").write_text("two\n")
+    changed = builder.build_request(request)
+    assert changed.cached is False
+    assert podman("run", "--rm", first, "cat", "/data.txt").stdout == "two\n"
+
+    forced = builder.build_request(BuildRequest(**{**request.__dict__, "no_cache": True}))
+    assert forced.cached is False
+
+
+def test_failed_step_names_step_exit_code_and_log_tail(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "bad", "FROM busybox:latest\nRUN echo working\nRUN echo broken >&2; exit 3\n")
+    with pytest.raises(BuildFailedError) as info:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()]))
+    err = info.value
+    assert err.step == "RUN echo broken >&2; exit 3"
+    assert "exit code 3" in err.message
+    assert err.log_tail and any("broken" in line for line in err.log_tail)
+    assert err.log_path and Path(err.log_path).read_text().count("STEP") >= 3
+
+
+def test_missing_base_image_is_a_base_error(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "nobase", "FROM rt-podman-test/no-such-base:1\nRUN true\n")
+    with pytest.raises(BuildFailedError) as info:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()]))
+    assert "base image could not be resolved" in info.value.message
+    assert info.value.hint and "rtbuild exists" in info.value.hint
+
+
+def test_exists_local_then_registry_then_pull(builder: PodmanBuilder, names: Names, registry: Any) -> None:
+    image = registry.ref(names.new())
+    names.made.append(image)
+    assert builder.image_exists(image) is False  # neither local nor in the registry
+    podman("tag", "docker.io/library/busybox:latest", image)
+    builder.podman.forget()
+    assert builder.image_exists(image, pull_from_repo=False) is True
+    builder.push(image)
+    assert manifest_exists(image) is True
+    podman("rmi", image)
+    builder.podman.forget()
+    assert builder.image_exists(image, pull_from_repo=False) is False
+    assert builder.image_exists(image) is True  # HEAD said yes, then podman pulled it
+    assert podman("image", "exists", image, check=False).returncode == 0
+    assert builder.image_exists(image, platform="linux/arm64", pull_from_repo=False) is False
+
+
+def _auth_file(path: Path, host: str, user: str, password: str) -> Path:
+    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+    path.write_text(json.dumps({"auths": {host: {"auth": pair}}}))
+    return path
+
+
+def test_push_uses_podman_auth_json(
+    builder: PodmanBuilder, names: Names, auth_registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    image = auth_registry.ref(names.new("rt-podman-test/private"))
+    names.made.append(image)
+    podman("tag", "docker.io/library/busybox:latest", image)
+    (tmp_path / "none.json").write_text("{}")
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "none.json"))
+    with pytest.raises(RegistryAuthError) as info:
+        builder.push(image)
+    assert "podman login" in (info.value.hint or "")
+    good = _auth_file(tmp_path / "auth.json", auth_registry.host, auth_registry.username, auth_registry.password)
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(good))
+    builder.push(image)
+    podman("rmi", image)
+    builder.podman.forget()
+    assert builder.image_exists(image) is True  # the registry HEAD and the pull use auth.json too
+
+
+def test_cli_builds_and_answers_exists_without_docker(names: Names, tmp_path: Path) -> None:
+    """The done-when check: no docker binary on PATH, DOCKER_HOST at a socket that does
+    not exist (the shared dockerd keeps running)."""
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN echo podman-only > /built\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("podman", "conmon", "runc", "crun", "newuidmap", "newgidmap"):
+        found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        if found:
+            (bindir / tool).symlink_to(found)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RTBUILD_", "DOCKER_"))}
+    env.update(PATH=f"{bindir}:/usr/sbin:/sbin", DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock")
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    image = names.new()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([rtbuild, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+    built = cli("build", str(ctx), "-t", image, "--builder", "podman")
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip().endswith(image)
+    assert cli("exists", image, "--builder", "podman").returncode == 0
+    assert cli("exists", names.new(), "--builder", "podman", "--no-pull").returncode == 1
+    assert podman("run", "--rm", image, "cat", "/built").stdout == "podman-only\n"
