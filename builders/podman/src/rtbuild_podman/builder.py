@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rtbuild import BuilderCapabilities, BuildRequest, BuildResult, ConfigError, ImageInfo, RuntimeBuilder
-from rtbuild.context import validate_context
 
 from .engine import Podman, labels_of, normalize_id
 
@@ -92,7 +91,9 @@ class PodmanBuilder(RuntimeBuilder):
         platform: str | None = None,
         extra_build_args: list[str] | None = None,
     ) -> str:
-        request = BuildRequest(path=path, tags=list(tags), platform=platform, extra_build_args=list(extra_build_args or []))
+        request = BuildRequest(
+            path=path, tags=list(tags), platform=platform, extra_build_args=list(extra_build_args or [])
+        )
         return self.build_request(request).image
 
     def build_request(self, request: BuildRequest) -> BuildResult:
@@ -102,8 +103,9 @@ class PodmanBuilder(RuntimeBuilder):
 
     def plan(self, request: BuildRequest) -> str:
         """The ``podman build`` command(s) a build would run (no-op skip not consulted)."""
-        from .build import argv_for, dockerfile_of
         from rtbuild.enginekit import plan_platforms, split_platforms
+
+        from .build import argv_for, dockerfile_of
 
         dockerfile = dockerfile_of(request)
         platforms = split_platforms(request.platform)

@@ -33,7 +33,9 @@ def _local(builder: PodmanBuilder, name: str, platforms: list[str]) -> bool:
     return not platforms or (len(platforms) == 1 and _platform_of(doc) == normalize_platform(platforms[0]))
 
 
-def image_exists(builder: PodmanBuilder, name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
+def image_exists(
+    builder: PodmanBuilder, name: str, pull_from_repo: bool = True, *, platform: str | None = None
+) -> bool:
     """Whether ``name`` is available to Podman (see the module docstring). A missing image
     is ``False``; registry or engine trouble raises."""
     platforms = split_platforms(platform)

@@ -4,8 +4,8 @@ Public for builder distributions: the no-op skip's input digest (stored as the
 ``org.rtbuild.input-digest`` label), a build runner that streams live progress and stops
 the whole process group on Ctrl-C, and the mapping of a failed build's output (BuildKit's
 or Buildah's) onto :mod:`rtbuild`'s error tree, and multi-platform requests as one build
-per platform plus a registry index (:func:`plan_platforms`, :func:`assemble_indexes`). Importing this package is light; nothing
-here imports an engine SDK.
+per platform plus a registry index (:func:`plan_platforms`, :func:`assemble_indexes`).
+Importing this package is light; nothing here imports an engine SDK.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def build_error(
         )
     block = next((m for m in map(_FAILED_BLOCK.match, reversed(lines)) if m), None)
     resolving = block is not None and block.group(2).startswith(("FROM", "load metadata for"))
-    from_step = found is not None and found.step.upper().startswith("FROM")
+    from_step = found is not None and (found.step or "").upper().startswith("FROM")
     if resolving or from_step or (found is None and _BASE_MISSING.search(last)):
         return BuildFailedError(
             f"base image could not be resolved: {last}",

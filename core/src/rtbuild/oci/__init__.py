@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from rtbuild.oci._credentials import Credentials, get_credentials, load_docker_config
     from rtbuild.oci._index import (
         DOCKER_LIST,
         DOCKER_MANIFEST,
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
         platforms_of,
         push_index,
     )
-    from rtbuild.oci._credentials import Credentials, get_credentials, load_docker_config
     from rtbuild.oci._references import DEFAULT_REGISTRY, Reference, parse_reference, split_domain
     from rtbuild.oci._registry import RegistryClient, is_insecure, is_loopback, manifest_exists
 
@@ -40,7 +40,6 @@ _NAMES = {
     "platform_tag": "rtbuild.oci._index",
     "platforms_of": "rtbuild.oci._index",
     "push_index": "rtbuild.oci._index",
-
     "Credentials": "rtbuild.oci._credentials",
     "get_credentials": "rtbuild.oci._credentials",
     "load_docker_config": "rtbuild.oci._credentials",
@@ -61,6 +60,10 @@ __all__ = [
     "OCI_INDEX",
     "OCI_MANIFEST",
     "Credentials",
+    "Manifest",
+    "PlatformManifest",
+    "Reference",
+    "RegistryClient",
     "describe",
     "get_credentials",
     "get_manifest",
@@ -68,15 +71,11 @@ __all__ = [
     "is_insecure",
     "is_loopback",
     "load_docker_config",
-    "Manifest",
     "manifest_exists",
     "normalize_platform",
     "parse_reference",
     "platform_tag",
-    "PlatformManifest",
     "platforms_of",
     "push_index",
-    "Reference",
-    "RegistryClient",
     "split_domain",
 ]
