@@ -18,38 +18,14 @@ from typing import Any
 
 from .engine import DOCKER_CLI, LABEL, PID_LABEL, Engine, EngineError
 from .events import record_event
+from .images import ensure_image
 from .podspec import NODE, ConfigError, create_body, prepare_volumes, unschedulable
+from .podstatus import condition, set_container_status, stamp, waiting
 from .store import Store, now
 
 Obj = dict[str, Any]
 PodKey = tuple[str, str]
 MAX_MESSAGE = 4096
-
-
-def _stamp(docker_time: str | None) -> str | None:
-    if not docker_time or docker_time.startswith("0001"):
-        return None
-    return docker_time.split(".")[0].rstrip("Z") + "Z"
-
-
-def _loopback_registry(ref: str) -> bool:
-    host = ref.split("/", 1)[0] if "/" in ref else ""
-    return host.startswith(("127.", "localhost", "[::1]"))
-
-
-def _condition(status: Obj, type_: str, value: bool, reason: str | None = None, message: str | None = None) -> None:
-    conditions = status.setdefault("conditions", [])
-    current = next((c for c in conditions if c["type"] == type_), None)
-    entry: Obj = {"type": type_, "status": "True" if value else "False", "lastProbeTime": None}
-    if reason:
-        entry["reason"] = reason
-    if message:
-        entry["message"] = message
-    if current is None:
-        conditions.append({**entry, "lastTransitionTime": now()})
-    elif current["status"] != entry["status"] or current.get("reason") != reason:
-        current.clear()
-        current.update({**entry, "lastTransitionTime": now()})
 
 
 class Kubelet:
@@ -99,9 +75,9 @@ class Kubelet:
         def evicted(pod: Obj) -> None:
             status = pod["status"]
             status.update({"phase": "Failed", "reason": "Evicted", "message": message})
-            _condition(status, "DisruptionTarget", True, "TerminationByKubelet", message)
-            _condition(status, "Ready", False, "PodFailed")
-            _condition(status, "ContainersReady", False, "PodFailed")
+            condition(status, "DisruptionTarget", True, "TerminationByKubelet", message)
+            condition(status, "Ready", False, "PodFailed")
+            condition(status, "ContainersReady", False, "PodFailed")
             for cs in status.get("containerStatuses") or []:
                 if "terminated" not in cs["state"]:
                     cs["state"] = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now()}}
@@ -131,7 +107,7 @@ class Kubelet:
         message = unschedulable(spec)
         if message:
             pod = self._update(
-                namespace, name, lambda p: _condition(p["status"], "PodScheduled", False, "Unschedulable", message)
+                namespace, name, lambda p: condition(p["status"], "PodScheduled", False, "Unschedulable", message)
             )
             if pod is not None:
                 record_event(self.store, pod, "FailedScheduling", message, "Warning", "default-scheduler")
@@ -143,14 +119,14 @@ class Kubelet:
             status = p["status"]
             status.update({"hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}], "startTime": now()})
             status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
-            _condition(status, "PodScheduled", True)
-            _condition(status, "PodReadyToStartContainers", True)
-            _condition(status, "Initialized", not init, None if not init else "ContainersNotInitialized")
-            _condition(status, "Ready", False, "ContainersNotReady")
-            _condition(status, "ContainersReady", False, "ContainersNotReady")
+            condition(status, "PodScheduled", True)
+            condition(status, "PodReadyToStartContainers", True)
+            condition(status, "Initialized", not init, None if not init else "ContainersNotInitialized")
+            condition(status, "Ready", False, "ContainersNotReady")
+            condition(status, "ContainersReady", False, "ContainersNotReady")
             first = "PodInitializing" if init else "ContainerCreating"
-            status["initContainerStatuses"] = [self._waiting(c, "PodInitializing") for c in init] or None
-            status["containerStatuses"] = [self._waiting(c, first) for c in main]
+            status["initContainerStatuses"] = [waiting(c, "PodInitializing") for c in init] or None
+            status["containerStatuses"] = [waiting(c, first) for c in main]
             if not init:
                 status.pop("initContainerStatuses")
 
@@ -176,7 +152,7 @@ class Kubelet:
             failing = self.creating.get((namespace, name))
             if failing is not None:
                 group, container = failing
-                self._set_status(pod, group, self._waiting(container, "CreateContainerError", exc.message))
+                set_container_status(self.store, pod, group, waiting(container, "CreateContainerError", exc.message))
         except Exception as exc:  # a bug in the fake: say so loudly in the pod's events and on stderr
             traceback.print_exc(file=sys.stderr)
             record_event(self.store, pod, "FakeClusterBug", repr(exc), "Warning")
@@ -191,7 +167,7 @@ class Kubelet:
             if code != 0:
                 self._phase(namespace, name, "Failed", init_failed=True)
                 return
-        self._update(namespace, name, lambda p: _condition(p["status"], "Initialized", True))
+        self._update(namespace, name, lambda p: condition(p["status"], "Initialized", True))
         ids = [await self._create(pod, c, "containerStatuses", volumes, root) for c in main]
         started = [await self._start(pod, c, "containerStatuses", cid) for c, cid in zip(main, ids, strict=True)]
         codes = await asyncio.gather(
@@ -216,71 +192,9 @@ class Kubelet:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.store.changed.wait(), timeout)
 
-    @staticmethod
-    def _waiting(container: Obj, reason: str, message: str | None = None) -> Obj:
-        waiting: Obj = {"reason": reason}
-        if message:
-            waiting["message"] = message
-        return {
-            "name": container["name"],
-            "image": container["image"],
-            "imageID": "",
-            "ready": False,
-            "restartCount": 0,
-            "started": False,
-            "state": {"waiting": waiting},
-        }
-
-    def _set_status(self, pod: Obj, group: str, status: Obj) -> None:
-        def change(p: Obj) -> None:
-            statuses = p["status"].setdefault(group, [])
-            for i, current in enumerate(statuses):
-                if current["name"] == status["name"]:
-                    statuses[i] = status
-                    return
-            statuses.append(status)
-
-        self._update(pod["metadata"]["namespace"], pod["metadata"]["name"], change)
-
-    async def _image(self, pod: Obj, container: Obj, group: str) -> str:
-        """The local image id, pulling from a loopback registry when needed; waits (ErrImagePull,
-        ImagePullBackOff, with Events) while the image cannot be had."""
-        ref, policy = container["image"], container.get("imagePullPolicy", "IfNotPresent")
-        backoff = 1.0
-        while True:
-            info = await self.engine.image(ref)
-            error = None
-            if _loopback_registry(ref) and (info is None or policy == "Always"):
-                record_event(self.store, pod, "Pulling", f'Pulling image "{ref}"')
-                try:
-                    await self.engine.pull(ref)
-                    info = await self.engine.image(ref)
-                    record_event(self.store, pod, "Pulled", f'Successfully pulled image "{ref}"')
-                except EngineError as exc:
-                    error = exc.message
-            elif info is None:
-                error = (
-                    f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": the rtbuild fake '
-                    "cluster pulls only from 127.0.0.1 registries and this image is not in the local dockerd"
-                )
-            else:
-                record_event(self.store, pod, "Pulled", f'Container image "{ref}" already present on machine')
-            if info is not None and error is None:
-                return str(info["Id"])
-            record_event(self.store, pod, "Failed", f'Failed to pull image "{ref}": {error}', "Warning")
-            record_event(self.store, pod, "Failed", "Error: ErrImagePull", "Warning")
-            self._set_status(pod, group, self._waiting(container, "ErrImagePull", error))
-            await asyncio.sleep(min(backoff, 1.0))
-            record_event(self.store, pod, "BackOff", f'Back-off pulling image "{ref}"', "Normal")
-            self._set_status(
-                pod, group, self._waiting(container, "ImagePullBackOff", f'Back-off pulling image "{ref}"')
-            )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-
     async def _create(self, pod: Obj, container: Obj, group: str, volumes: dict[str, Path], root: Path) -> str:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-        image_id = await self._image(pod, container, group)
+        image_id = await ensure_image(self.store, self.engine, pod, container, group)
         termination = root / "termination" / container["name"]
         termination.parent.mkdir(parents=True, exist_ok=True)
         termination.write_bytes(b"")
@@ -297,7 +211,7 @@ class Kubelet:
                 body = create_body(self.store, pod, container, volumes, termination, labels, self.enforce_limits)
                 break
             except ConfigError as exc:
-                self._set_status(pod, group, self._waiting(container, "CreateContainerConfigError", str(exc)))
+                set_container_status(self.store, pod, group, waiting(container, "CreateContainerConfigError", str(exc)))
                 record_event(self.store, pod, "Failed", f"Error: {exc}", "Warning")
                 await self._store_change(2.0)
         cname = f"rtbuild-fake-{self.cluster_id}-{name}-{container['name']}-{uuid.uuid4().hex[:6]}"
@@ -314,17 +228,18 @@ class Kubelet:
         self.inflight.setdefault((namespace, name), set()).add(create)
         create.add_done_callback(self.inflight[(namespace, name)].discard)
         cid = await asyncio.shield(create)
-        status = self._waiting(container, "ContainerCreating")
+        status = waiting(container, "ContainerCreating")
         status["imageID"] = f"docker://{image_id}"
-        self._set_status(pod, group, status)
+        set_container_status(self.store, pod, group, status)
         record_event(self.store, pod, "Created", f"Created container {container['name']}")
         return cid
 
     async def _mark_running(self, pod: Obj, container: Obj, group: str, cid: str) -> None:
         info = await self.engine.inspect(cid) or {}
-        started = _stamp((info.get("State") or {}).get("StartedAt")) or now()
+        started = stamp((info.get("State") or {}).get("StartedAt")) or now()
         record_event(self.store, pod, "Started", f"Started container {container['name']}")
-        self._set_status(
+        set_container_status(
+            self.store,
             pod,
             group,
             {
@@ -345,8 +260,8 @@ class Kubelet:
                 statuses = p["status"].get("containerStatuses") or []
                 if all("running" in s["state"] for s in statuses):
                     p["status"]["phase"] = "Running"
-                    _condition(p["status"], "ContainersReady", True)
-                    _condition(p["status"], "Ready", True)
+                    condition(p["status"], "ContainersReady", True)
+                    condition(p["status"], "Ready", True)
 
             self._update(namespace, name, running)
 
@@ -364,9 +279,9 @@ class Kubelet:
             record_event(self.store, pod, "Failed", f"Error: {exc.message}", "Warning")
             terminated = {"exitCode": 128, "reason": "StartError", "message": exc.message, "finishedAt": now(),
                           "containerID": f"docker://{cid}"}  # fmt: skip
-            status = self._waiting(container, "")
+            status = waiting(container, "")
             status.update({"containerID": f"docker://{cid}", "state": {"terminated": terminated}})
-            self._set_status(pod, group, status)
+            set_container_status(self.store, pod, group, status)
             return False
         await self._mark_running(pod, container, group, cid)
         return True
@@ -383,13 +298,14 @@ class Kubelet:
         terminated: Obj = {
             "exitCode": code,
             "reason": reason,
-            "startedAt": _stamp(state.get("StartedAt")),
-            "finishedAt": _stamp(state.get("FinishedAt")) or now(),
+            "startedAt": stamp(state.get("StartedAt")),
+            "finishedAt": stamp(state.get("FinishedAt")) or now(),
             "containerID": f"docker://{cid}",
         }
         if message:
             terminated["message"] = message
-        self._set_status(
+        set_container_status(
+            self.store,
             pod,
             group,
             {
@@ -416,8 +332,8 @@ class Kubelet:
         def change(p: Obj) -> None:
             status = p["status"]
             status["phase"] = phase
-            _condition(status, "Ready", False, "PodCompleted" if phase == "Succeeded" else "PodFailed")
-            _condition(status, "ContainersReady", False, "PodCompleted" if phase == "Succeeded" else "PodFailed")
+            condition(status, "Ready", False, "PodCompleted" if phase == "Succeeded" else "PodFailed")
+            condition(status, "ContainersReady", False, "PodCompleted" if phase == "Succeeded" else "PodFailed")
             if init_failed:
                 for cs in status.get("containerStatuses") or []:
                     cs["state"] = {"waiting": {"reason": "PodInitializing"}}
