@@ -116,6 +116,51 @@ def test_kubectl_apply_get_wait_and_lightkube_agree(cluster: FakeCluster, kctl: 
     assert stored is not None and stored["status"] == k_jobs[0]["status"]
 
 
+def test_kubectl_human_output_get_and_describe(cluster: FakeCluster, kctl: Kubectl) -> None:
+    kctl.apply(job_manifest("human", ["sh", "-c", "exit 0"]))
+    kctl.run("wait", "--for=condition=complete", "job/human", "--timeout=30s")
+    pods = kctl.run("get", "pods").stdout.decode().splitlines()
+    assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert pods[1].split()[1:4] == ["0/1", "Completed", "0"]
+    assert kctl.run("get", "jobs").stdout.decode().splitlines()[1].split()[:3] == ["human", "Complete", "1/1"]
+    described = kctl.run("describe", "job", "human").stdout.decode()
+    assert "SuccessfulCreate" in described and "Pods Statuses:" in described
+
+
+def test_backoff_limit_retries_with_a_new_pod(cluster: FakeCluster, lk: Client) -> None:
+    manifest = job_manifest("retry", ["false"])
+    manifest["spec"]["backoffLimit"] = 1
+    lk.create(Job.from_dict(manifest))  # type: ignore[no-untyped-call]
+    condition = job_condition(cluster, "retry")
+    assert (condition["type"], condition["reason"]) == ("Failed", "BackoffLimitExceeded")
+    job = lk.get(Job, "retry")
+    assert job.status.failed == 2
+    assert len(cluster.list("pods", label_selector="job-name=retry")) == 2
+
+
+def test_ttl_after_finished_deletes_job_and_pods(cluster: FakeCluster, lk: Client) -> None:
+    manifest = job_manifest("ttl", ["true"])
+    manifest["spec"]["ttlSecondsAfterFinished"] = 0
+    lk.create(Job.from_dict(manifest))  # type: ignore[no-untyped-call]
+    cluster.wait_for(lambda: cluster.created("jobs") == 1 and cluster.get("jobs", "ttl") is None)
+    cluster.wait_for(lambda: not cluster.list("pods", label_selector="job-name=ttl"))
+    cluster.wait_for(lambda: cluster.containers() == [])
+
+
+def test_foreground_delete_and_api_eviction(cluster: FakeCluster, lk: Client) -> None:
+    lk.create(Job.from_dict(job_manifest("fg", ["sleep", "60"])))  # type: ignore[no-untyped-call]
+    lk.create(Job.from_dict(job_manifest("ev", ["sleep", "60"])))  # type: ignore[no-untyped-call]
+    pod_of(cluster, "fg", "Running")
+    evicted = pod_of(cluster, "ev", "Running")["metadata"]["name"]
+    lk.delete(Job, "fg", cascade=CascadeType.FOREGROUND, grace_period=0)
+    cluster.wait_for(lambda: cluster.get("jobs", "fg") is None)  # gone only after its pods
+    assert not cluster.list("pods", label_selector="job-name=fg")
+    from lightkube.models.meta_v1 import ObjectMeta
+
+    lk.create(Pod.Eviction(metadata=ObjectMeta(name=evicted, namespace=cluster.namespace)), name=evicted)
+    cluster.wait_for(lambda: cluster.get("pods", evicted) is None)
+
+
 def test_logs_follow_kubectl_and_lightkube(cluster: FakeCluster, kctl: Kubectl, lk: Client) -> None:
     script = "for i in 1 2 3; do echo line-$i; sleep 0.3; done; echo to-stderr >&2"
     kctl.apply(job_manifest("logs", ["sh", "-c", script]))
@@ -150,7 +195,8 @@ def test_exec_stdin_roundtrip_and_exit_codes(cluster: FakeCluster, kctl: Kubectl
     via_lightkube = lk.exec(pod, command=["cat"], stdin=data, stdout=True, decode=None)
     assert via_lightkube.stdout == data and via_lightkube.exit_code == 0
     failing = kctl.run("exec", pod, "--", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
-    assert (failing.returncode, failing.stdout, b"err\n" in failing.stderr) == (3, b"out\n", True)
+    seen = (failing.returncode, failing.stdout, b"err\n" in failing.stderr)
+    assert seen == (3, b"out\n", True), failing
     result = lk.exec(pod, command=["sh", "-c", "echo err >&2; exit 3"], stdout=True, stderr=True)
     assert (result.exit_code, result.stderr) == (3, "err\n")
     missing = kctl.run("exec", pod, "--", "no-such-binary", check=False)

@@ -33,6 +33,7 @@ from .resources import (
 )
 from .selectors import FieldSelector, LabelSelector, SelectorError
 from .store import ApiError, not_found, now
+from .tables import table, wants_table
 
 if TYPE_CHECKING:
     from .cluster import FakeCluster
@@ -224,7 +225,10 @@ class Handlers:
         if verb == "list":
             return self.list(request, target)
         if verb == "get":
-            return reply(self._get(target))
+            obj = self._get(target)
+            if wants_table(request.headers.get("Accept", "")):
+                return reply(table(target.resource.plural, [obj], obj["metadata"]["resourceVersion"]))
+            return reply(obj)
         if verb == "create":
             return await self.create(request, target)
         if verb in ("update", "patch"):
@@ -254,6 +258,8 @@ class Handlers:
 
     def list(self, request: web.Request, target: Target) -> web.Response:
         items = self.list_objects(request, target)
+        if wants_table(request.headers.get("Accept", "")):
+            return reply(table(target.resource.plural, items, str(self.store.resource_version)))
         return reply(
             {
                 "kind": f"{target.resource.kind}List",

@@ -28,6 +28,16 @@ PodKey = tuple[str, str]
 MAX_MESSAGE = 4096
 
 
+def _running(pod: Obj) -> None:
+    """Phase Running once a container runs (all were created first); Ready when all run."""
+    statuses = pod["status"].get("containerStatuses") or []
+    if any("running" in s["state"] for s in statuses):
+        pod["status"]["phase"] = "Running"
+    if statuses and all("running" in s["state"] for s in statuses):
+        condition(pod["status"], "ContainersReady", True)
+        condition(pod["status"], "Ready", True)
+
+
 class Kubelet:
     def __init__(self, store: Store, engine: Engine, workdir: Path, cluster_id: str, enforce_limits: bool) -> None:
         self.store, self.engine, self.workdir, self.cluster_id = store, engine, workdir, cluster_id
@@ -252,18 +262,8 @@ class Kubelet:
                 "started": True,
                 "state": {"running": {"startedAt": started}},
             },
+            then=_running if group == "containerStatuses" else None,
         )
-        if group == "containerStatuses":
-            namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-
-            def running(p: Obj) -> None:
-                statuses = p["status"].get("containerStatuses") or []
-                if all("running" in s["state"] for s in statuses):
-                    p["status"]["phase"] = "Running"
-                    condition(p["status"], "ContainersReady", True)
-                    condition(p["status"], "Ready", True)
-
-            self._update(namespace, name, running)
 
     async def _start_and_wait(self, pod: Obj, container: Obj, group: str, volumes: dict[str, Path], root: Path) -> int:
         cid = await self._create(pod, container, group, volumes, root)

@@ -15,6 +15,7 @@ from .engine import DOCKER_CLI
 from .keys import RECORD
 from .selectors import FieldSelector, LabelSelector, SelectorError
 from .store import ApiError, Watcher
+from .tables import table, wants_table
 
 if TYPE_CHECKING:
     from .api import Target
@@ -27,7 +28,9 @@ ABRUPT = "abrupt"
 
 
 # -- watch --------------------------------------------------------------------------------
-def _event(kind: str, obj: Obj) -> bytes:
+def _event(kind: str, obj: Obj, as_table: str | None = None) -> bytes:
+    if as_table and kind != "ERROR" and obj.get("kind") != "Status":
+        obj = table(as_table, [obj], obj["metadata"].get("resourceVersion", ""))
     return (json.dumps({"type": kind, "object": obj}) + "\n").encode()
 
 
@@ -61,6 +64,7 @@ async def watch(cluster: FakeCluster, request: web.Request, target: Target) -> w
     response.enable_chunked_encoding()
     await response.prepare(request)
     request[RECORD].status = 200
+    as_table = res.plural if wants_table(request.headers.get("Accept", "")) else None
     drop_after = cluster.faults.take_watch_drop()
     cluster.open_watches.add(watcher)
     sent = 0
@@ -78,7 +82,7 @@ async def watch(cluster: FakeCluster, request: web.Request, target: Target) -> w
             await response.write(_event("ERROR", status))
             return response
         for kind, obj in initial:
-            await response.write(_event(kind, obj))
+            await response.write(_event(kind, obj, as_table))
             sent += 1
             if drop_after is not None and sent >= drop_after:
                 return response
@@ -109,7 +113,7 @@ async def watch(cluster: FakeCluster, request: web.Request, target: Target) -> w
                 if request.transport is not None:
                     request.transport.abort()
                 break
-            await response.write(_event(*item))
+            await response.write(_event(item[0], item[1], as_table))
             sent += 1
             if drop_after is not None and sent >= drop_after:
                 break

@@ -3,6 +3,7 @@ statuses (waiting/running/terminated) and timestamps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .store import Store, now
@@ -48,15 +49,21 @@ def waiting(container: Obj, reason: str, message: str | None = None) -> Obj:
     }
 
 
-def set_container_status(store: Store, pod: Obj, group: str, status: Obj) -> None:
-    """Replace the status of one container in ``group`` (containerStatuses/initContainerStatuses)."""
+def set_container_status(
+    store: Store, pod: Obj, group: str, status: Obj, then: Callable[[Obj], None] | None = None
+) -> None:
+    """Replace the status of one container in ``group`` (containerStatuses/initContainerStatuses);
+    ``then`` changes the pod further in the same write (watchers see one consistent update)."""
 
     def change(p: Obj) -> None:
         statuses = p["status"].setdefault(group, [])
         for i, current in enumerate(statuses):
             if current["name"] == status["name"]:
                 statuses[i] = status
-                return
-        statuses.append(status)
+                break
+        else:
+            statuses.append(status)
+        if then is not None:
+            then(p)
 
     store.mutate("pods", pod["metadata"]["namespace"], pod["metadata"]["name"], change)
