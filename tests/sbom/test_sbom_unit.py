@@ -274,6 +274,23 @@ def test_dpkg_status_keeps_installed_packages_with_their_source() -> None:
     assert bash.ecosystem == "Debian:12" and bash.source_name is None
 
 
+def test_dpkg_ecosystem_follows_the_distribution() -> None:
+    def eco(os_release: str) -> str:
+        return parse_dpkg_status(DPKG, parse_os_release(os_release))[0].ecosystem
+
+    assert eco('ID=debian\nVERSION_ID="12"\n') == "Debian:12"
+    assert eco('ID=ubuntu\nVERSION_ID="22.04"\n') == "Ubuntu:22.04"
+    assert eco("ID=linuxmint\nVERSION_ID=21\nID_LIKE=ubuntu\n") == "linuxmint"  # never Debian's fixes
+    assert eco("") == "Debian"
+    ubuntu = [Package("Ubuntu:22.04", "libc6", "2.35-0ubuntu3.1", "pkg:deb/ubuntu/libc6", "glibc")]
+    records = [
+        _record("USN-1", "Ubuntu:22.04:LTS", "glibc", [{"introduced": "0"}, {"fixed": "2.35-0ubuntu3.4"}]),
+        _record("USN-2", "Ubuntu:Pro:22.04:LTS", "glibc", [{"introduced": "0"}, {"fixed": "2.35-0ubuntu3.4"}]),
+        _record("USN-3", "Ubuntu:20.04:LTS", "glibc", [{"introduced": "0"}, {"fixed": "2.35-0ubuntu3.4"}]),
+    ]
+    assert [(f.id, f.fixed) for f in OsvDatabase(records).match(ubuntu)] == [("USN-1", "2.35-0ubuntu3.4")]
+
+
 def test_apk_database() -> None:
     text = (
         "C:Q1abc=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nL:GPL-2.0-only\no:busybox\n\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from packageurl import PackageURL
 
-from .versions import ALPINE, DEBIAN, PYPI
+from .versions import ALPINE, DEBIAN, PYPI, UBUNTU
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,16 @@ class OsRelease:
     version_id: str = ""
 
     def ecosystem(self, fam: str) -> str:
-        """The OSV ecosystem with its release: ``Debian:12``, ``Alpine:v3.19``; bare when unknown."""
+        """The OSV ecosystem with its release: ``Debian:12``, ``Ubuntu:22.04``, ``Alpine:v3.19``.
+
+        Bare (``Debian``) when the release is unknown. A dpkg database in another distribution
+        (ID neither debian nor ubuntu) gets that ID, which no Debian record names: matching a
+        derivative against Debian's fixed versions would report wrong fixes.
+        """
+        if fam == DEBIAN and self.id == "ubuntu" and self.version_id:
+            return f"{UBUNTU}:{self.version_id}"
+        if fam == DEBIAN and self.id not in ("", "debian"):
+            return self.id
         if fam == DEBIAN and self.version_id:
             return f"{DEBIAN}:{self.version_id.split('.')[0]}"
         if fam == ALPINE and self.version_id:

@@ -141,9 +141,13 @@ class OsvDatabase:
 def _same_ecosystem(record_eco: str, package_eco: str) -> bool:
     # "Debian" (no release) in a record applies to every release; a package whose image
     # had no readable release ("Debian") is checked against every release's records.
+    # Ubuntu's records add a suffix ("Ubuntu:22.04:LTS"); "Ubuntu:Pro:..." needs a
+    # subscription's packages, which an image's release does not say, so it never matches.
     if family(record_eco) != family(package_eco):
         return False
-    return ":" not in record_eco or ":" not in package_eco or record_eco == package_eco
+    if ":" not in record_eco or ":" not in package_eco or record_eco == package_eco:
+        return True
+    return record_eco.startswith(package_eco + ":")
 
 
 def affects(entry: dict[str, Any], ecosystem: str, version: str) -> tuple[bool, str | None]:

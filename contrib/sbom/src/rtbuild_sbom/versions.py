@@ -11,7 +11,7 @@ from functools import total_ordering
 from typing import Any, Protocol
 
 #: Ecosystem families this plugin orders; an OSV ecosystem "Debian:12" belongs to "Debian".
-DEBIAN, ALPINE, PYPI = "Debian", "Alpine", "PyPI"
+DEBIAN, UBUNTU, ALPINE, PYPI = "Debian", "Ubuntu", "Alpine", "PyPI"
 
 
 class Comparable(Protocol):
@@ -26,7 +26,7 @@ def family(ecosystem: str) -> str:
 def sort_key(ecosystem: str, version: str) -> Comparable | None:
     """An object ordering ``version`` by the ecosystem's rules, ``None`` if it cannot be parsed."""
     fam = family(ecosystem)
-    if fam == DEBIAN:
+    if fam in (DEBIAN, UBUNTU):  # Ubuntu packages are dpkg packages: same version rules
         from debian.debian_support import Version as DebianVersion
 
         try:
@@ -94,4 +94,4 @@ class ApkVersion:
         return f"ApkVersion({self.numbers}, {self.letter!r}, {self.suffixes}, r{self.rel})"
 
 
-__all__ = ["ALPINE", "DEBIAN", "PYPI", "ApkVersion", "Comparable", "family", "sort_key"]
+__all__ = ["ALPINE", "DEBIAN", "PYPI", "UBUNTU", "ApkVersion", "Comparable", "family", "sort_key"]
