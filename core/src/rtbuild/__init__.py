@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rtbuild._framework.pipeline import check_image, run_build
     from rtbuild._framework.plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
     from rtbuild._framework.progress import Reporter, get_reporter
+    from rtbuild._framework.session import BuildSession
     from rtbuild._framework.settings import builder_settings, load_settings, plugin_settings, setting
     from rtbuild.builder import BuilderCapabilities, BuildRequest, BuildResult, BuildSecret, ImageInfo, RuntimeBuilder
     from rtbuild.markers import hookimpl, hookspec
@@ -59,6 +60,7 @@ _LAZY: dict[str, str] = {
     "RtbuildPluginManager": "rtbuild._framework.plugins",
     "get_plugin_manager": "rtbuild._framework.plugins",
     "Reporter": "rtbuild._framework.progress",
+    "BuildSession": "rtbuild._framework.session",
     "atomic_write": "rtbuild._framework.atomic",
     "builder_settings": "rtbuild._framework.settings",
     "load_settings": "rtbuild._framework.settings",
@@ -81,6 +83,7 @@ __all__ = [
     "BuildRequest",
     "BuildResult",
     "BuildSecret",
+    "BuildSession",
     "BuilderCapabilities",
     "BuilderNotFoundError",
     "CapabilityError",

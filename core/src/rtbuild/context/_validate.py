@@ -55,16 +55,26 @@ def context_digest(path: str, extra_build_args: Sequence[str] = (), *, use_cache
     """Digest of the context at ``path`` after .dockerignore, plus the Dockerfile.
 
     The Dockerfile and .dockerignore always count, as Docker always sends them, and a
-    Dockerfile outside the context (``-f /elsewhere/Dockerfile``) counts too.
+    Dockerfile outside the context (``-f /elsewhere/Dockerfile``) counts too. Inside a
+    :class:`rtbuild.BuildSession`, an unchanged context answers from its watch, unwalked.
     """
+    dockerfile = validate_context(path, extra_build_args)
+    if dockerfile == "-":
+        raise BuildContextError("a Dockerfile from stdin cannot be hashed", step="hash context")
+    from rtbuild.context._watch import current_resident
+
+    memo = current_resident() if use_cache else None
+    if memo is not None:  # a BuildSession: answer from the watch when nothing changed
+        return memo.digest(path, dockerfile, lambda: _walk_digest(path, dockerfile, use_cache))  # type: ignore[no-any-return]
+    return _walk_digest(path, dockerfile, use_cache)
+
+
+def _walk_digest(path: str, dockerfile: str, use_cache: bool) -> ContextHash:
     import xxhash
 
     from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
     from rtbuild.context._hashing import hash_context, hash_file
 
-    dockerfile = validate_context(path, extra_build_args)
-    if dockerfile == "-":
-        raise BuildContextError("a Dockerfile from stdin cannot be hashed", step="hash context")
     result = hash_context(path, PatternMatcher(read_dockerignore(path)), use_cache=use_cache)
     hasher = xxhash.xxh3_128(result.digest.encode())
     hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())

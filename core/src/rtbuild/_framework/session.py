@@ -1,0 +1,118 @@
+"""``BuildSession``: the in-process API an agent platform keeps for its whole lifetime.
+
+One session keeps what every call would otherwise redo: the configuration, the plugin
+manager (discovery, plugin imports), one builder per name (its engine client and probes)
+and, per build context, an inotify watch (:mod:`rtbuild.context._watch`). A no-op build
+of an unchanged context then answers from the watch without walking the context; any
+change the watch reports (or a watch that overflowed, broke, or cannot be trusted on
+that filesystem) falls back to the stat-cached walk, so a skipped build still holds
+exactly the content asked for.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rtbuild._framework.config import Config, load_config
+from rtbuild.context._watch import ResidentDigests, resident
+
+if TYPE_CHECKING:
+    from rtbuild._framework.plugins import RtbuildPluginManager
+    from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+
+
+class BuildSession:
+    """Builds through one long-lived configuration, plugin manager and set of builders.
+
+    Use it as a context manager (or call :meth:`close`): the watches hold inotify file
+    descriptors. Thread-safe: concurrent builds share the session (the core's per-tag
+    lock still makes one build per tag at a time).
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        pm: RtbuildPluginManager | None = None,
+        builder: RuntimeBuilder | None = None,
+        watch: bool = True,
+    ) -> None:
+        from rtbuild._framework.plugins import get_plugin_manager
+
+        self.config = config or load_config()
+        self.pm = pm or get_plugin_manager(self.config)
+        self._builders: dict[str, RuntimeBuilder] = {}
+        if builder is not None:
+            self._builders[builder.name or self.config.builder] = builder
+        self._lock = threading.Lock()
+        #: The resident digests (``None`` with ``watch=False``: every no-op walks).
+        self.digests: ResidentDigests | None = ResidentDigests() if watch else None
+        self._closed = False
+
+    def builder(self, name: str | None = None) -> RuntimeBuilder:
+        """The session's builder ``name`` (default: the configured one), created once."""
+        name = name or self.config.builder
+        with self._lock:
+            if name not in self._builders:
+                self._builders[name] = self.pm.create_builder(name, self.config)
+            return self._builders[name]
+
+    def _resident(self) -> Any:
+        import contextlib
+
+        return resident(self.digests) if self.digests is not None else contextlib.nullcontext()
+
+    def build(self, request: BuildRequest) -> BuildResult:
+        """:func:`rtbuild.run_build` with the session's config, plugins, builder and watches."""
+        from rtbuild._framework.pipeline import run_build
+
+        self._check_open()
+        builder = self.builder(request.builder)
+        with self._resident():
+            return run_build(request, config=self.config, pm=self.pm, builder=builder)
+
+    def exists(self, image_name: str, pull_from_repo: bool = True, *, builder: str | None = None) -> bool:
+        """:func:`rtbuild.check_image` through the session's plugins and builder."""
+        from rtbuild._framework.pipeline import check_image
+
+        self._check_open()
+        return check_image(image_name, pull_from_repo, config=self.config, pm=self.pm, builder=self.builder(builder))
+
+    def get_runtime_image(
+        self, base_image: str | None = None, plugins: Sequence[str] | None = None, **kwargs: Any
+    ) -> str:
+        """:func:`rtbuild.get_runtime_image` with the session's config, plugins and builder."""
+        from rtbuild.runtime import get_runtime_image
+
+        self._check_open()
+        kwargs.setdefault("builder", self.builder())
+        with self._resident():
+            return get_runtime_image(self.config, base_image, plugins, pm=self.pm, **kwargs)
+
+    def stats(self) -> dict[str, Any]:
+        """How the session answered so far: resident hits, walks, and unwatched contexts."""
+        digests = self.digests
+        return {"resident_hits": digests.hits if digests else 0, "walks": digests.walks if digests else 0}
+
+    def _check_open(self) -> None:
+        if self._closed:
+            from rtbuild.errors import AgentRuntimeBuildError
+
+            raise AgentRuntimeBuildError("this BuildSession is closed", step="build session")
+
+    def close(self) -> None:
+        """Stop every watch; the session cannot build afterwards."""
+        self._closed = True
+        if self.digests is not None:
+            self.digests.close()
+
+    def __enter__(self) -> BuildSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["BuildSession"]

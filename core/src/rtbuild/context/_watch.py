@@ -1,0 +1,267 @@
+"""Resident change detection for build contexts: inotify watches instead of a walk.
+
+A :class:`ContextWatch` watches every directory of one context. Its :attr:`generation`
+moves whenever the kernel reports anything in them (a write, a chmod or touch, a create,
+delete or rename, the directory itself going away) and when the event queue overflows.
+A digest computed by a walk that started at generation ``g`` is still the context's
+digest while the generation is ``g``: the no-op answers without walking.
+
+Why this is safe: the kernel queues an inotify event before the system call that caused
+it returns, and :meth:`ContextWatch.generation` drains the queue (non-blocking) before it
+answers, so every change that completed before the question is seen. Why inotify_simple
+and not watchfiles: watchfiles batches events in a background thread (debounced), so a
+change just before a question could be reported after it; reading the inotify file
+descriptor directly has no such window. Limits (documented in docs/performance.md): writes
+through ``mmap`` and writes through a hard link or bind mount outside the context raise
+no event in the context's directories; filesystems where inotify sees only local changes
+(NFS, FUSE, 9p, ...) are not watched at all, and every no-op walks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+#: Filesystems whose changes all pass through this kernel (so inotify sees them).
+LOCAL_FILESYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "reiserfs", "jfs", "bcachefs"}
+)
+#: Watches per context at most; a bigger tree falls back to walking (system-wide limit
+#: fs.inotify.max_user_watches is often 8192 to 65536).
+MAX_WATCHES = 20_000
+
+
+def filesystem_type(path: str) -> str | None:
+    """The type of the filesystem holding ``path`` (from /proc/self/mountinfo)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for line in lines:
+        fields = line.split()
+        try:
+            mount_point = fields[4].replace("\\040", " ")
+            fs_type = fields[fields.index("-") + 1]
+        except (IndexError, ValueError):
+            continue
+        inside = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
+        if inside and (best is None or len(mount_point) > best[0]):
+            best = (len(mount_point), fs_type)
+    return best[1] if best else None
+
+
+class ContextWatch:
+    """inotify watches on every directory under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str, *, include_dir: Callable[[str], bool] | None = None) -> None:
+        from inotify_simple import INotify, flags
+
+        self.root = os.path.abspath(root)
+        self._include_dir = include_dir
+        self._flags = flags
+        self._mask = (
+            flags.MODIFY
+            | flags.ATTRIB
+            | flags.CLOSE_WRITE
+            | flags.MOVED_FROM
+            | flags.MOVED_TO
+            | flags.CREATE
+            | flags.DELETE
+            | flags.DELETE_SELF
+            | flags.MOVE_SELF
+            | flags.ONLYDIR
+        )
+        self._inotify: Any = INotify(nonblocking=True)
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._wds: dict[int, str] = {}
+        #: Why watching stopped, if it did (then every question answers "changed").
+        self.broken: str | None = None
+        self.events = 0
+        self.overflows = 0
+
+    # --- watches -------------------------------------------------------------------
+
+    def rewatch(self) -> None:
+        """Watch every directory now under the root (idempotent; after any change)."""
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                for directory in self._directories():
+                    if len(self._wds) >= MAX_WATCHES:
+                        self._break(f"more than {MAX_WATCHES} directories")
+                        return
+                    wd = self._inotify.add_watch(directory, self._mask)
+                    self._wds[wd] = directory
+            except OSError as exc:  # ENOSPC: the system's watch limit; ENOENT: raced away
+                self._generation += 1
+                if exc.errno == 28:
+                    self._break("the system's inotify watch limit is reached (fs.inotify.max_user_watches)")
+
+    def _directories(self) -> list[str]:
+        out = [self.root]
+        stack = [self.root]
+        while stack:
+            directory = stack.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        rel = os.path.relpath(entry.path, self.root)
+                        if self._include_dir is None or self._include_dir(rel):
+                            out.append(entry.path)
+                            stack.append(entry.path)
+        return out
+
+    def _break(self, why: str) -> None:
+        self.broken = why
+        self._generation += 1
+        with contextlib.suppress(OSError):
+            self._inotify.close()
+
+    # --- questions -----------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        """Drain the kernel's queue, then the count of change batches seen so far."""
+        with self._lock:
+            if self.broken:
+                self._generation += 1  # never equal twice: always "changed"
+                return self._generation
+            try:
+                events = self._inotify.read(timeout=0)
+            except OSError:
+                self._break("the inotify descriptor failed")
+                return self._generation
+            if events:
+                self.events += len(events)
+                self._generation += 1
+                for event in events:
+                    if event.mask & self._flags.Q_OVERFLOW:
+                        self.overflows += 1  # events were lost: the walk decides
+                    if event.mask & self._flags.IGNORED:
+                        self._wds.pop(event.wd, None)
+            return self._generation
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.broken:
+                self.broken = "closed"
+                with contextlib.suppress(OSError):
+                    self._inotify.close()
+
+
+class ResidentDigests:
+    """Context digests kept across builds, valid while their context's watch saw nothing.
+
+    Installed by :class:`rtbuild.BuildSession` around each build (see :func:`resident`);
+    :func:`rtbuild.context.context_digest` asks it first.
+    """
+
+    def __init__(self) -> None:
+        self._watches: dict[str, ContextWatch | None] = {}
+        self._why_not: dict[str, str] = {}
+        self._known: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.walks = 0
+
+    def why_not_watched(self, root: str) -> str | None:
+        return self._why_not.get(os.path.abspath(root))
+
+    def digest(self, root: str, dockerfile: str, compute: Callable[[], Any]) -> Any:
+        """The memoised digest of ``root`` (+ ``dockerfile``), or ``compute()``'s after a walk."""
+        root = os.path.abspath(root)
+        dockerfile = os.path.abspath(dockerfile)
+        key = (root, dockerfile)
+        watch = self._watch(root)
+        if watch is None or not (dockerfile + "/").startswith(root + "/"):
+            self.walks += 1
+            return compute()
+        known = self._known.get(key)
+        if known is not None and known[0] == watch.generation:
+            self.hits += 1
+            return known[1]
+        # Settle the watched set first: no event between two drains around a rewatch
+        # means every directory that exists now is watched as of ``generation``.
+        generation = None
+        for _ in range(3):
+            before = watch.generation
+            watch.rewatch()
+            if watch.generation == before and not watch.broken:
+                generation = before
+                break
+        self.walks += 1
+        result = compute()
+        if generation is not None:
+            self._known[key] = (generation, result)
+        return result
+
+    def _watch(self, root: str) -> ContextWatch | None:
+        with self._lock:
+            if root not in self._watches:
+                watch, why = try_watch(root)
+                self._watches[root] = watch
+                if why:
+                    self._why_not[root] = why
+            watch = self._watches[root]
+            if watch is not None and watch.broken:
+                self._why_not[root] = watch.broken
+                return None
+            return watch
+
+    def close(self) -> None:
+        with self._lock:
+            for watch in self._watches.values():
+                if watch is not None:
+                    watch.close()
+            self._watches.clear()
+            self._known.clear()
+
+
+_current: contextvars.ContextVar[ResidentDigests | None] = contextvars.ContextVar("rtbuild_resident", default=None)
+
+
+def current_resident() -> ResidentDigests | None:
+    return _current.get()
+
+
+@contextlib.contextmanager
+def resident(digests: ResidentDigests) -> Iterator[ResidentDigests]:
+    """Let :func:`rtbuild.context.context_digest` answer from ``digests`` inside the block."""
+    token = _current.set(digests)
+    try:
+        yield digests
+    finally:
+        _current.reset(token)
+
+
+def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tuple[ContextWatch | None, str | None]:
+    """A watch on ``root``, or ``(None, why not)`` when it cannot be trusted here."""
+    fs_type = filesystem_type(root)
+    if fs_type not in LOCAL_FILESYSTEMS:
+        return None, f"filesystem {fs_type or 'unknown'} is not watched (changes may come from elsewhere)"
+    try:
+        watch = ContextWatch(root, include_dir=include_dir)
+    except (ImportError, OSError) as exc:
+        return None, f"inotify unavailable: {exc}"
+    return watch, None
+
+
+__all__ = [
+    "LOCAL_FILESYSTEMS",
+    "MAX_WATCHES",
+    "ContextWatch",
+    "ResidentDigests",
+    "current_resident",
+    "filesystem_type",
+    "resident",
+    "try_watch",
+]
