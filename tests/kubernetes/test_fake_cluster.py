@@ -14,6 +14,7 @@ import pytest
 import yaml
 from conftest import BUSYBOX
 from fake_cluster import FakeCluster
+from httpx2.websockets import WebSocketDisconnect, WebSocketNetworkError, WebSocketUpgradeError
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Pod, Secret
@@ -204,8 +205,9 @@ def test_exec_stdin_roundtrip_and_exit_codes(cluster: FakeCluster, kctl: Kubectl
     assert [r.status for r in cluster.requests_for("create", "pods/exec")][:2] == [101, 101]
 
 
-def test_exec_v4_without_stdin_close(cluster: FakeCluster, lk: Client) -> None:
-    """A client that only speaks v4 cannot end stdin, but commands without stdin work."""
+def test_exec_v4_stdin_needs_a_byte_count(cluster: FakeCluster, lk: Client) -> None:
+    """A v4 client cannot close stdin: a command that reads a known byte count (``head -c N``)
+    still ends; the exit status comes on channel 3."""
     import asyncio
     import ssl
 
@@ -215,10 +217,12 @@ def test_exec_v4_without_stdin_close(cluster: FakeCluster, lk: Client) -> None:
     pod = pod_of(cluster, "v4", "Running")["metadata"]["name"]
     assert cluster.ca_path is not None
     context = ssl.create_default_context(cafile=str(cluster.ca_path))
+    payload = b"0123456789" * 10000
 
     async def run() -> tuple[str | None, dict[int, bytes]]:
         url = f"{cluster.url}/api/v1/namespaces/{cluster.namespace}/pods/{pod}/exec"
-        params = [("command", "sh"), ("command", "-c"), ("command", "echo v4; exit 2"), ("stdout", "true")]
+        script = f"head -c {len(payload)} | wc -c; exit 2"
+        params = [("command", "sh"), ("command", "-c"), ("command", script), ("stdin", "true"), ("stdout", "true")]
         headers = {"Authorization": f"Bearer {cluster.token}"}
         channels: dict[int, bytes] = {}
         async with (
@@ -227,6 +231,8 @@ def test_exec_v4_without_stdin_close(cluster: FakeCluster, lk: Client) -> None:
                 url, params=params, headers=headers, protocols=("v4.channel.k8s.io",), ssl=context
             ) as ws,
         ):
+            for start in range(0, len(payload), 32768):
+                await ws.send_bytes(b"\x00" + payload[start : start + 32768])
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.BINARY:
                     channels[message.data[0]] = channels.get(message.data[0], b"") + message.data[1:]
@@ -234,7 +240,7 @@ def test_exec_v4_without_stdin_close(cluster: FakeCluster, lk: Client) -> None:
 
     protocol, channels = asyncio.run(run())
     assert protocol == "v4.channel.k8s.io"
-    assert channels[1] == b"v4\n"
+    assert channels[1].strip() == str(len(payload)).encode()
     status = json.loads(channels[3])
     assert status["reason"] == "NonZeroExitCode" and status["details"]["causes"][0]["message"] == "2"
 
@@ -418,7 +424,7 @@ def test_fault_exec_forbidden_names_verb_and_resource(cluster: FakeCluster, kctl
     assert b'cannot create resource "pods/exec" in API group ""' in refused.stderr
     # lightkube does not turn a refused websocket upgrade into an ApiError, and the body is gone
     # by then: the builder only sees the 403 status code.
-    with pytest.raises(httpx2.websockets.WebSocketUpgradeError) as err:
+    with pytest.raises(WebSocketUpgradeError) as err:
         lk.exec(pod, command=["true"])
     assert err.value.response.status_code == 403
     assert [r.status for r in cluster.requests_for("create", "pods/exec")][-1] == 403
@@ -480,6 +486,27 @@ def _stop(exc: BaseException, count: int) -> Any:
 
     _stop.last = exc if isinstance(exc, LkApiError) else None  # type: ignore[attr-defined]
     return OnErrorResult(OnErrorAction.STOP)
+
+
+def test_fault_exec_connection_reset_mid_upload(cluster: FakeCluster, lk: Client) -> None:
+    lk.create(Job.from_dict(job_manifest("cut", ["sleep", "60"])))  # type: ignore[no-untyped-call]
+    pod = pod_of(cluster, "cut", "Running")["metadata"]["name"]
+    cluster.faults.break_next_exec(after_stdin_bytes=300_000)
+    # lightkube surfaces the reset as httpx-ws's own error (not an httpx.HTTPError).
+    with pytest.raises((WebSocketNetworkError, WebSocketDisconnect)):
+        lk.exec(pod, command=["sh", "-c", "cat > /tmp/upload"], stdin=b"x" * 1_000_000)
+    received = lk.exec(pod, command=["sh", "-c", "cat /tmp/upload 2>/dev/null | wc -c"], stdout=True).stdout
+    assert int(received.strip()) < 1_000_000  # the rest never arrived
+
+
+def test_fault_log_stream_dropped_while_running(cluster: FakeCluster, lk: Client) -> None:
+    script = "echo first; sleep 60"
+    lk.create(Job.from_dict(job_manifest("logcut", ["sh", "-c", script])))  # type: ignore[no-untyped-call]
+    pod = pod_of(cluster, "logcut", "Running")["metadata"]["name"]
+    cluster.wait_for(lambda: "".join(lk.log(pod)) == "first\n")
+    cluster.faults.drop_next_log(after_bytes=3)
+    assert list(lk.log(pod, follow=True)) == ["fir\n"]  # ended early (lightkube adds the newline)
+    assert cluster.get("pods", pod)["status"]["phase"] == "Running"  # type: ignore[index]
 
 
 def test_fault_evict_fails_the_job(cluster: FakeCluster, kctl: Kubectl, lk: Client) -> None:

@@ -123,6 +123,8 @@ def make_middleware(cluster: FakeCluster) -> Any:
             token = request.headers.get("Authorization", "")
             if cluster.faults.unauthorized or token != f"Bearer {cluster.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            if cluster.faults.latency:
+                await asyncio.sleep(cluster.faults.latency)
             injected = cluster.faults.take(target)
             if injected is not None:
                 record.status = injected.status

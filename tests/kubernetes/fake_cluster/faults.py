@@ -41,6 +41,9 @@ class Faults:
         self._failures: list[_Failure] = []
         self._forbidden: set[tuple[str, str]] = set()
         self._watch_drops: list[int] = []
+        self._exec_breaks: list[int] = []
+        self._log_drops: list[int] = []
+        self.latency = 0.0  # seconds added before every API answer (a slow or distant API server)
         self.unauthorized = False  # every request answers 401 (an expired or revoked token)
 
     def fail_next(
@@ -66,6 +69,17 @@ class Faults:
         with self._lock:
             self._watch_drops.append(after_events)
 
+    def break_next_exec(self, after_stdin_bytes: int = 0) -> None:
+        """The next exec's connection is reset once it has received ``after_stdin_bytes`` of stdin
+        (an upload cut half-way: a proxy or the API server went away)."""
+        with self._lock:
+            self._exec_breaks.append(after_stdin_bytes)
+
+    def drop_next_log(self, after_bytes: int = 0) -> None:
+        """The next pods/log stream ends after ``after_bytes`` bytes although the container still runs."""
+        with self._lock:
+            self._log_drops.append(after_bytes)
+
     def drop_watches(self, abrupt: bool = False) -> int:
         """End every open watch now; ``abrupt`` resets the connection instead. Returns how many."""
         return self._cluster.call(self._cluster.end_watches(abrupt))
@@ -84,9 +98,20 @@ class Faults:
             self._failures.clear()
             self._forbidden.clear()
             self._watch_drops.clear()
+            self._exec_breaks.clear()
+            self._log_drops.clear()
             self.unauthorized = False
+            self.latency = 0.0
 
     # -- used by the server ------------------------------------------------------------
+    def take_exec_break(self) -> int | None:
+        with self._lock:
+            return self._exec_breaks.pop(0) if self._exec_breaks else None
+
+    def take_log_drop(self) -> int | None:
+        with self._lock:
+            return self._log_drops.pop(0) if self._log_drops else None
+
     def take_watch_drop(self) -> int | None:
         with self._lock:
             return self._watch_drops.pop(0) if self._watch_drops else None

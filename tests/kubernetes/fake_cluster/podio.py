@@ -169,6 +169,7 @@ async def logs(cluster: FakeCluster, request: web.Request, namespace: str, name:
     if request.query.get("sinceSeconds"):
         args += ["--since", f"{int(request.query['sinceSeconds'])}s"]
     limit = int(request.query["limitBytes"]) if request.query.get("limitBytes") else None
+    drop_after = cluster.faults.take_log_drop()
     # One pipe for both streams keeps the order docker logs writes them in.
     proc = await asyncio.create_subprocess_exec(
         DOCKER_CLI, *args, cid, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -179,12 +180,16 @@ async def logs(cluster: FakeCluster, request: web.Request, namespace: str, name:
     request[RECORD].status = 200
     assert proc.stdout is not None
     try:
+        sent = 0
         while chunk := await proc.stdout.read(65536):
             if limit is not None:
                 chunk = chunk[:limit]
                 limit -= len(chunk)
+            if drop_after is not None:
+                chunk = chunk[: max(drop_after - sent, 0)]
             await response.write(chunk)
-            if limit is not None and limit <= 0:
+            sent += len(chunk)
+            if (limit is not None and limit <= 0) or (drop_after is not None and sent >= drop_after):
                 break
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -254,12 +259,21 @@ async def exec_(cluster: FakeCluster, request: web.Request, namespace: str, name
             if not ws.closed:
                 await ws.send_bytes(bytes((channel,)) + chunk)
 
+    break_after = cluster.faults.take_exec_break()
+    received = 0
+
     async def read_client() -> None:
+        nonlocal received
         async for message in ws:
             if message.type != WSMsgType.BINARY or not message.data:
                 continue
             channel, data = message.data[0], message.data[1:]
+            if channel == STDIN and break_after is not None and received + len(data) >= break_after:
+                if request.transport is not None:  # the injected fault: connection reset mid-upload
+                    request.transport.abort()
+                break
             if channel == STDIN and want_stdin and proc.stdin is not None and not proc.stdin.is_closing():
+                received += len(data)
                 proc.stdin.write(data)
                 await proc.stdin.drain()
             elif channel == CLOSE and data[:1] == bytes((STDIN,)) and protocol.startswith("v5") and proc.stdin:
