@@ -80,7 +80,10 @@ def test_build_then_cached_build_write_one_line_each(context: Path, metrics_file
         "tags",
         "rtbuild_version",
         "stage",
+        "repository",
+        "success",
     }
+    assert built["repository"] == "demo/app" and built["success"] is True
     assert built["image"] == "demo/app:1"
     assert built["tags"] == ["demo/app:1", "demo/app:latest"]
     assert built["builder"] == "SizedBuilder"
@@ -189,3 +192,36 @@ def test_registered_as_entry_point() -> None:
 
     eps = {ep.name: ep.value for ep in metadata.entry_points(group="rtbuild.plugins")}
     assert eps.get("metrics") == "rtbuild_metrics.plugin"
+
+
+def test_failed_build_writes_a_failure_line_with_class_and_step(context: Path, metrics_file: Path) -> None:
+    with pytest.raises(rtbuild.BuildFailedError):
+        _build(context, FakeBuilder(fail_with="secret-ish message"))
+    (line,) = _lines(metrics_file)
+    assert line["success"] is False and line["error_class"] == "BuildFailedError"
+    assert line["repository"] == "demo/app" and line["builder"] == "FakeBuilder"
+    assert "failed_step" in line and "secret-ish" not in json.dumps(line)
+
+
+def test_steps_in_details_are_stored(context: Path, metrics_file: Path) -> None:
+    class Profiled:
+        @rtbuild.hookimpl(tryfirst=True)
+        def build(self, request: BuildRequest) -> BuildResult:
+            steps = [{"name": "[2/2] RUN sleep 2", "start": 1.0, "end": 3.0, "duration_s": 2.0, "cached": False}]
+            return BuildResult(request.tags[0], list(request.tags), "fake", 2.0, details={"steps": steps})
+
+    config = Config()
+    pm = rtbuild.get_plugin_manager(config, load_entrypoints=False, extra_plugins=[metrics_plugin, Profiled()])
+    rtbuild.run_build(BuildRequest(str(context), tags=["r/x:1"]), config=config, pm=pm, builder=FakeBuilder())
+    (line,) = _lines(metrics_file)
+    assert line["steps"] == [
+        {"name": "[2/2] RUN sleep 2", "start": 1.0, "end": 3.0, "duration_s": 2.0, "cached": False}
+    ]
+
+
+def test_repository_strips_tag_and_digest_not_port() -> None:
+    from rtbuild_metrics.record import repository
+
+    assert repository("127.0.0.1:5000/a/b:1") == "127.0.0.1:5000/a/b"
+    assert repository("127.0.0.1:5000/a/b") == "127.0.0.1:5000/a/b"
+    assert repository("busybox@sha256:abc") == "busybox"

@@ -58,6 +58,21 @@ def post_build(request: BuildRequest, result: BuildResult, config: Config, build
 
 
 @hookspec
+def build_failed(
+    request: BuildRequest, error: Exception, config: Config, builder: RuntimeBuilder | None, duration_s: float
+) -> None:
+    """React to a failed build: record it, notify.
+
+    Called once when a build fails after ``pre_build`` started (a ``pre_build`` refusal,
+    the build itself, the push, or a ``post_build`` hook that raised), before the error
+    reaches the caller. ``error`` is the exception (usually an
+    :class:`~rtbuild.AgentRuntimeBuildError` with ``step``); ``builder`` is ``None`` when
+    the failure came before one was created. An exception raised here is reported as a
+    warning and the build's own error propagates unchanged.
+    """
+
+
+@hookspec
 def runtime_plugins(config: Config) -> list[RuntimePlugin]:
     """Offer runtime plugins; only the ones selected by name contribute to an image.
 

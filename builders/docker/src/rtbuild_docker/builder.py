@@ -54,9 +54,11 @@ class BuildOutcome:
     log_path: str | None = None
     input_digest: str | None = None
     client: str | None = None
+    steps: list[dict[str, Any]] | None = None
+    layers: list[dict[str, Any]] | None = None
 
     def details(self) -> dict[str, Any]:
-        keys = ("image_id", "log_path", "input_digest", "client")
+        keys = ("image_id", "log_path", "input_digest", "client", "steps", "layers")
         return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
 
 
@@ -337,6 +339,7 @@ class DockerBuilder(RuntimeBuilder):
 
         from .engine import resolve_host
         from .failures import build_error
+        from .steps import StepRecorder
 
         client = self.client()
         labels = dict(spec.labels)
@@ -347,9 +350,11 @@ class DockerBuilder(RuntimeBuilder):
         if self.docker_host:
             env["DOCKER_HOST"] = self.docker_host
         log_path = log_path_for(self.log_dir or default_log_dir(), spec.tags[0])
-        result = run_build(argv, env=env, log_path=log_path, stream=self.progress == "plain")
+        recorder = StepRecorder()
+        result = run_build(argv, env=env, log_path=log_path, stream=self.progress == "plain", on_line=recorder.feed)
         if result.returncode != 0:
             raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(self.docker_host))
+        steps, layers = self._profile(recorder, result.image_id)
         return BuildOutcome(
             spec.tags[0],
             list(spec.tags),
@@ -359,7 +364,26 @@ class DockerBuilder(RuntimeBuilder):
             log_path=log_path,
             input_digest=inputs.digest if inputs else None,
             client=f"{client.cli} ({client.mode}{', ' + client.version if client.version else ''})",
+            steps=steps,
+            layers=layers,
         )
+
+    def _profile(self, recorder: Any, image_id: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The step profile, with layer sizes from the image history (best effort)."""
+        from rtbuild.errors import AgentRuntimeBuildError
+
+        from .engine import EngineAPI
+        from .steps import attach_layer_sizes, layers_from_history
+
+        steps: list[dict[str, Any]] = recorder.steps()
+        layers: list[dict[str, Any]] = []
+        if image_id:
+            try:
+                layers = layers_from_history(EngineAPI(self.docker_host).image_history(image_id))
+            except (AgentRuntimeBuildError, OSError):
+                layers = []  # sizes are a bonus: the image is built either way
+            attach_layer_sizes(steps, layers)
+        return steps, layers
 
 
 __all__ = ["BuildOutcome", "BuildSpec", "DockerBuilder", "request_flags"]

@@ -107,6 +107,16 @@ class EngineAPI:
             )
         return data
 
+    def image_history(self, name: str) -> list[dict[str, Any]]:
+        """``GET /images/NAME/history`` (newest layer first); ``[]`` when absent or unreadable."""
+        if self._sdk:
+            from .images import docker_client
+
+            history: list[dict[str, Any]] = docker_client(self.host).api.history(name)
+            return history
+        status, data = self._get(f"/images/{quote(name, safe='/:@')}/history")
+        return data if status == 200 and isinstance(data, list) else []
+
     def _inspect_sdk(self, name: str) -> dict[str, Any] | None:
         import docker.errors
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import rtbuild
 
-from .record import MetricsWriteError, append_line, make_record
+from .record import MetricsWriteError, append_line, make_failure_record, make_record
 
 if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult, Config, RuntimeBuilder
@@ -53,20 +53,38 @@ def image_size(builder: RuntimeBuilder | None, image: str) -> int | None:
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
-@rtbuild.hookimpl
-def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
-    path = metrics_path(config)
+def _stage(request: BuildRequest) -> str | None:
     # Runtime images build in stages ("deps", "source", "exact"): say which one this line is.
     stage = request.data.get("runtime_stage")
-    record = make_record(result, image_size(builder, result.image), stage if isinstance(stage, str) else None)
+    return stage if isinstance(stage, str) else None
+
+
+# trylast: a later post_build hook that fails the build (a scan policy) then leaves one
+# failure line (build_failed) instead of a success line followed by a failure line.
+@rtbuild.hookimpl(trylast=True)
+def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
+    record = make_record(result, image_size(builder, result.image), _stage(request))
+    _write(metrics_path(config), record)
+
+
+@rtbuild.hookimpl
+def build_failed(
+    request: BuildRequest, error: Exception, config: Config, builder: RuntimeBuilder | None, duration_s: float
+) -> None:
+    name = (builder.name or type(builder).__name__) if builder is not None else request.builder
+    _write(metrics_path(config), make_failure_record(request, error, name, duration_s, _stage(request)))
+
+
+def _write(path: Path, record: dict[str, object]) -> None:
     try:
         append_line(path, record)
     except MetricsWriteError as exc:
         from rtbuild import get_reporter
 
-        message = f"metrics: {exc} (the build succeeded; no metrics line was written)"
+        outcome = "succeeded" if record.get("success") else "failed anyway"
+        message = f"metrics: {exc} (the build {outcome}; no metrics line was written)"
         get_reporter().event("warning", message=message)
         warnings.warn(message, MetricsWarning, stacklevel=2)
 
 
-__all__ = ["ENV_FILE", "MetricsWarning", "default_path", "image_size", "metrics_path", "post_build"]
+__all__ = ["ENV_FILE", "MetricsWarning", "build_failed", "default_path", "image_size", "metrics_path", "post_build"]

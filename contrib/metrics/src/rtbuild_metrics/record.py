@@ -9,7 +9,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rtbuild import BuildResult
+    from rtbuild import BuildRequest, BuildResult
+
+#: Step fields kept per line (start/end let a report draw a timeline; the rest is ballast).
+_STEP_KEYS = ("name", "start", "end", "duration_s", "cached", "status", "internal", "layer_bytes")
+
+
+def repository(image: str) -> str:
+    """``registry/name`` without tag or digest: the unit the report groups by."""
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return name[:colon] if colon > slash else name
+
+
+def _steps(details: dict[str, Any]) -> list[dict[str, Any]] | None:
+    steps = details.get("steps")
+    if not isinstance(steps, list):
+        return None
+    return [{k: step[k] for k in _STEP_KEYS if k in step} for step in steps if isinstance(step, dict)]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class MetricsWriteError(Exception):
@@ -20,16 +42,48 @@ def make_record(result: BuildResult, size_bytes: int | None, stage: str | None =
     """One line's fields (documented in docs/plugins/metrics.md)."""
     from rtbuild import __version__
 
-    return {
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    record: dict[str, Any] = {
+        "timestamp": _now(),
         "image": result.image,
+        "repository": repository(result.image),
         "builder": result.builder,
+        "success": True,
         "duration_s": result.duration_s,
         "cached": result.cached,
         "size_bytes": size_bytes,
         "tags": list(result.tags),
         "rtbuild_version": __version__,
         "stage": stage,
+    }
+    steps = _steps(result.details)
+    if steps is not None:
+        record["steps"] = steps
+    return record
+
+
+def make_failure_record(
+    request: BuildRequest, error: Exception, builder: str | None, duration_s: float, stage: str | None = None
+) -> dict[str, Any]:
+    """The line for a failed build: the error's class and step, never its message (it may
+    quote a build argument or a command line)."""
+    from rtbuild import __version__
+
+    image = request.tags[0] if request.tags else ""
+    step = getattr(error, "step", None)
+    return {
+        "timestamp": _now(),
+        "image": image,
+        "repository": repository(image),
+        "builder": builder,
+        "success": False,
+        "duration_s": duration_s,
+        "cached": False,
+        "size_bytes": None,
+        "tags": list(request.tags),
+        "rtbuild_version": __version__,
+        "stage": stage,
+        "error_class": type(error).__name__,
+        "failed_step": step if isinstance(step, str) else None,
     }
 
 
@@ -55,4 +109,4 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-__all__ = ["MetricsWriteError", "append_line", "make_record"]
+__all__ = ["MetricsWriteError", "append_line", "make_failure_record", "make_record", "repository"]

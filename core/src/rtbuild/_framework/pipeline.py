@@ -105,26 +105,20 @@ def _push(request: BuildRequest, result: BuildResult, builder: RuntimeBuilder) -
     result.details["pushed"] = True
 
 
-def run_build(
+def _run_hooks(
     request: BuildRequest,
-    *,
-    config: Config | None = None,
-    pm: RtbuildPluginManager | None = None,
-    builder: RuntimeBuilder | None = None,
+    config: Config,
+    pm: RtbuildPluginManager,
+    builder: RuntimeBuilder | None,
+    created: list[RuntimeBuilder],
+    started: float,
 ) -> BuildResult:
-    """Run ``request`` through the hooks and the selected builder; return the result."""
-    from rtbuild._framework.plugins import get_plugin_manager
-
-    started = time.perf_counter()
-    config = config or load_config()
-    pm = pm or get_plugin_manager(config)
-    _apply_config_defaults(request, config)
+    """pre_build -> builder -> context check -> locked build (+ push) -> post_build."""
     reporter = get_reporter()
-
-    validate_request(request)
     pm.hook.pre_build(request=request, config=config)
     validate_request(request)  # pre_build hooks may have changed it
     builder = builder or pm.create_builder(request.builder or config.builder, config)
+    created.append(builder)
     check_capabilities(request, builder)
     if builder.capabilities.needs_dockerfile:
         validate_context(
@@ -149,6 +143,55 @@ def run_build(
         if request.push:
             _push(request, result, builder)
     pm.hook.post_build(request=request, result=result, config=config, builder=builder)
+    return result
+
+
+def _report_failure(
+    pm: RtbuildPluginManager,
+    request: BuildRequest,
+    error: Exception,
+    config: Config,
+    builder: RuntimeBuilder | None,
+    started: float,
+) -> None:
+    """The ``build_failed`` hooks; their own failures never hide the build's error."""
+    import warnings
+
+    try:
+        pm.hook.build_failed(
+            request=request,
+            error=error,
+            config=config,
+            builder=builder,
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+    except Exception as exc:  # a recording plugin must not replace the real error
+        warnings.warn(f"a build_failed hook raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+
+
+def run_build(
+    request: BuildRequest,
+    *,
+    config: Config | None = None,
+    pm: RtbuildPluginManager | None = None,
+    builder: RuntimeBuilder | None = None,
+) -> BuildResult:
+    """Run ``request`` through the hooks and the selected builder; return the result."""
+    from rtbuild._framework.plugins import get_plugin_manager
+
+    started = time.perf_counter()
+    config = config or load_config()
+    pm = pm or get_plugin_manager(config)
+    _apply_config_defaults(request, config)
+    reporter = get_reporter()
+
+    validate_request(request)
+    created: list[RuntimeBuilder] = []
+    try:
+        result = _run_hooks(request, config, pm, builder, created, started)
+    except Exception as exc:
+        _report_failure(pm, request, exc, config, created[0] if created else builder, started)
+        raise
     result.duration_s = round(time.perf_counter() - started, 3)
     reporter.event(
         "build_finished",

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "builders": "rtbuild.cli.commands.listing:builders",
     "runtime": "rtbuild.cli.commands.runtime:runtime",
     "scan": "rtbuild.cli.commands.scan:scan",
+    "context": "rtbuild.cli.commands.context:context",
 }
 
 #: One-line help per command, so ``--help`` needs no imports.
@@ -36,6 +37,7 @@ SHORT_HELP: dict[str, str] = {
     "builders": "List installed builders.",
     "runtime": "Build (or reuse) a runtime image from a base image and runtime plugins.",
     "scan": "SBOM and OSV vulnerability check of a local image (needs rtbuild-sbom).",
+    "context": "Show what a build would send: files, bytes, ignore rules, digest, warnings.",
 }
 
 

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rtbuild._framework.paths import state_dir
@@ -73,11 +74,20 @@ def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_build(
-    argv: list[str], *, env: dict[str, str], log_path: str, stream: bool = True, keep_lines: int = 400
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    log_path: str,
+    stream: bool = True,
+    keep_lines: int = 400,
+    on_line: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
     without ``--iidfile``) and stream its output; the engine must be started with
-    ``start_new_session`` semantics, which this does."""
+    ``start_new_session`` semantics, which this does.
+
+    ``on_line`` sees every output line as it arrives (the step profile is timed from it).
+    """
     reporter = get_reporter()
     tmpdir = tempfile.mkdtemp(prefix="rtbuild-build-")
     iidfile = os.path.join(tmpdir, "iid")
@@ -102,6 +112,8 @@ def run_build(
                 log.write(text + "\n")
                 tail.append(text)
                 lines.append(text)
+                if on_line is not None:
+                    on_line(text)
                 if stream and text:
                     reporter.line(text, source="build")
                     step = step_of(text)

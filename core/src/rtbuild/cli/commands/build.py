@@ -24,6 +24,7 @@ from rtbuild.cli.commands._options import parse_pairs, progress_mode
     "--extra", "extra", multiple=True, metavar="ARG", help="Extra argument passed to the builder as is (repeatable)."
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--profile", is_flag=True, help="After the build, print the slowest steps and the cache-hit ratio.")
 @json_option
 @pass_state
 def build(
@@ -40,6 +41,7 @@ def build(
     extra: tuple[str, ...],
     quiet: bool,
     as_json: bool,
+    profile: bool = False,
 ) -> None:
     """Build the context at PATH and print the final image name (or JSON with --json)."""
     from rtbuild._framework.display import make_reporter
@@ -65,6 +67,10 @@ def build(
     pm = state.plugin_manager(config)
     with use_reporter(make_reporter(progress_mode(as_json, quiet))):
         result = run_build(request, config=config, pm=pm)
+    if profile:
+        from rtbuild._observe.profile import render_profile
+
+        click.echo(render_profile(result.details), err=True)
     if as_json:
         emit_json(result.to_dict())
     else:

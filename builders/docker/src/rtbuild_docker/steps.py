@@ -1,0 +1,150 @@
+"""Step profiles from the build's progress stream, and layer sizes from the image history.
+
+BuildKit's plain progress names each vertex on its first line (``#5 [2/3] RUN make``),
+then prints its output (``#5 0.42 ...``) and one closing line: ``#5 DONE 1.2s``,
+``#5 CACHED``, ``#5 ERROR: ...`` or ``#5 CANCELED``. Vertices run in parallel and their
+lines interleave, so each step is keyed by its number; a vertex's name line may be
+repeated when the printer switches back to it, only the first one counts. Start and end
+are the wall-clock times the lines arrived; the duration is the engine's own figure from
+the DONE line when there is one. The legacy builder's ``Step 2/3 : RUN make`` lines are
+read too (a step ends where the next one starts; ``---> Using cache`` marks a hit).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+_VERTEX = re.compile(r"^#(\d+) (.+)$")
+_DONE = re.compile(r"^(\d+(?:\.\d+)?)s$")
+_POSITION = re.compile(r"^\[([^\]]+)\] (.+)$")
+_LEGACY_STEP = re.compile(r"^Step (\d+)/(\d+) : (.+)$")
+
+
+@dataclass
+class Step:
+    id: str
+    name: str
+    start: float
+    end: float | None = None
+    duration_s: float | None = None
+    cached: bool = False
+    status: str = "running"
+
+    @property
+    def instruction(self) -> str:
+        """``RUN make`` from ``[stage-1 2/3] RUN make``; internal vertices keep their name."""
+        match = _POSITION.match(self.name)
+        return match.group(2) if match else self.name
+
+    @property
+    def internal(self) -> bool:
+        """Not a Dockerfile instruction: ``[internal] load ...``, exporting, resolving."""
+        match = _POSITION.match(self.name)
+        return match is None or match.group(1) == "internal"
+
+    def to_dict(self) -> dict[str, Any]:
+        end = self.end if self.end is not None else self.start
+        duration = self.duration_s if self.duration_s is not None else max(0.0, end - self.start)
+        return {
+            "name": self.name,
+            "start": round(self.start, 3),
+            "end": round(end, 3),
+            "duration_s": round(duration, 3),
+            "cached": self.cached,
+            "status": self.status,
+            "internal": self.internal,
+        }
+
+
+class StepRecorder:
+    """Feed it every output line (``feed``); ``steps()`` gives the profile so far."""
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._steps: dict[str, Step] = {}
+        self._legacy: Step | None = None
+
+    def feed(self, line: str) -> None:
+        now = float(self._clock())
+        match = _VERTEX.match(line)
+        if match:
+            self._vertex(match.group(1), match.group(2), now)
+            return
+        legacy = _LEGACY_STEP.match(line)
+        if legacy:
+            self._close_legacy(now)
+            key = f"legacy-{legacy.group(1)}"
+            self._legacy = self._steps[key] = Step(key, f"[{legacy.group(1)}/{legacy.group(2)}] {legacy.group(3)}", now)
+        elif self._legacy is not None and line.strip() == "---> Using cache":
+            self._legacy.cached = True
+        elif self._legacy is not None and line.startswith(("Successfully built", "Successfully tagged")):
+            self._close_legacy(now)
+
+    def _close_legacy(self, now: float) -> None:
+        step = self._legacy
+        if step is not None and step.end is None:
+            step.end, step.status = now, "cached" if step.cached else "done"
+        self._legacy = None
+
+    def _vertex(self, key: str, rest: str, now: float) -> None:
+        step = self._steps.get(key)
+        if step is None:
+            self._steps[key] = Step(key, rest, now)
+            return
+        if rest == "CACHED":
+            step.cached, step.status, step.end, step.duration_s = True, "cached", now, 0.0
+        elif rest.startswith("DONE "):
+            done = _DONE.match(rest[5:])
+            step.status, step.end = "done", now
+            step.duration_s = float(done.group(1)) if done else None
+            if step.duration_s is not None:
+                # The client may print a vertex's first line late; the engine's duration is not.
+                step.start = min(step.start, now - step.duration_s)
+        elif rest.startswith("ERROR"):
+            step.status, step.end = "error", now
+        elif rest == "CANCELED":
+            step.status, step.end = "canceled", now
+
+    def steps(self) -> list[dict[str, Any]]:
+        """Every step in the order it started."""
+        self._close_legacy(float(self._clock()))
+        return [step.to_dict() for step in sorted(self._steps.values(), key=lambda s: s.start)]
+
+
+def _normalise(created_by: str) -> str:
+    text = created_by.removesuffix("# buildkit").strip()
+    text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", text)
+    if text.startswith("/bin/sh -c "):
+        text = "RUN " + text[len("/bin/sh -c ") :]
+    return re.sub(r"^RUN /bin/sh -c ", "RUN ", text).strip()
+
+
+def layers_from_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``GET /images/ID/history`` (newest first) as layers, oldest first: created_by, size."""
+    layers = []
+    for entry in reversed(history):
+        size = entry.get("Size")
+        created_by = _normalise(str(entry.get("CreatedBy") or ""))
+        layers.append({"created_by": created_by, "size": size if isinstance(size, int) else 0})
+    return layers
+
+
+def attach_layer_sizes(steps: list[dict[str, Any]], layers: list[dict[str, Any]]) -> None:
+    """Give each instruction step the size of the history entry its text matches."""
+    pool: dict[str, list[int]] = {}
+    for layer in layers:
+        pool.setdefault(layer["created_by"], []).append(int(layer["size"]))
+    for step in steps:
+        if step["internal"]:
+            continue
+        match = _POSITION.match(step["name"])
+        instruction = match.group(2) if match else step["name"]
+        sizes = pool.get(instruction)
+        if sizes:
+            step["layer_bytes"] = sizes.pop()
+
+
+__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "layers_from_history"]

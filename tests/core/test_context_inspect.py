@@ -1,0 +1,105 @@
+"""``rtbuild context``: counts after .dockerignore, bytes per rule, digest, warnings, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rtbuild._observe.context import excluding_rule, inspect_context
+from rtbuild._observe.units import human_duration, human_size, parse_duration, parse_size
+from rtbuild.cli._main import cli
+from rtbuild.context import PatternMatcher, context_digest
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "ctx"
+    (root / "src").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM busybox:latest\nCOPY . /ctx\n")
+    (root / ".dockerignore").write_text("*.log\nbuild\n!build/keep.txt\n")
+    (root / "src" / "app.py").write_text("print('hi')\n")
+    (root / "big.bin").write_bytes(b"\0" * 3000)
+    (root / "a.log").write_text("x" * 100)
+    (root / "build").mkdir()
+    (root / "build" / "keep.txt").write_text("k")
+    (root / "build" / "drop.txt").write_text("dd")
+    (root / "build" / "sub").mkdir()
+    (root / "build" / "sub" / "deep.o").write_text("ooo")
+    return root
+
+
+def test_counts_bytes_and_rules(ctx: Path) -> None:
+    report = inspect_context(str(ctx))
+    # Dockerfile, .dockerignore, src/app.py, big.bin, build/keep.txt
+    assert report.files == 5
+    expected = sum(os.path.getsize(ctx / p) for p in ("Dockerfile", ".dockerignore", "src/app.py", "big.bin"))
+    assert report.bytes == expected + 1
+    rules = {r.pattern: (r.files, r.bytes) for r in report.excluded}
+    assert rules == {"*.log": (1, 100), "build": (2, 5)}
+    assert report.largest_files[0] == ("big.bin", 3000)
+    assert report.digest == context_digest(str(ctx)).digest
+
+
+def test_rule_attribution_follows_last_match() -> None:
+    matcher = PatternMatcher(["*.md", "!README.md", "docs", "**/*.tmp"])
+    assert excluding_rule(matcher, "x.md") == "*.md"
+    assert excluding_rule(matcher, "README.md") is None
+    assert excluding_rule(matcher, "docs/a/b.txt") == "docs"
+    assert excluding_rule(matcher, "a/b/c.tmp") == "**/*.tmp"
+
+
+def test_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "w"
+    (root / ".git" / "objects").mkdir(parents=True)
+    (root / ".git" / "objects" / "o1").write_bytes(b"x" * 10)
+    (root / "web" / "node_modules" / "pkg").mkdir(parents=True)
+    (root / "web" / "node_modules" / "pkg" / "i.js").write_text("js")
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "huge.bin").write_bytes(b"\0" * 4096)
+    os.symlink("../../etc/passwd", root / "web" / "out")
+    os.symlink("node_modules", root / "web" / "in")
+    report = inspect_context(str(root), large_file=2048)
+    text = "\n".join(report.warnings)
+    assert ".git/ is sent (1 files, 10 B)" in text
+    assert "web/node_modules/ is sent (1 files, 2 B)" in text
+    assert "huge.bin is 4.0 KiB" in text
+    assert "web/out -> ../../etc/passwd" in text and "web/in" not in text
+    assert report.symlinks == 2
+
+
+def test_no_dockerfile_still_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("1")
+    report = inspect_context(str(tmp_path / "d"))
+    assert report.files == 1 and report.digest is None
+    assert any("no input digest" in w for w in report.warnings)
+
+
+def test_cli_json_and_table(ctx: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(cli, ["context", str(ctx), "--json", "--top", "2"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["files"] == 5 and len(data["largest_files"]) == 2
+    assert {"pattern": "build", "files": 2, "bytes": 5} in data["excluded"]
+    table = runner.invoke(cli, ["context", str(ctx), "--large-file", "1k"])
+    assert table.exit_code == 0 and "big.bin is 2.9 KiB" in table.stdout and "excluded by .dockerignore" in table.stdout
+    bad = runner.invoke(cli, ["context", str(ctx), "--large-file", "lots"])
+    assert bad.exit_code == 2
+
+
+def test_units() -> None:
+    assert parse_size("10M") == 10 << 20 and parse_size("512k") == 512 << 10 and parse_size("7") == 7
+    assert parse_size("1.5GiB") == int(1.5 * (1 << 30))
+    assert parse_duration("7d") == 7 * 86400 and parse_duration("1h30m") == 5400 and parse_duration("90s") == 90
+    for bad in ("", "7", "d7", "1x"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    assert human_size(1536) == "1.5 KiB" and human_size(None) == "-"
+    assert human_duration(2.04) == "2.0s" and human_duration(125) == "2m05s"
