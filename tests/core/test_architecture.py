@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._framework.plugins",
     ),
     ("rtbuild._framework.pipeline",),
-    ("rtbuild.runtime", "rtbuild._framework.batch", "rtbuild._framework"),
+    ("rtbuild.runtime", "rtbuild._framework.batch", "rtbuild._framework", "rtbuild._observe"),
     ("rtbuild.testing", "rtbuild.cli"),
     ("rtbuild", "rtbuild.__main__"),
 ]
