@@ -145,7 +145,7 @@ def test_conflicting_plugins_fail_before_any_build(docker_engine: str, repo: str
 
 
 @pytest.mark.registry
-def test_exact_tag_in_the_registry_is_reused_without_pulling(docker_engine: str, registry: Any) -> None:
+def test_exact_tag_in_the_registry_is_reused_through_the_builder(docker_engine: str, registry: Any) -> None:
     repo = registry.ref(f"rt-{uuid.uuid4().hex[:8]}")
     pm, config = _pm(Tiny("alpha")), _config()
     try:
@@ -158,7 +158,8 @@ def test_exact_tag_in_the_registry_is_reused_without_pulling(docker_engine: str,
         found = build_runtime_image(config, BASE, ["alpha"], repo=repo, pm=pm, builder=builder)
         assert found.details["runtime_tier"] == "exact" and found.details["found_in"] == "registry"
         assert found.image == pushed.image and runs == []
-        assert inspect(docker_engine, pushed.image) is None  # answered without pulling
+        # Asked through the image_exists chain: the builder fetched it from its registry.
+        assert inspect(docker_engine, pushed.image) is not None
 
         # Only the lock tag in the registry: the source layers are built on it (pulled by FROM).
         other = Tiny("alpha", source="v2")

@@ -11,13 +11,8 @@ import rtbuild
 from rtbuild._framework.config import Config
 from rtbuild._framework.plugins import RtbuildPluginManager, get_plugin_manager
 from rtbuild.errors import ConfigError, PluginError
-from rtbuild.runtime._build import (
-    build_runtime_image,
-    compose_runtime,
-    get_runtime_image,
-    runtime_tags,
-    version_tag_part,
-)
+from rtbuild.runtime._build import build_runtime_image, get_runtime_image
+from rtbuild.runtime._select import compose_runtime, runtime_tags, version_tag_part
 from rtbuild.runtime._compose import render
 from rtbuild.runtime._plugin import RuntimePlugin, RuntimeRequirements
 from rtbuild.testing import FakeBuilder, run_cli
@@ -119,7 +114,8 @@ def test_files_from_host_paths_and_script_mode(tmp_path: Path) -> None:
     assert comp.source.files[0].mode == 0o755 and comp.deps.files[0].mode == 0o644
     out = Path(comp.deps.write(tmp_path / "ctx"))
     assert (out / comp.deps.files[0].name).read_bytes() == b"CERT"
-    assert f'COPY ["{comp.deps.files[0].name}", "/etc/ca.crt"]' in (out / "Dockerfile").read_text()
+    group = comp.deps.files[0].name.rsplit("/", 1)[0]
+    assert f'COPY ["{group}/", "/etc/"]' in (out / "Dockerfile").read_text()
 
 
 def test_env_values_are_quoted_literally() -> None:

@@ -27,7 +27,8 @@ import rtbuild_vscode.plugin as vscode_plugin
 from rtbuild import Config
 from rtbuild._framework.progress import Reporter, use_reporter
 from rtbuild.errors import BuildFailedError, ChecksumMismatchError, ConfigError, DownloadError
-from rtbuild.runtime._build import build_runtime_image, compose_runtime
+from rtbuild.runtime._build import build_runtime_image
+from rtbuild.runtime._select import compose_runtime
 from rtbuild_vscode.download import fetch_verified
 from rtbuild_vscode.plugin import (
     ARCHIVE_PATH,
@@ -302,7 +303,9 @@ def test_port_changes_only_the_source_hash(release: Release) -> None:
     cb = compose_runtime(b, "busybox:latest", ["vscode"], pm=_pm(b))
     assert ca.lock_hash == cb.lock_hash and ca.source_hash != cb.source_hash
     archive = next(f for f in ca.deps.files if f.content == release.path.read_bytes())
-    assert f'COPY ["{archive.name}", "{ARCHIVE_PATH}"]' in ca.deps.dockerfile
+    group, _, base = archive.name.rpartition("/")
+    assert base == ARCHIVE_PATH.rsplit("/", 1)[1]
+    assert f'COPY ["{group}/", "{ARCHIVE_PATH.rsplit("/", 1)[0]}/"]' in ca.deps.dockerfile
 
 
 def test_new_archive_changes_the_lock_hash(release: Release, tmp_path: Path) -> None:

@@ -2,10 +2,13 @@
 
 Read :func:`build_runtime_image` top to bottom:
 
-configured runtime image? -> select plugins -> requirements -> render the dependency and
-source contexts -> lock hash + source hash -> tags ``REPO:<version>_<lock>_<source>`` and
-``REPO:<version>_<lock>`` -> exact tag present? reuse : lock tag present? build the source
-layers on it : build the dependency layers (lock tag), then the source layers (exact tag).
+configured runtime image? -> select plugins -> requirements -> describe the dependency and
+source contexts in memory (payloads hashed in place) -> lock hash + source hash -> tags
+``REPO:<version>_<lock>_<source>`` and ``REPO:<version>_<lock>`` -> exact tag present
+(``image_exists`` hook chain)? reuse, writing nothing : render into a temporary directory,
+then lock tag present? build the source layers on it : build the dependency layers (lock
+tag), then the source layers (exact tag). Composition lives in :mod:`._select`,
+:mod:`._compose` and :mod:`._payload`; this module only orchestrates.
 
 Every engine build goes through :func:`rtbuild._framework.pipeline.run_build`, so ``pre_build`` /
 ``post_build`` hooks and the selected builder apply. An exact hit runs the pipeline too,
@@ -15,17 +18,23 @@ with a builder stand-in that returns the existing tag (``result.cached`` is true
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtbuild.builder import BuildRequest, BuildResult, ImageInfo, RuntimeBuilder
-from rtbuild.errors import ConfigError, PluginError, RegistryError
-from rtbuild.runtime._compose import RuntimeComposition, render
-from rtbuild.runtime._plugin import FileContent, RuntimePlugin, RuntimeRequirements
+from rtbuild.errors import ConfigError, RegistryError
+from rtbuild.runtime._plugin import FileContent, SourcePayload
+from rtbuild.runtime._select import (
+    EXTRA_FILES_PLUGIN,
+    available_runtime_plugins,
+    compose_runtime,
+    runtime_tags,
+    select_plugins,
+)
 
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
@@ -33,73 +42,6 @@ if TYPE_CHECKING:
 
 #: ``result.details["runtime_tier"]`` values.
 TIER_CONFIGURED, TIER_EXACT, TIER_LOCK, TIER_SCRATCH = "configured", "exact", "lock", "scratch"
-#: The pseudo-plugin name of ``extra_files`` (source-layer files added by the caller).
-EXTRA_FILES_PLUGIN = "extra-files"
-
-
-@dataclass
-class RuntimeTags:
-    """The two content-hash tags of a runtime image."""
-
-    exact: str  # REPO:<version>_<lock>_<source>
-    lock: str  # REPO:<version>_<lock>
-
-
-def version_tag_part(version: str | None = None) -> str:
-    """rtbuild's version as a tag fragment: characters outside ``[A-Za-z0-9.-]`` become ``-``."""
-    if version is None:
-        from rtbuild._version import __version__
-
-        version = __version__
-    return re.sub(r"[^A-Za-z0-9.-]", "-", version).strip(".-") or "0"
-
-
-def runtime_tags(composition: RuntimeComposition, repo: str) -> RuntimeTags:
-    """``REPO:<version>_<lock>_<source>`` and ``REPO:<version>_<lock>``."""
-    if not repo or ":" in repo.rsplit("/", 1)[-1] or "@" in repo:
-        raise ConfigError(
-            f"runtime repository {repo!r} must be a repository name without tag or digest",
-            step="compose runtime image",
-            hint="pass --repo REGISTRY/NAME (e.g. 127.0.0.1:5000/runtime) or set [runtime] repo",
-        )
-    prefix = f"{repo}:{version_tag_part()}_{composition.lock_hash}"
-    return RuntimeTags(exact=f"{prefix}_{composition.source_hash}", lock=prefix)
-
-
-def available_runtime_plugins(config: Config, pm: RtbuildPluginManager) -> dict[str, RuntimePlugin]:
-    """Every runtime plugin the installed distributions offer, by name."""
-    found: dict[str, RuntimePlugin] = {}
-    for offered in pm.hook.runtime_plugins(config=config):
-        for plugin in offered or []:
-            name = getattr(plugin, "name", None)
-            if not isinstance(name, str) or not name or not callable(getattr(plugin, "requirements", None)):
-                raise PluginError(
-                    f"runtime plugin {plugin!r} has no name or no requirements(config) method",
-                    step="discover runtime plugins",
-                    hint="a runtime plugin needs `name: str`, `order: int` and `requirements(config)`",
-                )
-            if name in found and found[name] is not plugin:
-                raise PluginError(
-                    f"two runtime plugins are named {name!r}: {found[name]!r} and {plugin!r}",
-                    step="discover runtime plugins",
-                    hint="uninstall or disable one of the distributions offering it (RTBUILD_DISABLE_PLUGINS)",
-                )
-            found[name] = plugin
-    return found
-
-
-def select_plugins(available: Mapping[str, RuntimePlugin], names: Iterable[str]) -> list[RuntimePlugin]:
-    """The named plugins in build order ``(order, name)``; an unknown name lists the available ones."""
-    wanted = list(dict.fromkeys(names))
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        choices = ", ".join(sorted(available)) or "(none installed)"
-        raise ConfigError(
-            f"runtime plugin {', '.join(map(repr, unknown))} not recognised, choose from: {choices}",
-            step="select runtime plugins",
-            hint="install the distribution that provides it (e.g. `pip install rtbuild-jupyter`)",
-        )
-    return sorted((available[name] for name in wanted), key=lambda p: (int(getattr(p, "order", 0)), p.name))
 
 
 def base_image_id(builder: RuntimeBuilder, image: str) -> str | None:
@@ -115,38 +57,14 @@ def base_image_id(builder: RuntimeBuilder, image: str) -> str | None:
     return info.id or None if info else None
 
 
-def compose_runtime(
-    config: Config,
-    base_image: str,
-    plugins: Sequence[str],
-    *,
-    pm: RtbuildPluginManager,
-    base_id: str | None = None,
-    build_args: Mapping[str, str] | None = None,
-    extra_files: Mapping[str, FileContent] | None = None,
-) -> RuntimeComposition:
-    """Render (without building) the contexts and hashes for ``base_image`` + ``plugins``."""
-    selected = select_plugins(available_runtime_plugins(config, pm), plugins)
-    contributions: list[tuple[str, RuntimeRequirements]] = [(p.name, p.requirements(config)) for p in selected]
-    if extra_files:
-        contributions.append((EXTRA_FILES_PLUGIN, RuntimeRequirements(files=dict(extra_files))))
-    merged_args = {**config.sandbox.build_args, **config.build_args, **(build_args or {})}
-    return render(
-        base_image,
-        contributions,
-        base_image_id=base_id,
-        build_args=merged_args,
-        platform=config.platform,
-    )
-
-
 class _ExistingImage(RuntimeBuilder):
     """Stands in for the builder on an exact hit: the pipeline runs, the engine does not."""
 
     def __init__(self, real: RuntimeBuilder, image: str) -> None:
         self.real, self.image, self.name = real, image, real.name
-        # Capabilities are the real builder's, so the core checks the request against them.
-        self.__dict__["capabilities"] = real.capabilities
+        # Capabilities are the real builder's, so the core checks the request against them;
+        # but a reuse has no build context to validate (nothing was rendered).
+        self.__dict__["capabilities"] = dataclasses.replace(real.capabilities, needs_dockerfile=False)
 
     def image_id(self, name: str) -> str | None:
         return self.real.image_id(name)
@@ -182,19 +100,34 @@ def _names_a_registry(repo: str) -> bool:
 
 
 def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: RuntimeBuilder) -> str | None:
-    """Where ``tag`` is available without pulling: "local", "registry", or ``None``."""
-    if pm.hook.image_exists(image_name=tag, pull_from_repo=False, builder=builder, config=config):
+    """Where ``tag`` is available: "local", "registry", or ``None``; asked through the
+    ``image_exists`` hook chain, so the builder answers with its own registry settings
+    (insecure registries, credentials) and plugins can answer first.
+
+    A tag only the registry holds is fetched by the builder (``pull_from_repo``): the
+    exact image is about to be run, the lock image is the next build's ``FROM``.
+    """
+    from rtbuild._framework.pipeline import check_image
+
+    if check_image(tag, pull_from_repo=False, config=config, pm=pm, builder=builder):
         return "local"
     if _names_a_registry(tag):
         from rtbuild._framework.progress import get_reporter
-        from rtbuild.oci._registry import manifest_exists
 
         try:
-            if manifest_exists(tag):
+            if check_image(tag, pull_from_repo=True, config=config, pm=pm, builder=builder):
                 return "registry"
         except RegistryError as exc:  # an unreachable registry means "build it"
             get_reporter().line(f"rtbuild: cannot check {tag} in its registry ({exc}); building", source="runtime")
     return None
+
+
+def _no_context_dir() -> str:
+    """The (empty, persistent) directory an exact hit passes as its context: nothing is rendered."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "rtbuild", "runtime", "no-context")
+    os.makedirs(path, exist_ok=True)
+    return path
 
 
 def _run(
@@ -253,6 +186,7 @@ def build_runtime_image(
     force_rebuild: bool = False,
     no_cache: bool = False,
     extra_files: Mapping[str, FileContent] | None = None,
+    payloads: Sequence[SourcePayload] | None = None,
     pm: RtbuildPluginManager | None = None,
     builder: RuntimeBuilder | None = None,
 ) -> BuildResult:
@@ -262,9 +196,11 @@ def build_runtime_image(
     ``config.runtime.plugins``, ``repo`` to ``config.runtime.repo``. A configured
     ``sandbox.runtime_container_image`` is returned as is. ``result.image`` is what to run;
     ``result.details`` holds ``runtime_tier`` (exact/lock/scratch/configured), both tags and
-    hashes. ``extra_files`` (image path -> content) are added to the source layers, so
-    changing them changes only the source hash (used by the benchmarks). ``no_cache``
-    passes ``--no-cache`` to the engine builds (a true scratch build, for measurements).
+    hashes. ``payloads`` (directories or installed distributions) and ``extra_files``
+    (image path -> content) are the caller's own source groups, built last, so changing
+    them changes only the source hash. ``no_cache`` passes ``--no-cache`` to the engine
+    builds (a true scratch build, for measurements). An exact hit writes nothing: the
+    contexts are rendered into a temporary directory only when something is built.
     """
     from rtbuild._framework.config import load_config
     from rtbuild._framework.locks import build_lock
@@ -283,11 +219,22 @@ def build_runtime_image(
         )
     pm = pm or get_plugin_manager(config)
     names = list(config.runtime.plugins if plugins is None else plugins)
-    select_plugins(available_runtime_plugins(config, pm), names)  # name errors before engine errors
+    available = available_runtime_plugins(config, pm)
+    select_plugins(available, names)  # name errors before engine errors
     builder = builder or pm.create_builder(config.builder, config)
     args = dict(build_args or {})
     base_id = base_image_id(builder, base)
-    composition = compose_runtime(config, base, names, pm=pm, base_id=base_id, build_args=args, extra_files=extra_files)
+    composition = compose_runtime(
+        config,
+        base,
+        names,
+        pm=pm,
+        base_id=base_id,
+        build_args=args,
+        extra_files=extra_files,
+        payloads=payloads,
+        available=available,
+    )
     tags = runtime_tags(composition, repo or config.runtime.repo)
     push = config.push if push is None else push
     details: dict[str, Any] = {
@@ -298,6 +245,8 @@ def build_runtime_image(
         "base_image": base,
         "base_image_id": base_id,
         "plugins": composition.plugins,
+        "layers": sum(composition.layers.values()),
+        "payload_files": sum(tree.payload.files for tree in composition.source.trees),
     }
     data = {"runtime": dict(details)}
     extra = ["--no-cache"] if no_cache else []
@@ -312,34 +261,32 @@ def build_runtime_image(
 
     # One runtime composition at a time per exact tag (threads and processes); a waiter
     # finds the image the first one built. Its own key, so the pipeline's locks are free.
-    with build_lock([f"{tags.exact}@runtime"]), tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
-        source_dir = composition.source.write(f"{tmp}/source")
+    with build_lock([f"{tags.exact}@runtime"]):
         exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
         if exact_at is not None:
             tier = TIER_EXACT
             _announce(tier, f"{tags.exact} exists ({exact_at}): reusing it, nothing to build")
-            # The pipeline still validates the context and runs the hooks; nothing is built.
-            # An image only the registry holds is already pushed.
+            # The pipeline still runs the hooks; nothing is built or rendered. An image
+            # only the registry holds is already pushed.
             common["push"] = push and exact_at == "local"
-            result = _run(
-                source_dir, [tags.exact], TIER_EXACT, builder=_ExistingImage(builder, tags.exact), force=False, **common
-            )
+            reuse = _ExistingImage(builder, tags.exact)
+            result = _run(_no_context_dir(), [tags.exact], TIER_EXACT, builder=reuse, force=False, **common)
             details["found_in"] = exact_at
         else:
             lock_at = None if force_rebuild else _present(tags.lock, config, pm, builder)
-            if lock_at is not None:
-                tier = TIER_LOCK
-                details["found_in"] = lock_at
-                _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
-            else:
-                tier = TIER_SCRATCH
-                why = "--force-rebuild" if force_rebuild else "no tag of this composition exists"
-                _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
-                deps_dir = composition.deps.write(f"{tmp}/deps")
-                _run(deps_dir, [tags.lock], "deps", builder=builder, force=force_rebuild, **common)
-            with open(f"{source_dir}/Dockerfile", "w", encoding="utf-8") as fh:
-                fh.write(composition.source_dockerfile(tags.lock))
-            result = _run(source_dir, [tags.exact], "source", builder=builder, force=force_rebuild, **common)
+            with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
+                if lock_at is not None:
+                    tier = TIER_LOCK
+                    details["found_in"] = lock_at
+                    _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
+                else:
+                    tier = TIER_SCRATCH
+                    why = "--force-rebuild" if force_rebuild else "no tag of this composition exists"
+                    _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
+                    deps_dir = composition.deps.write(f"{tmp}/deps")
+                    _run(deps_dir, [tags.lock], "deps", builder=builder, force=force_rebuild, **common)
+                source_dir = composition.source.write(f"{tmp}/source", composition.source_dockerfile(tags.lock))
+                result = _run(source_dir, [tags.exact], "source", builder=builder, force=force_rebuild, **common)
             if tier == TIER_SCRATCH:
                 result.tags = [*result.tags, tags.lock]
     details["runtime_tier"] = tier
@@ -365,13 +312,9 @@ __all__ = [
     "TIER_EXACT",
     "TIER_LOCK",
     "TIER_SCRATCH",
-    "RuntimeTags",
     "available_runtime_plugins",
     "base_image_id",
     "build_runtime_image",
     "compose_runtime",
     "get_runtime_image",
-    "runtime_tags",
-    "select_plugins",
-    "version_tag_part",
 ]

@@ -1,11 +1,15 @@
-"""Render runtime-plugin contributions into build contexts, deterministically, and hash them.
+"""Describe runtime-plugin contributions as two build contexts, deterministically, and hash them.
 
 A runtime image is built as two contexts: the *dependency* context (``FROM base`` plus
 each plugin's dependency group) tagged ``REPO:<version>_<lock>``, and the *source*
 context (``FROM`` that lock image plus each plugin's source group and the labels). The
 lock hash covers everything the dependency context holds (and the base image's ID); the
-source hash covers everything the source context adds. Rendering the same inputs always
-yields byte-identical contexts, so equal hashes mean equal images.
+source hash covers everything the source context adds. The same inputs always describe
+byte-identical contexts, so equal hashes mean equal images.
+
+Layers are bounded: a plugin's files become one ``COPY`` per image directory they go
+to, and each payload tree one ``COPY``, whatever the file count. Contexts are held in
+memory (payload trees hashed where they are) and written to disk only to be built.
 """
 
 from __future__ import annotations
@@ -20,17 +24,26 @@ from pathlib import Path
 import xxhash
 
 from rtbuild.errors import BuildContextError, ConfigError, PluginError
-from rtbuild.runtime._plugin import FileContent, RuntimeRequirements
+from rtbuild.runtime._checks import check_conflicts, validate_requirements
+from rtbuild.runtime._payload import ResolvedPayload, resolve
+from rtbuild.runtime._plugin import FileContent, RuntimeRequirements, SourcePayload
 
 #: Short hashes: 16 hex chars of xxh3-64 (collisions are irrelevant at this scale).
 HASH_LEN = 16
 #: The ``FROM`` placeholder in the source Dockerfile, replaced by the lock tag.
 LOCK_IMAGE_ARG = "RTBUILD_LOCK_IMAGE"
+#: Docker's layer store refuses an image deeper than this ("max depth exceeded"): overlay2
+#: mounts at most 127 lower directories, minus the 2 a container's writable layer needs.
+ENGINE_LAYER_LIMIT = 125
+#: The most layers a runtime image may add to its base (both stages); the rest of the
+#: engine's limit is left to the base image.
+MAX_RUNTIME_LAYERS = 64
+_LAYER_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD", "WORKDIR"})
 
 
 @dataclass
 class ContextFile:
-    """One file to place in a build context: context-relative name, content, mode."""
+    """One in-memory file to place in a build context: context-relative name, content, mode."""
 
     name: str
     content: bytes
@@ -38,14 +51,26 @@ class ContextFile:
 
 
 @dataclass
+class ContextTree:
+    """A payload placed in a build context as the directory ``name`` (one ``COPY``)."""
+
+    name: str
+    payload: ResolvedPayload
+
+
+@dataclass
 class RenderedContext:
-    """A build context held in memory: the Dockerfile and the files it COPYs."""
+    """A build context described in memory: the Dockerfile, small files, payload trees.
+
+    Nothing is on disk until :meth:`write`; :meth:`digest` hashes it without writing.
+    """
 
     dockerfile: str
     files: list[ContextFile] = field(default_factory=list)
+    trees: list[ContextTree] = field(default_factory=list)
 
     def digest(self, *extra: str) -> str:
-        """A short content hash of the Dockerfile, every file (name, mode, bytes) and ``extra``."""
+        """A short content hash of the Dockerfile, every file (name, mode, bytes), every tree and ``extra``."""
         h = xxhash.xxh3_64()
         for part in (*extra, self.dockerfile):
             _feed(h, part.encode())
@@ -53,24 +78,33 @@ class RenderedContext:
             _feed(h, item.name.encode())
             _feed(h, oct(item.mode).encode())
             _feed(h, item.content)
+        for tree in sorted(self.trees, key=lambda t: t.name):
+            _feed(h, tree.name.encode())
+            _feed(h, tree.payload.digest.encode())
         return h.hexdigest()[:HASH_LEN]
 
-    def write(self, directory: str | os.PathLike[str]) -> str:
+    def layers(self) -> int:
+        """How many image layers the Dockerfile makes (RUN, COPY, ADD, WORKDIR)."""
+        return count_layers(self.dockerfile)
+
+    def write(self, directory: str | os.PathLike[str], dockerfile: str | None = None) -> str:
         """Write the context to ``directory`` (created if needed); return its path."""
         root = Path(directory)
         root.mkdir(parents=True, exist_ok=True)
-        (root / "Dockerfile").write_text(self.dockerfile, encoding="utf-8")
+        (root / "Dockerfile").write_text(self.dockerfile if dockerfile is None else dockerfile, encoding="utf-8")
         for item in self.files:
             target = root / item.name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(item.content)
             os.chmod(target, item.mode)
+        for tree in self.trees:
+            tree.payload.write(str(root / tree.name))
         return str(root)
 
 
 @dataclass
 class RuntimeComposition:
-    """The two rendered contexts of one runtime image and their hashes."""
+    """The two contexts of one runtime image (in memory) and their hashes."""
 
     base_image: str
     plugins: list[str]
@@ -78,6 +112,8 @@ class RuntimeComposition:
     source: RenderedContext
     lock_hash: str
     source_hash: str
+    #: Layers per plugin (both stages), for the layer budget and ``details``.
+    layers: dict[str, int] = field(default_factory=dict)
 
     def source_dockerfile(self, lock_image: str) -> str:
         """The source Dockerfile with its ``FROM`` pointing at ``lock_image``."""
@@ -130,62 +166,113 @@ def _file_mode(content: bytes) -> int:
     return 0o755 if content.startswith(b"#!") else 0o644
 
 
-def _copy_lines(plugin: str, kind: str, files: Mapping[str, FileContent], out: list[ContextFile]) -> list[str]:
+def _copy_groups(plugin: str, kind: str, files: Mapping[str, FileContent], out: list[ContextFile]) -> list[str]:
+    """One ``COPY`` per image directory the files go to, whatever their number.
+
+    A group's context directory holds exactly the files of one image directory, copied
+    *into* it: the engine keeps an existing directory's owner and mode (``/tmp``,
+    ``/root``), which copying a whole tree onto ``/`` would overwrite.
+    """
+    by_dir: dict[str, list[str]] = {}
+    for image_path in sorted(files):
+        by_dir.setdefault(posixpath.dirname(_check_image_path(plugin, image_path)), []).append(image_path)
     lines: list[str] = []
-    for index, image_path in enumerate(sorted(files)):
-        content = _read(plugin, _check_image_path(plugin, image_path), files[image_path])
-        name = f"{kind}/{plugin}/{index}_{posixpath.basename(image_path)}"
-        out.append(ContextFile(name, content, _file_mode(content)))
-        lines.append(f"COPY {json.dumps([name, image_path])}")
+    for index, directory in enumerate(sorted(by_dir)):
+        group = f"{kind}/{plugin}/{index}"
+        for image_path in by_dir[directory]:
+            content = _read(plugin, image_path, files[image_path])
+            out.append(ContextFile(f"{group}/{posixpath.basename(image_path)}", content, _file_mode(content)))
+        lines.append(f"COPY {json.dumps([group + '/', directory.rstrip('/') + '/'])}")
     return lines
 
 
-def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
-    """Raise naming both plugins when two write one image path or set one variable differently."""
-    paths: dict[str, str] = {}
-    settings: dict[tuple[str, str], tuple[str, str]] = {}
-    for plugin, req in contributions.items():
-        for image_path in [*req.dependency_files, *req.files]:
-            other = paths.get(image_path)
-            if other is not None:
-                who = f"runtime plugins {other!r} and {plugin!r}" if other != plugin else f"runtime plugin {plugin!r}"
-                raise PluginError(
-                    f"{who} both write {image_path} in the image",
-                    step="compose runtime image",
-                    hint="select only one of them, or change one plugin's settings so the paths differ",
-                )
-            paths[image_path] = plugin
-        for kind, mapping in (("env var", req.env), ("build arg", req.build_args), ("label", req.labels)):
-            for key, value in mapping.items():
-                seen = settings.get((kind, key))
-                if seen is not None and seen[1] != value:
-                    raise PluginError(
-                        f"runtime plugins {seen[0]!r} and {plugin!r} set {kind} {key} differently "
-                        f"({seen[1]!r} vs {value!r})",
-                        step="compose runtime image",
-                        hint="select only one of them, or configure them to agree",
-                    )
-                settings[(kind, key)] = (plugin, value)
+def _payload_lines(plugin: str, payloads: Iterable[SourcePayload], out: list[ContextTree]) -> list[str]:
+    """One ``COPY`` per payload tree, whatever its file count; hashed in place, not copied."""
+    lines: list[str] = []
+    for index, spec in enumerate(sorted(payloads, key=lambda p: p.dest)):
+        dest = _check_image_path(plugin, spec.dest) if spec.dest != "/" else "/"
+        name = f"src/{plugin}/payload-{index}"
+        out.append(ContextTree(name, resolve(plugin, spec)))
+        lines.append(f"COPY {json.dumps([name + '/', dest.rstrip('/') + '/'])}")
+    return lines
 
 
-def _validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
-    if not isinstance(req, RuntimeRequirements):
-        raise PluginError(
-            f"runtime plugin {plugin!r}: requirements() returned {type(req).__name__}, not RuntimeRequirements",
-            step="compose runtime image",
-        )
-    for kind, mapping in (("env", req.env), ("build_args", req.build_args), ("labels", req.labels)):
-        for key, value in mapping.items():
-            if not isinstance(key, str) or not key or any(c.isspace() or c == "=" for c in key):
-                raise PluginError(
-                    f"runtime plugin {plugin!r}: invalid {kind} key {key!r}", step="compose runtime image"
-                )
-            if not isinstance(value, str):
-                raise PluginError(
-                    f"runtime plugin {plugin!r}: {kind}[{key!r}] must be a string, not {type(value).__name__}",
-                    step="compose runtime image",
-                )
-    return req
+def count_layers(dockerfile: str) -> int:
+    """Filesystem layers a Dockerfile adds: its RUN, COPY, ADD and WORKDIR instructions.
+
+    ENV, ARG, LABEL, EXPOSE... change only the configuration. Continuation lines are
+    joined first; WORKDIR is counted although it adds a layer only for a new directory.
+    """
+    count, continued = 0, False
+    for raw in dockerfile.splitlines():
+        line = raw.strip()
+        if not continued and line and not line.startswith("#"):
+            count += line.split(None, 1)[0].upper() in _LAYER_INSTRUCTIONS
+        continued = line.endswith("\\") or (continued and (not line or line.startswith("#")))
+    return count
+
+
+def check_layer_budget(layers: Mapping[str, int], limit: int = MAX_RUNTIME_LAYERS) -> None:
+    """A clear error, before any build, when a composition would add more than ``limit`` layers."""
+    total = sum(layers.values())
+    if total <= limit:
+        return
+    worst = ", ".join(f"{name} {count}" for name, count in sorted(layers.items(), key=lambda kv: -kv[1])[:5])
+    raise ConfigError(
+        f"this runtime image would add {total} layers (at most {limit}; the engine stops at "
+        f"{ENGINE_LAYER_LIMIT} including the base image's): {worst}",
+        step="compose runtime image",
+        hint="select fewer runtime plugins, join RUN lines with &&, or move many small files into one "
+        "payload directory (one layer)",
+    )
+
+
+def _render_deps(
+    base_image: str, ordered: list[tuple[str, RuntimeRequirements]], layers: dict[str, int]
+) -> RenderedContext:
+    files: list[ContextFile] = []
+    lines = ["# Dockerfile rendered by rtbuild (dependency layers)", f"FROM {base_image}"]
+    for name, req in ordered:
+        group = [f"# -- {name}: dependencies"]
+        group += [f"ENV {key}={_quote(req.env[key])}" for key in sorted(req.env)]
+        group += [f"ARG {key}={_quote(req.build_args[key])}" for key in sorted(req.build_args)]
+        group += _copy_groups(name, "deps", req.dependency_files, files)
+        if req.dockerfile.strip():
+            group.append(req.dockerfile.strip())
+        if len(group) > 1:
+            lines += group
+        layers[name] = layers.get(name, 0) + count_layers("\n".join(group))
+    return RenderedContext("\n".join(lines) + "\n", files)
+
+
+def _render_source(
+    base_image: str,
+    ordered: list[tuple[str, RuntimeRequirements]],
+    labels: Mapping[str, str],
+    layers: dict[str, int],
+) -> RenderedContext:
+    files: list[ContextFile] = []
+    trees: list[ContextTree] = []
+    lines = ["# Dockerfile rendered by rtbuild (source layers)", f"FROM ${{{LOCK_IMAGE_ARG}}}"]
+    # The most often changing groups last: a change rebuilds its group and those after it.
+    position = {name: index for index, (name, _) in enumerate(ordered)}
+    for name, req in sorted(ordered, key=lambda item: (item[1].source_rank(), position[item[0]])):
+        group = [f"# -- {name}: source"]
+        group += _copy_groups(name, "src", req.files, files)
+        group += _payload_lines(name, req.payloads, trees)
+        if req.source_dockerfile.strip():
+            group.append(req.source_dockerfile.strip())
+        if len(group) > 1:
+            lines += group
+        layers[name] = layers.get(name, 0) + count_layers("\n".join(group))
+    all_labels: dict[str, str] = {}
+    for _, req in ordered:
+        all_labels.update(req.labels)
+    all_labels.update(labels)
+    all_labels["org.rtbuild.runtime.plugins"] = ",".join(name for name, _ in ordered)
+    all_labels["org.rtbuild.runtime.base"] = base_image
+    lines += [f"LABEL {json.dumps(key)}={_quote(all_labels[key])}" for key in sorted(all_labels)]
+    return RenderedContext("\n".join(lines) + "\n", files, trees)
 
 
 def render(
@@ -197,46 +284,21 @@ def render(
     platform: str | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> RuntimeComposition:
-    """Render the dependency and source contexts for ``contributions`` (already in build order).
+    """Describe the dependency and source contexts for ``contributions`` (in build order).
 
-    ``build_args`` (the caller's ``--build-arg`` values) and ``platform`` count towards the
-    lock hash; ``labels`` are added to the image's own labels and the source hash.
+    Nothing is written: payload trees are hashed in place. ``build_args`` (the caller's
+    ``--build-arg`` values) and ``platform`` count towards the lock hash; ``labels`` are
+    added to the image's own labels and the source hash. A composition that would add
+    more than :data:`MAX_RUNTIME_LAYERS` layers is refused here, before any build.
     """
     if not base_image or any(c.isspace() for c in base_image):
         raise ConfigError(f"invalid base image {base_image!r}", step="compose runtime image", hint="pass --base IMAGE")
-    ordered = [(name, _validate_requirements(name, req)) for name, req in contributions]
+    ordered = [(name, validate_requirements(name, req)) for name, req in contributions]
     check_conflicts(dict(ordered))
-
-    deps_files: list[ContextFile] = []
-    deps_lines = ["# Dockerfile rendered by rtbuild (dependency layers)", f"FROM {base_image}"]
-    for name, req in ordered:
-        group = [f"# -- {name}: dependencies"]
-        group += [f"ENV {key}={_quote(req.env[key])}" for key in sorted(req.env)]
-        group += [f"ARG {key}={_quote(req.build_args[key])}" for key in sorted(req.build_args)]
-        group += _copy_lines(name, "deps", req.dependency_files, deps_files)
-        if req.dockerfile.strip():
-            group.append(req.dockerfile.strip())
-        if len(group) > 1:
-            deps_lines += group
-    deps = RenderedContext("\n".join(deps_lines) + "\n", deps_files)
-
-    source_files: list[ContextFile] = []
-    source_lines = ["# Dockerfile rendered by rtbuild (source layers)", f"FROM ${{{LOCK_IMAGE_ARG}}}"]
-    all_labels: dict[str, str] = {}
-    for name, req in ordered:
-        group = [f"# -- {name}: source"]
-        group += _copy_lines(name, "src", req.files, source_files)
-        if req.source_dockerfile.strip():
-            group.append(req.source_dockerfile.strip())
-        if len(group) > 1:
-            source_lines += group
-        all_labels.update(req.labels)
-    all_labels.update(labels or {})
-    all_labels["org.rtbuild.runtime.plugins"] = ",".join(name for name, _ in ordered)
-    all_labels["org.rtbuild.runtime.base"] = base_image
-    source_lines += [f"LABEL {json.dumps(key)}={_quote(all_labels[key])}" for key in sorted(all_labels)]
-    source = RenderedContext("\n".join(source_lines) + "\n", source_files)
-
+    layers: dict[str, int] = {}
+    deps = _render_deps(base_image, ordered, layers)
+    source = _render_source(base_image, ordered, labels or {}, layers)
+    check_layer_budget(layers)
     args = build_args or {}
     lock_extra = [
         f"base={base_image}",
@@ -251,14 +313,20 @@ def render(
         source=source,
         lock_hash=deps.digest(*lock_extra),
         source_hash=source.digest(),
+        layers=layers,
     )
 
 
 __all__ = [
+    "ENGINE_LAYER_LIMIT",
     "HASH_LEN",
+    "MAX_RUNTIME_LAYERS",
     "ContextFile",
+    "ContextTree",
     "RenderedContext",
     "RuntimeComposition",
     "check_conflicts",
+    "check_layer_budget",
+    "count_layers",
     "render",
 ]

@@ -22,6 +22,21 @@ from rtbuild.cli.commands._options import parse_pairs, progress_mode
 @click.option("--builder", help="Builder to use (overrides RTBUILD_BUILDER and the config file).")
 @click.option("--push/--no-push", default=None, help="Push the tags after building.")
 @click.option("--force-rebuild", is_flag=True, help="Build from scratch even when a tag already exists.")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="PATH_OR_DISTRIBUTION[:DEST]",
+    help="Add a directory or an installed Python distribution as a source payload, copied to DEST "
+    "(default /opt/rtbuild/payload/NAME) in one layer, after every plugin's (repeatable).",
+)
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="PATTERN",
+    help=".dockerignore-style pattern left out of every --source payload (repeatable).",
+)
 @click.option("--list", "list_plugins", is_flag=True, help="List the available runtime plugins and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @json_option
@@ -35,6 +50,8 @@ def runtime(
     builder: str | None,
     push: bool | None,
     force_rebuild: bool,
+    sources: tuple[str, ...],
+    excludes: tuple[str, ...],
     list_plugins: bool,
     quiet: bool,
     as_json: bool,
@@ -44,10 +61,14 @@ def runtime(
     Prints the image to run (or the BuildResult as JSON with --json). Tags are
     REPO:<version>_<lock>_<source> and REPO:<version>_<lock>; an existing exact tag is
     reused without building, an existing lock tag gets only the source layers rebuilt.
+    --source adds an agent's own code (a directory, or an installed distribution's files)
+    as a payload: one layer, hashed in place, so an unchanged payload costs no copy.
     """
     from rtbuild._framework.display import make_reporter
     from rtbuild._framework.progress import use_reporter
-    from rtbuild.runtime._build import available_runtime_plugins, build_runtime_image
+    from rtbuild.runtime._build import build_runtime_image
+    from rtbuild.runtime._plugin import SourcePayload
+    from rtbuild.runtime._select import available_runtime_plugins
 
     config = state.load_config(builder=builder, push=push)
     pm = state.plugin_manager(config)
@@ -69,6 +90,7 @@ def runtime(
             build_args=parse_pairs(build_args, "--build-arg"),
             push=config.push,
             force_rebuild=force_rebuild,
+            payloads=[SourcePayload.parse(spec, tuple(excludes)) for spec in sources],
             pm=pm,
         )
     if as_json:

@@ -1,0 +1,82 @@
+"""Checks on runtime-plugin contributions: well-formed values, no two plugins writing one path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rtbuild.errors import PluginError
+from rtbuild.runtime._plugin import RuntimeRequirements, SourcePayload
+
+
+def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
+    """Raise naming both plugins when two write one image path or set one variable differently."""
+    paths: dict[str, str] = {}
+    roots: dict[str, str] = {}
+    settings: dict[tuple[str, str], tuple[str, str]] = {}
+    for plugin, req in contributions.items():
+        for image_path in [*req.dependency_files, *req.files]:
+            _clash(paths.get(image_path), plugin, f"both write {image_path} in the image")
+            paths[image_path] = plugin
+        for spec in req.payloads:
+            _clash(roots.get(spec.dest), plugin, f"both place a payload in {spec.dest}")
+            roots[spec.dest] = plugin
+        for kind, mapping in (("env var", req.env), ("build arg", req.build_args), ("label", req.labels)):
+            for key, value in mapping.items():
+                seen = settings.get((kind, key))
+                if seen is not None and seen[1] != value:
+                    raise PluginError(
+                        f"runtime plugins {seen[0]!r} and {plugin!r} set {kind} {key} differently "
+                        f"({seen[1]!r} vs {value!r})",
+                        step="compose runtime image",
+                        hint="select only one of them, or configure them to agree",
+                    )
+                settings[(kind, key)] = (plugin, value)
+    # A payload owns its destination directory: nothing else may write below it.
+    for root, owner in roots.items():
+        inside = root.rstrip("/") + "/"
+        for other_root, other in roots.items():
+            if other_root != root and other_root.startswith(inside):
+                _clash(owner, other, f"place payloads in {root} and {other_root}, one inside the other")
+        for image_path, writer in paths.items():
+            if image_path.startswith(inside):
+                _clash(owner, writer, f"write {image_path} inside the payload directory {root}")
+
+
+def _clash(other: str | None, plugin: str, what: str) -> None:
+    if other is None:
+        return
+    who = f"runtime plugins {other!r} and {plugin!r}" if other != plugin else f"runtime plugin {plugin!r}"
+    raise PluginError(
+        f"{who} {what}" if other != plugin else f"{who}: {what.replace('both ', '')}",
+        step="compose runtime image",
+        hint="select only one of them, or change one plugin's settings so the paths differ",
+    )
+
+
+def validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
+    if not isinstance(req, RuntimeRequirements):
+        raise PluginError(
+            f"runtime plugin {plugin!r}: requirements() returned {type(req).__name__}, not RuntimeRequirements",
+            step="compose runtime image",
+        )
+    for kind, mapping in (("env", req.env), ("build_args", req.build_args), ("labels", req.labels)):
+        for key, value in mapping.items():
+            if not isinstance(key, str) or not key or any(c.isspace() or c == "=" for c in key):
+                raise PluginError(
+                    f"runtime plugin {plugin!r}: invalid {kind} key {key!r}", step="compose runtime image"
+                )
+            if not isinstance(value, str):
+                raise PluginError(
+                    f"runtime plugin {plugin!r}: {kind}[{key!r}] must be a string, not {type(value).__name__}",
+                    step="compose runtime image",
+                )
+    for spec in req.payloads:
+        if not isinstance(spec, SourcePayload):
+            raise PluginError(
+                f"runtime plugin {plugin!r}: payloads must be SourcePayload objects, not {type(spec).__name__}",
+                step="compose runtime image",
+            )
+    return req
+
+
+__all__ = ["check_conflicts", "validate_requirements"]

@@ -1,0 +1,199 @@
+"""Source payloads: a directory or an installed distribution, hashed in place, rendered on demand.
+
+Computing a runtime image's tags must not copy anything: a payload's digest comes from
+the files where they are, through the context stat cache (an unchanged 1,000-file tree
+costs one ``lstat`` per file and no read). Only when the source layers must be built is
+the tree placed into the temporary build context, hard-linked where possible.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import posixpath
+import shutil
+import time
+from dataclasses import dataclass, field
+from stat import S_IMODE, S_ISLNK, S_ISREG
+
+import xxhash
+
+from rtbuild.context import PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
+from rtbuild.errors import BuildContextError, ConfigError
+from rtbuild.runtime._plugin import DISTRIBUTION_EXCLUDES, SourcePayload
+
+#: Files modified this recently may change again without a visible stat change: not cached.
+_RACY_NS = 2_000_000_000
+
+
+@dataclass
+class ResolvedPayload:
+    """A payload whose files were found and hashed (nothing copied yet)."""
+
+    plugin: str
+    spec: SourcePayload
+    #: The host directory the payload's relative paths start from.
+    root: str
+    #: Content digest of every included path: relative name, kind, mode, bytes.
+    digest: str
+    files: int
+    matcher: PatternMatcher
+    #: Distribution payloads only: ``(relative path, absolute path)`` of every file.
+    listed: list[tuple[str, str]] = field(default_factory=list)
+
+    def entries(self) -> list[tuple[str, str]]:
+        """Every included path below :attr:`root` as ``(relative path, kind)``; kind d/f/l."""
+        if self.spec.kind == "distribution":
+            return [(rel, "f") for rel, _ in self.listed]
+        found = hash_context(self.root, self.matcher, collect_paths=True).paths or []
+        return [(rel, kind) for rel, kind in found if kind in "dfl"]
+
+    def write(self, target: str) -> int:
+        """Place the payload's tree under ``target`` (hard links, else copies); return the file count."""
+        os.makedirs(target, exist_ok=True)
+        directories: list[tuple[str, int]] = []
+        count = 0
+        for rel, kind in self.entries():
+            source = os.path.join(self.root, rel)
+            dest = os.path.join(target, rel)
+            if kind == "d":
+                os.makedirs(dest, exist_ok=True)
+                directories.append((dest, S_IMODE(os.lstat(source).st_mode)))
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if kind == "l":
+                os.symlink(os.readlink(source), dest)
+                continue
+            _place(source, dest)
+            count += 1
+        # Modes last and deepest first, so a read-only directory is filled before it is closed.
+        for path, mode in reversed(directories):
+            os.chmod(path, mode)
+        # The tag was computed from the files as they were; refuse to build other content.
+        if resolve(self.plugin, self.spec).digest != self.digest:
+            raise BuildContextError(
+                f"runtime plugin {self.plugin!r}: source payload {self.spec.source} changed while rtbuild was using it",
+                step="render runtime context",
+                hint="run the command again once the files stop changing",
+            )
+        return count
+
+
+def _place(source: str, dest: str) -> None:
+    # A hard link shares the inode, so content and permission bits are the hashed ones and
+    # nothing is copied; across file systems (or where linking is refused) copy with mode.
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
+    """Find and hash ``spec``'s files in place."""
+    if spec.kind == "distribution":
+        return _resolve_distribution(plugin, spec)
+    root = os.path.abspath(spec.source)
+    if not os.path.isdir(root):
+        raise BuildContextError(
+            f"runtime plugin {plugin!r}: source payload {root} is not a directory",
+            step="hash runtime payload",
+            hint="check the path (or pass the name of an installed distribution)",
+        )
+    matcher = PatternMatcher([*read_dockerignore(root), *spec.exclude])
+    result = hash_context(root, matcher)
+    return ResolvedPayload(plugin, spec, root, result.digest, result.files, matcher)
+
+
+def _resolve_distribution(plugin: str, spec: SourcePayload) -> ResolvedPayload:
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(spec.source)
+    except metadata.PackageNotFoundError:
+        raise ConfigError(
+            f"runtime plugin {plugin!r}: no installed distribution named {spec.source!r}",
+            step="hash runtime payload",
+            hint="install it into rtbuild's environment, or pass a directory",
+        ) from None
+    files = dist.files
+    if files is None:
+        raise ConfigError(
+            f"runtime plugin {plugin!r}: distribution {spec.source!r} lists no files (no RECORD)",
+            step="hash runtime payload",
+            hint="reinstall it with pip, or pass its directory instead",
+        )
+    root = os.path.abspath(str(dist.locate_file("")))
+    matcher = PatternMatcher([*DISTRIBUTION_EXCLUDES, *spec.exclude])
+    listed: list[tuple[str, str]] = []
+    for item in files:
+        rel = posixpath.normpath(item.as_posix())
+        # Files installed outside the install root (console scripts in bin/, data files)
+        # are not part of the importable tree.
+        if rel.startswith(("../", "/")) or rel == ".." or matcher.excluded(rel):
+            continue
+        listed.append((rel, os.path.join(root, rel)))
+    listed.sort()
+    digest, count = hash_listed(f"{root}#dist:{spec.source}", listed)
+    if count != len(listed):  # files RECORD lists but that are gone are not installed
+        listed = [(rel, path) for rel, path in listed if os.path.lexists(path)]
+    return ResolvedPayload(plugin, spec, root, digest, count, matcher, listed)
+
+
+def hash_listed(cache_key: str, items: list[tuple[str, str]]) -> tuple[str, int]:
+    """Digest of the listed ``(relative path, absolute path)`` files, through the stat cache.
+
+    Uses the same cache as :func:`rtbuild.context.hash_context`, the list treated as one
+    directory: when every file's (mode, size, mtime, inode, ctime) is unchanged, no file
+    is read. Missing files are skipped. Returns the digest and the number of files.
+    """
+    cache = StatCache(cache_key)
+    keys: list[tuple[str, int, int, int, int, int]] = []
+    paths: list[str] = []
+    for rel, path in items:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        keys.append((rel, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+        paths.append(path)
+    blob = marshal.dumps(keys)
+    cached = cache.old.get("")
+    if cached is not None and cached[0] == blob:
+        cache.new[""] = cached
+        listing = cached[1]
+    else:
+        detail = marshal.loads(cached[3]) if cached is not None else {}
+        racy_after = time.time_ns() - _RACY_NS
+        lines: list[str] = []
+        kept: dict[str, tuple[tuple[str, int, int, int, int, int], str]] = {}
+        racy = False
+        for key, path in zip(keys, paths, strict=True):
+            known = detail.get(key[0])
+            line = known[1] if known is not None and known[0] == key else _line(key, path)
+            lines.append(line)
+            if key[3] >= racy_after:
+                racy = True
+            else:
+                kept[key[0]] = (key, line)
+        listing = "".join(lines)
+        cache.new[""] = (b"" if racy else blob, listing, len(keys), marshal.dumps(kept))
+        cache.dirty = True
+    cache.save()
+    return xxhash.xxh3_128_hexdigest(listing.encode("utf-8", "surrogateescape")), len(keys)
+
+
+def _line(key: tuple[str, int, int, int, int, int], path: str) -> str:
+    rel, mode, size = key[0], key[1], key[2]
+    if S_ISLNK(mode):
+        return f"{rel}\0l:{os.readlink(path)}\n"
+    if not S_ISREG(mode):
+        return f"{rel}\0s{mode:o}\n"
+    try:
+        return f"{rel}\0f{S_IMODE(mode):o}:{hash_file(path, size)}\n"
+    except OSError as exc:
+        raise BuildContextError(
+            f"cannot read {path}: {exc.strerror}", step="hash runtime payload", hint="fix its permissions"
+        ) from exc
+
+
+__all__ = ["ResolvedPayload", "hash_listed", "resolve"]
