@@ -188,8 +188,8 @@ def test_three_tiers_with_a_fake_builder() -> None:
     builds = [c for c in builder.calls if c["method"] == "build"]
     assert lock.details["runtime_tier"] == "lock" and len(builds) == 1
     assert builds[0]["tags"] == [scratch.image]
-    dockerfile = (Path(builds[0]["path"]) / "Dockerfile") if Path(builds[0]["path"]).exists() else None
-    assert dockerfile is None  # temporary context removed after the build
+    # The source context is staged per composition and kept: its Dockerfile builds FROM the lock tag.
+    assert f"FROM {scratch.details['lock_tag']}" in (Path(builds[0]["path"]) / "Dockerfile").read_text()
 
     builder.calls.clear()
     forced = build_runtime_image(cfg, "busybox:latest", ["alpha", "beta"], pm=pm, builder=builder, force_rebuild=True)

@@ -122,12 +122,24 @@ def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: Runtim
     return None
 
 
-def _no_context_dir() -> str:
-    """The (empty, persistent) directory an exact hit passes as its context: nothing is rendered."""
+def _runtime_cache(*parts: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "rtbuild", "runtime", "no-context")
+    path = os.path.join(base, "rtbuild", "runtime", *parts)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def _no_context_dir() -> str:
+    """The (empty, persistent) directory an exact hit passes as its context: nothing is rendered."""
+    return _runtime_cache("no-context")
+
+
+def _stage_dir(repo: str, base: str, plugins: Sequence[str]) -> str:
+    """The source context's staging directory of one composition (repo, base, plugin names)."""
+    import xxhash
+
+    key = xxhash.xxh3_64_hexdigest("\0".join([repo, base, *plugins]).encode())
+    return _runtime_cache("stage", key)
 
 
 def _run(
@@ -274,18 +286,22 @@ def build_runtime_image(
             details["found_in"] = exact_at
         else:
             lock_at = None if force_rebuild else _present(tags.lock, config, pm, builder)
-            with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
-                if lock_at is not None:
-                    tier = TIER_LOCK
-                    details["found_in"] = lock_at
-                    _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
-                else:
-                    tier = TIER_SCRATCH
-                    why = "--force-rebuild" if force_rebuild else "no tag of this composition exists"
-                    _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
+            if lock_at is not None:
+                tier = TIER_LOCK
+                details["found_in"] = lock_at
+                _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
+            else:
+                tier = TIER_SCRATCH
+                why = "--force-rebuild" if force_rebuild else "no tag of this composition exists"
+                _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
+                with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
                     deps_dir = composition.deps.write(f"{tmp}/deps")
                     _run(deps_dir, [tags.lock], "deps", builder=builder, force=force_rebuild, **common)
-                source_dir = composition.source.write(f"{tmp}/source", composition.source_dockerfile(tags.lock))
+            # The source context is staged in a directory kept per composition, so only the
+            # files that changed since the last build are copied (and sent to the engine).
+            stage = _stage_dir(repo or config.runtime.repo, base, composition.plugins)
+            with build_lock([f"{stage}@runtime-stage"]):
+                source_dir = composition.source.write(stage, composition.source_dockerfile(tags.lock))
                 result = _run(source_dir, [tags.exact], "source", builder=builder, force=force_rebuild, **common)
             if tier == TIER_SCRATCH:
                 result.tags = [*result.tags, tags.lock]

@@ -25,7 +25,7 @@ import xxhash
 
 from rtbuild.errors import BuildContextError, ConfigError, PluginError
 from rtbuild.runtime._checks import check_conflicts, validate_requirements
-from rtbuild.runtime._payload import ResolvedPayload, resolve
+from rtbuild.runtime._payload import ResolvedPayload, remove_extra, resolve
 from rtbuild.runtime._plugin import FileContent, RuntimeRequirements, SourcePayload
 
 #: Short hashes: 16 hex chars of xxh3-64 (collisions are irrelevant at this scale).
@@ -88,18 +88,46 @@ class RenderedContext:
         return count_layers(self.dockerfile)
 
     def write(self, directory: str | os.PathLike[str], dockerfile: str | None = None) -> str:
-        """Write the context to ``directory`` (created if needed); return its path."""
-        root = Path(directory)
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "Dockerfile").write_text(self.dockerfile if dockerfile is None else dockerfile, encoding="utf-8")
+        """Make ``directory`` hold exactly this context; return its path.
+
+        The directory may hold an earlier build's context (a staging directory reused
+        per composition): only what differs is written, and what is no longer part of
+        the context is removed, so an unchanged 1,000-file payload costs no copy.
+        """
+        root = str(directory)
+        os.makedirs(root, exist_ok=True)
+        expected = {"Dockerfile"}
+        _write_if_changed(
+            os.path.join(root, "Dockerfile"), (self.dockerfile if dockerfile is None else dockerfile).encode(), 0o644
+        )
         for item in self.files:
-            target = root / item.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(item.content)
-            os.chmod(target, item.mode)
+            expected.update(_with_parents(item.name))
+            target = os.path.join(root, item.name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            _write_if_changed(target, item.content, item.mode)
         for tree in self.trees:
-            tree.payload.write(str(root / tree.name))
-        return str(root)
+            expected.update(_with_parents(tree.name))
+            inside = tree.payload.sync(os.path.join(root, tree.name))
+            expected.update(f"{tree.name}/{rel}" for rel in inside)
+        remove_extra(root, expected)
+        return root
+
+
+def _with_parents(name: str) -> list[str]:
+    parts = name.split("/")
+    return ["/".join(parts[: index + 1]) for index in range(len(parts))]
+
+
+def _write_if_changed(path: str, content: bytes, mode: int) -> None:
+    try:
+        with open(path, "rb") as handle:
+            same = handle.read() == content
+    except FileNotFoundError:
+        same = False
+    if not same:
+        with open(path, "wb") as handle:
+            handle.write(content)
+    os.chmod(path, mode)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Computing a runtime image's tags must not copy anything: a payload's digest comes from
 the files where they are, through the context stat cache (an unchanged 1,000-file tree
 costs one ``lstat`` per file and no read). Only when the source layers must be built is
-the tree placed into the temporary build context, hard-linked where possible.
+the tree synchronised into the build context's staging directory, copying only the
+files that differ from the last build's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import posixpath
 import shutil
 import time
 from dataclasses import dataclass, field
-from stat import S_IMODE, S_ISLNK, S_ISREG
+from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
 
@@ -48,26 +49,35 @@ class ResolvedPayload:
         found = hash_context(self.root, self.matcher, collect_paths=True).paths or []
         return [(rel, kind) for rel, kind in found if kind in "dfl"]
 
-    def write(self, target: str) -> int:
-        """Place the payload's tree under ``target`` (hard links, else copies); return the file count."""
-        os.makedirs(target, exist_ok=True)
-        directories: list[tuple[str, int]] = []
-        count = 0
+    def sync(self, target: str) -> set[str]:
+        """Make ``target`` hold exactly the payload's tree, copying only what differs.
+
+        A file whose size and mtime match its copy is left alone (copies keep the source's
+        mtime), so a staging directory reused across builds costs one ``lstat`` per
+        unchanged file; what the payload no longer has is removed. Returns every relative
+        path the tree now holds.
+        """
+        _ensure_dir(target, 0o755)
+        expected: set[str] = set()
+        modes: list[tuple[str, int]] = []
         for rel, kind in self.entries():
-            source = os.path.join(self.root, rel)
-            dest = os.path.join(target, rel)
+            source, dest = os.path.join(self.root, rel), os.path.join(target, rel)
+            expected.add(rel)
+            st = os.lstat(source)
             if kind == "d":
-                os.makedirs(dest, exist_ok=True)
-                directories.append((dest, S_IMODE(os.lstat(source).st_mode)))
+                _ensure_dir(dest, S_IMODE(st.st_mode))
+                modes.append((dest, S_IMODE(st.st_mode)))
                 continue
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            if kind == "l":
-                os.symlink(os.readlink(source), dest)
-                continue
-            _place(source, dest)
-            count += 1
+            parent = posixpath.dirname(rel)
+            while parent and parent not in expected:  # distributions list files only
+                expected.add(parent)
+                _ensure_dir(os.path.join(target, parent), 0o755)
+                modes.append((os.path.join(target, parent), 0o755))
+                parent = posixpath.dirname(parent)
+            _sync_entry(source, dest, st, kind)
+        remove_extra(target, expected)
         # Modes last and deepest first, so a read-only directory is filled before it is closed.
-        for path, mode in reversed(directories):
+        for path, mode in sorted(modes, key=lambda item: -item[0].count(os.sep)):
             os.chmod(path, mode)
         # The tag was computed from the files as they were; refuse to build other content.
         if resolve(self.plugin, self.spec).digest != self.digest:
@@ -76,16 +86,69 @@ class ResolvedPayload:
                 step="render runtime context",
                 hint="run the command again once the files stop changing",
             )
-        return count
+        return expected
+
+
+def _ensure_dir(path: str, mode: int) -> None:
+    if (os.path.lexists(path) and not os.path.isdir(path)) or os.path.islink(path):
+        os.unlink(path)  # a file (or link) where the payload now has a directory
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, mode | 0o700)  # writable while it is filled; the final mode comes last
+
+
+def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str) -> None:
+    try:
+        have: os.stat_result | None = os.lstat(dest)
+    except FileNotFoundError:
+        have = None
+    if kind == "l":
+        link = os.readlink(source)
+        if have is None or not S_ISLNK(have.st_mode) or os.readlink(dest) != link:
+            _remove(dest, have)
+            os.symlink(link, dest)
+        return
+    same = (
+        have is not None and S_ISREG(have.st_mode) and (have.st_size, have.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    )
+    if not same:
+        _remove(dest, have)
+        _place(source, dest)
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+    if not same or S_IMODE(have.st_mode if have else 0) != S_IMODE(st.st_mode):
+        os.chmod(dest, S_IMODE(st.st_mode))
+
+
+def _remove(path: str, st: os.stat_result | None) -> None:
+    if st is None:
+        return
+    if S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def remove_extra(target: str, expected: set[str]) -> None:
+    """Delete what is under ``target`` but not in ``expected`` (relative paths)."""
+    for directory, dirs, files in os.walk(target):
+        prefix = os.path.relpath(directory, target)
+        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        for name in files:
+            if prefix + name not in expected:
+                os.unlink(os.path.join(directory, name))
+        for name in list(dirs):
+            if prefix + name not in expected:
+                full = os.path.join(directory, name)
+                if os.path.islink(full):
+                    os.unlink(full)
+                else:
+                    shutil.rmtree(full)
+                dirs.remove(name)
 
 
 def _place(source: str, dest: str) -> None:
-    # A hard link shares the inode, so content and permission bits are the hashed ones and
-    # nothing is copied; across file systems (or where linking is refused) copy with mode.
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copy2(source, dest)
+    # A copy, not a hard link: linking changes the source's link count and so its ctime,
+    # which would invalidate the stat cache and make the next exact hit re-read every file.
+    shutil.copyfile(source, dest, follow_symlinks=False)
 
 
 def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
@@ -196,4 +259,4 @@ def _line(key: tuple[str, int, int, int, int, int], path: str) -> str:
         ) from exc
 
 
-__all__ = ["ResolvedPayload", "hash_listed", "resolve"]
+__all__ = ["ResolvedPayload", "hash_listed", "remove_extra", "resolve"]

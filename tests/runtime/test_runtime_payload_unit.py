@@ -1,0 +1,293 @@
+"""Runtime payloads and layering without an engine: bounded COPY layers, source-group order,
+the layer budget, payloads from directories and installed distributions, and exact hits
+that write nothing (checked: no temporary directory is made, the temp dir stays empty)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rtbuild
+from rtbuild._framework.config import Config
+from rtbuild._framework.plugins import RtbuildPluginManager, get_plugin_manager
+from rtbuild.errors import BuildContextError, ConfigError, PluginError
+from rtbuild.runtime import SourcePayload
+from rtbuild.runtime._build import build_runtime_image
+from rtbuild.runtime._compose import MAX_RUNTIME_LAYERS, count_layers, render
+from rtbuild.runtime._plugin import RuntimeRequirements
+from rtbuild.runtime._select import compose_runtime
+from rtbuild.testing import FakeBuilder
+
+
+@dataclass
+class Plugin:
+    name: str
+    req: RuntimeRequirements = field(default_factory=RuntimeRequirements)
+    order: int = 0
+
+    def requirements(self, config: Config) -> RuntimeRequirements:
+        return self.req
+
+
+class Offer:
+    def __init__(self, *plugins: Any) -> None:
+        self.plugins = list(plugins)
+
+    @rtbuild.hookimpl
+    def runtime_plugins(self, config: Config) -> list[Any]:
+        return self.plugins
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stat caches and staging directories of these payloads stay in the test's directory.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+def make_pm(*plugins: Any) -> RtbuildPluginManager:
+    return get_plugin_manager(Config(), load_entrypoints=False, extra_plugins=[Offer(*plugins)])
+
+
+def config() -> Config:
+    cfg = Config()
+    cfg.runtime.repo = "rt/test"
+    return cfg
+
+
+def make_tree(root: Path, count: int, *, per_dir: int = 100) -> list[Path]:
+    """``count`` small files in nested directories; every 7th executable."""
+    paths = []
+    for index in range(count):
+        path = root / f"d{index // per_dir:03d}" / "sub" / f"f{index:05d}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# file {index}\nVALUE = {index}\n")
+        if index % 7 == 0:
+            path.chmod(0o755)
+        paths.append(path)
+    return paths
+
+
+def copies(dockerfile: str) -> list[str]:
+    return [line for line in dockerfile.splitlines() if line.startswith("COPY ")]
+
+
+# --- bounded layers ----------------------------------------------------------------------
+
+
+def test_many_files_become_one_copy_per_image_directory() -> None:
+    files = {f"/opt/many/f{index:04d}.txt": str(index) for index in range(1000)}
+    files["/usr/local/bin/start"] = "#!/bin/sh\n"
+    comp = render("busybox:latest", [("p", RuntimeRequirements(files=files, dependency_files={"/etc/a": "1"}))])
+    assert copies(comp.source.dockerfile) == ['COPY ["src/p/0/", "/opt/many/"]', 'COPY ["src/p/1/", "/usr/local/bin/"]']
+    assert copies(comp.deps.dockerfile) == ['COPY ["deps/p/0/", "/etc/"]']
+    assert len(comp.source.files) == 1001 and comp.layers == {"p": 3}
+
+
+def test_a_payload_tree_is_one_copy_whatever_its_size(tmp_path: Path) -> None:
+    make_tree(tmp_path / "agent", 1000)
+    req = RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "agent", "/opt/agent")])
+    comp = render("busybox:latest", [("agent", req)])
+    assert copies(comp.source.dockerfile) == ['COPY ["src/agent/payload-0/", "/opt/agent/"]']
+    assert comp.source.trees[0].payload.files == 1000 and comp.source.files == []
+
+
+def test_count_layers_joins_continuations_and_skips_config_instructions() -> None:
+    text = "FROM x\nENV A=1\nRUN a \\\n  && RUN-not-an-instruction\n# RUN comment\nCOPY a b\nLABEL x=1\nWORKDIR /w\n"
+    assert count_layers(text) == 3
+
+
+def test_layer_budget_is_an_error_before_any_build() -> None:
+    heavy = Plugin("heavy", RuntimeRequirements(dockerfile="\n".join(["RUN true"] * (MAX_RUNTIME_LAYERS + 1))))
+    builder = FakeBuilder()
+    with pytest.raises(ConfigError) as info:
+        build_runtime_image(config(), "busybox:latest", ["heavy"], pm=make_pm(heavy), builder=builder)
+    assert f"{MAX_RUNTIME_LAYERS + 1} layers" in info.value.message and "heavy" in info.value.message
+    assert info.value.hint and not [c for c in builder.calls if c["method"] == "build"]
+
+
+# --- order: the most volatile source groups last -------------------------------------------
+
+
+def test_payload_groups_go_after_plain_source_groups_and_volatility_overrides(tmp_path: Path) -> None:
+    make_tree(tmp_path / "code", 3)
+    code = RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "code", "/opt/code")])
+    early = Plugin("early", code, order=-50)
+    late = Plugin("late", RuntimeRequirements(files={"/opt/late.txt": "x"}), order=50)
+    pinned = Plugin("pinned", RuntimeRequirements(files={"/opt/pinned.txt": "x"}, volatility=20))
+    comp = compose_runtime(
+        config(),
+        "busybox:latest",
+        ["early", "late", "pinned"],
+        pm=make_pm(early, late, pinned),
+        extra_files={"/opt/marker": "m"},
+    )
+    groups = [line.removeprefix("# -- ") for line in comp.source.dockerfile.splitlines() if line.startswith("# --")]
+    assert groups == ["late: source", "early: source", "pinned: source", "extra-files: source"]
+    deps_order = comp.plugins
+    assert deps_order[:3] == ["early", "pinned", "late"]  # the dependency stage keeps (order, name)
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+
+def test_directory_payload_honours_dockerignore_and_excludes(tmp_path: Path) -> None:
+    root = tmp_path / "agent"
+    make_tree(root, 10, per_dir=5)
+    (root / "secret.env").write_text("TOKEN=1\n")
+    (root / "notes.log").write_text("log\n")
+    (root / ".dockerignore").write_text("*.env\n")
+    spec = SourcePayload.directory(root, "/opt/agent", exclude=("*.log",))
+    comp = render("busybox:latest", [("agent", RuntimeRequirements(payloads=[spec]))])
+    out = Path(comp.source.write(tmp_path / "ctx"))
+    tree = out / "src/agent/payload-0"
+    placed = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    assert "secret.env" not in placed and "notes.log" not in placed and ".dockerignore" in placed
+    assert len([p for p in placed if p.endswith(".py")]) == 10
+    original = root / "d000/sub/f00000.py"
+    copy = out / "src/agent/payload-0/d000/sub/f00000.py"
+    assert copy.read_bytes() == original.read_bytes() and copy.stat().st_mode == original.stat().st_mode
+
+
+def test_payload_change_moves_only_the_source_hash(tmp_path: Path) -> None:
+    paths = make_tree(tmp_path / "agent", 50)
+
+    def hashes() -> tuple[str, str]:
+        spec = SourcePayload.directory(tmp_path / "agent", "/opt/agent")
+        comp = render("busybox:latest", [("agent", RuntimeRequirements(dockerfile="RUN true", payloads=[spec]))])
+        return comp.lock_hash, comp.source_hash
+
+    first = hashes()
+    paths[-1].write_text("changed\n")
+    second = hashes()
+    paths[0].chmod(0o700)
+    third = hashes()
+    assert first[0] == second[0] == third[0]
+    assert len({first[1], second[1], third[1]}) == 3
+
+
+def _install_fake_distribution(site: Path) -> None:
+    pkg = site / "rtpayload_demo"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("VALUE = 1\n")
+    (pkg / "server.py").write_text("def main():\n    return 0\n")
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "server.cpython-311.pyc").write_bytes(b"\0pyc")
+    info = site / "rtpayload_demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rtpayload-demo\nVersion: 1.0\n")
+    record = [
+        "rtpayload_demo/__init__.py,,",
+        "rtpayload_demo/server.py,,",
+        "rtpayload_demo/__pycache__/server.cpython-311.pyc,,",
+        "rtpayload_demo/gone.py,,",  # listed but deleted since: not installed any more
+        "../../bin/rtpayload-demo,,",  # outside the install root
+        "rtpayload_demo-1.0.dist-info/METADATA,,",
+        "rtpayload_demo-1.0.dist-info/RECORD,,",
+    ]
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+
+
+def test_distribution_payload_takes_its_files_as_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    _install_fake_distribution(site)
+    monkeypatch.syspath_prepend(str(site))
+    spec = SourcePayload.parse("rtpayload-demo:/opt/demo")
+    assert (spec.kind, spec.dest) == ("distribution", "/opt/demo")
+    comp = render("busybox:latest", [("demo", RuntimeRequirements(payloads=[spec]))])
+    tree = comp.source.trees[0].payload
+    assert [rel for rel, _ in tree.entries()] == [
+        "rtpayload_demo-1.0.dist-info/METADATA",
+        "rtpayload_demo-1.0.dist-info/RECORD",
+        "rtpayload_demo/__init__.py",
+        "rtpayload_demo/server.py",
+    ]
+    out = Path(comp.source.write(tmp_path / "ctx"))
+    assert (out / "src/demo/payload-0/rtpayload_demo/server.py").read_text() == "def main():\n    return 0\n"
+    before = comp.source_hash
+    (site / "rtpayload_demo" / "server.py").write_text("def main():\n    return 1\n")
+    after = render("busybox:latest", [("demo", RuntimeRequirements(payloads=[spec]))]).source_hash
+    assert before != after
+
+
+def test_source_payload_parse(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    assert SourcePayload.parse(str(tmp_path / "code")) == SourcePayload(
+        str(tmp_path / "code"), "/opt/rtbuild/payload/code", "directory"
+    )
+    assert SourcePayload.parse(f"{tmp_path / 'code'}:/srv/app").dest == "/srv/app"
+    assert SourcePayload.parse("some-dist").dest == "/opt/rtbuild/payload/some-dist"
+    with pytest.raises(ConfigError, match="is not a directory"):
+        SourcePayload.parse(str(tmp_path / "missing"))
+
+
+def test_unknown_distribution_and_missing_directory_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no installed distribution named 'no-such-dist-xyz'"):
+        render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload.distribution("no-such-dist-xyz")]))])
+    with pytest.raises(BuildContextError, match="is not a directory"):
+        render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload(str(tmp_path / "x"), "/opt/x")]))])
+
+
+def test_payload_destinations_must_not_overlap(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    outer = RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "a", "/opt/app")])
+    inner = RuntimeRequirements(files={"/opt/app/config.toml": "x"})
+    with pytest.raises(PluginError, match="inside the payload directory /opt/app"):
+        render("busybox:latest", [("outer", outer), ("inner", inner)])
+
+
+# --- exact hits touch nothing ----------------------------------------------------------------
+
+
+def test_exact_hit_makes_no_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_tree(tmp_path / "agent", 1000)
+    agent = Plugin("agent", RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "agent", "/opt/agent")]))
+    pm, builder, cfg = make_pm(agent), FakeBuilder(), config()
+    first = build_runtime_image(cfg, "busybox:latest", ["agent"], pm=pm, builder=builder)
+    assert first.details["runtime_tier"] == "scratch" and first.details["payload_files"] == 1000
+
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_tmp))
+    made: list[Any] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def watched(*args: Any, **kwargs: Any) -> str:
+        made.append((args, kwargs))
+        return real_mkdtemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", watched)
+    again = build_runtime_image(cfg, "busybox:latest", ["agent"], pm=pm, builder=builder)
+    assert again.details["runtime_tier"] == "exact" and again.image == first.image
+    assert made == [] and list(scratch_tmp.iterdir()) == []
+
+    # A source change is written to the composition's staging directory (kept between
+    # builds, so only the changed file is copied), not to a temporary one either.
+    changed_file = tmp_path / "agent" / "d000" / "sub" / "f00000.py"
+    changed_file.write_text("changed\n")
+    changed = build_runtime_image(cfg, "busybox:latest", ["agent"], pm=pm, builder=builder)
+    assert changed.details["runtime_tier"] == "lock" and made == []
+    stage = Path([c for c in builder.calls if c["method"] == "build"][-1]["path"])
+    assert (stage / "src/agent/payload-0/d000/sub/f00000.py").read_text() == "changed\n"
+    assert len(list((stage / "src/agent/payload-0").rglob("*.py"))) == 1000
+
+
+def test_exact_hit_reads_no_unchanged_payload_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_tree(tmp_path / "agent", 200)
+    agent = Plugin("agent", RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "agent", "/opt/agent")]))
+    pm, builder, cfg = make_pm(agent), FakeBuilder(), config()
+    # Older than the racy window, so the stat cache trusts them.
+    old = os.stat(tmp_path / "agent").st_mtime - 60
+    for path in (tmp_path / "agent").rglob("*"):
+        os.utime(path, (old, old))
+    build_runtime_image(cfg, "busybox:latest", ["agent"], pm=pm, builder=builder)
+    from rtbuild.context import _hashing
+
+    reads: list[str] = []
+    real = _hashing.hash_file
+    monkeypatch.setattr(_hashing, "hash_file", lambda path, size=None: reads.append(path) or real(path, size))
+    again = build_runtime_image(cfg, "busybox:latest", ["agent"], pm=pm, builder=builder)
+    assert again.details["runtime_tier"] == "exact" and reads == []
