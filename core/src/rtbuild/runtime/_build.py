@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from rtbuild.builder import BuildRequest, BuildResult, ImageInfo, RuntimeBuilder
 from rtbuild.errors import ConfigError, RegistryError
+from rtbuild.runtime._compose import RuntimeComposition
 from rtbuild.runtime._plugin import FileContent, SourcePayload
 from rtbuild.runtime._select import (
     EXTRA_FILES_PLUGIN,
+    RuntimeTags,
     available_runtime_plugins,
     compose_runtime,
     runtime_tags,
@@ -187,6 +189,42 @@ def _configured_result(image: str) -> BuildResult:
     )
 
 
+def _build_missing(
+    composition: RuntimeComposition,
+    tags: RuntimeTags,
+    base: str,
+    force: bool,
+    builder: RuntimeBuilder,
+    details: dict[str, Any],
+    common: dict[str, Any],
+) -> tuple[str, BuildResult]:
+    """The lock or scratch tier: build what is missing; return the tier and the result."""
+    config: Config = common["config"]
+    lock_at = None if force else _present(tags.lock, config, common["pm"], builder)
+    if lock_at is not None:
+        tier = TIER_LOCK
+        details["found_in"] = lock_at
+        _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
+    else:
+        tier = TIER_SCRATCH
+        why = "--force-rebuild" if force else "no tag of this composition exists"
+        _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
+        with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
+            deps_dir = composition.deps.write(f"{tmp}/deps")
+            _run(deps_dir, [tags.lock], "deps", builder=builder, force=force, **common)
+    # The source context is staged in a directory kept per composition, so only the files
+    # that changed since the last build are copied (and sent to the engine).
+    from rtbuild._framework.locks import build_lock
+
+    stage = _stage_dir(tags.lock.rsplit(":", 1)[0], base, composition.plugins)
+    with build_lock([f"{stage}@runtime-stage"]):
+        source_dir = composition.source.write(stage, composition.source_dockerfile(tags.lock))
+        result = _run(source_dir, [tags.exact], "source", builder=builder, force=force, **common)
+    if tier == TIER_SCRATCH:
+        result.tags = [*result.tags, tags.lock]
+    return tier, result
+
+
 def build_runtime_image(
     config: Config | None = None,
     base_image: str | None = None,
@@ -271,40 +309,23 @@ def build_runtime_image(
         "extra": extra,
     }
 
-    # One runtime composition at a time per exact tag (threads and processes); a waiter
-    # finds the image the first one built. Its own key, so the pipeline's locks are free.
-    with build_lock([f"{tags.exact}@runtime"]):
-        exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
-        if exact_at is not None:
-            tier = TIER_EXACT
-            _announce(tier, f"{tags.exact} exists ({exact_at}): reusing it, nothing to build")
-            # The pipeline still runs the hooks; nothing is built or rendered. An image
-            # only the registry holds is already pushed.
-            common["push"] = push and exact_at == "local"
-            reuse = _ExistingImage(builder, tags.exact)
-            result = _run(_no_context_dir(), [tags.exact], TIER_EXACT, builder=reuse, force=False, **common)
-            details["found_in"] = exact_at
-        else:
-            lock_at = None if force_rebuild else _present(tags.lock, config, pm, builder)
-            if lock_at is not None:
-                tier = TIER_LOCK
-                details["found_in"] = lock_at
-                _announce(tier, f"dependency image {tags.lock} exists ({lock_at}): building the source layers only")
-            else:
-                tier = TIER_SCRATCH
-                why = "--force-rebuild" if force_rebuild else "no tag of this composition exists"
-                _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
-                with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
-                    deps_dir = composition.deps.write(f"{tmp}/deps")
-                    _run(deps_dir, [tags.lock], "deps", builder=builder, force=force_rebuild, **common)
-            # The source context is staged in a directory kept per composition, so only the
-            # files that changed since the last build are copied (and sent to the engine).
-            stage = _stage_dir(repo or config.runtime.repo, base, composition.plugins)
-            with build_lock([f"{stage}@runtime-stage"]):
-                source_dir = composition.source.write(stage, composition.source_dockerfile(tags.lock))
-                result = _run(source_dir, [tags.exact], "source", builder=builder, force=force_rebuild, **common)
-            if tier == TIER_SCRATCH:
-                result.tags = [*result.tags, tags.lock]
+    # An exact hit needs no lock: the image is there. Otherwise one build at a time per
+    # exact tag (threads and processes); a waiter then finds the image the first one built.
+    exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
+    if exact_at is None:
+        with build_lock([f"{tags.exact}@runtime"]):
+            exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
+            if exact_at is None:
+                tier, result = _build_missing(composition, tags, base, force_rebuild, builder, details, common)
+    if exact_at is not None:
+        tier = TIER_EXACT
+        _announce(tier, f"{tags.exact} exists ({exact_at}): reusing it, nothing to build")
+        # The pipeline still runs the hooks; nothing is built or rendered. An image
+        # only the registry holds is already pushed.
+        common["push"] = push and exact_at == "local"
+        reuse = _ExistingImage(builder, tags.exact)
+        result = _run(_no_context_dir(), [tags.exact], TIER_EXACT, builder=reuse, force=False, **common)
+        details["found_in"] = exact_at
     details["runtime_tier"] = tier
     result.details.update(details)
     result.cached = tier == TIER_EXACT
