@@ -226,7 +226,9 @@ def test_source_payload_parse(tmp_path: Path) -> None:
 
 def test_unknown_distribution_and_missing_directory_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no installed distribution named 'no-such-dist-xyz'"):
-        render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload.distribution("no-such-dist-xyz")]))])
+        render(
+            "busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload.distribution("no-such-dist-xyz")]))]
+        )
     with pytest.raises(BuildContextError, match="is not a directory"):
         render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload(str(tmp_path / "x"), "/opt/x")]))])
 

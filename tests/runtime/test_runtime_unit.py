@@ -12,9 +12,9 @@ from rtbuild._framework.config import Config
 from rtbuild._framework.plugins import RtbuildPluginManager, get_plugin_manager
 from rtbuild.errors import ConfigError, PluginError
 from rtbuild.runtime._build import build_runtime_image, get_runtime_image
-from rtbuild.runtime._select import compose_runtime, runtime_tags, version_tag_part
 from rtbuild.runtime._compose import render
 from rtbuild.runtime._plugin import RuntimePlugin, RuntimeRequirements
+from rtbuild.runtime._select import compose_runtime, runtime_tags, version_tag_part
 from rtbuild.testing import FakeBuilder, run_cli
 
 

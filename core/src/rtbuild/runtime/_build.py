@@ -19,7 +19,6 @@ with a builder stand-in that returns the existing tag (``result.cached`` is true
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -125,10 +124,11 @@ def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: Runtim
 
 
 def _runtime_cache(*parts: str) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(base, "rtbuild", "runtime", *parts)
-    os.makedirs(path, exist_ok=True)
-    return path
+    from rtbuild._framework.paths import cache_dir
+
+    path = cache_dir("runtime", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
 
 
 def _no_context_dir() -> str:
