@@ -1,0 +1,292 @@
+"""The small cluster interface the builder needs, and its lightkube implementation.
+
+Everything the builder does to a cluster goes through :class:`KubeClient`, with plain
+dicts in and out, so the Job machinery does not depend on lightkube's models and a test
+can stand in a recording client. lightkube is imported only in :func:`connect`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .failures import ClusterAuthError, ClusterUnreachableError, KubernetesBuildError, UploadError
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+T = TypeVar("T")
+V5 = "v5.channel.k8s.io"
+V4 = "v4.channel.k8s.io"
+_CHUNK = 256 * 1024
+#: Throttling (429) and server errors are retried this often, honouring Retry-After up to 5 s.
+RETRIES = 4
+
+
+class KubeClient(Protocol):
+    namespace: str
+
+    def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]: ...
+    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None: ...
+    def get(self, kind: str, name: str) -> dict[str, Any] | None: ...
+    def list_pods(self, selector: dict[str, str]) -> tuple[list[dict[str, Any]], str]: ...
+    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def events(self, pod: str) -> list[dict[str, Any]]: ...
+    def follow_log(self, pod: str, container: str) -> Iterator[str]: ...
+    def exec_stdin(self, pod: str, container: str, command: list[str], stream: IO[bytes], size: int) -> int: ...
+
+
+_RESOURCES = {"Job": ("batch", "jobs"), "Secret": ("", "secrets"), "Pod": ("", "pods")}
+
+
+class LightkubeClient:
+    """:class:`KubeClient` over lightkube (sync client)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from lightkube import Client, KubeConfig
+        from lightkube.core.exceptions import ConfigError as KubeConfigError
+
+        try:
+            if settings.in_cluster:
+                config = KubeConfig.from_service_account()
+            elif settings.kubeconfig:
+                config = KubeConfig.from_file(settings.kubeconfig)
+            else:
+                config = KubeConfig.from_env()
+            single = config.get(context_name=settings.context) if hasattr(config, "get") else config
+        except (KubeConfigError, OSError, KeyError, ValueError) as exc:
+            from rtbuild import ConfigError
+
+            where = "the in-cluster service account" if settings.in_cluster else settings.kubeconfig or "~/.kube/config"
+            raise ConfigError(
+                f"cannot load the Kubernetes configuration from {where}: {exc}",
+                step="connect to cluster",
+                hint="set [builders.kubernetes] kubeconfig (and context), or in_cluster = true inside a pod",
+            ) from exc
+        self.namespace = settings.namespace or single.namespace or "default"
+        self.server = single.cluster.server
+        self._client = Client(config=single, namespace=self.namespace, trust_env=False, field_manager="rtbuild")
+
+    # --- error mapping -----------------------------------------------------------------
+
+    def _call(self, verb: str, resource: str, fn: Callable[[], T]) -> T:
+        import httpx2
+        from lightkube import ApiError
+
+        for attempt in range(RETRIES + 1):
+            try:
+                return fn()
+            except ApiError as exc:
+                code = exc.status.code or 0
+                if code in (429, 500, 502, 503, 504) and attempt < RETRIES:
+                    retry_after = getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After", "1")
+                    time.sleep(min(float(retry_after) if str(retry_after).isdigit() else 1.0, 5.0))
+                    continue
+                raise self._api_error(verb, resource, code, exc.status.message or str(exc)) from exc
+            except httpx2.HTTPError as exc:
+                if attempt < 1 and isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
+                    continue
+                raise ClusterUnreachableError(
+                    f"the Kubernetes API at {self.server} is unreachable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                    step=f"{verb} {resource}",
+                    hint="check the kubeconfig's server address and that this machine can reach it",
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _api_error(self, verb: str, resource: str, code: int, message: str) -> KubernetesBuildError:
+        if code in (401, 403):
+            return auth_error(verb, resource, code, message, self.namespace)
+        return KubernetesBuildError(
+            f"the Kubernetes API refused to {verb} {resource}: HTTP {code}: {message}",
+            step=f"{verb} {resource}",
+            hint="see the message above; `kubectl get events` in the namespace may say more",
+        )
+
+    # --- resources ---------------------------------------------------------------------
+
+    def _model(self, kind: str) -> Any:
+        from lightkube.resources.batch_v1 import Job
+        from lightkube.resources.core_v1 import Event, Pod, Secret
+
+        return {"Job": Job, "Secret": Secret, "Pod": Pod, "Event": Event}[kind]
+
+    def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        model = self._model(kind)
+        created = self._call("create", _RESOURCES[kind][1], lambda: self._client.create(model.from_dict(obj)))
+        return _as_dict(created)
+
+    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None:
+        from lightkube import ApiError
+        from lightkube.types import PropagationPolicy
+
+        policy = PropagationPolicy.FOREGROUND if propagation == "Foreground" else PropagationPolicy.BACKGROUND
+        model = self._model(kind)
+
+        def run() -> None:
+            try:
+                self._client.delete(model, name, grace_period=0, propagation_policy=policy)
+            except ApiError as exc:
+                if exc.status.code != 404:
+                    raise
+
+        self._call("delete", _RESOURCES[kind][1], run)
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        from lightkube import ApiError
+
+        model = self._model(kind)
+
+        def run() -> dict[str, Any] | None:
+            try:
+                return _as_dict(self._client.get(model, name))
+            except ApiError as exc:
+                if exc.status.code == 404:
+                    return None
+                raise
+
+        return self._call("get", _RESOURCES[kind][1], run)
+
+    def list_pods(self, selector: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+        from lightkube.resources.core_v1 import Pod
+
+        def run() -> tuple[list[dict[str, Any]], str]:
+            listing = self._client.list(Pod, labels=selector)
+            pods = [_as_dict(pod) for pod in listing]
+            return pods, str(getattr(listing, "resourceVersion", "") or "")
+
+        return self._call("list", "pods", run)
+
+    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        from lightkube.resources.core_v1 import Pod
+
+        stream = self._call(
+            "watch",
+            "pods",
+            lambda: iter(self._client.watch(Pod, labels=selector, resource_version=resource_version or None)),
+        )
+        while True:
+            item = self._call("watch", "pods", lambda: next(stream, None))
+            if item is None:
+                return
+            kind, pod = item
+            yield kind, _as_dict(pod)
+
+    def events(self, pod: str) -> list[dict[str, Any]]:
+        from lightkube.resources.core_v1 import Event
+
+        return self._call(
+            "list",
+            "events",
+            lambda: [_as_dict(e) for e in self._client.list(Event, fields={"involvedObject.name": pod})],
+        )
+
+    def follow_log(self, pod: str, container: str) -> Iterator[str]:
+        lines = self._call("get", "pods/log", lambda: self._client.log(pod, container=container, follow=True))
+        while True:
+            line = self._call("get", "pods/log", lambda: next(lines, None))
+            if line is None:
+                return
+            yield line.rstrip("\n")
+
+    def exec_stdin(self, pod: str, container: str, command: list[str], stream: IO[bytes], size: int) -> int:
+        """Send ``size`` bytes of ``stream`` to ``command``'s stdin; its exit code.
+
+        v5 closes stdin explicitly; over v4 (no close signal) the command must read exactly
+        ``size`` bytes itself (the byte-count guard), and nothing more is sent.
+        """
+        from httpx2.websockets import WebSocketUpgradeError
+        from lightkube.core.websocket import connect_ws
+        from lightkube.resources.core_v1 import Pod
+
+        generic = self._client._client  # lightkube's generic client: builds the exec URL
+        params = {"command": command, "container": container, "stdin": True, "stdout": True, "stderr": True}
+        request = generic.prepare_request("exec", Pod, None, pod, self.namespace, params=params)
+        try:
+            with connect_ws(request.url, generic._client, subprotocols=[V5, V4], params=request.params) as ws:
+                sent = 0
+                while sent < size:
+                    chunk = stream.read(min(_CHUNK, size - sent))
+                    if not chunk:
+                        break
+                    ws.send_bytes(b"\x00" + chunk)
+                    sent += len(chunk)
+                if ws.subprotocol == V5:
+                    ws.send_bytes(b"\xff\x00")
+                return _exit_status(ws, sent, size)
+        except WebSocketUpgradeError as exc:
+            code = exc.response.status_code
+            try:
+                message = json.loads(exc.response.read()).get("message", "")
+            except Exception:  # the body of a refused upgrade is optional
+                message = ""
+            if code in (401, 403):
+                raise auth_error("create", "pods/exec", code, message, self.namespace) from exc
+            raise UploadError(
+                f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context"
+            ) from exc
+
+
+def _exit_status(ws: Any, sent: int, size: int) -> int:
+    stderr: list[str] = []
+    while True:
+        try:
+            message = ws.receive_bytes(timeout=600)
+        except Exception as exc:
+            raise UploadError(
+                f"the upload connection closed before the command finished ({sent} of {size} bytes sent): {exc!r}",
+                step="upload context",
+                log_tail=stderr[-10:],
+            ) from exc
+        channel, body = message[0], message[1:]
+        if channel == 2:
+            stderr += body.decode("utf-8", "replace").splitlines()
+        elif channel == 3:
+            status = json.loads(body or b"{}")
+            if status.get("status") == "Success":
+                return 0
+            for cause in (status.get("details") or {}).get("causes", []):
+                if cause.get("reason") == "ExitCode":
+                    code = int(cause.get("message", "1"))
+                    if code:
+                        raise UploadError(
+                            f"unpacking the context in the pod failed (exit code {code}, {sent} of {size} bytes sent)",
+                            step="upload context",
+                            log_tail=stderr[-10:],
+                            hint="the init container needs sh, head and tar, and room in its emptyDir",
+                        )
+                    return 0
+            raise UploadError(f"the upload command failed: {status.get('message', status)}", step="upload context")
+
+
+def auth_error(verb: str, resource: str, code: int, message: str, namespace: str) -> ClusterAuthError:
+    if code == 401:
+        return ClusterAuthError(
+            f"the Kubernetes API rejected the credentials (HTTP 401) on {verb} {resource}",
+            step=f"{verb} {resource}",
+            hint="the kubeconfig's token or certificate is invalid or expired: refresh it (e.g. log in again)",
+        )
+    group, _, res = resource.rpartition(".")
+    return ClusterAuthError(
+        f"forbidden (HTTP 403): {message or f'cannot {verb} {resource}'}",
+        step=f"{verb} {resource}",
+        hint=(
+            f"RBAC: the account needs verb {verb!r} on resource {res!r}"
+            f"{f' (apiGroup {group!r})' if group else ''} in namespace {namespace!r}:"
+            " see the Role in docs/builders/kubernetes.md"
+        ),
+    )
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    return dict(obj.to_dict())
+
+
+def connect(settings: Settings) -> KubeClient:
+    return LightkubeClient(settings)
+
+
+__all__ = ["KubeClient", "LightkubeClient", "auth_error", "connect"]

@@ -1,0 +1,194 @@
+"""The Kubernetes builder's errors, and the mapping of a failed pod onto them.
+
+Every failure is an :class:`rtbuild.AgentRuntimeBuildError` with the step, the exit code
+(where a container ran), the log tail and a hint; ``blame`` says whose move it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rtbuild import BuildFailedError, EngineUnavailableError, PushError
+
+TAIL = 20
+
+
+class KubernetesBuildError(BuildFailedError):
+    """A build Job failed in the cluster."""
+
+    def __init__(self, message: str, *, exit_code_in_pod: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.container_exit_code = exit_code_in_pod
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data["container_exit_code"] = self.container_exit_code
+        return data
+
+
+class UploadError(KubernetesBuildError):
+    """Streaming the context into the pod failed."""
+
+
+class UnschedulableError(KubernetesBuildError):
+    """The scheduler found no node for the build pod."""
+
+
+class StepImagePullError(KubernetesBuildError):
+    """The node cannot pull the build step image."""
+
+
+class OutOfMemoryError(KubernetesBuildError):
+    """The build container was OOM-killed."""
+
+
+class DeadlineExceededError(KubernetesBuildError):
+    """The Job ran past activeDeadlineSeconds (or rtbuild's own wait)."""
+
+
+class RunStepFailedError(KubernetesBuildError):
+    """A Dockerfile step failed inside the build pod."""
+
+
+class EvictedError(KubernetesBuildError):
+    """The node evicted the build pod."""
+
+
+class StepPushError(PushError):
+    """The build step could not push to the registry."""
+
+
+class ClusterAuthError(EngineUnavailableError):
+    """The Kubernetes API refused the credentials (401) or the RBAC rules (403)."""
+
+
+class ClusterUnreachableError(EngineUnavailableError):
+    """The Kubernetes API server cannot be reached."""
+
+
+_PUSH_MARKERS = ("rtbuild-step: pushing", "error pushing", "writing manifest", "unauthorized", "denied")
+
+
+def _tail(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.strip()][-TAIL:]
+
+
+def _failed_step(lines: list[str]) -> str:
+    """The last Dockerfile step the log shows (buildah: ``STEP 2/3: RUN ...``; BuildKit: ``#5 [2/3] RUN``)."""
+    for line in reversed(lines):
+        text = line.strip()
+        if text.startswith("STEP ") or (text.startswith("#") and "[" in text and "]" in text):
+            return text[:200]
+    return "build"
+
+
+def terminated_error(
+    state: dict[str, Any], lines: list[str], *, container: str, pod: str, limits: dict[str, str]
+) -> KubernetesBuildError | PushError:
+    """The error for a container that ended with a non-zero exit code."""
+    code = int(state.get("exitCode") or 0)
+    reason = state.get("reason") or "Error"
+    message = (state.get("message") or "").strip()
+    tail = _tail(lines) or _tail(message.splitlines())
+    if reason == "OOMKilled":
+        return OutOfMemoryError(
+            f"the build container was killed for using too much memory (OOMKilled, exit code {code})",
+            step=_failed_step(lines),
+            log_tail=tail,
+            exit_code_in_pod=code,
+            hint=f"raise [builders.kubernetes] limits.memory (now {limits.get('memory', 'unset')})",
+            blame="build resources",
+        )
+    if container != "build":
+        return UploadError(
+            f"the context init container ended with exit code {code} ({reason})",
+            step="upload context",
+            log_tail=tail,
+            exit_code_in_pod=code,
+            hint="the context was not received in time; see upload_timeout_seconds and the log lines above",
+            blame="cluster",
+        )
+    joined = "\n".join(tail).lower()
+    if "rtbuild-step: pushing" in joined and any(marker in joined for marker in _PUSH_MARKERS[1:]):
+        return StepPushError(
+            f"the registry refused the push from the build pod (exit code {code})",
+            step="push",
+            log_tail=tail,
+            hint="check the push credentials (docker login on this machine) and that the account may push there",
+            blame="registry",
+        )
+    return RunStepFailedError(
+        f"the build failed in pod {pod}: {_failed_step(lines)} (exit code {code})",
+        step=_failed_step(lines),
+        log_tail=tail,
+        exit_code_in_pod=code,
+        hint="fix the failing Dockerfile step; the log tail above is the pod's own output",
+        blame="Dockerfile",
+    )
+
+
+def waiting_error(state: dict[str, Any], pod: str, image: str) -> KubernetesBuildError | None:
+    """An error for a container stuck waiting (image pull), or None while it may start."""
+    reason = state.get("reason") or ""
+    if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"):
+        return StepImagePullError(
+            f"the node cannot pull the build step image {image} ({reason})",
+            step="pull step image",
+            log_tail=_tail((state.get("message") or "").splitlines()),
+            hint=(
+                "build and push the step image (docs/builders/kubernetes.md, 'The step image'), then set"
+                " [builders.kubernetes] step_image; private registries need image_pull_secrets"
+            ),
+            blame="cluster configuration",
+        )
+    if reason in ("CreateContainerConfigError", "CreateContainerError"):
+        return KubernetesBuildError(
+            f"the kubelet cannot create the build container in pod {pod} ({reason})",
+            step="start build pod",
+            log_tail=_tail((state.get("message") or "").splitlines()),
+            hint="check the pod's events (secret, volume or security context problems)",
+            blame="cluster configuration",
+        )
+    return None
+
+
+def unschedulable_error(message: str, pod: str, selector: dict[str, str]) -> UnschedulableError:
+    return UnschedulableError(
+        f"no node can run the build pod {pod}: {message}",
+        step="schedule build pod",
+        log_tail=[message] if message else None,
+        hint=(
+            f"the pod asks for nodeSelector {selector or '{}'} and the resources in [builders.kubernetes];"
+            " check node labels (kubernetes.io/arch), taints/tolerations and free capacity"
+        ),
+        blame="cluster capacity",
+    )
+
+
+def deadline_error(seconds: int, lines: list[str]) -> DeadlineExceededError:
+    return DeadlineExceededError(
+        f"the build Job exceeded its deadline of {seconds}s and was stopped",
+        step=_failed_step(lines),
+        log_tail=_tail(lines),
+        hint="raise [builders.kubernetes] active_deadline_seconds, or make the build faster",
+        blame="build time",
+    )
+
+
+__all__ = [
+    "ClusterAuthError",
+    "ClusterUnreachableError",
+    "DeadlineExceededError",
+    "EvictedError",
+    "KubernetesBuildError",
+    "OutOfMemoryError",
+    "RunStepFailedError",
+    "StepImagePullError",
+    "StepPushError",
+    "UnschedulableError",
+    "UploadError",
+    "deadline_error",
+    "terminated_error",
+    "unschedulable_error",
+    "waiting_error",
+]

@@ -1,0 +1,253 @@
+"""One build Job, from creation to result: Secret, Job, context upload, live log, final
+state, clean-up. Failures become the errors of :mod:`.failures`; Ctrl-C, timeouts and
+failures delete the Job with its pods (propagation Background) and always the Secret.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from rtbuild import get_reporter
+
+from .client import KubeClient
+from .context_tar import ContextTar
+from .failures import (
+    EvictedError,
+    KubernetesBuildError,
+    deadline_error,
+    terminated_error,
+    unschedulable_error,
+    waiting_error,
+)
+from .manifests import (
+    BUILD_CONTAINER,
+    BUILD_ID_LABEL,
+    CONTEXT_DIR,
+    INIT_CONTAINER,
+    PLATFORM_LABEL,
+    READY_MARKER,
+    JobPlan,
+    job_manifest,
+    labels_for,
+    secret_manifest,
+)
+from .settings import Settings
+
+T = TypeVar("T")
+#: Extra wait beyond activeDeadlineSeconds before rtbuild gives up on the cluster itself.
+GRACE_S = 60
+
+
+@dataclass
+class JobOutcome:
+    digest: str
+    pod: str
+    job: str
+    lines: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _statuses(pod: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
+    return {s.get("name", ""): s for s in (pod.get("status") or {}).get(key) or []}
+
+
+class JobRun:
+    def __init__(
+        self,
+        client: KubeClient,
+        settings: Settings,
+        plan: JobPlan,
+        *,
+        context: ContextTar | None = None,
+        dockerconfigjson: bytes | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.plan = plan
+        self.context = context
+        self.dockerconfigjson = dockerconfigjson
+        self.selector = {BUILD_ID_LABEL: plan.build_id}
+        if PLATFORM_LABEL in labels_for(plan):
+            self.selector[PLATFORM_LABEL] = labels_for(plan)[PLATFORM_LABEL]
+        self.lines: list[str] = []
+        self.deadline = time.monotonic() + settings.active_deadline_seconds + GRACE_S
+        self.timings: dict[str, float] = {}
+
+    # --- the whole run -----------------------------------------------------------------
+
+    def run(self) -> JobOutcome:
+        reporter = get_reporter()
+        started = time.perf_counter()
+        job_name = self.plan.job_name
+        created = False
+        ok = False
+        try:
+            if self.plan.secret_name:
+                self.client.create("Secret", secret_manifest(self.plan, self.dockerconfigjson))
+            self.client.create("Job", job_manifest(self.plan, self.settings))
+            created = True
+            reporter.event("k8s_job", job=job_name, namespace=self.client.namespace, message=f"created Job {job_name}")
+            pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")
+            if self.context is not None:
+                self._upload(pod["metadata"]["name"])
+                self.timings["upload_done_s"] = time.perf_counter() - started
+            outcome = self._follow(started)
+            ok = True
+            return outcome
+        finally:
+            self._cleanup(job_name, created, ok)
+
+    def _cleanup(self, job_name: str, created: bool, ok: bool) -> None:
+        # Runs on success, failure, Ctrl-C (KeyboardInterrupt) and timeouts alike.
+        errors: list[BaseException] = []
+        if created and not ok:
+            try:
+                self.client.delete("Job", job_name, propagation="Background")
+                get_reporter().event("k8s_job_deleted", job=job_name, message=f"deleted Job {job_name} and its pods")
+            except BaseException as exc:  # never mask the original failure
+                errors.append(exc)
+        if self.plan.secret_name:
+            try:
+                self.client.delete("Secret", self.plan.secret_name)
+            except BaseException as exc:
+                errors.append(exc)
+
+    # --- waiting on the pod ------------------------------------------------------------
+
+    def _wait(self, ready: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        """Watch the Job's pod until ``ready`` says so; failure states raise. A dropped
+        watch is re-listed and re-opened."""
+        while True:
+            pods, version = self.client.list_pods(self.selector)
+            for pod in pods:
+                self._check(pod)
+                if ready(pod):
+                    return pod
+            self._check_job()
+            for kind, pod in self.client.watch_pods(self.selector, version):
+                if kind == "DELETED":
+                    self._check_job()
+                    raise KubernetesBuildError(
+                        f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
+                        step="build",
+                        log_tail=self.lines[-20:],
+                        hint="someone or something (a controller, a TTL) deleted the pod; run the build again",
+                        blame="cluster",
+                    )
+                self._check(pod)
+                if ready(pod):
+                    return pod
+                if time.monotonic() > self.deadline:
+                    break
+            if time.monotonic() > self.deadline:
+                raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+            time.sleep(0.2)  # the watch ended (dropped, or the server's timeout): list again
+
+    def _check_job(self) -> None:
+        job = self.client.get("Job", self.plan.job_name)
+        for condition in ((job or {}).get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "Failed" and condition.get("status") == "True":
+                if condition.get("reason") == "DeadlineExceeded":
+                    raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+
+    def _check(self, pod: dict[str, Any]) -> None:
+        name = pod.get("metadata", {}).get("name", "?")
+        status = pod.get("status") or {}
+        if status.get("reason") == "DeadlineExceeded":
+            raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+        if status.get("reason") == "Evicted":
+            raise EvictedError(
+                f"the node evicted the build pod {name}: {status.get('message', '')}",
+                step="build",
+                log_tail=self.lines[-20:],
+                hint="the node ran short of resources; raise the requests so it is placed on a node with room",
+                blame="cluster capacity",
+            )
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                if condition.get("reason") == "Unschedulable":
+                    raise unschedulable_error(condition.get("message", ""), name, self._selector_of(pod))
+        for key, image in (("initContainerStatuses", None), ("containerStatuses", None)):
+            for cname, cstatus in _statuses(pod, key).items():
+                state = cstatus.get("state") or {}
+                waiting = state.get("waiting")
+                if waiting:
+                    error = waiting_error(waiting, name, image or cstatus.get("image", self.settings.image))
+                    if error:
+                        raise error
+                term = state.get("terminated")
+                if term and int(term.get("exitCode") or 0) != 0 and (cname != BUILD_CONTAINER):
+                    raise terminated_error(term, self.lines, container=cname, pod=name, limits=self.settings.limits)
+
+    @staticmethod
+    def _selector_of(pod: dict[str, Any]) -> dict[str, str]:
+        return dict((pod.get("spec") or {}).get("nodeSelector") or {})
+
+    @staticmethod
+    def _init_running(pod: dict[str, Any]) -> bool:
+        init = _statuses(pod, "initContainerStatuses").get(INIT_CONTAINER) or {}
+        return "running" in (init.get("state") or {})
+
+    @staticmethod
+    def _build_started(pod: dict[str, Any]) -> bool:
+        build = _statuses(pod, "containerStatuses").get(BUILD_CONTAINER) or {}
+        state = build.get("state") or {}
+        return "running" in state or "terminated" in state
+
+    @staticmethod
+    def _build_done(pod: dict[str, Any]) -> bool:
+        build = _statuses(pod, "containerStatuses").get(BUILD_CONTAINER) or {}
+        return "terminated" in (build.get("state") or {})
+
+    # --- upload, log, result -----------------------------------------------------------
+
+    def _upload(self, pod: str) -> None:
+        assert self.context is not None
+        size = self.context.size
+        script = f"mkdir -p {CONTEXT_DIR} && head -c {size} | tar -x -f - -C {CONTEXT_DIR} && touch {READY_MARKER}"
+        get_reporter().event(
+            "k8s_upload", pod=pod, bytes=size, files=self.context.files, message=f"uploading context ({size} bytes)"
+        )
+        with open(self.context.path, "rb") as stream:
+            self.client.exec_stdin(pod, INIT_CONTAINER, ["sh", "-c", script], stream, size)
+
+    def _follow(self, started: float) -> JobOutcome:
+        reporter = get_reporter()
+        pod = self._wait(self._build_started, "the build container to start")
+        name = pod["metadata"]["name"]
+        first: list[float] = []
+
+        def follow() -> None:
+            try:
+                for line in self.client.follow_log(name, BUILD_CONTAINER):
+                    if not first:
+                        first.append(time.perf_counter())
+                    self.lines.append(line)
+                    reporter.line(line, source="build")
+            except KubernetesBuildError:
+                pass  # the final state below decides; a broken log stream is not the build's failure
+            except Exception:
+                pass
+
+        # The log is followed beside the watch, so a hung log stream never hides the result.
+        thread = threading.Thread(target=follow, name=f"log-{name}", daemon=True)
+        thread.start()
+        pod = self._wait(self._build_done, "the build to finish")
+        thread.join(timeout=10)
+        last = time.perf_counter()
+        if first:
+            self.timings["first_log_s"] = first[0] - started
+        state = _statuses(pod, "containerStatuses")[BUILD_CONTAINER]["state"]["terminated"]
+        if int(state.get("exitCode") or 0) != 0:
+            self._check_job()
+            raise terminated_error(state, self.lines, container=BUILD_CONTAINER, pod=name, limits=self.settings.limits)
+        digest = (state.get("message") or "").strip()
+        self.timings["result_s"] = time.perf_counter() - last
+        return JobOutcome(digest=digest, pod=name, job=self.plan.job_name, lines=self.lines, timings=self.timings)
+
+
+__all__ = ["JobOutcome", "JobRun"]

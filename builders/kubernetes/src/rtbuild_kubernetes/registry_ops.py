@@ -1,0 +1,233 @@
+"""The registry calls the Kubernetes builder makes from this machine.
+
+The core's :class:`rtbuild.oci.RegistryClient` answers "does this manifest exist"; this
+builder also reads manifests and config blobs (the no-op skip reads the input-digest label
+and base image IDs from the registry, since there is no local engine), uploads the context
+blob (transport ``registry``) and puts a manifest list (several platforms). Credentials
+come from :func:`rtbuild.oci.get_credentials`; they are sent only in Authorization headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from rtbuild import PushError, RegistryAuthError, RegistryError
+from rtbuild.oci import get_credentials, is_insecure, is_loopback, parse_reference
+
+if TYPE_CHECKING:
+    import httpx
+    from rtbuild.oci import Reference
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+ACCEPT = ", ".join((DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_LIST, OCI_INDEX))
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class RegistryOps:
+    """Manifest/blob reads and writes with Basic or Bearer auth, one instance per build."""
+
+    def __init__(self, insecure_registries: Iterable[str] = (), timeout: float = 60.0) -> None:
+        self.insecure = list(insecure_registries)
+        self.timeout = timeout
+        self._auth: dict[tuple[str, str], str] = {}
+
+    # --- transport ---------------------------------------------------------------------
+
+    def _base(self, registry: str) -> str:
+        plain = is_loopback(registry) or is_insecure(registry, self.insecure)
+        return f"{'http' if plain else 'https'}://{registry}"
+
+    def _client(self, registry: str) -> httpx.Client:
+        import httpx
+
+        return httpx.Client(
+            timeout=self.timeout, follow_redirects=True, trust_env=not is_loopback(registry), verify=True
+        )
+
+    def _authorize(self, ref: Reference, response: httpx.Response, actions: str) -> str | None:
+        header = response.headers.get("WWW-Authenticate", "")
+        scheme = header.split(" ", 1)[0].lower()
+        creds = get_credentials(ref.registry)
+        if scheme == "basic":
+            if creds is None or creds.password is None:
+                return None
+            pair = f"{creds.username or ''}:{creds.password}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
+        if scheme != "bearer":
+            return None
+        params = dict(_CHALLENGE.findall(header))
+        realm = params.pop("realm", None)
+        if not realm:
+            return None
+        params["scope"] = f"repository:{ref.repository}:{actions}"
+        auth = (creds.username or "", creds.password) if creds and creds.password else None
+        import httpx
+
+        try:
+            with httpx.Client(timeout=self.timeout) as client:
+                token_response = client.get(realm, params=params, auth=auth)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"token service {realm} is unreachable: {exc}", step="authenticate to registry") from exc
+        if token_response.status_code >= 400:
+            return None
+        body = token_response.json()
+        token = body.get("token") or body.get("access_token")
+        return f"Bearer {token}" if token else None
+
+    def request(
+        self,
+        ref: Reference,
+        method: str,
+        path: str,
+        *,
+        actions: str = "pull",
+        headers: Mapping[str, str] | None = None,
+        content: bytes | IO[bytes] | None = None,
+        params: Mapping[str, str] | None = None,
+        url: str | None = None,
+    ) -> httpx.Response:
+        """One call, answering a 401 challenge once; transport failures are RegistryError."""
+        import httpx
+
+        key = (ref.registry, f"{ref.repository}:{actions}")
+        sent = dict(headers or {})
+        if key in self._auth:
+            sent["Authorization"] = self._auth[key]
+        target = url or f"{self._base(ref.api_host)}{path}"
+        try:
+            with self._client(ref.api_host) as client:
+                response = client.request(method, target, headers=sent, content=content, params=params)
+                if response.status_code == 401 and "Authorization" not in sent:
+                    authorization = self._authorize(ref, response, actions)
+                    if authorization is None:
+                        raise RegistryAuthError(
+                            f"registry {ref.registry} requires credentials for {ref.repository} ({actions})",
+                            step="authenticate to registry",
+                            hint=f"run `docker login {ref.registry}`",
+                        )
+                    self._auth[key] = sent["Authorization"] = authorization
+                    if hasattr(content, "seek"):
+                        content.seek(0)  # type: ignore[union-attr]
+                    response = client.request(method, target, headers=sent, content=content, params=params)
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"registry {ref.registry} is unreachable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                step="query registry",
+                hint=f"check that {ref.registry} runs and is reachable from this machine",
+            ) from exc
+        if response.status_code in (401, 403):
+            raise RegistryAuthError(
+                f"registry {ref.registry} refused {method} {ref.repository} (HTTP {response.status_code})",
+                step="authenticate to registry",
+                hint=f"check the credentials for {ref.registry} (`docker login {ref.registry}`)",
+            )
+        return response
+
+    # --- reads -------------------------------------------------------------------------
+
+    def manifest(self, image: str | Reference) -> tuple[str, bytes, str] | None:
+        """``(media type, body, digest)`` of ``image``'s manifest; ``None`` when absent."""
+        ref = parse_reference(image) if isinstance(image, str) else image
+        response = self.request(ref, "GET", f"/v2/{ref.repository}/manifests/{ref.manifest_ref}", headers={"Accept": ACCEPT})
+        if response.status_code == 404:
+            return None
+        _check(response, ref, "read the manifest of")
+        body = response.content
+        digest = response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        return response.headers.get("Content-Type", "").split(";")[0], body, digest
+
+    def blob(self, ref: Reference, digest: str) -> bytes:
+        response = self.request(ref, "GET", f"/v2/{ref.repository}/blobs/{digest}")
+        _check(response, ref, f"read blob {digest} of")
+        return response.content
+
+    def blob_exists(self, ref: Reference, digest: str) -> bool:
+        response = self.request(ref, "HEAD", f"/v2/{ref.repository}/blobs/{digest}")
+        return response.status_code == 200
+
+    def image_config(self, image: str, platform: str | None = None) -> tuple[str, dict[str, Any]] | None:
+        """``(image ID, config document)`` of ``image`` as the registry holds it; for a
+        manifest list, of the entry for ``platform`` (default linux/amd64). ``None``: absent."""
+        ref = parse_reference(image)
+        found = self.manifest(ref)
+        if found is None:
+            return None
+        media_type, body, _ = found
+        document = json.loads(body)
+        if media_type in (DOCKER_LIST, OCI_INDEX) or "manifests" in document:
+            os_name, _, arch = (platform or "linux/amd64").partition("/")
+            for entry in document.get("manifests", []):
+                plat = entry.get("platform") or {}
+                if plat.get("os") == os_name and plat.get("architecture") == arch.split("/")[0]:
+                    found = self.manifest(_with_digest(ref, entry["digest"]))
+                    break
+            else:
+                return None
+            if found is None:
+                return None
+            document = json.loads(found[1])
+        config_digest = document["config"]["digest"]
+        return config_digest, json.loads(self.blob(ref, config_digest))
+
+    # --- writes ------------------------------------------------------------------------
+
+    def upload_blob(self, ref: Reference, digest: str, stream: IO[bytes], size: int) -> bool:
+        """Upload a blob unless the registry has it; ``True`` when it was uploaded."""
+        if self.blob_exists(ref, digest):
+            return False
+        started = self.request(ref, "POST", f"/v2/{ref.repository}/blobs/uploads/", actions="pull,push")
+        _check(started, ref, "start a blob upload to", push=True)
+        location = started.headers["Location"]
+        if location.startswith("/"):
+            location = self._base(ref.api_host) + location
+        done = self.request(
+            ref,
+            "PUT",
+            "",
+            url=location,
+            actions="pull,push",
+            params={"digest": digest},
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            content=stream,
+        )
+        _check(done, ref, "upload a blob to", push=True)
+        return True
+
+    def put_manifest(self, ref: Reference, reference: str, media_type: str, body: bytes) -> str:
+        response = self.request(
+            ref,
+            "PUT",
+            f"/v2/{ref.repository}/manifests/{reference}",
+            actions="pull,push",
+            headers={"Content-Type": media_type},
+            content=body,
+        )
+        _check(response, ref, "put a manifest to", push=True)
+        return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _with_digest(ref: Reference, digest: str) -> Reference:
+    return parse_reference(f"{ref.registry}/{ref.repository}@{digest}")
+
+
+def _check(response: httpx.Response, ref: Reference, what: str, *, push: bool = False) -> None:
+    if response.status_code < 300:
+        return
+    error = PushError if push else RegistryError
+    raise error(
+        f"registry {ref.registry} refused to {what} {ref.repository} (HTTP {response.status_code})",
+        step="push to registry" if push else "query registry",
+        log_tail=response.text.splitlines()[-5:] if response.text else None,
+        hint="check the registry's logs and that this account may push there" if push else None,
+    )
+
+
+__all__ = ["DOCKER_LIST", "DOCKER_MANIFEST", "OCI_INDEX", "OCI_MANIFEST", "RegistryOps"]

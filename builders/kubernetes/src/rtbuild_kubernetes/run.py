@@ -1,0 +1,188 @@
+"""One build request through the cluster: no-op check, context, credentials, Job(s),
+manifest list. Called by :meth:`KubernetesBuilder.build_request`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from rtbuild import BuildRequest, get_reporter
+
+from .manifests import JobPlan
+
+if TYPE_CHECKING:
+    from .builder import KubernetesBuilder
+    from .context_tar import ContextTar
+    from .registry_ops import RegistryOps
+
+
+class RegistryInspector:
+    """The no-op skip's view of images, from the registry: ``{"Id", "Config": {"Labels"}}``
+    in the shape of an engine's inspect (the image ID is the config digest, as Docker's)."""
+
+    def __init__(self, ops: RegistryOps, platform: str | None) -> None:
+        self.ops = ops
+        self.platform = platform
+
+    def inspect_image(self, name: str) -> dict[str, Any] | None:
+        found = self.ops.image_config(name, self.platform)
+        if found is None:
+            return None
+        image_id, document = found
+        return {"Id": image_id, "Config": document.get("config") or {}}
+
+
+def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps) -> Any:
+    """The Docker backend's input digest (``rtbuild.enginekit``), base images resolved in
+    their registries; ``None`` when the skip is off or a base image is not there."""
+    from rtbuild.context import context_digest, validate_context
+    from rtbuild.enginekit import compute_inputs, skip_blocked
+
+    if not builder.settings.skip_unchanged or request.no_cache or skip_blocked(request.extra_build_args):
+        return None
+    extra = ["-f", request.dockerfile] if request.dockerfile else list(request.extra_build_args)
+    dockerfile = validate_context(request.path, extra)
+    with open(dockerfile, encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    platforms = request.platforms()
+    return compute_inputs(
+        context_digest=context_digest(request.path, extra).digest,
+        dockerfile_text=text,
+        build_args=request.build_args,
+        labels=request.labels,
+        platform=request.platform,
+        target=request.target,
+        extra_build_args=request.extra_build_args,
+        api=RegistryInspector(ops, platforms[0] if len(platforms) == 1 else None),
+    )
+
+
+def dockerconfigjson(registries: list[str]) -> bytes | None:
+    """A ``.dockerconfigjson`` with this machine's credentials for ``registries`` (None: none)."""
+    from rtbuild.oci import get_credentials
+
+    auths: dict[str, dict[str, str]] = {}
+    for registry in registries:
+        creds = get_credentials(registry)
+        if creds is None:
+            continue
+        if creds.identity_token:
+            auths[registry] = {"identitytoken": creds.identity_token}
+        elif creds.password is not None:
+            pair = f"{creds.username or ''}:{creds.password}".encode()
+            auths[registry] = {"auth": base64.b64encode(pair).decode("ascii")}
+    return json.dumps({"auths": auths}).encode() if auths else None
+
+
+def _upload_to_registry(builder: KubernetesBuilder, request: BuildRequest, tar: ContextTar, ops: RegistryOps) -> str:
+    """Push the context tar as a one-layer artifact (skipped when the blob is there);
+    its reference by digest."""
+    import hashlib
+
+    from rtbuild.oci import parse_reference
+
+    from .registry_ops import OCI_MANIFEST
+
+    repo = builder._context_repository(request)
+    ref = parse_reference(repo)
+    with open(tar.path, "rb") as stream:
+        uploaded = ops.upload_blob(ref, tar.digest, stream, tar.size)
+    config = b"{}"
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    if not ops.blob_exists(ref, config_digest):
+        import io
+
+        ops.upload_blob(ref, config_digest, io.BytesIO(config), len(config))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config), "digest": config_digest},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": tar.size, "digest": tar.digest}],
+    }
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    digest = ops.put_manifest(ref, "sha256:" + hashlib.sha256(body).hexdigest(), OCI_MANIFEST, body)
+    get_reporter().event(
+        "k8s_context_blob",
+        digest=tar.digest,
+        uploaded=uploaded,
+        message=f"context {'uploaded to' if uploaded else 'already in'} {ref.registry}/{ref.repository}",
+    )
+    return f"{ref.registry}/{ref.repository}@{digest}"
+
+
+def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
+    from rtbuild.enginekit import DIGEST_LABEL, all_tags_current
+
+    from .context_tar import write_context_tar
+    from .jobrun import JobRun
+
+    reporter = get_reporter()
+    ops = builder.registry()
+    labels = dict(request.labels)
+    inputs = _inputs(builder, request, ops)
+    if inputs is not None:
+        labels[DIGEST_LABEL] = inputs.digest
+        if not request.force:
+            image_id = all_tags_current(request.tags, inputs.digest, RegistryInspector(ops, None))
+            if image_id is not None:
+                reporter.event(
+                    "cached",
+                    image=request.tags[0],
+                    image_id=image_id,
+                    input_digest=inputs.digest,
+                    message=f"no input changed: {request.tags[0]} is in the registry (no Job created)",
+                )
+                return {"cached": True, "image_id": image_id, "input_digest": inputs.digest, "pushed": True}
+    plans = builder._plans(request, build_id, labels)
+    secret = dockerconfigjson(builder._registries(request))
+    tar = write_context_tar(request.path, plans[0].dockerfile)
+    try:
+        client = builder.client()
+        if builder.settings.transport == "registry":
+            context_ref = _upload_to_registry(builder, request, tar, ops)
+            for plan in plans:
+                plan.context_ref = context_ref
+        for plan in plans:
+            plan.namespace = client.namespace
+            if secret is not None:
+                plan.secret_name = f"{plan.job_name}-push"
+        upload = tar if builder.settings.transport == "exec" else None
+
+        def one(plan: JobPlan) -> Any:
+            return JobRun(client, builder.settings, plan, context=upload, dockerconfigjson=secret).run()
+
+        if len(plans) == 1:
+            outcomes = [one(plans[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=len(plans)) as pool:
+                outcomes = list(pool.map(one, plans))
+    finally:
+        tar.remove()
+    details: dict[str, Any] = {
+        "pushed": True,
+        "jobs": [o.job for o in outcomes],
+        "namespace": client.namespace,
+        "context_bytes": tar.size,
+        "timings": outcomes[0].timings,
+    }
+    if inputs is not None:
+        details["input_digest"] = inputs.digest
+    if len(plans) == 1:
+        details["digest"] = outcomes[0].digest
+    else:
+        from .index import push_index
+
+        details["digest"] = push_index(
+            ops, request.tags, [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)]
+        )
+        details["platform_digests"] = {plan.platform: o.digest for plan, o in zip(plans, outcomes, strict=True)}
+    reporter.event("k8s_pushed", digest=details["digest"], tags=list(request.tags), message=f"pushed {details['digest']}")
+    _ = os, time
+    return details
+
+
+__all__ = ["RegistryInspector", "dockerconfigjson", "run_build"]

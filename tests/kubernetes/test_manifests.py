@@ -1,0 +1,87 @@
+"""The Kubernetes builder's manifests: golden files, and every variant valid for
+Kubernetes 1.30-1.37 under ``kubernetes-validate --strict`` (offline schemas).
+
+Regenerate the golden files after an intended change with
+``RTBUILD_UPDATE_GOLDEN=1 pytest tests/kubernetes/test_manifests.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _manifest_variants import variants
+from rtbuild_kubernetes.manifests import to_yaml
+
+GOLDEN = Path(__file__).with_name("golden")
+VERSIONS = [f"1.{minor}.0" for minor in range(30, 38)]
+VARIANTS = variants()
+#: The only environment the step gets: settings and the *path* of the mounted credentials.
+ALLOWED_ENV = {
+    "RTBUILD_TAGS",
+    "RTBUILD_BUILD_ARGS",
+    "RTBUILD_INSECURE_REGISTRY",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "BUILDKITD_FLAGS",
+}
+KV = str(Path(sys.executable).with_name("kubernetes-validate"))
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_manifest_matches_golden_file(name: str) -> None:
+    text = to_yaml(VARIANTS[name])
+    golden = GOLDEN / f"{name}.yaml"
+    if os.environ.get("RTBUILD_UPDATE_GOLDEN") == "1":
+        golden.write_text(text, encoding="utf-8")
+    assert golden.is_file(), f"missing {golden}: run with RTBUILD_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_golden_files_are_all_still_produced() -> None:
+    assert sorted(p.stem for p in GOLDEN.glob("*.yaml")) == sorted(VARIANTS)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_variant_passes_kubernetes_validate_strict(version: str) -> None:
+    # The real CLI, on the golden files (one file per variant, Secret and Job documents).
+    files = sorted(str(p) for p in GOLDEN.glob("*.yaml"))
+    proc = subprocess.run(
+        [KV, "--strict", "--quiet", "-k", version, *files], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_job_invariants() -> None:
+    for name, objects in VARIANTS.items():
+        for job in (o for o in objects if o["kind"] == "Job"):
+            spec = job["spec"]
+            assert spec["backoffLimit"] == 0, name
+            assert spec["activeDeadlineSeconds"] > 0 and "ttlSecondsAfterFinished" in spec, name
+            assert job["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rtbuild"
+            assert job["metadata"]["labels"]["rtbuild.dev/build-id"] == "b123456789"
+            pod = spec["template"]["spec"]
+            assert pod["restartPolicy"] == "Never"
+            assert {"name": "workspace", "emptyDir": pod["volumes"][0]["emptyDir"]} == pod["volumes"][0]
+            build = pod["containers"][0]
+            # Credentials only as a mounted Secret: never in env.
+            names = {env["name"] for env in build.get("env", []) + pod["initContainers"][0].get("env", [])}
+            assert names <= ALLOWED_ENV, names - ALLOWED_ENV
+            assert all("valueFrom" not in env for env in build.get("env", []))
+            assert set(build["resources"]) <= {"requests", "limits"}
+
+
+def test_secret_is_dockerconfigjson_without_credentials_in_the_dry_run() -> None:
+    secret = VARIANTS["buildah-privileged"][0]
+    assert secret["kind"] == "Secret" and secret["type"] == "kubernetes.io/dockerconfigjson"
+    assert secret["data"] == {".dockerconfigjson": "e30="}  # "{}": filled only at build time
+
+
+def test_platform_maps_to_arch_node_selector() -> None:
+    jobs = [o for o in VARIANTS["buildah-two-platforms"] if o["kind"] == "Job"]
+    arches = [j["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] for j in jobs]
+    assert arches == ["amd64", "arm64"]
+    assert len({j["metadata"]["name"] for j in jobs}) == 2
