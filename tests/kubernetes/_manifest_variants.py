@@ -44,7 +44,8 @@ def variants() -> dict[str, list[dict[str, Any]]]:
         cache_mode="min",
     ).validate()
     out["buildah-all-settings"] = manifests(
-        [_plan(secret_name="rtbuild-app-b123456789-push", target="runtime", no_cache=True, insecure_registry=True)], full
+        [_plan(secret_name="rtbuild-app-b123456789-push", target="runtime", no_cache=True, insecure_registry=True)],
+        full,
     )
     out["buildah-registry-transport"] = manifests(
         [

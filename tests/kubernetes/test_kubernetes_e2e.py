@@ -34,8 +34,12 @@ def step_image(docker_engine: str) -> str:
 @pytest.fixture(scope="session")
 def k8s_site(auth_registry: Any, step_image: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
     root = tmp_path_factory.mktemp("k8s-site")
-    config = write_docker_config(root / "docker", {auth_registry.host: (auth_registry.username, auth_registry.password)})
-    return Site(root=root, registry=auth_registry.host, docker_config=config, base=push_base(auth_registry.host, config))
+    config = write_docker_config(
+        root / "docker", {auth_registry.host: (auth_registry.username, auth_registry.password)}
+    )
+    return Site(
+        root=root, registry=auth_registry.host, docker_config=config, base=push_base(auth_registry.host, config)
+    )
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ def test_build_pushes_every_tag_runs_and_unchanged_rebuild_creates_no_job(site: 
     _config(site, cluster)
     context = site.context(
         "app",
-        "FROM BASE\nARG GREETING=hello\nRUN echo \"$GREETING from k8s\" > /greeting.txt\nCOPY data/ /data/\n",
+        'FROM BASE\nARG GREETING=hello\nRUN echo "$GREETING from k8s" > /greeting.txt\nCOPY data/ /data/\n',
         {"data/a.txt": "file-a\n", "ignored.log": "not sent\n", ".dockerignore": "*.log\n"},
     )
     image = f"{site.registry}/team/app"
@@ -144,7 +148,7 @@ def test_ctrl_c_deletes_the_job_and_its_pod(site: Site, cluster: Any) -> None:
     try:
         cluster.wait_for(lambda: _running_build_pod(cluster), timeout=180)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
+        proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -98,9 +98,11 @@ class KubernetesBuilder(RuntimeBuilder):
 
     def _plans(self, request: BuildRequest, build_id: str, labels: dict[str, str]) -> list[JobPlan]:
         if not request.tags:
-            raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t REGISTRY/NAME:TAG")
+            raise ConfigError(
+                "a build needs at least one tag", step="validate request", hint="pass -t REGISTRY/NAME:TAG"
+            )
         dockerfile, extra = self._dockerfile(request)
-        platforms = request.platforms() or [None]
+        platforms: list[str | None] = list(request.platforms()) or [None]
         plans = []
         for platform in platforms:
             tags = list(request.tags)
@@ -164,7 +166,9 @@ class KubernetesBuilder(RuntimeBuilder):
         platform: str | None = None,
         extra_build_args: list[str] | None = None,
     ) -> str:
-        request = BuildRequest(path=path, tags=list(tags), platform=platform, extra_build_args=list(extra_build_args or []))
+        request = BuildRequest(
+            path=path, tags=list(tags), platform=platform, extra_build_args=list(extra_build_args or [])
+        )
         return self.build_request(request).image
 
     def build_request(self, request: BuildRequest) -> BuildResult:
@@ -231,8 +235,10 @@ def _kubeconfig_namespace(settings: Settings) -> str | None:
                 return handle.read().strip() or None
         except OSError:
             return None
-    path = settings.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser(
-        "~/.kube/config"
+    path = (
+        settings.kubeconfig
+        or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        or os.path.expanduser("~/.kube/config")
     )
     try:
         import yaml

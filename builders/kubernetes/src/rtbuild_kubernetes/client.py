@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
+from rtbuild import AgentRuntimeBuildError
+
 from .failures import ClusterAuthError, ClusterUnreachableError, KubernetesBuildError, UploadError
 
 if TYPE_CHECKING:
@@ -55,7 +57,9 @@ class LightkubeClient:
                 config = KubeConfig.from_file(settings.kubeconfig)
             else:
                 config = KubeConfig.from_env()
-            single = config.get(context_name=settings.context) if hasattr(config, "get") else config
+            single = config.get(context_name=settings.context)
+            if single is None:
+                raise KeyError(f"context {settings.context!r} not found")
         except (KubeConfigError, OSError, KeyError, ValueError) as exc:
             from rtbuild import ConfigError
 
@@ -88,14 +92,15 @@ class LightkubeClient:
             except httpx2.HTTPError as exc:
                 if attempt < 1 and isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
                     continue
+                cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
                 raise ClusterUnreachableError(
-                    f"the Kubernetes API at {self.server} is unreachable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                    f"the Kubernetes API at {self.server} is unreachable: {cause}",
                     step=f"{verb} {resource}",
                     hint="check the kubeconfig's server address and that this machine can reach it",
                 ) from exc
         raise AssertionError("unreachable")
 
-    def _api_error(self, verb: str, resource: str, code: int, message: str) -> KubernetesBuildError:
+    def _api_error(self, verb: str, resource: str, code: int, message: str) -> AgentRuntimeBuildError:
         if code in (401, 403):
             return auth_error(verb, resource, code, message, self.namespace)
         return KubernetesBuildError(
@@ -119,14 +124,14 @@ class LightkubeClient:
 
     def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None:
         from lightkube import ApiError
-        from lightkube.types import PropagationPolicy
+        from lightkube.types import CascadeType
 
-        policy = PropagationPolicy.FOREGROUND if propagation == "Foreground" else PropagationPolicy.BACKGROUND
+        policy = CascadeType.FOREGROUND if propagation == "Foreground" else CascadeType.BACKGROUND
         model = self._model(kind)
 
         def run() -> None:
             try:
-                self._client.delete(model, name, grace_period=0, propagation_policy=policy)
+                self._client.delete(model, name, grace_period=0, cascade=policy)
             except ApiError as exc:
                 if exc.status.code != 404:
                     raise
@@ -152,7 +157,7 @@ class LightkubeClient:
         from lightkube.resources.core_v1 import Pod
 
         def run() -> tuple[list[dict[str, Any]], str]:
-            listing = self._client.list(Pod, labels=selector)
+            listing = self._client.list(Pod, labels=dict(selector))  # type: ignore[arg-type]
             pods = [_as_dict(pod) for pod in listing]
             return pods, str(getattr(listing, "resourceVersion", "") or "")
 
@@ -164,7 +169,7 @@ class LightkubeClient:
         stream = self._call(
             "watch",
             "pods",
-            lambda: iter(self._client.watch(Pod, labels=selector, resource_version=resource_version or None)),
+            lambda: iter(self._client.watch(Pod, labels=dict(selector), resource_version=resource_version or None)),  # type: ignore[arg-type]
         )
         while True:
             item = self._call("watch", "pods", lambda: next(stream, None))
@@ -267,7 +272,8 @@ def auth_error(verb: str, resource: str, code: int, message: str, namespace: str
             step=f"{verb} {resource}",
             hint="the kubeconfig's token or certificate is invalid or expired: refresh it (e.g. log in again)",
         )
-    group, _, res = resource.rpartition(".")
+    res = resource
+    group = "batch" if resource == "jobs" else ""
     return ClusterAuthError(
         f"forbidden (HTTP 403): {message or f'cannot {verb} {resource}'}",
         step=f"{verb} {resource}",

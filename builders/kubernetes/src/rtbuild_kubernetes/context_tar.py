@@ -8,6 +8,7 @@ same bytes and digest again and the registry upload is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -26,10 +27,8 @@ class ContextTar:
     files: int
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.path)
-        except OSError:
-            pass
 
 
 def context_paths(root: str, dockerfile: str | None = None) -> list[tuple[str, str]]:

@@ -150,9 +150,9 @@ class JobRun:
     def _check_job(self) -> None:
         job = self.client.get("Job", self.plan.job_name)
         for condition in ((job or {}).get("status") or {}).get("conditions") or []:
-            if condition.get("type") == "Failed" and condition.get("status") == "True":
-                if condition.get("reason") == "DeadlineExceeded":
-                    raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+            failed = condition.get("type") == "Failed" and condition.get("status") == "True"
+            if failed and condition.get("reason") == "DeadlineExceeded":
+                raise deadline_error(self.settings.active_deadline_seconds, self.lines)
 
     def _check(self, pod: dict[str, Any]) -> None:
         name = pod.get("metadata", {}).get("name", "?")
@@ -168,15 +168,15 @@ class JobRun:
                 blame="cluster capacity",
             )
         for condition in status.get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-                if condition.get("reason") == "Unschedulable":
-                    raise unschedulable_error(condition.get("message", ""), name, self._selector_of(pod))
-        for key, image in (("initContainerStatuses", None), ("containerStatuses", None)):
+            unscheduled = condition.get("type") == "PodScheduled" and condition.get("status") == "False"
+            if unscheduled and condition.get("reason") == "Unschedulable":
+                raise unschedulable_error(condition.get("message", ""), name, self._selector_of(pod))
+        for key in ("initContainerStatuses", "containerStatuses"):
             for cname, cstatus in _statuses(pod, key).items():
                 state = cstatus.get("state") or {}
                 waiting = state.get("waiting")
                 if waiting:
-                    error = waiting_error(waiting, name, image or cstatus.get("image", self.settings.image))
+                    error = waiting_error(waiting, name, cstatus.get("image") or self.settings.image)
                     if error:
                         raise error
                 term = state.get("terminated")

@@ -152,7 +152,7 @@ def buildkit_script(plan: JobPlan, settings: Settings) -> str:
         output += ",registry.insecure=true"
     argv += ["--output", output, "--metadata-file", f"{WORKSPACE}/metadata.json"]
     digest = (
-        "sed -n 's/.*\"containerimage.digest\": *\"\\([^\"]*\\)\".*/\\1/p' "
+        'sed -n \'s/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p\' '
         f"{WORKSPACE}/metadata.json > /dev/termination-log"
     )
     return " ".join(shlex.quote(arg) for arg in argv) + " && " + digest
@@ -183,7 +183,7 @@ def _init_container(plan: JobPlan, settings: Settings) -> dict[str, Any]:
         ticks = settings.upload_timeout_seconds * 5
         script = _WAIT_SCRIPT.format(ready=READY_MARKER, ticks=ticks, timeout=settings.upload_timeout_seconds)
         command = ["sh", "-c", script]
-    mounts = [{"name": "workspace", "mountPath": WORKSPACE}]
+    mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}]
     env: list[dict[str, str]] = []
     if plan.context_ref and plan.secret_name:
         mounts.append({"name": "push-credentials", "mountPath": AUTH_DIR, "readOnly": True})
@@ -221,7 +221,7 @@ def _build_container(plan: JobPlan, settings: Settings) -> dict[str, Any]:
             env.append({"name": "DOCKER_CONFIG", "value": AUTH_DIR})
     if plan.insecure_registry:
         env.append({"name": "RTBUILD_INSECURE_REGISTRY", "value": "1"})
-    mounts = [{"name": "workspace", "mountPath": WORKSPACE}]
+    mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}]
     if plan.secret_name:
         mounts.append({"name": "push-credentials", "mountPath": AUTH_DIR, "readOnly": True})
     resources: dict[str, Any] = {}

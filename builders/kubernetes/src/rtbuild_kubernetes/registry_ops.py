@@ -75,7 +75,9 @@ class RegistryOps:
             with httpx.Client(timeout=self.timeout) as client:
                 token_response = client.get(realm, params=params, auth=auth)
         except httpx.HTTPError as exc:
-            raise RegistryError(f"token service {realm} is unreachable: {exc}", step="authenticate to registry") from exc
+            raise RegistryError(
+                f"token service {realm} is unreachable: {exc}", step="authenticate to registry"
+            ) from exc
         if token_response.status_code >= 400:
             return None
         body = token_response.json()
@@ -136,7 +138,9 @@ class RegistryOps:
     def manifest(self, image: str | Reference) -> tuple[str, bytes, str] | None:
         """``(media type, body, digest)`` of ``image``'s manifest; ``None`` when absent."""
         ref = parse_reference(image) if isinstance(image, str) else image
-        response = self.request(ref, "GET", f"/v2/{ref.repository}/manifests/{ref.manifest_ref}", headers={"Accept": ACCEPT})
+        response = self.request(
+            ref, "GET", f"/v2/{ref.repository}/manifests/{ref.manifest_ref}", headers={"Accept": ACCEPT}
+        )
         if response.status_code == 404:
             return None
         _check(response, ref, "read the manifest of")

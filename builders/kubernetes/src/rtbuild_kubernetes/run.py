@@ -100,7 +100,11 @@ def _upload_to_registry(builder: KubernetesBuilder, request: BuildRequest, tar: 
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config), "digest": config_digest},
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": len(config),
+            "digest": config_digest,
+        },
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": tar.size, "digest": tar.digest}],
     }
     body = json.dumps(manifest, separators=(",", ":")).encode()
@@ -177,10 +181,14 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
         from .index import push_index
 
         details["digest"] = push_index(
-            ops, request.tags, [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)]
+            ops,
+            request.tags,
+            [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)],
         )
         details["platform_digests"] = {plan.platform: o.digest for plan, o in zip(plans, outcomes, strict=True)}
-    reporter.event("k8s_pushed", digest=details["digest"], tags=list(request.tags), message=f"pushed {details['digest']}")
+    reporter.event(
+        "k8s_pushed", digest=details["digest"], tags=list(request.tags), message=f"pushed {details['digest']}"
+    )
     _ = os, time
     return details
 
