@@ -99,6 +99,15 @@ def terminated_error(
             hint=f"raise [builders.kubernetes] limits.memory (now {limits.get('memory', 'unset')})",
             blame="build resources",
         )
+    if reason in ("ContainerCannotRun", "StartError", "CreateContainerError"):
+        return KubernetesBuildError(
+            f"the kubelet could not start the {container} container ({reason}, exit code {code})",
+            step="start build pod",
+            log_tail=tail,
+            exit_code_in_pod=code,
+            hint="the node refused the container's security context or image; see the message above",
+            blame="cluster configuration",
+        )
     if container != "build":
         return UploadError(
             f"the context init container ended with exit code {code} ({reason})",
