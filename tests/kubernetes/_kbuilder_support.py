@@ -61,6 +61,7 @@ class Site:
     registry: str  # 127.0.0.1:PORT
     docker_config: Path
     base: str  # a base image in the registry
+    password: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return clean_env(DOCKER_CONFIG=str(self.docker_config), HOME=str(self.root), **extra)

@@ -5,6 +5,7 @@ real buildah step image builds real Dockerfiles and pushes to Debian's docker-re
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -37,14 +38,13 @@ def k8s_site(auth_registry: Any, step_image: str, tmp_path_factory: pytest.TempP
     config = write_docker_config(
         root / "docker", {auth_registry.host: (auth_registry.username, auth_registry.password)}
     )
-    return Site(
-        root=root, registry=auth_registry.host, docker_config=config, base=push_base(auth_registry.host, config)
-    )
+    base = push_base(auth_registry.host, config)
+    return Site(root, auth_registry.host, config, base, password=auth_registry.password)
 
 
 @pytest.fixture
 def site(k8s_site: Site, cluster: Any, tmp_path: Path) -> Iterator[Site]:
-    yield Site(root=tmp_path, registry=k8s_site.registry, docker_config=k8s_site.docker_config, base=k8s_site.base)
+    yield Site(tmp_path, k8s_site.registry, k8s_site.docker_config, k8s_site.base, password=k8s_site.password)
 
 
 def _config(site: Site, cluster: Any, **settings: object) -> Path:
@@ -87,8 +87,11 @@ def test_build_pushes_every_tag_runs_and_unchanged_rebuild_creates_no_job(site: 
     assert len(cluster.requests_for(verb="create", resource="jobs")) == 1
     # The per-build credentials Secret is gone; the pod never had them in its env.
     assert cluster.list("secrets", namespace=cluster.namespace) == []
-    for job in _jobs(cluster):
-        assert site.docker_config.read_text() not in str(job)
+    auth = json.loads((site.docker_config / "config.json").read_text())["auths"][site.registry]["auth"]
+    for obj in _jobs(cluster) + cluster.list("pods", namespace=cluster.namespace):
+        text = json.dumps(obj)
+        assert auth not in text and site.password not in text, text[text.find(auth) - 300 : text.find(auth) + 100]
+    assert auth not in proc.stderr and site.password not in proc.stderr
     # The image runs in dockerd with the expected content, pulled from the registry.
     pulled = _docker("--config", str(site.docker_config), "pull", f"{image}:latest")
     assert pulled.returncode == 0, pulled.stderr

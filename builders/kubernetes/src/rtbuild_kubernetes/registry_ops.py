@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from rtbuild import PushError, RegistryAuthError, RegistryError
 from rtbuild.oci import get_credentials, is_insecure, is_loopback, parse_reference
@@ -93,7 +94,6 @@ class RegistryOps:
         actions: str = "pull",
         headers: Mapping[str, str] | None = None,
         content: bytes | IO[bytes] | None = None,
-        params: Mapping[str, str] | None = None,
         url: str | None = None,
     ) -> httpx.Response:
         """One call, answering a 401 challenge once; transport failures are RegistryError."""
@@ -106,7 +106,7 @@ class RegistryOps:
         target = url or f"{self._base(ref.api_host)}{path}"
         try:
             with self._client(ref.api_host) as client:
-                response = client.request(method, target, headers=sent, content=content, params=params)
+                response = client.request(method, target, headers=sent, content=content)
                 if response.status_code == 401 and "Authorization" not in sent:
                     authorization = self._authorize(ref, response, actions)
                     if authorization is None:
@@ -118,7 +118,7 @@ class RegistryOps:
                     self._auth[key] = sent["Authorization"] = authorization
                     if hasattr(content, "seek"):
                         content.seek(0)  # type: ignore[union-attr]
-                    response = client.request(method, target, headers=sent, content=content, params=params)
+                    response = client.request(method, target, headers=sent, content=content)
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"registry {ref.registry} is unreachable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
@@ -192,13 +192,14 @@ class RegistryOps:
         location = started.headers["Location"]
         if location.startswith("/"):
             location = self._base(ref.api_host) + location
+        # Appended by hand: httpx's params= would replace the upload's own _state query.
+        location += ("&" if "?" in location else "?") + "digest=" + quote(digest, safe="")
         done = self.request(
             ref,
             "PUT",
             "",
             url=location,
             actions="pull,push",
-            params={"digest": digest},
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
             content=stream,
         )
