@@ -1,0 +1,165 @@
+"""The Kubernetes builder without a cluster: settings, the dry run, startup cost, the
+context tar, and the mapping of pod states onto errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from rtbuild import BuildRequest, ConfigError, PushError, load_config
+from rtbuild_kubernetes.builder import KubernetesBuilder
+from rtbuild_kubernetes.client import auth_error
+from rtbuild_kubernetes.context_tar import write_context_tar
+from rtbuild_kubernetes.failures import (
+    OutOfMemoryError,
+    RunStepFailedError,
+    StepImagePullError,
+    UploadError,
+    terminated_error,
+    waiting_error,
+)
+from rtbuild_kubernetes.settings import settings_from_table
+
+
+def _context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "ctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /app\n")
+    (ctx / "sub" / "keep.txt").write_text("keep\n")
+    (ctx / "skip.log").write_text("skip\n")
+    (ctx / ".dockerignore").write_text("*.log\n")
+    return ctx
+
+
+def test_settings_are_validated() -> None:
+    assert settings_from_table({}).profile == "buildah"
+    with pytest.raises(ConfigError, match="unknown key"):
+        settings_from_table({"namespce": "x"})
+    with pytest.raises(ConfigError, match="privilege must be one of"):
+        settings_from_table({"privilege": "root"})
+    with pytest.raises(ConfigError, match="must be an integer"):
+        settings_from_table({"active_deadline_seconds": "10"})
+    with pytest.raises(ConfigError, match="limits knows"):
+        settings_from_table({"limits": {"gpu": "1"}})
+    with pytest.raises(ConfigError, match="exclude each other"):
+        settings_from_table({"in_cluster": True, "kubeconfig": "/k"})
+
+
+def test_from_config_reads_the_builders_table(tmp_path: Path) -> None:
+    (tmp_path / "rtbuild.toml").write_text(
+        '[builders.kubernetes]\nnamespace = "ci"\nprofile = "buildkit-rootless"\nprivilege = "rootless"\n'
+        'limits = { memory = "2Gi" }\n'
+    )
+    builder = KubernetesBuilder.from_config(load_config(tmp_path / "rtbuild.toml", env={}), "kubernetes")
+    assert (builder.settings.namespace, builder.settings.profile, builder.settings.limits) == (
+        "ci",
+        "buildkit-rootless",
+        {"memory": "2Gi"},
+    )
+
+
+def test_capabilities() -> None:
+    caps = KubernetesBuilder.capabilities
+    assert caps.push and caps.multi_platform and caps.dry_run and caps.cache_export and caps.target
+    assert "linux/arm64" in caps.platforms
+
+
+def test_plan_prints_valid_manifests_without_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import json
+
+    import kubernetes_validate
+
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    secret = base64.b64encode(b"robot:s3cret-pass").decode()
+    (docker / "config.json").write_text(json.dumps({"auths": {"registry.example": {"auth": secret}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    builder = KubernetesBuilder(settings_from_table({"namespace": "builds"}))
+    request = BuildRequest(
+        path=str(_context(tmp_path)),
+        tags=["registry.example/team/app:1"],
+        platform="linux/amd64,linux/arm64",
+        build_args={"A": "1"},
+    )
+    text = builder.plan(request)
+    assert secret not in text and "s3cret" not in text
+    documents = [d for d in yaml.safe_load_all(text) if d]
+    assert [d["kind"] for d in documents] == ["Secret", "Job", "Secret", "Job"]
+    for document in documents:
+        kubernetes_validate.validate(document, "1.30.0", strict=True)
+    assert documents[1]["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+
+
+def test_version_and_help_do_not_import_lightkube() -> None:
+    for args in (["--version"], ["--help"]):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "rtbuild", *args], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0
+        assert "lightkube" not in proc.stderr and "rtbuild_kubernetes" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, rtbuild_kubernetes.builder; print('lightkube' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.stdout.strip() == "False"
+
+
+def test_context_tar_follows_dockerignore_and_is_reproducible(tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    first = write_context_tar(str(ctx))
+    second = write_context_tar(str(ctx))
+    try:
+        assert first.digest == second.digest and first.size == second.size
+        with tarfile.open(first.path) as tar:
+            names = sorted(tar.getnames())
+            assert all(m.uid == 0 and m.uname == "" for m in tar.getmembers())
+        assert names == [".dockerignore", "Dockerfile", "sub", "sub/keep.txt"]
+    finally:
+        first.remove()
+        second.remove()
+
+
+def test_dockerfile_outside_the_context_is_refused(tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    (tmp_path / "Other.Dockerfile").write_text("FROM busybox\n")
+    request = BuildRequest(path=str(ctx), tags=["r.example/a:1"], dockerfile=str(tmp_path / "Other.Dockerfile"))
+    with pytest.raises(ConfigError, match="outside the build context"):
+        KubernetesBuilder().plan(request)
+
+
+def test_pod_states_map_onto_errors() -> None:
+    oom = terminated_error(
+        {"exitCode": 137, "reason": "OOMKilled"}, ["STEP 2/3: RUN make"], container="build", pod="p", limits={}
+    )
+    assert isinstance(oom, OutOfMemoryError) and "limits.memory" in (oom.hint or "")
+    run = terminated_error(
+        {"exitCode": 7, "reason": "Error"}, ["STEP 2/2: RUN false", "boom"], container="build", pod="p", limits={}
+    )
+    assert isinstance(run, RunStepFailedError) and run.container_exit_code == 7
+    assert run.step == "STEP 2/2: RUN false" and run.log_tail[-1] == "boom"
+    init = terminated_error({"exitCode": 3}, [], container="context", pod="p", limits={})
+    assert isinstance(init, UploadError)
+    pull = waiting_error({"reason": "ImagePullBackOff", "message": "not found"}, "p", "step:1")
+    assert isinstance(pull, StepImagePullError) and "step_image" in (pull.hint or "")
+    assert waiting_error({"reason": "ContainerCreating"}, "p", "step:1") is None
+
+
+def test_forbidden_names_verb_resource_and_namespace() -> None:
+    error = auth_error("create", "pods/exec", 403, 'pods "x" is forbidden', "builds")
+    assert "'create'" in (error.hint or "") and "'pods/exec'" in (error.hint or "") and "'builds'" in (error.hint or "")
+    jobs = auth_error("create", "jobs", 403, "", "builds")
+    assert "apiGroup 'batch'" in (jobs.hint or "")
+    assert "expired" in (auth_error("list", "pods", 401, "", "builds").hint or "")
+
+
+def test_push_of_a_tag_not_in_the_registry_is_an_error(registry: object) -> None:
+    host = registry.host  # type: ignore[attr-defined]
+    with pytest.raises(PushError):
+        KubernetesBuilder().push(f"{host}/never/built:1")
