@@ -157,7 +157,7 @@ class LightkubeClient:
         from lightkube.resources.core_v1 import Pod
 
         def run() -> tuple[list[dict[str, Any]], str]:
-            listing = self._client.list(Pod, labels=dict(selector))  # type: ignore[arg-type]
+            listing = self._client.list(Pod, labels=dict(selector))
             pods = [_as_dict(pod) for pod in listing]
             return pods, str(getattr(listing, "resourceVersion", "") or "")
 
@@ -169,7 +169,7 @@ class LightkubeClient:
         stream = self._call(
             "watch",
             "pods",
-            lambda: iter(self._client.watch(Pod, labels=dict(selector), resource_version=resource_version or None)),  # type: ignore[arg-type]
+            lambda: iter(self._client.watch(Pod, labels=dict(selector), resource_version=resource_version or None)),
         )
         while True:
             item = self._call("watch", "pods", lambda: next(stream, None))
