@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,10 @@ def test_podman_single_foreign_platform_loads_locally(
     assert podman("run", "--rm", image, "uname", "-m").stdout.strip() == "aarch64"
     again = podman_builder.build_request(BuildRequest(path=str(arch_context), tags=[image], platform="linux/arm64"))
     assert again.cached is True
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    for platform, code in (("linux/arm64", 0), ("linux/amd64", 1)):
+        argv = [rtbuild, "exists", image, "--builder", "podman", "--no-pull", "--platform", platform]
+        assert subprocess.run(argv, capture_output=True, timeout=120).returncode == code
 
 
 def test_podman_two_platforms_without_push_keep_per_platform_tags(
@@ -101,3 +106,50 @@ def test_podman_two_platforms_without_push_keep_per_platform_tags(
     assert podman("run", "--rm", image, "cat", "/arch").stdout.strip() == "x86_64"  # the native one
     arm = podman_builder.inspect_image(f"{image}-linux-arm64")
     assert arm is not None and arm.platforms == ("linux/arm64",)
+
+
+# --- Docker ---------------------------------------------------------------------------------
+
+
+def _docker(docker_engine: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([docker_engine, *args], capture_output=True, text=True, check=True, timeout=600)
+
+
+@pytest.fixture
+def docker_builder(tmp_path: Path, docker_engine: str) -> Any:
+    from rtbuild_docker import DockerBuilder
+
+    built = DockerBuilder(log_dir=str(tmp_path / "logs"))
+    built.name = "docker"
+    return built
+
+
+def test_docker_two_platforms_push_one_index_and_arm64_runs(
+    docker_builder: Any, docker_engine: str, names: Names, registry: Any, arch_context: Path, qemu: None
+) -> None:
+    image = registry.ref(names.new("rt-mp/docker"))
+    names.made.append(image)
+    result = docker_builder.build_request(BuildRequest(path=str(arch_context), tags=[image], platform=BOTH, push=True))
+    assert result.details["pushed"] is True
+    index = _check_index(image)
+    assert index["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    # Pull the arm64 entry into the engine and run it under emulation.
+    subprocess.run([docker_engine, "rmi", image], capture_output=True, check=False)
+    assert docker_builder.image_exists(image, platform="linux/s390x") is False
+    assert docker_builder.image_exists(image, platform="linux/arm64") is True
+    out = _docker(docker_engine, "run", "--rm", "--platform", "linux/arm64", image, "sh", "-c", "uname -m; cat /arch")
+    assert out.stdout.split() == ["aarch64", "aarch64"]
+
+
+def test_docker_single_foreign_platform_loads_locally(
+    docker_builder: Any, docker_engine: str, names: Names, arch_context: Path, qemu: None
+) -> None:
+    image = names.new("rt-mp/docker-arm64")
+    request = BuildRequest(path=str(arch_context), tags=[image], platform="linux/arm64")
+    docker_builder.build_request(request)
+    info = docker_builder.inspect_image(image)
+    assert info is not None and info.platforms == ("linux/arm64",)
+    assert _docker(docker_engine, "run", "--rm", image, "uname", "-m").stdout.strip() == "aarch64"
+    assert docker_builder.build_request(request).cached is True
+    assert docker_builder.image_exists(image, pull_from_repo=False, platform="linux/arm64") is True
+    assert docker_builder.image_exists(image, pull_from_repo=False, platform="linux/amd64") is False

@@ -39,10 +39,14 @@ def build(request: BuildRequest, builder: RuntimeBuilder, config: Config) -> str
 
 
 @hookspec(firstresult=True)
-def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder, config: Config) -> bool | None:
+def image_exists(
+    image_name: str, pull_from_repo: bool, builder: RuntimeBuilder, config: Config, platform: str | None
+) -> bool | None:
     """Answer whether ``image_name`` is available; the first non-``None`` answer wins.
 
-    The core's default implementation (``trylast``) asks ``builder.image_exists``.
+    ``platform`` (``None``: any; else one or several comma-separated ``os/arch``) must all
+    be offered: an index lacking one is absent. The core's default implementation
+    (``trylast``) asks ``builder.image_exists``.
     """
 
 

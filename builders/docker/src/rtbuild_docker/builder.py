@@ -19,7 +19,15 @@ from rtbuild import (
     setting,
 )
 from rtbuild.context import dockerfile_arg, validate_context
-from rtbuild.enginekit import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, skip_blocked
+from rtbuild.enginekit import (
+    DIGEST_LABEL,
+    Inputs,
+    all_tags_current,
+    compute_inputs,
+    platform_args,
+    skip_blocked,
+    split_platforms,
+)
 from rtbuild.errors import ConfigError
 
 from .buildkit import MODES, BuildClient, choose_client
@@ -28,6 +36,8 @@ if TYPE_CHECKING:
     from rtbuild import Config
 
 PROGRESS_MODES = ("plain", "none")
+#: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
 
 
 @dataclass
@@ -118,7 +128,14 @@ class DockerBuilder(RuntimeBuilder):
     """Builds with BuildKit on a Docker engine (see docs/builders/docker.md)."""
 
     capabilities = BuilderCapabilities(
-        push=True, target=True, no_cache=True, secrets=True, cache_export=True, dry_run=True
+        push=True,
+        platforms=PLATFORMS,
+        multi_platform=True,
+        target=True,
+        no_cache=True,
+        secrets=True,
+        cache_export=True,
+        dry_run=True,
     )
 
     def __init__(
@@ -166,7 +183,8 @@ class DockerBuilder(RuntimeBuilder):
             path=request.path,
             tags=list(request.tags),
             platform=request.platform,
-            build_args=dict(request.build_args),
+            # Docker 20.10's frontend leaves TARGETARCH & co. empty in FROM lines: pass them.
+            build_args={**platform_args(request.platform), **request.build_args},
             labels=dict(request.labels),
             target=request.target,
             extra_build_args=request_flags(request),
@@ -174,6 +192,10 @@ class DockerBuilder(RuntimeBuilder):
         )
 
     def build_request(self, request: BuildRequest) -> BuildResult:
+        if len(split_platforms(request.platform)) > 1:
+            from .platforms import build_platforms
+
+            return build_platforms(self, request)
         outcome = self.run(self.spec_for(request))
         return BuildResult(
             image=outcome.image,
@@ -188,6 +210,10 @@ class DockerBuilder(RuntimeBuilder):
         """The engine command a build would run (no-op skip not consulted)."""
         import shlex
 
+        if len(split_platforms(request.platform)) > 1:
+            from .platforms import plan_text
+
+            return plan_text(self, request)
         spec = self.spec_for(request)
         extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
         validate_context(spec.path, extra)
@@ -205,7 +231,11 @@ class DockerBuilder(RuntimeBuilder):
     ) -> str:
         return self.run(BuildSpec(path, list(tags), platform, extra_build_args=list(extra_build_args or []))).image
 
-    def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
+    def image_exists(self, image_name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
+        if platform:
+            from .platforms import image_exists_for
+
+            return image_exists_for(self, image_name, pull_from_repo, platform)
         from .images import image_exists
 
         return image_exists(

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rtbuild import BuilderCapabilities, BuildRequest, BuildResult, ConfigError, ImageInfo, RuntimeBuilder
+from rtbuild import (
+    BuilderCapabilities,
+    BuildRequest,
+    BuildResult,
+    ConfigError,
+    ImageInfo,
+    RuntimeBuilder,
+    builder_settings,
+    setting,
+)
 
 from .engine import Podman, labels_of, normalize_id
 
@@ -18,9 +27,19 @@ PROGRESS_MODES = ("plain", "none")
 FORMATS = ("oci", "docker")
 #: What Debian's qemu-user-static (set up by scripts/podman.sh) runs next to amd64.
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
-_STRINGS = ("podman_cli", "log_dir", "progress", "format")
-_BOOLEANS = ("skip_unchanged", "layers")
-_KNOWN = (*_STRINGS, *_BOOLEANS, "insecure_registries")
+
+
+@dataclass(frozen=True)
+class PodmanSettings:
+    """``[builders.podman]`` (docs/builders/podman.md)."""
+
+    podman_cli: str | None = setting(None, help="the podman binary (default: podman on PATH)")
+    log_dir: str | None = setting(None)
+    progress: str = setting("plain", choices=PROGRESS_MODES)
+    skip_unchanged: bool = setting(True)
+    insecure_registries: list[str] = setting(default_factory=list)
+    format: str = setting("oci", choices=FORMATS, help="podman build --format")
+    layers: bool = setting(True, help="podman build --layers")
 
 
 class PodmanBuilder(RuntimeBuilder):
@@ -61,26 +80,17 @@ class PodmanBuilder(RuntimeBuilder):
 
     @classmethod
     def from_config(cls, config: Config, name: str = "podman") -> PodmanBuilder:
-        table = config.builder_config(name)
-        unknown = sorted(set(table) - set(_KNOWN))
-        if unknown:
-            raise ConfigError(
-                f"unknown key(s) in [builders.{name}]: {', '.join(unknown)}",
-                step="read configuration",
-                hint=f"known keys: {', '.join(sorted(_KNOWN))} (docs/builders/podman.md)",
-            )
-        for key in _STRINGS:
-            if key in table and not isinstance(table[key], str):
-                raise ConfigError(f"[builders.{name}] {key} must be a string", step="read configuration")
-        for key in _BOOLEANS:
-            if key in table and not isinstance(table[key], bool):
-                raise ConfigError(f"[builders.{name}] {key} must be a boolean", step="read configuration")
-        insecure = table.get("insecure_registries", [])
-        if not isinstance(insecure, list) or not all(isinstance(item, str) for item in insecure):
-            raise ConfigError(
-                f"[builders.{name}] insecure_registries must be a list of strings", step="read configuration"
-            )
-        return cls(insecure_registries=insecure, **{k: table[k] for k in (*_STRINGS, *_BOOLEANS) if k in table})
+        s = builder_settings(PodmanSettings, config, name, docs="docs/builders/podman.md")
+        return cls(
+            podman_cli=s.podman_cli,
+            log_dir=s.log_dir,
+            progress=s.progress,
+            skip_unchanged=s.skip_unchanged,
+            # The core's registries (used by every registry call) plus this table's own.
+            insecure_registries=[*config.insecure_registries, *s.insecure_registries],
+            format=s.format,
+            layers=s.layers,
+        )
 
     # --- the contract ------------------------------------------------------------------
 

@@ -210,14 +210,18 @@ def check_image(
     config: Config | None = None,
     pm: RtbuildPluginManager | None = None,
     builder: RuntimeBuilder | None = None,
+    platform: str | None = None,
 ) -> bool:
-    """Whether ``image_name`` is available, through the ``image_exists`` hook chain."""
+    """Whether ``image_name`` is available (for ``platform``, when given), through the
+    ``image_exists`` hook chain."""
     from rtbuild._framework.plugins import get_plugin_manager
 
     config = config or load_config()
     pm = pm or get_plugin_manager(config)
     builder = builder or pm.create_builder(config.builder, config)
-    answer = pm.hook.image_exists(image_name=image_name, pull_from_repo=pull_from_repo, builder=builder, config=config)
+    answer = pm.hook.image_exists(
+        image_name=image_name, pull_from_repo=pull_from_repo, builder=builder, config=config, platform=platform
+    )
     return bool(answer)
 
 

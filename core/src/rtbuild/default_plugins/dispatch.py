@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+from rtbuild.errors import ConfigError
 from rtbuild.markers import hookimpl
 
 
@@ -14,5 +15,25 @@ def build(request: BuildRequest, builder: RuntimeBuilder) -> BuildResult:
 
 
 @hookimpl(trylast=True)
-def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder) -> bool:
+def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder, platform: str | None) -> bool:
+    if platform:
+        # ``platform`` is an optional keyword of v2 builders' image_exists, not part of the
+        # abstract signature: a builder that cannot tell platforms apart must say so, not
+        # answer for another platform.
+        if not takes_platform(builder):
+            raise ConfigError(
+                f"builder {builder.name or type(builder).__name__!r} cannot check an image for a platform",
+                step="check image",
+                hint="drop --platform, or choose a builder whose image_exists takes platform= (docker, podman)",
+            )
+        return bool(builder.image_exists(image_name, pull_from_repo=pull_from_repo, platform=platform))  # type: ignore[call-arg]
     return builder.image_exists(image_name, pull_from_repo=pull_from_repo)
+
+
+def takes_platform(builder: RuntimeBuilder) -> bool:
+    import inspect
+
+    try:
+        return "platform" in inspect.signature(builder.image_exists).parameters
+    except (TypeError, ValueError):
+        return False

@@ -78,7 +78,12 @@ class _ExistingImage(RuntimeBuilder):
     ) -> str:
         return self.image
 
-    def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
+    def image_exists(self, image_name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
+        from rtbuild.default_plugins.dispatch import takes_platform
+
+        if platform and takes_platform(self.real):
+            method: Any = self.real.image_exists  # platform= is an optional v2 keyword
+            return bool(method(image_name, pull_from_repo=pull_from_repo, platform=platform))
         return self.real.image_exists(image_name, pull_from_repo=pull_from_repo)
 
     def build_request(self, request: BuildRequest) -> BuildResult:
@@ -106,17 +111,22 @@ def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: Runtim
     (insecure registries, credentials) and plugins can answer first.
 
     A tag only the registry holds is fetched by the builder (``pull_from_repo``): the
-    exact image is about to be run, the lock image is the next build's ``FROM``.
+    exact image is about to be run, the lock image is the next build's ``FROM``. With
+    ``config.platform`` set, only an image for it counts (an index lacking one of the
+    platforms is absent), when the builder can tell platforms apart.
     """
     from rtbuild._framework.pipeline import check_image
+    from rtbuild.default_plugins.dispatch import takes_platform
 
-    if check_image(tag, pull_from_repo=False, config=config, pm=pm, builder=builder):
+    # A v1 builder cannot check a platform: as before, its answer is for any platform.
+    platform = config.platform if takes_platform(builder) else None
+    if check_image(tag, pull_from_repo=False, config=config, pm=pm, builder=builder, platform=platform):
         return "local"
     if _names_a_registry(tag):
         from rtbuild._framework.progress import get_reporter
 
         try:
-            if check_image(tag, pull_from_repo=True, config=config, pm=pm, builder=builder):
+            if check_image(tag, pull_from_repo=True, config=config, pm=pm, builder=builder, platform=platform):
                 return "registry"
         except RegistryError as exc:  # an unreachable registry means "build it"
             get_reporter().line(f"rtbuild: cannot check {tag} in its registry ({exc}); building", source="runtime")

@@ -14,10 +14,17 @@ from rtbuild.cli.commands._options import progress_mode
     "--pull/--no-pull", default=True, show_default=True, help="Pull the image from its registry when it is only there."
 )
 @click.option("--builder", help="Builder to ask.")
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[,...]",
+    help="Only an image for this platform counts (several: comma-separated); an index lacking it is absent.",
+)
 @json_option
 @pass_state
 @click.pass_context
-def exists(ctx: click.Context, state: State, image: str, pull: bool, builder: str | None, as_json: bool) -> None:
+def exists(
+    ctx: click.Context, state: State, image: str, pull: bool, builder: str | None, platform: str | None, as_json: bool
+) -> None:
     """Exit 0 if IMAGE is available (locally, or pulled with --pull), 1 if not."""
     from rtbuild._framework.display import make_reporter
     from rtbuild._framework.pipeline import check_image
@@ -26,9 +33,9 @@ def exists(ctx: click.Context, state: State, image: str, pull: bool, builder: st
     config = state.load_config(builder=builder)
     pm = state.plugin_manager(config)
     with use_reporter(make_reporter(progress_mode(as_json))):
-        found = check_image(image, pull, config=config, pm=pm)
+        found = check_image(image, pull, config=config, pm=pm, platform=platform)
     if as_json:
-        emit_json({"image": image, "exists": found, "pull": pull})
+        emit_json({"image": image, "exists": found, "pull": pull, **({"platform": platform} if platform else {})})
     else:
         click.echo(f"{image}: {'available' if found else 'not found'}", err=True)
     ctx.exit(0 if found else 1)

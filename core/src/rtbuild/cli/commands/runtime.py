@@ -20,6 +20,11 @@ from rtbuild.cli.commands._options import parse_pairs, progress_mode
 @click.option("--repo", metavar="REPO", help="Repository for the content-hash tags (default: [runtime] repo).")
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Build argument (repeatable).")
 @click.option("--builder", help="Builder to use (overrides RTBUILD_BUILDER and the config file).")
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[,...]",
+    help="Target platform(s), e.g. linux/arm64 or linux/amd64,linux/arm64 (default: [build] platform).",
+)
 @click.option("--push/--no-push", default=None, help="Push the tags after building.")
 @click.option("--force-rebuild", is_flag=True, help="Build from scratch even when a tag already exists.")
 @click.option(
@@ -48,6 +53,7 @@ def runtime(
     repo: str | None,
     build_args: tuple[str, ...],
     builder: str | None,
+    platform: str | None,
     push: bool | None,
     force_rebuild: bool,
     sources: tuple[str, ...],
@@ -70,7 +76,7 @@ def runtime(
     from rtbuild.runtime._plugin import SourcePayload
     from rtbuild.runtime._select import available_runtime_plugins
 
-    config = state.load_config(builder=builder, push=push)
+    config = state.load_config(builder=builder, push=push, platform=platform)
     pm = state.plugin_manager(config)
     if list_plugins:
         found = available_runtime_plugins(config, pm)

@@ -1,0 +1,113 @@
+"""Multi-platform requests and platform-aware ``image_exists`` for the Docker builder.
+
+Docker 20.10's local image store holds one platform per tag, so several platforms become
+one BuildKit build each (foreign ones under QEMU) under ``TAG-os-arch`` tags, pushed one by
+one, and one index per requested tag is assembled through the registry API
+(:mod:`rtbuild.enginekit`, :func:`rtbuild.oci.push_index`). See docs/multi-platform.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from rtbuild import RegistryError, get_reporter
+from rtbuild.enginekit import assemble_indexes, plan_platforms, split_platforms
+from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse_reference
+
+if TYPE_CHECKING:
+    from rtbuild import BuildRequest, BuildResult
+
+    from .builder import DockerBuilder
+
+
+def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResult:
+    """One build per platform; with push, their index under every requested tag."""
+    from rtbuild import BuildResult
+
+    from .images import push_image
+
+    started = time.perf_counter()
+    platforms = split_platforms(request.platform)
+    push = bool(request.push)
+    per_platform: dict[str, dict[str, Any]] = {}
+    for plan in plan_platforms(request.tags, platforms, push=push):
+        outcome = builder.run(builder.spec_for(replace(request, platform=plan.platform, tags=plan.tags)))
+        entry: dict[str, Any] = {**outcome.details(), "cached": outcome.cached, "tags": plan.tags}
+        for tag in plan.push_tags:
+            entry["pushed_digest"] = push_image(tag, docker_host=builder.docker_host)
+        per_platform[plan.platform] = entry
+    details: dict[str, Any] = {"platforms": per_platform}
+    if push:
+        details["index_digests"] = assemble_indexes(
+            request.tags, platforms, insecure_registries=builder.insecure_registries
+        )
+        details["pushed"] = True
+    return BuildResult(
+        image=request.tags[0],
+        tags=list(request.tags),
+        builder=builder.name or "docker",
+        duration_s=round(time.perf_counter() - started, 3),
+        cached=not push and all(entry["cached"] for entry in per_platform.values()),
+        details=details,
+    )
+
+
+def plan_text(builder: DockerBuilder, request: BuildRequest) -> str:
+    """``--dry-run`` of a multi-platform request: each platform's command, its pushes, the index."""
+    lines = []
+    for plan in plan_platforms(request.tags, split_platforms(request.platform), push=bool(request.push)):
+        lines.append(builder.plan(replace(request, platform=plan.platform, tags=plan.tags)))
+        lines += [f"docker push {tag}" for tag in plan.push_tags]
+    if request.push:
+        lines.append(f"# then one index per tag through the registry API: {', '.join(request.tags)}")
+    return "\n".join(lines)
+
+
+def _local_platform(builder: DockerBuilder, name: str) -> str | None:
+    info = builder.inspect_raw(name)
+    if info is None:
+        return None
+    parts = (info.get("Os"), info.get("Architecture"), info.get("Variant"))
+    return normalize_platform("/".join(str(p) for p in parts if p))
+
+
+def image_exists_for(builder: DockerBuilder, name: str, pull_from_repo: bool, platform: str) -> bool:
+    """``image_exists`` for a requested platform (or several): a local image of another
+    platform does not count; a registry index lacking one of them is absent."""
+    platforms = split_platforms(platform)
+    wanted = [normalize_platform(p) for p in platforms]
+    if len(wanted) == 1 and _local_platform(builder, name) == wanted[0]:
+        return True
+    if not pull_from_repo:
+        return False
+    ref = parse_reference(name)
+    if not has_platforms(RegistryClient(insecure_registries=builder.insecure_registries), ref, platforms):
+        get_reporter().event("not_found", image=name, registry=ref.registry, platform=platform)
+        return False
+    if len(wanted) > 1:
+        return True  # one local tag holds one platform: the registry's answer is the answer
+    env = {"DOCKER_HOST": builder.docker_host} if builder.docker_host else None
+    cli = builder.client().cli
+    get_reporter().event("pull_started", image=name, platform=platforms[0], message=f"pulling {name} ({platform})")
+    proc = subprocess.run(
+        [cli, "pull", "-q", "--platform", platforms[0], name],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=None if env is None else {**os.environ, **env},
+    )
+    if proc.returncode != 0:
+        raise RegistryError(
+            f"pulling {name} for {platforms[0]} failed: {proc.stderr.strip()[-300:]}",
+            step="pull image",
+            log_tail=proc.stderr.strip().splitlines()[-10:],
+            hint="the registry lists the platform; check the engine can reach the registry",
+        )
+    return _local_platform(builder, name) == wanted[0]
+
+
+__all__ = ["build_platforms", "image_exists_for", "plan_text"]
