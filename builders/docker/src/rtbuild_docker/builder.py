@@ -19,25 +19,16 @@ from rtbuild import (
     setting,
 )
 from rtbuild.context import dockerfile_arg, validate_context
-from rtbuild.enginekit import (
-    DIGEST_LABEL,
-    Inputs,
-    all_tags_current,
-    compute_inputs,
-    platform_args,
-    skip_blocked,
-    split_platforms,
-)
+from rtbuild.enginekit import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, platform_args, skip_blocked
 from rtbuild.errors import ConfigError
 
 from .buildkit import MODES, BuildClient, choose_client
+from .platforms import PLATFORMS, build_platforms, image_exists_for, is_multi, plan_text
 
 if TYPE_CHECKING:
     from rtbuild import Config
 
 PROGRESS_MODES = ("plain", "none")
-#: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
-PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
 
 
 @dataclass
@@ -128,14 +119,7 @@ class DockerBuilder(RuntimeBuilder):
     """Builds with BuildKit on a Docker engine (see docs/builders/docker.md)."""
 
     capabilities = BuilderCapabilities(
-        push=True,
-        platforms=PLATFORMS,
-        multi_platform=True,
-        target=True,
-        no_cache=True,
-        secrets=True,
-        cache_export=True,
-        dry_run=True,
+        push=True, platforms=PLATFORMS, multi_platform=True, target=True, no_cache=True, secrets=True, cache_export=True
     )
 
     def __init__(
@@ -192,9 +176,7 @@ class DockerBuilder(RuntimeBuilder):
         )
 
     def build_request(self, request: BuildRequest) -> BuildResult:
-        if len(split_platforms(request.platform)) > 1:
-            from .platforms import build_platforms
-
+        if is_multi(request):
             return build_platforms(self, request)
         outcome = self.run(self.spec_for(request))
         return BuildResult(
@@ -210,9 +192,7 @@ class DockerBuilder(RuntimeBuilder):
         """The engine command a build would run (no-op skip not consulted)."""
         import shlex
 
-        if len(split_platforms(request.platform)) > 1:
-            from .platforms import plan_text
-
+        if is_multi(request):
             return plan_text(self, request)
         spec = self.spec_for(request)
         extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
@@ -233,8 +213,6 @@ class DockerBuilder(RuntimeBuilder):
 
     def image_exists(self, image_name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
         if platform:
-            from .platforms import image_exists_for
-
             return image_exists_for(self, image_name, pull_from_repo, platform)
         from .images import image_exists
 

@@ -18,10 +18,17 @@ from rtbuild import RegistryError, get_reporter
 from rtbuild.enginekit import assemble_indexes, plan_platforms, split_platforms
 from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse_reference
 
+#: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
+
 if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult
 
     from .builder import DockerBuilder
+
+
+def is_multi(request: BuildRequest) -> bool:
+    return len(split_platforms(request.platform)) > 1
 
 
 def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResult:
@@ -110,4 +117,4 @@ def image_exists_for(builder: DockerBuilder, name: str, pull_from_repo: bool, pl
     return _local_platform(builder, name) == wanted[0]
 
 
-__all__ = ["build_platforms", "image_exists_for", "plan_text"]
+__all__ = ["PLATFORMS", "build_platforms", "image_exists_for", "is_multi", "plan_text"]
