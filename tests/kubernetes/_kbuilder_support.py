@@ -100,10 +100,3 @@ def write_config(path: Path, kubeconfig: Path, **settings: object) -> Path:
         lines.append(f"{key} = {json.dumps(value)}")
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def registry_tags(registry: str, repository: str) -> list[str]:
-    import httpx
-
-    response = httpx.get(f"http://{registry}/v2/{repository}/tags/list", auth=None, timeout=30)
-    return sorted(response.json().get("tags") or []) if response.status_code == 200 else []

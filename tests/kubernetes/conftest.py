@@ -11,8 +11,10 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _kbuilder_support import Site, build_step_image, push_base, write_docker_config
 from fake_cluster import FakeCluster
 
 BUSYBOX = "rtbuild/busybox:latest"  # made by scripts/engine.sh (FROM scratch + busybox-static)
@@ -67,3 +69,26 @@ def kube_env(fake_cluster: FakeCluster, tmp_path: Path) -> dict[str, str]:
         "KUBECACHEDIR": str(tmp_path / "kube-cache"),
         "HOME": str(tmp_path),
     }
+
+
+# --- the Kubernetes builder's end-to-end fixtures (tests/kubernetes/_kbuilder_support.py) ---
+
+
+@pytest.fixture(scope="session")
+def step_image(docker_engine: str) -> str:
+    return build_step_image(docker_engine)
+
+
+@pytest.fixture(scope="session")
+def k8s_site(auth_registry: Any, step_image: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
+    root = tmp_path_factory.mktemp("k8s-site")
+    config = write_docker_config(
+        root / "docker", {auth_registry.host: (auth_registry.username, auth_registry.password)}
+    )
+    base = push_base(auth_registry.host, config)
+    return Site(root, auth_registry.host, config, base, password=auth_registry.password)
+
+
+@pytest.fixture
+def site(k8s_site: Site, cluster: Any, tmp_path: Path) -> Iterator[Site]:
+    yield Site(tmp_path, k8s_site.registry, k8s_site.docker_config, k8s_site.base, password=k8s_site.password)

@@ -8,43 +8,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _kbuilder_support import (
-    DOCKER,
-    RTBUILD,
-    Site,
-    build_step_image,
-    push_base,
-    rtbuild,
-    write_config,
-    write_docker_config,
-)
+from _kbuilder_support import DOCKER, RTBUILD, Site, rtbuild, write_config
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def step_image(docker_engine: str) -> str:
-    return build_step_image(docker_engine)
-
-
-@pytest.fixture(scope="session")
-def k8s_site(auth_registry: Any, step_image: str, tmp_path_factory: pytest.TempPathFactory) -> Site:
-    root = tmp_path_factory.mktemp("k8s-site")
-    config = write_docker_config(
-        root / "docker", {auth_registry.host: (auth_registry.username, auth_registry.password)}
-    )
-    base = push_base(auth_registry.host, config)
-    return Site(root, auth_registry.host, config, base, password=auth_registry.password)
-
-
-@pytest.fixture
-def site(k8s_site: Site, cluster: Any, tmp_path: Path) -> Iterator[Site]:
-    yield Site(tmp_path, k8s_site.registry, k8s_site.docker_config, k8s_site.base, password=k8s_site.password)
 
 
 def _config(site: Site, cluster: Any, **settings: object) -> Path:
@@ -190,3 +160,84 @@ def test_registry_transport_builds_without_exec(site: Site, cluster: Any) -> Non
     ran = _docker("run", "--rm", image, "cat", "/msg.txt")
     assert ran.stdout == "through the registry\n"
     _docker("rmi", image)
+
+
+def test_platform_without_a_matching_node_is_unschedulable(site: Site, cluster: Any) -> None:
+    _config(site, cluster)
+    context = site.context("arm", "FROM BASE\nRUN true\n")
+    proc = _build(site, context, f"{site.registry}/team/arm:1", extra=("--platform", "linux/arm64"))
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    assert "no node can run the build pod" in proc.stderr and "kubernetes.io/arch" in proc.stderr
+    assert "didn't match" in proc.stderr  # the scheduler's own reason
+    cluster.wait_for(lambda: _jobs(cluster) == [], timeout=60)
+
+
+def test_missing_step_image_is_reported_with_the_build_hint(site: Site, cluster: Any) -> None:
+    _config(site, cluster)
+    write_config(
+        site.root / "rtbuild.toml",
+        Path(cluster.kubeconfig_path),
+        step_image="rtbuild/no-such-step:0",
+        image_pull_policy="Never",
+    )
+    context = site.context("nostep", "FROM BASE\nRUN true\n")
+    proc = _build(site, context, f"{site.registry}/team/nostep:1")
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    assert "cannot pull the build step image" in proc.stderr and "step_image" in proc.stderr
+    cluster.wait_for(lambda: _jobs(cluster) == [], timeout=60)
+
+
+def test_throttling_and_a_dropped_watch_are_survived(site: Site, cluster: Any) -> None:
+    _config(site, cluster)
+    cluster.faults.fail_next(2, status=429, verb="create", resource="jobs", retry_after=1)
+    cluster.faults.drop_next_watch(after_events=1)
+    context = site.context("flaky", "FROM BASE\nCOPY f.txt /f.txt\n", {"f.txt": "flaky api\n"})
+    proc = _build(site, context, f"{site.registry}/team/flaky:1")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert cluster.created("jobs") == 1
+
+
+def test_expired_credentials_and_unreachable_api(site: Site, cluster: Any) -> None:
+    context = site.context("auth", "FROM BASE\nRUN true\n")
+    bad = cluster.write_kubeconfig(site.root / "bad-kubeconfig", token="expired-token")
+    write_config(site.root / "rtbuild.toml", Path(bad), step_image=_tag())
+    proc = _build(site, context, f"{site.registry}/team/auth:1")
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    assert "401" in proc.stderr and "expired" in proc.stderr
+    import socket
+
+    import yaml
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    document = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    for entry in document["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    (site.root / "closed-kubeconfig").write_text(yaml.safe_dump(document))
+    write_config(site.root / "rtbuild.toml", site.root / "closed-kubeconfig", step_image=_tag())
+    proc = _build(site, context, f"{site.registry}/team/auth:2")
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    assert "unreachable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_exec_upload_over_v4_ends_by_byte_count(site: Site, cluster: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In process, with the client pinned to v4.channel.k8s.io: no stdin close signal exists,
+    # so only `head -c SIZE` in the pod ends the upload.
+    from rtbuild import BuildRequest
+    from rtbuild_kubernetes.builder import KubernetesBuilder
+    from rtbuild_kubernetes.client import V4, LightkubeClient
+    from rtbuild_kubernetes.settings import settings_from_table
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(site.docker_config))
+    settings = settings_from_table({"kubeconfig": str(cluster.kubeconfig_path), "step_image": _tag()})
+    client = LightkubeClient(settings)
+    client.subprotocols = (V4,)
+    builder = KubernetesBuilder(settings, client=client)
+    builder.name = "kubernetes"
+    context = site.context("v4", "FROM BASE\nCOPY big.txt /big.txt\n", {"big.txt": "v4 upload\n" * 50_000})
+    result = builder.build_request(BuildRequest(str(context), tags=[f"{site.registry}/team/v4:1"]))
+    assert result.details["digest"].startswith("sha256:")
+    execs = cluster.requests_for(resource="pods/exec")
+    assert len(execs) == 1
+    assert builder.inspect_image(f"{site.registry}/team/v4:1") is not None

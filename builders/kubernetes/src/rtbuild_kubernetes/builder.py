@@ -103,6 +103,16 @@ class KubernetesBuilder(RuntimeBuilder):
             )
         dockerfile, extra = self._dockerfile(request)
         platforms: list[str | None] = list(request.platforms()) or [None]
+        if len(platforms) > 1:
+            from rtbuild.oci import parse_reference
+
+            repos = {(parse_reference(t).registry, parse_reference(t).repository) for t in request.tags}
+            if len(repos) > 1:
+                raise ConfigError(
+                    "a multi-platform build's tags must share one repository (the index references its images)",
+                    step="validate request",
+                    hint="build once per repository, or copy the index to the other repository afterwards",
+                )
         plans = []
         for platform in platforms:
             tags = list(request.tags)

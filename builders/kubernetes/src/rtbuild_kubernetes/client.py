@@ -46,6 +46,9 @@ _RESOURCES = {"Job": ("batch", "jobs"), "Secret": ("", "secrets"), "Pod": ("", "
 class LightkubeClient:
     """:class:`KubeClient` over lightkube (sync client)."""
 
+    #: exec websocket subprotocols, preferred first (tests pin v4 to exercise the byte guard).
+    subprotocols: tuple[str, ...] = (V5, V4)
+
     def __init__(self, settings: Settings) -> None:
         from lightkube import Client, KubeConfig
         from lightkube.core.exceptions import ConfigError as KubeConfigError
@@ -171,8 +174,15 @@ class LightkubeClient:
             "pods",
             lambda: iter(self._client.watch(Pod, labels=dict(selector), resource_version=resource_version or None)),
         )
+        import httpx2
+        from lightkube import ApiError
+
         while True:
-            item = self._call("watch", "pods", lambda: next(stream, None))
+            try:
+                item = next(stream, None)
+            except (httpx2.HTTPError, ApiError):
+                # A dropped or expired watch: the caller lists again and opens a new one.
+                return
             if item is None:
                 return
             kind, pod = item
@@ -201,7 +211,7 @@ class LightkubeClient:
         v5 closes stdin explicitly; over v4 (no close signal) the command must read exactly
         ``size`` bytes itself (the byte-count guard), and nothing more is sent.
         """
-        from httpx2.websockets import WebSocketUpgradeError
+        from httpx2.websockets import HTTPXWSException, WebSocketUpgradeError
         from lightkube.core.websocket import connect_ws
         from lightkube.resources.core_v1 import Pod
 
@@ -209,7 +219,9 @@ class LightkubeClient:
         params = {"command": command, "container": container, "stdin": True, "stdout": True, "stderr": True}
         request = generic.prepare_request("exec", Pod, None, pod, self.namespace, params=params)
         try:
-            with connect_ws(request.url, generic._client, subprotocols=[V5, V4], params=request.params) as ws:
+            with connect_ws(
+                request.url, generic._client, subprotocols=list(self.subprotocols), params=request.params
+            ) as ws:
                 sent = 0
                 while sent < size:
                     chunk = stream.read(min(_CHUNK, size - sent))
@@ -220,7 +232,14 @@ class LightkubeClient:
                 if ws.subprotocol == V5:
                     ws.send_bytes(b"\xff\x00")
                 return _exit_status(ws, sent, size)
-        except WebSocketUpgradeError as exc:
+        except HTTPXWSException as exc:
+            if not isinstance(exc, WebSocketUpgradeError):
+                raise UploadError(
+                    f"the context upload connection broke: {type(exc).__name__} {exc}".strip(),
+                    step="upload context",
+                    hint="the API server or a proxy closed the exec stream; retry, or use transport = 'registry'",
+                    blame="cluster",
+                ) from exc
             code = exc.response.status_code
             try:
                 message = json.loads(exc.response.read()).get("message", "")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -178,18 +176,14 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     if len(plans) == 1:
         details["digest"] = outcomes[0].digest
     else:
-        from .index import push_index
+        from .index import assemble_index
 
-        details["digest"] = push_index(
-            ops,
-            request.tags,
-            [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)],
-        )
+        entries = [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)]
+        details["digest"] = assemble_index(request.tags, entries, builder.settings.insecure_registries)
         details["platform_digests"] = {plan.platform: o.digest for plan, o in zip(plans, outcomes, strict=True)}
     reporter.event(
         "k8s_pushed", digest=details["digest"], tags=list(request.tags), message=f"pushed {details['digest']}"
     )
-    _ = os, time
     return details
 
 
