@@ -391,6 +391,19 @@ def test_unmatched_arch_is_unschedulable(cluster: FakeCluster, lk: Client) -> No
     assert events and events[0].message == condition["message"]
 
 
+def test_extra_arch_node_takes_that_arch(docker_engine: str, kubectl: str, tmp_path: Path) -> None:
+    """With extra_archs, a nodeSelector for arm64 schedules (the container still runs on this host)."""
+    with FakeCluster(workdir=tmp_path / "arm", extra_archs=("arm64",)) as arm:
+        env = {"KUBECONFIG": str(arm.kubeconfig_path), "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+        nodes = Kubectl(kubectl, env, tmp_path).json("get", "nodes")["items"]
+        assert sorted(n["metadata"]["labels"]["kubernetes.io/arch"] for n in nodes) == ["amd64", "arm64"]
+        client = Client(KubeConfig.from_file(str(arm.kubeconfig_path)), namespace=arm.namespace)
+        manifest = job_manifest("arm", ["true"], nodeSelector={"kubernetes.io/arch": "arm64"})
+        client.create(Job.from_dict(manifest))  # type: ignore[no-untyped-call]
+        assert job_condition(arm, "arm")["type"] == "Complete"
+        assert pod_of(arm, "arm")["spec"]["nodeName"] == "rtbuild-fake-node-arm64"
+
+
 def test_job_validation_rejects_restart_policy_always(cluster: FakeCluster, lk: Client) -> None:
     manifest = job_manifest("always", ["true"])
     manifest["spec"]["template"]["spec"]["restartPolicy"] = "Always"

@@ -28,6 +28,7 @@ from .controllers import JobController
 from .engine import LABEL, PID_LABEL, Engine
 from .faults import Faults
 from .kubelet import Kubelet
+from .nodes import HOST_ARCH, node_object
 from .podio import ABRUPT
 from .selectors import LabelSelector
 from .store import Store, Watcher
@@ -70,6 +71,7 @@ class FakeCluster:
         namespace: str = "rtbuild-test",
         tls: bool = True,
         enforce_limits: bool = True,
+        extra_archs: tuple[str, ...] = (),
     ) -> None:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rtbuild-fake-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +80,8 @@ class FakeCluster:
         self.token = "rtbuild-fake-" + secrets.token_urlsafe(24)
         self.tls = tls
         self.enforce_limits = enforce_limits
+        # The host's node first; nodes for other architectures only when a test asks (nodes.py).
+        self.archs = (HOST_ARCH, *[a for a in extra_archs if a != HOST_ARCH])
         self.port = 0
         self.records: list[RequestRecord] = []
         self.faults = Faults(self)
@@ -133,7 +137,9 @@ class FakeCluster:
         self.store = Store()
         self.engine = Engine()
         await self._remove_stale_containers()
-        self.kubelet = Kubelet(self.store, self.engine, self.workdir, self.id, self.enforce_limits)
+        self.kubelet = Kubelet(self.store, self.engine, self.workdir, self.id, self.enforce_limits, self.archs)
+        for arch in self.archs:
+            self.store.create("nodes", "", node_object(arch))
         self.jobs = JobController(self.store, self.kubelet)
         for name in ("default", "kube-system", self.namespace):
             self._add_namespace(name)
@@ -263,11 +269,11 @@ class FakeCluster:
         self.records.clear()
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> Obj | None:
-        ns = "" if resource == "namespaces" else (namespace or self.namespace)
+        ns = "" if resource in ("namespaces", "nodes") else (namespace or self.namespace)
         return self._sync(lambda: self.store.get(resource, ns, name))
 
     def list(self, resource: str, namespace: str | None = None, label_selector: str | None = None) -> list[Obj]:
-        ns = None if resource == "namespaces" else (namespace or self.namespace)
+        ns = None if resource in ("namespaces", "nodes") else (namespace or self.namespace)
         return self._sync(lambda: self.store.list(resource, ns, LabelSelector(label_selector)))
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:

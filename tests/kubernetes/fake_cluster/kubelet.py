@@ -19,7 +19,8 @@ from typing import Any
 from .engine import DOCKER_CLI, LABEL, PID_LABEL, Engine, EngineError
 from .events import record_event
 from .images import ensure_image
-from .podspec import NODE, ConfigError, create_body, prepare_volumes, unschedulable
+from .nodes import HOST_ARCH, schedule
+from .podspec import ConfigError, create_body, prepare_volumes
 from .podstatus import condition, set_container_status, stamp, waiting
 from .store import Store, now
 
@@ -39,8 +40,17 @@ def _running(pod: Obj) -> None:
 
 
 class Kubelet:
-    def __init__(self, store: Store, engine: Engine, workdir: Path, cluster_id: str, enforce_limits: bool) -> None:
+    def __init__(
+        self,
+        store: Store,
+        engine: Engine,
+        workdir: Path,
+        cluster_id: str,
+        enforce_limits: bool,
+        archs: tuple[str, ...] = (HOST_ARCH,),
+    ) -> None:
         self.store, self.engine, self.workdir, self.cluster_id = store, engine, workdir, cluster_id
+        self.archs = archs
         self.enforce_limits = enforce_limits
         self.tasks: dict[PodKey, asyncio.Task[None]] = {}
         self.containers: dict[PodKey, dict[str, str]] = {}  # container name -> docker id
@@ -114,8 +124,8 @@ class Kubelet:
         if pod is None:
             return
         spec = pod["spec"]
-        message = unschedulable(spec)
-        if message:
+        node, message = schedule(spec, self.archs)
+        if node is None:
             pod = self._update(
                 namespace, name, lambda p: condition(p["status"], "PodScheduled", False, "Unschedulable", message)
             )
@@ -125,7 +135,7 @@ class Kubelet:
         init, main = spec.get("initContainers") or [], spec["containers"]
 
         def scheduled(p: Obj) -> None:
-            p["spec"]["nodeName"] = NODE
+            p["spec"]["nodeName"] = node
             status = p["status"]
             status.update({"hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}], "startTime": now()})
             status.update({"podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}]})
@@ -147,7 +157,7 @@ class Kubelet:
             self.store,
             pod,
             "Scheduled",
-            f"Successfully assigned {namespace}/{name} to {NODE}",
+            f"Successfully assigned {namespace}/{name} to {node}",
             "Normal",
             "default-scheduler",
         )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import platform
 import re
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,6 @@ from typing import Any
 from .store import Store
 
 Obj = dict[str, Any]
-NODE = "rtbuild-fake-node"
-ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}.get(
-    platform.machine(), platform.machine()
-)
-NODE_LABELS = {"kubernetes.io/arch": ARCH, "kubernetes.io/os": "linux", "kubernetes.io/hostname": NODE}
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 # Capability names by bit, as far as Debian's dockerd 20.10 knows them (it rejects CAP_PERFMON+).
 _CAPS = [
@@ -81,37 +75,6 @@ PRIVILEGED_CAPS = privileged_stand_in()
 
 class ConfigError(Exception):
     """The container cannot be configured yet (CreateContainerConfigError / FailedMount)."""
-
-
-def unschedulable(spec: Obj) -> str | None:
-    """The scheduler's message when the one node does not fit the pod, else None."""
-    fits = all(NODE_LABELS.get(k) == v for k, v in (spec.get("nodeSelector") or {}).items())
-    required = (
-        ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
-        or {}
-    ).get("nodeSelectorTerms")
-    if fits and required:
-        fits = any(_term_matches(term) for term in required)
-    if fits:
-        return None
-    return (
-        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
-        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
-    )
-
-
-def _term_matches(term: Obj) -> bool:
-    for expr in term.get("matchExpressions") or []:
-        value, values = NODE_LABELS.get(expr["key"]), expr.get("values") or []
-        op = expr["operator"]
-        if (
-            (op == "In" and value not in values)
-            or (op == "NotIn" and value in values)
-            or (op == "Exists" and value is None)
-            or (op == "DoesNotExist" and value is not None)
-        ):
-            return False
-    return True
 
 
 def expand(text: str, env: dict[str, str]) -> str:

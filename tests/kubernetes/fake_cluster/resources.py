@@ -44,6 +44,7 @@ class Resource:
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 RESOURCES = [
     Resource("", "v1", "namespaces", "Namespace", namespaced=False, short=("ns",), singular="namespace"),
+    Resource("", "v1", "nodes", "Node", namespaced=False, short=("no",), singular="node"),
     Resource(
         "", "v1", "pods", "Pod", short=("po",), subresources=("log", "exec", "status", "eviction"), singular="pod"
     ),
