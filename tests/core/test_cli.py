@@ -187,7 +187,7 @@ def test_json_errors_go_to_stdout_as_json(site: FakeSite, context: Path) -> None
         "log_tail": ["#5 RUN false", "exit code: 1"],
         "hint": "fix the Dockerfile",
         "log_path": None,
-        "blame": None,
+        "blame": "builder pushy (rtbuild-pushy 1.0)",
         "exit_code": 1,
     }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from rtbuild import BuildRequest, Config, run_build
 from rtbuild._framework.plugins import BUILDERS_GROUP, RtbuildPluginManager, discover, get_plugin_manager
+from rtbuild.builder import V1_CAPABILITIES
 from rtbuild.errors import BuilderNotFoundError, PluginError
 from rtbuild.testing import FakeSite, run_cli
 
@@ -47,7 +48,7 @@ def test_builders_are_listed_without_importing(rtbuild_site: FakeSite, marks: Pa
     assert not any(name.startswith("rtbuild_alpha") or name.startswith("rtbuild_beta") for name in sys.modules)
 
 
-def test_builders_command_lists_without_importing(rtbuild_site: FakeSite, marks: Path) -> None:
+def test_builders_command_shows_capabilities(rtbuild_site: FakeSite, marks: Path) -> None:
     _two_builders(rtbuild_site)
     result = run_cli(["builders", "--json"], env={"RTBUILD_BUILDER": "beta"})
     assert result.exit_code == 0, result.stderr
@@ -56,9 +57,31 @@ def test_builders_command_lists_without_importing(rtbuild_site: FakeSite, marks:
     assert rows["beta"]["selected"] is True and rows["alpha"]["selected"] is False
     assert rows["alpha"]["distribution"] == "rtbuild-alpha" and rows["alpha"]["version"] == "1.2"
     assert rows["alpha"]["value"] == "rtbuild_alpha_alpha_builder:SiteBuilder"
-    assert list(marks.iterdir()) == []
+    # The class is imported to read what it declares (a v1 builder: the flag adapter's).
+    assert rows["alpha"]["capabilities"] == V1_CAPABILITIES.to_dict()
+    assert sorted(p.name for p in marks.iterdir()) == ["alpha", "beta"]
     human = run_cli(["builders"])
     assert human.exit_code == 0 and "alpha" in human.stdout and "rtbuild-beta" in human.stdout
+    assert "target,no-cache,cache,dry-run" in human.stdout
+
+
+def test_builders_lists_a_builder_that_fails_to_import_as_failed(rtbuild_site: FakeSite) -> None:
+    rtbuild_site.add_builder("rtbuild-broken", "broken", version="0.3", source="raise ImportError('no SDK')\n")
+    rtbuild_site.add_builder("rtbuild-fine", "fine")
+    result = run_cli(["builders", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in result.json()}
+    assert rows["broken"]["status"] == "failed" and "no SDK" in rows["broken"]["error"]
+    assert rows["broken"]["capabilities"] is None and rows["fine"]["capabilities"]["target"] is True
+
+
+def test_help_does_not_import_builders(rtbuild_site: FakeSite, marks: Path) -> None:
+    _two_builders(rtbuild_site)
+    assert run_cli(["--help"]).exit_code == 0
+    result = run_cli(["build", "--help"])
+    assert result.exit_code == 0
+    assert "Installed: alpha, beta." in " ".join(result.stdout.split())
+    assert list(marks.iterdir()) == []
 
 
 def test_plugins_listing_does_not_import_builders(rtbuild_site: FakeSite, marks: Path) -> None:
@@ -98,14 +121,30 @@ def test_no_builders_installed_says_so(rtbuild_site: FakeSite) -> None:
 def test_duplicate_builder_names_name_both_distributions(rtbuild_site: FakeSite) -> None:
     rtbuild_site.add_builder("rtbuild-one", "same", version="1.0")
     rtbuild_site.add_builder("rtbuild-two", "same", version="2.0")
+    rtbuild_site.add_builder("rtbuild-other", "other", version="3.0")
     with pytest.raises(PluginError) as info:
         discover(BUILDERS_GROUP)
     message = str(info.value)
     assert "'same'" in message and "rtbuild-one 1.0" in message and "rtbuild-two 2.0" in message
-    result = run_cli(["builders"])
-    assert result.exit_code == 2
-    assert "rtbuild-one" in result.stderr and "rtbuild-two" in result.stderr
-    assert "Traceback" not in result.stderr
+    # Only selecting that name breaks; the listings show everything and the conflict.
+    result = run_cli(["builders", "--json"])
+    assert result.exit_code == 0, result.stderr
+    rows = [(row["name"], row["distribution"], row["status"]) for row in result.json()]
+    assert rows == [
+        ("other", "rtbuild-other", "available"),
+        ("same", "rtbuild-one", "conflict"),
+        ("same", "rtbuild-two", "conflict"),
+    ]
+    human = run_cli(["builders"])
+    assert human.exit_code == 0 and "conflict" in human.stdout and "rtbuild-two 2.0" in human.stderr
+    listed = run_cli(["plugins", "--json"])
+    assert listed.exit_code == 0 and [r["status"] for r in listed.json() if r["name"] == "same"] == ["conflict"] * 2
+    with pytest.raises(PluginError, match=r"rtbuild-one 1\.0.*rtbuild-two 2\.0"):
+        RtbuildPluginManager().create_builder("same", Config())
+    assert RtbuildPluginManager().create_builder("other", Config()).name == "other"
+    failed = run_cli(["build", ".", "-t", "x:1", "--builder", "same"])
+    assert failed.exit_code == 2 and "registered by two distributions" in failed.stderr
+    assert "Traceback" not in failed.stderr
 
 
 def test_builder_that_fails_to_import_is_reported(rtbuild_site: FakeSite, context: Path) -> None:

@@ -90,7 +90,7 @@ def _cli_sections() -> dict[str, str]:
 def _options(command: click.Command) -> list[str]:
     names: list[str] = []
     for param in command.params:
-        if isinstance(param, click.Option):
+        if isinstance(param, click.Option) and not param.hidden:
             names += [opt for opt in [*param.opts, *param.secondary_opts] if opt.startswith("--")]
     return names
 

@@ -77,14 +77,26 @@ def test_build_first_result_wins_and_skips_the_builder(
 ) -> None:
     class Cache:
         @hookimpl
-        def build(self, request: BuildRequest, builder: FakeBuilder) -> str:
-            request.data["cached"] = True
-            return "registry.invalid/img@sha256:abc"
+        def build(self, request: BuildRequest, builder: FakeBuilder) -> BuildResult:
+            return BuildResult("registry.invalid/img@sha256:abc", list(request.tags), builder.name, 0.0, cached=True)
 
     rtbuild_pm.register(Cache())
     result = _run(rtbuild_pm, fake_builder, context)
     assert fake_builder.calls == []
     assert result.image == "registry.invalid/img@sha256:abc" and result.cached is True
+
+
+def test_a_magic_cached_key_in_data_means_nothing(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder, context: Path
+) -> None:
+    class Old:
+        @hookimpl
+        def build(self, request: BuildRequest) -> str:
+            request.data["cached"] = True  # v1 habit: rtbuild reads no key of data
+            return "img:1"
+
+    rtbuild_pm.register(Old())
+    assert _run(rtbuild_pm, fake_builder, context).cached is False
 
 
 def test_build_returning_none_falls_through_to_the_builder(

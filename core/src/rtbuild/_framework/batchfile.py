@@ -14,7 +14,7 @@ from typing import Any
 
 from rtbuild._framework.config import BOOLEAN, STRING, STRING_LIST, STRING_MAP, check_type
 from rtbuild._framework.settings import kind_of
-from rtbuild.builder import BuildRequest
+from rtbuild.builder import BuildRequest, BuildSecret
 from rtbuild.errors import ConfigError, InvalidReferenceError
 
 STEP = "read build-many file"
@@ -32,6 +32,11 @@ ENTRY_KEYS: dict[str, str] = {
     "push": BOOLEAN,
     "target": STRING,
     "no_cache": BOOLEAN,
+    "force": BOOLEAN,
+    "dockerfile": STRING,
+    "secrets": STRING_LIST,
+    "cache_from": STRING_LIST,
+    "cache_to": STRING_LIST,
     "extra_args": STRING_LIST,
 }
 TOP_KEYS = ("defaults", "build")
@@ -147,6 +152,10 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
             if name in explicit_names:
                 raise _error(source, label, f"name {name!r} is used by an earlier entry")
             explicit_names.add(name)
+        try:
+            secrets = [BuildSecret.parse(text) for text in merged.get("secrets", [])]
+        except ConfigError as exc:
+            raise _error(source, label, exc.message) from exc
         request = BuildRequest(
             path=str(context),
             tags=list(tags),
@@ -157,11 +166,14 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
             builder=merged.get("builder"),
             # None: the config decides; an explicit false wins over `push = true` there.
             push=merged.get("push"),
+            target=merged.get("target") or None,
+            no_cache=bool(merged.get("no_cache", False)),
+            force=bool(merged.get("force", False)),
+            dockerfile=merged.get("dockerfile"),
+            secrets=secrets,
+            cache_from=list(merged.get("cache_from", [])),
+            cache_to=list(merged.get("cache_to", [])),
         )
-        if merged.get("target"):
-            request.target = merged["target"]
-        if merged.get("no_cache"):
-            request.no_cache = True
         entries.append(BatchEntry(index, name or "", request))
     _name_unnamed(entries, explicit_names)
     return entries

@@ -31,24 +31,24 @@ def _apply_config_defaults(request: BuildRequest, config: Config) -> None:
     request.labels = {**config.labels, **request.labels}
 
 
-def _as_result(
-    outcome: str | BuildResult, request: BuildRequest, builder: RuntimeBuilder, started: float
-) -> BuildResult:
+def _as_result(outcome: object, request: BuildRequest, builder: RuntimeBuilder, started: float) -> BuildResult:
+    """A ``build`` hook's outcome as a result (a plugin may return the image name only)."""
     if isinstance(outcome, BuildResult):
         outcome.duration_s = outcome.duration_s or round(time.perf_counter() - started, 3)
         return outcome
     if not isinstance(outcome, str) or not outcome:
+        # The plugins' own returns are checked where they happen (plugins/_trace.py, with
+        # blame); this is the last line for a manager built without that check.
         raise BuildFailedError(
-            f"builder {builder.name!r} returned {outcome!r} instead of an image name",
+            f"the build hook returned {outcome!r} instead of an image name or a BuildResult",
             step="build",
-            hint="RuntimeBuilder.build must return the final name:tag",
+            hint="a build hook returns the final name:tag, a rtbuild.BuildResult, or None",
         )
     return BuildResult(
         image=outcome,
         tags=list(request.tags),
         builder=builder.name or type(builder).__name__,
         duration_s=round(time.perf_counter() - started, 3),
-        cached=bool(request.data.get("cached", False)),
     )
 
 
@@ -93,16 +93,74 @@ def check_capabilities(request: BuildRequest, builder: RuntimeBuilder) -> None:
         raise CapabilityError(
             f"builder {builder.name!r} cannot do what this build asks: {', '.join(missing)}",
             step="check builder capabilities",
-            blame=f"builder {builder.name}",
+            hint=f"run `rtbuild builders` to see what each installed builder supports, or drop {missing[0]!r}",
         )
 
 
 def _push(request: BuildRequest, result: BuildResult, builder: RuntimeBuilder) -> None:
     if result.details.get("pushed"):
         return
+    from rtbuild._framework.plugins._trace import blame, builder_origin
+
     for tag in result.tags or [result.image]:
-        builder.push(tag)
+        try:
+            builder.push(tag)
+        except BaseException as exc:
+            blame(exc, builder_origin(builder))
+            raise
     result.details["pushed"] = True
+
+
+def _prepare(
+    request: BuildRequest,
+    config: Config,
+    pm: RtbuildPluginManager,
+    builder: RuntimeBuilder | None,
+    created: list[RuntimeBuilder],
+) -> RuntimeBuilder:
+    """pre_build, then the builder, its capabilities and the context: all before any work."""
+    pm.hook.pre_build(request=request, config=config)
+    validate_request(request)  # pre_build hooks may have changed it
+    builder = builder or pm.create_builder(request.builder or config.builder, config)
+    created.append(builder)
+    check_capabilities(request, builder)
+    if builder.capabilities.needs_dockerfile:
+        validate_context(
+            request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
+        )
+    else:
+        validate_context_dir(request.path)
+    return builder
+
+
+def plan_build(
+    request: BuildRequest,
+    *,
+    config: Config | None = None,
+    pm: RtbuildPluginManager | None = None,
+    builder: RuntimeBuilder | None = None,
+) -> str:
+    """What :func:`run_build` would do (``rtbuild build --dry-run``): the builder's plan.
+
+    Validation, ``pre_build`` hooks and the capability check run as for a build; nothing is
+    built or pushed and neither ``post_build`` nor ``build_failed`` is called.
+    """
+    from rtbuild._framework.plugins import get_plugin_manager
+
+    config = config or load_config()
+    pm = pm or get_plugin_manager(config)
+    _apply_config_defaults(request, config)
+    validate_request(request)
+    builder = _prepare(request, config, pm, builder, [])
+    if not builder.capabilities.dry_run:
+        raise CapabilityError(
+            f"builder {builder.name!r} cannot describe a build without running it (no dry run)",
+            step="check builder capabilities",
+        )
+    plan = builder.plan(request)
+    if request.push:
+        plan += "\n" + "\n".join(f"# then push {tag}" for tag in request.tags)
+    return plan
 
 
 def _run_hooks(
@@ -115,17 +173,7 @@ def _run_hooks(
 ) -> BuildResult:
     """pre_build -> builder -> context check -> locked build (+ push) -> post_build."""
     reporter = get_reporter()
-    pm.hook.pre_build(request=request, config=config)
-    validate_request(request)  # pre_build hooks may have changed it
-    builder = builder or pm.create_builder(request.builder or config.builder, config)
-    created.append(builder)
-    check_capabilities(request, builder)
-    if builder.capabilities.needs_dockerfile:
-        validate_context(
-            request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
-        )
-    else:
-        validate_context_dir(request.path)
+    builder = _prepare(request, config, pm, builder, created)
 
     # One build per tag at a time, across threads and processes: a waiter then runs the
     # build hook itself and gets the backend's no-op skip instead of a second build.
@@ -133,9 +181,7 @@ def _run_hooks(
         reporter.event("waiting", tags=request.tags, message=message)
 
     with build_lock(request.tags, on_wait=on_wait):
-        # A caller that already knows the image exists (runtime exact hit) sets data["cached"].
-        verb = "reusing" if request.data.get("cached") else "building"
-        reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"{verb} {request.tags[0]}")
+        reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
         outcome = pm.hook.build(request=request, builder=builder, config=config)
         if outcome is None:
             raise BuildFailedError("no plugin performed the build", step="build")
@@ -225,4 +271,4 @@ def check_image(
     return bool(answer)
 
 
-__all__ = ["check_capabilities", "check_image", "run_build", "validate_request"]
+__all__ = ["check_capabilities", "check_image", "plan_build", "run_build", "validate_request"]

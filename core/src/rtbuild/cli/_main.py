@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -59,12 +62,45 @@ class LazyGroup(click.Group):
                 raise
             return None
         command: click.Command = getattr(module, attr)
+        _accept_global_flags_after(command)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(f"No such command {name!r}.{hint} See `rtbuild --help`.", ctx)
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _STATE.debug = True
+
+
+def _set_trace(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _STATE.trace_hooks = True
+
+
+def _accept_global_flags_after(command: click.Command) -> None:
+    """``rtbuild build ... --debug`` works like ``rtbuild --debug build ...`` (and ``--trace-hooks``)."""
+    taken = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
+    for flag, callback in (("--debug", _set_debug), ("--trace-hooks", _set_trace)):
+        if flag not in taken:
+            command.params.append(
+                click.Option([flag], is_flag=True, expose_value=False, callback=callback, hidden=True)
+            )
 
 
 @dataclass
@@ -129,8 +165,49 @@ def json_option(func: Any) -> Any:
     )(func)
 
 
+#: Where results go: the real stdout, even while hooks run with stdout sent to stderr.
+_RESULT_STREAM: list[TextIO] = []
+
+
+def _result_stream() -> TextIO:
+    return _RESULT_STREAM[-1] if _RESULT_STREAM else sys.stdout
+
+
+def echo_result(text: str) -> None:
+    """Print the command's result on stdout (never mixed with what hooks print)."""
+    click.echo(text, file=_result_stream())
+
+
 def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2, default=str))
+    echo_result(json.dumps(payload, indent=2, default=str))
+
+
+@contextlib.contextmanager
+def hooks_write_to_stderr() -> Iterator[None]:
+    """While builders and hooks run, their stdout goes to stderr: the result owns stdout.
+
+    ``print()`` in a hook would otherwise corrupt ``--json`` or ``IMAGE=$(rtbuild build)``.
+    File descriptor 1 is redirected too (subprocesses, C code) when stdout is a real file.
+    """
+    real = sys.stdout
+    saved_fd: int | None = None
+    try:
+        if real.fileno() == 1 and sys.stderr.fileno() == 2:
+            real.flush()
+            saved_fd = os.dup(1)
+            os.dup2(2, 1)
+    except (AttributeError, OSError, ValueError):  # an in-memory stdout (tests, embedding)
+        saved_fd = None
+    _RESULT_STREAM.append(real)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _RESULT_STREAM.pop()
+        if saved_fd is not None:
+            sys.stderr.flush()
+            os.dup2(saved_fd, 1)
+            os.close(saved_fd)
 
 
 def _report_error(exc: AgentRuntimeBuildError) -> int:
@@ -174,7 +251,11 @@ def _main(argv: list[str] | None) -> int:
         if _STATE.debug:
             traceback.print_exception(exc, file=sys.stderr)
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("  hint: run with --debug for the traceback and report it", err=True)
+        blame = getattr(exc, "rtbuild_blame", None)
+        if blame:
+            click.echo(f"  from: {blame}", err=True)
+        who = f"the authors of {blame}" if blame else "it"
+        click.echo(f"  hint: run with --debug for the traceback and report {who}", err=True)
         return EXIT_FAILED
     return rv if isinstance(rv, int) else 0
 
@@ -184,4 +265,15 @@ def run() -> None:
     sys.exit(main())
 
 
-__all__ = ["COMMANDS", "State", "cli", "emit_json", "json_option", "main", "pass_state", "run"]
+__all__ = [
+    "COMMANDS",
+    "State",
+    "cli",
+    "echo_result",
+    "emit_json",
+    "hooks_write_to_stderr",
+    "json_option",
+    "main",
+    "pass_state",
+    "run",
+]

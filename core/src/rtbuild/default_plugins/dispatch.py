@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rtbuild._framework.plugins._trace import blame, builder_origin
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.errors import ConfigError
 from rtbuild.markers import hookimpl
@@ -11,23 +12,42 @@ from rtbuild.markers import hookimpl
 def build(request: BuildRequest, builder: RuntimeBuilder) -> BuildResult:
     # The structured entry point: v2 builders override it, the base class adapts it to
     # a v1 ``build()`` with every field as a flag. Plugin filtering never changes this.
-    return builder.build_request(request)
+    try:
+        result = builder.build_request(request)
+    except BaseException as exc:
+        blame(exc, builder_origin(builder), impl=f"build in {builder_origin(builder)}")
+        raise
+    if not isinstance(result, BuildResult):
+        from rtbuild.errors import PluginError
+
+        origin = builder_origin(builder)
+        raise PluginError(
+            f"{origin}: build_request returned {result!r} instead of a rtbuild.BuildResult",
+            step="build",
+            hint="RuntimeBuilder.build_request must return a BuildResult",
+            blame=origin,
+        )
+    return result
 
 
 @hookimpl(trylast=True)
 def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder, platform: str | None) -> bool:
-    if platform:
-        # ``platform`` is an optional keyword of v2 builders' image_exists, not part of the
-        # abstract signature: a builder that cannot tell platforms apart must say so, not
-        # answer for another platform.
-        if not takes_platform(builder):
-            raise ConfigError(
-                f"builder {builder.name or type(builder).__name__!r} cannot check an image for a platform",
-                step="check image",
-                hint="drop --platform, or choose a builder whose image_exists takes platform= (docker, podman)",
-            )
-        return bool(builder.image_exists(image_name, pull_from_repo=pull_from_repo, platform=platform))  # type: ignore[call-arg]
-    return builder.image_exists(image_name, pull_from_repo=pull_from_repo)
+    try:
+        if platform:
+            # ``platform`` is an optional keyword of v2 builders' image_exists, not part of the
+            # abstract signature: a builder that cannot tell platforms apart must say so, not
+            # answer for another platform.
+            if not takes_platform(builder):
+                raise ConfigError(
+                    f"builder {builder.name or type(builder).__name__!r} cannot check an image for a platform",
+                    step="check image",
+                    hint="drop --platform, or choose a builder whose image_exists takes platform= (docker, podman)",
+                )
+            return bool(builder.image_exists(image_name, pull_from_repo=pull_from_repo, platform=platform))  # type: ignore[call-arg]
+        return builder.image_exists(image_name, pull_from_repo=pull_from_repo)
+    except BaseException as exc:
+        blame(exc, builder_origin(builder), impl=f"image_exists in {builder_origin(builder)}")
+        raise
 
 
 def takes_platform(builder: RuntimeBuilder) -> bool:

@@ -179,11 +179,11 @@ def _run(
         extra_build_args=list(extra),
     )
     request.data.update(data)
+    # Plugin-to-plugin data (rtbuild itself never reads it): which runtime stage this
+    # build is, for post_build hooks such as the metrics plugin. Documented in runtime.md.
     request.data["runtime_stage"] = stage
     if force:
         request.force = True
-    if isinstance(builder, _ExistingImage):
-        request.data["cached"] = True
     return run_build(request, config=config, pm=pm, builder=builder)
 
 
@@ -308,7 +308,7 @@ def build_runtime_image(
         "layers": sum(composition.layers.values()),
         "payload_files": sum(tree.payload.files for tree in composition.source.trees),
     }
-    data = {"runtime": dict(details)}
+    data: dict[str, Any] = {}
     extra = ["--no-cache"] if no_cache else []
     common: dict[str, Any] = {
         "config": config,

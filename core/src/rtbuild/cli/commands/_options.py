@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
@@ -19,6 +20,33 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, str]:
 
 
 def progress_mode(as_json: bool, quiet: bool = False) -> str:
-    if as_json:
-        return "json"
-    return "quiet" if quiet else "auto"
+    """``-q`` wins: ``--json -q`` prints the result document and no event stream."""
+    if quiet:
+        return "quiet"
+    return "json" if as_json else "auto"
+
+
+def installed_builders() -> list[str]:
+    """Names of the installed builders, from metadata (nothing is imported)."""
+    from rtbuild._framework.plugins import BUILDERS_GROUP, RtbuildPluginManager
+
+    try:
+        return sorted({item.name for item in RtbuildPluginManager().discovered_all(BUILDERS_GROUP)})
+    except Exception:  # help text must never fail
+        return []
+
+
+class BuilderOption(click.Option):
+    """``--builder``: its help lists the installed builders (read only when help is shown)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        names = installed_builders()
+        installed = ", ".join(names) if names else "none (pip install rtbuild-docker)"
+        return record[0], f"{record[1]} Installed: {installed}."
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("metavar", "NAME")
+        super().__init__(*args, **kwargs)

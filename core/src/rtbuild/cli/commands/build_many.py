@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
 from rtbuild.cli.commands._options import progress_mode
 
 
@@ -33,14 +33,14 @@ def build_many(
     entries = load_batch_file(file)
     config = state.load_config()
     pm = state.plugin_manager(config)
-    with use_reporter(make_reporter(progress_mode(as_json, quiet))):
+    with use_reporter(make_reporter(progress_mode(as_json, quiet))), hooks_write_to_stderr():
         report = run_batch(entries, jobs=jobs, fail_fast=fail_fast, config=config, pm=pm, source=file)
     if as_json:
         emit_json(report.to_dict())
     else:
         for outcome in report.outcomes:
             if outcome.result is not None:
-                click.echo(outcome.result.image)
+                echo_result(outcome.result.image)
         for outcome in report.outcomes:
             if outcome.error is not None:
                 click.echo(f"build {outcome.entry.index} ({outcome.entry.name}) failed:", err=True)

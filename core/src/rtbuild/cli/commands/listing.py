@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from typing import Any
 
 import click
 
-from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, echo_result, emit_json, json_option, pass_state
 
 
 def _table(rows: list[dict[str, object]], columns: list[str]) -> str:
@@ -15,6 +17,12 @@ def _table(rows: list[dict[str, object]], columns: list[str]) -> str:
     lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip() for cell in cells]
     return "\n".join(lines)
+
+
+def _errors(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        if row.get("error"):
+            click.echo(f"{row['name']}: {row['error']}", err=True)
 
 
 @click.command()
@@ -35,25 +43,56 @@ def plugins(state: State, as_json: bool) -> None:
         return
     for row in rows:
         row["hooks"] = ",".join(row["hooks"]) if row["hooks"] else ""
-    click.echo(_table(rows, ["name", "kind", "distribution", "version", "status", "hooks"]))
-    for row in rows:
-        if row["error"]:
-            click.echo(f"{row['name']}: {row['error']}", err=True)
+    echo_result(_table(rows, ["name", "kind", "distribution", "version", "status", "hooks"]))
+    _errors(rows)
+
+
+#: Short names of the capability flags in the human table.
+_SHORT = {"no_cache": "no-cache", "cache_export": "cache", "multi_platform": "multi-platform", "dry_run": "dry-run"}
+
+
+def _capabilities_text(caps: dict[str, Any] | None) -> str:
+    if caps is None:
+        return "?"
+    flags = [_SHORT.get(k, k) for k, v in caps.items() if v is True and k != "needs_dockerfile"]
+    if not caps.get("needs_dockerfile", True):
+        flags.append("no-dockerfile")
+    if caps.get("platforms"):
+        flags.append("platforms=" + "|".join(caps["platforms"]))
+    return ",".join(flags) or "-"
 
 
 @click.command()
 @json_option
 @pass_state
 def builders(state: State, as_json: bool) -> None:
-    """List installed builders (from metadata; nothing is imported)."""
+    """List installed builders with what each can do.
+
+    Each builder's class is imported to read its declared capabilities (nothing is
+    created); a builder that fails to import is listed as failed.
+    """
     from rtbuild._framework.plugins import RtbuildPluginManager
+    from rtbuild.errors import AgentRuntimeBuildError
 
     config = state.load_config()
-    records = RtbuildPluginManager().builder_records()
-    rows = [record.to_dict() for record in records.values()]
-    for row in rows:
-        row["selected"] = row["name"] == config.builder
+    pm = RtbuildPluginManager()
+    rows: list[dict[str, Any]] = []
+    for record in pm.builder_rows():
+        capabilities: dict[str, Any] | None = None
+        if record.status != "conflict":
+            # A failure leaves the record "failed", with why, for the table.
+            with contextlib.suppress(AgentRuntimeBuildError):
+                capabilities = pm.builder_class(record.name).capabilities.to_dict()
+        row: dict[str, Any] = record.to_dict()
+        row.pop("hooks", None)
+        row["selected"] = record.name == config.builder
+        row["capabilities"] = capabilities
+        rows.append(row)
     if as_json:
         emit_json(rows)
         return
-    click.echo(_table(rows, ["name", "distribution", "version", "value", "selected"]))
+    for row in rows:
+        row["can"] = _capabilities_text(row["capabilities"])
+        row["selected"] = "*" if row["selected"] else ""
+    echo_result(_table(rows, ["name", "distribution", "version", "status", "selected", "can"]))
+    _errors(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
 from rtbuild.cli.commands._options import parse_pairs, progress_mode
 
 
@@ -87,7 +87,7 @@ def runtime(
             for row in rows:
                 click.echo(f"{row['name']}\t(order {row['order']})")
         return
-    with use_reporter(make_reporter(progress_mode(as_json, quiet))):
+    with use_reporter(make_reporter(progress_mode(as_json, quiet))), hooks_write_to_stderr():
         result = build_runtime_image(
             config,
             base_image,
@@ -102,4 +102,4 @@ def runtime(
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(result.image)
+        echo_result(result.image)

@@ -1,0 +1,113 @@
+"""Names a user or plugin author can get wrong, each reported with did-you-mean.
+
+Hook names and hook arguments (a misspelt one would silently turn a policy plugin off),
+and the plugin/builder names in the allow and deny lists and in ``[plugins.X]`` /
+``[builders.X]`` tables (a typo in a deny list must not go unnoticed).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from rtbuild.errors import PluginLoadWarning
+
+if TYPE_CHECKING:
+    from rtbuild._framework.config import Config
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    import difflib  # only when a name is wrong
+
+    close = difflib.get_close_matches(name, sorted(set(choices)), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def unknown_hook_message(hook: str, specs: Sequence[str]) -> tuple[str, str]:
+    """Message and hint for a hook implementation whose name is no hook."""
+    return (
+        f"{hook!r} is not an rtbuild hook{did_you_mean(hook, specs)}",
+        f"hooks are: {', '.join(sorted(specs))}; mark others @hookimpl(optionalhook=True)",
+    )
+
+
+_ARG_ERROR = re.compile(r"for hook '(?P<hook>\w+)'.*?Argument\(s\) \{(?P<args>[^}]*)\}", re.DOTALL)
+
+
+def bad_argument_message(pluggy_message: str, spec_args: dict[str, list[str]]) -> tuple[str, str] | None:
+    """Message and hint for a hookimpl argument the hook does not have (from pluggy's text)."""
+    match = _ARG_ERROR.search(pluggy_message)
+    if not match or match.group("hook") not in spec_args:
+        return None
+    hook = match.group("hook")
+    valid = spec_args[hook]
+    args = [a.strip().strip("'\"") for a in match.group("args").split(",") if a.strip()]
+    parts = [f"{arg!r}{did_you_mean(arg, valid)}" for arg in args]
+    noun = "argument" if len(args) == 1 else "arguments"
+    return (
+        f"its {hook} hook takes {noun} {', '.join(parts)}, which {hook} does not have",
+        f"{hook} passes: {', '.join(valid)} (take any subset of them, by these names)",
+    )
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, PluginLoadWarning, stacklevel=3)
+
+
+def check_configured_names(
+    config: Config,
+    plugin_names: Iterable[str],
+    builder_names: Iterable[str],
+    *,
+    builder_distributions: Iterable[str] = (),
+    check_lists: bool = True,
+) -> list[str]:
+    """Warn about names that match no installed plugin or builder; return the messages.
+
+    ``plugin_names`` are entry-point and distribution names of installed plugins,
+    ``builder_names`` the installed builders' names.
+    """
+    plugins = {n for n in plugin_names if n}
+    normalised = {_norm(n) for n in plugins}
+    builders = set(builder_names)
+    builder_dists = {_norm(n) for n in builder_distributions if n} | {_norm(n) for n in builders}
+    messages: list[str] = []
+
+    def known(name: str) -> bool:
+        return name in plugins or _norm(name) in normalised
+
+    if check_lists:
+        lists = (
+            ("RTBUILD_LOAD_PLUGINS / load_plugins", config.load_plugins or []),
+            ("RTBUILD_DISABLE_PLUGINS / disable_plugins", config.disable_plugins),
+        )
+        for where, names in lists:
+            for name in names:
+                if known(name):
+                    continue
+                if _norm(name) in builder_dists:
+                    messages.append(
+                        f"{where} names {name!r}, a builder: the plugin lists never filter builders "
+                        "(select one with --builder / RTBUILD_BUILDER)"
+                    )
+                    continue
+                messages.append(f"{where} names {name!r}, which is no installed plugin{did_you_mean(name, plugins)}")
+    for name in config.plugins:
+        if not known(name):
+            messages.append(f"[plugins.{name}] configures no installed plugin{did_you_mean(name, plugins)}")
+    for name in config.builders:
+        if name not in builders:
+            messages.append(f"[builders.{name}] configures no installed builder{did_you_mean(name, builders)}")
+    for message in messages:
+        _warn(message)
+    return messages
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+__all__ = ["bad_argument_message", "check_configured_names", "did_you_mean", "unknown_hook_message"]

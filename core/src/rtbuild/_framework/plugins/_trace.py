@@ -1,0 +1,125 @@
+"""Who did it: blame for hook and builder errors, and the ``--trace-hooks`` tracer.
+
+Every hook implementation of a registered plugin is wrapped once: an exception it raises
+is tagged with the plugin (and distribution) it came from, so the CLI prints ``from: ...``
+and the tracer says which implementation raised; a ``build`` hook that returns something
+other than an image name or a :class:`~rtbuild.BuildResult` is an error blamed on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import pluggy
+
+from rtbuild.builder import BuildResult, RuntimeBuilder
+from rtbuild.errors import AgentRuntimeBuildError, PluginError
+
+#: Attribute set on any exception: the plugin or builder it came from (CLI: ``from: ...``).
+BLAME_ATTR = "rtbuild_blame"
+#: Attribute set on any exception: the hook implementation that raised it (``--trace-hooks``).
+IMPL_ATTR = "rtbuild_impl"
+
+
+def blame(exc: BaseException, origin: str | None, impl: str | None = None) -> None:
+    """Tag ``exc`` with where it came from, unless something closer to it already did."""
+    if origin:
+        if isinstance(exc, AgentRuntimeBuildError):
+            if exc.blame is None:
+                exc.blame = origin
+        elif getattr(exc, BLAME_ATTR, None) is None:
+            with contextlib.suppress(AttributeError):  # an exception type without __dict__
+                setattr(exc, BLAME_ATTR, origin)
+    if impl and getattr(exc, IMPL_ATTR, None) is None:
+        with contextlib.suppress(AttributeError):
+            setattr(exc, IMPL_ATTR, impl)
+
+
+def blamed_on(exc: BaseException) -> str | None:
+    """Who an exception is blamed on, if anyone."""
+    if isinstance(exc, AgentRuntimeBuildError) and exc.blame:
+        return exc.blame
+    value = getattr(exc, BLAME_ATTR, None)
+    return value if isinstance(value, str) else None
+
+
+def builder_origin(builder: RuntimeBuilder) -> str:
+    """``builder NAME (DISTRIBUTION VERSION)`` as the factory recorded it."""
+    origin = getattr(builder, "_rtbuild_origin", None)
+    return origin if isinstance(origin, str) else f"builder {builder.name or type(builder).__name__}"
+
+
+def _check_build_result(result: object, origin: str) -> None:
+    if result is None or isinstance(result, BuildResult) or (isinstance(result, str) and result):
+        return
+    raise PluginError(
+        f"{origin}: its build hook returned {result!r} instead of an image name, a BuildResult or None",
+        step="build hook",
+        hint="a build hook returns the final name:tag, a rtbuild.BuildResult, or None to let the next one build",
+        blame=origin,
+    )
+
+
+def wrap_impls(pm: pluggy.PluginManager, plugin: object, name: str, origin: str | None) -> None:
+    """Wrap ``plugin``'s hook implementations so errors name it (``origin``: blame text)."""
+    for caller in pm.get_hookcallers(plugin) or []:
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin or impl.hookwrapper or impl.wrapper:
+                continue  # new-style wrappers are generators: they see the errors anyway
+            # pluggy calls impl.function(*args); the wrapper keeps its argument list.
+            impl.function = _wrapped(impl.function, caller.name, name, origin)  # type: ignore[misc]
+
+
+def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | None) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            result = function(*args)
+        except BaseException as exc:
+            blame(exc, origin, impl=f"{hook} in {origin or name}")
+            raise
+        if hook == "build" and origin:
+            _check_build_result(result, origin)
+        return result
+
+    return call
+
+
+class HookTracer:
+    """Prints each hook call with its plugins and duration (``RTBUILD_TRACE_HOOKS=1``)."""
+
+    def __init__(self, pm: pluggy.PluginManager, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._starts: list[float] = []
+        self._undo = pm.add_hookcall_monitoring(self._before, self._after)
+
+    def _write(self, text: str) -> None:
+        print(text, file=self._stream or sys.stderr)
+
+    def _before(self, hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        self._starts.append(time.perf_counter())
+        names = ", ".join(impl.plugin_name for impl in reversed(impls)) or "(no plugins)"
+        self._write(f"rtbuild trace: {hook_name} -> [{names}]")
+
+    def _after(
+        self, outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
+        elapsed_ms = (time.perf_counter() - self._starts.pop()) * 1000
+        status = "ok"
+        if outcome.exception:
+            status = "raised " + type(outcome.exception).__name__
+            where = getattr(outcome.exception, IMPL_ATTR, None)
+            if where:
+                status += f" (from {where})"
+        self._write(f"rtbuild trace: {hook_name} {status} in {elapsed_ms:.1f} ms")
+
+    def undo(self) -> None:
+        self._undo()
+
+
+__all__ = ["BLAME_ATTR", "IMPL_ATTR", "HookTracer", "blame", "blamed_on", "builder_origin", "wrap_impls"]

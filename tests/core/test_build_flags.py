@@ -1,0 +1,145 @@
+"""Every contract v2 field from the CLI (and build-many) to the builder: typed for a v2
+builder, as Docker-style flags for a v1 one; --dry-run; builders that need no Dockerfile."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rtbuild.testing import FakeSite, run_cli
+
+# A v2 builder: overrides build_request and records the typed request it got.
+V2_BUILDER = """
+import json, os
+from rtbuild import BuilderCapabilities, BuildResult, RuntimeBuilder
+
+
+class SiteBuilder(RuntimeBuilder):
+    capabilities = BuilderCapabilities(
+        target=True, no_cache=True, secrets=True, cache_export=True, multi_platform=True,
+        needs_dockerfile=False,
+    )
+    requests = []
+
+    def build(self, path, tags, platform=None, extra_build_args=None):
+        raise AssertionError("a v2 builder is called through build_request")
+
+    def build_request(self, request):
+        type(self).requests.append(request)
+        return BuildResult(request.tags[0], list(request.tags), self.name, 0.1, cached=True,
+                           details={"engine": "v2", "secret": request.secrets[0].value().decode()
+                                    if request.secrets else None})
+
+    def plan(self, request):
+        return "v2 would build " + " ".join(request.tags)
+
+    def image_exists(self, image_name, pull_from_repo=True):
+        return False
+"""
+
+
+@pytest.fixture
+def site(rtbuild_site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSite:
+    rtbuild_site.add_builder("rtbuild-v1", "v1", module="v1_site_builder")
+    rtbuild_site.add_builder("rtbuild-v2", "v2", source=V2_BUILDER, module="v2_site_builder")
+    monkeypatch.chdir(tmp_path)
+    return rtbuild_site
+
+
+def _module(name: str) -> Any:
+    return sys.modules[f"{name}_site_builder"].SiteBuilder
+
+
+ALL_FLAGS = [
+    "--target", "test", "--no-cache", "-f", "Dockerfile", "--secret", "id=tok,env=RT_SECRET",
+    "--cache-from", "type=local,src=/c", "--cache-to", "type=local,dest=/c", "--build-arg", "A=1",
+    "--label", "team=agents", "--extra", "--network=none",
+]  # fmt: skip
+
+
+def test_a_v1_builder_gets_every_field_as_a_flag(site: FakeSite, context: Path) -> None:
+    flags = [f for f in ALL_FLAGS if f not in ("--secret", "id=tok,env=RT_SECRET")]
+    (context / "Dockerfile").write_text("FROM scratch AS test\n")
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", *flags])
+    assert result.exit_code == 0, result.stderr
+    (call,) = [c for c in _module("v1").calls if c["method"] == "build"]
+    assert call["extra_build_args"] == [
+        "-f", "Dockerfile", "--build-arg", "A=1", "--label", "team=agents", "--target", "test", "--no-cache",
+        "--cache-from", "type=local,src=/c", "--cache-to", "type=local,dest=/c", "--network=none",
+    ]  # fmt: skip
+    # Secrets are not among what a v1 builder declares: refused before any work.
+    refused = run_cli(["build", str(context), "-t", "img:2", "--builder", "v1", "--secret", "id=t,env=RT_SECRET"])
+    assert refused.exit_code == 2 and "secrets" in refused.stderr
+    assert len([c for c in _module("v1").calls if c["method"] == "build"]) == 1
+
+
+def test_a_v2_builder_gets_the_typed_request_and_reports_cached_and_details(site: FakeSite, context: Path) -> None:
+    args = ["build", str(context), "-t", "img:1", "--builder", "v2", "--platform", "linux/amd64,linux/arm64"]
+    result = run_cli([*args, *ALL_FLAGS, "--json"], env={"RT_SECRET": "s3cret"})
+    assert result.exit_code == 0, result.stderr
+    (request,) = _module("v2").requests
+    assert (request.target, request.no_cache, request.dockerfile) == ("test", True, "Dockerfile")
+    assert request.build_args == {"A": "1"} and request.labels == {"team": "agents"}
+    assert [(s.id, s.env) for s in request.secrets] == [("tok", "RT_SECRET")]
+    assert request.cache_from == ["type=local,src=/c"] and request.cache_to == ["type=local,dest=/c"]
+    assert request.platforms() == ["linux/amd64", "linux/arm64"] and request.extra_build_args == ["--network=none"]
+    assert request.data == {}
+    payload = result.json()
+    assert payload["cached"] is True and payload["details"]["engine"] == "v2"
+
+
+def test_a_context_without_a_dockerfile_builds_through_a_builder_that_needs_none(
+    site: FakeSite, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "main.py").write_text("print('hi')\n")
+    assert run_cli(["build", str(bare), "-t", "img:1", "--builder", "v2"]).exit_code == 0
+    refused = run_cli(["build", str(bare), "-t", "img:1", "--builder", "v1"])
+    assert refused.exit_code == 2 and "Dockerfile" in refused.stderr
+
+
+def test_dry_run_prints_the_plan_and_builds_nothing(site: FakeSite, context: Path) -> None:
+    result = run_cli(["build", str(context), "-t", "img:1", "-t", "img:2", "--builder", "v2", "--dry-run"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "v2 would build img:1 img:2\n"
+    assert _module("v2").requests == []
+    v1 = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--dry-run", "--json", "--target", "t"])
+    assert v1.exit_code == 0, v1.stderr
+    payload = v1.json()
+    assert payload["dry_run"] is True and "--target t" in payload["plan"]
+    assert [c for c in _module("v1").calls if c["method"] == "build"] == []
+
+
+def test_dry_run_still_refuses_what_the_builder_cannot_do(site: FakeSite, context: Path) -> None:
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v2", "--dry-run", "--push"])
+    assert result.exit_code == 2 and "push" in result.stderr
+    multi = run_cli(["build", str(context), "-t", "i:1", "--builder", "v1", "--platform", "linux/amd64,linux/arm64"])
+    assert multi.exit_code == 2 and "multi_platform" in multi.stderr
+
+
+@pytest.mark.parametrize("secret", ["tok", "id=tok", "id=tok,src=a,env=B", "id=tok,file=x"])
+def test_a_malformed_secret_is_a_usage_error(site: FakeSite, context: Path, secret: str) -> None:
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v2", "--secret", secret])
+    assert result.exit_code == 2 and "--secret" in result.stderr
+
+
+def test_build_many_entries_take_the_same_fields(site: FakeSite, context: Path, tmp_path: Path) -> None:
+    (tmp_path / "ctx2").mkdir()
+    (tmp_path / "ctx2" / "Dockerfile.alt").write_text("FROM scratch\n")
+    (tmp_path / "images.toml").write_text(
+        f'[[build]]\npath = "{context}"\ntags = ["a:1"]\nbuilder = "v2"\ntarget = "t"\nno_cache = true\n'
+        'secrets = ["id=tok,src=/dev/null"]\ncache_from = ["r/c"]\ncache_to = ["r/c2"]\nforce = true\n\n'
+        '[[build]]\npath = "ctx2"\ntags = ["b:1"]\nbuilder = "v1"\ndockerfile = "Dockerfile.alt"\n'
+    )
+    result = run_cli(["build-many", str(tmp_path / "images.toml"), "--json", "-q"])
+    assert result.exit_code == 0, result.stderr
+    (request,) = _module("v2").requests
+    assert (request.target, request.no_cache, request.force) == ("t", True, True)
+    assert [s.id for s in request.secrets] == ["tok"] and request.cache_from == ["r/c"]
+    (call,) = [c for c in _module("v1").calls if c["method"] == "build"]
+    assert call["extra_build_args"][:2] == ["-f", "Dockerfile.alt"]
+    assert json.loads(result.stdout)["ok"] is True
