@@ -94,22 +94,26 @@ def test_runtime_explicit_false_wins_over_config_true() -> None:
     assert result.details["runtime_tier"] == "exact" and builder.pushed == [result.image]
 
 
-def test_runtime_exact_hit_only_in_the_registry_is_never_pushed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rtbuild.oci._registry as registry
+class RegistryOnly(FakeBuilder):
+    """The registry holds the exact tag; the local engine does not (until a pull)."""
 
-    asked: list[str] = []
+    def __init__(self, in_registry: set[str]) -> None:
+        super().__init__()
+        self.in_registry = in_registry
 
-    def in_registry(tag: str, **kwargs: Any) -> bool:
-        asked.append(tag)
-        return True  # the registry holds the exact tag; the local engine does not
+    def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
+        self.calls.append({"method": "image_exists", "image_name": image_name, "pull_from_repo": pull_from_repo})
+        return image_name in self.images or (pull_from_repo and image_name in self.in_registry)
 
-    monkeypatch.setattr(registry, "manifest_exists", in_registry)
+
+def test_runtime_exact_hit_only_in_the_registry_is_never_pushed() -> None:
     pm = get_plugin_manager(Config(), load_entrypoints=False, extra_plugins=[_Offer()])
-    builder = FakeBuilder()
-    result = build_runtime_image(_runtime_config("127.0.0.1:5999/rt"), "busybox:latest", ["alpha"], pm=pm,
-                                 builder=builder)  # fmt: skip
+    config = _runtime_config("127.0.0.1:5999/rt")
+    # Learn the exact tag with a throw-away build, then start from an empty engine.
+    exact = build_runtime_image(config, "busybox:latest", ["alpha"], pm=pm, builder=FakeBuilder(), push=False).image
+    builder = RegistryOnly({exact})
+    result = build_runtime_image(config, "busybox:latest", ["alpha"], pm=pm, builder=builder)
     assert result.details["runtime_tier"] == "exact" and result.details["found_in"] == "registry"
-    assert asked == [result.image]
     assert builder.pushed == [] and [c for c in builder.calls if c["method"] == "build"] == []
 
 
