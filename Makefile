@@ -27,6 +27,7 @@ venv: $(STAMP)
 engine:
 	bash scripts/engine.sh
 	bash scripts/podman.sh
+	bash scripts/browser.sh
 
 test: venv engine
 	$(BIN)/python -m pytest

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "runtime": "rtbuild.cli.commands.runtime:runtime",
     "scan": "rtbuild.cli.commands.scan:scan",
     "context": "rtbuild.cli.commands.context:context",
+    "metrics": "rtbuild.cli.commands.metrics:metrics",
 }
 
 #: One-line help per command, so ``--help`` needs no imports.
@@ -41,6 +42,7 @@ SHORT_HELP: dict[str, str] = {
     "runtime": "Build (or reuse) a runtime image from a base image and runtime plugins.",
     "scan": "SBOM and OSV vulnerability check of a local image (needs rtbuild-sbom).",
     "context": "Show what a build would send: files, bytes, ignore rules, digest, warnings.",
+    "metrics": "Report over recorded builds (durations, success, cache hits, sizes, steps).",
 }
 
 

@@ -1,0 +1,228 @@
+"""``rtbuild metrics``: a report over the lines the metrics plugin records.
+
+The file is found the way rtbuild-metrics finds it (``RTBUILD_METRICS_FILE``, then
+``[plugins.metrics] path``, then ``$XDG_STATE_HOME/rtbuild/metrics.jsonl``), so the report
+needs the plugin only to have written the lines, not to be importable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rtbuild._framework.paths import state_dir
+from rtbuild._observe.profile import counted_steps
+
+ENV_FILE = "RTBUILD_METRICS_FILE"
+
+
+def metrics_file(plugin_table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    raw = env.get(ENV_FILE) or plugin_table.get("path")
+    if raw:
+        return Path(os.path.expanduser(str(raw)))
+    return state_dir("metrics.jsonl", env=env)
+
+
+def parse_time(text: str) -> float:
+    """ISO 8601 (``2026-11-30``, ``2026-11-30T12:00``, ``...Z``) -> epoch seconds; naive = UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+@dataclass
+class Records:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # lines that were not a JSON object with a timestamp
+
+
+def load_records(
+    path: Path,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    repos: Sequence[str] = (),
+    builders: Sequence[str] = (),
+) -> Records:
+    """The lines of ``path`` within the window and filters, each with ``_t`` (epoch)."""
+    out = Records()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            stamp = parse_time(str(record["timestamp"]))
+        except (ValueError, KeyError, TypeError):
+            out.skipped += 1
+            continue
+        if not isinstance(record, dict):
+            out.skipped += 1
+            continue
+        record["_t"] = stamp
+        record.setdefault("repository", _repository(str(record.get("image") or "")))
+        record.setdefault("success", True)  # lines from before failures were recorded
+        if (since is not None and stamp < since) or (until is not None and stamp >= until):
+            continue
+        if repos and record["repository"] not in repos:
+            continue
+        if builders and record.get("builder") not in builders:
+            continue
+        out.records.append(record)
+    out.records.sort(key=lambda r: r["_t"])
+    return out
+
+
+def _repository(image: str) -> str:
+    name = image.split("@", 1)[0]
+    return name[: name.rfind(":")] if name.rfind(":") > name.rfind("/") else name
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile (numpy's default method); ``None`` for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 3)
+
+
+def slowest_steps(records: Iterable[Mapping[str, Any]], count: int = 5) -> list[dict[str, Any]]:
+    """Steps grouped by name over the records: runs, cached runs, mean and max duration."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        for step in record.get("steps") or ():
+            if isinstance(step, Mapping) and not step.get("internal"):
+                groups.setdefault(str(step.get("name")), []).append(step)
+    rows: list[dict[str, Any]] = []
+    for name, steps in groups.items():
+        durations = [float(s.get("duration_s") or 0.0) for s in steps]
+        rows.append(
+            {
+                "name": name,
+                "runs": len(steps),
+                "cached": sum(1 for s in steps if s.get("cached")),
+                "total_s": round(sum(durations), 3),
+                "mean_s": round(sum(durations) / len(durations), 3),
+                "max_s": round(max(durations), 3),
+            }
+        )
+    rows.sort(key=lambda row: (-float(row["total_s"]), str(row["name"])))
+    return rows[:count]
+
+
+def summarise_group(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in records if r.get("success")]
+    failed = [r for r in records if not r.get("success")]
+    durations = [float(r["duration_s"]) for r in ok if isinstance(r.get("duration_s"), int | float)]
+    built = [float(r["duration_s"]) for r in ok if not r.get("cached") and isinstance(r.get("duration_s"), int | float)]
+    steps = [s for r in ok for s in counted_steps(r.get("steps") or [])]
+    sizes = [r for r in ok if isinstance(r.get("size_bytes"), int)]
+    failures: dict[str, int] = {}
+    for record in failed:
+        key = f"{record.get('error_class') or 'error'} at {record.get('failed_step') or '?'}"
+        failures[key] = failures.get(key, 0) + 1
+    return {
+        "builds": len(records),
+        "succeeded": len(ok),
+        "failed": len(failed),
+        "success_rate": round(len(ok) / len(records), 3) if records else None,
+        "duration_p50_s": percentile(durations, 0.5),
+        "duration_p95_s": percentile(durations, 0.95),
+        "built_p50_s": percentile(built, 0.5),
+        "built_p95_s": percentile(built, 0.95),
+        "reuse_rate": round(sum(1 for r in ok if r.get("cached")) / len(ok), 3) if ok else None,
+        "step_cache_hit_rate": round(sum(1 for s in steps if s.get("cached")) / len(steps), 3) if steps else None,
+        "size_bytes_last": sizes[-1]["size_bytes"] if sizes else None,
+        "size_over_time": [{"timestamp": r["timestamp"], "size_bytes": r["size_bytes"]} for r in sizes],
+        "slowest_steps": slowest_steps(ok),
+        "failures": dict(sorted(failures.items(), key=lambda item: -item[1])),
+        "first": records[0]["timestamp"] if records else None,
+        "last": records[-1]["timestamp"] if records else None,
+    }
+
+
+def build_report(loaded: Records, path: Path) -> dict[str, Any]:
+    """Per (repository, builder) summaries plus the totals, ready for JSON."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in loaded.records:
+        groups.setdefault((str(record["repository"]), str(record.get("builder") or "-")), []).append(record)
+    rows = []
+    for (repository, builder), records in sorted(groups.items()):
+        rows.append({"repository": repository, "builder": builder, **summarise_group(records)})
+    return {
+        "file": str(path),
+        "records": len(loaded.records),
+        "skipped_lines": loaded.skipped,
+        "total": summarise_group(loaded.records),
+        "groups": rows,
+    }
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    from rtbuild._observe.units import human_duration, human_size
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.0f}%"
+
+    if not report["records"]:
+        return f"no recorded builds in {report['file']} (for this window and filters)"
+    header = ("REPOSITORY", "BUILDER", "BUILDS", "OK", "P50", "P95", "REUSED", "STEP HITS", "SIZE")
+    rows = [header]
+    for g in report["groups"]:
+        rows.append(
+            (
+                g["repository"],
+                g["builder"],
+                str(g["builds"]),
+                pct(g["success_rate"]),
+                human_duration(g["duration_p50_s"]),
+                human_duration(g["duration_p95_s"]),
+                pct(g["reuse_rate"]),
+                pct(g["step_cache_hit_rate"]),
+                human_size(g["size_bytes_last"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    total = report["total"]
+    lines += ["", f"{total['builds']} builds, {total['failed']} failed ({report['file']})"]
+    if total["slowest_steps"]:
+        lines += ["", "slowest steps (total time over the window)"]
+        for step in total["slowest_steps"]:
+            lines.append(
+                f"  {human_duration(step['total_s']):>8}  {step['runs']:>4} runs  {step['cached']:>4} cached"
+                f"  max {human_duration(step['max_s']):>7}  {step['name']}"
+            )
+    if total["failures"]:
+        lines += ["", "failures"]
+        lines += [f"  {count:>4}  {what}" for what, count in total["failures"].items()]
+    if report["skipped_lines"]:
+        lines += ["", f"({report['skipped_lines']} unreadable lines skipped)"]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "ENV_FILE",
+    "Records",
+    "build_report",
+    "load_records",
+    "metrics_file",
+    "parse_time",
+    "percentile",
+    "render_text",
+    "slowest_steps",
+    "summarise_group",
+]

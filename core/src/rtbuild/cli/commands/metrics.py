@@ -1,0 +1,71 @@
+"""``rtbuild metrics``: a report over the builds the metrics plugin recorded."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from rtbuild.cli._main import State, emit_json, json_option, pass_state
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``7d`` (that long ago) or an ISO 8601 date/time (UTC when no zone is given)."""
+    if value is None:
+        return None
+    from rtbuild._observe.report import parse_time
+    from rtbuild._observe.units import parse_duration
+
+    try:
+        return time.time() - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: expected a duration (7d, 12h) or a date (2026-11-30[T12:00])") from exc
+
+
+@click.command()
+@click.option("--since", callback=_when, metavar="WHEN", help="Only builds at or after WHEN (7d, 12h, or a date).")
+@click.option("--until", callback=_when, metavar="WHEN", help="Only builds before WHEN (7d, 12h, or a date).")
+@click.option("--repo", "repos", multiple=True, metavar="REPOSITORY", help="Only this repository (repeatable).")
+@click.option("--builder", "builders", multiple=True, metavar="NAME", help="Only this builder (repeatable).")
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="Metrics file (default: as rtbuild-metrics).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a page with plots to FILE.")
+@json_option
+@pass_state
+def metrics(
+    state: State,
+    since: float | None,
+    until: float | None,
+    repos: tuple[str, ...],
+    builders: tuple[str, ...],
+    path: str | None,
+    html_path: str | None,
+    as_json: bool,
+) -> None:
+    """Count, success rate, duration p50/p95, cache hits, sizes and slowest steps per repository and builder."""
+    from pathlib import Path
+
+    from rtbuild._observe.report import build_report, load_records, metrics_file, render_text
+
+    config = state.load_config()
+    source = Path(path) if path else metrics_file(config.plugin_config("metrics"))
+    loaded = load_records(source, since=since, until=until, repos=repos, builders=builders)
+    report = build_report(loaded, source)
+    if html_path:
+        from rtbuild._framework.atomic import atomic_write
+        from rtbuild._observe.html import render_html
+        from rtbuild.errors import ConfigError
+
+        page = render_html(report, loaded.records)
+        try:
+            atomic_write(html_path, page.encode("utf-8"), mode=0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {html_path}: {exc.strerror or exc}", step="write metrics page") from exc
+        click.echo(f"wrote {html_path} ({len(page) // 1024} KiB)", err=True)
+    if as_json:
+        emit_json(report)
+    else:
+        click.echo(render_text(report))
