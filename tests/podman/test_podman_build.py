@@ -160,3 +160,14 @@ def test_cli_builds_and_answers_exists_without_docker(names: Names, tmp_path: Pa
     assert cli("exists", image, "--builder", "podman").returncode == 0
     assert cli("exists", names.new(), "--builder", "podman", "--no-pull").returncode == 1
     assert podman("run", "--rm", image, "cat", "/built").stdout == "podman-only\n"
+
+
+def test_noop_skip_for_a_single_component_name(builder: PodmanBuilder, tmp_path: Path) -> None:
+    """``app:1`` is stored as ``localhost/app:1``: the batched inspect must still find it."""
+    ctx = write_context(tmp_path / "one", "FROM busybox:latest\nLABEL one=component\n")
+    name = f"rt-podman-single-{os.getpid()}:1"
+    try:
+        assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is False
+        assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is True
+    finally:
+        podman("rmi", "-f", name, check=False)

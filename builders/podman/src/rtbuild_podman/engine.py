@@ -59,7 +59,8 @@ def _candidates(name: str) -> set[str]:
     ref = parse_reference(name)
     names = {str(ref)}
     first = name.split("/", 1)[0]
-    if "." not in first and ":" not in first.split("@")[0] and first != "localhost":
+    has_registry = "/" in name and ("." in first or ":" in first or first == "localhost")
+    if not has_registry:
         local = Reference("localhost", name.split("@")[0].split(":")[0], ref.tag, None)
         names.add(str(local))
     return names
