@@ -33,6 +33,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "P5": ("p5_parallel", "8 small builds with --jobs 4; 8 concurrent requests for one tag"),
     "P6": ("p6_memory", "peak RSS building a 2 GB context"),
     "P7": ("p7_podman", "podman backend: no-op and cold build vs podman's CLI; emulated arm64 vs native"),
+    "P8": ("p8_runtime_scale", "runtime image with a 1,000-file payload: exact hits, one-file changes"),
 }
 SCHEMA = 2
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"

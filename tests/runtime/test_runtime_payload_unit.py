@@ -293,3 +293,23 @@ def test_exact_hit_reads_no_unchanged_payload_file(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(_hashing, "hash_file", lambda path, size=None: reads.append(path) or real(path, size))
     again = build_runtime_image(cfg, "busybox:latest", ["agent"], pm=pm, builder=builder)
     assert again.details["runtime_tier"] == "exact" and reads == []
+
+
+def test_in_a_build_session_an_exact_hit_walks_no_payload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = make_tree(tmp_path / "agent", 300)
+    agent = Plugin("agent", RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "agent", "/opt/agent")]))
+    cfg = config()
+    builder = FakeBuilder()
+    from rtbuild.runtime import _payload
+
+    walks: list[str] = []
+    real = _payload.hash_context
+    monkeypatch.setattr(_payload, "hash_context", lambda root, *a, **k: walks.append(root) or real(root, *a, **k))
+    with rtbuild.BuildSession(cfg, pm=make_pm(agent), builder=builder) as session:
+        first = session.get_runtime_image("busybox:latest", ["agent"])
+        walks.clear()
+        for _ in range(3):
+            assert session.get_runtime_image("busybox:latest", ["agent"]) == first
+        assert walks == []  # the session's inotify watch vouches for the unchanged payload
+        paths[-1].write_text("changed\n")  # and sees a change
+        assert session.get_runtime_image("busybox:latest", ["agent"]) != first

@@ -14,12 +14,13 @@ import os
 import posixpath
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
 
-from rtbuild.context import PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
+from rtbuild.context import ContextHash, PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
 from rtbuild.errors import BuildContextError, ConfigError
 from rtbuild.runtime._plugin import DISTRIBUTION_EXCLUDES, SourcePayload
 
@@ -162,9 +163,25 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
             step="hash runtime payload",
             hint="check the path (or pass the name of an installed distribution)",
         )
-    matcher = PatternMatcher([*read_dockerignore(root), *spec.exclude])
-    result = hash_context(root, matcher)
+    patterns = [*read_dockerignore(root), *spec.exclude]
+    matcher = PatternMatcher(patterns)
+    result = _resident_or_walk(root, patterns, lambda: hash_context(root, matcher))
     return ResolvedPayload(plugin, spec, root, result.digest, result.files, matcher)
+
+
+def _resident_or_walk(root: str, patterns: list[str], walk: Callable[[], ContextHash]) -> ContextHash:
+    """Inside a :class:`rtbuild.BuildSession`, the digest its inotify watch vouches for
+    (no walk while nothing under ``root`` changed); else the stat-cached walk."""
+    from rtbuild.context._watch import current_resident
+
+    memo = current_resident()
+    if memo is None:
+        return walk()
+    # The memo is keyed by (root, a file under it); a name derived from the patterns keeps
+    # digests of one directory under different excludes apart.
+    key = os.path.join(root, ".rtbuild-payload-" + xxhash.xxh3_64_hexdigest("\n".join(patterns).encode()))
+    result: ContextHash = memo.digest(root, key, walk)
+    return result
 
 
 def _resolve_distribution(plugin: str, spec: SourcePayload) -> ResolvedPayload:
