@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._framework.display",
     ),
     ("rtbuild.builder", "rtbuild.hookspecs", "rtbuild.runtime._plugin"),
-    ("rtbuild.context", "rtbuild.oci"),
+    ("rtbuild.context", "rtbuild.oci", "rtbuild.enginekit"),
     (
         "rtbuild._framework.entrypoints",
         "rtbuild._framework.locks",
@@ -94,7 +94,9 @@ def _layer(module: str) -> int:
     best: tuple[int, int] | None = None
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+            # The package itself ("rtbuild") matches exactly: it is not a catch-all prefix.
+            below = module.startswith(prefix + ".") and prefix != "rtbuild"
+            if (module == prefix or below) and (best is None or len(prefix) > best[1]):
                 best = (index, len(prefix))
     assert best is not None, f"{module} has no layer: add it to LAYERS in {__file__}"
     return best[0]
