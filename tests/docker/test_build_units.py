@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from rtbuild import BuildFailedError, Config, ConfigError, EngineUnavailableError
 from rtbuild.enginekit import external_images, skip_blocked
-from rtbuild_docker.builder import DockerBuilder, _absolute_dockerfile
+from rtbuild_docker.builder import DockerBuilder
 from rtbuild_docker.buildkit import choose_client, probe
 from rtbuild_docker.failures import build_error
+from rtbuild_docker.spec import absolute_dockerfile as _absolute_dockerfile
 
 
 @pytest.fixture(autouse=True)

@@ -30,6 +30,7 @@ from rtbuild.errors import (
 if TYPE_CHECKING:
     from rtbuild._framework.atomic import atomic_write
     from rtbuild._framework.config import Config, load_config
+    from rtbuild._framework.interrupts import on_cancel
     from rtbuild._framework.paths import cache_dir, state_dir
     from rtbuild._framework.pipeline import check_image, run_build
     from rtbuild._framework.plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
@@ -69,6 +70,7 @@ _LAZY: dict[str, str] = {
     "cache_dir": "rtbuild._framework.paths",
     "state_dir": "rtbuild._framework.paths",
     "get_reporter": "rtbuild._framework.progress",
+    "on_cancel": "rtbuild._framework.interrupts",
     "build_runtime_image": "rtbuild.runtime._build",
     "get_runtime_image": "rtbuild.runtime._build",
     "RuntimePlugin": "rtbuild.runtime._plugin",
@@ -118,6 +120,7 @@ __all__ = [
     "hookspec",
     "load_config",
     "load_settings",
+    "on_cancel",
     "plugin_settings",
     "run_build",
     "setting",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import (
@@ -18,88 +17,28 @@ from rtbuild import (
     get_reporter,
     setting,
 )
-from rtbuild.context import dockerfile_arg, validate_context
-from rtbuild.enginekit import DIGEST_LABEL, Inputs, all_tags_current, compute_inputs, platform_args, skip_blocked
+from rtbuild.context import validate_context
+from rtbuild.enginekit import (
+    DIGEST_LABEL,
+    Inputs,
+    Redactor,
+    all_tags_current,
+    analyse_cached,
+    compute_inputs,
+    platform_args,
+    redact_argv,
+    skip_blocked,
+)
 from rtbuild.errors import ConfigError
 
 from .buildkit import MODES, BuildClient, choose_client
 from .platforms import PLATFORMS, build_platforms, image_exists_for, is_multi, plan_text
+from .spec import BuildOutcome, BuildSpec, absolute_dockerfile, extra_build_args, request_flags, warn_secret_args
 
 if TYPE_CHECKING:
     from rtbuild import Config
 
 PROGRESS_MODES = ("plain", "none")
-
-
-@dataclass
-class BuildSpec:
-    """One build with the structured fields kept apart (the hook fills them natively)."""
-
-    path: str
-    tags: list[str]
-    platform: str | None = None
-    build_args: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    target: str | None = None
-    extra_build_args: list[str] = field(default_factory=list)
-    force: bool = False
-
-
-@dataclass
-class BuildOutcome:
-    image: str
-    tags: list[str]
-    cached: bool
-    duration_s: float
-    image_id: str | None = None
-    log_path: str | None = None
-    input_digest: str | None = None
-    client: str | None = None
-    steps: list[dict[str, Any]] | None = None
-    layers: list[dict[str, Any]] | None = None
-
-    def details(self) -> dict[str, Any]:
-        keys = ("image_id", "log_path", "input_digest", "client", "steps", "layers")
-        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
-
-
-def _absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
-    """Rewrite a relative ``-f`` to CONTEXT/FILE: rtbuild resolves it against the context
-    (as validate_context does), the docker CLI against the working directory."""
-    given = dockerfile_arg(extra)
-    if given is None or given == "-" or os.path.isabs(given):
-        return list(extra)
-    absolute = os.path.abspath(os.path.join(path, given))
-    out: list[str] = []
-    skip = False
-    for index, arg in enumerate(extra):
-        if skip:
-            skip = False
-            continue
-        if arg in ("-f", "--file") and index + 1 < len(extra):
-            out += [arg, absolute]
-            skip = True
-        elif arg.startswith("--file="):
-            out.append("--file=" + absolute)
-        else:
-            out.append(arg)
-    return out
-
-
-def request_flags(request: BuildRequest) -> list[str]:
-    """The request's fields that BuildSpec keeps as flags (Dockerfile, no-cache, secrets, cache)."""
-    flags: list[str] = []
-    if request.dockerfile:
-        flags += ["-f", request.dockerfile]
-    if request.no_cache:
-        flags.append("--no-cache")
-    for secret in request.secrets:
-        flags += ["--secret", secret.flag()]
-    for ref in request.cache_from:
-        flags += ["--cache-from", ref]
-    for ref in request.cache_to:
-        flags += ["--cache-to", ref]
-    return flags + list(request.extra_build_args)
 
 
 @dataclass(frozen=True)
@@ -113,6 +52,10 @@ class DockerSettings:
     progress: str = setting("plain", choices=PROGRESS_MODES)
     skip_unchanged: bool = setting(True)
     insecure_registries: list[str] = setting(default_factory=list)
+    log_keep: int = setting(50, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs kept")
+    log_max_age_days: float = setting(
+        30.0, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs older than this are removed"
+    )
 
 
 class DockerBuilder(RuntimeBuilder):
@@ -132,6 +75,8 @@ class DockerBuilder(RuntimeBuilder):
         progress: str = "plain",
         skip_unchanged: bool = True,
         insecure_registries: Sequence[str] = (),
+        log_keep: int | None = 50,
+        log_max_age_days: float | None = 30,
     ) -> None:
         if buildkit not in MODES:
             raise ConfigError(f"[builders.docker] buildkit must be one of {', '.join(MODES)}, not {buildkit!r}")
@@ -144,6 +89,8 @@ class DockerBuilder(RuntimeBuilder):
         self.progress = progress
         self.skip_unchanged = skip_unchanged
         self.insecure_registries = list(insecure_registries)
+        self.log_keep = log_keep
+        self.log_max_age_days = log_max_age_days
         self._client: BuildClient | None = None
 
     @classmethod
@@ -158,6 +105,8 @@ class DockerBuilder(RuntimeBuilder):
             skip_unchanged=s.skip_unchanged,
             # The core's registries (used by every registry call) plus this table's own.
             insecure_registries=[*config.insecure_registries, *s.insecure_registries],
+            log_keep=s.log_keep,
+            log_max_age_days=s.log_max_age_days,
         )
 
     # --- the contract ----------------------------------------------------------------
@@ -172,7 +121,8 @@ class DockerBuilder(RuntimeBuilder):
             labels=dict(request.labels),
             target=request.target,
             extra_build_args=request_flags(request),
-            force=request.force,
+            force=request.force or request.no_cache,
+            secret_values=[secret.value() for secret in request.secrets],
         )
 
     def build_request(self, request: BuildRequest) -> BuildResult:
@@ -195,11 +145,11 @@ class DockerBuilder(RuntimeBuilder):
         if is_multi(request):
             return plan_text(self, request)
         spec = self.spec_for(request)
-        extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
+        extra = absolute_dockerfile(spec.path, spec.extra_build_args)
         validate_context(spec.path, extra)
         env = {"DOCKER_HOST": self.docker_host} if self.docker_host else {}
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**self.client().env, **env}.items())
-        argv = self._argv(spec, extra, labels=dict(spec.labels))
+        argv = redact_argv(self._argv(spec, extra, labels=dict(spec.labels)))
         return (prefix + " " if prefix else "") + shlex.join(argv)
 
     def build(
@@ -263,18 +213,41 @@ class DockerBuilder(RuntimeBuilder):
             self._client = choose_client(self.buildkit, self.docker_cli)
         return self._client
 
-    def inputs(self, spec: BuildSpec, extra: list[str], dockerfile: str) -> Inputs | None:
-        """The input digest of ``spec`` (``None`` when a base image is not local).
+    def ignore_flavor(self) -> str:
+        """The .dockerignore dialect of the client that will send the context."""
+        from rtbuild.context import flavor_for_client
 
-        ``extra`` and ``dockerfile`` are what :meth:`run` already resolved and validated.
+        return flavor_for_client(self.client().version)
+
+    def inputs_and_context(self, spec: BuildSpec, extra: list[str], dockerfile: str) -> tuple[Inputs | None, Any]:
+        """The input digest of ``spec`` and the context hash it was made from.
+
+        The digest is ``None`` when the skip cannot be trusted for this build:
+
+        ``None`` when a base image is not local, when the Dockerfile fetches something the
+        digest cannot see (``ADD <url>``, a ``# syntax`` frontend), or when .dockerignore
+        uses syntax whose meaning for this client is not modelled. ``extra`` and
+        ``dockerfile`` are what :meth:`run` already resolved and validated.
         """
         from rtbuild.context import context_digest
 
         from .engine import EngineAPI
 
-        ctx = context_digest(spec.path, extra)
+        reporter = get_reporter()
+        ctx = context_digest(spec.path, extra, flavor=self.ignore_flavor())
         with open(dockerfile, encoding="utf-8", errors="replace") as handle:
             dockerfile_text = handle.read()
+        analysis = analyse_cached(dockerfile_text, spec.build_args, spec.platform)
+        reasons = list(analysis.remote)
+        if not ctx.ignore_exact:
+            reasons.append(".dockerignore syntax this client reads as a regular expression")
+        if reasons:
+            reporter.event(
+                "skip_disabled",
+                reason=reasons[0],
+                message=f"always building: the input digest cannot see {'; '.join(reasons)}",
+            )
+            return None, ctx
         inputs = compute_inputs(
             context_digest=ctx.digest,
             dockerfile_text=dockerfile_text,
@@ -284,25 +257,31 @@ class DockerBuilder(RuntimeBuilder):
             target=spec.target,
             extra_build_args=spec.extra_build_args,
             api=EngineAPI(self.docker_host),
+            analysis=analysis,
         )
         if inputs is not None:
             inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
-        return inputs
+        return inputs, ctx
 
     def run(self, spec: BuildSpec) -> BuildOutcome:
         """Build ``spec``, or reuse the tagged images when no input changed."""
         from .engine import EngineAPI
+        from .sync import mark_stale_sync
 
         started = time.perf_counter()
         if not spec.tags:
             raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
-        extra = _absolute_dockerfile(spec.path, spec.extra_build_args)
+        extra = absolute_dockerfile(spec.path, spec.extra_build_args)
         dockerfile = validate_context(spec.path, extra)  # before any engine contact
         reporter = get_reporter()
+        warn_secret_args({**spec.build_args, **extra_build_args(extra)})
         inputs: Inputs | None = None
+        ctx: Any = None
         blocked = skip_blocked(spec.extra_build_args)
         if self.skip_unchanged and blocked is None:
-            inputs = self.inputs(spec, extra, dockerfile)
+            inputs, ctx = self.inputs_and_context(spec, extra, dockerfile)
+            if ctx is not None and ctx.stat_invisible:
+                mark_stale_sync(spec.path, ctx.stat_invisible)
             if inputs is not None and not spec.force:
                 image_id = all_tags_current(spec.tags, inputs.digest, EngineAPI(self.docker_host))
                 if image_id is not None:
@@ -323,7 +302,7 @@ class DockerBuilder(RuntimeBuilder):
                     )
         elif blocked:
             reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")
-        return self._engine_build(spec, extra, inputs, started)
+        return self._engine_build(spec, extra, inputs, started, ctx)
 
     def _argv(self, spec: BuildSpec, extra: list[str], labels: dict[str, str]) -> list[str]:
         client = self.client()
@@ -342,12 +321,15 @@ class DockerBuilder(RuntimeBuilder):
             argv += ["--target", spec.target]
         return [*argv, *extra, spec.path]
 
-    def _engine_build(self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float) -> BuildOutcome:
-        from rtbuild.enginekit import default_log_dir, log_path_for, run_build
+    def _engine_build(
+        self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float, ctx: Any = None
+    ) -> BuildOutcome:
+        from rtbuild.enginekit import default_log_dir, log_path_for, rotate_logs, run_build
 
         from .engine import resolve_host
         from .failures import build_error
         from .steps import StepRecorder
+        from .sync import clear_stale_sync, needs_fresh_sync, private_docker_config
 
         client = self.client()
         labels = dict(spec.labels)
@@ -357,11 +339,30 @@ class DockerBuilder(RuntimeBuilder):
         env = dict(client.env)
         if self.docker_host:
             env["DOCKER_HOST"] = self.docker_host
-        log_path = log_path_for(self.log_dir or default_log_dir(), spec.tags[0])
+        log_dir = self.log_dir or default_log_dir()
+        rotate_logs(log_dir, keep=self.log_keep, max_age_days=self.log_max_age_days)
+        log_path = log_path_for(log_dir, spec.tags[0])
+        redact = Redactor.for_build({**spec.build_args, **extra_build_args(extra)}, spec.secret_values)
+        fresh = spec.force or needs_fresh_sync(spec.path, ctx, spec.tags, self.docker_host)
+        if fresh:
+            get_reporter().event(
+                "fresh_sync", message="sending the whole context: the engine's incremental sync could miss a change"
+            )
         recorder = StepRecorder()
-        result = run_build(argv, env=env, log_path=log_path, stream=self.progress == "plain", on_line=recorder.feed)
+        result = run_build(
+            argv,
+            env=env,
+            log_path=log_path,
+            stream=self.progress == "plain",
+            on_line=recorder.feed,
+            redact=redact,
+            shown_argv=redact_argv(argv),
+            env_in=(lambda tmpdir: {"DOCKER_CONFIG": private_docker_config(tmpdir)}) if fresh else None,
+        )
+        log_path = result.log_path
         if result.returncode != 0:
             raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(self.docker_host))
+        clear_stale_sync(spec.path)
         steps, layers = self._profile(recorder, result.image_id)
         return BuildOutcome(
             spec.tags[0],

@@ -11,7 +11,7 @@ from rtbuild.errors import AgentRuntimeBuildError
 from .engine import unreachable
 
 
-def build_error(lines: Sequence[str], returncode: int, *, log_path: str, host: str) -> AgentRuntimeBuildError:
+def build_error(lines: Sequence[str], returncode: int, *, log_path: str | None, host: str) -> AgentRuntimeBuildError:
     """The error for a build that exited with ``returncode``; ``lines`` is the log's end."""
     return _build_error(
         lines, returncode, log_path=log_path, engine="docker", engine_down=lambda detail: unreachable(host, detail)

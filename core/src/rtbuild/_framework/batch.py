@@ -193,8 +193,12 @@ def run_batch(
         futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
     except BaseException:
-        # Ctrl-C: start nothing more; the running builds see the signal themselves.
+        # Ctrl-C/SIGTERM: start nothing more, and stop the running builds (they run in
+        # worker threads, which never see the main thread's interrupt).
+        from rtbuild._framework.interrupts import cancel_all
+
         stop.set()
+        cancel_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

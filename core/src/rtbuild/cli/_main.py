@@ -212,11 +212,11 @@ def hooks_write_to_stderr() -> Iterator[None]:
             os.close(saved_fd)
 
 
-def _report_error(exc: AgentRuntimeBuildError) -> int:
+def _report_error(exc: AgentRuntimeBuildError, argv: list[str] | None = None) -> int:
     if _STATE.debug:
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(exc.render(), err=True)
-    if _STATE.json:
+    if _wants_json(argv):
         emit_json(exc.to_dict())
     return exc.exit_code
 
@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, maps errors to exit codes, no traceback unless --debug."""
     global _STATE
     _STATE = State()  # fresh per invocation (tests call main() many times in one process)
+    from rtbuild._framework.interrupts import install
+
+    install()  # SIGTERM/SIGHUP clean up like Ctrl-C
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         warnings.simplefilter("always", PluginLoadWarning)
@@ -242,13 +245,24 @@ def _main(argv: list[str] | None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="rtbuild", standalone_mode=False)
     except AgentRuntimeBuildError as exc:
-        return _report_error(exc)
+        return _report_error(exc, argv)
     except click.ClickException as exc:
         exc.show()
+        if _wants_json(argv):  # --json: one JSON object on stdout, whatever failed
+            emit_json({"error": type(exc).__name__, "message": exc.format_message(), "exit_code": exc.exit_code})
         return exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("rtbuild: interrupted", err=True)
-        return 130
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        from rtbuild._framework.interrupts import Terminated, cancel_all
+
+        cancel_all()
+        signum = exc.signum if isinstance(exc, Terminated) else 2
+        name = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        click.echo(f"rtbuild: {name}", err=True)
+        if _wants_json(argv):
+            emit_json(
+                {"error": "Interrupted", "message": f"rtbuild {name} (signal {signum})", "exit_code": 128 + signum}
+            )
+        return 128 + signum
     except Exception as exc:  # a bug, ours or a plugin's: say so plainly
         if _STATE.debug:
             traceback.print_exception(exc, file=sys.stderr)
@@ -258,8 +272,23 @@ def _main(argv: list[str] | None) -> int:
             click.echo(f"  from: {blame}", err=True)
         who = f"the authors of {blame}" if blame else "it"
         click.echo(f"  hint: run with --debug for the traceback and report {who}", err=True)
+        if _wants_json(argv):
+            emit_json(
+                {
+                    "error": "InternalError",
+                    "message": f"internal error: {type(exc).__name__}: {exc}",
+                    "blame": blame,
+                    "hint": f"run with --debug for the traceback and report {who}",
+                    "exit_code": EXIT_FAILED,
+                }
+            )
         return EXIT_FAILED
     return rv if isinstance(rv, int) else 0
+
+
+def _wants_json(argv: list[str] | None) -> bool:
+    """``--json`` was asked for, even if the failure came before its option was parsed."""
+    return _STATE.json or "--json" in (sys.argv[1:] if argv is None else argv)
 
 
 def run() -> None:

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from rtbuild.context._dockerignore import Pattern, PatternMatcher, read_dockerignore, read_patterns
+    from rtbuild.context._dockerignore import (
+        Pattern,
+        PatternMatcher,
+        flavor_for_client,
+        read_dockerignore,
+        read_patterns,
+    )
     from rtbuild.context._hashing import ContextHash, StatCache, hash_context, hash_file
     from rtbuild.context._validate import context_digest, dockerfile_arg, validate_context, validate_context_dir
 
@@ -20,6 +26,7 @@ _NAMES = {
     "PatternMatcher": "rtbuild.context._dockerignore",
     "read_dockerignore": "rtbuild.context._dockerignore",
     "read_patterns": "rtbuild.context._dockerignore",
+    "flavor_for_client": "rtbuild.context._dockerignore",
     "ContextHash": "rtbuild.context._hashing",
     "StatCache": "rtbuild.context._hashing",
     "hash_context": "rtbuild.context._hashing",
@@ -37,6 +44,7 @@ __all__ = [
     "StatCache",
     "context_digest",
     "dockerfile_arg",
+    "flavor_for_client",
     "hash_context",
     "hash_file",
     "read_dockerignore",

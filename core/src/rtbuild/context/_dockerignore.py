@@ -1,9 +1,23 @@
-""".dockerignore parsing and matching, with the semantics of Docker's own matcher.
+""".dockerignore parsing and matching, with the semantics of the docker client that sends.
 
-Follows moby/patternmatcher (``ignorefile.ReadAll`` and ``PatternMatcher``) as used by
-the docker CLI and BuildKit's fsutil: Go ``filepath.Match``-like patterns plus ``**``,
-``!`` exceptions where the last matching pattern wins, a pattern that matches a parent
-directory excludes everything below it, and a leading ``/`` is stripped.
+Two flavours, because the client that reads ``.dockerignore`` decides what the engine gets:
+
+- ``"moby20"``: docker clients up to 22.x (Debian's 20.10 included), whose vendored
+  ``pkg/fileutils`` turns each pattern into a Go regexp (``**`` is ``(.*/)?`` anywhere, so
+  ``**.txt`` excludes only files named ``.txt``) and checks a parent directory only at
+  the pattern's own depth (``len(pattern.dirs)`` path components).
+- ``"moby23"`` (the default): moby/patternmatcher as in docker 23+ and buildx, with its
+  exact/prefix/suffix fast paths (``**.txt`` is a suffix match) and every parent checked.
+
+Matching never backtracks: a wildcard pattern is a small NFA simulated with a lazily built
+DFA (memoised per pattern), so a hostile pattern such as ``*a*a*a*a*a*b`` against a long
+name costs time linear in the name, like Go's RE2. Python's ``re`` is only used for
+bracket classes, one character at a time.
+
+Patterns the chosen flavour turns into regexp syntax rtbuild does not model (a ``+``,
+``(``, ``|`` ... that the 20.10 client passes to Go's regexp unescaped, or nested bracket
+classes) make :attr:`PatternMatcher.exact` false: the builder then turns its no-op skip
+off rather than risk hashing a different file set than the engine receives.
 """
 
 from __future__ import annotations
@@ -11,15 +25,21 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rtbuild.context._glob import _CLASS, _DIRS, _DOTSTAR, _LIT, _ONE, _STAR, Automaton
 from rtbuild.errors import BuildContextError
 
-#: Characters that are regexp syntax but literal in filepath.Match (moby's shouldEscape).
-_ESCAPE = frozenset(".+()|{}$")
+FLAVORS = ("moby20", "moby23")
+DEFAULT_FLAVOR = "moby23"
 
-_EXACT, _PREFIX, _SUFFIX, _REGEXP = "exact", "prefix", "suffix", "regexp"
+#: Characters that are regexp syntax but literal for moby/patternmatcher (shouldEscape);
+#: the 20.10 fileutils escaped only "." and "$" and passed the rest to Go's regexp.
+_REGEX_META_20 = frozenset("+()|{}^")
+
+_EXACT, _PREFIX, _SUFFIX, _NFA = "exact", "prefix", "suffix", "nfa"
 
 
 def read_patterns(text: str) -> list[str]:
@@ -55,14 +75,42 @@ def read_dockerignore(context_dir: str) -> list[str]:
             return read_patterns(handle.read())
     except FileNotFoundError:
         return []
+    except IsADirectoryError as exc:
+        raise BuildContextError(f"{path} is a directory, not a file", step="read .dockerignore") from exc
     except OSError as exc:
         raise BuildContextError(f"cannot read {path}: {exc.strerror}", step="read .dockerignore") from exc
 
 
-def _compile(pattern: str) -> tuple[str, re.Pattern[str] | None]:
-    """moby's ``Pattern.compile``: the match kind and, for wildcard patterns, a regexp."""
-    out = ["^"]
+def _bad(pattern: str, why: str) -> BuildContextError:
+    return BuildContextError(
+        f"bad .dockerignore pattern {pattern!r}: {why}",
+        step="read .dockerignore",
+        hint="fix the pattern; the syntax is Go's filepath.Match plus '**'",
+    )
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index of the ``]`` closing the class opened at ``start`` (Go regexp rules)."""
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1  # a leading ] is literal
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "]":
+            return i
+        i += 1
+    return -1
+
+
+def _tokens(pattern: str, flavor: str) -> tuple[list[tuple[int, object]], str, bool]:
+    """(tokens, kind, exact) of moby's ``compile`` for one cleaned pattern."""
+    tokens: list[tuple[int, object]] = []
     kind = _EXACT
+    exact = True
     i, n = 0, len(pattern)
     while i < n:
         ch = pattern[i]
@@ -74,54 +122,57 @@ def _compile(pattern: str) -> tuple[str, re.Pattern[str] | None]:
                 if i < n and pattern[i] == "/":  # "**/" is treated as "**"
                     i += 1
                 if i >= n:  # "**" at the end accepts everything below
-                    if kind == _EXACT:
-                        kind = _PREFIX
-                    else:
-                        out.append(".*")
-                        kind = _REGEXP
+                    tokens.append((_DOTSTAR, None))
+                    kind = _PREFIX if kind == _EXACT and flavor == "moby23" else _NFA
                 else:  # any number of directories, even none
-                    out.append("(.*/)?")
-                    kind = _REGEXP
-                if position == 0:
+                    tokens.append((_DIRS, None))
+                    kind = _NFA
+                if position == 0 and flavor == "moby23":
                     kind = _SUFFIX
             else:
-                out.append("[^/]*")
-                kind = _REGEXP
+                tokens.append((_STAR, None))
+                kind = _NFA
         elif ch == "?":
-            out.append("[^/]")
-            kind = _REGEXP
-        elif ch in _ESCAPE:
-            out.append("\\" + ch)
+            tokens.append((_ONE, None))
+            kind = _NFA
         elif ch == "\\":
             if i < n:
-                out.append("\\" + pattern[i])
+                # Go regexp reads "\d", "\w", "\b"... as classes and anchors: not modelled.
+                exact = exact and not pattern[i].isalnum()
+                tokens.append((_LIT, pattern[i]))
                 i += 1
             else:
-                out.append("\\\\")
-        elif ch in "[]":
-            out.append(ch)
-            kind = _REGEXP
+                tokens.append((_LIT, "\\"))
+        elif ch == "[":
+            end = _class_end(pattern, position)
+            if end < 0:
+                raise _bad(pattern, "missing closing ]")
+            body = pattern[position : end + 1]
+            if any(c in body[1:-1] for c in "[*?") or (flavor == "moby20" and "\\" in body):
+                exact = False  # a class holding wildcards: not modelled, no skip
+            try:
+                with warnings.catch_warnings():  # "possible nested set": already marked inexact
+                    warnings.simplefilter("ignore", FutureWarning)
+                    tokens.append((_CLASS, re.compile(body, re.DOTALL)))
+            except re.error as exc:
+                raise _bad(pattern, str(exc)) from exc
+            i = end + 1
+            kind = _NFA
         else:
-            out.append(ch)
-    if kind != _REGEXP:
-        return kind, None
-    out.append("$")
-    try:
-        return kind, re.compile("".join(out), re.DOTALL)
-    except re.error as exc:
-        raise BuildContextError(
-            f"bad .dockerignore pattern {pattern!r}: {exc}",
-            step="read .dockerignore",
-            hint="fix the pattern; the syntax is Go's filepath.Match plus '**'",
-        ) from exc
+            if flavor == "moby20" and ch in _REGEX_META_20:
+                exact = False  # Go regexp syntax for that client: not modelled, no skip
+            tokens.append((_LIT, ch))
+    return tokens, kind, exact
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pattern:
     text: str
     exclusion: bool
     kind: str
-    regex: re.Pattern[str] | None
+    automaton: Automaton | None = None
+    #: Path components of the pattern (moby's ``pattern.dirs``), for the 20.10 parent rule.
+    depth: int = 1
 
     def match(self, path: str) -> bool:
         """moby's ``Pattern.match`` for one slash-separated relative path."""
@@ -134,15 +185,27 @@ class Pattern:
             if path.endswith(suffix):
                 return True
             return suffix.startswith("/") and path == suffix[1:]
-        assert self.regex is not None
-        return self.regex.match(path) is not None
+        assert self.automaton is not None
+        return self.automaton.match(path)
+
+    def match_parent(self, parent: str) -> bool:
+        """``MatchesOrParentMatches`` for a directory: ``parent`` or any directory above it."""
+        if self.automaton is not None:
+            return self.automaton.match_prefix(parent)
+        parts = parent.split("/")
+        return any(self.match("/".join(parts[: i + 1])) for i in range(len(parts)))
 
 
 class PatternMatcher:
     """Decides which context paths (slash-separated, relative) .dockerignore excludes."""
 
-    def __init__(self, patterns: Iterable[str]) -> None:
+    def __init__(self, patterns: Iterable[str], *, flavor: str = DEFAULT_FLAVOR) -> None:
+        if flavor not in FLAVORS:
+            raise ValueError(f"unknown .dockerignore flavor {flavor!r}")
+        self.flavor = flavor
         self.patterns: list[Pattern] = []
+        #: False when a pattern uses syntax whose engine-side meaning is not modelled.
+        self.exact = True
         for raw in patterns:
             text = raw.strip()
             if not text:
@@ -155,29 +218,47 @@ class PatternMatcher:
                     )
                 text = text[1:]
             text = posixpath.normpath(text)
-            kind, regex = _compile(text)
-            self.patterns.append(Pattern(text, exclusion, kind, regex))
+            tokens, kind, exact = _tokens(text, flavor)
+            self.exact = self.exact and exact
+            automaton = Automaton(tokens) if kind == _NFA else None
+            self.patterns.append(Pattern(text, exclusion, kind, automaton, len(text.split("/"))))
         self.has_exclusions = any(p.exclusion for p in self.patterns)
+        # parent directory -> per pattern, whether the parent rule matches: a walk asks for
+        # every entry of a directory with the same parent.
+        self._parents: dict[str, list[bool]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
     def excluded(self, path: str) -> bool:
-        """``MatchesOrParentMatches``: the last pattern matching the path or a parent wins."""
+        """The last pattern matching the path (or a parent, per flavour) wins."""
         matched = False
-        parent = posixpath.dirname(path)
-        parents: Sequence[str] = ()
-        if parent:
-            parts = parent.split("/")
-            parents = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        for pattern in self.patterns:
+        parent = path.rpartition("/")[0]
+        parent_hits = self._parent_hits(parent) if parent else None
+        for index, pattern in enumerate(self.patterns):
             # An inclusion cannot change an already-excluded path, nor an exclusion a kept one.
             if pattern.exclusion != matched:
                 continue
-            hit = pattern.match(path) or any(pattern.match(p) for p in parents)
-            if hit:
+            if (parent_hits is not None and parent_hits[index]) or pattern.match(path):
                 matched = not pattern.exclusion
         return matched
+
+    def _parent_hits(self, parent: str) -> list[bool]:
+        hits = self._parents.get(parent)
+        if hits is not None:
+            return hits
+        parts = parent.split("/")
+        hits = []
+        for pattern in self.patterns:
+            if self.flavor == "moby20":  # fileutils 20.10: only the parent prefix as deep as the pattern
+                hit = pattern.depth <= len(parts) and pattern.match("/".join(parts[: pattern.depth]))
+            else:  # patternmatcher: MatchesOrParentMatches, every parent
+                hit = pattern.match_parent(parent)
+            hits.append(hit)
+        if len(self._parents) > 4096:
+            self._parents.clear()
+        self._parents[parent] = hits
+        return hits
 
     def may_reinclude_below(self, directory: str) -> bool:
         """Whether an excluded directory must still be walked (fsutil's rule).
@@ -191,4 +272,10 @@ class PatternMatcher:
         return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)
 
 
-__all__ = ["Pattern", "PatternMatcher", "read_dockerignore", "read_patterns"]
+def flavor_for_client(version: str) -> str:
+    """The flavour of a docker client version string ("20.10.24+dfsg1" -> "moby20")."""
+    major = version.split(".", 1)[0]
+    return "moby20" if major.isdigit() and int(major) < 23 else "moby23"
+
+
+__all__ = ["FLAVORS", "Pattern", "PatternMatcher", "flavor_for_client", "read_dockerignore", "read_patterns"]

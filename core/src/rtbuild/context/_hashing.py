@@ -12,7 +12,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
@@ -67,6 +67,14 @@ class ContextHash:
     cache_hits: int = 0
     #: Every included path with its kind ("d", "f", "l", "s"), when asked for.
     paths: list[tuple[str, str]] | None = None
+    #: No usable stat cache existed for this context (first walk, or the cache was lost).
+    cold: bool = False
+    #: Files whose contents changed while size, mode and mtime stayed what they were at the
+    #: last walk (mtime set back by ``touch -d``, ``cp -p``, ``tar x``, ``rsync -a``): an
+    #: engine that compares stat data to sync the context (BuildKit) would miss them.
+    stat_invisible: list[str] = field(default_factory=list)
+    #: False when a .dockerignore pattern's meaning for the sending client is not modelled.
+    ignore_exact: bool = True
 
 
 class StatCache:
@@ -153,6 +161,7 @@ def hash_context(
     # A write in the same clock tick as the last one could leave the stat key unchanged;
     # any later write moves mtime, so a directory holding a newer file is not trusted whole.
     racy_after = time.time_ns() - _RACY_NS
+    result.cold = not old
     parts: list[str] = []
     files = hits = hashed = 0
     stack: list[tuple[str, str]] = [(root, "")]
@@ -207,9 +216,16 @@ def hash_context(
                 else:
                     line = _line(prefix + entry.name, mode, entry.path, size)
                     hashed += size if regular else 0
+                    if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
+                        result.stat_invisible.append(prefix + entry.name)
                 lines[entry.name] = (key, line)
-                if regular and mtime_ns >= racy_after:
-                    racy = True  # not kept: compared and hashed again next time
+                # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
+                # past while ctime says when the file was really written.
+                if regular and max(mtime_ns, key[5]) >= racy_after:
+                    racy = True
+                    # Kept with an impossible inode: never reused, but still there to compare
+                    # against, so a later same-stat rewrite is recognised.
+                    kept[entry.name] = ((*key[:4], -1, key[5]), line)
                 else:
                     kept[entry.name] = (key, line)
             joined = "".join(line for _, line in lines.values())

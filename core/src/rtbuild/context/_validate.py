@@ -51,31 +51,49 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
     return full
 
 
-def context_digest(path: str, extra_build_args: Sequence[str] = (), *, use_cache: bool = True) -> ContextHash:
+def context_digest(
+    path: str,
+    extra_build_args: Sequence[str] = (),
+    *,
+    use_cache: bool = True,
+    flavor: str | None = None,
+    collect_paths: bool = False,
+) -> ContextHash:
     """Digest of the context at ``path`` after .dockerignore, plus the Dockerfile.
 
     The Dockerfile and .dockerignore always count, as Docker always sends them, and a
     Dockerfile outside the context (``-f /elsewhere/Dockerfile``) counts too. Inside a
     :class:`rtbuild.BuildSession`, an unchanged context answers from its watch, unwalked.
+    ``flavor`` is the .dockerignore dialect of the client that sends the context (see
+    :class:`~rtbuild.context.PatternMatcher`); ``result.ignore_exact`` is false when a
+    pattern's meaning for that client is not modelled (callers should not skip builds).
     """
     dockerfile = validate_context(path, extra_build_args)
     if dockerfile == "-":
         raise BuildContextError("a Dockerfile from stdin cannot be hashed", step="hash context")
     from rtbuild.context._watch import current_resident
 
-    memo = current_resident() if use_cache else None
+    memo = current_resident() if use_cache and not collect_paths else None
+
+    def walk() -> ContextHash:
+        return _walk_digest(path, dockerfile, use_cache, flavor, collect_paths)
+
     if memo is not None:  # a BuildSession: answer from the watch when nothing changed
-        return memo.digest(path, dockerfile, lambda: _walk_digest(path, dockerfile, use_cache))  # type: ignore[no-any-return]
-    return _walk_digest(path, dockerfile, use_cache)
+        return memo.digest(path, dockerfile, walk)  # type: ignore[no-any-return]
+    return walk()
 
 
-def _walk_digest(path: str, dockerfile: str, use_cache: bool) -> ContextHash:
+def _walk_digest(
+    path: str, dockerfile: str, use_cache: bool, flavor: str | None = None, collect_paths: bool = False
+) -> ContextHash:
     import xxhash
 
     from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
     from rtbuild.context._hashing import hash_context, hash_file
 
-    result = hash_context(path, PatternMatcher(read_dockerignore(path)), use_cache=use_cache)
+    matcher = PatternMatcher(read_dockerignore(path), **({"flavor": flavor} if flavor else {}))
+    result = hash_context(path, matcher, use_cache=use_cache, collect_paths=collect_paths)
+    result.ignore_exact = matcher.exact
     hasher = xxhash.xxh3_128(result.digest.encode())
     hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())
     ignore = os.path.join(path, ".dockerignore")

@@ -37,7 +37,7 @@ _BASE_HINT = "build or load the base image locally first (`rtbuild exists IMAGE 
 EngineDown = Callable[[str], AgentRuntimeBuildError]
 
 
-def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str) -> BuildFailedError | None:
+def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str | None) -> BuildFailedError | None:
     headers = {m.group(1): (m.group(2), m.group(3)) for m in map(_STEP_HEADER.match, lines) if m}
     for line in reversed(lines):
         failed = _STEP_ERROR.match(line)
@@ -64,7 +64,7 @@ def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str) -> Buil
     return None
 
 
-def _buildah_step(lines: Sequence[str], tail: list[str], log_path: str) -> BuildFailedError | None:
+def _buildah_step(lines: Sequence[str], tail: list[str], log_path: str | None) -> BuildFailedError | None:
     failed = next((m for m in map(_BUILDAH_ERROR.match, reversed(lines)) if m), None)
     if failed is None:
         return None
@@ -104,7 +104,7 @@ def build_error(
     lines: Sequence[str],
     returncode: int,
     *,
-    log_path: str,
+    log_path: str | None,
     engine: str = "docker",
     engine_down: EngineDown | None = None,
 ) -> AgentRuntimeBuildError:

@@ -6,25 +6,33 @@ A build is skipped when every tag already names an image whose
 ``org.rtbuild.input-digest`` label equals the digest of this build's inputs: the context
 after .dockerignore, the Dockerfile, build args, labels, platform, target, extra
 arguments, and the image IDs of the external images the Dockerfile uses (``FROM``,
-``COPY --from``). Inputs the digest cannot see disable the skip (see NO_SKIP_ARGS).
+``COPY --from``). Inputs the digest cannot see disable the skip (see NO_SKIP_ARGS and
+:func:`analyse`: ``ADD <url>``, ``ADD <git>``, a ``# syntax`` frontend). The label is keyed
+with a per-host secret (:func:`digest_key`), so it reveals nothing checkable offline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 DIGEST_LABEL = "org.rtbuild.input-digest"
-DIGEST_VERSION = "1"
+DIGEST_VERSION = "2"
 #: Extra arguments whose inputs live outside the digest (secrets, ssh agents, named
 #: contexts) or that ask for a fresh build: with any of them the engine always builds.
 NO_SKIP_ARGS = ("--secret", "--ssh", "--build-context", "--pull", "--no-cache", "--no-cache-filter")
 
-_CONTINUATION = re.compile(r"\\\s*\n")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+#: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
+_REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
+#: Bump when the analysis below changes, so cached analyses are redone.
+ANALYSIS_VERSION = "2"
 
 
 class ImageInspector(Protocol):
@@ -43,6 +51,17 @@ class Inputs:
     files: int = 0
     bytes_hashed: int = 0
     cache_hits: int = 0
+
+
+@dataclass
+class Analysis:
+    """What a Dockerfile takes from outside the context."""
+
+    #: FROM bases, ``COPY --from=IMAGE`` and ``RUN --mount=...,from=IMAGE`` (not stages).
+    images: list[str] = field(default_factory=list)
+    #: Why the digest cannot see everything the build fetches (``ADD <url>``, a ``# syntax``
+    #: frontend, ...); non-empty turns the no-op skip off.
+    remote: list[str] = field(default_factory=list)
 
 
 def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
@@ -83,50 +102,167 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
     return _VAR.sub(repl, text)
 
 
-def external_images(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> list[str]:
-    """Images the Dockerfile takes from outside: FROM bases and ``COPY --from=IMAGE``.
+def _arg_defaults(value: str, build_args: Mapping[str, str], known: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in shlex.split(value, posix=True) if value else []:
+        key, sep, default = spec.partition("=")
+        out[key] = build_args.get(key, _substitute(default, {**known, **out}) if sep else "")
+    return out
+
+
+def _words(value: str) -> list[str]:
+    try:
+        return shlex.split(value, posix=True)
+    except ValueError:  # an unbalanced quote: Docker would refuse the file; be conservative
+        return value.split()
+
+
+def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> Analysis:
+    """Parse the Dockerfile (``dockerfile-parse``) for what it takes from outside.
 
     Stage names, stage indexes and ``scratch`` are not external. ``ARG`` defaults before
-    the first FROM apply, overridden by ``build_args``, as Docker resolves them; the
-    platform's automatic ARGs (:func:`platform_args`) fill a declared ``ARG TARGETARCH``.
+    the first FROM apply (and a stage's own ARGs inside it), overridden by ``build_args``,
+    as Docker resolves them; the platform's automatic ARGs (:func:`platform_args`) fill a
+    declared ``ARG TARGETARCH``. A source whose value cannot be resolved counts as remote.
     """
-    text = _CONTINUATION.sub(" ", dockerfile_text)
-    automatic = {**platform_args(platform), **build_args}
+    import io
+
+    from dockerfile_parse import DockerfileParser
+
+    parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode("utf-8", "surrogateescape")))
+    build_args = {**platform_args(platform), **build_args}
+    result = Analysis()
     global_args: dict[str, str] = {}
+    stage_args: dict[str, str] = {}
     stages: set[str] = set()
-    images: list[str] = []
     seen_from = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    for index, item in enumerate(parser.structure):
+        instruction, value = str(item["instruction"]).upper(), str(item["value"])
+        if instruction == "COMMENT":
+            directive = value.strip().lower().replace(" ", "")
+            if not seen_from and index == 0 and directive.startswith("syntax="):
+                result.remote.append(f"# syntax= frontend {value.split('=', 1)[1].strip()}")
             continue
-        words = line.split()
-        instruction = words[0].upper()
-        if instruction == "ARG" and not seen_from:
-            for spec in words[1:]:
-                key, _, default = spec.partition("=")
-                global_args[key] = automatic.get(key, default.strip("\"'"))
-        elif instruction == "FROM":
+        if instruction == "ARG":
+            if seen_from:
+                stage_args.update(_arg_defaults(value, build_args, {**global_args, **stage_args}))
+            else:
+                global_args.update(_arg_defaults(value, build_args, global_args))
+            continue
+        if instruction == "FROM":
             seen_from = True
-            rest = [w for w in words[1:] if not w.startswith("--")]
+            stage_args = {}
+            rest = [w for w in _words(value) if not w.startswith("--")]
             if not rest:
                 continue
             image = _substitute(rest[0], global_args)
             if len(rest) >= 3 and rest[1].upper() == "AS":
                 stages.add(rest[2].lower())
             if image.lower() != "scratch" and image.lower() not in stages:
-                images.append(image)
-        elif instruction in ("COPY", "ADD") or (instruction == "RUN" and "from=" in line):
-            for word in words[1:]:
-                source = None
-                if word.startswith("--from="):
-                    source = word.split("=", 1)[1]
-                elif word.startswith("--mount=") and "from=" in word:
-                    options = dict(opt.partition("=")[::2] for opt in word[len("--mount=") :].split(","))
-                    source = options.get("from")
-                if source and not source.isdigit() and source.lower() not in stages:
-                    images.append(_substitute(source, global_args))
-    return list(dict.fromkeys(images))
+                result.images.append(image)
+            continue
+        if instruction not in ("COPY", "ADD", "RUN"):
+            continue
+        values = {**global_args, **stage_args}
+        words = _words(value)
+        for word in words:
+            source = None
+            if word.startswith("--from=") and instruction != "RUN":
+                source = word.split("=", 1)[1]
+            elif word.startswith("--mount=") and "from=" in word:
+                options = dict(opt.partition("=")[::2] for opt in word[len("--mount=") :].split(","))
+                source = options.get("from")
+            if source and not source.isdigit() and source.lower() not in stages:
+                result.images.append(_substitute(source, values))
+        if instruction == "ADD":
+            plain = [w for w in words if not w.startswith("--")]
+            for source in plain[:-1] if not value.lstrip().startswith("[") else _json_sources(value):
+                resolved = _substitute(source, values)
+                if _REMOTE.match(resolved) or "$" in resolved or (source != resolved and not resolved):
+                    result.remote.append(f"ADD {source}")
+    result.images = list(dict.fromkeys(result.images))
+    return result
+
+
+def _json_sources(value: str) -> list[str]:
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return [value]
+    return [str(item) for item in items[:-1]] if isinstance(items, list) else [value]
+
+
+def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> Analysis:
+    """:func:`analyse`, remembered by content: a no-op rebuild does not import the parser."""
+    import xxhash
+
+    key = xxhash.xxh3_128_hexdigest(
+        json.dumps([ANALYSIS_VERSION, dockerfile_text, sorted(build_args.items()), platform or ""]).encode(
+            "utf-8", "surrogateescape"
+        )
+    )
+    from rtbuild._framework.paths import cache_dir
+
+    path = cache_dir("dockerfiles", key + ".json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Analysis(images=list(data["images"]), remote=list(data["remote"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = analyse(dockerfile_text, build_args, platform)
+    from rtbuild._framework.atomic import atomic_write
+
+    with contextlib.suppress(OSError):  # a full or read-only cache only costs the parse
+        atomic_write(path, json.dumps({"images": result.images, "remote": result.remote}))
+    return result
+
+
+def external_images(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> list[str]:
+    """Images the Dockerfile takes from outside: FROM bases, ``COPY --from=IMAGE``, mounts."""
+    return analyse(dockerfile_text, build_args, platform).images
+
+
+def digest_key() -> bytes:
+    """This host's key for the input-digest label (created on first use, mode 0600).
+
+    The label is a keyed BLAKE2b of the inputs, so someone holding only the image cannot
+    test guesses of build-arg values offline. Without a writable state directory the key
+    is random per process: labels then never match, and every build runs (never stale).
+    """
+    import secrets
+
+    from rtbuild._framework.paths import state_dir
+
+    path = state_dir("digest.key")
+    with contextlib.suppress(OSError):
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    fresh = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".digest.key-{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, fresh)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        key = path.read_bytes()
+        return key if len(key) >= 32 else fresh
+    except OSError:
+        from rtbuild._framework.progress import get_reporter
+
+        get_reporter().event(
+            "warning",
+            message=f"cannot keep the digest key in {path.parent}: the no-op skip is off for this run",
+        )
+        return fresh
 
 
 def compute_inputs(
@@ -139,12 +275,20 @@ def compute_inputs(
     target: str | None,
     extra_build_args: Sequence[str],
     api: ImageInspector,
+    analysis: Analysis | None = None,
+    key: bytes | None = None,
 ) -> Inputs | None:
-    """The input digest, or ``None`` when an external image is not local (must build)."""
-    import xxhash
+    """The input digest, or ``None`` when an external image is not local (must build).
 
+    The digest is ``k1:`` and a BLAKE2b-128 keyed with :func:`digest_key` over a JSON
+    document of every input (build-arg values included), so the label reveals nothing
+    that can be checked offline without this host's key.
+    """
+    import hashlib
+
+    analysis = analysis or analyse_cached(dockerfile_text, build_args, platform)
     ids: dict[str, str] = {}
-    for image in external_images(dockerfile_text, build_args, platform):
+    for image in analysis.images:
         info = api.inspect_image(image)
         if info is None:
             return None
@@ -159,8 +303,8 @@ def compute_inputs(
         "extra_build_args": list(extra_build_args),
         "external_images": ids,
     }
-    digest = xxhash.xxh3_128_hexdigest(json.dumps(document, sort_keys=True).encode())
-    return Inputs(digest=digest, context_digest=context_digest, external_images=ids)
+    mac = hashlib.blake2b(json.dumps(document, sort_keys=True).encode(), key=key or digest_key(), digest_size=16)
+    return Inputs(digest="k1:" + mac.hexdigest(), context_digest=context_digest, external_images=ids)
 
 
 def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> str | None:
@@ -180,10 +324,14 @@ def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> s
 __all__ = [
     "DIGEST_LABEL",
     "NO_SKIP_ARGS",
+    "Analysis",
     "ImageInspector",
     "Inputs",
     "all_tags_current",
+    "analyse",
+    "analyse_cached",
     "compute_inputs",
+    "digest_key",
     "external_images",
     "platform_args",
     "skip_blocked",

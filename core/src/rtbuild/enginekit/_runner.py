@@ -1,20 +1,29 @@
 """Run one engine CLI build (docker, podman): stream its plain progress live, keep the
-full log in a file.
+full log in a file. Step lines are recognised in both BuildKit's plain progress
+(``#5 [2/3] RUN ...``) and Buildah's (``STEP 2/3: RUN ...``).
 
-The process gets its own session so Ctrl-C (or any exception) stops the whole process
-group, not just the CLI, and temporary files (the image-id file) are always removed.
-Step lines are recognised in both BuildKit's plain progress (``#5 [2/3] RUN ...``) and
-Buildah's (``STEP 2/3: RUN ...``).
+Nothing outlives rtbuild: the CLI runs in its own session (so the terminal's Ctrl-C does
+not reach it before rtbuild decides) and every way out of :func:`run_build` -- Ctrl-C,
+SIGTERM/SIGHUP (turned into exceptions by the CLI), any error -- stops its whole process
+group and waits for it before returning, so the caller's build lock is released only
+after the build stopped. If rtbuild itself dies (even by ``kill -9``), the kernel sends
+the CLI SIGKILL (``PR_SET_PDEATHSIG``); the engine then cancels the build as it does
+when its own client goes away, and no tag appears. The image-id file (and whatever the
+backend puts in the temp dir, e.g. Docker's private config for a fresh context sync)
+live in a temp dir that is always removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +35,11 @@ from rtbuild._framework.progress import get_reporter
 TAIL_LINES = 20
 #: BuildKit plain progress, then Buildah (podman build): the instruction being run.
 STEP_PATTERNS = (re.compile(r"^#\d+ \[[^\]]+\] (.+)$"), re.compile(r"^STEP \d+(?:/\d+)?: (.+)$"))
+_PR_SET_PDEATHSIG = 1
+
+#: Builds running in this process (build-many runs several): Ctrl-C stops them all.
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+_RUNNING_LOCK = threading.Lock()
 
 
 def step_of(line: str) -> str | None:
@@ -41,11 +55,35 @@ def default_log_dir() -> str:
     return str(state_dir("logs"))
 
 
-def log_path_for(log_dir: str, tag: str) -> str:
+def rotate_logs(log_dir: str, *, keep: int | None, max_age_days: float | None) -> None:
+    """Remove build logs beyond the newest ``keep`` and those older than ``max_age_days``."""
+    try:
+        entries = [e for e in os.scandir(log_dir) if e.name.startswith("build-") and e.name.endswith(".log")]
+        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    cutoff = time.time() - max_age_days * 86400 if max_age_days is not None else None
+    for index, entry in enumerate(entries):
+        with contextlib.suppress(OSError):
+            too_many = keep is not None and index >= keep
+            too_old = cutoff is not None and entry.stat().st_mtime < cutoff
+            if too_many or too_old:
+                os.unlink(entry.path)
+
+
+def log_path_for(log_dir: str, tag: str) -> str | None:
+    """A new log file for ``tag``; ``None`` (with a warning) when the log dir is unwritable."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)[:80]
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    os.makedirs(log_dir, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix=f"build-{stamp}-{safe}-", suffix=".log", dir=log_dir)
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix=f"build-{stamp}-{safe}-", suffix=".log", dir=log_dir)
+    except OSError as exc:
+        get_reporter().event(
+            "warning",
+            message=f"cannot write a build log in {log_dir} ({exc.strerror}); building without one",
+        )
+        return None
     os.close(fd)
     return path
 
@@ -53,84 +91,136 @@ def log_path_for(log_dir: str, tag: str) -> str:
 @dataclass
 class RunResult:
     returncode: int
-    log_path: str
+    log_path: str | None
     image_id: str | None = None
     tail: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the thread that started it dies (kill -9 included)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT then SIGTERM then SIGKILL to the build's process group."""
-    for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
+    """SIGINT then SIGTERM then SIGKILL to the build's process group; waits until it is gone."""
+    for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 30.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
             proc.wait(timeout=wait)
-            return
+            break
         except subprocess.TimeoutExpired:
             continue
+    with contextlib.suppress(ProcessLookupError):  # stragglers left in the group
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def stop_all() -> None:
+    """Stop every build this process runs (build-many on Ctrl-C; safe from any thread)."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for proc in running:
+        if proc.poll() is None:
+            stop_process_group(proc)
 
 
 def run_build(
     argv: list[str],
     *,
     env: dict[str, str],
-    log_path: str,
+    log_path: str | None,
     stream: bool = True,
     keep_lines: int = 400,
+    redact: Callable[[str], str] | None = None,
+    shown_argv: list[str] | None = None,
+    env_in: Callable[[str], dict[str, str]] | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
-    without ``--iidfile``) and stream its output; the engine must be started with
-    ``start_new_session`` semantics, which this does.
+    without ``--iidfile``) and stream its output.
 
-    ``on_line`` sees every output line as it arrives (the step profile is timed from it).
+    ``redact`` is applied to every output line before it is logged, kept or reported;
+    ``shown_argv`` is the command as the log shows it (secret build-arg values masked);
+    ``env_in(tmpdir)`` adds environment that needs files in the run's temp dir;
+    ``on_line`` sees every (masked) output line as it arrives (the step profile is timed from it).
     """
     reporter = get_reporter()
+    clean = redact or (lambda text: text)
     tmpdir = tempfile.mkdtemp(prefix="rtbuild-build-")
     iidfile = os.path.join(tmpdir, "iid")
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     lines: deque[str] = deque(maxlen=keep_lines)
     proc: subprocess.Popen[bytes] | None = None
+    log = None
     try:
-        with open(log_path, "w", encoding="utf-8", errors="replace") as log:
-            log.write("$ " + " ".join(argv) + "\n")
-            log.flush()
-            proc = subprocess.Popen(
-                [*argv[:-1], "--iidfile", iidfile, argv[-1]],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env},
-                start_new_session=True,
-            )
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                text = raw.decode("utf-8", "replace").rstrip("\r\n")
-                log.write(text + "\n")
-                tail.append(text)
-                lines.append(text)
-                if on_line is not None:
-                    on_line(text)
-                if stream and text:
-                    reporter.line(text, source="build")
-                    step = step_of(text)
-                    if step:
-                        reporter.event("step", step=step)
-            returncode = proc.wait()
+        child_env = {**os.environ, **env}
+        if env_in is not None:
+            child_env.update(env_in(tmpdir))
+        if log_path is not None:
+            try:
+                log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+                log.write("$ " + " ".join(shown_argv or argv) + "\n")
+                log.flush()
+            except OSError as exc:
+                reporter.event("warning", message=f"cannot write the build log {log_path}: {exc.strerror}")
+                _close_quietly(log)
+                log = None
+        proc = subprocess.Popen(
+            [*argv[:-1], "--iidfile", iidfile, argv[-1]],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            text = clean(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            if log is not None:
+                try:
+                    log.write(text + "\n")
+                except OSError as exc:  # a full disk: the build goes on, the log stops
+                    reporter.event("warning", message=f"build log {log_path} stopped: {exc.strerror}")
+                    _close_quietly(log)
+                    log = None
+            tail.append(text)
+            lines.append(text)
+            if on_line is not None:
+                on_line(text)
+            if stream and text:
+                reporter.line(text, source="build")
+                step = step_of(text)
+                if step:
+                    reporter.event("step", step=step)
+        returncode = proc.wait()
         image_id = None
         if returncode == 0 and os.path.exists(iidfile):
             with open(iidfile, encoding="utf-8") as handle:
                 image_id = handle.read().strip() or None
-        return RunResult(returncode, log_path, image_id, list(tail), list(lines))
+        return RunResult(returncode, log_path if log is not None else None, image_id, list(tail), list(lines))
     except BaseException:
         if proc is not None and proc.poll() is None:
             stop_process_group(proc)
         raise
     finally:
+        if proc is not None:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
+        _close_quietly(log)
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _close_quietly(handle: object) -> None:
+    with contextlib.suppress(Exception):
+        handle.close()  # type: ignore[attr-defined]
 
 
 __all__ = [
@@ -139,7 +229,9 @@ __all__ = [
     "RunResult",
     "default_log_dir",
     "log_path_for",
+    "rotate_logs",
     "run_build",
     "step_of",
+    "stop_all",
     "stop_process_group",
 ]

@@ -1,0 +1,116 @@
+"""One Docker build request as the builder runs it, and the flags it turns into."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rtbuild import BuildRequest, get_reporter
+from rtbuild.context import dockerfile_arg
+from rtbuild.enginekit import secret_arg_names
+
+
+@dataclass
+class BuildSpec:
+    """One build with the structured fields kept apart (the hook fills them natively)."""
+
+    path: str
+    tags: list[str]
+    platform: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    extra_build_args: list[str] = field(default_factory=list)
+    force: bool = False
+    #: Secret values, read when the build starts: only used to mask them in the output.
+    secret_values: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class BuildOutcome:
+    image: str
+    tags: list[str]
+    cached: bool
+    duration_s: float
+    image_id: str | None = None
+    log_path: str | None = None
+    input_digest: str | None = None
+    client: str | None = None
+    steps: list[dict[str, Any]] | None = None
+    layers: list[dict[str, Any]] | None = None
+
+    def details(self) -> dict[str, Any]:
+        keys = ("image_id", "log_path", "input_digest", "client", "steps", "layers")
+        return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+
+
+def absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
+    """Rewrite a relative ``-f`` to CONTEXT/FILE: rtbuild resolves it against the context
+    (as validate_context does), the docker CLI against the working directory."""
+    given = dockerfile_arg(extra)
+    if given is None or given == "-" or os.path.isabs(given):
+        return list(extra)
+    absolute = os.path.abspath(os.path.join(path, given))
+    out: list[str] = []
+    skip = False
+    for index, arg in enumerate(extra):
+        if skip:
+            skip = False
+            continue
+        if arg in ("-f", "--file") and index + 1 < len(extra):
+            out += [arg, absolute]
+            skip = True
+        elif arg.startswith("--file="):
+            out.append("--file=" + absolute)
+        else:
+            out.append(arg)
+    return out
+
+
+def request_flags(request: BuildRequest) -> list[str]:
+    """The request's fields that BuildSpec keeps as flags (Dockerfile, no-cache, secrets, cache)."""
+    flags: list[str] = []
+    if request.dockerfile:
+        flags += ["-f", request.dockerfile]
+    if request.no_cache:
+        flags.append("--no-cache")
+    for secret in request.secrets:
+        flags += ["--secret", secret.flag()]
+    for ref in request.cache_from:
+        flags += ["--cache-from", ref]
+    for ref in request.cache_to:
+        flags += ["--cache-to", ref]
+    return flags + list(request.extra_build_args)
+
+
+def extra_build_args(extra: Sequence[str]) -> dict[str, str]:
+    """``--build-arg K=V`` given through extra arguments (so they are masked too)."""
+    found: dict[str, str] = {}
+    args = list(extra)
+    for index, arg in enumerate(args):
+        value = None
+        if arg == "--build-arg" and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--build-arg="):
+            value = arg.split("=", 1)[1]
+        if value and "=" in value:
+            key, _, val = value.partition("=")
+            found[key] = val
+    return found
+
+
+def warn_secret_args(build_args: dict[str, str]) -> None:
+    """Warn (once per build) about build args whose names look secret, with the --secret hint."""
+    names = secret_arg_names(build_args)
+    if names:
+        get_reporter().event(
+            "warning",
+            names=names,
+            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
+            " output but stay in the image's history; pass secrets with --secret id=NAME,env=VAR instead",
+        )
+
+
+__all__ = ["BuildOutcome", "BuildSpec", "absolute_dockerfile", "extra_build_args", "request_flags", "warn_secret_args"]

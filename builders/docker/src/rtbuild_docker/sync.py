@@ -1,0 +1,90 @@
+"""When BuildKit's incremental context sync could keep a stale file, send the whole context.
+
+The docker client sends a context to BuildKit incrementally: a file whose size, mode and
+mtime equal those of the copy BuildKit kept from the last build is not sent again. A
+same-size rewrite whose mtime was set back (``touch -d``, ``cp -p``, ``tar x``, ``rsync -a``)
+therefore leaves the old contents in the image -- and the image would carry the new input
+digest. rtbuild's own change detector sees such rewrites (ctime, inode, content hash); when
+it does, the next engine build runs with a fresh build-node identity
+(:func:`private_docker_config`), so BuildKit receives every file.
+
+A marker file per context (under the cache dir) remembers the need until a build
+succeeded, so a run that stops between hashing and building does not lose it. A context
+hashed without any stat cache (first run, or the cache was lost) while one of its tags
+already carries an rtbuild digest gets the same treatment: nothing proves the engine's copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rtbuild.enginekit import DIGEST_LABEL
+
+
+def private_docker_config(tmpdir: str) -> str:
+    """A DOCKER_CONFIG that shares the user's config but has a new build node identity.
+
+    The docker CLI (and buildx) key BuildKit's incremental context sync by a node ID kept
+    in the config dir. A file whose contents changed while size and mtime did not is not
+    re-sent under the old key; a new key makes BuildKit receive the whole context.
+    """
+    real = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    mine = Path(tmpdir, "docker-config")
+    mine.mkdir()
+    with contextlib.suppress(OSError):
+        for entry in real.iterdir():
+            if entry.name == ".buildNodeID":
+                continue
+            if entry.name == "buildx" and entry.is_dir():
+                (mine / "buildx").mkdir()
+                for sub in entry.iterdir():
+                    if sub.name != ".buildNodeID":
+                        (mine / "buildx" / sub.name).symlink_to(sub)
+                continue
+            (mine / entry.name).symlink_to(entry)
+    return str(mine)
+
+
+def _marker(context: str) -> Path:
+    import xxhash
+    from rtbuild import cache_dir
+
+    name = xxhash.xxh3_64_hexdigest(os.path.abspath(context).encode("utf-8", "surrogateescape"))
+    return cache_dir("stale-sync", name)
+
+
+def mark_stale_sync(context: str, files: Sequence[str]) -> None:
+    """Remember that ``context`` changed in a way BuildKit's sync may not see."""
+    path = _marker(context)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(files[:100]) + "\n", encoding="utf-8", errors="surrogateescape")
+
+
+def clear_stale_sync(context: str) -> None:
+    with contextlib.suppress(OSError):
+        _marker(context).unlink()
+
+
+def needs_fresh_sync(context: str, hashed: Any, tags: Sequence[str], docker_host: str | None) -> bool:
+    """Whether the next build of ``context`` must send every file (see the module doc)."""
+    if _marker(context).exists():
+        return True
+    if hashed is None or not getattr(hashed, "cold", False):
+        return False
+    from .engine import EngineAPI
+
+    api = EngineAPI(docker_host)
+    for tag in tags:
+        info = api.inspect_image(tag)
+        labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+        if DIGEST_LABEL in labels:
+            return True
+    return False
+
+
+__all__ = ["clear_stale_sync", "mark_stale_sync", "needs_fresh_sync", "private_docker_config"]

@@ -1,0 +1,79 @@
+"""Keeping secrets out of every rtbuild output: logs, progress events, errors, JSON.
+
+Build args whose names look secret (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``, ``*_KEY``)
+are shown as ``NAME=***`` wherever rtbuild prints a command, and their values (and the
+values of ``--secret`` sources) are replaced by ``***`` in every line of engine output
+rtbuild keeps or forwards. Values shorter than :data:`MIN_VALUE` characters are only
+redacted structurally (replacing every ``a`` in a log would hide nothing and break it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+MASK = "***"
+MIN_VALUE = 4
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|_KEY$|^KEY$", re.IGNORECASE)
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a build-arg name looks like it carries a secret."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def secret_arg_names(build_args: Mapping[str, str]) -> list[str]:
+    return sorted(name for name in build_args if looks_secret(name))
+
+
+class Redactor:
+    """Replaces known secret values in text; build once per build."""
+
+    def __init__(self, values: Iterable[str | bytes] = ()) -> None:
+        texts: set[str] = set()
+        for value in values:
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            for candidate in (text, text.strip()):
+                if len(candidate) >= MIN_VALUE:
+                    texts.add(candidate)
+        # Longest first, so a value containing another is masked whole.
+        ordered = sorted(texts, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    @classmethod
+    def for_build(cls, build_args: Mapping[str, str], secret_values: Iterable[bytes] = ()) -> Redactor:
+        values: list[str | bytes] = [build_args[name] for name in secret_arg_names(build_args)]
+        values.extend(secret_values)
+        return cls(values)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """A command line with ``--build-arg NAME=VALUE`` values of secret-looking names masked."""
+    out: list[str] = []
+    after_flag = False
+    for arg in argv:
+        if after_flag:
+            name, sep, _ = arg.partition("=")
+            out.append(f"{name}={MASK}" if sep and looks_secret(name) else arg)
+            after_flag = False
+            continue
+        if arg == "--build-arg":
+            after_flag = True
+            out.append(arg)
+        elif arg.startswith("--build-arg="):
+            name, sep, _ = arg[len("--build-arg=") :].partition("=")
+            out.append(f"--build-arg={name}={MASK}" if sep and looks_secret(name) else arg)
+        else:
+            out.append(arg)
+    return out
+
+
+__all__ = ["MASK", "Redactor", "looks_secret", "redact_argv", "secret_arg_names"]

@@ -1,0 +1,146 @@
+"""The no-op skip is never wrong, on the real engine: the file set the digest covers is the
+one the engine receives, remote sources rebuild, a change BuildKit's sync would miss
+reaches the image, and the label is keyed."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+from rtbuild import Config
+from rtbuild.context._validate import context_digest
+from rtbuild_docker.builder import DockerBuilder
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+OLD = 1_600_000_000
+
+
+def run_in(cli: str, image: str, *command: str) -> str:
+    return h.docker(cli, "run", "--rm", "--network=none", image, *command).stdout
+
+
+def test_digest_files_are_exactly_what_the_engine_receives(images: h.Images, context: Path) -> None:
+    """File by file, for the client rtbuild drives here, with patterns whose meaning
+    differs between docker 20.10 and 23+ (``**.txt``, ``**/name`` below its depth)."""
+    files = [
+        "a.txt",
+        ".txt",
+        "sub/.txt",
+        "sub/b.txt",
+        "x/a/b/c",
+        "x/a/b/d",
+        "b/c",
+        "keep/me.log",
+        "drop.log",
+        "deep/er/e.tmp",
+        "deep/er/f.py",
+        "pkg/__pycache__/m.pyc",
+        "notes/n.md",
+    ]
+    for rel in files:
+        (context / rel).parent.mkdir(parents=True, exist_ok=True)
+        (context / rel).write_text(rel)
+    (context / ".dockerignore").write_text(
+        "**.txt\n**/b\n*.log\n!keep/me.log\n**/*.tmp\n**/__pycache__\nnotes\n!notes/n.md\n"
+    )
+    (context / "Dockerfile").write_text(
+        "FROM busybox:latest\nCOPY . /ctx\nRUN cd /ctx && find . -type f | sed 's|^./||' | sort > /files\n"
+    )
+    h.build(images, context)
+    engine_files = set(run_in(images.cli, images.tag(), "cat", "/files").split())
+    builder = DockerBuilder.from_config(Config())
+    ours = context_digest(str(context), flavor=builder.ignore_flavor(), collect_paths=True)
+    assert ours.paths is not None
+    our_files = {rel for rel, kind in ours.paths if kind == "f"} | {"Dockerfile", ".dockerignore"}
+    assert our_files == engine_files | {"Dockerfile", ".dockerignore"}
+    assert ours.ignore_exact
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server for ``ADD <url>`` (BuildKit fetches from the daemon's namespace)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "remote.txt").write_text("remote 1\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/remote.txt", root
+    server.shutdown()
+
+
+def test_add_url_is_never_skipped(images: h.Images, context: Path, served: tuple[str, Path]) -> None:
+    url, root = served
+    (context / "Dockerfile").write_text(f"FROM busybox:latest\nADD {url} /remote.txt\n")
+    first = h.build(images, context)
+    assert not first.cached and digest_label_absent(images)
+    (root / "remote.txt").write_text("remote 2\n")
+    second = h.build(images, context)
+    assert not second.cached
+    assert run_in(images.cli, images.tag(), "cat", "/remote.txt") == "remote 2\n"
+
+
+def digest_label_absent(images: h.Images) -> bool:
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None
+    return "org.rtbuild.input-digest" not in (info["Config"]["Labels"] or {})
+
+
+def test_same_size_change_with_mtime_set_back_reaches_the_image(images: h.Images, context: Path) -> None:
+    """BuildKit's sync compares size and mtime: without the fresh sync the image would keep
+    "aaaa" and carry the new digest, and every later run would skip."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
+    data = context / "data.txt"
+    data.write_text("aaaa\n")
+    os.utime(data, (OLD, OLD))
+    h.build(images, context)
+    assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "aaaa\n"
+    data.write_text("bbbb\n")
+    os.utime(data, (OLD, OLD))
+    second = h.build(images, context)
+    assert not second.cached
+    assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "bbbb\n"
+    third = h.build(images, context)
+    assert third.cached and third.details["image_id"] == second.details["image_id"]
+
+
+def test_lost_stat_cache_after_an_invisible_change_still_rebuilds_right(
+    images: h.Images, context: Path, isolated_dirs: Path
+) -> None:
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
+    data = context / "data.txt"
+    data.write_text("cccc\n")
+    os.utime(data, (OLD, OLD))
+    h.build(images, context)
+    data.write_text("dddd\n")
+    os.utime(data, (OLD, OLD))
+    for cached in (isolated_dirs / "XDG_CACHE_HOME" / "rtbuild" / "context").iterdir():
+        cached.unlink()  # rtbuild forgot what it saw: only the tag's label says a build happened
+    h.build(images, context)
+    assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "dddd\n"
+
+
+def test_label_is_keyed_by_the_host_key(images: h.Images, context: Path, isolated_dirs: Path) -> None:
+    first = h.build(images, context, build_args={"GREETING": "x"})
+    label = first.details["input_digest"]
+    assert label.startswith("k1:")
+    key = isolated_dirs / "XDG_STATE_HOME" / "rtbuild" / "digest.key"
+    assert key.is_file()
+    key.write_bytes(os.urandom(32))  # another host (or a rotated key): nothing matches
+    second = h.build(images, context, build_args={"GREETING": "x"})
+    assert not second.cached and second.details["input_digest"] != label
