@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from rtbuild._framework.progress import Reporter, get_reporter
     from rtbuild._framework.session import BuildSession
     from rtbuild._framework.settings import builder_settings, load_settings, plugin_settings, setting
+    from rtbuild._observe.prune import PruneItem, PrunePolicy
     from rtbuild.builder import BuilderCapabilities, BuildRequest, BuildResult, BuildSecret, ImageInfo, RuntimeBuilder
     from rtbuild.markers import hookimpl, hookspec
     from rtbuild.runtime._build import build_runtime_image, get_runtime_image
@@ -75,6 +76,8 @@ _LAZY: dict[str, str] = {
     "get_runtime_image": "rtbuild.runtime._build",
     "RuntimePlugin": "rtbuild.runtime._plugin",
     "RuntimeRequirements": "rtbuild.runtime._plugin",
+    "PruneItem": "rtbuild._observe.prune",
+    "PrunePolicy": "rtbuild._observe.prune",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
@@ -99,6 +102,8 @@ __all__ = [
     "PluginError",
     "PluginLoadWarning",
     "PolicyError",
+    "PruneItem",
+    "PrunePolicy",
     "PushError",
     "RegistryAuthError",
     "RegistryError",

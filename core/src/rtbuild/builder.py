@@ -19,6 +19,7 @@ from rtbuild.errors import BuildFailedError, ConfigError, PushError
 
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
+    from rtbuild._observe.prune import PruneItem, PrunePolicy
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,21 @@ class RuntimeBuilder(abc.ABC):
     def inspect_image(self, name: str) -> ImageInfo | None:
         """Size, labels and creation time of a local image, or ``None`` when unsupported."""
         return None
+
+    def prune(self, policy: PrunePolicy) -> list[PruneItem]:
+        """Remove the images rtbuild made that ``policy`` selects (``rtbuild prune``).
+
+        Declare ``capabilities.prune`` when overriding; use
+        :func:`rtbuild.enginekit.select_prunable` for the decision so every backend follows
+        the same rules, and remove nothing when ``policy.dry_run``.
+        """
+        from rtbuild.errors import CapabilityError
+
+        raise CapabilityError(
+            f"builder {self.name!r} cannot prune images",
+            step="prune",
+            hint="choose a builder whose capabilities include prune (see `rtbuild builders`)",
+        )
 
     @classmethod
     def from_config(cls, config: Config, name: str) -> RuntimeBuilder:

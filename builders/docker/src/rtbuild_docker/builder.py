@@ -36,7 +36,7 @@ from .platforms import PLATFORMS, build_platforms, image_exists_for, is_multi, p
 from .spec import BuildOutcome, BuildSpec, absolute_dockerfile, extra_build_args, request_flags, warn_secret_args
 
 if TYPE_CHECKING:
-    from rtbuild import Config
+    from rtbuild import Config, PruneItem, PrunePolicy
 
 PROGRESS_MODES = ("plain", "none")
 
@@ -62,7 +62,14 @@ class DockerBuilder(RuntimeBuilder):
     """Builds with BuildKit on a Docker engine (see docs/builders/docker.md)."""
 
     capabilities = BuilderCapabilities(
-        push=True, platforms=PLATFORMS, multi_platform=True, target=True, no_cache=True, secrets=True, cache_export=True
+        push=True,
+        platforms=PLATFORMS,
+        multi_platform=True,
+        target=True,
+        no_cache=True,
+        secrets=True,
+        cache_export=True,
+        prune=True,
     )
 
     def __init__(
@@ -201,6 +208,13 @@ class DockerBuilder(RuntimeBuilder):
         info = self.inspect_image(image)
         return info.size if info else None
 
+    def prune(self, policy: PrunePolicy) -> list[PruneItem]:
+        """rtbuild-labelled images by the shared policy, and old logs in a configured log_dir."""
+        from .engine import EngineAPI
+        from .prune import prune_images, prune_logs
+
+        return [*prune_images(EngineAPI(self.docker_host), policy), *prune_logs(self.log_dir, policy)]
+
     def image_id(self, image: str) -> str | None:
         """The local image ID (``sha256:...``), so runtime lock hashes follow a re-tagged base."""
         info = self.inspect_image(image)
@@ -326,9 +340,9 @@ class DockerBuilder(RuntimeBuilder):
     ) -> BuildOutcome:
         from rtbuild.enginekit import default_log_dir, log_path_for, rotate_logs, run_build
 
-        from .engine import resolve_host
+        from .engine import EngineAPI, resolve_host
         from .failures import build_error
-        from .steps import StepRecorder
+        from .steps import StepRecorder, profile
         from .sync import clear_stale_sync, needs_fresh_sync, private_docker_config
 
         client = self.client()
@@ -362,8 +376,8 @@ class DockerBuilder(RuntimeBuilder):
         log_path = result.log_path
         if result.returncode != 0:
             raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(self.docker_host))
+        steps, layers = profile(recorder, EngineAPI(self.docker_host), result.image_id)
         clear_stale_sync(spec.path)
-        steps, layers = self._profile(recorder, result.image_id)
         return BuildOutcome(
             spec.tags[0],
             list(spec.tags),
@@ -376,23 +390,6 @@ class DockerBuilder(RuntimeBuilder):
             steps=steps,
             layers=layers,
         )
-
-    def _profile(self, recorder: Any, image_id: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The step profile, with layer sizes from the image history (best effort)."""
-        from rtbuild.errors import AgentRuntimeBuildError
-
-        from .engine import EngineAPI
-        from .steps import attach_layer_sizes, layers_from_history
-
-        steps: list[dict[str, Any]] = recorder.steps()
-        layers: list[dict[str, Any]] = []
-        if image_id:
-            try:
-                layers = layers_from_history(EngineAPI(self.docker_host).image_history(image_id))
-            except (AgentRuntimeBuildError, OSError):
-                layers = []  # sizes are a bonus: the image is built either way
-            attach_layer_sizes(steps, layers)
-        return steps, layers
 
 
 __all__ = ["BuildOutcome", "BuildSpec", "DockerBuilder", "request_flags"]

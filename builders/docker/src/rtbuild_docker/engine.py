@@ -75,9 +75,16 @@ class EngineAPI:
         return socket.create_connection(address, timeout=self.timeout)
 
     def _get(self, path: str) -> tuple[int, Any]:
+        return self.call("GET", path)
+
+    def call(self, method: str, path: str) -> tuple[int, Any]:
+        """One bodiless request (GET, DELETE) over the socket: (status, decoded JSON or None).
+
+        Only for plain unix/tcp hosts; TLS and ssh:// hosts go through the SDK instead.
+        """
         # HTTP/1.0 by hand: the engine answers close-delimited, and http.client's import
         # (email, ssl) alone costs more than the whole exchange.
-        request = f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rtbuild\r\n\r\n".encode()
+        request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rtbuild\r\n\r\n".encode()
         chunks: list[bytes] = []
         try:
             with self._socket() as sock:
@@ -116,6 +123,11 @@ class EngineAPI:
             return history
         status, data = self._get(f"/images/{quote(name, safe='/:@')}/history")
         return data if status == 200 and isinstance(data, list) else []
+
+    @property
+    def uses_sdk(self) -> bool:
+        """TLS or ssh:// hosts: the plain-socket calls are not available."""
+        return self._sdk
 
     def _inspect_sdk(self, name: str) -> dict[str, Any] | None:
         import docker.errors

@@ -147,4 +147,21 @@ def attach_layer_sizes(steps: list[dict[str, Any]], layers: list[dict[str, Any]]
             step["layer_bytes"] = sizes.pop()
 
 
-__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "layers_from_history"]
+def profile(
+    recorder: StepRecorder, api: Any, image_id: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The step profile, with layer sizes from the image history (best effort)."""
+    from rtbuild.errors import AgentRuntimeBuildError
+
+    steps = recorder.steps()
+    layers: list[dict[str, Any]] = []
+    if image_id:
+        try:
+            layers = layers_from_history(api.image_history(image_id))
+        except (AgentRuntimeBuildError, OSError):
+            layers = []  # sizes are a bonus: the image is built either way
+        attach_layer_sizes(steps, layers)
+    return steps, layers
+
+
+__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "layers_from_history", "profile"]

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "scan": "rtbuild.cli.commands.scan:scan",
     "context": "rtbuild.cli.commands.context:context",
     "metrics": "rtbuild.cli.commands.metrics:metrics",
+    "prune": "rtbuild.cli.commands.prune:prune",
 }
 
 #: One-line help per command, so ``--help`` needs no imports.
@@ -43,6 +44,7 @@ SHORT_HELP: dict[str, str] = {
     "scan": "SBOM and OSV vulnerability check of a local image (needs rtbuild-sbom).",
     "context": "Show what a build would send: files, bytes, ignore rules, digest, warnings.",
     "metrics": "Report over recorded builds (durations, success, cache hits, sizes, steps).",
+    "prune": "Remove old rtbuild images, dangling rebuilds, stale caches, old logs and dead locks.",
 }
 
 

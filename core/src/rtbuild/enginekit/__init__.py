@@ -10,6 +10,8 @@ Importing this package is light; nothing here imports an engine SDK.
 
 from __future__ import annotations
 
+from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
+from rtbuild._observe.prune import repository as prune_repository
 from rtbuild.enginekit._failures import EngineDown, build_error
 from rtbuild.enginekit._inputs import (
     DIGEST_LABEL,
@@ -57,6 +59,9 @@ __all__ = [
     "ImageInspector",
     "Inputs",
     "PlatformPlan",
+    "PruneImage",
+    "PruneItem",
+    "PrunePolicy",
     "Redactor",
     "RunResult",
     "all_tags_current",
@@ -68,15 +73,18 @@ __all__ = [
     "default_log_dir",
     "digest_key",
     "external_images",
+    "is_rtbuild_image",
     "log_path_for",
     "looks_secret",
     "native_platform",
     "plan_platforms",
     "platform_args",
+    "prune_repository",
     "redact_argv",
     "rotate_logs",
     "run_build",
     "secret_arg_names",
+    "select_prunable",
     "skip_blocked",
     "split_platforms",
     "step_of",

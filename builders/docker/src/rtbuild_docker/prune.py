@@ -1,0 +1,162 @@
+"""``rtbuild prune`` on a Docker engine: list, decide with the shared policy, remove.
+
+Images are listed with ``GET /images/json``, containers (running or not) with
+``GET /containers/json?all=1``; the labelled candidates are inspected for their exact
+creation time (the list has whole seconds only, and three builds can share one). Removal
+is ``DELETE /images/TAG`` per tag (the image goes with its last tag) or ``/images/ID`` for
+a dangling one, never with ``force``: the engine itself refuses an image a container uses,
+a second guard behind the policy's. Old build logs in a configured ``log_dir`` go too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from rtbuild import PruneItem, PrunePolicy
+from rtbuild.enginekit import PruneImage, is_rtbuild_image, select_prunable
+from rtbuild.enginekit import prune_repository as repository
+from rtbuild.errors import EngineUnavailableError
+
+from .engine import EngineAPI
+
+#: Build logs in a configured log_dir older than this go (``--older-than`` overrides).
+LOG_MAX_AGE_S = 14 * 86400.0
+
+
+def _created(value: Any, fallback: float) -> float:
+    """RFC 3339 with nanoseconds (``2026-11-30T12:00:01.123456789Z``) -> epoch float."""
+    if not isinstance(value, str):
+        return fallback
+    text = value.replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # Python parses at most microseconds
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return fallback
+
+
+def _tags(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(tag for tag in entry.get("RepoTags") or () if tag and tag != "<none>:<none>")
+
+
+class DockerPruner:
+    def __init__(self, api: EngineAPI) -> None:
+        self.api = api
+
+    def _json(self, path: str) -> Any:
+        status, data = self.api.call("GET", path)
+        if status != 200:
+            message = data.get("message") if isinstance(data, dict) else data
+            raise EngineUnavailableError(
+                f"the Docker engine at {self.api.host} answered {status} to GET {path}: {message}", step="prune"
+            )
+        return data
+
+    def shared_sizes(self) -> dict[str, int]:
+        """Image ID -> bytes it shares with other images (``GET /system/df``); {} if unknown."""
+        try:
+            status, data = self.api.call("GET", "/system/df?type=image")
+        except EngineUnavailableError:
+            return {}
+        if status != 200 or not isinstance(data, dict):
+            return {}
+        out: dict[str, int] = {}
+        for entry in data.get("Images") or []:
+            shared = entry.get("SharedSize") if isinstance(entry, dict) else None
+            if isinstance(shared, int) and shared >= 0:
+                out[str(entry.get("Id"))] = shared
+        return out
+
+    def images(self, repositories: tuple[str, ...] = ()) -> list[PruneImage]:
+        """The labelled images (of ``repositories`` when given), with their exact age."""
+        containers = self._json("/containers/json?all=1") or []
+        in_use = {str(c.get("ImageID")) for c in containers if isinstance(c, dict)}
+        out: list[PruneImage] = []
+        listed = [e for e in self._json("/images/json") or [] if isinstance(e, dict)]
+        # never even inspected: an image rtbuild did not label is not a candidate at all
+        labelled = [e for e in listed if is_rtbuild_image(e.get("Labels"))]
+        if repositories:
+            labelled = [e for e in labelled if any(repository(t) in repositories for t in _tags(e))]
+        shared = self.shared_sizes() if labelled else {}
+        for entry in labelled:
+            image_id = str(entry.get("Id"))
+            info = self.api.inspect_image(image_id) or {}
+            size = entry.get("Size")
+            if isinstance(size, int) and image_id in shared:
+                size -= shared[image_id]  # what removing it frees: the layers no other image has
+            out.append(
+                PruneImage(
+                    id=image_id,
+                    tags=_tags(entry),
+                    created=_created(info.get("Created"), float(entry.get("Created") or 0)),
+                    size=size if isinstance(size, int) else 0,
+                    labels=dict(entry.get("Labels") or {}),
+                    in_use=image_id in in_use,
+                )
+            )
+        return out
+
+    def remove(self, item: PruneItem) -> None:
+        target = item.id if item.kind == "dangling" and item.id else item.name
+        status, data = self.api.call("DELETE", f"/images/{quote(target, safe='/:@')}")
+        if status == 404:
+            item.removed, item.size = True, 0  # already gone
+        elif status == 200:
+            item.removed = True
+        else:
+            message = data.get("message") if isinstance(data, dict) else data
+            item.error = f"engine answered {status}: {message}"
+
+
+def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
+    if api.uses_sdk:
+        raise EngineUnavailableError(
+            f"rtbuild prune talks to the engine over a plain socket; {api.host} needs TLS or ssh",
+            step="prune",
+            hint="run it on the engine's host, or expose the engine on a unix socket",
+        )
+    pruner = DockerPruner(api)
+    items = select_prunable(pruner.images(policy.repositories), policy)
+    if not policy.dry_run:
+        for item in items:
+            pruner.remove(item)
+    return items
+
+
+def prune_logs(log_dir: str | None, policy: PrunePolicy) -> list[PruneItem]:
+    """Old logs in a configured ``log_dir`` (the default one is the core's to prune)."""
+    if not log_dir:
+        return []
+    from rtbuild.enginekit import default_log_dir
+
+    if Path(log_dir).resolve() == Path(default_log_dir()).resolve():
+        return []
+    max_age = policy.older_than_s if policy.older_than_s is not None else LOG_MAX_AGE_S
+    out: list[PruneItem] = []
+    for path in sorted(Path(log_dir).glob("*.log")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if policy.now - st.st_mtime < max_age:
+            continue
+        item = PruneItem("log", str(path), st.st_size, f"older than {int(max_age // 86400)} days")
+        if not policy.dry_run:
+            try:
+                path.unlink()
+                item.removed = True
+            except OSError as exc:
+                item.error = exc.strerror or str(exc)
+        out.append(item)
+    return out
+
+
+__all__ = ["DockerPruner", "prune_images", "prune_logs"]

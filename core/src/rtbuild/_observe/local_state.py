@@ -1,0 +1,165 @@
+"""``rtbuild prune``'s local part: stale stat caches, old build logs, dead processes' locks.
+
+- Stat caches (``$XDG_CACHE_HOME/rtbuild/context/*.marshal``): a cache whose context
+  directory is gone, written by another cache format, or not used for
+  :data:`STAT_CACHE_MAX_AGE_S`; also ``.ctx-*.tmp`` leftovers of an interrupted save.
+- Build logs (``$XDG_STATE_HOME/rtbuild/logs/*.log``, where the Docker and Podman
+  backends keep them): older than ``--older-than``, else :data:`LOG_MAX_AGE_S`.
+- Lock files (``$XDG_CACHE_HOME/rtbuild/locks/*.lock``): not held (a non-blocking
+  ``flock`` succeeds), written by a process that no longer exists, and untouched for
+  :data:`LOCK_MIN_AGE_S`, so a build that is just opening the file is never raced.
+"""
+
+from __future__ import annotations
+
+import json
+import marshal
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from rtbuild._framework.paths import cache_dir, state_dir
+from rtbuild._observe.prune import PruneItem, PrunePolicy
+
+STAT_CACHE_MAX_AGE_S = 30 * 86400.0
+LOG_MAX_AGE_S = 14 * 86400.0
+LOCK_MIN_AGE_S = 3600.0
+TMP_MIN_AGE_S = 3600.0
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: locks are left alone
+    fcntl = None  # type: ignore[assignment]
+
+
+def _files(directory: Path, pattern: str) -> Iterator[tuple[Path, os.stat_result]]:
+    try:
+        paths = sorted(directory.glob(pattern))
+    except OSError:
+        return
+    for path in paths:
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if path.is_file() and not path.is_symlink():
+            yield path, st
+
+
+def _stat_cache_reason(path: Path, age: float) -> str | None:
+    from rtbuild.context._hashing import CACHE_VERSION
+
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return "unreadable"
+    if not (isinstance(data, tuple) and len(data) == 3):
+        return "not a stat cache"
+    if data[0] != CACHE_VERSION:
+        return f"format {data[0]!r}, this rtbuild writes {CACHE_VERSION}"
+    if not isinstance(data[1], str) or not os.path.isdir(data[1]):
+        return f"context {data[1]!r} no longer exists"
+    if age >= STAT_CACHE_MAX_AGE_S:
+        return f"unused for {int(age // 86400)} days ({data[1]})"
+    return None
+
+
+def stat_caches(now: float) -> list[PruneItem]:
+    directory = cache_dir("context")
+    out: list[PruneItem] = []
+    for path, st in _files(directory, "*.marshal"):
+        reason = _stat_cache_reason(path, now - st.st_mtime)
+        if reason:
+            out.append(PruneItem("stat-cache", str(path), st.st_size, reason))
+    for path, st in _files(directory, ".ctx-*.tmp"):
+        if now - st.st_mtime >= TMP_MIN_AGE_S:
+            out.append(PruneItem("stat-cache", str(path), st.st_size, "left by an interrupted save"))
+    return out
+
+
+def logs(directory: Path, now: float, max_age: float) -> list[PruneItem]:
+    from rtbuild._observe.units import human_duration
+
+    return [
+        PruneItem("log", str(path), st.st_size, f"{human_duration(now - st.st_mtime)} old")
+        for path, st in _files(directory, "*.log")
+        if now - st.st_mtime >= max_age
+    ]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _lock_owner(path: Path) -> int | None:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+        return int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def stale_locks(now: float) -> list[PruneItem]:
+    from rtbuild._framework.locks import lock_dir
+
+    out: list[PruneItem] = []
+    for path, st in _files(lock_dir(), "*.lock"):
+        if now - st.st_mtime < LOCK_MIN_AGE_S:
+            continue
+        pid = _lock_owner(path)
+        if pid is not None and _pid_alive(pid):
+            continue
+        out.append(PruneItem("lock", str(path), st.st_size, f"process {pid} is gone" if pid else "no owner recorded"))
+    return out
+
+
+def _remove_lock(path: str) -> None:
+    """Unlink a lock file only while holding its flock (a live holder keeps it)."""
+    if fcntl is None:
+        raise OSError("no flock on this platform")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise OSError("held by a running build") from exc
+        os.unlink(path)
+    finally:
+        os.close(fd)
+
+
+def prune_local(policy: PrunePolicy) -> list[PruneItem]:
+    """Select (and unless ``policy.dry_run`` remove) the local files that are no longer needed."""
+    max_log_age = policy.older_than_s if policy.older_than_s is not None else LOG_MAX_AGE_S
+    items = [*stat_caches(policy.now), *logs(state_dir("logs"), policy.now, max_log_age), *stale_locks(policy.now)]
+    if policy.dry_run:
+        return items
+    for item in items:
+        try:
+            if item.kind == "lock":
+                _remove_lock(item.name)
+            else:
+                os.unlink(item.name)
+            item.removed = True
+        except FileNotFoundError:
+            item.removed, item.size = True, 0  # someone else tidied it first
+        except OSError as exc:
+            item.error = exc.strerror or str(exc)
+    return items
+
+
+__all__ = [
+    "LOCK_MIN_AGE_S",
+    "LOG_MAX_AGE_S",
+    "STAT_CACHE_MAX_AGE_S",
+    "logs",
+    "prune_local",
+    "stale_locks",
+    "stat_caches",
+]

@@ -1,0 +1,88 @@
+"""``rtbuild prune`` on the real engine: --keep 1 removes the older rtbuild images of a
+repository, keeps the newest and any image a container uses, never an unlabelled one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs = h.images, h.isolated_dirs
+
+
+@pytest.fixture
+def other_images(docker_engine: str) -> Iterator[h.Images]:
+    found = h.Images(docker_engine, f"rtbuild-test/{uuid.uuid4().hex[:12]}")
+    yield found
+    found.cleanup()
+
+
+def _context(tmp_path: Path) -> Path:
+    ctx = tmp_path / "prune-ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\nARG N=0\nRUN echo $N > /n\n")
+    return ctx
+
+
+def _three(images: h.Images, ctx: Path) -> list[str]:
+    token = uuid.uuid4().hex[:8]  # distinct images per test run
+    tags = []
+    for n in (1, 2, 3):
+        tags.append(h.build(images, ctx, [images.tag(str(n))], build_args={"N": f"{token}-{n}"}).image)
+    return tags
+
+
+def _prune(*args: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [str(Path(h.RTBUILD)), "prune", "--json", *args], capture_output=True, text=True, timeout=300, env=os.environ
+    )
+    assert proc.returncode == 0, proc.stderr
+    report: dict[str, object] = json.loads(proc.stdout)
+    return report
+
+
+def _present(cli: str, repo: str) -> set[str]:
+    out = h.docker(cli, "images", "--format", "{{.Repository}}:{{.Tag}}", repo).stdout
+    return set(out.split())
+
+
+def test_keep_one(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    ctx = _context(tmp_path)
+    # An image in the same repository that rtbuild did not build (no org.rtbuild.* label).
+    plain = images.tag("plain")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /p\n")
+    h.docker(images.cli, "build", "-q", "-t", plain, str(tmp_path / "plain"))
+    assert not any(k.startswith("org.rtbuild.") for k in (h.inspect(images.cli, plain) or {})["Config"]["Labels"] or {})
+    one, two, three = _three(images, ctx)
+
+    planned = _prune("--keep", "1", "--repo", images.repo, "--dry-run")
+    assert [item["name"] for item in planned["items"]] == [one, two]  # type: ignore[index]
+    assert _present(images.cli, images.repo) == {plain, one, two, three}  # a dry run removes nothing
+    assert planned["bytes_freed"] == sum(item["size"] for item in planned["items"])  # type: ignore[index]
+
+    done = _prune("--keep", "1", "--repo", images.repo)
+    assert [(item["name"], item["removed"]) for item in done["items"]] == [(one, True), (two, True)]  # type: ignore[index]
+    assert _present(images.cli, images.repo) == {plain, three}
+
+
+def test_an_image_in_use_is_kept(other_images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    images = other_images
+    ctx = _context(tmp_path)
+    one, two, three = _three(images, ctx)
+    container = f"rtbuild-test-{uuid.uuid4().hex[:12]}"
+    h.docker(images.cli, "create", "--name", container, one)  # stopped, but still using the image
+    try:
+        done = _prune("--keep", "1", "--repo", images.repo)
+        assert [item["name"] for item in done["items"]] == [two]  # type: ignore[index]
+        assert _present(images.cli, images.repo) == {one, three}
+    finally:
+        h.docker(images.cli, "rm", "-f", container, check=False)
