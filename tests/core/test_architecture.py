@@ -27,7 +27,13 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._framework.live",
         "rtbuild._framework.display",
     ),
-    ("rtbuild.builder", "rtbuild.hookspecs", "rtbuild.runtime._plugin"),
+    (
+        "rtbuild.builder",
+        "rtbuild.hookspecs",
+        "rtbuild.runtime._plugin",
+        "rtbuild._observe.prune",
+        "rtbuild._observe.units",
+    ),
     ("rtbuild.context", "rtbuild.oci", "rtbuild.enginekit"),
     (
         "rtbuild._framework.entrypoints",
