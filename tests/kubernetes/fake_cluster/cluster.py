@@ -187,8 +187,10 @@ class FakeCluster:
 
     async def _shutdown(self) -> None:
         self.jobs.cancel_all()
-        for task in list(self.kubelet.tasks.values()):
+        tasks = list(self.kubelet.tasks.values())
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.end_watches(abrupt=False)
         for proc in list(self.execs):
             if proc.returncode is None:
