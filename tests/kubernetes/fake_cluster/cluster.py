@@ -23,13 +23,14 @@ from typing import Any, TypeVar
 import yaml
 from aiohttp import web
 
-from .api import RequestRecord, make_middleware, routes
+from .api import RequestRecord, make_middleware
 from .controllers import JobController
 from .engine import LABEL, PID_LABEL, Engine
 from .faults import Faults
 from .kubelet import Kubelet
 from .nodes import HOST_ARCH, node_object
 from .podio import ABRUPT
+from .routes import routes
 from .selectors import LabelSelector
 from .store import Store, Watcher
 
@@ -278,7 +279,7 @@ class FakeCluster:
         ns = None if resource in ("namespaces", "nodes") else (namespace or self.namespace)
         return self._sync(lambda: self.store.list(resource, ns, LabelSelector(label_selector)))
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 30, interval: float = 0.05) -> T:
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 60, interval: float = 0.05) -> T:
         """Poll ``predicate`` until it returns something truthy (and return that)."""
         deadline = time.monotonic() + timeout
         while True:
