@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import (
@@ -15,7 +14,6 @@ from rtbuild import (
     RuntimeBuilder,
     builder_settings,
     get_reporter,
-    setting,
 )
 from rtbuild.context import validate_context
 from rtbuild.enginekit import (
@@ -33,29 +31,11 @@ from rtbuild.errors import ConfigError
 
 from .buildkit import MODES, BuildClient, choose_client
 from .platforms import PLATFORMS, build_platforms, image_exists_for, is_multi, plan_text
+from .settings import PROGRESS_MODES, DockerSettings
 from .spec import BuildOutcome, BuildSpec, absolute_dockerfile, extra_build_args, request_flags, warn_secret_args
 
 if TYPE_CHECKING:
     from rtbuild import Config, PruneItem, PrunePolicy
-
-PROGRESS_MODES = ("plain", "none")
-
-
-@dataclass(frozen=True)
-class DockerSettings:
-    """``[builders.docker]`` (docs/builders/docker.md)."""
-
-    docker_cli: str | None = setting(None, help="the docker client to run (default: found on PATH)")
-    docker_host: str | None = setting(None, help="the engine (default: DOCKER_HOST, else the local socket)")
-    buildkit: str = setting("auto", choices=MODES)
-    log_dir: str | None = setting(None)
-    progress: str = setting("plain", choices=PROGRESS_MODES)
-    skip_unchanged: bool = setting(True)
-    insecure_registries: list[str] = setting(default_factory=list)
-    log_keep: int = setting(50, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs kept")
-    log_max_age_days: float = setting(
-        30.0, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs older than this are removed"
-    )
 
 
 class DockerBuilder(RuntimeBuilder):

@@ -77,6 +77,12 @@ def _read_document(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read build-many file {path}: {exc.strerror}", step=STEP, hint=HINT) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"build-many file {path} is not UTF-8 text (byte {exc.start})",
+            step=STEP,
+            hint="save the file as UTF-8",
+        ) from None
     suffix = path.suffix.lower()
     if suffix == ".toml":
         import tomllib

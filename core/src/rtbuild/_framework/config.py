@@ -45,6 +45,8 @@ class Config:
     #: Registries reached over plain http (and trusted with credentials there): every
     #: registry call of the core and the builders honours them; loopback always is.
     insecure_registries: list[str] = field(default_factory=list)
+    #: Seconds a build waits for another build of the same tag (``None``: as long as it takes).
+    lock_timeout: float | None = None
     #: Allow-list of plugin entry-point or distribution names; ``None`` = all.
     load_plugins: list[str] | None = None
     disable_plugins: list[str] = field(default_factory=list)
@@ -148,7 +150,7 @@ def find_config_file(start: Path | None = None) -> Path | None:
         if py.is_file():
             try:
                 text = py.read_text(encoding="utf-8")
-            except OSError:
+            except (OSError, UnicodeDecodeError):
                 continue
             if re.search(r"^\s*\[tool\.rtbuild[\].]", text, re.MULTILINE):
                 return py
@@ -161,6 +163,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}", step="read configuration") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})",
+            step="read configuration",
+            hint="TOML files are UTF-8: re-save the file as UTF-8",
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -148,9 +148,11 @@ def _hold_file(lock_path: Path, tag: str, wait: Callable[[str], None], deadline:
 def _hold_one(lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout: float | None) -> Iterator[None]:
     deadline = None if timeout is None else time.monotonic() + timeout
     waited = False
+    holder = ""
 
     def wait(owner: str) -> None:
-        nonlocal waited
+        nonlocal waited, holder
+        holder = owner or holder
         if not waited:
             waited = True
             on_wait(f"waiting for the build of {tag} in progress{owner}")
@@ -159,21 +161,24 @@ def _hold_one(lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout
     if not thread_lock.acquire(blocking=False):
         wait(" (in this process)")
         if not thread_lock.acquire(timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic())):
-            raise _timeout_error(tag, timeout)
+            raise _timeout_error(tag, timeout, holder)
     try:
         with _hold_file(lock_path, tag, wait, deadline) as taken:
             if not taken:
-                raise _timeout_error(tag, timeout)
+                raise _timeout_error(tag, timeout, holder)
             yield
     finally:
         thread_lock.release()
 
 
-def _timeout_error(tag: str, timeout: float | None) -> AgentRuntimeBuildError:
+def _timeout_error(tag: str, timeout: float | None, holder: str = "") -> AgentRuntimeBuildError:
+    # flock is released by the kernel when its holder dies, so a holder that is named here
+    # is alive: the lock is never stale, and removing the file would not help.
     return AgentRuntimeBuildError(
-        f"gave up after {timeout:g}s waiting for the build of {tag} in progress",
+        f"gave up after {timeout:g}s waiting for the build of {tag} in progress{holder}",
         step="wait for build lock",
-        hint=f"another rtbuild process is building {tag}; wait for it, or remove a stale lock in {lock_dir()}",
+        hint=f"another rtbuild process{holder} is building {tag}: wait for it or stop it, or raise --lock-timeout"
+        " (lock_timeout in the configuration)",
     )
 
 

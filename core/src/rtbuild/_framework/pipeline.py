@@ -180,7 +180,7 @@ def _run_hooks(
     def on_wait(message: str) -> None:
         reporter.event("waiting", tags=request.tags, message=message)
 
-    with build_lock(request.tags, on_wait=on_wait):
+    with build_lock(request.tags, on_wait=on_wait, timeout=config.lock_timeout):
         reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
         outcome = pm.hook.build(request=request, builder=builder, config=config)
         if outcome is None:

@@ -125,6 +125,8 @@ class State:
             overrides["load_plugins"] = []
         if self.trace_hooks:
             overrides["trace_hooks"] = True
+        if self.extra.get("lock_timeout") is not None:  # --lock-timeout (cli/commands/_options.py)
+            overrides["lock_timeout"] = self.extra["lock_timeout"]
         return load_config(self.config_path, overrides=overrides)
 
     def plugin_manager(self, config: Any) -> Any:

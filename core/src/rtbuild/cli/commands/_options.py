@@ -19,6 +19,25 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, str]:
     return pairs
 
 
+def lock_timeout_option(func: Any) -> Any:
+    """``--lock-timeout SECONDS``: how long to wait for another build of the same tag."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+        if value is not None:
+            from rtbuild.cli._main import _STATE
+
+            _STATE.extra["lock_timeout"] = value
+
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        metavar="SECONDS",
+        expose_value=False,
+        callback=callback,
+        help="Give up waiting for another build of the same tag after SECONDS (default: lock_timeout, else wait).",
+    )(func)
+
+
 def progress_mode(as_json: bool, quiet: bool = False) -> str:
     """``-q`` wins: ``--json -q`` prints the result document and no event stream."""
     if quiet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
-from rtbuild.cli.commands._options import BuilderOption, parse_pairs, progress_mode
+from rtbuild.cli.commands._options import BuilderOption, lock_timeout_option, parse_pairs, progress_mode
 
 
 @click.command()
@@ -39,6 +39,7 @@ from rtbuild.cli.commands._options import BuilderOption, parse_pairs, progress_m
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress output (with --json: no event stream either).")
 @click.option("--profile", is_flag=True, help="After the build, print the slowest steps and the cache-hit ratio.")
+@lock_timeout_option
 @json_option
 @pass_state
 def build(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
-from rtbuild.cli.commands._options import progress_mode
+from rtbuild.cli.commands._options import lock_timeout_option, progress_mode
 
 
 @click.command("build-many")
@@ -15,6 +15,7 @@ from rtbuild.cli.commands._options import progress_mode
 )
 @click.option("--fail-fast", is_flag=True, help="Start no further build after the first failure.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@lock_timeout_option
 @json_option
 @pass_state
 @click.pass_context

@@ -1,0 +1,39 @@
+"""``[builders.docker]``: the Docker builder's configuration table (docs/builders/docker.md)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from rtbuild import setting
+
+from .buildkit import MODES
+
+PROGRESS_MODES = ("plain", "none")
+
+
+def _not_a_file(path: str | None) -> str | None:
+    """A log dir that exists as something else is a configuration error (exit 2, before any work)."""
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        return f"{path!r} exists and is not a directory"
+    return None
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """``[builders.docker]`` (docs/builders/docker.md)."""
+
+    docker_cli: str | None = setting(None, help="the docker client to run (default: found on PATH)")
+    docker_host: str | None = setting(None, help="the engine (default: DOCKER_HOST, else the local socket)")
+    buildkit: str = setting("auto", choices=MODES)
+    log_dir: str | None = setting(None, check=lambda v: _not_a_file(v), help="where build logs go")
+    progress: str = setting("plain", choices=PROGRESS_MODES)
+    skip_unchanged: bool = setting(True)
+    insecure_registries: list[str] = setting(default_factory=list)
+    log_keep: int = setting(50, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs kept")
+    log_max_age_days: float = setting(
+        30.0, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs older than this are removed"
+    )
+
+
+__all__ = ["PROGRESS_MODES", "DockerSettings"]
