@@ -13,7 +13,7 @@ import socket
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from rtbuild.errors import EngineUnavailableError
+from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailableError
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -51,6 +51,29 @@ def _parse_response(raw: bytes) -> tuple[int, bytes]:
     if len(status_line) < 2 or not status_line[1].isdigit():
         raise OSError(f"malformed HTTP status line from the engine: {status_line!r}")
     return int(status_line[1]), body
+
+
+def answer_error(host: str, status: int, data: Any, action: str) -> AgentRuntimeBuildError:
+    """What an engine's non-2xx answer means, by status (never "unavailable" for a 4xx)."""
+    message = data.get("message") if isinstance(data, dict) else data
+    detail = f"the Docker engine at {host} answered {status} to {action}: {message}"
+    if status == 400:
+        return ConfigError(
+            f"{detail} (the request is invalid)",
+            step=action,
+            hint="check the image name or argument the message names",
+        )
+    if status == 404:
+        return AgentRuntimeBuildError(f"{detail} (not found)", step=action, hint="build, pull or tag it first")
+    if status == 409:
+        return AgentRuntimeBuildError(
+            f"{detail} (conflict: in use or being changed by another request)",
+            step=action,
+            hint="retry when the other operation (a running container, a concurrent build) has finished",
+        )
+    if status >= 500:
+        return EngineUnavailableError(f"{detail} (the engine failed)", step=action, hint="check the daemon's log")
+    return AgentRuntimeBuildError(detail, step=action)
 
 
 class EngineAPI:
@@ -107,12 +130,17 @@ class EngineAPI:
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
-            message = data.get("message") if isinstance(data, dict) else data
-            raise EngineUnavailableError(
-                f"the Docker engine at {self.host} answered {status} to an image inspect: {message}",
-                step="inspect image",
-            )
+            raise answer_error(self.host, status, data, f"inspect image {name}")
         return data
+
+    def ping(self) -> None:
+        """``GET /_ping``; raises :class:`EngineUnavailableError` when the engine does not answer."""
+        if self._sdk:
+            from .images import docker_client
+
+            docker_client(self.host)
+            return
+        self._get("/_ping")
 
     def image_history(self, name: str) -> list[dict[str, Any]]:
         """``GET /images/NAME/history`` (newest layer first); ``[]`` when absent or unreadable."""
@@ -141,4 +169,4 @@ class EngineAPI:
         return attrs
 
 
-__all__ = ["DEFAULT_HOST", "EngineAPI", "resolve_host", "unreachable"]
+__all__ = ["DEFAULT_HOST", "EngineAPI", "answer_error", "resolve_host", "unreachable"]

@@ -131,6 +131,15 @@ def _from_auths(entry: Mapping[str, Any], source: str) -> Credentials | None:
     return Credentials(username or None, password or None, token, source)
 
 
+def _stderr_tail(stderr: str, stdout: str) -> list[str]:
+    """The helper's last stderr lines, with every stdout word of 4+ characters masked."""
+    words = sorted({w for w in stdout.replace('"', " ").split() if len(w) >= 4}, key=len, reverse=True)
+    lines = stderr.strip().splitlines()[-5:]
+    for word in words:
+        lines = [line.replace(word, "***") for line in lines]
+    return lines
+
+
 def run_helper(helper: str, registry: str) -> Credentials | None:
     """Ask ``docker-credential-HELPER get``; ``None`` when it holds nothing for ``registry``."""
     program = f"docker-credential-{helper}"
@@ -155,6 +164,9 @@ def run_helper(helper: str, registry: str) -> Credentials | None:
             step="read registry credentials",
             hint="unlock the keychain the helper uses, or check it runs by hand",
         ) from exc
+    # A helper's stdout may hold the secret (even on failure, even when it is not JSON):
+    # it is never shown. Its stderr is shown, with anything that looks like a secret
+    # from stdout masked.
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         if _NOT_FOUND in output.lower():
@@ -162,17 +174,21 @@ def run_helper(helper: str, registry: str) -> Credentials | None:
         raise RegistryAuthError(
             f"credential helper {program} failed for {registry} (exit {proc.returncode})",
             step="read registry credentials",
-            log_tail=output.splitlines()[-10:],
+            log_tail=_stderr_tail(proc.stderr, proc.stdout),
             hint=f"run `echo {server_address(registry)} | {program} get` to see the problem",
         )
     try:
         answer = json.loads(proc.stdout)
-    except json.JSONDecodeError as exc:
+        if not isinstance(answer, dict):
+            raise ValueError("not an object")
+    except ValueError:
         raise RegistryAuthError(
-            f"credential helper {program} printed something that is not JSON",
+            f"credential helper {program} printed {len(proc.stdout)} bytes that are not a JSON object"
+            " (not shown: they may hold the secret)",
             step="read registry credentials",
-            log_tail=output.splitlines()[-10:],
-        ) from exc
+            log_tail=_stderr_tail(proc.stderr, proc.stdout),
+            hint=f"run `echo {server_address(registry)} | {program} get` yourself to see what it prints",
+        ) from None
     username, secret = answer.get("Username") or None, answer.get("Secret") or None
     if not (username or secret):
         return None

@@ -11,6 +11,7 @@ functions, so ``import rtbuild`` stays light.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import os
 import re
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     import httpx
 
 DEFAULT_TIMEOUT_S = 15.0
+#: No single registry request (retries included) takes longer than this, however slowly
+#: the registry drips its answer: httpx's timeouts apply per read, not per request.
+DEFAULT_DEADLINE_S = 30.0
 #: Every manifest kind ``docker pull`` understands; a registry answers 404 for a
 #: manifest whose media type we did not accept.
 MANIFEST_MEDIA_TYPES = (
@@ -106,6 +110,39 @@ def _cause(exc: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
+def _within(deadline: float, call: Callable[[], httpx.Response], url: str, abort: Callable[[], None]) -> httpx.Response:
+    """``call()``, or a RegistryError once ``deadline`` seconds passed (the request runs in a
+    daemon thread; on expiry its client is closed so the connection is dropped)."""
+    import threading
+
+    import httpx
+
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append(call())
+        except BaseException as exc:
+            box.append(exc)
+
+    worker = threading.Thread(target=run, name="rtbuild-registry", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        with contextlib.suppress(Exception):
+            abort()
+        host = httpx.URL(url).netloc.decode()
+        raise RegistryError(
+            f"registry {host} did not answer {url} within {deadline:g}s",
+            step="query registry",
+            hint=f"the registry {host} is overloaded or stuck; retry later",
+        )
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[no-any-return]
+
+
 class RegistryClient:
     """Talks to registries for one CLI call; keeps the tokens it obtained."""
 
@@ -116,9 +153,11 @@ class RegistryClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         credentials: Callable[[str], Credentials | None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        deadline: float = DEFAULT_DEADLINE_S,
     ) -> None:
         self.insecure_registries = list(insecure_registries)
         self.timeout = timeout
+        self.deadline = deadline
         self._credentials = credentials or get_credentials
         self._transport = transport  # unit tests pass an httpx.MockTransport
         self._tokens: dict[tuple[str, str, str], str] = {}
@@ -156,7 +195,7 @@ class RegistryClient:
             wait=wait_exponential(multiplier=0.2, max=2),
             reraise=True,
         )(client.request)
-        return sender(method, url, **kwargs)
+        return _within(self.deadline, lambda: sender(method, url, **kwargs), url, client.close)
 
     def _unreachable(self, registry: str, url: str, exc: BaseException) -> RegistryError:
         import httpx
@@ -225,7 +264,22 @@ class RegistryClient:
         if key in self._tokens:
             return self._tokens[key]
         params = {"scope": scope, **({"service": service} if service else {})}
-        realm_host = httpx.URL(realm).netloc.decode()
+        realm_url = httpx.URL(realm)
+        realm_host = realm_url.netloc.decode()
+        plain = realm_url.scheme != "https"
+        if (
+            creds is not None
+            and plain
+            and not (is_loopback(realm_host) or is_insecure(realm_host, self.insecure_registries))
+        ):
+            # A challenge may name any token URL: never hand credentials to a non-loopback
+            # host over plain http unless the user listed it as insecure.
+            raise RegistryAuthError(
+                f"registry {ref.registry} wants credentials sent to {realm_url.scheme}://{realm_host}, which is"
+                " neither https nor loopback nor a listed insecure registry: refusing to send them",
+                step="authenticate to registry",
+                hint=f"list {realm_host} in insecure_registries if plain http there is intended",
+            )
         with self._client(realm_host) as client:
             try:
                 if creds and creds.identity_token:
