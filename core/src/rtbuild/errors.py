@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: The image was built (and pushed, if asked) but a ``post_build`` hook failed.
+EXIT_POST_BUILD = 4
 
 
 class AgentRuntimeBuildError(Exception):
@@ -154,6 +156,23 @@ class PushError(RegistryError):
     """Pushing an image was refused."""
 
 
+class PostBuildError(AgentRuntimeBuildError):
+    """The build succeeded (image built, pushed if asked) and then a ``post_build`` hook failed.
+
+    :attr:`result` is the build's result (``to_dict()`` carries it as ``"result"``), so a
+    caller still learns which image exists; the exit code (4) tells this case apart.
+    """
+
+    exit_code = EXIT_POST_BUILD
+
+    def __init__(self, message: str, *, result: dict[str, object] | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.result = result
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "result": self.result}
+
+
 class DownloadError(AgentRuntimeBuildError):
     """A file a build needs (e.g. a release archive a plugin installs) cannot be downloaded."""
 
@@ -169,6 +188,7 @@ class ChecksumMismatchError(DownloadError):
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
+    "EXIT_POST_BUILD",
     "EXIT_USAGE",
     "AgentRuntimeBuildError",
     "BuildContextError",
@@ -183,6 +203,7 @@ __all__ = [
     "PluginError",
     "PluginLoadWarning",
     "PolicyError",
+    "PostBuildError",
     "PushError",
     "RegistryAuthError",
     "RegistryError",

@@ -15,7 +15,7 @@ from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import validate_context, validate_context_dir
-from rtbuild.errors import BuildFailedError, CapabilityError, ConfigError
+from rtbuild.errors import AgentRuntimeBuildError, BuildFailedError, CapabilityError, ConfigError, PostBuildError
 
 if TYPE_CHECKING:
     from rtbuild._framework.plugins import RtbuildPluginManager
@@ -188,8 +188,27 @@ def _run_hooks(
         result = _as_result(outcome, request, builder, started)
         if request.push:
             _push(request, result, builder)
-    pm.hook.post_build(request=request, result=result, config=config, builder=builder)
+    try:
+        pm.hook.post_build(request=request, result=result, config=config, builder=builder)
+    except Exception as exc:  # the image exists (and was pushed): say so, and who failed after
+        raise _post_build_error(exc, result) from exc
     return result
+
+
+def _post_build_error(exc: Exception, result: BuildResult) -> PostBuildError:
+    from rtbuild._framework.plugins._trace import blamed_on
+
+    what = "reused" if result.cached else "built"
+    pushed = " and pushed" if result.details.get("pushed") else ""
+    detail = exc.message if isinstance(exc, AgentRuntimeBuildError) else f"{type(exc).__name__}: {exc}"
+    return PostBuildError(
+        f"{result.image} was {what}{pushed}, then a post_build hook failed: {detail}",
+        step=(exc.step if isinstance(exc, AgentRuntimeBuildError) else None) or "post_build",
+        blame=blamed_on(exc),
+        log_tail=exc.log_tail if isinstance(exc, AgentRuntimeBuildError) else None,
+        hint="the image is usable; fix or disable the plugin named above (--no-plugins, disable_plugins)",
+        result=result.to_dict(),
+    )
 
 
 def _report_failure(

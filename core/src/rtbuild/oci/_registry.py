@@ -11,7 +11,6 @@ functions, so ``import rtbuild`` stays light.
 from __future__ import annotations
 
 import base64
-import contextlib
 import ipaddress
 import os
 import re
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtbuild.errors import RegistryAuthError, RegistryError
 from rtbuild.oci._credentials import Credentials, get_credentials
+from rtbuild.oci._deadline import within as _within
 from rtbuild.oci._references import Reference, parse_reference
 
 if TYPE_CHECKING:
@@ -108,39 +108,6 @@ def is_insecure(registry: str, insecure_registries: Iterable[str] = ()) -> bool:
 def _cause(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
-
-
-def _within(deadline: float, call: Callable[[], httpx.Response], url: str, abort: Callable[[], None]) -> httpx.Response:
-    """``call()``, or a RegistryError once ``deadline`` seconds passed (the request runs in a
-    daemon thread; on expiry its client is closed so the connection is dropped)."""
-    import threading
-
-    import httpx
-
-    box: list[Any] = []
-
-    def run() -> None:
-        try:
-            box.append(call())
-        except BaseException as exc:
-            box.append(exc)
-
-    worker = threading.Thread(target=run, name="rtbuild-registry", daemon=True)
-    worker.start()
-    worker.join(deadline)
-    if worker.is_alive():
-        with contextlib.suppress(Exception):
-            abort()
-        host = httpx.URL(url).netloc.decode()
-        raise RegistryError(
-            f"registry {host} did not answer {url} within {deadline:g}s",
-            step="query registry",
-            hint=f"the registry {host} is overloaded or stuck; retry later",
-        )
-    result = box[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result  # type: ignore[no-any-return]
 
 
 class RegistryClient:

@@ -1,0 +1,49 @@
+"""An overall deadline for one registry request: httpx's timeouts apply per read, so a
+registry that drips one byte every few seconds would otherwise keep a call alive forever."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rtbuild.errors import RegistryError
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def within(deadline: float, call: Callable[[], httpx.Response], url: str, abort: Callable[[], None]) -> httpx.Response:
+    """``call()``, or a RegistryError once ``deadline`` seconds passed (the request runs in a
+    daemon thread; on expiry its client is closed so the connection is dropped)."""
+    import threading
+
+    import httpx
+
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append(call())
+        except BaseException as exc:
+            box.append(exc)
+
+    worker = threading.Thread(target=run, name="rtbuild-registry", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        with contextlib.suppress(Exception):
+            abort()
+        host = httpx.URL(url).netloc.decode()
+        raise RegistryError(
+            f"registry {host} did not answer {url} within {deadline:g}s",
+            step="query registry",
+            hint=f"the registry {host} is overloaded or stuck; retry later",
+        )
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[no-any-return]
+
+
+__all__ = ["within"]
