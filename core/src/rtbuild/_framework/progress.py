@@ -39,6 +39,10 @@ class PlainReporter(Reporter):
 
     def event(self, kind: str, **fields: Any) -> None:
         message = fields.get("message")
+        if not message and kind == "step" and fields.get("step"):
+            index, total = fields.get("index"), fields.get("total")
+            counter = f" {index}/{total}" if index is not None and total is not None else ""
+            message = f"step{counter}: {fields['step']}"
         if message:
             print(f"rtbuild: {message}", file=self._stream or sys.stderr, flush=True)
 
