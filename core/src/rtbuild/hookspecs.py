@@ -31,10 +31,11 @@ def build(request: BuildRequest, builder: RuntimeBuilder, config: Config) -> str
     """Perform the build and return the final ``name:tag`` (or a :class:`~rtbuild.BuildResult`).
 
     The first non-``None`` result wins. The core's default implementation (registered
-    ``trylast``) calls ``builder.build(...)`` with ``build_args`` and ``labels`` turned
-    into ``--build-arg``/``--label`` entries. A wrapper (``wrapper=True``) can time,
-    retry or cache the build around the others. Set ``request.data["cached"] = True``
-    when the image was reused rather than built.
+    ``trylast``) calls ``builder.build_request(request)``; for a v1 builder that adapts to
+    ``builder.build(...)`` with every structured field as a Docker-style flag. A wrapper
+    (``wrapper=True``) can time, retry or cache the build around the others. Return a
+    ``BuildResult`` with ``cached=True`` when the image was reused rather than built; any
+    other kind of value is an error blamed on the plugin that returned it.
     """
 
 
@@ -57,7 +58,8 @@ def post_build(request: BuildRequest, result: BuildResult, config: Config, build
     Called once per successful build (also when the image was reused, with
     ``result.cached`` true), after tags are applied and the image pushed if asked.
     ``builder`` is the builder that ran (or checked) the build, so a hook can ask it
-    about the image, e.g. ``builder.image_size(image)`` when the backend offers it.
+    about the image, e.g. ``builder.inspect_image(image)`` (size, labels; ``None`` when the
+    backend cannot tell).
     """
 
 
