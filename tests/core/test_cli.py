@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from rtbuild.testing import FakeSite, run_cli
 
@@ -232,7 +233,7 @@ def test_usage_errors_exit_2(site: FakeSite, args: list[str]) -> None:
 
 def test_help_and_version(site: FakeSite) -> None:
     from rtbuild import __version__
-    from rtbuild.cli._main import COMMANDS
+    from rtbuild.cli._main import COMMANDS, cli
 
     helped = run_cli(["--help"])
     assert helped.exit_code == 0
@@ -250,6 +251,11 @@ def test_help_and_version(site: FakeSite) -> None:
             continue  # another engineer's command, not written yet
         sub = run_cli([name, "--help"])
         assert sub.exit_code == 0, (name, sub.stderr)
+        command = cli.get_command(click.Context(cli), name)
+        if isinstance(command, click.Group):  # `rtbuild new builder|plugin`: each subcommand
+            for child in command.commands:
+                assert "--json" in run_cli([name, child, "--help"]).stdout, f"{name} {child} lacks --json"
+            continue
         assert "--json" in sub.stdout, f"{name} lacks --json"
 
 

@@ -12,7 +12,7 @@ from string import Template
 
 import click
 
-from rtbuild.cli._main import echo_result
+from rtbuild.cli._main import echo_result, emit_json, json_option
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 
@@ -36,13 +36,17 @@ def _names(name: str) -> dict[str, str]:
     }
 
 
-def _write(root: Path, files: dict[str, str], values: dict[str, str], force: bool) -> None:
+def _write(root: Path, files: dict[str, str], values: dict[str, str], force: bool, as_json: bool) -> None:
     if root.exists() and not force:
         raise click.UsageError(f"{root} already exists (pass --force to write into it)")
     for relative, template in files.items():
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(Template(template).substitute(values), encoding="utf-8")
+    if as_json:
+        emit_json({"path": str(root), "distribution": values["dist"], "kind": values["kind"], "files": sorted(files)})
+    else:
+        echo_result(str(root))
 
 
 @click.group()
@@ -66,7 +70,8 @@ _FORCE = click.option("--force", is_flag=True, help="Write into an existing rtbu
 @click.argument("name")
 @_OUTPUT
 @_FORCE
-def new_builder(name: str, output: str, force: bool) -> None:
+@json_option
+def new_builder(name: str, output: str, force: bool, as_json: bool) -> None:
     """Write rtbuild-NAME: a builder (entry point rtbuild.builders NAME) and its contract tests."""
     from rtbuild.cli.commands import _templates as t
 
@@ -88,15 +93,15 @@ def new_builder(name: str, output: str, force: bool) -> None:
         "tests/test_contract.py": t.BUILDER_TEST,
         "README.md": t.README,
     }
-    _write(root, files, values, force)
-    echo_result(str(root))
+    _write(root, files, values, force, as_json)
 
 
 @new.command("plugin")
 @click.argument("name")
 @_OUTPUT
 @_FORCE
-def new_plugin(name: str, output: str, force: bool) -> None:
+@json_option
+def new_plugin(name: str, output: str, force: bool, as_json: bool) -> None:
     """Write rtbuild-NAME: a plugin (entry point rtbuild.plugins NAME) and its tests."""
     from rtbuild.cli.commands import _templates as t
 
@@ -118,5 +123,4 @@ def new_plugin(name: str, output: str, force: bool) -> None:
         "tests/test_plugin.py": t.PLUGIN_TEST,
         "README.md": t.README,
     }
-    _write(root, files, values, force)
-    echo_result(str(root))
+    _write(root, files, values, force, as_json)
