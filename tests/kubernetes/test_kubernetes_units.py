@@ -37,11 +37,14 @@ def _context(tmp_path: Path) -> Path:
 
 def test_settings_are_validated() -> None:
     assert settings_from_table({}).profile == "buildah"
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match="unknown key") as info:
         settings_from_table({"namespce": "x"})
-    with pytest.raises(ConfigError, match="privilege must be one of"):
+    assert "did you mean 'namespace'" in (info.value.hint or "")
+    with pytest.raises(ConfigError, match="tolerations must be a list of tables"):
+        settings_from_table({"tolerations": ["x"]})
+    with pytest.raises(ConfigError, match="privilege.*'privileged', 'userns', 'rootless'"):
         settings_from_table({"privilege": "root"})
-    with pytest.raises(ConfigError, match="must be an integer"):
+    with pytest.raises(ConfigError, match="active_deadline_seconds.*integer"):
         settings_from_table({"active_deadline_seconds": "10"})
     with pytest.raises(ConfigError, match="limits knows"):
         settings_from_table({"limits": {"gpu": "1"}})

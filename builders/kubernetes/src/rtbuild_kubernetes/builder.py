@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rtbuild import BuilderCapabilities, BuildRequest, BuildResult, ConfigError, RuntimeBuilder
 
 from .manifests import JobPlan
-from .settings import Settings, settings_from_table
+from .settings import Settings, settings_from_config
 
 if TYPE_CHECKING:
     from rtbuild import Config, ImageInfo
@@ -44,7 +44,7 @@ class KubernetesBuilder(RuntimeBuilder):
 
     @classmethod
     def from_config(cls, config: Config, name: str = "kubernetes") -> KubernetesBuilder:
-        return cls(settings_from_table(config.builder_config(name)))
+        return cls(settings_from_config(config, name))
 
     # --- helpers -----------------------------------------------------------------------
 

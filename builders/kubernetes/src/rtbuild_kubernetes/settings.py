@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rtbuild import ConfigError
 
 from ._version import STEP_IMAGE_TAG
+
+if TYPE_CHECKING:
+    from rtbuild import Config
 
 PROFILES = ("buildah", "buildkit-rootless")
 PRIVILEGE_MODES = ("privileged", "userns", "rootless")
@@ -36,10 +38,10 @@ class Settings:
     in_cluster: bool = False
     namespace: str | None = None
     # the build step
-    profile: str = "buildah"
+    profile: Literal["buildah", "buildkit-rootless"] = "buildah"
     step_image: str | None = None
-    image_pull_policy: str = "IfNotPresent"
-    privilege: str = "privileged"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    privilege: Literal["privileged", "userns", "rootless"] = "privileged"
     # the Job
     active_deadline_seconds: int = 3600
     ttl_seconds_after_finished: int = 600
@@ -53,10 +55,10 @@ class Settings:
     image_pull_secrets: list[str] = field(default_factory=list)
     host_network: bool = False
     # the context and the registry
-    transport: str = "exec"
+    transport: Literal["exec", "registry"] = "exec"
     context_repository: str | None = None
     cache_repository: str | None = None
-    cache_mode: str = "max"
+    cache_mode: Literal["min", "max"] = "max"
     insecure_registries: list[str] = field(default_factory=list)
     skip_unchanged: bool = True
     upload_timeout_seconds: int = 300
@@ -96,55 +98,36 @@ def _error(problem: str) -> ConfigError:
     )
 
 
-def _kind_ok(value: Any, default: Any, name: str) -> bool:
-    if name in ("tolerations",):
-        return isinstance(value, list) and all(isinstance(item, dict) for item in value)
-    if isinstance(default, bool) or name == "in_cluster" or name in ("host_network", "skip_unchanged"):
-        return isinstance(value, bool)
-    if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(default, dict):
-        return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-    if isinstance(default, list):
-        return isinstance(value, list) and all(isinstance(item, str) for item in value)
-    return isinstance(value, str)
+def _tolerations(value: Any) -> list[dict[str, Any]]:
+    if not (isinstance(value, list) and all(isinstance(item, dict) for item in value)):
+        raise _error("tolerations must be a list of tables (as in a pod spec)")
+    return value
 
 
-def _kind_name(default: Any, name: str) -> str:
-    if name == "tolerations":
-        return "a list of tables"
-    if isinstance(default, bool):
-        return "a boolean"
-    if isinstance(default, int):
-        return "an integer"
-    if isinstance(default, dict):
-        return "a table of strings"
-    if isinstance(default, list):
-        return "a list of strings"
-    return "a string"
+def settings_from_table(table: dict[str, Any], config: Config | None = None) -> Settings:
+    """Validate a ``[builders.kubernetes]`` table with the core's settings reader (unknown
+    keys, types and choices; file and line in errors), plus what it cannot express."""
+    from rtbuild import load_settings
+
+    rest = dict(table)
+    tolerations = _tolerations(rest.pop("tolerations", []))
+    settings = load_settings(
+        Settings, rest, section="builders.kubernetes", config=config, docs="docs/builders/kubernetes.md", env={}
+    )
+    settings.tolerations = tolerations
+    return settings.validate()
 
 
-def settings_from_table(table: dict[str, Any]) -> Settings:
-    """Validate a ``[builders.kubernetes]`` table (unknown keys and wrong types are errors)."""
-    defaults = Settings()
-    known = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(Settings)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], list(known), n=1)
-        raise ConfigError(
-            f"unknown key(s) in {_TABLE}: {', '.join(unknown)}",
-            step="read configuration",
-            hint=(f"did you mean {close[0]!r}? " if close else "")
-            + "see docs/builders/kubernetes.md for every setting",
-        )
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if not _kind_ok(value, known[key], key):
-            raise _error(f"{key} must be {_kind_name(known[key], key)}")
-        values[key] = value
-    return Settings(**values).validate()
+def settings_from_config(config: Config, name: str) -> Settings:
+    return settings_from_table(config.builder_config(name), config)
 
 
-__all__ = ["DEFAULT_STEP_IMAGES", "PRIVILEGE_MODES", "PROFILES", "TRANSPORTS", "Settings", "settings_from_table"]
+__all__ = [
+    "DEFAULT_STEP_IMAGES",
+    "PRIVILEGE_MODES",
+    "PROFILES",
+    "TRANSPORTS",
+    "Settings",
+    "settings_from_config",
+    "settings_from_table",
+]
