@@ -94,7 +94,7 @@ class JobRun:
             pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")
             if self.context is not None:
                 self._upload(pod["metadata"]["name"])
-                self.timings["upload_done_s"] = time.perf_counter() - started
+                self.timings["upload_done_s"] = round(time.perf_counter() - started, 3)
             outcome = self._follow(started)
             ok = True
             return outcome
@@ -220,12 +220,15 @@ class JobRun:
         pod = self._wait(self._build_started, "the build container to start")
         name = pod["metadata"]["name"]
         first: list[float] = []
+        last: list[float] = []
 
         def follow() -> None:
             try:
                 for line in self.client.follow_log(name, BUILD_CONTAINER):
+                    now = time.perf_counter()
                     if not first:
-                        first.append(time.perf_counter())
+                        first.append(now)
+                    last[:] = [now]
                     self.lines.append(line)
                     reporter.line(line, source="build")
             except KubernetesBuildError:
@@ -238,15 +241,18 @@ class JobRun:
         thread.start()
         pod = self._wait(self._build_done, "the build to finish")
         thread.join(timeout=10)
-        last = time.perf_counter()
         if first:
-            self.timings["first_log_s"] = first[0] - started
+            # The Job machinery's overhead: creation to the step's first log line, and its
+            # last log line to the result (below).
+            self.timings["first_log_s"] = round(first[0] - started, 3)
         state = _statuses(pod, "containerStatuses")[BUILD_CONTAINER]["state"]["terminated"]
         if int(state.get("exitCode") or 0) != 0:
             self._check_job()
             raise terminated_error(state, self.lines, container=BUILD_CONTAINER, pod=name, limits=self.settings.limits)
         digest = (state.get("message") or "").strip()
-        self.timings["result_s"] = time.perf_counter() - last
+        if last:
+            self.timings["last_log_to_result_s"] = round(time.perf_counter() - last[0], 3)
+        self.timings["total_s"] = round(time.perf_counter() - started, 3)
         return JobOutcome(digest=digest, pod=name, job=self.plan.job_name, lines=self.lines, timings=self.timings)
 
 
