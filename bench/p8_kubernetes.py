@@ -71,7 +71,6 @@ def _refresh(ctxs: list[Path]) -> None:
 def run_scenario(reps: int, quick: bool) -> list[Row]:
     sys.path.insert(0, str(REPO / "tests" / "kubernetes"))
     from fake_cluster import FakeCluster
-
     from rtbuild_kubernetes._version import STEP_IMAGE_TAG
 
     step_image = f"rtbuild/buildah-step:{STEP_IMAGE_TAG}"
@@ -109,9 +108,7 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
         first, tail = [], []
         for _ in range(1 if quick else 3):
             _refresh(ctxs[:1])
-            proc = run(
-                [RTBUILD, "build", str(ctxs[0]), "-t", f"{registry}/bench/p8-0:latest", "--json", "-q"], k8s_env
-            )
+            proc = run([RTBUILD, "build", str(ctxs[0]), "-t", f"{registry}/bench/p8-0:latest", "--json", "-q"], k8s_env)
             timings = json.loads(proc.stdout)["details"]["timings"]
             first.append(timings["first_log_s"])
             tail.append(timings["last_log_to_result_s"])
