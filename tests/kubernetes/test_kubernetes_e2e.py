@@ -241,3 +241,49 @@ def test_exec_upload_over_v4_ends_by_byte_count(site: Site, cluster: Any, monkey
     execs = cluster.requests_for(resource="pods/exec")
     assert len(execs) == 1
     assert builder.inspect_image(f"{site.registry}/team/v4:1") is not None
+
+
+def test_two_platforms_are_two_jobs_and_one_index_under_every_tag(site: Site, tmp_path: Path) -> None:
+    # A cluster of its own, with an arm64 node beside the host's amd64 one (its pods run here
+    # too, so the Dockerfile has no RUN step and no base image to emulate).
+    import httpx
+    from fake_cluster import FakeCluster
+
+    with FakeCluster(workdir=tmp_path / "multi", extra_archs=("arm64",)) as multi:
+        write_config(site.root / "rtbuild.toml", Path(multi.kubeconfig_path), step_image=_tag())
+        context = site.context("multi", "FROM scratch\nCOPY hello.txt /hello.txt\n", {"hello.txt": "both\n"})
+        image = f"{site.registry}/team/multi"
+        proc = _build(site, context, f"{image}:1", f"{image}:latest", extra=("--platform", "linux/amd64,linux/arm64"))
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        jobs = multi.requests_for(verb="create", resource="jobs")
+        assert len(jobs) == 2
+    auth = (site.docker_config / "config.json").read_text()
+    import base64
+    import json as _json
+
+    user, password = base64.b64decode(_json.loads(auth)["auths"][site.registry]["auth"]).decode().split(":", 1)
+    accept = "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json"
+    for tag in ("1", "latest"):
+        response = httpx.get(
+            f"http://{site.registry}/v2/team/multi/manifests/{tag}", headers={"Accept": accept}, auth=(user, password)
+        )
+        assert response.status_code == 200, response.text
+        platforms = {(m["platform"]["os"], m["platform"]["architecture"]) for m in response.json()["manifests"]}
+        assert platforms == {("linux", "amd64"), ("linux", "arm64")}
+
+
+def test_cli_dry_run_prints_manifests_that_pass_kubernetes_validate(site: Site, cluster: Any) -> None:
+    import sys
+
+    _config(site, cluster)
+    context = site.context("dry", "FROM BASE\nRUN true\n")
+    proc = _build(site, context, f"{site.registry}/team/dry:1", extra=("--dry-run", "--platform", "linux/arm64"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert cluster.requests_for(verb="create") == []  # nothing applied
+    manifest = site.root / "dry-run.yaml"
+    manifest.write_text(proc.stdout)
+    assert "kind: Job" in proc.stdout and "kubernetes.io/arch: arm64" in proc.stdout
+    kv = str(Path(sys.executable).with_name("kubernetes-validate"))
+    for version in ("1.30.0", "1.37.0"):
+        checked = subprocess.run([kv, "--strict", "--quiet", "-k", version, str(manifest)], capture_output=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -42,9 +42,9 @@ def test_settings_are_validated() -> None:
     assert "did you mean 'namespace'" in (info.value.hint or "")
     with pytest.raises(ConfigError, match="tolerations must be a list of tables"):
         settings_from_table({"tolerations": ["x"]})
-    with pytest.raises(ConfigError, match="privilege.*'privileged', 'userns', 'rootless'"):
+    with pytest.raises(ConfigError, match=r"privilege.*'privileged', 'userns', 'rootless'"):
         settings_from_table({"privilege": "root"})
-    with pytest.raises(ConfigError, match="active_deadline_seconds.*integer"):
+    with pytest.raises(ConfigError, match=r"active_deadline_seconds.*integer"):
         settings_from_table({"active_deadline_seconds": "10"})
     with pytest.raises(ConfigError, match="limits knows"):
         settings_from_table({"limits": {"gpu": "1"}})
