@@ -34,7 +34,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "P6": ("p6_memory", "peak RSS building a 2 GB context"),
     "P7": ("p7_podman", "podman backend: no-op and cold build vs podman's CLI; emulated arm64 vs native"),
     "P8": ("p8_runtime_scale", "runtime image with a 1,000-file payload: exact hits, one-file changes"),
-    "P9": ("p8_kubernetes", "kubernetes builder via the fake cluster: 8 Jobs --jobs 4 vs serial; Job overhead"),
+    "P9": ("p9_kubernetes", "kubernetes builder via the fake cluster: 8 Jobs --jobs 4 vs serial; Job overhead"),
 }
 SCHEMA = 2
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"

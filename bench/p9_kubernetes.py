@@ -1,4 +1,4 @@
-"""P8: the Kubernetes builder through the repository's fake cluster (tests/kubernetes):
+"""P9: the Kubernetes builder through the repository's fake cluster (tests/kubernetes):
 8 small builds with ``build-many --jobs 4`` against the same 8 serially, and the per-build
 overhead of the Job machinery (Job creation to the step's first log line; its last log line
 to rtbuild's result).
@@ -48,14 +48,14 @@ def _registry(root: Path) -> tuple[str, subprocess.Popen[bytes]]:
                 return f"127.0.0.1:{port}", proc
         time.sleep(0.05)
     proc.kill()
-    raise BenchError("P8: docker-registry did not start")
+    raise BenchError("P9: docker-registry did not start")
 
 
 def _contexts(base: str) -> list[Path]:
-    rng = random.Random(8)
+    rng = random.Random(9)
     out = []
     for index in range(COUNT):
-        ctx = WORK / "p8" / f"ctx{index}"
+        ctx = WORK / "p9" / f"ctx{index}"
         ctx.mkdir(parents=True, exist_ok=True)
         (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY . /app\nRUN sha256sum /app/* > /sums\n")
         (ctx / "data.bin").write_bytes(rng.randbytes(200_000))
@@ -76,14 +76,14 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     step_image = f"rtbuild/buildah-step:{STEP_IMAGE_TAG}"
     env = bench_env()
     run([RTBUILD, "build", str(STEP_DIR), "--builder", "docker", "-t", step_image, "-q"], env)
-    registry, registry_proc = _registry(WORK / "p8" / "registry")
-    cluster = FakeCluster(workdir=WORK / "p8" / "cluster").start()
+    registry, registry_proc = _registry(WORK / "p9" / "registry")
+    cluster = FakeCluster(workdir=WORK / "p9" / "cluster").start()
     try:
         base = f"{registry}/bench/busybox:latest"
         run([DOCKER, "tag", "busybox:latest", base], env)
         run([DOCKER, "push", base], env)
         run([DOCKER, "rmi", base], env)
-        config = WORK / "p8" / "rtbuild.toml"
+        config = WORK / "p9" / "rtbuild.toml"
         config.write_text(
             f'[builders.kubernetes]\nkubeconfig = "{cluster.kubeconfig_path}"\nstep_image = "{step_image}"\n'
         )
@@ -91,36 +91,36 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
         ctxs = _contexts(base)
         lines = ['[defaults]\nbuilder = "kubernetes"\n']
         for index, ctx in enumerate(ctxs):
-            lines.append(f'[[build]]\npath = "{ctx}"\ntags = ["{registry}/bench/p8-{index}:latest"]\n')
-        many = WORK / "p8" / "images.toml"
+            lines.append(f'[[build]]\npath = "{ctx}"\ntags = ["{registry}/bench/p9-{index}:latest"]\n')
+        many = WORK / "p9" / "images.toml"
         many.write_text("\n".join(lines))
         arms = {
             "build-many --jobs 4": lambda: run([RTBUILD, "build-many", str(many), "--jobs", "4", "-q"], k8s_env),
             "serial (--jobs 1)": lambda: run([RTBUILD, "build-many", str(many), "--jobs", "1", "-q"], k8s_env),
         }
         reps = 1 if quick else max(1, min(reps, 2))
-        log(f"P8: {reps} alternating round(s) of {COUNT} Kubernetes Jobs, 4 at a time vs serially")
+        log(f"P9: {reps} alternating round(s) of {COUNT} Kubernetes Jobs, 4 at a time vs serially")
         samples = alternate(arms, reps, warmup=False, before=lambda arm: _refresh(ctxs))
         medians = {k: median(v) for k, v in samples.items()}
         speedup = medians["serial (--jobs 1)"] / medians["build-many --jobs 4"]
-        log(f"P8: medians {', '.join(f'{k}: {v:.1f}s' for k, v in medians.items())}; speedup {speedup:.2f}x")
+        log(f"P9: medians {', '.join(f'{k}: {v:.1f}s' for k, v in medians.items())}; speedup {speedup:.2f}x")
 
         first, tail = [], []
         for _ in range(1 if quick else 3):
             _refresh(ctxs[:1])
-            proc = run([RTBUILD, "build", str(ctxs[0]), "-t", f"{registry}/bench/p8-0:latest", "--json", "-q"], k8s_env)
+            proc = run([RTBUILD, "build", str(ctxs[0]), "-t", f"{registry}/bench/p9-0:latest", "--json", "-q"], k8s_env)
             timings = json.loads(proc.stdout)["details"]["timings"]
             first.append(timings["first_log_s"])
             tail.append(timings["last_log_to_result_s"])
-        log(f"P8: Job creation -> first log line {first}; last log line -> result {tail}")
+        log(f"P9: Job creation -> first log line {first}; last log line -> result {tail}")
     finally:
         cluster.stop()
         registry_proc.terminate()
     note = f"{COUNT} Jobs (buildah step, COPY 200 KB + RUN sha256sum, push to a loopback registry); 2 cores"
     return [
         Row(
-            "P8a",
-            "P8 Kubernetes builder (fake cluster)",
+            "P9a",
+            "P9 Kubernetes builder (fake cluster)",
             "serial (--jobs 1) / build-many --jobs 4",
             speedup,
             "x",
@@ -132,8 +132,8 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
             note=note,
         ),
         Row(
-            "P8b",
-            "P8 Kubernetes builder (fake cluster)",
+            "P9b",
+            "P9 Kubernetes builder (fake cluster)",
             "Job creation to the step's first log line",
             median(first) * 1000,
             "ms",
@@ -143,8 +143,8 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
             note="Secret + Job create, pod start, context upload over pods/exec, step start",
         ),
         Row(
-            "P8c",
-            "P8 Kubernetes builder (fake cluster)",
+            "P9c",
+            "P9 Kubernetes builder (fake cluster)",
             "last log line to rtbuild's result",
             median(tail) * 1000,
             "ms",
