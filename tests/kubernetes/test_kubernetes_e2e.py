@@ -287,3 +287,22 @@ def test_cli_dry_run_prints_manifests_that_pass_kubernetes_validate(site: Site, 
     for version in ("1.30.0", "1.37.0"):
         checked = subprocess.run([kv, "--strict", "--quiet", "-k", version, str(manifest)], capture_output=True)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_evicted_pod_is_reported_and_the_job_deleted(site: Site, cluster: Any) -> None:
+    _config(site, cluster)
+    context = site.context("evicted", "FROM BASE\nRUN sleep 300\n")
+    env = site.env(RTBUILD_CONFIG=str(site.root / "rtbuild.toml"))
+    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/evicted:1"]
+    proc = subprocess.Popen(args, cwd=site.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        cluster.wait_for(lambda: _running_build_pod(cluster), timeout=180)
+        pod = cluster.list("pods", namespace=cluster.namespace)[0]["metadata"]["name"]
+        cluster.faults.evict(pod)
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr[-3000:]
+    assert "evicted" in stderr
+    cluster.wait_for(lambda: _jobs(cluster) == [], timeout=60)
