@@ -13,6 +13,7 @@ import marshal
 import os
 import posixpath
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,9 +173,9 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
 def _resident_or_walk(root: str, patterns: list[str], walk: Callable[[], ContextHash]) -> ContextHash:
     """Inside a :class:`rtbuild.BuildSession`, the digest its inotify watch vouches for
     (no walk while nothing under ``root`` changed); else the stat-cached walk."""
-    from rtbuild.context._watch import current_resident
-
-    memo = current_resident()
+    # A session has imported the watch module; without one, don't pay its import.
+    watch = sys.modules.get("rtbuild.context._watch")
+    memo = watch.current_resident() if watch is not None else None
     if memo is None:
         return walk()
     # The memo is keyed by (root, a file under it); a name derived from the patterns keeps
