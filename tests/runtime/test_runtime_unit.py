@@ -289,3 +289,38 @@ def test_cli_json_for_a_configured_runtime_image(rtbuild_site: Any) -> None:
     data = out.json()
     assert data["image"] == "my/runtime:7" and data["cached"] is True
     assert data["details"]["runtime_tier"] == "configured"
+
+
+def test_probes_go_through_the_image_exists_hook_chain() -> None:
+    asked: list[tuple[str, bool]] = []
+
+    class Answer:
+        @rtbuild.hookimpl(tryfirst=True)
+        def image_exists(self, image_name: str, pull_from_repo: bool) -> bool:
+            asked.append((image_name, pull_from_repo))
+            return True
+
+    pm = make_pm(A)
+    pm.register(Answer())
+    builder = FakeBuilder()
+    result = build_runtime_image(config(), "busybox:latest", ["alpha"], pm=pm, builder=builder)
+    assert result.details["runtime_tier"] == "exact" and result.details["found_in"] == "local"
+    assert asked == [(result.image, False)]  # a plugin answered first: the builder was not asked
+    assert not [c for c in builder.calls if c["method"] in ("image_exists", "build")]
+
+
+def test_a_registry_only_tag_is_fetched_through_the_builder() -> None:
+    class RegistryOnly(FakeBuilder):
+        def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
+            self.calls.append({"method": "image_exists", "image_name": image_name, "pull_from_repo": pull_from_repo})
+            return pull_from_repo and image_name in self.images
+
+    pm, builder = make_pm(A), RegistryOnly()
+    cfg = config()
+    cfg.runtime.repo = "127.0.0.1:5000/rt"
+    first = build_runtime_image(cfg, "busybox:latest", ["alpha"], pm=pm, builder=builder)
+    builder.calls.clear()
+    again = build_runtime_image(cfg, "busybox:latest", ["alpha"], pm=pm, builder=builder)
+    assert again.details["runtime_tier"] == "exact" and again.details["found_in"] == "registry"
+    probes = [(c["image_name"], c["pull_from_repo"]) for c in builder.calls if c["method"] == "image_exists"]
+    assert probes == [(first.image, False), (first.image, True)]
