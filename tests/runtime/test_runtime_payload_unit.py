@@ -313,3 +313,10 @@ def test_in_a_build_session_an_exact_hit_walks_no_payload(tmp_path: Path, monkey
         assert walks == []  # the session's inotify watch vouches for the unchanged payload
         paths[-1].write_text("changed\n")  # and sees a change
         assert session.get_runtime_image("busybox:latest", ["agent"]) != first
+
+
+def test_an_editable_distribution_points_at_its_directory() -> None:
+    # rtbuild itself is installed editable in the dev venv: its RECORD holds a .pth, not its code.
+    with pytest.raises(ConfigError) as info:
+        render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload.distribution("rtbuild")]))])
+    assert "editable" in info.value.message and info.value.hint and "--source " in info.value.hint

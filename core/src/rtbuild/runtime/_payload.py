@@ -196,6 +196,7 @@ def _resolve_distribution(plugin: str, spec: SourcePayload) -> ResolvedPayload:
             step="hash runtime payload",
             hint="install it into rtbuild's environment, or pass a directory",
         ) from None
+    _refuse_editable(plugin, spec, dist.read_text("direct_url.json"))
     files = dist.files
     if files is None:
         raise ConfigError(
@@ -218,6 +219,24 @@ def _resolve_distribution(plugin: str, spec: SourcePayload) -> ResolvedPayload:
     if count != len(listed):  # files RECORD lists but that are gone are not installed
         listed = [(rel, path) for rel, path in listed if os.path.lexists(path)]
     return ResolvedPayload(plugin, spec, root, digest, count, matcher, listed)
+
+
+def _refuse_editable(plugin: str, spec: SourcePayload, direct_url: str | None) -> None:
+    """An editable install's RECORD lists a ``.pth`` file, not its code: say so."""
+    import json
+
+    try:
+        info = json.loads(direct_url or "{}")
+    except ValueError:
+        return
+    if isinstance(info, dict) and (info.get("dir_info") or {}).get("editable"):
+        where = str(info.get("url", "")).removeprefix("file://") or "its source directory"
+        raise ConfigError(
+            f"runtime plugin {plugin!r}: distribution {spec.source!r} is installed in editable mode; "
+            "its files are not in the environment",
+            step="hash runtime payload",
+            hint=f"pass the directory instead: --source {where}:{spec.dest}",
+        )
 
 
 def hash_listed(cache_key: str, items: list[tuple[str, str]]) -> tuple[str, int]:
