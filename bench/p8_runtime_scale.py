@@ -114,7 +114,8 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
         )
 
     # The same composition both ways.
-    cli = [RTBUILD, "runtime", "--base", BASE, "--plugin", PLUGINS[0], "--repo", REPO, "--source", f"{root}:{DEST}", "-q"]
+    source = f"{root}:{DEST}"
+    cli = [RTBUILD, "runtime", "--base", BASE, "--plugin", PLUGINS[0], "--repo", REPO, "--source", source, "-q"]
     env = bench_env(RTBUILD_LOAD_PLUGINS=LOADED)
 
     try:
