@@ -110,7 +110,7 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
 
     def build() -> Any:
         return build_runtime_image(
-            config, BASE, None, repo=REPO, pm=pm, builder=builder, payloads=[payload], push=False
+            config, BASE, PLUGINS, repo=REPO, pm=pm, builder=builder, payloads=[payload], push=False
         )
 
     # The same composition both ways.
