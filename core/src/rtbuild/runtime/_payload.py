@@ -271,7 +271,7 @@ def hash_listed(cache_key: str, items: list[tuple[str, str]]) -> tuple[str, int]
             known = detail.get(key[0])
             line = known[1] if known is not None and known[0] == key else _line(key, path)
             lines.append(line)
-            if key[3] >= racy_after:
+            if max(key[3], key[5]) >= racy_after:  # mtime or ctime (chmod, rename) too recent
                 racy = True
             else:
                 kept[key[0]] = (key, line)
