@@ -22,7 +22,6 @@ from rtbuild.enginekit import (
     Redactor,
     all_tags_current,
     analyse_cached,
-    compute_inputs,
     platform_args,
     redact_argv,
     skip_blocked,
@@ -36,6 +35,11 @@ from .spec import BuildOutcome, BuildSpec, absolute_dockerfile, extra_build_args
 
 if TYPE_CHECKING:
     from rtbuild import Config, PruneItem, PrunePolicy
+
+
+def _size(info: dict[str, Any] | None) -> int | None:
+    size = (info or {}).get("Size")
+    return size if isinstance(size, int) else None
 
 
 class DockerBuilder(RuntimeBuilder):
@@ -213,7 +217,9 @@ class DockerBuilder(RuntimeBuilder):
 
         return flavor_for_client(self.client().version)
 
-    def inputs_and_context(self, spec: BuildSpec, extra: list[str], dockerfile: str) -> tuple[Inputs | None, Any]:
+    def inputs_and_context(
+        self, spec: BuildSpec, extra: list[str], dockerfile: str, api: Any = None
+    ) -> tuple[Inputs | None, Any]:
         """The input digest of ``spec`` and the context hash it was made from.
 
         The digest is ``None`` when the skip cannot be trusted for this build:
@@ -221,45 +227,17 @@ class DockerBuilder(RuntimeBuilder):
         ``None`` when a base image is not local, when the Dockerfile fetches something the
         digest cannot see (``ADD <url>``, a ``# syntax`` frontend), or when .dockerignore
         uses syntax whose meaning for this client is not modelled. ``extra`` and
-        ``dockerfile`` are what :meth:`run` already resolved and validated.
+        ``dockerfile`` are what :meth:`run` already resolved and validated; ``api`` is
+        this build's :class:`~rtbuild_docker.engine.EngineAPI` (its prefetched answers).
         """
-        from rtbuild.context import context_digest
+        from .inputs import inputs_and_context
 
-        from .engine import EngineAPI
-
-        reporter = get_reporter()
-        ctx = context_digest(spec.path, extra, flavor=self.ignore_flavor())
-        with open(dockerfile, encoding="utf-8", errors="replace") as handle:
-            dockerfile_text = handle.read()
-        analysis = analyse_cached(dockerfile_text, spec.build_args, spec.platform)
-        reasons = list(analysis.remote)
-        if not ctx.ignore_exact:
-            reasons.append(".dockerignore syntax this client reads as a regular expression")
-        if reasons:
-            reporter.event(
-                "skip_disabled",
-                reason=reasons[0],
-                message=f"always building: the input digest cannot see {'; '.join(reasons)}",
-            )
-            return None, ctx
-        inputs = compute_inputs(
-            context_digest=ctx.digest,
-            dockerfile_text=dockerfile_text,
-            build_args=spec.build_args,
-            labels=spec.labels,
-            platform=spec.platform,
-            target=spec.target,
-            extra_build_args=spec.extra_build_args,
-            api=EngineAPI(self.docker_host),
-            analysis=analysis,
-        )
-        if inputs is not None:
-            inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
-        return inputs, ctx
+        return inputs_and_context(self, spec, extra, dockerfile, api)
 
     def run(self, spec: BuildSpec) -> BuildOutcome:
         """Build ``spec``, or reuse the tagged images when no input changed."""
         from .engine import EngineAPI
+        from .inputs import first_build, read_text
         from .sync import mark_stale_sync
 
         started = time.perf_counter()
@@ -273,11 +251,21 @@ class DockerBuilder(RuntimeBuilder):
         ctx: Any = None
         blocked = skip_blocked(spec.extra_build_args)
         if self.skip_unchanged and blocked is None:
-            inputs, ctx = self.inputs_and_context(spec, extra, dockerfile)
+            # One instance per build: its prefetched answers serve this check only.
+            api = EngineAPI(self.docker_host)
+            text = read_text(dockerfile) if dockerfile != "-" else ""  # stdin: context_digest refuses it
+            externals = analyse_cached(text, spec.build_args, spec.platform).images
+            api.prefetch([*spec.tags, *externals])  # the tags and bases in one round trip
+            if dockerfile != "-" and not any(api.peek(tag) for tag in spec.tags):
+                # No tag exists, so nothing can be reused: the engine starts at once.
+                first = first_build(self, spec, extra, dockerfile, externals, started)
+                if first is not None:
+                    return first
+            inputs, ctx = self.inputs_and_context(spec, extra, dockerfile, api)
             if ctx is not None and ctx.stat_invisible:
                 mark_stale_sync(spec.path, ctx.stat_invisible)
             if inputs is not None and not spec.force:
-                image_id = all_tags_current(spec.tags, inputs.digest, EngineAPI(self.docker_host))
+                image_id = all_tags_current(spec.tags, inputs.digest, api)
                 if image_id is not None:
                     reporter.event(
                         "cached",
@@ -293,6 +281,7 @@ class DockerBuilder(RuntimeBuilder):
                         round(time.perf_counter() - started, 3),
                         image_id=image_id,
                         input_digest=inputs.digest,
+                        image_size=_size(api.answered.get(spec.tags[0])),
                     )
         elif blocked:
             reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")

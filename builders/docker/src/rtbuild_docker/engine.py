@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -87,6 +88,10 @@ class EngineAPI:
             parts.scheme == "tcp" and os.environ.get("DOCKER_TLS_VERIFY") not in (None, "", "0")
         )
         self._parts = parts
+        #: Answers fetched by :meth:`prefetch`, each handed out once.
+        self._ready: dict[str, dict[str, Any] | None] = {}
+        #: Every inspect answer this instance gave (one instance serves one build's check).
+        self.answered: dict[str, dict[str, Any] | None] = {}
 
     def _socket(self) -> socket.socket:
         if self._parts.scheme == "unix":
@@ -97,21 +102,32 @@ class EngineAPI:
         address = (self._parts.hostname or "localhost", self._parts.port or 2375)
         return socket.create_connection(address, timeout=self.timeout)
 
-    def _get(self, path: str) -> tuple[int, Any]:
-        return self.call("GET", path)
-
     def call(self, method: str, path: str) -> tuple[int, Any]:
         """One bodiless request (GET, DELETE) over the socket: (status, decoded JSON or None).
 
         Only for plain unix/tcp hosts; TLS and ssh:// hosts go through the SDK instead.
         """
+        return self._receive(self._send(path, method))
+
+    def _send(self, path: str, method: str = "GET") -> socket.socket:
         # HTTP/1.0 by hand: the engine answers close-delimited, and http.client's import
         # (email, ssl) alone costs more than the whole exchange.
         request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rtbuild\r\n\r\n".encode()
+        try:
+            sock = self._socket()
+        except OSError as exc:
+            raise unreachable(self.host, exc.strerror or str(exc)) from exc
+        try:
+            sock.sendall(request)
+        except OSError as exc:
+            sock.close()
+            raise unreachable(self.host, exc.strerror or str(exc)) from exc
+        return sock
+
+    def _receive(self, sock: socket.socket) -> tuple[int, Any]:
         chunks: list[bytes] = []
         try:
-            with self._socket() as sock:
-                sock.sendall(request)
+            with sock:
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
             status, body = _parse_response(b"".join(chunks))
@@ -122,11 +138,10 @@ class EngineAPI:
         except ValueError:
             return status, None
 
-    def inspect_image(self, name: str) -> dict[str, Any] | None:
-        """``GET /images/NAME/json``; ``None`` when the engine has no such image."""
-        if self._sdk:
-            return self._inspect_sdk(name)
-        status, data = self._get(f"/images/{quote(name, safe='/:@')}/json")
+    def _get(self, path: str) -> tuple[int, Any]:
+        return self.call("GET", path)
+
+    def _image_answer(self, status: int, data: Any) -> dict[str, Any] | None:
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
@@ -151,6 +166,47 @@ class EngineAPI:
             return history
         status, data = self._get(f"/images/{quote(name, safe='/:@')}/history")
         return data if status == 200 and isinstance(data, list) else []
+
+    def inspect_images(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Inspect several images at once, each answer as fresh as :meth:`inspect_image`'s.
+
+        Every request is sent (one connection each) before any answer is read, so the
+        engine answers them in parallel: a no-op check that needs its tags and its base
+        images waits for one round trip, not one per image (on a loaded engine a round
+        trip is milliseconds).
+        """
+        unique = list(dict.fromkeys(names))
+        if self._sdk or len(unique) < 2:
+            return {name: self._fetch(name) for name in unique}
+        sent: list[tuple[str, socket.socket]] = []
+        try:
+            for name in unique:
+                sent.append((name, self._send(f"/images/{quote(name, safe='/:@')}/json")))
+            return {name: self._image_answer(*self._receive(sock)) for name, sock in sent}
+        finally:
+            for _name, sock in sent:
+                sock.close()
+
+    def inspect_image(self, name: str) -> dict[str, Any] | None:
+        """``GET /images/NAME/json``; ``None`` when the engine has no such image."""
+        answer = self._ready.pop(name) if name in self._ready else self._fetch(name)
+        self.answered[name] = answer
+        return answer
+
+    def peek(self, name: str) -> dict[str, Any] | None:
+        """A prefetched answer without using it up (``None`` also when not prefetched)."""
+        return self._ready.get(name)
+
+    def _fetch(self, name: str) -> dict[str, Any] | None:
+        if self._sdk:
+            return self._inspect_sdk(name)
+        return self._image_answer(*self._get(f"/images/{quote(name, safe='/:@')}/json"))
+
+    def prefetch(self, names: Sequence[str]) -> None:
+        """Inspect ``names`` together now (:meth:`inspect_images`); the next
+        :meth:`inspect_image` of each name answers from that, once. For one no-op check:
+        create a new instance per build, never keep answers across builds."""
+        self._ready.update(self.inspect_images(names))
 
     @property
     def uses_sdk(self) -> bool:

@@ -40,9 +40,11 @@ class BuildOutcome:
     client: str | None = None
     steps: list[dict[str, Any]] | None = None
     layers: list[dict[str, Any]] | None = None
+    #: The image's size when the no-op check saw it (spares a post_build hook an inspect).
+    image_size: int | None = None
 
     def details(self) -> dict[str, Any]:
-        keys = ("image_id", "log_path", "input_digest", "client", "steps", "layers")
+        keys = ("image_id", "log_path", "input_digest", "client", "steps", "layers", "image_size")
         return {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
 
 

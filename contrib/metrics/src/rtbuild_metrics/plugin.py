@@ -63,7 +63,10 @@ def _stage(request: BuildRequest) -> str | None:
 # failure line (build_failed) instead of a success line followed by a failure line.
 @rtbuild.hookimpl(trylast=True)
 def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
-    record = make_record(result, image_size(builder, result.image), _stage(request))
+    # A backend that saw the size during the build says so in details (no second inspect).
+    known = result.details.get("image_size")
+    size = known if isinstance(known, int) and not isinstance(known, bool) else image_size(builder, result.image)
+    record = make_record(result, size, _stage(request))
     _write(metrics_path(config), record)
 
 

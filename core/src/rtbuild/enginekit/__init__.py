@@ -3,7 +3,9 @@
 Public for builder distributions: the no-op skip's input digest (stored as the
 ``org.rtbuild.input-digest`` label), a build runner that streams live progress and stops
 the whole process group on Ctrl-C, and the mapping of a failed build's output (BuildKit's
-or Buildah's) onto :mod:`rtbuild`'s error tree, and multi-platform requests as one build
+or Buildah's) onto :mod:`rtbuild`'s error tree, a first build that hashes its inputs
+while the engine builds (:class:`ConcurrentDigest`, digests recorded beside the image
+by ID), and multi-platform requests as one build
 per platform plus a registry index (:func:`plan_platforms`, :func:`assemble_indexes`).
 Importing this package is light; nothing here imports an engine SDK.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
 from rtbuild._observe.prune import repository as prune_repository
 from rtbuild.enginekit._failures import EngineDown, build_error
+from rtbuild.enginekit._firstbuild import ConcurrentDigest
 from rtbuild.enginekit._inputs import (
     DIGEST_LABEL,
     NO_SKIP_ARGS,
@@ -22,6 +25,7 @@ from rtbuild.enginekit._inputs import (
     all_tags_current,
     analyse,
     analyse_cached,
+    carries_digest,
     compute_inputs,
     digest_key,
     external_images,
@@ -37,6 +41,7 @@ from rtbuild.enginekit._platforms import (
     with_tag,
 )
 from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
+from rtbuild.enginekit._records import record_digest, recorded_digests
 from rtbuild.enginekit._runner import (
     TAIL_LINES,
     RunResult,
@@ -55,6 +60,7 @@ __all__ = [
     "NO_SKIP_ARGS",
     "TAIL_LINES",
     "Analysis",
+    "ConcurrentDigest",
     "EngineDown",
     "ImageInspector",
     "Inputs",
@@ -69,6 +75,7 @@ __all__ = [
     "analyse_cached",
     "assemble_indexes",
     "build_error",
+    "carries_digest",
     "compute_inputs",
     "default_log_dir",
     "digest_key",
@@ -82,6 +89,8 @@ __all__ = [
     "prune_repository",
     "redact_argv",
     "rotate_logs",
+    "record_digest",
+    "recorded_digests",
     "run_build",
     "secret_arg_names",
     "select_prunable",

@@ -307,15 +307,21 @@ def compute_inputs(
     return Inputs(digest="k1:" + mac.hexdigest(), context_digest=context_digest, external_images=ids)
 
 
+def carries_digest(info: Mapping[str, Any], digest: str) -> bool:
+    """Whether the inspected image ``info`` holds the inputs of ``digest``: its label, or
+    the record written beside it after a first build (:mod:`rtbuild.enginekit._records`)."""
+    from rtbuild.enginekit._records import recorded_digests
+
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    return labels.get(DIGEST_LABEL) == digest or digest in recorded_digests(str(info.get("Id", "")))
+
+
 def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> str | None:
     """The image ID when every tag is present and carries ``digest``; else ``None``."""
     image_id: str | None = None
     for tag in tags:
         info = api.inspect_image(tag)
-        if info is None:
-            return None
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        if labels.get(DIGEST_LABEL) != digest:
+        if info is None or not carries_digest(info, digest):
             return None
         image_id = image_id or str(info.get("Id", ""))
     return image_id
@@ -330,6 +336,7 @@ __all__ = [
     "all_tags_current",
     "analyse",
     "analyse_cached",
+    "carries_digest",
     "compute_inputs",
     "digest_key",
     "external_images",

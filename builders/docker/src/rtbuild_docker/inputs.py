@@ -1,0 +1,112 @@
+"""The no-op check's inputs, and a first build at engine speed.
+
+:func:`inputs_and_context` computes a build's input digest (context, Dockerfile, args,
+base image IDs). :func:`first_build` runs when no tag of the request exists yet: then no
+image can be reused, so the engine starts at once and the digest is hashed alongside
+(:class:`rtbuild.enginekit.ConcurrentDigest`), recorded beside the image afterwards
+only when it is provably the image's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
+
+from rtbuild import get_reporter
+from rtbuild.enginekit import DIGEST_LABEL, RECORDED, ConcurrentDigest, Inputs, analyse_cached, compute_inputs
+
+from .engine import EngineAPI
+
+if TYPE_CHECKING:
+    from .builder import DockerBuilder
+    from .spec import BuildOutcome, BuildSpec
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def inputs_and_context(
+    builder: DockerBuilder, spec: BuildSpec, extra: list[str], dockerfile: str, api: EngineAPI | None = None
+) -> tuple[Inputs | None, Any]:
+    """See :meth:`DockerBuilder.inputs_and_context`; ``api`` may hold prefetched answers."""
+    from rtbuild.context import context_digest
+
+    reporter = get_reporter()
+    ctx = context_digest(spec.path, extra, flavor=builder.ignore_flavor())
+    dockerfile_text = read_text(dockerfile)
+    analysis = analyse_cached(dockerfile_text, spec.build_args, spec.platform)
+    reasons = list(analysis.remote)
+    if not ctx.ignore_exact:
+        reasons.append(".dockerignore syntax this client reads as a regular expression")
+    if reasons:
+        reporter.event(
+            "skip_disabled",
+            reason=reasons[0],
+            message=f"always building: the input digest cannot see {'; '.join(reasons)}",
+        )
+        return None, ctx
+    inputs = compute_inputs(
+        context_digest=ctx.digest,
+        dockerfile_text=dockerfile_text,
+        build_args=spec.build_args,
+        labels=spec.labels,
+        platform=spec.platform,
+        target=spec.target,
+        extra_build_args=spec.extra_build_args,
+        api=api or EngineAPI(builder.docker_host),
+        analysis=analysis,
+    )
+    if inputs is not None:
+        inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
+    return inputs, ctx
+
+
+def first_build(
+    builder: DockerBuilder, spec: BuildSpec, extra: list[str], dockerfile: str, externals: list[str], started: float
+) -> BuildOutcome | None:
+    """The engine build with the digest hashed alongside, recorded beside the image when
+    it is the image's. ``None`` when the context is not settled (a file written in the
+    last 2 s): then the caller hashes first and labels the image, as for any build."""
+    from .sync import mark_stale_sync
+
+    def images() -> dict[str, str]:
+        answers = EngineAPI(builder.docker_host).inspect_images(externals)
+        return {name: str(info.get("Id", "")) for name, info in answers.items() if info}
+
+    def compute() -> Inputs | None:
+        inputs, ctx = inputs_and_context(builder, spec, extra, dockerfile)
+        if ctx is not None and ctx.stat_invisible:
+            # BuildKit's incremental sync may have kept an old copy of these files: the
+            # image gets no digest, and the next build sends the whole context.
+            mark_stale_sync(spec.path, ctx.stat_invisible)
+            return None
+        return inputs
+
+    concurrent = ConcurrentDigest(spec.path, dockerfile, compute, images)
+    if not concurrent.settled():
+        return None
+    concurrent.start()
+    try:
+        # The label says "see the record" (the digest is not known yet); the digest
+        # itself leaves this label out, so the hash does not depend on it.
+        marked = dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
+        outcome = builder._engine_build(marked, extra, None, started)
+    except BaseException:
+        concurrent.abandon()
+        raise
+    inputs = concurrent.finish(outcome.image_id)
+    reporter = get_reporter()
+    if inputs is not None:
+        outcome.input_digest = inputs.digest
+        reporter.event("digest_recorded", input_digest=inputs.digest, image_id=outcome.image_id)
+    else:
+        reason = concurrent.reason
+        reporter.event("digest_not_recorded", reason=reason, message=f"no input digest kept: {reason}")
+    outcome.duration_s = round(time.perf_counter() - started, 3)
+    return outcome
+
+
+__all__ = ["first_build", "inputs_and_context", "read_text"]

@@ -1,0 +1,150 @@
+"""First builds at engine speed: hash the inputs while the engine builds.
+
+When no tag of a request exists yet, no image can carry its digest, so a no-op is
+impossible and hashing the context before the build only delays the engine. The digest
+is still wanted, to answer the next request without building: :class:`ConcurrentDigest`
+computes it in a thread (at a lower CPU priority than the engine) while the engine
+builds, and :meth:`ConcurrentDigest.finish` records it beside the image
+(:func:`rtbuild.enginekit.record_digest`) only when the image is known to hold exactly
+those inputs. Correctness first, so three conditions, checked after the build:
+
+- a stat snapshot of the context (plus the Dockerfile and .dockerignore) taken before
+  the engine started equals one taken after it finished, and equals the stat keys the
+  hash walk used (the stat cache it left): no file was written, created, deleted,
+  renamed or chmod-ed while the engine or the hash read the context;
+- no file was "racy" at the first snapshot (written within 2 s of it: a second write in
+  the same timestamp tick would not show in its stat key);
+- the external images (``FROM``, ``COPY --from``) had the same IDs before the build,
+  during the hash and after the build.
+
+When any of them fails the image stays without a digest: the next request hashes first
+(the ordinary path) and builds once more, a cost, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+from collections.abc import Callable, Mapping
+from stat import S_ISREG
+
+from rtbuild.context._snapshot import Snapshot, stat_snapshot
+from rtbuild.enginekit._inputs import Inputs
+from rtbuild.enginekit._records import record_digest
+
+#: The hashing thread's nice value: the engine build is what the user waits for.
+HASH_NICE = 10
+
+
+def _lower_priority() -> None:
+    # On Linux a thread is a task: setpriority on its TID renices this thread only.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
+class ConcurrentDigest:
+    """Compute a build's input digest while its engine build runs (see the module doc).
+
+    ``compute`` returns the inputs (``None``: no digest possible, e.g. a base image is
+    not local); ``images`` returns the current IDs of the external images (``{}`` when
+    there are none). Call :meth:`start` just before starting the engine, then
+    :meth:`finish` with the built image's ID (or :meth:`abandon` when the build failed).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        dockerfile: str,
+        compute: Callable[[], Inputs | None],
+        images: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
+        self.root = os.path.abspath(root)
+        self.files = [os.path.abspath(dockerfile), os.path.join(self.root, ".dockerignore")]
+        self._compute = compute
+        self._images = images or (lambda: {})
+        self._thread: threading.Thread | None = None
+        self._inputs: Inputs | None = None
+        self._error: BaseException | None = None
+        self._before: Snapshot | None = None
+        self._images_before: dict[str, str] = {}
+        #: Why no digest was recorded (``None`` when one was).
+        self.reason: str | None = None
+
+    def settled(self) -> bool:
+        """Take the first snapshot; ``False`` when a file in it is racy (then a recorded
+        digest could not be trusted, so the caller should hash before building)."""
+        if self._before is None:
+            self._before = stat_snapshot(self.root, self.files)
+        return not self._before.racy
+
+    def start(self) -> None:
+        """Snapshot the inputs (unless :meth:`settled` did), then start hashing in a
+        thread; returns at once. Call it just before the engine starts reading."""
+        if self._before is None:
+            self._before = stat_snapshot(self.root, self.files)
+        self._images_before = dict(self._images())
+        # The thread sees the caller's context variables (a BuildSession's resident digests).
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="rtbuild-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        _lower_priority()
+        try:
+            self._inputs = self._compute()
+        except BaseException as exc:  # reported by finish(); the build goes on
+            self._error = exc
+
+    def abandon(self) -> None:
+        """The build failed or was interrupted: record nothing (the thread may run on)."""
+        self.reason = "the build did not finish"
+
+    def finish(self, image_id: str | None) -> Inputs | None:
+        """Wait for the hash; record and return the inputs when they are the image's."""
+        assert self._thread is not None and self._before is not None, "start() first"
+        self._thread.join()
+        inputs = self._inputs
+        self.reason = self._check(inputs, image_id)
+        if self.reason is None and inputs is not None and image_id and not record_digest(image_id, inputs.digest):
+            self.reason = "the digest record could not be written"
+        return inputs if self.reason is None else None
+
+    def _check(self, inputs: Inputs | None, image_id: str | None) -> str | None:
+        before = self._before
+        assert before is not None
+        if self._error is not None:
+            return f"hashing failed: {type(self._error).__name__}: {self._error}"
+        if inputs is None:
+            return "no input digest for this build (an external image is not local)"
+        if not image_id:
+            return "the engine reported no image ID"
+        if before.racy:
+            return f"{before.racy[0]} was written less than 2 s before the build"
+        changed = before.changed(stat_snapshot(self.root, self.files))
+        if changed:
+            return f"{changed[0]} changed during the build"
+        stale = self._hashed_other_keys(before)
+        if stale:
+            return f"{stale} changed while it was hashed"
+        images_after = dict(self._images())
+        if not (self._images_before == inputs.external_images == images_after):
+            return "an external image was re-tagged during the build"
+        return None
+
+    def _hashed_other_keys(self, before: Snapshot) -> str | None:
+        """The first file whose key in the hash walk's stat cache differs from the snapshot."""
+        from rtbuild.context._hashing import StatCache
+
+        entries = StatCache(self.root).file_entries()
+        for path, key in before.keys.items():
+            if path in self.files or not S_ISREG(key[0]):
+                continue
+            cached = entries.get(path)
+            if cached is None or tuple(cached[0][1:]) != key:
+                return path
+        return None
+
+
+__all__ = ["HASH_NICE", "ConcurrentDigest"]

@@ -1,0 +1,55 @@
+"""Input digests recorded beside images, keyed by image ID (the label's second form).
+
+An image built before its inputs' digest was known (a first build hashes its context
+while the engine builds, see :mod:`rtbuild.enginekit._firstbuild`) carries no digest
+label; its digest is written afterwards to ``rtbuild.cache_dir("image-digests")/<id>``,
+once it is known to hold exactly what the engine was sent. The no-op check accepts a
+digest from either place. An image ID names an image's content and configuration, so
+a record stays true for as long as any image has that ID: a deleted image's record is
+never read (the tag inspect finds no image), and a rebuilt identical image reuses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+from rtbuild._framework.atomic import try_atomic_write
+from rtbuild._framework.paths import cache_dir
+
+RECORD_DIR = "image-digests"
+#: Digests kept per image ID (inputs that differ only in what the image does not keep,
+#: such as an unused build arg, build the same image).
+MAX_DIGESTS = 8
+_ID = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
+#: What a digest looks like ("k1:" + hex for the keyed digest): one word, no newline.
+_DIGEST = re.compile(r"^[A-Za-z0-9:_-]{1,200}$")
+
+
+def record_path(image_id: str) -> Path | None:
+    """Where ``image_id``'s record lives; ``None`` for something that is not an image ID."""
+    match = _ID.match(image_id)
+    return cache_dir(RECORD_DIR, match.group(1)) if match else None
+
+
+def recorded_digests(image_id: str) -> list[str]:
+    """The digests recorded for ``image_id`` (newest last)."""
+    path = record_path(image_id)
+    if path is None:
+        return []
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return path.read_text(encoding="ascii").split()
+    return []
+
+
+def record_digest(image_id: str, digest: str) -> bool:
+    """Record ``digest`` for ``image_id`` (atomically); ``False`` when it cannot be written."""
+    path = record_path(image_id)
+    if path is None or not _DIGEST.match(digest):
+        return False
+    known = [d for d in recorded_digests(image_id) if d != digest]
+    return try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], digest]) + "\n")
+
+
+__all__ = ["MAX_DIGESTS", "RECORD_DIR", "record_digest", "record_path", "recorded_digests"]
