@@ -96,3 +96,179 @@ def test_a_closed_session_refuses_to_build(session: BuildSession, context: Path)
     session.close()
     with pytest.raises(rtbuild.AgentRuntimeBuildError, match="closed"):
         _build(session, context)
+
+
+# --- trying to fool it -------------------------------------------------------------------
+
+
+def _fresh_digest(context: Path) -> str:
+    """The ground truth: a walk that reads every file, outside any session."""
+    return context_digest(str(context), use_cache=False).digest
+
+
+def _image(session: BuildSession) -> str:
+    builder = session.builder("digest")
+    assert isinstance(builder, DigestBuilder)
+    return builder.images["app:1"]
+
+
+class ChangingBuilder(DigestBuilder):
+    """Edits the context while its "engine" builds, after the digest was taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.during: list[object] = []
+
+    def build_request(self, request: BuildRequest) -> BuildResult:
+        result = super().build_request(request)
+        while self.during:
+            self.during.pop()()  # type: ignore[operator]
+        return result
+
+
+def test_a_change_during_the_build_leaves_no_digest_claiming_it(tmp_path: Path, context: Path) -> None:
+    config = Config(load_plugins=[])
+    builder = ChangingBuilder()
+    with BuildSession(config, pm=rtbuild.get_plugin_manager(config), builder=builder) as session:
+        (context / "app.py").write_text("v1")
+        before = _fresh_digest(context)
+        builder.during.append(lambda: (context / "app.py").write_text("v2"))
+        assert not _build(session, context).cached
+        assert builder.images["app:1"] == before  # the image holds v1, as its digest says
+        after = _build(session, context)
+        assert not after.cached, "the v2 content was answered from the watch"
+        assert builder.images["app:1"] == _fresh_digest(context) != before
+        assert _build(session, context).cached
+
+
+def test_a_file_changed_between_two_questions_in_one_build(session: BuildSession, context: Path) -> None:
+    _build(session, context)
+    with rtbuild.context._watch.resident(session.digests):  # type: ignore[arg-type]
+        first = context_digest(str(context)).digest
+        (context / "late.txt").write_text("written mid-build")
+        assert context_digest(str(context)).digest == _fresh_digest(context) != first
+
+
+def test_inotify_queue_overflow_falls_back_to_the_walk(session: BuildSession, context: Path) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    (context / "a").write_text("a")
+    (context / "b").write_text("b")
+    _build(session, context)
+    assert _build(session, context).cached
+    # Alternate two files (identical consecutive events would be merged into one) until
+    # the kernel's queue for this watch overflows; one real edit hides among them.
+    for index in range(limit + 1000):
+        os.chmod(context / ("a" if index % 2 else "b"), 0o644 if index % 4 < 2 else 0o600)
+        if index == limit // 4:
+            (context / "a").write_text("edited under the flood")
+    os.chmod(context / "a", 0o644)
+    os.chmod(context / "b", 0o644)
+    assert not _build(session, context).cached
+    assert _image(session) == _fresh_digest(context)
+    watch = session.digests._watches[str(context)]  # type: ignore[union-attr]
+    assert watch is not None and watch.overflows >= 1
+    hits = session.stats()["resident_hits"]
+    assert _build(session, context).cached
+    assert session.stats()["resident_hits"] == hits + 1  # watching again after the walk
+
+
+def test_a_symlinked_directory_is_followed_as_docker_sends_it(
+    session: BuildSession, context: Path, tmp_path: Path
+) -> None:
+    outside, other = tmp_path / "outside", tmp_path / "other"
+    outside.mkdir()
+    other.mkdir()
+    (outside / "lib.py").write_text("outside")
+    (context / "lib").symlink_to(outside, target_is_directory=True)
+    _build(session, context)
+    # Docker sends the link, not what it points to: edits behind it change nothing...
+    (outside / "lib.py").write_text("edited behind the link")
+    assert _build(session, context).cached
+    assert _image(session) == _fresh_digest(context)
+    # ...but pointing it elsewhere does.
+    (context / "lib").unlink()
+    (context / "lib").symlink_to(other, target_is_directory=True)
+    assert not _build(session, context).cached
+    assert _image(session) == _fresh_digest(context)
+
+
+def test_a_context_path_through_a_symlink_re_pointed(session: BuildSession, tmp_path: Path) -> None:
+    one, two, link = tmp_path / "one", tmp_path / "two", tmp_path / "current"
+    for directory, text in ((one, "one"), (two, "two")):
+        directory.mkdir()
+        (directory / "Dockerfile").write_text("FROM scratch\n")
+        (directory / "app.py").write_text(text)
+    link.symlink_to(one, target_is_directory=True)
+    _build(session, link)
+    assert _build(session, link).cached
+    tmp = tmp_path / "current.tmp"
+    tmp.symlink_to(two, target_is_directory=True)
+    tmp.replace(link)  # atomic re-point, as deploy tools do
+    assert not _build(session, link).cached
+    assert _image(session) == _fresh_digest(two)
+    assert _build(session, link).cached
+
+
+@pytest.mark.parametrize("moved", ["context", "parent"])
+def test_the_context_directory_replaced(session: BuildSession, tmp_path: Path, moved: str) -> None:
+    parent = tmp_path / "parent"
+    context = parent / "ctx"
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    (context / "app.py").write_text("old")
+    _build(session, context)
+    assert _build(session, context).cached
+    away = context if moved == "context" else parent
+    away.rename(tmp_path / "moved-away")
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    (context / "app.py").write_text("new")
+    assert not _build(session, context).cached
+    assert _image(session) == _fresh_digest(context)
+    assert _build(session, context).cached
+    (tmp_path / "moved-away" / ("app.py" if moved == "context" else "ctx/app.py")).write_text("edit the old one")
+    assert _build(session, context).cached  # the old directory's events do not matter...
+    (context / "app.py").write_text("newer")
+    assert not _build(session, context).cached  # ...and the new one is watched
+
+
+_NON_LOCAL_SCRIPT = """
+import sys
+import rtbuild
+from rtbuild import BuildSession, Config
+from rtbuild.context import context_digest
+from rtbuild.context._watch import resident
+
+config = Config(load_plugins=[])
+with BuildSession(config, pm=rtbuild.get_plugin_manager(config)) as session:
+    with resident(session.digests):
+        first = context_digest(sys.argv[1]).digest
+        open(sys.argv[1] + "/app.py", "w").write("changed")
+        second = context_digest(sys.argv[1]).digest
+    print(first != second, session.stats()["walks"], session.digests.why_not_watched(sys.argv[1]))
+"""
+
+
+def test_a_context_on_a_filesystem_inotify_cannot_vouch_for_is_walked(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("this test needs root and unshare(1) (a private mount namespace) under CI")
+        pytest.skip("needs root and unshare(1)")
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    script = tmp_path / "check.py"
+    script.write_text(_NON_LOCAL_SCRIPT)
+    # ramfs stands in for NFS, FUSE, 9p...: a filesystem type not on the local list.
+    shell = (
+        f"mount -t ramfs none {mount} && printf 'FROM scratch\\n' > {mount}/Dockerfile && "
+        f"echo v1 > {mount}/app.py && {sys.executable} {script} {mount}"
+    )
+    proc = subprocess.run(["unshare", "--mount", "sh", "-c", shell], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    changed, walks, why = proc.stdout.strip().split(" ", 2)
+    assert changed == "True" and walks == "2"
+    assert "ramfs is not watched" in why

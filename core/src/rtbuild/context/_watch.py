@@ -57,6 +57,15 @@ def filesystem_type(path: str) -> str | None:
     return best[1] if best else None
 
 
+def root_identity(root: str) -> tuple[int, int] | None:
+    """(device, inode) of the directory ``root`` names now (following symlinks)."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class ContextWatch:
     """inotify watches on every directory under ``root`` (see the module docstring)."""
 
@@ -79,6 +88,8 @@ class ContextWatch:
             | flags.ONLYDIR
         )
         self._inotify: Any = INotify(nonblocking=True)
+        #: The directory watched: the root's (device, inode) when the watch began.
+        self.identity = root_identity(self.root)
         self._lock = threading.Lock()
         self._generation = 0
         self._wds: dict[int, str] = {}
@@ -206,6 +217,14 @@ class ResidentDigests:
 
     def _watch(self, root: str) -> ContextWatch | None:
         with self._lock:
+            watch = self._watches.get(root)
+            if watch is not None and watch.identity != root_identity(root):
+                # The path names another directory now (a symlink re-pointed, the context
+                # or a parent directory moved away and replaced): the watch is on the old
+                # one, whose events say nothing about this path. Start over.
+                watch.close()
+                del self._watches[root]
+                self._known = {key: value for key, value in self._known.items() if key[0] != root}
             if root not in self._watches:
                 watch, why = try_watch(root)
                 self._watches[root] = watch
@@ -263,5 +282,6 @@ __all__ = [
     "current_resident",
     "filesystem_type",
     "resident",
+    "root_identity",
     "try_watch",
 ]
