@@ -1,0 +1,131 @@
+"""First builds hash alongside the engine: a digest is recorded only when it is the image's."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rtbuild.context import context_digest
+from rtbuild.enginekit import ConcurrentDigest, Inputs, carries_digest, record_digest, recorded_digests
+
+IMAGE_ID = "sha256:" + "ab" * 32
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+#: The racy window, shortened for these tests (2 s in use) so they need not wait 2 s each.
+WINDOW_NS = 200_000_000
+
+
+@pytest.fixture
+def settled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A context whose files are older than the racy window (ctime cannot be set back)."""
+    import rtbuild.context._hashing
+    import rtbuild.context._snapshot
+
+    monkeypatch.setattr(rtbuild.context._snapshot, "RACY_NS", WINDOW_NS)
+    monkeypatch.setattr(rtbuild.context._hashing, "_RACY_NS", WINDOW_NS)
+    ctx = tmp_path / "ctx"
+    (ctx / "pkg").mkdir(parents=True)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (ctx / "app.py").write_text("v1")
+    (ctx / "pkg" / "mod.py").write_text("module")
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    return ctx
+
+
+def _digest(ctx: Path, images: dict[str, str] | None = None) -> Callable[[], Inputs]:
+    def compute() -> Inputs:
+        digest = context_digest(str(ctx)).digest
+        return Inputs(digest=digest, context_digest=digest, external_images=dict(images or {}))
+
+    return compute
+
+
+def test_records_a_digest_that_holds(settled: Path) -> None:
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
+    assert concurrent.settled()
+    concurrent.start()
+    inputs = concurrent.finish(IMAGE_ID)
+    assert inputs is not None and concurrent.reason is None
+    assert inputs.digest == context_digest(str(settled), use_cache=False).digest
+    assert recorded_digests(IMAGE_ID) == [inputs.digest]
+    assert carries_digest({"Id": IMAGE_ID, "Config": {"Labels": None}}, inputs.digest)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda c: (c / "app.py").write_text("v2"), id="edit"),
+        pytest.param(lambda c: (c / "pkg" / "new.py").write_text("new"), id="new-file"),
+        pytest.param(lambda c: (c / "pkg" / "mod.py").unlink(), id="delete"),
+        pytest.param(lambda c: os.chmod(c / "app.py", 0o755), id="chmod"),
+        pytest.param(lambda c: (c / "app.py").rename(c / "main.py"), id="rename"),
+        pytest.param(lambda c: (c / "Dockerfile").write_text("FROM busybox\n"), id="dockerfile"),
+        pytest.param(lambda c: (c / ".dockerignore").write_text("pkg\n"), id="dockerignore"),
+    ],
+)
+def test_a_change_during_the_build_records_nothing(settled: Path, change: Callable[[Path], object]) -> None:
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
+    concurrent.start()
+    change(settled)  # while the "engine" builds
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason and "changed" in concurrent.reason
+    assert recorded_digests(IMAGE_ID) == []
+    fresh = context_digest(str(settled), use_cache=False).digest
+    assert not carries_digest({"Id": IMAGE_ID}, fresh), "a digest claims content the image may not hold"
+
+
+def test_a_change_while_hashing_records_nothing(settled: Path) -> None:
+    hashed = _digest(settled)
+
+    def compute() -> Inputs:
+        inputs = hashed()
+        (settled / "app.py").write_text("v2, written after the hash read v1")
+        return inputs
+
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
+    concurrent.start()
+    assert concurrent.finish(IMAGE_ID) is None
+    assert recorded_digests(IMAGE_ID) == []
+
+
+def test_a_racy_context_is_not_settled(settled: Path) -> None:
+    (settled / "app.py").write_text("just written")
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
+    assert not concurrent.settled()
+
+
+def test_an_external_image_retagged_during_the_build_records_nothing(settled: Path) -> None:
+    ids = iter([{"busybox": "sha256:1"}, {"busybox": "sha256:2"}])
+    concurrent = ConcurrentDigest(
+        str(settled), str(settled / "Dockerfile"), _digest(settled, {"busybox": "sha256:1"}), lambda: next(ids)
+    )
+    concurrent.start()
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason and "re-tagged" in concurrent.reason
+
+
+def test_a_failing_hash_records_nothing(settled: Path) -> None:
+    def compute() -> Inputs:
+        raise OSError("disk on fire")
+
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
+    concurrent.start()
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason and "disk on fire" in concurrent.reason
+
+
+def test_records_keep_a_few_digests_per_image() -> None:
+    for index in range(12):
+        assert record_digest(IMAGE_ID, f"d{index}")
+    assert recorded_digests(IMAGE_ID) == [f"d{index}" for index in range(4, 12)]
+    assert not record_digest("not-an-image-id", "d")
+    label = {"Id": "sha256:" + "cd" * 32, "Config": {"Labels": {"org.rtbuild.input-digest": "x"}}}
+    assert carries_digest(label, "x") and not carries_digest(label, "y")

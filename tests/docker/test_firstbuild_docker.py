@@ -1,0 +1,87 @@
+"""First builds on the real engine: the engine starts at once, the digest is recorded
+beside the image afterwards, and never when the context changed during the build."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+import rtbuild.context._hashing
+import rtbuild.context._snapshot
+from rtbuild.context import context_digest
+from rtbuild.enginekit import DIGEST_LABEL, recorded_digests
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+#: The racy window, shortened so the test need not wait 2 s (the logic is the same).
+WINDOW_NS = 200_000_000
+
+
+@pytest.fixture
+def settled(context: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(rtbuild.context._snapshot, "RACY_NS", WINDOW_NS)
+    monkeypatch.setattr(rtbuild.context._hashing, "_RACY_NS", WINDOW_NS)
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    return context
+
+
+def test_a_first_build_records_its_digest_beside_the_image(images: h.Images, settled: Path) -> None:
+    first = h.build(images, settled)
+    assert not first.cached
+    image_id = first.details["image_id"]
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None and DIGEST_LABEL not in (info["Config"]["Labels"] or {})  # built before hashing
+    assert recorded_digests(image_id) == [first.details["input_digest"]]
+    again = h.build(images, settled)
+    assert again.cached and again.details["image_id"] == image_id
+
+
+def test_a_context_just_written_is_hashed_first_and_labelled(images: h.Images, context: Path) -> None:
+    first = h.build(images, context)  # files written a moment ago: racy
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None and info["Config"]["Labels"][DIGEST_LABEL] == first.details["input_digest"]
+    assert h.build(images, context).cached
+
+
+def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(images: h.Images, settled: Path) -> None:
+    (settled / "Dockerfile").write_text("FROM busybox:latest\nRUN sleep 3\nCOPY . /ctx\n")
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    edit = threading.Timer(1.0, lambda: (settled / "app.txt").write_text("version 2\n"))
+    edit.start()
+    try:
+        first = h.build(images, settled)
+    finally:
+        edit.join()
+    assert not first.cached
+    assert recorded_digests(first.details["image_id"]) == []
+    assert "input_digest" not in first.details
+    # Whatever the engine read, the next request must not reuse an image claiming v2
+    # unless the image holds v2.
+    second = h.build(images, settled)
+    shown = h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/ctx/app.txt").stdout
+    if second.cached:
+        assert shown == "version 2\n"
+    assert second.details["input_digest"] == _inputs_digest_now(settled)
+
+
+def _inputs_digest_now(ctx: Path) -> str:
+    """The input digest of the same request now, from a walk that reads every file."""
+    from rtbuild.enginekit import compute_inputs
+    from rtbuild_docker.engine import EngineAPI
+
+    inputs = compute_inputs(
+        context_digest=context_digest(str(ctx), use_cache=False).digest,
+        dockerfile_text=(ctx / "Dockerfile").read_text(),
+        build_args={},
+        labels={},
+        platform=None,
+        target=None,
+        extra_build_args=[],
+        api=EngineAPI(),
+    )
+    assert inputs is not None
+    return inputs.digest
