@@ -12,7 +12,7 @@ import pytest
 import rtbuild.context._hashing
 import rtbuild.context._snapshot
 from rtbuild.context import context_digest
-from rtbuild.enginekit import DIGEST_LABEL, recorded_digests
+from rtbuild.enginekit import DIGEST_LABEL, RECORDED, recorded_digests
 
 pytestmark = pytest.mark.engine
 
@@ -34,7 +34,7 @@ def test_a_first_build_records_its_digest_beside_the_image(images: h.Images, set
     assert not first.cached
     image_id = first.details["image_id"]
     info = h.inspect(images.cli, images.tag())
-    assert info is not None and DIGEST_LABEL not in (info["Config"]["Labels"] or {})  # built before hashing
+    assert info is not None and info["Config"]["Labels"][DIGEST_LABEL] == RECORDED  # built before hashing
     assert recorded_digests(image_id) == [first.details["input_digest"]]
     again = h.build(images, settled)
     assert again.cached and again.details["image_id"] == image_id

@@ -41,7 +41,7 @@ from rtbuild.enginekit._platforms import (
     with_tag,
 )
 from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
-from rtbuild.enginekit._records import record_digest, recorded_digests
+from rtbuild.enginekit._records import RECORDED, record_digest, recorded_digests
 from rtbuild.enginekit._runner import (
     TAIL_LINES,
     RunResult,
@@ -58,6 +58,7 @@ __all__ = [
     "DIGEST_LABEL",
     "MASK",
     "NO_SKIP_ARGS",
+    "RECORDED",
     "TAIL_LINES",
     "Analysis",
     "ConcurrentDigest",

@@ -19,6 +19,10 @@ from rtbuild._framework.atomic import try_atomic_write
 from rtbuild._framework.paths import cache_dir
 
 RECORD_DIR = "image-digests"
+#: The input-digest label's value on an image built before its digest was known: "look
+#: for the record". Never a digest (those are hex), and it keeps the image recognisable
+#: as rtbuild's (``org.rtbuild.*`` labels: ``rtbuild prune``).
+RECORDED = "recorded"
 #: Digests kept per image ID (inputs that differ only in what the image does not keep,
 #: such as an unused build arg, build the same image).
 MAX_DIGESTS = 8
@@ -52,4 +56,4 @@ def record_digest(image_id: str, digest: str) -> bool:
     return try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], digest]) + "\n")
 
 
-__all__ = ["MAX_DIGESTS", "RECORD_DIR", "record_digest", "record_path", "recorded_digests"]
+__all__ = ["MAX_DIGESTS", "RECORDED", "RECORD_DIR", "record_digest", "record_path", "recorded_digests"]
