@@ -164,6 +164,8 @@ class Row:
             return f"{self.value:+.1f}%"
         if self.unit == "builds":
             return f"{self.value:g} build{'s' if self.value != 1 else ''}"
+        if self.unit == "ms" and abs(self.value) < 10:
+            return f"{self.value:.2f} {self.unit}"
         return f"{self.value:.0f} {self.unit}"
 
     def to_dict(self) -> dict[str, Any]:

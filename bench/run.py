@@ -35,6 +35,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "P7": ("p7_podman", "podman backend: no-op and cold build vs podman's CLI; emulated arm64 vs native"),
     "P8": ("p8_runtime_scale", "runtime image with a 1,000-file payload: exact hits, one-file changes"),
     "P9": ("p9_kubernetes", "kubernetes builder via the fake cluster: 8 Jobs --jobs 4 vs serial; Job overhead"),
+    "P10": ("p10_cost", "cost curves: no-op and first build against context size (1k-100k files, 0.1-2 GB)"),
 }
 SCHEMA = 2
 DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
@@ -157,10 +158,15 @@ def markdown(document: dict[str, Any]) -> str:
 
 
 def write_docs(document: dict[str, Any], path: Path = DOCS) -> None:
-    """Replace the block between the results markers of docs/performance.md."""
+    """Replace the block between the results markers of docs/performance.md, then draw
+    the cost curves (docs/img/cost-*.png) and write the text under them."""
+    import curves
+
     text = path.read_text()
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     path.write_text(text[:start] + "\n" + markdown(document) + "\n" + text[end:])
+    for drawn in curves.write_docs(document, path):
+        log(f"drew {drawn.relative_to(REPO)}")
 
 
 def docs_block(path: Path = DOCS) -> str:
@@ -204,6 +210,8 @@ def main(argv: list[str]) -> int:
         try:
             rows: list[Row] = module.run_scenario(args.reps, args.quick)
             entry["rows"] = [{**row.to_dict(), "shown": row.shown()} for row in rows]
+            if hasattr(module, "scenario_data"):  # e.g. P10's curve points, for the plots
+                entry["data"] = module.scenario_data()
         except Exception as exc:
             failed = True
             entry["error"] = f"{type(exc).__name__}: {exc}"
