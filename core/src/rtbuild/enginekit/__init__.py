@@ -40,8 +40,8 @@ from rtbuild.enginekit._platforms import (
     split_platforms,
     with_tag,
 )
-from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
 from rtbuild.enginekit._records import RECORDED, record_digest, recorded_digests
+from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
 from rtbuild.enginekit._runner import (
     TAIL_LINES,
     RunResult,
@@ -88,10 +88,10 @@ __all__ = [
     "plan_platforms",
     "platform_args",
     "prune_repository",
-    "redact_argv",
-    "rotate_logs",
     "record_digest",
     "recorded_digests",
+    "redact_argv",
+    "rotate_logs",
     "run_build",
     "secret_arg_names",
     "select_prunable",
