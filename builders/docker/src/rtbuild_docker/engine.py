@@ -141,7 +141,7 @@ class EngineAPI:
     def _get(self, path: str) -> tuple[int, Any]:
         return self.call("GET", path)
 
-    def _image_answer(self, status: int, data: Any) -> dict[str, Any] | None:
+    def _image_answer(self, name: str, status: int, data: Any) -> dict[str, Any] | None:
         if status == 404:
             return None
         if status != 200 or not isinstance(data, dict):
@@ -182,7 +182,7 @@ class EngineAPI:
         try:
             for name in unique:
                 sent.append((name, self._send(f"/images/{quote(name, safe='/:@')}/json")))
-            return {name: self._image_answer(*self._receive(sock)) for name, sock in sent}
+            return {name: self._image_answer(name, *self._receive(sock)) for name, sock in sent}
         finally:
             for _name, sock in sent:
                 sock.close()
@@ -200,7 +200,7 @@ class EngineAPI:
     def _fetch(self, name: str) -> dict[str, Any] | None:
         if self._sdk:
             return self._inspect_sdk(name)
-        return self._image_answer(*self._get(f"/images/{quote(name, safe='/:@')}/json"))
+        return self._image_answer(name, *self._get(f"/images/{quote(name, safe='/:@')}/json"))
 
     def prefetch(self, names: Sequence[str]) -> None:
         """Inspect ``names`` together now (:meth:`inspect_images`); the next
