@@ -208,6 +208,21 @@ def test_exec_stdin_roundtrip_and_exit_codes(cluster: FakeCluster, kctl: Kubectl
     assert [r.status for r in cluster.requests_for("create", "pods/exec")][:2] == [101, 101]
 
 
+def test_kubectl_cp_tar_over_exec_both_ways(cluster: FakeCluster, kctl: Kubectl, tmp_path: Path) -> None:
+    """kubectl cp is tar over pods/exec stdin/stdout: the reference for the builder's context upload."""
+    source = tmp_path / "ctx"
+    (source / "sub").mkdir(parents=True)
+    (source / "Dockerfile").write_text("FROM scratch\n")
+    (source / "sub" / "data.bin").write_bytes(bytes(range(256)) * 64)
+    kctl.apply(job_manifest("cp", ["sleep", "60"]))
+    pod = pod_of(cluster, "cp", "Running")["metadata"]["name"]
+    kctl.run("cp", str(source), f"{pod}:/tmp/ctx")
+    listing = kctl.run("exec", pod, "--", "sh", "-c", "cd /tmp/ctx && find . -type f | sort").stdout.decode()
+    assert listing.split() == ["./Dockerfile", "./sub/data.bin"]
+    kctl.run("cp", f"{pod}:/tmp/ctx/sub/data.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == (source / "sub" / "data.bin").read_bytes()
+
+
 def test_exec_v4_stdin_needs_a_byte_count(cluster: FakeCluster, lk: Client) -> None:
     """A v4 client cannot close stdin: a command that reads a known byte count (``head -c N``)
     still ends; the exit status comes on channel 3."""

@@ -68,6 +68,10 @@ class Kubelet:
     async def stop_pod(self, namespace: str, name: str, grace: int) -> None:
         """Kill the pod's containers (SIGTERM, SIGKILL after ``grace`` seconds); keep the status."""
         task = self.tasks.pop((namespace, name), None)
+        pod = self.store.get("pods", namespace, name)
+        for container in self.containers.get((namespace, name), {}):
+            if pod is not None:
+                record_event(self.store, pod, "Killing", f"Stopping container {container}")
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
