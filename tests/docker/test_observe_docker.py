@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -56,7 +57,10 @@ def test_slow_run_step_tops_the_profile(images: h.Images, tmp_path: Path, isolat
     ctx.mkdir()
     token = uuid.uuid4().hex[:8]  # a new step text: never a BuildKit cache hit
     (ctx / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {token} > /t\nRUN sleep 2 && echo {token}\n")
-    proc = h.cli_build(str(ctx), "-t", images.tag(), "--profile", "--json", "-q")
+    metrics = tmp_path / "metrics.jsonl"
+    proc = h.cli_build(
+        str(ctx), "-t", images.tag(), "--profile", "--json", "-q", env={"RTBUILD_METRICS_FILE": str(metrics)}
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     images.ids.add(result["details"]["image_id"])
@@ -69,3 +73,29 @@ def test_slow_run_step_tops_the_profile(images: h.Images, tmp_path: Path, isolat
     assert top.endswith(f"RUN sleep 2 && echo {token}  0 B")
     assert any(line.startswith("profile: cache hits 0% of 2 instruction steps") for line in lines)
     assert result["details"]["layers"][-1]["created_by"] == f"RUN sleep 2 && echo {token}"
+    # The metrics plugin stored the profile, and the report ranks the step first.
+    (line,) = [json.loads(text) for text in metrics.read_text().splitlines()]
+    assert line["success"] is True and [s["name"] for s in line["steps"]] == [s["name"] for s in steps]
+    report = subprocess.run(
+        [h.RTBUILD, "metrics", "--file", str(metrics), "--json"], capture_output=True, text=True, check=True
+    )
+    top_step = json.loads(report.stdout)["total"]["slowest_steps"][0]
+    assert top_step["name"].endswith(f"RUN sleep 2 && echo {token}") and top_step["runs"] == 1
+
+
+def test_a_failed_build_is_recorded_with_its_step(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    ctx = tmp_path / "failing"
+    ctx.mkdir()
+    token = uuid.uuid4().hex[:8]
+    (ctx / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {token} && exit 3\n")
+    metrics = tmp_path / "metrics.jsonl"
+    proc = h.cli_build(str(ctx), "-t", images.tag(), "-q", env={"RTBUILD_METRICS_FILE": str(metrics)})
+    assert proc.returncode == 1
+    (line,) = [json.loads(text) for text in metrics.read_text().splitlines()]
+    assert line["success"] is False and line["error_class"] == "BuildFailedError"
+    assert line["failed_step"] == f"RUN echo {token} && exit 3" and line["repository"] == images.repo
+    report = subprocess.run(
+        [h.RTBUILD, "metrics", "--file", str(metrics), "--json"], capture_output=True, text=True, check=True
+    )
+    (group,) = json.loads(report.stdout)["groups"]
+    assert group["success_rate"] == 0.0 and group["failures"] == {f"BuildFailedError at RUN echo {token} && exit 3": 1}
