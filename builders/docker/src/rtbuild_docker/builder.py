@@ -307,11 +307,10 @@ class DockerBuilder(RuntimeBuilder):
     def _engine_build(
         self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float, ctx: Any = None
     ) -> BuildOutcome:
-        from rtbuild.enginekit import default_log_dir, log_path_for, rotate_logs, run_build
+        from rtbuild.enginekit import StepRecorder, default_log_dir, log_path_for, profile_steps, rotate_logs, run_build
 
         from .engine import EngineAPI, resolve_host
         from .failures import build_error
-        from .steps import StepRecorder, profile
         from .sync import clear_stale_sync, needs_fresh_sync, private_docker_config
 
         client = self.client()
@@ -345,7 +344,7 @@ class DockerBuilder(RuntimeBuilder):
         log_path = result.log_path
         if result.returncode != 0:
             raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(self.docker_host))
-        steps, layers = profile(recorder, EngineAPI(self.docker_host), result.image_id)
+        steps, layers = profile_steps(recorder, EngineAPI(self.docker_host), result.image_id)
         clear_stale_sync(spec.path)
         return BuildOutcome(
             spec.tags[0],

@@ -14,6 +14,7 @@ from rtbuild.context import context_digest, dockerfile_arg, validate_context
 from rtbuild.enginekit import (
     DIGEST_LABEL,
     Inputs,
+    StepRecorder,
     all_tags_current,
     assemble_indexes,
     build_error,
@@ -133,7 +134,8 @@ def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], do
     argv = argv_for(builder, request, tags, dockerfile, labels)
     log_path = log_path_for(builder.log_directory(), tags[0])
     # Secrets reach podman as id/src/env names; it reads the values itself.
-    result = run_build(argv, env={}, log_path=log_path, stream=builder.progress == "plain")
+    recorder = StepRecorder()  # the step profile (rtbuild build --profile, rtbuild metrics)
+    result = run_build(argv, env={}, log_path=log_path, stream=builder.progress == "plain", on_line=recorder.feed)
     builder.podman.forget()
     if result.returncode != 0:
         error = build_error(result.lines, result.returncode, log_path=log_path, engine="podman")
@@ -151,6 +153,7 @@ def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], do
         cached=False,
         input_digest=inputs.digest if inputs else None,
         log_path=log_path,
+        steps=recorder.steps(),
     )
 
 

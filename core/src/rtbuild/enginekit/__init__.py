@@ -53,6 +53,7 @@ from rtbuild.enginekit._runner import (
     stop_all,
     stop_process_group,
 )
+from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
 
 __all__ = [
     "DIGEST_LABEL",
@@ -71,10 +72,12 @@ __all__ = [
     "PrunePolicy",
     "Redactor",
     "RunResult",
+    "StepRecorder",
     "all_tags_current",
     "analyse",
     "analyse_cached",
     "assemble_indexes",
+    "attach_layer_sizes",
     "build_error",
     "carries_digest",
     "compute_inputs",
@@ -82,11 +85,13 @@ __all__ = [
     "digest_key",
     "external_images",
     "is_rtbuild_image",
+    "layers_from_history",
     "log_path_for",
     "looks_secret",
     "native_platform",
     "plan_platforms",
     "platform_args",
+    "profile_steps",
     "prune_repository",
     "record_digest",
     "recorded_digests",

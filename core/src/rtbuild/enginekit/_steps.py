@@ -6,8 +6,10 @@ then prints its output (``#5 0.42 ...``) and one closing line: ``#5 DONE 1.2s``,
 lines interleave, so each step is keyed by its number; a vertex's name line may be
 repeated when the printer switches back to it, only the first one counts. Start and end
 are the wall-clock times the lines arrived; the duration is the engine's own figure from
-the DONE line when there is one. The legacy builder's ``Step 2/3 : RUN make`` lines are
-read too (a step ends where the next one starts; ``---> Using cache`` marks a hit).
+the DONE line when there is one. Sequential builders are read too: the legacy Docker
+builder (``Step 2/3 : RUN make``, `` ---> Using cache``) and Buildah / ``podman build``
+(``STEP 2/3: RUN make``, ``--> Using cache ...``, ``COMMIT``): a step ends where the next
+one starts. Feed :class:`StepRecorder` from :func:`rtbuild.enginekit.run_build`'s ``on_line``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ _VERTEX = re.compile(r"^#(\d+) (.+)$")
 _DONE = re.compile(r"^(\d+(?:\.\d+)?)s$")
 _POSITION = re.compile(r"^\[([^\]]+)\] (.+)$")
 _LEGACY_STEP = re.compile(r"^Step (\d+)/(\d+) : (.+)$")
+_BUILDAH_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\] )?STEP (\d+)/(\d+): (.+)$")
+_CACHE_MARKS = ("---> Using cache", "--> Using cache")
+_SEQUENCE_END = ("Successfully built", "Successfully tagged", "COMMIT")
 
 
 @dataclass
@@ -73,15 +78,28 @@ class StepRecorder:
         if match:
             self._vertex(match.group(1), match.group(2), now)
             return
+        self._sequential(line.strip(), now)
+
+    def _sequential(self, line: str, now: float) -> None:
         legacy = _LEGACY_STEP.match(line)
-        if legacy:
+        buildah = _BUILDAH_STEP.match(line) if legacy is None else None
+        if legacy or buildah:
             self._close_legacy(now)
-            key = f"legacy-{legacy.group(1)}"
-            self._legacy = self._steps[key] = Step(key, f"[{legacy.group(1)}/{legacy.group(2)}] {legacy.group(3)}", now)
-        elif self._legacy is not None and line.strip() == "---> Using cache":
+            if legacy:
+                number, total, instruction, stage = legacy.group(1), legacy.group(2), legacy.group(3), ""
+            else:
+                assert buildah is not None
+                number, total, instruction = buildah.group(3), buildah.group(4), buildah.group(5)
+                stage = f"s{buildah.group(1)}/{buildah.group(2)} " if buildah.group(1) else ""
+            key = f"seq-{len(self._steps)}"
+            self._legacy = self._steps[key] = Step(key, f"[{stage}{number}/{total}] {instruction}", now)
+        elif self._legacy is not None and line.startswith(_CACHE_MARKS):
             self._legacy.cached = True
-        elif self._legacy is not None and line.startswith(("Successfully built", "Successfully tagged")):
+        elif line.startswith(_SEQUENCE_END):
             self._close_legacy(now)
+            if line.startswith("COMMIT"):  # Buildah's export: timed like BuildKit's "exporting to image"
+                key = f"seq-{len(self._steps)}"
+                self._legacy = self._steps[key] = Step(key, line, now)
 
     def _close_legacy(self, now: float) -> None:
         step = self._legacy
@@ -147,10 +165,11 @@ def attach_layer_sizes(steps: list[dict[str, Any]], layers: list[dict[str, Any]]
             step["layer_bytes"] = sizes.pop()
 
 
-def profile(
+def profile_steps(
     recorder: StepRecorder, api: Any, image_id: str | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The step profile, with layer sizes from the image history (best effort)."""
+    """The step profile, with layer sizes from ``api.image_history(image_id)`` (Docker's
+    ``GET /images/ID/history`` shape, newest first; best effort)."""
     from rtbuild.errors import AgentRuntimeBuildError
 
     steps = recorder.steps()
@@ -164,4 +183,4 @@ def profile(
     return steps, layers
 
 
-__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "layers_from_history", "profile"]
+__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "layers_from_history", "profile_steps"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rtbuild._observe.profile import cache_hit_ratio, render_profile
-from rtbuild_docker.steps import StepRecorder, attach_layer_sizes, layers_from_history
+from rtbuild.enginekit import StepRecorder, attach_layer_sizes, layers_from_history
 
 PLAIN = """\
 #1 [internal] load build definition from Dockerfile
@@ -69,6 +69,25 @@ def test_legacy_builder_steps() -> None:
     assert [s["name"] for s in steps] == ["[1/3] FROM busybox", "[2/3] RUN sleep 2", "[3/3] COPY . /c"]
     assert [s["cached"] for s in steps] == [False, False, True]
     assert all(s["status"] in ("done", "cached") for s in steps)
+
+
+def test_buildah_steps() -> None:
+    text = (
+        "STEP 1/4: FROM busybox:latest\nSTEP 2/4: RUN sleep 1\n--> Using cache 2060\n--> 2060\n"
+        "STEP 3/4: RUN echo hi > /x\n--> 9422\n[2/2] STEP 4/4: COPY Dockerfile /d\nCOMMIT p:1\n--> 4d0d\n"
+        "Successfully tagged localhost/p:1\n"
+    )
+    steps = _record(text)
+    assert [s["name"] for s in steps] == [
+        "[1/4] FROM busybox:latest",
+        "[2/4] RUN sleep 1",
+        "[3/4] RUN echo hi > /x",
+        "[s2/2 4/4] COPY Dockerfile /d",
+        "COMMIT p:1",
+    ]
+    assert [s["cached"] for s in steps] == [False, True, False, False, False]
+    assert steps[-1]["internal"] is True and steps[2]["internal"] is False
+    assert all(s["end"] >= s["start"] and s["status"] in ("done", "cached") for s in steps)
 
 
 def test_layer_sizes_match_instructions() -> None:
