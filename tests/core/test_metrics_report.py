@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from rtbuild._observe.report import build_report, load_records, percentile
 from rtbuild.cli._main import cli
+from rtbuild.errors import ConfigError
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -120,3 +121,15 @@ def test_the_metrics_file_follows_the_plugin(sample: Path, monkeypatch: pytest.M
     monkeypatch.setenv("RTBUILD_METRICS_FILE", str(sample))
     out = CliRunner().invoke(cli, ["metrics", "--json"])
     assert json.loads(out.stdout)["records"] == 6
+
+
+def test_html_without_matplotlib_is_a_usage_error(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    out = CliRunner().invoke(cli, ["metrics", "--file", str(sample), "--html", str(tmp_path / "x.html")])
+    assert not (tmp_path / "x.html").exists()
+    error = out.exception
+    assert isinstance(error, ConfigError) and error.exit_code == 2 and "rtbuild[report]" in (error.hint or "")

@@ -68,7 +68,9 @@ def stat_caches(now: float) -> list[PruneItem]:
     directory = cache_dir("context")
     out: list[PruneItem] = []
     for path, st in _files(directory, "*.marshal"):
-        reason = _stat_cache_reason(path, now - st.st_mtime)
+        # An unchanged context never rewrites its cache, only reads it: the last read
+        # (atime; relatime still moves it daily) tells whether it is in use.
+        reason = _stat_cache_reason(path, now - max(st.st_mtime, st.st_atime))
         if reason:
             out.append(PruneItem("stat-cache", str(path), st.st_size, reason))
     for path, st in _files(directory, ".ctx-*.tmp"):
