@@ -46,11 +46,22 @@ def _files(directory: Path, pattern: str) -> Iterator[tuple[Path, os.stat_result
             yield path, st
 
 
+def _read_noatime(path: Path) -> bytes:
+    """Read without moving atime (it tells when a build last used the cache)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOATIME", 0)
+    try:
+        fd = os.open(path, flags)
+    except PermissionError:  # O_NOATIME needs the file's owner
+        fd = os.open(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
 def _stat_cache_reason(path: Path, age: float) -> str | None:
     from rtbuild.context._hashing import CACHE_VERSION
 
     try:
-        data = marshal.loads(path.read_bytes())
+        data = marshal.loads(_read_noatime(path))
     except (OSError, EOFError, ValueError, TypeError):
         return "unreadable"
     if not (isinstance(data, tuple) and len(data) == 3):
