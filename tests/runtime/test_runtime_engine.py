@@ -59,13 +59,13 @@ def repo(docker_engine: str) -> Iterator[str]:
 
 
 def _pm(*plugins: Any) -> RtbuildPluginManager:
-    # Only the docker backend's plugin and ours: no other installed runtime plugin interferes.
-    config = Config(load_plugins=["docker"])
+    # No installed plugin but ours (builders are never filtered): no other runtime plugin interferes.
+    config = Config(load_plugins=[])
     return get_plugin_manager(config, extra_plugins=[Offer(*plugins)])
 
 
 def _config() -> Config:
-    return Config(load_plugins=["docker"])
+    return Config(load_plugins=[])
 
 
 def test_three_tiers_on_the_engine(docker_engine: str, repo: str) -> None:

@@ -88,7 +88,7 @@ class Offer:
 
 
 def _pm(*plugins: Any) -> RtbuildPluginManager:
-    return get_plugin_manager(Config(load_plugins=["docker"]), extra_plugins=[Offer(*plugins)])
+    return get_plugin_manager(Config(load_plugins=[]), extra_plugins=[Offer(*plugins)])
 
 
 @pytest.fixture(autouse=True)
@@ -109,7 +109,7 @@ def test_thousand_file_payload_layers_changes_and_exact_hit(
 ) -> None:
     root = tmp_path / "agent"
     expected = make_payload(root, 1000, uuid.uuid4().hex)
-    config = Config(load_plugins=["docker"])
+    config = Config(load_plugins=[])
     pm = _pm(Agent(root))
     builder, runs = counting_builder(pm, config)
 
@@ -178,7 +178,7 @@ def test_cli_source_with_five_thousand_files_and_a_distribution(docker_engine: s
         "*.log",
         "--json",
     ]
-    env = {**os.environ, "RTBUILD_BUILDER": "docker", "RTBUILD_LOAD_PLUGINS": "docker"}
+    env = {**os.environ, "RTBUILD_BUILDER": "docker", "RTBUILD_LOAD_PLUGINS": ""}
     proc = subprocess.run(
         [sys.executable, "-m", "rtbuild", *args], capture_output=True, text=True, env=env, timeout=900
     )
