@@ -40,9 +40,12 @@ def kubectl() -> str:
 
 
 @pytest.fixture(scope="session")
-def fake_cluster(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeCluster]:
+def fake_cluster(docker_engine: str, kubectl: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeCluster]:
     """One fake cluster for the session (https://127.0.0.1:<random port>, bearer token,
-    namespace ``rtbuild-test``). Every container it started is removed when it stops."""
+    namespace ``rtbuild-test``). Every container it started is removed when it stops.
+
+    It asks for ``kubectl`` too: a fake whose reference client is missing is not checked, so
+    under CI=true that fails loudly like a missing dockerd."""
     probe = subprocess.run([docker_engine, "image", "inspect", BUSYBOX], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         _missing(f"the base image {BUSYBOX} is missing")
