@@ -166,3 +166,20 @@ def test_push_of_a_tag_not_in_the_registry_is_an_error(registry: object) -> None
     host = registry.host  # type: ignore[attr-defined]
     with pytest.raises(PushError):
         KubernetesBuilder().push(f"{host}/never/built:1")
+
+
+def test_every_shell_script_in_the_manifests_parses() -> None:
+    # The scripts run only in pods (the buildkit profile's only here): `sh -n` catches quoting slips.
+    from _manifest_variants import variants
+
+    scripts = {str(Path(__file__).resolve().parents[2] / "builders/kubernetes/step-image/rtbuild-step")}
+    for objects in variants().values():
+        for job in (o for o in objects if o["kind"] == "Job"):
+            pod = job["spec"]["template"]["spec"]
+            for container in pod["initContainers"] + pod["containers"]:
+                command = container["command"]
+                if command[:2] == ["sh", "-c"]:
+                    proc = subprocess.run(["sh", "-n", "-c", command[2]], capture_output=True, text=True)
+                    assert proc.returncode == 0, (command[2], proc.stderr)
+    for script in scripts:
+        assert subprocess.run(["sh", "-n", script]).returncode == 0

@@ -115,6 +115,14 @@ class JobRun:
                 self.client.delete("Secret", self.plan.secret_name)
             except BaseException as exc:
                 errors.append(exc)
+        for problem in errors:
+            # Never masks the build's own outcome; says what is left behind and how to remove it.
+            get_reporter().event(
+                "k8s_cleanup_failed",
+                job=job_name,
+                message=f"could not delete everything of build {self.plan.build_id} ({problem}); remove it with"
+                f" `kubectl delete job,secret -l {BUILD_ID_LABEL}={self.plan.build_id}`",
+            )
 
     # --- waiting on the pod ------------------------------------------------------------
 
