@@ -83,7 +83,13 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     def platform_arm(arch: str) -> list[str]:
         return [RTBUILD, "build", str(small), "-t", TAGS[arch], "-q", f"--platform=linux/{arch}", "--extra=--no-cache"]
 
-    emulated = alternate({f"linux/{a}": timed(platform_arm(a), env) for a in ("amd64", "arm64")}, cold_reps)
+    # Each --no-cache build leaves the previous image untagged: remove it after every run.
+    emulated = alternate(
+        {f"linux/{a}": timed(platform_arm(a), env) for a in ("amd64", "arm64")},
+        cold_reps,
+        after=lambda arm: _rmi(TAGS[arm.split("/")[1]]),
+    )
+    run(platform_arm("arm64"), env)
     out = run([PODMAN, "run", "--rm", TAGS["arm64"], "cat", "/arch"]).stdout.strip()
     rows = [
         ratio_row(
