@@ -153,3 +153,25 @@ def test_docker_single_foreign_platform_loads_locally(
     assert docker_builder.build_request(request).cached is True
     assert docker_builder.image_exists(image, pull_from_repo=False, platform="linux/arm64") is True
     assert docker_builder.image_exists(image, pull_from_repo=False, platform="linux/amd64") is False
+
+
+def test_runtime_image_for_arm64_with_podman(names: Names, tmp_path: Path, qemu: None) -> None:
+    """``rtbuild runtime --platform linux/arm64``: built for arm64, then reused (the local
+    tier checks the platform)."""
+    repo = names.new("rt-mp/runtime").split(":", 1)[0]
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    argv = [rtbuild, "runtime", "--base", "rtbuild/busybox:arm64", "--plugin", "cacerts", "--repo", repo]
+    argv += ["--builder", "podman", "--platform", "linux/arm64", "--json", "-q"]
+    try:
+        first = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        image = json.loads(first.stdout)["image"]
+        arch = podman("image", "inspect", "--format", "{{.Architecture}}", image).stdout.strip()
+        assert arch == "arm64"
+        again = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["image"] == image
+        assert json.loads(again.stdout)["cached"] is True
+    finally:
+        tags = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        podman("rmi", "-f", *[t for t in tags if repo in t], check=False)
