@@ -21,7 +21,7 @@ from rtbuild import (
 from .engine import Podman, labels_of, normalize_id
 
 if TYPE_CHECKING:
-    from rtbuild import Config
+    from rtbuild import Config, PruneItem, PrunePolicy
 
 PROGRESS_MODES = ("plain", "none")
 FORMATS = ("oci", "docker")
@@ -53,6 +53,7 @@ class PodmanBuilder(RuntimeBuilder):
         no_cache=True,
         secrets=True,
         dry_run=True,
+        prune=True,
     )
 
     def __init__(
@@ -163,6 +164,12 @@ class PodmanBuilder(RuntimeBuilder):
         from rtbuild.enginekit import default_log_dir
 
         return self.log_dir or default_log_dir()
+
+    def prune(self, policy: PrunePolicy) -> list[PruneItem]:
+        """rtbuild-labelled images by the shared policy (``rtbuild prune``)."""
+        from .prune import prune_images
+
+        return prune_images(self.podman, policy)
 
     def details(self, **values: Any) -> dict[str, Any]:
         return {key: value for key, value in values.items() if value is not None}
