@@ -279,6 +279,7 @@ def job_manifest(plan: JobPlan, settings: Settings) -> dict[str, Any]:
         selector["kubernetes.io/arch"] = _arch(plan.platform).split("-")[0]
     if selector:
         pod["nodeSelector"] = selector
+    pod["terminationGracePeriodSeconds"] = settings.termination_grace_period_seconds
     if settings.tolerations:
         pod["tolerations"] = [dict(item) for item in settings.tolerations]
     if settings.image_pull_secrets:

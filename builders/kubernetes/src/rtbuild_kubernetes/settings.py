@@ -45,6 +45,9 @@ class Settings:
     # the Job
     active_deadline_seconds: int = 3600
     ttl_seconds_after_finished: int = 600
+    # A cancelled build step has nothing to flush: a short grace frees the node at once
+    # (the pod default, 30 s, made every Ctrl-C and deadline wait that long).
+    termination_grace_period_seconds: int = 5
     requests: dict[str, str] = field(
         default_factory=lambda: {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "5Gi"}
     )
@@ -82,7 +85,7 @@ class Settings:
             unknown = sorted(set(getattr(self, name)) - set(RESOURCE_KEYS))
             if unknown:
                 raise _error(f"{name} knows {', '.join(RESOURCE_KEYS)}, not {', '.join(unknown)}")
-        for name in ("active_deadline_seconds", "upload_timeout_seconds"):
+        for name in ("active_deadline_seconds", "upload_timeout_seconds", "termination_grace_period_seconds"):
             if getattr(self, name) <= 0:
                 raise _error(f"{name} must be a positive number of seconds")
         if self.ttl_seconds_after_finished < 0:

@@ -98,6 +98,8 @@ def _check(value: Any, annotation: Any) -> bool:
 
 
 def _article(kind: str) -> str:
+    if kind.startswith("one of"):
+        return kind
     return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
