@@ -108,6 +108,28 @@ def test_layer_budget_is_an_error_before_any_build() -> None:
     assert info.value.hint and not [c for c in builder.calls if c["method"] == "build"]
 
 
+def test_a_dozen_typical_plugins_fit_the_budget(tmp_path: Path) -> None:
+    make_tree(tmp_path / "code", 3)
+
+    def typical(index: int) -> tuple[str, RuntimeRequirements]:
+        return (
+            f"p{index:02d}",
+            RuntimeRequirements(
+                dockerfile=f"RUN echo {index}",
+                dependency_files={f"/opt/p{index}/requirements.txt": "x==1\n"},
+                files={f"/opt/p{index}/start": "#!/bin/sh\n", f"/opt/p{index}/conf.toml": "a = 1\n"},
+                payloads=[SourcePayload.directory(tmp_path / "code", f"/opt/p{index}/code")],
+            ),
+        )
+
+    dozen = [typical(index) for index in range(12)]
+    comp = render("busybox:latest", dozen)
+    assert comp.layers == {name: 4 for name, _ in dozen}  # 1 RUN, 1 COPY each for deps, files, payload
+    assert sum(comp.layers.values()) == 48 <= MAX_RUNTIME_LAYERS
+    with pytest.raises(ConfigError, match="would add 68 layers"):
+        render("busybox:latest", [typical(index) for index in range(17)])
+
+
 # --- order: the most volatile source groups last -------------------------------------------
 
 
