@@ -171,6 +171,17 @@ def test_a_printing_plugin_cannot_corrupt_stdout(site: FakeSite, context: Path) 
     assert as_json.exit_code == 0 and as_json.json()["image"] == "img:1"
 
 
+def test_a_printing_image_exists_hook_cannot_corrupt_exists_json(site: FakeSite) -> None:
+    source = (
+        "from rtbuild import hookimpl\n\n@hookimpl\ndef image_exists(image_name):\n"
+        "    print('looking for', image_name)\n    return True\n"
+    )
+    site.add_plugin("rtbuild-mirror", "mirror", source)
+    result = run_cli(["exists", "img:1", "--json"])
+    assert result.exit_code == 0 and result.json()["exists"] is True
+    assert "looking for img:1" in result.stderr
+
+
 # --- CLI conveniences ----------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, emit_json, hooks_write_to_stderr, json_option, pass_state
 from rtbuild.cli.commands._options import progress_mode
 
 #: `rtbuild exists` could not tell whether the image exists (docs/cli.md).
@@ -42,7 +42,7 @@ def exists(
     config = state.load_config(builder=builder)
     pm = state.plugin_manager(config)
     try:
-        with use_reporter(make_reporter(progress_mode(as_json))):
+        with use_reporter(make_reporter(progress_mode(as_json))), hooks_write_to_stderr():
             found = check_image(image, pull, config=config, pm=pm, platform=platform)
     except (ConfigError, PluginError, PolicyError):
         raise  # the question itself is wrong: exit 2
