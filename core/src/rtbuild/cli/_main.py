@@ -261,8 +261,10 @@ def _main(argv: list[str] | None) -> int:
         from rtbuild._framework.interrupts import Terminated, cancel_all
 
         cancel_all()
-        signum = exc.signum if isinstance(exc, Terminated) else 2
-        name = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        # click turns a KeyboardInterrupt into Abort: the signal is on its cause.
+        cause = exc if isinstance(exc, Terminated) else exc.__cause__ or exc.__context__
+        signum = cause.signum if isinstance(cause, Terminated) else 2
+        name = "terminated" if isinstance(cause, Terminated) else "interrupted"
         click.echo(f"rtbuild: {name}", err=True)
         if _wants_json(argv):
             emit_json(

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rtbuild._framework.interrupts import on_cancel
 from rtbuild._framework.paths import state_dir
 from rtbuild._framework.progress import get_reporter
 
@@ -127,6 +128,9 @@ def stop_all() -> None:
     for proc in running:
         if proc.poll() is None:
             stop_process_group(proc)
+
+
+on_cancel(stop_all)
 
 
 def run_build(

@@ -1,0 +1,178 @@
+"""Nothing outlives rtbuild: signals at a build's RUN step, kill -9, build-many Ctrl-C,
+and bounded lock waits. After each: no orphan docker client, no tag, no temp dir, no lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import docker_build_helpers as h
+import psutil
+import pytest
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+# NONCE: a RUN step that ever finished would be cached, and a later run would not sleep.
+SLEEPER = "FROM busybox:latest\nARG N=0\nARG NONCE\nRUN echo started-sleeping-$N-$NONCE && sleep 300\n"
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": str(tmp / "TMPDIR")}
+
+
+def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [h.RTBUILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp)
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, count: int = 1) -> list[str]:
+    """Read stderr up to the ``count``-th ``needle``; then keep draining it in a thread (a
+    full pipe would block rtbuild's own writes). Returns the list the drain appends to."""
+    assert proc.stderr is not None
+    stream = proc.stderr
+    seen = 0
+    lines: list[str] = []
+    for line in stream:
+        lines.append(line)
+        if needle in line and "RUN" not in line:
+            seen += 1
+            if seen >= count:
+                threading.Thread(target=lambda: lines.extend(stream), daemon=True).start()
+                return lines
+    raise AssertionError(f"rtbuild ended before printing {needle!r}")
+
+
+def _docker_children(pid: int) -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if "docker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _locks_free(cache_home: Path) -> bool:
+    for lock in (cache_home / "rtbuild" / "locks").glob("*.lock"):
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+    return True
+
+
+def _settled(cli: str, tags: list[str]) -> list[str]:
+    """Tags that exist once the engine had the time to finish cancelling (it would tag at the end)."""
+    time.sleep(3)
+    return [tag for tag in tags if h.inspect(cli, tag) is not None]
+
+
+@pytest.mark.parametrize(
+    ("sig", "status"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGKILL, -9)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "kill-9"],
+)
+def test_signal_mid_build_leaves_nothing_behind(
+    images: h.Images, context: Path, isolated_dirs: Path, sig: int, status: int
+) -> None:
+    (isolated_dirs / "TMPDIR").mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(SLEEPER)
+    nonce = f"NONCE={uuid.uuid4().hex}"
+    proc = _start(["build", str(context), "-t", images.tag(), "--json", "--build-arg", nonce], isolated_dirs)
+    _wait_for_line(proc, "started-sleeping")
+    children = _docker_children(proc.pid)
+    assert children, "the docker client was not found under rtbuild"
+    assert os.listdir(isolated_dirs / "TMPDIR"), "expected the build's temp dir while it runs"
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == status
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"still running after {sig}: {[c.cmdline() for c in alive]}"
+    assert _settled(images.cli, [images.tag()]) == []
+    assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")
+    if sig != signal.SIGKILL:  # kill -9 gives rtbuild no chance to remove its temp dir
+        assert os.listdir(isolated_dirs / "TMPDIR") == []
+        assert proc.stdout is not None
+        document = proc.stdout.read()
+        assert document.count('"error"') == 1 and '"exit_code": %d' % status in document
+
+
+def test_build_many_ctrl_c_stops_every_build(images: h.Images, context: Path, isolated_dirs: Path) -> None:
+    (isolated_dirs / "TMPDIR").mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(SLEEPER)
+    batch = isolated_dirs / "many.toml"
+    batch.write_text(
+        "".join(
+            f'[[build]]\nname = "b{n}"\npath = "{context}"\ntags = ["{images.tag(f"b{n}")}"]\n'
+            f'build_args = {{N = "{n}", NONCE = "{uuid.uuid4().hex}"}}\n'
+            for n in range(2)
+        )
+    )
+    proc = _start(["build-many", str(batch), "-j", "2"], isolated_dirs)
+    _wait_for_line(proc, "started-sleeping", count=2)
+    children = _docker_children(proc.pid)
+    assert len(children) >= 2
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130  # the builds sleep for 300 s: only cancelling ends this
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive
+    assert _settled(images.cli, [images.tag("b0"), images.tag("b1")]) == []
+    assert os.listdir(isolated_dirs / "TMPDIR") == []
+    assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from rtbuild._framework.locks import build_lock
+    with build_lock([sys.argv[1]]):
+        print("held", flush=True)
+        time.sleep(300)
+    """
+)
+
+
+def _holder(tag: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, tag], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_lock_timeout_names_the_holder(images: h.Images, context: Path, isolated_dirs: Path) -> None:
+    holder = _holder(images.tag())
+    try:
+        out = subprocess.run(
+            [h.RTBUILD, "build", str(context), "-t", images.tag(), "--lock-timeout", "1", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.returncode == 1
+    assert f"(pid {holder.pid})" in out.stderr and "--lock-timeout" in out.stderr
+    assert h.inspect(images.cli, images.tag()) is None  # nothing was built
+
+
+def test_lock_of_a_killed_holder_is_taken_over(images: h.Images, context: Path, isolated_dirs: Path) -> None:
+    holder = _holder(images.tag())
+    waiter = _start(["build", str(context), "-t", images.tag()], isolated_dirs)
+    _wait_for_line(waiter, "waiting for the build")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert waiter.wait(timeout=300) == 0
+    assert h.inspect(images.cli, images.tag()) is not None
