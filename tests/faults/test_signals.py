@@ -107,7 +107,7 @@ def test_signal_mid_build_leaves_nothing_behind(
         assert os.listdir(isolated_dirs / "TMPDIR") == []
         assert proc.stdout is not None
         document = proc.stdout.read()
-        assert document.count('"error"') == 1 and '"exit_code": %d' % status in document
+        assert document.count('"error"') == 1 and f'"exit_code": {status}' in document
 
 
 def test_build_many_ctrl_c_stops_every_build(images: h.Images, context: Path, isolated_dirs: Path) -> None:
