@@ -65,7 +65,8 @@ def validate_request(request: BuildRequest) -> None:
         raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     for tag in request.tags:
         parse_reference(tag)
-    for platform in request.platforms():
+    given = request.platform.split(",") if request.platform else []
+    for platform in [*request.platforms(), *[p for p in given if not p.strip()]]:
         parts = platform.split("/")
         if not 2 <= len(parts) <= 3 or not all(p and p.replace("_", "").isalnum() for p in parts):
             raise ConfigError(
