@@ -128,7 +128,7 @@ def test_bad_answers_are_registry_errors(stub: Callable[[Handler], Stub], handle
 def test_slow_registries_hit_the_overall_deadline(stub: Callable[[Handler], Stub], handler: Handler) -> None:
     server = stub(handler)
     # Per-read timeout far above the deadline: only the overall deadline can end a drip.
-    with pytest.raises(RegistryError, match="did not answer .* within 3s"):
+    with pytest.raises(RegistryError, match=r"did not answer .* within 3s"):
         client(timeout=30.0, deadline=3.0).manifest_exists(f"{server.host}/x:1")
 
 

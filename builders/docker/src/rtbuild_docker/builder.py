@@ -344,7 +344,8 @@ class DockerBuilder(RuntimeBuilder):
         log_path = result.log_path
         if result.returncode != 0:
             raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(self.docker_host))
-        steps, layers = profile_steps(recorder, EngineAPI(self.docker_host), result.image_id)
+        # The profile reads the image history, where the engine keeps build-arg values.
+        steps, layers = redact.mask(profile_steps(recorder, EngineAPI(self.docker_host), result.image_id))
         clear_stale_sync(spec.path)
         return BuildOutcome(
             spec.tags[0],

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 MASK = "***"
+T = TypeVar("T")
 MIN_VALUE = 4
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|_KEY$|^KEY$", re.IGNORECASE)
 
@@ -47,6 +49,18 @@ class Redactor:
         if self._pattern is None:
             return text
         return self._pattern.sub(MASK, text)
+
+    def mask(self, value: T) -> T:
+        """``value`` with every string inside (dicts, lists, tuples) masked."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self(value)  # type: ignore[return-value]
+        if isinstance(value, dict):
+            return {key: self.mask(item) for key, item in value.items()}  # type: ignore[return-value]
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.mask(item) for item in value)
+        return value
 
     @classmethod
     def for_build(cls, build_args: Mapping[str, str], secret_values: Iterable[bytes] = ()) -> Redactor:

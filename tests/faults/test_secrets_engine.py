@@ -1,0 +1,101 @@
+"""Secrets on the real engine: a --secret used by a RUN step is in no layer, no history, no
+log, no JSON; secret-looking build args are masked in every rtbuild output and warned about."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+SECRET = "s3cr3t-value-4-rtbuild-tests"
+
+
+def _image_bytes(cli: str, image: str) -> bytes:
+    """Every file of every layer, the config and the history, as one blob to search."""
+    saved = subprocess.run([cli, "save", image], capture_output=True, check=True, timeout=120).stdout
+    blob = [saved]
+    with tarfile.open(fileobj=io.BytesIO(saved)) as outer:
+        for member in outer.getmembers():
+            if member.name.endswith("layer.tar"):
+                data = outer.extractfile(member)
+                assert data is not None
+                with tarfile.open(fileobj=io.BytesIO(data.read())) as layer:
+                    for item in layer.getmembers():
+                        handle = layer.extractfile(item) if item.isfile() else None
+                        if handle is not None:
+                            blob.append(handle.read())
+    history = h.docker(cli, "history", "--no-trunc", image).stdout
+    return b"".join(blob) + history.encode()
+
+
+def test_secret_mount_leaves_no_trace(images: h.Images, context: Path, isolated_dirs: Path) -> None:
+    (context / "Dockerfile").write_text(
+        "FROM busybox:latest\n"
+        "RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /len"
+        " && echo leaked: $(cat /run/secrets/token)\n"
+    )
+    result = h.cli_build(
+        str(context),
+        "-t",
+        images.tag(),
+        "--secret",
+        "id=token,env=RTBUILD_TEST_TOKEN",
+        "--json",
+        "--no-cache",  # the secret is not part of BuildKit's cache key: make the RUN step run
+        env={"RTBUILD_TEST_TOKEN": SECRET},
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    images.ids.add(document["details"]["image_id"])
+    assert h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/len").stdout.strip() == str(len(SECRET))
+    assert SECRET.encode() not in _image_bytes(images.cli, images.tag())
+    log = Path(document["details"]["log_path"]).read_text()
+    assert "leaked: ***" in log  # the RUN printed it; rtbuild masked it
+    for text in (result.stdout, result.stderr, log):
+        assert SECRET not in text
+
+
+def test_secret_looking_build_args_are_masked_and_warned(images: h.Images, context: Path) -> None:
+    (context / "Dockerfile").write_text("FROM busybox:latest\nARG API_TOKEN\nRUN echo token is $API_TOKEN\n")
+    result = h.cli_build(str(context), "-t", images.tag(), "--build-arg", f"API_TOKEN={SECRET}", "--json", env={})
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    images.ids.add(document["details"]["image_id"])
+    assert "API_TOKEN" in result.stderr and "--secret" in result.stderr  # the warning
+    log = Path(document["details"]["log_path"]).read_text()
+    assert "API_TOKEN=***" in log.splitlines()[0]
+    for text in (result.stdout, result.stderr, log):
+        assert SECRET not in text
+    dry = h.cli_build(str(context), "-t", images.tag(), "--build-arg", f"API_TOKEN={SECRET}", "--dry-run")
+    assert dry.returncode == 0 and SECRET not in dry.stdout + dry.stderr
+    # What the engine does with build args is the engine's: the value is in the history.
+    assert SECRET in h.docker(images.cli, "history", "--no-trunc", images.tag()).stdout
+
+
+def test_secret_value_never_in_digest_label(images: h.Images, context: Path) -> None:
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN --mount=type=secret,id=t true\n")
+    result = h.cli_build(
+        str(context),
+        "-t",
+        images.tag(),
+        "--secret",
+        "id=t,env=RTBUILD_TEST_TOKEN",
+        "--json",
+        env={"RTBUILD_TEST_TOKEN": SECRET},
+    )
+    assert result.returncode == 0, result.stderr
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None
+    images.ids.add(info["Id"])
+    assert "org.rtbuild.input-digest" not in (info["Config"]["Labels"] or {})  # --secret: always builds
+    assert SECRET not in json.dumps(info)
+    assert os.environ.get("RTBUILD_TEST_TOKEN") is None
