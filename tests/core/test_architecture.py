@@ -20,7 +20,12 @@ SRC = REPO / "core" / "src"
 #: Entries are module-name prefixes; the longest matching prefix decides a module's layer.
 LAYERS: list[tuple[str, ...]] = [
     ("rtbuild._version", "rtbuild._lazy", "rtbuild.errors", "rtbuild.markers"),
-    ("rtbuild._framework.paths", "rtbuild._framework.atomic", "rtbuild._framework.settings"),
+    (
+        "rtbuild._framework.paths",
+        "rtbuild._framework.atomic",
+        "rtbuild._framework.settings",
+        "rtbuild._framework.interrupts",
+    ),
     (
         "rtbuild._framework.config",
         "rtbuild._framework.progress",
