@@ -4,7 +4,9 @@ that write nothing (checked: no temporary directory is made, the temp dir stays 
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,3 +343,18 @@ def test_an_editable_distribution_points_at_its_directory() -> None:
     with pytest.raises(ConfigError) as info:
         render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload.distribution("rtbuild")]))])
     assert "editable" in info.value.message and info.value.hint and "--source " in info.value.hint
+
+
+def test_staging_directories_unused_for_days_are_removed(tmp_path: Path) -> None:
+    from rtbuild.runtime._build import STAGE_MAX_AGE_S
+
+    stages = tmp_path / "xdg-cache" / "rtbuild" / "runtime" / "stage"
+    stale, recent = stages / "0123456789abcdef", stages / "fedcba9876543210"
+    for directory in (stale, recent):
+        (directory / "src").mkdir(parents=True)
+    old = time.time() - STAGE_MAX_AGE_S - 60
+    os.utime(stale, (old, old))
+    small = Plugin("a", RuntimeRequirements(files={"/opt/a.txt": "a"}))
+    build_runtime_image(config(), "busybox:latest", ["a"], pm=make_pm(small), builder=FakeBuilder())
+    assert not stale.exists() and recent.exists()
+    assert len(list(stages.iterdir())) == 2  # the recent one and the one this build used

@@ -19,6 +19,7 @@ with a builder stand-in that returns the existing tag (``result.cached`` is true
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -146,12 +147,30 @@ def _no_context_dir() -> str:
     return _runtime_cache("no-context")
 
 
+#: A staging directory unused this long is removed (the next build copies its payload again).
+STAGE_MAX_AGE_S = 2 * 24 * 3600
+
+
 def _stage_dir(repo: str, base: str, plugins: Sequence[str]) -> str:
-    """The source context's staging directory of one composition (repo, base, plugin names)."""
+    """The source context's staging directory of one composition (repo, base, plugin names).
+
+    Touched on every use; others unused for :data:`STAGE_MAX_AGE_S` are removed, so
+    compositions that are no longer built (test repositories, old plugin sets) do not
+    keep their payload copies in the cache for ever.
+    """
+    import shutil
+
     import xxhash
 
     key = xxhash.xxh3_64_hexdigest("\0".join([repo, base, *plugins]).encode())
-    return _runtime_cache("stage", key)
+    stage = _runtime_cache("stage", key)
+    os.utime(stage)
+    cutoff = time.time() - STAGE_MAX_AGE_S
+    with os.scandir(os.path.dirname(stage)) as entries:
+        for entry in entries:
+            if entry.name != key and entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return stage
 
 
 def _run(
