@@ -4,8 +4,9 @@ P2: both arms pass ``--no-cache`` (rtbuild hands it to the engine, which also tu
 its no-op skip, so rtbuild does not hash the context) and their image is removed after
 every run, so each run builds every layer.
 
-P2b, a user's first build of new inputs: rtbuild starts with an empty stat cache, so its
-no-op check hashes all 470 MB before the engine build. A Dockerfile outside the context
+P2b, a user's first build of new inputs: rtbuild starts with an empty stat cache and no
+tag of the request exists, so it starts the engine at once and hashes all 470 MB
+alongside (the digest is recorded beside the image afterwards). A Dockerfile outside the context
 with ``ARG NONCE`` / ``RUN echo $NONCE`` before ``COPY . /ctx`` and a fresh
 ``--build-arg NONCE`` per run make BuildKit build the copy layer again in both arms.
 """
@@ -74,8 +75,11 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     ]
 
     dockerfile = WORK / "p2b" / "Dockerfile"
-    dockerfile.parent.mkdir(parents=True, exist_ok=True)
-    dockerfile.write_text(NONCE_DOCKERFILE)
+    if not dockerfile.is_file() or dockerfile.read_text() != NONCE_DOCKERFILE:
+        # Rewritten only when it differs: a file written moments ago is "racy", and makes
+        # rtbuild hash before building (as it must) instead of alongside the engine.
+        dockerfile.parent.mkdir(parents=True, exist_ok=True)
+        dockerfile.write_text(NONCE_DOCKERFILE)
 
     def rtbuild_first() -> None:
         nonce = f"--build-arg=NONCE={uuid.uuid4().hex}"
@@ -102,7 +106,8 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
             first,
             "rtbuild CLI, empty stat cache",
             "BuildKit CLI",
-            "first build of new inputs: rtbuild hashes all 470 MB (no stat cache) before the engine build",
+            "first build of new inputs: no tag yet, so the engine starts at once and rtbuild hashes all"
+            " 470 MB (no stat cache) alongside it, at a lower CPU priority",
         )
     )
     return rows
