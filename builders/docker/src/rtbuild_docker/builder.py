@@ -29,12 +29,18 @@ from rtbuild.enginekit import (
 from rtbuild.errors import ConfigError
 
 from .buildkit import MODES, BuildClient, choose_client
-from .platforms import PLATFORMS, build_platforms, image_exists_for, is_multi, plan_text
-from .settings import PROGRESS_MODES, DockerSettings
+from .settings import PLATFORMS, PROGRESS_MODES, DockerSettings
 from .spec import BuildOutcome, BuildSpec, absolute_dockerfile, extra_build_args, request_flags, warn_secret_args
 
 if TYPE_CHECKING:
     from rtbuild import Config, PruneItem, PrunePolicy
+
+
+def _is_multi(request: BuildRequest) -> bool:
+    # The multi-platform path (registry client, credentials) is imported only when used.
+    from rtbuild.enginekit import split_platforms
+
+    return len(split_platforms(request.platform)) > 1
 
 
 def _size(info: dict[str, Any] | None) -> int | None:
@@ -117,7 +123,9 @@ class DockerBuilder(RuntimeBuilder):
         )
 
     def build_request(self, request: BuildRequest) -> BuildResult:
-        if is_multi(request):
+        if _is_multi(request):
+            from .platforms import build_platforms
+
             return build_platforms(self, request)
         outcome = self.run(self.spec_for(request))
         return BuildResult(
@@ -133,7 +141,9 @@ class DockerBuilder(RuntimeBuilder):
         """The engine command a build would run (no-op skip not consulted)."""
         import shlex
 
-        if is_multi(request):
+        if _is_multi(request):
+            from .platforms import plan_text
+
             return plan_text(self, request)
         spec = self.spec_for(request)
         extra = absolute_dockerfile(spec.path, spec.extra_build_args)
@@ -154,6 +164,8 @@ class DockerBuilder(RuntimeBuilder):
 
     def image_exists(self, image_name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
         if platform:
+            from .platforms import image_exists_for
+
             return image_exists_for(self, image_name, pull_from_repo, platform)
         from .images import image_exists
 

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 
 from rtbuild.errors import ConfigError
@@ -100,6 +99,8 @@ def probe(cli: str) -> tuple[str, bool]:
 
 
 def _run_version(cli: str) -> str:
+    import subprocess  # only on a probe-cache miss: a no-op build never runs the CLI
+
     try:
         out = subprocess.run([cli, "--version"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -109,6 +110,8 @@ def _run_version(cli: str) -> str:
 
 
 def _run_has_buildx(cli: str) -> bool:
+    import subprocess
+
     try:
         proc = subprocess.run([cli, "buildx", "version"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):

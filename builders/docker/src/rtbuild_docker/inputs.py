@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
-from rtbuild.enginekit import DIGEST_LABEL, RECORDED, ConcurrentDigest, Inputs, analyse_cached, compute_inputs
+from rtbuild.enginekit import DIGEST_LABEL, RECORDED, Inputs, analyse_cached, compute_inputs
 
 from .engine import EngineAPI
 
@@ -70,6 +70,8 @@ def first_build(
     """The engine build with the digest hashed alongside, recorded beside the image when
     it is the image's. ``None`` when the context is not settled (a file written in the
     last 2 s): then the caller hashes first and labels the image, as for any build."""
+    from rtbuild.enginekit import ConcurrentDigest
+
     from .sync import mark_stale_sync
 
     def images() -> dict[str, str]:

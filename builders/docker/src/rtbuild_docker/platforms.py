@@ -19,7 +19,7 @@ from rtbuild.enginekit import assemble_indexes, plan_platforms, split_platforms
 from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse_reference
 
 #: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
-PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
+from .settings import PLATFORMS
 
 if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult

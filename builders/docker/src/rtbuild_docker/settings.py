@@ -9,6 +9,8 @@ from rtbuild import setting
 
 from .buildkit import MODES
 
+#: Platforms BuildKit builds here (QEMU emulation for the foreign ones).
+PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
 PROGRESS_MODES = ("plain", "none")
 
 

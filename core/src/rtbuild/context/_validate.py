@@ -7,6 +7,7 @@ in :mod:`rtbuild.hashing`.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -71,9 +72,9 @@ def context_digest(
     dockerfile = validate_context(path, extra_build_args)
     if dockerfile == "-":
         raise BuildContextError("a Dockerfile from stdin cannot be hashed", step="hash context")
-    from rtbuild.context._watch import current_resident
-
-    memo = current_resident() if use_cache and not collect_paths else None
+    # Only a BuildSession imports the watch module: without one, don't pay its import.
+    watch = sys.modules.get("rtbuild.context._watch")
+    memo = watch.current_resident() if watch is not None and use_cache and not collect_paths else None
 
     def walk() -> ContextHash:
         return _walk_digest(path, dockerfile, use_cache, flavor, collect_paths)

@@ -11,7 +11,7 @@ it returns, and :meth:`ContextWatch.generation` drains the queue (non-blocking) 
 answers, so every change that completed before the question is seen. Why inotify_simple
 and not watchfiles: watchfiles batches events in a background thread (debounced), so a
 change just before a question could be reported after it; reading the inotify file
-descriptor directly has no such window. Limits (documented in docs/performance.md): writes
+descriptor directly has no such window. Limits (documented in docs/session.md): writes
 through ``mmap`` and writes through a hard link or bind mount outside the context raise
 no event in the context's directories; filesystems where inotify sees only local changes
 (NFS, FUSE, 9p, ...) are not watched at all, and every no-op walks.
