@@ -13,7 +13,6 @@ import marshal
 import os
 import time
 from dataclasses import dataclass, field
-from operator import attrgetter
 from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
@@ -32,7 +31,12 @@ _DirEntry = tuple[bytes, str, int, bytes]
 
 CACHE_VERSION = 4
 _CHUNK = 1 << 20
-_NAME = attrgetter("name")
+
+
+def _by_name(pair: tuple[_Key, os.DirEntry[str]]) -> str:
+    return pair[0][0]
+
+
 #: Files changed this recently may change again within the filesystem's timestamp
 #: granularity without a visible stat change (git's "racy" case): hash them, don't cache.
 _RACY_NS = 2_000_000_000
@@ -169,7 +173,9 @@ def hash_context(
         directory, prefix = stack.pop()
         try:
             with os.scandir(directory) as scanner:
-                listing = sorted(scanner, key=_NAME)
+                # Directory order, not sorted: an unchanged directory lists in the same
+                # order again, and only a changed one needs its lines in name order.
+                listing = list(scanner)
         except OSError as exc:
             raise BuildContextError(
                 f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
@@ -205,7 +211,7 @@ def hash_context(
             kept: dict[str, _FileEntry] = {}
             count = 0
             racy = False
-            for key, entry in zip(keys, entries, strict=True):
+            for key, entry in sorted(zip(keys, entries, strict=True), key=_by_name):
                 _, mode, size, mtime_ns = key[:4]
                 regular = S_ISREG(mode)
                 count += regular
@@ -235,6 +241,7 @@ def hash_context(
             # compared file by file.
             new[prefix] = (b"" if racy else blob, joined, count, marshal.dumps(kept))
             cache.dirty = True
+        subdirs.sort()  # the walk's order (and so the digest) depends on names only
         stack.extend(reversed(subdirs))
     cache.save()
     result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Iterable, Sequence
+from types import FunctionType, ModuleType
 from typing import TYPE_CHECKING, TextIO
 
 import pluggy
@@ -73,6 +74,21 @@ class RtbuildPluginManager(pluggy.PluginManager):
         self._scanned: dict[str, list[EntryPointInfo]] | None = None
         self._tracer: HookTracer | None = None
         self._origins: dict[str, str] = {}
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        # pluggy looks every name of a plugin up with inspect.getattr_static (a few
+        # milliseconds per plugin manager, on every run_build). A module's names are
+        # plain dict entries: only functions can be hooks there, anything else is skipped
+        # at once; functions, and every other kind of plugin, go through pluggy as before.
+        if isinstance(plugin, ModuleType):
+            value = plugin.__dict__.get(name)
+            if not isinstance(value, FunctionType):
+                if value is None or isinstance(value, (type, ModuleType, str, int, float, tuple, frozenset, dict)):
+                    return None
+                return super().parse_hookimpl_opts(plugin, name)
+            opts = getattr(value, PROJECT_NAME + "_impl", None)
+            return opts if isinstance(opts, dict) else None  # type: ignore[return-value]
+        return super().parse_hookimpl_opts(plugin, name)
 
     def discovered_all(self, group: str) -> list[_Found]:
         """Every entry point of ``group`` (two distributions may claim one name), scanned once."""
