@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import noop_profile
 from common import (
     DOCKER,
     IMAGE_REPO,
@@ -206,6 +207,8 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
         ),
     ]
     rows.append(resident_row("P1r", "P1 unchanged rebuild", ctx, TAGS["rtbuild"], walked))
+    log("P1: where the CLI no-op's time goes (fresh processes, phase by phase)")
+    rows += noop_profile.rows(ctx, TAGS["rtbuild"], 3 if quick else 7)
     for arm, values in {**samples, **in_process}.items():
         log(f"P1: median {arm}: {median(values) * 1000:.1f} ms")
     log(f"P1: median docker-py: {median(slow['docker-py']):.2f} s")
