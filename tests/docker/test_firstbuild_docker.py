@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import docker_build_helpers as h
@@ -12,7 +13,7 @@ import pytest
 import rtbuild.context._hashing
 import rtbuild.context._snapshot
 from rtbuild.context import context_digest
-from rtbuild.enginekit import DIGEST_LABEL, RECORDED, recorded_digests
+from rtbuild.enginekit import DIGEST_LABEL, RECORDED, ConcurrentDigest, recorded_digests
 
 pytestmark = pytest.mark.engine
 
@@ -47,15 +48,28 @@ def test_a_context_just_written_is_hashed_first_and_labelled(images: h.Images, c
     assert h.build(images, context).cached
 
 
-def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(images: h.Images, settled: Path) -> None:
-    (settled / "Dockerfile").write_text("FROM busybox:latest\nRUN sleep 3\nCOPY . /ctx\n")
+def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
+    images: h.Images, settled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh RUN line each time: BuildKit must not answer `sleep 3` from its cache.
+    (settled / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} && sleep 3\nCOPY . /ctx\n")
     time.sleep(WINDOW_NS / 1e9 + 0.05)
-    edit = threading.Timer(1.0, lambda: (settled / "app.txt").write_text("version 2\n"))
-    edit.start()
+    timers: list[threading.Timer] = []
+    start = ConcurrentDigest.start
+
+    def start_then_edit(self: ConcurrentDigest) -> None:
+        start(self)  # the first snapshot is taken: the engine starts next and runs `sleep 3`
+        timer = threading.Timer(1.0, lambda: (settled / "app.txt").write_text("version 2\n"))
+        timers.append(timer)
+        timer.start()
+
+    monkeypatch.setattr(ConcurrentDigest, "start", start_then_edit)
     try:
         first = h.build(images, settled)
     finally:
-        edit.join()
+        for timer in timers:
+            timer.join()
+    assert len(timers) == 1, "the first build did not take the hash-alongside path"
     assert not first.cached
     assert recorded_digests(first.details["image_id"]) == []
     assert "input_digest" not in first.details
