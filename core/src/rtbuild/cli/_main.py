@@ -101,6 +101,9 @@ def _set_trace(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 def _accept_global_flags_after(command: click.Command) -> None:
     """``rtbuild build ... --debug`` works like ``rtbuild --debug build ...`` (and ``--trace-hooks``)."""
+    if isinstance(command, click.Group):  # `rtbuild new builder NAME --debug` too
+        for sub in command.commands.values():
+            _accept_global_flags_after(sub)
     taken = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
     for flag, callback in (("--debug", _set_debug), ("--trace-hooks", _set_trace)):
         if flag not in taken:
