@@ -38,7 +38,7 @@ class LiveReporter(Reporter):
     """Shows a spinner, the current step, the step counter, elapsed time and the last lines."""
 
     def __init__(self, stream: TextIO | None = None, window: int = 8) -> None:
-        self._console = Console(file=stream, stderr=stream is None)
+        self._console = Console(file=stream, stderr=stream is None, highlight=False)
         self._lines: deque[str] = deque(maxlen=window)
         self._status = "starting"
         self._step: str | None = None
