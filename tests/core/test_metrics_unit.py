@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 import rtbuild
 import rtbuild_metrics.plugin as metrics_plugin
-from rtbuild import BuildRequest, BuildResult, Config, RuntimeBuilder
+from rtbuild import BuildRequest, BuildResult, Config, ImageInfo, RuntimeBuilder
 from rtbuild.testing import FakeBuilder
 from rtbuild_metrics.record import append_line
 
 
 class SizedBuilder(FakeBuilder):
-    """A fake builder that also answers ``image_size`` (as the Docker builder does)."""
+    """A fake builder whose ``inspect_image`` reports a size (as the Docker builder does)."""
 
-    def image_size(self, image: str) -> int | None:
-        return 123_456 if image in self.images else None
+    def inspect_image(self, name: str) -> ImageInfo | None:
+        return ImageInfo(id="sha256:1", size=123_456) if name in self.images else None
 
 
 class ReuseExisting:
@@ -98,13 +98,17 @@ def test_build_then_cached_build_write_one_line_each(context: Path, metrics_file
 
 
 def test_builder_without_image_size_records_null(context: Path, metrics_file: Path) -> None:
-    _build(context, FakeBuilder())
+    class Unsized(FakeBuilder):
+        def inspect_image(self, name: str) -> ImageInfo | None:
+            return None  # the base class's default: the backend cannot tell
+
+    _build(context, Unsized())
     assert _lines(metrics_file)[0]["size_bytes"] is None
 
 
 def test_image_size_failure_records_null(context: Path, metrics_file: Path) -> None:
     class Broken(FakeBuilder):
-        def image_size(self, image: str) -> int | None:
+        def inspect_image(self, name: str) -> ImageInfo | None:
             raise RuntimeError("engine went away")
 
     _build(context, Broken())

@@ -42,14 +42,14 @@ def metrics_path(config: Config, env: Mapping[str, str] | None = None) -> Path:
 
 
 def image_size(builder: RuntimeBuilder | None, image: str) -> int | None:
-    """``builder.image_size(image)`` when the backend offers it; ``None`` otherwise or on failure."""
-    method = getattr(builder, "image_size", None)
-    if not callable(method):
+    """The size ``builder.inspect_image(image)`` reports; ``None`` when unknown or on failure."""
+    if builder is None:
         return None
     try:
-        size = method(image)
+        info = builder.inspect_image(image)
     except Exception:  # size is best-effort: an engine hiccup must not cost the record
         return None
+    size = info.size if info is not None else None
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
 
