@@ -208,3 +208,17 @@ def test_tags_are_validated_before_pre_build(site: FakeSite, context: Path) -> N
     site.add_plugin("rtbuild-watch", "watch", source)
     result = run_cli(["build", str(context), "-t", "UPPER/Case:1"])
     assert result.exit_code == 2 and "ran" not in result.stderr
+
+
+def test_a_plugin_name_two_distributions_claim_breaks_only_that_name(site: FakeSite, context: Path) -> None:
+    site.add_plugin("rtbuild-first", "dup", "", module="first_dup")
+    site.add_plugin("rtbuild-second", "dup", "", module="second_dup", version="2.0")
+    failed = build(context)
+    assert failed.exit_code == 2 and "rtbuild-first 1.0" in failed.stderr and "rtbuild-second 2.0" in failed.stderr
+    listed = run_cli(["plugins", "--json"])
+    assert listed.exit_code == 0
+    assert sorted(r["distribution"] for r in listed.json() if r["status"] == "conflict") == [
+        "rtbuild-first",
+        "rtbuild-second",
+    ]
+    assert build(context, env={"RTBUILD_DISABLE_PLUGINS": "dup"}).exit_code == 0
