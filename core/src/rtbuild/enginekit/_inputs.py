@@ -239,20 +239,22 @@ def digest_key() -> bytes:
         if len(key) >= 32:
             return key
     fresh = secrets.token_bytes(32)
+    tmp = path.with_name(f".digest.key-{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".digest.key-{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, fresh)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                if os.write(fd, fresh) != len(fresh):
+                    raise OSError("short write")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
         finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # never left behind, even on a full disk
         key = path.read_bytes()
         return key if len(key) >= 32 else fresh
     except OSError:

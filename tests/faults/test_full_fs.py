@@ -1,0 +1,57 @@
+"""A full log/cache/state filesystem (a small tmpfs, filled up): the build goes on with a
+warning, and no temporary file is left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+
+
+@pytest.fixture
+def full_fs(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        message = "mounting a small tmpfs needs root (make test runs as root)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
+    try:
+        for name in ("state", "cache"):
+            (mount / name).mkdir()
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass  # ENOSPC: full
+        finally:
+            os.close(fd)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_state_and_cache_fs_warns_and_builds(images: h.Images, context: Path, full_fs: Path) -> None:
+    env = {"XDG_STATE_HOME": str(full_fs / "state"), "XDG_CACHE_HOME": str(full_fs / "cache")}
+    first = h.cli_build(str(context), "-t", images.tag(), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == images.tag()
+    assert "cannot write the build log" in first.stderr  # a warning, not an error
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None
+    images.ids.add(info["Id"])
+    second = h.cli_build(str(context), "-t", images.tag(), env=env)  # never a stale skip either
+    assert second.returncode == 0, second.stderr
+    leftovers = [p for p in full_fs.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
+    assert leftovers == []
