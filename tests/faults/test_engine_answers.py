@@ -1,0 +1,80 @@
+"""Engine answers mapped to what they mean (a stub engine on a unix socket), and build-log
+rotation."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rtbuild.enginekit import rotate_logs
+from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailableError
+from rtbuild_docker.engine import EngineAPI
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[tuple[str, list[int]]]:
+    """A fake engine answering each request with the next status in the list."""
+    path = str(tmp_path / "e.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    statuses: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                status = statuses.pop(0) if statuses else 500
+                body = b'{"message": "stub says no"}'
+                conn.sendall(f"HTTP/1.0 {status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"unix://{path}", statuses
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "words"),
+    [
+        (400, ConfigError, "invalid"),
+        (409, AgentRuntimeBuildError, "conflict"),
+        (500, EngineUnavailableError, "engine failed"),
+    ],
+)
+def test_engine_statuses(engine: tuple[str, list[int]], status: int, kind: type, words: str) -> None:
+    host, statuses = engine
+    statuses.append(status)
+    with pytest.raises(kind) as info:
+        EngineAPI(host).inspect_image("busybox:latest")
+    assert words in info.value.message and "stub says no" in info.value.message
+    if status < 500:
+        assert not isinstance(info.value, EngineUnavailableError)
+
+
+def test_404_is_absent(engine: tuple[str, list[int]]) -> None:
+    host, statuses = engine
+    statuses.append(404)
+    assert EngineAPI(host).inspect_image("busybox:latest") is None
+
+
+def test_log_rotation_by_count_and_age(tmp_path: Path) -> None:
+    now = time.time()
+    for index in range(6):
+        log = tmp_path / f"build-2026-{index}.log"
+        log.write_text("x")
+        os.utime(log, (now - index * 3600, now - index * 3600))
+    (tmp_path / "other.txt").write_text("not a build log")
+    rotate_logs(str(tmp_path), keep=4, max_age_days=None)
+    assert sorted(p.name for p in tmp_path.glob("build-*.log")) == [f"build-2026-{i}.log" for i in range(4)]
+    rotate_logs(str(tmp_path), keep=None, max_age_days=1.5 / 24)
+    assert sorted(p.name for p in tmp_path.glob("build-*.log")) == ["build-2026-0.log", "build-2026-1.log"]
+    assert (tmp_path / "other.txt").exists()
