@@ -337,7 +337,7 @@ class DockerBuilder(RuntimeBuilder):
         rotate_logs(log_dir, keep=self.log_keep, max_age_days=self.log_max_age_days)
         log_path = log_path_for(log_dir, spec.tags[0])
         redact = Redactor.for_build({**spec.build_args, **extra_build_args(extra)}, spec.secret_values)
-        fresh = spec.force or needs_fresh_sync(spec.path, ctx, spec.tags, self.docker_host)
+        fresh = needs_fresh_sync(spec.path, ctx, spec.tags, self.docker_host)
         if fresh:
             get_reporter().event(
                 "fresh_sync", message="sending the whole context: the engine's incremental sync could miss a change"
