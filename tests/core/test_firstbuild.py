@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import rtbuild.context._watch
 from rtbuild.context import context_digest
 from rtbuild.enginekit import ConcurrentDigest, Inputs, carries_digest, record_digest, recorded_digests
 
@@ -48,7 +49,10 @@ def _digest(ctx: Path, images: dict[str, str] | None = None) -> Callable[[], Inp
     return compute
 
 
-def test_records_a_digest_that_holds(settled: Path) -> None:
+@pytest.mark.parametrize("watched", [True, False], ids=["inotify", "stat-walk"])
+def test_records_a_digest_that_holds(settled: Path, watched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not watched:
+        monkeypatch.setattr(rtbuild.context._watch, "try_watch", lambda root: (None, "not watched here"))
     concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
     assert concurrent.settled()
     concurrent.start()
@@ -71,12 +75,20 @@ def test_records_a_digest_that_holds(settled: Path) -> None:
         pytest.param(lambda c: (c / ".dockerignore").write_text("pkg\n"), id="dockerignore"),
     ],
 )
-def test_a_change_during_the_build_records_nothing(settled: Path, change: Callable[[Path], object]) -> None:
+@pytest.mark.parametrize("watched", [True, False], ids=["inotify", "stat-walk"])
+def test_a_change_during_the_build_records_nothing(
+    settled: Path, change: Callable[[Path], object], watched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not watched:  # as on a filesystem inotify cannot vouch for: a second stat walk decides
+        monkeypatch.setattr(rtbuild.context._watch, "try_watch", lambda root: (None, "not watched here"))
     concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
     concurrent.start()
+    assert (concurrent._watch is not None) == watched
     change(settled)  # while the "engine" builds
     assert concurrent.finish(IMAGE_ID) is None
-    assert concurrent.reason and "changed" in concurrent.reason
+    assert concurrent._watch is None  # the watch's descriptor is released
+    # "X changed during the build", or the hash itself tripped over the change.
+    assert concurrent.reason
     assert recorded_digests(IMAGE_ID) == []
     fresh = context_digest(str(settled), use_cache=False).digest
     assert not carries_digest({"Id": IMAGE_ID}, fresh), "a digest claims content the image may not hold"

@@ -89,16 +89,22 @@ def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMa
                 stack.append((entry.path, rel + "/"))
             elif mtime_ns >= racy_after or ctime_ns >= racy_after:
                 racy.append(rel)
-    for path in extra_files:
-        try:
-            st = os.stat(path)
-        except OSError:
-            keys[path] = (-1, -1, -1, -1, -1)
-            continue
-        keys[path] = _key(st)
-        if max(st.st_mtime_ns, st.st_ctime_ns) >= racy_after:
+    for path, key in stat_snapshot_files(extra_files).items():
+        keys[path] = key
+        if max(key[2], key[4]) >= racy_after:
             racy.append(path)
     return snap
 
 
-__all__ = ["RACY_NS", "Snapshot", "stat_snapshot"]
+def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
+    """The stat key of each of ``paths`` (following symlinks); an impossible key when absent."""
+    out: dict[str, Key] = {}
+    for path in paths:
+        try:
+            out[path] = _key(os.stat(path))
+        except OSError:
+            out[path] = (-1, -1, -1, -1, -1)
+    return out
+
+
+__all__ = ["RACY_NS", "Snapshot", "stat_snapshot", "stat_snapshot_files"]

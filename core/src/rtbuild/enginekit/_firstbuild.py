@@ -29,8 +29,9 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from stat import S_ISREG
+from typing import Any
 
-from rtbuild.context._snapshot import Snapshot, stat_snapshot
+from rtbuild.context._snapshot import Snapshot, stat_snapshot, stat_snapshot_files
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
 
@@ -69,6 +70,8 @@ class ConcurrentDigest:
         self._error: BaseException | None = None
         self._before: Snapshot | None = None
         self._images_before: dict[str, str] = {}
+        self._watch: Any = None
+        self._generation = 0
         #: Why no digest was recorded (``None`` when one was).
         self.reason: str | None = None
 
@@ -76,14 +79,32 @@ class ConcurrentDigest:
         """Take the first snapshot; ``False`` when a file in it is racy (then a recorded
         digest could not be trusted, so the caller should hash before building)."""
         if self._before is None:
-            self._before = stat_snapshot(self.root, self.files)
+            self._snapshot_before()
+        assert self._before is not None
         return not self._before.racy
+
+    def _snapshot_before(self) -> None:
+        # An inotify watch set up before the first snapshot answers "did anything change
+        # since?" after the build without a second stat walk of the context (any event
+        # at all counts as a change). Where it cannot be trusted (not a local filesystem,
+        # too many directories, no inotify) the second snapshot is a stat walk again.
+        from rtbuild.context._watch import try_watch
+
+        watch, _why = try_watch(self.root)
+        if watch is not None:
+            watch.rewatch()
+            self._generation = watch.generation
+            if watch.broken:
+                watch.close()
+                watch = None
+        self._watch = watch
+        self._before = stat_snapshot(self.root, self.files)
 
     def start(self) -> None:
         """Snapshot the inputs (unless :meth:`settled` did), then start hashing in a
         thread; returns at once. Call it just before the engine starts reading."""
         if self._before is None:
-            self._before = stat_snapshot(self.root, self.files)
+            self._snapshot_before()
         self._images_before = dict(self._images())
         # The thread sees the caller's context variables (a BuildSession's resident digests).
         context = contextvars.copy_context()
@@ -100,13 +121,22 @@ class ConcurrentDigest:
     def abandon(self) -> None:
         """The build failed or was interrupted: record nothing (the thread may run on)."""
         self.reason = "the build did not finish"
+        self._close_watch()
+
+    def _close_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
 
     def finish(self, image_id: str | None) -> Inputs | None:
         """Wait for the hash; record and return the inputs when they are the image's."""
         assert self._thread is not None and self._before is not None, "start() first"
         self._thread.join()
         inputs = self._inputs
-        self.reason = self._check(inputs, image_id)
+        try:
+            self.reason = self._check(inputs, image_id)
+        finally:
+            self._close_watch()
         if self.reason is None and inputs is not None and image_id and not record_digest(image_id, inputs.digest):
             self.reason = "the digest record could not be written"
         return inputs if self.reason is None else None
@@ -122,9 +152,9 @@ class ConcurrentDigest:
             return "the engine reported no image ID"
         if before.racy:
             return f"{before.racy[0]} was written less than 2 s before the build"
-        changed = before.changed(stat_snapshot(self.root, self.files))
+        changed = self._changed_since(before)
         if changed:
-            return f"{changed[0]} changed during the build"
+            return f"{changed} changed during the build"
         stale = self._hashed_other_keys(before)
         if stale:
             return f"{stale} changed while it was hashed"
@@ -132,6 +162,23 @@ class ConcurrentDigest:
         if not (self._images_before == inputs.external_images == images_after):
             return "an external image was re-tagged during the build"
         return None
+
+    def _changed_since(self, before: Snapshot) -> str | None:
+        """What changed since the first snapshot: from the watch when there is one (plus
+        a stat of the Dockerfile and .dockerignore, which may live outside it), else from
+        a second stat walk."""
+        watch = self._watch
+        if watch is not None:
+            generation = watch.generation
+            if watch.broken or generation != self._generation:
+                return "the context (inotify reported a change)"
+            outside = stat_snapshot_files(self.files)
+            for path in self.files:
+                if outside.get(path) != before.keys.get(path):
+                    return path
+            return None
+        changed = before.changed(stat_snapshot(self.root, self.files))
+        return changed[0] if changed else None
 
     def _hashed_other_keys(self, before: Snapshot) -> str | None:
         """The first file whose key in the hash walk's stat cache differs from the snapshot."""
