@@ -8,10 +8,12 @@ builds, and :meth:`ConcurrentDigest.finish` records it beside the image
 (:func:`rtbuild.enginekit.record_digest`) only when the image is known to hold exactly
 those inputs. Correctness first, so three conditions, checked after the build:
 
-- a stat snapshot of the context (plus the Dockerfile and .dockerignore) taken before
-  the engine started equals one taken after it finished, and equals the stat keys the
-  hash walk used (the stat cache it left): no file was written, created, deleted,
-  renamed or chmod-ed while the engine or the hash read the context;
+- nothing was written, created, deleted, renamed or chmod-ed while the engine or the
+  hash read the context: a stat snapshot (plus the Dockerfile and .dockerignore) is taken
+  before the engine starts, under an inotify watch set up first, and after the build the
+  watch saw no event (where inotify cannot vouch for the filesystem, a second stat
+  snapshot equals the first); the stat keys the hash walk used (the stat cache it left)
+  equal the snapshot's;
 - no file was "racy" at the first snapshot (written within 2 s of it: a second write in
   the same timestamp tick would not show in its stat key);
 - the external images (``FROM``, ``COPY --from``) had the same IDs before the build,
