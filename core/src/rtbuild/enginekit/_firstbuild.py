@@ -37,14 +37,15 @@ from rtbuild.context._snapshot import Snapshot, stat_snapshot, stat_snapshot_fil
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
 
-#: The hashing thread's nice value: the engine build is what the user waits for.
-HASH_NICE = 10
+#: The hashing thread's nice value while the engine builds: the engine comes first.
+HASH_NICE = 5
 
 
-def _lower_priority() -> None:
+def _set_priority(tid: int, nice: int) -> None:
     # On Linux a thread is a task: setpriority on its TID renices this thread only.
+    # Raising it back needs CAP_SYS_NICE; without it the thread simply stays niced.
     with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+        os.setpriority(os.PRIO_PROCESS, tid, nice)
 
 
 class ConcurrentDigest:
@@ -73,6 +74,8 @@ class ConcurrentDigest:
         self._before: Snapshot | None = None
         self._images_before: dict[str, str] = {}
         self._watch: Any = None
+        self._tid: int | None = None
+        self._nice = 0
         self._generation = 0
         #: Why no digest was recorded (``None`` when one was).
         self.reason: str | None = None
@@ -107,6 +110,8 @@ class ConcurrentDigest:
         thread; returns at once. Call it just before the engine starts reading."""
         if self._before is None:
             self._snapshot_before()
+        with contextlib.suppress(AttributeError, OSError):
+            self._nice = os.getpriority(os.PRIO_PROCESS, 0)
         self._images_before = dict(self._images())
         # The thread sees the caller's context variables (a BuildSession's resident digests).
         context = contextvars.copy_context()
@@ -114,7 +119,8 @@ class ConcurrentDigest:
         self._thread.start()
 
     def _run(self) -> None:
-        _lower_priority()
+        self._tid = threading.get_native_id()
+        _set_priority(self._tid, self._nice + HASH_NICE)
         try:
             self._inputs = self._compute()
         except BaseException as exc:  # reported by finish(); the build goes on
@@ -133,6 +139,9 @@ class ConcurrentDigest:
     def finish(self, image_id: str | None) -> Inputs | None:
         """Wait for the hash; record and return the inputs when they are the image's."""
         assert self._thread is not None and self._before is not None, "start() first"
+        if self._tid is not None and self._thread.is_alive():
+            # The engine is done: now the hash is what the caller waits for.
+            _set_priority(self._tid, self._nice)
         self._thread.join()
         inputs = self._inputs
         try:
