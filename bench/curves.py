@@ -125,10 +125,11 @@ def markdown(document: dict[str, Any]) -> str:
     lines += ["", f"![first build overhead](img/{FIRST_PLOT})", ""]
     lines += ["First build of new inputs, rtbuild against BuildKit:", ""]
     for p in points:
-        first = p["first_s"]
+        first, runs = p["first_s"], p["first_reps"]
         lines.append(
             f"- {p['context'].removeprefix('ctx-')}: {first['rtbuild first build']:.2f} s vs "
-            f"{first['BuildKit first build']:.2f} s, **{p['first_overhead_pct']:+.1f}%** ({p['first_reps']} runs each)"
+            f"{first['BuildKit first build']:.2f} s, **{p['first_overhead_pct']:+.1f}%**"
+            f" ({runs} run{'s' if runs != 1 else ''} each)"
         )
     return "\n".join(lines)
 
