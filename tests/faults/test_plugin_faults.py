@@ -54,7 +54,10 @@ def test_a_raising_plugin_is_named(site: FakeSite, ctx: Path, hook: str, exc: st
     assert "broken" in (document.get("blame") or ""), result.stderr
     assert "acme-broken" in document["blame"]
     assert "from: " in result.stderr and "acme-broken" in result.stderr
-    if hook == "post_build":
+    if hook == "post_build" and "PolicyError" in exc:
+        # A policy refusal after the build still means "do not use this image": exit 2.
+        assert result.exit_code == 2 and document["error"] == "PolicyError"
+    elif hook == "post_build":
         assert result.exit_code == 4
         assert document["error"] == "PostBuildError" and document["result"]["image"] == "img:1"
         assert "img:1 was built" in document["message"]

@@ -15,7 +15,14 @@ from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import validate_context, validate_context_dir
-from rtbuild.errors import AgentRuntimeBuildError, BuildFailedError, CapabilityError, ConfigError, PostBuildError
+from rtbuild.errors import (
+    AgentRuntimeBuildError,
+    BuildFailedError,
+    CapabilityError,
+    ConfigError,
+    PolicyError,
+    PostBuildError,
+)
 
 if TYPE_CHECKING:
     from rtbuild._framework.plugins import RtbuildPluginManager
@@ -191,6 +198,8 @@ def _run_hooks(
             _push(request, result, builder)
     try:
         pm.hook.post_build(request=request, result=result, config=config, builder=builder)
+    except PolicyError:
+        raise  # a refusal (e.g. a vulnerability policy): the image must not be used, exit 2
     except Exception as exc:  # the image exists (and was pushed): say so, and who failed after
         raise _post_build_error(exc, result) from exc
     return result
