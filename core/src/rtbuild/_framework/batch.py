@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rtbuild._framework.batchfile import BatchEntry, load_batch_file, parse_batch, requests_from
 from rtbuild._framework.progress import Reporter, get_reporter, use_reporter
@@ -32,7 +32,7 @@ class BatchOutcome:
     ``skipped`` (not started because ``fail_fast`` stopped the batch)."""
 
     entry: BatchEntry
-    status: str
+    status: Literal["ok", "failed", "skipped"]
     result: BuildResult | None = None
     error: AgentRuntimeBuildError | None = None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rtbuild._framework.entrypoints import EntryPointInfo
 from rtbuild.builder import RuntimeBuilder
@@ -15,15 +15,19 @@ if TYPE_CHECKING:
     from rtbuild._framework.config import Config
 
 
+#: What became of a discovered builder or plugin (``rtbuild plugins`` shows it).
+PluginStatus = Literal["loaded", "available", "disabled", "failed", "conflict"]
+
+
 @dataclass
 class PluginRecord:
     """One discovered builder or plugin, as ``rtbuild plugins`` lists it."""
 
     name: str
-    kind: str  # "builder" | "plugin"
+    kind: Literal["builder", "plugin"]
     distribution: str | None
     version: str | None
-    status: str  # "loaded" | "available" | "disabled" | "failed"
+    status: PluginStatus
     value: str = ""
     hooks: list[str] = field(default_factory=list)
     error: str | None = None
