@@ -108,7 +108,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 row["compares"],
                 row["shown"],
                 row["target"],
-                "ok" if row["ok"] else ("-" if row["target"] == "(info)" else "MISSED"),
+                "info" if row["target"] == "(info)" else ("ok" if row["ok"] else "MISSED"),
             )
         )
     widths = [max(len(str(r[i])) for r in [headers, *body]) for i in range(len(headers))]
