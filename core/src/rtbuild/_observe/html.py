@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from rtbuild._observe.report import group_cells
 from rtbuild.errors import ConfigError
 
 _STYLE = """
@@ -127,8 +128,6 @@ def _short(name: str, limit: int = 60) -> str:
 
 def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
     """The page: the summary table, then the three plots."""
-    from rtbuild._observe.units import human_duration, human_size
-
     plt = _pyplot()
     figures = [
         ("Durations over time", "durations", _durations_plot(plt, records)),
@@ -137,22 +136,9 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     ]
     esc = html.escape
 
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.0f}%"
-
     rows = []
     for g in report["groups"]:
-        cells = [
-            esc(g["repository"]),
-            esc(g["builder"]),
-            str(g["builds"]),
-            pct(g["success_rate"]),
-            human_duration(g["duration_p50_s"]),
-            human_duration(g["duration_p95_s"]),
-            pct(g["reuse_rate"]),
-            pct(g["step_cache_hit_rate"]),
-            human_size(g["size_bytes_last"]),
-        ]
+        cells = [esc(cell) for cell in group_cells(g)]
         rows.append(
             "<tr>" + "".join(f"<td{'' if i < 2 else ' class=n'}>{c}</td>" for i, c in enumerate(cells)) + "</tr>"
         )

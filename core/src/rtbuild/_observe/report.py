@@ -171,30 +171,34 @@ def build_report(loaded: Records, path: Path) -> dict[str, Any]:
     }
 
 
-def render_text(report: Mapping[str, Any]) -> str:
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
+
+
+def group_cells(group: Mapping[str, Any]) -> tuple[str, ...]:
+    """One group's row of the summary table, as the text and the HTML report show it."""
     from rtbuild._observe.units import human_duration, human_size
 
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.0f}%"
+    return (
+        group["repository"],
+        group["builder"],
+        str(group["builds"]),
+        percent(group["success_rate"]),
+        human_duration(group["duration_p50_s"]),
+        human_duration(group["duration_p95_s"]),
+        percent(group["reuse_rate"]),
+        percent(group["step_cache_hit_rate"]),
+        human_size(group["size_bytes_last"]),
+    )
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    from rtbuild._observe.units import human_duration
 
     if not report["records"]:
         return f"no recorded builds in {report['file']} (for this window and filters)"
     header = ("REPOSITORY", "BUILDER", "BUILDS", "OK", "P50", "P95", "REUSED", "STEP HITS", "SIZE")
-    rows = [header]
-    for g in report["groups"]:
-        rows.append(
-            (
-                g["repository"],
-                g["builder"],
-                str(g["builds"]),
-                pct(g["success_rate"]),
-                human_duration(g["duration_p50_s"]),
-                human_duration(g["duration_p95_s"]),
-                pct(g["reuse_rate"]),
-                pct(g["step_cache_hit_rate"]),
-                human_size(g["size_bytes_last"]),
-            )
-        )
+    rows = [header, *(group_cells(g) for g in report["groups"])]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     total = report["total"]
