@@ -12,14 +12,19 @@ from typing import Any
 
 
 def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for ``package``; ``names`` maps name -> absolute module."""
+    """``__getattr__`` and ``__dir__`` for ``package``.
+
+    ``names`` maps a public name to its absolute module, or to ``"module:attribute"`` when
+    the name is exported under another one.
+    """
 
     def __getattr__(name: str) -> Any:
-        module_name = names.get(name)
-        if module_name is None:
+        target = names.get(name)
+        if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module_name, _, attribute = target.partition(":")
         module = importlib.import_module(package)
-        value = getattr(importlib.import_module(module_name), name)
+        value = getattr(importlib.import_module(module_name), attribute or name)
         setattr(module, name, value)
         return value
 

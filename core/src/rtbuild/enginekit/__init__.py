@@ -12,8 +12,9 @@ Importing this package is light (names load on first use); nothing here imports 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
@@ -59,74 +60,63 @@ if TYPE_CHECKING:
     )
     from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
 
-#: name -> (module, attribute): imported on first use, so a no-op check does not pay for
+#: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
 #: the runner (subprocess, ctypes), the failure parser, the prune policy and the rest.
-_NAMES: dict[str, tuple[str, str]] = {
-    "PruneImage": ("rtbuild._observe.prune", "PruneImage"),
-    "PruneItem": ("rtbuild._observe.prune", "PruneItem"),
-    "PrunePolicy": ("rtbuild._observe.prune", "PrunePolicy"),
-    "is_rtbuild_image": ("rtbuild._observe.prune", "is_rtbuild_image"),
-    "select_prunable": ("rtbuild._observe.prune", "select_prunable"),
-    "prune_repository": ("rtbuild._observe.prune", "repository"),
-    "EngineDown": ("rtbuild.enginekit._failures", "EngineDown"),
-    "build_error": ("rtbuild.enginekit._failures", "build_error"),
-    "ConcurrentDigest": ("rtbuild.enginekit._firstbuild", "ConcurrentDigest"),
-    "DIGEST_LABEL": ("rtbuild.enginekit._inputs", "DIGEST_LABEL"),
-    "NO_SKIP_ARGS": ("rtbuild.enginekit._inputs", "NO_SKIP_ARGS"),
-    "Analysis": ("rtbuild.enginekit._inputs", "Analysis"),
-    "ImageInspector": ("rtbuild.enginekit._inputs", "ImageInspector"),
-    "Inputs": ("rtbuild.enginekit._inputs", "Inputs"),
-    "all_tags_current": ("rtbuild.enginekit._inputs", "all_tags_current"),
-    "analyse": ("rtbuild.enginekit._inputs", "analyse"),
-    "analyse_cached": ("rtbuild.enginekit._inputs", "analyse_cached"),
-    "carries_digest": ("rtbuild.enginekit._inputs", "carries_digest"),
-    "compute_inputs": ("rtbuild.enginekit._inputs", "compute_inputs"),
-    "digest_key": ("rtbuild.enginekit._inputs", "digest_key"),
-    "external_images": ("rtbuild.enginekit._inputs", "external_images"),
-    "platform_args": ("rtbuild.enginekit._inputs", "platform_args"),
-    "skip_blocked": ("rtbuild.enginekit._inputs", "skip_blocked"),
-    "PlatformPlan": ("rtbuild.enginekit._platforms", "PlatformPlan"),
-    "assemble_indexes": ("rtbuild.enginekit._platforms", "assemble_indexes"),
-    "native_platform": ("rtbuild.enginekit._platforms", "native_platform"),
-    "plan_platforms": ("rtbuild.enginekit._platforms", "plan_platforms"),
-    "split_platforms": ("rtbuild.enginekit._platforms", "split_platforms"),
-    "with_tag": ("rtbuild.enginekit._platforms", "with_tag"),
-    "RECORDED": ("rtbuild.enginekit._records", "RECORDED"),
-    "record_digest": ("rtbuild.enginekit._records", "record_digest"),
-    "recorded_digests": ("rtbuild.enginekit._records", "recorded_digests"),
-    "MASK": ("rtbuild.enginekit._redact", "MASK"),
-    "Redactor": ("rtbuild.enginekit._redact", "Redactor"),
-    "looks_secret": ("rtbuild.enginekit._redact", "looks_secret"),
-    "redact_argv": ("rtbuild.enginekit._redact", "redact_argv"),
-    "secret_arg_names": ("rtbuild.enginekit._redact", "secret_arg_names"),
-    "TAIL_LINES": ("rtbuild.enginekit._runner", "TAIL_LINES"),
-    "RunResult": ("rtbuild.enginekit._runner", "RunResult"),
-    "default_log_dir": ("rtbuild.enginekit._runner", "default_log_dir"),
-    "log_path_for": ("rtbuild.enginekit._runner", "log_path_for"),
-    "rotate_logs": ("rtbuild.enginekit._runner", "rotate_logs"),
-    "run_build": ("rtbuild.enginekit._runner", "run_build"),
-    "step_of": ("rtbuild.enginekit._runner", "step_of"),
-    "stop_all": ("rtbuild.enginekit._runner", "stop_all"),
-    "stop_process_group": ("rtbuild.enginekit._runner", "stop_process_group"),
-    "StepRecorder": ("rtbuild.enginekit._steps", "StepRecorder"),
-    "attach_layer_sizes": ("rtbuild.enginekit._steps", "attach_layer_sizes"),
-    "layers_from_history": ("rtbuild.enginekit._steps", "layers_from_history"),
-    "profile_steps": ("rtbuild.enginekit._steps", "profile_steps"),
+_NAMES: dict[str, str] = {
+    "PruneImage": "rtbuild._observe.prune",
+    "PruneItem": "rtbuild._observe.prune",
+    "PrunePolicy": "rtbuild._observe.prune",
+    "is_rtbuild_image": "rtbuild._observe.prune",
+    "select_prunable": "rtbuild._observe.prune",
+    "prune_repository": "rtbuild._observe.prune:repository",
+    "EngineDown": "rtbuild.enginekit._failures",
+    "build_error": "rtbuild.enginekit._failures",
+    "ConcurrentDigest": "rtbuild.enginekit._firstbuild",
+    "DIGEST_LABEL": "rtbuild.enginekit._inputs",
+    "NO_SKIP_ARGS": "rtbuild.enginekit._inputs",
+    "Analysis": "rtbuild.enginekit._inputs",
+    "ImageInspector": "rtbuild.enginekit._inputs",
+    "Inputs": "rtbuild.enginekit._inputs",
+    "all_tags_current": "rtbuild.enginekit._inputs",
+    "analyse": "rtbuild.enginekit._inputs",
+    "analyse_cached": "rtbuild.enginekit._inputs",
+    "carries_digest": "rtbuild.enginekit._inputs",
+    "compute_inputs": "rtbuild.enginekit._inputs",
+    "digest_key": "rtbuild.enginekit._inputs",
+    "external_images": "rtbuild.enginekit._inputs",
+    "platform_args": "rtbuild.enginekit._inputs",
+    "skip_blocked": "rtbuild.enginekit._inputs",
+    "PlatformPlan": "rtbuild.enginekit._platforms",
+    "assemble_indexes": "rtbuild.enginekit._platforms",
+    "native_platform": "rtbuild.enginekit._platforms",
+    "plan_platforms": "rtbuild.enginekit._platforms",
+    "split_platforms": "rtbuild.enginekit._platforms",
+    "with_tag": "rtbuild.enginekit._platforms",
+    "RECORDED": "rtbuild.enginekit._records",
+    "record_digest": "rtbuild.enginekit._records",
+    "recorded_digests": "rtbuild.enginekit._records",
+    "MASK": "rtbuild.enginekit._redact",
+    "Redactor": "rtbuild.enginekit._redact",
+    "looks_secret": "rtbuild.enginekit._redact",
+    "redact_argv": "rtbuild.enginekit._redact",
+    "secret_arg_names": "rtbuild.enginekit._redact",
+    "TAIL_LINES": "rtbuild.enginekit._runner",
+    "RunResult": "rtbuild.enginekit._runner",
+    "default_log_dir": "rtbuild.enginekit._runner",
+    "log_path_for": "rtbuild.enginekit._runner",
+    "rotate_logs": "rtbuild.enginekit._runner",
+    "run_build": "rtbuild.enginekit._runner",
+    "step_of": "rtbuild.enginekit._runner",
+    "stop_all": "rtbuild.enginekit._runner",
+    "stop_process_group": "rtbuild.enginekit._runner",
+    "StepRecorder": "rtbuild.enginekit._steps",
+    "attach_layer_sizes": "rtbuild.enginekit._steps",
+    "layers_from_history": "rtbuild.enginekit._steps",
+    "profile_steps": "rtbuild.enginekit._steps",
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module_name, attr = _NAMES[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_NAMES})
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES)
 
 
 __all__ = [
