@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rtbuild._framework.config import BOOLEAN, STRING, STRING_LIST, STRING_MAP, check_type
-from rtbuild._framework.settings import kind_of
+from rtbuild._framework.config import BOOLEAN, STRING, STRING_LIST, STRING_MAP
+from rtbuild._framework.settings import check_value, kind_of
 from rtbuild.builder import BuildRequest, BuildSecret
 from rtbuild.errors import ConfigError, InvalidReferenceError
 
@@ -66,7 +66,7 @@ def _validate_table(table: Any, source: str, where: str, allow_name: bool = True
             raise _error(source, where, f"unknown key {key!r} (known: {known})")
         if key == "tags" and isinstance(value, str):
             value = [value]  # one tag may be written as a plain string
-        if not check_type(value, kind):
+        if not check_value(value, kind):
             raise _error(source, where, f"{key!r} must be a {kind_of(kind)}, got {value!r}")
         clean[key] = value
     return clean

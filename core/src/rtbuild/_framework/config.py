@@ -99,11 +99,6 @@ ENV_VARS: dict[str, str] = {
 }
 
 
-def check_type(value: Any, kind: Any) -> bool:
-    """Whether ``value`` is of the schema ``kind`` (shared with the build-many file parser)."""
-    return check_value(value, kind)
-
-
 def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> None:
     root = prefix.rstrip(".")
 
@@ -129,13 +124,13 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
                 kind = _SECTIONS[key].get(sub)
                 if kind is None:
                     fail(key, sub, "unknown key")
-                elif not check_type(subvalue, kind):
+                elif not check_value(subvalue, kind):
                     fail(key, sub, f"expected a {kind_of(kind)} for")
             continue
         kind = _TOP.get(key)
         if kind is None:
             fail(None, key, "unknown key")
-        elif not check_type(value, kind):
+        elif not check_value(value, kind):
             fail(None, key, f"expected a {kind_of(kind)} for")
 
 
