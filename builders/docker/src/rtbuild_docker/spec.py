@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,19 +73,12 @@ def absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
 
 
 def request_flags(request: BuildRequest) -> list[str]:
-    """The request's fields that BuildSpec keeps as flags (Dockerfile, no-cache, secrets, cache)."""
-    flags: list[str] = []
-    if request.dockerfile:
-        flags += ["-f", request.dockerfile]
-    if request.no_cache:
-        flags.append("--no-cache")
-    for secret in request.secrets:
-        flags += ["--secret", secret.flag()]
-    for ref in request.cache_from:
-        flags += ["--cache-from", ref]
-    for ref in request.cache_to:
-        flags += ["--cache-to", ref]
-    return flags + list(request.extra_build_args)
+    """The request's fields that BuildSpec keeps as flags (Dockerfile, no-cache, secrets, cache).
+
+    Build args, labels and the target travel in BuildSpec's own fields (the no-op digest
+    tells them apart); everything else is the contract's own flag rendering.
+    """
+    return dataclasses.replace(request, build_args={}, labels={}, target=None).structured_args()
 
 
 def extra_build_args(extra: Sequence[str]) -> dict[str, str]:
