@@ -17,31 +17,25 @@ import contextlib
 import os
 import uuid
 
-from common import DOCKER, IMAGE_REPO, RTBUILD, WORK, Row, alternate, bench_env, docker_rmi, log, median, run, timed
+from common import (
+    DOCKER,
+    IMAGE_REPO,
+    RTBUILD,
+    WORK,
+    Row,
+    alternate,
+    bench_env,
+    docker_rmi,
+    log,
+    overhead_row,
+    run,
+    timed,
+)
 from p1_rebuild import context_470
 from rtbuild.context._hashing import StatCache
 
 TAGS = {"rtbuild": f"{IMAGE_REPO}/p2:rtbuild", "buildkit": f"{IMAGE_REPO}/p2:buildkit"}
 NONCE_DOCKERFILE = 'FROM busybox:latest\nARG NONCE\nRUN echo "$NONCE" > /nonce\nCOPY . /ctx\n'
-
-
-def _overhead_row(row_id: str, samples: dict[str, list[float]], ours: str, theirs: str, note: str) -> Row:
-    medians = {k: median(v) for k, v in samples.items()}
-    overhead = (medians[ours] / medians[theirs] - 1) * 100
-    log(f"{row_id}: medians {', '.join(f'{k}: {v:.2f}s' for k, v in medians.items())}; {overhead:+.1f}%")
-    return Row(
-        row_id,
-        "P2 cold build",
-        f"{ours} vs {theirs}",
-        overhead,
-        "%",
-        "overhead <= 5%",
-        overhead <= 5.0,
-        medians_s=medians,
-        samples_s=samples,
-        reps=len(samples[ours]),
-        note=note,
-    )
 
 
 def run_scenario(reps: int, quick: bool) -> list[Row]:
@@ -65,8 +59,9 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     log(f"P2: {reps} alternating rounds of cold builds (--no-cache)")
     samples = alternate(arms, reps, after=untimed_cleanup)
     rows = [
-        _overhead_row(
+        overhead_row(
             "P2",
+            "P2 cold build",
             samples,
             "rtbuild CLI --no-cache",
             "BuildKit CLI --no-cache",
@@ -101,8 +96,9 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     log(f"P2b: {reps} alternating rounds of first builds of new inputs")
     first = alternate(first_arms, reps, before=forget_stat_cache, after=untimed_cleanup)
     rows.append(
-        _overhead_row(
+        overhead_row(
             "P2b",
+            "P2 cold build",
             first,
             "rtbuild CLI, empty stat cache",
             "BuildKit CLI",

@@ -12,7 +12,20 @@ from __future__ import annotations
 
 import shutil
 
-from common import IMAGE_REPO, RTBUILD, WORK, Row, alternate, bench_env, log, median, ratio_row, run, timed
+from common import (
+    IMAGE_REPO,
+    RTBUILD,
+    WORK,
+    Row,
+    alternate,
+    bench_env,
+    log,
+    median,
+    overhead_row,
+    ratio_row,
+    run,
+    timed,
+)
 from p1_rebuild import context_470
 
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
@@ -26,24 +39,6 @@ CPU_DOCKERFILE = (
 
 def _rmi(*images: str) -> None:
     run([PODMAN, "rmi", "-f", *images], check=False)
-
-
-def _overhead_row(row_id: str, samples: dict[str, list[float]], ours: str, theirs: str, note: str) -> Row:
-    medians = {k: median(v) for k, v in samples.items()}
-    overhead = (medians[ours] / medians[theirs] - 1) * 100
-    return Row(
-        row_id,
-        "P7 podman",
-        f"{ours} vs {theirs}",
-        overhead,
-        "%",
-        "overhead <= 5%",
-        overhead <= 5.0,
-        medians_s=medians,
-        samples_s=samples,
-        reps=len(samples[ours]),
-        note=note,
-    )
 
 
 def run_scenario(reps: int, quick: bool) -> list[Row]:
@@ -102,8 +97,9 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
             target="<= 0.5x",
             note="unchanged 470 MB context; podman build with every layer cached",
         ),
-        _overhead_row(
+        overhead_row(
             "P7b",
+            "P7 podman",
             cold,
             "rtbuild --builder podman --no-cache",
             "podman build --no-cache",
