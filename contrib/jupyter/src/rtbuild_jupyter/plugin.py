@@ -24,7 +24,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import rtbuild
@@ -151,6 +150,10 @@ exec {settings.venv}/bin/jupyter kernelgateway "$@"
 
 def check_script(settings: JupyterSettings) -> str:
     """``rtbuild-jupyter-check [CODE]`` (see :mod:`rtbuild_jupyter.gateway_check`), run by the venv's python."""
+    # imported here: importlib.resources pulls in tempfile/shutil, and loading the plugin
+    # (every CLI call with all plugins enabled) must not pay for it
+    from importlib import resources
+
     source = resources.files(__package__).joinpath("gateway_check.py").read_text(encoding="utf-8")
     return f"#!{settings.venv}/bin/python\n{source}"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -18,6 +17,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str, *, mode: int |
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
+    import tempfile  # imported here: most CLI calls write nothing (tempfile pulls in shutil, random)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -154,6 +153,8 @@ def find_config_file(start: Path | None = None) -> Path | None:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse and validate one file; returns the rtbuild table."""
+    import tomllib  # imported here: without a config file nothing is parsed
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -11,7 +11,6 @@ when it is used.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import types
 import typing
@@ -200,6 +199,8 @@ def load_settings(
 
     unknown = sorted(set(table) - set(fields))
     if unknown:
+        import difflib  # imported here: only an unknown key needs it
+
         key = unknown[0]
         close = difflib.get_close_matches(key, list(fields), n=1)
         known = ", ".join(sorted(fields))

@@ -5,10 +5,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -190,6 +188,8 @@ def echo_result(text: str) -> None:
 
 
 def emit_json(payload: Any) -> None:
+    import json  # imported here: --version and plain-text results never need it
+
     echo_result(json.dumps(payload, indent=2, default=str))
 
 
@@ -223,6 +223,8 @@ def hooks_write_to_stderr() -> Iterator[None]:
 
 def _report_error(exc: AgentRuntimeBuildError, argv: list[str] | None = None) -> int:
     if _STATE.debug:
+        import traceback  # imported here: only --debug on an error needs it
+
         traceback.print_exception(exc, file=sys.stderr)
     click.echo(exc.render(), err=True)
     if _wants_json(argv):
@@ -276,6 +278,8 @@ def _main(argv: list[str] | None) -> int:
         return 128 + signum
     except Exception as exc:  # a bug, ours or a plugin's: say so plainly
         if _STATE.debug:
+            import traceback  # imported here: only --debug on an error needs it
+
             traceback.print_exception(exc, file=sys.stderr)
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
         blame = getattr(exc, "rtbuild_blame", None)

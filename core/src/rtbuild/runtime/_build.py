@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -238,6 +237,8 @@ def _build_missing(
         tier = TIER_SCRATCH
         why = "--force-rebuild" if force else "no tag of this composition exists"
         _announce(tier, f"{why}: building the dependency layers ({tags.lock}), then the source layers")
+        import tempfile  # imported here: an exact or lock hit renders nothing
+
         with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
             deps_dir = composition.deps.write(f"{tmp}/deps")
             _run(deps_dir, [tags.lock], "deps", builder=builder, force=force, **common)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import marshal
 import os
 import posixpath
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -124,6 +123,8 @@ def _remove(path: str, st: os.stat_result | None) -> None:
     if st is None:
         return
     if S_ISDIR(st.st_mode):
+        import shutil  # imported here: only a changed payload removes anything
+
         shutil.rmtree(path)
     else:
         os.unlink(path)
@@ -143,6 +144,8 @@ def remove_extra(target: str, expected: set[str]) -> None:
                 if os.path.islink(full):
                     os.unlink(full)
                 else:
+                    import shutil  # imported here: only a changed payload removes anything
+
                     shutil.rmtree(full)
                 dirs.remove(name)
 
@@ -150,6 +153,8 @@ def remove_extra(target: str, expected: set[str]) -> None:
 def _place(source: str, dest: str) -> None:
     # A copy, not a hard link: linking changes the source's link count and so its ctime,
     # which would invalidate the stat cache and make the next exact hit re-read every file.
+    import shutil  # imported here: an exact hit copies nothing
+
     shutil.copyfile(source, dest, follow_symlinks=False)
 
 
