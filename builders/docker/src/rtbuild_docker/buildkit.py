@@ -13,7 +13,6 @@ import functools
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 
 from rtbuild.errors import ConfigError
@@ -138,6 +137,8 @@ def env_buildkit_works(cli: str) -> bool:
 
 def candidate_clis(configured: str | None) -> list[str]:
     """The configured CLI only, else ``docker`` on PATH then Debian's and /usr/local's."""
+    import shutil  # imported here: an exact hit never picks a client (shutil pulls in bz2, lzma)
+
     if configured:
         found = shutil.which(configured)
         if not found:

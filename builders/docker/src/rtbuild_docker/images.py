@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
 from rtbuild.errors import PushError, RegistryAuthError, RegistryError
-from rtbuild.oci import Reference, get_credentials, parse_reference
+from rtbuild.oci import Reference, parse_reference
 
 from .engine import EngineAPI, resolve_host, unreachable
 
@@ -75,6 +75,9 @@ def _is_auth_failure(message: str) -> bool:
 def _auth_config(ref: Reference) -> dict[str, str]:
     """The credentials for ``ref``'s registry; ``{}`` is an explicit anonymous request
     (``None`` would let the SDK use the config it cached when the client was made)."""
+    # imported here: only a pull or push reads credentials (base64, json, subprocess)
+    from rtbuild.oci import get_credentials
+
     creds = get_credentials(ref.registry)
     return creds.auth_config(ref.registry) if creds else {}
 
