@@ -64,7 +64,7 @@ def draw(document: dict[str, Any], out: Path = IMG) -> list[Path]:
                 continue
             color, marker = STYLE[arm]
             slope_ms = fitted_growth(points, series, arm) * 1000
-            label = f"{arm} (+{slope_ms:.3g} ms/{unit_name})"
+            label = f"{arm} ({slope_ms:+.3g} ms/{unit_name})"
             ax.plot(xs, [y * 1000 for y in ys], marker=marker, color=color, label=label)
         ax.set_xlabel(xlabel + (" (log scale)" if series == "files" else ""))
         if series == "files":
