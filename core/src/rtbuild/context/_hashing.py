@@ -30,6 +30,8 @@ _FileEntry = tuple[_Key, str]
 _DirEntry = tuple[bytes, str, int, bytes]
 
 CACHE_VERSION = 4
+#: The marshal format of a directory's key blob (see :func:`hash_context`).
+_KEYS_FORMAT = 2
 _CHUNK = 1 << 20
 
 
@@ -198,7 +200,11 @@ def hash_context(
             entries.append(entry)
             if S_ISDIR(st.st_mode):
                 subdirs.append((entry.path, prefix + entry.name + "/"))
-        blob = marshal.dumps(keys)
+        # Format 2: no back-references, so no per-object lookup; about 40% cheaper than the
+        # default here, and the hottest call of a no-op after the stat itself. (A blob of
+        # another format only compares unequal once: that directory is then checked file
+        # by file against its detail, without reading any file, and stored again.)
+        blob = marshal.dumps(keys, _KEYS_FORMAT)
         cached = old.get(prefix)
         if cached is not None and cached[0] == blob:
             parts.append(cached[1])
