@@ -141,31 +141,3 @@ def test_records_keep_a_few_digests_per_image() -> None:
     assert not record_digest("not-an-image-id", "d")
     label = {"Id": "sha256:" + "cd" * 32, "Config": {"Labels": {"org.rtbuild.input-digest": "x"}}}
     assert carries_digest(label, "x") and not carries_digest(label, "y")
-
-
-def test_the_hash_takes_only_idle_cpu_until_the_engine_is_done(settled: Path) -> None:
-    """While the engine builds, the hashing thread is in the idle scheduling class (it must
-    not slow the build down on a small machine); once the engine is done it is back to
-    normal, because then the caller waits for it."""
-    import threading
-
-    policies: list[int] = []
-    started, release = threading.Event(), threading.Event()
-    compute = _digest(settled)
-
-    def observed() -> Inputs:
-        policies.append(os.sched_getscheduler(0))  # 0: the calling thread
-        started.set()
-        release.wait(10)
-        policies.append(os.sched_getscheduler(0))
-        return compute()
-
-    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), observed)
-    concurrent.start()
-    assert started.wait(10)
-    timer = threading.Timer(0.3, release.set)  # the "engine" finishes while the hash still runs
-    timer.start()
-    inputs = concurrent.finish(IMAGE_ID)
-    timer.join()
-    assert policies == [os.SCHED_IDLE, os.SCHED_OTHER]
-    assert inputs is not None and concurrent.reason is None

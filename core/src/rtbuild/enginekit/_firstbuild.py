@@ -3,7 +3,7 @@
 When no tag of a request exists yet, no image can carry its digest, so a no-op is
 impossible and hashing the context before the build only delays the engine. The digest
 is still wanted, to answer the next request without building: :class:`ConcurrentDigest`
-computes it in a thread (on CPU time the engine leaves idle) while the engine
+computes it in a thread (at a lower CPU priority than the engine) while the engine
 builds, and :meth:`ConcurrentDigest.finish` records it beside the image
 (:func:`rtbuild.enginekit.record_digest`) only when the image is known to hold exactly
 those inputs. Correctness first, so three conditions, checked after the build:
@@ -37,35 +37,13 @@ from rtbuild.context._snapshot import Snapshot, stat_snapshot, stat_snapshot_fil
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
 
-#: The hashing thread's nice value while the engine builds, where SCHED_IDLE is refused.
+#: The hashing thread's nice value while the engine builds: the engine comes first.
 HASH_NICE = 5
 
 
-def _yield_to_engine(tid: int, nice: int) -> None:
-    """Run the hashing thread only on CPU time the engine leaves idle (SCHED_IDLE).
-
-    On a small machine a niced thread still takes about a quarter of a core from the
-    engine (weight 335 against 1024) and so lengthens the build by most of the hash's
-    CPU time; an idle-class thread takes only what nobody else wants. On Linux a thread
-    is a task: the policy and the nice value apply to this thread only.
-    """
-    try:
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        _set_priority(tid, nice + HASH_NICE)
-
-
-def _restore(tid: int, nice: int) -> None:
-    # The engine is done: the hash is now what the caller waits for. Leaving SCHED_IDLE
-    # for SCHED_OTHER within RLIMIT_NICE needs no privilege; where it is refused the
-    # thread simply finishes at the lower priority.
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-    _set_priority(tid, nice)
-
-
 def _set_priority(tid: int, nice: int) -> None:
-    # Raising the priority back needs CAP_SYS_NICE; without it the thread stays niced.
+    # On Linux a thread is a task: setpriority on its TID renices this thread only.
+    # Raising it back needs CAP_SYS_NICE; without it the thread simply stays niced.
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, tid, nice)
 
@@ -142,7 +120,7 @@ class ConcurrentDigest:
 
     def _run(self) -> None:
         self._tid = threading.get_native_id()
-        _yield_to_engine(self._tid, self._nice)
+        _set_priority(self._tid, self._nice + HASH_NICE)
         try:
             self._inputs = self._compute()
         except BaseException as exc:  # reported by finish(); the build goes on
@@ -162,7 +140,8 @@ class ConcurrentDigest:
         """Wait for the hash; record and return the inputs when they are the image's."""
         assert self._thread is not None and self._before is not None, "start() first"
         if self._tid is not None and self._thread.is_alive():
-            _restore(self._tid, self._nice)
+            # The engine is done: now the hash is what the caller waits for.
+            _set_priority(self._tid, self._nice)
         self._thread.join()
         inputs = self._inputs
         try:
