@@ -36,7 +36,45 @@ def _names(name: str) -> dict[str, str]:
     }
 
 
-def _write(root: Path, files: dict[str, str], values: dict[str, str], force: bool, as_json: bool) -> None:
+#: What a builder and a plugin distribution differ in: the entry point (a str.format
+#: pattern over the names), the module file, the test file, and the ``_templates`` names
+#: of the module, test and usage texts.
+_KINDS: dict[str, tuple[str, str, str, str, str, str]] = {
+    "builder": (
+        "{module}.builder:{cls}",
+        "builder.py",
+        "tests/test_contract.py",
+        "BUILDER_MODULE",
+        "BUILDER_TEST",
+        "BUILDER_USAGE",
+    ),
+    "plugin": ("{module}.plugin", "plugin.py", "tests/test_plugin.py", "PLUGIN_MODULE", "PLUGIN_TEST", "PLUGIN_USAGE"),
+}
+
+
+def _scaffold(kind: str, name: str, output: str, force: bool, as_json: bool) -> None:
+    """Write rtbuild-NAME for ``kind`` ("builder" or "plugin"), see :data:`_KINDS`."""
+    from rtbuild.cli.commands import _templates as t
+
+    entry_point, module_file, test_file, module_text, test_text, usage = _KINDS[kind]
+    values = _names(name)
+    values.update(
+        kind=kind,
+        group=f"rtbuild.{kind}s",
+        entry_point=entry_point.format(**values),
+        description=f"The {name} {kind} for rtbuild",
+        listing=f"{kind}s",
+    )
+    values["usage"] = Template(getattr(t, usage)).substitute(values)
+    root = Path(output) / values["dist"]
+    files = {
+        "pyproject.toml": t.COMMON_PYPROJECT,
+        f"src/{values['module']}/__init__.py": f'"""The $name {kind} for rtbuild."""\n',
+        f"src/{values['module']}/py.typed": "",
+        f"src/{values['module']}/{module_file}": getattr(t, module_text),
+        test_file: getattr(t, test_text),
+        "README.md": t.README,
+    }
     if root.exists() and not force:
         raise click.UsageError(f"{root} already exists (pass --force to write into it)")
     for relative, template in files.items():
@@ -44,7 +82,7 @@ def _write(root: Path, files: dict[str, str], values: dict[str, str], force: boo
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(Template(template).substitute(values), encoding="utf-8")
     if as_json:
-        emit_json({"path": str(root), "distribution": values["dist"], "kind": values["kind"], "files": sorted(files)})
+        emit_json({"path": str(root), "distribution": values["dist"], "kind": kind, "files": sorted(files)})
     else:
         echo_result(str(root))
 
@@ -73,27 +111,7 @@ _FORCE = click.option("--force", is_flag=True, help="Write into an existing rtbu
 @json_option
 def new_builder(name: str, output: str, force: bool, as_json: bool) -> None:
     """Write rtbuild-NAME: a builder (entry point rtbuild.builders NAME) and its contract tests."""
-    from rtbuild.cli.commands import _templates as t
-
-    values = _names(name)
-    values.update(
-        kind="builder",
-        group="rtbuild.builders",
-        entry_point=f"{values['module']}.builder:{values['cls']}",
-        description=f"The {name} builder for rtbuild",
-        listing="builders",
-    )
-    values["usage"] = Template(t.BUILDER_USAGE).substitute(values)
-    root = Path(output) / values["dist"]
-    files = {
-        "pyproject.toml": t.COMMON_PYPROJECT,
-        f"src/{values['module']}/__init__.py": '"""The $name builder for rtbuild."""\n',
-        f"src/{values['module']}/py.typed": "",
-        f"src/{values['module']}/builder.py": t.BUILDER_MODULE,
-        "tests/test_contract.py": t.BUILDER_TEST,
-        "README.md": t.README,
-    }
-    _write(root, files, values, force, as_json)
+    _scaffold("builder", name, output, force, as_json)
 
 
 @new.command("plugin")
@@ -103,24 +121,4 @@ def new_builder(name: str, output: str, force: bool, as_json: bool) -> None:
 @json_option
 def new_plugin(name: str, output: str, force: bool, as_json: bool) -> None:
     """Write rtbuild-NAME: a plugin (entry point rtbuild.plugins NAME) and its tests."""
-    from rtbuild.cli.commands import _templates as t
-
-    values = _names(name)
-    values.update(
-        kind="plugin",
-        group="rtbuild.plugins",
-        entry_point=f"{values['module']}.plugin",
-        description=f"The {name} plugin for rtbuild",
-        listing="plugins",
-    )
-    values["usage"] = Template(t.PLUGIN_USAGE).substitute(values)
-    root = Path(output) / values["dist"]
-    files = {
-        "pyproject.toml": t.COMMON_PYPROJECT,
-        f"src/{values['module']}/__init__.py": '"""The $name plugin for rtbuild."""\n',
-        f"src/{values['module']}/py.typed": "",
-        f"src/{values['module']}/plugin.py": t.PLUGIN_MODULE,
-        "tests/test_plugin.py": t.PLUGIN_TEST,
-        "README.md": t.README,
-    }
-    _write(root, files, values, force, as_json)
+    _scaffold("plugin", name, output, force, as_json)
