@@ -261,7 +261,7 @@ def hash_listed(cache_key: str, items: list[tuple[str, str]]) -> tuple[str, int]
             continue
         keys.append((rel, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
         paths.append(path)
-    blob = marshal.dumps(keys, 2)  # the stat cache's key format (rtbuild.context._hashing)
+    blob = StatCache.key_blob(keys)
     cached = cache.old.get("")
     if cached is not None and cached[0] == blob:
         cache.new[""] = cached
