@@ -93,7 +93,10 @@ class LightkubeClient:
                     continue
                 raise self._api_error(verb, resource, code, exc.status.message or str(exc)) from exc
             except httpx2.HTTPError as exc:
-                if attempt < 1 and isinstance(exc, (httpx2.RemoteProtocolError, httpx2.ReadError)):
+                # Once more on a dropped keep-alive connection (the server closed it between
+                # requests) or a failed connect/TLS handshake: neither reached the API server.
+                retry = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ConnectError)
+                if attempt < 1 and isinstance(exc, retry):
                     continue
                 cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
                 raise ClusterUnreachableError(
