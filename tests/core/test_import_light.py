@@ -68,3 +68,20 @@ def test_console_script_version() -> None:
         pytest.fail(f"console script missing at {script}: is the core installed in this venv?")
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "rtbuild, version" in proc.stdout
+
+
+def test_docker_builder_import_leaves_the_build_path_unloaded() -> None:
+    # An exact hit or an image check only asks the engine; the build spec, the client
+    # choice, the engine kit's digest code, socket.py and OpenSSL load with a build.
+    code, modules, out = _imported(None, "rtbuild_docker", "rtbuild._framework.locks")
+    assert code == 0, out
+    unloaded = ("rtbuild_docker.spec", "rtbuild_docker.buildkit", "rtbuild.enginekit._inputs", "socket", "hashlib")
+    assert [m for m in unloaded if m in modules] == []
+    # What moved out of the import path is still importable from where it was.
+    import rtbuild_docker
+    import rtbuild_docker.builder
+
+    assert rtbuild_docker.BuildSpec is rtbuild_docker.builder.BuildSpec
+    assert rtbuild_docker.BuildOutcome.__module__ == "rtbuild_docker.spec"
+    with pytest.raises(AttributeError):
+        _ = rtbuild_docker.builder.NoSuchName  # type: ignore[attr-defined]

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from .builder import BuildOutcome, BuildSpec, DockerBuilder
+from typing import Any
+
+from .builder import DockerBuilder
+
+
+def __getattr__(name: str) -> Any:
+    # The build spec types load with the first build, not with the package.
+    if name in ("BuildOutcome", "BuildSpec"):
+        from . import spec
+
+        return getattr(spec, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["BuildOutcome", "BuildSpec", "DockerBuilder"]

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from rtbuild.errors import ConfigError
 
-MODES = ("auto", "buildx", "env", "legacy")
+from .settings import MODES
+
 #: Clients from this major version on need buildx for BuildKit.
 _BUILDX_REQUIRED_FROM = 23
 

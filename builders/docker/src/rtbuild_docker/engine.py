@@ -7,9 +7,9 @@ TCP). TLS and ssh:// hosts fall back to the SDK via :func:`images.docker_client`
 
 from __future__ import annotations
 
+import _socket as c_socket  # the C socket type (see EngineAPI._socket)
 import json
 import os
-import socket
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -93,12 +93,20 @@ class EngineAPI:
         #: Every inspect answer this instance gave (one instance serves one build's check).
         self.answered: dict[str, dict[str, Any] | None] = {}
 
-    def _socket(self) -> socket.socket:
+    def _socket(self) -> c_socket.socket:
         if self._parts.scheme == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            sock.connect(self._parts.path)
+            # The C socket type: the socket module's import (its enums, selectors) costs
+            # about 3.5 ms, a sixth of an exact hit's own work; nothing more is needed here.
+            sock = c_socket.socket(c_socket.AF_UNIX, c_socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(self._parts.path)
+            except BaseException:
+                sock.close()
+                raise
             return sock
+        import socket
+
         address = (self._parts.hostname or "localhost", self._parts.port or 2375)
         return socket.create_connection(address, timeout=self.timeout)
 
@@ -109,7 +117,7 @@ class EngineAPI:
         """
         return self._receive(self._send(path, method))
 
-    def _send(self, path: str, method: str = "GET") -> socket.socket:
+    def _send(self, path: str, method: str = "GET") -> c_socket.socket:
         # HTTP/1.0 by hand: the engine answers close-delimited, and http.client's import
         # (email, ssl) alone costs more than the whole exchange.
         request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: rtbuild\r\n\r\n".encode()
@@ -124,12 +132,14 @@ class EngineAPI:
             raise unreachable(self.host, exc.strerror or str(exc)) from exc
         return sock
 
-    def _receive(self, sock: socket.socket) -> tuple[int, Any]:
+    def _receive(self, sock: c_socket.socket) -> tuple[int, Any]:
         chunks: list[bytes] = []
         try:
-            with sock:
+            try:
                 while chunk := sock.recv(65536):
                     chunks.append(chunk)
+            finally:
+                sock.close()
             status, body = _parse_response(b"".join(chunks))
         except OSError as exc:
             raise unreachable(self.host, exc.strerror or str(exc)) from exc
@@ -178,7 +188,7 @@ class EngineAPI:
         unique = list(dict.fromkeys(names))
         if self._sdk or len(unique) < 2:
             return {name: self._fetch(name) for name in unique}
-        sent: list[tuple[str, socket.socket]] = []
+        sent: list[tuple[str, c_socket.socket]] = []
         try:
             for name in unique:
                 sent.append((name, self._send(f"/images/{quote(name, safe='/:@')}/json")))

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from rtbuild import setting
 
-from .buildkit import MODES
-
+#: ``buildkit`` values (how :func:`rtbuild_docker.buildkit.choose_client` picks a client).
+MODES = ("auto", "buildx", "env", "legacy")
 #: Platforms BuildKit builds here (QEMU emulation for the foreign ones).
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
 PROGRESS_MODES = ("plain", "none")
@@ -38,4 +38,4 @@ class DockerSettings:
     )
 
 
-__all__ = ["PROGRESS_MODES", "DockerSettings"]
+__all__ = ["MODES", "PROGRESS_MODES", "DockerSettings"]
