@@ -52,6 +52,26 @@ def test_same_tree_same_digest_and_cache_hits(tmp_path: Path) -> None:
     assert set(StatCache(str(ctx)).file_entries()) == {"Dockerfile", "src/main.py", "src/pkg/data.bin", "notes.log"}
 
 
+def test_a_cache_another_process_wrote_replaces_the_one_held_in_memory(tmp_path: Path) -> None:
+    # This process keeps the cache it last read or wrote; once another process has
+    # rewritten the file, the file is read again (its identity changed), so the other
+    # process's hashing is reused instead of being redone from the older copy.
+    import subprocess
+    import sys
+
+    ctx = make_context(tmp_path)
+    digest(ctx)
+    target = ctx / "src" / "pkg" / "data.bin"
+    target.write_bytes(os.urandom(3 << 20))
+    os.utime(target, (OLD, OLD))
+    child = "import sys; from rtbuild.context._validate import context_digest; print(context_digest(sys.argv[1]).digest)"
+    script = f"from rtbuild.context import _hashing; _hashing._RACY_NS = 0; {child}"
+    out = subprocess.run([sys.executable, "-c", script, str(ctx)], capture_output=True, text=True, check=True)
+    after = context_digest(str(ctx))
+    assert after.digest == out.stdout.strip()
+    assert after.bytes_hashed == 0 and after.cache_hits == 4  # the other process's work, not a re-read
+
+
 def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     ctx = make_context(tmp_path)
     before = digest(ctx)
