@@ -14,6 +14,7 @@ import dataclasses
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -160,6 +161,18 @@ def line_of(text: str, table: str, key: str) -> int | None:
     return None
 
 
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    """``get_type_hints`` once per settings class: it evaluates every annotation string,
+    and settings are read on each build (a plugin's and the builder's table)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
+
+
+_HINTS: weakref.WeakKeyDictionary[type[Any], dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _where(config: Config | None, section: str, key: str | None) -> str:
     """``FILE:LINE`` of ``key`` in ``[section]`` when it came from a file, else the table name."""
     if config is None or not config.source:
@@ -190,7 +203,7 @@ def load_settings(
     import os
 
     env = os.environ if env is None else env
-    hints = get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
 
     def fail(key: str | None, problem: str, hint: str | None = None) -> ConfigError:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+from typing import Any
+
 from rtbuild._framework.plugins._trace import blame, builder_origin
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.errors import ConfigError
@@ -51,9 +55,23 @@ def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder,
 
 
 def takes_platform(builder: RuntimeBuilder) -> bool:
+    method = builder.image_exists
+    # One signature per implementing function: asked on every image check, and
+    # inspect.signature costs about as much as the rest of a cached check's Python.
+    function = getattr(method, "__func__", method)
+    try:
+        return _TAKES_PLATFORM[function]
+    except (KeyError, TypeError):  # TypeError: an unhashable callable
+        pass
     import inspect
 
     try:
-        return "platform" in inspect.signature(builder.image_exists).parameters
+        answer = "platform" in inspect.signature(method).parameters
     except (TypeError, ValueError):
-        return False
+        answer = False
+    with contextlib.suppress(TypeError):
+        _TAKES_PLATFORM[function] = answer
+    return answer
+
+
+_TAKES_PLATFORM: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()

@@ -136,9 +136,10 @@ def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: Runtim
 def _runtime_cache(*parts: str) -> str:
     from rtbuild._framework.paths import cache_dir
 
-    path = cache_dir("runtime", *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    path = str(cache_dir("runtime", *parts))
+    if not os.path.isdir(path):  # one stat on the exact-hit path, not a mkdir per level
+        os.makedirs(path, exist_ok=True)
+    return path
 
 
 def _no_context_dir() -> str:
