@@ -1,0 +1,92 @@
+"""The engine build itself: the docker client run, its log, its step profile."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rtbuild import get_reporter
+
+if TYPE_CHECKING:
+    from rtbuild.enginekit import Inputs
+
+    from .builder import DockerBuilder
+    from .spec import BuildOutcome, BuildSpec
+
+
+def engine_build(
+    builder: DockerBuilder,
+    spec: BuildSpec,
+    extra: list[str],
+    inputs: Inputs | None,
+    started: float,
+    ctx: Any = None,
+) -> BuildOutcome:
+    """Run the engine build of ``spec`` (the no-op skip already said no), log it,
+    profile its steps and label the image with its input digest when there is one."""
+    from rtbuild.enginekit import (
+        DIGEST_LABEL,
+        Redactor,
+        StepRecorder,
+        default_log_dir,
+        log_path_for,
+        profile_steps,
+        redact_argv,
+        rotate_logs,
+        run_build,
+    )
+
+    from .engine import EngineAPI, resolve_host
+    from .failures import build_error
+    from .spec import BuildOutcome, extra_build_args
+    from .sync import clear_stale_sync, needs_fresh_sync, private_docker_config
+
+    client = builder.client()
+    labels = dict(spec.labels)
+    if inputs is not None:
+        labels[DIGEST_LABEL] = inputs.digest
+    argv = builder._argv(spec, extra, labels)
+    env = dict(client.env)
+    if builder.docker_host:
+        env["DOCKER_HOST"] = builder.docker_host
+    log_dir = builder.log_dir or default_log_dir()
+    rotate_logs(log_dir, keep=builder.log_keep, max_age_days=builder.log_max_age_days)
+    log_path = log_path_for(log_dir, spec.tags[0])
+    redact = Redactor.for_build({**spec.build_args, **extra_build_args(extra)}, spec.secret_values)
+    fresh = needs_fresh_sync(spec.path, ctx, spec.tags, builder.docker_host)
+    if fresh:
+        get_reporter().event(
+            "fresh_sync", message="sending the whole context: the engine's incremental sync could miss a change"
+        )
+    recorder = StepRecorder()
+    result = run_build(
+        argv,
+        env=env,
+        log_path=log_path,
+        stream=builder.progress == "plain",
+        on_line=recorder.feed,
+        redact=redact,
+        shown_argv=redact_argv(argv),
+        env_in=(lambda tmpdir: {"DOCKER_CONFIG": private_docker_config(tmpdir)}) if fresh else None,
+    )
+    log_path = result.log_path
+    if result.returncode != 0:
+        raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
+    # The profile reads the image history, where the engine keeps build-arg values.
+    steps, layers = redact.mask(profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id))
+    clear_stale_sync(spec.path)
+    return BuildOutcome(
+        spec.tags[0],
+        list(spec.tags),
+        False,
+        round(time.perf_counter() - started, 3),
+        image_id=result.image_id,
+        log_path=log_path,
+        input_digest=inputs.digest if inputs else None,
+        client=f"{client.cli} ({client.mode}{', ' + client.version if client.version else ''})",
+        steps=steps,
+        layers=layers,
+    )
+
+
+__all__ = ["engine_build"]
