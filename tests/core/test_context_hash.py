@@ -64,8 +64,10 @@ def test_a_cache_another_process_wrote_replaces_the_one_held_in_memory(tmp_path:
     target = ctx / "src" / "pkg" / "data.bin"
     target.write_bytes(os.urandom(3 << 20))
     os.utime(target, (OLD, OLD))
-    child = "import sys; from rtbuild.context._validate import context_digest; print(context_digest(sys.argv[1]).digest)"
-    script = f"from rtbuild.context import _hashing; _hashing._RACY_NS = 0; {child}"
+    script = (
+        "import sys; from rtbuild.context import _hashing; _hashing._RACY_NS = 0; "
+        "from rtbuild.context._validate import context_digest; print(context_digest(sys.argv[1]).digest)"
+    )
     out = subprocess.run([sys.executable, "-c", script, str(ctx)], capture_output=True, text=True, check=True)
     after = context_digest(str(ctx))
     assert after.digest == out.stdout.strip()

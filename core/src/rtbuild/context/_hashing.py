@@ -37,10 +37,6 @@ _KEYS_FORMAT = 2
 _CHUNK = 1 << 20
 
 
-def _by_name(pair: tuple[_Key, os.DirEntry[str]]) -> str:
-    return pair[0][0]
-
-
 #: Files changed this recently may change again within the filesystem's timestamp
 #: granularity without a visible stat change (git's "racy" case): hash them, don't cache.
 _RACY_NS = 2_000_000_000
@@ -225,7 +221,6 @@ def hash_context(
                 f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
             ) from exc
         keys: list[_Key] = []
-        entries: list[os.DirEntry[str]] = []
         subdirs: list[tuple[str, str]] = []
         for entry in listing:
             if excluded is not None and excluded(prefix + entry.name):
@@ -239,7 +234,6 @@ def hash_context(
                 raise BuildContextError(f"cannot stat {entry.path}: {exc.strerror}", step="hash context") from exc
             # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
             keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-            entries.append(entry)
             if S_ISDIR(st.st_mode):
                 subdirs.append((entry.path, prefix + entry.name + "/"))
         blob = StatCache.key_blob(keys)
@@ -255,29 +249,29 @@ def hash_context(
             kept: dict[str, _FileEntry] = {}
             count = 0
             racy = False
-            for key, entry in sorted(zip(keys, entries, strict=True), key=_by_name):
-                _, mode, size, mtime_ns = key[:4]
+            for key in sorted(keys):  # by name: names are unique and come first
+                name, mode, size, mtime_ns = key[:4]
                 regular = S_ISREG(mode)
                 count += regular
-                known = detail.get(entry.name)
+                known = detail.get(name)
                 if known is not None and known[0] == key:
                     line = known[1]
                     hits += regular
                 else:
-                    line = _line(prefix + entry.name, mode, entry.path, size)
+                    line = _line(prefix + name, mode, os.path.join(directory, name), size)
                     hashed += size if regular else 0
                     if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
-                        result.stat_invisible.append(prefix + entry.name)
-                lines[entry.name] = (key, line)
+                        result.stat_invisible.append(prefix + name)
+                lines[name] = (key, line)
                 # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
                 # past while ctime says when the file was really written.
                 if regular and max(mtime_ns, key[5]) >= racy_after:
                     racy = True
                     # Kept with an impossible inode: never reused, but still there to compare
                     # against, so a later same-stat rewrite is recognised.
-                    kept[entry.name] = ((*key[:4], -1, key[5]), line)
+                    kept[name] = ((*key[:4], -1, key[5]), line)
                 else:
-                    kept[entry.name] = (key, line)
+                    kept[name] = (key, line)
             joined = "".join(line for _, line in lines.values())
             parts.append(joined)
             files += count
