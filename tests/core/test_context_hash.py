@@ -168,3 +168,23 @@ def test_unwritable_cache_dir_still_hashes(tmp_path: Path, monkeypatch: pytest.M
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     assert digest(ctx) == digest(ctx)
+
+
+@pytest.mark.parametrize("length", [0, 1, 4095, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20])
+def test_hash_file_is_the_digest_of_the_whole_file(tmp_path: Path, length: int) -> None:
+    import xxhash
+
+    data = os.urandom(length)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    expected = xxhash.xxh3_128_hexdigest(data)
+    assert _hashing.hash_file(str(path)) == expected
+    assert _hashing.hash_file(str(path), length) == expected
+    # A size from an older stat (the file grew since): still the whole file.
+    assert _hashing.hash_file(str(path), max(0, length - 7)) == expected
+    assert _hashing.hash_file(str(path), 0) == expected
+
+
+def test_hash_file_of_a_missing_file_is_an_oserror(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        _hashing.hash_file(str(tmp_path / "missing"), 3)
