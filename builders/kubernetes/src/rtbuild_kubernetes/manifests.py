@@ -24,9 +24,13 @@ AUTH_DIR = "/rtbuild/auth"
 INIT_CONTAINER = "context"
 BUILD_CONTAINER = "build"
 #: The init container's wait for the upload (exits 3 after the upload timeout).
+#: The init container's command: wait for the upload's ready marker, then for the upload's
+#: own shell (its PID is the marker's content) to be gone. Leaving while it still runs would
+#: kill it with the container, and the upload that just worked would report exit code 137.
 _WAIT_SCRIPT = (
     "i=0; while [ ! -f {ready} ]; do sleep 0.2; i=$((i+1)); "
-    'if [ "$i" -ge {ticks} ]; then echo "rtbuild: no context upload within {timeout}s" >&2; exit 3; fi; done'
+    'if [ "$i" -ge {ticks} ]; then echo "rtbuild: no context upload within {timeout}s" >&2; exit 3; fi; done; '
+    'read pid < {ready}; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done'
 )
 
 
