@@ -128,6 +128,7 @@ class StatCache:
                 loaded = _LOADED.get(self.path)
                 if loaded is not None and loaded[0] == key:
                     self.old = loaded[1]  # this process wrote or read this very file: no unmarshal
+                    _remember(self.path, key, self.old)  # now the most recently used
                     return
                 data = marshal.loads(handle.read())  # marshal.load(file) reads object by object: slow
         except (OSError, EOFError, ValueError, TypeError):
