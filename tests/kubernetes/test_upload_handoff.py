@@ -12,7 +12,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 
-from rtbuild_kubernetes.manifests import _WAIT_SCRIPT, READY_MARKER
+from rtbuild_kubernetes.manifests import _WAIT_SCRIPT, READY_MARKER, UPLOAD_DONE
 
 IMAGE = "busybox:latest"
 
@@ -25,7 +25,7 @@ def test_the_init_container_outlives_the_upload_that_readied_it(docker_engine: s
     subprocess.run(start, check=True, capture_output=True, timeout=60)
     try:
         # The upload's own ending (jobrun._upload), then one more second of life.
-        upload = f"echo $$ > {READY_MARKER}.tmp && mv {READY_MARKER}.tmp {READY_MARKER} && sleep 1"
+        upload = f"{UPLOAD_DONE} && sleep 1"
         proc = subprocess.run(
             [docker_engine, "exec", name, "sh", "-c", upload], capture_output=True, text=True, timeout=60
         )

@@ -29,7 +29,7 @@ from .manifests import (
     CONTEXT_DIR,
     INIT_CONTAINER,
     PLATFORM_LABEL,
-    READY_MARKER,
+    UPLOAD_DONE,
     JobPlan,
     job_manifest,
     labels_for,
@@ -216,12 +216,7 @@ class JobRun:
     def _upload(self, pod: str) -> None:
         assert self.context is not None
         size = self.context.size
-        # The marker holds this shell's PID and appears whole (renamed into place): the init
-        # container waits for this shell to exit before it ends (see manifests._WAIT_SCRIPT).
-        script = (
-            f"mkdir -p {CONTEXT_DIR} && head -c {size} | tar -x -f - -C {CONTEXT_DIR}"
-            f" && echo $$ > {READY_MARKER}.tmp && mv {READY_MARKER}.tmp {READY_MARKER}"
-        )
+        script = f"mkdir -p {CONTEXT_DIR} && head -c {size} | tar -x -f - -C {CONTEXT_DIR} && {UPLOAD_DONE}"
         get_reporter().event(
             "k8s_upload", pod=pod, bytes=size, files=self.context.files, message=f"uploading context ({size} bytes)"
         )

@@ -24,6 +24,9 @@ AUTH_DIR = "/rtbuild/auth"
 INIT_CONTAINER = "context"
 BUILD_CONTAINER = "build"
 #: The init container's wait for the upload (exits 3 after the upload timeout).
+#: How the upload's shell ends: its PID into the ready marker, renamed into place whole, so
+#: the init container can wait for that shell to be gone (see ``_WAIT_SCRIPT``).
+UPLOAD_DONE = f"echo $$ > {READY_MARKER}.tmp && mv {READY_MARKER}.tmp {READY_MARKER}"
 #: The init container's command: wait for the upload's ready marker, then for the upload's
 #: own shell (its PID is the marker's content) to be gone. Leaving while it still runs would
 #: kill it with the container, and the upload that just worked would report exit code 137.
