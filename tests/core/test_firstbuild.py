@@ -108,10 +108,60 @@ def test_a_change_while_hashing_records_nothing(settled: Path) -> None:
     assert recorded_digests(IMAGE_ID) == []
 
 
-def test_a_racy_context_is_not_settled(settled: Path) -> None:
+def test_a_racy_context_is_not_settled_without_a_watch(settled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rtbuild.context._watch, "try_watch", lambda root: (None, "not watched here"))
     (settled / "app.py").write_text("just written")
     concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
     assert not concurrent.settled()
+
+
+def test_a_watched_racy_context_records_its_digest_without_a_stat_walk(
+    settled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a watch, a file written a moment ago is no reason to hash first: a second write
+    in the same timestamp tick is an event. And no stat walk runs before the engine."""
+    import rtbuild.enginekit._firstbuild
+
+    def no_walk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a stat walk of the watched context")
+
+    monkeypatch.setattr(rtbuild.enginekit._firstbuild, "stat_snapshot", no_walk)
+    (settled / "app.py").write_text("just written")
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
+    assert concurrent.settled()
+    concurrent.start()
+    assert concurrent._watch is not None
+    inputs = concurrent.finish(IMAGE_ID)
+    assert inputs is not None and concurrent.reason is None
+    assert inputs.digest == context_digest(str(settled), use_cache=False).digest
+
+
+def test_a_racy_dockerfile_outside_a_watched_context_is_not_settled(settled: Path, tmp_path: Path) -> None:
+    """A Dockerfile outside the context is compared by stat keys, so a racy one still counts."""
+    dockerfile = tmp_path / "elsewhere" / "Dockerfile"
+    dockerfile.parent.mkdir()
+    dockerfile.write_text("FROM scratch\nCOPY . /\n")
+    concurrent = ConcurrentDigest(str(settled), str(dockerfile), _digest(settled))
+    assert not concurrent.settled()
+    assert concurrent._watch is not None
+    concurrent.abandon()
+
+
+def test_a_dockerfile_outside_a_watched_context_changed_during_the_build_records_nothing(
+    settled: Path, tmp_path: Path
+) -> None:
+    dockerfile = tmp_path / "elsewhere" / "Dockerfile"
+    dockerfile.parent.mkdir()
+    dockerfile.write_text("FROM scratch\nCOPY . /\n")
+    old = time.time() - 10
+    os.utime(dockerfile, (old, old))
+    time.sleep(WINDOW_NS / 1e9 + 0.05)  # its ctime, too, leaves the racy window
+    concurrent = ConcurrentDigest(str(settled), str(dockerfile), _digest(settled))
+    assert concurrent.settled()
+    concurrent.start()
+    dockerfile.write_text("FROM busybox\n")  # outside the watch: seen by its stat keys
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason and str(dockerfile) in concurrent.reason
 
 
 def test_an_external_image_retagged_during_the_build_records_nothing(settled: Path) -> None:

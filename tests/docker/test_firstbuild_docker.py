@@ -41,11 +41,26 @@ def test_a_first_build_records_its_digest_beside_the_image(images: h.Images, set
     assert again.cached and again.details["image_id"] == image_id
 
 
-def test_a_context_just_written_is_hashed_first_and_labelled(images: h.Images, context: Path) -> None:
-    first = h.build(images, context)  # files written a moment ago: racy
+def test_a_context_just_written_and_not_watched_is_hashed_first_and_labelled(
+    images: h.Images, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rtbuild.context._watch
+
+    monkeypatch.setattr(rtbuild.context._watch, "try_watch", lambda root: (None, "not watched here"))
+    first = h.build(images, context)  # files written a moment ago: racy, and no watch vouches
     info = h.inspect(images.cli, images.tag())
     assert info is not None and info["Config"]["Labels"][DIGEST_LABEL] == first.details["input_digest"]
     assert h.build(images, context).cached
+
+
+def test_a_context_just_written_and_watched_gets_its_digest_at_engine_speed(images: h.Images, context: Path) -> None:
+    first = h.build(images, context)  # racy, but a second write in the tick would be an event
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None and info["Config"]["Labels"][DIGEST_LABEL] == RECORDED
+    assert recorded_digests(first.details["image_id"]) == [first.details["input_digest"]]
+    assert first.details["input_digest"] == _inputs_digest_now(context)
+    again = h.build(images, context)
+    assert again.cached and again.details["image_id"] == first.details["image_id"]
 
 
 def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(

@@ -96,6 +96,14 @@ def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMa
     return snap
 
 
+def files_snapshot(paths: Sequence[str]) -> Snapshot:
+    """A :class:`Snapshot` of just ``paths`` (following symlinks), racy ones named."""
+    snap = Snapshot(keys=stat_snapshot_files(paths), taken_ns=time.time_ns())
+    racy_after = snap.taken_ns - RACY_NS
+    snap.racy = [path for path, key in snap.keys.items() if max(key[2], key[4]) >= racy_after]
+    return snap
+
+
 def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
     """The stat key of each of ``paths`` (following symlinks); an impossible key when absent."""
     out: dict[str, Key] = {}
@@ -107,4 +115,4 @@ def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
     return out
 
 
-__all__ = ["RACY_NS", "Snapshot", "stat_snapshot", "stat_snapshot_files"]
+__all__ = ["RACY_NS", "Snapshot", "files_snapshot", "stat_snapshot", "stat_snapshot_files"]

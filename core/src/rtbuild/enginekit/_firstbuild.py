@@ -9,13 +9,17 @@ builds, and :meth:`ConcurrentDigest.finish` records it beside the image
 those inputs. Correctness first, so three conditions, checked after the build:
 
 - nothing was written, created, deleted, renamed or chmod-ed while the engine or the
-  hash read the context: a stat snapshot (plus the Dockerfile and .dockerignore) is taken
-  before the engine starts, under an inotify watch set up first, and after the build the
-  watch saw no event (where inotify cannot vouch for the filesystem, a second stat
-  snapshot equals the first); the stat keys the hash walk used (the stat cache it left)
-  equal the snapshot's;
-- no file was "racy" at the first snapshot (written within 2 s of it: a second write in
-  the same timestamp tick would not show in its stat key);
+  hash read the context. With an inotify watch on the context (set up before the engine
+  starts) that is "the watch saw no event", plus equal stat keys before and after for a
+  Dockerfile outside the context: the engine and the hash both read after the watch
+  began, so no stat walk is needed before the engine starts. Where inotify cannot vouch
+  for the filesystem, a stat snapshot is taken before the engine starts and a second one
+  after the build must equal it, and the stat keys the hash walk used (the stat cache it
+  left) must equal the first snapshot's;
+- no file compared by its stat keys was "racy" at the first snapshot (written within 2 s
+  of it: a second write in the same timestamp tick would not show in its stat key). A
+  watched file is not compared by stat keys, so a context written just before the build
+  still gets its digest when inotify watches it;
 - the external images (``FROM``, ``COPY --from``) had the same IDs before the build,
   during the hash and after the build.
 
@@ -33,7 +37,7 @@ from collections.abc import Callable, Mapping
 from stat import S_ISREG
 from typing import Any
 
-from rtbuild.context._snapshot import Snapshot, stat_snapshot, stat_snapshot_files
+from rtbuild.context._snapshot import Snapshot, files_snapshot, stat_snapshot, stat_snapshot_files
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
 
@@ -66,6 +70,8 @@ class ConcurrentDigest:
     ) -> None:
         self.root = os.path.abspath(root)
         self.files = [os.path.abspath(dockerfile), os.path.join(self.root, ".dockerignore")]
+        #: The files a watch on the context does not cover (a Dockerfile elsewhere).
+        self.outside = [path for path in self.files if not path.startswith(self.root + os.sep)]
         self._compute = compute
         self._images = images or (lambda: {})
         self._thread: threading.Thread | None = None
@@ -89,10 +95,12 @@ class ConcurrentDigest:
         return not self._before.racy
 
     def _snapshot_before(self) -> None:
-        # An inotify watch set up before the first snapshot answers "did anything change
-        # since?" after the build without a second stat walk of the context (any event
-        # at all counts as a change). Where it cannot be trusted (not a local filesystem,
-        # too many directories, no inotify) the second snapshot is a stat walk again.
+        # An inotify watch set up before the engine starts answers "did anything change
+        # since?" after the build (any event at all counts as a change), and everything
+        # the engine and the hash read, they read after it began: no stat walk of the
+        # context is needed, only stat keys of the files outside it. Where the watch
+        # cannot be trusted (not a local filesystem, too many directories, no inotify)
+        # a stat snapshot of everything is compared with a second one after the build.
         from rtbuild.context._watch import try_watch
 
         watch, _why = try_watch(self.root)
@@ -103,7 +111,10 @@ class ConcurrentDigest:
                 watch.close()
                 watch = None
         self._watch = watch
-        self._before = stat_snapshot(self.root, self.files)
+        if watch is not None:
+            self._before = files_snapshot(self.outside)
+        else:
+            self._before = stat_snapshot(self.root, self.files)
 
     def start(self) -> None:
         """Snapshot the inputs (unless :meth:`settled` did), then start hashing in a
@@ -176,15 +187,14 @@ class ConcurrentDigest:
 
     def _changed_since(self, before: Snapshot) -> str | None:
         """What changed since the first snapshot: from the watch when there is one (plus
-        a stat of the Dockerfile and .dockerignore, which may live outside it), else from
-        a second stat walk."""
+        a stat of a Dockerfile outside the context), else from a second stat walk."""
         watch = self._watch
         if watch is not None:
             generation = watch.generation
             if watch.broken or generation != self._generation:
                 return "the context (inotify reported a change)"
-            outside = stat_snapshot_files(self.files)
-            for path in self.files:
+            outside = stat_snapshot_files(self.outside)
+            for path in self.outside:
                 if outside.get(path) != before.keys.get(path):
                     return path
             return None
@@ -195,10 +205,11 @@ class ConcurrentDigest:
         """The first file whose key in the hash walk's stat cache differs from the snapshot."""
         from rtbuild.context._hashing import StatCache
 
+        files = [(path, key) for path, key in before.keys.items() if path not in self.files and S_ISREG(key[0])]
+        if not files:  # a watched context: its snapshot holds only the files outside it
+            return None
         entries = StatCache(self.root).file_entries()
-        for path, key in before.keys.items():
-            if path in self.files or not S_ISREG(key[0]):
-                continue
+        for path, key in files:
             cached = entries.get(path)
             if cached is None or tuple(cached[0][1:]) != key:
                 return path
