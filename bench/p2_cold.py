@@ -26,6 +26,7 @@ from common import (
     alternate,
     bench_env,
     docker_rmi,
+    flush_writeback,
     log,
     overhead_row,
     run,
@@ -47,6 +48,7 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
 
     def untimed_cleanup(arm: str) -> None:
         docker_rmi(TAGS["rtbuild" if arm.startswith("rtbuild") else "buildkit"])
+        flush_writeback()
 
     arms = {
         "rtbuild CLI --no-cache": timed(

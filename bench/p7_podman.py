@@ -19,6 +19,7 @@ from common import (
     Row,
     alternate,
     bench_env,
+    flush_writeback,
     log,
     median,
     overhead_row,
@@ -58,6 +59,7 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
 
     def cold_cleanup(arm: str) -> None:
         _rmi(TAGS["cold-rtbuild" if arm.startswith("rtbuild") else "cold-podman"])
+        flush_writeback()
 
     cold = alternate(
         {
