@@ -93,8 +93,11 @@ def first_build(
     concurrent.start()
     try:
         # The label says "see the record" (the digest is not known yet); the digest
-        # itself leaves this label out, so the hash does not depend on it.
-        marked = dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
+        # itself leaves this label out, so the hash does not depend on it. A Dockerfile
+        # that fetches what the digest cannot see (ADD <url>, a # syntax frontend) never
+        # gets a record, so its image gets no such label either.
+        remote = analyse_cached(read_text(dockerfile), spec.build_args, spec.platform).remote
+        marked = spec if remote else dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
         outcome = builder._engine_build(marked, extra, None, started)
     except BaseException:
         concurrent.abandon()
