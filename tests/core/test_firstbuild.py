@@ -191,3 +191,22 @@ def test_records_keep_a_few_digests_per_image() -> None:
     assert not record_digest("not-an-image-id", "d")
     label = {"Id": "sha256:" + "cd" * 32, "Config": {"Labels": {"org.rtbuild.input-digest": "x"}}}
     assert carries_digest(label, "x") and not carries_digest(label, "y")
+
+
+def test_a_symlinked_dockerfile_changed_during_a_watched_build_records_nothing(settled: Path, tmp_path: Path) -> None:
+    """The client reads a symlinked Dockerfile's target, which the context's watch does not see."""
+    target = tmp_path / "elsewhere" / "Dockerfile.real"
+    target.parent.mkdir()
+    target.write_text("FROM scratch\nCOPY . /\n")
+    old = time.time() - 10
+    os.utime(target, (old, old))
+    (settled / "Dockerfile").unlink()
+    (settled / "Dockerfile").symlink_to(target)
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
+    assert concurrent.settled()
+    concurrent.start()
+    assert concurrent._watch is not None
+    target.write_text("FROM busybox\n")  # no event in the context: only the target changed
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason and "Dockerfile" in concurrent.reason

@@ -70,8 +70,10 @@ class ConcurrentDigest:
     ) -> None:
         self.root = os.path.abspath(root)
         self.files = [os.path.abspath(dockerfile), os.path.join(self.root, ".dockerignore")]
-        #: The files a watch on the context does not cover (a Dockerfile elsewhere).
-        self.outside = [path for path in self.files if not path.startswith(self.root + os.sep)]
+        #: The files a watch on the context does not cover: a Dockerfile elsewhere, or one
+        #: reached through a symlink (the client reads the target, the watch sees the link).
+        real_root = os.path.realpath(self.root) + os.sep
+        self.outside = [path for path in self.files if not os.path.realpath(path).startswith(real_root)]
         self._compute = compute
         self._images = images or (lambda: {})
         self._thread: threading.Thread | None = None
