@@ -85,3 +85,12 @@ def test_docker_builder_import_leaves_the_build_path_unloaded() -> None:
     assert rtbuild_docker.BuildOutcome.__module__ == "rtbuild_docker.spec"
     with pytest.raises(AttributeError):
         _ = rtbuild_docker.builder.NoSuchName  # type: ignore[attr-defined]
+
+
+def test_loading_every_plugin_leaves_openssl_and_tempfile_unloaded() -> None:
+    # Every CLI build and `rtbuild plugins` load the installed plugins; hashing and temporary
+    # files load only when a plugin fetches something (the vscode archive).
+    plugins = ("rtbuild_vscode.plugin", "rtbuild_jupyter.plugin", "rtbuild_cacerts.plugin", "rtbuild_metrics.plugin")
+    code, modules, out = _imported(None, *plugins, "rtbuild_sbom.plugin")
+    assert code == 0, out
+    assert [m for m in ("hashlib", "tempfile") if m in modules] == []

@@ -10,16 +10,16 @@ concurrent builds download once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from rtbuild.errors import ChecksumMismatchError, ConfigError, DownloadError
 
+# hashlib (OpenSSL) and tempfile are imported by the functions that fetch or check an
+# archive: loading the plugin (every build, `rtbuild plugins`) must not pay for them.
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 #: Report progress every this many bytes when the size is unknown (else every 10 %).
@@ -45,6 +45,8 @@ def normalize_sha256(value: str, *, source: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
@@ -66,6 +68,7 @@ def _mismatch(url: str, expected: str, actual: str) -> ChecksumMismatchError:
 
 def _stream_to(url: str, target: Path, *, timeout: float) -> str:
     """Download ``url`` into ``target`` (an open-able path); return the content's sha256."""
+    import hashlib
     import ssl
 
     import httpx
@@ -117,6 +120,8 @@ def _stream_to(url: str, target: Path, *, timeout: float) -> str:
 
 
 def _copy_local(url: str, target: Path) -> str:
+    import hashlib
+
     source = Path(unquote(urlsplit(url).path))
     try:
         data_digest = hashlib.sha256()
@@ -148,6 +153,8 @@ def fetch_verified(url: str, sha256: str, *, cache: Path | None = None, timeout:
 
     Raises :class:`ChecksumMismatchError` (and caches nothing) when the content differs.
     """
+    import tempfile
+
     from filelock import FileLock
 
     expected = normalize_sha256(sha256, source="sha256")
