@@ -94,3 +94,12 @@ def test_loading_every_plugin_leaves_openssl_and_tempfile_unloaded() -> None:
     code, modules, out = _imported(None, *plugins, "rtbuild_sbom.plugin")
     assert code == 0, out
     assert [m for m in ("hashlib", "tempfile") if m in modules] == []
+
+
+def test_listing_plugins_does_not_load_the_builder_api() -> None:
+    # `rtbuild plugins` registers every plugin and the default dispatch plugin, whose
+    # builder types are annotations only; the builder API loads with a build.
+    code, modules, out = _imported(["plugins"])
+    assert code == 0, out
+    assert "docker" in out and "rtbuild.dispatch" in out  # it did list them
+    assert [m for m in ("rtbuild.builder", "hashlib", "tempfile") if m in modules] == []

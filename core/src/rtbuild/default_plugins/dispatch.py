@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtbuild._framework.plugins._trace import blame, builder_origin
-from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.errors import ConfigError
 from rtbuild.markers import hookimpl
+
+if TYPE_CHECKING:
+    # Only annotations here: `rtbuild plugins` registers this module without the builder API.
+    from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 
 
 @hookimpl(trylast=True)
 def build(request: BuildRequest, builder: RuntimeBuilder) -> BuildResult:
     # The structured entry point: v2 builders override it, the base class adapts it to
     # a v1 ``build()`` with every field as a flag. Plugin filtering never changes this.
+    from rtbuild.builder import BuildResult
+
     try:
         result = builder.build_request(request)
     except BaseException as exc:

@@ -33,13 +33,13 @@ from rtbuild._framework.plugins._discovery import (
 )
 from rtbuild._framework.plugins._names import bad_argument_message, check_configured_names, unknown_hook_message
 from rtbuild._framework.plugins._trace import HookTracer, wrap_impls
-from rtbuild.builder import RuntimeBuilder
 from rtbuild.default_plugins import DEFAULT_PLUGINS
 from rtbuild.errors import BuilderNotFoundError, PluginError, PluginLoadWarning
 from rtbuild.markers import PROJECT_NAME
 
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
+    from rtbuild.builder import RuntimeBuilder
 
 BUILDERS_GROUP = "rtbuild.builders"
 PLUGINS_GROUP = "rtbuild.plugins"
@@ -282,6 +282,8 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 log_tail=_where(exc),
                 hint=f"reinstall {item.distribution}, or choose another builder with --builder",
             ) from exc
+        from rtbuild.builder import RuntimeBuilder  # here: listing plugins does not need it
+
         if not (isinstance(cls, type) and issubclass(cls, RuntimeBuilder)):
             record.status, record.error = "failed", "not a RuntimeBuilder subclass"
             raise PluginError(

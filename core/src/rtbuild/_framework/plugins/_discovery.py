@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rtbuild._framework.entrypoints import EntryPointInfo
-from rtbuild.builder import RuntimeBuilder
 from rtbuild.errors import PluginError
 
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
+    from rtbuild.builder import RuntimeBuilder
 
 
 #: What became of a discovered builder or plugin (``rtbuild plugins`` shows it).

@@ -13,12 +13,14 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
 
-from rtbuild.builder import BuildResult, RuntimeBuilder
 from rtbuild.errors import AgentRuntimeBuildError, PluginError
+
+if TYPE_CHECKING:
+    from rtbuild.builder import RuntimeBuilder
 
 #: Attribute set on any exception: the plugin or builder it came from (CLI: ``from: ...``).
 BLAME_ATTR = "rtbuild_blame"
@@ -55,6 +57,8 @@ def builder_origin(builder: RuntimeBuilder) -> str:
 
 
 def _check_build_result(result: object, origin: str) -> None:
+    from rtbuild.builder import BuildResult  # loaded by every build already; not by listing plugins
+
     if result is None or isinstance(result, BuildResult) or (isinstance(result, str) and result):
         return
     raise PluginError(
