@@ -279,11 +279,11 @@ class DockerBuilder(RuntimeBuilder):
             # One instance per build: its prefetched answers serve this check only.
             api = EngineAPI(self.docker_host)
             text = read_text(dockerfile) if dockerfile != "-" else ""  # stdin: context_digest refuses it
-            externals = analyse_cached(text, spec.build_args, spec.platform).images
-            api.prefetch([*spec.tags, *externals])  # the tags and bases in one round trip
+            analysis = analyse_cached(text, spec.build_args, spec.platform)
+            api.prefetch([*spec.tags, *analysis.images])  # the tags and bases in one round trip
             if dockerfile != "-" and not any(api.peek(tag) for tag in spec.tags):
                 # No tag exists, so nothing can be reused: the engine starts at once.
-                first = first_build(self, spec, extra, dockerfile, externals, started)
+                first = first_build(self, spec, extra, dockerfile, analysis, started)
                 if first is not None:
                     return first
             inputs, ctx = self.inputs_and_context(spec, extra, dockerfile, api)

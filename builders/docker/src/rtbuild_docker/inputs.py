@@ -19,6 +19,8 @@ from rtbuild.enginekit import DIGEST_LABEL, RECORDED, Inputs, analyse_cached, co
 from .engine import EngineAPI
 
 if TYPE_CHECKING:
+    from rtbuild.enginekit import Analysis
+
     from .builder import DockerBuilder
     from .spec import BuildOutcome, BuildSpec
 
@@ -65,17 +67,19 @@ def inputs_and_context(
 
 
 def first_build(
-    builder: DockerBuilder, spec: BuildSpec, extra: list[str], dockerfile: str, externals: list[str], started: float
+    builder: DockerBuilder, spec: BuildSpec, extra: list[str], dockerfile: str, analysis: Analysis, started: float
 ) -> BuildOutcome | None:
     """The engine build with the digest hashed alongside, recorded beside the image when
     it is the image's. ``None`` when the context is not settled (a file written in the
-    last 2 s): then the caller hashes first and labels the image, as for any build."""
+    last 2 s): then the caller hashes first and labels the image, as for any build.
+    ``analysis`` is the caller's analysis of the Dockerfile (its base images, what it
+    fetches that the digest cannot see)."""
     from rtbuild.enginekit import ConcurrentDigest
 
     from .sync import mark_stale_sync
 
     def images() -> dict[str, str]:
-        answers = EngineAPI(builder.docker_host).inspect_images(externals)
+        answers = EngineAPI(builder.docker_host).inspect_images(analysis.images)
         return {name: str(info.get("Id", "")) for name, info in answers.items() if info}
 
     def compute() -> Inputs | None:
@@ -96,8 +100,7 @@ def first_build(
         # itself leaves this label out, so the hash does not depend on it. A Dockerfile
         # that fetches what the digest cannot see (ADD <url>, a # syntax frontend) never
         # gets a record, so its image gets no such label either.
-        remote = analyse_cached(read_text(dockerfile), spec.build_args, spec.platform).remote
-        marked = spec if remote else dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
+        marked = spec if analysis.remote else dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
         outcome = builder._engine_build(marked, extra, None, started)
     except BaseException:
         concurrent.abandon()
