@@ -89,19 +89,24 @@ def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMa
                 stack.append((entry.path, rel + "/"))
             elif mtime_ns >= racy_after or ctime_ns >= racy_after:
                 racy.append(rel)
-    for path, key in stat_snapshot_files(extra_files).items():
-        keys[path] = key
-        if max(key[2], key[4]) >= racy_after:
-            racy.append(path)
+    _add_files(snap, extra_files)
     return snap
 
 
 def files_snapshot(paths: Sequence[str]) -> Snapshot:
     """A :class:`Snapshot` of just ``paths`` (following symlinks), racy ones named."""
-    snap = Snapshot(keys=stat_snapshot_files(paths), taken_ns=time.time_ns())
-    racy_after = snap.taken_ns - RACY_NS
-    snap.racy = [path for path, key in snap.keys.items() if max(key[2], key[4]) >= racy_after]
+    snap = Snapshot(taken_ns=time.time_ns())
+    _add_files(snap, paths)
     return snap
+
+
+def _add_files(snap: Snapshot, paths: Sequence[str]) -> None:
+    """Add ``paths`` (following symlinks) to ``snap``, racy relative to when it was taken."""
+    racy_after = snap.taken_ns - RACY_NS
+    for path, key in stat_snapshot_files(paths).items():
+        snap.keys[path] = key
+        if max(key[2], key[4]) >= racy_after:
+            snap.racy.append(path)
 
 
 def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
