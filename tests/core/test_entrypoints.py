@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -85,3 +86,36 @@ def test_load_resolves_module_and_attribute_paths(site: FakeSite) -> None:
     assert entrypoints.EntryPointInfo("m", "x_mod", "g", None, None).load() is sys.modules["x_mod"]
     with pytest.raises(ValueError, match="malformed"):
         entrypoints.EntryPointInfo("m", "not a value!", "g", None, None).load()
+
+
+def test_a_settled_directory_is_not_listed_again_until_it_changes(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    monkeypatch.setattr(entrypoints, "_RACY_NS", 0)  # count the just-written site as settled
+    first = entrypoints.scan()
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path: Any) -> Any:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    with monkeypatch.context() as patched:
+        _forbid_rescan(patched)
+        assert entrypoints.scan() == first
+    assert listed == []  # served from the recorded listing
+    site.add("rt-p", entry_points={"rtbuild.plugins": {"pea": "pea_mod"}})
+    later = time.time_ns() + 5_000_000_000  # the listing moved, whatever the clock granularity
+    os.utime(site.root, ns=(later, later))
+    assert _names(entrypoints.scan())["rtbuild.plugins"] == [("pea", "rt-p", "1.0")]
+    assert str(site.root) in listed
+
+
+def test_a_directory_changed_just_now_is_listed_every_time(site: FakeSite) -> None:
+    # A change in the same clock tick as the scan might not move the directory's times.
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    entrypoints.scan()
+    recorded = json.loads(Path(entrypoints.cache_path()).read_text())["listings"]
+    assert str(site.root) not in recorded

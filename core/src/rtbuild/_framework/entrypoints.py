@@ -6,6 +6,8 @@ is installed, removed or edited, so it is cached under ``$XDG_CACHE_HOME/rtbuild
 a fingerprint of ``sys.path``: each directory's mtime and, for each ``*.dist-info`` /
 ``*.egg-info`` in it, the mtimes of the folder and of its ``entry_points.txt`` (the same
 idea as stevedore's entry-point cache). Any mismatch, or an unreadable cache, rescans.
+The cache also keeps each settled directory's list of distribution folders, read again only
+when the directory's mtime or ctime moves, so a hit lists no directory (about 1 ms a call).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from stat import S_ISDIR
 from typing import Any
 
 from rtbuild._framework.atomic import try_atomic_write
@@ -24,7 +28,7 @@ from rtbuild._framework.paths import cache_dir
 
 #: The groups rtbuild reads; one scan fills the cache for all of them.
 GROUPS = ("rtbuild.builders", "rtbuild.plugins")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 
 
@@ -53,30 +57,54 @@ def cache_path() -> str:
     return str(cache_dir("entry-points.json"))
 
 
-def fingerprint(path: Sequence[str]) -> list[Any]:
-    """What the scan depends on: every path entry's and every distribution's mtimes."""
+#: A directory whose mtime and ctime are this much older than a scan has settled: a later
+#: change to it moves one of them (the kernel's file clock is coarse, so a change in the same
+#: tick as the scan might not).
+_RACY_NS = 2_000_000_000
+_INFO_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _infos(where: str, st: os.stat_result, known: Mapping[str, Any]) -> list[str]:
+    """The distribution folders in ``where``: the listing recorded by the last scan while the
+    directory's mtime and ctime are unchanged (adding, removing or renaming an entry moves
+    both, and ctime cannot be set back), else read again."""
+    hit = known.get(where)
+    if isinstance(hit, list) and len(hit) == 3 and hit[0] == st.st_mtime_ns and hit[1] == st.st_ctime_ns:
+        return [str(name) for name in hit[2]]
+    with os.scandir(where) as scanner:
+        return sorted(e.name for e in scanner if e.name.endswith(_INFO_SUFFIXES))
+
+
+def fingerprint(path: Sequence[str], known: Mapping[str, Any] | None = None) -> tuple[list[Any], dict[str, Any]]:
+    """What the scan depends on (every path entry's and every distribution's mtimes), and the
+    settled directories' listings to pass back as ``known`` next time (saves their reads)."""
     parts: list[Any] = [sys.version]
+    listings: dict[str, Any] = {}
+    settled_before = time.time_ns() - _RACY_NS
     for entry in path:
+        where = entry or "."
         try:
-            parts.append([entry, os.stat(entry or ".").st_mtime_ns])
-            if not os.path.isdir(entry or "."):
+            st = os.stat(where)
+            parts.append([entry, st.st_mtime_ns])
+            if not S_ISDIR(st.st_mode):
                 continue
-            with os.scandir(entry or ".") as scanner:
-                infos = sorted(e.name for e in scanner if e.name.endswith((".dist-info", ".egg-info")))
+            infos = _infos(where, st, known or {})
         except OSError:
             parts.append([entry, None])
             continue
+        if max(st.st_mtime_ns, st.st_ctime_ns) < settled_before:
+            listings[where] = [st.st_mtime_ns, st.st_ctime_ns, infos]
         for name in infos:
-            folder = os.path.join(entry or ".", name)
+            folder = f"{where}/{name}"
             try:
-                eps: int | None = os.stat(os.path.join(folder, "entry_points.txt")).st_mtime_ns
+                eps: int | None = os.stat(f"{folder}/entry_points.txt").st_mtime_ns
             except OSError:
                 eps = None
             try:
                 parts.append([name, os.stat(folder).st_mtime_ns, eps])
             except OSError:
                 continue
-    return parts
+    return parts, listings
 
 
 def _scan_metadata(path: Sequence[str] | None) -> dict[str, list[EntryPointInfo]]:
@@ -100,21 +128,29 @@ def _scan_metadata(path: Sequence[str] | None) -> dict[str, list[EntryPointInfo]
     return out
 
 
-def _read_cache(file: str, key: list[Any]) -> dict[str, list[EntryPointInfo]] | None:
+def _read_cache(file: str) -> dict[str, Any]:
     try:
         with open(file, encoding="utf-8") as handle:
             data = json.load(handle)
-        if data.get("version") != CACHE_VERSION or data.get("key") != key:
-            return None
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}
+
+
+def _cached_groups(data: Mapping[str, Any], key: list[Any]) -> dict[str, list[EntryPointInfo]] | None:
+    if data.get("key") != key:
+        return None
+    try:
         return {group: [EntryPointInfo(*item) for item in data["groups"][group]] for group in GROUPS}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
 
 
-def _write_cache(file: str, key: list[Any], groups: dict[str, list[EntryPointInfo]]) -> None:
+def _write_cache(file: str, key: list[Any], groups: dict[str, list[EntryPointInfo]], listings: dict[str, Any]) -> None:
     payload = {
         "version": CACHE_VERSION,
         "key": key,
+        "listings": listings,
         "groups": {
             group: [[i.name, i.value, i.group, i.distribution, i.version] for i in items]
             for group, items in groups.items()
@@ -128,14 +164,19 @@ def scan(search_path: Sequence[str] | None = None, *, use_cache: bool = True) ->
     """Entry points of :data:`GROUPS` on ``search_path`` (default ``sys.path``, cached)."""
     if search_path is not None or not use_cache or os.environ.get("RTBUILD_NO_ENTRY_POINT_CACHE"):
         return _scan_metadata(search_path)
-    # JSON turns tuples into lists: build the key as lists so a fresh key equals a read one.
-    key = json.loads(json.dumps(fingerprint(sys.path)))
     file = cache_path()
-    cached = _read_cache(file, key)
+    data = _read_cache(file)
+    known = data.get("listings")
+    parts, listings = fingerprint(sys.path, known if isinstance(known, dict) else None)
+    # JSON turns tuples into lists: build the key as lists so a fresh key equals a read one.
+    key = json.loads(json.dumps(parts))
+    cached = _cached_groups(data, key)
     if cached is not None:
+        if listings != known:  # a directory settled since: record its listing once
+            _write_cache(file, key, cached, listings)
         return cached
     groups = _scan_metadata(None)
-    _write_cache(file, key, groups)
+    _write_cache(file, key, groups, listings)
     return groups
 
 
