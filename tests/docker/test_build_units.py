@@ -139,6 +139,32 @@ def test_failed_step_mapping() -> None:
     assert len(error.log_tail) <= 20
 
 
+LEGACY_HEAD = [
+    "DEPRECATED: The legacy builder is deprecated and will be removed in a future release.",
+    "Sending build context to Docker daemon  2.048kB",
+    "Step 1/3 : FROM busybox:latest",
+    " ---> a79d7d0462a2",
+    "Step 2/3 : RUN echo fine",
+    " ---> Running in 4c1f0e2a9b7d",
+    "fine",
+    " ---> 9d2e5c7b1a33",
+]
+
+
+def test_legacy_builder_failures_name_their_step() -> None:
+    run = [*LEGACY_HEAD, "Step 3/3 : RUN echo bad && exit 3", " ---> Running in 0f3c", "bad"]
+    run.append("The command '/bin/sh -c echo bad && exit 3' returned a non-zero code: 3")
+    error = build_error(run, 3, log_path="/l", host="h")
+    assert isinstance(error, BuildFailedError) and error.step == "RUN echo bad && exit 3"
+    assert "[3/3]" in error.message and "exit code 3" in error.message and error.hint
+    copy = [*LEGACY_HEAD, "Step 3/3 : COPY missing.txt /x", "COPY failed: file not found in build context"]
+    error = build_error(copy, 1, log_path="/l", host="h")
+    assert error.step == "COPY missing.txt /x" and "COPY failed: file not found" in error.message
+    base = [LEGACY_HEAD[1], "Step 1/1 : FROM nonexistent-zzz:latest", 'Get "https://x/v2/": dial tcp: no such host']
+    error = build_error(base, 1, log_path="/l", host="h")
+    assert error.step == "FROM nonexistent-zzz:latest" and "base image could not be resolved" in error.message
+
+
 def test_daemon_down_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/nope.sock")
     lines = ["Cannot connect to the Docker daemon at unix:///tmp/nope.sock. Is the docker daemon running?"]

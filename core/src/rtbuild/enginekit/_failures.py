@@ -1,8 +1,9 @@
 """Turning a failed engine CLI build's plain output into an :mod:`rtbuild.errors` error.
 
-Two output dialects are understood: BuildKit's plain progress (``docker build``) and
-Buildah's (``podman build``). Either way the error names the failing step, its exit code
-when there is one, the log's last lines and the full log's path.
+Three output dialects are understood: BuildKit's plain progress (``docker build``),
+Buildah's (``podman build``) and the legacy docker builder's (``DOCKER_BUILDKIT=0``). Each
+way the error names the failing step, its exit code when there is one, the log's last
+lines and the full log's path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ _FAILED_BLOCK = re.compile(r"^ > \[([^\]]+)\] (.+):$")
 #: Buildah: ``STEP 2/3: RUN ...`` then ``Error: building at STEP "RUN ...": ...``.
 _BUILDAH_STEP = re.compile(r"^STEP (\d+(?:/\d+)?): (.+)$")
 _BUILDAH_ERROR = re.compile(r'^Error: building at STEP "(.*)": (.*)$')
+#: The legacy builder: ``Step 2/3 : RUN ...``, then ``The command '...' returned a non-zero
+#: code: 3`` for a RUN, or the failure itself (``COPY failed: ...``) for any other step.
+_LEGACY_STEP = re.compile(r"^Step (\d+/\d+) : (.+)$")
+_LEGACY_RUN_FAILED = re.compile(r"^The command '.*' returned a non-zero code: (\d+)$")
 _ENGINE_DOWN = (
     "Cannot connect to the Docker daemon",
     "error during connect",
@@ -57,6 +62,33 @@ def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str | None) 
             return None
         return BuildFailedError(
             f"build step [{position}] {instruction} failed: {failed.group(2)}",
+            step=instruction,
+            log_tail=tail,
+            log_path=log_path,
+        )
+    return None
+
+
+def _legacy_step(lines: Sequence[str], tail: list[str], log_path: str | None) -> BuildFailedError | None:
+    for index in range(len(lines) - 1, -1, -1):  # the last step started is the one that failed
+        header = _LEGACY_STEP.match(lines[index])
+        if header is None:
+            continue
+        position, instruction = header.group(1), header.group(2).strip()
+        after = [line.strip() for line in lines[index + 1 :] if line.strip() and not line.startswith(" ---> ")]
+        if not after:
+            return None
+        code = next((m for m in map(_LEGACY_RUN_FAILED.match, after) if m), None)
+        if code:
+            return BuildFailedError(
+                f"build step [{position}] {instruction} failed with exit code {code.group(1)}",
+                step=instruction,
+                log_tail=tail,
+                log_path=log_path,
+                hint="fix the command in the Dockerfile; the full log has every line",
+            )
+        return BuildFailedError(
+            f"build step [{position}] {instruction} failed: {after[-1][:300]}",
             step=instruction,
             log_tail=tail,
             log_path=log_path,
@@ -115,12 +147,16 @@ def build_error(
     """
     tail = [line for line in lines if line.strip()][-TAIL_LINES:]
     text = "\n".join(lines)
-    started = any(_STEP_HEADER.match(line) or _BUILDAH_STEP.match(line) for line in lines)
+    started = any(_STEP_HEADER.match(line) or _BUILDAH_STEP.match(line) or _LEGACY_STEP.match(line) for line in lines)
     if engine_down is not None and any(marker in text for marker in _ENGINE_DOWN) and not started:
         error = engine_down((tail[-1] if tail else "connection failed").strip())
         error.log_tail, error.log_path = tail, log_path
         return error
-    found = _buildkit_step(lines, tail, log_path) or _buildah_step(lines, tail, log_path)
+    found = (
+        _buildkit_step(lines, tail, log_path)
+        or _buildah_step(lines, tail, log_path)
+        or _legacy_step(lines, tail, log_path)
+    )
     last = tail[-1].strip() if tail else f"{engine} build exited with {returncode}"
     parse = _PARSE.search(text)
     if parse and (found is None or found.step == "parse Dockerfile"):
