@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docker_build_helpers as h
 import pytest
-from rtbuild import BuildContextError, BuildFailedError
+from rtbuild import BuildContextError, BuildFailedError, Config
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 from rtbuild.context._hashing import hash_context
 from rtbuild.enginekit import carries_digest
@@ -76,6 +76,27 @@ def test_failing_step_names_instruction_exit_code_and_log(images: h.Images, cont
     rendered = error.render()
     assert error.log_path in rendered and "exit code 7" in rendered
     assert h.inspect(images.cli, images.tag()) is None
+
+
+def test_a_failed_legacy_build_leaves_no_container(images: h.Images, context: Path) -> None:
+    # The legacy builder keeps a failed step's container unless --force-rm is passed.
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo legacy-marker && exit 3\n")
+
+    def containers() -> set[str]:
+        listed = subprocess.run(
+            [images.cli, "ps", "-aq", "--no-trunc", "--filter", "ancestor=busybox:latest"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return set(listed.stdout.split())
+
+    before = containers()
+    config = Config(builders={"docker": {"buildkit": "legacy"}})
+    with pytest.raises(BuildFailedError) as info:
+        h.build(images, context, config=config)
+    assert info.value.step == "RUN echo legacy-marker && exit 3" and "exit code 3" in info.value.message
+    assert containers() - before == set()
 
 
 def test_missing_dockerfile_fails_before_the_engine(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:

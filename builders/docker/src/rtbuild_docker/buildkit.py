@@ -35,6 +35,9 @@ class BuildClient:
     def command(self) -> list[str]:
         if self.mode == "buildx":
             return [self.cli, "buildx", "build", "--load"]
+        if self.mode == "legacy":
+            # The legacy builder keeps a failed step's container unless told otherwise.
+            return [self.cli, "build", "--force-rm"]
         return [self.cli, "build"]
 
     @property

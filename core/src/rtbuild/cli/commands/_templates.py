@@ -154,7 +154,8 @@ class $cls(RuntimeBuilder):
                 if major.isdigit() and int(major) < 23:
                     self._command = [self.cli, "build", "--progress=plain"], {"DOCKER_BUILDKIT": "1"}
                 else:
-                    self._command = [self.cli, "build"], {"DOCKER_BUILDKIT": "0"}
+                    # --force-rm: the legacy builder keeps a failed step's container otherwise.
+                    self._command = [self.cli, "build", "--force-rm"], {"DOCKER_BUILDKIT": "0"}
         return self._command
 
     def _argv(self, request: BuildRequest) -> list[str]:
