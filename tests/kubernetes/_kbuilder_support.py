@@ -90,6 +90,8 @@ def push_base(registry: str, docker_config: Path) -> str:
     proc = subprocess.run(
         [DOCKER, "--config", str(docker_config), "push", image], capture_output=True, text=True, timeout=300
     )
+    # The registry holds it now; the local tag would outlive the session's registry.
+    subprocess.run([DOCKER, "rmi", image], capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return image
 

@@ -27,8 +27,8 @@ PLUGINS = ["jupyter", "cacerts"]
 
 
 def _config() -> Config:
-    # The two contrib plugins and the docker backend, whatever else is installed.
-    return Config(load_plugins=["docker", "jupyter", "cacerts"])
+    # The two contrib plugins, whatever else is installed (plugin lists never filter builders).
+    return Config(load_plugins=["jupyter", "cacerts"])
 
 
 @dataclass
