@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/run.py [--only P1,P4] [--quick] [--reps N] [--out PATH] [--keep-images]
+    python bench/run.py [--only P1,P4] [--quick] [--reps N] [--out PATH] [--keep-images] [--keep-engine-cache]
 
 ``BENCH=P1,P4`` and ``BENCH_QUICK=1`` in the environment do the same as ``--only`` and
 ``--quick`` (so ``BENCH=P4 make bench`` works). Scenarios are described in bench/README.md
@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, WORK, CacheJanitor, Row, cleanup_images, git_commit, log, machine
+from common import REPO, WORK, CacheJanitor, Row, cleanup_images, git_commit, log, machine, reset_engine_cache
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     "P1": ("p1_rebuild", "rebuild of an unchanged 470 MB / 20,000-file context"),
@@ -65,6 +65,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--keep-images",
         action="store_true",
         help="Keep the rtbuild-bench/* images and the BuildKit cache records the run made.",
+    )
+    parser.add_argument(
+        "--keep-engine-cache",
+        action="store_true",
+        default=os.environ.get("BENCH_KEEP_ENGINE_CACHE", "") not in ("", "0"),
+        help="Start without pruning the engine's build cache and dangling images (see docs/performance.md).",
     )
     parser.add_argument(
         "--markdown", action="store_true", help="Print the results file as a Markdown table (docs) and exit."
@@ -192,6 +198,8 @@ def main(argv: list[str]) -> int:
     failed = False
     started_all = time.perf_counter()
     log(f"scenarios {', '.join(args.scenarios)}; reps {args.reps}{' (quick)' if args.quick else ''}; work dir {WORK}")
+    if not args.keep_engine_cache:
+        log(f"engine: {reset_engine_cache()}")
     for scenario_id in args.scenarios:
         module_name, title = SCENARIOS[scenario_id]
         log(f"=== {scenario_id}: {title}")
