@@ -119,3 +119,16 @@ def test_a_directory_changed_just_now_is_listed_every_time(site: FakeSite) -> No
     entrypoints.scan()
     recorded = json.loads(Path(entrypoints.cache_path()).read_text())["listings"]
     assert str(site.root) not in recorded
+
+
+def test_the_working_directory_is_recorded_by_its_absolute_path(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "" on sys.path is whatever directory the next run starts in: never reuse its listing by name.
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    monkeypatch.setattr(sys, "path", [""])
+    monkeypatch.chdir(site.root)
+    monkeypatch.setattr(entrypoints, "_RACY_NS", 0)
+    assert _names(entrypoints.scan())["rtbuild.builders"] == [("bee", "rt-b", "1.0")]
+    recorded = json.loads(Path(entrypoints.cache_path()).read_text())["listings"]
+    assert list(recorded) == [str(site.root)]

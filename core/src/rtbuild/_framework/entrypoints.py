@@ -68,11 +68,16 @@ def _infos(where: str, st: os.stat_result, known: Mapping[str, Any]) -> list[str
     """The distribution folders in ``where``: the listing recorded by the last scan while the
     directory's mtime and ctime are unchanged (adding, removing or renaming an entry moves
     both, and ctime cannot be set back), else read again."""
-    hit = known.get(where)
+    hit = known.get(_listing_key(where))
     if isinstance(hit, list) and len(hit) == 3 and hit[0] == st.st_mtime_ns and hit[1] == st.st_ctime_ns:
         return [str(name) for name in hit[2]]
     with os.scandir(where) as scanner:
         return sorted(e.name for e in scanner if e.name.endswith(_INFO_SUFFIXES))
+
+
+def _listing_key(where: str) -> str:
+    # "" on sys.path is the working directory, which differs between runs.
+    return where if os.path.isabs(where) else os.path.abspath(where)
 
 
 def fingerprint(path: Sequence[str], known: Mapping[str, Any] | None = None) -> tuple[list[Any], dict[str, Any]]:
@@ -93,7 +98,7 @@ def fingerprint(path: Sequence[str], known: Mapping[str, Any] | None = None) -> 
             parts.append([entry, None])
             continue
         if max(st.st_mtime_ns, st.st_ctime_ns) < settled_before:
-            listings[where] = [st.st_mtime_ns, st.st_ctime_ns, infos]
+            listings[_listing_key(where)] = [st.st_mtime_ns, st.st_ctime_ns, infos]
         for name in infos:
             folder = f"{where}/{name}"
             try:
