@@ -85,6 +85,9 @@ class DockerBuilder(RuntimeBuilder):
         self.log_keep = log_keep
         self.log_max_age_days = log_max_age_days
         self._client: BuildClient | None = None
+        from .lookahead import Lookahead
+
+        self._lookahead = Lookahead()
 
     @classmethod
     def from_config(cls, config: Config, name: str = "docker") -> DockerBuilder:
@@ -170,6 +173,8 @@ class DockerBuilder(RuntimeBuilder):
         return self.run(BuildSpec(path, list(tags), platform, extra_build_args=list(extra_build_args or []))).image
 
     def image_exists(self, image_name: str, pull_from_repo: bool = True, *, platform: str | None = None) -> bool:
+        if self._lookahead.asked(image_name) and not platform:
+            return True  # answered together with the base lookup just before (lookahead.py)
         if platform:
             from .platforms import image_exists_for
 
@@ -219,9 +224,23 @@ class DockerBuilder(RuntimeBuilder):
         return [*prune_images(EngineAPI(self.docker_host), policy), *prune_logs(self.log_dir, policy)]
 
     def image_id(self, image: str) -> str | None:
-        """The local image ID (``sha256:...``), so runtime lock hashes follow a re-tagged base."""
-        info = self.inspect_image(image)
-        return info.id or None if info else None
+        """The local image ID (``sha256:...``), so runtime lock hashes follow a re-tagged base.
+
+        The image checked right after this base last time is inspected in the same round
+        trip (see :mod:`rtbuild_docker.lookahead`).
+        """
+        from .engine import EngineAPI
+
+        api = EngineAPI(self.docker_host)
+        follow = self._lookahead.expect(image)
+        if follow is None or api.uses_sdk:
+            info = api.inspect_image(image)
+        else:
+            answers = api.inspect_images([image, follow])
+            if answers.get(follow) is not None:
+                self._lookahead.present(follow)
+            info = answers.get(image)
+        return str(info.get("Id") or "") or None if info else None
 
     # --- the work --------------------------------------------------------------------
 
