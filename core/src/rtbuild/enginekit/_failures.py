@@ -42,6 +42,24 @@ _BASE_HINT = "build or load the base image locally first (`rtbuild exists IMAGE 
 EngineDown = Callable[[str], AgentRuntimeBuildError]
 
 
+def _step_failed(
+    position: str | None, instruction: str, tail: list[str], log_path: str | None, *, code: str | None, detail: str = ""
+) -> BuildFailedError:
+    """A named step's failure, in the same words whichever engine dialect reported it."""
+    where = f"[{position}] " if position else ""
+    if code is not None:
+        return BuildFailedError(
+            f"build step {where}{instruction} failed with exit code {code}",
+            step=instruction,
+            log_tail=tail,
+            log_path=log_path,
+            hint="fix the command in the Dockerfile; the full log has every line",
+        )
+    return BuildFailedError(
+        f"build step {where}{instruction} failed: {detail}", step=instruction, log_tail=tail, log_path=log_path
+    )
+
+
 def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str | None) -> BuildFailedError | None:
     headers = {m.group(1): (m.group(2), m.group(3)) for m in map(_STEP_HEADER.match, lines) if m}
     for line in reversed(lines):
@@ -51,21 +69,10 @@ def _buildkit_step(lines: Sequence[str], tail: list[str], log_path: str | None) 
         position, instruction = headers[failed.group(1)]
         code = _EXIT_CODE.search(failed.group(2))
         if code:
-            return BuildFailedError(
-                f"build step [{position}] {instruction} failed with exit code {code.group(1)}",
-                step=instruction,
-                log_tail=tail,
-                log_path=log_path,
-                hint="fix the command in the Dockerfile; the full log has every line",
-            )
+            return _step_failed(position, instruction, tail, log_path, code=code.group(1))
         if position.startswith("internal") or instruction.startswith("FROM"):
             return None
-        return BuildFailedError(
-            f"build step [{position}] {instruction} failed: {failed.group(2)}",
-            step=instruction,
-            log_tail=tail,
-            log_path=log_path,
-        )
+        return _step_failed(position, instruction, tail, log_path, code=None, detail=failed.group(2))
     return None
 
 
@@ -78,21 +85,8 @@ def _legacy_step(lines: Sequence[str], tail: list[str], log_path: str | None) ->
         after = [line.strip() for line in lines[index + 1 :] if line.strip() and not line.startswith(" ---> ")]
         if not after:
             return None
-        code = next((m for m in map(_LEGACY_RUN_FAILED.match, after) if m), None)
-        if code:
-            return BuildFailedError(
-                f"build step [{position}] {instruction} failed with exit code {code.group(1)}",
-                step=instruction,
-                log_tail=tail,
-                log_path=log_path,
-                hint="fix the command in the Dockerfile; the full log has every line",
-            )
-        return BuildFailedError(
-            f"build step [{position}] {instruction} failed: {after[-1][:300]}",
-            step=instruction,
-            log_tail=tail,
-            log_path=log_path,
-        )
+        code = next((m.group(1) for m in map(_LEGACY_RUN_FAILED.match, after) if m), None)
+        return _step_failed(position, instruction, tail, log_path, code=code, detail=after[-1][:300])
     return None
 
 
@@ -105,16 +99,9 @@ def _buildah_step(lines: Sequence[str], tail: list[str], log_path: str | None) -
         (m.group(1) for m in map(_BUILDAH_STEP.match, reversed(lines)) if m and m.group(2).strip() == instruction),
         None,
     )
-    where = f"[{position}] " if position else ""
     code = _EXIT_CODE.search(detail)
     if code and instruction.upper().startswith("RUN"):
-        return BuildFailedError(
-            f"build step {where}{instruction} failed with exit code {code.group(1)}",
-            step=instruction,
-            log_tail=tail,
-            log_path=log_path,
-            hint="fix the command in the Dockerfile; the full log has every line",
-        )
+        return _step_failed(position, instruction, tail, log_path, code=code.group(1))
     parse = _PARSE.search(detail)
     if parse:
         return BuildFailedError(
@@ -124,12 +111,7 @@ def _buildah_step(lines: Sequence[str], tail: list[str], log_path: str | None) -
             log_path=log_path,
             hint="fix the Dockerfile line named above",
         )
-    return BuildFailedError(
-        f"build step {where}{instruction} failed: {detail[:300]}",
-        step=instruction,
-        log_tail=tail,
-        log_path=log_path,
-    )
+    return _step_failed(position, instruction, tail, log_path, code=None, detail=detail[:300])
 
 
 def build_error(
