@@ -83,13 +83,9 @@ def test_a_failed_legacy_build_leaves_no_container(images: h.Images, context: Pa
     (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo legacy-marker && exit 3\n")
 
     def containers() -> set[str]:
-        listed = subprocess.run(
-            [images.cli, "ps", "-aq", "--no-trunc", "--filter", "ancestor=busybox:latest"],
-            capture_output=True,
-            text=True,
-            check=True,
+        return set(
+            h.docker(images.cli, "ps", "-aq", "--no-trunc", "--filter", "ancestor=busybox:latest").stdout.split()
         )
-        return set(listed.stdout.split())
 
     before = containers()
     config = Config(builders={"docker": {"buildkit": "legacy"}})

@@ -4,11 +4,11 @@ pair, and never answers "present" from anything but a fresh engine answer."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import docker_build_helpers as h
 import pytest
 from rtbuild import Config
 from rtbuild_docker import lookahead
@@ -23,9 +23,9 @@ BASE = "busybox:latest"
 @pytest.fixture
 def tag(docker_engine: str) -> Iterator[str]:
     name = f"rtbuild-test/lookahead-{uuid.uuid4().hex[:12]}:exact"
-    subprocess.run([docker_engine, "tag", BASE, name], check=True, capture_output=True, timeout=60)
+    h.docker(docker_engine, "tag", BASE, name)
     yield name
-    subprocess.run([docker_engine, "rmi", name], capture_output=True, timeout=60)
+    h.docker(docker_engine, "rmi", name, check=False)
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_an_image_gone_since_is_asked_again(tag: str, requests: list[str], docke
     builder = _builder()
     builder.image_id(BASE)
     builder.image_exists(tag, pull_from_repo=False)
-    subprocess.run([docker_engine, "rmi", tag], check=True, capture_output=True, timeout=60)
+    h.docker(docker_engine, "rmi", tag)
     builder.image_id(BASE)  # the early answer now says "absent": it is not used
     requests.clear()
     assert not builder.image_exists(tag, pull_from_repo=False)
