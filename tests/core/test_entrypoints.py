@@ -132,3 +132,49 @@ def test_the_working_directory_is_recorded_by_its_absolute_path(
     assert _names(entrypoints.scan())["rtbuild.builders"] == [("bee", "rt-b", "1.0")]
     recorded = json.loads(Path(entrypoints.cache_path()).read_text())["listings"]
     assert list(recorded) == [str(site.root)]
+
+
+def test_each_sys_path_keeps_its_own_cache(site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rtbuild script, `python -m rtbuild` and a service using the API see different
+    # sys.path[0]: alternating between them must not rescan every time.
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    script_dir, other_dir = tmp_path / "bin", tmp_path / "service"
+    script_dir.mkdir()
+    other_dir.mkdir()
+    as_script, as_service = [str(script_dir), str(site.root)], [str(other_dir), str(site.root)]
+    monkeypatch.setattr(sys, "path", as_script)
+    first = entrypoints.scan()
+    monkeypatch.setattr(sys, "path", as_service)
+    assert entrypoints.scan() == first
+    assert entrypoints.cache_path(as_script) != entrypoints.cache_path(as_service)
+    with monkeypatch.context() as patched:
+        _forbid_rescan(patched)
+        for path in (as_script, as_service, as_script):
+            patched.setattr(sys, "path", path)
+            assert entrypoints.scan() == first
+
+
+def test_a_rescan_keeps_only_the_newest_cache_files(
+    site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.add("rt-b", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
+    folder = Path(entrypoints.cache_path()).parent
+    folder.mkdir(parents=True)
+    legacy = folder / "entry-points.json"  # the single file of earlier versions
+    legacy.write_text("{}")
+    old = []
+    for index in range(entrypoints.MAX_FILES + 3):
+        stale = folder / f"entry-points-{index:016x}.json"
+        stale.write_text("{}")
+        os.utime(stale, ns=(index * 1_000_000_000, index * 1_000_000_000))
+        old.append(stale)
+    entrypoints.scan()  # a miss: rescans, writes its file, trims the rest
+    kept = sorted(folder.glob("entry-points-*.json"))
+    assert len(kept) == entrypoints.MAX_FILES
+    assert Path(entrypoints.cache_path()) in kept
+    assert not legacy.exists()
+    assert [p for p in old if p.exists()] == old[-(entrypoints.MAX_FILES - 1) :]  # the newest others stay
+    extra = folder / "entry-points-ffffffffffffffff.json"
+    extra.write_text("{}")
+    entrypoints.scan()  # a hit removes nothing
+    assert extra.exists()

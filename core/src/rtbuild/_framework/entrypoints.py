@@ -8,10 +8,16 @@ a fingerprint of ``sys.path``: each directory's mtime and, for each ``*.dist-inf
 idea as stevedore's entry-point cache). Any mismatch, or an unreadable cache, rescans.
 The cache also keeps each settled directory's list of distribution folders, read again only
 when the directory's mtime or ctime moves, so a hit lists no directory (about 1 ms a call).
+
+Each ``sys.path`` has its own cache file (named by a hash of the resolved path and the
+Python version): the ``rtbuild`` script, ``python -m rtbuild`` and a service using the API
+see different ``sys.path[0]``, and one shared file would make each rescan whenever another
+ran last. At most :data:`MAX_FILES` are kept; a rescan removes the least recently written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -23,12 +29,17 @@ from dataclasses import dataclass
 from stat import S_ISDIR
 from typing import Any
 
+import xxhash
+
 from rtbuild._framework.atomic import try_atomic_write
 from rtbuild._framework.paths import cache_dir
 
 #: The groups rtbuild reads; one scan fills the cache for all of them.
 GROUPS = ("rtbuild.builders", "rtbuild.plugins")
 CACHE_VERSION = 2
+#: Cache files kept (one per distinct ``sys.path``); a rescan removes older ones.
+MAX_FILES = 16
+_PREFIX = "entry-points-"
 _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 
 
@@ -53,8 +64,32 @@ class EntryPointInfo:
         return target
 
 
-def cache_path() -> str:
-    return str(cache_dir("entry-points.json"))
+def cache_path(path: Sequence[str] | None = None) -> str:
+    """The cache file for ``path`` (default ``sys.path``)."""
+    resolved = [_listing_key(entry or ".") for entry in (sys.path if path is None else path)]
+    name = xxhash.xxh3_64_hexdigest("\0".join([sys.version, *resolved]).encode("utf-8", "surrogateescape"))
+    return str(cache_dir(f"{_PREFIX}{name}.json"))
+
+
+def _drop_old_files(keep: str) -> None:
+    """Keep the newest :data:`MAX_FILES` cache files (``keep`` among them); remove the
+    single file of earlier versions. Runs only after a rescan, never on a hit."""
+    folder = os.path.dirname(keep)
+    try:
+        with os.scandir(folder) as scanner:
+            found = [
+                (entry.stat().st_mtime_ns, entry.path)
+                for entry in scanner
+                if entry.name.startswith(_PREFIX) and entry.name.endswith(".json") and entry.path != keep
+            ]
+    except OSError:
+        return
+    found.sort(reverse=True)
+    for _mtime, stale in found[MAX_FILES - 1 :]:
+        with contextlib.suppress(OSError):
+            os.unlink(stale)
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(folder, "entry-points.json"))
 
 
 #: A directory whose mtime and ctime are this much older than a scan has settled: a later
@@ -182,7 +217,8 @@ def scan(search_path: Sequence[str] | None = None, *, use_cache: bool = True) ->
         return cached
     groups = _scan_metadata(None)
     _write_cache(file, key, groups, listings)
+    _drop_old_files(file)
     return groups
 
 
-__all__ = ["GROUPS", "EntryPointInfo", "cache_path", "fingerprint", "scan"]
+__all__ = ["GROUPS", "MAX_FILES", "EntryPointInfo", "cache_path", "fingerprint", "scan"]
