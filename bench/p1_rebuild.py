@@ -142,7 +142,7 @@ def run_scenario(reps: int, quick: bool) -> list[Row]:
     py_reps = 3 if quick else 5
     log(f"P1: {py_reps} alternating rounds of docker-py images.build and rtbuild CLI")
     slow = alternate({"rtbuild CLI": cli, "docker-py": dockerpy}, py_reps, warmup=False)
-    api_reps = reps if quick else max(10, 2 * reps)
+    api_reps = reps if quick else max(20, 4 * reps)  # 0.1 s arms: rounds are cheap
     api_arms = {
         "stat walk": lambda: stat_walk(str(ctx)),
         "rtbuild API": api_call,
