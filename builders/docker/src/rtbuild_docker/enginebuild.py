@@ -37,7 +37,6 @@ def engine_build(
     )
 
     from .engine import EngineAPI, resolve_host
-    from .failures import build_error
     from .spec import BuildOutcome, extra_build_args
     from .sync import clear_stale_sync, needs_fresh_sync, private_docker_config
 
@@ -71,6 +70,8 @@ def engine_build(
     )
     log_path = result.log_path
     if result.returncode != 0:
+        from .failures import build_error  # only a failed build needs the output parsers
+
         raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
     # The profile reads the image history, where the engine keeps build-arg values.
     steps, layers = redact.mask(profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id))
