@@ -29,9 +29,20 @@ def _env(tmp: Path) -> dict[str, str]:
     return {**os.environ, "TMPDIR": str(tmp / "TMPDIR")}
 
 
+def _default_hangup() -> None:
+    # Under `nohup` the suite inherits SIGHUP ignored, and rtbuild rightly keeps it so.
+    # These tests are about a SIGHUP that is delivered: start rtbuild with the default.
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _start(args: list[str], tmp: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [h.RTBUILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp)
+        [h.RTBUILD, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp),
+        preexec_fn=_default_hangup,
     )
 
 
