@@ -23,7 +23,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, WORK, CacheJanitor, Row, cleanup_images, git_commit, log, machine, reset_engine_cache
+from common import (
+    REPO,
+    WORK,
+    CacheJanitor,
+    Row,
+    cleanup_images,
+    git_commit,
+    log,
+    machine,
+    prune_dangling_images,
+    reset_engine_cache,
+)
 
 SCENARIOS: dict[str, tuple[str, str]] = {
     "P1": ("p1_rebuild", "rebuild of an unchanged 470 MB / 20,000-file context"),
@@ -239,6 +250,9 @@ def main(argv: list[str]) -> int:
         log(f"{scenario_id} took {entry['duration_s']}s")
     if not args.keep_images:
         cleanup_images()
+        if not args.keep_engine_cache:
+            # Rebuilding a tag leaves its old image untagged: P5 alone leaves about 150.
+            log(f"engine: {prune_dangling_images()}")
 
     document = {
         "schema": SCHEMA,
