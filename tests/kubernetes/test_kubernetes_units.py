@@ -15,6 +15,7 @@ from rtbuild_kubernetes.builder import KubernetesBuilder
 from rtbuild_kubernetes.client import auth_error
 from rtbuild_kubernetes.context_tar import write_context_tar
 from rtbuild_kubernetes.failures import (
+    ContainerRuntimeError,
     OutOfMemoryError,
     RunStepFailedError,
     StepImagePullError,
@@ -183,3 +184,17 @@ def test_every_shell_script_in_the_manifests_parses() -> None:
                     assert proc.returncode == 0, (command[2], proc.stderr)
     for script in scripts:
         assert subprocess.run(["sh", "-n", script]).returncode == 0
+
+
+def test_a_runtime_fault_in_the_pod_is_not_blamed_on_the_dockerfile() -> None:
+    lines = [
+        "STEP 3/3: RUN sha256sum /app/*",
+        "error running container: from /usr/bin/runc creating container for [/bin/sh -c sha256sum /app/*]:"
+        " Close_Fd sealing memfd copy: Device or resource busy",
+        'Error: building at STEP "RUN sha256sum /app/*": while running runtime: exit status 1',
+    ]
+    error = terminated_error({"exitCode": 1, "reason": "Error"}, lines, container="build", pod="p", limits={})
+    assert isinstance(error, ContainerRuntimeError) and not isinstance(error, RunStepFailedError)
+    assert error.step == "STEP 3/3: RUN sha256sum /app/*" and error.container_exit_code == 1
+    assert "again" in (error.hint or "") and error.blame == "the build pod's container runtime"
+    assert "Device or resource busy" in error.message

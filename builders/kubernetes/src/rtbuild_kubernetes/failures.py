@@ -50,6 +50,10 @@ class RunStepFailedError(KubernetesBuildError):
     """A Dockerfile step failed inside the build pod."""
 
 
+class ContainerRuntimeError(KubernetesBuildError):
+    """The OCI runtime in the build pod could not start a step's process (a transient fault of the node)."""
+
+
 class EvictedError(KubernetesBuildError):
     """The node evicted the build pod."""
 
@@ -126,6 +130,18 @@ def terminated_error(
             hint="check the push credentials (docker login on this machine) and that the account may push there",
             blame="registry",
         )
+    from rtbuild.enginekit import RUNTIME_FAULT_HINT, runtime_fault
+
+    fault = runtime_fault(lines)
+    if fault is not None:
+        return ContainerRuntimeError(
+            f"the container runtime in pod {pod} could not start {_failed_step(lines)}: {fault}",
+            step=_failed_step(lines),
+            log_tail=tail,
+            exit_code_in_pod=code,
+            hint=RUNTIME_FAULT_HINT,
+            blame="the build pod's container runtime",
+        )
     return RunStepFailedError(
         f"the build failed in pod {pod}: {_failed_step(lines)} (exit code {code})",
         step=_failed_step(lines),
@@ -187,6 +203,7 @@ def deadline_error(seconds: int, lines: list[str]) -> DeadlineExceededError:
 __all__ = [
     "ClusterAuthError",
     "ClusterUnreachableError",
+    "ContainerRuntimeError",
     "DeadlineExceededError",
     "EvictedError",
     "KubernetesBuildError",

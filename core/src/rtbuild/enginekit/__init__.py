@@ -19,7 +19,7 @@ from rtbuild._lazy import lazy_exports
 if TYPE_CHECKING:
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
     from rtbuild._observe.prune import repository as prune_repository
-    from rtbuild.enginekit._failures import EngineDown, build_error
+    from rtbuild.enginekit._failures import RUNTIME_FAULT_HINT, EngineDown, build_error, runtime_fault
     from rtbuild.enginekit._firstbuild import ConcurrentDigest
     from rtbuild.enginekit._inputs import (
         DIGEST_LABEL,
@@ -71,6 +71,8 @@ _NAMES: dict[str, str] = {
     "prune_repository": "rtbuild._observe.prune:repository",
     "EngineDown": "rtbuild.enginekit._failures",
     "build_error": "rtbuild.enginekit._failures",
+    "runtime_fault": "rtbuild.enginekit._failures",
+    "RUNTIME_FAULT_HINT": "rtbuild.enginekit._failures",
     "ConcurrentDigest": "rtbuild.enginekit._firstbuild",
     "DIGEST_LABEL": "rtbuild.enginekit._inputs",
     "NO_SKIP_ARGS": "rtbuild.enginekit._inputs",
@@ -124,6 +126,7 @@ __all__ = [
     "MASK",
     "NO_SKIP_ARGS",
     "RECORDED",
+    "RUNTIME_FAULT_HINT",
     "TAIL_LINES",
     "Analysis",
     "ConcurrentDigest",
@@ -162,6 +165,7 @@ __all__ = [
     "redact_argv",
     "rotate_logs",
     "run_build",
+    "runtime_fault",
     "secret_arg_names",
     "select_prunable",
     "skip_blocked",

@@ -38,8 +38,33 @@ _BASE_MISSING = re.compile(
     re.IGNORECASE,
 )
 _BASE_HINT = "build or load the base image locally first (`rtbuild exists IMAGE --pull`), or fix its name"
+#: The OCI runtime (runc, crun) reporting that it could not create or start a step's process
+#: (BuildKit, Buildah and the legacy builder word it differently) ...
+_RUNTIME_START = re.compile(
+    r"creating container for \[|OCI runtime|runc run failed|unable to start container process|\b(?:runc|crun):",
+    re.IGNORECASE,
+)
+#: ... for a reason of the host's (a busy or exhausted kernel resource), not the command's: a
+#: missing executable or a permission error is the Dockerfile's and stays a step failure.
+_RUNTIME_TRANSIENT = re.compile(
+    r"device or resource busy|resource temporarily unavailable|cannot allocate memory|sealing memfd", re.IGNORECASE
+)
+RUNTIME_FAULT_HINT = (
+    "the container runtime (runc/crun) could not start the step's process, a fault of the engine's host and"
+    " not of the Dockerfile: run the build again; if it repeats, check the engine host's free memory and kernel log"
+)
 
 EngineDown = Callable[[str], AgentRuntimeBuildError]
+
+
+def runtime_fault(lines: Sequence[str]) -> str | None:
+    """The output line saying that the OCI runtime could not start a build step's process for a
+    transient reason of the engine host's (e.g. runc's ``sealing memfd copy: device or resource
+    busy``), or None. Such a build is worth running again unchanged."""
+    for line in reversed(lines):
+        if _RUNTIME_START.search(line) and _RUNTIME_TRANSIENT.search(line):
+            return line.strip()[:300]
+    return None
 
 
 def _step_failed(
@@ -150,6 +175,16 @@ def build_error(
             hint="fix the Dockerfile line named above",
         )
     block = next((m for m in map(_FAILED_BLOCK.match, reversed(lines)) if m), None)
+    fault = runtime_fault(lines)
+    if fault is not None:
+        step = found.step if found is not None else (block.group(2) if block else "build")
+        return BuildFailedError(
+            f"the container runtime could not start build step {step}: {fault}",
+            step=step,
+            log_tail=tail,
+            log_path=log_path,
+            hint=RUNTIME_FAULT_HINT,
+        )
     resolving = block is not None and block.group(2).startswith(("FROM", "load metadata for"))
     from_step = found is not None and (found.step or "").upper().startswith("FROM")
     if resolving or from_step or (found is None and _BASE_MISSING.search(last)):
@@ -170,4 +205,4 @@ def build_error(
     )
 
 
-__all__ = ["EngineDown", "build_error"]
+__all__ = ["RUNTIME_FAULT_HINT", "EngineDown", "build_error", "runtime_fault"]
