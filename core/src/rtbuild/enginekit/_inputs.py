@@ -229,8 +229,6 @@ def digest_key() -> bytes:
     test guesses of build-arg values offline. Without a writable state directory the key
     is random per process: labels then never match, and every build runs (never stale).
     """
-    import secrets
-
     from rtbuild._framework.paths import state_dir
 
     path = state_dir("digest.key")
@@ -238,7 +236,9 @@ def digest_key() -> bytes:
         key = path.read_bytes()
         if len(key) >= 32:
             return key
-    fresh = secrets.token_bytes(32)
+    # os.urandom is what secrets.token_bytes calls; importing secrets (base64, hmac,
+    # random) cost about 6 ms of every build's start-up, key or no key.
+    fresh = os.urandom(32)
     tmp = path.with_name(f".digest.key-{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
