@@ -32,7 +32,7 @@ from typing import Any
 import xxhash
 
 from rtbuild._framework.atomic import try_atomic_write
-from rtbuild._framework.paths import cache_dir
+from rtbuild._framework.paths import cache_dir, keep_newest
 
 #: The groups rtbuild reads; one scan fills the cache for all of them.
 GROUPS = ("rtbuild.builders", "rtbuild.plugins")
@@ -74,22 +74,14 @@ def cache_path(path: Sequence[str] | None = None) -> str:
 def _drop_old_files(keep: str) -> None:
     """Keep the newest :data:`MAX_FILES` cache files (``keep`` among them); remove the
     single file of earlier versions. Runs only after a rescan, never on a hit."""
-    folder = os.path.dirname(keep)
-    try:
-        with os.scandir(folder) as scanner:
-            found = [
-                (entry.stat().st_mtime_ns, entry.path)
-                for entry in scanner
-                if entry.name.startswith(_PREFIX) and entry.name.endswith(".json") and entry.path != keep
-            ]
-    except OSError:
-        return
-    found.sort(reverse=True)
-    for _mtime, stale in found[MAX_FILES - 1 :]:
-        with contextlib.suppress(OSError):
-            os.unlink(stale)
+    keep_newest(
+        os.path.dirname(keep),
+        keep=MAX_FILES - 1,
+        spare=keep,
+        select=lambda name: name.startswith(_PREFIX) and name.endswith(".json"),
+    )
     with contextlib.suppress(OSError):
-        os.unlink(os.path.join(folder, "entry-points.json"))
+        os.unlink(os.path.join(os.path.dirname(keep), "entry-points.json"))
 
 
 #: A directory whose mtime and ctime are this much older than a scan has settled: a later

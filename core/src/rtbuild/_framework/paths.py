@@ -8,8 +8,10 @@ from the environment on each call, so tests and services can redirect them.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
@@ -27,4 +29,33 @@ def state_dir(*parts: str, env: Mapping[str, str] | None = None) -> Path:
     return Path(base, "rtbuild", *parts)
 
 
-__all__ = ["cache_dir", "state_dir"]
+def keep_newest(
+    directory: str | os.PathLike[str],
+    *,
+    keep: int | None,
+    select: Callable[[str], bool],
+    max_age_days: float | None = None,
+    spare: str | None = None,
+) -> None:
+    """Remove the files of ``directory`` whose names ``select`` picks, beyond the newest
+    ``keep`` (by mtime) and those older than ``max_age_days``; ``spare`` (a path) is never
+    removed nor counted. For logs and caches that would otherwise grow without bound; a
+    file that cannot be removed is left alone."""
+    try:
+        with os.scandir(directory) as scanner:
+            found = [(entry.stat().st_mtime, entry.path) for entry in scanner if select(entry.name)]
+    except OSError:
+        return
+    found.sort(reverse=True)
+    cutoff = time.time() - max_age_days * 86400 if max_age_days is not None else None
+    kept = 0
+    for mtime, path in found:
+        if path == spare:
+            continue
+        kept += 1
+        if (keep is not None and kept > keep) or (cutoff is not None and mtime < cutoff):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+__all__ = ["cache_dir", "keep_newest", "state_dir"]

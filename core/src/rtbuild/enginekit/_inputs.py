@@ -32,7 +32,7 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_]
 #: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "2"
+ANALYSIS_VERSION = "3"
 
 
 class ImageInspector(Protocol):
@@ -192,14 +192,60 @@ def _json_sources(value: str) -> list[str]:
     return [str(item) for item in items[:-1]] if isinstance(items, list) else [value]
 
 
+#: Logical Dockerfile lines where :func:`analyse` substitutes build args: ARG defaults, FROM
+#: images, ADD sources, and ``--from=`` / ``--mount=...,from=`` sources (ONBUILD for safety).
+_ANALYSED_LINE = re.compile(r"^\s*(?:ARG|FROM|ADD|ONBUILD)\b|--from|--mount", re.IGNORECASE)
+_ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=", re.IGNORECASE | re.MULTILINE)
+#: Any reference, defaults included (``${A:-$B}`` names both A and B).
+_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+#: Dockerfile analyses kept in the cache (the newest by write time).
+ANALYSIS_CACHE_FILES = 256
+
+
+def analysed_args(dockerfile_text: str, build_args: Mapping[str, str]) -> dict[str, str]:
+    """The build args that can change :func:`analyse`'s answer for this Dockerfile.
+
+    Only those referenced (``$NAME``, ``${NAME...}``) on a line where the analysis
+    substitutes them (see ``_ANALYSED_LINE``) count; a nonce or commit SHA that a RUN or
+    LABEL uses does not, so a build arg that changes every build does not make every
+    build parse the Dockerfile again and leave one more cache file. Over-inclusive by
+    design: a heredoc line or a comment naming an arg only costs a cache miss. With an
+    ``escape`` parser directive (another line-continuation character) every arg counts.
+    """
+    if not build_args:
+        return {}
+    if _ESCAPE_DIRECTIVE.search(dockerfile_text):
+        return dict(build_args)
+    names: set[str] = set()
+    logical = ""
+    for line in dockerfile_text.splitlines():
+        stripped = line.strip()
+        if _ANALYSED_LINE.search(line):  # each physical line on its own, too
+            names.update(_REFERENCE.findall(line))
+        if not stripped or stripped.startswith("#"):
+            continue  # Docker drops comments and blank lines, inside a continued instruction too
+        logical += line + "\n"
+        if stripped.endswith("\\"):
+            continue  # a continued instruction: judged whole, by its first line
+        if _ANALYSED_LINE.search(logical):
+            names.update(_REFERENCE.findall(logical))
+        logical = ""
+    if _ANALYSED_LINE.search(logical):  # a file ending in a continuation
+        names.update(_REFERENCE.findall(logical))
+    return {name: value for name, value in build_args.items() if name in names}
+
+
 def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> Analysis:
-    """:func:`analyse`, remembered by content: a no-op rebuild does not import the parser."""
+    """:func:`analyse`, remembered by content: a no-op rebuild does not import the parser.
+
+    Keyed by the Dockerfile, the platform and the build args the analysis uses
+    (:func:`analysed_args`); at most :data:`ANALYSIS_CACHE_FILES` entries are kept.
+    """
     import xxhash
 
+    relevant = sorted(analysed_args(dockerfile_text, build_args).items())
     key = xxhash.xxh3_128_hexdigest(
-        json.dumps([ANALYSIS_VERSION, dockerfile_text, sorted(build_args.items()), platform or ""]).encode(
-            "utf-8", "surrogateescape"
-        )
+        json.dumps([ANALYSIS_VERSION, dockerfile_text, relevant, platform or ""]).encode("utf-8", "surrogateescape")
     )
     from rtbuild._framework.paths import cache_dir
 
@@ -211,9 +257,11 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
         pass
     result = analyse(dockerfile_text, build_args, platform)
     from rtbuild._framework.atomic import atomic_write
+    from rtbuild._framework.paths import keep_newest
 
     with contextlib.suppress(OSError):  # a full or read-only cache only costs the parse
         atomic_write(path, json.dumps({"images": result.images, "remote": result.remote}))
+        keep_newest(path.parent, keep=ANALYSIS_CACHE_FILES, select=lambda name: name.endswith(".json"))
     return result
 
 

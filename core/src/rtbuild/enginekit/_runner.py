@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rtbuild._framework.interrupts import on_cancel
-from rtbuild._framework.paths import state_dir
+from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
 
 TAIL_LINES = 20
@@ -58,18 +58,12 @@ def default_log_dir() -> str:
 
 def rotate_logs(log_dir: str, *, keep: int | None, max_age_days: float | None) -> None:
     """Remove build logs beyond the newest ``keep`` and those older than ``max_age_days``."""
-    try:
-        entries = [e for e in os.scandir(log_dir) if e.name.startswith("build-") and e.name.endswith(".log")]
-        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
-    except OSError:
-        return
-    cutoff = time.time() - max_age_days * 86400 if max_age_days is not None else None
-    for index, entry in enumerate(entries):
-        with contextlib.suppress(OSError):
-            too_many = keep is not None and index >= keep
-            too_old = cutoff is not None and entry.stat().st_mtime < cutoff
-            if too_many or too_old:
-                os.unlink(entry.path)
+    keep_newest(
+        log_dir,
+        keep=keep,
+        max_age_days=max_age_days,
+        select=lambda name: name.startswith("build-") and name.endswith(".log"),
+    )
 
 
 def log_path_for(log_dir: str, tag: str) -> str | None:
