@@ -92,6 +92,45 @@ def test_a_file_in_a_new_directory_changed_later_is_seen(session: BuildSession, 
     assert not _build(session, context).cached
 
 
+def test_a_directory_created_while_the_watch_is_set_up_is_watched(
+    context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race between listing a directory and watching it: a subdirectory created in
+    between must still be watched, or a later write inside it would go unseen."""
+    from rtbuild.context import _watch
+
+    real_scandir = os.scandir
+    created: list[Path] = []
+
+    class ListThenMkdir:
+        """The root's listing, with a subdirectory created the moment it is complete."""
+
+        def __init__(self, path: str) -> None:
+            self.path = path
+            self.listing = real_scandir(path)
+
+        def __enter__(self) -> object:
+            return self.listing.__enter__()
+
+        def __exit__(self, *exc: object) -> None:
+            self.listing.__exit__(*exc)  # type: ignore[arg-type]
+            if not created and os.path.samefile(self.path, context):
+                created.append(context / "raced")
+                created[0].mkdir()
+
+    watch = _watch.ContextWatch(str(context))
+    try:
+        start = watch.generation
+        monkeypatch.setattr(_watch.os, "scandir", ListThenMkdir)
+        watch.rewatch()
+        monkeypatch.undo()
+        assert created, "the race was not staged"
+        (created[0] / "later.py").write_text("written after the watch was set up")
+        assert watch.generation != start, "a change inside the raced directory went unseen"
+    finally:
+        watch.close()
+
+
 def test_a_closed_session_refuses_to_build(session: BuildSession, context: Path) -> None:
     session.close()
     with pytest.raises(rtbuild.AgentRuntimeBuildError, match="closed"):

@@ -106,30 +106,34 @@ class ContextWatch:
             if self.broken:
                 return
             try:
-                for directory in self._directories():
-                    if len(self._wds) >= MAX_WATCHES:
-                        self._break(f"more than {MAX_WATCHES} directories")
-                        return
-                    wd = self._inotify.add_watch(directory, self._mask)
-                    self._wds[wd] = directory
+                self._watch_tree()
             except OSError as exc:  # ENOSPC: the system's watch limit; ENOENT: raced away
                 self._generation += 1
                 if exc.errno == 28:
                     self._break("the system's inotify watch limit is reached (fs.inotify.max_user_watches)")
 
-    def _directories(self) -> list[str]:
-        out = [self.root]
-        stack = [self.root]
+    def _watch_tree(self) -> None:
+        # Each directory is watched before it is listed: a subdirectory created after the
+        # listing raises an event on its watched parent, and one created before it is in
+        # the listing, so it is watched in turn. Listing first (then watching) would miss
+        # one created in between, and every later change inside it.
+        include = self._include_dir
+        stack: list[tuple[str, str]] = [(self.root, "")]
+        count = 0
         while stack:
-            directory = stack.pop()
+            directory, prefix = stack.pop()
+            count += 1
+            if count > MAX_WATCHES:
+                self._break(f"more than {MAX_WATCHES} directories")
+                return
+            wd = self._inotify.add_watch(directory, self._mask)
+            self._wds[wd] = directory
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        rel = os.path.relpath(entry.path, self.root)
-                        if self._include_dir is None or self._include_dir(rel):
-                            out.append(entry.path)
-                            stack.append(entry.path)
-        return out
+                        rel = prefix + entry.name
+                        if include is None or include(rel):
+                            stack.append((entry.path, rel + os.sep))
 
     def _break(self, why: str) -> None:
         self.broken = why

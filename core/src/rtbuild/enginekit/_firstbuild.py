@@ -145,9 +145,12 @@ class ConcurrentDigest:
         self._close_watch()
 
     def _close_watch(self) -> None:
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            # Closing an inotify descriptor waits for a kernel grace period (0.2-20 ms,
+            # whatever the number of watches) and nothing after the build needs it closed:
+            # let it run alongside recording the digest and reporting the result.
+            threading.Thread(target=watch.close, name="rtbuild-unwatch", daemon=True).start()
 
     def finish(self, image_id: str | None) -> Inputs | None:
         """Wait for the hash; record and return the inputs when they are the image's."""
