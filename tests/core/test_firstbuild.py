@@ -193,6 +193,28 @@ def test_records_keep_a_few_digests_per_image() -> None:
     assert carries_digest(label, "x") and not carries_digest(label, "y")
 
 
+def test_records_are_bounded_and_the_least_recently_used_go_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtbuild.enginekit._records as records
+
+    monkeypatch.setattr(records, "MAX_RECORDS", 4)
+    ids = [f"sha256:{index:x}{'0' * 63}" for index in range(1, 7)]  # no "0" first: no check
+    for age, image_id in enumerate(ids):
+        assert record_digest(image_id, "d")
+        path = records.record_path(image_id)
+        assert path is not None
+        os.utime(path, (1000 + age, 1000 + age))  # written long ago, oldest first
+    used = records.record_path(ids[0])
+    assert used is not None
+    os.utime(used, (time.time(), 1000))  # the oldest record, but read just now
+    in_flight = used.parent / f".{'0' * 64}-x.tmp"
+    in_flight.write_text("a write under way")
+    assert len(list(used.parent.iterdir())) == 7  # unchecked writes leave the bound alone
+    newest = "sha256:" + "0" * 64  # IDs starting "0" check the bound (1 write in 16)
+    assert record_digest(newest, "d")
+    kept = {image_id.removeprefix("sha256:") for image_id in (newest, ids[0], ids[4], ids[5])}
+    assert {p.name for p in used.parent.iterdir()} == kept | {in_flight.name}
+
+
 def test_a_symlinked_dockerfile_changed_during_a_watched_build_records_nothing(settled: Path, tmp_path: Path) -> None:
     """The client reads a symlinked Dockerfile's target, which the context's watch does not see."""
     target = tmp_path / "elsewhere" / "Dockerfile.real"

@@ -36,14 +36,21 @@ def keep_newest(
     select: Callable[[str], bool],
     max_age_days: float | None = None,
     spare: str | None = None,
+    last_use: bool = False,
 ) -> None:
     """Remove the files of ``directory`` whose names ``select`` picks, beyond the newest
     ``keep`` (by mtime) and those older than ``max_age_days``; ``spare`` (a path) is never
     removed nor counted. For logs and caches that would otherwise grow without bound; a
-    file that cannot be removed is left alone."""
+    file that cannot be removed is left alone. ``last_use`` ranks by the later of mtime and
+    atime instead, so a file read recently counts as new (with the usual ``relatime``
+    mounts the kernel moves atime at most once a day; ``noatime`` leaves only mtime)."""
+    found: list[tuple[float, str]] = []
     try:
         with os.scandir(directory) as scanner:
-            found = [(entry.stat().st_mtime, entry.path) for entry in scanner if select(entry.name)]
+            for entry in scanner:
+                if select(entry.name):
+                    st = entry.stat()
+                    found.append((max(st.st_mtime, st.st_atime) if last_use else st.st_mtime, entry.path))
     except OSError:
         return
     found.sort(reverse=True)

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from rtbuild._framework.atomic import try_atomic_write
-from rtbuild._framework.paths import cache_dir
+from rtbuild._framework.paths import cache_dir, keep_newest
 
 RECORD_DIR = "image-digests"
 #: The input-digest label's value on an image built before its digest was known: "look
@@ -26,6 +26,9 @@ RECORDED = "recorded"
 #: Digests kept per image ID (inputs that differ only in what the image does not keep,
 #: such as an unused build arg, build the same image).
 MAX_DIGESTS = 8
+#: Records kept at most (one small file per image ID), the least recently written or read
+#: going first: one lost for an image still in use costs a rebuild, never a wrong answer.
+MAX_RECORDS = 4096
 _ID = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 #: What a digest looks like ("k1:" + hex for the keyed digest): one word, no newline.
 _DIGEST = re.compile(r"^[A-Za-z0-9:_-]{1,200}$")
@@ -53,7 +56,17 @@ def record_digest(image_id: str, digest: str) -> bool:
     if path is None or not _DIGEST.match(digest):
         return False
     known = [d for d in recorded_digests(image_id) if d != digest]
-    return try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], digest]) + "\n")
+    written = try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], digest]) + "\n")
+    if written and path.name.startswith("0"):
+        # About one write in 16 (image IDs are uniform hex) checks the bound: scanning
+        # thousands of records costs milliseconds, too much for every first build.
+        keep_newest(path.parent, keep=MAX_RECORDS, select=_is_record, last_use=True)
+    return written
 
 
-__all__ = ["MAX_DIGESTS", "RECORDED", "RECORD_DIR", "record_digest", "record_path", "recorded_digests"]
+def _is_record(name: str) -> bool:
+    # Only finished records: an atomic write's temporary file is someone's write under way.
+    return len(name) == 64 and _ID.match(name) is not None
+
+
+__all__ = ["MAX_DIGESTS", "MAX_RECORDS", "RECORDED", "RECORD_DIR", "record_digest", "record_path", "recorded_digests"]
