@@ -132,19 +132,20 @@ def terminated_error(
         )
     from rtbuild.enginekit import RUNTIME_FAULT_HINT, runtime_fault
 
+    step = _failed_step(lines)
     fault = runtime_fault(lines)
     if fault is not None:
         return ContainerRuntimeError(
-            f"the container runtime in pod {pod} could not start {_failed_step(lines)}: {fault}",
-            step=_failed_step(lines),
+            f"the container runtime in pod {pod} could not start {step}: {fault}",
+            step=step,
             log_tail=tail,
             exit_code_in_pod=code,
             hint=RUNTIME_FAULT_HINT,
             blame="the build pod's container runtime",
         )
     return RunStepFailedError(
-        f"the build failed in pod {pod}: {_failed_step(lines)} (exit code {code})",
-        step=_failed_step(lines),
+        f"the build failed in pod {pod}: {step} (exit code {code})",
+        step=step,
         log_tail=tail,
         exit_code_in_pod=code,
         hint="fix the failing Dockerfile step; the log tail above is the pod's own output",
