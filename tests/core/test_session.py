@@ -131,6 +131,28 @@ def test_a_directory_created_while_the_watch_is_set_up_is_watched(
         watch.close()
 
 
+def test_a_watch_finds_libc_without_running_ldconfig(context: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """inotify_simple's own libc lookup (ctypes.util.find_library) spawns `ldconfig -p`
+    before the first watch of every process: the watch must not need it, and must still
+    see changes with the libc it loads instead."""
+    import inotify_simple
+    from rtbuild.context import _watch
+
+    def no_ldconfig(name: str) -> str:
+        raise AssertionError(f"find_library({name!r}) ran: it spawns ldconfig")
+
+    monkeypatch.setattr(inotify_simple, "_libc", None)
+    monkeypatch.setattr(inotify_simple, "find_library", no_ldconfig)
+    watch = _watch.ContextWatch(str(context))
+    try:
+        watch.rewatch()
+        start = watch.generation
+        (context / "new.py").write_text("seen?")
+        assert watch.generation != start, "the watch saw no change"
+    finally:
+        watch.close()
+
+
 def test_a_closed_session_refuses_to_build(session: BuildSession, context: Path) -> None:
     session.close()
     with pytest.raises(rtbuild.AgentRuntimeBuildError, match="closed"):

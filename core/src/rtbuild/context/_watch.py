@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -70,7 +71,15 @@ class ContextWatch:
     """inotify watches on every directory under ``root`` (see the module docstring)."""
 
     def __init__(self, root: str, *, include_dir: Callable[[str], bool] | None = None) -> None:
+        import inotify_simple
         from inotify_simple import INotify, flags
+
+        if inotify_simple._libc is None:
+            # Its own lookup, ctypes.util.find_library("c"), runs and parses `ldconfig -p`
+            # (17 ms of CPU, and a process) before the first watch of every process, so on
+            # every first build. libc is loaded already: dlopen(NULL) finds its symbols.
+            with contextlib.suppress(OSError):
+                inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
 
         self.root = os.path.abspath(root)
         self._include_dir = include_dir

@@ -3,8 +3,8 @@
 When no tag of a request exists yet, no image can carry its digest, so a no-op is
 impossible and hashing the context before the build only delays the engine. The digest
 is still wanted, to answer the next request without building: :class:`ConcurrentDigest`
-computes it in a thread (at a lower CPU priority than the engine) while the engine
-builds, and :meth:`ConcurrentDigest.finish` records it beside the image
+computes it in a thread (niced, see :data:`HASH_NICE`) while the engine builds, and
+:meth:`ConcurrentDigest.finish` records it beside the image
 (:func:`rtbuild.enginekit.record_digest`) only when the image is known to hold exactly
 those inputs. Correctness first, so three conditions, checked after the build:
 
@@ -41,7 +41,11 @@ from rtbuild.context._snapshot import Snapshot, files_snapshot, stat_snapshot, s
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
 
-#: The hashing thread's nice value while the engine builds: the engine comes first.
+#: The hashing thread's nice value while the engine builds. It orders the thread only
+#: against rtbuild's own threads: where the kernel groups tasks by session (autogroups),
+#: the engine's daemon is another group, and groups share the CPUs whatever their
+#: threads' nice. Measured, the hash fits in the CPU the engine leaves idle anyway; a
+#: worker process in a session of its own gained nothing (docs/performance.md).
 HASH_NICE = 5
 
 
