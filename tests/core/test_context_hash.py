@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from rtbuild.context import _hashing
+from rtbuild.context import _hashing, _readahead
 from rtbuild.context._dockerignore import PatternMatcher
 from rtbuild.context._hashing import StatCache, cache_dir, hash_context
 from rtbuild.context._validate import context_digest
@@ -188,3 +188,91 @@ def test_hash_file_is_the_digest_of_the_whole_file(tmp_path: Path, length: int) 
 def test_hash_file_of_a_missing_file_is_an_oserror(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         _hashing.hash_file(str(tmp_path / "missing"), 3)
+
+
+# --- reading ahead -------------------------------------------------------------------------
+
+
+def _many_files(root: Path, count: int) -> Path:
+    ctx = root / "many"
+    (ctx / "sub").mkdir(parents=True)
+    for index in range(count):
+        (ctx / f"f{index:03d}.txt").write_bytes(os.urandom(index * 97))  # f000 is empty
+    (ctx / "sub" / "inner.txt").write_text("inner\n")
+    os.symlink("f001.txt", ctx / "link")
+    for path in [*ctx.rglob("*"), ctx]:
+        os.utime(path, (OLD, OLD), follow_symlinks=False)
+    return ctx
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_reading_ahead_in_batches_gives_the_same_digest_and_closes_every_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory of more files than several read-ahead batches: the digest is the one
+    computed a file at a time, and no descriptor is left open (nor one per batch)."""
+    ctx = _many_files(tmp_path, 3 * _readahead.ReadAhead.BATCH + 5)
+    before = _open_fds()
+    batched = hash_context(str(ctx), use_cache=False)
+    assert _open_fds() == before
+    monkeypatch.setattr(_readahead.ReadAhead, "take", lambda self, name: None)  # open by path, one by one
+    assert hash_context(str(ctx), use_cache=False).digest == batched.digest
+    assert batched.files == 3 * _readahead.ReadAhead.BATCH + 5 + 1
+
+
+def test_a_file_that_cannot_be_opened_ahead_is_still_reported_with_its_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = _many_files(tmp_path, 40)
+    real_open = os.open
+
+    def refuse_one(path: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if str(path).endswith("f007.txt"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    before = _open_fds()
+    monkeypatch.setattr(_hashing.os, "open", refuse_one)
+    with pytest.raises(BuildContextError, match=r"f007\.txt") as caught:
+        hash_context(str(ctx), use_cache=False)
+    monkeypatch.undo()
+    assert "fix permissions" in (caught.value.hint or "")
+    assert _open_fds() == before  # the rest of the batch was closed
+
+
+def test_files_not_in_memory_are_read_ahead_and_cached_ones_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a cold page cache the walk asks the kernel to read a batch ahead (one blocking
+    read per file waits on the disk each time); from a warm one it asks nothing, since the
+    advice has a cost even then."""
+    ctx = _many_files(tmp_path, 50)
+    files = sorted(path for path in ctx.rglob("*") if path.is_file() and not path.is_symlink())
+    os.sync()
+    for path in files:  # drop their pages (clean after the sync): the next read waits on the disk
+        fd = os.open(path, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    probe = os.open(files[-1], os.O_RDONLY)
+    try:
+        if not _readahead.uncached(probe):
+            pytest.skip(f"{tmp_path} keeps every page in memory (tmpfs?): nothing to read ahead")
+    finally:
+        os.close(probe)
+    advised: list[int] = []
+    real_fadvise = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_WILLNEED:
+            advised.append(fd)
+        real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(_hashing.os, "posix_fadvise", record)
+    cold = hash_context(str(ctx), use_cache=False)
+    assert len(advised) >= 50, "the cold files were read one blocking read at a time"
+    advised.clear()
+    assert hash_context(str(ctx), use_cache=False).digest == cold.digest
+    assert advised == [], "read-ahead was asked for files already in memory"

@@ -22,6 +22,7 @@ import xxhash
 from rtbuild._framework.atomic import try_atomic_write
 from rtbuild._framework.paths import cache_dir as _cache_dir
 from rtbuild.context._dockerignore import PatternMatcher
+from rtbuild.context._readahead import ReadAhead
 from rtbuild.errors import BuildContextError
 
 #: (name, mode, size, mtime_ns, inode, ctime_ns) of one directory entry
@@ -58,8 +59,12 @@ def hash_file(path: str, size: int | None = None) -> str:
     fstat, an isatty ioctl and its own allocations per file, about 40% of hashing a
     small file's worth of CPU (first builds hash tens of thousands of them).
     """
+    return _hash_fd(os.open(path, os.O_RDONLY), size)
+
+
+def _hash_fd(fd: int, size: int | None) -> str:
+    """:func:`hash_file` of an open descriptor, which it closes."""
     first_read = size + 1 if size is not None and size < _CHUNK else _CHUNK
-    fd = os.open(path, os.O_RDONLY)
     try:
         first = os.read(fd, first_read)
         if not first:
@@ -78,6 +83,8 @@ def hash_file(path: str, size: int | None = None) -> str:
 
 
 _EMPTY_DIGEST = xxhash.xxh3_128_hexdigest(b"")
+#: What a directory's stat-cache detail holds for a name it has not seen.
+_NO_ENTRY: tuple[None, str] = (None, "")
 
 
 @dataclass
@@ -188,11 +195,12 @@ def _remember(path: str, key: tuple[int, int, int, int], entries: dict[str, _Dir
         _LOADED[path] = (key, entries)
 
 
-def _line(rel: str, mode: int, path: str, size: int) -> str:
-    """The digest line of one entry (reads a regular file's contents)."""
+def _line(rel: str, mode: int, path: str, size: int, fd: int | None = None) -> str:
+    """The digest line of one entry (reads a regular file's contents; from ``fd`` when
+    given, which it closes)."""
     if S_ISREG(mode):
         try:
-            digest = hash_file(path, size)
+            digest = hash_file(path, size) if fd is None else _hash_fd(fd, size)
         except OSError as exc:
             raise BuildContextError(
                 f"cannot read {path}: {exc.strerror}",
@@ -269,29 +277,37 @@ def hash_context(
             kept: dict[str, _FileEntry] = {}
             count = 0
             racy = False
-            for key in sorted(keys):  # by name: names are unique and come first
-                name, mode, size, mtime_ns = key[:4]
-                regular = S_ISREG(mode)
-                count += regular
-                known = detail.get(name)
-                if known is not None and known[0] == key:
-                    line = known[1]
-                    hits += regular
-                else:
-                    line = _line(prefix + name, mode, os.path.join(directory, name), size)
-                    hashed += size if regular else 0
-                    if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
-                        result.stat_invisible.append(prefix + name)
-                lines[name] = (key, line)
-                # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
-                # past while ctime says when the file was really written.
-                if regular and max(mtime_ns, key[5]) >= racy_after:
-                    racy = True
-                    # Kept with an impossible inode: never reused, but still there to compare
-                    # against, so a later same-stat rewrite is recognised.
-                    kept[name] = ((*key[:4], -1, key[5]), line)
-                else:
-                    kept[name] = (key, line)
+            ordered = sorted(keys)  # by name: names are unique and come first
+            ahead = ReadAhead(
+                directory, [key[0] for key in ordered if S_ISREG(key[1]) and detail.get(key[0], _NO_ENTRY)[0] != key]
+            )
+            try:
+                for key in ordered:
+                    name, mode, size, mtime_ns = key[:4]
+                    regular = S_ISREG(mode)
+                    count += regular
+                    known = detail.get(name)
+                    if known is not None and known[0] == key:
+                        line = known[1]
+                        hits += regular
+                    else:
+                        fd = ahead.take(name) if regular else None
+                        line = _line(prefix + name, mode, os.path.join(directory, name), size, fd)
+                        hashed += size if regular else 0
+                        if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
+                            result.stat_invisible.append(prefix + name)
+                    lines[name] = (key, line)
+                    # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
+                    # past while ctime says when the file was really written.
+                    if regular and max(mtime_ns, key[5]) >= racy_after:
+                        racy = True
+                        # Kept with an impossible inode: never reused, but still there to compare
+                        # against, so a later same-stat rewrite is recognised.
+                        kept[name] = ((*key[:4], -1, key[5]), line)
+                    else:
+                        kept[name] = (key, line)
+            finally:
+                ahead.close()
             joined = "".join(line for _, line in lines.values())
             parts.append(joined)
             files += count
