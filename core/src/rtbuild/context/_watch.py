@@ -74,10 +74,11 @@ class ContextWatch:
         import inotify_simple
         from inotify_simple import INotify, flags
 
-        if inotify_simple._libc is None:
+        if getattr(inotify_simple, "_libc", False) is None:
             # Its own lookup, ctypes.util.find_library("c"), runs and parses `ldconfig -p`
             # (17 ms of CPU, and a process) before the first watch of every process, so on
             # every first build. libc is loaded already: dlopen(NULL) finds its symbols.
+            # (A release without this private global keeps its own lookup.)
             with contextlib.suppress(OSError):
                 inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
 
