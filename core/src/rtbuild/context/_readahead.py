@@ -19,9 +19,7 @@ def uncached(fd: int) -> bool:
     """Whether reading the file's first byte would wait for the disk (when unsure: yes)."""
     try:
         os.preadv(fd, [_PROBE], 0, os.RWF_NOWAIT)
-    except BlockingIOError:
-        return True
-    except (OSError, AttributeError):  # RWF_NOWAIT unsupported here
+    except (OSError, AttributeError):  # BlockingIOError: not in memory; others: RWF_NOWAIT unsupported
         return True
     return False
 
