@@ -177,6 +177,22 @@ def test_logs_follow_kubectl_and_lightkube(cluster: FakeCluster, kctl: Kubectl, 
     assert stamped[0].endswith(" line-1") and stamped[0][:4].isdigit()
 
 
+def test_logs_leave_reaping_to_the_child_watcher(
+    cluster: FakeCluster, lk: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A `docker logs` that ended on its own is waited for, not killed: killing an exited child
+    reaps it behind asyncio's watcher, which then logs "Unknown child process" and reports 255
+    (about one request in six did before)."""
+    manifest = job_manifest("reaped", ["sh", "-c", "echo one; echo two; sleep 60"])
+    lk.create(Job.from_dict(manifest))  # type: ignore[no-untyped-call]
+    pod = pod_of(cluster, "reaped", "Running")["metadata"]["name"]
+    cluster.wait_for(lambda: list(lk.log(pod)) == ["one\n", "two\n"])
+    caplog.set_level("WARNING", logger="asyncio")
+    for _ in range(30):
+        assert list(lk.log(pod)) == ["one\n", "two\n"]
+    assert not [r.getMessage() for r in caplog.records if "child process" in r.getMessage()]
+
+
 def test_logs_before_the_container_started_is_a_400(cluster: FakeCluster, lk: Client) -> None:
     manifest = job_manifest("early", ["true"])
     manifest["spec"]["template"]["spec"]["initContainers"] = [

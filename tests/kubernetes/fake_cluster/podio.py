@@ -179,6 +179,7 @@ async def logs(cluster: FakeCluster, request: web.Request, namespace: str, name:
     await response.prepare(request)
     request[RECORD].status = 200
     assert proc.stdout is not None
+    ended = False  # docker logs closed its output: it is exiting, nothing to kill
     try:
         sent = 0
         while chunk := await proc.stdout.read(65536):
@@ -191,14 +192,27 @@ async def logs(cluster: FakeCluster, request: web.Request, namespace: str, name:
             sent += len(chunk)
             if (limit is not None and limit <= 0) or (drop_after is not None and sent >= drop_after):
                 break
+        else:
+            ended = True
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        await _finish(proc, running=not ended)
     return response
+
+
+async def _finish(proc: asyncio.subprocess.Process, *, running: bool) -> int:
+    """Wait for ``proc``, killing it first only while it may still be ``running``.
+
+    Killing a child that has exited but not been reaped yet makes ``Popen.send_signal``
+    poll, which reaps it before asyncio's child watcher can: the watcher then logs
+    "Unknown child process pid N" and reports exit code 255 instead of the real one.
+    A child whose output ended is exiting on its own, so it is only waited for.
+    """
+    if proc.returncode is None and running:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+    return await proc.wait()
 
 
 def _exit_status(code: int, command: list[str], stderr_tail: bytes) -> Obj:
@@ -261,6 +275,7 @@ async def exec_(cluster: FakeCluster, request: web.Request, namespace: str, name
 
     break_after = cluster.faults.take_exec_break()
     received = 0
+    outputs_ended = False  # both pumps saw EOF: docker exec is exiting on its own
 
     async def read_client() -> None:
         nonlocal received
@@ -279,13 +294,14 @@ async def exec_(cluster: FakeCluster, request: web.Request, namespace: str, name
             elif channel == CLOSE and data[:1] == bytes((STDIN,)) and protocol.startswith("v5") and proc.stdin:
                 proc.stdin.close()
         # The client went away: nobody reads the output any more.
-        if proc.returncode is None:
+        if proc.returncode is None and not outputs_ended:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
 
     reader = asyncio.get_running_loop().create_task(read_client())
     try:
         await asyncio.gather(pump(proc.stdout, STDOUT), pump(proc.stderr, STDERR))
+        outputs_ended = True
         code = await proc.wait()
         if not ws.closed:
             body = _exit_status(code, command, bytes(output_tail))
@@ -300,9 +316,6 @@ async def exec_(cluster: FakeCluster, request: web.Request, namespace: str, name
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+        await _finish(proc, running=not outputs_ended)
         cluster.execs.discard(proc)
     return ws
