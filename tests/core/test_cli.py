@@ -231,6 +231,29 @@ def test_usage_errors_exit_2(site: FakeSite, args: list[str]) -> None:
     assert "Usage:" in result.stderr or "Error:" in result.stderr
 
 
+def test_the_console_script_freezes_its_heap_for_exit_but_main_does_not(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `rtbuild` script spares the final collection a pass over everything (gc.freeze);
+    main(), which platforms and tests call in their own process, leaves their heap alone."""
+    import gc
+
+    from rtbuild.cli import _main
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(sys, "argv", ["rtbuild", "--version"])
+    assert _main.main(["--version"]) == 0
+    assert frozen == []
+    with pytest.raises(SystemExit) as exited:
+        _main.run()
+    assert exited.value.code == 0 and frozen == [1]
+    monkeypatch.setattr(sys, "argv", ["rtbuild", "no-such-command"])
+    with pytest.raises(SystemExit) as failed:
+        _main.run()
+    assert failed.value.code == 2 and frozen == [1, 1]
+
+
 def test_help_and_version(site: FakeSite) -> None:
     from rtbuild import __version__
     from rtbuild.cli._main import COMMANDS, cli

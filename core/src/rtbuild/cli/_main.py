@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sys
 import warnings
@@ -308,7 +309,13 @@ def _wants_json(argv: list[str] | None) -> bool:
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    # What is alive now lives until exit: frozen, it is left out of the interpreter's
+    # final collection, a pass over every object (~10 ms of each command, 15 -> 6 ms of
+    # exit after a no-op of the P1 context). main() does not freeze: a library caller's
+    # heap is its own.
+    gc.freeze()
+    sys.exit(code)
 
 
 __all__ = [
