@@ -1,5 +1,3 @@
-import sys
+from rtbuild.cli._main import run
 
-from rtbuild.cli._main import main
-
-sys.exit(main())
+run()  # the console script's entry point: exits with the command's code
