@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import rtbuild.context._watch
 from rtbuild.context import context_digest
-from rtbuild.enginekit import ConcurrentDigest, Inputs, carries_digest, record_digest, recorded_digests
+from rtbuild.enginekit import (
+    ConcurrentDigest,
+    Inputs,
+    carries_digest,
+    forget_digests,
+    record_digest,
+    recorded_digests,
+)
 
 IMAGE_ID = "sha256:" + "ab" * 32
 
@@ -191,6 +198,16 @@ def test_records_keep_a_few_digests_per_image() -> None:
     assert not record_digest("not-an-image-id", "d")
     label = {"Id": "sha256:" + "cd" * 32, "Config": {"Labels": {"org.rtbuild.input-digest": "x"}}}
     assert carries_digest(label, "x") and not carries_digest(label, "y")
+
+
+def test_forgetting_an_image_removes_its_record_and_nothing_else() -> None:
+    other = "b" * 64
+    assert record_digest(IMAGE_ID, "d1") and record_digest(other, "d2")
+    assert forget_digests(IMAGE_ID)
+    assert recorded_digests(IMAGE_ID) == [] and recorded_digests(other) == ["d2"]
+    assert not forget_digests(IMAGE_ID.removeprefix("sha256:"))  # already gone (either form)
+    assert not forget_digests("sha256:" + "c" * 64)  # a layer's ID: never had a record
+    assert not forget_digests("not-an-image-id")
 
 
 def test_records_are_bounded_and_the_least_recently_used_go_first(monkeypatch: pytest.MonkeyPatch) -> None:

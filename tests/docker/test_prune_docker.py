@@ -12,6 +12,7 @@ from pathlib import Path
 
 import docker_build_helpers as h
 import pytest
+from rtbuild.enginekit import recorded_digests
 
 pytestmark = pytest.mark.engine
 
@@ -69,9 +70,15 @@ def test_keep_one(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None
     assert _present(images.cli, images.repo) == {plain, one, two, three}  # a dry run removes nothing
     assert planned["bytes_freed"] == sum(item["size"] for item in planned["items"])  # type: ignore[index]
 
+    # First builds of new tags: each image's input digest is recorded beside it, by image ID.
+    ids = {tag: (h.inspect(images.cli, tag) or {})["Id"] for tag in (one, two, three)}
+    assert all(recorded_digests(image_id) for image_id in ids.values())
+
     done = _prune("--keep", "1", "--repo", images.repo)
     assert [(item["name"], item["removed"]) for item in done["items"]] == [(one, True), (two, True)]  # type: ignore[index]
     assert _present(images.cli, images.repo) == {plain, three}
+    # The records of the deleted images went with them; the kept image keeps its own.
+    assert [bool(recorded_digests(ids[tag])) for tag in (one, two, three)] == [False, False, True]
 
 
 def test_an_image_in_use_is_kept(other_images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:

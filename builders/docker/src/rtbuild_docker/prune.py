@@ -5,7 +5,8 @@ Images are listed with ``GET /images/json``, containers (running or not) with
 creation time (the list has whole seconds only, and three builds can share one). Removal
 is ``DELETE /images/TAG`` per tag (the image goes with its last tag) or ``/images/ID`` for
 a dangling one, never with ``force``: the engine itself refuses an image a container uses,
-a second guard behind the policy's. Old build logs in a configured ``log_dir`` go too.
+a second guard behind the policy's. Old build logs in a configured ``log_dir`` go too, and so
+does the input-digest record kept beside each deleted image (:func:`rtbuild.enginekit.forget_digests`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rtbuild import PruneItem, PrunePolicy
-from rtbuild.enginekit import PruneImage, is_rtbuild_image, select_prunable
+from rtbuild.enginekit import PruneImage, forget_digests, is_rtbuild_image, select_prunable
 from rtbuild.enginekit import prune_repository as repository
 from rtbuild.errors import EngineUnavailableError
 
@@ -111,6 +112,12 @@ class DockerPruner:
             item.removed, item.size = True, 0  # already gone
         elif status == 200:
             item.removed = True
+            # The engine lists what went ("Deleted": image and layer IDs): an image's input
+            # digest record goes with it (layer IDs have none, forgetting them is a no-op).
+            for entry in data if isinstance(data, list) else ():
+                deleted = entry.get("Deleted") if isinstance(entry, dict) else None
+                if isinstance(deleted, str):
+                    forget_digests(deleted)
         else:
             message = data.get("message") if isinstance(data, dict) else data
             item.error = f"engine answered {status}: {message}"

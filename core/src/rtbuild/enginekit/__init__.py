@@ -45,7 +45,7 @@ if TYPE_CHECKING:
         split_platforms,
         with_tag,
     )
-    from rtbuild.enginekit._records import RECORDED, record_digest, recorded_digests
+    from rtbuild.enginekit._records import RECORDED, forget_digests, record_digest, recorded_digests
     from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
     from rtbuild.enginekit._runner import (
         TAIL_LINES,
@@ -95,6 +95,7 @@ _NAMES: dict[str, str] = {
     "split_platforms": "rtbuild.enginekit._platforms",
     "with_tag": "rtbuild.enginekit._platforms",
     "RECORDED": "rtbuild.enginekit._records",
+    "forget_digests": "rtbuild.enginekit._records",
     "record_digest": "rtbuild.enginekit._records",
     "recorded_digests": "rtbuild.enginekit._records",
     "MASK": "rtbuild.enginekit._redact",
@@ -151,6 +152,7 @@ __all__ = [
     "default_log_dir",
     "digest_key",
     "external_images",
+    "forget_digests",
     "is_rtbuild_image",
     "layers_from_history",
     "log_path_for",

@@ -64,9 +64,34 @@ def record_digest(image_id: str, digest: str) -> bool:
     return written
 
 
+def forget_digests(image_id: str) -> bool:
+    """Remove ``image_id``'s record (an engine deleted that image); ``True`` if there was one.
+
+    Any other ID (a layer's, an image without a record) is a no-op, so a backend can pass
+    every ID its engine reports deleted.
+    """
+    path = record_path(image_id)
+    if path is None:
+        return False
+    try:
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
 def _is_record(name: str) -> bool:
     # Only finished records: an atomic write's temporary file is someone's write under way.
     return len(name) == 64 and _ID.match(name) is not None
 
 
-__all__ = ["MAX_DIGESTS", "MAX_RECORDS", "RECORDED", "RECORD_DIR", "record_digest", "record_path", "recorded_digests"]
+__all__ = [
+    "MAX_DIGESTS",
+    "MAX_RECORDS",
+    "RECORDED",
+    "RECORD_DIR",
+    "forget_digests",
+    "record_digest",
+    "record_path",
+    "recorded_digests",
+]
