@@ -278,16 +278,20 @@ def hash_context(
             count = 0
             racy = False
             ordered = sorted(keys)  # by name: names are unique and come first
+            # Decided once per entry, for the loop and the read-ahead alike: the stat cache
+            # vouches for its line, or it is read (a regular file's descriptor comes from
+            # the read-ahead, which must be asked for exactly the files the loop reads).
+            vouched = [detail.get(key[0], _NO_ENTRY)[0] == key for key in ordered]
             ahead = ReadAhead(
-                directory, [key[0] for key in ordered if S_ISREG(key[1]) and detail.get(key[0], _NO_ENTRY)[0] != key]
+                directory, [key[0] for key, ok in zip(ordered, vouched, strict=True) if not ok and S_ISREG(key[1])]
             )
             try:
-                for key in ordered:
+                for key, ok in zip(ordered, vouched, strict=True):
                     name, mode, size, mtime_ns = key[:4]
                     regular = S_ISREG(mode)
                     count += regular
                     known = detail.get(name)
-                    if known is not None and known[0] == key:
+                    if ok and known is not None:  # ok implies known; the test narrows its type
                         line = known[1]
                         hits += regular
                     else:
