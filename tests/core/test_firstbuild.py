@@ -249,3 +249,28 @@ def test_a_symlinked_dockerfile_changed_during_a_watched_build_records_nothing(s
     target.write_text("FROM busybox\n")  # no event in the context: only the target changed
     assert concurrent.finish(IMAGE_ID) is None
     assert concurrent.reason and "Dockerfile" in concurrent.reason
+
+
+def test_a_link_outside_the_context_re_pointed_during_a_watched_build_records_nothing(
+    settled: Path, tmp_path: Path
+) -> None:
+    """The Dockerfile leads through a link outside the context back into it: re-pointing
+    that link raises no event in the context, yet changes what the client reads."""
+    (settled / "Dockerfile.a").write_text("FROM scratch\n")
+    (settled / "Dockerfile.b").write_text("FROM busybox\n")
+    hop = tmp_path / "elsewhere" / "hop"
+    hop.parent.mkdir()
+    hop.symlink_to(settled / "Dockerfile.a")
+    (settled / "Dockerfile").unlink()
+    (settled / "Dockerfile").symlink_to(hop)
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest(settled))
+    assert concurrent.outside == []  # it ends inside the context, so it is not stat-compared
+    assert concurrent.settled()
+    concurrent.start()
+    assert concurrent._watch is not None
+    hop.unlink()
+    hop.symlink_to(settled / "Dockerfile.b")
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason and "Dockerfile" in concurrent.reason
+    assert recorded_digests(IMAGE_ID) == []

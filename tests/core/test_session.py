@@ -333,3 +333,25 @@ def test_a_context_on_a_filesystem_inotify_cannot_vouch_for_is_walked(tmp_path: 
     changed, walks, why = proc.stdout.strip().split(" ", 2)
     assert changed == "True" and walks == "2"
     assert "ramfs is not watched" in why
+
+
+def test_a_dockerfile_reached_through_a_link_outside_the_context(session: BuildSession, tmp_path: Path) -> None:
+    """Dockerfile -> a link outside the context -> a file inside it: re-pointing that link
+    raises no event in the context, yet changes the Dockerfile the client reads."""
+    context = tmp_path / "linked"
+    context.mkdir()
+    (context / "Dockerfile.a").write_text("FROM scratch\n")
+    (context / "Dockerfile.b").write_text("FROM busybox\n")
+    hop = tmp_path / "hop"
+    hop.symlink_to(context / "Dockerfile.a")
+    (context / "Dockerfile").symlink_to(hop)
+    assert not _build(session, context).cached
+    assert _build(session, context).cached  # it ends inside the context: answered from the watch
+    hop.unlink()
+    hop.symlink_to(context / "Dockerfile.b")
+    assert not _build(session, context).cached, "the re-pointed link was not seen"
+    assert _image(session) == _fresh_digest(context)
+    hop.unlink()
+    hop.symlink_to(context / "Dockerfile.a")
+    assert not _build(session, context).cached
+    assert _image(session) == _fresh_digest(context)

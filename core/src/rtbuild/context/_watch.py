@@ -183,6 +183,22 @@ class ContextWatch:
                     self._inotify.close()
 
 
+def _read_through(root: str, dockerfile: str) -> tuple[str, str] | None:
+    """Where the Dockerfile and ``.dockerignore`` lead (links resolved), or ``None`` when
+    either ends outside the context: the digest reads them through their links, and the
+    watch sees only the context's directories, so an edit there would go unseen."""
+    ignore = os.path.join(root, ".dockerignore")
+    if os.path.dirname(dockerfile) == root and not os.path.islink(dockerfile) and not os.path.islink(ignore):
+        # The common case, in two lstats (three realpaths cost 50 us, 4% of a no-op): both
+        # sit in the watched root directory itself, and neither is a link.
+        return dockerfile, ignore
+    inside = os.path.join(os.path.realpath(root), "")
+    ends = (os.path.realpath(dockerfile), os.path.realpath(ignore))
+    if all(end.startswith(inside) for end in ends):
+        return ends
+    return None
+
+
 class ResidentDigests:
     """Context digests kept across builds, valid while their context's watch saw nothing.
 
@@ -193,7 +209,7 @@ class ResidentDigests:
     def __init__(self) -> None:
         self._watches: dict[str, ContextWatch | None] = {}
         self._why_not: dict[str, str] = {}
-        self._known: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._known: dict[tuple[str, str, str, str], tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.walks = 0
@@ -205,11 +221,14 @@ class ResidentDigests:
         """The memoised digest of ``root`` (+ ``dockerfile``), or ``compute()``'s after a walk."""
         root = os.path.abspath(root)
         dockerfile = os.path.abspath(dockerfile)
-        key = (root, dockerfile)
         watch = self._watch(root)
-        if watch is None or not (dockerfile + "/").startswith(root + "/"):
+        read_through = _read_through(root, dockerfile)
+        if watch is None or read_through is None:
             self.walks += 1
             return compute()
+        # Keyed by where the Dockerfile and .dockerignore lead too: a link on the way that
+        # lies outside the context can be re-pointed without an event in it.
+        key = (root, dockerfile, *read_through)
         known = self._known.get(key)
         if known is not None and known[0] == watch.generation:
             self.hits += 1
@@ -225,7 +244,7 @@ class ResidentDigests:
                 break
         self.walks += 1
         result = compute()
-        if generation is not None:
+        if generation is not None and _read_through(root, dockerfile) == read_through:
             self._known[key] = (generation, result)
         return result
 

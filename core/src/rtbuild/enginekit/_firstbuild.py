@@ -11,8 +11,9 @@ those inputs. Correctness first, so three conditions, checked after the build:
 - nothing was written, created, deleted, renamed or chmod-ed while the engine or the
   hash read the context. With an inotify watch on the context (set up before the engine
   starts) that is "the watch saw no event", plus equal stat keys before and after for a
-  Dockerfile outside the context: the engine and the hash both read after the watch
-  began, so no stat walk is needed before the engine starts. Where inotify cannot vouch
+  Dockerfile outside the context, and the Dockerfile and ``.dockerignore`` still leading
+  where they led (a link on the way may lie outside the context): the engine and the hash
+  both read after the watch began, so no stat walk is needed before the engine starts. Where inotify cannot vouch
   for the filesystem, a stat snapshot is taken before the engine starts and a second one
   after the build must equal it, and the stat keys the hash walk used (the stat cache it
   left) must equal the first snapshot's;
@@ -87,6 +88,8 @@ class ConcurrentDigest:
         self._before: Snapshot | None = None
         self._images_before: dict[str, str] = {}
         self._watch: Any = None
+        #: Where the Dockerfile and .dockerignore led at the first snapshot (links resolved).
+        self._led_to: list[str] = []
         self._tid: int | None = None
         self._nice = 0
         self._generation = 0
@@ -110,6 +113,7 @@ class ConcurrentDigest:
         # a stat snapshot of everything is compared with a second one after the build.
         from rtbuild.context._watch import try_watch
 
+        self._led_to = [os.path.realpath(path) for path in self.files]
         watch, _why = try_watch(self.root)
         if watch is not None:
             watch.rewatch()
@@ -198,6 +202,11 @@ class ConcurrentDigest:
     def _changed_since(self, before: Snapshot) -> str | None:
         """What changed since the first snapshot: from the watch when there is one (plus
         a stat of a Dockerfile outside the context), else from a second stat walk."""
+        # A link on the way to the Dockerfile or .dockerignore may lie outside the context
+        # (no event when it is re-pointed), and the stat keys below follow links.
+        for path, led_to in zip(self.files, self._led_to, strict=True):
+            if os.path.realpath(path) != led_to:
+                return path
         watch = self._watch
         if watch is not None:
             generation = watch.generation
