@@ -358,3 +358,25 @@ def test_staging_directories_unused_for_days_are_removed(tmp_path: Path) -> None
     build_runtime_image(config(), "busybox:latest", ["a"], pm=make_pm(small), builder=FakeBuilder())
     assert not stale.exists() and recent.exists()
     assert len(list(stages.iterdir())) == 2  # the recent one and the one this build used
+
+
+def test_a_staged_copy_of_a_file_rewritten_with_its_old_mtime_is_replaced(tmp_path: Path) -> None:
+    """`cp -p`/`tar x`/`rsync -a` rewrite a file and put its mtime back: the staged copy has
+    the same size and mtime as the new source, and must still be copied again."""
+    from rtbuild.runtime._payload import resolve
+
+    source = tmp_path / "code"
+    source.mkdir()
+    app = source / "app.py"
+    app.write_text("VERSION = '1'\n")
+    old = time.time_ns() - 10_000_000_000
+    os.utime(app, ns=(old, old))
+    spec = SourcePayload(str(source), "/opt/code")
+    stage = tmp_path / "stage"
+    resolve("p", spec).sync(str(stage))
+    assert (stage / "app.py").read_text() == "VERSION = '1'\n"
+    app.write_text("VERSION = '2'\n")  # same size
+    os.utime(app, ns=(old, old))  # and the old mtime back
+    second = resolve("p", spec)
+    second.sync(str(stage))
+    assert (stage / "app.py").read_text() == "VERSION = '2'\n", "the staged copy kept the old content"

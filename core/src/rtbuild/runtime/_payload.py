@@ -53,10 +53,11 @@ class ResolvedPayload:
     def sync(self, target: str) -> set[str]:
         """Make ``target`` hold exactly the payload's tree, copying only what differs.
 
-        A file whose size and mtime match its copy is left alone (copies keep the source's
-        mtime), so a staging directory reused across builds costs one ``lstat`` per
-        unchanged file; what the payload no longer has is removed. Returns every relative
-        path the tree now holds.
+        A file whose size and mtime match its copy, copied more than 2 s after the source
+        last changed (its ctime), is left alone (copies keep the source's mtime), so a
+        staging directory reused across builds costs one ``lstat`` per unchanged file; what
+        the payload no longer has is removed. Returns every relative path the tree now
+        holds.
         """
         _ensure_dir(target, 0o755)
         expected: set[str] = set()
@@ -108,8 +109,16 @@ def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str) -> None:
             _remove(dest, have)
             os.symlink(link, dest)
         return
+    # Size and mtime alone would keep a copy of a file rewritten with its old mtime put
+    # back (`cp -p`, `tar x`, `rsync -a`); its ctime cannot be set back, so the copy counts
+    # only if it was made (its own ctime) well after the source last changed: a change
+    # during or just before the copy is not trusted (a coarse clock can show both in
+    # one tick), and the file is copied again.
     same = (
-        have is not None and S_ISREG(have.st_mode) and (have.st_size, have.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+        have is not None
+        and S_ISREG(have.st_mode)
+        and (have.st_size, have.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+        and have.st_ctime_ns - st.st_ctime_ns > _RACY_NS
     )
     if not same:
         _remove(dest, have)
