@@ -112,6 +112,10 @@ def test_same_size_rewrite_with_mtime_set_back_is_reported(tmp_path: Path) -> No
         ("FROM busybox\nARG URL=http://x.invalid/f\nADD $URL /f\n", True),
         ("FROM busybox\nADD ${UNSET} /f\n", True),  # cannot tell: assume remote
         ("# syntax=docker/dockerfile:1\nFROM busybox\nCOPY . /\n", True),
+        ("# escape=`\n# syntax=docker/dockerfile:1\nFROM busybox\n", True),  # any order
+        ("# check=skip=all\n#syntax = docker/dockerfile:1\nFROM busybox\n", True),
+        ("# a comment\n# syntax=docker/dockerfile:1\nFROM busybox\n", False),  # not a directive any more
+        ("FROM busybox\n# syntax=docker/dockerfile:1\n", False),
         ("FROM busybox\nADD local.tgz /\nCOPY . /ctx\n", False),
         ("FROM busybox\nADD --chown=1:1 \\\n  a.txt /a\n", False),
         ("# a comment\nFROM busybox\nRUN echo http://x.invalid\n", False),
@@ -119,6 +123,11 @@ def test_same_size_rewrite_with_mtime_set_back_is_reported(tmp_path: Path) -> No
 )
 def test_remote_sources_turn_the_skip_off(dockerfile: str, remote: bool) -> None:
     assert bool(analyse(dockerfile, {}).remote) is remote
+
+
+def test_a_frontend_named_by_build_arg_turns_the_skip_off() -> None:
+    analysis = analyse("FROM busybox\nCOPY . /\n", {"BUILDKIT_SYNTAX": "docker/dockerfile:1"})
+    assert analysis.remote == ["BUILDKIT_SYNTAX frontend docker/dockerfile:1"]
 
 
 def test_external_images_include_stage_args_and_mounts() -> None:
@@ -183,3 +192,14 @@ def test_secret_names_and_masking() -> None:
     ]
     redact = Redactor.for_build({"API_KEY": "s3cr3t-v4lue", "V": "1"}, [b"file-secret\n"])
     assert redact("echo s3cr3t-v4lue file-secret 1") == f"echo {MASK} {MASK} 1"
+
+
+def test_a_cached_analysis_still_sees_a_frontend_named_by_build_arg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rtbuild.enginekit import analyse_cached
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    text = "FROM busybox\nCOPY . /\n"
+    assert analyse_cached(text, {}).remote == []
+    assert analyse_cached(text, {"BUILDKIT_SYNTAX": "docker/dockerfile:1"}).remote

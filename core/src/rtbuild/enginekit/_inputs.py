@@ -29,10 +29,11 @@ DIGEST_VERSION = "2"
 NO_SKIP_ARGS = ("--secret", "--ssh", "--build-context", "--pull", "--no-cache", "--no-cache-filter")
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
 #: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "3"
+ANALYSIS_VERSION = "4"
 
 
 class ImageInspector(Protocol):
@@ -136,13 +137,20 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
     stage_args: dict[str, str] = {}
     stages: set[str] = set()
     seen_from = False
-    for index, item in enumerate(parser.structure):
+    # Parser directives (`# syntax=`, `# escape=`, `# check=`) form the Dockerfile's first
+    # comments, in any order; a frontend named by the build arg BUILDKIT_SYNTAX wins over them.
+    directives = True
+    if "BUILDKIT_SYNTAX" in build_args:
+        result.remote.append(f"BUILDKIT_SYNTAX frontend {build_args['BUILDKIT_SYNTAX']}")
+    for item in parser.structure:
         instruction, value = str(item["instruction"]).upper(), str(item["value"])
         if instruction == "COMMENT":
             directive = value.strip().lower().replace(" ", "")
-            if not seen_from and index == 0 and directive.startswith("syntax="):
+            directives = directives and _DIRECTIVE.match(directive) is not None
+            if directives and directive.startswith("syntax="):
                 result.remote.append(f"# syntax= frontend {value.split('=', 1)[1].strip()}")
             continue
+        directives = False
         if instruction == "ARG":
             if seen_from:
                 stage_args.update(_arg_defaults(value, build_args, {**global_args, **stage_args}))
@@ -216,7 +224,7 @@ def analysed_args(dockerfile_text: str, build_args: Mapping[str, str]) -> dict[s
         return {}
     if _ESCAPE_DIRECTIVE.search(dockerfile_text):
         return dict(build_args)
-    names: set[str] = set()
+    names: set[str] = {"BUILDKIT_SYNTAX"}  # names a frontend whatever the Dockerfile says
     logical = ""
     for line in dockerfile_text.splitlines():
         stripped = line.strip()
