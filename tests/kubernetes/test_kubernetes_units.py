@@ -198,3 +198,25 @@ def test_a_runtime_fault_in_the_pod_is_not_blamed_on_the_dockerfile() -> None:
     assert error.step == "STEP 3/3: RUN sha256sum /app/*" and error.container_exit_code == 1
     assert "again" in (error.hint or "") and error.blame == "the build pod's container runtime"
     assert "Device or resource busy" in error.message
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["# syntax=docker/dockerfile:1\nFROM busybox\n", "FROM busybox\nADD https://example.invalid/a.tgz /a.tgz\n"],
+    ids=["frontend", "add-url"],
+)
+def test_what_the_digest_cannot_see_turns_the_skip_off(tmp_path: Path, dockerfile: str) -> None:
+    from rtbuild_kubernetes.run import _inputs
+
+    (tmp_path / "rtbuild.toml").write_text('[builders.kubernetes]\nnamespace = "ci"\n')
+    builder = KubernetesBuilder.from_config(load_config(tmp_path / "rtbuild.toml", env={}), "kubernetes")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(dockerfile)
+
+    class NoRegistry:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"the registry was asked ({name}) although the skip is off")
+
+    request = BuildRequest(path=str(ctx), tags=["registry.example:5000/app:1"])
+    assert _inputs(builder, request, NoRegistry()) is None  # type: ignore[arg-type]

@@ -171,3 +171,19 @@ def test_noop_skip_for_a_single_component_name(builder: PodmanBuilder, tmp_path:
         assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is True
     finally:
         podman("rmi", "-f", name, check=False)
+
+
+def test_what_the_digest_cannot_see_turns_the_skip_off(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    """A `# syntax` frontend (BuildKit's; podman reads it as a comment, so it still builds)
+    and a .containerignore (podman reads it instead of .dockerignore): always built."""
+    name = names.new()
+    frontend = write_context(tmp_path / "frontend", "# syntax=docker/dockerfile:1\nFROM busybox:latest\n", {})
+    assert builder.build_request(BuildRequest(path=str(frontend), tags=[name])).cached is False
+    assert builder.build_request(BuildRequest(path=str(frontend), tags=[name])).cached is False
+    ignored = write_context(tmp_path / "ignored", "FROM busybox:latest\nCOPY . /ctx\n", {"a.txt": "a\n"})
+    (ignored / ".dockerignore").write_text("a.txt\n")
+    (ignored / ".containerignore").write_text("")
+    assert builder.build_request(BuildRequest(path=str(ignored), tags=[name])).cached is False
+    (ignored / "a.txt").write_text("b\n")  # the digest would not see this edit
+    assert builder.build_request(BuildRequest(path=str(ignored), tags=[name])).cached is False
+    assert podman("run", "--rm", name, "cat", "/ctx/a.txt").stdout == "b\n"

@@ -38,7 +38,7 @@ def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps)
     """The Docker backend's input digest (``rtbuild.enginekit``), base images resolved in
     their registries; ``None`` when the skip is off or a base image is not there."""
     from rtbuild.context import context_digest, validate_context
-    from rtbuild.enginekit import compute_inputs, skip_blocked
+    from rtbuild.enginekit import analyse_cached, compute_inputs, skip_blocked
 
     if not builder.settings.skip_unchanged or request.no_cache or skip_blocked(request.extra_build_args):
         return None
@@ -46,6 +46,14 @@ def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps)
     dockerfile = validate_context(request.path, extra)
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
+    remote = analyse_cached(text, request.build_args, request.platform).remote
+    if remote:
+        get_reporter().event(
+            "skip_disabled",
+            reason=remote[0],
+            message=f"always building: the input digest cannot see {'; '.join(remote)}",
+        )
+        return None
     platforms = request.platforms()
     return compute_inputs(
         context_digest=context_digest(request.path, extra).digest,

@@ -16,6 +16,7 @@ from rtbuild.enginekit import (
     Inputs,
     StepRecorder,
     all_tags_current,
+    analyse_cached,
     assemble_indexes,
     build_error,
     compute_inputs,
@@ -90,9 +91,20 @@ def argv_for(
 
 
 def _inputs(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str) -> Inputs | None:
-    ctx = context_digest(request.path, ["-f", dockerfile])
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
+    reasons = list(analyse_cached(text, request.build_args, request.platform).remote)
+    if os.path.lexists(os.path.join(request.path, ".containerignore")):
+        # Podman prefers it to .dockerignore, which is all the digest reads.
+        reasons.append(".containerignore")
+    if reasons:
+        rtbuild.get_reporter().event(
+            "skip_disabled",
+            reason=reasons[0],
+            message=f"always building: the input digest cannot see {'; '.join(reasons)}",
+        )
+        return None
+    ctx = context_digest(request.path, ["-f", dockerfile])
     # One podman call for every base image and tag the check will look at.
     builder.podman.prefetch([*external_images(text, request.build_args, request.platform), *tags])
     inputs = compute_inputs(
