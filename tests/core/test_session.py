@@ -355,3 +355,17 @@ def test_a_dockerfile_reached_through_a_link_outside_the_context(session: BuildS
     hop.symlink_to(context / "Dockerfile.a")
     assert not _build(session, context).cached
     assert _image(session) == _fresh_digest(context)
+
+
+def test_digests_made_for_another_ignore_dialect_are_kept_apart(context: Path) -> None:
+    """One session may hash a context for a 20.10 client and for a 23+ one (or Podman):
+    the dialects can send different files, so neither answers for the other."""
+    digests = rtbuild.context._watch.ResidentDigests()
+    try:
+        dockerfile = str(context / "Dockerfile")
+        assert digests.digest(str(context), dockerfile, lambda: "old client", "moby20") == "old client"
+        assert digests.digest(str(context), dockerfile, lambda: "new client", "moby23") == "new client"
+        assert digests.digest(str(context), dockerfile, lambda: "walked again", "moby20") == "old client"
+        assert (digests.walks, digests.hits) == (2, 1)
+    finally:
+        digests.close()

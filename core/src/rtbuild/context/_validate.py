@@ -80,7 +80,7 @@ def context_digest(
         return _walk_digest(path, dockerfile, use_cache, flavor, collect_paths)
 
     if memo is not None:  # a BuildSession: answer from the watch when nothing changed
-        return memo.digest(path, dockerfile, walk)  # type: ignore[no-any-return]
+        return memo.digest(path, dockerfile, walk, flavor or "")  # type: ignore[no-any-return]
     return walk()
 
 

@@ -209,7 +209,7 @@ class ResidentDigests:
     def __init__(self) -> None:
         self._watches: dict[str, ContextWatch | None] = {}
         self._why_not: dict[str, str] = {}
-        self._known: dict[tuple[str, str, str, str], tuple[int, Any]] = {}
+        self._known: dict[tuple[str, str, str, str, str], tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.walks = 0
@@ -217,8 +217,11 @@ class ResidentDigests:
     def why_not_watched(self, root: str) -> str | None:
         return self._why_not.get(os.path.abspath(root))
 
-    def digest(self, root: str, dockerfile: str, compute: Callable[[], Any]) -> Any:
-        """The memoised digest of ``root`` (+ ``dockerfile``), or ``compute()``'s after a walk."""
+    def digest(self, root: str, dockerfile: str, compute: Callable[[], Any], variant: str = "") -> Any:
+        """The memoised digest of ``root`` (+ ``dockerfile``), or ``compute()``'s after a walk.
+
+        ``variant`` tells apart digests of one tree that ``compute`` makes differently (the
+        ``.dockerignore`` dialect of the client that will send it)."""
         root = os.path.abspath(root)
         dockerfile = os.path.abspath(dockerfile)
         watch = self._watch(root)
@@ -228,7 +231,7 @@ class ResidentDigests:
             return compute()
         # Keyed by where the Dockerfile and .dockerignore lead too: a link on the way that
         # lies outside the context can be re-pointed without an event in it.
-        key = (root, dockerfile, *read_through)
+        key = (root, dockerfile, *read_through, variant)
         known = self._known.get(key)
         if known is not None and known[0] == watch.generation:
             self.hits += 1
