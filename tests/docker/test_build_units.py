@@ -112,6 +112,16 @@ def test_skip_blocked_and_relative_dockerfile(tmp_path: Path) -> None:
     out = _absolute_dockerfile(str(tmp_path), ["-f", "sub/Dockerfile", "--network=host"])
     assert out == ["-f", str(tmp_path / "sub" / "Dockerfile"), "--network=host"]
     assert _absolute_dockerfile(str(tmp_path), ["--file=D"]) == [f"--file={tmp_path / 'D'}"]
+    assert _absolute_dockerfile(str(tmp_path), ["-f=D"]) == [f"--file={tmp_path / 'D'}"]
+    assert _absolute_dockerfile(str(tmp_path), ["-fD", "-q"]) == [f"--file={tmp_path / 'D'}", "-q"]
+    # What the digest cannot see: a value from the environment, podman's outside files.
+    assert skip_blocked(["--build-arg", "A=1", "--build-arg=B=2"]) is None
+    assert skip_blocked(["--build-arg", "TOKEN"]) == "--build-arg TOKEN (its value from the environment)"
+    assert skip_blocked(["--build-arg=TOKEN"]) == "--build-arg TOKEN (its value from the environment)"
+    assert skip_blocked(["--env", "HOME"]) == "--env HOME (its value from the environment)"
+    assert skip_blocked(["-v", "/src:/src"]) == "-v"
+    assert skip_blocked(["--volume=/src:/src"]) == "--volume"
+    assert skip_blocked(["--ignorefile", "x"]) == "--ignorefile"
 
 
 FAILED_RUN = """#4 [1/3] FROM docker.io/library/busybox:latest
@@ -182,3 +192,25 @@ def test_parse_error_mapping() -> None:
     error = build_error(lines, 1, log_path="/l", host="h")
     assert isinstance(error, BuildFailedError) and error.step == "parse Dockerfile"
     assert "line 2" in error.message
+
+
+def test_every_spelling_of_the_dockerfile_flag_is_read() -> None:
+    from rtbuild.context import dockerfile_arg
+
+    for args in (["-f", "D"], ["--file", "D"], ["--file=D"], ["-f=D"], ["-fD"], ["-q", "-fD"]):
+        assert dockerfile_arg(args) == "D", args
+    assert dockerfile_arg(["--force-rm", "-q"]) is None
+
+
+def test_the_default_platform_from_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --platform the docker client builds for $DOCKER_DEFAULT_PLATFORM: the spec
+    (so the input digest, and the argv) names it."""
+    from rtbuild import BuildRequest
+
+    builder = DockerBuilder.from_config(Config())
+    monkeypatch.setenv("DOCKER_DEFAULT_PLATFORM", "linux/arm64")
+    spec = builder.spec_for(BuildRequest(path=".", tags=["a:1"]))
+    assert spec.platform == "linux/arm64" and spec.build_args["TARGETARCH"] == "arm64"
+    assert builder.spec_for(BuildRequest(path=".", tags=["a:1"], platform="linux/amd64")).platform == "linux/amd64"
+    monkeypatch.delenv("DOCKER_DEFAULT_PLATFORM")
+    assert builder.spec_for(BuildRequest(path=".", tags=["a:1"])).platform is None

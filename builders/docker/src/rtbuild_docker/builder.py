@@ -7,6 +7,7 @@ check asks the engine one question and should not pay for the rest (about 5 ms).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -112,12 +113,15 @@ class DockerBuilder(RuntimeBuilder):
 
         from .spec import BuildSpec, request_flags
 
+        # Without --platform the docker client builds for $DOCKER_DEFAULT_PLATFORM: name it,
+        # so the input digest says which platform the image is for.
+        platform = request.platform or os.environ.get("DOCKER_DEFAULT_PLATFORM") or None
         return BuildSpec(
             path=request.path,
             tags=list(request.tags),
-            platform=request.platform,
+            platform=platform,
             # Docker 20.10's frontend leaves TARGETARCH & co. empty in FROM lines: pass them.
-            build_args={**platform_args(request.platform), **request.build_args},
+            build_args={**platform_args(platform), **request.build_args},
             labels=dict(request.labels),
             target=request.target,
             extra_build_args=request_flags(request),

@@ -65,8 +65,8 @@ def absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
         if arg in ("-f", "--file") and index + 1 < len(extra):
             out += [arg, absolute]
             skip = True
-        elif arg.startswith("--file="):
-            out.append("--file=" + absolute)
+        elif arg.startswith(("--file=", "-f=")) or (arg.startswith("-f") and not arg.startswith("--")):
+            out.append("--file=" + absolute)  # every spelling dockerfile_arg reads
         else:
             out.append(arg)
     return out

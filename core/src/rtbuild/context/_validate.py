@@ -23,8 +23,10 @@ def dockerfile_arg(extra_build_args: Sequence[str]) -> str | None:
     for index, arg in enumerate(args):
         if arg in ("-f", "--file") and index + 1 < len(args):
             return args[index + 1]
-        if arg.startswith("--file="):
+        if arg.startswith(("--file=", "-f=")):
             return arg.split("=", 1)[1]
+        if arg.startswith("-f") and not arg.startswith("--"):
+            return arg[2:]  # `-fPATH`, as the docker and podman clients read it
     return None
 
 

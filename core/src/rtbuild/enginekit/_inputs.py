@@ -26,7 +26,21 @@ DIGEST_LABEL = "org.rtbuild.input-digest"
 DIGEST_VERSION = "2"
 #: Extra arguments whose inputs live outside the digest (secrets, ssh agents, named
 #: contexts) or that ask for a fresh build: with any of them the engine always builds.
-NO_SKIP_ARGS = ("--secret", "--ssh", "--build-context", "--pull", "--no-cache", "--no-cache-filter")
+NO_SKIP_ARGS = (
+    "--secret",
+    "--ssh",
+    "--build-context",
+    "--pull",
+    "--no-cache",
+    "--no-cache-filter",
+    # Podman's: files the build reads that are not in the context.
+    "--volume",
+    "-v",
+    "--ignorefile",
+    "--build-arg-file",
+)
+#: Flags whose bare ``NAME`` (no ``=value``) takes the value from the environment.
+_FROM_ENVIRONMENT = ("--build-arg", "--env")
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
@@ -67,10 +81,17 @@ class Analysis:
 
 def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
     """The first extra argument that rules out the skip, if any."""
-    for arg in extra_build_args:
-        name = arg.split("=", 1)[0]
+    args = list(extra_build_args)
+    for index, arg in enumerate(args):
+        name, _, value = arg.partition("=")
         if name in NO_SKIP_ARGS:
             return name
+        if name in _FROM_ENVIRONMENT:
+            # `--build-arg NAME`: the client reads NAME's value from its environment,
+            # which the digest (holding only what was passed) cannot see.
+            value = value if arg != name else (args[index + 1] if index + 1 < len(args) else "")
+            if "=" not in value:
+                return f"{name} {value} (its value from the environment)"
     return None
 
 
