@@ -93,6 +93,21 @@ def test_ignored_file_does_not_rebuild(images: h.Images, context: Path) -> None:
     assert h.build(images, context).cached
 
 
+def test_a_dockerfile_specific_ignore_file_turns_the_skip_off(images: h.Images, context: Path) -> None:
+    """BuildKit's client filters the context by Dockerfile.dockerignore instead of
+    .dockerignore: a file only .dockerignore excludes is sent, so its edit must rebuild."""
+    (context / ".dockerignore").write_text("assets/\n")
+    (context / "Dockerfile.dockerignore").write_text("*.md\n")
+    (context / "assets").mkdir()
+    (context / "assets" / "logo.txt").write_text("v1\n")
+    tag = images.tag()
+    assert not h.build(images, context, [tag]).cached
+    (context / "assets" / "logo.txt").write_text("v2\n")
+    assert not h.build(images, context, [tag]).cached
+    out = h.docker(images.cli, "run", "--rm", tag, "cat", "/ctx/assets/logo.txt").stdout
+    assert out == "v2\n"
+
+
 def test_from_image_retagged_rebuilds(images: h.Images, context: Path, base_image: str, tmp_path: Path) -> None:
     (context / "Dockerfile").write_text(f"ARG BASE={base_image}\nFROM $BASE\nCOPY app.txt /\n")
     assert not h.build(images, context).cached

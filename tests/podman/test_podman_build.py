@@ -187,3 +187,13 @@ def test_what_the_digest_cannot_see_turns_the_skip_off(builder: PodmanBuilder, n
     (ignored / "a.txt").write_text("b\n")  # the digest would not see this edit
     assert builder.build_request(BuildRequest(path=str(ignored), tags=[name])).cached is False
     assert podman("run", "--rm", name, "cat", "/ctx/a.txt").stdout == "b\n"
+
+
+def test_a_dockerfile_specific_ignore_file_turns_the_skip_off(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    name = names.new()
+    ctx = write_context(tmp_path / "specific", "FROM busybox:latest\nCOPY . /ctx\n", {"a.txt": "a\n"})
+    (ctx / "Dockerfile.dockerignore").write_text("*.md\n")
+    assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is False
+    assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is False

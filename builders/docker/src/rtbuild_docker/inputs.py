@@ -10,6 +10,7 @@ only when it is provably the image's.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,10 @@ def inputs_and_context(
     reasons = list(analysis.remote)
     if not ctx.ignore_exact:
         reasons.append(".dockerignore syntax this client reads as a regular expression")
+    if os.path.lexists(dockerfile + ".dockerignore"):
+        # BuildKit's client sends the context filtered by it instead of .dockerignore (the
+        # legacy builder does not): which of the two applies depends on the engine path.
+        reasons.append(f"{os.path.basename(dockerfile)}.dockerignore, a Dockerfile-specific ignore file")
     if reasons:
         reporter.event(
             "skip_disabled",

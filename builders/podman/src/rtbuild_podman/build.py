@@ -94,9 +94,14 @@ def _inputs(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dock
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     reasons = list(analyse_cached(text, request.build_args, request.platform).remote)
-    if os.path.lexists(os.path.join(request.path, ".containerignore")):
-        # Podman prefers it to .dockerignore, which is all the digest reads.
-        reasons.append(".containerignore")
+    # Podman prefers these to .dockerignore, which is all the digest reads.
+    for ignore in (
+        os.path.join(request.path, ".containerignore"),
+        dockerfile + ".containerignore",
+        dockerfile + ".dockerignore",
+    ):
+        if os.path.lexists(ignore):
+            reasons.append(os.path.basename(ignore))
     if reasons:
         rtbuild.get_reporter().event(
             "skip_disabled",
