@@ -368,7 +368,7 @@ class CacheMachine(RuleBasedStateMachine):
 
     @rule(index=_index, points_to=st.sampled_from(LINK_TARGETS), atomic=st.booleans())
     def repoint_symlink(self, index: int, points_to: str, atomic: bool) -> None:
-        links = [path for path in tree(self.ctx)[1] if path not in PROTECTED]
+        links = [path for path in tree(self.ctx)[1] if path not in (*PROTECTED, ".dockerignore")]
         rel = pick(links, index)
         if rel is None:
             return

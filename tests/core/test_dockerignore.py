@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rtbuild.context._dockerignore import PatternMatcher, read_patterns
 from rtbuild.errors import BuildContextError
@@ -62,8 +64,27 @@ def test_exception_inside_excluded_directory() -> None:
     assert matcher.excluded("logs/other.log")
     assert not matcher.excluded("logs/keep.log")
     assert matcher.may_reinclude_below("logs")
-    assert not PatternMatcher(["logs", "!*.log"]).may_reinclude_below("logs")  # fsutil skips the dir
+    # Old fsutil (20.10) skips the directory; newer fsutil walks it when an exception
+    # holds a wildcard (not only a trailing /** or /*).
+    assert not PatternMatcher(["logs", "!*.log"], flavor="moby20").may_reinclude_below("logs")
+    assert PatternMatcher(["logs", "!*.log"], flavor="moby23").may_reinclude_below("logs")
+    assert PatternMatcher(["vendor", "!**/*.go"], flavor="moby23").may_reinclude_below("vendor")
+    assert not PatternMatcher(["logs", "!other/**"], flavor="moby23").may_reinclude_below("logs")
     assert not PatternMatcher(["logs"]).may_reinclude_below("logs")
+
+
+def test_an_exception_with_a_wildcard_reaches_into_an_excluded_directory(tmp_path: Path) -> None:
+    """docker 23+: `vendor` + `!**/*.go` sends vendor/pkg/a.go, so its edit changes the digest."""
+    from rtbuild.context._validate import context_digest
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "vendor" / "pkg").mkdir(parents=True)
+    (tmp_path / "vendor" / "pkg" / "a.go").write_text("package a\n")
+    (tmp_path / ".dockerignore").write_text("vendor\n!**/*.go\n")
+    first = context_digest(str(tmp_path), flavor="moby23", use_cache=False, collect_paths=True)
+    assert ("vendor/pkg/a.go", "f") in (first.paths or [])
+    (tmp_path / "vendor" / "pkg" / "a.go").write_text("package b\n")
+    assert context_digest(str(tmp_path), flavor="moby23", use_cache=False).digest != first.digest
 
 
 def test_lone_bang_is_an_error() -> None:

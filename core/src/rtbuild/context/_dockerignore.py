@@ -223,6 +223,12 @@ class PatternMatcher:
             automaton = Automaton(tokens) if kind == _NFA else None
             self.patterns.append(Pattern(text, exclusion, kind, automaton, len(text.split("/"))))
         self.has_exclusions = any(p.exclusion for p in self.patterns)
+        #: A ``!`` pattern that is not a plain path prefix (fsutil's own test): newer fsutil
+        #: (docker 23+, buildx) cannot rule out a re-include below an excluded directory,
+        #: so it walks every excluded directory.
+        self.wild_exceptions = any(
+            p.exclusion and any(c in _without_trailing_glob(p.text) for c in "*[]?^\\") for p in self.patterns
+        )
         # parent directory -> per pattern, whether the parent rule matches: a walk asks for
         # every entry of a directory with the same parent.
         self._parents: dict[str, list[bool]] = {}
@@ -264,12 +270,21 @@ class PatternMatcher:
         """Whether an excluded directory must still be walked (fsutil's rule).
 
         fsutil descends into an excluded directory only if some ``!`` pattern's text
-        starts with ``directory/``; otherwise the whole directory is skipped.
+        starts with ``directory/``; otherwise the whole directory is skipped. Newer fsutil
+        (the 23+ dialect) also descends whenever a ``!`` pattern holds a wildcard. Where
+        that is not what the client does, the digest covers files it does not send: a
+        rebuild too many, never a stale skip.
         """
         if not self.has_exclusions:
             return False
+        if self.wild_exceptions and self.flavor != "moby20":
+            return True
         prefix = directory + "/"
         return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)
+
+
+def _without_trailing_glob(text: str) -> str:
+    return text.removesuffix("/**").removesuffix("/*")
 
 
 def flavor_for_client(version: str) -> str:
