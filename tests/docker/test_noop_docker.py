@@ -108,6 +108,22 @@ def test_a_dockerfile_specific_ignore_file_turns_the_skip_off(images: h.Images, 
     assert out == "v2\n"
 
 
+def test_a_dockerignore_linked_out_of_the_context_turns_the_skip_off(
+    images: h.Images, context: Path, tmp_path: Path
+) -> None:
+    """BuildKit's client does not follow .dockerignore out of the context (20.10: checked):
+    it sends what the linked file excludes, so the digest must not rely on it."""
+    (tmp_path / "ignore.txt").write_text("assets/\n")
+    (context / ".dockerignore").symlink_to(tmp_path / "ignore.txt")
+    (context / "assets").mkdir()
+    (context / "assets" / "logo.txt").write_text("v1\n")
+    tag = images.tag()
+    assert not h.build(images, context, [tag]).cached
+    (context / "assets" / "logo.txt").write_text("v2\n")
+    assert not h.build(images, context, [tag]).cached
+    assert h.docker(images.cli, "run", "--rm", tag, "cat", "/ctx/assets/logo.txt").stdout == "v2\n"
+
+
 def test_from_image_retagged_rebuilds(images: h.Images, context: Path, base_image: str, tmp_path: Path) -> None:
     (context / "Dockerfile").write_text(f"ARG BASE={base_image}\nFROM $BASE\nCOPY app.txt /\n")
     assert not h.build(images, context).cached
