@@ -119,6 +119,27 @@ def test_same_size_change_with_mtime_set_back_reaches_the_image(images: h.Images
     assert third.cached and third.details["image_id"] == second.details["image_id"]
 
 
+def test_an_invisible_change_seen_by_another_command_first_still_reaches_the_image(
+    images: h.Images, context: Path
+) -> None:
+    """The walk that sees a same-size rewrite with its mtime set back stores the new stat
+    keys, so the next walk cannot see it again: when `rtbuild context` (or another
+    backend) walked first, the build must still send every file."""
+    from rtbuild.context import context_digest
+
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
+    data = context / "data.txt"
+    data.write_text("eeee\n")
+    os.utime(data, (OLD, OLD))
+    h.build(images, context)
+    data.write_text("ffff\n")
+    os.utime(data, (OLD, OLD))
+    assert context_digest(str(context)).stat_invisible == ["data.txt"]  # as `rtbuild context` walks
+    second = h.build(images, context)
+    assert not second.cached
+    assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "ffff\n"
+
+
 def test_lost_stat_cache_after_an_invisible_change_still_rebuilds_right(
     images: h.Images, context: Path, isolated_dirs: Path
 ) -> None:

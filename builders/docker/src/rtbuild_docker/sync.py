@@ -8,8 +8,10 @@ digest. rtbuild's own change detector sees such rewrites (ctime, inode, content 
 it does, the next engine build runs with a fresh build-node identity
 (:func:`private_docker_config`), so BuildKit receives every file.
 
-A marker file per context (under the cache dir) remembers the need until a build
-succeeded, so a run that stops between hashing and building does not lose it. A context
+A marker file per context (:func:`rtbuild.context.mark_stale_sync`, left by whichever walk
+saw the rewrite, for any command or backend) remembers the need until a build succeeded,
+so a run that stops between hashing and building, or a `rtbuild context` in between,
+does not lose it. A context
 hashed without any stat cache (first run, or the cache was lost) while one of its tags
 already carries an rtbuild digest gets the same treatment: nothing proves the engine's copy.
 """
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rtbuild.context import clear_stale_sync, mark_stale_sync, stale_sync_marker
 from rtbuild.enginekit import DIGEST_LABEL
 
 
@@ -49,30 +52,9 @@ def private_docker_config(tmpdir: str) -> str:
     return str(mine)
 
 
-def _marker(context: str) -> Path:
-    import xxhash
-    from rtbuild import cache_dir
-
-    name = xxhash.xxh3_64_hexdigest(os.path.abspath(context).encode("utf-8", "surrogateescape"))
-    return cache_dir("stale-sync", name)
-
-
-def mark_stale_sync(context: str, files: Sequence[str]) -> None:
-    """Remember that ``context`` changed in a way BuildKit's sync may not see."""
-    path = _marker(context)
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(files[:100]) + "\n", encoding="utf-8", errors="surrogateescape")
-
-
-def clear_stale_sync(context: str) -> None:
-    with contextlib.suppress(OSError):
-        _marker(context).unlink()
-
-
 def needs_fresh_sync(context: str, hashed: Any, tags: Sequence[str], docker_host: str | None) -> bool:
     """Whether the next build of ``context`` must send every file (see the module doc)."""
-    if _marker(context).exists():
+    if stale_sync_marker(context).exists():
         return True
     if hashed is None or not getattr(hashed, "cold", False):
         return False

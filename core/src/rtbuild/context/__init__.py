@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         read_patterns,
     )
     from rtbuild.context._hashing import ContextHash, StatCache, hash_context, hash_file
+    from rtbuild.context._stale import clear_stale_sync, mark_stale_sync, stale_sync_marker
     from rtbuild.context._validate import context_digest, dockerfile_arg, validate_context, validate_context_dir
 
 _NAMES = {
@@ -31,6 +32,9 @@ _NAMES = {
     "StatCache": "rtbuild.context._hashing",
     "hash_context": "rtbuild.context._hashing",
     "hash_file": "rtbuild.context._hashing",
+    "clear_stale_sync": "rtbuild.context._stale",
+    "mark_stale_sync": "rtbuild.context._stale",
+    "stale_sync_marker": "rtbuild.context._stale",
     "context_digest": "rtbuild.context._validate",
     "dockerfile_arg": "rtbuild.context._validate",
     "validate_context": "rtbuild.context._validate",
@@ -42,13 +46,16 @@ __all__ = [
     "Pattern",
     "PatternMatcher",
     "StatCache",
+    "clear_stale_sync",
     "context_digest",
     "dockerfile_arg",
     "flavor_for_client",
     "hash_context",
     "hash_file",
+    "mark_stale_sync",
     "read_dockerignore",
     "read_patterns",
+    "stale_sync_marker",
     "validate_context",
     "validate_context_dir",
 ]

@@ -96,6 +96,12 @@ def _walk_digest(
 
     matcher = PatternMatcher(read_dockerignore(path), **({"flavor": flavor} if flavor else {}))
     result = hash_context(path, matcher, use_cache=use_cache, collect_paths=collect_paths)
+    if result.stat_invisible:
+        # Seen once only (this walk stores the new stat keys), whoever asked: keep it for
+        # the next engine build, which must send every file.
+        from rtbuild.context._stale import mark_stale_sync
+
+        mark_stale_sync(path, result.stat_invisible)
     result.ignore_exact = matcher.exact
     hasher = xxhash.xxh3_128(result.digest.encode())
     hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())
