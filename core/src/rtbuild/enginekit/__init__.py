@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from rtbuild.enginekit._firstbuild import ConcurrentDigest
     from rtbuild.enginekit._inputs import (
         DIGEST_LABEL,
-        NO_SKIP_ARGS,
         Analysis,
         ImageInspector,
         Inputs,
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
         digest_key,
         external_images,
         platform_args,
-        skip_blocked,
     )
     from rtbuild.enginekit._platforms import (
         PlatformPlan,
@@ -58,6 +56,7 @@ if TYPE_CHECKING:
         stop_all,
         stop_process_group,
     )
+    from rtbuild.enginekit._skip import NO_SKIP_ARGS, skip_blocked
     from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
 
 #: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
@@ -75,7 +74,7 @@ _NAMES: dict[str, str] = {
     "RUNTIME_FAULT_HINT": "rtbuild.enginekit._failures",
     "ConcurrentDigest": "rtbuild.enginekit._firstbuild",
     "DIGEST_LABEL": "rtbuild.enginekit._inputs",
-    "NO_SKIP_ARGS": "rtbuild.enginekit._inputs",
+    "NO_SKIP_ARGS": "rtbuild.enginekit._skip",
     "Analysis": "rtbuild.enginekit._inputs",
     "ImageInspector": "rtbuild.enginekit._inputs",
     "Inputs": "rtbuild.enginekit._inputs",
@@ -87,7 +86,7 @@ _NAMES: dict[str, str] = {
     "digest_key": "rtbuild.enginekit._inputs",
     "external_images": "rtbuild.enginekit._inputs",
     "platform_args": "rtbuild.enginekit._inputs",
-    "skip_blocked": "rtbuild.enginekit._inputs",
+    "skip_blocked": "rtbuild.enginekit._skip",
     "PlatformPlan": "rtbuild.enginekit._platforms",
     "assemble_indexes": "rtbuild.enginekit._platforms",
     "native_platform": "rtbuild.enginekit._platforms",

@@ -26,21 +26,6 @@ DIGEST_LABEL = "org.rtbuild.input-digest"
 DIGEST_VERSION = "2"
 #: Extra arguments whose inputs live outside the digest (secrets, ssh agents, named
 #: contexts) or that ask for a fresh build: with any of them the engine always builds.
-NO_SKIP_ARGS = (
-    "--secret",
-    "--ssh",
-    "--build-context",
-    "--pull",
-    "--no-cache",
-    "--no-cache-filter",
-    # Podman's: files the build reads that are not in the context.
-    "--volume",
-    "-v",
-    "--ignorefile",
-    "--build-arg-file",
-)
-#: Flags whose bare ``NAME`` (no ``=value``) takes the value from the environment.
-_FROM_ENVIRONMENT = ("--build-arg", "--env")
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
@@ -77,22 +62,6 @@ class Analysis:
     #: Why the digest cannot see everything the build fetches (``ADD <url>``, a ``# syntax``
     #: frontend, ...); non-empty turns the no-op skip off.
     remote: list[str] = field(default_factory=list)
-
-
-def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
-    """The first extra argument that rules out the skip, if any."""
-    args = list(extra_build_args)
-    for index, arg in enumerate(args):
-        name, _, value = arg.partition("=")
-        if name in NO_SKIP_ARGS:
-            return name
-        if name in _FROM_ENVIRONMENT:
-            # `--build-arg NAME`: the client reads NAME's value from its environment,
-            # which the digest (holding only what was passed) cannot see.
-            value = value if arg != name else (args[index + 1] if index + 1 < len(args) else "")
-            if "=" not in value:
-                return f"{name} {value} (its value from the environment)"
-    return None
 
 
 def platform_args(platform: str | None) -> dict[str, str]:
@@ -408,7 +377,6 @@ def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> s
 
 __all__ = [
     "DIGEST_LABEL",
-    "NO_SKIP_ARGS",
     "Analysis",
     "ImageInspector",
     "Inputs",
@@ -420,5 +388,4 @@ __all__ = [
     "digest_key",
     "external_images",
     "platform_args",
-    "skip_blocked",
 ]
