@@ -140,6 +140,25 @@ def test_an_invisible_change_seen_by_another_command_first_still_reaches_the_ima
     assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "ffff\n"
 
 
+def test_after_a_fresh_sync_the_next_ordinary_build_keeps_the_new_bytes(images: h.Images, context: Path) -> None:
+    """The fresh sync sends every file; the engine's copy under the usual build node still
+    holds the old bytes of the rewritten file, with the same size and mtime as the new:
+    the next build, after an ordinary edit elsewhere, must not bring them back."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY . /c/\n")
+    data = context / "data.txt"
+    data.write_text("gggg\n")
+    os.utime(data, (OLD, OLD))
+    h.build(images, context)
+    data.write_text("hhhh\n")
+    os.utime(data, (OLD, OLD))
+    h.build(images, context)
+    assert run_in(images.cli, images.tag(), "cat", "/c/data.txt") == "hhhh\n"
+    (context / "other.txt").write_text("an ordinary edit\n")
+    third = h.build(images, context)
+    assert not third.cached
+    assert run_in(images.cli, images.tag(), "cat", "/c/data.txt") == "hhhh\n", "the old bytes came back"
+
+
 def test_lost_stat_cache_after_an_invisible_change_still_rebuilds_right(
     images: h.Images, context: Path, isolated_dirs: Path
 ) -> None:

@@ -38,7 +38,7 @@ def engine_build(
 
     from .engine import EngineAPI, resolve_host
     from .spec import BuildOutcome, extra_build_args
-    from .sync import clear_stale_sync, needs_fresh_sync, private_docker_config
+    from .sync import clear_stale_sync, needs_fresh_sync, rotate_build_node_id
 
     client = builder.client()
     labels = dict(spec.labels)
@@ -57,6 +57,7 @@ def engine_build(
         get_reporter().event(
             "fresh_sync", message="sending the whole context: the engine's incremental sync could miss a change"
         )
+        rotate_build_node_id()
     recorder = StepRecorder()
     result = run_build(
         argv,
@@ -66,7 +67,6 @@ def engine_build(
         on_line=recorder.feed,
         redact=redact,
         shown_argv=redact_argv(argv),
-        env_in=(lambda tmpdir: {"DOCKER_CONFIG": private_docker_config(tmpdir)}) if fresh else None,
     )
     log_path = result.log_path
     if result.returncode != 0:

@@ -5,8 +5,8 @@ mtime equal those of the copy BuildKit kept from the last build is not sent agai
 same-size rewrite whose mtime was set back (``touch -d``, ``cp -p``, ``tar x``, ``rsync -a``)
 therefore leaves the old contents in the image -- and the image would carry the new input
 digest. rtbuild's own change detector sees such rewrites (ctime, inode, content hash); when
-it does, the next engine build runs with a fresh build-node identity
-(:func:`private_docker_config`), so BuildKit receives every file.
+it does, the next engine build runs under a new build-node identity, kept for the builds
+after it (:func:`rotate_build_node_id`), so BuildKit receives every file.
 
 A marker file per context (:func:`rtbuild.context.mark_stale_sync`, left by whichever walk
 saw the rewrite, for any command or backend) remembers the need until a build succeeded,
@@ -28,28 +28,21 @@ from rtbuild.context import clear_stale_sync, mark_stale_sync, stale_sync_marker
 from rtbuild.enginekit import DIGEST_LABEL
 
 
-def private_docker_config(tmpdir: str) -> str:
-    """A DOCKER_CONFIG that shares the user's config but has a new build node identity.
+def rotate_build_node_id() -> None:
+    """Make the docker client (and buildx) use a new build node identity from now on.
 
-    The docker CLI (and buildx) key BuildKit's incremental context sync by a node ID kept
-    in the config dir. A file whose contents changed while size and mtime did not is not
-    re-sent under the old key; a new key makes BuildKit receive the whole context.
+    The client keys BuildKit's incremental context sync by a node ID kept in its config
+    dir (``.buildNodeID``, made again when missing). Under a new ID BuildKit receives the
+    whole context; and since every later build uses the new ID too, none of them is
+    compared with the copy kept under the old one, which still holds the bytes the sync
+    missed. (A one-off ID for the fresh build alone left that copy in use: the next build
+    after any other edit brought the old bytes back.) The cost: each context the client
+    builds next is sent whole once.
     """
     real = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    mine = Path(tmpdir, "docker-config")
-    mine.mkdir()
-    with contextlib.suppress(OSError):
-        for entry in real.iterdir():
-            if entry.name == ".buildNodeID":
-                continue
-            if entry.name == "buildx" and entry.is_dir():
-                (mine / "buildx").mkdir()
-                for sub in entry.iterdir():
-                    if sub.name != ".buildNodeID":
-                        (mine / "buildx" / sub.name).symlink_to(sub)
-                continue
-            (mine / entry.name).symlink_to(entry)
-    return str(mine)
+    for path in (real / ".buildNodeID", real / "buildx" / ".buildNodeID"):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def needs_fresh_sync(context: str, hashed: Any, tags: Sequence[str], docker_host: str | None) -> bool:
@@ -69,4 +62,4 @@ def needs_fresh_sync(context: str, hashed: Any, tags: Sequence[str], docker_host
     return False
 
 
-__all__ = ["clear_stale_sync", "mark_stale_sync", "needs_fresh_sync", "private_docker_config"]
+__all__ = ["clear_stale_sync", "mark_stale_sync", "needs_fresh_sync", "rotate_build_node_id"]
