@@ -93,28 +93,31 @@ def test_ignored_file_does_not_rebuild(images: h.Images, context: Path) -> None:
     assert h.build(images, context).cached
 
 
-def test_a_dockerfile_specific_ignore_file_turns_the_skip_off(images: h.Images, context: Path) -> None:
-    """BuildKit's client filters the context by Dockerfile.dockerignore instead of
-    .dockerignore: a file only .dockerignore excludes is sent, so its edit must rebuild."""
+def _dockerfile_specific_ignore(context: Path, tmp_path: Path) -> None:
     (context / ".dockerignore").write_text("assets/\n")
     (context / "Dockerfile.dockerignore").write_text("*.md\n")
-    (context / "assets").mkdir()
-    (context / "assets" / "logo.txt").write_text("v1\n")
-    tag = images.tag()
-    assert not h.build(images, context, [tag]).cached
-    (context / "assets" / "logo.txt").write_text("v2\n")
-    assert not h.build(images, context, [tag]).cached
-    out = h.docker(images.cli, "run", "--rm", tag, "cat", "/ctx/assets/logo.txt").stdout
-    assert out == "v2\n"
 
 
-def test_a_dockerignore_linked_out_of_the_context_turns_the_skip_off(
-    images: h.Images, context: Path, tmp_path: Path
-) -> None:
-    """BuildKit's client does not follow .dockerignore out of the context (20.10: checked):
-    it sends what the linked file excludes, so the digest must not rely on it."""
+def _ignore_linked_out(context: Path, tmp_path: Path) -> None:
     (tmp_path / "ignore.txt").write_text("assets/\n")
     (context / ".dockerignore").symlink_to(tmp_path / "ignore.txt")
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        # BuildKit's client filters by Dockerfile.dockerignore instead of .dockerignore.
+        pytest.param(_dockerfile_specific_ignore, id="dockerfile-specific"),
+        # BuildKit's client does not follow .dockerignore out of the context (20.10: checked).
+        pytest.param(_ignore_linked_out, id="linked-out"),
+    ],
+)
+def test_an_ignore_file_the_client_reads_otherwise_turns_the_skip_off(
+    images: h.Images, context: Path, tmp_path: Path, setup: Callable[[Path, Path], None]
+) -> None:
+    """The client sends assets/ though .dockerignore (as the digest reads it) excludes it:
+    an edit there must rebuild."""
+    setup(context, tmp_path)
     (context / "assets").mkdir()
     (context / "assets" / "logo.txt").write_text("v1\n")
     tag = images.tag()

@@ -119,6 +119,18 @@ def test_same_size_change_with_mtime_set_back_reaches_the_image(images: h.Images
     assert third.cached and third.details["image_id"] == second.details["image_id"]
 
 
+def _built_then_rewritten(images: h.Images, context: Path, dockerfile: str, before: str, after: str) -> None:
+    """Build with data.txt holding ``before``, then rewrite it to ``after`` (the same size)
+    and put its old mtime back, as `cp -p`/`tar x`/`rsync -a` do."""
+    (context / "Dockerfile").write_text(dockerfile)
+    data = context / "data.txt"
+    data.write_text(before)
+    os.utime(data, (OLD, OLD))
+    h.build(images, context)
+    data.write_text(after)
+    os.utime(data, (OLD, OLD))
+
+
 def test_an_invisible_change_seen_by_another_command_first_still_reaches_the_image(
     images: h.Images, context: Path
 ) -> None:
@@ -127,13 +139,7 @@ def test_an_invisible_change_seen_by_another_command_first_still_reaches_the_ima
     backend) walked first, the build must still send every file."""
     from rtbuild.context import context_digest
 
-    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
-    data = context / "data.txt"
-    data.write_text("eeee\n")
-    os.utime(data, (OLD, OLD))
-    h.build(images, context)
-    data.write_text("ffff\n")
-    os.utime(data, (OLD, OLD))
+    _built_then_rewritten(images, context, "FROM busybox:latest\nCOPY data.txt /data.txt\n", "eeee\n", "ffff\n")
     assert context_digest(str(context)).stat_invisible == ["data.txt"]  # as `rtbuild context` walks
     second = h.build(images, context)
     assert not second.cached
@@ -144,13 +150,7 @@ def test_after_a_fresh_sync_the_next_ordinary_build_keeps_the_new_bytes(images: 
     """The fresh sync sends every file; the engine's copy under the usual build node still
     holds the old bytes of the rewritten file, with the same size and mtime as the new:
     the next build, after an ordinary edit elsewhere, must not bring them back."""
-    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY . /c/\n")
-    data = context / "data.txt"
-    data.write_text("gggg\n")
-    os.utime(data, (OLD, OLD))
-    h.build(images, context)
-    data.write_text("hhhh\n")
-    os.utime(data, (OLD, OLD))
+    _built_then_rewritten(images, context, "FROM busybox:latest\nCOPY . /c/\n", "gggg\n", "hhhh\n")
     h.build(images, context)
     assert run_in(images.cli, images.tag(), "cat", "/c/data.txt") == "hhhh\n"
     (context / "other.txt").write_text("an ordinary edit\n")
