@@ -286,7 +286,6 @@ class DockerBuilder(RuntimeBuilder):
         from .engine import EngineAPI
         from .inputs import first_build, read_text
         from .spec import BuildOutcome, absolute_dockerfile, extra_build_args, warn_secret_args
-        from .sync import mark_stale_sync
 
         started = time.perf_counter()
         if not spec.tags:
@@ -310,8 +309,6 @@ class DockerBuilder(RuntimeBuilder):
                 if first is not None:
                     return first
             inputs, ctx = self.inputs_and_context(spec, extra, dockerfile, api)
-            if ctx is not None and ctx.stat_invisible:
-                mark_stale_sync(spec.path, ctx.stat_invisible)
             if inputs is not None and not spec.force:
                 image_id = all_tags_current(spec.tags, inputs.digest, api)
                 if image_id is not None:

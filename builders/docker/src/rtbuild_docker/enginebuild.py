@@ -24,6 +24,7 @@ def engine_build(
 ) -> BuildOutcome:
     """Run the engine build of ``spec`` (the no-op skip already said no), log it,
     profile its steps and label the image with its input digest when there is one."""
+    from rtbuild.context import clear_stale_sync
     from rtbuild.enginekit import (
         DIGEST_LABEL,
         Redactor,
@@ -38,7 +39,7 @@ def engine_build(
 
     from .engine import EngineAPI, resolve_host
     from .spec import BuildOutcome, extra_build_args
-    from .sync import clear_stale_sync, needs_fresh_sync, rotate_build_node_id
+    from .sync import needs_fresh_sync, rotate_build_node_id
 
     client = builder.client()
     labels = dict(spec.labels)

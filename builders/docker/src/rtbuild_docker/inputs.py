@@ -92,8 +92,6 @@ def first_build(
     fetches that the digest cannot see)."""
     from rtbuild.enginekit import ConcurrentDigest
 
-    from .sync import mark_stale_sync
-
     def images() -> dict[str, str]:
         answers = EngineAPI(builder.docker_host).inspect_images(analysis.images)
         return {name: str(info.get("Id", "")) for name, info in answers.items() if info}
@@ -102,8 +100,8 @@ def first_build(
         inputs, ctx = inputs_and_context(builder, spec, extra, dockerfile)
         if ctx is not None and ctx.stat_invisible:
             # BuildKit's incremental sync may have kept an old copy of these files: the
-            # image gets no digest, and the next build sends the whole context.
-            mark_stale_sync(spec.path, ctx.stat_invisible)
+            # image gets no digest, and the next build sends the whole context (the walk
+            # that saw them left the marker, rtbuild.context.mark_stale_sync).
             return None
         return inputs
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rtbuild.context import clear_stale_sync, mark_stale_sync, stale_sync_marker
+from rtbuild.context import stale_sync_marker
 from rtbuild.enginekit import DIGEST_LABEL
 
 
@@ -62,4 +62,4 @@ def needs_fresh_sync(context: str, hashed: Any, tags: Sequence[str], docker_host
     return False
 
 
-__all__ = ["clear_stale_sync", "mark_stale_sync", "needs_fresh_sync", "rotate_build_node_id"]
+__all__ = ["needs_fresh_sync", "rotate_build_node_id"]
