@@ -159,6 +159,23 @@ def test_after_a_fresh_sync_the_next_ordinary_build_keeps_the_new_bytes(images: 
     assert run_in(images.cli, images.tag(), "cat", "/c/data.txt") == "hhhh\n", "the old bytes came back"
 
 
+def test_an_invisible_change_seen_during_a_first_build_is_not_forgotten(images: h.Images, context: Path) -> None:
+    """No tag: the engine starts at once and the hash, alongside it, sees the rewrite and
+    marks the context. That build was not a whole-context send, so it must not clear the
+    mark: the next build has to send every file, or BuildKit's old bytes stay."""
+    from rtbuild.context import stale_sync_marker
+
+    _built_then_rewritten(images, context, "FROM busybox:latest\nCOPY . /c/\n", "iiii\n", "jjjj\n")
+    h.docker(images.cli, "image", "rm", "-f", images.tag())
+    first = h.build(images, context)  # a first build: the hash runs next to the engine
+    assert not first.cached
+    assert stale_sync_marker(str(context)).exists(), "the mark set during the build was cleared"
+    (context / "other.txt").write_text("an ordinary edit\n")
+    h.build(images, context)
+    assert run_in(images.cli, images.tag(), "cat", "/c/data.txt") == "jjjj\n"
+    assert not stale_sync_marker(str(context)).exists()  # the whole-context send cleared it
+
+
 def test_lost_stat_cache_after_an_invisible_change_still_rebuilds_right(
     images: h.Images, context: Path, isolated_dirs: Path
 ) -> None:

@@ -76,7 +76,10 @@ def engine_build(
         raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
     # The profile reads the image history, where the engine keeps build-arg values.
     steps, layers = redact.mask(profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id))
-    clear_stale_sync(spec.path)
+    if fresh:
+        # Only a whole-context send settles it: a mark left during an ordinary build (a
+        # first build's hash runs next to the engine) must reach the next build.
+        clear_stale_sync(spec.path)
     return BuildOutcome(
         spec.tags[0],
         list(spec.tags),
