@@ -31,19 +31,11 @@ def read_text(path: str) -> str:
         return handle.read()
 
 
-def _leads_out(root: str, name: str) -> bool:
-    """Whether ``root/name`` is a symlink whose target lies outside ``root``."""
-    path = os.path.join(root, name)
-    if not os.path.islink(path):
-        return False
-    return not os.path.realpath(path).startswith(os.path.join(os.path.realpath(root), ""))
-
-
 def inputs_and_context(
     builder: DockerBuilder, spec: BuildSpec, extra: list[str], dockerfile: str, api: EngineAPI | None = None
 ) -> tuple[Inputs | None, Any]:
     """See :meth:`DockerBuilder.inputs_and_context`; ``api`` may hold prefetched answers."""
-    from rtbuild.context import context_digest
+    from rtbuild.context import context_digest, resolved_inside
 
     reporter = get_reporter()
     ctx = context_digest(spec.path, extra, flavor=builder.ignore_flavor())
@@ -56,7 +48,8 @@ def inputs_and_context(
         # BuildKit's client sends the context filtered by it instead of .dockerignore (the
         # legacy builder does not): which of the two applies depends on the engine path.
         reasons.append(f"{os.path.basename(dockerfile)}.dockerignore, a Dockerfile-specific ignore file")
-    if _leads_out(spec.path, ".dockerignore"):
+    ignore = os.path.join(spec.path, ".dockerignore")
+    if os.path.islink(ignore) and resolved_inside(spec.path, ignore) is None:
         # BuildKit's client ignores it (seen with 20.10), the digest would apply it.
         reasons.append(".dockerignore, a symlink out of the context")
     if reasons:

@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     )
     from rtbuild.context._hashing import ContextHash, StatCache, hash_context, hash_file
     from rtbuild.context._stale import clear_stale_sync, mark_stale_sync, stale_sync_marker
-    from rtbuild.context._validate import context_digest, dockerfile_arg, validate_context, validate_context_dir
+    from rtbuild.context._validate import (
+        context_digest,
+        dockerfile_arg,
+        resolved_inside,
+        validate_context,
+        validate_context_dir,
+    )
 
 _NAMES = {
     "Pattern": "rtbuild.context._dockerignore",
@@ -37,6 +43,7 @@ _NAMES = {
     "stale_sync_marker": "rtbuild.context._stale",
     "context_digest": "rtbuild.context._validate",
     "dockerfile_arg": "rtbuild.context._validate",
+    "resolved_inside": "rtbuild.context._validate",
     "validate_context": "rtbuild.context._validate",
     "validate_context_dir": "rtbuild.context._validate",
 }
@@ -55,6 +62,7 @@ __all__ = [
     "mark_stale_sync",
     "read_dockerignore",
     "read_patterns",
+    "resolved_inside",
     "stale_sync_marker",
     "validate_context",
     "validate_context_dir",

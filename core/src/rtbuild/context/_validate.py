@@ -30,6 +30,14 @@ def dockerfile_arg(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
+def resolved_inside(root: str, path: str) -> str | None:
+    """Where ``path`` leads (symlinks resolved) when that is inside ``root`` (resolved
+    too), else ``None``: a file read through a link out of the context is not the
+    context's, and neither an inotify watch on it nor the engine's sync sees it."""
+    resolved = os.path.realpath(path)
+    return resolved if resolved.startswith(os.path.join(os.path.realpath(root), "")) else None
+
+
 def validate_context_dir(path: str) -> None:
     """Check ``path`` is an existing directory (for builders that need no Dockerfile)."""
     if not os.path.exists(path):
@@ -112,4 +120,4 @@ def _walk_digest(
     return result
 
 
-__all__ = ["context_digest", "dockerfile_arg", "validate_context"]
+__all__ = ["context_digest", "dockerfile_arg", "resolved_inside", "validate_context"]

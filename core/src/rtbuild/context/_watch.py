@@ -192,11 +192,12 @@ def _read_through(root: str, dockerfile: str) -> tuple[str, str] | None:
         # The common case, in two lstats (three realpaths cost 50 us, 4% of a no-op): both
         # sit in the watched root directory itself, and neither is a link.
         return dockerfile, ignore
-    inside = os.path.join(os.path.realpath(root), "")
-    ends = (os.path.realpath(dockerfile), os.path.realpath(ignore))
-    if all(end.startswith(inside) for end in ends):
-        return ends
-    return None
+    from rtbuild.context._validate import resolved_inside
+
+    to_dockerfile, to_ignore = resolved_inside(root, dockerfile), resolved_inside(root, ignore)
+    if to_dockerfile is None or to_ignore is None:
+        return None
+    return to_dockerfile, to_ignore
 
 
 class ResidentDigests:

@@ -39,6 +39,7 @@ from stat import S_ISREG
 from typing import Any
 
 from rtbuild.context._snapshot import Snapshot, files_snapshot, stat_snapshot, stat_snapshot_files
+from rtbuild.context._validate import resolved_inside
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
 
@@ -78,8 +79,7 @@ class ConcurrentDigest:
         self.files = [os.path.abspath(dockerfile), os.path.join(self.root, ".dockerignore")]
         #: The files a watch on the context does not cover: a Dockerfile elsewhere, or one
         #: reached through a symlink (the client reads the target, the watch sees the link).
-        real_root = os.path.realpath(self.root) + os.sep
-        self.outside = [path for path in self.files if not os.path.realpath(path).startswith(real_root)]
+        self.outside = [path for path in self.files if resolved_inside(self.root, path) is None]
         self._compute = compute
         self._images = images or (lambda: {})
         self._thread: threading.Thread | None = None
