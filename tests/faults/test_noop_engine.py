@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker_build_helpers as h
 import pytest
@@ -201,3 +202,38 @@ def test_label_is_keyed_by_the_host_key(images: h.Images, context: Path, isolate
     key.write_bytes(os.urandom(32))  # another host (or a rotated key): nothing matches
     second = h.build(images, context, build_args={"GREETING": "x"})
     assert not second.cached and second.details["input_digest"] != label
+
+
+def test_a_change_between_the_hash_and_the_engine_read_withdraws_the_label(
+    images: h.Images, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild hashes, then the engine reads: a file edited in between reaches the image
+    under the digest of the old bytes. Once the edit is undone, that digest is the
+    context's again, and without the withdrawal the next build would reuse the image
+    holding the edit."""
+    import rtbuild.enginekit
+
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
+    data = context / "data.txt"
+    data.write_text("one\n")
+    h.build(images, context)
+    data.write_text("two\n")  # an ordinary rebuild: the tag exists, its digest differs
+    real_run_build = rtbuild.enginekit.run_build
+
+    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        data.write_text("meanwhile\n")  # after the hash of "two", before the engine reads
+        try:
+            return real_run_build(*args, **kwargs)
+        finally:
+            data.write_text("two\n")  # written back: the context hashes as "two" again
+
+    with monkeypatch.context() as patched:  # only this build (undo() would drop the test's dirs too)
+        patched.setattr(rtbuild.enginekit, "run_build", edited_meanwhile)
+        raced = h.build(images, context)
+    assert not raced.cached
+    assert raced.details.get("input_digest") is None  # the result does not claim it either
+    assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "meanwhile\n"
+    again = h.build(images, context)
+    assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
+    assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "two\n"
+    assert h.build(images, context).cached  # and a clean build's label is trusted again

@@ -306,3 +306,43 @@ def test_evicted_pod_is_reported_and_the_job_deleted(site: Site, cluster: Any) -
     assert proc.returncode == 1, stderr[-3000:]
     assert "evicted" in stderr
     cluster.wait_for(lambda: _jobs(cluster) == [], timeout=60)
+
+
+def test_a_change_between_the_hash_and_the_upload_leaves_no_label(
+    site: Site, cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rtbuild tars the context after hashing it: an edit in between (written back after)
+    must not give the pushed image a label naming the bytes it does not hold."""
+    import rtbuild_kubernetes.context_tar
+    from rtbuild import BuildRequest
+    from rtbuild.enginekit import DIGEST_LABEL
+    from rtbuild_kubernetes.builder import KubernetesBuilder
+    from rtbuild_kubernetes.settings import settings_from_table
+
+    monkeypatch.setenv("DOCKER_CONFIG", str(site.docker_config))
+    settings = settings_from_table({"kubeconfig": str(cluster.kubeconfig_path), "step_image": _tag()})
+    builder = KubernetesBuilder(settings)
+    builder.name = "kubernetes"
+    context = site.context("race", "FROM BASE\nCOPY data.txt /data.txt\n", {"data.txt": "one\n"})
+    data = context / "data.txt"
+    request = BuildRequest(str(context), tags=[f"{site.registry}/team/race:1"])
+    builder.build_request(request)
+    data.write_text("two\n")
+    real_tar = rtbuild_kubernetes.context_tar.write_context_tar
+
+    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        data.write_text("meanwhile\n")
+        try:
+            return real_tar(*args, **kwargs)
+        finally:
+            data.write_text("two\n")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rtbuild_kubernetes.context_tar, "write_context_tar", edited_meanwhile)
+        raced = builder.build_request(request)
+    assert not raced.cached and "input_digest" not in raced.details
+    info = builder.inspect_image(request.tags[0])
+    assert info is not None and DIGEST_LABEL not in info.labels
+    again = builder.build_request(request)
+    assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
+    assert builder.build_request(request).cached

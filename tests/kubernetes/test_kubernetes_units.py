@@ -219,4 +219,4 @@ def test_what_the_digest_cannot_see_turns_the_skip_off(tmp_path: Path, dockerfil
             raise AssertionError(f"the registry was asked ({name}) although the skip is off")
 
     request = BuildRequest(path=str(ctx), tags=["registry.example:5000/app:1"])
-    assert _inputs(builder, request, NoRegistry()) is None  # type: ignore[arg-type]
+    assert _inputs(builder, request, NoRegistry()) == (None, None)  # type: ignore[arg-type]

@@ -197,3 +197,35 @@ def test_a_dockerfile_specific_ignore_file_turns_the_skip_off(
     (ctx / "Dockerfile.dockerignore").write_text("*.md\n")
     assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is False
     assert builder.build_request(BuildRequest(path=str(ctx), tags=[name])).cached is False
+
+
+def test_a_change_between_the_hash_and_the_build_withdraws_the_label(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Podman reads the context while it builds, after rtbuild hashed it: an edit in
+    between (written back afterwards) must not leave a label that names the old bytes."""
+    import rtbuild_podman.build
+
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nCOPY data.txt /data.txt\n", {"data.txt": "one\n"})
+    data = ctx / "data.txt"
+    request = BuildRequest(path=str(ctx), tags=[names.new()])
+    builder.build_request(request)
+    data.write_text("two\n")
+    real_run_build = rtbuild_podman.build.run_build
+
+    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        data.write_text("meanwhile\n")
+        try:
+            return real_run_build(*args, **kwargs)
+        finally:
+            data.write_text("two\n")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rtbuild_podman.build, "run_build", edited_meanwhile)
+        raced = builder.build_request(request)
+    assert not raced.cached and raced.details.get("input_digest") is None
+    assert podman("run", "--rm", request.tags[0], "cat", "/data.txt").stdout == "meanwhile\n"
+    again = builder.build_request(request)
+    assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
+    assert podman("run", "--rm", request.tags[0], "cat", "/data.txt").stdout == "two\n"
+    assert builder.build_request(request).cached

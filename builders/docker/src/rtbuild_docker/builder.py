@@ -281,7 +281,7 @@ class DockerBuilder(RuntimeBuilder):
     def run(self, spec: BuildSpec) -> BuildOutcome:
         """Build ``spec``, or reuse the tagged images when no input changed."""
         from rtbuild.context import validate_context
-        from rtbuild.enginekit import all_tags_current, analyse_cached, skip_blocked
+        from rtbuild.enginekit import all_tags_current, analyse_cached, report_skip_disabled, skip_blocked
 
         from .engine import EngineAPI
         from .inputs import first_build, read_text
@@ -329,7 +329,7 @@ class DockerBuilder(RuntimeBuilder):
                         image_size=_size(api.answered.get(spec.tags[0])),
                     )
         elif blocked:
-            reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")
+            report_skip_disabled([blocked], given=True)
         return self._engine_build(spec, extra, inputs, started, ctx)
 
     def _argv(self, spec: BuildSpec, extra: list[str], labels: dict[str, str]) -> list[str]:

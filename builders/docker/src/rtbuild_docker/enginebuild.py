@@ -23,12 +23,15 @@ def engine_build(
     ctx: Any = None,
 ) -> BuildOutcome:
     """Run the engine build of ``spec`` (the no-op skip already said no), log it,
-    profile its steps and label the image with its input digest when there is one."""
+    profile its steps and label the image with its input digest when there is one (the
+    label is withdrawn when the context ``ctx`` changed after the hash, see
+    :func:`rtbuild.enginekit.confirm_label`)."""
     from rtbuild.context import clear_stale_sync
     from rtbuild.enginekit import (
         DIGEST_LABEL,
         Redactor,
         StepRecorder,
+        confirm_label,
         default_log_dir,
         log_path_for,
         profile_steps,
@@ -74,6 +77,9 @@ def engine_build(
         from .failures import build_error  # only a failed build needs the output parsers
 
         raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
+    input_digest = inputs.digest if inputs else None
+    if input_digest and ctx is not None and confirm_label(ctx, result.image_id, input_digest) is not None:
+        input_digest = None  # the label was withdrawn: the context changed after the hash
     # The profile reads the image history, where the engine keeps build-arg values.
     steps, layers = redact.mask(profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id))
     if fresh:
@@ -87,7 +93,7 @@ def engine_build(
         round(time.perf_counter() - started, 3),
         image_id=result.image_id,
         log_path=log_path,
-        input_digest=inputs.digest if inputs else None,
+        input_digest=input_digest,
         client=f"{client.cli} ({client.mode}{', ' + client.version if client.version else ''})",
         steps=steps,
         layers=layers,

@@ -15,7 +15,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
-from rtbuild.enginekit import DIGEST_LABEL, RECORDED, Inputs, analyse_cached, compute_inputs
+from rtbuild.enginekit import (
+    DIGEST_LABEL,
+    RECORDED,
+    Inputs,
+    analyse_cached,
+    compute_inputs,
+    report_skip_disabled,
+)
 
 from .engine import EngineAPI
 
@@ -37,7 +44,6 @@ def inputs_and_context(
     """See :meth:`DockerBuilder.inputs_and_context`; ``api`` may hold prefetched answers."""
     from rtbuild.context import context_digest, resolved_inside
 
-    reporter = get_reporter()
     ctx = context_digest(spec.path, extra, flavor=builder.ignore_flavor())
     dockerfile_text = read_text(dockerfile)
     analysis = analyse_cached(dockerfile_text, spec.build_args, spec.platform)
@@ -53,11 +59,7 @@ def inputs_and_context(
         # BuildKit's client ignores it (seen with 20.10), the digest would apply it.
         reasons.append(".dockerignore, a symlink out of the context")
     if reasons:
-        reporter.event(
-            "skip_disabled",
-            reason=reasons[0],
-            message=f"always building: the input digest cannot see {'; '.join(reasons)}",
-        )
+        report_skip_disabled(reasons)
         return None, ctx
     inputs = compute_inputs(
         context_digest=ctx.digest,

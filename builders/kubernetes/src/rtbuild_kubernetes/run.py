@@ -34,29 +34,27 @@ class RegistryInspector:
         return {"Id": image_id, "Config": document.get("config") or {}}
 
 
-def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps) -> Any:
+def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps) -> tuple[Any, Any]:
     """The Docker backend's input digest (``rtbuild.enginekit``), base images resolved in
-    their registries; ``None`` when the skip is off or a base image is not there."""
+    their registries (``None`` when the skip is off or a base image is not there), and the
+    context hash it was made from."""
     from rtbuild.context import context_digest, validate_context
-    from rtbuild.enginekit import analyse_cached, compute_inputs, skip_blocked
+    from rtbuild.enginekit import analyse_cached, compute_inputs, report_skip_disabled, skip_blocked
 
     if not builder.settings.skip_unchanged or request.no_cache or skip_blocked(request.extra_build_args):
-        return None
+        return None, None
     extra = ["-f", request.dockerfile] if request.dockerfile else list(request.extra_build_args)
     dockerfile = validate_context(request.path, extra)
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     remote = analyse_cached(text, request.build_args, request.platform).remote
     if remote:
-        get_reporter().event(
-            "skip_disabled",
-            reason=remote[0],
-            message=f"always building: the input digest cannot see {'; '.join(remote)}",
-        )
-        return None
+        report_skip_disabled(remote)
+        return None, None
     platforms = request.platforms()
-    return compute_inputs(
-        context_digest=context_digest(request.path, extra).digest,
+    ctx = context_digest(request.path, extra)
+    inputs = compute_inputs(
+        context_digest=ctx.digest,
         dockerfile_text=text,
         build_args=request.build_args,
         labels=request.labels,
@@ -65,6 +63,7 @@ def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps)
         extra_build_args=request.extra_build_args,
         api=RegistryInspector(ops, platforms[0] if len(platforms) == 1 else None),
     )
+    return inputs, ctx
 
 
 def dockerconfigjson(registries: list[str]) -> bytes | None:
@@ -133,7 +132,7 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     reporter = get_reporter()
     ops = builder.registry()
     labels = dict(request.labels)
-    inputs = _inputs(builder, request, ops)
+    inputs, ctx = _inputs(builder, request, ops)
     if inputs is not None:
         labels[DIGEST_LABEL] = inputs.digest
         if not request.force:
@@ -151,6 +150,20 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     secret = dockerconfigjson(builder._registries(request))
     tar = write_context_tar(request.path, plans[0].dockerfile)
     try:
+        changed = ctx.changed_since_walk() if inputs is not None else None
+        if changed is not None:
+            # The tar is what the Job builds: written after the hash, it may hold other bytes.
+            reporter.event(
+                "digest_withdrawn",
+                reason=f"{changed} changed after the hash",
+                input_digest=inputs.digest,
+                image_id=None,
+                message=f"no digest label: {changed} changed between the hash and the context upload; "
+                "the next build builds again",
+            )
+            inputs = None
+            labels.pop(DIGEST_LABEL, None)
+            plans = builder._plans(request, build_id, labels)
         client = builder.client()
         if builder.settings.transport == "registry":
             context_ref = _upload_to_registry(builder, request, tar, ops)

@@ -20,9 +20,11 @@ from rtbuild.enginekit import (
     assemble_indexes,
     build_error,
     compute_inputs,
+    confirm_label,
     external_images,
     log_path_for,
     plan_platforms,
+    report_skip_disabled,
     run_build,
     skip_blocked,
     split_platforms,
@@ -90,7 +92,11 @@ def argv_for(
     return [*argv, *_flags(request), request.path]
 
 
-def _inputs(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str) -> Inputs | None:
+def _inputs(
+    builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str
+) -> tuple[Inputs | None, Any]:
+    """The request's input digest (``None``: the skip cannot be trusted for it) and the
+    context hash it was made from."""
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     reasons = list(analyse_cached(text, request.build_args, request.platform).remote)
@@ -103,12 +109,8 @@ def _inputs(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dock
         if os.path.lexists(ignore):
             reasons.append(os.path.basename(ignore))
     if reasons:
-        rtbuild.get_reporter().event(
-            "skip_disabled",
-            reason=reasons[0],
-            message=f"always building: the input digest cannot see {'; '.join(reasons)}",
-        )
-        return None
+        report_skip_disabled(reasons)
+        return None, None
     ctx = context_digest(request.path, ["-f", dockerfile])
     # One podman call for every base image and tag the check will look at.
     builder.podman.prefetch([*external_images(text, request.build_args, request.platform), *tags])
@@ -124,16 +126,17 @@ def _inputs(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dock
     )
     if inputs is not None:
         inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
-    return inputs
+    return inputs, ctx
 
 
 def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str) -> dict[str, Any]:
     """One platform (or the native one): skip when nothing changed, else ``podman build``."""
     reporter = rtbuild.get_reporter()
     inputs: Inputs | None = None
+    ctx: Any = None
     blocked = skip_blocked(_flags(request))
     if builder.skip_unchanged and blocked is None:
-        inputs = _inputs(builder, request, tags, dockerfile)
+        inputs, ctx = _inputs(builder, request, tags, dockerfile)
         if inputs is not None and not request.force:
             image_id = all_tags_current(tags, inputs.digest, builder.podman)
             if image_id is not None:
@@ -146,7 +149,7 @@ def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], do
                 )
                 return builder.details(image_id=image_id, cached=True, input_digest=inputs.digest)
     elif blocked:
-        reporter.event("skip_disabled", reason=blocked, message=f"{blocked} given: always building")
+        report_skip_disabled([blocked], given=True)
     labels = {DIGEST_LABEL: inputs.digest} if inputs is not None else {}
     argv = argv_for(builder, request, tags, dockerfile, labels)
     log_path = log_path_for(builder.log_directory(), tags[0])
@@ -165,10 +168,13 @@ def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], do
                 hint=_QEMU_HINT,
             )
         raise error
+    input_digest = inputs.digest if inputs else None
+    if input_digest and confirm_label(ctx, result.image_id, input_digest) is not None:
+        input_digest = None  # the label was withdrawn: the context changed after the hash
     return builder.details(
         image_id=result.image_id,
         cached=False,
-        input_digest=inputs.digest if inputs else None,
+        input_digest=input_digest,
         log_path=log_path,
         steps=recorder.steps(),
     )

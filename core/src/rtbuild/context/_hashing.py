@@ -23,6 +23,7 @@ from rtbuild._framework.atomic import try_atomic_write
 from rtbuild._framework.paths import cache_dir as _cache_dir
 from rtbuild.context._dockerignore import PatternMatcher
 from rtbuild.context._readahead import ReadAhead
+from rtbuild.context._snapshot import KEYS_FORMAT, WalkState, root_key
 from rtbuild.errors import BuildContextError
 
 #: (name, mode, size, mtime_ns, inode, ctime_ns) of one directory entry
@@ -34,7 +35,7 @@ _DirEntry = tuple[bytes, str, int, bytes]
 
 CACHE_VERSION = 4
 #: The marshal format of a directory's key blob (see :meth:`StatCache.key_blob`).
-_KEYS_FORMAT = 2
+_KEYS_FORMAT = KEYS_FORMAT
 _CHUNK = 1 << 20
 
 
@@ -105,6 +106,17 @@ class ContextHash:
     stat_invisible: list[str] = field(default_factory=list)
     #: False when a .dockerignore pattern's meaning for the sending client is not modelled.
     ignore_exact: bool = True
+    #: What the walk saw, for :meth:`changed_since_walk`.
+    walk: WalkState | None = field(default=None, repr=False, compare=False)
+
+    def changed_since_walk(self) -> str | None:
+        """The first path written, created, deleted, renamed or chmod-ed since this digest's
+        walk (even when changed back), ``None`` when nothing was. A builder that labels
+        the image with the digest asks this after the engine read the context: a change
+        in between means the label could name content the image does not hold."""
+        if self.walk is None:
+            return "the context (this digest kept no record of its walk)"
+        return self.walk.changed()
 
 
 class StatCache:
@@ -234,6 +246,8 @@ def hash_context(
     # any later write moves mtime, so a directory holding a newer file is not trusted whole.
     racy_after = time.time_ns() - _RACY_NS
     result.cold = not old
+    walked: dict[str, bytes] = {}
+    result.walk = WalkState(root, matcher if matcher is not None else PatternMatcher(()), root_key(root), walked)
     parts: list[str] = []
     files = hits = hashed = 0
     stack: list[tuple[str, str]] = [(root, "")]
@@ -264,7 +278,7 @@ def hash_context(
             keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
             if S_ISDIR(st.st_mode):
                 subdirs.append((entry.path, prefix + entry.name + "/"))
-        blob = StatCache.key_blob(keys)
+        blob = walked[prefix] = StatCache.key_blob(keys)
         cached = old.get(prefix)
         if cached is not None and cached[0] == blob:
             parts.append(cached[1])

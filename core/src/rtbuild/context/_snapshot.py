@@ -12,11 +12,13 @@ older than :data:`RACY_NS` before the snapshot is safe (git's "racy clean" rule)
 
 from __future__ import annotations
 
+import marshal
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from stat import S_ISDIR
+from typing import Any
 
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 
@@ -25,6 +27,8 @@ from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 RACY_NS = 2_000_000_000
 #: (mode, size, mtime_ns, inode, ctime_ns)
 Key = tuple[int, int, int, int, int]
+#: The marshal format of a directory's stat keys as the hash walk compares them.
+KEYS_FORMAT = 2
 
 
 @dataclass
@@ -44,6 +48,14 @@ class Snapshot:
 
 def _key(st: os.stat_result) -> Key:
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def root_key(root: str) -> Key:
+    """The stat key of a context's root (an impossible one when it cannot be stat-ed)."""
+    try:
+        return _key(os.stat(root))
+    except OSError:
+        return (-1, -1, -1, -1, -1)
 
 
 def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMatcher | None = None) -> Snapshot:
@@ -93,6 +105,81 @@ def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMa
     return snap
 
 
+@dataclass
+class WalkState:
+    """What one hash walk saw: enough to tell afterwards whether anything changed since.
+
+    An engine reads the context after rtbuild hashed it. A file written in between (and
+    maybe written back later) would leave an image whose digest label names content it
+    does not hold: :meth:`changed` says so after the build. It lists every directory
+    again and compares its stat keys with the walk's, byte for byte (about the cost of a
+    no-op's stat walk); any write moves ``ctime``, which user space cannot set back, so
+    an edit undone before the check still shows. A path created and removed again shows
+    as its directory's changed timestamps.
+    """
+
+    root: str
+    matcher: PatternMatcher
+    #: ``os.stat`` key of the root itself: a path created and removed again at the top
+    #: shows only there.
+    root_key: Key
+    #: Per walked directory (``""`` = the root, ``"sub/"``), the marshalled list of
+    #: ``(name, *key)`` the walk compared its stat cache with, in listing order.
+    dirs: dict[str, bytes] = field(default_factory=dict)
+    #: The Dockerfile and ``.dockerignore`` (links followed), keyed as given.
+    files: dict[str, Key] = field(default_factory=dict)
+
+    def changed(self) -> str | None:
+        """The first path that differs from what the walk saw; ``None`` when none does."""
+        if root_key(self.root) != self.root_key or self.root_key[0] == -1:
+            return "."
+        for path, key in stat_snapshot_files(list(self.files)).items():
+            if key != self.files[path]:
+                return path
+        excluded = self.matcher.excluded if self.matcher else None
+        listed = 0
+        stack: list[tuple[str, str]] = [(self.root, "")]
+        while stack:
+            directory, prefix = stack.pop()
+            where = prefix.rstrip("/") or "."
+            blob = self.dirs.get(prefix)
+            if blob is None:
+                return where  # a directory the walk did not list
+            try:
+                with os.scandir(directory) as scanner:
+                    listing = list(scanner)
+            except OSError:
+                return where
+            # The walk's own form (see rtbuild.context._hashing): an unchanged directory
+            # lists in the same order with the same keys, so equal bytes mean unchanged.
+            keys: list[tuple[str, int, int, int, int, int]] = []
+            for entry in listing:
+                rel = prefix + entry.name
+                if excluded is not None and excluded(rel):
+                    if entry.is_dir(follow_symlinks=False) and self.matcher.may_reinclude_below(rel):
+                        stack.append((entry.path, rel + "/"))
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    return rel
+                keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+                if S_ISDIR(st.st_mode):
+                    stack.append((entry.path, rel + "/"))
+            if marshal.dumps(keys, KEYS_FORMAT) != blob:
+                return _first_difference(prefix, marshal.loads(blob), keys) or where
+            listed += 1
+        return None if listed == len(self.dirs) else "."  # a listed directory is gone
+
+
+def _first_difference(prefix: str, before: list[tuple[Any, ...]], now: list[tuple[Any, ...]]) -> str | None:
+    """The first entry (by name) of a directory listed with other keys than before."""
+    old = {key[0]: key for key in before}
+    new = {key[0]: key for key in now}
+    differ = [name for name in old.keys() | new.keys() if old.get(name) != new.get(name)]
+    return prefix + min(differ) if differ else None
+
+
 def files_snapshot(paths: Sequence[str]) -> Snapshot:
     """A :class:`Snapshot` of just ``paths`` (following symlinks), racy ones named."""
     snap = Snapshot(taken_ns=time.time_ns())
@@ -120,4 +207,13 @@ def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
     return out
 
 
-__all__ = ["RACY_NS", "Snapshot", "files_snapshot", "stat_snapshot", "stat_snapshot_files"]
+__all__ = [
+    "KEYS_FORMAT",
+    "RACY_NS",
+    "Snapshot",
+    "WalkState",
+    "files_snapshot",
+    "root_key",
+    "stat_snapshot",
+    "stat_snapshot_files",
+]

@@ -101,6 +101,7 @@ def _walk_digest(
 
     from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
     from rtbuild.context._hashing import hash_context, hash_file
+    from rtbuild.context._snapshot import stat_snapshot_files
 
     matcher = PatternMatcher(read_dockerignore(path), **({"flavor": flavor} if flavor else {}))
     result = hash_context(path, matcher, use_cache=use_cache, collect_paths=collect_paths)
@@ -111,9 +112,11 @@ def _walk_digest(
 
         mark_stale_sync(path, result.stat_invisible)
     result.ignore_exact = matcher.exact
+    ignore = os.path.join(path, ".dockerignore")
+    if result.walk is not None:  # their stat keys before their contents are read
+        result.walk.files = stat_snapshot_files([dockerfile, ignore])
     hasher = xxhash.xxh3_128(result.digest.encode())
     hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())
-    ignore = os.path.join(path, ".dockerignore")
     if os.path.isfile(ignore):
         hasher.update(b"\0.dockerignore\0" + hash_file(ignore).encode())
     result.digest = hasher.hexdigest()

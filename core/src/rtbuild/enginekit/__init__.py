@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         external_images,
         platform_args,
     )
+    from rtbuild.enginekit._labelcheck import confirm_label
     from rtbuild.enginekit._platforms import (
         PlatformPlan,
         assemble_indexes,
@@ -43,7 +44,13 @@ if TYPE_CHECKING:
         split_platforms,
         with_tag,
     )
-    from rtbuild.enginekit._records import RECORDED, forget_digests, record_digest, recorded_digests
+    from rtbuild.enginekit._records import (
+        RECORDED,
+        forget_digests,
+        record_digest,
+        recorded_digests,
+        withdraw_digest,
+    )
     from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
     from rtbuild.enginekit._runner import (
         TAIL_LINES,
@@ -56,7 +63,7 @@ if TYPE_CHECKING:
         stop_all,
         stop_process_group,
     )
-    from rtbuild.enginekit._skip import NO_SKIP_ARGS, skip_blocked
+    from rtbuild.enginekit._skip import NO_SKIP_ARGS, report_skip_disabled, skip_blocked
     from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
 
 #: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
@@ -87,6 +94,7 @@ _NAMES: dict[str, str] = {
     "external_images": "rtbuild.enginekit._inputs",
     "platform_args": "rtbuild.enginekit._inputs",
     "skip_blocked": "rtbuild.enginekit._skip",
+    "report_skip_disabled": "rtbuild.enginekit._skip",
     "PlatformPlan": "rtbuild.enginekit._platforms",
     "assemble_indexes": "rtbuild.enginekit._platforms",
     "native_platform": "rtbuild.enginekit._platforms",
@@ -97,6 +105,8 @@ _NAMES: dict[str, str] = {
     "forget_digests": "rtbuild.enginekit._records",
     "record_digest": "rtbuild.enginekit._records",
     "recorded_digests": "rtbuild.enginekit._records",
+    "withdraw_digest": "rtbuild.enginekit._records",
+    "confirm_label": "rtbuild.enginekit._labelcheck",
     "MASK": "rtbuild.enginekit._redact",
     "Redactor": "rtbuild.enginekit._redact",
     "looks_secret": "rtbuild.enginekit._redact",
@@ -148,6 +158,7 @@ __all__ = [
     "build_error",
     "carries_digest",
     "compute_inputs",
+    "confirm_label",
     "default_log_dir",
     "digest_key",
     "external_images",
@@ -164,6 +175,7 @@ __all__ = [
     "record_digest",
     "recorded_digests",
     "redact_argv",
+    "report_skip_disabled",
     "rotate_logs",
     "run_build",
     "runtime_fault",
@@ -175,4 +187,5 @@ __all__ = [
     "stop_all",
     "stop_process_group",
     "with_tag",
+    "withdraw_digest",
 ]

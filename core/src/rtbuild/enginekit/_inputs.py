@@ -356,12 +356,17 @@ def compute_inputs(
 
 
 def carries_digest(info: Mapping[str, Any], digest: str) -> bool:
-    """Whether the inspected image ``info`` holds the inputs of ``digest``: its label, or
-    the record written beside it after a first build (:mod:`rtbuild.enginekit._records`)."""
-    from rtbuild.enginekit._records import recorded_digests
+    """Whether the inspected image ``info`` holds the inputs of ``digest``: its label (unless
+    withdrawn), or the record written beside it after a first build
+    (:mod:`rtbuild.enginekit._records`)."""
+    from rtbuild.enginekit._records import WITHDRAWN, recorded_digests
 
     labels = (info.get("Config") or {}).get("Labels") or {}
-    return labels.get(DIGEST_LABEL) == digest or digest in recorded_digests(str(info.get("Id", "")))
+    recorded = recorded_digests(str(info.get("Id", "")))
+    if labels.get(DIGEST_LABEL) == digest:
+        # Unless withdrawn: the context changed while the engine read it (withdraw_digest).
+        return WITHDRAWN + digest not in recorded
+    return digest in recorded
 
 
 def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> str | None:

@@ -23,6 +23,9 @@ RECORD_DIR = "image-digests"
 #: for the record". Never a digest (those are hex), and it keeps the image recognisable
 #: as rtbuild's (``org.rtbuild.*`` labels: ``rtbuild prune``).
 RECORDED = "recorded"
+#: A record line ``!<digest>``: the image's label names ``digest``, but the image does not
+#: hold those inputs (see :func:`withdraw_digest`). Digests never start with it.
+WITHDRAWN = "!"
 #: Digests kept per image ID (inputs that differ only in what the image does not keep,
 #: such as an unused build arg, build the same image).
 MAX_DIGESTS = 8
@@ -51,12 +54,26 @@ def recorded_digests(image_id: str) -> list[str]:
 
 
 def record_digest(image_id: str, digest: str) -> bool:
-    """Record ``digest`` for ``image_id`` (atomically); ``False`` when it cannot be written."""
+    """Record ``digest`` for ``image_id`` (atomically); ``False`` when it cannot be written.
+
+    It also lifts a :func:`withdraw_digest` of the same digest: the image was since
+    proven to hold those inputs."""
+    return _write(image_id, digest, digest)
+
+
+def withdraw_digest(image_id: str, digest: str) -> bool:
+    """Say that ``image_id`` does **not** hold the inputs of ``digest``, whatever its label
+    says: the image was labelled with ``digest`` before its build, and the context changed
+    while the engine read it. ``False`` when the record cannot be written."""
+    return _write(image_id, digest, WITHDRAWN + digest)
+
+
+def _write(image_id: str, digest: str, line: str) -> bool:
     path = record_path(image_id)
     if path is None or not _DIGEST.match(digest):
         return False
-    known = [d for d in recorded_digests(image_id) if d != digest]
-    written = try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], digest]) + "\n")
+    known = [d for d in recorded_digests(image_id) if d not in (digest, WITHDRAWN + digest)]
+    written = try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], line]) + "\n")
     if written and path.name.startswith("0"):
         # About one write in 16 (image IDs are uniform hex) checks the bound: scanning
         # thousands of records costs milliseconds, too much for every first build.
@@ -90,8 +107,10 @@ __all__ = [
     "MAX_RECORDS",
     "RECORDED",
     "RECORD_DIR",
+    "WITHDRAWN",
     "forget_digests",
     "record_digest",
     "record_path",
     "recorded_digests",
+    "withdraw_digest",
 ]

@@ -37,4 +37,18 @@ def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
-__all__ = ["NO_SKIP_ARGS", "skip_blocked"]
+def report_skip_disabled(reasons: Sequence[str], *, given: bool = False) -> None:
+    """Tell the user this build cannot be skipped: a ``skip_disabled`` event naming the first
+    reason. ``reasons`` are what the digest cannot see (``ADD <url>``...), or with ``given``
+    the argument that rules the skip out (:func:`skip_blocked`)."""
+    from rtbuild._framework.progress import get_reporter
+
+    message = (
+        f"{reasons[0]} given: always building"
+        if given
+        else f"always building: the input digest cannot see {'; '.join(reasons)}"
+    )
+    get_reporter().event("skip_disabled", reason=reasons[0], message=message)
+
+
+__all__ = ["NO_SKIP_ARGS", "report_skip_disabled", "skip_blocked"]

@@ -1,0 +1,41 @@
+"""After a build labelled with its digest: did the context stay what the hash saw?
+
+An ordinary rebuild hashes the context, then starts the engine with the digest as the
+image's label. A file written between the hash and the engine's read (and perhaps written
+back before the next build) would leave an image whose label names inputs it does not
+hold, and the next build with those inputs would reuse it. :func:`confirm_label` asks the
+hash's walk whether anything changed since (a stat walk, see
+:meth:`rtbuild.context.ContextHash.changed_since_walk`) and, when something did, withdraws
+the label's claim beside the image (:func:`rtbuild.enginekit.withdraw_digest`): the next
+build builds again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rtbuild._framework.progress import get_reporter
+from rtbuild.enginekit._records import withdraw_digest
+
+
+def confirm_label(ctx: Any, image_id: str | None, digest: str) -> str | None:
+    """``None`` when the context ``ctx`` (the :class:`~rtbuild.context.ContextHash` the
+    label ``digest`` was computed from) is unchanged since its walk; otherwise why not,
+    after withdrawing the label's claim and reporting a ``digest_withdrawn`` event. Call it
+    once the engine has read the context (after the build)."""
+    changed = ctx.changed_since_walk()
+    if changed is None:
+        return None
+    reason = f"{changed} changed while the engine read the context"
+    withdrawn = bool(image_id) and withdraw_digest(str(image_id), digest)
+    message = (
+        f"the image's digest label is withdrawn: {reason}; the next build builds again"
+        if withdrawn
+        else f"the image's digest label may not match its content ({reason}) and the withdrawal "
+        "could not be written: build it again with --no-cache"
+    )
+    get_reporter().event("digest_withdrawn", reason=reason, input_digest=digest, image_id=image_id, message=message)
+    return reason
+
+
+__all__ = ["confirm_label"]
