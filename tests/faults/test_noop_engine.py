@@ -237,3 +237,26 @@ def test_a_change_between_the_hash_and_the_engine_read_withdraws_the_label(
     assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
     assert run_in(images.cli, images.tag(), "cat", "/data.txt") == "two\n"
     assert h.build(images, context).cached  # and a clean build's label is trusted again
+
+
+def test_an_onbuild_add_url_in_the_base_image_is_never_skipped(
+    images: h.Images, context: Path, served: tuple[str, Path]
+) -> None:
+    """The child's Dockerfile fetches nothing itself; its base's ``ONBUILD ADD <url>`` does,
+    on every build of the child."""
+    url, root = served
+    base = context / "base"
+    base.mkdir()
+    (base / "Dockerfile").write_text(f"FROM busybox:latest\nONBUILD ADD {url} /remote.txt\n")
+    base_tag = images.tag() + "-base"
+    h.build(images, base, [base_tag])
+    child = context / "child"
+    child.mkdir()
+    (child / "Dockerfile").write_text(f"FROM {base_tag}\n")
+    first = h.build(images, child)
+    assert not first.cached
+    assert run_in(images.cli, images.tag(), "cat", "/remote.txt") == "remote 1\n"
+    (root / "remote.txt").write_text("remote 2\n")
+    second = h.build(images, child)
+    assert not second.cached, "the base's ONBUILD ADD <url> fetched nothing new"
+    assert run_in(images.cli, images.tag(), "cat", "/remote.txt") == "remote 2\n"

@@ -19,6 +19,7 @@ from rtbuild._lazy import lazy_exports
 if TYPE_CHECKING:
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
     from rtbuild._observe.prune import repository as prune_repository
+    from rtbuild.enginekit._digestkey import digest_key
     from rtbuild.enginekit._failures import RUNTIME_FAULT_HINT, EngineDown, build_error, runtime_fault
     from rtbuild.enginekit._firstbuild import ConcurrentDigest
     from rtbuild.enginekit._inputs import (
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
         analyse_cached,
         carries_digest,
         compute_inputs,
-        digest_key,
         external_images,
         platform_args,
     )
@@ -90,7 +90,7 @@ _NAMES: dict[str, str] = {
     "analyse_cached": "rtbuild.enginekit._inputs",
     "carries_digest": "rtbuild.enginekit._inputs",
     "compute_inputs": "rtbuild.enginekit._inputs",
-    "digest_key": "rtbuild.enginekit._inputs",
+    "digest_key": "rtbuild.enginekit._digestkey",
     "external_images": "rtbuild.enginekit._inputs",
     "platform_args": "rtbuild.enginekit._inputs",
     "skip_blocked": "rtbuild.enginekit._skip",

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from rtbuild.enginekit._digestkey import digest_key
 
 DIGEST_LABEL = "org.rtbuild.input-digest"
 DIGEST_VERSION = "2"
@@ -268,51 +269,6 @@ def external_images(dockerfile_text: str, build_args: Mapping[str, str], platfor
     return analyse(dockerfile_text, build_args, platform).images
 
 
-def digest_key() -> bytes:
-    """This host's key for the input-digest label (created on first use, mode 0600).
-
-    The label is a keyed BLAKE2b of the inputs, so someone holding only the image cannot
-    test guesses of build-arg values offline. Without a writable state directory the key
-    is random per process: labels then never match, and every build runs (never stale).
-    """
-    from rtbuild._framework.paths import state_dir
-
-    path = state_dir("digest.key")
-    with contextlib.suppress(OSError):
-        key = path.read_bytes()
-        if len(key) >= 32:
-            return key
-    # os.urandom is what secrets.token_bytes calls; importing secrets (base64, hmac,
-    # random) cost about 6 ms of every build's start-up, key or no key.
-    fresh = os.urandom(32)
-    tmp = path.with_name(f".digest.key-{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                if os.write(fd, fresh) != len(fresh):
-                    raise OSError("short write")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # never left behind, even on a full disk
-        key = path.read_bytes()
-        return key if len(key) >= 32 else fresh
-    except OSError:
-        from rtbuild._framework.progress import get_reporter
-
-        get_reporter().event(
-            "warning",
-            message=f"cannot keep the digest key in {path.parent}: the no-op skip is off for this run",
-        )
-        return fresh
-
-
 def compute_inputs(
     *,
     context_digest: str,
@@ -326,7 +282,8 @@ def compute_inputs(
     analysis: Analysis | None = None,
     key: bytes | None = None,
 ) -> Inputs | None:
-    """The input digest, or ``None`` when an external image is not local (must build).
+    """The input digest, or ``None`` when an external image is not local (must build) or
+    a base image's ``ONBUILD`` triggers fetch what the digest cannot see.
 
     The digest is ``k1:`` and a BLAKE2b-128 keyed with :func:`digest_key` over a JSON
     document of every input (build-arg values included), so the label reveals nothing
@@ -339,6 +296,9 @@ def compute_inputs(
     for image in analysis.images:
         info = api.inspect_image(image)
         if info is None:
+            return None
+        triggers = (info.get("Config") or {}).get("OnBuild")
+        if triggers and _unseen_triggers(image, triggers, build_args, platform):
             return None
         ids[image] = str(info.get("Id", ""))
     document = {
@@ -355,18 +315,29 @@ def compute_inputs(
     return Inputs(digest="k1:" + mac.hexdigest(), context_digest=context_digest, external_images=ids)
 
 
+def _unseen_triggers(image: str, triggers: Sequence[str], build_args: Mapping[str, str], platform: str | None) -> bool:
+    """Whether a base image's ``ONBUILD`` triggers (run in this build, not written in its
+    Dockerfile) fetch what the digest cannot see, ``ADD <url>``, or use another image whose
+    ID the digest does not hold (``COPY --from=``); reported as a ``skip_disabled`` event."""
+    from rtbuild.enginekit._skip import report_skip_disabled
+
+    found = analyse("FROM scratch\n" + "\n".join(str(trigger) for trigger in triggers), build_args, platform)
+    unseen = [*found.remote, *(f"an image it uses ({name})" for name in found.images)]
+    if unseen:
+        report_skip_disabled([f"ONBUILD {reason} in the base image {image}" for reason in unseen])
+    return bool(unseen)
+
+
 def carries_digest(info: Mapping[str, Any], digest: str) -> bool:
     """Whether the inspected image ``info`` holds the inputs of ``digest``: its label (unless
     withdrawn), or the record written beside it after a first build
     (:mod:`rtbuild.enginekit._records`)."""
     from rtbuild.enginekit._records import WITHDRAWN, recorded_digests
 
-    labels = (info.get("Config") or {}).get("Labels") or {}
     recorded = recorded_digests(str(info.get("Id", "")))
-    if labels.get(DIGEST_LABEL) == digest:
-        # Unless withdrawn: the context changed while the engine read it (withdraw_digest).
-        return WITHDRAWN + digest not in recorded
-    return digest in recorded
+    labelled = ((info.get("Config") or {}).get("Labels") or {}).get(DIGEST_LABEL) == digest
+    # A label's claim holds unless withdrawn (the context changed while the engine read it).
+    return WITHDRAWN + digest not in recorded if labelled else digest in recorded
 
 
 def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> str | None:
