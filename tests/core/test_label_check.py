@@ -124,3 +124,13 @@ def test_confirm_label_withdraws_and_reports(ctx: Path, monkeypatch: pytest.Monk
     assert not carries_digest(_labelled(DIGEST), DIGEST)
     assert [kind for kind, _ in events] == ["digest_withdrawn"]
     assert "withdrawn" in events[0][1]["message"]
+
+
+def test_a_withdrawal_outlives_many_recorded_digests() -> None:
+    from rtbuild.enginekit._records import MAX_DIGESTS
+
+    assert withdraw_digest(IMAGE_ID, DIGEST)
+    for index in range(MAX_DIGESTS * 2):
+        assert record_digest(IMAGE_ID, f"k1:{index:032x}")
+    assert not carries_digest(_labelled(DIGEST), DIGEST)
+    assert carries_digest(_labelled("recorded"), f"k1:{MAX_DIGESTS * 2 - 1:032x}")

@@ -73,7 +73,10 @@ def _write(image_id: str, digest: str, line: str) -> bool:
     if path is None or not _DIGEST.match(digest):
         return False
     known = [d for d in recorded_digests(image_id) if d not in (digest, WITHDRAWN + digest)]
-    written = try_atomic_write(path, "\n".join([*known[-(MAX_DIGESTS - 1) :], line]) + "\n")
+    # A withdrawal is never trimmed (an image has one label, so one withdrawal at most).
+    withdrawn = [d for d in known if d.startswith(WITHDRAWN)]
+    recorded = [d for d in known if not d.startswith(WITHDRAWN)][-(MAX_DIGESTS - 1) :]
+    written = try_atomic_write(path, "\n".join([*withdrawn, *recorded, line]) + "\n")
     if written and path.name.startswith("0"):
         # About one write in 16 (image IDs are uniform hex) checks the bound: scanning
         # thousands of records costs milliseconds, too much for every first build.
