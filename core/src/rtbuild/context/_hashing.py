@@ -34,8 +34,6 @@ _FileEntry = tuple[_Key, str]
 _DirEntry = tuple[bytes, str, int, bytes]
 
 CACHE_VERSION = 4
-#: The marshal format of a directory's key blob (see :meth:`StatCache.key_blob`).
-_KEYS_FORMAT = KEYS_FORMAT
 _CHUNK = 1 << 20
 
 
@@ -164,7 +162,7 @@ class StatCache:
         cheaper than the default, and the hottest call of a no-op after the stat itself. A
         blob of another format only compares unequal once: that directory is then checked
         file by file against its detail, without reading any file, and stored again."""
-        return marshal.dumps(keys, _KEYS_FORMAT)
+        return marshal.dumps(keys, KEYS_FORMAT)
 
     def file_entries(self) -> dict[str, _FileEntry]:
         """Every cached file as ``relative path -> (key, line)`` (for tests and tools)."""

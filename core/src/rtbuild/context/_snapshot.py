@@ -15,7 +15,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from stat import S_ISDIR
 from typing import Any
@@ -27,6 +27,10 @@ from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 RACY_NS = 2_000_000_000
 #: (mode, size, mtime_ns, inode, ctime_ns)
 Key = tuple[int, int, int, int, int]
+#: (name, mode, size, mtime_ns, inode, ctime_ns): a directory entry as the hash walk lists it
+Entry = tuple[str, int, int, int, int, int]
+#: The key of a path that cannot be stat-ed or listed: never equal to a real one.
+_GONE: Key = (-1, -1, -1, -1, -1)
 #: The marshal format of a directory's stat keys as the hash walk compares them.
 KEYS_FORMAT = 2
 
@@ -55,7 +59,41 @@ def root_key(root: str) -> Key:
     try:
         return _key(os.stat(root))
     except OSError:
-        return (-1, -1, -1, -1, -1)
+        return _GONE
+
+
+def _listings(root: str, matcher: PatternMatcher) -> Iterator[tuple[str, list[Entry] | None]]:
+    """Every directory whose entries the engine would receive, listed as the hash walk
+    lists it (:mod:`rtbuild.context._hashing`): ``(prefix, entries in listing order)``.
+    ``None`` for a directory that cannot be listed; an entry that cannot be stat-ed gets
+    an impossible key (and is not descended into)."""
+    # No patterns (the common case): no per-path matcher call at all, as in the hash walk.
+    excluded = matcher.excluded if matcher else None
+    stack: list[tuple[str, str]] = [(root, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            with os.scandir(directory) as scanner:
+                listing = list(scanner)
+        except OSError:
+            yield prefix, None
+            continue
+        entries: list[Entry] = []
+        for entry in listing:
+            rel = prefix + entry.name
+            if excluded is not None and excluded(rel):
+                if entry.is_dir(follow_symlinks=False) and matcher.may_reinclude_below(rel):
+                    stack.append((entry.path, rel + "/"))
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                entries.append((entry.name, *_GONE))
+                continue
+            entries.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+            if S_ISDIR(st.st_mode):
+                stack.append((entry.path, rel + "/"))
+        yield prefix, entries
 
 
 def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMatcher | None = None) -> Snapshot:
@@ -67,39 +105,19 @@ def stat_snapshot(root: str, extra_files: Sequence[str] = (), matcher: PatternMa
     root = os.path.abspath(root)
     if matcher is None:
         matcher = PatternMatcher(read_dockerignore(root))
-    # No patterns (the common case): no per-path matcher call at all, as in the hash walk.
-    excluded = matcher.excluded if matcher else None
     snap = Snapshot(taken_ns=time.time_ns())
     racy_after = snap.taken_ns - RACY_NS
     keys, racy = snap.keys, snap.racy
-    stack: list[tuple[str, str]] = [(root, "")]
-    while stack:
-        directory, prefix = stack.pop()
-        try:
-            with os.scandir(directory) as scanner:
-                entries = list(scanner)
-        except OSError:
-            keys[prefix or "."] = (-1, -1, -1, -1, -1)
+    for prefix, entries in _listings(root, matcher):
+        if entries is None:
+            keys[prefix or "."] = _GONE
             continue
-        for entry in entries:
-            rel = prefix + entry.name
-            if excluded is not None and excluded(rel):
-                if entry.is_dir(follow_symlinks=False) and matcher.may_reinclude_below(rel):
-                    stack.append((entry.path, rel + "/"))
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                keys[rel] = (-1, -1, -1, -1, -1)
-                continue
-            # The hot loop (one per path): the key inline, no helper call.
-            mode, mtime_ns, ctime_ns = st.st_mode, st.st_mtime_ns, st.st_ctime_ns
-            keys[rel] = (mode, st.st_size, mtime_ns, st.st_ino, ctime_ns)
-            if S_ISDIR(mode):
-                # A directory's own timestamps only move with its listing, and a listing
-                # change shows as a path added or removed: never racy itself.
-                stack.append((entry.path, rel + "/"))
-            elif mtime_ns >= racy_after or ctime_ns >= racy_after:
+        for name, mode, size, mtime_ns, inode, ctime_ns in entries:
+            rel = prefix + name
+            keys[rel] = (mode, size, mtime_ns, inode, ctime_ns)
+            # A directory's own timestamps only move with its listing, and a listing
+            # change shows as a path added or removed: never racy itself.
+            if not S_ISDIR(mode) and (mtime_ns >= racy_after or ctime_ns >= racy_after):
                 racy.append(rel)
     _add_files(snap, extra_files)
     return snap
@@ -136,38 +154,16 @@ class WalkState:
         for path, key in stat_snapshot_files(list(self.files)).items():
             if key != self.files[path]:
                 return path
-        excluded = self.matcher.excluded if self.matcher else None
         listed = 0
-        stack: list[tuple[str, str]] = [(self.root, "")]
-        while stack:
-            directory, prefix = stack.pop()
+        for prefix, entries in _listings(self.root, self.matcher):
             where = prefix.rstrip("/") or "."
             blob = self.dirs.get(prefix)
-            if blob is None:
-                return where  # a directory the walk did not list
-            try:
-                with os.scandir(directory) as scanner:
-                    listing = list(scanner)
-            except OSError:
-                return where
-            # The walk's own form (see rtbuild.context._hashing): an unchanged directory
-            # lists in the same order with the same keys, so equal bytes mean unchanged.
-            keys: list[tuple[str, int, int, int, int, int]] = []
-            for entry in listing:
-                rel = prefix + entry.name
-                if excluded is not None and excluded(rel):
-                    if entry.is_dir(follow_symlinks=False) and self.matcher.may_reinclude_below(rel):
-                        stack.append((entry.path, rel + "/"))
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    return rel
-                keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-                if S_ISDIR(st.st_mode):
-                    stack.append((entry.path, rel + "/"))
-            if marshal.dumps(keys, KEYS_FORMAT) != blob:
-                return _first_difference(prefix, marshal.loads(blob), keys) or where
+            if blob is None or entries is None:
+                return where  # a directory the walk did not list, or cannot list now
+            # The walk's own form: an unchanged directory lists in the same order with the
+            # same keys, so equal bytes mean unchanged.
+            if marshal.dumps(entries, KEYS_FORMAT) != blob:
+                return _first_difference(prefix, marshal.loads(blob), entries) or where
             listed += 1
         return None if listed == len(self.dirs) else "."  # a listed directory is gone
 
@@ -203,7 +199,7 @@ def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
         try:
             out[path] = _key(os.stat(path))
         except OSError:
-            out[path] = (-1, -1, -1, -1, -1)
+            out[path] = _GONE
     return out
 
 
