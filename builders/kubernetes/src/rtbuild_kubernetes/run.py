@@ -124,7 +124,7 @@ def _upload_to_registry(builder: KubernetesBuilder, request: BuildRequest, tar: 
 
 
 def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
-    from rtbuild.enginekit import DIGEST_LABEL, all_tags_current
+    from rtbuild.enginekit import DIGEST_LABEL, all_tags_current, confirm_label
 
     from .context_tar import write_context_tar
     from .jobrun import JobRun
@@ -150,17 +150,8 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     secret = dockerconfigjson(builder._registries(request))
     tar = write_context_tar(request.path, plans[0].dockerfile)
     try:
-        changed = ctx.changed_since_walk() if inputs is not None else None
-        if changed is not None:
-            # The tar is what the Job builds: written after the hash, it may hold other bytes.
-            reporter.event(
-                "digest_withdrawn",
-                reason=f"{changed} changed after the hash",
-                input_digest=inputs.digest,
-                image_id=None,
-                message=f"no digest label: {changed} changed between the hash and the context upload; "
-                "the next build builds again",
-            )
+        # The tar is what the Job builds: written after the hash, it may hold other bytes.
+        if inputs is not None and confirm_label(ctx, None, inputs.digest, before_build=True) is not None:
             inputs = None
             labels.pop(DIGEST_LABEL, None)
             plans = builder._plans(request, build_id, labels)

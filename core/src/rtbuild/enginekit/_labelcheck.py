@@ -18,22 +18,28 @@ from rtbuild._framework.progress import get_reporter
 from rtbuild.enginekit._records import withdraw_digest
 
 
-def confirm_label(ctx: Any, image_id: str | None, digest: str) -> str | None:
+def confirm_label(ctx: Any, image_id: str | None, digest: str, *, before_build: bool = False) -> str | None:
     """``None`` when the context ``ctx`` (the :class:`~rtbuild.context.ContextHash` the
     label ``digest`` was computed from) is unchanged since its walk; otherwise why not,
     after withdrawing the label's claim and reporting a ``digest_withdrawn`` event. Call it
-    once the engine has read the context (after the build)."""
+    once the engine has read the context (after the build). A backend that sends a copy it
+    made itself (a tar) asks once the copy is made, ``before_build=True``: then nothing is
+    withdrawn, and it leaves the label off the image."""
     changed = ctx.changed_since_walk()
     if changed is None:
         return None
-    reason = f"{changed} changed while the engine read the context"
-    withdrawn = bool(image_id) and withdraw_digest(str(image_id), digest)
-    message = (
-        f"the image's digest label is withdrawn: {reason}; the next build builds again"
-        if withdrawn
-        else f"the image's digest label may not match its content ({reason}) and the withdrawal "
-        "could not be written: build it again with --no-cache"
-    )
+    reason = f"{changed} changed after the hash"
+    if before_build:
+        message = f"no digest label: {reason}, while the context was read; the next build builds again"
+    elif image_id and withdraw_digest(image_id, digest):
+        message = (
+            f"the image's digest label is withdrawn: {reason}, while the engine read it; the next build builds again"
+        )
+    else:
+        message = (
+            f"the image's digest label may not match its content ({reason}, while the engine read it) and the "
+            "withdrawal could not be written: build it again with --no-cache"
+        )
     get_reporter().event("digest_withdrawn", reason=reason, input_digest=digest, image_id=image_id, message=message)
     return reason
 
