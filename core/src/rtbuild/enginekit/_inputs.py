@@ -321,7 +321,8 @@ def _unseen_triggers(image: str, triggers: Sequence[str], build_args: Mapping[st
     ID the digest does not hold (``COPY --from=``); reported as a ``skip_disabled`` event."""
     from rtbuild.enginekit._skip import report_skip_disabled
 
-    found = analyse("FROM scratch\n" + "\n".join(str(trigger) for trigger in triggers), build_args, platform)
+    # Cached like a Dockerfile's analysis: every no-op check of a child meets the same triggers.
+    found = analyse_cached("FROM scratch\n" + "\n".join(map(str, triggers)), build_args, platform)
     unseen = [*found.remote, *(f"an image it uses ({name})" for name in found.images)]
     if unseen:
         report_skip_disabled([f"ONBUILD {reason} in the base image {image}" for reason in unseen])
