@@ -6,14 +6,17 @@ fixture fails the test with what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,3 +149,29 @@ def registry(start_registry: Callable[..., Registry]) -> Registry:
 def auth_registry(start_registry: Callable[..., Registry]) -> Registry:
     """A registry with htpasswd auth (``registry.username`` / ``registry.password``)."""
     return start_registry(auth=True)
+
+
+@pytest.fixture
+def edited_meanwhile(monkeypatch: pytest.MonkeyPatch) -> Callable[..., AbstractContextManager[None]]:
+    """``with edited_meanwhile(module, "name", path, during, after):`` makes each call of
+    ``module.name`` write ``during`` to ``path`` first and ``after`` once it returns: a file
+    edited between rtbuild's hash and the engine's (or the context tar's) read, then
+    written back. Only inside the block (``monkeypatch.undo()`` would undo the test's
+    other patches too)."""
+
+    @contextlib.contextmanager
+    def patch(module: Any, name: str, path: Path, during: str, after: str) -> Iterator[None]:
+        real = getattr(module, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            path.write_text(during)
+            try:
+                return real(*args, **kwargs)
+            finally:
+                path.write_text(after)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(module, name, wrapper)
+            yield
+
+    return patch

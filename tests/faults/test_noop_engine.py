@@ -7,7 +7,7 @@ from __future__ import annotations
 import http.server
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,7 @@ def test_label_is_keyed_by_the_host_key(images: h.Images, context: Path, isolate
 
 
 def test_a_change_between_the_hash_and_the_engine_read_withdraws_the_label(
-    images: h.Images, context: Path, monkeypatch: pytest.MonkeyPatch
+    images: h.Images, context: Path, edited_meanwhile: Callable[..., Any]
 ) -> None:
     """A rebuild hashes, then the engine reads: a file edited in between reaches the image
     under the digest of the old bytes. Once the edit is undone, that digest is the
@@ -218,17 +218,9 @@ def test_a_change_between_the_hash_and_the_engine_read_withdraws_the_label(
     data.write_text("one\n")
     h.build(images, context)
     data.write_text("two\n")  # an ordinary rebuild: the tag exists, its digest differs
-    real_run_build = rtbuild.enginekit.run_build
-
-    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        data.write_text("meanwhile\n")  # after the hash of "two", before the engine reads
-        try:
-            return real_run_build(*args, **kwargs)
-        finally:
-            data.write_text("two\n")  # written back: the context hashes as "two" again
-
-    with monkeypatch.context() as patched:  # only this build (undo() would drop the test's dirs too)
-        patched.setattr(rtbuild.enginekit, "run_build", edited_meanwhile)
+    # After the hash of "two", before the engine reads; then written back, so the context
+    # hashes as "two" again.
+    with edited_meanwhile(rtbuild.enginekit, "run_build", data, "meanwhile\n", "two\n"):
         raced = h.build(images, context)
     assert not raced.cached
     assert raced.details.get("input_digest") is None  # the result does not claim it either

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -309,7 +310,7 @@ def test_evicted_pod_is_reported_and_the_job_deleted(site: Site, cluster: Any) -
 
 
 def test_a_change_between_the_hash_and_the_upload_leaves_no_label(
-    site: Site, cluster: Any, monkeypatch: pytest.MonkeyPatch
+    site: Site, cluster: Any, monkeypatch: pytest.MonkeyPatch, edited_meanwhile: Callable[..., Any]
 ) -> None:
     """rtbuild tars the context after hashing it: an edit in between (written back after)
     must not give the pushed image a label naming the bytes it does not hold."""
@@ -328,17 +329,7 @@ def test_a_change_between_the_hash_and_the_upload_leaves_no_label(
     request = BuildRequest(str(context), tags=[f"{site.registry}/team/race:1"])
     builder.build_request(request)
     data.write_text("two\n")
-    real_tar = rtbuild_kubernetes.context_tar.write_context_tar
-
-    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        data.write_text("meanwhile\n")
-        try:
-            return real_tar(*args, **kwargs)
-        finally:
-            data.write_text("two\n")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(rtbuild_kubernetes.context_tar, "write_context_tar", edited_meanwhile)
+    with edited_meanwhile(rtbuild_kubernetes.context_tar, "write_context_tar", data, "meanwhile\n", "two\n"):
         raced = builder.build_request(request)
     assert not raced.cached and "input_digest" not in raced.details
     info = builder.inspect_image(request.tags[0])

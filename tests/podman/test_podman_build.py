@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +201,7 @@ def test_a_dockerfile_specific_ignore_file_turns_the_skip_off(
 
 
 def test_a_change_between_the_hash_and_the_build_withdraws_the_label(
-    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    builder: PodmanBuilder, names: Names, tmp_path: Path, edited_meanwhile: Callable[..., Any]
 ) -> None:
     """Podman reads the context while it builds, after rtbuild hashed it: an edit in
     between (written back afterwards) must not leave a label that names the old bytes."""
@@ -211,17 +212,7 @@ def test_a_change_between_the_hash_and_the_build_withdraws_the_label(
     request = BuildRequest(path=str(ctx), tags=[names.new()])
     builder.build_request(request)
     data.write_text("two\n")
-    real_run_build = rtbuild_podman.build.run_build
-
-    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
-        data.write_text("meanwhile\n")
-        try:
-            return real_run_build(*args, **kwargs)
-        finally:
-            data.write_text("two\n")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(rtbuild_podman.build, "run_build", edited_meanwhile)
+    with edited_meanwhile(rtbuild_podman.build, "run_build", data, "meanwhile\n", "two\n"):
         raced = builder.build_request(request)
     assert not raced.cached and raced.details.get("input_digest") is None
     assert podman("run", "--rm", request.tags[0], "cat", "/data.txt").stdout == "meanwhile\n"
