@@ -276,3 +276,31 @@ def test_files_not_in_memory_are_read_ahead_and_cached_ones_are_not(
     advised.clear()
     assert hash_context(str(ctx), use_cache=False).digest == cold.digest
     assert advised == [], "read-ahead was asked for files already in memory"
+
+
+def test_the_walks_close_every_directory_descriptor_even_when_hashing_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walks list each directory through a descriptor of it (entries are stat-ed
+    relative to it): none is left open by a hash, a stat snapshot or the label check,
+    nor when a file deep in the tree cannot be read."""
+    from rtbuild.context._snapshot import stat_snapshot
+
+    ctx = _many_files(tmp_path, 10)
+    (ctx / "sub" / "deeper").mkdir()
+    (ctx / "sub" / "deeper" / "late.txt").write_text("late\n")
+    before = _open_fds()
+    walked = hash_context(str(ctx), use_cache=False)
+    assert stat_snapshot(str(ctx)).keys
+    assert walked.changed_since_walk() is None
+    assert _open_fds() == before
+
+    def unreadable(fd: int, size: int | None) -> str:
+        os.close(fd)
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_hashing, "_hash_fd", unreadable)
+        with pytest.raises(BuildContextError, match="cannot read"):
+            hash_context(str(ctx), use_cache=False)
+    assert _open_fds() == before

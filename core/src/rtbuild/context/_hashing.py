@@ -23,7 +23,7 @@ from rtbuild._framework.atomic import try_atomic_write
 from rtbuild._framework.paths import cache_dir as _cache_dir
 from rtbuild.context._dockerignore import PatternMatcher
 from rtbuild.context._readahead import ReadAhead
-from rtbuild.context._snapshot import KEYS_FORMAT, WalkState, root_key
+from rtbuild.context._snapshot import KEYS_FORMAT, WalkState, list_dir, root_key
 from rtbuild.errors import BuildContextError
 
 #: (name, mode, size, mtime_ns, inode, ctime_ns) of one directory entry
@@ -252,87 +252,89 @@ def hash_context(
     while stack:
         directory, prefix = stack.pop()
         try:
-            with os.scandir(directory) as scanner:
-                # Directory order, not sorted: an unchanged directory lists in the same
-                # order again, and only a changed one needs its lines in name order.
-                listing = list(scanner)
+            # Directory order, not sorted: an unchanged directory lists in the same order
+            # again, and only a changed one needs its lines in name order.
+            dir_fd, listing = list_dir(directory)
         except OSError as exc:
             raise BuildContextError(
                 f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
             ) from exc
-        keys: list[_Key] = []
-        subdirs: list[tuple[str, str]] = []
-        for entry in listing:
-            if excluded is not None and excluded(prefix + entry.name):
-                reinclude = matcher is not None and entry.is_dir(follow_symlinks=False)
-                if reinclude and matcher is not None and matcher.may_reinclude_below(prefix + entry.name):
-                    subdirs.append((entry.path, prefix + entry.name + "/"))
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                raise BuildContextError(f"cannot stat {entry.path}: {exc.strerror}", step="hash context") from exc
-            # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
-            keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
-            if S_ISDIR(st.st_mode):
-                subdirs.append((entry.path, prefix + entry.name + "/"))
-        blob = walked[prefix] = StatCache.key_blob(keys)
-        cached = old.get(prefix)
-        if cached is not None and cached[0] == blob:
-            parts.append(cached[1])
-            new[prefix] = cached
-            files += cached[2]
-            hits += cached[2]
-        else:
-            detail: dict[str, _FileEntry] = marshal.loads(cached[3]) if cached is not None else {}
-            lines: dict[str, _FileEntry] = {}
-            kept: dict[str, _FileEntry] = {}
-            count = 0
-            racy = False
-            ordered = sorted(keys)  # by name: names are unique and come first
-            # Decided once per entry, for the loop and the read-ahead alike: the stat cache
-            # vouches for its line, or it is read (a regular file's descriptor comes from
-            # the read-ahead, which must be asked for exactly the files the loop reads).
-            vouched = [detail.get(key[0], _NO_ENTRY)[0] == key for key in ordered]
-            ahead = ReadAhead(
-                directory, [key[0] for key, ok in zip(ordered, vouched, strict=True) if not ok and S_ISREG(key[1])]
-            )
-            try:
-                for key, ok in zip(ordered, vouched, strict=True):
-                    name, mode, size, mtime_ns = key[:4]
-                    regular = S_ISREG(mode)
-                    count += regular
-                    known = detail.get(name)
-                    if ok and known is not None:  # ok implies known; the test narrows its type
-                        line = known[1]
-                        hits += regular
-                    else:
-                        fd = ahead.take(name) if regular else None
-                        line = _line(prefix + name, mode, os.path.join(directory, name), size, fd)
-                        hashed += size if regular else 0
-                        if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
-                            result.stat_invisible.append(prefix + name)
-                    lines[name] = (key, line)
-                    # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
-                    # past while ctime says when the file was really written.
-                    if regular and max(mtime_ns, key[5]) >= racy_after:
-                        racy = True
-                        # Kept with an impossible inode: never reused, but still there to compare
-                        # against, so a later same-stat rewrite is recognised.
-                        kept[name] = ((*key[:4], -1, key[5]), line)
-                    else:
-                        kept[name] = (key, line)
-            finally:
-                ahead.close()
-            joined = "".join(line for _, line in lines.values())
-            parts.append(joined)
-            files += count
-            # A directory holding a racy file gets an impossible key list, so it is always
-            # compared file by file.
-            new[prefix] = (b"" if racy else blob, joined, count, marshal.dumps(kept))
-            cache.dirty = True
-        subdirs.sort()  # the walk's order (and so the digest) depends on names only
-        stack.extend(reversed(subdirs))
+        try:
+            keys: list[_Key] = []
+            subdirs: list[tuple[str, str]] = []
+            for entry in listing:
+                if excluded is not None and excluded(prefix + entry.name):
+                    reinclude = matcher is not None and entry.is_dir(follow_symlinks=False)
+                    if reinclude and matcher is not None and matcher.may_reinclude_below(prefix + entry.name):
+                        subdirs.append((os.path.join(directory, entry.name), prefix + entry.name + "/"))
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    path = os.path.join(directory, entry.name)
+                    raise BuildContextError(f"cannot stat {path}: {exc.strerror}", step="hash context") from exc
+                # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
+                keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+                if S_ISDIR(st.st_mode):
+                    subdirs.append((os.path.join(directory, entry.name), prefix + entry.name + "/"))
+            blob = walked[prefix] = StatCache.key_blob(keys)
+            cached = old.get(prefix)
+            if cached is not None and cached[0] == blob:
+                parts.append(cached[1])
+                new[prefix] = cached
+                files += cached[2]
+                hits += cached[2]
+            else:
+                detail: dict[str, _FileEntry] = marshal.loads(cached[3]) if cached is not None else {}
+                lines: dict[str, _FileEntry] = {}
+                kept: dict[str, _FileEntry] = {}
+                count = 0
+                racy = False
+                ordered = sorted(keys)  # by name: names are unique and come first
+                # Decided once per entry, for the loop and the read-ahead alike: the stat cache
+                # vouches for its line, or it is read (a regular file's descriptor comes from
+                # the read-ahead, which must be asked for exactly the files the loop reads).
+                vouched = [detail.get(key[0], _NO_ENTRY)[0] == key for key in ordered]
+                reads = [key[0] for key, ok in zip(ordered, vouched, strict=True) if not ok and S_ISREG(key[1])]
+                ahead = ReadAhead(directory, reads, dir_fd)
+                try:
+                    for key, ok in zip(ordered, vouched, strict=True):
+                        name, mode, size, mtime_ns = key[:4]
+                        regular = S_ISREG(mode)
+                        count += regular
+                        known = detail.get(name)
+                        if ok and known is not None:  # ok implies known; the test narrows its type
+                            line = known[1]
+                            hits += regular
+                        else:
+                            fd = ahead.take(name) if regular else None
+                            line = _line(prefix + name, mode, os.path.join(directory, name), size, fd)
+                            hashed += size if regular else 0
+                            if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
+                                result.stat_invisible.append(prefix + name)
+                        lines[name] = (key, line)
+                        # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
+                        # past while ctime says when the file was really written.
+                        if regular and max(mtime_ns, key[5]) >= racy_after:
+                            racy = True
+                            # Kept with an impossible inode: never reused, but still there to compare
+                            # against, so a later same-stat rewrite is recognised.
+                            kept[name] = ((*key[:4], -1, key[5]), line)
+                        else:
+                            kept[name] = (key, line)
+                finally:
+                    ahead.close()
+                joined = "".join(line for _, line in lines.values())
+                parts.append(joined)
+                files += count
+                # A directory holding a racy file gets an impossible key list, so it is always
+                # compared file by file.
+                new[prefix] = (b"" if racy else blob, joined, count, marshal.dumps(kept))
+                cache.dirty = True
+            subdirs.sort()  # the walk's order (and so the digest) depends on names only
+            stack.extend(reversed(subdirs))
+        finally:
+            os.close(dir_fd)
     cache.save()
     result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed
     text = "".join(parts)

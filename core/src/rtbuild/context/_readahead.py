@@ -38,12 +38,14 @@ class ReadAhead:
 
     BATCH = 32
 
-    def __init__(self, directory: str, names: list[str]) -> None:
+    def __init__(self, directory: str, names: list[str], dir_fd: int | None = None) -> None:
         self.directory = directory
         self.names = names  # in the order the walk takes them
         self.next = 0
         self.fds: dict[str, int] = {}
-        self.dir_fd: int | None = None
+        #: The directory's descriptor: the walk's own (borrowed, left open) when given.
+        self.dir_fd = dir_fd
+        self._own_dir_fd = dir_fd is None
 
     def take(self, name: str) -> int | None:
         """The open descriptor of ``name`` (the caller closes it), or ``None``."""
@@ -83,9 +85,9 @@ class ReadAhead:
         for fd in self.fds.values():
             os.close(fd)
         self.fds.clear()
-        if self.dir_fd is not None:
+        if self.dir_fd is not None and self._own_dir_fd:
             os.close(self.dir_fd)
-            self.dir_fd = None
+        self.dir_fd = None
 
 
 __all__ = ["ReadAhead", "uncached"]
