@@ -191,6 +191,50 @@ def test_a_failing_hash_records_nothing(settled: Path) -> None:
     assert concurrent.reason and "disk on fire" in concurrent.reason
 
 
+def test_a_hash_started_until_the_engine_starts_waits_for_it(settled: Path) -> None:
+    """``start(until_engine_started=True)``: the hash (which holds the GIL for most of its
+    run) waits until the engine runs, and a change made before that is still seen (the
+    watch began in ``start``)."""
+    import threading
+
+    called = threading.Event()
+    compute = _digest(settled)
+
+    def watched_compute() -> Inputs:
+        called.set()
+        return compute()
+
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), watched_compute)
+    concurrent.start(until_engine_started=True)
+    assert not called.wait(0.2), "the hash began before the engine started"
+    (settled / "app.py").write_text("v2")
+    concurrent.engine_started()
+    assert called.wait(10)
+    assert concurrent.finish(IMAGE_ID) is None
+    assert "changed" in (concurrent.reason or "")
+    assert recorded_digests(IMAGE_ID) == []
+
+
+def test_a_hash_waiting_for_the_engine_runs_on_finish_and_never_after_abandon(settled: Path) -> None:
+    calls: list[str] = []
+    compute = _digest(settled)
+
+    def counted() -> Inputs:
+        calls.append("hash")
+        return compute()
+
+    waiting = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), counted)
+    waiting.start(until_engine_started=True)
+    inputs = waiting.finish(IMAGE_ID)  # the engine never said so: the hash runs now
+    assert inputs is not None and calls == ["hash"]
+    abandoned = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), counted)
+    abandoned.start(until_engine_started=True)
+    abandoned.abandon()
+    assert abandoned._thread is not None
+    abandoned._thread.join(10)
+    assert not abandoned._thread.is_alive() and calls == ["hash"]
+
+
 def test_records_keep_a_few_digests_per_image() -> None:
     for index in range(12):
         assert record_digest(IMAGE_ID, f"d{index}")
@@ -274,3 +318,15 @@ def test_a_link_outside_the_context_re_pointed_during_a_watched_build_records_no
     assert concurrent.finish(IMAGE_ID) is None
     assert concurrent.reason and "Dockerfile" in concurrent.reason
     assert recorded_digests(IMAGE_ID) == []
+
+
+def test_run_build_says_when_the_engine_process_runs(tmp_path: Path) -> None:
+    """``on_started`` is called while the engine process runs (the script only finishes
+    early when it sees what the callback wrote), not after it ends."""
+    from rtbuild.enginekit import run_build
+
+    marker = tmp_path / "started"
+    script = f"for i in $(seq 100); do [ -e {marker} ] && echo seen && exit 0; sleep 0.05; done; echo unseen"
+    result = run_build(["sh", "-c", script, "context"], env={}, log_path=None, stream=False, on_started=marker.touch)
+    assert result.returncode == 0
+    assert result.lines == ["seen"]

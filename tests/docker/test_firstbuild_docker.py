@@ -72,8 +72,8 @@ def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
     timers: list[threading.Timer] = []
     start = ConcurrentDigest.start
 
-    def start_then_edit(self: ConcurrentDigest) -> None:
-        start(self)  # the first snapshot is taken: the engine starts next and runs `sleep 3`
+    def start_then_edit(self: ConcurrentDigest, **how: bool) -> None:
+        start(self, **how)  # the first snapshot is taken: the engine starts next and runs `sleep 3`
         timer = threading.Timer(1.0, lambda: (settled / "app.txt").write_text("version 2\n"))
         timers.append(timer)
         timer.start()

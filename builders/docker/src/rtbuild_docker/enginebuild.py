@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
@@ -21,11 +22,13 @@ def engine_build(
     inputs: Inputs | None,
     started: float,
     ctx: Any = None,
+    on_started: Callable[[], None] | None = None,
 ) -> BuildOutcome:
     """Run the engine build of ``spec`` (the no-op skip already said no), log it,
     profile its steps and label the image with its input digest when there is one (the
     label is withdrawn when the context ``ctx`` changed after the hash, see
-    :func:`rtbuild.enginekit.confirm_label`)."""
+    :func:`rtbuild.enginekit.confirm_label`). ``on_started`` is called once the engine
+    client runs."""
     from rtbuild.context import clear_stale_sync
     from rtbuild.enginekit import (
         DIGEST_LABEL,
@@ -71,6 +74,7 @@ def engine_build(
         on_line=recorder.feed,
         redact=redact,
         shown_argv=redact_argv(argv),
+        on_started=on_started,
     )
     log_path = result.log_path
     if result.returncode != 0:

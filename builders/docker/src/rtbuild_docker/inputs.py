@@ -103,14 +103,14 @@ def first_build(
     concurrent = ConcurrentDigest(spec.path, dockerfile, compute, images)
     if not concurrent.settled():
         return None
-    concurrent.start()
+    concurrent.start(until_engine_started=True)
     try:
         # The label says "see the record" (the digest is not known yet); the digest
         # itself leaves this label out, so the hash does not depend on it. A Dockerfile
         # that fetches what the digest cannot see (ADD <url>, a # syntax frontend) never
         # gets a record, so its image gets no such label either.
         marked = spec if analysis.remote else dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
-        outcome = builder._engine_build(marked, extra, None, started)
+        outcome = builder._engine_build(marked, extra, None, started, on_started=concurrent.engine_started)
     except BaseException:
         concurrent.abandon()
         raise

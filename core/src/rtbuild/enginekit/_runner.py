@@ -138,6 +138,7 @@ def run_build(
     shown_argv: list[str] | None = None,
     env_in: Callable[[str], dict[str, str]] | None = None,
     on_line: Callable[[str], None] | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
     without ``--iidfile``) and stream its output.
@@ -145,7 +146,9 @@ def run_build(
     ``redact`` is applied to every output line before it is logged, kept or reported;
     ``shown_argv`` is the command as the log shows it (secret build-arg values masked);
     ``env_in(tmpdir)`` adds environment that needs files in the run's temp dir;
-    ``on_line`` sees every (masked) output line as it arrives (the step profile is timed from it).
+    ``on_line`` sees every (masked) output line as it arrives (the step profile is timed from it);
+    ``on_started`` is called once the engine process runs (e.g.
+    :meth:`rtbuild.enginekit.ConcurrentDigest.engine_started`).
     """
     reporter = get_reporter()
     clean = redact or (lambda text: text)
@@ -179,6 +182,8 @@ def run_build(
         )
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
+        if on_started is not None:
+            on_started()
         assert proc.stdout is not None
         for raw in proc.stdout:
             text = clean(raw.decode("utf-8", "replace").rstrip("\r\n"))
