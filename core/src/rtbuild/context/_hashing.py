@@ -205,15 +205,16 @@ def _remember(path: str, key: tuple[int, int, int, int], entries: dict[str, _Dir
         _LOADED[path] = (key, entries)
 
 
-def _line(rel: str, mode: int, path: str, size: int, fd: int | None = None) -> str:
-    """The digest line of one entry (reads a regular file's contents; from ``fd`` when
-    given, which it closes)."""
+def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | None = None) -> str:
+    """The digest line of entry ``name`` of ``directory`` (reads a regular file's
+    contents; from ``fd`` when given, which it closes). The path is joined only when
+    needed: for every file that is ~5% of a cold hash's CPU."""
     if S_ISREG(mode):
         try:
-            digest = hash_file(path, size) if fd is None else _hash_fd(fd, size)
+            digest = hash_file(os.path.join(directory, name), size) if fd is None else _hash_fd(fd, size)
         except OSError as exc:
             raise BuildContextError(
-                f"cannot read {path}: {exc.strerror}",
+                f"cannot read {os.path.join(directory, name)}: {exc.strerror}",
                 step="hash context",
                 hint="the engine cannot send unreadable files either: fix permissions or .dockerignore it",
             ) from exc
@@ -221,7 +222,7 @@ def _line(rel: str, mode: int, path: str, size: int, fd: int | None = None) -> s
     if S_ISDIR(mode):
         return f"{rel}\0d{S_IMODE(mode):o}\n"
     if S_ISLNK(mode):
-        return f"{rel}\0l:{os.readlink(path)}\n"
+        return f"{rel}\0l:{os.readlink(os.path.join(directory, name))}\n"
     return f"{rel}\0s{S_IFMT(mode):o}\n"
 
 
@@ -308,7 +309,7 @@ def hash_context(
                             hits += regular
                         else:
                             fd = ahead.take(name) if regular else None
-                            line = _line(prefix + name, mode, os.path.join(directory, name), size, fd)
+                            line = _line(prefix + name, mode, directory, name, size, fd)
                             hashed += size if regular else 0
                             if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
                                 result.stat_invisible.append(prefix + name)
