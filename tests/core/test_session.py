@@ -52,10 +52,10 @@ def _build(session: BuildSession, context: Path) -> BuildResult:
 
 def test_unchanged_context_answers_from_the_watch(session: BuildSession, context: Path) -> None:
     assert not _build(session, context).cached
-    assert session.stats() == {"resident_hits": 0, "walks": 1}
+    assert session.stats() == {"resident_hits": 0, "walks": 1, "label_checks_watched": 0}
     for _ in range(3):
         assert _build(session, context).cached
-    assert session.stats() == {"resident_hits": 3, "walks": 1}
+    assert session.stats() == {"resident_hits": 3, "walks": 1, "label_checks_watched": 0}
 
 
 @pytest.mark.parametrize(
@@ -369,3 +369,42 @@ def test_digests_made_for_another_ignore_dialect_are_kept_apart(context: Path) -
         assert (digests.walks, digests.hits) == (2, 1)
     finally:
         digests.close()
+
+
+def test_the_label_check_after_a_rebuild_is_answered_by_the_watch(
+    context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``changed_since_walk`` (the label check after an engine read) of a digest the
+    session's watch vouches for lists nothing while the watch saw no event; after any
+    event, even an edit written back, it lists and finds the change; a closed watch lists."""
+    from rtbuild.context import _snapshot
+    from rtbuild.context._watch import ResidentDigests, resident
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    listed: list[str] = []
+    real = _snapshot._listings
+
+    def counted(root: str, matcher: object) -> object:
+        listed.append(root)
+        return real(root, matcher)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_snapshot, "_listings", counted)
+    (context / "app.py").write_text("v1")
+    digests = ResidentDigests()
+    try:
+        with resident(digests):
+            hashed = context_digest(str(context))
+            assert context_digest(str(context)) is hashed  # the memoised digest, unwalked
+        assert hashed.changed_since_walk() is None
+        assert listed == [] and digests.vouched == 1
+        (context / "app.py").write_text("v2")
+        (context / "app.py").write_text("v1")  # written back: the bytes hash as before
+        assert hashed.changed_since_walk() == "app.py"
+        assert len(listed) == 1 and digests.vouched == 1
+    finally:
+        digests.close()
+    with resident(ResidentDigests()) as fresh:
+        rehashed = context_digest(str(context))
+        fresh.close()  # a closed (broken) watch cannot vouch: the listings are compared
+    assert rehashed.changed_since_walk() is None
+    assert len(listed) == 2 and fresh.vouched == 0

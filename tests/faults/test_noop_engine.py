@@ -231,6 +231,41 @@ def test_a_change_between_the_hash_and_the_engine_read_withdraws_the_label(
     assert h.build(images, context).cached  # and a clean build's label is trusted again
 
 
+def test_in_a_session_the_watch_answers_the_label_check_and_a_race_still_withdraws(
+    images: h.Images, context: Path, edited_meanwhile: Callable[..., Any]
+) -> None:
+    """A BuildSession's rebuild asks its watch instead of listing the context again: a
+    clean rebuild is labelled without a second walk, and the same race as above (an edit
+    between the hash and the engine's read, written back) still withdraws the label."""
+    import rtbuild
+    import rtbuild.enginekit
+
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
+    data = context / "data.txt"
+    data.write_text("one\n")
+    tag = images.tag()
+    with rtbuild.BuildSession(Config()) as session:
+
+        def build() -> rtbuild.BuildResult:
+            return images.remember(session.build(rtbuild.BuildRequest(path=str(context), tags=[tag])))
+
+        build()
+        data.write_text("two\n")
+        clean = build()
+        assert not clean.cached and clean.details.get("input_digest")
+        assert session.stats()["label_checks_watched"] == 1
+        assert build().cached
+        data.write_text("three\n")
+        with edited_meanwhile(rtbuild.enginekit, "run_build", data, "meanwhile\n", "three\n"):
+            raced = build()
+        assert not raced.cached and raced.details.get("input_digest") is None
+        assert session.stats()["label_checks_watched"] == 1  # the events made it list
+        assert run_in(images.cli, tag, "cat", "/data.txt") == "meanwhile\n"
+        again = build()
+        assert not again.cached, "the image holding 'meanwhile' was reused for 'three'"
+        assert run_in(images.cli, tag, "cat", "/data.txt") == "three\n"
+
+
 def test_an_onbuild_add_url_in_the_base_image_is_never_skipped(
     images: h.Images, context: Path, served: tuple[str, Path]
 ) -> None:

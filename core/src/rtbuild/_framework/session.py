@@ -92,9 +92,14 @@ class BuildSession:
             return get_runtime_image(self.config, base_image, plugins, pm=self.pm, **kwargs)
 
     def stats(self) -> dict[str, Any]:
-        """How the session answered so far: resident hits, walks, and unwatched contexts."""
+        """How the session answered so far: resident hits, walks, and the label checks after
+        a build that its watches answered without a walk."""
         digests = self.digests
-        return {"resident_hits": digests.hits if digests else 0, "walks": digests.walks if digests else 0}
+        return {
+            "resident_hits": digests.hits if digests else 0,
+            "walks": digests.walks if digests else 0,
+            "label_checks_watched": digests.vouched if digests else 0,
+        }
 
     def _check_open(self) -> None:
         if self._closed:

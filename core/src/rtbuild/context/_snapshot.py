@@ -15,7 +15,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from stat import S_ISDIR
 from typing import Any
@@ -165,9 +165,15 @@ class WalkState:
     dirs: dict[str, bytes] = field(default_factory=dict)
     #: The Dockerfile and ``.dockerignore`` (links followed), keyed as given.
     files: dict[str, Key] = field(default_factory=dict)
+    #: ``True`` when something that saw every change since before the walk says there was
+    #: none (a BuildSession's watch, see ``ResidentDigests``): then nothing is listed.
+    #: ``False`` means "cannot say", and the listings are compared.
+    vouch: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
 
     def changed(self) -> str | None:
         """The first path that differs from what the walk saw; ``None`` when none does."""
+        if self.vouch is not None and self.vouch():
+            return None
         if root_key(self.root) != self.root_key or self.root_key[0] == -1:
             return "."
         for path, key in stat_snapshot_files(list(self.files)).items():
