@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import (
@@ -350,17 +350,11 @@ class DockerBuilder(RuntimeBuilder):
         return [*argv, *extra, spec.path]
 
     def _engine_build(
-        self,
-        spec: BuildSpec,
-        extra: list[str],
-        inputs: Inputs | None,
-        started: float,
-        ctx: Any = None,
-        on_started: Callable[[], None] | None = None,
+        self, spec: BuildSpec, extra: list[str], inputs: Inputs | None, started: float, ctx: Any = None
     ) -> BuildOutcome:
         from .enginebuild import engine_build
 
-        return engine_build(self, spec, extra, inputs, started, ctx, on_started)
+        return engine_build(self, spec, extra, inputs, started, ctx)
 
 
 def __getattr__(name: str) -> Any:

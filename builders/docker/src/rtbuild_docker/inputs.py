@@ -87,6 +87,8 @@ def first_build(
     fetches that the digest cannot see)."""
     from rtbuild.enginekit import ConcurrentDigest
 
+    from .enginebuild import engine_build
+
     def images() -> dict[str, str]:
         answers = EngineAPI(builder.docker_host).inspect_images(analysis.images)
         return {name: str(info.get("Id", "")) for name, info in answers.items() if info}
@@ -110,7 +112,7 @@ def first_build(
         # that fetches what the digest cannot see (ADD <url>, a # syntax frontend) never
         # gets a record, so its image gets no such label either.
         marked = spec if analysis.remote else dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
-        outcome = builder._engine_build(marked, extra, None, started, on_started=concurrent.engine_started)
+        outcome = engine_build(builder, marked, extra, None, started, on_started=concurrent.engine_started)
     except BaseException:
         concurrent.abandon()
         raise
