@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,39 @@ def test_what_the_digest_cannot_see_turns_the_skip_off(tmp_path: Path, dockerfil
 
     request = BuildRequest(path=str(ctx), tags=["registry.example:5000/app:1"])
     assert _inputs(builder, request, NoRegistry()) == (None, None)  # type: ignore[arg-type]
+
+
+class _WatchThatIsInterruptedAsItCloses:
+    """A client whose pod watch is closed at the moment Ctrl-C arrives (as when the test's
+    trigger, the build container running, is the very event that ends the wait)."""
+
+    namespace = "builds"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def list_pods(self, selector: dict[str, str]) -> tuple[list[dict[str, object]], str]:
+        return [], "7"
+
+    def get(self, kind: str, name: str) -> None:
+        return None
+
+    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, object]]]:
+        try:
+            yield "MODIFIED", {"metadata": {"name": "p"}, "status": {}}
+        finally:
+            self.closed = True
+            raise KeyboardInterrupt  # the Ctrl-C, raised inside the generator's close
+
+
+def test_ctrl_c_while_the_pod_watch_closes_is_not_swallowed() -> None:
+    from rtbuild_kubernetes.jobrun import JobRun
+    from rtbuild_kubernetes.manifests import JobPlan
+
+    client = _WatchThatIsInterruptedAsItCloses()
+    run = JobRun(client, settings_from_table({}), JobPlan(build_id="b1", namespace="builds", tags=["r/a:1"]))  # type: ignore[arg-type]
+    # Left to the garbage collector, the close would print "Exception ignored" and `_wait`
+    # would return the pod: the build ran on after Ctrl-C.
+    with pytest.raises(KeyboardInterrupt):
+        run._wait(lambda pod: True, "the pod")
+    assert client.closed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rtbuild import AgentRuntimeBuildError
@@ -34,7 +34,9 @@ class KubeClient(Protocol):
     def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None: ...
     def get(self, kind: str, name: str) -> dict[str, Any] | None: ...
     def list_pods(self, selector: dict[str, str]) -> tuple[list[dict[str, Any]], str]: ...
-    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def watch_pods(
+        self, selector: dict[str, str], resource_version: str
+    ) -> Generator[tuple[str, dict[str, Any]], None, None]: ...
     def events(self, pod: str) -> list[dict[str, Any]]: ...
     def follow_log(self, pod: str, container: str) -> Iterator[str]: ...
     def exec_stdin(self, pod: str, container: str, command: list[str], stream: IO[bytes], size: int) -> int: ...
@@ -169,7 +171,9 @@ class LightkubeClient:
 
         return self._call("list", "pods", run)
 
-    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    def watch_pods(
+        self, selector: dict[str, str], resource_version: str
+    ) -> Generator[tuple[str, dict[str, Any]], None, None]:
         from lightkube.resources.core_v1 import Pod
 
         stream = self._call(
@@ -180,16 +184,23 @@ class LightkubeClient:
         import httpx2
         from lightkube import ApiError
 
-        while True:
-            try:
-                item = next(stream, None)
-            except (httpx2.HTTPError, ApiError):
-                # A dropped or expired watch: the caller lists again and opens a new one.
-                return
-            if item is None:
-                return
-            kind, pod = item
-            yield kind, _as_dict(pod)
+        try:
+            while True:
+                try:
+                    item = next(stream, None)
+                except (httpx2.HTTPError, ApiError):
+                    # A dropped or expired watch: the caller lists again and opens a new one.
+                    return
+                if item is None:
+                    return
+                kind, pod = item
+                yield kind, _as_dict(pod)
+        finally:
+            # Close lightkube's stream now, where a Ctrl-C raised meanwhile propagates; left
+            # to the garbage collector, the interrupt would be printed and lost.
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
 
     def events(self, pod: str) -> list[dict[str, Any]]:
         from lightkube.resources.core_v1 import Event

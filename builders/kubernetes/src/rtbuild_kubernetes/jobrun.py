@@ -5,6 +5,7 @@ failures delete the Job with its pods (propagation Background) and always the Se
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -136,21 +137,24 @@ class JobRun:
                 if ready(pod):
                     return pod
             self._check_job()
-            for kind, pod in self.client.watch_pods(self.selector, version):
-                if kind == "DELETED":
-                    self._check_job()
-                    raise KubernetesBuildError(
-                        f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
-                        step="build",
-                        log_tail=self.lines[-20:],
-                        hint="someone or something (a controller, a TTL) deleted the pod; run the build again",
-                        blame="cluster",
-                    )
-                self._check(pod)
-                if ready(pod):
-                    return pod
-                if time.monotonic() > self.deadline:
-                    break
+            # Closed here, not when garbage collected: a Ctrl-C that lands while a dropped
+            # generator is finalised is printed and swallowed by Python, and the build runs on.
+            with contextlib.closing(self.client.watch_pods(self.selector, version)) as events:
+                for kind, pod in events:
+                    if kind == "DELETED":
+                        self._check_job()
+                        raise KubernetesBuildError(
+                            f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
+                            step="build",
+                            log_tail=self.lines[-20:],
+                            hint="someone or something (a controller, a TTL) deleted the pod; run the build again",
+                            blame="cluster",
+                        )
+                    self._check(pod)
+                    if ready(pod):
+                        return pod
+                    if time.monotonic() > self.deadline:
+                        break
             if time.monotonic() > self.deadline:
                 raise deadline_error(self.settings.active_deadline_seconds, self.lines)
             time.sleep(0.2)  # the watch ended (dropped, or the server's timeout): list again

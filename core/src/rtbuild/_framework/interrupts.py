@@ -6,19 +6,29 @@ dir and its lock would be left to chance. :func:`install` turns both into
 :class:`Terminated` (a ``KeyboardInterrupt``) in the main thread, so the same clean-up
 runs as for Ctrl-C. Builders register a callback with :func:`on_cancel` to stop work
 running in *other* threads (``build-many``), which never see the main thread's interrupt.
+
+An interrupt that lands while Python finalises an object (a generator dropped mid-loop, a
+``__del__``) is raised inside the finaliser, where Python prints it as "Exception ignored"
+and carries on: the build would run to its end. :func:`install` also hooks
+``sys.unraisablehook`` to deliver such an interrupt again, right after the finaliser.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
 _lock = threading.Lock()
 _callbacks: dict[int, Callable[[], None]] = {}
 _next = 0
+#: How long after a swallowed interrupt it is sent again: the finaliser has long returned.
+REDELIVER_AFTER_S = 0.01
 
 
 class Terminated(KeyboardInterrupt):
@@ -33,14 +43,43 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     raise Terminated(signum)
 
 
+class _Redeliver:
+    """``sys.unraisablehook`` that re-sends an interrupt a finaliser swallowed."""
+
+    def __init__(self, previous: Callable[[sys.UnraisableHookArgs], object]) -> None:
+        self.previous = previous
+
+    def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
+            # Sent from another thread a moment later, so it lands after this hook and the
+            # finaliser have returned (raised in here, it would be swallowed too), and as a
+            # real signal to the main thread, so a blocking system call it sits in wakes up.
+            # One that lands in a finaliser again comes back here and is sent again.
+            signum = exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT)
+            _thread.start_new_thread(_send_later, (threading.main_thread().ident, signum))
+            return
+        self.previous(unraisable)
+
+
+def _send_later(thread_id: int | None, signum: int) -> None:
+    time.sleep(REDELIVER_AFTER_S)
+    if thread_id is not None:
+        with contextlib.suppress(OSError):  # the process is already on its way out
+            signal.pthread_kill(thread_id, signum)
+
+
 def install() -> None:
-    """Make SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; else no-op)."""
+    """Make SIGTERM and SIGHUP raise :class:`Terminated` (main thread only; else no-op),
+    and re-deliver an interrupt that a finaliser swallowed."""
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):
             if signal.getsignal(sig) in (signal.SIG_DFL, None):
                 signal.signal(sig, _handler)
+    if not isinstance(sys.unraisablehook, _Redeliver):
+        sys.unraisablehook = _Redeliver(sys.unraisablehook)
 
 
 def on_cancel(callback: Callable[[], None]) -> Callable[[], None]:
