@@ -257,3 +257,24 @@ def test_ctrl_c_while_the_pod_watch_closes_is_not_swallowed() -> None:
     with pytest.raises(KeyboardInterrupt):
         run._wait(lambda pod: True, "the pod")
     assert client.closed
+
+
+class _PodDeletedWhileWaiting(_WatchThatIsInterruptedAsItCloses):
+    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, object]]]:
+        try:
+            yield "DELETED", {"metadata": {"name": "rtbuild-app-b1-x"}, "status": {}}
+        finally:
+            self.closed = True
+
+
+def test_a_pod_deleted_while_waiting_is_an_error_that_says_so() -> None:
+    from rtbuild_kubernetes.failures import KubernetesBuildError
+    from rtbuild_kubernetes.jobrun import JobRun
+    from rtbuild_kubernetes.manifests import JobPlan
+
+    client = _PodDeletedWhileWaiting()
+    run = JobRun(client, settings_from_table({}), JobPlan(build_id="b1", namespace="builds", tags=["r/a:1"]))  # type: ignore[arg-type]
+    with pytest.raises(KubernetesBuildError, match="rtbuild-app-b1-x was deleted while waiting for the pod") as raised:
+        run._wait(lambda pod: False, "the pod")
+    assert raised.value.blame == "cluster" and "run the build again" in (raised.value.hint or "")
+    assert client.closed

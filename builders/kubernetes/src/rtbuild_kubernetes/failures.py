@@ -201,6 +201,16 @@ def deadline_error(seconds: int, lines: list[str]) -> DeadlineExceededError:
     )
 
 
+def pod_deleted_error(pod: dict[str, Any], what: str, lines: list[str]) -> KubernetesBuildError:
+    return KubernetesBuildError(
+        f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
+        step="build",
+        log_tail=lines[-20:],
+        hint="someone or something (a controller, a TTL) deleted the pod; run the build again",
+        blame="cluster",
+    )
+
+
 __all__ = [
     "ClusterAuthError",
     "ClusterUnreachableError",
@@ -215,6 +225,7 @@ __all__ = [
     "UnschedulableError",
     "UploadError",
     "deadline_error",
+    "pod_deleted_error",
     "terminated_error",
     "unschedulable_error",
     "waiting_error",

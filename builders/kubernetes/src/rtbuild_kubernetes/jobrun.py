@@ -20,6 +20,7 @@ from .failures import (
     EvictedError,
     KubernetesBuildError,
     deadline_error,
+    pod_deleted_error,
     terminated_error,
     unschedulable_error,
     waiting_error,
@@ -143,13 +144,7 @@ class JobRun:
                 for kind, pod in events:
                     if kind == "DELETED":
                         self._check_job()
-                        raise KubernetesBuildError(
-                            f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
-                            step="build",
-                            log_tail=self.lines[-20:],
-                            hint="someone or something (a controller, a TTL) deleted the pod; run the build again",
-                            blame="cluster",
-                        )
+                        raise pod_deleted_error(pod, what, self.lines)
                     self._check(pod)
                     if ready(pod):
                         return pod
