@@ -17,9 +17,11 @@ images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
 
 #: Never on the no-op path: the docker SDK and its HTTP stack, the engine runner
 #: (subprocess, ctypes), the failure parser, registry credentials, the prune policy, the
-#: metadata scan (cached), the first-build machinery.
+#: metadata scan (cached), the first-build machinery; OpenSSL (hashlib's ``_hashlib``,
+#: ~10 ms to load: the input digest's BLAKE2b is built in).
 NOT_IMPORTED = (
     "docker",
+    "_hashlib",
     "requests",
     "urllib3",
     "http.client",
