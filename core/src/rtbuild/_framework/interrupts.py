@@ -57,8 +57,11 @@ class _Redeliver:
             # real signal to the main thread, so a blocking system call it sits in wakes up.
             # One that lands in a finaliser again comes back here and is sent again.
             signum = exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT)
-            _thread.start_new_thread(_send_later, (threading.main_thread().ident, signum))
-            return
+            try:
+                _thread.start_new_thread(_send_later, (threading.main_thread().ident, signum))
+                return
+            except RuntimeError:  # no new threads at interpreter shutdown: say what was lost
+                pass
         self.previous(unraisable)
 
 
