@@ -347,6 +347,29 @@ def machine() -> dict[str, Any]:
     }
 
 
+def cpu_times() -> tuple[int, int] | None:
+    """(steal, total) CPU time of all CPUs so far, in clock ticks, from ``/proc/stat``;
+    ``None`` where there is none. Steal is time the hypervisor gave this machine's virtual
+    CPUs to other guests: a scenario measured under steal ran on less machine."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal; guest time is already in user.
+    ticks = [int(value) for value in fields[1:9]]
+    return ticks[7], sum(ticks)
+
+
+def steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of CPU time stolen between two :func:`cpu_times` readings, in percent."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
 def git_commit() -> str:
     proc = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False)
     return proc.stdout.strip()

@@ -29,11 +29,13 @@ from common import (
     CacheJanitor,
     Row,
     cleanup_images,
+    cpu_times,
     git_commit,
     log,
     machine,
     prune_dangling_images,
     reset_engine_cache,
+    steal_pct,
 )
 
 SCENARIOS: dict[str, tuple[str, str]] = {
@@ -142,6 +144,18 @@ def _met(row: dict[str, Any]) -> str:
     return "yes" if row["ok"] else "**no**"
 
 
+def _steal_lines(document: dict[str, Any]) -> list[str]:
+    # Runs before steal was recorded have none: their block stays as it was generated.
+    steal = {key: entry.get("steal_pct") for key, entry in document.get("scenarios", {}).items()}
+    if all(value is None for value in steal.values()):
+        return []
+    shown = ", ".join(f"{key} {'?' if value is None else f'{value:g}%'}" for key, value in steal.items())
+    return [
+        f"Host CPU steal per scenario (time the hypervisor gave this machine's CPUs to other guests): {shown}.",
+        "",
+    ]
+
+
 def markdown(document: dict[str, Any]) -> str:
     """The results file as the results section of docs/performance.md (generated, never edited)."""
     machine_info = document.get("machine", {})
@@ -155,6 +169,7 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         f"Machine: {', '.join(f'{k} {v}' for k, v in machine_info.items())}.",
         "",
+        *_steal_lines(document),
         f"Rows missed: {', '.join(missed) if missed else 'none'}.",
         "",
         "| id | scenario | compares | medians | measured | target | met |",
@@ -208,6 +223,8 @@ def main(argv: list[str]) -> int:
     results: dict[str, Any] = {} if args.full else dict(load_previous(args.out).get("scenarios", {}))
     failed = False
     started_all = time.perf_counter()
+    # Read once: a commit made while the bench runs must not split one run over two commits.
+    commit = git_commit()
     log(f"scenarios {', '.join(args.scenarios)}; reps {args.reps}{' (quick)' if args.quick else ''}; work dir {WORK}")
     if not args.keep_engine_cache:
         log(f"engine: {reset_engine_cache()}")
@@ -215,10 +232,11 @@ def main(argv: list[str]) -> int:
         module_name, title = SCENARIOS[scenario_id]
         log(f"=== {scenario_id}: {title}")
         started = time.perf_counter()
+        host = cpu_times()
         entry: dict[str, Any] = {
             "title": title,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "commit": git_commit(),
+            "commit": commit,
             "quick": args.quick,
             "reps": args.reps,
             "error": None,
@@ -246,8 +264,9 @@ def main(argv: list[str]) -> int:
                 swept = janitor.sweep()
                 log(f"{scenario_id}: removed {swept} BuildKit cache records made here ({janitor.freed / 1e9:.1f} GB)")
         entry["duration_s"] = round(time.perf_counter() - started, 1)
+        entry["steal_pct"] = steal_pct(host, cpu_times())
         results[scenario_id] = entry
-        log(f"{scenario_id} took {entry['duration_s']}s")
+        log(f"{scenario_id} took {entry['duration_s']}s; host CPU steal {entry['steal_pct']}%")
     if not args.keep_images:
         cleanup_images()
         if not args.keep_engine_cache:
@@ -256,7 +275,7 @@ def main(argv: list[str]) -> int:
 
     document = {
         "schema": SCHEMA,
-        "commit": git_commit() if args.full else "partial",
+        "commit": commit if args.full else "partial",
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.perf_counter() - started_all),
         "machine": machine(),

@@ -81,3 +81,23 @@ def test_the_text_under_the_plots_comes_from_latest_json(bench_run: ModuleType, 
     page = (REPO / "docs" / "performance.md").read_text()
     block = page[page.index(curves.BEGIN) + len(curves.BEGIN) : page.index(curves.END)].strip("\n")
     assert block == curves.markdown(latest).strip("\n")
+
+
+def test_host_cpu_steal_is_shown_per_scenario_when_recorded(bench_run: ModuleType) -> None:
+    import common
+
+    row = {"id": "X1", "scenario": "s", "compares": "c", "medians_s": {"a": 1.0}, "reps": 5}
+    row |= {"shown": "1 s", "target": "<= 2 s", "ok": True}
+    scenarios = {
+        "P1": {"title": "t", "error": None, "rows": [row], "steal_pct": 0.4},
+        "P2": {"title": "u", "error": None, "rows": [row], "steal_pct": None},
+    }
+    text = bench_run.markdown({"commit": "abc1234", "scenarios": scenarios})
+    assert "Host CPU steal per scenario" in text and "other guests): P1 0.4%, P2 ?." in text
+    for entry in scenarios.values():
+        entry.pop("steal_pct")
+    assert "steal" not in bench_run.markdown({"commit": "abc1234", "scenarios": scenarios})  # older runs: as generated
+    assert common.steal_pct((10, 1000), (30, 1100)) == 20.0
+    assert common.steal_pct((10, 1000), (10, 1000)) is None
+    before = common.cpu_times()
+    assert before is not None and 0 <= before[0] <= before[1]
