@@ -223,9 +223,9 @@ def test_what_the_digest_cannot_see_turns_the_skip_off(tmp_path: Path, dockerfil
     assert _inputs(builder, request, NoRegistry()) == (None, None)  # type: ignore[arg-type]
 
 
-class _WatchThatIsInterruptedAsItCloses:
-    """A client whose pod watch is closed at the moment Ctrl-C arrives (as when the test's
-    trigger, the build container running, is the very event that ends the wait)."""
+class _NoPodsYet:
+    """A stand-in client for ``JobRun._wait``: no pod listed, no Job found; subclasses say
+    what the pod watch brings, and record that it was closed."""
 
     namespace = "builds"
 
@@ -237,6 +237,11 @@ class _WatchThatIsInterruptedAsItCloses:
 
     def get(self, kind: str, name: str) -> None:
         return None
+
+
+class _WatchThatIsInterruptedAsItCloses(_NoPodsYet):
+    """The pod watch is closed at the moment Ctrl-C arrives (as when the test's trigger,
+    the build container running, is the very event that ends the wait)."""
 
     def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, object]]]:
         try:
@@ -259,7 +264,7 @@ def test_ctrl_c_while_the_pod_watch_closes_is_not_swallowed() -> None:
     assert client.closed
 
 
-class _PodDeletedWhileWaiting(_WatchThatIsInterruptedAsItCloses):
+class _PodDeletedWhileWaiting(_NoPodsYet):
     def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, object]]]:
         try:
             yield "DELETED", {"metadata": {"name": "rtbuild-app-b1-x"}, "status": {}}
