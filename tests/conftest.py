@@ -32,6 +32,21 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["RTBUILD_METRICS_FILE"] = os.path.join(tempfile.mkdtemp(prefix="rtbuild-metrics-"), "m.jsonl")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    # A build that fails in a test shows its log tail and hint, not only its message: a
+    # rare failure in CI (a RUN step in a Kubernetes build pod) must be diagnosable from
+    # the report alone.
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if call.excinfo is not None and report.failed:
+        from rtbuild.errors import AgentRuntimeBuildError
+
+        error = call.excinfo.value
+        if isinstance(error, AgentRuntimeBuildError):
+            report.sections.append(("rtbuild error", error.render()))
+
+
 def _missing(what: str) -> None:
     message = f"{what} (run `make engine` / scripts/engine.sh as root)"
     if os.environ.get("CI", "").lower() == "true":
