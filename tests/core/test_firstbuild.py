@@ -330,3 +330,38 @@ def test_run_build_says_when_the_engine_process_runs(tmp_path: Path) -> None:
     result = run_build(["sh", "-c", script, "context"], env={}, log_path=None, stream=False, on_started=marker.touch)
     assert result.returncode == 0
     assert result.lines == ["seen"]
+
+
+def test_the_hash_is_never_left_niced_while_the_caller_waits_for_it(
+    settled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hash thread lowers its priority while the engine runs and ``finish`` raises it
+    again. Here the thread is held between deciding to lower it and doing so, and
+    ``finish`` is called meanwhile: the raise must still come last."""
+    import threading
+
+    import rtbuild.enginekit._firstbuild as firstbuild
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    calls: list[tuple[str, int]] = []
+    lowering = threading.Event()
+
+    def recorded(tid: int, nice: int) -> None:
+        if threading.current_thread().name == "rtbuild-hash":
+            lowering.set()
+            time.sleep(0.3)  # preempted just before the system call
+        calls.append((threading.current_thread().name, nice))
+
+    compute = _digest(settled)
+
+    def slow_compute() -> Inputs:
+        time.sleep(1.0)  # still hashing when finish() may raise the priority
+        return compute()
+
+    monkeypatch.setattr(firstbuild, "_set_priority", recorded)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), slow_compute)
+    concurrent.start(until_engine_started=True)
+    concurrent.engine_started()
+    assert lowering.wait(10)
+    assert concurrent.finish(IMAGE_ID) is not None
+    assert calls == [("rtbuild-hash", base + firstbuild.HASH_NICE), ("MainThread", base)]

@@ -95,6 +95,9 @@ class ConcurrentDigest:
         self._go = threading.Event()
         self._finishing = False
         self._nice = 0
+        #: Held while the thread lowers its priority and while finish() raises it again,
+        #: so a lowering can never land after the raise (the caller would wait on a niced hash).
+        self._priority = threading.Lock()
         self._generation = 0
         #: Why no digest was recorded (``None`` when one was).
         self.reason: str | None = None
@@ -160,9 +163,10 @@ class ConcurrentDigest:
         self._go.wait()
         if self.reason is not None:
             return  # abandoned before the engine started: nothing to hash for
-        self._tid = threading.get_native_id()
-        if not self._finishing:  # else the caller already waits for the hash
-            _set_priority(self._tid, self._nice + HASH_NICE)
+        with self._priority:
+            self._tid = threading.get_native_id()
+            if not self._finishing:  # else the caller already waits for the hash
+                _set_priority(self._tid, self._nice + HASH_NICE)
         try:
             self._inputs = self._compute()
         except BaseException as exc:  # reported by finish(); the build goes on
@@ -185,11 +189,12 @@ class ConcurrentDigest:
     def finish(self, image_id: str | None) -> Inputs | None:
         """Wait for the hash; record and return the inputs when they are the image's."""
         assert self._thread is not None and self._before is not None, "start() first"
-        self._finishing = True
+        with self._priority:
+            self._finishing = True
+            if self._tid is not None and self._thread.is_alive():
+                # The engine is done: now the hash is what the caller waits for.
+                _set_priority(self._tid, self._nice)
         self._go.set()  # an engine that never said it started (the hash then runs now)
-        if self._tid is not None and self._thread.is_alive():
-            # The engine is done: now the hash is what the caller waits for.
-            _set_priority(self._tid, self._nice)
         self._thread.join()
         inputs = self._inputs
         try:
