@@ -16,7 +16,11 @@ _PROBE = bytearray(1)
 
 
 def uncached(fd: int) -> bool:
-    """Whether reading the file's first byte would wait for the disk (when unsure: yes)."""
+    """Whether reading the file's first byte would wait for the disk (when unsure: yes).
+
+    The probe's read itself starts the disk read; on a fast disk it can complete before
+    the probe answers, and the file then looks cached: advice is skipped only where the
+    disk was fast enough not to need it."""
     try:
         os.preadv(fd, [_PROBE], 0, os.RWF_NOWAIT)
     except (OSError, AttributeError):  # BlockingIOError: not in memory; others: RWF_NOWAIT unsupported
