@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import marshal
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,13 +57,13 @@ def _read_noatime(path: Path) -> bytes:
 
 
 def _stat_cache_reason(path: Path, age: float) -> str | None:
-    from rtbuild.context._hashing import CACHE_VERSION
+    from rtbuild.context._statcache import CACHE_VERSION, cache_format
 
     try:
-        data = marshal.loads(_read_noatime(path))
-    except (OSError, EOFError, ValueError, TypeError):
+        data = cache_format(_read_noatime(path))
+    except OSError:
         return "unreadable"
-    if not (isinstance(data, tuple) and len(data) == 3):
+    if data is None:
         return "not a stat cache"
     if data[0] != CACHE_VERSION:
         return f"format {data[0]!r}, this rtbuild writes {CACHE_VERSION}"

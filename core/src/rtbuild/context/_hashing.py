@@ -9,45 +9,34 @@ file per context directory, replaced atomically.
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 
 import xxhash
 
-from rtbuild._framework.atomic import try_atomic_write
-from rtbuild._framework.paths import cache_dir as _cache_dir
 from rtbuild.context._dockerignore import PatternMatcher
 from rtbuild.context._readahead import ReadAhead
-from rtbuild.context._snapshot import KEYS_FORMAT, WalkState, list_dir, root_key
+from rtbuild.context._snapshot import WalkState, list_dir, root_key
+from rtbuild.context._statcache import (
+    CACHE_VERSION,
+    DirEntry,
+    FileEntry,
+    Key,
+    StatCache,
+    cache_dir,
+    key_hash,
+)
 from rtbuild.errors import BuildContextError
 
-#: (name, mode, size, mtime_ns, inode, ctime_ns) of one directory entry
-_Key = tuple[str, int, int, int, int, int]
-#: an entry's key and its line in the digested listing
-_FileEntry = tuple[_Key, str]
-#: keys blob (b"" = compare file by file), listing, regular files, marshalled detail
-_DirEntry = tuple[bytes, str, int, bytes]
-
-CACHE_VERSION = 4
 _CHUNK = 1 << 20
 
 
 #: Files changed this recently may change again within the filesystem's timestamp
 #: granularity without a visible stat change (git's "racy" case): hash them, don't cache.
 _RACY_NS = 2_000_000_000
-
-
-def cache_dir() -> str:
-    return str(_cache_dir("context"))
-
-
-def _cache_path(root: str) -> str:
-    return os.path.join(cache_dir(), xxhash.xxh3_64_hexdigest(root.encode("utf-8", "surrogateescape")) + ".marshal")
 
 
 def hash_file(path: str, size: int | None = None) -> str:
@@ -117,94 +106,6 @@ class ContextHash:
         return self.walk.changed()
 
 
-class StatCache:
-    """One context's stat cache, per directory: ``dir -> (keys, listing, files, detail)``.
-
-    ``keys`` is the marshalled list of every entry's (name, mode, size, mtime_ns, inode,
-    ctime_ns); when a directory's fresh keys compare equal byte for byte, its ``listing``
-    (the lines it adds to the digest) is reused as is and nothing below it is re-read.
-    ``detail`` (marshalled ``name -> (key, line)``) is only unpacked for a directory that
-    changed, so unchanged files in it are not re-hashed. Stored with :mod:`marshal`:
-    a 20,000-file context loads in about a millisecond.
-    """
-
-    def __init__(self, root: str, *, enabled: bool = True) -> None:
-        self.root = root
-        self.enabled = enabled
-        self.path = _cache_path(root)
-        self.old: dict[str, _DirEntry] = {}
-        self.new: dict[str, _DirEntry] = {}
-        self.dirty = False
-        if enabled:
-            self._load()
-
-    def _load(self) -> None:
-        try:
-            with open(self.path, "rb") as handle:
-                key = _file_key(os.fstat(handle.fileno()))
-                loaded = _LOADED.get(self.path)
-                if loaded is not None and loaded[0] == key:
-                    self.old = loaded[1]  # this process wrote or read this very file: no unmarshal
-                    _remember(self.path, key, self.old)  # now the most recently used
-                    return
-                data = marshal.loads(handle.read())  # marshal.load(file) reads object by object: slow
-        except (OSError, EOFError, ValueError, TypeError):
-            return
-        valid = isinstance(data, tuple) and len(data) == 3 and data[0] == CACHE_VERSION and data[1] == self.root
-        if valid and isinstance(data[2], dict):
-            self.old = data[2]
-            _remember(self.path, key, self.old)
-
-    @staticmethod
-    def key_blob(keys: list[_Key]) -> bytes:
-        """The bytes a directory's stat keys are compared by (unchanged directory: equal
-        bytes). Marshal format 2 has no back-references, so no per-object lookup: about 40%
-        cheaper than the default, and the hottest call of a no-op after the stat itself. A
-        blob of another format only compares unequal once: that directory is then checked
-        file by file against its detail, without reading any file, and stored again."""
-        return marshal.dumps(keys, KEYS_FORMAT)
-
-    def file_entries(self) -> dict[str, _FileEntry]:
-        """Every cached file as ``relative path -> (key, line)`` (for tests and tools)."""
-        out: dict[str, _FileEntry] = {}
-        for prefix, entry in self.old.items():
-            for name, item in marshal.loads(entry[3]).items():
-                if S_ISREG(item[0][1]):
-                    out[prefix + name] = item
-        return out
-
-    def save(self) -> None:
-        if not self.enabled or not (self.dirty or len(self.new) != len(self.old)):
-            return
-        # The cache is an optimisation; an unwritable cache dir only costs speed.
-        if try_atomic_write(self.path, marshal.dumps((CACHE_VERSION, self.root, self.new))):
-            with contextlib.suppress(OSError):
-                _remember(self.path, _file_key(os.stat(self.path)), self.new)
-
-
-#: The last stat cache each recent file held in this process: ``path -> (file key, dict)``.
-#: A long-lived caller (a service, a batch, the benchmarks) checks the same contexts again
-#: and again; the file's identity (inode, size, mtime, ctime) says whether it is still the
-#: one this process read or wrote, so it is not read and unmarshalled each time (1-2 ms
-#: for 20,000 files). Any version of the cache is correct to use: every entry is checked
-#: against fresh stat keys before it is trusted; a stale one only costs a re-hash.
-_LOADED: dict[str, tuple[tuple[int, int, int, int], dict[str, _DirEntry]]] = {}
-_LOADED_MAX = 16
-_LOADED_GUARD = threading.Lock()
-
-
-def _file_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _remember(path: str, key: tuple[int, int, int, int], entries: dict[str, _DirEntry]) -> None:
-    with _LOADED_GUARD:  # batch builds hash contexts on several threads
-        _LOADED.pop(path, None)
-        if len(_LOADED) >= _LOADED_MAX:
-            del _LOADED[next(iter(_LOADED))]  # the least recently used
-        _LOADED[path] = (key, entries)
-
-
 def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | None = None) -> str:
     """The digest line of entry ``name`` of ``directory`` (reads a regular file's
     contents; from ``fd`` when given, which it closes). The path is joined only when
@@ -226,6 +127,26 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
     return f"{rel}\0s{S_IFMT(mode):o}\n"
 
 
+class _Restart(Exception):
+    """The cache's head and body disagree: walk again without the head."""
+
+
+def _reuse(
+    old: dict[str, DirEntry], walked: dict[str, bytes], prefixes: list[str], new: dict[str, DirEntry], parts: list[str]
+) -> int:
+    """Take the listings of ``prefixes`` (walked while they matched the summary) from the
+    body into ``parts`` and ``new``; the number of files they hold."""
+    count = 0
+    for prefix in prefixes:
+        cached = old.get(prefix)
+        if cached is None or cached[0] != walked[prefix]:
+            raise _Restart
+        parts.append(cached[1])
+        new[prefix] = cached
+        count += cached[2]
+    return count
+
+
 def hash_context(
     root: str, matcher: PatternMatcher | None = None, *, use_cache: bool = True, collect_paths: bool = False
 ) -> ContextHash:
@@ -236,15 +157,29 @@ def hash_context(
     the Dockerfile are part of the digest whatever the patterns say; callers add them.
     Directories are walked in sorted order, so the digest depends on the tree only.
     """
+    try:
+        return _hash_context(root, matcher, use_cache, collect_paths, use_summary=not collect_paths)
+    except _Restart:
+        return _hash_context(root, matcher, use_cache, collect_paths, use_summary=False)
+
+
+def _hash_context(
+    root: str, matcher: PatternMatcher | None, use_cache: bool, collect_paths: bool, *, use_summary: bool
+) -> ContextHash:
     root = os.path.abspath(root)
     excluded = matcher.excluded if matcher else None
     cache = StatCache(root, enabled=use_cache)
-    old, new = cache.old, cache.new
+    new = cache.new
     result = ContextHash(digest="")
     # A write in the same clock tick as the last one could leave the stat key unchanged;
     # any later write moves mtime, so a directory holding a newer file is not trusted whole.
     racy_after = time.time_ns() - _RACY_NS
-    result.cold = not old
+    # While every directory so far matches the last walk's summary (same prefix, same
+    # stat keys, in the same order) nothing but the keys is needed: an unchanged context
+    # ends with that walk's digest, and the cache's body is never read.
+    summary = cache.summary if use_summary else None
+    matched = 0
+    result.cold = summary is None and not cache.old
     walked: dict[str, bytes] = {}
     result.walk = WalkState(root, matcher if matcher is not None else PatternMatcher(()), root_key(root), walked)
     parts: list[str] = []
@@ -261,7 +196,7 @@ def hash_context(
                 f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
             ) from exc
         try:
-            keys: list[_Key] = []
+            keys: list[Key] = []
             subdirs: list[tuple[str, str]] = []
             for entry in listing:
                 if excluded is not None and excluded(prefix + entry.name):
@@ -279,69 +214,86 @@ def hash_context(
                 if S_ISDIR(st.st_mode):
                     subdirs.append((os.path.join(directory, entry.name), prefix + entry.name + "/"))
             blob = walked[prefix] = StatCache.key_blob(keys)
-            cached = old.get(prefix)
+            subdirs.sort()  # the walk's order (and so the digest) depends on names only
+            stack.extend(reversed(subdirs))
+            if summary is not None:
+                if (
+                    matched < len(summary[2])
+                    and summary[2][matched] == prefix
+                    and summary[3][matched] == key_hash(blob)
+                ):
+                    matched += 1
+                    continue
+                # The first directory unlike the last walk: from here on, the body decides.
+                summary = None
+                count = _reuse(cache.old, walked, list(walked)[:-1], new, parts)
+                files, hits = files + count, hits + count
+            cached = cache.old.get(prefix)
             if cached is not None and cached[0] == blob:
                 parts.append(cached[1])
                 new[prefix] = cached
                 files += cached[2]
                 hits += cached[2]
-            else:
-                detail: dict[str, _FileEntry] = marshal.loads(cached[3]) if cached is not None else {}
-                lines: dict[str, _FileEntry] = {}
-                kept: dict[str, _FileEntry] = {}
-                count = 0
-                racy = False
-                ordered = sorted(keys)  # by name: names are unique and come first
-                # Decided once per entry, for the loop and the read-ahead alike: the stat cache
-                # vouches for its line, or it is read (a regular file's descriptor comes from
-                # the read-ahead, which must be asked for exactly the files the loop reads).
-                vouched = [detail.get(key[0], _NO_ENTRY)[0] == key for key in ordered]
-                reads = [key[0] for key, ok in zip(ordered, vouched, strict=True) if not ok and S_ISREG(key[1])]
-                ahead = ReadAhead(directory, reads, dir_fd)
-                try:
-                    for key, ok in zip(ordered, vouched, strict=True):
-                        name, mode, size, mtime_ns = key[:4]
-                        regular = S_ISREG(mode)
-                        count += regular
-                        known = detail.get(name)
-                        if ok and known is not None:  # ok implies known; the test narrows its type
-                            line = known[1]
-                            hits += regular
-                        else:
-                            fd = ahead.take(name) if regular else None
-                            line = _line(prefix + name, mode, directory, name, size, fd)
-                            hashed += size if regular else 0
-                            if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
-                                result.stat_invisible.append(prefix + name)
-                        lines[name] = (key, line)
-                        # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
-                        # past while ctime says when the file was really written.
-                        if regular and max(mtime_ns, key[5]) >= racy_after:
-                            racy = True
-                            # Kept with an impossible inode: never reused, but still there to compare
-                            # against, so a later same-stat rewrite is recognised.
-                            kept[name] = ((*key[:4], -1, key[5]), line)
-                        else:
-                            kept[name] = (key, line)
-                finally:
-                    ahead.close()
-                joined = "".join(line for _, line in lines.values())
-                parts.append(joined)
-                files += count
-                # A directory holding a racy file gets an impossible key list, so it is always
-                # compared file by file.
-                new[prefix] = (b"" if racy else blob, joined, count, marshal.dumps(kept))
-                cache.dirty = True
-            subdirs.sort()  # the walk's order (and so the digest) depends on names only
-            stack.extend(reversed(subdirs))
+                continue
+            detail: dict[str, FileEntry] = marshal.loads(cached[3]) if cached is not None else {}
+            lines: dict[str, FileEntry] = {}
+            kept: dict[str, FileEntry] = {}
+            count = 0
+            racy = False
+            ordered = sorted(keys)  # by name: names are unique and come first
+            # Decided once per entry, for the loop and the read-ahead alike: the stat cache
+            # vouches for its line, or it is read (a regular file's descriptor comes from
+            # the read-ahead, which must be asked for exactly the files the loop reads).
+            vouched = [detail.get(key[0], _NO_ENTRY)[0] == key for key in ordered]
+            reads = [key[0] for key, ok in zip(ordered, vouched, strict=True) if not ok and S_ISREG(key[1])]
+            ahead = ReadAhead(directory, reads, dir_fd)
+            try:
+                for key, ok in zip(ordered, vouched, strict=True):
+                    name, mode, size, mtime_ns = key[:4]
+                    regular = S_ISREG(mode)
+                    count += regular
+                    known = detail.get(name)
+                    if ok and known is not None:  # ok implies known; the test narrows its type
+                        line = known[1]
+                        hits += regular
+                    else:
+                        fd = ahead.take(name) if regular else None
+                        line = _line(prefix + name, mode, directory, name, size, fd)
+                        hashed += size if regular else 0
+                        if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
+                            result.stat_invisible.append(prefix + name)
+                    lines[name] = (key, line)
+                    # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
+                    # past while ctime says when the file was really written.
+                    if regular and max(mtime_ns, key[5]) >= racy_after:
+                        racy = True
+                        # Kept with an impossible inode: never reused, but still there to compare
+                        # against, so a later same-stat rewrite is recognised.
+                        kept[name] = ((*key[:4], -1, key[5]), line)
+                    else:
+                        kept[name] = (key, line)
+            finally:
+                ahead.close()
+            joined = "".join(line for _, line in lines.values())
+            parts.append(joined)
+            files += count
+            # A directory holding a racy file gets an impossible key list, so it is always
+            # compared file by file.
+            new[prefix] = (b"" if racy else blob, joined, count, marshal.dumps(kept))
+            cache.dirty = True
         finally:
             os.close(dir_fd)
-    cache.save()
+    if summary is not None and matched == len(summary[2]):
+        result.digest, result.files, result.cache_hits = summary[0], summary[1], summary[1]
+        return result
+    if summary is not None:  # fewer directories than the last walk: the body decides
+        files = hits = _reuse(cache.old, walked, list(walked), new, parts)
     result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed
     text = "".join(parts)
     if collect_paths:
         result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in text.splitlines()]
     result.digest = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogateescape"))
+    cache.save(result.digest, files)
     return result
 
 
