@@ -236,15 +236,9 @@ def _resident(path: Path) -> bool:
 def _memory_backed(path: Path) -> bool:
     """Whether ``path`` lives on a filesystem whose pages are its only copy (tmpfs, ramfs):
     there nothing can be dropped from the page cache, so there is no point in trying."""
-    best, fstype = "", ""
-    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.split()
-            mount = fields[4].replace("\\040", " ")
-            inside = str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")
-            if inside and len(mount) >= len(best):
-                best, fstype = mount, fields[fields.index("-") + 1]
-    return fstype in ("tmpfs", "ramfs")
+    from rtbuild.context._watch import filesystem_type
+
+    return filesystem_type(str(path)) in ("tmpfs", "ramfs")
 
 
 def _drop_from_page_cache(files: list[Path], attempts: int = 50) -> int:
