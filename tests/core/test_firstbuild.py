@@ -22,9 +22,7 @@ from rtbuild.enginekit import (
 IMAGE_ID = "sha256:" + "ab" * 32
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 #: The racy window, shortened for these tests (2 s in use) so they need not wait 2 s each.

@@ -20,9 +20,11 @@ OLD = 1_600_000_000  # seconds: far outside the racy window
 WINDOW_NS = 200_000_000
 
 
+pytestmark = pytest.mark.usefixtures("isolated_cache")
+
+
 @pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def _short_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_hashing, "_RACY_NS", WINDOW_NS)
 
 
