@@ -25,6 +25,7 @@ import ctypes
 import os
 import threading
 from collections.abc import Callable, Iterator
+from stat import S_ISDIR
 from typing import Any
 
 from rtbuild.context._snapshot import WalkState
@@ -33,6 +34,10 @@ from rtbuild.context._snapshot import WalkState
 LOCAL_FILESYSTEMS = frozenset(
     {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "reiserfs", "jfs", "bcachefs"}
 )
+#: Filesystems where a directory's link count is 2 + its number of subdirectories, so a
+#: count of 2 proves it has none (btrfs always reports 1; overlay, FUSE and network
+#: filesystems report what they like).
+COUNTED_LINKS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
 #: Watches per context at most; a bigger tree falls back to walking (system-wide limit
 #: fs.inotify.max_user_watches is often 8192 to 65536).
 MAX_WATCHES = 20_000
@@ -72,7 +77,9 @@ def root_identity(root: str) -> tuple[int, int] | None:
 class ContextWatch:
     """inotify watches on every directory under ``root`` (see the module docstring)."""
 
-    def __init__(self, root: str, *, include_dir: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self, root: str, *, include_dir: Callable[[str], bool] | None = None, fs_type: str | None = None
+    ) -> None:
         import inotify_simple
         from inotify_simple import INotify, flags
 
@@ -102,6 +109,9 @@ class ContextWatch:
         self._inotify: Any = INotify(nonblocking=True)
         #: The directory watched: the root's (device, inode) when the watch began.
         self.identity = root_identity(self.root)
+        #: The root's device when its filesystem counts directory links (see COUNTED_LINKS):
+        #: a directory on it with a link count of 2 has no subdirectory to list.
+        self._counted_dev = self.identity[0] if self.identity and fs_type in COUNTED_LINKS else None
         self._lock = threading.Lock()
         self._generation = 0
         self._wds: dict[int, str] = {}
@@ -140,6 +150,13 @@ class ContextWatch:
                 return
             wd = self._inotify.add_watch(directory, self._mask)
             self._wds[wd] = directory
+            if self._counted_dev is not None:
+                # A leaf (most directories) needs no listing. Its link count is read after
+                # the watch began, so a subdirectory made since raises an event; a mount
+                # point (another device) may count links otherwise, so it is listed.
+                st = os.stat(directory)
+                if st.st_nlink == 2 and st.st_dev == self._counted_dev and S_ISDIR(st.st_mode):
+                    continue
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
@@ -329,13 +346,14 @@ def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tu
     if fs_type not in LOCAL_FILESYSTEMS:
         return None, f"filesystem {fs_type or 'unknown'} is not watched (changes may come from elsewhere)"
     try:
-        watch = ContextWatch(root, include_dir=include_dir)
+        watch = ContextWatch(root, include_dir=include_dir, fs_type=fs_type)
     except (ImportError, OSError) as exc:
         return None, f"inotify unavailable: {exc}"
     return watch, None
 
 
 __all__ = [
+    "COUNTED_LINKS",
     "LOCAL_FILESYSTEMS",
     "MAX_WATCHES",
     "ContextWatch",
