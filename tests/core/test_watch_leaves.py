@@ -98,9 +98,9 @@ def test_a_directory_made_around_the_link_count_is_never_missed(
     assert watch is not None, why
     try:
         start = watch.generation
-        monkeypatch.setattr(_watch.os, "stat", stat)
-        watch.rewatch()
-        monkeypatch.undo()
+        with monkeypatch.context() as patched:
+            patched.setattr(_watch.os, "stat", stat)
+            watch.rewatch()
         assert made, "the race was not staged"
         if when.startswith("before"):
             assert str(made[0]) in watch._wds.values(), "the raced directory was not watched"
