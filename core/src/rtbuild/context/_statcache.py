@@ -57,16 +57,22 @@ def key_hash(blob: bytes) -> bytes:
     return xxhash.xxh3_128_digest(blob) if blob else b""
 
 
+def _head_end(data: bytes) -> int | None:
+    """Where the head ends (and the body starts) in a file starting with ``data``;
+    ``None`` when ``data`` is too short to hold the head's length."""
+    if len(data) < _HEAD_LEN.size:
+        return None
+    return _HEAD_LEN.size + int(_HEAD_LEN.unpack_from(data)[0])
+
+
 def parse_head(data: bytes) -> tuple[object, ...] | None:
     """The head tuple ``(version, root, digest, files, prefixes, hashes)`` at the start of
     ``data``; ``None`` when ``data`` does not start with a whole head."""
-    if len(data) < _HEAD_LEN.size:
-        return None
-    (length,) = _HEAD_LEN.unpack_from(data)
-    if len(data) < _HEAD_LEN.size + length:
+    end = _head_end(data)
+    if end is None or len(data) < end:
         return None
     try:
-        head = marshal.loads(data[_HEAD_LEN.size : _HEAD_LEN.size + length])
+        head = marshal.loads(data[_HEAD_LEN.size : end])
     except (EOFError, ValueError, TypeError):
         return None
     return head if isinstance(head, tuple) and len(head) == 6 else None
@@ -133,10 +139,9 @@ class StatCache:
                 _remember(self.path, key, self.summary, self._old)  # now the most recently used
                 return
             data = os.pread(fd, _FIRST_READ, 0)
-            if len(data) >= _HEAD_LEN.size:
-                need = _HEAD_LEN.size + _HEAD_LEN.unpack_from(data)[0]
-                if len(data) < need <= key[1]:
-                    data += os.pread(fd, need - len(data), len(data))
+            need = _head_end(data)
+            if need is not None and len(data) < need <= key[1]:
+                data += os.pread(fd, need - len(data), len(data))
         except OSError:
             self._old = {}
             return
@@ -159,9 +164,8 @@ class StatCache:
         head = parse_head(data)
         if not self._valid(head):
             return {}
-        assert head is not None
         try:
-            body = marshal.loads(memoryview(data)[_HEAD_LEN.size + _HEAD_LEN.unpack_from(data)[0] :])
+            body = marshal.loads(memoryview(data)[_head_end(data) :])
         except (EOFError, ValueError, TypeError):
             return {}
         if not isinstance(body, dict):
