@@ -214,3 +214,26 @@ def test_the_default_platform_from_the_environment_is_named(monkeypatch: pytest.
     assert builder.spec_for(BuildRequest(path=".", tags=["a:1"], platform="linux/amd64")).platform == "linux/amd64"
     monkeypatch.delenv("DOCKER_DEFAULT_PLATFORM")
     assert builder.spec_for(BuildRequest(path=".", tags=["a:1"])).platform is None
+
+
+def test_concurrent_first_probes_run_the_cli_once(tmp_path: Path) -> None:
+    import threading
+
+    cli = fake_cli(tmp_path, "d", "20.10.24", buildx=False)
+    script = Path(cli).read_text().replace("#!/bin/sh\n", "#!/bin/sh\nsleep 0.2\n", 1)
+    Path(cli).write_text(script)  # a slow CLI: every thread asks while the first probe runs
+    probe.cache_clear()
+    start = threading.Barrier(8)
+    answers: list[tuple[str, bool]] = []
+
+    def ask() -> None:
+        start.wait()
+        answers.append(probe(cli))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [("20.10.24", False)] * 8
+    assert (tmp_path / "d.calls").read_text().splitlines() == ["--version", "buildx version"]

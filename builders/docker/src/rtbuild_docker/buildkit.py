@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 
 from rtbuild.errors import ConfigError
@@ -76,9 +77,19 @@ def _probe_cache_path() -> str:
     return str(cache_dir("docker-clients.json"))
 
 
+#: Held while a probe reads, runs and records: build-many's jobs all choose a client at
+#: once, and without it each of them ran every CLI on a cold cache (4 jobs, 2 CLIs: 16 runs).
+_PROBE_LOCK = threading.Lock()
+
+
 @functools.cache
 def probe(cli: str) -> tuple[str, bool]:
     """(client version, has buildx) of ``cli``; cached on disk (each probe runs the CLI)."""
+    with _PROBE_LOCK:  # a thread that waited here finds the first one's record on disk
+        return _probe(cli)
+
+
+def _probe(cli: str) -> tuple[str, bool]:
     key = _probe_key(cli)
     path = _probe_cache_path()
     known: dict[str, list[object]] = {}
