@@ -237,3 +237,24 @@ def test_concurrent_first_probes_run_the_cli_once(tmp_path: Path) -> None:
         thread.join()
     assert answers == [("20.10.24", False)] * 8
     assert (tmp_path / "d.calls").read_text().splitlines() == ["--version", "buildx version"]
+
+
+def test_a_stalled_platform_pull_is_a_registry_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `docker pull` that never ends is killed after PULL_TIMEOUT_S and reported as the
+    pull step's RegistryError, not a TimeoutExpired traceback."""
+    from rtbuild import RegistryError
+    from rtbuild_docker import platforms
+    from rtbuild_docker.buildkit import BuildClient
+
+    cli = tmp_path / "docker"
+    cli.write_text('#!/bin/sh\necho "pulling from the mirror" >&2\nexec sleep 30\n')
+    cli.chmod(0o755)
+    builder = DockerBuilder.from_config(Config())
+    monkeypatch.setattr(builder, "client", lambda: BuildClient(str(cli), "env", "20.10.24"))
+    monkeypatch.setattr(platforms, "_local_platform", lambda builder, name: None)
+    monkeypatch.setattr(platforms, "has_platforms", lambda client, ref, wanted: True)
+    monkeypatch.setattr(platforms, "PULL_TIMEOUT_S", 1)
+    with pytest.raises(RegistryError) as info:
+        platforms.image_exists_for(builder, "127.0.0.1:5000/rt-test/slow:1", True, "linux/arm64")
+    assert info.value.step == "pull image" and "did not finish" in str(info.value)
+    assert info.value.log_tail == ["pulling from the mirror"]

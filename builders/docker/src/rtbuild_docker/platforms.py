@@ -21,6 +21,9 @@ from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse
 #: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
 from .settings import PLATFORMS
 
+#: How long a `docker pull` of a base image may take before it counts as stalled.
+PULL_TIMEOUT_S = 1800
+
 if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult
 
@@ -100,13 +103,22 @@ def image_exists_for(builder: DockerBuilder, name: str, pull_from_repo: bool, pl
     env = {"DOCKER_HOST": builder.docker_host} if builder.docker_host else None
     cli = builder.client().cli
     get_reporter().event("pull_started", image=name, platform=platforms[0], message=f"pulling {name} ({platform})")
-    proc = subprocess.run(
-        [cli, "pull", "-q", "--platform", platforms[0], name],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=None if env is None else {**os.environ, **env},
-    )
+    try:
+        proc = subprocess.run(
+            [cli, "pull", "-q", "--platform", platforms[0], name],
+            capture_output=True,
+            text=True,
+            timeout=PULL_TIMEOUT_S,
+            env=None if env is None else {**os.environ, **env},
+        )
+    except subprocess.TimeoutExpired as exc:  # run() has killed the client by now
+        tail = (exc.stderr or b"").decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        raise RegistryError(
+            f"pulling {name} for {platforms[0]} did not finish within {PULL_TIMEOUT_S} s",
+            step="pull image",
+            log_tail=tail.strip().splitlines()[-10:],
+            hint="check the engine's connection to the registry (a proxy, a stalled mirror), then run again",
+        ) from exc
     if proc.returncode != 0:
         raise RegistryError(
             f"pulling {name} for {platforms[0]} failed: {proc.stderr.strip()[-300:]}",
