@@ -385,3 +385,42 @@ def test_unknown_severity_is_ranked_as_configured() -> None:
     enforce(report, Settings(fail_on="high"))  # unknown counts as medium by default
     with pytest.raises(SbomPolicyError):
         enforce(report, Settings(fail_on="high", unknown_severity="critical"))
+
+
+def test_a_container_the_engine_keeps_is_named_and_the_scan_still_answers(tmp_path: Path) -> None:
+    """`rm` of the scan's container fails: the files read are returned, and a warning names
+    the container and how to remove it (no traceback, nothing silently left)."""
+    import io
+    import tarfile
+
+    from rtbuild._framework.progress import use_reporter
+    from rtbuild_sbom.image_fs import read_files
+
+    layer = tmp_path / "fs.tar"
+    with tarfile.open(layer, "w") as tar:
+        data = b"ID=debian\nVERSION_ID=12\n"
+        info = tarfile.TarInfo("etc/os-release")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    cli = tmp_path / "engine"
+    cli.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  create) echo 0123456789abcdef0123 ;;\n"
+        f"  export) cat {layer} ;;\n"
+        '  rm) echo "Error: container is in use" >&2; exit 1 ;;\n'
+        "esac\n"
+    )
+    cli.chmod(0o755)
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder(rtbuild.Reporter):
+        def event(self, kind: str, **fields: Any) -> None:
+            events.append((kind, fields))
+
+    with use_reporter(Recorder()):
+        files = read_files("img:1", lambda path: path == "etc/os-release", [str(cli)], dict(os.environ))
+    assert files == {"etc/os-release": "ID=debian\nVERSION_ID=12\n"}
+    [(kind, fields)] = events
+    assert kind == "warning" and "0123456789ab" in fields["message"] and "container is in use" in fields["message"]
+    assert f"{cli} rm -f 0123456789ab" in fields["message"]

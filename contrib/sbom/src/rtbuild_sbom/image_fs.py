@@ -105,8 +105,24 @@ def read_files(
                     log_tail=err.strip().splitlines()[-5:],
                 )
     finally:
-        subprocess.run([*cli, "rm", "-f", cid], capture_output=True, env=env, timeout=120)
+        _remove(cli, cid, env)
     return files
+
+
+def _remove(cli: list[str], cid: str, env: dict[str, str]) -> None:
+    """Remove the scan's container; one the engine would not remove is named in a warning
+    (a failure here must not hide the scan's own result or error)."""
+    try:
+        proc = subprocess.run([*cli, "rm", "-f", cid], capture_output=True, text=True, env=env, timeout=120)
+        problem = proc.stderr.strip()[-200:] if proc.returncode != 0 else ""
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        problem = str(exc)
+    if problem:
+        rtbuild.get_reporter().event(
+            "warning",
+            message=f"sbom: could not remove the scan's container {cid[:12]} ({problem});"
+            f" remove it with `{cli[0]} rm -f {cid[:12]}`",
+        )
 
 
 def _collect(stream: IO[bytes], want: Callable[[str], bool]) -> dict[str, str]:
