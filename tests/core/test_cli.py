@@ -148,6 +148,26 @@ def test_success_prints_only_the_image_on_stdout(site: FakeSite, context: Path) 
     assert result.stdout == "img:1\n"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "{ctx}", "-t", "img:1", "--json"],
+        ["exists", "present:1", "--builder", "pushy", "--json"],
+        ["plugins", "--json"],
+        ["prune", "--dry-run", "--json"],
+    ],
+)
+def test_a_plugin_printing_at_import_does_not_reach_stdout(
+    site: FakeSite, context: Path, argv: list[str]
+) -> None:
+    site.add_plugin("rtbuild-chatty", "chatty", 'print("CHATTY AT IMPORT")\n', module="chatty_import_plugin")
+    sys.modules.pop("chatty_import_plugin", None)
+    result = run_cli([arg.replace("{ctx}", str(context)) for arg in argv])
+    assert "CHATTY" not in result.stdout
+    assert "CHATTY AT IMPORT" in result.stderr
+    json.loads(result.stdout)  # stdout is the result and only the result
+
+
 def test_build_json_result(site: FakeSite, context: Path) -> None:
     result = build(context, "-t", "img:2", "--json")
     assert result.exit_code == 0, result.stderr

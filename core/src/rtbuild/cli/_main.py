@@ -136,7 +136,8 @@ class State:
     def plugin_manager(self, config: Any) -> Any:
         from rtbuild._framework.plugins import get_plugin_manager
 
-        return get_plugin_manager(config)
+        with hooks_write_to_stderr():  # a plugin module's print() at import is not the result
+            return get_plugin_manager(config)
 
 
 _STATE = State()

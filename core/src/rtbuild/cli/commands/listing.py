@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from rtbuild.cli._main import State, echo_result, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
 
 
 def _table(rows: list[dict[str, object]], columns: list[str]) -> str:
@@ -36,7 +36,8 @@ def plugins(state: State, as_json: bool) -> None:
         warnings.simplefilter("ignore")
         from rtbuild._framework.plugins import get_plugin_manager
 
-        pm = get_plugin_manager(config, tolerate_invalid=True)
+        with hooks_write_to_stderr():  # a plugin module's print() at import is not the listing
+            pm = get_plugin_manager(config, tolerate_invalid=True)
     rows = [record.to_dict() for record in pm.listing()]
     if as_json:
         emit_json(rows)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, emit_json, hooks_write_to_stderr, json_option, pass_state
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -45,15 +45,16 @@ def prune(
     policy = PrunePolicy(keep=keep, older_than_s=older_than, dry_run=dry_run, repositories=tuple(repos))
     config = state.load_config(builder=builder)
     pm = state.plugin_manager(config)
-    engine = pm.create_builder(config.builder, config)
     notes: list[str] = []
     items: list[PruneItem] = []
-    if engine.capabilities.prune:
-        items += engine.prune(policy)
-    else:
-        notes.append(f"builder {engine.name!r} cannot prune images (no prune capability): images left alone")
-    if not repos:  # --repo narrows the run to those images: local files stay
-        items += prune_local(policy)
+    with hooks_write_to_stderr():  # the builder's own output is not the report
+        engine = pm.create_builder(config.builder, config)
+        if engine.capabilities.prune:
+            items += engine.prune(policy)
+        else:
+            notes.append(f"builder {engine.name!r} cannot prune images (no prune capability): images left alone")
+        if not repos:  # --repo narrows the run to those images: local files stay
+            items += prune_local(policy)
     report = _report(items, policy, engine.name, notes)
     if as_json:
         emit_json(report)

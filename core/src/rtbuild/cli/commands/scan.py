@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli._main import State, emit_json, hooks_write_to_stderr, json_option, pass_state
 from rtbuild.cli.commands._options import progress_mode
 from rtbuild.errors import ConfigError
 
@@ -56,7 +56,7 @@ def scan(
 
     command = _plugin()
     config = state.load_config(builder=builder)
-    with use_reporter(make_reporter(progress_mode(as_json))) as reporter:
+    with use_reporter(make_reporter(progress_mode(as_json))) as reporter, hooks_write_to_stderr():
         engine = state.plugin_manager(config).create_builder(config.builder, config)
         outcome = command.run_scan(image, config, engine, osv_db=osv_db, fail_on=fail_on)
         reporter.event("sbom", message=command.summary(outcome))
