@@ -157,9 +157,7 @@ def test_success_prints_only_the_image_on_stdout(site: FakeSite, context: Path) 
         ["prune", "--dry-run", "--json"],
     ],
 )
-def test_a_plugin_printing_at_import_does_not_reach_stdout(
-    site: FakeSite, context: Path, argv: list[str]
-) -> None:
+def test_a_plugin_printing_at_import_does_not_reach_stdout(site: FakeSite, context: Path, argv: list[str]) -> None:
     site.add_plugin("rtbuild-chatty", "chatty", 'print("CHATTY AT IMPORT")\n', module="chatty_import_plugin")
     sys.modules.pop("chatty_import_plugin", None)
     result = run_cli([arg.replace("{ctx}", str(context)) for arg in argv])
