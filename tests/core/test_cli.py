@@ -325,6 +325,14 @@ def test_exists_exit_codes(site: FakeSite) -> None:
     assert recorded == [{"exists": "present:1", "pull": True}, {"exists": "absent:1", "pull": False}]
 
 
+@pytest.mark.parametrize("platform", ["linux", "x y", ",", "linux/amd64/v8/extra", "linux/amd64, "])
+def test_exists_refuses_a_malformed_platform_instead_of_answering_absent(site: FakeSite, platform: str) -> None:
+    result = run_cli(["exists", "present:1", "--builder", "pushy", "--platform", platform, "--json"])
+    assert result.exit_code == 2, result.stderr
+    assert "invalid platform" in result.stderr and "os/arch" in result.stderr
+    assert not [c for c in calls("pushy") if "exists" in c]  # the builder was never asked
+
+
 def test_exists_json(site: FakeSite) -> None:
     result = run_cli(["exists", "absent:1", "--builder", "pushy", "--json"])
     assert result.exit_code == 1

@@ -72,13 +72,18 @@ def validate_request(request: BuildRequest) -> None:
         raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     for tag in request.tags:
         parse_reference(tag)
-    given = request.platform.split(",") if request.platform else []
-    for platform in [*request.platforms(), *[p for p in given if not p.strip()]]:
-        parts = platform.split("/")
+    validate_platform(request.platform)
+
+
+def validate_platform(platform: str | None, step: str = "validate request") -> None:
+    """``os/arch[/variant]``, or several joined by commas; ``None`` is the native one."""
+    given = platform.split(",") if platform else []
+    for one in [p.strip() or p for p in given]:
+        parts = one.split("/")
         if not 2 <= len(parts) <= 3 or not all(p and p.replace("_", "").isalnum() for p in parts):
             raise ConfigError(
-                f"invalid platform {platform!r}: expected os/arch[/variant]",
-                step="validate request",
+                f"invalid platform {one!r}: expected os/arch[/variant]",
+                step=step,
                 hint="e.g. --platform linux/amd64 or --platform linux/amd64,linux/arm64",
             )
 
@@ -291,6 +296,7 @@ def check_image(
     ``image_exists`` hook chain."""
     from rtbuild._framework.plugins import get_plugin_manager
 
+    validate_platform(platform, step="check image")  # a typo must not read as "absent"
     config = config or load_config()
     pm = pm or get_plugin_manager(config)
     builder = builder or pm.create_builder(config.builder, config)
@@ -300,4 +306,4 @@ def check_image(
     return bool(answer)
 
 
-__all__ = ["check_capabilities", "check_image", "plan_build", "run_build", "validate_request"]
+__all__ = ["check_capabilities", "check_image", "plan_build", "run_build", "validate_platform", "validate_request"]
