@@ -195,6 +195,35 @@ def test_broken_or_missing_helper_is_an_auth_error(tmp_path: Path, helper_bin: P
     assert info2.value.hint and "credsStore" in info2.value.hint
 
 
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({"auths": ["r.io"]}, "`auths` is not an object"),
+        ({"credHelpers": ["fake"]}, "`credHelpers` is not an object"),
+        ({"credHelpers": {"r.io": 5}}, "`credHelpers` is not an object"),
+        ({"credsStore": ["fake"]}, "`credsStore` is not a helper name"),
+        ({"auths": {"r.io": {"auth": 5}}}, "`auth` of a registry"),
+        ({"auths": {"r.io": {"username": "u", "password": ["p"]}}}, "`password` of a registry"),
+    ],
+)
+def test_a_wrongly_shaped_docker_config_is_a_config_error(tmp_path: Path, document: Any, fragment: str) -> None:
+    """Valid JSON of the wrong shape names the file and the key (it was an AttributeError)."""
+    cfg = _write_config(tmp_path / "c", document)
+    with pytest.raises(ConfigError, match=fragment) as info:
+        get_credentials("r.io", config_dir=cfg)
+    assert str(cfg / "config.json") in info.value.message
+
+
+def test_a_helper_printing_bytes_that_are_not_utf8_is_an_auth_error(tmp_path: Path, helper_bin: Path) -> None:
+    _helper(helper_bin, "binary", "printf '\\377\\376{}'\n")
+    _helper(helper_bin, "numeric", 'echo \'{"Username": "u", "Secret": 12345}\'\n')
+    for name in ("binary", "numeric"):
+        cfg = _write_config(tmp_path / name, {"credsStore": name})
+        with pytest.raises(RegistryAuthError, match=f"docker-credential-{name}") as info:
+            get_credentials("r.io", config_dir=cfg)
+        assert "12345" not in info.value.render()
+
+
 # --- Bearer token flow (unit, MockTransport) -------------------------------------------------
 
 

@@ -106,7 +106,18 @@ def server_address(registry: str) -> str:
     return DOCKER_HUB_AUTH_KEY if registry == DEFAULT_REGISTRY else registry
 
 
+def _config_error(source: str, what: str) -> ConfigError:
+    return ConfigError(
+        f"{what} in {source}",
+        step="read registry credentials",
+        hint="fix the file by hand, or move it away and run `docker login` again",
+    )
+
+
 def _from_auths(entry: Mapping[str, Any], source: str) -> Credentials | None:
+    for key in ("auth", "username", "password", "identitytoken"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise _config_error(source, f"`{key}` of a registry in `auths` is not a string")
     username, password = entry.get("username"), entry.get("password")
     encoded = entry.get("auth")
     if encoded:
@@ -164,6 +175,12 @@ def run_helper(helper: str, registry: str) -> Credentials | None:
             step="read registry credentials",
             hint="unlock the keychain the helper uses, or check it runs by hand",
         ) from exc
+    except UnicodeDecodeError:
+        raise RegistryAuthError(
+            f"credential helper {program} printed bytes that are not UTF-8 (not shown: they may hold the secret)",
+            step="read registry credentials",
+            hint=f"run `echo {server_address(registry)} | {program} get` yourself to see what it prints",
+        ) from None
     # A helper's stdout may hold the secret (even on failure, even when it is not JSON):
     # it is never shown. Its stderr is shown, with anything that looks like a secret
     # from stdout masked.
@@ -190,6 +207,12 @@ def run_helper(helper: str, registry: str) -> Credentials | None:
             hint=f"run `echo {server_address(registry)} | {program} get` yourself to see what it prints",
         ) from None
     username, secret = answer.get("Username") or None, answer.get("Secret") or None
+    if not all(value is None or isinstance(value, str) for value in (username, secret)):
+        raise RegistryAuthError(
+            f"credential helper {program} answered with a Username or Secret that is not a string",
+            step="read registry credentials",
+            hint=f"run `echo {server_address(registry)} | {program} get` yourself to see what it prints",
+        )
     if not (username or secret):
         return None
     if username == "<token>":  # docker's marker for an identity token
@@ -203,6 +226,10 @@ def get_credentials(registry: str, *, config_dir: str | os.PathLike[str] | None 
     config = load_docker_config(directory)
     source = str(directory / "config.json")
     helpers = config.get("credHelpers") or {}
+    if not isinstance(helpers, dict) or not all(isinstance(name, str) for name in helpers.values()):
+        raise _config_error(source, "`credHelpers` is not an object of registry: helper name")
+    if not isinstance(config.get("credsStore") or "", str):
+        raise _config_error(source, "`credsStore` is not a helper name")
     helper = next((name for key, name in helpers.items() if _same_registry(key, registry)), None)
     helper = helper or config.get("credsStore") or None
     if helper:
@@ -210,6 +237,8 @@ def get_credentials(registry: str, *, config_dir: str | os.PathLike[str] | None 
         if found is not None:
             return found
     auths = config.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise _config_error(source, "`auths` is not an object of registry: credentials")
     # An exact key wins over another spelling of the same host.
     exact = auths.get(server_address(registry)) or auths.get(registry)
     if isinstance(exact, dict) and (found := _from_auths(exact, source)):
