@@ -166,6 +166,16 @@ def test_a_plugin_printing_at_import_does_not_reach_stdout(site: FakeSite, conte
     json.loads(result.stdout)  # stdout is the result and only the result
 
 
+def test_an_unusable_cache_dir_is_a_usage_error_not_an_internal_one(
+    site: FakeSite, context: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "cachefile").write_text("")
+    result = build(context, "--json", env={"XDG_CACHE_HOME": str(tmp_path / "cachefile")})
+    assert result.exit_code == 2, result.stderr
+    assert result.json()["error"] == "ConfigError" and "cachefile" in result.json()["message"]
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
 def test_build_json_result(site: FakeSite, context: Path) -> None:
     result = build(context, "-t", "img:2", "--json")
     assert result.exit_code == 0, result.stderr

@@ -77,6 +77,20 @@ def test_lock_files_are_created_under_the_cache(_cache_home: Path) -> None:
     assert (_cache_home / "rtbuild" / "locks" / lock_name("app:1")).exists()
 
 
+def test_an_unusable_cache_dir_is_a_config_error_naming_it(_cache_home: Path) -> None:
+    from rtbuild import ConfigError
+
+    _cache_home.parent.mkdir(parents=True, exist_ok=True)
+    _cache_home.write_text("a file, not a directory")
+    with pytest.raises(ConfigError, match="for build locks") as info, build_lock(["app:1"]):
+        pass
+    assert str(_cache_home) in info.value.message and info.value.hint and "XDG_CACHE_HOME" in info.value.hint
+    _cache_home.unlink()
+    (_cache_home / "rtbuild" / "locks" / lock_name("app:1")).mkdir(parents=True)  # the lock file's name is taken
+    with pytest.raises(ConfigError, match="for build locks"), build_lock(["app:1"]):
+        pass
+
+
 def test_second_holder_waits_and_is_told_why() -> None:
     held, release = threading.Event(), threading.Event()
     messages: list[str] = []

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from rtbuild._framework.paths import cache_dir
-from rtbuild.errors import AgentRuntimeBuildError
+from rtbuild.errors import AgentRuntimeBuildError, ConfigError
 
 try:  # flock from the standard library: taking a lock costs microseconds, importing nothing
     import fcntl
@@ -119,6 +119,14 @@ def _flock(fd: int, deadline: float | None) -> bool:
             time.sleep(_POLL_S)
 
 
+def _unusable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot use {path} for build locks: {exc.strerror or exc}",
+        step="take the build lock",
+        hint="make $XDG_CACHE_HOME (default ~/.cache) a writable directory, or point it at one",
+    )
+
+
 @contextlib.contextmanager
 def _hold_file(lock_path: Path, tag: str, wait: Callable[[str], None], deadline: float | None) -> Iterator[bool]:
     """Yield whether the file lock was taken (``False``: deadline passed)."""
@@ -140,7 +148,10 @@ def _hold_file(lock_path: Path, tag: str, wait: Callable[[str], None], deadline:
         finally:
             lock.release()
         return
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _unusable(lock_path, exc) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -212,7 +223,10 @@ def build_lock(
     for tag in tag_list:
         by_name.setdefault(lock_name(tag), tag)
     root = directory or lock_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unusable(root, exc) from exc
     notify = on_wait or (lambda message: None)
     with contextlib.ExitStack() as stack:
         for name in sorted(by_name):

@@ -138,7 +138,14 @@ def _runtime_cache(*parts: str) -> str:
 
     path = str(cache_dir("runtime", *parts))
     if not os.path.isdir(path):  # one stat on the exact-hit path, not a mkdir per level
-        os.makedirs(path, exist_ok=True)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use {path} for runtime contexts: {exc.strerror or exc}",
+                step="prepare runtime context",
+                hint="make $XDG_CACHE_HOME (default ~/.cache) a writable directory, or point it at one",
+            ) from exc
     return path
 
 
