@@ -159,6 +159,23 @@ def test_bad_entries_name_file_and_entry(project: Path, document: Any, expected:
     assert info.value.exit_code == 2
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("build_args", {"API_TOKEN": "SuperSecretValue123", "RETRIES": [3]}, "'RETRIES' holds a list"),
+        ("labels", {"token": "SuperSecretValue123", "when": {"a": "b"}}, "'when' holds a table"),
+        ("extra_args", ["--build-arg=TOKEN=SuperSecretValue123", 5], "item 2 is an integer"),
+    ],
+)
+def test_a_wrong_type_is_named_without_echoing_values(project: Path, field: str, value: Any, named: str) -> None:
+    """Build args, labels and extra args may hold secrets: the error names the offending
+    key or item and its type, never a value."""
+    with pytest.raises(ConfigError) as info:
+        parse_batch({"build": [{"path": "a", "tags": ["x:1"], field: value}]}, "images.toml", project)
+    assert named in str(info.value)
+    assert "SuperSecretValue123" not in info.value.render()
+
+
 def test_malformed_files(project: Path) -> None:
     bad_toml = write(project / "bad.toml", "[[build]\npath = 'a'\n")
     bad_yaml = write(project / "bad.yaml", "build: [\n")

@@ -57,7 +57,7 @@ def test_cacerts_env_precedes_other_plugins_run_steps(bundle: Path) -> None:
         ({"bundle": "/nonexistent/ca.pem"}, "cannot read the host CA bundle"),
         ({"bogus": 1}, "unknown key 'bogus' in [plugins.cacerts]"),
         ({"image_path": "relative.crt"}, "not a normalised absolute path"),
-        ({"proxy": "yes"}, "proxy = 'yes': expected a boolean"),
+        ({"proxy": "yes"}, "proxy: expected a boolean, got a string"),
     ],
 )
 def test_cacerts_settings_errors(table: dict[str, object], words: str) -> None:

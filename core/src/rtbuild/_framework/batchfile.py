@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rtbuild._framework.config import BOOLEAN, STRING, STRING_LIST, STRING_MAP
-from rtbuild._framework.settings import check_value, kind_of
+from rtbuild._framework.settings import check_value, kind_of, mismatch
 from rtbuild.builder import BuildRequest, BuildSecret
 from rtbuild.errors import ConfigError, InvalidReferenceError
 
@@ -67,7 +67,7 @@ def _validate_table(table: Any, source: str, where: str, allow_name: bool = True
         if key == "tags" and isinstance(value, str):
             value = [value]  # one tag may be written as a plain string
         if not check_value(value, kind):
-            raise _error(source, where, f"{key!r} must be a {kind_of(kind)}, got {value!r}")
+            raise _error(source, where, f"{key!r} must be a {kind_of(kind)}: {mismatch(value, kind)}")
         clean[key] = value
     return clean
 

@@ -97,6 +97,34 @@ def _check(value: Any, annotation: Any) -> bool:
     return False
 
 
+def mismatch(value: Any, annotation: Any) -> str:
+    """What is wrong with ``value`` for ``annotation`` (which it failed), never showing the
+    value itself: build args, labels and extra arguments may hold secrets."""
+    _description, base, _optional = _kind(annotation)
+    if base is list and isinstance(value, list):
+        index = next((i for i, v in enumerate(value) if not isinstance(v, str)), None)
+        if index is not None:
+            return f"item {index + 1} is {_type_name(value[index])}"
+    if base is dict and isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"a key is {_type_name(key)}"
+            if not isinstance(item, (str, int, float, bool)):
+                return f"{key!r} holds {_type_name(item)}"
+    if get_origin(base) is dict and isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(item, dict):
+                return f"{key!r} holds {_type_name(item)}"
+    return f"got {_type_name(value)}"
+
+
+def _type_name(value: Any) -> str:
+    names = {list: "a list", dict: "a table", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    if value is None:
+        return "nothing (null)"
+    return names.get(type(value), f"a {type(value).__name__} value")
+
+
 def _article(kind: str) -> str:
     if kind.startswith("one of"):
         return kind
@@ -229,7 +257,8 @@ def load_settings(
         elif name in table:
             value = table[name]
             if not _check(value, annotation):
-                raise fail(name, f"[{section}] {name} = {value!r}: expected {_article(kind_of(annotation))}")
+                wrong = mismatch(value, annotation)
+                raise fail(name, f"[{section}] {name}: expected {_article(kind_of(annotation))}, {wrong}")
             if isinstance(value, dict):
                 value = {k: str(v) for k, v in value.items()}
         else:
@@ -278,6 +307,7 @@ __all__ = [
     "kind_of",
     "line_of",
     "load_settings",
+    "mismatch",
     "plugin_settings",
     "schema_of",
     "setting",
