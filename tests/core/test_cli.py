@@ -230,6 +230,22 @@ def test_internal_error_exit_1_no_traceback_unless_debug(site: FakeSite, context
     assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.stderr
 
 
+def test_build_many_names_a_bug_s_author_and_shows_its_traceback_under_debug(
+    site: FakeSite, context: Path, tmp_path: Path
+) -> None:
+    batch = tmp_path / "images.toml"
+    batch.write_text(f'[defaults]\nbuilder = "pushy"\n\n[[build]]\npath = "{context}"\ntags = ["bug:1"]\n')
+    plain = run_cli(["build-many", str(batch)])
+    assert plain.exit_code == 1
+    assert "internal error: ValueError: a bug in the backend" in plain.stderr
+    assert "from: builder pushy" in plain.stderr and "Traceback" not in plain.stderr
+    debug = run_cli(["--debug", "build-many", str(batch), "--json"])
+    assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert "a bug in the backend" in debug.stderr
+    [failed] = debug.json()["builds"]
+    assert failed["error"]["blame"].startswith("builder pushy")
+
+
 def test_missing_context_exit_2(site: FakeSite, tmp_path: Path) -> None:
     result = run_cli(["build", str(tmp_path / "nowhere"), "-t", "img:1"])
     assert result.exit_code == 2

@@ -173,10 +173,13 @@ def run_batch(
         except AgentRuntimeBuildError as exc:
             return finish(BatchOutcome(entry, "failed", error=exc))
         except Exception as exc:  # a bug in a plugin or backend must not lose the other builds
+            blame = getattr(exc, "rtbuild_blame", None)
+            who = f"it to the authors of {blame}" if blame else "it"
             error = AgentRuntimeBuildError(
                 f"internal error: {type(exc).__name__}: {exc}",
                 step="build",
-                hint="run with --debug for the traceback and report it",
+                hint=f"run with --debug for the traceback and report {who}",
+                blame=blame,
             )
             error.__cause__ = exc
             return finish(BatchOutcome(entry, "failed", error=error))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
@@ -36,6 +39,8 @@ def build_many(
     pm = state.plugin_manager(config)
     with use_reporter(make_reporter(progress_mode(as_json, quiet))), hooks_write_to_stderr():
         report = run_batch(entries, jobs=jobs, fail_fast=fail_fast, config=config, pm=pm, source=file)
+    if state.debug:
+        _print_bugs(report.outcomes)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -48,3 +53,16 @@ def build_many(
                 click.echo(outcome.error.render(), err=True)
         click.echo(f"rtbuild: {report.summary()}", err=True)
     ctx.exit(0 if report.ok else 1)
+
+
+def _print_bugs(outcomes: list[Any]) -> None:
+    """--debug: the traceback of each build that failed on a bug (not an rtbuild error)."""
+    import traceback
+
+    from rtbuild.errors import AgentRuntimeBuildError
+
+    for outcome in outcomes:
+        cause = outcome.error.__cause__ if outcome.error is not None else None
+        if cause is not None and not isinstance(cause, AgentRuntimeBuildError):
+            click.echo(f"build {outcome.entry.index} ({outcome.entry.name}): traceback", err=True)
+            traceback.print_exception(cause, file=sys.stderr)
