@@ -42,9 +42,11 @@ class RegistryOps:
 
     # --- transport ---------------------------------------------------------------------
 
+    def _plain_ok(self, host: str) -> bool:
+        return is_loopback(host) or is_insecure(host, self.insecure)
+
     def _base(self, registry: str) -> str:
-        plain = is_loopback(registry) or is_insecure(registry, self.insecure)
-        return f"{'http' if plain else 'https'}://{registry}"
+        return f"{'http' if self._plain_ok(registry) else 'https'}://{registry}"
 
     def _client(self, registry: str) -> httpx.Client:
         import httpx
@@ -71,6 +73,18 @@ class RegistryOps:
         params["scope"] = f"repository:{ref.repository}:{actions}"
         auth = (creds.username or "", creds.password) if creds and creds.password else None
         import httpx
+
+        realm_url = httpx.URL(realm)
+        realm_host = realm_url.netloc.decode()
+        if auth and realm_url.scheme != "https" and not self._plain_ok(realm_host):
+            # The core RegistryClient's rule: a challenge may name any token URL, so Basic
+            # credentials go over plain http only to loopback or a listed insecure host.
+            raise RegistryAuthError(
+                f"registry {ref.registry} wants credentials sent to {realm_url.scheme}://{realm_host}, which is"
+                " neither https nor loopback nor a listed insecure registry: refusing to send them",
+                step="authenticate to registry",
+                hint=f"list {realm_host} in insecure_registries if plain http there is intended",
+            )
 
         try:
             with httpx.Client(timeout=self.timeout) as client:
@@ -101,13 +115,17 @@ class RegistryOps:
 
         key = (ref.registry, f"{ref.repository}:{actions}")
         sent = dict(headers or {})
-        if key in self._auth:
+        base = self._base(ref.api_host)
+        target = url or f"{base}{path}"
+        # The registry's credentials go only to the registry itself: an upload Location may
+        # name storage on another host or scheme, which gets the request without them.
+        own = _origin(target) == _origin(base)
+        if own and key in self._auth:
             sent["Authorization"] = self._auth[key]
-        target = url or f"{self._base(ref.api_host)}{path}"
         try:
             with self._client(ref.api_host) as client:
                 response = client.request(method, target, headers=sent, content=content)
-                if response.status_code == 401 and "Authorization" not in sent:
+                if response.status_code == 401 and own and "Authorization" not in sent:
                     authorization = self._authorize(ref, response, actions)
                     if authorization is None:
                         raise RegistryAuthError(
@@ -217,6 +235,14 @@ class RegistryOps:
         )
         _check(response, ref, "put a manifest to", push=True)
         return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    import httpx
+
+    parsed = httpx.URL(url)
+    default = {"http": 80, "https": 443}.get(parsed.scheme)
+    return parsed.scheme, parsed.host, parsed.port or default
 
 
 def _with_digest(ref: Reference, digest: str) -> Reference:

@@ -1,0 +1,91 @@
+"""The Kubernetes builder's own registry calls (``RegistryOps``) against scripted loopback
+registries: where credentials may go, and what a malformed or stuck registry gives."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from _scripted_registry import Request, docker_config, scripted
+from rtbuild import RegistryAuthError
+from rtbuild.oci import is_loopback, parse_reference
+from rtbuild_kubernetes.registry_ops import RegistryOps
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_basic_credentials_never_go_to_a_plain_http_realm_on_another_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 127.1 reaches this machine, but is not "loopback" by rtbuild's rule (as a real
+    # non-loopback host would not be): the token request must not be sent there at all.
+    with scripted(lambda r: (200, {"token": "tkn"}, {})) as token:
+        realm_host = f"127.1:{token.port}"
+        assert not is_loopback(realm_host)
+
+        def registry(request: Request) -> tuple[int, bytes, dict[str, str]]:
+            if "Authorization" not in request.headers:
+                challenge = f'Bearer realm="http://{realm_host}/token",service="reg"'
+                return 401, b"", {"WWW-Authenticate": challenge}
+            return 404, b"", {}
+
+        with scripted(registry) as reg:
+            monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+            docker_config(tmp_path / "docker", reg.address)
+            with pytest.raises(RegistryAuthError, match="refusing to send them") as info:
+                RegistryOps().image_config(f"{reg.address}/team/app:1")
+        assert info.value.step == "authenticate to registry"
+        assert realm_host in (info.value.hint or "")
+        assert token.log == []
+
+
+def test_an_upload_location_on_another_host_gets_no_authorization(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scripted(lambda r: (201, b"", {}), host="127.0.0.2") as other:
+
+        def registry(request: Request) -> tuple[int, bytes, dict[str, str]]:
+            if "Authorization" not in request.headers:
+                return 401, b"", {"WWW-Authenticate": 'Basic realm="reg"'}
+            if request.method == "HEAD":
+                return 404, b"", {}
+            if request.method == "POST":
+                return 202, b"", {"Location": f"http://{other.address}/storage/upload?sig=1"}
+            return 500, b"", {}
+
+        with scripted(registry) as reg:
+            monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+            basic = docker_config(tmp_path / "docker", reg.address)
+            data = b"context-tar"
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            ref = parse_reference(f"{reg.address}/team/app-rtbuild-context")
+            assert RegistryOps().upload_blob(ref, digest, io.BytesIO(data), len(data))
+        assert any(r.headers.get("Authorization") == basic for r in reg.log)  # the registry itself: yes
+        assert [r.method for r in other.log] == ["PUT"]
+        assert "Authorization" not in other.log[0].headers
+        assert other.log[0].body == data
+
+
+def test_an_upload_location_on_the_registry_itself_keeps_the_authorization(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def registry(request: Request) -> tuple[int, bytes, dict[str, str]]:
+        if "Authorization" not in request.headers:
+            return 401, b"", {"WWW-Authenticate": 'Basic realm="reg"'}
+        if request.method == "HEAD":
+            return 404, b"", {}
+        if request.method == "POST":
+            return 202, b"", {"Location": f"http://127.0.0.1:{request.port}/v2/team/ctx/blobs/uploads/u1?_state=x"}
+        return 201, b"", {}
+
+    with scripted(registry) as reg:
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+        basic = docker_config(tmp_path / "docker", reg.address)
+        data = b"context-tar"
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        assert RegistryOps().upload_blob(parse_reference(f"{reg.address}/team/ctx"), digest, io.BytesIO(data), 11)
+    put = [r for r in reg.log if r.method == "PUT"]
+    assert put[-1].headers.get("Authorization") == basic
+    assert "_state=x" in put[-1].path and "digest=sha256" in put[-1].path
