@@ -68,4 +68,13 @@ def variants() -> dict[str, list[dict[str, Any]]]:
         Settings(host_network=True).validate(),
     )
     out["buildah-anonymous-push"] = manifests([_plan()], Settings().validate())
+    # A secret-looking build arg: its value travels in the Secret, read through secretKeyRef.
+    secret_args = {"build_args": {"PYTHON_VERSION": "3.12", "NPM_TOKEN": "<from the Secret>"}}
+    out["buildah-secret-build-arg"] = manifests(
+        [_plan(secret_name="rtbuild-app-b123456789-push", **secret_args)], Settings().validate()
+    )
+    out["buildkit-secret-build-arg"] = manifests(
+        [_plan(secret_name="rtbuild-app-b123456789-push", **secret_args)],
+        Settings(profile="buildkit-rootless", privilege="rootless").validate(),
+    )
     return out

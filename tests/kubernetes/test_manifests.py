@@ -67,10 +67,16 @@ def test_job_invariants() -> None:
             assert pod["restartPolicy"] == "Never"
             assert {"name": "workspace", "emptyDir": pod["volumes"][0]["emptyDir"]} == pod["volumes"][0]
             build = pod["containers"][0]
-            # Credentials only as a mounted Secret: never in env.
-            names = {env["name"] for env in build.get("env", []) + pod["initContainers"][0].get("env", [])}
+            # Credentials only as a mounted Secret: never in env. Secret-looking build args
+            # only through secretKeyRef to the per-build Secret, never as a value.
+            envs = build.get("env", []) + pod["initContainers"][0].get("env", [])
+            names = {env["name"] for env in envs if "valueFrom" not in env}
             assert names <= ALLOWED_ENV, names - ALLOWED_ENV
-            assert all("valueFrom" not in env for env in build.get("env", []))
+            secret = next((o for o in objects if o["kind"] == "Secret"), None)
+            for env in (e for e in envs if "valueFrom" in e):
+                assert secret is not None and env["valueFrom"] == {
+                    "secretKeyRef": {"name": secret["metadata"]["name"], "key": f"build-arg.{env['name']}"}
+                }, env
             assert set(build["resources"]) <= {"requests", "limits"}
 
 

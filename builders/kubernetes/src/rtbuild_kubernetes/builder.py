@@ -101,7 +101,10 @@ class KubernetesBuilder(RuntimeBuilder):
             raise ConfigError(
                 "a build needs at least one tag", step="validate request", hint="pass -t REGISTRY/NAME:TAG"
             )
+        from .buildargs import split_extra
+
         dockerfile, extra = self._dockerfile(request)
+        extra, secret_extra = split_extra(extra)
         platforms: list[str | None] = list(request.platforms()) or [None]
         if len(platforms) > 1:
             from rtbuild.oci import parse_reference
@@ -128,7 +131,7 @@ class KubernetesBuilder(RuntimeBuilder):
                 tags=tags,
                 dockerfile=dockerfile,
                 platform=platform,
-                build_args=dict(request.build_args),
+                build_args={**request.build_args, **secret_extra},
                 labels=labels,
                 target=request.target,
                 no_cache=request.no_cache,
@@ -154,13 +157,17 @@ class KubernetesBuilder(RuntimeBuilder):
         """The manifests the build would create, as YAML (credentials never included)."""
         from rtbuild.oci import get_credentials
 
+        from .buildargs import masked, secret_names, warn_secret_args
         from .manifests import manifests, to_yaml
 
         plans = self._plans(request, "dryrun0000", dict(request.labels))
+        warn_secret_args(plans[0].build_args)
         has_creds = any(get_credentials(registry) is not None for registry in self._registries(request))
         for plan in plans:
-            if has_creds:
+            if has_creds or secret_names(plan.build_args):
                 plan.secret_name = f"{plan.job_name}-push"
+            # A secret name that cannot travel in the Secret is printed as NAME=***.
+            plan.build_args = masked(plan.build_args)
             if self.settings.transport == "registry":
                 plan.context_ref = f"{self._context_repository(request)}@sha256:<context-digest>"
         header = (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from rtbuild import get_reporter
+from rtbuild import AgentRuntimeBuildError, get_reporter
 
 from .client import KubeClient
 from .context_tar import ContextTar
@@ -75,7 +75,11 @@ class JobRun:
         self.selector = {BUILD_ID_LABEL: plan.build_id}
         if PLATFORM_LABEL in labels_for(plan):
             self.selector[PLATFORM_LABEL] = labels_for(plan)[PLATFORM_LABEL]
+        from rtbuild.enginekit import Redactor
+
         self.lines: list[str] = []
+        #: Masks secret-looking build args' values in every line reported or kept for errors.
+        self.redact = Redactor.for_build(plan.build_args)
         self.deadline = time.monotonic() + settings.active_deadline_seconds + GRACE_S
         self.timings: dict[str, float] = {}
 
@@ -100,6 +104,12 @@ class JobRun:
             outcome = self._follow(started)
             ok = True
             return outcome
+        except AgentRuntimeBuildError as exc:
+            # A termination message or an init container's stderr may echo a value too.
+            exc.message = self.redact(exc.message)
+            exc.args = tuple(self.redact.mask(list(exc.args)))
+            exc.log_tail = self.redact.mask(exc.log_tail)
+            raise
         finally:
             self._cleanup(job_name, created, ok)
 
@@ -236,6 +246,7 @@ class JobRun:
                     if not first:
                         first.append(now)
                     last[:] = [now]
+                    line = self.redact(line)
                     self.lines.append(line)
                     reporter.line(line, source="build")
             except KubernetesBuildError:

@@ -12,6 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from .buildargs import KEY_PREFIX, secret_names
 from .settings import DEFAULT_STEP_IMAGES, Settings
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -82,17 +83,27 @@ def labels_for(plan: JobPlan) -> dict[str, str]:
     return labels
 
 
+def carried_args(plan: JobPlan) -> list[str]:
+    """The build args whose values reach the pod through the Secret, not the pod spec."""
+    return secret_names(plan.build_args) if plan.secret_name else []
+
+
 def secret_manifest(plan: JobPlan, dockerconfigjson: bytes | None = None) -> dict[str, Any]:
-    """The per-build push credentials. Without ``dockerconfigjson`` (dry run) the data is
-    ``{}``: credentials are read only at build time and never printed."""
+    """The per-build push credentials and secret-looking build args. Without
+    ``dockerconfigjson`` (dry run) the data is ``{}`` and every build arg empty: credentials
+    and secrets are read only at build time and never printed."""
     assert plan.secret_name
-    data = base64.b64encode(dockerconfigjson if dockerconfigjson is not None else b"{}").decode("ascii")
+    dry = dockerconfigjson is None
+    data = {".dockerconfigjson": base64.b64encode(b"{}" if dry else dockerconfigjson or b"{}").decode("ascii")}
+    for name in carried_args(plan):
+        value = b"" if dry else plan.build_args[name].encode()
+        data[KEY_PREFIX + name] = base64.b64encode(value).decode("ascii")
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": plan.secret_name, "namespace": plan.namespace, "labels": labels_for(plan)},
         "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": data},
+        "data": data,
     }
 
 
@@ -101,8 +112,11 @@ def buildah_args(plan: JobPlan, settings: Settings) -> list[str]:
     args = ["--format", "docker", "-f", plan.dockerfile]
     if plan.platform:
         args += ["--platform", plan.platform]
+    carried = carried_args(plan)
     for key, value in plan.build_args.items():
-        args += ["--build-arg", f"{key}={value}"]
+        # buildah reads a build arg given without a value from its environment, which has
+        # it from the Secret: the value is never in the pod spec.
+        args += ["--build-arg", key if key in carried else f"{key}={value}"]
     for key, value in plan.labels.items():
         args += ["--label", f"{key}={value}"]
     if plan.target:
@@ -142,7 +156,8 @@ def buildkit_script(plan: JobPlan, settings: Settings) -> str:
     opts: list[str] = []
     if plan.platform:
         opts.append(f"platform={plan.platform}")
-    opts += [f"build-arg:{k}={v}" for k, v in plan.build_args.items()]
+    carried = carried_args(plan)
+    opts += [f"build-arg:{k}={v}" for k, v in plan.build_args.items() if k not in carried]
     opts += [f"label:{k}={v}" for k, v in plan.labels.items()]
     if plan.target:
         opts.append(f"target={plan.target}")
@@ -150,6 +165,8 @@ def buildkit_script(plan: JobPlan, settings: Settings) -> str:
         opts.append("no-cache=")
     for opt in opts:
         argv += ["--opt", opt]
+    # Expanded by the pod's shell from the environment the Secret fills (names are identifiers).
+    secret_opts = "".join(f' --opt "build-arg:{name}=${{{name}}}"' for name in carried)
     for ref in _cache_from(plan, settings):
         argv += ["--import-cache", f"type=registry,ref={ref}"]
     for ref in _cache_to(plan, settings):
@@ -162,7 +179,9 @@ def buildkit_script(plan: JobPlan, settings: Settings) -> str:
         'sed -n \'s/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p\' '
         f"{WORKSPACE}/metadata.json > /dev/termination-log"
     )
-    return " ".join(shlex.quote(arg) for arg in argv) + " && " + digest
+    head, tail = argv[: argv.index("--output")], argv[argv.index("--output") :]
+    quoted = " ".join(shlex.quote(arg) for arg in head) + secret_opts + " " + " ".join(map(shlex.quote, tail))
+    return quoted + " && " + digest
 
 
 def _security_context(settings: Settings, *, build: bool) -> dict[str, Any]:
@@ -212,7 +231,7 @@ def _init_container(plan: JobPlan, settings: Settings) -> dict[str, Any]:
 
 
 def _build_container(plan: JobPlan, settings: Settings) -> dict[str, Any]:
-    env: list[dict[str, str]] = []
+    env: list[dict[str, Any]] = []
     if settings.profile == "buildah":
         command = ["rtbuild-step", "build"]
         env += [
@@ -228,6 +247,9 @@ def _build_container(plan: JobPlan, settings: Settings) -> dict[str, Any]:
             env.append({"name": "DOCKER_CONFIG", "value": AUTH_DIR})
     if plan.insecure_registry:
         env.append({"name": "RTBUILD_INSECURE_REGISTRY", "value": "1"})
+    for name in carried_args(plan):
+        ref = {"name": plan.secret_name, "key": KEY_PREFIX + name}
+        env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
     mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}]
     if plan.secret_name:
         mounts.append({"name": "push-credentials", "mountPath": AUTH_DIR, "readOnly": True})

@@ -146,8 +146,13 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
                     message=f"no input changed: {request.tags[0]} is in the registry (no Job created)",
                 )
                 return {"cached": True, "image_id": image_id, "input_digest": inputs.digest, "pushed": True}
+    from .buildargs import secret_names, warn_secret_args
+
     plans = builder._plans(request, build_id, labels)
+    warn_secret_args(plans[0].build_args)
     secret = dockerconfigjson(builder._registries(request))
+    if secret is None and secret_names(plans[0].build_args):
+        secret = json.dumps({"auths": {}}).encode()  # the Secret carries the build args alone
     tar = write_context_tar(request.path, plans[0].dockerfile)
     try:
         # The tar is what the Job builds: written after the hash, it may hold other bytes.

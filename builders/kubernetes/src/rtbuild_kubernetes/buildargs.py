@@ -1,0 +1,72 @@
+"""Build args whose names look secret (``rtbuild.enginekit``'s rule: ``*TOKEN*``,
+``*PASSWORD*``, ``*SECRET*``, ``*_KEY``...): warned about, carried into the pod through the
+per-build Secret instead of the pod spec, shown as ``NAME=***`` and masked in output."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from rtbuild import get_reporter
+
+#: The Secret's data key holding build arg ``NAME`` (keys allow ``[-._a-zA-Z0-9]``).
+KEY_PREFIX = "build-arg."
+#: Names that can be both an environment variable of the build container and a shell
+#: variable of the buildkit script; another secret-looking name stays inline (and masked).
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def secret_names(build_args: Mapping[str, str]) -> list[str]:
+    """The secret-looking build args that travel in the per-build Secret."""
+    from rtbuild.enginekit import secret_arg_names
+
+    return [name for name in secret_arg_names(build_args) if _IDENTIFIER.fullmatch(name)]
+
+
+def split_extra(extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``--build-arg NAME=VALUE`` of secret-looking names taken out of extra arguments (so
+    they are carried and masked like ``build_args``); the remaining arguments."""
+    from rtbuild.enginekit import looks_secret
+
+    rest: list[str] = []
+    found: dict[str, str] = {}
+    args = list(extra)
+    index = 0
+    while index < len(args):
+        arg, value, width = args[index], None, 1
+        if arg == "--build-arg" and index + 1 < len(args):
+            value, width = args[index + 1], 2
+        elif arg.startswith("--build-arg="):
+            value = arg.split("=", 1)[1]
+        name, sep, val = (value or "").partition("=")
+        if sep and looks_secret(name):
+            found[name] = val
+        else:
+            rest.extend(args[index : index + width])
+        index += width
+    return rest, found
+
+
+def masked(build_args: Mapping[str, str]) -> dict[str, str]:
+    """``build_args`` with every secret-looking value replaced by ``***`` (the dry run)."""
+    from rtbuild.enginekit import MASK, looks_secret
+
+    return {name: MASK if looks_secret(name) else value for name, value in build_args.items()}
+
+
+def warn_secret_args(build_args: Mapping[str, str]) -> None:
+    """One warning per build naming the secret-looking build args, with the --secret hint."""
+    from rtbuild.enginekit import secret_arg_names
+
+    names = secret_arg_names(build_args)
+    if names:
+        get_reporter().event(
+            "warning",
+            names=names,
+            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
+            " output and reach the pod only through the per-build Secret, but stay in the image's"
+            " history; pass secrets with --secret id=NAME,env=VAR where the builder supports it",
+        )
+
+
+__all__ = ["KEY_PREFIX", "masked", "secret_names", "split_extra", "warn_secret_args"]
