@@ -4,6 +4,7 @@ builder, as Docker-style flags for a v1 one; --dry-run; builders that need no Do
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,24 @@ def test_build_many_entries_take_the_same_fields(site: FakeSite, context: Path, 
     (call,) = [c for c in _module("v1").calls if c["method"] == "build"]
     assert call["extra_build_args"][:2] == ["-f", "Dockerfile.alt"]
     assert json.loads(result.stdout)["ok"] is True
+
+
+def test_a_secret_source_must_be_a_small_readable_file(tmp_path: Path) -> None:
+    """A FIFO would hang the read (and leave the engine nothing to read); /dev/zero would
+    never end; BuildKit refuses secrets over 500 KiB anyway. /dev/null is an empty secret."""
+    from rtbuild import BuildSecret, ConfigError
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="is a pipe or socket") as info:
+        BuildSecret.parse(f"id=tok,src={fifo}").value()
+    assert info.value.hint and "env=" in info.value.hint
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (500 * 1024 + 1))
+    for source in (big, Path("/dev/zero")):
+        with pytest.raises(ConfigError, match="larger than 500 KiB"):
+            BuildSecret.parse(f"id=tok,src={source}").value()
+    assert BuildSecret.parse("id=tok,src=/dev/null").value() == b""
+    fits = tmp_path / "fits"
+    fits.write_bytes(b"y" * (500 * 1024))
+    assert BuildSecret.parse(f"id=tok,src={fits}").value() == b"y" * (500 * 1024)

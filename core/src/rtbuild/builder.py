@@ -99,17 +99,42 @@ class BuildSecret:
                 raise ConfigError(f"secret {self.id!r}: environment variable {self.env} is not set", step="read secret")
             return raw.encode()
         assert self.src is not None
+        import stat
+
         try:
-            with open(self.src, "rb") as fh:
-                return fh.read()
+            # O_NONBLOCK: opening a FIFO with no writer would block here until one came.
+            fd = os.open(self.src, os.O_RDONLY | os.O_NONBLOCK)
+            with open(fd, "rb") as fh:
+                mode = os.fstat(fd).st_mode
+                # A FIFO read here would leave the engine nothing to read (or hang both):
+                # the source is read twice, here to mask it and by the engine.
+                if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                    raise ConfigError(
+                        f"secret {self.id!r}: {self.src} is a pipe or socket, not a file",
+                        step="read secret",
+                        hint="write the secret to a file (a tmpfs one keeps it off disk), or pass it with env=",
+                    )
+                os.set_blocking(fd, True)
+                data = fh.read(MAX_SECRET_BYTES + 1)  # bounded: /dev/zero must not fill memory
         except OSError as exc:
             raise ConfigError(
                 f"secret {self.id!r}: cannot read {self.src}: {exc.strerror}", step="read secret"
             ) from None
+        if len(data) > MAX_SECRET_BYTES:
+            raise ConfigError(
+                f"secret {self.id!r}: {self.src} is larger than {MAX_SECRET_BYTES // 1024} KiB",
+                step="read secret",
+                hint="BuildKit refuses secrets over 500 KiB; COPY or mount large files another way",
+            )
+        return data
 
     def flag(self) -> str:
         """The BuildKit flag value (names the source, never the secret itself)."""
         return f"id={self.id},env={self.env}" if self.env is not None else f"id={self.id},src={self.src}"
+
+
+#: BuildKit's own limit on one secret (``MaxSecretSize`` in its secrets provider).
+MAX_SECRET_BYTES = 500 * 1024
 
 
 @dataclass(frozen=True)
