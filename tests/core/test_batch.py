@@ -165,6 +165,8 @@ def test_bad_entries_name_file_and_entry(project: Path, document: Any, expected:
         ("build_args", {"API_TOKEN": "SuperSecretValue123", "RETRIES": [3]}, "'RETRIES' holds a list"),
         ("labels", {"token": "SuperSecretValue123", "when": {"a": "b"}}, "'when' holds a table"),
         ("extra_args", ["--build-arg=TOKEN=SuperSecretValue123", 5], "item 2 is an integer"),
+        ("extra_args", ["--build-arg=TOKEN=Super\0SecretValue123"], "item 1 holds a NUL character"),
+        ("build_args", {"TOKEN": "SuperSecretValue123\0"}, "the value of 'TOKEN' holds a NUL character"),
     ],
 )
 def test_a_wrong_type_is_named_without_echoing_values(project: Path, field: str, value: Any, named: str) -> None:

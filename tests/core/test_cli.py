@@ -375,3 +375,10 @@ def test_exists_uses_env_builder_and_reports_unknown(site: FakeSite) -> None:
 def test_exists_after_build_sees_the_image(site: FakeSite, context: Path) -> None:
     assert run_cli(["build", str(context), "-t", "fresh:1", "--builder", "pushy"]).exit_code == 0
     assert run_cli(["exists", "fresh:1", "--builder", "pushy"]).exit_code == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "-1"])
+def test_lock_timeout_must_be_a_number_of_seconds(site: FakeSite, context: Path, value: str) -> None:
+    result = build(context, "--lock-timeout", value)
+    assert result.exit_code == 2 and "--lock-timeout" in result.stderr
+    assert calls("docker") == []  # refused before any build

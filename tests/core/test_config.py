@@ -216,7 +216,12 @@ def test_unknown_key_hint_suggests_the_close_one(tmp_path: Path) -> None:
     [
         ("push = 'yes'\n", "expected a boolean for 'push'"),
         ("load_plugins = 'a'\n", "expected a list of strings for 'load_plugins'"),
-        ("[build_args]\nA = [1]\n", "expected a table of strings for 'build_args'"),
+        ("[build_args]\nA = [1]\n", "expected a table of strings for 'build_args': 'A' holds a list"),
+        ('[build_args]\nA = "x\\u0000y"\n', "'build_args': the value of 'A' holds a NUL character"),
+        ('[labels]\n"a\\u0000" = "y"\n', "'labels': a key holds a NUL character"),
+        ('builder = "dock\\u0000er"\n', "'builder': it holds a NUL character"),
+        ("lock_timeout = -5\n", "expected seconds \\(0 or more\\) for 'lock_timeout': got -5"),
+        ("lock_timeout = nan\n", "expected seconds \\(0 or more\\) for 'lock_timeout': got nan"),
         ("builders = 3\n", "expected a table of tables for 'builders'"),
         ("sandbox = 3\n", "expected a table for 'sandbox'"),
     ],
@@ -225,6 +230,16 @@ def test_wrong_types_are_config_errors(tmp_path: Path, text: str, expected: str)
     (tmp_path / "rtbuild.toml").write_text(text)
     with pytest.raises(ConfigError, match=expected):
         load_config(env={})
+
+
+@pytest.mark.parametrize("text", ['tool = "x"\n', "[tool]\nrtbuild = 5\n"])
+def test_a_pyproject_whose_tool_rtbuild_is_not_a_table(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    if text.startswith("tool ="):
+        assert load_config(tmp_path / "pyproject.toml", env={}).builder == "docker"  # no rtbuild table at all
+        return
+    with pytest.raises(ConfigError, match=r"\[tool.rtbuild\] must be a table"):
+        load_config(tmp_path / "pyproject.toml", env={})
 
 
 def test_bad_boolean_in_the_environment() -> None:

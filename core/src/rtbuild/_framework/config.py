@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, schema_of
+from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, mismatch, schema_of
 from rtbuild.errors import ConfigError
 
 DEFAULT_BUILDER = "docker"
@@ -101,7 +101,7 @@ ENV_VARS: dict[str, str] = {
 def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> None:
     root = prefix.rstrip(".")
 
-    def fail(section: str | None, key: str, problem: str) -> None:
+    def fail(section: str | None, key: str, problem: str, detail: str = "") -> None:
         line = line_of(text, ".".join(part for part in (root, section) if part), key)
         where = f"{source}:{line}" if line else source
         dotted = f"{prefix}{section + '.' if section else ''}{key}"
@@ -113,7 +113,8 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             close = difflib.get_close_matches(key, list(known), n=1)
             if close:
                 hint = f"did you mean {close[0]!r}? " + hint
-        raise ConfigError(f"{where}: {problem} {dotted!r}", step="read configuration", hint=hint)
+        message = f"{where}: {problem} {dotted!r}" + (f": {detail}" if detail else "")
+        raise ConfigError(message, step="read configuration", hint=hint)
 
     for key, value in data.items():
         if key in _SECTIONS:
@@ -124,13 +125,15 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
                 if kind is None:
                     fail(key, sub, "unknown key")
                 elif not check_value(subvalue, kind):
-                    fail(key, sub, f"expected a {kind_of(kind)} for")
+                    fail(key, sub, f"expected a {kind_of(kind)} for", mismatch(subvalue, kind))
             continue
         kind = _TOP.get(key)
         if kind is None:
             fail(None, key, "unknown key")
         elif not check_value(value, kind):
-            fail(None, key, f"expected a {kind_of(kind)} for")
+            fail(None, key, f"expected a {kind_of(kind)} for", mismatch(value, kind))
+        elif key == "lock_timeout" and not value >= 0:  # not ">= 0" also catches NaN
+            fail(None, key, "expected seconds (0 or more) for", f"got {value}")
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -175,7 +178,14 @@ def read_config_file(path: Path) -> dict[str, Any]:
         ) from exc
     prefix = ""
     if path.name == "pyproject.toml":
-        data = data.get("tool", {}).get("rtbuild", {})
+        tool = data.get("tool", {})
+        data = tool.get("rtbuild", {}) if isinstance(tool, dict) else {}
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{path}: [tool.rtbuild] must be a table, not {type(data).__name__}",
+                step="read configuration",
+                hint="see docs/configuration.md for the known keys and their types",
+            )
         prefix = "tool.rtbuild."
     _validate(data, str(path), text, prefix)
     return data

@@ -84,15 +84,16 @@ def _check(value: Any, annotation: Any) -> bool:
     if base is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if base is str:
-        return isinstance(value, str)
+        return isinstance(value, str) and "\0" not in value
     if base is list:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return isinstance(value, list) and all(isinstance(v, str) and "\0" not in v for v in value)
     if get_origin(base) is dict:  # a table of tables
         return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
     if base is dict:
         # YAML (build-many files) allows non-string keys; TOML does not.
         return isinstance(value, dict) and all(
-            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
+            isinstance(k, str) and "\0" not in k and isinstance(v, (str, int, float, bool)) and "\0" not in str(v)
+            for k, v in value.items()
         )
     return False
 
@@ -101,16 +102,24 @@ def mismatch(value: Any, annotation: Any) -> str:
     """What is wrong with ``value`` for ``annotation`` (which it failed), never showing the
     value itself: build args, labels and extra arguments may hold secrets."""
     _description, base, _optional = _kind(annotation)
+    nul = "holds a NUL character (no program can receive it)"
+    if isinstance(value, str) and "\0" in value:
+        return f"it {nul}"
     if base is list and isinstance(value, list):
-        index = next((i for i, v in enumerate(value) if not isinstance(v, str)), None)
+        index = next((i for i, v in enumerate(value) if not isinstance(v, str) or "\0" in v), None)
         if index is not None:
-            return f"item {index + 1} is {_type_name(value[index])}"
+            item = value[index]
+            return f"item {index + 1} {nul}" if isinstance(item, str) else f"item {index + 1} is {_type_name(item)}"
     if base is dict and isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"a key is {_type_name(key)}"
+            if "\0" in key:
+                return f"a key {nul}"
             if not isinstance(item, (str, int, float, bool)):
                 return f"{key!r} holds {_type_name(item)}"
+            if "\0" in str(item):
+                return f"the value of {key!r} {nul}"
     if get_origin(base) is dict and isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(item, dict):

@@ -23,6 +23,8 @@ def lock_timeout_option(func: Any) -> Any:
     """``--lock-timeout SECONDS``: how long to wait for another build of the same tag."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+        if value is not None and value != value:  # NaN passes FloatRange(min=0): no comparison holds
+            raise click.BadParameter("must be a number of seconds, not nan", ctx, param)
         if value is not None:
             from rtbuild.cli._main import _STATE
 
