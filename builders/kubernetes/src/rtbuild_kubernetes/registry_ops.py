@@ -185,14 +185,10 @@ class RegistryOps:
         media_type, body, _ = found
         document = json.loads(body)
         if media_type in (DOCKER_LIST, OCI_INDEX) or "manifests" in document:
-            os_name, _, arch = (platform or "linux/amd64").partition("/")
-            for entry in document.get("manifests", []):
-                plat = entry.get("platform") or {}
-                if plat.get("os") == os_name and plat.get("architecture") == arch.split("/")[0]:
-                    found = self.manifest(_with_digest(ref, entry["digest"]))
-                    break
-            else:
+            entry = _entry_for(document.get("manifests", []), platform or "linux/amd64")
+            if entry is None:
                 return None
+            found = self.manifest(_with_digest(ref, entry["digest"]))
             if found is None:
                 return None
             document = json.loads(found[1])
@@ -235,6 +231,24 @@ class RegistryOps:
         )
         _check(response, ref, "put a manifest to", push=True)
         return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _entry_for(entries: list[dict[str, Any]], platform: str) -> dict[str, Any] | None:
+    """The index entry for ``platform``: os, architecture and variant equal (arm64's ``v8``
+    is its default); without a requested variant, the first entry of that os/architecture."""
+    from rtbuild.oci import normalize_platform
+
+    wanted = normalize_platform(platform)
+    loose = None
+    for entry in entries:
+        plat = entry.get("platform") or {}
+        parts = [plat.get("os", ""), plat.get("architecture", ""), plat.get("variant", "")]
+        offered = normalize_platform("/".join(part for part in parts if part))
+        if offered == wanted:
+            return entry
+        if loose is None and wanted.count("/") == 1 and offered.startswith(wanted + "/"):
+            loose = entry
+    return loose
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

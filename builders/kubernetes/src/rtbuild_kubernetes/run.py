@@ -20,18 +20,25 @@ if TYPE_CHECKING:
 
 class RegistryInspector:
     """The no-op skip's view of images, from the registry: ``{"Id", "Config": {"Labels"}}``
-    in the shape of an engine's inspect (the image ID is the config digest, as Docker's)."""
+    in the shape of an engine's inspect (the image ID is the config digest, as Docker's).
 
-    def __init__(self, ops: RegistryOps, platform: str | None) -> None:
+    With several platforms the ID names the config of every one of them, so a base image
+    whose entry changed for any requested platform (variant included) changes the input
+    digest; one platform missing makes the image absent (the build runs)."""
+
+    def __init__(self, ops: RegistryOps, platform: str | list[str] | None) -> None:
         self.ops = ops
-        self.platform = platform
+        self.platforms: list[str | None] = [platform] if not isinstance(platform, list) else list(platform) or [None]
 
     def inspect_image(self, name: str) -> dict[str, Any] | None:
-        found = self.ops.image_config(name, self.platform)
-        if found is None:
+        found = [self.ops.image_config(name, platform) for platform in self.platforms]
+        if any(item is None for item in found):
             return None
-        image_id, document = found
-        return {"Id": image_id, "Config": document.get("config") or {}}
+        configs = [item for item in found if item is not None]
+        image_id = configs[0][0]
+        if len(configs) > 1:
+            image_id = ",".join(f"{p}={c[0]}" for p, c in zip(self.platforms, configs, strict=True))
+        return {"Id": image_id, "Config": configs[0][1].get("config") or {}}
 
 
 def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps) -> tuple[Any, Any]:
@@ -61,7 +68,7 @@ def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps)
         platform=request.platform,
         target=request.target,
         extra_build_args=request.extra_build_args,
-        api=RegistryInspector(ops, platforms[0] if len(platforms) == 1 else None),
+        api=RegistryInspector(ops, list(platforms)),
     )
     return inputs, ctx
 
@@ -136,7 +143,9 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     if inputs is not None:
         labels[DIGEST_LABEL] = inputs.digest
         if not request.force:
-            image_id = all_tags_current(request.tags, inputs.digest, RegistryInspector(ops, None))
+            # The label is the same on every platform's image: the first one's is read.
+            first = request.platforms()[0] if request.platforms() else None
+            image_id = all_tags_current(request.tags, inputs.digest, RegistryInspector(ops, first))
             if image_id is not None:
                 reporter.event(
                     "cached",
