@@ -508,3 +508,65 @@ def test_unsupported_challenge() -> None:
     client, _ = _recording(lambda r: httpx.Response(401, headers={"WWW-Authenticate": 'Negotiate realm="x"'}))
     with pytest.raises(RegistryError, match="unsupported challenge"):
         client.manifest_exists("localhost:5000/app")
+
+
+# --- answers a registry should never give ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("manifest", "config", "fragment"),
+    [
+        (b"<html>proxy error</html>", b"{}", "manifest .* not a JSON object"),
+        (b'{"manifests": ["sha256:abc"]}', b"{}", "not a manifest descriptor"),
+        (b'{"manifests": [{"digest": "sha256:a", "platform": "linux"}]}', b"{}", "not a manifest descriptor"),
+        (b'{"config": {"digest": "sha256:c"}}', b"not json", "config blob .* not a JSON object"),
+    ],
+)
+def test_malformed_manifests_are_registry_errors(manifest: bytes, config: bytes, fragment: str) -> None:
+    """platforms_of (every backend's platform check) on garbage: a RegistryError, not a
+    JSONDecodeError or AttributeError from deep inside."""
+    from rtbuild.oci import platforms_of
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "/blobs/" in request.url.path:
+            return httpx.Response(200, content=config)
+        return httpx.Response(200, content=manifest, headers={"Content-Type": "application/json"})
+
+    client, _ = _recording(answer)
+    with pytest.raises(RegistryError, match=fragment) as info:
+        platforms_of(client, "localhost:5000/app:1")
+    assert info.value.step == "query registry" and info.value.hint
+
+
+@pytest.mark.parametrize("realm", ["http://[::1", "ftp://auth.example.com/token", "/token"])
+def test_a_malformed_token_realm_is_a_registry_error(realm: str) -> None:
+    client, _ = _recording(
+        lambda r: httpx.Response(401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="x"'})
+    )
+    with pytest.raises(RegistryError, match="not an http\\(s\\) URL"):
+        client.manifest_exists("localhost:5000/app")
+
+
+def test_a_token_service_echoing_the_password_is_masked_in_the_error() -> None:
+    creds = Credentials("alice", "S3cretPassw0rd", None, "test")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.example.com":
+            sent = request.headers.get("Authorization", "")
+            return httpx.Response(500, text=f"backend failed for {sent}\npassword was S3cretPassw0rd\n")
+        return httpx.Response(
+            401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.example.com/token",service="x"'}
+        )
+
+    client = RegistryClient(credentials=lambda registry: creds, transport=httpx.MockTransport(answer))
+    with pytest.raises(RegistryError, match="answered HTTP 500") as info:
+        client.manifest_exists("reg.example.com/app:1")
+    shown = info.value.render() + json.dumps(info.value.to_dict())
+    assert "S3cretPassw0rd" not in shown and _b64("alice:S3cretPassw0rd") not in shown
+    assert "***" in shown
+
+
+def test_a_docker_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b'{"auths": {"r.io": {"auth": "\xff"}}}')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_docker_config(tmp_path)

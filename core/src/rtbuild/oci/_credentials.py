@@ -72,6 +72,10 @@ def load_docker_config(config_dir: str | os.PathLike[str] | None = None) -> dict
         raise ConfigError(
             f"cannot read docker config {path}: {exc.strerror}", step="read registry credentials"
         ) from exc
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"docker config {path} is not UTF-8 text", step="read registry credentials", hint="save it as UTF-8"
+        ) from None
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:

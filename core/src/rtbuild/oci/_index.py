@@ -45,8 +45,23 @@ class Manifest:
         return len(self.data)
 
     def json(self) -> dict[str, Any]:
-        loaded = json.loads(self.data)
-        return loaded if isinstance(loaded, dict) else {}
+        """The manifest as a JSON object; a :class:`RegistryError` when it is not one."""
+        return _json_object(self.data, f"manifest {self.digest}")
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    """``data`` parsed as a JSON object: a registry that answers anything else is broken."""
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        raise RegistryError(
+            f"the registry answered {what} with {len(data)} bytes that are not a JSON object",
+            step="query registry",
+            hint="check the registry (or a proxy in front of it) serves the distribution API",
+        )
+    return loaded
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,7 @@ def get_manifest(client: RegistryClient, ref: Reference | str) -> Manifest | Non
     digest = response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(data).hexdigest()
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
     if not media_type or media_type == "application/json":
-        media_type = str(json.loads(data).get("mediaType") or OCI_MANIFEST)
+        media_type = str(_json_object(data, f"the manifest of {ref}").get("mediaType") or OCI_MANIFEST)
     return Manifest(media_type, digest, data)
 
 
@@ -152,17 +167,25 @@ def platforms_of(client: RegistryClient, ref: Reference | str) -> tuple[str, ...
     document = manifest.json()
     if manifest.media_type in INDEX_TYPES or "manifests" in document:
         found = []
-        for entry in document.get("manifests") or []:
+        entries = document.get("manifests") or []
+        for entry in entries if isinstance(entries, list) else [None]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("platform") or {}, dict):
+                raise RegistryError(
+                    f"the registry's index for {ref} holds an entry that is not a manifest descriptor",
+                    step="query registry",
+                    hint="check the registry (or a proxy in front of it) serves the distribution API",
+                )
             platform = entry.get("platform") or {}
             if platform.get("os") == "unknown":  # attestation manifests BuildKit adds
                 continue
             parts = [platform.get("os", ""), platform.get("architecture", ""), platform.get("variant", "")]
             found.append(normalize_platform("/".join(part for part in parts if part)))
         return tuple(found)
-    config_digest = (document.get("config") or {}).get("digest")
+    descriptor = document.get("config") or {}
+    config_digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
     if not config_digest:
         return ()
-    config = json.loads(get_blob(client, ref, str(config_digest)))
+    config = _json_object(get_blob(client, ref, str(config_digest)), f"the config blob of {ref}")
     parts = [config.get("os", ""), config.get("architecture", ""), config.get("variant", "")]
     return (normalize_platform("/".join(part for part in parts if part)),)
 

@@ -105,6 +105,18 @@ def is_insecure(registry: str, insecure_registries: Iterable[str] = ()) -> bool:
     return False
 
 
+def _masked(lines: list[str], creds: Credentials | None) -> list[str]:
+    """A registry's answer, shown in an error, may echo what was sent: mask the secrets."""
+    if creds is None:
+        return lines
+    secrets = [s for s in (creds.password, creds.identity_token) if s]
+    if creds.password:  # as sent in a Basic header
+        secrets.append(base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode("ascii"))
+    for secret in sorted(secrets, key=len, reverse=True):
+        lines = [line.replace(secret, "***") for line in lines]
+    return lines
+
+
 def _cause(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
@@ -231,7 +243,16 @@ class RegistryClient:
         if key in self._tokens:
             return self._tokens[key]
         params = {"scope": scope, **({"service": service} if service else {})}
-        realm_url = httpx.URL(realm)
+        try:
+            realm_url = httpx.URL(realm)
+        except httpx.InvalidURL:
+            realm_url = None
+        if realm_url is None or realm_url.scheme not in ("http", "https") or not realm_url.host:
+            raise RegistryError(
+                f"registry {ref.registry} named a token service that is not an http(s) URL",
+                step="authenticate to registry",
+                hint="check the registry's auth configuration (its Bearer realm)",
+            )
         realm_host = realm_url.netloc.decode()
         plain = realm_url.scheme != "https"
         if (
@@ -271,7 +292,7 @@ class RegistryClient:
             raise RegistryError(
                 f"token service {realm} for registry {ref.registry} answered HTTP {response.status_code}",
                 step="authenticate to registry",
-                log_tail=response.text.splitlines()[-5:],
+                log_tail=_masked(response.text.splitlines()[-5:], creds),
             )
         try:
             body = response.json()
@@ -349,7 +370,7 @@ class RegistryClient:
         raise RegistryError(
             f"registry {ref.registry} answered HTTP {status} for {ref.repository}:{ref.manifest_ref}",
             step="query registry",
-            log_tail=response.text.splitlines()[-5:] if response.text else None,
+            log_tail=_masked(response.text.splitlines()[-5:], creds) if response.text else None,
             hint="check the registry's logs; retry if it was a transient failure",
         )
 
