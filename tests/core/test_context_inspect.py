@@ -103,3 +103,35 @@ def test_units() -> None:
             parse_duration(bad)
     assert human_size(1536) == "1.5 KiB" and human_size(None) == "-"
     assert human_duration(2.04) == "2.0s" and human_duration(125) == "2m05s"
+
+
+def test_an_unreadable_dockerfile_is_a_context_error(tmp_path: Path) -> None:
+    """Without CAP_DAC_OVERRIDE (as any non-root user), a Dockerfile of mode 000 is a
+    BuildContextError of the validate step, not an internal error in the builder."""
+    import shutil
+    import subprocess
+    import sys
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:  # util-linux: on every Debian
+        pytest.fail("setpriv is missing (util-linux)")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "Dockerfile").chmod(0)
+    script = (
+        "import sys\n"
+        "from rtbuild.context import validate_context\n"
+        "from rtbuild.errors import BuildContextError\n"
+        "try:\n"
+        f"    validate_context({str(tmp_path)!r})\n"
+        "except BuildContextError as exc:\n"
+        "    print(exc.step, '|', exc.message)\n"
+    )
+    drop = "-dac_override,-dac_read_search"
+    proc = subprocess.run(
+        [setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("validate context |") and "not readable" in proc.stdout

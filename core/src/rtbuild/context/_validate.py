@@ -59,6 +59,12 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
             step="validate context",
             hint="add a Dockerfile to the context, or name one with `--file` in extra build args",
         )
+    if not os.access(full, os.R_OK):
+        raise BuildContextError(
+            f"the Dockerfile {full!r} is not readable by this user",
+            step="validate context",
+            hint="make it readable (chmod a+r), or run rtbuild as a user that can read it",
+        )
     return full
 
 
