@@ -53,3 +53,11 @@ def test_an_existing_directory_is_kept_unless_forced(tmp_path: Path) -> None:
     again = run_cli(["new", "plugin", "stamp", "-o", str(tmp_path)])
     assert again.exit_code == 2 and "already exists" in again.stderr
     assert run_cli(["new", "plugin", "stamp", "-o", str(tmp_path), "--force"]).exit_code == 0
+
+
+def test_an_unwritable_output_is_a_usage_error_not_an_internal_one(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")  # -o under a file: no user can write there, root included
+    result = run_cli(["new", "plugin", "stamp", "-o", str(tmp_path / "afile" / "sub"), "--json"])
+    assert result.exit_code == 2, result.stderr
+    assert result.json()["error"] == "ConfigError" and "cannot write" in result.json()["message"]
+    assert "internal error" not in result.stderr

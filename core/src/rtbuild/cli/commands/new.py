@@ -79,8 +79,17 @@ def _scaffold(kind: str, name: str, output: str, force: bool, as_json: bool) -> 
         raise click.UsageError(f"{root} already exists (pass --force to write into it)")
     for relative, template in files.items():
         target = root / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(Template(template).substitute(values), encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(Template(template).substitute(values), encoding="utf-8")
+        except OSError as exc:
+            from rtbuild.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot write {target}: {exc.strerror or exc}",
+                step=f"write the new {kind}",
+                hint="pass -o DIR with a directory you can write to",
+            ) from exc
     if as_json:
         emit_json({"path": str(root), "distribution": values["dist"], "kind": kind, "files": sorted(files)})
     else:
