@@ -57,3 +57,17 @@ def test_a_command_that_fails_stays_the_dockerfiles_fault() -> None:
     # A busy device named by the command itself (not by the runtime) is the command's business.
     own = ["#5 [2/2] RUN umount /mnt", "umount: /mnt: target is busy (Device or resource busy)"]
     assert runtime_fault([*own, "#5 ERROR: process did not complete successfully: exit code: 32"]) is None
+
+
+def test_a_buildah_step_is_named_up_to_its_own_text_when_the_detail_quotes_paths() -> None:
+    """Buildah's COPY error quotes paths after `": `: the step is the STEP line's text, not
+    everything up to the last quote."""
+    lines = [
+        "STEP 1/2: FROM busybox:latest",
+        'STEP 2/2: COPY missing.txt "a b": /x',
+        'Error: building at STEP "COPY missing.txt "a b": /x": checking on sources under "/ctx": copier: stat:'
+        ' "/missing.txt": no such file or directory',
+    ]
+    error = build_error(lines, 1, log_path=None, engine="podman")
+    assert error.step == 'COPY missing.txt "a b": /x'
+    assert "missing.txt" in error.message

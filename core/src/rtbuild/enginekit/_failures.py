@@ -20,7 +20,7 @@ _EXIT_CODE = re.compile(r"exit (?:code:|status) (\d+)")
 _FAILED_BLOCK = re.compile(r"^ > \[([^\]]+)\] (.+):$")
 #: Buildah: ``STEP 2/3: RUN ...`` then ``Error: building at STEP "RUN ...": ...``.
 _BUILDAH_STEP = re.compile(r"^STEP (\d+(?:/\d+)?): (.+)$")
-_BUILDAH_ERROR = re.compile(r'^Error: building at STEP "(.*)": (.*)$')
+_BUILDAH_ERROR = re.compile(r'^Error: building at STEP "(.*)$')
 #: The legacy builder: ``Step 2/3 : RUN ...``, then ``The command '...' returned a non-zero
 #: code: 3`` for a RUN, or the failure itself (``COPY failed: ...``) for any other step.
 _LEGACY_STEP = re.compile(r"^Step (\d+/\d+) : (.+)$")
@@ -119,11 +119,17 @@ def _buildah_step(lines: Sequence[str], tail: list[str], log_path: str | None) -
     failed = next((m for m in map(_BUILDAH_ERROR.match, reversed(lines)) if m), None)
     if failed is None:
         return None
-    instruction, detail = failed.group(1).strip(), failed.group(2)
-    position = next(
-        (m.group(1) for m in map(_BUILDAH_STEP.match, reversed(lines)) if m and m.group(2).strip() == instruction),
-        None,
-    )
+    rest = failed.group(1)
+    # The instruction ends where a STEP line's text does: the detail after it may hold
+    # `": ` too (quoted paths), and so may an instruction (RUN echo "a": b).
+    steps = (m for m in map(_BUILDAH_STEP.match, reversed(lines)) if m)
+    step = next((m for m in steps if rest.startswith(m.group(2).strip() + '": ')), None)
+    if step is not None:
+        instruction, position = step.group(2).strip(), step.group(1)
+        detail = rest[len(instruction) + 3 :]
+    else:
+        instruction, _, detail = rest.partition('": ')
+        instruction, position = instruction.strip(), None
     code = _EXIT_CODE.search(detail)
     if code and instruction.upper().startswith("RUN"):
         return _step_failed(position, instruction, tail, log_path, code=code.group(1))
