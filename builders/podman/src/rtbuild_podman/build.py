@@ -108,10 +108,19 @@ def _inputs(
     ):
         if os.path.lexists(ignore):
             reasons.append(os.path.basename(ignore))
+    flavor = None
+    if os.path.lexists(os.path.join(request.path, ".dockerignore")):
+        # Buildah filters the context with its own matcher, not docker 23's (the default).
+        flavor = builder.podman.ignore_flavor()
+        if flavor is None:
+            reasons.append(f".dockerignore as podman {builder.podman.version() or '(unknown version)'} reads it")
     if reasons:
         report_skip_disabled(reasons)
         return None, None
-    ctx = context_digest(request.path, ["-f", dockerfile])
+    ctx = context_digest(request.path, ["-f", dockerfile], flavor=flavor)
+    if not ctx.ignore_exact:
+        report_skip_disabled([".dockerignore syntax Buildah reads as a regular expression"])
+        return None, None
     # One podman call for every base image and tag the check will look at.
     builder.podman.prefetch([*external_images(text, request.build_args, request.platform), *tags])
     inputs = compute_inputs(

@@ -74,6 +74,7 @@ class Podman:
         self._cli: str | None = None
         self.insecure_registries = list(insecure_registries)
         self._inspected: dict[str, dict[str, Any] | None] = {}
+        self._version: str | None = None
 
     @property
     def cli(self) -> str:
@@ -90,6 +91,26 @@ class Podman:
             raise EngineUnavailableError(
                 f"`podman {args[0]}` did not answer within {timeout:.0f}s", step=f"podman {args[0]}"
             ) from exc
+
+    def version(self) -> str:
+        """The podman client version ("4.3.1"; "" when it does not say), asked once."""
+        if self._version is None:
+            proc = self.run("--version", timeout=60)
+            found = re.search(r"(\d+\.\d+[\w.+~-]*)", proc.stdout) if proc.returncode == 0 else None
+            self._version = found.group(1) if found else ""
+        return self._version
+
+    def ignore_flavor(self) -> str | None:
+        """The .dockerignore dialect (:class:`rtbuild.context.PatternMatcher`) of this podman's
+        Buildah, ``None`` when it is not known.
+
+        Podman 4 (Buildah 1.2x-1.3x) matches with containers/storage's ``pkg/fileutils``, a
+        fork of docker 20.10's: ``**`` is ``(.*/)?``, regexp syntax passes through, parents
+        count only at the pattern's depth -- the ``moby20`` dialect (tests/podman check it
+        against the real engine). Other majors have not been checked: no skip on them.
+        """
+        major = self.version().split(".", 1)[0]
+        return "moby20" if major == "4" else None
 
     def tls_verify(self, registry: str) -> bool:
         """False for loopback and configured insecure registries (podman's ``--tls-verify``)."""
