@@ -14,6 +14,7 @@ from rtbuild.context import context_digest, dockerfile_arg, validate_context
 from rtbuild.enginekit import (
     DIGEST_LABEL,
     Inputs,
+    Redactor,
     StepRecorder,
     all_tags_current,
     analyse_cached,
@@ -24,8 +25,10 @@ from rtbuild.enginekit import (
     external_images,
     log_path_for,
     plan_platforms,
+    redact_argv,
     report_skip_disabled,
     run_build,
+    secret_arg_names,
     skip_blocked,
     split_platforms,
 )
@@ -53,6 +56,36 @@ def _without_file(extra: list[str]) -> list[str]:
         elif not arg.startswith("--file="):
             out.append(arg)
     return out
+
+
+def build_args_of(request: BuildRequest) -> dict[str, str]:
+    """The request's build args, with ``--build-arg K=V`` given in extra args (masked too)."""
+    found: dict[str, str] = {}
+    extra = list(request.extra_build_args)
+    for index, arg in enumerate(extra):
+        value = extra[index + 1] if arg == "--build-arg" and index + 1 < len(extra) else None
+        if arg.startswith("--build-arg="):
+            value = arg.split("=", 1)[1]
+        if value and "=" in value:
+            key, _, val = value.partition("=")
+            found[key] = val
+    return {**found, **request.build_args}
+
+
+def redactor_for(request: BuildRequest) -> Redactor:
+    """Masks secret-looking build-arg values and ``--secret`` contents in every line rtbuild
+    keeps or shows. Reading the secrets here also makes a missing source (unset env=, absent
+    src=) a usage error before podman runs, as on Docker."""
+    args = build_args_of(request)
+    names = secret_arg_names(args)
+    if names:
+        rtbuild.get_reporter().event(
+            "warning",
+            names=names,
+            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
+            " output but stay in the image's history; pass secrets with --secret id=NAME,env=VAR instead",
+        )
+    return Redactor.for_build(args, [secret.value() for secret in request.secrets])
 
 
 def dockerfile_of(request: BuildRequest) -> str:
@@ -138,8 +171,11 @@ def _inputs(
     return inputs, ctx
 
 
-def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str) -> dict[str, Any]:
-    """One platform (or the native one): skip when nothing changed, else ``podman build``."""
+def build_one(
+    builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str, redact: Redactor | None = None
+) -> dict[str, Any]:
+    """One platform (or the native one): skip when nothing changed, else ``podman build``.
+    ``redact`` masks secrets in its output (:func:`redactor_for`)."""
     reporter = rtbuild.get_reporter()
     inputs: Inputs | None = None
     ctx: Any = None
@@ -164,7 +200,15 @@ def build_one(builder: PodmanBuilder, request: BuildRequest, tags: list[str], do
     log_path = log_path_for(builder.log_directory(), tags[0])
     # Secrets reach podman as id/src/env names; it reads the values itself.
     recorder = StepRecorder()  # the step profile (rtbuild build --profile, rtbuild metrics)
-    result = run_build(argv, env={}, log_path=log_path, stream=builder.progress == "plain", on_line=recorder.feed)
+    result = run_build(
+        argv,
+        env={},
+        log_path=log_path,
+        stream=builder.progress == "plain",
+        on_line=recorder.feed,
+        redact=redact if redact is not None else redactor_for(request),
+        shown_argv=redact_argv(argv),
+    )
     builder.podman.forget()
     if result.returncode != 0:
         error = build_error(result.lines, result.returncode, log_path=log_path, engine="podman")
@@ -194,9 +238,10 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
     if not request.tags:
         raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     dockerfile = dockerfile_of(request)
+    redact = redactor_for(request)
     platforms = split_platforms(request.platform)
     if len(platforms) < 2:
-        one = build_one(builder, request, list(request.tags), dockerfile)
+        one = build_one(builder, request, list(request.tags), dockerfile, redact)
         cached = bool(one.pop("cached"))
         return BuildResult(
             image=request.tags[0],
@@ -209,7 +254,7 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
     push = bool(request.push)
     per_platform: dict[str, dict[str, Any]] = {}
     for plan in plan_platforms(request.tags, platforms, push=push):
-        one = build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile)
+        one = build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile, redact)
         one["tags"] = plan.tags
         for tag in plan.push_tags:
             one["pushed_digest"] = builder.podman.push(tag)

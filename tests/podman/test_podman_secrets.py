@@ -1,0 +1,119 @@
+"""Build-arg values and --secret contents never leave a Podman build in rtbuild's output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _podman_support import Names, write_context
+from rtbuild import BuildFailedError, BuildRequest, BuildSecret, ConfigError, Reporter
+from rtbuild._framework.progress import use_reporter
+from rtbuild_podman import PodmanBuilder
+
+pytestmark = [pytest.mark.engine]
+
+TOKEN = "tok-5f1e9a-never-shown"
+SECRET = "file-secret-77c2d0-never-shown"
+ECHOES = (
+    "FROM busybox:latest\nARG API_TOKEN\n"
+    'RUN echo "arg is $API_TOKEN"\n'
+    'RUN --mount=type=secret,id=npmrc echo "file is $(cat /run/secrets/npmrc)"\n'
+)
+FAILING = 'RUN --mount=type=secret,id=npmrc echo "failing: arg is $API_TOKEN, $(cat /run/secrets/npmrc)"; exit 7\n'
+
+
+class Recording(Reporter):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def line(self, text: str, *, source: str = "build") -> None:
+        self.seen.append(text)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.events.append((kind, fields))
+        self.seen.append(json.dumps(fields, default=str))
+
+
+@pytest.fixture
+def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
+    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    built.name = "podman"
+    return built
+
+
+def _request(ctx: Path, name: str, secret_file: Path, failing: bool = False) -> BuildRequest:
+    if failing:
+        # A RUN of its own: the steps above come from the layer cache and print nothing.
+        (ctx / "Dockerfile").write_text(ECHOES + FAILING)
+    return BuildRequest(
+        path=str(ctx),
+        tags=[name],
+        build_args={"API_TOKEN": TOKEN},
+        secrets=[BuildSecret(id="npmrc", src=str(secret_file))],
+    )
+
+
+def test_values_are_masked_in_plan_log_progress_and_errors(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    ctx = write_context(tmp_path / "ctx", ECHOES)
+    secret_file = tmp_path / "npmrc"
+    secret_file.write_text(SECRET + "\n")
+    request = _request(ctx, names.new("localhost/rtbuild-test/secrets"), secret_file)
+    plan = builder.plan(request)
+    assert "API_TOKEN=***" in plan and TOKEN not in plan
+
+    reporter = Recording()
+    with use_reporter(reporter):
+        result = builder.build_request(request)
+    log = Path(result.details["log_path"]).read_text()
+    assert "arg is ***" in log and "file is ***" in log  # the RUN output did reach the log
+    assert "API_TOKEN=***" in log.splitlines()[0]
+    everything = "\n".join([log, *reporter.seen, json.dumps(result.details, default=str)])
+    assert TOKEN not in everything and SECRET not in everything
+    warnings = [fields for kind, fields in reporter.events if kind == "warning"]
+    assert any("API_TOKEN" in w.get("message", "") and "--secret" in w["message"] for w in warnings)
+
+    reporter = Recording()
+    with use_reporter(reporter), pytest.raises(BuildFailedError) as info:
+        builder.build_request(_request(ctx, names.new("localhost/rtbuild-test/secrets"), secret_file, failing=True))
+    err = info.value
+    shown = "\n".join([str(err), err.message, *(err.log_tail or []), *reporter.seen])
+    assert "failing: arg is ***, ***" in shown
+    assert TOKEN not in shown and SECRET not in shown
+    assert err.log_path and TOKEN not in Path(err.log_path).read_text()
+
+
+def test_an_unset_env_secret_is_a_usage_error_before_podman_runs(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RTBUILD_TEST_UNSET_SECRET", raising=False)
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN true\n")
+    request = BuildRequest(
+        path=str(ctx),
+        tags=[names.new("localhost/rtbuild-test/secrets")],
+        secrets=[BuildSecret(id="tok", env="RTBUILD_TEST_UNSET_SECRET")],
+    )
+    with pytest.raises(ConfigError, match="RTBUILD_TEST_UNSET_SECRET is not set"):
+        builder.build_request(request)
+    assert builder.inspect_image(request.tags[0]) is None
+
+
+def test_cli_exit_2_for_a_missing_secret_source_or_env(names: Names, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN true\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTBUILD_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # its logs
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    for spec in (f"id=tok,src={tmp_path / 'absent'}", "id=tok,env=RTBUILD_TEST_UNSET_SECRET"):
+        proc = subprocess.run(
+            [rtbuild, "build", str(ctx), "-t", names.new("localhost/rtbuild-test/secrets"), "--builder", "podman",
+             "--secret", spec],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 2, (spec, proc.stderr)
