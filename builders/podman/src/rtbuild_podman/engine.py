@@ -2,16 +2,19 @@
 
 Podman has no daemon: every call is a short-lived ``podman`` process (about 50 ms), so the
 no-op check inspects every image it needs in one call. Registry credentials reach podman
-in a temporary ``--authfile`` (mode 0600, removed afterwards), never on its command line.
+in an ``--authfile`` that lives in memory only (a memfd podman reads as ``/proc/self/fd/N``),
+never on its command line or on disk; pull and push die with rtbuild (kill -9 included).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections import deque
@@ -28,6 +31,14 @@ TAIL_LINES = 20
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
 _AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "invalid username/password")
 _IMAGE_ID = re.compile(r"(sha256:)?([a-f0-9]{64})")
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when rtbuild dies, kill -9 included (what
+    rtbuild.enginekit.run_build does for builds; its helper is not public)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def find_podman(configured: str | None = None) -> str:
@@ -181,26 +192,47 @@ class Podman:
     # --- registries -------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def authfile(self, ref: Reference) -> Iterator[list[str]]:
-        """``["--authfile", TMP]`` with the credentials for ``ref``'s registry, or ``[]``."""
+    def authfile(self, ref: Reference) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+        """``(["--authfile", PATH], fds to pass)`` with the credentials for ``ref``'s
+        registry, or ``([], ())``.
+
+        The file is a memfd (``/proc/self/fd/N`` in podman, which inherits it): it has no
+        name on disk and is gone when the last of rtbuild and podman exits, kill -9 included.
+        Without memfd_create, a 0600 file in a 0700 directory of its own, removed afterwards
+        (kill -9 of rtbuild leaves that one behind).
+        """
         creds = find_credentials(ref.registry)
         if creds is None or not creds.password:
-            yield []
+            yield [], ()
             return
         import base64
 
         pair = base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode()
-        fd, path = tempfile.mkstemp(prefix="rtbuild-podman-auth-", suffix=".json")
+        data = json.dumps({"auths": {ref.registry: {"auth": pair}}}).encode()
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"auths": {ref.registry: {"auth": pair}}}, handle)
-            yield ["--authfile", path]
+            fd = os.memfd_create("rtbuild-podman-auth", os.MFD_CLOEXEC)
+        except (AttributeError, OSError):
+            fd = -1
+        if fd >= 0:
+            try:
+                os.write(fd, data)
+                yield ["--authfile", f"/proc/self/fd/{fd}"], (fd,)
+            finally:
+                os.close(fd)
+            return
+        directory = tempfile.mkdtemp(prefix="rtbuild-podman-auth-")  # mode 0700
+        try:
+            path = os.path.join(directory, "auth.json")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                handle.write(data)
+            yield ["--authfile", path], ()
         finally:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            shutil.rmtree(directory, ignore_errors=True)
 
-    def _stream(self, action: str, image: str, argv: list[str]) -> tuple[int, list[str]]:
+    def _stream(self, action: str, argv: list[str], *, pass_fds: tuple[int, ...] = ()) -> tuple[int, list[str]]:
         """Run a pull/push, reporting each line; return its exit code and last lines."""
+        from rtbuild.enginekit import stop_process_group
+
         reporter = rtbuild.get_reporter()
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         proc = subprocess.Popen(
@@ -209,6 +241,8 @@ class Podman:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
+            preexec_fn=_die_with_parent,
         )
         try:
             assert proc.stdout is not None
@@ -219,8 +253,6 @@ class Podman:
                     reporter.line(text, source=action)
             return proc.wait(), list(tail)
         except BaseException:
-            from rtbuild.enginekit import stop_process_group
-
             stop_process_group(proc)
             raise
 
@@ -231,8 +263,8 @@ class Podman:
         argv = ["pull", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}"]
         if platform:
             argv += ["--platform", platform]
-        with self.authfile(ref) as auth:
-            code, tail = self._stream("pull", name, [*argv, *auth, str(ref)])
+        with self.authfile(ref) as (auth, fds):
+            code, tail = self._stream("pull", [*argv, *auth, str(ref)], pass_fds=fds)
         self.forget()
         if code == 0:
             reporter.event("pulled", image=name, message=f"pulled {name}")
@@ -261,8 +293,8 @@ class Podman:
         with tempfile.TemporaryDirectory(prefix="rtbuild-podman-") as tmp:
             digestfile = os.path.join(tmp, "digest")
             argv = ["push", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}", "--digestfile", digestfile]
-            with self.authfile(ref) as auth:
-                code, tail = self._stream("push", name, [*argv, *auth, name, f"docker://{ref}"])
+            with self.authfile(ref) as (auth, fds):
+                code, tail = self._stream("push", [*argv, *auth, name, f"docker://{ref}"], pass_fds=fds)
             digest = None
             if code == 0 and os.path.exists(digestfile):
                 with open(digestfile, encoding="utf-8") as handle:

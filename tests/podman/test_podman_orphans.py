@@ -1,0 +1,88 @@
+"""What a killed or interrupted rtbuild leaves behind on Podman: no podman process, no
+credentials on disk."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _stall_registry import StallRegistry
+
+pytestmark = [pytest.mark.engine]
+
+PASSWORD = "pw-3b9d1c-on-no-disk"
+RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
+
+
+@pytest.fixture
+def stalled() -> Iterator[StallRegistry]:
+    stub = StallRegistry()
+    yield stub
+    stub.close()
+
+
+def processes_naming(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text`` (this test's registry address)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def files_holding(root: Path, secret: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and secret in p.read_bytes()]
+
+
+def cli_env(tmp_path: Path, host: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RTBUILD_", "DOCKER_"))}
+    (tmp_path / "tmp").mkdir()
+    auth = tmp_path / "auth.json"
+    pair = base64.b64encode(f"user:{PASSWORD}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {host: {"auth": pair}}}))
+    env.update(
+        TMPDIR=str(tmp_path / "tmp"),
+        REGISTRY_AUTH_FILE=str(auth),
+        DOCKER_CONFIG=str(tmp_path / "no-docker-config"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    return env
+
+
+def test_kill_9_during_a_pull_leaves_no_podman_and_no_auth_file(stalled: StallRegistry, tmp_path: Path) -> None:
+    image = f"{stalled.host}/rtbuild-test/stalled:1"
+    proc = subprocess.Popen(
+        [RTBUILD, "exists", image, "--builder", "podman"],
+        env=cli_env(tmp_path, stalled.host),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert stalled.blob_requested.wait(60), "podman never reached the blob download"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while processes_naming(stalled.host) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = processes_naming(stalled.host)
+        for pid in left:  # this test's own orphans only
+            os.kill(pid, signal.SIGKILL)
+        assert not left, "podman pull outlived rtbuild"
+        assert not files_holding(tmp_path / "tmp", base64.b64encode(f"user:{PASSWORD}".encode()))
+        assert not list((tmp_path / "tmp").rglob("rtbuild-podman-auth-*"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
