@@ -380,3 +380,52 @@ def test_a_staged_copy_of_a_file_rewritten_with_its_old_mtime_is_replaced(tmp_pa
     second = resolve("p", spec)
     second.sync(str(stage))
     assert (stage / "app.py").read_text() == "VERSION = '2'\n", "the staged copy kept the old content"
+
+
+@pytest.mark.parametrize("switch", ["another directory", "a directory moved into place", "a switched symlink"])
+def test_a_staged_copy_from_another_tree_with_equal_stat_data_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, switch: str
+) -> None:
+    """Release v2 sits in another tree (or is moved over v1, or a symlink is switched to
+    it), its files written before the staged copies of v1 were made, with the same sizes
+    and mtimes (reproducible builds, `cp -p`, `git archive`): the copies must be replaced,
+    or the image built under v2's tag would hold v1."""
+    from rtbuild.runtime import _payload
+    from rtbuild.runtime._payload import resolve
+
+    monkeypatch.setattr(_payload, "_RACY_NS", -1)  # trust any copy by time: only the source's identity decides
+    old = time.time_ns() - 3600 * 10**9
+    trees = {}
+    for version in ("1", "2"):
+        tree = tmp_path / f"rel-v{version}"
+        (tree / "pkg").mkdir(parents=True)
+        for rel in ("ver.py", "pkg/data.txt"):
+            (tree / rel).write_text(f"VERSION = '1.0.{version}'\n")
+            os.utime(tree / rel, ns=(old, old))
+        trees[version] = tree
+    if switch == "another directory":
+        first, second = trees["1"], trees["2"]
+    elif switch == "a directory moved into place":
+        first = second = tmp_path / "current"
+        trees["1"].rename(first)
+    else:
+        first = second = tmp_path / "current"
+        first.symlink_to(trees["1"])
+    stage, record = tmp_path / "stage" / "code", str(tmp_path / "stage.sources" / "code")
+    resolve("p", SourcePayload(str(first), "/opt/code")).sync(str(stage), record)
+    assert (stage / "ver.py").read_text() == "VERSION = '1.0.1'\n"
+    if switch == "a directory moved into place":
+        import shutil
+
+        shutil.rmtree(first)
+        trees["2"].rename(second)
+    elif switch == "a switched symlink":
+        first.unlink()
+        first.symlink_to(trees["2"])
+    resolve("p", SourcePayload(str(second), "/opt/code")).sync(str(stage), record)
+    assert (stage / "ver.py").read_text() == "VERSION = '1.0.2'\n"
+    assert (stage / "pkg" / "data.txt").read_text() == "VERSION = '1.0.2'\n"
+    # Unchanged since: nothing is copied again (the copy keeps its inode).
+    inode = (stage / "ver.py").stat().st_ino
+    resolve("p", SourcePayload(str(second), "/opt/code")).sync(str(stage), record)
+    assert (stage / "ver.py").stat().st_ino == inode

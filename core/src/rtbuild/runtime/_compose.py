@@ -107,7 +107,9 @@ class RenderedContext:
             _write_if_changed(target, item.content, item.mode)
         for tree in self.trees:
             expected.update(_with_parents(tree.name))
-            inside = tree.payload.sync(os.path.join(root, tree.name))
+            # The record of which files the copies came from lives beside the context, not in it.
+            record = os.path.join(os.path.abspath(root) + ".sources", tree.name.replace("/", "%2F"))
+            inside = tree.payload.sync(os.path.join(root, tree.name), record)
             expected.update(f"{tree.name}/{rel}" for rel in inside)
         remove_extra(root, expected)
         return root

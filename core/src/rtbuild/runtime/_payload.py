@@ -50,7 +50,7 @@ class ResolvedPayload:
         found = hash_context(self.root, self.matcher, collect_paths=True).paths or []
         return [(rel, kind) for rel, kind in found if kind in "dfl"]
 
-    def sync(self, target: str) -> set[str]:
+    def sync(self, target: str, record: str | None = None) -> set[str]:
         """Make ``target`` hold exactly the payload's tree, copying only what differs.
 
         A file whose size and mtime match its copy, copied more than 2 s after the source
@@ -62,6 +62,8 @@ class ResolvedPayload:
         _ensure_dir(target, 0o755)
         expected: set[str] = set()
         modes: list[tuple[str, int]] = []
+        copied_from = _load_record(record)
+        sources: dict[str, tuple[int, ...]] = {}
         for rel, kind in self.entries():
             source, dest = os.path.join(self.root, rel), os.path.join(target, rel)
             expected.add(rel)
@@ -76,11 +78,17 @@ class ResolvedPayload:
                 _ensure_dir(os.path.join(target, parent), 0o755)
                 modes.append((os.path.join(target, parent), 0o755))
                 parent = posixpath.dirname(parent)
-            _sync_entry(source, dest, st, kind)
+            identity = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size, st.st_mtime_ns)
+            _sync_entry(source, dest, st, kind, copied_from.get(rel) == identity)
+            sources[rel] = identity
         remove_extra(target, expected)
         # Modes last and deepest first, so a read-only directory is filled before it is closed.
         for path, mode in sorted(modes, key=lambda item: -item[0].count(os.sep)):
             os.chmod(path, mode)
+        if record is not None:
+            from rtbuild._framework.atomic import try_atomic_write
+
+            try_atomic_write(record, marshal.dumps(sources))  # lost: every file is copied again
         # The tag was computed from the files as they were; refuse to build other content.
         if resolve(self.plugin, self.spec).digest != self.digest:
             raise BuildContextError(
@@ -98,7 +106,19 @@ def _ensure_dir(path: str, mode: int) -> None:
     os.chmod(path, mode | 0o700)  # writable while it is filled; the final mode comes last
 
 
-def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str) -> None:
+def _load_record(path: str | None) -> dict[str, tuple[int, ...]]:
+    """Which source file (device, inode, ctime, size, mtime) each staged copy was made from."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            loaded = marshal.load(handle)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str, same_source: bool = False) -> None:
     try:
         have: os.stat_result | None = os.lstat(dest)
     except FileNotFoundError:
@@ -113,9 +133,12 @@ def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str) -> None:
     # back (`cp -p`, `tar x`, `rsync -a`); its ctime cannot be set back, so the copy counts
     # only if it was made (its own ctime) well after the source last changed: a change
     # during or just before the copy is not trusted (a coarse clock can show both in
-    # one tick), and the file is copied again.
+    # one tick), and the file is copied again. And only if it was copied from this very
+    # file: another tree (a new release directory moved into place, a switched symlink)
+    # may hold same-size files with the same mtime written before the copy was made.
     same = (
-        have is not None
+        same_source
+        and have is not None
         and S_ISREG(have.st_mode)
         and (have.st_size, have.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
         and have.st_ctime_ns - st.st_ctime_ns > _RACY_NS
