@@ -26,6 +26,10 @@ class KubernetesBuildError(BuildFailedError):
         return data
 
 
+class BuildCancelledError(KubernetesBuildError):
+    """The Job was stopped because the build was cancelled (interrupt, another platform failed)."""
+
+
 class UploadError(KubernetesBuildError):
     """Streaming the context into the pod failed."""
 
@@ -212,6 +216,7 @@ def pod_deleted_error(pod: dict[str, Any], what: str, lines: list[str]) -> Kuber
 
 
 __all__ = [
+    "BuildCancelledError",
     "ClusterAuthError",
     "ClusterUnreachableError",
     "ContainerRuntimeError",

@@ -17,6 +17,7 @@ from rtbuild import AgentRuntimeBuildError, get_reporter
 from .client import KubeClient
 from .context_tar import ContextTar
 from .failures import (
+    BuildCancelledError,
     EvictedError,
     KubernetesBuildError,
     deadline_error,
@@ -82,6 +83,8 @@ class JobRun:
         self.redact = Redactor.for_build(plan.build_args)
         self.deadline = time.monotonic() + settings.active_deadline_seconds + GRACE_S
         self.timings: dict[str, float] = {}
+        #: Set by :meth:`cancel` (another thread): the run stops at its next check.
+        self.cancelled = threading.Event()
 
     # --- the whole run -----------------------------------------------------------------
 
@@ -92,10 +95,12 @@ class JobRun:
         created = False
         ok = False
         try:
+            self._check_cancelled()
             if self.plan.secret_name:
                 self.client.create("Secret", secret_manifest(self.plan, self.dockerconfigjson))
             self.client.create("Job", job_manifest(self.plan, self.settings))
             created = True
+            self._check_cancelled()  # a cancel that came during the create: delete it now
             reporter.event("k8s_job", job=job_name, namespace=self.client.namespace, message=f"created Job {job_name}")
             pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")
             if self.context is not None:
@@ -112,6 +117,21 @@ class JobRun:
             raise
         finally:
             self._cleanup(job_name, created, ok)
+
+    def cancel(self) -> None:
+        """Stop this run from another thread (Ctrl-C, SIGTERM, another platform failed):
+        its Job and Secret are deleted now, which also ends the run's pod watch."""
+        self.cancelled.set()
+        self._cleanup(self.plan.job_name, True, False)
+
+    def _check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise BuildCancelledError(
+                f"the build Job {self.plan.job_name} was stopped: the build was cancelled",
+                step="build",
+                log_tail=self.lines[-20:],
+                hint="another platform's Job failed, or rtbuild was interrupted (see the first error)",
+            )
 
     def _cleanup(self, job_name: str, created: bool, ok: bool) -> None:
         # Runs on success, failure, Ctrl-C (KeyboardInterrupt) and timeouts alike.
@@ -142,6 +162,7 @@ class JobRun:
         """Watch the Job's pod until ``ready`` says so; failure states raise. A dropped
         watch is re-listed and re-opened."""
         while True:
+            self._check_cancelled()
             pods, version = self.client.list_pods(self.selector)
             for pod in pods:
                 self._check(pod)
@@ -152,6 +173,7 @@ class JobRun:
             # generator is finalised is printed and swallowed by Python, and the build runs on.
             with contextlib.closing(self.client.watch_pods(self.selector, version)) as events:
                 for kind, pod in events:
+                    self._check_cancelled()
                     if kind == "DELETED":
                         self._check_job()
                         raise pod_deleted_error(pod, what, self.lines)

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import base64
 import json
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import BuildRequest, get_reporter
 
-from .manifests import JobPlan
-
 if TYPE_CHECKING:
     from .builder import KubernetesBuilder
     from .context_tar import ContextTar
+    from .jobrun import JobOutcome, JobRun
     from .registry_ops import RegistryOps
+
+#: How long, after a cancel, the other platforms' threads get to finish their clean-up.
+CANCEL_WAIT_S = 20.0
 
 
 class RegistryInspector:
@@ -130,6 +134,49 @@ def _upload_to_registry(builder: KubernetesBuilder, request: BuildRequest, tar: 
     return f"{ref.registry}/{ref.repository}@{digest}"
 
 
+def run_all(runs: list[JobRun]) -> list[JobOutcome]:
+    """Every Job of a build, in parallel; the first failure, Ctrl-C or SIGTERM cancels
+    the others at once (their Jobs and Secrets deleted) and is raised.
+
+    The workers are daemon threads and the caller waits on a queue with a timeout, so an
+    interrupt reaches this thread within a fraction of a second (a thread pool's map would
+    hold it until every Job finished)."""
+    if len(runs) == 1:
+        return [runs[0].run()]
+    answers: queue.Queue[tuple[int, Any]] = queue.Queue()
+
+    def work(index: int, run: JobRun) -> None:
+        try:
+            answers.put((index, run.run()))
+        except BaseException as exc:  # handed to the caller's thread
+            answers.put((index, exc))
+
+    threads = [
+        threading.Thread(target=work, args=(i, run), name=f"job-{run.plan.job_name}", daemon=True)
+        for i, run in enumerate(runs)
+    ]
+    for thread in threads:
+        thread.start()
+    outcomes: dict[int, JobOutcome] = {}
+    try:
+        while len(outcomes) < len(runs):
+            try:
+                index, answer = answers.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            outcomes[index] = answer
+    except BaseException:
+        for run in runs:
+            run.cancel()
+        ends = time.monotonic() + CANCEL_WAIT_S
+        for thread in threads:
+            thread.join(max(0.0, ends - time.monotonic()))
+        raise
+    return [outcomes[i] for i in range(len(runs))]
+
+
 def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
     from rtbuild.enginekit import DIGEST_LABEL, all_tags_current, confirm_label
 
@@ -180,14 +227,9 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
                 plan.secret_name = f"{plan.job_name}-push"
         upload = tar if builder.settings.transport == "exec" else None
 
-        def one(plan: JobPlan) -> Any:
-            return JobRun(client, builder.settings, plan, context=upload, dockerconfigjson=secret).run()
-
-        if len(plans) == 1:
-            outcomes = [one(plans[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=len(plans)) as pool:
-                outcomes = list(pool.map(one, plans))
+        outcomes = run_all(
+            [JobRun(client, builder.settings, plan, context=upload, dockerconfigjson=secret) for plan in plans]
+        )
     finally:
         tar.remove()
     details: dict[str, Any] = {
