@@ -429,3 +429,19 @@ def test_a_staged_copy_from_another_tree_with_equal_stat_data_is_replaced(
     inode = (stage / "ver.py").stat().st_ino
     resolve("p", SourcePayload(str(second), "/opt/code")).sync(str(stage), record)
     assert (stage / "ver.py").stat().st_ino == inode
+
+
+class BrokenPlugin(Plugin):
+    def requirements(self, config: Config) -> RuntimeRequirements:
+        if self.name == "badconfig":
+            raise ConfigError("bundle missing", step="cacerts plugin: read [plugins.cacerts]")
+        raise ValueError("a bug in requirements()")
+
+
+@pytest.mark.parametrize("name", ["badconfig", "buggy"])
+def test_an_error_in_a_runtime_plugins_requirements_names_the_plugin(name: str) -> None:
+    with pytest.raises(Exception) as info:
+        compose_runtime(config(), "busybox:latest", [name], pm=make_pm(BrokenPlugin(name)))
+    from rtbuild._framework.plugins._trace import blamed_on
+
+    assert blamed_on(info.value) == f"runtime plugin {name} ({__name__})"

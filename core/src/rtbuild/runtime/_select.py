@@ -112,7 +112,15 @@ def compose_runtime(
     every plugin's (they change the most).
     """
     selected = select_plugins(available_runtime_plugins(config, pm) if available is None else available, plugins)
-    contributions: list[tuple[str, RuntimeRequirements]] = [(p.name, p.requirements(config)) for p in selected]
+    contributions: list[tuple[str, RuntimeRequirements]] = []
+    for plugin in selected:
+        try:
+            contributions.append((plugin.name, plugin.requirements(config)))
+        except Exception as exc:  # its settings or downloads: the error names the plugin
+            from rtbuild._framework.plugins._trace import blame
+
+            blame(exc, f"runtime plugin {plugin.name} ({type(plugin).__module__})")
+            raise
     if payloads:
         contributions.append(
             (EXTRA_SOURCE_PLUGIN, RuntimeRequirements(payloads=list(payloads), volatility=CALLER_VOLATILITY))
