@@ -73,6 +73,26 @@ def test_cacerts_rejects_a_file_without_certificates(tmp_path: Path) -> None:
         CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(empty)))
 
 
+def test_cacerts_refuses_a_bundle_holding_a_private_key(bundle: Path) -> None:
+    """A cert+key concatenation must not reach an image layer."""
+    for kind in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
+        cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+        bundle.write_text(f"{cert}-----BEGIN {kind}-----\nMIIE\n-----END {kind}-----\n")
+        with pytest.raises(ConfigError, match="holds a private key") as info:
+            CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(bundle)))
+        assert "MIIE" not in info.value.render()
+
+
+def test_cacerts_refuses_a_fifo_and_an_endless_device(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block for ever
+    for source, words in ((fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file")):
+        with pytest.raises(ConfigError, match=words):
+            CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(source)))
+
+
 def test_jupyter_splits_install_and_start_script_between_the_groups() -> None:
     req = JupyterPlugin().requirements(_config("jupyter", port=9999, packages=["ipykernel==6.29.5"]))
     assert "python3 -m venv /opt/rtbuild/jupyter-venv" in req.dockerfile

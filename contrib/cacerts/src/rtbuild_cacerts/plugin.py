@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,19 +75,35 @@ class CACertsSettings:
         return cls(bundle=Path(table.bundle).expanduser(), image_path=table.image_path, proxy=table.proxy)
 
 
+#: Far above any real bundle (Debian's holds ~140 certificates in ~220 KB).
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024
+
+
 def read_bundle(path: Path) -> bytes:
-    """The bundle's bytes; a missing, unreadable or certificate-less file is a ConfigError."""
+    """The bundle's bytes; a missing, unreadable, not regular, oversized or
+    certificate-less file, or one holding a private key, is a ConfigError."""
+    hint = f"point [plugins.cacerts] bundle / {ENV_BUNDLE} at a PEM CA bundle"
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: a FIFO with no writer must not hang the open; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _error(f"the host CA bundle {path} is not a regular file", hint)
+            os.set_blocking(fd, True)
+            data = handle.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         raise _error(
             f"cannot read the host CA bundle {path}: {exc.strerror}",
             f"install ca-certificates on the host, or set [plugins.cacerts] bundle / {ENV_BUNDLE} to a PEM bundle",
         ) from exc
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise _error(f"the host CA bundle {path} is larger than {MAX_BUNDLE_BYTES >> 20} MiB", hint)
     if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise _error(f"{path} holds no PEM certificate", hint)
+    if b"PRIVATE KEY-----" in data:  # BEGIN PRIVATE KEY, RSA/EC/ENCRYPTED PRIVATE KEY
         raise _error(
-            f"{path} holds no PEM certificate",
-            f"point [plugins.cacerts] bundle / {ENV_BUNDLE} at a PEM CA bundle",
+            f"{path} holds a private key: refusing to copy it into the image",
+            "point the bundle at a file of certificates only (the key belongs to the proxy, not the image)",
         )
     return data
 
