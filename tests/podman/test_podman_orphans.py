@@ -86,3 +86,55 @@ def test_kill_9_during_a_pull_leaves_no_podman_and_no_auth_file(stalled: StallRe
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_stalled_pull_ends_in_a_registry_error_exit_3(stalled: StallRegistry, tmp_path: Path) -> None:
+    """The registry answers the manifest HEAD, then never sends a blob: ``exists`` must not
+    hang (Docker's pull deadline; here ``[builders.podman] pull_timeout``, shortened)."""
+    env = cli_env(tmp_path, stalled.host)
+    config = tmp_path / "rtbuild.toml"
+    config.write_text("[builders.podman]\npull_timeout = 3\n")
+    env["RTBUILD_CONFIG"] = str(config)
+    image = f"{stalled.host}/rtbuild-test/stalled:1"
+    try:
+        proc = subprocess.run(
+            [RTBUILD, "exists", image, "--builder", "podman"], env=env, capture_output=True, text=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        for pid in processes_naming(stalled.host):
+            os.kill(pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 3, proc.stderr
+    assert "did not finish within 3 s" in proc.stderr
+    assert stalled.blob_requested.is_set()
+    assert not processes_naming(stalled.host), "the stalled podman pull was left running"
+
+
+def test_a_stalled_pull_is_stopped_at_the_deadline(stalled: StallRegistry, podman_cli: str, tmp_path: Path) -> None:
+    import threading
+
+    from rtbuild import RegistryError
+    from rtbuild_podman import PodmanBuilder
+
+    builder = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    builder.podman.pull_timeout = 2
+    outcome: list[BaseException | bool] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(builder.image_exists(f"{stalled.host}/rtbuild-test/stalled:2"))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=ask, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(60)
+    hung = worker.is_alive()
+    for pid in processes_naming(stalled.host):  # ends a hung pull (before the fix)
+        os.kill(pid, signal.SIGKILL)
+    worker.join(30)
+    assert not hung, "image_exists hung on a stalled pull"
+    assert isinstance(outcome[0], RegistryError), outcome
+    assert "did not finish within 2 s" in outcome[0].message
+    assert time.monotonic() - started < 30

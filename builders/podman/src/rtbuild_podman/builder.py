@@ -18,7 +18,7 @@ from rtbuild import (
     setting,
 )
 
-from .engine import Podman, labels_of, normalize_id
+from .engine import PULL_TIMEOUT_S, Podman, labels_of, normalize_id
 
 if TYPE_CHECKING:
     from rtbuild import Config, PruneItem, PrunePolicy
@@ -40,6 +40,9 @@ class PodmanSettings:
     insecure_registries: list[str] = setting(default_factory=list)
     format: str = setting("oci", choices=FORMATS, help="podman build --format")
     layers: bool = setting(True, help="podman build --layers")
+    pull_timeout: float = setting(
+        PULL_TIMEOUT_S, check=lambda v: None if v > 0 else "must be more than 0", help="seconds a podman pull may take"
+    )
 
 
 class PodmanBuilder(RuntimeBuilder):
@@ -66,6 +69,7 @@ class PodmanBuilder(RuntimeBuilder):
         insecure_registries: Sequence[str] = (),
         format: str = "oci",
         layers: bool = True,
+        pull_timeout: float = PULL_TIMEOUT_S,
     ) -> None:
         if progress not in PROGRESS_MODES:
             raise ConfigError(f"[builders.podman] progress must be one of {', '.join(PROGRESS_MODES)}")
@@ -77,7 +81,7 @@ class PodmanBuilder(RuntimeBuilder):
         self.insecure_registries = list(insecure_registries)
         self.format = format
         self.layers = layers
-        self.podman = Podman(podman_cli, insecure_registries=insecure_registries)
+        self.podman = Podman(podman_cli, insecure_registries=insecure_registries, pull_timeout=pull_timeout)
 
     @classmethod
     def from_config(cls, config: Config, name: str = "podman") -> PodmanBuilder:
@@ -91,6 +95,7 @@ class PodmanBuilder(RuntimeBuilder):
             insecure_registries=[*config.insecure_registries, *s.insecure_registries],
             format=s.format,
             layers=s.layers,
+            pull_timeout=s.pull_timeout,
         )
 
     # --- the contract ------------------------------------------------------------------

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,9 @@ _NOT_FOUND = ("image not known", "no such image", "not found in local storage", 
 _AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "invalid username/password")
 _IMAGE_ID = re.compile(r"(sha256:)?([a-f0-9]{64})")
 _PR_SET_PDEATHSIG = 1
+#: How long a ``podman pull`` may take (Docker's PULL_TIMEOUT_S): a registry that answers the
+#: manifest and then stalls the blobs would otherwise hang ``rtbuild exists`` forever.
+PULL_TIMEOUT_S = 1800.0
 
 
 def _die_with_parent() -> None:
@@ -80,8 +84,11 @@ def _candidates(name: str) -> set[str]:
 class Podman:
     """Runs podman; one instance per builder (and so per CLI call)."""
 
-    def __init__(self, cli: str | None = None, *, insecure_registries: Sequence[str] = ()) -> None:
+    def __init__(
+        self, cli: str | None = None, *, insecure_registries: Sequence[str] = (), pull_timeout: float = PULL_TIMEOUT_S
+    ) -> None:
         self._configured = cli
+        self.pull_timeout = pull_timeout
         self._cli: str | None = None
         self.insecure_registries = list(insecure_registries)
         self._inspected: dict[str, dict[str, Any] | None] = {}
@@ -229,8 +236,11 @@ class Podman:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
-    def _stream(self, action: str, argv: list[str], *, pass_fds: tuple[int, ...] = ()) -> tuple[int, list[str]]:
-        """Run a pull/push, reporting each line; return its exit code and last lines."""
+    def _stream(
+        self, action: str, argv: list[str], *, pass_fds: tuple[int, ...] = (), timeout: float | None = None
+    ) -> tuple[int | None, list[str]]:
+        """Run a pull/push, reporting each line; return its exit code (``None``: stopped
+        after ``timeout`` seconds) and last lines."""
         from rtbuild.enginekit import stop_process_group
 
         reporter = rtbuild.get_reporter()
@@ -244,6 +254,16 @@ class Podman:
             pass_fds=pass_fds,
             preexec_fn=_die_with_parent,
         )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            stop_process_group(proc)  # its stdout closes: the loop below ends
+
+        timer = threading.Timer(timeout, expire) if timeout is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
@@ -251,10 +271,14 @@ class Podman:
                 if text:
                     tail.append(text)
                     reporter.line(text, source=action)
-            return proc.wait(), list(tail)
+            code = proc.wait()
+            return (None if expired.is_set() else code), list(tail)
         except BaseException:
             stop_process_group(proc)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def pull(self, name: str, *, platform: str | None = None) -> None:
         ref = parse_reference(name)
@@ -264,8 +288,16 @@ class Podman:
         if platform:
             argv += ["--platform", platform]
         with self.authfile(ref) as (auth, fds):
-            code, tail = self._stream("pull", [*argv, *auth, str(ref)], pass_fds=fds)
+            code, tail = self._stream("pull", [*argv, *auth, str(ref)], pass_fds=fds, timeout=self.pull_timeout)
         self.forget()
+        if code is None:
+            raise RegistryError(
+                f"pulling {name} from {ref.registry} did not finish within {self.pull_timeout:g} s",
+                step="pull image",
+                log_tail=tail,
+                hint="the registry answered but stalled the download; check it (or the network to it),"
+                " or raise [builders.podman] pull_timeout",
+            )
         if code == 0:
             reporter.event("pulled", image=name, message=f"pulled {name}")
             return
