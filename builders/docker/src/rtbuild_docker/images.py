@@ -10,7 +10,9 @@ reporter and carry the docker config's credentials (:mod:`rtbuild.credentials`).
 from __future__ import annotations
 
 import collections
+import json
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,11 @@ _AUTH_MARKERS = (
 )
 #: How the engine words a registry it could not reach.
 _UNREACHABLE_MARKERS = ("connection refused", "no such host", "i/o timeout", "connection reset", "no route to host")
+#: A pull that reports nothing for this long has stalled (a registry that stopped sending
+#: a blob): the engine itself never gives up on one.
+PULL_STALL_S = 120.0
+#: The longest a pull on demand may take in all, progress or not (as platforms.py's pull).
+PULL_TIMEOUT_S = 1800.0
 _IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
 
 _clients: dict[str, docker.DockerClient] = {}
@@ -148,21 +155,77 @@ def _stream(call: Iterator[Any], host: str) -> Iterator[Mapping[str, Any]]:
         raise unreachable(host, _first_line(exc)) from exc
 
 
+def _is_read_timeout(exc: BaseException) -> bool:
+    """A socket read that waited the whole stall bound (requests wraps it two ways)."""
+    import requests.exceptions
+    import urllib3.exceptions
+
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return True
+    return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args)
+
+
+def _pull_stream(client: docker.DockerClient, params: dict[str, str], auth: dict[str, str], read_s: float) -> Any:
+    """``POST /images/create`` as a streamed response whose every read waits ``read_s`` at most.
+
+    Not ``client.api.pull``: it reads with no timeout at all, and the engine never gives up
+    on a registry that stops sending, so one stalled blob hung rtbuild for good.
+    """
+    from docker.auth import encode_header
+
+    api = client.api
+    return api.post(
+        f"{api.base_url}/v{api.api_version}/images/create",
+        params=params,
+        headers={"X-Registry-Auth": encode_header(auth).decode()},
+        stream=True,
+        timeout=(min(read_s, 60.0), read_s),
+    )
+
+
 def _pull(ref: Reference, image_name: str, docker_host: str | None) -> None:
-    import docker.errors
+    import requests.exceptions
 
     client = docker_client(docker_host)
     host = resolve_host(docker_host)
     progress = _Progress("pull", image_name)
     progress.reporter.event("pull_started", image=image_name, message=f"pulling {image_name}")
     # fromImage=REPO@DIGEST pins the digest; otherwise REPO and TAG.
-    repository = f"{ref.name}@{ref.digest}" if ref.digest else ref.name
-    tag = None if ref.digest else ref.tag
+    params = {"fromImage": f"{ref.name}@{ref.digest}"} if ref.digest else {"fromImage": ref.name, "tag": ref.tag or ""}
+    stall, overall = PULL_STALL_S, PULL_TIMEOUT_S  # read now: tests set them small
+    deadline = time.monotonic() + overall
+    why: str | None = None  # set when rtbuild gives up on the pull
+    error: str | None = None
+    response = None
     try:
-        stream = client.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=_auth_config(ref))
-        error = progress.run(_stream(stream, host))
-    except docker.errors.APIError as exc:
-        error = str(exc.explanation or exc)
+        response = _pull_stream(client, params, _auth_config(ref), min(stall, overall))
+        if response.status_code != 200:
+            error = _answer_message(response)
+        else:
+            for line in response.iter_lines():
+                item = _decode(line)
+                error = progress.feed(item) if item else None
+                if error:
+                    break
+                if time.monotonic() > deadline:
+                    why = f"did not finish within {overall:g} s"
+                    break
+    except requests.exceptions.RequestException as exc:
+        if not _is_read_timeout(exc):
+            raise unreachable(host, _first_line(exc)) from exc
+        why = f"stalled: no progress for {min(stall, overall):g} s"
+    finally:
+        if response is not None:
+            # Closing the connection is what makes the engine cancel an unfinished pull.
+            response.close()
+    if why is not None:
+        raise RegistryError(
+            f"pulling {image_name} from {ref.registry} {why}; the pull was stopped",
+            step="pull image",
+            log_tail=list(progress.tail),
+            hint=f"check that the registry {ref.registry} (or the engine's proxy or mirror for it) is serving,"
+            " then run again",
+        )
     if error is None:
         progress.reporter.event("pulled", image=image_name, message=f"pulled {image_name}")
         return
@@ -179,6 +242,24 @@ def _pull(ref: Reference, image_name: str, docker_host: str | None) -> None:
         log_tail=list(progress.tail),
         hint="the registry listed the image; check the engine can reach the registry (dockerd's own network)",
     )
+
+
+def _decode(line: bytes) -> Mapping[str, Any] | None:
+    try:
+        item = json.loads(line) if line.strip() else None
+    except ValueError:
+        return None
+    return item if isinstance(item, Mapping) else None
+
+
+def _answer_message(response: Any) -> str:
+    """The engine's message in a non-200 answer (``{"message": ...}``), else its status."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    message = data.get("message") if isinstance(data, dict) else None
+    return str(message or f"HTTP {response.status_code}")
 
 
 def image_exists(
@@ -252,4 +333,4 @@ def push_image(image: str, *, docker_host: str | None = None) -> str | None:
     )
 
 
-__all__ = ["docker_client", "image_exists", "push_image"]
+__all__ = ["PULL_STALL_S", "PULL_TIMEOUT_S", "docker_client", "image_exists", "push_image"]
