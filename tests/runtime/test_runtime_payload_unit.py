@@ -445,3 +445,22 @@ def test_an_error_in_a_runtime_plugins_requirements_names_the_plugin(name: str) 
     from rtbuild._framework.plugins._trace import blamed_on
 
     assert blamed_on(info.value) == f"runtime plugin {name} ({__name__})"
+
+
+def test_payload_names_with_line_breaks_other_than_newline_are_copied(tmp_path: Path) -> None:
+    """macOS leaves `Icon\\r` files; str.splitlines() cut names at CR, \\x1c, \\u2028, ..."""
+    from rtbuild.runtime._payload import resolve
+
+    source = tmp_path / "odd"
+    source.mkdir()
+    names = ["Icon\r", "a\x1cb", "c\u2028d", "plain"]
+    for name in names:
+        (source / name).write_text(name)
+    stage = tmp_path / "stage"
+    resolve("p", SourcePayload(str(source), "/opt/odd")).sync(str(stage))
+    assert sorted(os.listdir(stage)) == sorted(names)
+    assert (stage / "Icon\r").read_bytes() == b"Icon\r"
+    (source / "new\nline").write_text("x")
+    with pytest.raises(BuildContextError, match="holds a newline") as info:
+        resolve("p", SourcePayload(str(source), "/opt/odd")).sync(str(stage))
+    assert info.value.hint and "exclude" in info.value.hint

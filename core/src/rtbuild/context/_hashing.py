@@ -291,10 +291,25 @@ def _hash_context(
     result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed
     text = "".join(parts)
     if collect_paths:
-        result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in text.splitlines()]
+        result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in _digest_lines(text, root)]
     result.digest = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogateescape"))
     cache.save(result.digest, files)
     return result
+
+
+def _digest_lines(text: str, root: str) -> list[str]:
+    """The ``name\\0kind...`` lines of a walk's text. Only a newline ends a line: a name
+    may hold a CR or another line break (``str.splitlines`` cut at all of them; macOS
+    leaves ``Icon\\r`` files). A newline inside a name or a link target would make the
+    listing ambiguous, so those are refused."""
+    lines = text.split("\n")[:-1]
+    if any("\0" not in line for line in lines):
+        raise BuildContextError(
+            f"a file name or symlink target under {root} holds a newline, which a runtime payload cannot carry",
+            step="hash runtime payload",
+            hint="rename the file, or exclude it (a .dockerignore in the payload, or the payload's exclude list)",
+        )
+    return lines
 
 
 __all__ = ["CACHE_VERSION", "ContextHash", "StatCache", "cache_dir", "hash_context", "hash_file"]
