@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -445,3 +446,59 @@ def test_engine_archive_without_server_fails_the_build_clearly(
             build_runtime_image(config, "busybox:latest", ["vscode"], repo=repo)
     text = caught.value.render()
     assert "the archive must hold one top directory" in text
+
+
+# --- hostile or broken URLs and servers ---------------------------------------------------
+
+
+def test_credentials_in_the_url_are_never_shown(release: Release, cache: Path) -> None:
+    secret_url = release.url.replace("http://", "http://u:s3cretTOKEN@") + "?X-Amz-Signature=sig0nly"
+    reporter = RecordingReporter()
+    with use_reporter(reporter), pytest.raises(ChecksumMismatchError) as caught:
+        fetch_verified(secret_url, "0" * 64)
+    shown = caught.value.render() + repr(caught.value.to_dict()) + repr(reporter.events)
+    assert "s3cretTOKEN" not in shown and "sig0nly" not in shown
+    assert "***@127.0.0.1" in caught.value.message
+
+
+def test_a_malformed_url_and_an_unusable_cache_are_config_errors(tmp_path: Path, cache: Path) -> None:
+    with pytest.raises(ConfigError, match="malformed"):
+        fetch_verified("http://[::1/x", "0" * 64)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError, match="for downloads"):
+        fetch_verified("http://127.0.0.1:9/x", "0" * 64, cache=tmp_path / "afile" / "downloads")
+
+
+def test_a_server_dripping_bytes_is_stopped_at_the_deadline(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each read gets a byte before the read timeout, so only an overall deadline ends it."""
+    from rtbuild_vscode import download
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    monkeypatch.setattr(download, "DOWNLOAD_DEADLINE_S", 1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DownloadError, match="deadline"):
+            fetch_verified(f"http://127.0.0.1:{httpd.server_address[1]}/a.tgz", "0" * 64)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert time.monotonic() - started < 8
+    assert _cache_entries(cache) == []

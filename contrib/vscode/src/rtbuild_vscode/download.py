@@ -24,6 +24,24 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 #: Report progress every this many bytes when the size is unknown (else every 10 %).
 _REPORT_EVERY = 16 << 20
+#: A download still running after this long, or larger than this, is stopped: the
+#: per-read timeout alone lets a server that sends a byte now and then hold a build for ever.
+DOWNLOAD_DEADLINE_S = 1800.0
+MAX_DOWNLOAD_BYTES = 4 << 30
+
+
+def shown(url: str) -> str:
+    """``url`` as errors and progress show it: credentials in the user part or the query
+    (presigned URLs) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(a malformed URL)"
+    user = "***@" if parts.username or parts.password else ""
+    netloc = f"{user}[{host}]{port}" if ":" in host else f"{user}{host}{port}"
+    return parts._replace(netloc=netloc, query="***" if parts.query else "", fragment="").geturl()
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -55,6 +73,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _mismatch(url: str, expected: str, actual: str) -> ChecksumMismatchError:
+    url = shown(url)
     return ChecksumMismatchError(
         f"sha256 mismatch for {url}: expected {expected}, got {actual}",
         step="verify download",
@@ -66,15 +85,18 @@ def _mismatch(url: str, expected: str, actual: str) -> ChecksumMismatchError:
     )
 
 
-def _stream_to(url: str, target: Path, *, timeout: float) -> str:
+def _stream_to(url: str, target: Path, *, timeout: float, deadline_s: float | None = None) -> str:
     """Download ``url`` into ``target`` (an open-able path); return the content's sha256."""
     import hashlib
     import ssl
+    import time
 
     import httpx
     from rtbuild import get_reporter
 
     reporter = get_reporter()
+    name = shown(url)
+    give_up = time.monotonic() + (DOWNLOAD_DEADLINE_S if deadline_s is None else deadline_s)
     digest = hashlib.sha256()
     # The system trust store (and SSL_CERT_FILE / SSL_CERT_DIR), not certifi's bundle:
     # sites behind TLS-intercepting proxies have their CA there.
@@ -86,36 +108,43 @@ def _stream_to(url: str, target: Path, *, timeout: float) -> str:
         ):
             if response.status_code >= 400:
                 raise DownloadError(
-                    f"cannot download {url}: HTTP {response.status_code} {response.reason_phrase}",
+                    f"cannot download {name}: HTTP {response.status_code} {response.reason_phrase}",
                     step="download",
                     hint="check the URL (release name, version, architecture) in [plugins.vscode] url",
                 )
             total = int(response.headers.get("content-length") or 0) or None
             step = max(total // 10, _CHUNK) if total else _REPORT_EVERY
-            reporter.event("download_started", url=url, total=total, message=f"downloading {url}")
+            reporter.event("download_started", url=name, total=total, message=f"downloading {name}")
             done, next_report = 0, step
             with open(target, "wb") as out:
-                for chunk in response.iter_bytes(_CHUNK):
+                for chunk in response.iter_bytes():  # as it arrives: a slow server meets the deadline
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
+                    if done > MAX_DOWNLOAD_BYTES or time.monotonic() > give_up:
+                        too = "larger than 4 GiB" if done > MAX_DOWNLOAD_BYTES else "still running after its deadline"
+                        raise DownloadError(
+                            f"download of {name} stopped: {too} ({done / 1e6:.1f} MB so far)",
+                            step="download",
+                            hint="check the URL names the release archive and the server is not stalling",
+                        )
                     if done >= next_report:
                         next_report += step
                         share = f" ({100 * done // total}%)" if total else ""
                         reporter.event(
                             "download_progress",
-                            url=url,
+                            url=name,
                             bytes=done,
                             total=total,
-                            message=f"downloading {url}: {done / 1e6:.1f} MB{share}",
+                            message=f"downloading {name}: {done / 1e6:.1f} MB{share}",
                         )
     except httpx.HTTPError as exc:
         raise DownloadError(
-            f"cannot download {url}: {type(exc).__name__}: {exc}",
+            f"cannot download {name}: {type(exc).__name__}: {str(exc).replace(url, name)}",
             step="download",
             hint="check the URL and that this host can reach it (proxy: HTTPS_PROXY; CA: SSL_CERT_FILE)",
         ) from exc
-    reporter.event("download_finished", url=url, bytes=done, message=f"downloaded {url} ({done / 1e6:.1f} MB)")
+    reporter.event("download_finished", url=name, bytes=done, message=f"downloaded {name} ({done / 1e6:.1f} MB)")
     return digest.hexdigest()
 
 
@@ -136,13 +165,21 @@ def _copy_local(url: str, target: Path) -> str:
 
 def fetch(url: str, target: Path, *, timeout: float = 60.0) -> str:
     """Fetch ``url`` (http, https or file) into ``target``; return its sha256."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+        urlsplit(url).port  # noqa: B018 -- a bad port or IPv6 host raises only when read
+    except ValueError as exc:
+        raise ConfigError(
+            f"the download URL {shown(url)} is malformed: {exc}",
+            step="read configuration",
+            hint="check [plugins.vscode] url (RTBUILD_VSCODE_URL)",
+        ) from None
     if scheme == "file":
         return _copy_local(url, target)
     if scheme in ("http", "https"):
         return _stream_to(url, target, timeout=timeout)
     raise ConfigError(
-        f"unsupported URL {url!r}: only http, https and file URLs can be downloaded",
+        f"unsupported URL {shown(url)!r}: only http, https and file URLs can be downloaded",
         step="read configuration",
         hint="give the full release archive URL, e.g. https://github.com/gitpod-io/openvscode-server/releases/...",
     )
@@ -159,7 +196,14 @@ def fetch_verified(url: str, sha256: str, *, cache: Path | None = None, timeout:
 
     expected = normalize_sha256(sha256, source="sha256")
     cache = cache or cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot use {cache} for downloads: {exc.strerror or exc}",
+            step="download",
+            hint="make $XDG_CACHE_HOME (default ~/.cache) a writable directory, or point it at one",
+        ) from exc
     final = cache / expected
     with FileLock(str(cache / f"{expected}.lock")):
         if final.is_file():
@@ -180,4 +224,4 @@ def fetch_verified(url: str, sha256: str, *, cache: Path | None = None, timeout:
     return final
 
 
-__all__ = ["cache_dir", "fetch", "fetch_verified", "file_sha256", "normalize_sha256"]
+__all__ = ["cache_dir", "fetch", "fetch_verified", "file_sha256", "normalize_sha256", "shown"]

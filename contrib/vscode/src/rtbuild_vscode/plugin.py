@@ -25,7 +25,7 @@ import rtbuild
 from rtbuild import RuntimeRequirements, setting
 from rtbuild.errors import ConfigError
 
-from .download import fetch_verified, normalize_sha256
+from .download import fetch_verified, normalize_sha256, shown
 
 if TYPE_CHECKING:
     from rtbuild import Config
@@ -82,9 +82,9 @@ class VSCodeSettings:
             )
         if not settings.sha256.strip():
             raise _config_error(
-                f"no sha256 configured for {url}",
+                f"no sha256 configured for {shown(url)}",
                 f"set [plugins.vscode] sha256 or {ENV_SHA256} to the release's published digest"
-                f" (`curl -sL {url} | sha256sum` shows what it serves now; verify it against the release page)",
+                f" (`curl -sL {shown(url)} | sha256sum` shows what it serves now; verify it against the release page)",
             )
         sha256 = normalize_sha256(settings.sha256.strip(), source="[plugins.vscode] sha256")
         install_dir = settings.install_dir.rstrip("/") or "/"
