@@ -155,8 +155,23 @@ def test_a_watch_finds_libc_without_running_ldconfig(context: Path, monkeypatch:
 
 def test_a_closed_session_refuses_to_build(session: BuildSession, context: Path) -> None:
     session.close()
-    with pytest.raises(rtbuild.AgentRuntimeBuildError, match="closed"):
+    with pytest.raises(rtbuild.ConfigError, match="closed") as info:
         _build(session, context)
+    assert info.value.hint and "new" in info.value.hint
+
+
+def test_a_digest_asked_after_close_walks_and_leaves_no_watch(context: Path) -> None:
+    """A call still running when the session closes (another thread) must not start a
+    watch that nobody will close: its inotify descriptors would live as long as the process."""
+    from rtbuild.context import hash_context
+    from rtbuild.context._watch import ResidentDigests
+
+    digests = ResidentDigests()
+    digests.close()
+    before = len(os.listdir("/proc/self/fd"))
+    result = digests.digest(str(context), str(context / "Dockerfile"), lambda: hash_context(str(context)))
+    assert result.digest == hash_context(str(context)).digest
+    assert digests.walks == 1 and len(os.listdir("/proc/self/fd")) == before
 
 
 # --- trying to fool it -------------------------------------------------------------------

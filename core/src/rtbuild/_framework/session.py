@@ -103,9 +103,11 @@ class BuildSession:
 
     def _check_open(self) -> None:
         if self._closed:
-            from rtbuild.errors import AgentRuntimeBuildError
+            from rtbuild.errors import ConfigError
 
-            raise AgentRuntimeBuildError("this BuildSession is closed", step="build session")
+            raise ConfigError(
+                "this BuildSession is closed", step="build session", hint="open a new rtbuild.BuildSession()"
+            )
 
     def close(self) -> None:
         """Stop every watch; the session cannot build afterwards."""

@@ -231,6 +231,7 @@ class ResidentDigests:
         self._why_not: dict[str, str] = {}
         self._known: dict[tuple[str, str, str, str, str], tuple[int, Any]] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self.hits = 0
         self.walks = 0
         #: Label checks after a build that the watch answered without a walk.
@@ -295,6 +296,8 @@ class ResidentDigests:
 
     def _watch(self, root: str) -> ContextWatch | None:
         with self._lock:
+            if self._closed:  # a call still running when the session closed: walk, watch nothing new
+                return None
             watch = self._watches.get(root)
             if watch is not None and watch.identity != root_identity(root):
                 # The path names another directory now (a symlink re-pointed, the context
@@ -316,6 +319,7 @@ class ResidentDigests:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for watch in self._watches.values():
                 if watch is not None:
                     watch.close()
