@@ -461,6 +461,18 @@ def test_fault_500_reaches_lightkube_once(cluster: FakeCluster, lk: Client) -> N
     assert list(lk.list(Job)) == []
 
 
+def test_fault_lost_answer_creates_but_never_answers(cluster: FakeCluster, kctl: Kubectl, lk: Client) -> None:
+    cluster.faults.lose_next_answer("create", "jobs")
+    with pytest.raises(httpx2.HTTPError):
+        lk.create(Job.from_dict(job_manifest("lost-answer", ["sleep", "30"])))
+    # It happened all the same: both clients see the Job, and creating it again is a 409.
+    assert lk.get(Job, "lost-answer").metadata.name == "lost-answer"
+    assert b"lost-answer" in kctl.run("get", "jobs", "-o", "name").stdout
+    with pytest.raises(ApiError) as err:
+        lk.create(Job.from_dict(job_manifest("lost-answer", ["sleep", "30"])))
+    assert err.value.status.code == 409
+
+
 def test_fault_exec_forbidden_names_verb_and_resource(cluster: FakeCluster, kctl: Kubectl, lk: Client) -> None:
     lk.create(Job.from_dict(job_manifest("forbid", ["sleep", "60"])))  # type: ignore[no-untyped-call]
     pod = pod_of(cluster, "forbid", "Running")["metadata"]["name"]

@@ -125,6 +125,9 @@ def make_middleware(cluster: FakeCluster) -> Any:
                 record.status = injected.status
                 return injected
             response = await handler(request)
+            if cluster.faults.take_lost_answer(target) and request.transport is not None:
+                record.status = 0  # done, but the client never hears of it
+                request.transport.close()
         except ApiError as exc:
             response = reply(error_status(exc), exc.code)
         except web.HTTPException as exc:

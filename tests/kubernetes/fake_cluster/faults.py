@@ -43,6 +43,7 @@ class Faults:
         self._watch_drops: list[int] = []
         self._exec_breaks: list[int] = []
         self._log_drops: list[int] = []
+        self._lost_answers: list[tuple[str, str]] = []
         self.latency = 0.0  # seconds added before every API answer (a slow or distant API server)
         self.unauthorized = False  # every request answers 401 (an expired or revoked token)
 
@@ -80,6 +81,13 @@ class Faults:
         with self._lock:
             self._log_drops.append(after_bytes)
 
+    def lose_next_answer(self, verb: str, resource: str) -> None:
+        """The next request matching verb/resource is carried out, then its connection is
+        closed before the answer is sent (a proxy or the network lost it): the client cannot
+        tell whether it happened."""
+        with self._lock:
+            self._lost_answers.append((verb, resource))
+
     def drop_watches(self, abrupt: bool = False) -> int:
         """End every open watch now; ``abrupt`` resets the connection instead. Returns how many."""
         return self._cluster.call(self._cluster.end_watches(abrupt))
@@ -100,6 +108,7 @@ class Faults:
             self._watch_drops.clear()
             self._exec_breaks.clear()
             self._log_drops.clear()
+            self._lost_answers.clear()
             self.unauthorized = False
             self.latency = 0.0
 
@@ -111,6 +120,13 @@ class Faults:
     def take_log_drop(self) -> int | None:
         with self._lock:
             return self._log_drops.pop(0) if self._log_drops else None
+
+    def take_lost_answer(self, target: Target | None) -> bool:
+        with self._lock:
+            if target is not None and (target.verb, target.label) in self._lost_answers:
+                self._lost_answers.remove((target.verb, target.label))
+                return True
+            return False
 
     def take_watch_drop(self) -> int | None:
         with self._lock:

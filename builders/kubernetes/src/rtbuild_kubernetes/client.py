@@ -126,9 +126,24 @@ class LightkubeClient:
         return {"Job": Job, "Secret": Secret, "Pod": Pod, "Event": Event}[kind]
 
     def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        from lightkube import ApiError
+
         model = self._model(kind)
-        created = self._call("create", _RESOURCES[kind][1], lambda: self._client.create(model.from_dict(obj)))
-        return _as_dict(created)
+        attempts = 0
+
+        def run() -> Any:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self._client.create(model.from_dict(obj))
+            except ApiError as exc:
+                # A retry (the first attempt's answer was lost) that meets AlreadyExists: the
+                # first attempt created it (names carry the build id, so nobody else did).
+                if exc.status.code == 409 and attempts > 1:
+                    return self._client.get(model, obj["metadata"]["name"])
+                raise
+
+        return _as_dict(self._call("create", _RESOURCES[kind][1], run))
 
     def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None:
         from lightkube import ApiError

@@ -18,6 +18,7 @@ from .client import KubeClient
 from .context_tar import ContextTar
 from .failures import (
     BuildCancelledError,
+    ClusterAuthError,
     EvictedError,
     KubernetesBuildError,
     deadline_error,
@@ -98,8 +99,14 @@ class JobRun:
             self._check_cancelled()
             if self.plan.secret_name:
                 self.client.create("Secret", secret_manifest(self.plan, self.dockerconfigjson))
-            self.client.create("Job", job_manifest(self.plan, self.settings))
+            # Before the call: a create whose answer is lost may have created the Job all the
+            # same, so a failure from here on deletes it (a 404 there is quiet).
             created = True
+            try:
+                self.client.create("Job", job_manifest(self.plan, self.settings))
+            except ClusterAuthError:
+                created = False  # refused outright (401/403): no Job exists to delete
+                raise
             self._check_cancelled()  # a cancel that came during the create: delete it now
             reporter.event("k8s_job", job=job_name, namespace=self.client.namespace, message=f"created Job {job_name}")
             pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")
