@@ -170,6 +170,20 @@ def test_unwritable_path_warns_and_keeps_the_build(
     assert "demo/app:1" in builder.images
 
 
+@pytest.mark.parametrize(("table", "words"), [({"path": ["a"]}, "expected a string"), ({"pth": "x"}, "unknown key")])
+def test_a_bad_metrics_table_warns_and_keeps_the_build(
+    context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: dict[str, Any], words: str
+) -> None:
+    """Checked like every plugin's table, but said as a warning: raising after the build
+    would fail a build that succeeded. Nothing is written where a list's repr names a file."""
+    monkeypatch.delenv("RTBUILD_METRICS_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    builder = SizedBuilder()
+    with pytest.warns(metrics_plugin.MetricsWarning, match=words):
+        result = _build(context, builder, config=Config(plugins={"metrics": table}))
+    assert result.image == "demo/app:1" and not (tmp_path / "['a']").exists()
+
+
 def test_path_precedence(tmp_path: Path) -> None:
     config = Config(plugins={"metrics": {"path": str(tmp_path / "from-config.jsonl")}})
     env = {"RTBUILD_METRICS_FILE": str(tmp_path / "from-env.jsonl")}

@@ -118,6 +118,8 @@ def test_jupyter_index_url_is_a_build_arg() -> None:
     [
         ({"venv": "opt/venv"}, "not a plain absolute path"),
         ({"venv": "/opt/v; rm -rf /"}, "not a plain absolute path"),
+        ({"venv": "/opt/.."}, "not a plain absolute path"),
+        ({"venv": "/opt/./venv"}, "not a plain absolute path"),
         ({"packages": []}, "non-empty list"),
         ({"port": 0}, "not a TCP port"),
         ({"ip": "localhost"}, "not an IP address"),

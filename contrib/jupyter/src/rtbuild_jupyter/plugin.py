@@ -50,7 +50,9 @@ def _error(message: str, hint: str) -> ConfigError:
 
 
 def _plain_dir(value: str) -> str | None:
-    if _SAFE_DIR.match(value.rstrip("/")):
+    path = value.rstrip("/")
+    # `.` and `..` parts would name another directory than the one written (/opt/.. is /).
+    if _SAFE_DIR.match(path) and not {".", ".."} & set(path.split("/")):
         return None
     return f"is not a plain absolute path (e.g. {DEFAULT_VENV})"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,12 +33,19 @@ def default_path(env: Mapping[str, str] | None = None) -> Path:
     return rtbuild.state_dir("metrics.jsonl", env=env)
 
 
+@dataclass(frozen=True)
+class _Table:
+    """``[plugins.metrics]``: checked like every plugin's table (types, unknown keys)."""
+
+    path: str = rtbuild.setting("", env=ENV_FILE, help="the JSON-lines file to append to")
+
+
 def metrics_path(config: Config, env: Mapping[str, str] | None = None) -> Path:
     """Where lines go: ``RTBUILD_METRICS_FILE`` > ``[plugins.metrics] path`` > default."""
     env = os.environ if env is None else env
-    raw = env.get(ENV_FILE) or config.plugin_config("metrics").get("path")
+    raw = rtbuild.plugin_settings(_Table, config, "metrics", env=env, docs="docs/plugins/metrics.md").path
     if raw:
-        return Path(os.path.expanduser(str(raw)))
+        return Path(os.path.expanduser(raw))
     return default_path(env)
 
 
@@ -67,7 +75,7 @@ def post_build(request: BuildRequest, result: BuildResult, config: Config, build
     known = result.details.get("image_size")
     size = known if isinstance(known, int) and not isinstance(known, bool) else image_size(builder, result.image)
     record = make_record(result, size, _stage(request))
-    _write(metrics_path(config), record)
+    _write(config, record)
 
 
 @rtbuild.hookimpl
@@ -75,13 +83,15 @@ def build_failed(
     request: BuildRequest, error: Exception, config: Config, builder: RuntimeBuilder | None, duration_s: float
 ) -> None:
     name = (builder.name or type(builder).__name__) if builder is not None else request.builder
-    _write(metrics_path(config), make_failure_record(request, error, name, duration_s, _stage(request)))
+    _write(config, make_failure_record(request, error, name, duration_s, _stage(request)))
 
 
-def _write(path: Path, record: dict[str, object]) -> None:
+def _write(config: Config, record: dict[str, object]) -> None:
+    # A bad [plugins.metrics] table is said as a warning, never raised: raising here would
+    # fail a build that succeeded, or hide the error of one that failed.
     try:
-        append_line(path, record)
-    except MetricsWriteError as exc:
+        append_line(metrics_path(config), record)
+    except (MetricsWriteError, rtbuild.ConfigError) as exc:
         from rtbuild import get_reporter
 
         outcome = "succeeded" if record.get("success") else "failed anyway"
