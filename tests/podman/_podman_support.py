@@ -98,6 +98,19 @@ def _prune_podman_builds() -> Iterator[None]:
         podman("image", "prune", "-f", "--filter", "label=org.rtbuild.input-digest", check=False)
 
 
+def processes_naming(text: str) -> list[int]:
+    """PIDs whose command line mentions ``text`` (a test's own unique token)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def write_context(root: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "Dockerfile").write_text(dockerfile)

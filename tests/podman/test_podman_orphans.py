@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _podman_support import processes_naming
 from _stall_registry import StallRegistry
 
 pytestmark = [pytest.mark.engine]
@@ -27,19 +28,6 @@ def stalled() -> Iterator[StallRegistry]:
     stub = StallRegistry()
     yield stub
     stub.close()
-
-
-def processes_naming(text: str) -> list[int]:
-    """PIDs whose command line mentions ``text`` (this test's registry address)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def files_holding(root: Path, secret: bytes) -> list[Path]:

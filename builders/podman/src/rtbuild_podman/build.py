@@ -4,7 +4,9 @@ and multi-platform requests as one build per platform plus a registry index."""
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from rtbuild.enginekit import (
 )
 
 from .auth import find_credentials
+from .leftovers import MARK_ARG, remove_leftovers, unmark
 
 if TYPE_CHECKING:
     from .builder import PodmanBuilder
@@ -200,15 +203,28 @@ def build_one(
     log_path = log_path_for(builder.log_directory(), tags[0])
     # Secrets reach podman as id/src/env names; it reads the values itself.
     recorder = StepRecorder()  # the step profile (rtbuild build --profile, rtbuild metrics)
-    result = run_build(
-        argv,
-        env={},
-        log_path=log_path,
-        stream=builder.progress == "plain",
-        on_line=recorder.feed,
-        redact=redact if redact is not None else redactor_for(request),
-        shown_argv=redact_argv(argv),
-    )
+    mask = redact if redact is not None else redactor_for(request)
+    marker = uuid.uuid4().hex  # names this build's working containers (see .leftovers)
+    argv = [*argv[:-1], "--build-arg", f"{MARK_ARG}={marker}", argv[-1]]
+    # A TMPDIR of its own: Buildah's temp dirs (RUN bundles) go with it, even when podman is
+    # stopped mid-RUN. Where Buildah would put them (TMPDIR, else /var/tmp: not a tmpfs).
+    base = os.environ.get("TMPDIR") or ("/var/tmp" if os.path.isdir("/var/tmp") else None)
+    with tempfile.TemporaryDirectory(prefix="rtbuild-podman-", dir=base, ignore_cleanup_errors=True) as tmpdir:
+        try:
+            result = run_build(
+                argv,
+                env={"TMPDIR": tmpdir},
+                log_path=log_path,
+                stream=builder.progress == "plain",
+                on_line=recorder.feed,
+                redact=lambda line: unmark(mask(line)),
+                shown_argv=redact_argv(argv),
+            )
+        except BaseException:
+            remove_leftovers(builder.podman, tmpdir, marker)
+            raise
+        if result.returncode != 0:
+            remove_leftovers(builder.podman, tmpdir, marker)
     builder.podman.forget()
     if result.returncode != 0:
         error = build_error(result.lines, result.returncode, log_path=log_path, engine="podman")
