@@ -34,6 +34,7 @@ from rtbuild.enginekit import (
     skip_blocked,
     split_platforms,
 )
+from rtbuild.oci import parse_reference
 
 from .auth import find_credentials
 from .leftovers import MARK_ARG, remove_leftovers, unmark
@@ -110,6 +111,25 @@ def _flags(request: BuildRequest) -> list[str]:
     return flags + _without_file(list(request.extra_build_args))
 
 
+def _tls_args(builder: PodmanBuilder, request: BuildRequest, dockerfile: str) -> list[str]:
+    """``--tls-verify=false`` when every registry the Dockerfile takes images from is a
+    loopback or insecure one (as for exists/pull/push). The flag covers every registry of
+    the build, so it is never given while one image comes from a verified registry."""
+    if any(arg.startswith("--tls-verify") for arg in request.extra_build_args):
+        return []  # the user's own choice
+    with open(dockerfile, encoding="utf-8", errors="replace") as handle:
+        images = external_images(handle.read(), request.build_args, request.platform)
+    registries = set()
+    for image in images:
+        try:
+            registries.add(parse_reference(image).registry)
+        except Exception:  # a name podman will reject anyway: count it as verified
+            return []
+    if registries and not any(builder.podman.tls_verify(registry) for registry in registries):
+        return ["--tls-verify=false"]
+    return []
+
+
 def argv_for(
     builder: PodmanBuilder, request: BuildRequest, tags: list[str], dockerfile: str, labels: dict[str, str]
 ) -> list[str]:
@@ -119,6 +139,7 @@ def argv_for(
         argv += ["-t", tag]
     if request.platform:
         argv += ["--platform", request.platform]
+    argv += _tls_args(builder, request, dockerfile)
     for key, value in request.build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
     for key, value in {**request.labels, **labels}.items():
