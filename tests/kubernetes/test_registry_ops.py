@@ -3,15 +3,18 @@ registries: where credentials may go, and what a malformed or stuck registry giv
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from _scripted_registry import Request, docker_config, scripted
-from rtbuild import RegistryAuthError
+from rtbuild import RegistryAuthError, RegistryError
 from rtbuild.oci import is_loopback, parse_reference
-from rtbuild_kubernetes.registry_ops import RegistryOps
+from rtbuild_kubernetes.registry_ops import OCI_MANIFEST, RegistryOps
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -89,3 +92,38 @@ def test_an_upload_location_on_the_registry_itself_keeps_the_authorization(
     put = [r for r in reg.log if r.method == "PUT"]
     assert put[-1].headers.get("Authorization") == basic
     assert "_state=x" in put[-1].path and "digest=sha256" in put[-1].path
+
+
+def test_a_registry_that_drips_its_answer_is_given_up_on_at_the_overall_deadline() -> None:
+    def drip(request: Request) -> None:
+        handler = request.raw
+        handler.send_response(200)
+        handler.send_header("Content-Type", OCI_MANIFEST)
+        handler.send_header("Content-Length", "100000")
+        handler.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(60):  # a byte every second: never a read timeout
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+                time.sleep(1)
+
+    ops = RegistryOps()
+    ops.deadline = 3
+    errors: list[BaseException] = []
+
+    def check(address: str) -> None:
+        try:
+            ops.image_config(f"{address}/team/base:1")
+        except BaseException as exc:
+            errors.append(exc)
+
+    with scripted(drip) as reg:
+        started = time.monotonic()
+        worker = threading.Thread(target=check, args=(reg.address,), daemon=True)
+        worker.start()
+        worker.join(20)
+        took = time.monotonic() - started
+        assert not worker.is_alive(), "still waiting on a dripping registry after 20 s"
+    assert took < 10
+    assert len(errors) == 1 and isinstance(errors[0], RegistryError), errors
+    assert errors[0].step == "query registry" and "within 3s" in str(errors[0])

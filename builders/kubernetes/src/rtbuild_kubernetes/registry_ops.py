@@ -10,10 +10,12 @@ come from :func:`rtbuild.oci.get_credentials`; they are sent only in Authorizati
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -30,14 +32,19 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 ACCEPT = ", ".join((DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_LIST, OCI_INDEX))
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+#: An upload's overall deadline grows by one second per this many bytes (1 MiB/s at worst).
+MIN_UPLOAD_RATE = 1024 * 1024
 
 
 class RegistryOps:
     """Manifest/blob reads and writes with Basic or Bearer auth, one instance per build."""
 
-    def __init__(self, insecure_registries: Iterable[str] = (), timeout: float = 60.0) -> None:
+    def __init__(self, insecure_registries: Iterable[str] = (), timeout: float = 60.0, deadline: float = 120.0) -> None:
         self.insecure = list(insecure_registries)
         self.timeout = timeout
+        #: Overall limit of one request: httpx's timeout applies per read, so a registry
+        #: dripping a byte every few seconds would otherwise hold a call forever.
+        self.deadline = deadline
         self._auth: dict[tuple[str, str], str] = {}
 
     # --- transport ---------------------------------------------------------------------
@@ -88,7 +95,9 @@ class RegistryOps:
 
         try:
             with httpx.Client(timeout=self.timeout) as client:
-                token_response = client.get(realm, params=params, auth=auth)
+                token_response = self._within(
+                    lambda: client.get(realm, params=params, auth=auth), realm, client.close, self.deadline
+                )
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"token service {realm} is unreachable: {exc}", step="authenticate to registry"
@@ -122,9 +131,12 @@ class RegistryOps:
         own = _origin(target) == _origin(base)
         if own and key in self._auth:
             sent["Authorization"] = self._auth[key]
+        budget = self.deadline + int(sent.get("Content-Length") or 0) / MIN_UPLOAD_RATE
         try:
             with self._client(ref.api_host) as client:
-                response = client.request(method, target, headers=sent, content=content)
+                response = self._within(
+                    lambda: client.request(method, target, headers=sent, content=content), target, client.close, budget
+                )
                 if response.status_code == 401 and own and "Authorization" not in sent:
                     authorization = self._authorize(ref, response, actions)
                     if authorization is None:
@@ -136,7 +148,12 @@ class RegistryOps:
                     self._auth[key] = sent["Authorization"] = authorization
                     if hasattr(content, "seek"):
                         content.seek(0)  # type: ignore[union-attr]
-                    response = client.request(method, target, headers=sent, content=content)
+                    response = self._within(
+                        lambda: client.request(method, target, headers=sent, content=content),
+                        target,
+                        client.close,
+                        budget,
+                    )
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"registry {ref.registry} is unreachable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
@@ -150,6 +167,36 @@ class RegistryOps:
                 hint=f"check the credentials for {ref.registry} (`docker login {ref.registry}`)",
             )
         return response
+
+    @staticmethod
+    def _within(
+        call: Callable[[], httpx.Response], url: str, abort: Callable[[], None], budget: float
+    ) -> httpx.Response:
+        """``call()`` in a daemon thread, or a RegistryError once ``budget`` seconds passed
+        (the client is then closed, which drops the connection)."""
+        box: list[Any] = []
+
+        def run() -> None:
+            try:
+                box.append(call())
+            except BaseException as exc:  # handed to the caller's thread
+                box.append(exc)
+
+        worker = threading.Thread(target=run, name="rtbuild-k8s-registry", daemon=True)
+        worker.start()
+        worker.join(budget)
+        if worker.is_alive():
+            with contextlib.suppress(Exception):
+                abort()
+            host = url.split("://", 1)[-1].split("/", 1)[0]
+            raise RegistryError(
+                f"registry {host} did not answer {url.split('?', 1)[0]} within {budget:g}s",
+                step="query registry",
+                hint=f"the registry {host} is overloaded or stuck; retry later",
+            )
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]  # type: ignore[no-any-return]
 
     # --- reads -------------------------------------------------------------------------
 
