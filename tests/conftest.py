@@ -29,7 +29,9 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     if "RTBUILD_METRICS_FILE" not in os.environ:
-        os.environ["RTBUILD_METRICS_FILE"] = os.path.join(tempfile.mkdtemp(prefix="rtbuild-metrics-"), "m.jsonl")
+        made = tempfile.mkdtemp(prefix="rtbuild-metrics-")
+        os.environ["RTBUILD_METRICS_FILE"] = os.path.join(made, "m.jsonl")
+        config.add_cleanup(lambda: shutil.rmtree(made, ignore_errors=True))  # not one dir per run in /tmp
 
 
 @pytest.hookimpl(hookwrapper=True)
