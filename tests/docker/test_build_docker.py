@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import docker_build_helpers as h
 import pytest
@@ -213,13 +214,16 @@ def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, conte
     ("dockerfile", "step", "text"),
     [
         ("FROM busybox:latest\nRUNN echo\n", "parse Dockerfile", "unknown instruction"),
-        # A loopback registry nobody serves: the engine's lookup stays on 127.0.0.1.
-        ("FROM 127.0.0.1:9/rtbuild-test-no-such-base:1\nRUN true\n", "rtbuild-test-no-such-base", "base image"),
+        # A loopback registry that does not have it: the engine's lookup stays on 127.0.0.1.
+        # (A registry that does not answer at all is a RegistryError: test_base_registry.py.)
+        ("FROM {registry}/rtbuild-test-no-such-base:1\nRUN true\n", "rtbuild-test-no-such-base", "base image"),
     ],
     ids=["parse-error", "missing-base"],
 )
-def test_dockerfile_errors(images: h.Images, context: Path, dockerfile: str, step: str, text: str) -> None:
-    (context / "Dockerfile").write_text(dockerfile)
+def test_dockerfile_errors(
+    images: h.Images, context: Path, registry: Any, dockerfile: str, step: str, text: str
+) -> None:
+    (context / "Dockerfile").write_text(dockerfile.format(registry=registry.host))
     with pytest.raises(BuildFailedError) as info:
         h.build(images, context)
     assert step in (info.value.step or "") and text in info.value.message

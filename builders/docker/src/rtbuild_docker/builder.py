@@ -303,6 +303,11 @@ class DockerBuilder(RuntimeBuilder):
             text = read_text(dockerfile) if dockerfile != "-" else ""  # stdin: context_digest refuses it
             analysis = analyse_cached(text, spec.build_args, spec.platform)
             api.prefetch([*spec.tags, *analysis.images])  # the tags and bases in one round trip
+            absent = [name for name in analysis.images if api.peek(name) is None]
+            if absent:  # never on an exact hit: its bases are local
+                from .bases import check_base_registries
+
+                check_base_registries(api, absent, self.insecure_registries)
             if dockerfile != "-" and not any(api.peek(tag) for tag in spec.tags):
                 # No tag exists, so nothing can be reused: the engine starts at once.
                 first = first_build(self, spec, extra, dockerfile, analysis, started)
@@ -328,8 +333,13 @@ class DockerBuilder(RuntimeBuilder):
                         input_digest=inputs.digest,
                         image_size=_size(api.answered.get(spec.tags[0])),
                     )
-        elif blocked:
-            report_skip_disabled([blocked], given=True)
+        else:
+            if blocked:
+                report_skip_disabled([blocked], given=True)
+            from .bases import check_dockerfile_bases
+
+            text = read_text(dockerfile) if dockerfile != "-" else ""
+            check_dockerfile_bases(EngineAPI(self.docker_host), text, spec, self.insecure_registries)
         return self._engine_build(spec, extra, inputs, started, ctx)
 
     def _argv(self, spec: BuildSpec, extra: list[str], labels: dict[str, str]) -> list[str]:
