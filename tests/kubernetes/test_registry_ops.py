@@ -127,3 +127,48 @@ def test_a_registry_that_drips_its_answer_is_given_up_on_at_the_overall_deadline
     assert took < 10
     assert len(errors) == 1 and isinstance(errors[0], RegistryError), errors
     assert errors[0].step == "query registry" and "within 3s" in str(errors[0])
+
+
+_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+@pytest.mark.parametrize(
+    ("answers", "fragment"),
+    [
+        ({"manifests/1": (OCI_MANIFEST, b"<html>proxy error</html>")}, "the manifest of"),
+        ({"manifests/1": (OCI_MANIFEST, b'{"schemaVersion": 2}')}, "names no config"),
+        ({"manifests/1": (_INDEX, b'{"manifests": ["sha256:abc"]}')}, "the index of"),
+        ({"manifests/1": (OCI_MANIFEST, b'{"config": {"digest": "sha256:c"}}'), "blobs/": ("", b"[1]")}, "config of"),
+    ],
+)
+def test_malformed_registry_documents_are_registry_errors(answers: dict[str, tuple[str, bytes]], fragment: str) -> None:
+    def registry(request: Request) -> tuple[int, bytes, dict[str, str]]:
+        for suffix, (media_type, body) in answers.items():
+            if suffix in request.path:
+                return 200, body, {"Content-Type": media_type} if media_type else {}
+        return 404, b"", {}
+
+    with scripted(registry) as reg, pytest.raises(RegistryError, match=fragment) as info:
+        RegistryOps().image_config(f"{reg.address}/team/app:1")
+    assert info.value.step == "query registry" and info.value.hint
+
+
+def test_a_token_service_answering_html_and_an_upload_without_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with scripted(lambda r: (200, b"<html>login</html>", {"Content-Type": "text/html"})) as token:
+
+        def registry(request: Request) -> tuple[int, bytes, dict[str, str]]:
+            if "Authorization" not in request.headers:
+                return 401, b"", {"WWW-Authenticate": f'Bearer realm="http://{token.address}/token"'}
+            return 404, b"", {}
+
+        with scripted(registry) as reg, pytest.raises(RegistryError, match="not a JSON object"):
+            RegistryOps().image_config(f"{reg.address}/team/app:1")
+
+    def no_location(request: Request) -> tuple[int, bytes, dict[str, str]]:
+        return (404, b"", {}) if request.method == "HEAD" else (202, b"", {})
+
+    with scripted(no_location) as reg, pytest.raises(RegistryError, match="no Location header"):
+        ref = parse_reference(f"{reg.address}/team/app:1")
+        RegistryOps().upload_blob(ref, "sha256:" + "0" * 64, io.BytesIO(b"x"), 1)

@@ -104,7 +104,16 @@ class RegistryOps:
             ) from exc
         if token_response.status_code >= 400:
             return None
-        body = token_response.json()
+        try:
+            body = token_response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RegistryError(
+                f"token service {realm} answered with something that is not a JSON object",
+                step="authenticate to registry",
+                hint="check the registry's auth configuration (its Bearer realm), or a proxy in front of it",
+            )
         token = body.get("token") or body.get("access_token")
         return f"Bearer {token}" if token else None
 
@@ -230,17 +239,25 @@ class RegistryOps:
         if found is None:
             return None
         media_type, body, _ = found
-        document = json.loads(body)
+        document = _json_object(body, f"the manifest of {image}")
         if media_type in (DOCKER_LIST, OCI_INDEX) or "manifests" in document:
-            entry = _entry_for(document.get("manifests", []), platform or "linux/amd64")
+            entries = document.get("manifests", [])
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise _malformed(f"the index of {image}")
+            entry = _entry_for(entries, platform or "linux/amd64")
             if entry is None:
                 return None
+            if not isinstance(entry.get("digest"), str):
+                raise _malformed(f"the index of {image}")
             found = self.manifest(_with_digest(ref, entry["digest"]))
             if found is None:
                 return None
-            document = json.loads(found[1])
-        config_digest = document["config"]["digest"]
-        return config_digest, json.loads(self.blob(ref, config_digest))
+            document = _json_object(found[1], f"the manifest of {image} for {platform or 'linux/amd64'}")
+        config = document.get("config")
+        config_digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(config_digest, str):
+            raise _malformed(f"the manifest of {image} (it names no config)")
+        return config_digest, _json_object(self.blob(ref, config_digest), f"the config of {image}")
 
     # --- writes ------------------------------------------------------------------------
 
@@ -250,7 +267,9 @@ class RegistryOps:
             return False
         started = self.request(ref, "POST", f"/v2/{ref.repository}/blobs/uploads/", actions="pull,push")
         _check(started, ref, "start a blob upload to", push=True)
-        location = started.headers["Location"]
+        location = started.headers.get("Location")
+        if not location:
+            raise _malformed(f"the blob upload to {ref.registry} (no Location header)")
         if location.startswith("/"):
             location = self._base(ref.api_host) + location
         # Appended by hand: httpx's params= would replace the upload's own _state query.
@@ -280,6 +299,24 @@ class RegistryOps:
         return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+def _malformed(what: str) -> RegistryError:
+    return RegistryError(
+        f"the registry answered {what} with a malformed document",
+        step="query registry",
+        hint="check the registry (or a proxy in front of it) serves the distribution API",
+    )
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        raise _malformed(what)
+    return loaded
+
+
 def _entry_for(entries: list[dict[str, Any]], platform: str) -> dict[str, Any] | None:
     """The index entry for ``platform``: os, architecture and variant equal (arm64's ``v8``
     is its default); without a requested variant, the first entry of that os/architecture."""
@@ -289,6 +326,8 @@ def _entry_for(entries: list[dict[str, Any]], platform: str) -> dict[str, Any] |
     loose = None
     for entry in entries:
         plat = entry.get("platform") or {}
+        if not isinstance(plat, dict):
+            continue
         parts = [plat.get("os", ""), plat.get("architecture", ""), plat.get("variant", "")]
         offered = normalize_platform("/".join(part for part in parts if part))
         if offered == wanted:
