@@ -160,7 +160,11 @@ class DockerBuilder(RuntimeBuilder):
         spec = self.spec_for(request)
         extra = absolute_dockerfile(spec.path, spec.extra_build_args)
         validate_context(spec.path, extra)
-        env = {"DOCKER_HOST": self.docker_host} if self.docker_host else {}
+        from .engine import DEFAULT_HOST, cli_env
+
+        env = cli_env(self.docker_host)
+        if env["DOCKER_HOST"] == (os.environ.get("DOCKER_HOST") or DEFAULT_HOST):
+            env = {}  # what the client would use anyway: not worth showing
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**self.client().env, **env}.items())
         argv = redact_argv(self._argv(spec, extra, labels=dict(spec.labels)))
         return (prefix + " " if prefix else "") + shlex.join(argv)

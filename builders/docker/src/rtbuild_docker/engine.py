@@ -8,6 +8,7 @@ TCP). TLS and ssh:// hosts fall back to the SDK via :func:`images.docker_client`
 from __future__ import annotations
 
 import _socket as c_socket  # the C socket type (see EngineAPI._socket)
+import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -19,26 +20,106 @@ from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailabl
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
+def _sha256_hex(text: str) -> str:
+    # The builtin hash module: hashlib would load OpenSSL (~10 ms) on a no-op build.
+    for name in ("_sha256", "_sha2", "hashlib"):  # _sha2 from Python 3.12
+        try:
+            module: Any = importlib.import_module(name)
+        except ImportError:
+            continue
+        return str(module.sha256(text.encode()).hexdigest())
+    raise ImportError("no sha256 implementation")
+
+
+def _read_json(path: str, strict: bool = True) -> Any:
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        if not strict:
+            return None  # as the docker CLI, which warns about a broken config.json and goes on
+        raise ConfigError(f"cannot read {path}: {exc}", step="resolve docker context") from exc
+
+
+def context_host() -> tuple[str, str] | None:
+    """The engine of the docker CLI's chosen context (``DOCKER_CONTEXT``, else
+    ``currentContext`` in ``$DOCKER_CONFIG/config.json``) and what chose it; ``None``
+    for the ``default`` context. Read from the CLI's context store, as the CLI does, so
+    rtbuild's own engine calls and the CLI's builds go to one engine."""
+    config_dir = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    name = os.environ.get("DOCKER_CONTEXT")
+    origin = "DOCKER_CONTEXT"
+    if name is None:
+        config = _read_json(os.path.join(config_dir, "config.json"), strict=False)
+        name = config.get("currentContext") if isinstance(config, dict) else None
+        origin = f"currentContext in {os.path.join(config_dir, 'config.json')}, set by `docker context use`"
+    if not name or name == "default":
+        return None
+    digest = _sha256_hex(name)
+    meta_path = os.path.join(config_dir, "contexts", "meta", digest, "meta.json")
+    meta = _read_json(meta_path)
+    if meta is None:
+        raise ConfigError(
+            f"docker context {name!r} ({origin}) does not exist: no {meta_path}",
+            step="resolve docker context",
+            hint="`docker context ls` lists the contexts; choose one with `docker context use NAME`",
+        )
+    endpoint = ((meta.get("Endpoints") or {}) if isinstance(meta, dict) else {}).get("docker") or {}
+    host = endpoint.get("Host") if isinstance(endpoint, dict) else None
+    if not host:
+        raise ConfigError(f"docker context {name!r} ({origin}) has no docker endpoint", step="resolve docker context")
+    tls = os.path.join(config_dir, "contexts", "tls", digest, "docker")
+    if os.path.isdir(tls):
+        # Its certificates are not used by rtbuild's engine calls: rather no engine than
+        # the wrong one, or plain HTTP to a TLS port.
+        raise ConfigError(
+            f"docker context {name!r} ({origin}) connects with TLS, which rtbuild reads from the environment only",
+            step="resolve docker context",
+            hint=f"export DOCKER_HOST={host} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={tls}",
+        )
+    return str(host), f"docker context {name!r}, from {origin}"
+
+
+def resolve_engine(docker_host: str | None) -> tuple[str, str]:
+    """The engine's address and what chose it: ``[builders.docker] docker_host``, else
+    ``$DOCKER_HOST``, else the docker CLI's context, else the default unix socket (the
+    docker CLI's own order)."""
+    env_host = os.environ.get("DOCKER_HOST")
+    if docker_host:
+        return docker_host, f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}"
+    if env_host:
+        return env_host, "set by DOCKER_HOST"
+    return context_host() or (DEFAULT_HOST, "the default socket; DOCKER_HOST is unset")
+
+
 def resolve_host(docker_host: str | None) -> str:
-    """The configured host, else ``$DOCKER_HOST``, else the default unix socket."""
-    return docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    """The engine's address (:func:`resolve_engine`)."""
+    return resolve_engine(docker_host)[0]
+
+
+def cli_env(docker_host: str | None) -> dict[str, str]:
+    """``DOCKER_HOST`` for the docker CLI: always the engine rtbuild resolved, so a context
+    the two could read differently never splits a build from its checks."""
+    return {"DOCKER_HOST": resolve_host(docker_host)}
 
 
 def unreachable(host: str, detail: str) -> EngineUnavailableError:
     """The error for an engine that does not answer at ``host``."""
     env_host = os.environ.get("DOCKER_HOST")
-    if env_host == host:
-        source = "set by DOCKER_HOST"
-    elif host == DEFAULT_HOST and not env_host:
-        source = "the default socket; DOCKER_HOST is unset"
-    else:
+    try:
+        chosen, source = resolve_engine(None)
+    except ConfigError:
+        chosen, source = "", ""
+    if chosen != host:
         source = f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}"
     return EngineUnavailableError(
         f"cannot reach the Docker engine at {host} ({source}): {detail}",
         step="connect to engine",
         hint=(
             "start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine` in this repo),"
-            " or point DOCKER_HOST (or [builders.docker] docker_host) at a running engine"
+            " or point DOCKER_HOST (or [builders.docker] docker_host, or `docker context use`) at a running engine"
         ),
     )
 
@@ -235,4 +316,13 @@ class EngineAPI:
         return attrs
 
 
-__all__ = ["DEFAULT_HOST", "EngineAPI", "answer_error", "resolve_host", "unreachable"]
+__all__ = [
+    "DEFAULT_HOST",
+    "EngineAPI",
+    "answer_error",
+    "cli_env",
+    "context_host",
+    "resolve_engine",
+    "resolve_host",
+    "unreachable",
+]

@@ -43,7 +43,7 @@ def engine_build(
         run_build,
     )
 
-    from .engine import EngineAPI, resolve_host
+    from .engine import EngineAPI, cli_env, resolve_host
     from .spec import BuildOutcome, extra_build_args
     from .sync import needs_fresh_sync, rotate_build_node_id
 
@@ -52,9 +52,7 @@ def engine_build(
     if inputs is not None:
         labels[DIGEST_LABEL] = inputs.digest
     argv = builder._argv(spec, extra, labels)
-    env = dict(client.env)
-    if builder.docker_host:
-        env["DOCKER_HOST"] = builder.docker_host
+    env = {**client.env, **cli_env(builder.docker_host)}  # the engine rtbuild's own calls ask
     log_dir = builder.log_dir or default_log_dir()
     rotate_logs(log_dir, keep=builder.log_keep, max_age_days=builder.log_max_age_days)
     log_path = log_path_for(log_dir, spec.tags[0])

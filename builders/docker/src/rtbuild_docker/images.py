@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -61,7 +62,8 @@ def docker_client(docker_host: str | None = None) -> docker.DockerClient:
     import requests.exceptions
 
     try:
-        client = docker.DockerClient(base_url=docker_host) if docker_host else docker.from_env()
+        # from_env() knows DOCKER_HOST (and its TLS variables) but no docker context.
+        client = docker.from_env() if host == os.environ.get("DOCKER_HOST") else docker.DockerClient(base_url=host)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise unreachable(host, _first_line(exc)) from exc

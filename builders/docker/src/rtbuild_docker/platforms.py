@@ -100,7 +100,9 @@ def image_exists_for(builder: DockerBuilder, name: str, pull_from_repo: bool, pl
         return False
     if len(wanted) > 1:
         return True  # one local tag holds one platform: the registry's answer is the answer
-    env = {"DOCKER_HOST": builder.docker_host} if builder.docker_host else None
+    from .engine import cli_env
+
+    env = cli_env(builder.docker_host)  # the engine rtbuild inspects afterwards
     cli = builder.client().cli
     get_reporter().event("pull_started", image=name, platform=platforms[0], message=f"pulling {name} ({platform})")
     try:
@@ -109,7 +111,7 @@ def image_exists_for(builder: DockerBuilder, name: str, pull_from_repo: bool, pl
             capture_output=True,
             text=True,
             timeout=PULL_TIMEOUT_S,
-            env=None if env is None else {**os.environ, **env},
+            env={**os.environ, **env},
         )
     except subprocess.TimeoutExpired as exc:  # run() has killed the client by now
         tail = (exc.stderr or b"").decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
