@@ -337,3 +337,23 @@ def test_a_change_between_the_hash_and_the_upload_leaves_no_label(
     again = builder.build_request(request)
     assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
     assert builder.build_request(request).cached
+
+
+def test_a_silent_pod_watch_still_hands_back_control(fake_cluster: Any) -> None:
+    """lightkube re-opens a watch the server ends and reads with no timeout: with no pod
+    event at all, watch_pods must still yield a TICK so the caller can see its deadline."""
+    import time
+
+    from rtbuild_kubernetes.client import TICK, TICK_S, LightkubeClient
+    from rtbuild_kubernetes.settings import settings_from_table
+
+    client = LightkubeClient(settings_from_table({"kubeconfig": str(fake_cluster.kubeconfig_path)}))
+    _pods, version = client.list_pods({"rtbuild.test/none": "x"})
+    started = time.monotonic()
+    events = client.watch_pods({"rtbuild.test/none": "x"}, version)
+    try:
+        kind, pod = next(events)
+    finally:
+        events.close()
+    assert (kind, pod) == (TICK, {})
+    assert time.monotonic() - started < TICK_S + 5

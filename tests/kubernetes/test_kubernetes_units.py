@@ -283,3 +283,32 @@ def test_a_pod_deleted_while_waiting_is_an_error_that_says_so() -> None:
         run._wait(lambda pod: False, "the pod")
     assert raised.value.blame == "cluster" and "run the build again" in (raised.value.hint or "")
     assert client.closed
+
+
+class _SilentWatch(_NoPodsYet):
+    """A pod that never changes: the watch only ever ticks."""
+
+    def watch_pods(self, selector: dict[str, str], resource_version: str) -> Iterator[tuple[str, dict[str, object]]]:
+        from rtbuild_kubernetes.client import TICK
+
+        try:
+            while True:
+                yield TICK, {}
+        finally:
+            self.closed = True
+
+
+def test_a_pod_that_never_changes_ends_at_rtbuilds_own_deadline() -> None:
+    import time
+
+    from rtbuild_kubernetes.jobrun import JobRun
+    from rtbuild_kubernetes.manifests import JobPlan
+
+    client = _SilentWatch()
+    run = JobRun(client, settings_from_table({}), JobPlan(build_id="b1", namespace="builds", tags=["r/a:1"]))  # type: ignore[arg-type]
+    run.deadline = time.monotonic() + 0.5
+    started = time.monotonic()
+    with pytest.raises(Exception, match=r"deadline|did not finish") as raised:
+        run._wait(lambda pod: False, "the pod")
+    assert time.monotonic() - started < 5 and client.closed
+    assert raised.value.step

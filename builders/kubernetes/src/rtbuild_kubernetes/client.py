@@ -7,6 +7,7 @@ can stand in a recording client. lightkube is imported only in :func:`connect`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -43,6 +44,10 @@ class KubeClient(Protocol):
 
 
 _RESOURCES = {"Job": ("batch", "jobs"), "Secret": ("", "secrets"), "Pod": ("", "pods")}
+
+#: What :meth:`LightkubeClient.watch_pods` yields after :data:`TICK_S` without an event.
+TICK = "TICK"
+TICK_S = 1.0
 
 
 class LightkubeClient:
@@ -196,26 +201,52 @@ class LightkubeClient:
             "pods",
             lambda: iter(self._client.watch(Pod, labels=dict(selector), resource_version=resource_version or None)),
         )
+        import queue
+        import threading
+
         import httpx2
         from lightkube import ApiError
 
+        # lightkube's watch re-opens a watch the server ended and reads with no timeout, so
+        # a pod that stops changing would give the caller no chance to see its deadline
+        # pass: a thread reads, and a quiet second yields TICK instead.
+        items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                for item in stream:
+                    if stop.is_set():
+                        break
+                    items.put(item)
+            except (httpx2.HTTPError, ApiError):
+                pass  # a dropped or expired watch: the caller lists again and opens a new one
+            except BaseException as exc:
+                items.put(exc)
+            finally:
+                items.put(None)
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        close()
+
+        # Once stopped, the thread ends with the next event (the Job's deletion brings one).
+        threading.Thread(target=read, name="rtbuild-k8s-watch", daemon=True).start()
         try:
             while True:
                 try:
-                    item = next(stream, None)
-                except (httpx2.HTTPError, ApiError):
-                    # A dropped or expired watch: the caller lists again and opens a new one.
-                    return
+                    item = items.get(timeout=TICK_S)
+                except queue.Empty:
+                    yield TICK, {}
+                    continue
                 if item is None:
                     return
+                if isinstance(item, BaseException):
+                    raise item
                 kind, pod = item
                 yield kind, _as_dict(pod)
         finally:
-            # Close lightkube's stream now, where a Ctrl-C raised meanwhile propagates; left
-            # to the garbage collector, the interrupt would be printed and lost.
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
+            stop.set()
 
     def events(self, pod: str) -> list[dict[str, Any]]:
         from lightkube.resources.core_v1 import Event

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from rtbuild import AgentRuntimeBuildError, get_reporter
 
-from .client import KubeClient
+from .client import TICK, KubeClient
 from .context_tar import ContextTar
 from .failures import (
     BuildCancelledError,
@@ -181,6 +181,10 @@ class JobRun:
             with contextlib.closing(self.client.watch_pods(self.selector, version)) as events:
                 for kind, pod in events:
                     self._check_cancelled()
+                    if kind == TICK:  # nothing happened for a while: only the deadline can have
+                        if time.monotonic() > self.deadline:
+                            break
+                        continue
                     if kind == "DELETED":
                         self._check_job()
                         raise pod_deleted_error(pod, what, self.lines)
