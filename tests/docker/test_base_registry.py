@@ -18,8 +18,8 @@ from typing import Any
 
 import docker_build_helpers as h
 import pytest
-from _docker_stall_registry import StallRegistry
 from _registry_support import ImageTags, closed_port, docker, local_image_id, scratch_images
+from _stall_registry import StallRegistry
 from rtbuild.errors import RegistryError
 from rtbuild_docker.images import push_image
 

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _docker_stall_registry import StallRegistry
 from _registry_support import local_image_id
+from _stall_registry import StallRegistry
 from rtbuild.errors import RegistryError
 from rtbuild_docker import images
 

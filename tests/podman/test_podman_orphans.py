@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _podman_stall_registry import StallRegistry
 from _podman_support import processes_naming
+from _stall_registry import StallRegistry
 
 pytestmark = [pytest.mark.engine]
 

@@ -1,10 +1,11 @@
-"""A loopback registry stub that misbehaves on purpose, for the docker hang tests.
+"""A loopback registry stub that misbehaves on purpose, for the docker and podman hang tests.
 
 ``StallRegistry("manifest")`` answers ``/v2/`` and the manifest (HEAD and GET) of any
 repository, then on a blob request either never answers (``blobs="stall"``) or drips a
 few bytes of it now and then, forever (``blobs="drip"``). ``StallRegistry("silent")``
 accepts connections and never answers anything. It records when a blob connection is
-closed by its client: that is how a test sees the engine cancel a pull.
+closed by its client: that is how a test sees the engine cancel a pull; and when the
+first blob was asked for (the pull is under way).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class StallRegistry:
         self.stop = threading.Event()
         #: Set when a client closed a blob connection we were stalling or dripping.
         self.blob_closed = threading.Event()
+        #: Set once a client asks for a blob: the pull is under way (and stalled).
+        self.blob_requested = threading.Event()
         self.blob_requests = 0
         self.requests: list[str] = []
         self.manifest = _manifest()
@@ -90,6 +93,7 @@ class StallRegistry:
             self._answer(handler, self.manifest, ctype, body, {"Docker-Content-Digest": digest})
         elif "/blobs/" in path:
             self.blob_requests += 1
+            self.blob_requested.set()
             self._stall(handler)
         else:
             self._answer(handler, b"{}", "application/json", body, status=404)
