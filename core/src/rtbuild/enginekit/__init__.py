@@ -51,7 +51,15 @@ if TYPE_CHECKING:
         recorded_digests,
         withdraw_digest,
     )
-    from rtbuild.enginekit._redact import MASK, Redactor, looks_secret, redact_argv, secret_arg_names
+    from rtbuild.enginekit._redact import (
+        MASK,
+        SECRET_ADVICE,
+        Redactor,
+        looks_secret,
+        redact_argv,
+        secret_arg_names,
+        warn_secret_args,
+    )
     from rtbuild.enginekit._runner import (
         TAIL_LINES,
         RunResult,
@@ -112,6 +120,8 @@ _NAMES: dict[str, str] = {
     "looks_secret": "rtbuild.enginekit._redact",
     "redact_argv": "rtbuild.enginekit._redact",
     "secret_arg_names": "rtbuild.enginekit._redact",
+    "SECRET_ADVICE": "rtbuild.enginekit._redact",
+    "warn_secret_args": "rtbuild.enginekit._redact",
     "TAIL_LINES": "rtbuild.enginekit._runner",
     "RunResult": "rtbuild.enginekit._runner",
     "default_log_dir": "rtbuild.enginekit._runner",
@@ -137,6 +147,7 @@ __all__ = [
     "NO_SKIP_ARGS",
     "RECORDED",
     "RUNTIME_FAULT_HINT",
+    "SECRET_ADVICE",
     "TAIL_LINES",
     "Analysis",
     "ConcurrentDigest",
@@ -186,6 +197,7 @@ __all__ = [
     "step_of",
     "stop_all",
     "stop_process_group",
+    "warn_secret_args",
     "with_tag",
     "withdraw_digest",
 ]

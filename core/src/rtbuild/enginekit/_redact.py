@@ -28,6 +28,31 @@ def secret_arg_names(build_args: Mapping[str, str]) -> list[str]:
     return sorted(name for name in build_args if looks_secret(name))
 
 
+#: What :func:`warn_secret_args` tells a user to do instead, where the builder takes ``--secret``.
+SECRET_ADVICE = "pass secrets with --secret id=NAME,env=VAR instead"
+
+
+def warn_secret_args(build_args: Mapping[str, str], *, handling: str = "", advice: str = SECRET_ADVICE) -> list[str]:
+    """One ``warning`` event naming the secret-looking build args; returns their names.
+
+    ``handling`` says what else the builder does with their values (after "masked in
+    rtbuild's output"); ``advice`` replaces the ``--secret`` hint for a builder without it.
+    Values never reach the event: only names.
+    """
+    names = secret_arg_names(build_args)
+    if names:
+        from rtbuild._framework.progress import get_reporter
+
+        also = f" {handling.strip()}" if handling.strip() else ""
+        get_reporter().event(
+            "warning",
+            names=names,
+            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
+            f" output{also} but stay in the image's history; {advice}",
+        )
+    return names
+
+
 class Redactor:
     """Replaces known secret values in text; build once per build."""
 
