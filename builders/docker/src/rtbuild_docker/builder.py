@@ -285,11 +285,17 @@ class DockerBuilder(RuntimeBuilder):
     def run(self, spec: BuildSpec) -> BuildOutcome:
         """Build ``spec``, or reuse the tagged images when no input changed."""
         from rtbuild.context import validate_context
-        from rtbuild.enginekit import all_tags_current, analyse_cached, report_skip_disabled, skip_blocked
+        from rtbuild.enginekit import (
+            all_tags_current,
+            analyse_cached,
+            report_skip_disabled,
+            skip_blocked,
+            warn_secret_args,
+        )
 
         from .engine import EngineAPI
         from .inputs import first_build, read_text
-        from .spec import BuildOutcome, absolute_dockerfile, extra_build_args, warn_secret_args
+        from .spec import BuildOutcome, absolute_dockerfile, extra_build_args
 
         started = time.perf_counter()
         if not spec.tags:

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rtbuild import BuildRequest, get_reporter
+from rtbuild import BuildRequest
 from rtbuild.context import dockerfile_arg
-from rtbuild.enginekit import secret_arg_names
 
 
 @dataclass
@@ -97,16 +96,4 @@ def extra_build_args(extra: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def warn_secret_args(build_args: dict[str, str]) -> None:
-    """Warn (once per build) about build args whose names look secret, with the --secret hint."""
-    names = secret_arg_names(build_args)
-    if names:
-        get_reporter().event(
-            "warning",
-            names=names,
-            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
-            " output but stay in the image's history; pass secrets with --secret id=NAME,env=VAR instead",
-        )
-
-
-__all__ = ["BuildOutcome", "BuildSpec", "absolute_dockerfile", "extra_build_args", "request_flags", "warn_secret_args"]
+__all__ = ["BuildOutcome", "BuildSpec", "absolute_dockerfile", "extra_build_args", "request_flags"]

@@ -30,9 +30,9 @@ from rtbuild.enginekit import (
     redact_argv,
     report_skip_disabled,
     run_build,
-    secret_arg_names,
     skip_blocked,
     split_platforms,
+    warn_secret_args,
 )
 from rtbuild.oci import parse_reference
 
@@ -81,14 +81,7 @@ def redactor_for(request: BuildRequest) -> Redactor:
     keeps or shows. Reading the secrets here also makes a missing source (unset env=, absent
     src=) a usage error before podman runs, as on Docker."""
     args = build_args_of(request)
-    names = secret_arg_names(args)
-    if names:
-        rtbuild.get_reporter().event(
-            "warning",
-            names=names,
-            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
-            " output but stay in the image's history; pass secrets with --secret id=NAME,env=VAR instead",
-        )
+    warn_secret_args(args)
     return Redactor.for_build(args, [secret.value() for secret in request.secrets])
 
 
