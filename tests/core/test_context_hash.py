@@ -366,3 +366,28 @@ def test_the_walks_close_every_directory_descriptor_even_when_hashing_fails(
         with pytest.raises(BuildContextError, match="cannot read"):
             hash_context(str(ctx), use_cache=False)
     assert _open_fds() == before
+
+
+def _tree(root: Path, files: dict[str, str], links: dict[str, str]) -> Path:
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    for name, target in links.items():
+        (root / name).symlink_to(target)
+    return root
+
+
+def test_a_newline_in_a_name_or_link_target_cannot_spell_another_tree(tmp_path: Path) -> None:
+    """Each entry is one digest line: unescaped, the link `0 -> "X\\n1"` beside a file `b`
+    wrote the same text as the link `0 -> X` beside a file `1\\nb` with the same contents."""
+    one = _tree(tmp_path / "one", {"1\nb": "same"}, {"0": "X"})
+    two = _tree(tmp_path / "two", {"b": "same"}, {"0": "X\n1"})
+    assert hash_context(str(one)).digest != hash_context(str(two)).digest
+
+
+def test_a_backslash_n_in_a_name_is_not_a_newline(tmp_path: Path) -> None:
+    newline = _tree(tmp_path / "newline", {"a\nb": "same"}, {})
+    backslash = _tree(tmp_path / "backslash", {"a\\nb": "same"}, {})
+    assert hash_context(str(newline)).digest != hash_context(str(backslash)).digest
+    paths = hash_context(str(backslash), collect_paths=True).paths
+    assert paths == [("a\\nb", "f")]

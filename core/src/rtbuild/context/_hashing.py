@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from stat import S_IFMT, S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
@@ -106,10 +107,27 @@ class ContextHash:
         return self.walk.changed()
 
 
+def _escaped(text: str) -> str:
+    """``text`` with backslashes and newlines escaped, so every digest line is one line:
+    a name or link target holding a newline could otherwise spell another entry's line,
+    and two different trees could give one digest."""
+    if "\n" in text or "\\" in text:
+        return text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text
+
+
+def _unescaped(text: str) -> str:
+    return _ESCAPE.sub(lambda match: "\n" if match[1] == "n" else match[1], text) if "\\" in text else text
+
+
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
 def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | None = None) -> str:
     """The digest line of entry ``name`` of ``directory`` (reads a regular file's
     contents; from ``fd`` when given, which it closes). The path is joined only when
     needed: for every file that is ~5% of a cold hash's CPU."""
+    rel = _escaped(rel)
     if S_ISREG(mode):
         try:
             digest = hash_file(os.path.join(directory, name), size) if fd is None else _hash_fd(fd, size)
@@ -123,7 +141,7 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
     if S_ISDIR(mode):
         return f"{rel}\0d{S_IMODE(mode):o}\n"
     if S_ISLNK(mode):
-        return f"{rel}\0l:{os.readlink(os.path.join(directory, name))}\n"
+        return f"{rel}\0l:{_escaped(os.readlink(os.path.join(directory, name)))}\n"
     return f"{rel}\0s{S_IFMT(mode):o}\n"
 
 
@@ -291,25 +309,29 @@ def _hash_context(
     result.files, result.cache_hits, result.bytes_hashed = files, hits, hashed
     text = "".join(parts)
     if collect_paths:
-        result.paths = [(line.split("\0", 1)[0], line.split("\0", 1)[1][0]) for line in _digest_lines(text, root)]
+        result.paths = _digest_paths(text, root)
     result.digest = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogateescape"))
     cache.save(result.digest, files)
     return result
 
 
-def _digest_lines(text: str, root: str) -> list[str]:
-    """The ``name\\0kind...`` lines of a walk's text. Only a newline ends a line: a name
-    may hold a CR or another line break (``str.splitlines`` cut at all of them; macOS
-    leaves ``Icon\\r`` files). A newline inside a name or a link target would make the
-    listing ambiguous, so those are refused."""
-    lines = text.split("\n")[:-1]
-    if any("\0" not in line for line in lines):
-        raise BuildContextError(
-            f"a file name or symlink target under {root} holds a newline, which a runtime payload cannot carry",
-            step="hash runtime payload",
-            hint="rename the file, or exclude it (a .dockerignore in the payload, or the payload's exclude list)",
-        )
-    return lines
+def _digest_paths(text: str, root: str) -> list[tuple[str, str]]:
+    """The (path, kind) of every line of a walk's text, names unescaped. A runtime payload
+    cannot carry a newline in a file name or symlink target, so those are refused here. Only
+    a newline ends a line: a name may hold a CR or another line break (macOS leaves
+    ``Icon\\r`` files), which ``str.splitlines`` would cut at."""
+    paths: list[tuple[str, str]] = []
+    for line in text.split("\n")[:-1]:
+        name, _, rest = line.partition("\0")
+        name = _unescaped(name)
+        if "\n" in name or (rest.startswith("l:") and "\n" in _unescaped(rest)):
+            raise BuildContextError(
+                f"a file name or symlink target under {root} holds a newline, which a runtime payload cannot carry",
+                step="hash runtime payload",
+                hint="rename the file, or exclude it (a .dockerignore in the payload, or the payload's exclude list)",
+            )
+        paths.append((name, rest[0]))
+    return paths
 
 
 __all__ = ["CACHE_VERSION", "ContextHash", "StatCache", "cache_dir", "hash_context", "hash_file"]
