@@ -37,7 +37,7 @@ from rtbuild.enginekit import (
 from rtbuild.oci import parse_reference
 
 from .auth import find_credentials
-from .leftovers import MARK_ARG, remove_leftovers, unmark
+from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_dead_builds, unmark
 
 if TYPE_CHECKING:
     from .builder import PodmanBuilder
@@ -223,7 +223,16 @@ def build_one(
     # A TMPDIR of its own: Buildah's temp dirs (RUN bundles) go with it, even when podman is
     # stopped mid-RUN. Where Buildah would put them (TMPDIR, else /var/tmp: not a tmpfs).
     base = os.environ.get("TMPDIR") or ("/var/tmp" if os.path.isdir("/var/tmp") else None)
-    with tempfile.TemporaryDirectory(prefix="rtbuild-podman-", dir=base, ignore_cleanup_errors=True) as tmpdir:
+    swept = sweep_dead_builds(builder.podman, base)
+    if swept:
+        reporter.event(
+            "leftovers_removed",
+            paths=swept,
+            message=f"removed what {len(swept)} killed podman build(s) left behind (RUN and working containers,"
+            f" {', '.join(swept)})",
+        )
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True) as tmpdir:
+        claim(tmpdir, marker)
         try:
             result = run_build(
                 argv,
