@@ -27,6 +27,7 @@ from .api import RequestRecord, make_middleware
 from .controllers import JobController
 from .engine import LABEL, PID_LABEL, Engine
 from .faults import Faults
+from .garbage import GarbageCollector
 from .kubelet import Kubelet
 from .nodes import HOST_ARCH, node_object
 from .podio import ABRUPT
@@ -142,6 +143,7 @@ class FakeCluster:
         for arch in self.archs:
             self.store.create("nodes", "", node_object(arch))
         self.jobs = JobController(self.store, self.kubelet)
+        self.garbage = GarbageCollector(self.store, self.jobs)
         for name in ("default", "kube-system", self.namespace):
             self._add_namespace(name)
         app = web.Application(middlewares=[make_middleware(self)], client_max_size=64 * 1024 * 1024)

@@ -1,6 +1,7 @@
 """The job controller and the garbage collector, reduced to what one-pod build Jobs need:
 a pod from the template, backoffLimit retries, activeDeadlineSeconds, ttlSecondsAfterFinished,
-the Complete/Failed conditions, and deletion with a propagation policy."""
+the Complete/Failed conditions, and deletion with a propagation policy (the owned objects of
+other kinds are garbage.py's)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import copy
 from typing import Any
 
 from .events import record_event
+from .garbage import orphan_dependents
 from .kubelet import Kubelet
 from .resources import prepare_pod
 from .selectors import LabelSelector
@@ -182,6 +184,7 @@ class JobController:
         for handle in self.timers.pop(job["metadata"]["uid"], []):
             handle.cancel()
         if policy == "Orphan":
+            orphan_dependents(self.store, job)
             for pod in self.pods_of(job):
 
                 def orphan(p: Obj) -> None:
