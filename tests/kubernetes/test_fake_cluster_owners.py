@@ -91,6 +91,7 @@ def test_kubectl_delete_job_collects_the_secrets_it_owns(cluster: FakeCluster, k
     kctl.run("delete", "job", "owner")  # kubectl's default cascade is background
     cluster.wait_for(lambda: not kctl.exists("secret", "owned"))
     cluster.wait_for(lambda: not cluster.list("pods", label_selector="job-name=owner"))
+
     # An owner left keeps its dependent, whose dangling reference the collector strips.
     def stripped() -> list[Obj] | None:
         refs: list[Obj] = kctl.json("get", "secret", "two-owners")["metadata"]["ownerReferences"]

@@ -2,8 +2,8 @@
 whose owners are all gone is deleted, whether they went after it was created (an API delete
 with propagation Background or Foreground, a Job's TTL) or before (a dependent created with an
 owner uid that does not exist, or no longer does, is collected at once). An owner is the object
-of that kind, name and uid; one owner left keeps the dependent (without the dangling reference). Orphan deletion strips the
-reference instead (:func:`orphan_dependents`).
+of that kind, name and uid; one owner left keeps the dependent (without the dangling
+reference). Orphan deletion strips the reference instead (:func:`orphan_dependents`).
 
 Pods are left to the job controller, which deletes a Job's pods through the kubelet (their
 containers must stop); the collector handles every other kind."""
