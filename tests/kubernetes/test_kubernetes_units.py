@@ -94,10 +94,10 @@ def test_plan_prints_valid_manifests_without_credentials(tmp_path: Path, monkeyp
     text = builder.plan(request)
     assert secret not in text and "s3cret" not in text
     documents = [d for d in yaml.safe_load_all(text) if d]
-    assert [d["kind"] for d in documents] == ["Secret", "Job", "Secret", "Job"]
+    assert [d["kind"] for d in documents] == ["Job", "Secret", "Job", "Secret"]
     for document in documents:
         kubernetes_validate.validate(document, "1.30.0", strict=True)
-    assert documents[1]["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+    assert documents[0]["spec"]["template"]["spec"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
 
 
 def test_version_and_help_do_not_import_lightkube() -> None:

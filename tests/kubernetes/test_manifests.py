@@ -81,9 +81,22 @@ def test_job_invariants() -> None:
 
 
 def test_secret_is_dockerconfigjson_without_credentials_in_the_dry_run() -> None:
-    secret = VARIANTS["buildah-privileged"][0]
+    job, secret = VARIANTS["buildah-privileged"]
     assert secret["kind"] == "Secret" and secret["type"] == "kubernetes.io/dockerconfigjson"
     assert secret["data"] == {".dockerconfigjson": "e30="}  # "{}": filled only at build time
+    assert job["kind"] == "Job"  # created first: the Secret names the Job's uid as its owner
+
+
+def test_every_secret_is_owned_by_its_job() -> None:
+    # The garbage collector deletes the Secret with its Job, whatever becomes of rtbuild.
+    for name, objects in VARIANTS.items():
+        jobs = {o["metadata"]["name"]: i for i, o in enumerate(objects) if o["kind"] == "Job"}
+        for i, secret in ((i, o) for i, o in enumerate(objects) if o["kind"] == "Secret"):
+            (owner,) = secret["metadata"]["ownerReferences"]
+            assert owner["kind"] == "Job" and owner["apiVersion"] == "batch/v1", name
+            assert jobs[owner["name"]] < i, f"{name}: the Secret before its Job"
+            # true would need update on jobs/finalizers (OwnerReferencesPermissionEnforcement)
+            assert owner["blockOwnerDeletion"] is False, name
 
 
 def test_platform_maps_to_arch_node_selector() -> None:

@@ -1,5 +1,5 @@
-"""One build Job, from creation to result: Secret, Job, context upload, live log, final
-state, clean-up. Failures become the errors of :mod:`.failures`; Ctrl-C, timeouts and
+"""One build Job, from creation to result: Job, the Secret it owns, context upload, live
+log, final state, clean-up. Failures become the errors of :mod:`.failures`; Ctrl-C, timeouts and
 failures delete the Job with its pods (propagation Background) and always the Secret.
 """
 
@@ -97,16 +97,23 @@ class JobRun:
         ok = False
         try:
             self._check_cancelled()
-            if self.plan.secret_name:
-                self.client.create("Secret", secret_manifest(self.plan, self.dockerconfigjson))
             # Before the call: a create whose answer is lost may have created the Job all the
             # same, so a failure from here on deletes it (a 404 there is quiet).
             created = True
             try:
-                self.client.create("Job", job_manifest(self.plan, self.settings))
+                job = self.client.create("Job", job_manifest(self.plan, self.settings))
             except ClusterAuthError:
                 created = False  # refused outright (401/403): no Job exists to delete
                 raise
+            if self.plan.secret_name:
+                # The Job first, then its Secret owned by it: the garbage collector deletes the
+                # Secret with the Job (its TTL or deadline), even after a kill -9 of rtbuild, and
+                # there is no moment with a Secret and no owner. The pod waits meanwhile (the
+                # kubelet retries the missing Secret's mount). Not a suspended Job resumed after
+                # the Secret: a suspended Job has neither deadline nor TTL, so a kill -9 before
+                # the resume would leave it, and the Secret it owns, for ever.
+                uid = job["metadata"]["uid"]
+                self.client.create("Secret", secret_manifest(self.plan, self.dockerconfigjson, job_uid=uid))
             self._check_cancelled()  # a cancel that came during the create: delete it now
             reporter.event("k8s_job", job=job_name, namespace=self.client.namespace, message=f"created Job {job_name}")
             pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")

@@ -24,6 +24,8 @@ READY_MARKER = f"{WORKSPACE}/.rtbuild-ready"
 AUTH_DIR = "/rtbuild/auth"
 INIT_CONTAINER = "context"
 BUILD_CONTAINER = "build"
+#: The Secret's owner uid in a dry run (the cluster gives the Job its uid when it is created).
+DRY_RUN_UID = "<uid of the Job, given by the cluster>"
 #: The init container's wait for the upload (exits 3 after the upload timeout).
 #: How the upload's shell ends: its PID into the ready marker, renamed into place whole, so
 #: the init container can wait for that shell to be gone (see ``_WAIT_SCRIPT``).
@@ -88,8 +90,9 @@ def carried_args(plan: JobPlan) -> list[str]:
     return secret_names(plan.build_args) if plan.secret_name else []
 
 
-def secret_manifest(plan: JobPlan, dockerconfigjson: bytes | None = None) -> dict[str, Any]:
-    """The per-build push credentials and secret-looking build args. Without
+def secret_manifest(plan: JobPlan, dockerconfigjson: bytes | None = None, job_uid: str = DRY_RUN_UID) -> dict[str, Any]:
+    """The per-build push credentials and secret-looking build args, owned by the build's
+    Job (``job_uid``), so that the garbage collector deletes it with the Job. Without
     ``dockerconfigjson`` (dry run) the data is ``{}`` and every build arg empty: credentials
     and secrets are read only at build time and never printed."""
     assert plan.secret_name
@@ -101,7 +104,22 @@ def secret_manifest(plan: JobPlan, dockerconfigjson: bytes | None = None) -> dic
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": plan.secret_name, "namespace": plan.namespace, "labels": labels_for(plan)},
+        "metadata": {
+            "name": plan.secret_name,
+            "namespace": plan.namespace,
+            "labels": labels_for(plan),
+            # blockOwnerDeletion false: true would need update on jobs/finalizers (admission
+            # plugin OwnerReferencesPermissionEnforcement), and nothing waits for the Secret.
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": plan.job_name,
+                    "uid": job_uid,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
         "type": "kubernetes.io/dockerconfigjson",
         "data": data,
     }
@@ -327,12 +345,13 @@ def job_manifest(plan: JobPlan, settings: Settings) -> dict[str, Any]:
 
 
 def manifests(plans: list[JobPlan], settings: Settings) -> list[dict[str, Any]]:
-    """Every object the build would create, in creation order (Secret before its Job)."""
+    """Every object the build would create, in creation order (each Job before the Secret
+    it owns; the Secret's owner uid is known only once the Job exists)."""
     out: list[dict[str, Any]] = []
     for plan in plans:
+        out.append(job_manifest(plan, settings))
         if plan.secret_name:
             out.append(secret_manifest(plan))
-        out.append(job_manifest(plan, settings))
     return out
 
 
