@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._framework.atomic",
         "rtbuild._framework.settings",
         "rtbuild._framework.interrupts",
+        "rtbuild._framework.deadline",
     ),
     (
         "rtbuild._framework.config",

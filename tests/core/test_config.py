@@ -118,6 +118,7 @@ def test_every_env_var_is_applied(tmp_path: Path) -> None:
         "RTBUILD_BASE_CONTAINER_IMAGE": "debian:bookworm",
         "RTBUILD_RUNTIME_REPO": "127.0.0.1:5000/rt",
         "RTBUILD_INSECURE_REGISTRIES": "reg.example:5000, 10.0.0.9",
+        "RTBUILD_BUILD_TIMEOUT": "1800",
     }
     config = load_config(env=env)
     assert config.builder == "b" and config.platform == "linux/amd64" and config.push is True
@@ -127,6 +128,7 @@ def test_every_env_var_is_applied(tmp_path: Path) -> None:
     assert config.sandbox.base_container_image == "debian:bookworm"
     assert config.runtime.repo == "127.0.0.1:5000/rt"
     assert config.insecure_registries == ["reg.example:5000", "10.0.0.9"]
+    assert config.build_timeout == 1800.0
     # Every documented variable is handled by load_config (new ones must be added above).
     unhandled = set(ENV_VARS) - set(env)
     assert not unhandled, f"test every env var: {sorted(unhandled)}"

@@ -46,6 +46,9 @@ class Config:
     insecure_registries: list[str] = field(default_factory=list)
     #: Seconds a build waits for another build of the same tag (``None``: as long as it takes).
     lock_timeout: float | None = None
+    #: Seconds one engine build may run before rtbuild stops it (``None``: no bound). A
+    #: registry that stalls a layer download mid-build would otherwise hold BuildKit forever.
+    build_timeout: float | None = None
     #: Allow-list of plugin entry-point or distribution names; ``None`` = all.
     load_plugins: list[str] | None = None
     disable_plugins: list[str] = field(default_factory=list)
@@ -87,6 +90,7 @@ ENV_VARS: dict[str, str] = {
     "RTBUILD_BUILDER": "builder",
     "RTBUILD_PLATFORM": "platform",
     "RTBUILD_PUSH": "push",
+    "RTBUILD_BUILD_TIMEOUT": "build_timeout",
     "RTBUILD_INSECURE_REGISTRIES": "insecure_registries",
     "RTBUILD_LOAD_PLUGINS": "load_plugins",
     "RTBUILD_DISABLE_PLUGINS": "disable_plugins",
@@ -134,6 +138,8 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             fail(None, key, f"expected a {kind_of(kind)} for", mismatch(value, kind))
         elif key == "lock_timeout" and not value >= 0:  # not ">= 0" also catches NaN
             fail(None, key, "expected seconds (0 or more) for", f"got {value}")
+        elif key == "build_timeout" and value is not None and not 0 < value < float("inf"):  # and NaN
+            fail(None, key, "expected seconds (more than 0) for", f"got {value}")
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -221,6 +227,8 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         if not raw and kind_of(kind) not in ("boolean", "list of strings"):
             continue
         value = env_value(raw, kind, name)
+        if key == "build_timeout":
+            _validate({key: value}, f"environment variable {name}", "", "")
         if section:
             data.setdefault(section, {})[sub] = value
         else:

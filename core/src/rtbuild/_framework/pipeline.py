@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rtbuild._framework.config import Config, load_config
+from rtbuild._framework.deadline import build_deadline
 from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
@@ -195,7 +196,8 @@ def _run_hooks(
 
     with build_lock(request.tags, on_wait=on_wait, timeout=config.lock_timeout):
         reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
-        outcome = pm.hook.build(request=request, builder=builder, config=config)
+        with build_deadline(config.build_timeout):
+            outcome = pm.hook.build(request=request, builder=builder, config=config)
         if outcome is None:
             raise BuildFailedError("no plugin performed the build", step="build")
         result = _as_result(outcome, request, builder, started)

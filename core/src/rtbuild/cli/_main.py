@@ -131,6 +131,8 @@ class State:
             overrides["trace_hooks"] = True
         if self.extra.get("lock_timeout") is not None:  # --lock-timeout (cli/commands/_options.py)
             overrides["lock_timeout"] = self.extra["lock_timeout"]
+        if self.extra.get("build_timeout") is not None:  # --build-timeout (the same)
+            overrides["build_timeout"] = self.extra["build_timeout"]
         return load_config(self.config_path, overrides=overrides)
 
     def plugin_manager(self, config: Any) -> Any:

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rtbuild._framework.deadline import current_deadline
 from rtbuild._framework.interrupts import on_cancel
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
@@ -152,6 +153,10 @@ def run_build(
     """
     reporter = get_reporter()
     clean = redact or (lambda text: text)
+    deadline = current_deadline()
+    expired = threading.Event()
+    timer: threading.Timer | None = None
+    last_step: str | None = None
     tmpdir = tempfile.mkdtemp(prefix="rtbuild-build-")
     iidfile = os.path.join(tmpdir, "iid")
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -182,6 +187,8 @@ def run_build(
         )
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
+        if deadline is not None:
+            timer = _stop_at(deadline[0], proc, expired)
         if on_started is not None:
             on_started()
         assert proc.stdout is not None
@@ -198,12 +205,15 @@ def run_build(
             lines.append(text)
             if on_line is not None:
                 on_line(text)
+            step = step_of(text) if text else None
+            last_step = step or last_step
             if stream and text:
                 reporter.line(text, source="build")
-                step = step_of(text)
                 if step:
                     reporter.event("step", step=step)
         returncode = proc.wait()
+        if expired.is_set() and deadline is not None and returncode != 0:
+            raise _timed_out(deadline[1], last_step, list(tail), log_path if log is not None else None)
         image_id = None
         if returncode == 0 and os.path.exists(iidfile):
             with open(iidfile, encoding="utf-8") as handle:
@@ -214,11 +224,43 @@ def run_build(
             stop_process_group(proc)
         raise
     finally:
+        if timer is not None:
+            timer.cancel()
         if proc is not None:
             with _RUNNING_LOCK:
                 _RUNNING.discard(proc)
         _close_quietly(log)
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _stop_at(deadline: float, proc: subprocess.Popen[bytes], expired: threading.Event) -> threading.Timer:
+    """A timer that stops ``proc``'s process group at ``deadline`` (``time.monotonic()``)."""
+
+    def expire() -> None:
+        if proc.poll() is None:  # a build that just finished is not stopped
+            expired.set()
+            stop_process_group(proc)
+
+    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
+    timer.daemon = True
+    timer.name = "rtbuild-build-timeout"
+    timer.start()
+    return timer
+
+
+def _timed_out(seconds: float, step: str | None, tail: list[str], log_path: str | None) -> Exception:
+    from rtbuild.errors import BuildFailedError
+
+    return BuildFailedError(
+        f"the build ran longer than build_timeout ({seconds:g} s) and was stopped"
+        + (f" during step {step}" if step else ""),
+        step=f"build step {step}" if step else "build",
+        log_tail=tail,
+        log_path=log_path,
+        hint="if it needs longer, raise build_timeout (--build-timeout, RTBUILD_BUILD_TIMEOUT); if it stopped"
+        " making progress, the log's last lines say where (a registry that stalls a layer download holds the"
+        " engine until this deadline)",
+    )
 
 
 def _close_quietly(handle: object) -> None:

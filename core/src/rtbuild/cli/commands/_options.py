@@ -40,6 +40,27 @@ def lock_timeout_option(func: Any) -> Any:
     )(func)
 
 
+def build_timeout_option(func: Any) -> Any:
+    """``--build-timeout SECONDS``: how long one engine build may run before it is stopped."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+        if value is not None and not 0 < value < float("inf"):  # also NaN
+            raise click.BadParameter("must be a number of seconds, more than 0", ctx, param)
+        if value is not None:
+            from rtbuild.cli._main import _STATE
+
+            _STATE.extra["build_timeout"] = value
+
+    return click.option(
+        "--build-timeout",
+        type=float,
+        metavar="SECONDS",
+        expose_value=False,
+        callback=callback,
+        help="Stop an engine build that runs longer than SECONDS (default: build_timeout, else no bound).",
+    )(func)
+
+
 def progress_mode(as_json: bool, quiet: bool = False) -> str:
     """``-q`` wins: ``--json -q`` prints the result document and no event stream."""
     if quiet:

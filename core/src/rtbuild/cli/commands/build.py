@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
-from rtbuild.cli.commands._options import BuilderOption, lock_timeout_option, parse_pairs, progress_mode
+from rtbuild.cli.commands._options import (
+    BuilderOption,
+    build_timeout_option,
+    lock_timeout_option,
+    parse_pairs,
+    progress_mode,
+)
 
 
 @click.command()
@@ -40,6 +46,7 @@ from rtbuild.cli.commands._options import BuilderOption, lock_timeout_option, pa
 @click.option("-q", "--quiet", is_flag=True, help="No progress output (with --json: no event stream either).")
 @click.option("--profile", is_flag=True, help="After the build, print the slowest steps and the cache-hit ratio.")
 @lock_timeout_option
+@build_timeout_option
 @json_option
 @pass_state
 def build(

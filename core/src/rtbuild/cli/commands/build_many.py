@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
-from rtbuild.cli.commands._options import lock_timeout_option, progress_mode
+from rtbuild.cli.commands._options import build_timeout_option, lock_timeout_option, progress_mode
 
 
 @click.command("build-many")
@@ -19,6 +19,7 @@ from rtbuild.cli.commands._options import lock_timeout_option, progress_mode
 @click.option("--fail-fast", is_flag=True, help="Start no further build after the first failure.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @lock_timeout_option
+@build_timeout_option
 @json_option
 @pass_state
 @click.pass_context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rtbuild.cli._main import State, echo_result, emit_json, hooks_write_to_stderr, json_option, pass_state
-from rtbuild.cli.commands._options import lock_timeout_option, parse_pairs, progress_mode
+from rtbuild.cli.commands._options import build_timeout_option, lock_timeout_option, parse_pairs, progress_mode
 
 
 @click.command()
@@ -45,6 +45,7 @@ from rtbuild.cli.commands._options import lock_timeout_option, parse_pairs, prog
 @click.option("--list", "list_plugins", is_flag=True, help="List the available runtime plugins and exit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @lock_timeout_option
+@build_timeout_option
 @json_option
 @pass_state
 def runtime(
