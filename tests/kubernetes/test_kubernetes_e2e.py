@@ -271,6 +271,17 @@ def test_two_platforms_are_two_jobs_and_one_index_under_every_tag(site: Site, tm
         assert response.status_code == 200, response.text
         platforms = {(m["platform"]["os"], m["platform"]["architecture"]) for m in response.json()["manifests"]}
         assert platforms == {("linux", "amd64"), ("linux", "arm64")}
+        for entry in response.json()["manifests"]:  # each platform image outlives its temporary tag
+            child = httpx.get(
+                f"http://{site.registry}/v2/team/multi/manifests/{entry['digest']}",
+                headers={"Accept": entry["mediaType"]},
+                auth=(user, password),
+            )
+            assert child.status_code == 200, child.text
+    # The Jobs' temporary per-platform tags are gone, without a warning.
+    listed = httpx.get(f"http://{site.registry}/v2/team/multi/tags/list", auth=(user, password)).json()
+    assert sorted(listed["tags"]) == ["1", "latest"]
+    assert "temporary per-platform tag" not in proc.stderr
 
 
 def test_cli_dry_run_prints_manifests_that_pass_kubernetes_validate(site: Site, cluster: Any) -> None:

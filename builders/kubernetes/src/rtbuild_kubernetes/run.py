@@ -244,10 +244,12 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     if len(plans) == 1:
         details["digest"] = outcomes[0].digest
     else:
-        from .index import assemble_index
+        from .index import assemble_index, remove_temporary_tags
 
         entries = [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)]
         details["digest"] = assemble_index(request.tags, entries, builder.settings.insecure_registries)
+        # Each Job pushed its platform to a tag of its own; the index now references them.
+        details["temporary_tags_left"] = remove_temporary_tags(ops, [plan.tags[0] for plan in plans])
         details["platform_digests"] = {plan.platform: o.digest for plan, o in zip(plans, outcomes, strict=True)}
     reporter.event(
         "k8s_pushed", digest=details["digest"], tags=list(request.tags), message=f"pushed {details['digest']}"
