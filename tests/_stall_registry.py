@@ -16,6 +16,7 @@ import os
 import select
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _LAYER_SIZE = 100_000
@@ -47,8 +48,8 @@ def _manifest() -> bytes:
 class StallRegistry:
     """See the module doc. ``host`` is ``127.0.0.1:PORT``; call :meth:`close` when done."""
 
-    def __init__(self, mode: str = "manifest", blobs: str = "stall") -> None:
-        self.mode, self.blobs = mode, blobs
+    def __init__(self, mode: str = "manifest", blobs: str = "stall", uploads: str = "stall") -> None:
+        self.mode, self.blobs, self.uploads = mode, blobs, uploads
         self.stop = threading.Event()
         #: Set when a client closed a blob connection we were stalling or dripping.
         self.blob_closed = threading.Event()
@@ -71,6 +72,9 @@ class StallRegistry:
             def do_GET(self) -> None:
                 stub._handle(self, body=True)
 
+            # A push: POST starts a blob upload, PATCH and PUT send it.
+            do_POST = do_PATCH = do_PUT = do_GET
+
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         # "silent": the listening socket accepts (the kernel does, through the backlog)
@@ -91,6 +95,11 @@ class StallRegistry:
             digest = "sha256:" + hashlib.sha256(self.manifest).hexdigest()
             ctype = "application/vnd.docker.distribution.manifest.v2+json"
             self._answer(handler, self.manifest, ctype, body, {"Docker-Content-Digest": digest})
+        elif "/blobs/uploads/" in path:
+            self._upload(handler, path)
+        elif "/blobs/" in path and handler.command == "HEAD":
+            # A push asks whether the registry has a layer before uploading it: it has not.
+            self._answer(handler, b"", "application/json", body, status=404)
         elif "/blobs/" in path:
             self.blob_requests += 1
             self.blob_requested.set()
@@ -118,9 +127,12 @@ class StallRegistry:
             handler.wfile.write(data)
 
     def resume(self) -> None:
-        """Stalled blob requests start dripping (an engine whose pull was cancelled then
-        closes them: it notices only when a read returns)."""
+        """Stalled blob requests start dripping and uploads are read at full speed (an
+        engine whose pull or push was cancelled then closes them: it notices only when a
+        read or write returns; one still pushing sends the rest and waits for an answer)."""
         self.blobs = "drip"
+        if self.uploads in ("stall", "drip"):
+            self.uploads = "drain"
 
     def _stall(self, handler: BaseHTTPRequestHandler) -> None:
         conn = handler.connection
@@ -143,6 +155,35 @@ class StallRegistry:
                 return
             sent += 1_500
             time.sleep(0.7)
+
+    def _upload(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        self.blob_requests += 1
+        self.blob_requested.set()
+        if self.uploads == "unanswered":
+            self._stall(handler)
+        elif handler.command == "POST":
+            location = f"{path.rstrip('/')}/{uuid.uuid4()}"
+            self._answer(handler, b"", "text/plain", True, {"Location": location, "Range": "0-0"}, status=202)
+        else:
+            self._drain(handler)
+
+    def _drain(self, handler: BaseHTTPRequestHandler) -> None:
+        """Take an upload's data: none (``stall``), about 1 MiB/s (``drip``) or, after
+        :meth:`resume`, all at once; never answer it."""
+        conn = handler.connection
+        while not self.stop.is_set():
+            readable, _, _ = select.select([conn], [], [], 0.3)
+            if not readable or self.uploads == "stall":
+                continue
+            try:
+                data = conn.recv(64 * 1024)
+            except OSError:
+                data = b""
+            if not data:
+                self.blob_closed.set()  # the client went away
+                return
+            if self.uploads == "drip":
+                time.sleep(0.06)
 
     def close(self) -> None:
         self.stop.set()
