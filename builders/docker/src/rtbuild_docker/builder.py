@@ -71,6 +71,8 @@ class DockerBuilder(RuntimeBuilder):
         insecure_registries: Sequence[str] = (),
         log_keep: int | None = 50,
         log_max_age_days: float | None = 30,
+        push_timeout: float = 1800.0,
+        push_stall_timeout: float = 120.0,
     ) -> None:
         if buildkit not in MODES:
             raise ConfigError(f"[builders.docker] buildkit must be one of {', '.join(MODES)}, not {buildkit!r}")
@@ -85,6 +87,8 @@ class DockerBuilder(RuntimeBuilder):
         self.insecure_registries = list(insecure_registries)
         self.log_keep = log_keep
         self.log_max_age_days = log_max_age_days
+        self.push_timeout = push_timeout
+        self.push_stall_timeout = push_stall_timeout
         self._client: BuildClient | None = None
         from .lookahead import Lookahead
 
@@ -104,6 +108,8 @@ class DockerBuilder(RuntimeBuilder):
             insecure_registries=[*config.insecure_registries, *s.insecure_registries],
             log_keep=s.log_keep,
             log_max_age_days=s.log_max_age_days,
+            push_timeout=s.push_timeout,
+            push_stall_timeout=s.push_stall_timeout,
         )
 
     # --- the contract ----------------------------------------------------------------
@@ -196,7 +202,9 @@ class DockerBuilder(RuntimeBuilder):
     def push(self, image: str) -> None:
         from .images import push_image
 
-        push_image(image, docker_host=self.docker_host)
+        push_image(
+            image, docker_host=self.docker_host, timeout=self.push_timeout, stall_timeout=self.push_stall_timeout
+        )
 
     def inspect_raw(self, image: str) -> dict[str, Any] | None:
         """The engine's inspect document for a local ``image``; ``None`` when it is absent."""

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
@@ -42,6 +42,10 @@ _UNREACHABLE_MARKERS = ("connection refused", "no such host", "i/o timeout", "co
 PULL_STALL_S = 120.0
 #: The longest a pull on demand may take in all, progress or not (as platforms.py's pull).
 PULL_TIMEOUT_S = 1800.0
+#: A push's bounds, the defaults of ``[builders.docker] push_stall_timeout`` and
+#: ``push_timeout``: the engine waits for ever on a registry that stops taking a blob.
+PUSH_STALL_S = 120.0
+PUSH_TIMEOUT_S = 1800.0
 _IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
 
 _clients: dict[str, docker.DockerClient] = {}
@@ -137,25 +141,6 @@ class _Progress:
         )
         return None
 
-    def run(self, stream: Iterable[Mapping[str, Any]]) -> str | None:
-        for item in stream:
-            error = self.feed(item)
-            if error:
-                return error
-        return None
-
-
-def _stream(call: Iterator[Any], host: str) -> Iterator[Mapping[str, Any]]:
-    """The decoded stream, with a connection lost mid-way reported as an engine problem."""
-    import requests.exceptions
-
-    try:
-        for item in call:
-            if isinstance(item, Mapping):
-                yield item
-    except requests.exceptions.ConnectionError as exc:
-        raise unreachable(host, _first_line(exc)) from exc
-
 
 def _is_read_timeout(exc: BaseException) -> bool:
     """A socket read that waited the whole stall bound (requests wraps it two ways)."""
@@ -167,59 +152,73 @@ def _is_read_timeout(exc: BaseException) -> bool:
     return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args)
 
 
-def _pull_stream(client: docker.DockerClient, params: dict[str, str], auth: dict[str, str], read_s: float) -> Any:
-    """``POST /images/create`` as a streamed response whose every read waits ``read_s`` at most.
+def _engine_post(client: docker.DockerClient, path: str, params: dict[str, str], auth: Reference, read_s: float) -> Any:
+    """``POST path`` to the engine as a streamed response whose every read waits ``read_s`` at most.
 
-    Not ``client.api.pull``: it reads with no timeout at all, and the engine never gives up
-    on a registry that stops sending, so one stalled blob hung rtbuild for good.
+    Not ``client.api.pull``/``push``: they read with no timeout at all, and the engine never
+    gives up on a registry that stops answering, so one stalled blob hung rtbuild for good.
+    No body, as the docker CLI: Go's server (dockerd) watches for a client that went away
+    only once the request's body is read, and the push handler reads none.
     """
     from docker.auth import encode_header
 
     api = client.api
     return api.post(
-        f"{api.base_url}/v{api.api_version}/images/create",
+        f"{api.base_url}/v{api.api_version}{path}",
         params=params,
-        headers={"X-Registry-Auth": encode_header(auth).decode()},
+        headers={"X-Registry-Auth": encode_header(_auth_config(auth)).decode()},
         stream=True,
         timeout=(min(read_s, 60.0), read_s),
     )
 
 
-def _pull(ref: Reference, image_name: str, docker_host: str | None) -> None:
+def _bounded(
+    client: docker.DockerClient,
+    path: str,
+    params: dict[str, str],
+    ref: Reference,
+    progress: _Progress,
+    host: str,
+    bounds: tuple[float, float],
+) -> tuple[str | None, str | None]:
+    """Run an engine pull or push, feeding its stream to ``progress``, within ``bounds``
+    (no progress for, in all): its error (``None``: it finished) and, when rtbuild gave up, why."""
     import requests.exceptions
 
+    stall, overall = bounds
+    read_s = min(stall, overall)
+    deadline = time.monotonic() + overall
+    response = None
+    try:
+        response = _engine_post(client, path, params, ref, read_s)
+        if response.status_code != 200:
+            return _answer_message(response), None
+        for line in response.iter_lines():
+            item = _decode(line)
+            error = progress.feed(item) if item else None
+            if error:
+                return error, None
+            if time.monotonic() > deadline:
+                return None, f"did not finish within {overall:g} s"
+        return None, None
+    except requests.exceptions.RequestException as exc:
+        if not _is_read_timeout(exc):
+            raise unreachable(host, _first_line(exc)) from exc
+        return None, f"stalled: no progress for {read_s:g} s"
+    finally:
+        if response is not None:
+            # Closing the connection is what makes the engine cancel an unfinished pull or push.
+            response.close()
+
+
+def _pull(ref: Reference, image_name: str, docker_host: str | None) -> None:
     client = docker_client(docker_host)
-    host = resolve_host(docker_host)
     progress = _Progress("pull", image_name)
     progress.reporter.event("pull_started", image=image_name, message=f"pulling {image_name}")
     # fromImage=REPO@DIGEST pins the digest; otherwise REPO and TAG.
     params = {"fromImage": f"{ref.name}@{ref.digest}"} if ref.digest else {"fromImage": ref.name, "tag": ref.tag or ""}
-    stall, overall = PULL_STALL_S, PULL_TIMEOUT_S  # read now: tests set them small
-    deadline = time.monotonic() + overall
-    why: str | None = None  # set when rtbuild gives up on the pull
-    error: str | None = None
-    response = None
-    try:
-        response = _pull_stream(client, params, _auth_config(ref), min(stall, overall))
-        if response.status_code != 200:
-            error = _answer_message(response)
-        else:
-            for line in response.iter_lines():
-                item = _decode(line)
-                error = progress.feed(item) if item else None
-                if error:
-                    break
-                if time.monotonic() > deadline:
-                    why = f"did not finish within {overall:g} s"
-                    break
-    except requests.exceptions.RequestException as exc:
-        if not _is_read_timeout(exc):
-            raise unreachable(host, _first_line(exc)) from exc
-        why = f"stalled: no progress for {min(stall, overall):g} s"
-    finally:
-        if response is not None:
-            # Closing the connection is what makes the engine cancel an unfinished pull.
-            response.close()
+    bounds = (PULL_STALL_S, PULL_TIMEOUT_S)  # read now: tests set them small
+    error, why = _bounded(client, "/images/create", params, ref, progress, resolve_host(docker_host), bounds)
     if why is not None:
         raise RegistryError(
             f"pulling {image_name} from {ref.registry} {why}; the pull was stopped",
@@ -290,10 +289,18 @@ def image_exists(
     return api.inspect_image(image_name) is not None
 
 
-def push_image(image: str, *, docker_host: str | None = None) -> str | None:
-    """Push ``image`` (``REGISTRY/NAME:TAG``) with progress; return the pushed digest."""
-    import docker.errors
+def push_image(
+    image: str,
+    *,
+    docker_host: str | None = None,
+    timeout: float = PUSH_TIMEOUT_S,
+    stall_timeout: float = PUSH_STALL_S,
+) -> str | None:
+    """Push ``image`` (``REGISTRY/NAME:TAG``) with progress; return the pushed digest.
 
+    A push that reports no progress for ``stall_timeout`` seconds, or runs ``timeout`` in
+    all, is stopped (a :class:`~rtbuild.errors.PushError`).
+    """
     ref = parse_reference(image)
     if ref.tag is None:
         raise PushError(
@@ -304,11 +311,17 @@ def push_image(image: str, *, docker_host: str | None = None) -> str | None:
     client = docker_client(docker_host)
     progress = _Progress("push", image)
     progress.reporter.event("push_started", image=image, message=f"pushing {image}")
-    try:
-        stream = client.api.push(ref.name, tag=ref.tag, stream=True, decode=True, auth_config=_auth_config(ref))
-        error = progress.run(_stream(stream, resolve_host(docker_host)))
-    except docker.errors.APIError as exc:
-        error = str(exc.explanation or exc)
+    host = resolve_host(docker_host)
+    path = f"/images/{ref.name}/push"
+    error, why = _bounded(client, path, {"tag": ref.tag}, ref, progress, host, (stall_timeout, timeout))
+    if why is not None:
+        raise PushError(
+            f"pushing {image} to {ref.registry} {why}; the push was stopped",
+            step="push",
+            log_tail=list(progress.tail),
+            hint=f"check that the registry {ref.registry} is serving uploads, then run again; a slow link may"
+            " need a larger [builders.docker] push_timeout or push_stall_timeout",
+        )
     if error is None:
         progress.reporter.event("pushed", image=image, digest=progress.digest, message=f"pushed {image}")
         return progress.digest
@@ -335,4 +348,12 @@ def push_image(image: str, *, docker_host: str | None = None) -> str | None:
     )
 
 
-__all__ = ["PULL_STALL_S", "PULL_TIMEOUT_S", "docker_client", "image_exists", "push_image"]
+__all__ = [
+    "PULL_STALL_S",
+    "PULL_TIMEOUT_S",
+    "PUSH_STALL_S",
+    "PUSH_TIMEOUT_S",
+    "docker_client",
+    "image_exists",
+    "push_image",
+]

@@ -48,7 +48,12 @@ def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResul
         outcome = builder.run(builder.spec_for(replace(request, platform=plan.platform, tags=plan.tags)))
         entry: dict[str, Any] = {**outcome.details(), "cached": outcome.cached, "tags": plan.tags}
         for tag in plan.push_tags:
-            entry["pushed_digest"] = push_image(tag, docker_host=builder.docker_host)
+            entry["pushed_digest"] = push_image(
+                tag,
+                docker_host=builder.docker_host,
+                timeout=builder.push_timeout,
+                stall_timeout=builder.push_stall_timeout,
+            )
         per_platform[plan.platform] = entry
     details: dict[str, Any] = {"platforms": per_platform}
     if push:

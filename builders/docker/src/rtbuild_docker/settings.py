@@ -21,6 +21,10 @@ def _not_a_file(path: str | None) -> str | None:
     return None
 
 
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be more than 0"
+
+
 @dataclass(frozen=True)
 class DockerSettings:
     """``[builders.docker]`` (docs/builders/docker.md)."""
@@ -35,6 +39,11 @@ class DockerSettings:
     log_keep: int = setting(50, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs kept")
     log_max_age_days: float = setting(
         30.0, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs older than this are removed"
+    )
+    # Defaults as images.PUSH_TIMEOUT_S / PUSH_STALL_S (not imported: images.py is heavier).
+    push_timeout: float = setting(1800.0, check=lambda v: _positive(v), help="seconds a push may take in all")
+    push_stall_timeout: float = setting(
+        120.0, check=lambda v: _positive(v), help="seconds a push may report no progress"
     )
 
 
