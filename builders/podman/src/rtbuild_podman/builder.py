@@ -18,7 +18,7 @@ from rtbuild import (
     setting,
 )
 
-from .engine import PULL_TIMEOUT_S, Podman, labels_of, normalize_id
+from .engine import PULL_TIMEOUT_S, PUSH_STALL_S, PUSH_TIMEOUT_S, Podman, labels_of, normalize_id
 
 if TYPE_CHECKING:
     from rtbuild import Config, PruneItem, PrunePolicy
@@ -27,6 +27,10 @@ PROGRESS_MODES = ("plain", "none")
 FORMATS = ("oci", "docker")
 #: What Debian's qemu-user-static (set up by scripts/podman.sh) runs next to amd64.
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be more than 0"
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,10 @@ class PodmanSettings:
     insecure_registries: list[str] = setting(default_factory=list)
     format: str = setting("oci", choices=FORMATS, help="podman build --format")
     layers: bool = setting(True, help="podman build --layers")
-    pull_timeout: float = setting(
-        PULL_TIMEOUT_S, check=lambda v: None if v > 0 else "must be more than 0", help="seconds a podman pull may take"
+    pull_timeout: float = setting(PULL_TIMEOUT_S, check=lambda v: _positive(v), help="seconds a podman pull may take")
+    push_timeout: float = setting(PUSH_TIMEOUT_S, check=lambda v: _positive(v), help="seconds a podman push may take")
+    push_stall_timeout: float = setting(
+        PUSH_STALL_S, check=lambda v: _positive(v), help="seconds a podman push may make no progress"
     )
 
 
@@ -70,6 +76,8 @@ class PodmanBuilder(RuntimeBuilder):
         format: str = "oci",
         layers: bool = True,
         pull_timeout: float = PULL_TIMEOUT_S,
+        push_timeout: float = PUSH_TIMEOUT_S,
+        push_stall_timeout: float = PUSH_STALL_S,
     ) -> None:
         if progress not in PROGRESS_MODES:
             raise ConfigError(f"[builders.podman] progress must be one of {', '.join(PROGRESS_MODES)}")
@@ -81,7 +89,13 @@ class PodmanBuilder(RuntimeBuilder):
         self.insecure_registries = list(insecure_registries)
         self.format = format
         self.layers = layers
-        self.podman = Podman(podman_cli, insecure_registries=insecure_registries, pull_timeout=pull_timeout)
+        self.podman = Podman(
+            podman_cli,
+            insecure_registries=insecure_registries,
+            pull_timeout=pull_timeout,
+            push_timeout=push_timeout,
+            push_stall_timeout=push_stall_timeout,
+        )
 
     @classmethod
     def from_config(cls, config: Config, name: str = "podman") -> PodmanBuilder:
@@ -96,6 +110,8 @@ class PodmanBuilder(RuntimeBuilder):
             format=s.format,
             layers=s.layers,
             pull_timeout=s.pull_timeout,
+            push_timeout=s.push_timeout,
+            push_stall_timeout=s.push_stall_timeout,
         )
 
     # --- the contract ------------------------------------------------------------------

@@ -9,16 +9,12 @@ never on its command line or on disk; pull and push die with rtbuild (kill -9 in
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -27,22 +23,18 @@ from rtbuild import ConfigError, EngineUnavailableError, PushError, RegistryAuth
 from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
 
 from .auth import find_credentials
+from .streamed import TAIL_LINES, run_streamed
 
-TAIL_LINES = 20
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
 _AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "invalid username/password")
 _IMAGE_ID = re.compile(r"(sha256:)?([a-f0-9]{64})")
-_PR_SET_PDEATHSIG = 1
 #: How long a ``podman pull`` may take (Docker's PULL_TIMEOUT_S): a registry that answers the
 #: manifest and then stalls the blobs would otherwise hang ``rtbuild exists`` forever.
 PULL_TIMEOUT_S = 1800.0
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when rtbuild dies, kill -9 included (what
-    rtbuild.enginekit.run_build does for builds; its helper is not public)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+#: A push's bounds (``[builders.podman] push_timeout`` and ``push_stall_timeout``), as
+#: Docker's: a registry that stops taking a blob would otherwise hang ``--push`` forever.
+PUSH_TIMEOUT_S = 1800.0
+PUSH_STALL_S = 120.0
 
 
 def find_podman(configured: str | None = None) -> str:
@@ -85,10 +77,17 @@ class Podman:
     """Runs podman; one instance per builder (and so per CLI call)."""
 
     def __init__(
-        self, cli: str | None = None, *, insecure_registries: Sequence[str] = (), pull_timeout: float = PULL_TIMEOUT_S
+        self,
+        cli: str | None = None,
+        *,
+        insecure_registries: Sequence[str] = (),
+        pull_timeout: float = PULL_TIMEOUT_S,
+        push_timeout: float = PUSH_TIMEOUT_S,
+        push_stall_timeout: float = PUSH_STALL_S,
     ) -> None:
         self._configured = cli
         self.pull_timeout = pull_timeout
+        self.push_timeout, self.push_stall_timeout = push_timeout, push_stall_timeout
         self._cli: str | None = None
         self.insecure_registries = list(insecure_registries)
         self._inspected: dict[str, dict[str, Any] | None] = {}
@@ -236,50 +235,6 @@ class Podman:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 
-    def _stream(
-        self, action: str, argv: list[str], *, pass_fds: tuple[int, ...] = (), timeout: float | None = None
-    ) -> tuple[int | None, list[str]]:
-        """Run a pull/push, reporting each line; return its exit code (``None``: stopped
-        after ``timeout`` seconds) and last lines."""
-        from rtbuild.enginekit import stop_process_group
-
-        reporter = rtbuild.get_reporter()
-        tail: deque[str] = deque(maxlen=TAIL_LINES)
-        proc = subprocess.Popen(
-            [self.cli, *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            pass_fds=pass_fds,
-            preexec_fn=_die_with_parent,
-        )
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            stop_process_group(proc)  # its stdout closes: the loop below ends
-
-        timer = threading.Timer(timeout, expire) if timeout is not None else None
-        if timer is not None:
-            timer.daemon = True
-            timer.start()
-        try:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                text = raw.decode("utf-8", "replace").rstrip()
-                if text:
-                    tail.append(text)
-                    reporter.line(text, source=action)
-            code = proc.wait()
-            return (None if expired.is_set() else code), list(tail)
-        except BaseException:
-            stop_process_group(proc)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-
     def pull(self, name: str, *, platform: str | None = None) -> None:
         ref = parse_reference(name)
         reporter = rtbuild.get_reporter()
@@ -288,8 +243,9 @@ class Podman:
         if platform:
             argv += ["--platform", platform]
         with self.authfile(ref) as (auth, fds):
-            code, tail = self._stream("pull", [*argv, *auth, str(ref)], pass_fds=fds, timeout=self.pull_timeout)
+            run = run_streamed([self.cli, *argv, *auth, str(ref)], "pull", pass_fds=fds, timeout=self.pull_timeout)
         self.forget()
+        code, tail = run.code, run.tail
         if code is None:
             raise RegistryError(
                 f"pulling {name} from {ref.registry} did not finish within {self.pull_timeout:g} s",
@@ -326,11 +282,26 @@ class Podman:
             digestfile = os.path.join(tmp, "digest")
             argv = ["push", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}", "--digestfile", digestfile]
             with self.authfile(ref) as (auth, fds):
-                code, tail = self._stream("push", [*argv, *auth, name, f"docker://{ref}"], pass_fds=fds)
+                run = run_streamed(
+                    [self.cli, *argv, *auth, name, f"docker://{ref}"],
+                    "push",
+                    pass_fds=fds,
+                    timeout=self.push_timeout,
+                    stall=self.push_stall_timeout,
+                )
+            code, tail = run.code, run.tail
             digest = None
             if code == 0 and os.path.exists(digestfile):
                 with open(digestfile, encoding="utf-8") as handle:
                     digest = handle.read().strip() or None
+        if run.why is not None:
+            raise PushError(
+                f"pushing {name} to {ref.registry} {run.why}; podman was stopped",
+                step="push",
+                log_tail=tail,
+                hint=f"check that the registry {ref.registry} is serving uploads, then run again; a slow link may"
+                " need a larger [builders.podman] push_timeout or push_stall_timeout",
+            )
         if code == 0:
             reporter.event("pushed", image=name, digest=digest, message=f"pushed {name}")
             return digest
@@ -361,4 +332,4 @@ def labels_of(doc: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-__all__ = ["Podman", "find_podman", "labels_of", "normalize_id"]
+__all__ = ["PULL_TIMEOUT_S", "PUSH_STALL_S", "PUSH_TIMEOUT_S", "Podman", "find_podman", "labels_of", "normalize_id"]
