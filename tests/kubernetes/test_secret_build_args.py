@@ -45,7 +45,7 @@ def test_dry_run_warns_and_never_prints_a_secret_looking_value(tmp_path: Path, p
     assert "PYTHON_VERSION=3.12" in text and "odd-name-password=***" in text
     warnings = [fields for kind, fields in reporter.events if kind == "warning"]
     assert warnings and warnings[0]["names"] == ["GH_TOKEN", "NPM_TOKEN", "odd-name-password"]
-    secret, job = (d for d in yaml.safe_load_all(text) if d)
+    job, secret = (d for d in yaml.safe_load_all(text) if d)
     # Without push credentials there is still a Secret: it carries the build args.
     assert secret["kind"] == "Secret" and set(secret["data"]) == {
         ".dockerconfigjson",
