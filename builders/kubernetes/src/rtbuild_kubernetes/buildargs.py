@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from rtbuild import get_reporter
-
 #: The Secret's data key holding build arg ``NAME`` (keys allow ``[-._a-zA-Z0-9]``).
 KEY_PREFIX = "build-arg."
 #: Names that can be both an environment variable of the build container and a shell
@@ -54,19 +52,9 @@ def masked(build_args: Mapping[str, str]) -> dict[str, str]:
     return {name: MASK if looks_secret(name) else value for name, value in build_args.items()}
 
 
-def warn_secret_args(build_args: Mapping[str, str]) -> None:
-    """One warning per build naming the secret-looking build args, with the --secret hint."""
-    from rtbuild.enginekit import secret_arg_names
-
-    names = secret_arg_names(build_args)
-    if names:
-        get_reporter().event(
-            "warning",
-            names=names,
-            message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
-            " output and reach the pod only through the per-build Secret, but stay in the image's"
-            " history; pass secrets with --secret id=NAME,env=VAR where the builder supports it",
-        )
+#: What the secret-looking build-arg warning (``rtbuild.enginekit.warn_secret_args``) adds here.
+SECRET_HANDLING = "and reach the pod only through the per-build Secret,"
+SECRET_ADVICE = "pass secrets with --secret id=NAME,env=VAR where the builder supports it"
 
 
-__all__ = ["KEY_PREFIX", "masked", "secret_names", "split_extra", "warn_secret_args"]
+__all__ = ["KEY_PREFIX", "SECRET_ADVICE", "SECRET_HANDLING", "masked", "secret_names", "split_extra"]

@@ -155,13 +155,14 @@ class KubernetesBuilder(RuntimeBuilder):
 
     def plan(self, request: BuildRequest) -> str:
         """The manifests the build would create, as YAML (credentials never included)."""
+        from rtbuild.enginekit import warn_secret_args
         from rtbuild.oci import get_credentials
 
-        from .buildargs import masked, secret_names, warn_secret_args
+        from .buildargs import SECRET_ADVICE, SECRET_HANDLING, masked, secret_names
         from .manifests import manifests, to_yaml
 
         plans = self._plans(request, "dryrun0000", dict(request.labels))
-        warn_secret_args(plans[0].build_args)
+        warn_secret_args(plans[0].build_args, handling=SECRET_HANDLING, advice=SECRET_ADVICE)
         has_creds = any(get_credentials(registry) is not None for registry in self._registries(request))
         for plan in plans:
             if has_creds or secret_names(plan.build_args):

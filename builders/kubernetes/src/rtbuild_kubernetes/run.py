@@ -202,10 +202,12 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
                     message=f"no input changed: {request.tags[0]} is in the registry (no Job created)",
                 )
                 return {"cached": True, "image_id": image_id, "input_digest": inputs.digest, "pushed": True}
-    from .buildargs import secret_names, warn_secret_args
+    from rtbuild.enginekit import warn_secret_args
+
+    from .buildargs import SECRET_ADVICE, SECRET_HANDLING, secret_names
 
     plans = builder._plans(request, build_id, labels)
-    warn_secret_args(plans[0].build_args)
+    warn_secret_args(plans[0].build_args, handling=SECRET_HANDLING, advice=SECRET_ADVICE)
     secret = dockerconfigjson(builder._registries(request))
     if secret is None and secret_names(plans[0].build_args):
         secret = json.dumps({"auths": {}}).encode()  # the Secret carries the build args alone
