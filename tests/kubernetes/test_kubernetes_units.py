@@ -312,3 +312,17 @@ def test_a_pod_that_never_changes_ends_at_rtbuilds_own_deadline() -> None:
         run._wait(lambda pod: False, "the pod")
     assert time.monotonic() - started < 5 and client.closed
     assert raised.value.step
+
+
+@pytest.mark.parametrize(("timeout", "expected"), [(90.2, 91), (0.3, 1), (7200.0, 3600), (None, 3600)])
+def test_build_timeout_bounds_the_job_deadline(timeout: float | None, expected: int, tmp_path: Path) -> None:
+    """The core's build_timeout caps [builders.kubernetes] active_deadline_seconds (3600 by default)."""
+    from rtbuild import Config
+
+    config = Config(builder="kubernetes", build_timeout=timeout)
+    builder = KubernetesBuilder.from_config(config)
+    assert builder.settings.active_deadline_seconds == expected
+    # ...and it is the deadline the Job gets.
+    request = BuildRequest(path=str(_context(tmp_path)), tags=["127.0.0.1:5000/rtbuild-test/deadline:1"])
+    job = next(doc for doc in yaml.safe_load_all(builder.plan(request)) if doc and doc["kind"] == "Job")
+    assert job["spec"]["activeDeadlineSeconds"] == expected

@@ -200,7 +200,8 @@ def deadline_error(seconds: int, lines: list[str]) -> DeadlineExceededError:
         f"the build Job exceeded its deadline of {seconds}s and was stopped",
         step=_failed_step(lines),
         log_tail=_tail(lines),
-        hint="raise [builders.kubernetes] active_deadline_seconds, or make the build faster",
+        hint="raise [builders.kubernetes] active_deadline_seconds or build_timeout (--build-timeout; the Job gets"
+        " the smaller of the two), or make the build faster",
         blame="build time",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -122,7 +123,12 @@ def settings_from_table(table: dict[str, Any], config: Config | None = None) -> 
 
 
 def settings_from_config(config: Config, name: str) -> Settings:
-    return settings_from_table(config.builder_config(name), config)
+    settings = settings_from_table(config.builder_config(name), config)
+    # The core's build_timeout bounds every engine build; here that is the Job's deadline.
+    timeout = config.build_timeout
+    if timeout is not None and math.ceil(timeout) < settings.active_deadline_seconds:
+        settings.active_deadline_seconds = max(math.ceil(timeout), 1)
+    return settings
 
 
 __all__ = [
