@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -96,6 +97,19 @@ def _prune_podman_builds() -> Iterator[None]:
     yield
     if shutil.which("podman"):
         podman("image", "prune", "-f", "--filter", "label=org.rtbuild.input-digest", check=False)
+
+
+def external_containers() -> set[str]:
+    """Every container in Podman's storage, Buildah's working containers included."""
+    return {str(c["Id"]) for c in json.loads(podman("ps", "-a", "--external", "--format", "json").stdout or "[]")}
+
+
+def runc_bundles_under(root: Path) -> list[str]:
+    """The runc containers (a RUN step's) whose bundle lies under ``root``."""
+    proc = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True, check=False)
+    return [
+        str(c["id"]) for c in json.loads(proc.stdout or "[]") or [] if str(c.get("bundle", "")).startswith(str(root))
+    ]
 
 
 def processes_naming(text: str) -> list[int]:

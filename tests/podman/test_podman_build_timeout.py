@@ -12,15 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _podman_support import Names, podman, processes_naming, write_context
+from _podman_support import Names, external_containers, podman, processes_naming, write_context
 
 pytestmark = [pytest.mark.engine]
 
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
-
-
-def external_containers() -> set[str]:
-    return {str(c["Id"]) for c in json.loads(podman("ps", "-a", "--external", "--format", "json").stdout or "[]")}
 
 
 def test_a_podman_build_past_the_timeout_is_stopped(names: Names, tmp_path: Path) -> None:

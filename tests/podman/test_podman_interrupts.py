@@ -3,7 +3,6 @@ temp dir outlives rtbuild (Podman 4.3 itself leaves all three)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,22 +11,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _podman_support import Names, podman, processes_naming, write_context
+from _podman_support import Names, external_containers, podman, processes_naming, runc_bundles_under, write_context
 
 pytestmark = [pytest.mark.engine]
 
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
-
-
-def external_containers() -> set[str]:
-    return {str(c["Id"]) for c in json.loads(podman("ps", "-a", "--external", "--format", "json").stdout or "[]")}
-
-
-def runc_bundles_under(root: Path) -> list[str]:
-    proc = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True, check=False)
-    return [
-        str(c["id"]) for c in json.loads(proc.stdout or "[]") or [] if str(c.get("bundle", "")).startswith(str(root))
-    ]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

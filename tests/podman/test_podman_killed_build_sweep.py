@@ -3,7 +3,6 @@ TMPDIR behind (nothing runs to clean up); the next Podman build removes them."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,22 +12,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _podman_support import Names, podman, processes_naming, write_context
+from _podman_support import Names, external_containers, podman, processes_naming, runc_bundles_under, write_context
 
 pytestmark = [pytest.mark.engine]
 
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
-
-
-def external_containers() -> set[str]:
-    return {str(c["Id"]) for c in json.loads(podman("ps", "-a", "--external", "--format", "json").stdout or "[]")}
-
-
-def runc_bundles_under(root: Path) -> list[str]:
-    proc = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True, check=False)
-    return [
-        str(c["id"]) for c in json.loads(proc.stdout or "[]") or [] if str(c.get("bundle", "")).startswith(str(root))
-    ]
 
 
 def test_the_next_build_removes_what_a_killed_build_left(names: Names, tmp_path: Path) -> None:
