@@ -126,3 +126,36 @@ def test_a_stalled_pull_is_stopped_at_the_deadline(stalled: StallRegistry, podma
     assert isinstance(outcome[0], RegistryError), outcome
     assert "did not finish within 2 s" in outcome[0].message
     assert time.monotonic() - started < 30
+
+
+def test_a_pull_without_progress_is_stopped_before_its_overall_bound(
+    stalled: StallRegistry, podman_cli: str, tmp_path: Path
+) -> None:
+    """The blob never comes: the pull ends after the stall bound (as Docker's), not at pull_timeout."""
+    import threading
+
+    from rtbuild import RegistryError
+    from rtbuild_podman import PodmanBuilder
+
+    builder = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    builder.podman.pull_stall_timeout = 3
+    outcome: list[BaseException | bool] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(builder.image_exists(f"{stalled.host}/rtbuild-test/stalled:3"))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(90)
+    hung = worker.is_alive()
+    for pid in processes_naming(stalled.host):  # ends a hung pull (before the fix)
+        os.kill(pid, signal.SIGKILL)
+    worker.join(30)
+    assert not hung, "image_exists waited past the stall bound on a pull without progress"
+    assert isinstance(outcome[0], RegistryError), outcome
+    assert "stalled: no progress for 3 s" in outcome[0].message
+    assert outcome[0].step == "pull image"
+    assert not processes_naming(stalled.host), "the stalled podman pull was left running"

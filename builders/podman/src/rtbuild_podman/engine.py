@@ -31,6 +31,9 @@ _IMAGE_ID = re.compile(r"(sha256:)?([a-f0-9]{64})")
 #: How long a ``podman pull`` may take (Docker's PULL_TIMEOUT_S): a registry that answers the
 #: manifest and then stalls the blobs would otherwise hang ``rtbuild exists`` forever.
 PULL_TIMEOUT_S = 1800.0
+#: ...and how long it may make no progress (Docker's PULL_STALL_S): a stalled download ends in
+#: two minutes, not at the overall bound.
+PULL_STALL_S = 120.0
 #: A push's bounds (``[builders.podman] push_timeout`` and ``push_stall_timeout``), as
 #: Docker's: a registry that stops taking a blob would otherwise hang ``--push`` forever.
 PUSH_TIMEOUT_S = 1800.0
@@ -87,6 +90,7 @@ class Podman:
     ) -> None:
         self._configured = cli
         self.pull_timeout = pull_timeout
+        self.pull_stall_timeout = PULL_STALL_S
         self.push_timeout, self.push_stall_timeout = push_timeout, push_stall_timeout
         self._cli: str | None = None
         self.insecure_registries = list(insecure_registries)
@@ -243,12 +247,18 @@ class Podman:
         if platform:
             argv += ["--platform", platform]
         with self.authfile(ref) as (auth, fds):
-            run = run_streamed([self.cli, *argv, *auth, str(ref)], "pull", pass_fds=fds, timeout=self.pull_timeout)
+            run = run_streamed(
+                [self.cli, *argv, *auth, str(ref)],
+                "pull",
+                pass_fds=fds,
+                timeout=self.pull_timeout,
+                stall=self.pull_stall_timeout,
+            )
         self.forget()
         code, tail = run.code, run.tail
         if code is None:
             raise RegistryError(
-                f"pulling {name} from {ref.registry} did not finish within {self.pull_timeout:g} s",
+                f"pulling {name} from {ref.registry} {run.why}",
                 step="pull image",
                 log_tail=tail,
                 hint="the registry answered but stalled the download; check it (or the network to it),"
