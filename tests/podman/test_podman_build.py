@@ -137,6 +137,21 @@ def test_push_uses_podman_auth_json(
     assert builder.image_exists(image) is True  # the registry HEAD and the pull use auth.json too
 
 
+def test_a_docker_config_dir_without_config_json_means_no_credentials(
+    builder: PodmanBuilder, names: Names, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for docker: Podman 4 alone stopped with `stat …/config.json: no such file`."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    image = registry.ref(names.new("rt-podman-test/anonymous"))
+    names.made.append(image)
+    podman("tag", "docker.io/library/busybox:latest", image)
+    builder.push(image)
+    podman("rmi", image)
+    builder.podman.forget()
+    assert builder.image_exists(image) is True  # pulled back through the same empty authfile
+
+
 def test_cli_builds_and_answers_exists_without_docker(names: Names, tmp_path: Path) -> None:
     """The done-when check: no docker binary on PATH, DOCKER_HOST at a socket that does
     not exist (the shared dockerd keeps running)."""

@@ -213,12 +213,18 @@ class Podman:
         """
         creds = find_credentials(ref.registry)
         if creds is None or not creds.password:
-            yield [], ()
-            return
-        import base64
+            docker_config = os.environ.get("DOCKER_CONFIG")
+            if not docker_config or os.path.exists(os.path.join(docker_config, "config.json")):
+                yield [], ()
+                return
+            # Podman 4 fails on a DOCKER_CONFIG without config.json ("stat …: no such file")
+            # where docker finds no credentials there; an empty authfile means the same to it.
+            data = b'{"auths":{}}'
+        else:
+            import base64
 
-        pair = base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode()
-        data = json.dumps({"auths": {ref.registry: {"auth": pair}}}).encode()
+            pair = base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode()
+            data = json.dumps({"auths": {ref.registry: {"auth": pair}}}).encode()
         try:
             fd = os.memfd_create("rtbuild-podman-auth", os.MFD_CLOEXEC)
         except (AttributeError, OSError):
