@@ -15,6 +15,7 @@ from pathlib import Path
 
 import docker_build_helpers as h
 import pytest
+from _processes import processes_naming
 from _stall_registry import StallRegistry
 
 pytestmark = [pytest.mark.engine]
@@ -22,18 +23,6 @@ pytestmark = [pytest.mark.engine]
 images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
 __all__ = ["context", "images", "isolated_dirs"]  # fixtures, re-exported for pytest
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
-
-
-def _processes_naming(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def _cli(*args: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -64,9 +53,9 @@ def test_a_run_step_past_the_timeout_is_stopped(images: h.Images, context: Path,
     assert elapsed < 200  # the RUN alone takes 300 s
     assert h.inspect(images.cli, images.tag()) is None
     deadline = time.monotonic() + 30
-    while _processes_naming(token) and time.monotonic() < deadline:
+    while processes_naming(token) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _processes_naming(token), "the RUN step outlived the stopped build"
+    assert not processes_naming(token), "the RUN step outlived the stopped build"
 
 
 def test_a_registry_stalling_the_base_layers_mid_build_is_stopped(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from _processes import processes_naming as processes_naming  # re-exported for the podman tests
 
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
@@ -110,19 +111,6 @@ def runc_bundles_under(root: Path) -> list[str]:
     return [
         str(c["id"]) for c in json.loads(proc.stdout or "[]") or [] if str(c.get("bundle", "")).startswith(str(root))
     ]
-
-
-def processes_naming(text: str) -> list[int]:
-    """PIDs whose command line mentions ``text`` (a test's own unique token)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def write_context(root: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:
