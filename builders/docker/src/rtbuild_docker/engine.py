@@ -8,7 +8,6 @@ TCP). TLS and ssh:// hosts fall back to the SDK via :func:`images.docker_client`
 from __future__ import annotations
 
 import _socket as c_socket  # the C socket type (see EngineAPI._socket)
-import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -17,92 +16,90 @@ from urllib.parse import quote, urlsplit
 
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailableError
 
+from .dockercontext import ContextTLS, EngineTarget, context_host
+
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
-def _sha256_hex(text: str) -> str:
-    # The builtin hash module: hashlib would load OpenSSL (~10 ms) on a no-op build.
-    for name in ("_sha256", "_sha2", "hashlib"):  # _sha2 from Python 3.12
-        try:
-            module: Any = importlib.import_module(name)
-        except ImportError:
-            continue
-        return str(module.sha256(text.encode()).hexdigest())
-    raise ImportError("no sha256 implementation")
-
-
-def _read_json(path: str, strict: bool = True) -> Any:
-    try:
-        with open(path, "rb") as handle:
-            return json.loads(handle.read())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        if not strict:
-            return None  # as the docker CLI, which warns about a broken config.json and goes on
-        raise ConfigError(f"cannot read {path}: {exc}", step="resolve docker context") from exc
-
-
-def context_host() -> tuple[str, str] | None:
-    """The engine of the docker CLI's chosen context (``DOCKER_CONTEXT``, else
-    ``currentContext`` in ``$DOCKER_CONFIG/config.json``) and what chose it; ``None``
-    for the ``default`` context. Read from the CLI's context store, as the CLI does, so
-    rtbuild's own engine calls and the CLI's builds go to one engine."""
-    config_dir = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
-    name = os.environ.get("DOCKER_CONTEXT")
-    origin = "DOCKER_CONTEXT"
-    if name is None:
-        config = _read_json(os.path.join(config_dir, "config.json"), strict=False)
-        name = config.get("currentContext") if isinstance(config, dict) else None
-        origin = f"currentContext in {os.path.join(config_dir, 'config.json')}, set by `docker context use`"
-    if not name or name == "default":
-        return None
-    digest = _sha256_hex(name)
-    meta_path = os.path.join(config_dir, "contexts", "meta", digest, "meta.json")
-    meta = _read_json(meta_path)
-    if meta is None:
-        raise ConfigError(
-            f"docker context {name!r} ({origin}) does not exist: no {meta_path}",
-            step="resolve docker context",
-            hint="`docker context ls` lists the contexts; choose one with `docker context use NAME`",
-        )
-    endpoint = ((meta.get("Endpoints") or {}) if isinstance(meta, dict) else {}).get("docker") or {}
-    host = endpoint.get("Host") if isinstance(endpoint, dict) else None
-    if not host:
-        raise ConfigError(f"docker context {name!r} ({origin}) has no docker endpoint", step="resolve docker context")
-    tls = os.path.join(config_dir, "contexts", "tls", digest, "docker")
-    if os.path.isdir(tls):
-        # Its certificates are not used by rtbuild's engine calls: rather no engine than
-        # the wrong one, or plain HTTP to a TLS port.
-        raise ConfigError(
-            f"docker context {name!r} ({origin}) connects with TLS, which rtbuild reads from the environment only",
-            step="resolve docker context",
-            hint=f"export DOCKER_HOST={host} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={tls}",
-        )
-    return str(host), f"docker context {name!r}, from {origin}"
+def engine_target(docker_host: str | None) -> EngineTarget:
+    """The engine, what chose it, and a docker context's name and TLS settings when a
+    context chose it: ``[builders.docker] docker_host``, else ``$DOCKER_HOST``, else the
+    docker CLI's context, else the default unix socket (the docker CLI's own order)."""
+    env_host = os.environ.get("DOCKER_HOST")
+    if docker_host:
+        return EngineTarget(docker_host, f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}")
+    if env_host:
+        return EngineTarget(env_host, "set by DOCKER_HOST")
+    return context_host() or EngineTarget(DEFAULT_HOST, "the default socket; DOCKER_HOST is unset")
 
 
 def resolve_engine(docker_host: str | None) -> tuple[str, str]:
-    """The engine's address and what chose it: ``[builders.docker] docker_host``, else
-    ``$DOCKER_HOST``, else the docker CLI's context, else the default unix socket (the
-    docker CLI's own order)."""
-    env_host = os.environ.get("DOCKER_HOST")
-    if docker_host:
-        return docker_host, f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}"
-    if env_host:
-        return env_host, "set by DOCKER_HOST"
-    return context_host() or (DEFAULT_HOST, "the default socket; DOCKER_HOST is unset")
+    """The engine's address and what chose it (:func:`engine_target`)."""
+    target = engine_target(docker_host)
+    return target.host, target.source
 
 
 def resolve_host(docker_host: str | None) -> str:
     """The engine's address (:func:`resolve_engine`)."""
-    return resolve_engine(docker_host)[0]
+    return engine_target(docker_host).host
 
 
 def cli_env(docker_host: str | None) -> dict[str, str]:
     """``DOCKER_HOST`` for the docker CLI: always the engine rtbuild resolved, so a context
-    the two could read differently never splits a build from its checks."""
-    return {"DOCKER_HOST": resolve_host(docker_host)}
+    the two could read differently never splits a build from its checks; with a context's
+    TLS settings as the CLI's TLS variables (a CLI given ``DOCKER_HOST`` ignores its context)."""
+    target = engine_target(docker_host)
+    env = {"DOCKER_HOST": target.host}
+    if target.context is None:
+        return env
+    tls = target.tls
+    wanted = {  # DOCKER_TLS: TLS without verifying the engine's certificate
+        "DOCKER_TLS_VERIFY": "1" if tls and tls.verify else "",
+        "DOCKER_TLS": "1" if tls and not tls.verify else "",
+        "DOCKER_CERT_PATH": tls.directory if tls else "",
+    }
+    # An empty value is unset to the CLI: cleared only where the environment sets one.
+    env.update({k: v for k, v in wanted.items() if v or os.environ.get(k)})
+    return env
+
+
+def sdk_client(target: EngineTarget) -> Any:
+    """A docker SDK client (``docker.DockerClient``) for ``target``, with its context's TLS
+    settings, else ``DOCKER_HOST``'s TLS variables when it is that host; the engine is asked
+    for its API version (the SDK's ``auto``), which raises when it does not answer."""
+    import docker
+    from docker.constants import MINIMUM_DOCKER_API_VERSION as FIRST
+
+    tls = target.tls
+    if tls is not None:
+        from docker.tls import TLSConfig
+
+        pair = (tls.cert, tls.key) if tls.cert and tls.key else None
+        config = TLSConfig(client_cert=pair, ca_cert=tls.ca, verify=tls.verify)
+        client = docker.DockerClient(base_url=target.host, tls=config, version=FIRST)
+        if not tls.verify:  # the context's SkipTLSVerify: not urllib3's warning on every request
+            import warnings
+
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    # from_env() knows DOCKER_HOST (and its TLS variables) but no docker context.
+    elif target.host == os.environ.get("DOCKER_HOST"):
+        client = docker.from_env(version=FIRST)
+    else:
+        client = docker.DockerClient(base_url=target.host, version=FIRST)
+    api = client.api
+    merge = api.merge_environment_settings
+
+    def merged(*args: Any) -> Any:
+        # requests lets REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) replace a session's CA in
+        # every request (psf/requests#3829): the engine's CA is the context's or DOCKER_CERT_PATH's.
+        settings = merge(*args)
+        settings["verify"] = api.verify
+        return settings
+
+    api.merge_environment_settings = merged
+    # What version="auto" does, once requests keeps the engine's CA (hence FIRST above).
+    api._version = api.version(api_version=False)["ApiVersion"]
+    return client
 
 
 def unreachable(host: str, detail: str) -> EngineUnavailableError:
@@ -162,12 +159,13 @@ class EngineAPI:
     """Read-only Engine API calls the no-op skip needs."""
 
     def __init__(self, docker_host: str | None = None, timeout: float = 30.0) -> None:
-        self.host = resolve_host(docker_host)
+        target = engine_target(docker_host)
+        self.host = target.host
         self.timeout = timeout
         parts = urlsplit(self.host)
-        self._sdk = parts.scheme not in ("unix", "tcp", "http") or (
-            parts.scheme == "tcp" and os.environ.get("DOCKER_TLS_VERIFY") not in (None, "", "0")
-        )
+        # A context's TLS comes from the context, never from the environment's variables.
+        tls = target.tls is not None if target.context else os.environ.get("DOCKER_TLS_VERIFY") not in (None, "", "0")
+        self._sdk = parts.scheme not in ("unix", "tcp", "http") or (parts.scheme == "tcp" and tls)
         self._parts = parts
         #: Answers fetched by :meth:`prefetch`, each handed out once.
         self._ready: dict[str, dict[str, Any] | None] = {}
@@ -318,11 +316,15 @@ class EngineAPI:
 
 __all__ = [
     "DEFAULT_HOST",
+    "ContextTLS",
     "EngineAPI",
+    "EngineTarget",
     "answer_error",
     "cli_env",
     "context_host",
+    "engine_target",
     "resolve_engine",
     "resolve_host",
+    "sdk_client",
     "unreachable",
 ]

@@ -10,18 +10,18 @@ reporter and carry the docker config's credentials (:mod:`rtbuild.credentials`).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
-from rtbuild.errors import PushError, RegistryAuthError, RegistryError
+from rtbuild.errors import ConfigError, PushError, RegistryAuthError, RegistryError
 from rtbuild.oci import Reference, parse_reference
 
-from .engine import EngineAPI, resolve_host, unreachable
+from .engine import ContextTLS, EngineAPI, engine_target, resolve_host, sdk_client, unreachable
 
 if TYPE_CHECKING:
     import docker
@@ -48,30 +48,41 @@ PUSH_STALL_S = 120.0
 PUSH_TIMEOUT_S = 1800.0
 _IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
 
-_clients: dict[str, docker.DockerClient] = {}
+_clients: dict[tuple[str, ContextTLS | None], docker.DockerClient] = {}
 
 
 def docker_client(docker_host: str | None = None) -> docker.DockerClient:
-    """A docker SDK client for ``docker_host`` (else ``$DOCKER_HOST``), pinged once.
+    """A docker SDK client for ``docker_host`` (else ``$DOCKER_HOST``, else the docker
+    context's engine, with the context's TLS settings), asked once for its API version.
 
     An engine that does not answer is :class:`~rtbuild.errors.EngineUnavailableError`
     naming the host and DOCKER_HOST, with a hint how to start one.
     """
-    host = resolve_host(docker_host)
-    client = _clients.get(host)
+    target = engine_target(docker_host)
+    if docker_host and target.context is None:
+        # EngineAPI passes the host it resolved: the context that chose it keeps its TLS.
+        with contextlib.suppress(ConfigError):
+            if (chosen := engine_target(None)).host == docker_host:
+                target = chosen
+    host, tls = target.host, target.tls
+    client = _clients.get((host, tls))
     if client is not None:
         return client
-    import docker
     import docker.errors
     import requests.exceptions
 
     try:
-        # from_env() knows DOCKER_HOST (and its TLS variables) but no docker context.
-        client = docker.from_env() if host == os.environ.get("DOCKER_HOST") else docker.DockerClient(base_url=host)
-        client.ping()
+        client = sdk_client(target)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise unreachable(host, _first_line(exc)) from exc
-    _clients[host] = client
+        error = unreachable(host, _first_line(exc))
+        if tls is not None:
+            error.hint = (
+                f"check docker context {target.context!r}'s TLS files in {tls.directory}: its ca.pem must have signed"
+                " the engine's certificate and the engine must accept its cert.pem"
+                f" (`docker --context {target.context} version` fails the same way); else {error.hint}"
+            )
+        raise error from exc
+    _clients[(host, tls)] = client
     return client
 
 
