@@ -190,11 +190,26 @@ class EngineAPI:
         return socket.create_connection(address, timeout=self.timeout)
 
     def call(self, method: str, path: str) -> tuple[int, Any]:
-        """One bodiless request (GET, DELETE) over the socket: (status, decoded JSON or None).
-
-        Only for plain unix/tcp hosts; TLS and ssh:// hosts go through the SDK instead.
-        """
+        """One bodiless request (GET, DELETE): (status, decoded JSON or None). Over the
+        socket; for TLS and ssh:// hosts through the docker SDK's client."""
+        if self._sdk:
+            return self._call_sdk(method, path)
         return self._receive(self._send(path, method))
+
+    def _call_sdk(self, method: str, path: str) -> tuple[int, Any]:
+        import requests.exceptions
+
+        from .images import docker_client
+
+        api = docker_client(self.host).api
+        try:  # unversioned, as over the socket
+            response = api.request(method, f"{api.base_url}{path}", timeout=self.timeout)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise unreachable(self.host, (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]) from exc
+        try:
+            return response.status_code, response.json() if response.content else None
+        except ValueError:
+            return response.status_code, None
 
     def _send(self, path: str, method: str = "GET") -> c_socket.socket:
         # HTTP/1.0 by hand: the engine answers close-delimited, and http.client's import

@@ -124,12 +124,6 @@ class DockerPruner:
 
 
 def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
-    if api.uses_sdk:
-        raise EngineUnavailableError(
-            f"rtbuild prune talks to the engine over a plain socket; {api.host} needs TLS or ssh",
-            step="prune",
-            hint="run it on the engine's host, or expose the engine on a unix socket",
-        )
     pruner = DockerPruner(api)
     items = select_prunable(pruner.images(policy.repositories), policy)
     if not policy.dry_run:
