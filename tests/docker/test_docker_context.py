@@ -103,6 +103,34 @@ def test_the_cli_builds_on_the_engine_rtbuild_resolved(
     assert f"DOCKER_HOST=unix://{alias}" in builder.plan(BuildRequest(path=str(context), tags=[images.tag()]))
 
 
+def test_the_cli_drops_tls_variables_a_plain_context_does_not_use(
+    context: Path, short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI reads TLS from its context, not from these; given DOCKER_HOST it would
+    # read them and speak TLS to a plain engine.
+    _add_context(short_dir, "rt-plain", "tcp://127.0.0.1:2375")
+    monkeypatch.setenv("DOCKER_CONFIG", str(short_dir))
+    monkeypatch.setenv("DOCKER_CONTEXT", "rt-plain")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(short_dir / "certs"))
+    plan = DockerBuilder().plan(BuildRequest(path=str(context), tags=["rt-test/plan:1"]))
+    assert "DOCKER_HOST=tcp://127.0.0.1:2375 DOCKER_TLS_VERIFY='' DOCKER_CERT_PATH='' " in plan
+
+
+def test_a_context_with_tls_files_gives_the_cli_its_tls(
+    context: Path, short_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: a ConfigError, "connects with TLS, which rtbuild reads from the environment only".
+    _add_context(short_dir, "rt-tls", "tcp://127.0.0.1:2376")
+    tls = short_dir / "contexts" / "tls" / hashlib.sha256(b"rt-tls").hexdigest() / "docker"
+    tls.mkdir(parents=True)
+    (tls / "ca.pem").write_text("not parsed before the engine is asked\n")
+    monkeypatch.setenv("DOCKER_CONFIG", str(short_dir))
+    monkeypatch.setenv("DOCKER_CONTEXT", "rt-tls")
+    plan = DockerBuilder().plan(BuildRequest(path=str(context), tags=["rt-test/plan:1"]))
+    assert f"DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={tls} " in plan
+
+
 def test_an_unknown_context_is_a_configuration_error(
     docker_engine: str, short_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
