@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,9 @@ def test_dockerignore_matches_what_the_engine_receives(images: h.Images, context
 
 def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, context: Path, tmp_path: Path) -> None:
     psutil = pytest.importorskip("psutil")
-    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo started-sleeping && sleep 120\n")
+    # A RUN of its own: one that any earlier build ran to the end is a BuildKit cache hit.
+    nonce = uuid.uuid4().hex
+    (context / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo started-sleeping {nonce} && sleep 120\n")
     env = {**os.environ, "TMPDIR": str(tmp_path / "TMPDIR")}
     proc = subprocess.Popen(
         [h.RTBUILD, "build", str(context), "-t", images.tag(), "--json"],
