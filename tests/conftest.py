@@ -32,6 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
         made = tempfile.mkdtemp(prefix="rtbuild-metrics-")
         os.environ["RTBUILD_METRICS_FILE"] = os.path.join(made, "m.jsonl")
         config.add_cleanup(lambda: shutil.rmtree(made, ignore_errors=True))  # not one dir per run in /tmp
+    # A suite started in the background of a non-interactive shell (`make test &`, `nohup`)
+    # inherits SIGINT ignored, and every rtbuild it starts would too: the Ctrl-C tests would
+    # then wait for builds that never stop. Python's own handler restores the default in them.
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(hookwrapper=True)
