@@ -241,14 +241,17 @@ def test_build_noop_exists_and_prune_through_a_tls_context(
     assert _agents(forwarder, seen)
 
 
+@pytest.mark.parametrize("verify", ["1", "0"])
 def test_the_same_tls_from_the_environment(
-    images: h.Images, context: Path, pki: Path, forwarder: TLSForwarder, docker_config: Path
+    images: h.Images, context: Path, pki: Path, forwarder: TLSForwarder, docker_config: Path, verify: str
 ) -> None:
+    """Any DOCKER_TLS_VERIFY value but the empty one means TLS, verified, to the docker CLI
+    (and the SDK): `0` included, so rtbuild's own calls must not go plain HTTP then."""
     certs = docker_config / "certs"
     certs.mkdir()
     for source, target in (("ca", "ca"), ("client", "cert"), ("client-key", "key")):
         shutil.copy(pki / f"{source}.pem", certs / f"{target}.pem")
-    tls = {"DOCKER_HOST": forwarder.host, "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}
+    tls = {"DOCKER_HOST": forwarder.host, "DOCKER_TLS_VERIFY": verify, "DOCKER_CERT_PATH": str(certs)}
     seen = len(forwarder.seen())
     built = _rtbuild(docker_config, "build", str(context), "-t", images.tag(), "--json", **tls)
     assert built.returncode == 0, built.stderr

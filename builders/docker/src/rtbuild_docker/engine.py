@@ -163,8 +163,9 @@ class EngineAPI:
         self.host = target.host
         self.timeout = timeout
         parts = urlsplit(self.host)
-        # A context's TLS comes from the context, never from the environment's variables.
-        tls = target.tls is not None if target.context else os.environ.get("DOCKER_TLS_VERIFY") not in (None, "", "0")
+        # A context's TLS comes from the context, never from the environment's variables; there,
+        # as to the docker CLI and the SDK, any DOCKER_TLS_VERIFY but an empty one means TLS ("0" too).
+        tls = target.tls is not None if target.context else bool(os.environ.get("DOCKER_TLS_VERIFY"))
         self._sdk = parts.scheme not in ("unix", "tcp", "http") or (parts.scheme == "tcp" and tls)
         self._parts = parts
         #: Answers fetched by :meth:`prefetch`, each handed out once.
