@@ -10,10 +10,7 @@ less than :data:`STALL_BYTES` in the stall window is no progress.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -25,14 +22,6 @@ import rtbuild
 TAIL_LINES = 20
 #: Written by the process group within the stall window, this much is progress.
 STALL_BYTES = 64 * 1024
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """In the child before exec: SIGKILL when rtbuild dies, kill -9 included (what
-    rtbuild.enginekit.run_build does for builds; its helper is not public)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -108,7 +97,7 @@ def run_streamed(
     stall: float | None = None,
 ) -> Streamed:
     """Run ``argv`` (a pull or push), reporting each line as ``action``, within the bounds."""
-    from rtbuild.enginekit import stop_process_group
+    from rtbuild.enginekit import die_with_parent, stop_process_group
 
     reporter = rtbuild.get_reporter()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -141,4 +130,4 @@ def run_streamed(
         watch.done.set()
 
 
-__all__ = ["STALL_BYTES", "Streamed", "die_with_parent", "run_streamed", "written_by_group"]
+__all__ = ["STALL_BYTES", "Streamed", "run_streamed", "written_by_group"]

@@ -93,8 +93,9 @@ class RunResult:
     lines: list[str] = field(default_factory=list)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the thread that started it dies (kill -9 included)."""
+def die_with_parent() -> None:
+    """In the child before exec (``preexec_fn``): SIGKILL when the thread that started it
+    dies, kill -9 of rtbuild included. For any engine child a backend starts itself."""
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -183,7 +184,7 @@ def run_build(
             stderr=subprocess.STDOUT,
             env=child_env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
@@ -273,6 +274,7 @@ __all__ = [
     "TAIL_LINES",
     "RunResult",
     "default_log_dir",
+    "die_with_parent",
     "log_path_for",
     "rotate_logs",
     "run_build",
