@@ -17,6 +17,7 @@ import select
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _LAYER_SIZE = 100_000
@@ -43,6 +44,27 @@ def _manifest() -> bytes:
             ],
         }
     ).encode()
+
+
+def bounded(call: Callable[[], object], within: float, action: str) -> BaseException | None:
+    """Run ``call`` in a thread; what it raised, or a test failure if it is still running after
+    ``within`` seconds (before the fixes a stalled ``action``, a pull or a push, never returned)."""
+    import pytest
+
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(within)
+    if thread.is_alive():
+        pytest.fail(f"the {action} was still running after {within} s")
+    return raised[0] if raised else None
 
 
 class StallRegistry:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _registry_support import local_image_id
-from _stall_registry import StallRegistry
+from _stall_registry import StallRegistry, bounded
 from rtbuild.errors import RegistryError
 from rtbuild_docker import images
 
@@ -53,25 +52,6 @@ def _exists(image: str, tmp_path: Path, stall: float, overall: float) -> subproc
     )
 
 
-def _bounded(call: Callable[[], object], within: float) -> BaseException | None:
-    """Run ``call`` in a thread; what it raised, or a failure if it is still running after
-    ``within`` seconds (before the fix a pull never returned)."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the test
-            raised.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(within)
-    if thread.is_alive():
-        pytest.fail(f"the pull was still running after {within} s")
-    return raised[0] if raised else None
-
-
 @pytest.mark.parametrize("stub_registry", ["stall"], indirect=True)
 def test_a_stalled_pull_is_could_not_tell(stub_registry: StallRegistry, tmp_path: Path) -> None:
     image = f"{stub_registry.host}/rtbuild-test/stalls:2"
@@ -95,7 +75,7 @@ def test_a_stalled_pull_is_stopped_in_the_engine(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     monkeypatch.setattr(images, "PULL_STALL_S", 3.0, raising=False)
     image = f"{stub_registry.host}/rtbuild-test/stalls:2"
-    error = _bounded(lambda: images.image_exists(image, pull_from_repo=True), within=60)
+    error = bounded(lambda: images.image_exists(image, pull_from_repo=True), within=60, action="pull")
     assert isinstance(error, RegistryError), error
     assert "stalled: no progress for 3 s" in error.message
     assert stub_registry.blob_requests >= 1
@@ -114,7 +94,7 @@ def test_a_dripping_pull_hits_the_overall_bound(
     monkeypatch.setattr(images, "PULL_TIMEOUT_S", 8.0, raising=False)
     image = f"{stub_registry.host}/rtbuild-test/drips:2"
     started = time.monotonic()
-    error = _bounded(lambda: images.image_exists(image, pull_from_repo=True), within=60)
+    error = bounded(lambda: images.image_exists(image, pull_from_repo=True), within=60, action="pull")
     assert isinstance(error, RegistryError), error
     assert "did not finish within 8 s" in error.message
     assert time.monotonic() - started < 30  # the overall bound, not the stall watchdog

@@ -13,15 +13,14 @@ import io
 import os
 import subprocess
 import tarfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _registry_support import DOCKER, run_cli
-from _stall_registry import StallRegistry
+from _stall_registry import StallRegistry, bounded
 from rtbuild.errors import PushError
 from rtbuild_docker.builder import DockerBuilder
 
@@ -53,25 +52,6 @@ def big_image(stub_registry: StallRegistry) -> Iterator[str]:
     subprocess.run([DOCKER, "rmi", "-f", image], capture_output=True, check=False)
 
 
-def _bounded(call: Callable[[], object], within: float) -> BaseException | None:
-    """Run ``call`` in a thread; what it raised, or a failure if it is still running after
-    ``within`` seconds (before the fix a push never returned)."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the test
-            raised.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(within)
-    if thread.is_alive():
-        pytest.fail(f"the push was still running after {within} s")
-    return raised[0] if raised else None
-
-
 def _engine_let_go(stub: StallRegistry) -> bool:
     """Whether the engine closed its upload once the stub takes the data again: a cancelled
     push closes the connection; one still running sends the rest and waits for an answer."""
@@ -88,7 +68,7 @@ def test_a_stalled_push_is_stopped_in_the_engine(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     builder = DockerBuilder(push_stall_timeout=3, push_timeout=600)
     started = time.monotonic()
-    error = _bounded(lambda: builder.push(big_image), within=60)
+    error = bounded(lambda: builder.push(big_image), within=60, action="push")
     assert isinstance(error, PushError), error
     expected = f"pushing {big_image} to {stub_registry.host} stalled: no progress for 3 s; the push was stopped"
     assert error.message == expected
@@ -107,7 +87,7 @@ def test_a_dripping_push_hits_the_overall_bound(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     builder = DockerBuilder(push_stall_timeout=30, push_timeout=6)
     started = time.monotonic()
-    error = _bounded(lambda: builder.push(big_image), within=60)
+    error = bounded(lambda: builder.push(big_image), within=60, action="push")
     assert isinstance(error, PushError), error
     assert "did not finish within 6 s; the push was stopped" in error.message
     assert time.monotonic() - started < 25  # the overall bound, not the stall watchdog

@@ -14,15 +14,14 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _podman_support import podman, processes_naming, write_context
-from _stall_registry import StallRegistry
+from _stall_registry import StallRegistry, bounded
 from rtbuild import PushError
 from rtbuild_podman import PodmanBuilder
 
@@ -62,30 +61,11 @@ def _pushes_to(stub: StallRegistry) -> list[int]:
     return processes_naming(f"docker://{stub.host}/")
 
 
-def _bounded(call: Callable[[], object], within: float) -> BaseException | None:
-    """Run ``call`` in a thread; what it raised, or a failure if it is still running after
-    ``within`` seconds (before the fix a push never returned)."""
-    raised: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the test
-            raised.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(within)
-    if thread.is_alive():
-        pytest.fail(f"the push was still running after {within} s")
-    return raised[0] if raised else None
-
-
 @pytest.mark.parametrize("stub_registry", ["stall"], indirect=True)
 def test_a_stalled_push_is_stopped(stub_registry: StallRegistry, big_image: str, tmp_path: Path) -> None:
     builder = PodmanBuilder(log_dir=str(tmp_path / "logs"), push_stall_timeout=3, push_timeout=600)
     started = time.monotonic()
-    error = _bounded(lambda: builder.push(big_image), within=60)
+    error = bounded(lambda: builder.push(big_image), within=60, action="push")
     assert isinstance(error, PushError), error
     expected = f"pushing {big_image} to {stub_registry.host} stalled: no progress for 3 s; podman was stopped"
     assert error.message == expected
@@ -102,7 +82,7 @@ def test_a_dripping_push_hits_the_overall_bound(stub_registry: StallRegistry, bi
     # Data keeps flowing (so the stall bound must not fire) but never all of it.
     builder = PodmanBuilder(log_dir=str(tmp_path / "logs"), push_stall_timeout=4, push_timeout=10)
     started = time.monotonic()
-    error = _bounded(lambda: builder.push(big_image), within=60)
+    error = bounded(lambda: builder.push(big_image), within=60, action="push")
     assert isinstance(error, PushError), error
     assert "did not finish within 10 s; podman was stopped" in error.message
     assert time.monotonic() - started < 25
