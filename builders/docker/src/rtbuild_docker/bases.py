@@ -49,12 +49,7 @@ def _local_engine(host: str) -> bool:
 
 
 def _engine_registries(api: EngineAPI) -> _EngineRegistries:
-    if api.uses_sdk:
-        from .images import docker_client
-
-        info: Any = docker_client(api.host).info()
-    else:
-        _status, info = api.call("GET", "/info")
+    _status, info = api.call("GET", "/info")  # over the socket, or the SDK for TLS and ssh://
     if not isinstance(info, dict):
         return _EngineRegistries()
     config = info.get("RegistryConfig") or {}
