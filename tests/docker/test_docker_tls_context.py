@@ -260,6 +260,32 @@ def test_the_same_tls_from_the_environment(
     assert any(a.startswith(CLI_AGENT) for a in agents) and any(a.startswith(SDK_AGENT) for a in agents), agents
 
 
+def test_a_configured_docker_host_takes_the_environments_tls_as_the_cli_does(
+    images: h.Images, context: Path, pki: Path, forwarder: TLSForwarder, docker_config: Path
+) -> None:
+    """`[builders.docker] docker_host` with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH in the
+    environment (and DOCKER_HOST unset): the docker CLI child speaks TLS to that host, so
+    rtbuild's own calls must too. Before, the SDK went plain HTTP to the TLS port unless the
+    host was also $DOCKER_HOST, and the no-op check failed against a build that worked."""
+    certs = docker_config / "certs"
+    certs.mkdir()
+    for source, target in (("ca", "ca"), ("client", "cert"), ("client-key", "key")):
+        shutil.copy(pki / f"{source}.pem", certs / f"{target}.pem")
+    config = docker_config / "rtbuild.toml"
+    config.write_text(f'[builders.docker]\ndocker_host = "{forwarder.host}"\n')
+    tls = {"RTBUILD_CONFIG": str(config), "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}
+    seen = len(forwarder.seen())
+    built = _rtbuild(docker_config, "build", str(context), "-t", images.tag(), "--json", **tls)
+    assert built.returncode == 0, built.stderr
+    again = _rtbuild(docker_config, "build", str(context), "-t", images.tag(), "--json", **tls)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["cached"] is True
+    assert _rtbuild(docker_config, "exists", images.tag(), "--no-pull", **tls).returncode == 0
+    agents = _agents(forwarder, seen)
+    assert any(a.startswith(CLI_AGENT) for a in agents) and any(a.startswith(SDK_AGENT) for a in agents), agents
+    assert h.inspect(images.cli, images.tag()) is not None  # on the engine behind the forwarder
+
+
 def test_the_cli_gets_the_context_tls_as_its_variables(
     context: Path, pki: Path, forwarder: TLSForwarder, docker_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,7 +65,8 @@ def cli_env(docker_host: str | None) -> dict[str, str]:
 
 def sdk_client(target: EngineTarget) -> Any:
     """A docker SDK client (``docker.DockerClient``) for ``target``, with its context's TLS
-    settings, else ``DOCKER_HOST``'s TLS variables when it is that host; the engine is asked
+    settings, else the environment's TLS variables (for ``DOCKER_HOST`` and for a
+    ``[builders.docker] docker_host`` alike, as the docker CLI child); the engine is asked
     for its API version (the SDK's ``auto``), which raises when it does not answer."""
     import docker
     from docker.constants import MINIMUM_DOCKER_API_VERSION as FIRST
@@ -81,10 +82,11 @@ def sdk_client(target: EngineTarget) -> Any:
             import warnings
 
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    # from_env() knows DOCKER_HOST (and its TLS variables) but no docker context.
-    elif target.host == os.environ.get("DOCKER_HOST"):
-        client = docker.from_env(version=FIRST)
-    else:
+    elif target.context is None:
+        # The CLI child gets DOCKER_HOST=target.host and keeps the environment's TLS
+        # variables (cli_env), so it speaks TLS to a docker_host too: the SDK must agree.
+        client = docker.from_env(version=FIRST, environment={**os.environ, "DOCKER_HOST": target.host})
+    else:  # a context without TLS settings: plain, whatever the environment says (as the CLI)
         client = docker.DockerClient(base_url=target.host, version=FIRST)
     api = client.api
     merge = api.merge_environment_settings
