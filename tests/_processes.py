@@ -20,4 +20,27 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
-__all__ = ["processes_naming"]
+def step_processes(token: str) -> list[int]:
+    """PIDs of a build step's processes (a RUN under dockerd, conmon or runc): those whose
+    command line or environment holds ``token`` (a nonce in the RUN text or a build arg),
+    and everything they started (``sleep`` after ``sh -c``: its command line is its own)."""
+    found: set[int] = set()
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if token.encode() in (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes():
+                found.add(int(entry.name))
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return sorted(found)
+
+
+__all__ = ["processes_naming", "step_processes"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import docker_build_helpers as h
 import pytest
+from _processes import step_processes
 from rtbuild import BuildContextError, BuildFailedError, Config
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 from rtbuild.context._hashing import hash_context
@@ -187,7 +188,10 @@ def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, conte
     psutil = pytest.importorskip("psutil")
     # A RUN of its own: one that any earlier build ran to the end is a BuildKit cache hit.
     nonce = uuid.uuid4().hex
-    (context / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo started-sleeping {nonce} && sleep 120\n")
+    # The nonce in sleep's environment too: sh execs the last command, so its command line goes.
+    (context / "Dockerfile").write_text(
+        f"FROM busybox:latest\nRUN echo started-sleeping {nonce} && NONCE={nonce} sleep 120\n"
+    )
     env = {**os.environ, "TMPDIR": str(tmp_path / "TMPDIR")}
     proc = subprocess.Popen(
         [h.RTBUILD, "build", str(context), "-t", images.tag(), "--json"],
@@ -204,11 +208,16 @@ def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, conte
             break
     assert children, "the build never reached its RUN step"
     assert any("docker" in " ".join(child.cmdline()) for child in children)
+    # The RUN under dockerd, found by the nonce in its environment.
+    steps = [psutil.Process(pid) for pid in step_processes(nonce)]
+    assert any(step.name() == "sleep" for step in steps), f"RUN step not found: {[s.cmdline() for s in steps]}"
     assert os.listdir(tmp_path / "TMPDIR"), "expected the build's temp dir while it runs"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"still running after Ctrl-C: {[c.cmdline() for c in alive]}"
+    _gone, alive = psutil.wait_procs(steps, timeout=30)
+    assert not alive, f"the RUN step outlived the build: {[c.cmdline() for c in alive]}"
     assert os.listdir(tmp_path / "TMPDIR") == []
     assert h.inspect(images.cli, images.tag()) is None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import docker_build_helpers as h
 import psutil
 import pytest
+from _processes import step_processes
 
 pytestmark = pytest.mark.engine
 
@@ -74,6 +75,22 @@ def _docker_children(pid: int) -> list[psutil.Process]:
     return found
 
 
+def _run_steps(*nonces: str) -> list[psutil.Process]:
+    """The RUN steps' processes under dockerd (found by their build arg), each one's
+    ``sleep`` among them: what BuildKit must stop once the client is gone."""
+    found = []
+    for nonce in nonces:
+        steps = []
+        for pid in step_processes(nonce):
+            try:
+                steps.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                continue
+        assert any(p.name() == "sleep" for p in steps), f"no RUN step found for {nonce}"
+        found.extend(steps)
+    return found
+
+
 def _locks_free(cache_home: Path) -> bool:
     for lock in (cache_home / "rtbuild" / "locks").glob("*.lock"):
         fd = os.open(lock, os.O_RDWR)
@@ -107,11 +124,14 @@ def test_signal_mid_build_leaves_nothing_behind(
     _wait_for_line(proc, "started-sleeping")
     children = _docker_children(proc.pid)
     assert children, "the docker client was not found under rtbuild"
+    steps = _run_steps(nonce)
     assert os.listdir(isolated_dirs / "TMPDIR"), "expected the build's temp dir while it runs"
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == status
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"still running after {sig}: {[c.cmdline() for c in alive]}"
+    _gone, alive = psutil.wait_procs(steps, timeout=30)  # the engine's side: the RUN itself
+    assert not alive, f"RUN step still running after {sig}: {[c.cmdline() for c in alive]}"
     assert _settled(images.cli, [images.tag()]) == []
     assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")
     if sig != signal.SIGKILL:  # kill -9 gives rtbuild no chance to remove its temp dir
@@ -125,10 +145,11 @@ def test_build_many_ctrl_c_stops_every_build(images: h.Images, context: Path, is
     (isolated_dirs / "TMPDIR").mkdir(exist_ok=True)
     (context / "Dockerfile").write_text(SLEEPER)
     batch = isolated_dirs / "many.toml"
+    nonces = [uuid.uuid4().hex for _ in range(2)]
     batch.write_text(
         "".join(
             f'[[build]]\nname = "b{n}"\npath = "{context}"\ntags = ["{images.tag(f"b{n}")}"]\n'
-            f'build_args = {{N = "{n}", NONCE = "{uuid.uuid4().hex}"}}\n'
+            f'build_args = {{N = "{n}", NONCE = "{nonces[n]}"}}\n'
             for n in range(2)
         )
     )
@@ -136,10 +157,13 @@ def test_build_many_ctrl_c_stops_every_build(images: h.Images, context: Path, is
     _wait_for_line(proc, "started-sleeping", count=2)
     children = _docker_children(proc.pid)
     assert len(children) >= 2
+    steps = _run_steps(*(f"NONCE={nonce}" for nonce in nonces))
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130  # the builds sleep for 300 s: only cancelling ends this
     _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive
+    _gone, alive = psutil.wait_procs(steps, timeout=30)
+    assert not alive, f"RUN steps still running after Ctrl-C: {[c.cmdline() for c in alive]}"
     assert _settled(images.cli, [images.tag("b0"), images.tag("b1")]) == []
     assert os.listdir(isolated_dirs / "TMPDIR") == []
     assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")
