@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rtbuild._framework.deadline import current_deadline
@@ -141,6 +141,7 @@ def run_build(
     env_in: Callable[[str], dict[str, str]] | None = None,
     on_line: Callable[[str], None] | None = None,
     on_started: Callable[[], None] | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> RunResult:
     """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
     without ``--iidfile``) and stream its output.
@@ -150,7 +151,9 @@ def run_build(
     ``env_in(tmpdir)`` adds environment that needs files in the run's temp dir;
     ``on_line`` sees every (masked) output line as it arrives (the step profile is timed from it);
     ``on_started`` is called once the engine process runs (e.g.
-    :meth:`rtbuild.enginekit.ConcurrentDigest.engine_started`).
+    :meth:`rtbuild.enginekit.ConcurrentDigest.engine_started`);
+    ``pass_fds`` are file descriptors the engine inherits (e.g. an in-memory ``--authfile``
+    named ``/proc/self/fd/N``: credentials that never touch disk or argv).
     """
     reporter = get_reporter()
     clean = redact or (lambda text: text)
@@ -185,6 +188,7 @@ def run_build(
             env=child_env,
             start_new_session=True,
             preexec_fn=die_with_parent,
+            pass_fds=tuple(pass_fds),
         )
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
