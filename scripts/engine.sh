@@ -4,7 +4,8 @@
 #
 # Idempotent: a second run changes nothing and returns in about a second.
 #   1. installs (as root) what is missing of: docker.io docker-registry
-#      busybox-static debootstrap apache2-utils  (waits for a busy dpkg lock)
+#      busybox-static debootstrap apache2-utils  (waits for a busy dpkg lock),
+#      and openssh-server, never started as a service (the ssh:// tests run their own)
 #   2. starts dockerd in the background unless `docker info` already answers
 #      (clears a stale /var/run/docker.pid first; log: /var/log/rtbuild-dockerd.log)
 #   3. creates local base images, since no public registry can be reached:
@@ -116,6 +117,23 @@ ensure_packages() {
         # shellcheck disable=SC2086
         apt_get install -y -q --no-install-recommends $missing
     fi
+}
+
+# The ssh:// engine tests start their own sshd on 127.0.0.1 (a test's host key and
+# config); the package must not start a system sshd on port 22 while it installs.
+ensure_sshd() {
+    [ -x /usr/sbin/sshd ] && return 0
+    is_root || not_root_hint "missing Debian package: openssh-server"
+    local policy=/usr/sbin/policy-rc.d made=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made=1
+    fi
+    log "installing: openssh-server (not started)"
+    local rc=0
+    apt_get install -y -q --no-install-recommends openssh-server || {
+        apt_get update -q && apt_get install -y -q --no-install-recommends openssh-server; } || rc=$?
+    [ "$made" -eq 0 ] || rm -f "$policy"
+    [ "$rc" -eq 0 ] || die 1 "could not install openssh-server (exit $rc)"
 }
 
 # --- 2. dockerd ---------------------------------------------------------------
@@ -317,8 +335,9 @@ main() {
     exec 9>"$lock"
     flock -w 1200 9 || die 1 "another engine.sh still holds $lock after 20 min"
 
-    # Everything the tests use, the registry and htpasswd included.
+    # Everything the tests use, the registry, htpasswd and sshd included.
     ensure_packages
+    ensure_sshd
     DOCKER=$(docker_bin)
     [ -n "$DOCKER" ] || die 1 "no docker client found"
     docker_up || start_dockerd

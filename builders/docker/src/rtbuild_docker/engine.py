@@ -77,7 +77,7 @@ def sdk_client(target: EngineTarget) -> Any:
 
         pair = (tls.cert, tls.key) if tls.cert and tls.key else None
         config = TLSConfig(client_cert=pair, ca_cert=tls.ca, verify=tls.verify)
-        client = docker.DockerClient(base_url=target.host, tls=config, version=FIRST)
+        client = docker.DockerClient(base_url=target.host, tls=config, version=FIRST, use_ssh_client=True)
         if not tls.verify:  # the context's SkipTLSVerify: not urllib3's warning on every request
             import warnings
 
@@ -85,9 +85,11 @@ def sdk_client(target: EngineTarget) -> Any:
     elif target.context is None:
         # The CLI child gets DOCKER_HOST=target.host and keeps the environment's TLS
         # variables (cli_env), so it speaks TLS to a docker_host too: the SDK must agree.
-        client = docker.from_env(version=FIRST, environment={**os.environ, "DOCKER_HOST": target.host})
+        client = docker.from_env(
+            version=FIRST, environment={**os.environ, "DOCKER_HOST": target.host}, use_ssh_client=True
+        )
     else:  # a context without TLS settings: plain, whatever the environment says (as the CLI)
-        client = docker.DockerClient(base_url=target.host, version=FIRST)
+        client = docker.DockerClient(base_url=target.host, version=FIRST, use_ssh_client=True)
     api = client.api
     merge = api.merge_environment_settings
 
@@ -113,13 +115,21 @@ def unreachable(host: str, detail: str) -> EngineUnavailableError:
         chosen, source = "", ""
     if chosen != host:
         source = f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}"
+    hint = (
+        "start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine` in this repo),"
+        " or point DOCKER_HOST (or [builders.docker] docker_host, or `docker context use`) at a running engine"
+    )
+    if host.startswith("ssh://"):
+        # The docker CLI and rtbuild both run `ssh ... docker system dial-stdio` there.
+        where = urlsplit(host)
+        login = f"{where.username + '@' if where.username else ''}{where.hostname}"
+        port = f"-p {where.port} " if where.port else ""
+        hint = (
+            f"check that `ssh {port}{login} docker system dial-stdio` connects without a prompt (keys,"
+            " known_hosts, ~/.ssh/config) and that the engine runs there, or point DOCKER_HOST elsewhere"
+        )
     return EngineUnavailableError(
-        f"cannot reach the Docker engine at {host} ({source}): {detail}",
-        step="connect to engine",
-        hint=(
-            "start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine` in this repo),"
-            " or point DOCKER_HOST (or [builders.docker] docker_host, or `docker context use`) at a running engine"
-        ),
+        f"cannot reach the Docker engine at {host} ({source}): {detail}", step="connect to engine", hint=hint
     )
 
 
