@@ -37,6 +37,7 @@ from rtbuild.enginekit import (
 from rtbuild.oci import parse_reference
 
 from .auth import find_credentials
+from .baseauth import base_authfile, refused_pull
 from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_dead_builds, unmark
 
 if TYPE_CHECKING:
@@ -234,15 +235,20 @@ def build_one(
     with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True) as tmpdir:
         claim(tmpdir, marker)
         try:
-            result = run_build(
-                argv,
-                env={"TMPDIR": tmpdir},
-                log_path=log_path,
-                stream=builder.progress == "plain",
-                on_line=recorder.feed,
-                redact=lambda line: unmark(mask(line)),
-                shown_argv=redact_argv(argv),
-            )
+            # Podman's own lookup skips credsStore helpers (and more): the bases' registries
+            # get rtbuild's credentials in memory, as exists/pull do.
+            with base_authfile(request, dockerfile, build_args_of(request)) as (auth, fds):
+                argv = [*argv[:-1], *auth, argv[-1]]
+                result = run_build(
+                    argv,
+                    env={"TMPDIR": tmpdir},
+                    log_path=log_path,
+                    stream=builder.progress == "plain",
+                    on_line=recorder.feed,
+                    redact=lambda line: unmark(mask(line)),
+                    shown_argv=redact_argv(argv),
+                    pass_fds=fds,
+                )
         except BaseException:
             remove_leftovers(builder.podman, tmpdir, marker)
             raise
@@ -250,6 +256,9 @@ def build_one(
             remove_leftovers(builder.podman, tmpdir, marker)
     builder.podman.forget()
     if result.returncode != 0:
+        refused = refused_pull(result.lines, log_path)
+        if refused is not None:
+            raise refused
         error = build_error(result.lines, result.returncode, log_path=log_path, engine="podman")
         if any("exec format error" in line for line in result.lines):
             error = BuildFailedError(

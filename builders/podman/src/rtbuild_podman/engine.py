@@ -22,7 +22,7 @@ import rtbuild
 from rtbuild import ConfigError, EngineUnavailableError, PushError, RegistryAuthError, RegistryError
 from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
 
-from .auth import find_credentials
+from .auth import auth_entry, find_credentials, in_memory
 from .streamed import TAIL_LINES, run_streamed
 
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
@@ -206,10 +206,8 @@ class Podman:
         """``(["--authfile", PATH], fds to pass)`` with the credentials for ``ref``'s
         registry, or ``([], ())``.
 
-        The file is a memfd (``/proc/self/fd/N`` in podman, which inherits it): it has no
-        name on disk and is gone when the last of rtbuild and podman exits, kill -9 included.
-        Without memfd_create, a 0600 file in a 0700 directory of its own, removed afterwards
-        (kill -9 of rtbuild leaves that one behind).
+        The file is in memory only (:func:`.auth.in_memory`: a memfd podman reads as
+        ``/proc/self/fd/N``), never on disk or podman's command line.
         """
         creds = find_credentials(ref.registry)
         if creds is None or not creds.password:
@@ -221,29 +219,9 @@ class Podman:
             # where docker finds no credentials there; an empty authfile means the same to it.
             data = b'{"auths":{}}'
         else:
-            import base64
-
-            pair = base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode()
-            data = json.dumps({"auths": {ref.registry: {"auth": pair}}}).encode()
-        try:
-            fd = os.memfd_create("rtbuild-podman-auth", os.MFD_CLOEXEC)
-        except (AttributeError, OSError):
-            fd = -1
-        if fd >= 0:
-            try:
-                os.write(fd, data)
-                yield ["--authfile", f"/proc/self/fd/{fd}"], (fd,)
-            finally:
-                os.close(fd)
-            return
-        directory = tempfile.mkdtemp(prefix="rtbuild-podman-auth-")  # mode 0700
-        try:
-            path = os.path.join(directory, "auth.json")
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
-                handle.write(data)
-            yield ["--authfile", path], ()
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+            data = json.dumps({"auths": {ref.registry: auth_entry(creds)}}).encode()
+        with in_memory(data) as (path, fds):
+            yield ["--authfile", path], fds
 
     def pull(self, name: str, *, platform: str | None = None) -> None:
         ref = parse_reference(name)

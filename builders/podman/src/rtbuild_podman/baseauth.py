@@ -1,0 +1,87 @@
+"""Credentials for the images a ``podman build`` pulls (FROM bases, ``COPY --from``, mounts),
+and the error when their registry still refuses them.
+
+Only the engine-build path pays for this (the no-op skip never reaches it): one lookup per
+registry the Dockerfile takes images from, a credential helper run included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
+
+import rtbuild
+from rtbuild import BuildRequest, RegistryAuthError
+from rtbuild.enginekit import external_images
+from rtbuild.oci import parse_reference
+
+from .auth import build_auth_document, in_memory
+from .streamed import TAIL_LINES
+
+#: A registry's refusal of our credentials (or of their absence). Not a bare "denied":
+#: Docker Hub answers "requested access to the resource is denied" for a name that does not
+#: exist too, which stays a base-image error.
+_REFUSED = ("unauthorized", "authentication required", "invalid username/password", "incorrect username or password")
+#: Where containers/image reports a registry it was pulling from.
+_SOURCE = re.compile(r"docker://(\S+): ")
+
+
+def _registries(request: BuildRequest, dockerfile: str, build_args: dict[str, str]) -> list[str]:
+    with open(dockerfile, encoding="utf-8", errors="replace") as handle:
+        images = external_images(handle.read(), build_args, request.platform)
+    found: list[str] = []
+    for image in images:
+        try:
+            found.append(parse_reference(image).registry)
+        except Exception:  # a name podman will reject itself: nothing to log in to
+            continue
+    return list(dict.fromkeys(found))
+
+
+@contextlib.contextmanager
+def base_authfile(
+    request: BuildRequest, dockerfile: str, build_args: dict[str, str]
+) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+    """``(["--authfile", PATH], fds to pass)`` for the build's registries, or ``([], ())``
+    when rtbuild has no credentials Podman would not find itself (its lookup is unchanged)
+    or the request names its own ``--authfile``."""
+    if any(arg == "--authfile" or arg.startswith("--authfile=") for arg in request.extra_build_args):
+        yield [], ()
+        return
+    reporter = rtbuild.get_reporter()
+    data = build_auth_document(
+        _registries(request, dockerfile, build_args), lambda text: reporter.event("warning", message=text)
+    )
+    if data is None:
+        yield [], ()
+        return
+    with in_memory(data) as (path, fds):
+        yield ["--authfile", path], fds
+
+
+def refused_pull(lines: Sequence[str], log_path: str | None) -> RegistryAuthError | None:
+    """The build's error when podman stopped because a registry refused to serve a base
+    image (``FROM``), else ``None``. (A refused ``COPY --from`` image Podman 4.3 reports as
+    "no stage or image found with that name": that one stays a build failure.)"""
+    # Podman's own last word, not a RUN step's output that happens to look like one.
+    line = next((text for text in reversed(lines) if text.startswith("Error:")), "")
+    source = _SOURCE.search(line)
+    if source is None or not any(marker in line.lower() for marker in _REFUSED):
+        return None
+    image = source.group(1)
+    try:
+        registry = parse_reference(image).registry
+    except Exception:
+        registry = image.split("/", 1)[0]
+    return RegistryAuthError(
+        f"registry {registry} refused the pull of base image {image}",
+        step="pull image",
+        log_tail=[text for text in lines if text.strip()][-TAIL_LINES:],
+        log_path=log_path,
+        hint=f"log in with `podman login {registry}` or `docker login {registry}` (rtbuild hands podman"
+        " the credentials it finds there, credential helpers included)",
+    )
+
+
+__all__ = ["base_authfile", "refused_pull"]
