@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker_build_helpers as h
+import psutil
 import pytest
+from _processes import step_processes
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(300)]
 
@@ -177,3 +179,30 @@ def test_an_ssh_host_that_refuses_is_an_unavailable_engine(ssh_engine: SSHEngine
     assert built.returncode == 1, built.stderr
     error = json.loads(built.stdout)
     assert error["error"] == "EngineUnavailableError" and closed in error["message"]
+
+
+def test_a_killed_build_over_ssh_leaves_no_ssh_session_or_run_step(
+    images: h.Images, context: Path, ssh_engine: SSHEngine
+) -> None:
+    nonce = uuid.uuid4().hex
+    (context / "Dockerfile").write_text(
+        f"FROM busybox:latest\nRUN echo started-sleeping {nonce} && NONCE={nonce} sleep 300\n"
+    )
+    env = {**ssh_engine.env, "DOCKER_HOST": ssh_engine.host}
+    proc = subprocess.Popen(
+        [h.RTBUILD, "build", str(context), "-t", images.tag()], env=env, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "started-sleeping" in line and "RUN" not in line:
+            break
+    else:
+        raise AssertionError(f"the build never reached its RUN step (exit {proc.wait()})")
+    steps = [psutil.Process(pid) for pid in step_processes(nonce)]
+    assert any(step.name() == "sleep" for step in steps)
+    assert _dial_processes(ssh_engine.port)  # the docker CLI's session, while it builds
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _settled(ssh_engine.port) == []
+    _gone, alive = psutil.wait_procs(steps, timeout=30)
+    assert not alive, f"the RUN step outlived the build: {[s.cmdline() for s in alive]}"
