@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker_build_helpers as h
 import psutil
@@ -206,3 +207,19 @@ def test_a_killed_build_over_ssh_leaves_no_ssh_session_or_run_step(
     assert _settled(ssh_engine.port) == []
     _gone, alive = psutil.wait_procs(steps, timeout=30)
     assert not alive, f"the RUN step outlived the build: {[s.cmdline() for s in alive]}"
+
+
+@pytest.mark.registry
+def test_push_and_pull_over_ssh(images: h.Images, context: Path, ssh_engine: SSHEngine, registry: Any) -> None:
+    image = f"{registry.host}/rt-test/ssh-engine:{uuid.uuid4().hex[:10]}"
+    try:
+        pushed = _rtbuild(ssh_engine, "build", str(context), "-t", image, "--push", "--json")
+        assert pushed.returncode == 0, pushed.stderr
+        assert json.loads(pushed.stdout)["details"].get("pushed") is True, pushed.stdout
+        h.docker(images.cli, "image", "rm", image)
+        pulled = _rtbuild(ssh_engine, "exists", image, "--pull")
+        assert pulled.returncode == 0, pulled.stderr
+        assert h.inspect(images.cli, image) is not None  # pulled onto the engine behind the ssh server
+        assert _settled(ssh_engine.port) == []
+    finally:
+        h.docker(images.cli, "image", "rm", image, check=False)
