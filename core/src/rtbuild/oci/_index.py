@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtbuild.errors import RegistryError
 from rtbuild.oci._references import Reference, parse_reference
-from rtbuild.oci._registry import MANIFEST_MEDIA_TYPES, RegistryClient, parse_challenge
+from rtbuild.oci._registry import MANIFEST_MEDIA_TYPES, RegistryClient
 
 if TYPE_CHECKING:
     import httpx
@@ -101,27 +101,6 @@ def _ref(ref: Reference | str) -> Reference:
     return parse_reference(ref) if isinstance(ref, str) else ref
 
 
-def _call(
-    client: RegistryClient,
-    ref: Reference,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    action: str,
-    content: bytes | None = None,
-) -> httpx.Response:
-    """One registry request, answering a 401 challenge once with the credentials for ``ref``."""
-    registry = ref.api_host
-    response = client._request(registry, method, path, headers, content)
-    if response.status_code == 401:
-        challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
-        auth, creds = client._authorization(ref, challenge, action)
-        response = client._request(registry, method, path, {**headers, "Authorization": auth}, content)
-        if response.status_code == 401:
-            raise client._no_credentials(ref, creds)
-    return response
-
-
 def _failed(ref: Reference, what: str, response: httpx.Response, step: str) -> RegistryError:
     return RegistryError(
         f"registry {ref.registry} answered HTTP {response.status_code} to {what} {ref.repository}",
@@ -135,7 +114,7 @@ def get_manifest(client: RegistryClient, ref: Reference | str) -> Manifest | Non
     """The manifest ``ref`` names (an index or an image manifest); ``None`` on 404."""
     ref = _ref(ref)
     path = f"/v2/{ref.repository}/manifests/{ref.manifest_ref}"
-    response = _call(client, ref, "GET", path, {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)}, "pull")
+    response = client.request(ref, "GET", path, headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
     if response.status_code == 404:
         return None
     if response.status_code != 200:
@@ -151,7 +130,7 @@ def get_manifest(client: RegistryClient, ref: Reference | str) -> Manifest | Non
 def get_blob(client: RegistryClient, ref: Reference | str, digest: str) -> bytes:
     """A blob of ``ref``'s repository (an image config)."""
     ref = _ref(ref)
-    response = _call(client, ref, "GET", f"/v2/{ref.repository}/blobs/{digest}", {}, "pull")
+    response = client.request(ref, "GET", f"/v2/{ref.repository}/blobs/{digest}")
     if response.status_code != 200:
         raise _failed(ref, f"a GET of blob {digest} in", response, "query registry")
     return response.content
@@ -241,7 +220,7 @@ def push_index(
     }
     data = json.dumps(document, indent=2).encode()
     path = f"/v2/{ref.repository}/manifests/{tag}"
-    response = _call(client, ref, "PUT", path, {"Content-Type": media_type}, "pull,push", data)
+    response = client.request(ref, "PUT", path, action="pull,push", headers={"Content-Type": media_type}, content=data)
     if response.status_code not in (200, 201, 202):
         raise _failed(ref, "the index PUT for", response, "push index")
     return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(data).hexdigest()

@@ -11,16 +11,14 @@ functions, so ``import rtbuild`` stays light.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import os
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rtbuild.errors import RegistryAuthError, RegistryError
 from rtbuild.oci._credentials import Credentials, get_credentials
 from rtbuild.oci._deadline import within as _within
+from rtbuild.oci._hosts import Challenge, is_insecure, is_loopback, parse_challenge, same_origin
 from rtbuild.oci._references import Reference, parse_reference
 
 if TYPE_CHECKING:
@@ -39,70 +37,10 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 )
+#: An upload's deadline grows by one second per this many bytes (1 MiB/s at the slowest).
+MIN_UPLOAD_RATE = 1024 * 1024
 #: Connection resets are worth a retry; refused connections are not (the registry is down).
 RETRY_ATTEMPTS = 3
-
-_CHALLENGE_PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """One ``WWW-Authenticate`` challenge: the scheme (lowercase) and its parameters."""
-
-    scheme: str
-    params: dict[str, str] = field(default_factory=dict)
-
-
-def parse_challenge(header: str | None) -> Challenge | None:
-    """Parse ``Bearer realm="...",service="...",scope="..."`` or ``Basic realm="..."``."""
-    if not header or not header.strip():
-        return None
-    scheme, _, rest = header.strip().partition(" ")
-    params: dict[str, str] = {}
-    position = 0
-    rest = rest.strip()
-    while position < len(rest):
-        match = _CHALLENGE_PARAM.match(rest, position)
-        if not match or match.end() == position:
-            break
-        quoted, bare = match.group(2), match.group(3)
-        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
-        params[match.group(1).lower()] = value
-        position = match.end()
-    return Challenge(scheme.lower(), params)
-
-
-def _host_part(registry: str) -> str:
-    if registry.startswith("["):
-        return registry[1:].split("]", 1)[0]
-    return registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-
-
-def is_loopback(registry: str) -> bool:
-    """``localhost``, 127.0.0.0/8 or ::1, with or without a port."""
-    host = _host_part(registry)
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_insecure(registry: str, insecure_registries: Iterable[str] = ()) -> bool:
-    """Listed as ``host[:port]`` or inside a listed CIDR (dockerd's ``insecure-registries``)."""
-    host = _host_part(registry)
-    for entry in insecure_registries:
-        entry = entry.strip().removeprefix("http://").removeprefix("https://").rstrip("/")
-        if entry in (registry, host):
-            return True
-        if "/" in entry:
-            try:
-                if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
 
 
 def _masked(lines: list[str], creds: Credentials | None) -> list[str]:
@@ -140,6 +78,9 @@ class RegistryClient:
         self._credentials = credentials or get_credentials
         self._transport = transport  # unit tests pass an httpx.MockTransport
         self._tokens: dict[tuple[str, str, str], str] = {}
+        #: (registry, repository, action) -> the Authorization that opened it, sent up front
+        #: by :meth:`request` (an upload's body is not sent twice).
+        self._authorizations: dict[tuple[str, str, str], str] = {}
 
     # --- transport ---------------------------------------------------------------------
 
@@ -164,17 +105,28 @@ class RegistryClient:
             headers={"User-Agent": "rtbuild"},
         )
 
-    def _send(self, client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, client: httpx.Client, method: str, url: str, deadline: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
         import httpx
         from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+        content: Any = kwargs.get("content")
+        start = content.tell() if content is not None and hasattr(content, "seek") else None
+
+        def attempt() -> httpx.Response:
+            if start is not None:  # a streamed body is sent again from its start
+                content.seek(start)
+            return client.request(method, url, **kwargs)
+
         sender = retry(
             retry=retry_if_exception_type((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)),
-            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            # A body that cannot be rewound (an iterator) is sent once.
+            stop=stop_after_attempt(1 if hasattr(content, "__next__") and start is None else RETRY_ATTEMPTS),
             wait=wait_exponential(multiplier=0.2, max=2),
             reraise=True,
-        )(client.request)
-        return _within(self.deadline, lambda: sender(method, url, **kwargs), url, client.close)
+        )(attempt)
+        return _within(self.deadline if deadline is None else deadline, sender, url, client.close)
 
     def _unreachable(self, registry: str, url: str, exc: BaseException) -> RegistryError:
         import httpx
@@ -192,20 +144,29 @@ class RegistryClient:
         )
 
     def _request(
-        self, registry: str, method: str, path: str, headers: dict[str, str], content: bytes | None = None
+        self,
+        registry: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        content: bytes | IO[bytes] | None = None,
+        *,
+        url: str | None = None,
+        deadline: float | None = None,
     ) -> httpx.Response:
-        """Send to the first scheme that answers; transport failures become RegistryError."""
+        """Send to the first scheme that answers (or to ``url`` as it is); transport
+        failures become RegistryError."""
         import httpx
 
-        schemes = self._schemes(registry)
+        urls = [url] if url else [f"{scheme}://{registry}{path}" for scheme in self._schemes(registry)]
         last: tuple[str, BaseException] | None = None
-        with self._client(registry) as client:
-            for scheme in schemes:
-                url = f"{scheme}://{registry}{path}"
+        # TLS and proxy rules are those of the host asked (an upload's storage may be another).
+        with self._client(httpx.URL(url).netloc.decode() if url else registry) as client:
+            for target in urls:
                 try:
-                    return self._send(client, method, url, headers=headers, content=content)
+                    return self._send(client, method, target, deadline, headers=headers, content=content)
                 except httpx.HTTPError as exc:
-                    last = (url, exc)
+                    last = (target, exc)
                     if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
                         break
         assert last is not None
@@ -297,8 +258,14 @@ class RegistryClient:
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+            body = None
+        if not isinstance(body, dict):  # an HTML login page, a proxy's error
+            raise RegistryError(
+                f"token service {realm} for registry {ref.registry} answered with something that is not a JSON object",
+                step="authenticate to registry",
+                hint="check the registry's auth configuration (its Bearer realm), or a proxy in front of it",
+            )
+        token = body.get("token") or body.get("access_token")
         if not token:
             raise RegistryError(
                 f"token service {realm} for registry {ref.registry} returned no token",
@@ -327,6 +294,43 @@ class RegistryClient:
         return f"Bearer {self._token(ref, challenge, creds, scope)}", creds
 
     # --- API -----------------------------------------------------------------------------
+
+    def request(
+        self,
+        ref: Reference,
+        method: str,
+        path: str = "",
+        *,
+        action: str = "pull",
+        headers: dict[str, str] | None = None,
+        content: bytes | IO[bytes] | None = None,
+        url: str | None = None,
+    ) -> httpx.Response:
+        """One request to ``ref``'s registry (``path``, or ``url`` as it is: an upload's
+        ``Location``), answering a 401 challenge once with the credentials for ``action``
+        (``pull``, ``pull,push``, ...) and sending that Authorization up front next time.
+        Any status comes back but a second 401 (:class:`RegistryAuthError`); transport
+        failures and the deadline (longer for a large ``Content-Length``) are
+        :class:`RegistryError`. A ``url`` on another origin (upload storage) gets no credentials."""
+        registry = ref.api_host
+        sent = dict(headers or {})
+        own = url is None or any(same_origin(url, f"{s}://{registry}") for s in self._schemes(registry))
+        key = (registry, ref.repository, action)
+        if own and key in self._authorizations:
+            sent["Authorization"] = self._authorizations[key]
+        deadline = self.deadline + int(sent.get("Content-Length") or 0) / MIN_UPLOAD_RATE
+        response = self._request(registry, method, path, sent, content, url=url, deadline=deadline)
+        if response.status_code != 401 or not own:
+            return response
+        if sent.pop("Authorization", None) is not None:  # it expired: a fresh token
+            self._tokens = {k: v for k, v in self._tokens.items() if v not in self._authorizations.pop(key)}
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
+        sent["Authorization"], creds = self._authorization(ref, challenge, action)
+        response = self._request(registry, method, path, sent, content, url=url, deadline=deadline)
+        if response.status_code == 401:
+            raise self._no_credentials(ref, creds)
+        self._authorizations[key] = sent["Authorization"]
+        return response
 
     def manifest_exists(self, ref: Reference | str) -> bool:
         """Whether the registry holds ``ref``'s manifest. 404 is ``False``, quietly."""
