@@ -172,3 +172,34 @@ def test_a_token_service_answering_html_and_an_upload_without_location(
     with scripted(no_location) as reg, pytest.raises(RegistryError, match="no Location header"):
         ref = parse_reference(f"{reg.address}/team/app:1")
         RegistryOps().upload_blob(ref, "sha256:" + "0" * 64, io.BytesIO(b"x"), 1)
+
+
+def test_an_identity_token_login_reads_the_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A docker config holding only an ``identitytoken`` (as `az acr login` and other OAuth
+    logins write it): the refresh token is exchanged at the realm (grant_type
+    refresh_token), as the core client and the docker CLI do. Before, this builder sent an
+    anonymous token request and stopped with "requires credentials"."""
+    with scripted(
+        lambda r: (
+            (200, {"access_token": "from-refresh"}, {})
+            if r.method == "POST" and b"refresh_token=idt-123" in r.body and b"grant_type=refresh_token" in r.body
+            else (401, b"", {})
+        )
+    ) as token:
+
+        def registry(request: Request) -> tuple[int, bytes | dict[str, object], dict[str, str]]:
+            if request.headers.get("Authorization") != "Bearer from-refresh":
+                challenge = f'Bearer realm="http://{token.address}/token",service="reg"'
+                return 401, b"", {"WWW-Authenticate": challenge}
+            if "/manifests/" in request.path:
+                return 200, {"schemaVersion": 2, "config": {"digest": "sha256:c0"}}, {"Content-Type": OCI_MANIFEST}
+            return 200, {"architecture": "amd64", "os": "linux"}, {}
+
+        with scripted(registry) as reg:
+            config = tmp_path / "docker"
+            config.mkdir()
+            (config / "config.json").write_text(f'{{"auths": {{"{reg.address}": {{"identitytoken": "idt-123"}}}}}}')
+            monkeypatch.setenv("DOCKER_CONFIG", str(config))
+            found = RegistryOps().image_config(f"{reg.address}/team/app:1")
+    assert found is not None and found[0] == "sha256:c0" and found[1]["os"] == "linux"
+    assert [r.method for r in token.log] == ["POST"]

@@ -1,26 +1,22 @@
 """The registry calls the Kubernetes builder makes from this machine.
 
-The core's :class:`rtbuild.oci.RegistryClient` answers "does this manifest exist"; this
-builder also reads manifests and config blobs (the no-op skip reads the input-digest label
-and base image IDs from the registry, since there is no local engine), uploads the context
-blob (transport ``registry``) and puts a manifest list (several platforms). Credentials
-come from :func:`rtbuild.oci.get_credentials`; they are sent only in Authorization headers.
+There is no local engine, so this builder reads manifests and config blobs itself (the
+no-op skip reads the input-digest label and base image IDs from the registry), uploads the
+context blob (transport ``registry``) and puts manifests (an index for several platforms).
+Every request goes through the core's :class:`rtbuild.oci.RegistryClient`, with the
+credentials of :func:`rtbuild.oci.get_credentials`, sent only in Authorization headers.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import hashlib
 import json
-import re
-import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rtbuild import PushError, RegistryAuthError, RegistryError
-from rtbuild.oci import get_credentials, is_insecure, is_loopback, parse_reference
+from rtbuild.oci import RegistryClient, parse_reference
 
 if TYPE_CHECKING:
     import httpx
@@ -31,91 +27,25 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 ACCEPT = ", ".join((DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_LIST, OCI_INDEX))
-_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-#: An upload's overall deadline grows by one second per this many bytes (1 MiB/s at worst).
-MIN_UPLOAD_RATE = 1024 * 1024
 
 
 class RegistryOps:
-    """Manifest/blob reads and writes with Basic or Bearer auth, one instance per build."""
+    """Manifest/blob reads and writes for one build, over the core's
+    :class:`rtbuild.oci.RegistryClient` (its schemes, Basic/Bearer/identity-token auth,
+    retries, deadlines, and no credentials to another origin)."""
 
     def __init__(self, insecure_registries: Iterable[str] = (), timeout: float = 60.0, deadline: float = 120.0) -> None:
-        self.insecure = list(insecure_registries)
-        self.timeout = timeout
         #: Overall limit of one request: httpx's timeout applies per read, so a registry
         #: dripping a byte every few seconds would otherwise hold a call forever.
-        self.deadline = deadline
-        self._auth: dict[tuple[str, str], str] = {}
+        self.client = RegistryClient(insecure_registries=insecure_registries, timeout=timeout, deadline=deadline)
 
-    # --- transport ---------------------------------------------------------------------
+    @property
+    def deadline(self) -> float:
+        return self.client.deadline
 
-    def _plain_ok(self, host: str) -> bool:
-        return is_loopback(host) or is_insecure(host, self.insecure)
-
-    def _base(self, registry: str) -> str:
-        return f"{'http' if self._plain_ok(registry) else 'https'}://{registry}"
-
-    def _client(self, registry: str) -> httpx.Client:
-        import httpx
-
-        return httpx.Client(
-            timeout=self.timeout, follow_redirects=True, trust_env=not is_loopback(registry), verify=True
-        )
-
-    def _authorize(self, ref: Reference, response: httpx.Response, actions: str) -> str | None:
-        header = response.headers.get("WWW-Authenticate", "")
-        scheme = header.split(" ", 1)[0].lower()
-        creds = get_credentials(ref.registry)
-        if scheme == "basic":
-            if creds is None or creds.password is None:
-                return None
-            pair = f"{creds.username or ''}:{creds.password}".encode()
-            return "Basic " + base64.b64encode(pair).decode("ascii")
-        if scheme != "bearer":
-            return None
-        params = dict(_CHALLENGE.findall(header))
-        realm = params.pop("realm", None)
-        if not realm:
-            return None
-        params["scope"] = f"repository:{ref.repository}:{actions}"
-        auth = (creds.username or "", creds.password) if creds and creds.password else None
-        import httpx
-
-        realm_url = httpx.URL(realm)
-        realm_host = realm_url.netloc.decode()
-        if auth and realm_url.scheme != "https" and not self._plain_ok(realm_host):
-            # The core RegistryClient's rule: a challenge may name any token URL, so Basic
-            # credentials go over plain http only to loopback or a listed insecure host.
-            raise RegistryAuthError(
-                f"registry {ref.registry} wants credentials sent to {realm_url.scheme}://{realm_host}, which is"
-                " neither https nor loopback nor a listed insecure registry: refusing to send them",
-                step="authenticate to registry",
-                hint=f"list {realm_host} in insecure_registries if plain http there is intended",
-            )
-
-        try:
-            with httpx.Client(timeout=self.timeout) as client:
-                token_response = self._within(
-                    lambda: client.get(realm, params=params, auth=auth), realm, client.close, self.deadline
-                )
-        except httpx.HTTPError as exc:
-            raise RegistryError(
-                f"token service {realm} is unreachable: {exc}", step="authenticate to registry"
-            ) from exc
-        if token_response.status_code >= 400:
-            return None
-        try:
-            body = token_response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise RegistryError(
-                f"token service {realm} answered with something that is not a JSON object",
-                step="authenticate to registry",
-                hint="check the registry's auth configuration (its Bearer realm), or a proxy in front of it",
-            )
-        token = body.get("token") or body.get("access_token")
-        return f"Bearer {token}" if token else None
+    @deadline.setter
+    def deadline(self, seconds: float) -> None:
+        self.client.deadline = seconds
 
     def request(
         self,
@@ -128,47 +58,10 @@ class RegistryOps:
         content: bytes | IO[bytes] | None = None,
         url: str | None = None,
     ) -> httpx.Response:
-        """One call, answering a 401 challenge once; transport failures are RegistryError."""
-        import httpx
-
-        key = (ref.registry, f"{ref.repository}:{actions}")
-        sent = dict(headers or {})
-        base = self._base(ref.api_host)
-        target = url or f"{base}{path}"
-        # The registry's credentials go only to the registry itself: an upload Location may
-        # name storage on another host or scheme, which gets the request without them.
-        own = _origin(target) == _origin(base)
-        if own and key in self._auth:
-            sent["Authorization"] = self._auth[key]
-        budget = self.deadline + int(sent.get("Content-Length") or 0) / MIN_UPLOAD_RATE
-        try:
-            with self._client(ref.api_host) as client:
-                response = self._within(
-                    lambda: client.request(method, target, headers=sent, content=content), target, client.close, budget
-                )
-                if response.status_code == 401 and own and "Authorization" not in sent:
-                    authorization = self._authorize(ref, response, actions)
-                    if authorization is None:
-                        raise RegistryAuthError(
-                            f"registry {ref.registry} requires credentials for {ref.repository} ({actions})",
-                            step="authenticate to registry",
-                            hint=f"run `docker login {ref.registry}`",
-                        )
-                    self._auth[key] = sent["Authorization"] = authorization
-                    if hasattr(content, "seek"):
-                        content.seek(0)  # type: ignore[union-attr]
-                    response = self._within(
-                        lambda: client.request(method, target, headers=sent, content=content),
-                        target,
-                        client.close,
-                        budget,
-                    )
-        except httpx.HTTPError as exc:
-            raise RegistryError(
-                f"registry {ref.registry} is unreachable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
-                step="query registry",
-                hint=f"check that {ref.registry} runs and is reachable from this machine",
-            ) from exc
+        """One call (see :meth:`RegistryClient.request`); a refusal is a RegistryAuthError."""
+        response = self.client.request(
+            ref, method, path, action=actions, headers=dict(headers or {}), content=content, url=url
+        )
         if response.status_code in (401, 403):
             raise RegistryAuthError(
                 f"registry {ref.registry} refused {method} {ref.repository} (HTTP {response.status_code})",
@@ -176,36 +69,6 @@ class RegistryOps:
                 hint=f"check the credentials for {ref.registry} (`docker login {ref.registry}`)",
             )
         return response
-
-    @staticmethod
-    def _within(
-        call: Callable[[], httpx.Response], url: str, abort: Callable[[], None], budget: float
-    ) -> httpx.Response:
-        """``call()`` in a daemon thread, or a RegistryError once ``budget`` seconds passed
-        (the client is then closed, which drops the connection)."""
-        box: list[Any] = []
-
-        def run() -> None:
-            try:
-                box.append(call())
-            except BaseException as exc:  # handed to the caller's thread
-                box.append(exc)
-
-        worker = threading.Thread(target=run, name="rtbuild-k8s-registry", daemon=True)
-        worker.start()
-        worker.join(budget)
-        if worker.is_alive():
-            with contextlib.suppress(Exception):
-                abort()
-            host = url.split("://", 1)[-1].split("/", 1)[0]
-            raise RegistryError(
-                f"registry {host} did not answer {url.split('?', 1)[0]} within {budget:g}s",
-                step="query registry",
-                hint=f"the registry {host} is overloaded or stuck; retry later",
-            )
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        return box[0]  # type: ignore[no-any-return]
 
     # --- reads -------------------------------------------------------------------------
 
@@ -270,8 +133,7 @@ class RegistryOps:
         location = started.headers.get("Location")
         if not location:
             raise _malformed(f"the blob upload to {ref.registry} (no Location header)")
-        if location.startswith("/"):
-            location = self._base(ref.api_host) + location
+        location = str(started.url.join(location))  # relative to the scheme that answered
         # Appended by hand: httpx's params= would replace the upload's own _state query.
         location += ("&" if "?" in location else "?") + "digest=" + quote(digest, safe="")
         done = self.request(
@@ -335,14 +197,6 @@ def _entry_for(entries: list[dict[str, Any]], platform: str) -> dict[str, Any] |
         if loose is None and wanted.count("/") == 1 and offered.startswith(wanted + "/"):
             loose = entry
     return loose
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    import httpx
-
-    parsed = httpx.URL(url)
-    default = {"http": 80, "https": 443}.get(parsed.scheme)
-    return parsed.scheme, parsed.host, parsed.port or default
 
 
 def _with_digest(ref: Reference, digest: str) -> Reference:
