@@ -30,7 +30,8 @@ build)
 *) exit 2 ;;
 esac
 """
-REGISTRY = "127.0.0.1:9"  # never contacted: the no-op check is off and the step does not push
+REGISTRY = "127.0.0.1:9"  # nothing listens: the no-op check is off, the step does not push, and the
+# temporary tags' removal after a failure or interrupt is refused at once (one warning)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The temporary per-platform tags of a multi-platform build are removed once the index is
 pushed, and the index stays whole: checked against Debian's docker-registry (distribution
-2.8), with deletion enabled and disabled.
+2.8), with deletion enabled and disabled; after a failed build, those that were pushed.
 
 Why the removal moves each tag onto a placeholder first: distribution 2.x refuses a tag in
 ``DELETE /v2/<name>/manifests/<reference>`` (400 DIGEST_INVALID), and deleting the platform
@@ -16,6 +16,7 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ import pytest
 from rtbuild import Reporter
 from rtbuild._framework.progress import use_reporter
 from rtbuild.oci import parse_reference
-from rtbuild_kubernetes.index import remove_temporary_tags
+from rtbuild_kubernetes.index import discard_temporary_tags, remove_temporary_tags
 from rtbuild_kubernetes.registry_ops import OCI_INDEX, OCI_MANIFEST, RegistryOps
 
 pytestmark = [pytest.mark.registry, pytest.mark.timeout(120)]
@@ -210,3 +211,59 @@ def test_a_delete_refused_after_the_move_puts_the_tag_back(code: int, said: str)
     assert (puts[1].body, puts[1].headers["Content-Type"]) == (original, OCI_MANIFEST)  # the tag as it was
     (warning,) = [fields for kind, fields in reporter.events if kind == "warning"]
     assert said in warning["message"]
+
+
+def test_after_a_failure_the_pushed_tags_go_and_an_absent_one_costs_no_warning(registries: dict[bool, str]) -> None:
+    host = registries[True]
+    tags, digests, _ = _push_two_platforms(host, "team/failed")
+    never = f"{host}/team/failed:rtbuild-b0123456789-linux-s390x"  # its Job had not pushed
+    reporter = Recording()
+    with use_reporter(reporter):
+        assert discard_temporary_tags(RegistryOps(), [*tags, never], budget_s=30) == []
+    assert _tags(host, "team/failed") == ["1"]
+    assert all(_status(host, "team/failed", digest) == 200 for digest in digests.values())  # images stay
+    assert [kind for kind, _ in reporter.events if kind == "warning"] == []
+
+
+def test_a_failed_build_that_pushed_nothing_warns_of_nothing_where_deletes_are_refused(
+    registries: dict[bool, str],
+) -> None:
+    host = registries[False]  # would answer the delete probe 405: the tag is looked up first
+    tags = [f"{host}/team/none:rtbuild-b0123456789-linux-{arch}" for arch in ("amd64", "arm64")]
+    reporter = Recording()
+    with use_reporter(reporter):
+        assert discard_temporary_tags(RegistryOps(), tags, budget_s=30) == []
+    assert reporter.events == []
+
+
+def test_a_tag_whose_pod_had_not_stopped_is_named_as_possibly_pushed_later(registries: dict[bool, str]) -> None:
+    host = registries[True]
+    tags, _, _ = _push_two_platforms(host, "team/late")
+    reporter = Recording()
+    with use_reporter(reporter):
+        assert discard_temporary_tags(RegistryOps(), tags, budget_s=30, settle=lambda: tags[1:]) == tags[1:]
+    assert _tags(host, "team/late") == ["1"]  # removed all the same
+    (warning,) = [fields for kind, fields in reporter.events if kind == "warning"]
+    assert warning["tags"] == tags[1:] and "may still be pushed" in warning["message"]
+
+
+def test_a_removal_that_hangs_is_given_up_after_its_budget() -> None:
+    from _scripted_registry import Request, scripted
+
+    release = threading.Event()
+
+    def handler(request: Request) -> tuple[int, bytes | dict[str, Any], dict[str, str]]:
+        release.wait(30)  # a registry that does not answer
+        return 404, b"", {}
+
+    with scripted(handler) as registry:
+        tags = [f"{registry.address}/team/app:rtbuild-b1-linux-amd64"]
+        reporter = Recording()
+        started = time.monotonic()
+        with use_reporter(reporter):
+            assert discard_temporary_tags(RegistryOps(), tags, budget_s=1) == tags
+        took = time.monotonic() - started
+        release.set()
+    assert took < 5, took
+    (warning,) = [fields for kind, fields in reporter.events if kind == "warning"]
+    assert "did not end within 1s" in warning["message"]

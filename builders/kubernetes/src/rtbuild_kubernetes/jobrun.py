@@ -138,6 +138,13 @@ class JobRun:
         self.cancelled.set()
         self._cleanup(self.plan.job_name, True, False)
 
+    def pods_stopped(self) -> bool:
+        """No pod of this Job runs any more (none left, or all ended), so none can still push:
+        a deleted Job's running pod gets terminationGracePeriodSeconds to stop, and stays
+        listed, with a deletionTimestamp, until its containers have."""
+        pods, _ = self.client.list_pods(self.selector)
+        return all((pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") for pod in pods)
+
     def _check_cancelled(self) -> None:
         if self.cancelled.is_set():
             raise BuildCancelledError(

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 #: How long, after a cancel, the other platforms' threads get to finish their clean-up.
 CANCEL_WAIT_S = 20.0
+#: After a failure, how long beyond terminationGracePeriodSeconds the build's pods get to stop
+#: before the temporary tags are removed; then the removal's own limit.
+STOP_MARGIN_S = 15.0
+DISCARD_S = 30.0
+#: After Ctrl-C or SIGTERM, the removal's whole limit (the pods are not waited for).
+INTERRUPTED_DISCARD_S = 5.0
 
 
 class RegistryInspector:
@@ -177,6 +183,41 @@ def run_all(runs: list[JobRun]) -> list[JobOutcome]:
     return [outcomes[i] for i in range(len(runs))]
 
 
+def discard_pushed_tags(builder: KubernetesBuilder, ops: RegistryOps, runs: list[JobRun], error: BaseException) -> None:
+    """A multi-platform build failed with ``error``: the temporary tags its Jobs pushed are
+    removed (:func:`.index.discard_temporary_tags`; a removal that fails is one warning, and
+    the caller raises ``error`` all the same).
+
+    After a failure (an ``Exception``) the build's pods first get terminationGracePeriodSeconds
+    plus :data:`STOP_MARGIN_S` to stop: a cancelled Job's pod may be pushing at that moment
+    and would put its tag back after the removal. After Ctrl-C or SIGTERM (``KeyboardInterrupt``,
+    ``SystemExit``) rtbuild exits at once instead: one attempt of at most
+    :data:`INTERRUPTED_DISCARD_S` removes the tags pushed so far, without waiting for the pods,
+    so a platform whose push was under way at that instant can still leave its tag."""
+    from .index import discard_temporary_tags
+
+    tags = [run.plan.tags[0] for run in runs]
+    if not isinstance(error, Exception):
+        discard_temporary_tags(ops, tags, INTERRUPTED_DISCARD_S)
+        return
+    wait_s = builder.settings.termination_grace_period_seconds + STOP_MARGIN_S
+
+    def settle() -> list[str]:
+        deadline = time.monotonic() + wait_s
+        waiting = list(runs)
+        while waiting:
+            try:
+                waiting = [run for run in waiting if not run.pods_stopped()]
+            except Exception:  # the cluster does not answer: the tags pushed so far still go
+                break
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        return [run.plan.tags[0] for run in waiting]
+
+    discard_temporary_tags(ops, tags, wait_s + DISCARD_S, settle)
+
+
 def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
     from rtbuild.enginekit import DIGEST_LABEL, all_tags_current, confirm_label
 
@@ -228,10 +269,13 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
             if secret is not None:
                 plan.secret_name = f"{plan.job_name}-push"
         upload = tar if builder.settings.transport == "exec" else None
-
-        outcomes = run_all(
-            [JobRun(client, builder.settings, plan, context=upload, dockerconfigjson=secret) for plan in plans]
-        )
+        runs = [JobRun(client, builder.settings, plan, context=upload, dockerconfigjson=secret) for plan in plans]
+        try:
+            outcomes = run_all(runs)
+        except BaseException as exc:
+            if len(runs) > 1:
+                discard_pushed_tags(builder, ops, runs, exc)
+            raise
     finally:
         tar.remove()
     details: dict[str, Any] = {
@@ -249,7 +293,11 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
         from .index import assemble_index, remove_temporary_tags
 
         entries = [(plan.platform or "", outcome.digest) for plan, outcome in zip(plans, outcomes, strict=True)]
-        details["digest"] = assemble_index(request.tags, entries, builder.settings.insecure_registries)
+        try:
+            details["digest"] = assemble_index(request.tags, entries, builder.settings.insecure_registries)
+        except BaseException as exc:  # the platform images stay: a tag may already name the index
+            discard_pushed_tags(builder, ops, runs, exc)
+            raise
         # Each Job pushed its platform to a tag of its own; the index now references them.
         details["temporary_tags_left"] = remove_temporary_tags(ops, [plan.tags[0] for plan in plans])
         details["platform_digests"] = {plan.platform: o.digest for plan, o in zip(plans, outcomes, strict=True)}
@@ -259,4 +307,4 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     return details
 
 
-__all__ = ["RegistryInspector", "dockerconfigjson", "run_build"]
+__all__ = ["RegistryInspector", "discard_pushed_tags", "dockerconfigjson", "run_build"]
