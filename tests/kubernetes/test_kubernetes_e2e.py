@@ -258,6 +258,9 @@ def test_two_platforms_are_two_jobs_and_one_index_under_every_tag(site: Site, tm
         assert proc.returncode == 0, proc.stderr[-4000:]
         jobs = multi.requests_for(verb="create", resource="jobs")
         assert len(jobs) == 2
+    # Both platforms' Jobs and step logs reach the user (their threads keep the reporter).
+    assert proc.stderr.count("created Job ") == 2, proc.stderr[-4000:]
+    assert proc.stderr.count("rtbuild-step: pushing") == 2, proc.stderr[-4000:]
     auth = (site.docker_config / "config.json").read_text()
     import base64
     import json as _json

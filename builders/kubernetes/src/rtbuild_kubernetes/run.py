@@ -4,6 +4,7 @@ manifest list. Called by :meth:`KubernetesBuilder.build_request`."""
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import queue
 import threading
@@ -158,7 +159,11 @@ def run_all(runs: list[JobRun]) -> list[JobOutcome]:
             answers.put((index, exc))
 
     threads = [
-        threading.Thread(target=work, args=(i, run), name=f"job-{run.plan.job_name}", daemon=True)
+        # Each thread runs in a copy of this context: the reporter (live log, Job events)
+        # and the build's deadline are context variables.
+        threading.Thread(
+            target=contextvars.copy_context().run, args=(work, i, run), name=f"job-{run.plan.job_name}", daemon=True
+        )
         for i, run in enumerate(runs)
     ]
     for thread in threads:
