@@ -68,10 +68,10 @@ def _decode(entry: object, source: str) -> Credentials | None:
     return Credentials(user or None, password or None, None, source) if sep else None
 
 
-def from_auth_file(path: Path, registry: str) -> Credentials | None:
-    """The credentials ``path`` holds for ``registry`` (``registry/ns`` keys count too)."""
+def _read_auth_file(path: Path) -> Any:
+    """``path``'s JSON document; ``None`` when there is no such file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -80,6 +80,11 @@ def from_auth_file(path: Path, registry: str) -> Credentials | None:
             step="read registry credentials",
             hint="fix or remove the file, or run `podman login` again",
         ) from exc
+
+
+def from_auth_file(path: Path, registry: str) -> Credentials | None:
+    """The credentials ``path`` holds for ``registry`` (``registry/ns`` keys count too)."""
+    data = _read_auth_file(path)
     auths = data.get("auths") if isinstance(data, dict) else None
     if not isinstance(auths, dict):
         return None
@@ -118,16 +123,9 @@ def replaced_auth_file() -> Path:
 
 def _primary_document() -> dict[str, Any]:
     path = replaced_auth_file()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except FileNotFoundError:
+    data = _read_auth_file(path)
+    if data is None:
         return {"auths": {}}
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot read podman auth file {path}: {exc}",
-            step="read registry credentials",
-            hint="fix or remove the file, or run `podman login` again",
-        ) from exc
     if not isinstance(data, dict) or not isinstance(data.setdefault("auths", {}), dict):
         raise ConfigError(f"podman auth file {path} holds no `auths` object", step="read registry credentials")
     return data
