@@ -80,6 +80,8 @@ class JobRun:
         from rtbuild.enginekit import Redactor
 
         self.lines: list[str] = []
+        #: Put before each live log line (``[linux/arm64] `` when several platforms build at once).
+        self.line_prefix = ""
         #: Masks secret-looking build args' values in every line reported or kept for errors.
         self.redact = Redactor.for_build(plan.build_args)
         self.deadline = time.monotonic() + settings.active_deadline_seconds + GRACE_S
@@ -295,7 +297,7 @@ class JobRun:
                     last[:] = [now]
                     line = self.redact(line)
                     self.lines.append(line)
-                    reporter.line(line, source="build")
+                    reporter.line(self.line_prefix + line, source="build")
             except KubernetesBuildError:
                 pass  # the final state below decides; a broken log stream is not the build's failure
             except Exception:

@@ -150,6 +150,8 @@ def run_all(runs: list[JobRun]) -> list[JobOutcome]:
     hold it until every Job finished)."""
     if len(runs) == 1:
         return [runs[0].run()]
+    for run in runs:  # the platforms' logs interleave: each line says whose it is
+        run.line_prefix = f"[{run.plan.platform}] "
     answers: queue.Queue[tuple[int, Any]] = queue.Queue()
 
     def work(index: int, run: JobRun) -> None:
