@@ -5,9 +5,9 @@ host key and an authorized key made for the test, its own config) that runs
 ``docker system dial-stdio`` for each connection, as any remote engine host does. The
 client side is the real ``ssh``, given the test's config (``-F``) by a wrapper first on
 PATH, as a user's ``~/.ssh/config`` would: the docker CLI that rtbuild runs and rtbuild's
-own engine calls (the docker SDK, shelling out to ``ssh`` as the CLI does) both go
-through it. Before, every rtbuild call to such an engine failed with "Install paramiko
-package to enable ssh:// support" while the docker CLI itself worked.
+own engine calls (through its local socket whose connections are ``ssh`` sessions, as the
+CLI's are) both go through it. Before, every rtbuild call to such an engine failed with
+"Install paramiko package to enable ssh:// support" while the docker CLI itself worked.
 """
 
 from __future__ import annotations
@@ -131,6 +131,10 @@ def _rtbuild(engine: SSHEngine, *args: str, **extra: str) -> subprocess.Complete
     return subprocess.run([h.RTBUILD, *args], env=env, capture_output=True, text=True, timeout=240)
 
 
+def _forwarder_dirs(tmpdir: Path) -> list[str]:
+    return sorted(p.name for p in tmpdir.glob("rtbuild-ssh-*"))
+
+
 def _settled(port: int) -> list[str]:
     """What is left of the ssh sessions once they had a moment to close."""
     deadline = time.monotonic() + 10
@@ -139,8 +143,11 @@ def _settled(port: int) -> list[str]:
     return left
 
 
-def test_build_noop_exists_and_prune_over_ssh(images: h.Images, context: Path, ssh_engine: SSHEngine) -> None:
+def test_build_noop_exists_and_prune_over_ssh(
+    images: h.Images, context: Path, ssh_engine: SSHEngine, tmp_path: Path
+) -> None:
     tag = images.tag("1")
+    ssh_engine.env["TMPDIR"] = str(tmp_path)
     first = _rtbuild(ssh_engine, "build", str(context), "-t", tag, "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["cached"] is False
@@ -167,6 +174,8 @@ def test_build_noop_exists_and_prune_over_ssh(images: h.Images, context: Path, s
     assert _settled(ssh_engine.port) == []
     accepted = ssh_engine.log.read_text().count("Accepted publickey")
     assert accepted >= 4, ssh_engine.log.read_text()[-2000:]
+    assert _forwarder_dirs(tmp_path) == []  # each rtbuild removed its local socket's directory
+    del ssh_engine.env["TMPDIR"]
 
 
 def test_an_ssh_host_that_refuses_is_an_unavailable_engine(ssh_engine: SSHEngine, context: Path) -> None:
@@ -175,6 +184,7 @@ def test_an_ssh_host_that_refuses_is_an_unavailable_engine(ssh_engine: SSHEngine
     assert proc.returncode == 3, proc.stderr  # could not tell
     assert "Traceback" not in proc.stderr
     assert f"cannot reach the Docker engine at {closed} (set by DOCKER_HOST)" in proc.stderr
+    assert "(ssh: connect to host 127.0.0.1 port" in proc.stderr and "Connection refused" in proc.stderr  # ssh's why
     assert f"`ssh -p {closed.rsplit(':', 1)[1]} root@127.0.0.1 docker system dial-stdio`" in proc.stderr  # the hint
     built = _rtbuild(ssh_engine, "build", str(context), "-t", "rt-test/never:1", "--json", DOCKER_HOST=closed)
     assert built.returncode == 1, built.stderr
@@ -183,13 +193,13 @@ def test_an_ssh_host_that_refuses_is_an_unavailable_engine(ssh_engine: SSHEngine
 
 
 def test_a_killed_build_over_ssh_leaves_no_ssh_session_or_run_step(
-    images: h.Images, context: Path, ssh_engine: SSHEngine
+    images: h.Images, context: Path, ssh_engine: SSHEngine, tmp_path: Path
 ) -> None:
     nonce = uuid.uuid4().hex
     (context / "Dockerfile").write_text(
         f"FROM busybox:latest\nRUN echo started-sleeping {nonce} && NONCE={nonce} sleep 300\n"
     )
-    env = {**ssh_engine.env, "DOCKER_HOST": ssh_engine.host}
+    env = {**ssh_engine.env, "DOCKER_HOST": ssh_engine.host, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen(
         [h.RTBUILD, "build", str(context), "-t", images.tag()], env=env, stderr=subprocess.PIPE, text=True
     )
@@ -207,6 +217,12 @@ def test_a_killed_build_over_ssh_leaves_no_ssh_session_or_run_step(
     assert _settled(ssh_engine.port) == []
     _gone, alive = psutil.wait_procs(steps, timeout=30)
     assert not alive, f"the RUN step outlived the build: {[s.cmdline() for s in alive]}"
+    # kill -9 left the local socket's directory; the next rtbuild on an ssh engine removes it.
+    left = _forwarder_dirs(tmp_path)
+    assert len(left) == 1, left
+    after = _rtbuild(ssh_engine, "exists", "busybox:latest", "--no-pull", TMPDIR=str(tmp_path))
+    assert after.returncode == 0, after.stderr
+    assert _forwarder_dirs(tmp_path) == []
 
 
 @pytest.mark.registry
@@ -223,3 +239,21 @@ def test_push_and_pull_over_ssh(images: h.Images, context: Path, ssh_engine: SSH
         assert _settled(ssh_engine.port) == []
     finally:
         h.docker(images.cli, "image", "rm", image, check=False)
+
+
+def test_an_ssh_host_that_never_answers_is_given_up_on(ssh_engine: SSHEngine) -> None:
+    """A host that takes the connection and then says nothing (a stuck sshd, a black-holing
+    firewall): given up on after ssh's ConnectTimeout, as the docker CLI does, never a wait
+    without end (before the local socket, rtbuild's own calls waited for ever)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        host = f"ssh://root@127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        proc = _rtbuild(ssh_engine, "exists", "busybox:latest", "--no-pull", DOCKER_HOST=host)
+        took = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr
+    assert took < 90, took
+    assert f"cannot reach the Docker engine at {host}" in proc.stderr
+    # rtbuild's own read timeout or ssh's ConnectTimeout (both 30 s), whichever comes first.
+    assert "timed out" in proc.stderr, proc.stderr

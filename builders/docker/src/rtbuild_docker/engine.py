@@ -77,19 +77,21 @@ def sdk_client(target: EngineTarget) -> Any:
 
         pair = (tls.cert, tls.key) if tls.cert and tls.key else None
         config = TLSConfig(client_cert=pair, ca_cert=tls.ca, verify=tls.verify)
-        client = docker.DockerClient(base_url=target.host, tls=config, version=FIRST, use_ssh_client=True)
+        client = docker.DockerClient(base_url=target.host, tls=config, version=FIRST)
         if not tls.verify:  # the context's SkipTLSVerify: not urllib3's warning on every request
             import warnings
 
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    elif target.host.startswith("ssh://"):  # through rtbuild's own socket (sshconn.py)
+        from .sshconn import forwarder_for
+
+        client = docker.DockerClient(base_url=f"unix://{forwarder_for(target.host).path}", version=FIRST)
     elif target.context is None:
         # The CLI child gets DOCKER_HOST=target.host and keeps the environment's TLS
         # variables (cli_env), so it speaks TLS to a docker_host too: the SDK must agree.
-        client = docker.from_env(
-            version=FIRST, environment={**os.environ, "DOCKER_HOST": target.host}, use_ssh_client=True
-        )
+        client = docker.from_env(version=FIRST, environment={**os.environ, "DOCKER_HOST": target.host})
     else:  # a context without TLS settings: plain, whatever the environment says (as the CLI)
-        client = docker.DockerClient(base_url=target.host, version=FIRST, use_ssh_client=True)
+        client = docker.DockerClient(base_url=target.host, version=FIRST)
     api = client.api
     merge = api.merge_environment_settings
 
@@ -121,6 +123,10 @@ def unreachable(host: str, detail: str) -> EngineUnavailableError:
     )
     if host.startswith("ssh://"):
         # The docker CLI and rtbuild both run `ssh ... docker system dial-stdio` there.
+        from .sshconn import last_error
+
+        if said := last_error(host):
+            detail = f"{detail} ({said if said.startswith('ssh:') else 'ssh: ' + said})"
         where = urlsplit(host)
         login = f"{where.username + '@' if where.username else ''}{where.hostname}"
         port = f"-p {where.port} " if where.port else ""
@@ -178,7 +184,7 @@ class EngineAPI:
         # A context's TLS comes from the context, never from the environment's variables; there,
         # as to the docker CLI and the SDK, any DOCKER_TLS_VERIFY but an empty one means TLS ("0" too).
         tls = target.tls is not None if target.context else bool(os.environ.get("DOCKER_TLS_VERIFY"))
-        self._sdk = parts.scheme not in ("unix", "tcp", "http") or (parts.scheme == "tcp" and tls)
+        self._sdk = parts.scheme not in ("unix", "tcp", "http", "ssh") or (parts.scheme == "tcp" and tls)
         self._parts = parts
         #: Answers fetched by :meth:`prefetch`, each handed out once.
         self._ready: dict[str, dict[str, Any] | None] = {}
@@ -186,6 +192,10 @@ class EngineAPI:
         self.answered: dict[str, dict[str, Any] | None] = {}
 
     def _socket(self) -> c_socket.socket:
+        if self._parts.scheme == "ssh":  # a local socket whose connections are ssh sessions
+            from .sshconn import forwarder_for
+
+            self._parts = urlsplit(f"unix://{forwarder_for(self.host).path}")
         if self._parts.scheme == "unix":
             # The C socket type: the socket module's import (its enums, selectors) costs
             # about 3.5 ms, a sixth of an exact hit's own work; nothing more is needed here.
