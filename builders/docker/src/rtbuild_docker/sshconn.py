@@ -108,10 +108,12 @@ class SSHForwarder:
 
 
 def _identity(pid: int) -> str:
-    """``PID STARTTIME``: a pid reused by another process does not match."""
+    """``PID STARTTIME PIDNS``: a pid reused by another process does not match, and a
+    record from another pid namespace (a container sharing /tmp) is never judged here."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return f"{pid} {stat.read().rsplit(')', 1)[1].split()[19]}"
+            started = stat.read().rsplit(")", 1)[1].split()[19]
+        return f"{pid} {started} {os.readlink('/proc/self/ns/pid')}"
     except (OSError, IndexError):
         return ""
 
@@ -127,8 +129,9 @@ def _sweep(base: str) -> None:
                     recorded = owner.read().strip()
             except OSError:
                 continue  # not ours, or being made right now
-            pid = recorded.split(" ", 1)[0]
-            if pid.isdigit() and _identity(int(pid)) != recorded:
+            pid, _, rest = recorded.partition(" ")
+            namespace = rest.partition(" ")[2]
+            if pid.isdigit() and namespace == os.readlink("/proc/self/ns/pid") and _identity(int(pid)) != recorded:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
