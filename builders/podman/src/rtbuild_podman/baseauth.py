@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import rtbuild
 from rtbuild import BuildRequest, RegistryAuthError
@@ -27,15 +27,17 @@ _REFUSED = ("unauthorized", "authentication required", "invalid username/passwor
 _SOURCE = re.compile(r"docker://(\S+): ")
 
 
-def _registries(request: BuildRequest, dockerfile: str, build_args: dict[str, str]) -> list[str]:
+def image_registries(dockerfile: str, build_args: Mapping[str, str], platform: str | None) -> list[str | None]:
+    """The registry of each image the Dockerfile takes from outside, once each, in order;
+    ``None`` for a name that does not parse (podman rejects it itself)."""
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
-        images = external_images(handle.read(), build_args, request.platform)
-    found: list[str] = []
+        images = external_images(handle.read(), build_args, platform)
+    found: list[str | None] = []
     for image in images:
         try:
             found.append(parse_reference(image).registry)
-        except Exception:  # a name podman will reject itself: nothing to log in to
-            continue
+        except Exception:
+            found.append(None)
     return list(dict.fromkeys(found))
 
 
@@ -50,9 +52,8 @@ def base_authfile(
         yield [], ()
         return
     reporter = rtbuild.get_reporter()
-    data = build_auth_document(
-        _registries(request, dockerfile, build_args), lambda text: reporter.event("warning", message=text)
-    )
+    registries = [r for r in image_registries(dockerfile, build_args, request.platform) if r is not None]
+    data = build_auth_document(registries, lambda text: reporter.event("warning", message=text))
     if data is None:
         yield [], ()
         return
@@ -84,4 +85,4 @@ def refused_pull(lines: Sequence[str], log_path: str | None) -> RegistryAuthErro
     )
 
 
-__all__ = ["base_authfile", "refused_pull"]
+__all__ = ["base_authfile", "image_registries", "refused_pull"]

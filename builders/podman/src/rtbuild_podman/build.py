@@ -34,10 +34,9 @@ from rtbuild.enginekit import (
     split_platforms,
     warn_secret_args,
 )
-from rtbuild.oci import parse_reference
 
 from .auth import find_credentials
-from .baseauth import base_authfile, refused_pull
+from .baseauth import base_authfile, image_registries, refused_pull
 from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_dead_builds, unmark
 
 if TYPE_CHECKING:
@@ -111,15 +110,10 @@ def _tls_args(builder: PodmanBuilder, request: BuildRequest, dockerfile: str) ->
     the build, so it is never given while one image comes from a verified registry."""
     if any(arg.startswith("--tls-verify") for arg in request.extra_build_args):
         return []  # the user's own choice
-    with open(dockerfile, encoding="utf-8", errors="replace") as handle:
-        images = external_images(handle.read(), request.build_args, request.platform)
-    registries = set()
-    for image in images:
-        try:
-            registries.add(parse_reference(image).registry)
-        except Exception:  # a name podman will reject anyway: count it as verified
-            return []
-    if registries and not any(builder.podman.tls_verify(registry) for registry in registries):
+    registries = image_registries(dockerfile, request.build_args, request.platform)
+    if None in registries:  # a name podman will reject anyway: count it as verified
+        return []
+    if registries and not any(builder.podman.tls_verify(registry) for registry in registries if registry):
         return ["--tls-verify=false"]
     return []
 
