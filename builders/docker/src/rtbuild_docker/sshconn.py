@@ -22,6 +22,8 @@ import tempfile
 import threading
 from urllib.parse import urlsplit
 
+from rtbuild.enginekit import claim_directory, dead_owner_note
+
 #: As the docker CLI: the TCP connect and the ssh handshake together.
 CONNECT_TIMEOUT_S = 30
 PREFIX = "rtbuild-ssh-"
@@ -45,8 +47,7 @@ class SSHForwarder:
         self.argv = ssh_argv(host)
         _sweep(tempfile.gettempdir())
         self.directory = tempfile.mkdtemp(prefix=PREFIX)  # 0700: the engine is root's
-        with open(os.path.join(self.directory, "owner"), "w", encoding="ascii") as owner:
-            owner.write(_identity(os.getpid()))
+        claim_directory(self.directory)
         self.path = os.path.join(self.directory, "engine.sock")
         self._log = os.path.join(self.directory, "ssh.log")
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -107,31 +108,11 @@ class SSHForwarder:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _identity(pid: int) -> str:
-    """``PID STARTTIME PIDNS``: a pid reused by another process does not match, and a
-    record from another pid namespace (a container sharing /tmp) is never judged here."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            started = stat.read().rsplit(")", 1)[1].split()[19]
-        return f"{pid} {started} {os.readlink('/proc/self/ns/pid')}"
-    except (OSError, IndexError):
-        return ""
-
-
 def _sweep(base: str) -> None:
     """Remove what forwarders of processes that are gone (``kill -9``) left in ``base``."""
     with contextlib.suppress(OSError), os.scandir(base) as entries:
         for entry in entries:
-            if not entry.name.startswith(PREFIX) or not entry.is_dir(follow_symlinks=False):
-                continue
-            try:
-                with open(os.path.join(entry.path, "owner"), encoding="ascii") as owner:
-                    recorded = owner.read().strip()
-            except OSError:
-                continue  # not ours, or being made right now
-            pid, _, rest = recorded.partition(" ")
-            namespace = rest.partition(" ")[2]
-            if pid.isdigit() and namespace == os.readlink("/proc/self/ns/pid") and _identity(int(pid)) != recorded:
+            if entry.name.startswith(PREFIX) and dead_owner_note(entry.path) is not None:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 

@@ -19,6 +19,8 @@ import re
 import subprocess
 from typing import TYPE_CHECKING
 
+from rtbuild.enginekit import OWNER_FILE, claim_directory, dead_owner_note
+
 if TYPE_CHECKING:
     from .engine import Podman
 
@@ -82,46 +84,12 @@ def remove_leftovers(podman: Podman, tmpdir: str, marker: str) -> list[str]:
 
 #: In each build's TMPDIR: who made it (pid, its start time, its pid namespace) and its marker,
 #: so a later build can clean up after one whose rtbuild was killed (``kill -9``).
-OWNER_FILE = ".rtbuild-owner"
 TMP_PREFIX = "rtbuild-podman-"
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-            return handle.read().rpartition(")")[2].split()[19]  # field 22: starttime
-    except (OSError, IndexError):
-        return None
-
-
-def _pid_namespace() -> str:
-    try:
-        return os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
 
 
 def claim(tmpdir: str, marker: str) -> None:
     """Record this process as the owner of ``tmpdir`` (the build's TMPDIR) and its marker."""
-    pid = os.getpid()
-    with open(os.path.join(tmpdir, OWNER_FILE), "w", encoding="utf-8") as handle:
-        handle.write(f"{pid} {_start_time(pid)} {_pid_namespace()} {marker}\n")
-
-
-def _dead_owner(tmpdir: str) -> str | None:
-    """The marker of the build that made ``tmpdir`` when its rtbuild is gone, else ``None``.
-    A directory without an owner record, or made in another pid namespace (whose pids mean
-    nothing here), is never taken for dead."""
-    try:
-        with open(os.path.join(tmpdir, OWNER_FILE), encoding="utf-8") as handle:
-            pid_text, started, namespace, marker = handle.read().split()
-        pid = int(pid_text)
-    except (OSError, ValueError):
-        return None
-    if namespace != _pid_namespace() or pid <= 0 or pid == os.getpid():
-        return None
-    # A live pid with another start time is a new process that reused the number.
-    return marker if _start_time(pid) != started else None
+    claim_directory(tmpdir, marker)
 
 
 def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
@@ -138,7 +106,7 @@ def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
     except OSError:
         return swept
     for path in entries:
-        marker = _dead_owner(path)
+        marker = dead_owner_note(path)
         if marker is None:
             continue
         with contextlib.suppress(OSError, subprocess.SubprocessError):

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         platform_args,
     )
     from rtbuild.enginekit._labelcheck import confirm_label
+    from rtbuild.enginekit._owners import OWNER_FILE, claim_directory, dead_owner_note
     from rtbuild.enginekit._platforms import (
         PlatformPlan,
         assemble_indexes,
@@ -123,6 +124,9 @@ _NAMES: dict[str, str] = {
     "secret_arg_names": "rtbuild.enginekit._redact",
     "SECRET_ADVICE": "rtbuild.enginekit._redact",
     "warn_secret_args": "rtbuild.enginekit._redact",
+    "OWNER_FILE": "rtbuild.enginekit._owners",
+    "claim_directory": "rtbuild.enginekit._owners",
+    "dead_owner_note": "rtbuild.enginekit._owners",
     "TAIL_LINES": "rtbuild.enginekit._runner",
     "RunResult": "rtbuild.enginekit._runner",
     "default_log_dir": "rtbuild.enginekit._runner",
@@ -147,6 +151,7 @@ __all__ = [
     "DIGEST_LABEL",
     "MASK",
     "NO_SKIP_ARGS",
+    "OWNER_FILE",
     "RECORDED",
     "RUNTIME_FAULT_HINT",
     "SECRET_ADVICE",
@@ -170,8 +175,10 @@ __all__ = [
     "attach_layer_sizes",
     "build_error",
     "carries_digest",
+    "claim_directory",
     "compute_inputs",
     "confirm_label",
+    "dead_owner_note",
     "default_log_dir",
     "die_with_parent",
     "digest_key",
