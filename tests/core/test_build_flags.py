@@ -108,11 +108,52 @@ def test_dry_run_prints_the_plan_and_builds_nothing(site: FakeSite, context: Pat
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "v2 would build img:1 img:2\n"
     assert _module("v2").requests == []
+    (context / "Dockerfile").write_text("FROM scratch AS t\n")
     v1 = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--dry-run", "--json", "--target", "t"])
     assert v1.exit_code == 0, v1.stderr
     payload = v1.json()
     assert payload["dry_run"] is True and "--target t" in payload["plan"]
     assert [c for c in _module("v1").calls if c["method"] == "build"] == []
+
+
+def test_a_target_that_names_no_stage_is_refused_before_any_work(site: FakeSite, context: Path) -> None:
+    (context / "Dockerfile").write_text("FROM scratch AS Base\nFROM base AS final\n")
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "tests", "--json"])
+    assert result.exit_code == 2, result.stderr
+    error = result.json()
+    assert error["error"] == "BuildContextError" and error["step"] == "check target stage"
+    assert "'tests'" in error["message"] and error["hint"] == "use one of: Base, final"
+    assert error["log_tail"] == ["stages in Dockerfile: Base, final"]
+    assert [c for c in _module("v1").calls if c["method"] == "build"] == []
+    # BuildKit takes stage names in any case (Podman only as written): the core refuses
+    # only what no engine would build, and leaves the case to the builder.
+    assert run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "Base"]).exit_code == 0
+    other_case = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "BASE"])
+    assert other_case.exit_code == 1 and "step: fake build" in other_case.stderr
+    # Without named stages the hint says how to name one; a dry run is refused the same way.
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    bare = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "t", "--dry-run"])
+    assert bare.exit_code == 2 and "FROM IMAGE AS NAME" in bare.stderr and "Traceback" not in bare.stderr
+    # Another frontend's stages are not ours to know: left to the builder (which refuses).
+    (context / "Dockerfile").write_text("# syntax=docker/dockerfile:1\nFROM scratch\n")
+    syntax = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "t"])
+    assert syntax.exit_code == 1 and "step: fake build" in syntax.stderr
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    frontend = ["--build-arg", "BUILDKIT_SYNTAX=docker/dockerfile:1"]
+    by_arg = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "t", *frontend])
+    assert by_arg.exit_code == 1 and "step: fake build" in by_arg.stderr
+
+
+def test_a_missing_named_dockerfile_hints_at_the_context_relative_path(site: FakeSite, context: Path) -> None:
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "-f", "docker/Dockerfile", "--json"])
+    assert result.exit_code == 2
+    error = result.json()
+    assert error["step"] == "validate context" and "docker/Dockerfile" in error["message"]
+    relative = f"`--file docker/Dockerfile` is read relative to the context {str(context)!r}"
+    assert error["hint"] == relative + " (or give an absolute path)"
+    (context / "Dockerfile").unlink()
+    plain = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--json"]).json()
+    assert plain["hint"] == "add a Dockerfile to the context, or name one with `-f/--file`"
 
 
 def test_dry_run_still_refuses_what_the_builder_cannot_do(site: FakeSite, context: Path) -> None:

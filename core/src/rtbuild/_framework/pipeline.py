@@ -15,7 +15,7 @@ from rtbuild._framework.deadline import build_deadline
 from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
-from rtbuild.context._validate import validate_context, validate_context_dir
+from rtbuild.context._validate import check_target, validate_context, validate_context_dir
 from rtbuild.errors import (
     AgentRuntimeBuildError,
     BuildFailedError,
@@ -139,9 +139,11 @@ def _prepare(
     created.append(builder)
     check_capabilities(request, builder)
     if builder.capabilities.needs_dockerfile:
-        validate_context(
+        dockerfile = validate_context(
             request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
         )
+        if request.target and "BUILDKIT_SYNTAX" not in request.build_args:
+            check_target(dockerfile, request.target)
     else:
         validate_context_dir(request.path)
     return builder

@@ -49,7 +49,8 @@ def validate_context_dir(path: str) -> None:
 def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
     """Check ``path`` is a directory with a Dockerfile; return the Dockerfile's path."""
     validate_context_dir(path)
-    dockerfile = dockerfile_arg(extra_build_args) or "Dockerfile"
+    named = dockerfile_arg(extra_build_args)
+    dockerfile = named or "Dockerfile"
     full = dockerfile if os.path.isabs(dockerfile) else os.path.join(path, dockerfile)
     if dockerfile == "-":
         return dockerfile
@@ -57,7 +58,11 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
         raise BuildContextError(
             f"no Dockerfile at {full!r}",
             step="validate context",
-            hint="add a Dockerfile to the context, or name one with `--file` in extra build args",
+            hint=(
+                f"`--file {named}` is read relative to the context {path!r} (or give an absolute path)"
+                if named is not None and not os.path.isabs(named)
+                else "add a Dockerfile to the context, or name one with `-f/--file`"
+            ),
         )
     if not os.access(full, os.R_OK):
         raise BuildContextError(
@@ -66,6 +71,45 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
             hint="make it readable (chmod a+r), or run rtbuild as a user that can read it",
         )
     return full
+
+
+def check_target(dockerfile: str, target: str) -> None:
+    """Refuse a ``--target`` that names no stage of the Dockerfile, before the engine starts.
+
+    Stage names compare case-insensitively: BuildKit takes them in any case (Podman only
+    as written, and says so itself). A Dockerfile read
+    by another frontend (``# syntax=``, the ``BUILDKIT_SYNTAX`` build arg) or from stdin is
+    left to the engine: its stages are not this parser's to know.
+    """
+    if dockerfile == "-":
+        return
+    from dockerfile_parse import DockerfileParser
+
+    try:
+        with open(dockerfile, "rb") as handle:
+            parser = DockerfileParser(fileobj=handle)
+            structure = parser.structure
+    except (OSError, ValueError):
+        return  # the engine reads it and reports what is wrong
+    stages: list[str] = []
+    for item in structure:
+        instruction, value = str(item["instruction"]).upper(), str(item["value"])
+        if instruction == "COMMENT" and value.strip().lower().replace(" ", "").startswith("syntax="):
+            return
+        if instruction == "FROM":
+            words = [w for w in value.split() if not w.startswith("--")]
+            if len(words) >= 3 and words[1].upper() == "AS":
+                stages.append(words[2])
+    if target.lower() in (stage.lower() for stage in stages):
+        return
+    raise BuildContextError(
+        f"the Dockerfile has no stage {target!r} to stop at (--target)",
+        step="check target stage",
+        log_tail=[f"stages in {os.path.basename(dockerfile)}: {', '.join(stages) or '(none named)'}"],
+        hint=(
+            f"use one of: {', '.join(stages)}" if stages else "name a stage with `FROM IMAGE AS NAME`, or drop --target"
+        ),
+    )
 
 
 def context_digest(
@@ -129,4 +173,4 @@ def _walk_digest(
     return result
 
 
-__all__ = ["context_digest", "dockerfile_arg", "resolved_inside", "validate_context"]
+__all__ = ["check_target", "context_digest", "dockerfile_arg", "resolved_inside", "validate_context"]
