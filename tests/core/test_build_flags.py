@@ -206,3 +206,15 @@ def test_a_secret_source_must_be_a_small_readable_file(tmp_path: Path) -> None:
     fits = tmp_path / "fits"
     fits.write_bytes(b"y" * (500 * 1024))
     assert BuildSecret.parse(f"id=tok,src={fits}").value() == b"y" * (500 * 1024)
+
+
+def test_a_secret_that_cannot_be_read_is_the_users_to_fix_before_any_work(site: FakeSite, context: Path) -> None:
+    args = ["build", str(context), "-t", "img:1", "--builder", "v2", "--json"]
+    unset = run_cli([*args, "--secret", "id=tok,env=RT_UNSET_SECRET"], env={"RT_UNSET_SECRET": None})
+    assert unset.exit_code == 2
+    error = unset.json()
+    assert (error["step"], error["blame"]) == ("read secret", None)
+    assert "RT_UNSET_SECRET" in error["message"] and "export RT_UNSET_SECRET" in error["hint"]
+    missing = run_cli([*args, "--secret", f"id=tok,src={context / 'absent'}"]).json()
+    assert missing["step"] == "read secret" and missing["blame"] is None and "src=" in missing["hint"]
+    assert _module("v2").requests == []

@@ -96,7 +96,11 @@ class BuildSecret:
         if self.env is not None:
             raw = os.environ.get(self.env)
             if raw is None:
-                raise ConfigError(f"secret {self.id!r}: environment variable {self.env} is not set", step="read secret")
+                raise ConfigError(
+                    f"secret {self.id!r}: environment variable {self.env} is not set",
+                    step="read secret",
+                    hint=f"export {self.env} in rtbuild's environment, or read the secret from a file with src=FILE",
+                )
             return raw.encode()
         assert self.src is not None
         import stat
@@ -118,7 +122,9 @@ class BuildSecret:
                 data = fh.read(MAX_SECRET_BYTES + 1)  # bounded: /dev/zero must not fill memory
         except OSError as exc:
             raise ConfigError(
-                f"secret {self.id!r}: cannot read {self.src}: {exc.strerror}", step="read secret"
+                f"secret {self.id!r}: cannot read {self.src}: {exc.strerror}",
+                step="read secret",
+                hint="src= is a path on this machine, read by the user running rtbuild",
             ) from None
         if len(data) > MAX_SECRET_BYTES:
             raise ConfigError(

@@ -190,6 +190,8 @@ def _run_hooks(
     """pre_build -> builder -> context check -> locked build (+ push) -> post_build."""
     reporter = get_reporter()
     builder = _prepare(request, config, pm, builder, created)
+    for secret in request.secrets:
+        secret.value()  # a missing one is the user's to fix, not the builder's: say so before any work
 
     # One build per tag at a time, across threads and processes: a waiter then runs the
     # build hook itself and gets the backend's no-op skip instead of a second build.
