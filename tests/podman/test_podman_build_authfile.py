@@ -92,3 +92,28 @@ def test_a_failing_lookup_is_a_warning_not_a_failed_build(env: Path) -> None:
     warnings: list[str] = []
     assert build_auth_document(["private.test"], warnings.append) is None
     assert len(warnings) == 1 and "private.test" in warnings[0] and "podman looks them up itself" in warnings[0]
+
+
+def test_identity_tokens_are_added_beside_a_user_pair(env: Path) -> None:
+    """An identity token (an ``auths`` entry holding only ``identitytoken``, or a helper's
+    ``<token>`` answer) reaches the document beside an ``auth`` of ``user:``: containers/
+    image ignores a token without a pair that decodes (``Og==`` is ``:``)."""
+    helper = env / "bin" / "docker-credential-tok"
+    helper.write_text('#!/bin/sh\nread server\necho \'{"Username":"<token>","Secret":"helper-idt"}\'\n')
+    helper.chmod(0o700)
+    _docker_config(
+        env,
+        {
+            "credHelpers": {"helped.test": "tok"},
+            "auths": {
+                "oauth.test": {"identitytoken": "only-idt"},
+                "user.test": {"auth": _pair("u", ""), "identitytoken": "u-idt"},
+            },
+        },
+    )
+    data = build_auth_document(["oauth.test", "helped.test", "user.test"], lambda _: None)
+    assert data is not None
+    auths = json.loads(data)["auths"]
+    assert auths["oauth.test"] == {"auth": "Og==", "identitytoken": "only-idt"}
+    assert auths["helped.test"] == {"auth": "Og==", "identitytoken": "helper-idt"}
+    assert auths["user.test"] == {"auth": _pair("u", ""), "identitytoken": "u-idt"}

@@ -13,7 +13,8 @@ the build's base registries added (:func:`build_auth_document`): an ``--authfile
 primary file's place in containers/image's lookup, which reads the later ones
 (``~/.config/containers/auth.json``, the docker config's ``auths`` and ``credHelpers``)
 either way, but never runs a ``credsStore`` helper nor reads ``username``/``password``
-fields -- the cases where only rtbuild found credentials.
+fields nor an ``identitytoken`` without an ``auth`` pair beside it -- the cases where only
+rtbuild found credentials.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def _host(key: str) -> str:
 
 
 def _decode(entry: object, source: str) -> Credentials | None:
+    """An ``auths`` entry as containers/image reads it: ``auth`` must decode to
+    ``user:password``; an ``identitytoken`` beside it counts (a token alone does not)."""
     if not isinstance(entry, dict) or not entry.get("auth"):
         return None
     try:
@@ -65,7 +68,9 @@ def _decode(entry: object, source: str) -> Credentials | None:
             step="read registry credentials",
             hint="run `podman login` again to rewrite it",
         ) from exc
-    return Credentials(user or None, password or None, None, source) if sep else None
+    token = entry.get("identitytoken")
+    token = token if isinstance(token, str) and token else None
+    return Credentials(user or None, password or None, token, source) if sep else None
 
 
 def _read_auth_file(path: Path) -> Any:
@@ -105,9 +110,20 @@ def find_credentials(registry: str) -> Credentials | None:
     return get_credentials(registry)
 
 
+def usable(creds: Credentials | None) -> bool:
+    """Whether ``creds`` hold a secret podman can use: a password or an identity token."""
+    return creds is not None and bool(creds.password or creds.identity_token)
+
+
 def auth_entry(creds: Credentials) -> dict[str, str]:
-    """An ``auths`` value podman reads: base64 of ``user:password``."""
-    return {"auth": base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode()}
+    """An ``auths`` value podman reads: base64 of ``user:password``, and the identity
+    (OAuth2 refresh) token if there is one. containers/image takes the token only beside an
+    ``auth`` that decodes to a ``user:password`` pair (an entry holding the token alone is
+    no credential to it), so that pair is written even when both halves are empty."""
+    entry = {"auth": base64.b64encode(f"{creds.username or ''}:{creds.password or ''}".encode()).decode()}
+    if creds.identity_token:
+        entry["identitytoken"] = creds.identity_token
+    return entry
 
 
 def replaced_auth_file() -> Path:
@@ -148,7 +164,7 @@ def build_auth_document(registries: Iterable[str], warn: Callable[[str], None]) 
         except AgentRuntimeBuildError as exc:
             warn(f"no credentials for {registry} from rtbuild ({exc.message}); podman looks them up itself")
             continue
-        if creds is not None and creds.password and creds.source not in own:
+        if creds is not None and usable(creds) and creds.source not in own:
             added[registry] = auth_entry(creds)
     if not added:
         return None
@@ -203,4 +219,5 @@ __all__ = [
     "from_auth_file",
     "in_memory",
     "replaced_auth_file",
+    "usable",
 ]

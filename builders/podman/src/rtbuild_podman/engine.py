@@ -22,7 +22,7 @@ import rtbuild
 from rtbuild import ConfigError, EngineUnavailableError, PushError, RegistryAuthError, RegistryError
 from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
 
-from .auth import auth_entry, find_credentials, in_memory
+from .auth import auth_entry, find_credentials, in_memory, usable
 from .streamed import TAIL_LINES, run_streamed
 
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
@@ -210,7 +210,7 @@ class Podman:
         ``/proc/self/fd/N``), never on disk or podman's command line.
         """
         creds = find_credentials(ref.registry)
-        if creds is None or not creds.password:
+        if creds is None or not usable(creds):
             docker_config = os.environ.get("DOCKER_CONFIG")
             if not docker_config or os.path.exists(os.path.join(docker_config, "config.json")):
                 yield [], ()
