@@ -152,6 +152,25 @@ def test_a_docker_config_dir_without_config_json_means_no_credentials(
     assert builder.image_exists(image) is True  # pulled back through the same empty authfile
 
 
+def test_a_registry_auth_file_not_yet_written_means_no_credentials(
+    builder: PodmanBuilder, names: Names, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``REGISTRY_AUTH_FILE`` naming a file `podman login` has not written yet: no
+    credentials, as for rtbuild's lookup and ``podman build``. Podman 4's pull and push
+    alone stopped with `stat …/auth.json: no such file or directory`."""
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "not-yet" / "auth.json"))
+    monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.docker/config.json
+    image = registry.ref(names.new("rt-podman-test/anonymous"))
+    names.made.append(image)
+    podman("tag", "docker.io/library/busybox:latest", image)
+    builder.push(image)
+    podman("rmi", image)
+    builder.podman.forget()
+    assert builder.image_exists(image) is True
+    assert not (tmp_path / "not-yet").exists()
+
+
 def test_cli_builds_and_answers_exists_without_docker(names: Names, tmp_path: Path) -> None:
     """The done-when check: no docker binary on PATH, DOCKER_HOST at a socket that does
     not exist (the shared dockerd keeps running)."""

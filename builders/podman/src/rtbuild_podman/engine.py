@@ -212,11 +212,15 @@ class Podman:
         creds = find_credentials(ref.registry)
         if creds is None or not usable(creds):
             docker_config = os.environ.get("DOCKER_CONFIG")
-            if not docker_config or os.path.exists(os.path.join(docker_config, "config.json")):
+            explicit = os.environ.get("REGISTRY_AUTH_FILE")
+            if (not docker_config or os.path.exists(os.path.join(docker_config, "config.json"))) and (
+                not explicit or os.path.exists(explicit)
+            ):
                 yield [], ()
                 return
-            # Podman 4 fails on a DOCKER_CONFIG without config.json ("stat …: no such file")
-            # where docker finds no credentials there; an empty authfile means the same to it.
+            # Podman 4's pull and push fail on a DOCKER_CONFIG without config.json, or a
+            # REGISTRY_AUTH_FILE not written yet ("stat …: no such file"), where docker,
+            # podman build and rtbuild find no credentials; an empty authfile means that.
             data = b'{"auths":{}}'
         else:
             data = json.dumps({"auths": {ref.registry: auth_entry(creds)}}).encode()
