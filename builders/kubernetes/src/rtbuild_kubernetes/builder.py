@@ -262,13 +262,14 @@ def _kubeconfig_namespace(settings: Settings) -> str | None:
         import yaml
 
         with open(path, encoding="utf-8") as handle:
-            document: dict[str, Any] = yaml.safe_load(handle) or {}
-    except (OSError, ValueError):
-        return None
-    name = settings.context or document.get("current-context")
-    for entry in document.get("contexts") or []:
-        if entry.get("name") == name:
-            return (entry.get("context") or {}).get("namespace")
+            document: Any = yaml.safe_load(handle) or {}
+        name = settings.context or document.get("current-context")
+        for entry in document.get("contexts") or []:
+            if entry.get("name") == name:
+                found = (entry.get("context") or {}).get("namespace")
+                return found if isinstance(found, str) else None
+    except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError):
+        return None  # a malformed file: connecting to the cluster reports it (a ConfigError)
     return None
 
 

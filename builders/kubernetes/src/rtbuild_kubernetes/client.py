@@ -57,6 +57,7 @@ class LightkubeClient:
     subprotocols: tuple[str, ...] = (V5, V4)
 
     def __init__(self, settings: Settings) -> None:
+        import yaml
         from lightkube import Client, KubeConfig
         from lightkube.core.exceptions import ConfigError as KubeConfigError
 
@@ -70,18 +71,28 @@ class LightkubeClient:
             single = config.get(context_name=settings.context)
             if single is None:
                 raise KeyError(f"context {settings.context!r} not found")
-        except (KubeConfigError, OSError, KeyError, ValueError) as exc:
+            namespace = settings.namespace or single.namespace or "default"
+            # The client reads the CA, certificate and key files here: a missing or unreadable
+            # one is the configuration's fault too, not an internal error.
+            client = Client(config=single, namespace=namespace, trust_env=False, field_manager="rtbuild")
+        except (KubeConfigError, OSError, KeyError, ValueError, yaml.YAMLError, AttributeError, TypeError) as exc:
+            # Malformed YAML, or YAML of the wrong shape (a list, an empty file, an entry that is
+            # not a mapping): lightkube's loader meets it as an AttributeError or TypeError.
             from rtbuild import ConfigError
 
             where = "the in-cluster service account" if settings.in_cluster else settings.kubeconfig or "~/.kube/config"
+            cause = f"no entry named {exc}" if isinstance(exc, KeyError) else (str(exc).splitlines() or [""])[0]
+            if not isinstance(exc, KubeConfigError):
+                cause = f"{type(exc).__name__}: {cause}"
             raise ConfigError(
-                f"cannot load the Kubernetes configuration from {where}: {exc}",
+                f"cannot load the Kubernetes configuration from {where}: {cause}",
                 step="connect to cluster",
-                hint="set [builders.kubernetes] kubeconfig (and context), or in_cluster = true inside a pod",
+                hint="set [builders.kubernetes] kubeconfig (and context), or in_cluster = true inside a pod;"
+                " `kubectl config view` shows what the file holds",
             ) from exc
-        self.namespace = settings.namespace or single.namespace or "default"
+        self.namespace = namespace
         self.server = single.cluster.server
-        self._client = Client(config=single, namespace=self.namespace, trust_env=False, field_manager="rtbuild")
+        self._client = client
 
     # --- error mapping -----------------------------------------------------------------
 

@@ -1,0 +1,57 @@
+"""What a platform operator meets with the Kubernetes builder when the site is set up wrong:
+a broken kubeconfig, a namespace that does not exist, a registry the build pod cannot reach.
+Each ends in rtbuild's own error (the exit code docs/cli.md gives), never an internal error,
+and leaves nothing in the cluster."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from _kbuilder_support import clean_env, rtbuild, write_config
+
+pytestmark = [pytest.mark.engine]
+
+
+def _broken_kubeconfigs(cluster: Any, root: Path) -> dict[str, Path]:
+    good = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    files = {"garbage": "clusters: [\n", "a list": "- 1\n- 2\n", "empty": ""}
+    bad_ca = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    bad_ca["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(b"not a cert").decode()
+    missing_ca = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    del missing_ca["clusters"][0]["cluster"]["certificate-authority-data"]
+    missing_ca["clusters"][0]["cluster"]["certificate-authority"] = str(root / "no-such-ca.crt")
+    no_user = dict(good, users=[])
+    texts = {
+        **files,
+        **{
+            k: yaml.safe_dump(v) for k, v in (("bad CA", bad_ca), ("missing CA file", missing_ca), ("no user", no_user))
+        },
+    }
+    paths = {}
+    for name, text in texts.items():
+        path = root / f"kubeconfig-{name.replace(' ', '-')}"
+        path.write_text(text)
+        paths[name] = path
+    return paths
+
+
+def test_a_broken_kubeconfig_is_a_configuration_error(cluster: Any, tmp_path: Path) -> None:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    (context / "a").write_text("a\n")
+    for name, kubeconfig in _broken_kubeconfigs(cluster, tmp_path).items():
+        config = write_config(tmp_path / "rtbuild.toml", kubeconfig, skip_unchanged=False)
+        env = clean_env(RTBUILD_CONFIG=str(config), HOME=str(tmp_path))
+        proc = rtbuild(
+            "build", str(context), "--builder", "kubernetes", "-t", "127.0.0.1:9/team/k:1", cwd=tmp_path, env=env
+        )
+        assert proc.returncode == 2, (name, proc.stderr[-3000:])
+        assert "cannot load the Kubernetes configuration" in proc.stderr, (name, proc.stderr[-3000:])
+        assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr[-3000:])
+        assert proc.stdout == "", name
+    assert cluster.created("jobs") == 0
