@@ -359,6 +359,14 @@ def test_exists_refuses_a_malformed_platform_instead_of_answering_absent(site: F
     assert not [c for c in calls("pushy") if "exists" in c]  # the builder was never asked
 
 
+def test_exists_refuses_a_malformed_reference_before_asking_the_builder(site: FakeSite) -> None:
+    result = run_cli(["exists", "Bad Ref", "--builder", "pushy", "--json"])
+    assert result.exit_code == 2, result.stderr
+    error = result.json()
+    assert (error["error"], error["blame"]) == ("InvalidReferenceError", None)
+    assert not [c for c in calls("pushy") if "exists" in c]
+
+
 def test_exists_json(site: FakeSite) -> None:
     result = run_cli(["exists", "absent:1", "--builder", "pushy", "--json"])
     assert result.exit_code == 1

@@ -301,8 +301,10 @@ def check_image(
     """Whether ``image_name`` is available (for ``platform``, when given), through the
     ``image_exists`` hook chain."""
     from rtbuild._framework.plugins import get_plugin_manager
+    from rtbuild.oci._references import parse_reference
 
     validate_platform(platform, step="check image")  # a typo must not read as "absent"
+    parse_reference(image_name)  # the user's typo, not the builder's failure
     config = config or load_config()
     pm = pm or get_plugin_manager(config)
     builder = builder or pm.create_builder(config.builder, config)
