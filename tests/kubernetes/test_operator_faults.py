@@ -6,12 +6,13 @@ and leaves nothing in the cluster."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from _kbuilder_support import clean_env, rtbuild, write_config
+from _kbuilder_support import Site, clean_env, rtbuild, write_config
 
 pytestmark = [pytest.mark.engine]
 
@@ -55,3 +56,31 @@ def test_a_broken_kubeconfig_is_a_configuration_error(cluster: Any, tmp_path: Pa
         assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, (name, proc.stderr[-3000:])
         assert proc.stdout == "", name
     assert cluster.created("jobs") == 0
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_registry_the_build_pod_cannot_reach_is_a_push_error(site: Site, cluster: Any) -> None:
+    """buildah retries the push three times: its retry lines push the step's 'pushing' marker
+    out of the log tail, and the failure was blamed on the Dockerfile."""
+    from _kbuilder_support import step_image_tag
+
+    config = write_config(
+        site.root / "rtbuild.toml", Path(cluster.kubeconfig_path), step_image=step_image_tag(), skip_unchanged=False
+    )
+    context = site.context("unreachable", "FROM scratch\nCOPY f.txt /f.txt\n", {"f.txt": "f\n"})
+    tag = f"127.0.0.1:{_closed_port()}/team/unreachable:1"
+    env = site.env(RTBUILD_CONFIG=str(config))
+    proc = rtbuild("build", str(context), "--builder", "kubernetes", "-t", tag, "--json", cwd=site.root, env=env)
+    assert proc.returncode == 1, proc.stderr[-4000:]
+    error = json.loads(proc.stdout)
+    assert error["error"] == "StepPushError", error
+    assert error["step"] == "push" and error["blame"] == "registry", error
+    assert "connection refused" in error["message"] and "reachable from the cluster's pods" in error["hint"], error
+    cluster.wait_for(lambda: cluster.list("jobs") == [] and cluster.list("secrets") == [], timeout=30)

@@ -74,7 +74,16 @@ class ClusterUnreachableError(EngineUnavailableError):
     """The Kubernetes API server cannot be reached."""
 
 
-_PUSH_MARKERS = ("rtbuild-step: pushing", "error pushing", "writing manifest", "unauthorized", "denied")
+_PUSHING = "rtbuild-step: pushing "
+
+
+def _push_cause(tail: list[str]) -> str:
+    """The registry's answer in buildah's last error line, else a generic phrase."""
+    for line in reversed(tail):
+        if line.startswith("Error:"):
+            cause = line[len("Error:") :].strip()
+            return cause if len(cause) <= 400 else "..." + cause[-400:]  # the end names the reason
+    return "the registry refused it or could not be reached"
 
 
 def _tail(lines: list[str]) -> list[str]:
@@ -125,13 +134,19 @@ def terminated_error(
             hint="the context was not received in time; see upload_timeout_seconds and the log lines above",
             blame="cluster",
         )
-    joined = "\n".join(tail).lower()
-    if "rtbuild-step: pushing" in joined and any(marker in joined for marker in _PUSH_MARKERS[1:]):
+    # The step prints "rtbuild-step: pushing TAG" once the build has succeeded (set -e): a failure
+    # after it is the push's, however many lines buildah's retries wrote since (they push the
+    # marker out of the tail). Without the live log, the termination message's lines tell.
+    if any(line.startswith(_PUSHING) for line in lines or message.splitlines()):
         return StepPushError(
-            f"the registry refused the push from the build pod (exit code {code})",
+            f"the push from the build pod failed (exit code {code}): {_push_cause(tail)}",
             step="push",
             log_tail=tail,
-            hint="check the push credentials (docker login on this machine) and that the account may push there",
+            hint=(
+                "check that the registry is reachable from the cluster's pods (network policies, DNS, proxies;"
+                " host_network = true for a registry only the nodes reach), the push credentials"
+                " (docker login on this machine) and that the account may push there"
+            ),
             blame="registry",
         )
     from rtbuild.enginekit import RUNTIME_FAULT_HINT, runtime_fault
