@@ -84,3 +84,38 @@ def test_a_registry_the_build_pod_cannot_reach_is_a_push_error(site: Site, clust
     assert error["step"] == "push" and error["blame"] == "registry", error
     assert "connection refused" in error["message"] and "reachable from the cluster's pods" in error["hint"], error
     cluster.wait_for(lambda: cluster.list("jobs") == [] and cluster.list("secrets") == [], timeout=30)
+
+
+def test_a_missing_namespace_or_an_unreachable_api_creates_nothing_and_says_only_that(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """A create the API server refused, or never received, left nothing behind: no 'deleted Job'
+    event for a Job that never existed, no 'could not delete everything ... kubectl delete' warning."""
+    from _kbuilder_support import write_docker_config
+
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    (context / "a").write_text("a\n")
+    docker = write_docker_config(tmp_path / "docker", {"127.0.0.1:9": ("robot", "pushpass-123")})  # a Secret is due
+    config = write_config(
+        tmp_path / "rtbuild.toml", Path(cluster.kubeconfig_path), namespace="no-such-namespace", skip_unchanged=False
+    )
+    env = clean_env(RTBUILD_CONFIG=str(config), DOCKER_CONFIG=str(docker), HOME=str(tmp_path))
+    args = ("build", str(context), "--builder", "kubernetes", "-t", "127.0.0.1:9/team/ns:1")
+    proc = rtbuild(*args, "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    error = json.loads(proc.stdout)
+    assert error["error"] == "ConfigError" and "'no-such-namespace' does not exist" in error["message"], error
+    assert "kubectl create namespace no-such-namespace" in error["hint"], error
+    assert "deleted Job" not in proc.stderr and "could not delete" not in proc.stderr, proc.stderr[-3000:]
+    assert cluster.list("jobs", namespace="no-such-namespace") == [] and cluster.created("jobs") == 0
+
+    document = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{_closed_port()}"
+    (tmp_path / "closed-kubeconfig").write_text(yaml.safe_dump(document))
+    write_config(tmp_path / "rtbuild.toml", tmp_path / "closed-kubeconfig", skip_unchanged=False)
+    proc = rtbuild(*args, cwd=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "is unreachable" in proc.stderr, proc.stderr[-3000:]
+    assert "could not delete" not in proc.stderr and "kubectl delete" not in proc.stderr, proc.stderr[-3000:]

@@ -15,7 +15,14 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rtbuild import AgentRuntimeBuildError
 
-from .failures import ClusterAuthError, ClusterUnreachableError, KubernetesBuildError, UploadError
+from .failures import (
+    ClusterUnreachableError,
+    KubernetesBuildError,
+    UploadError,
+    auth_error,
+    mark_no_effect,
+    namespace_missing_error,
+)
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -100,33 +107,44 @@ class LightkubeClient:
         import httpx2
         from lightkube import ApiError
 
+        # Whether an attempt may have been carried out although it failed (its answer lost, or
+        # a server error): the error then says nothing about what the server did.
+        uncertain = False
         for attempt in range(RETRIES + 1):
             try:
                 return fn()
             except ApiError as exc:
                 code = exc.status.code or 0
                 if code in (429, 500, 502, 503, 504) and attempt < RETRIES:
+                    uncertain = uncertain or code != 429
                     retry_after = getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After", "1")
                     time.sleep(min(float(retry_after) if str(retry_after).isdigit() else 1.0, 5.0))
                     continue
-                raise self._api_error(verb, resource, code, exc.status.message or str(exc)) from exc
+                kind = getattr(exc.status.details, "kind", None)
+                error = self._api_error(verb, resource, code, exc.status.message or str(exc), kind)
+                raise mark_no_effect(error, not uncertain and 400 <= code < 500) from exc
             except httpx2.HTTPError as exc:
                 # Once more on a dropped keep-alive connection (the server closed it between
                 # requests) or a failed connect/TLS handshake: neither reached the API server.
                 retry = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.ConnectError)
+                never_sent = isinstance(exc, (httpx2.ConnectError, httpx2.ConnectTimeout))
                 if attempt < 1 and isinstance(exc, retry):
+                    uncertain = uncertain or not never_sent
                     continue
                 cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
-                raise ClusterUnreachableError(
+                unreachable = ClusterUnreachableError(
                     f"the Kubernetes API at {self.server} is unreachable: {cause}",
                     step=f"{verb} {resource}",
                     hint="check the kubeconfig's server address and that this machine can reach it",
-                ) from exc
+                )
+                raise mark_no_effect(unreachable, not uncertain and never_sent) from exc
         raise AssertionError("unreachable")
 
-    def _api_error(self, verb: str, resource: str, code: int, message: str) -> AgentRuntimeBuildError:
+    def _api_error(self, verb: str, resource: str, code: int, message: str, kind: str | None) -> AgentRuntimeBuildError:
         if code in (401, 403):
             return auth_error(verb, resource, code, message, self.namespace)
+        if code == 404 and kind == "namespaces":
+            return namespace_missing_error(self.namespace, self.server, f"{verb} {resource}")
         return KubernetesBuildError(
             f"the Kubernetes API refused to {verb} {resource}: HTTP {code}: {message}",
             step=f"{verb} {resource}",
@@ -353,26 +371,6 @@ def _exit_status(ws: Any, sent: int, size: int) -> int:
                         )
                     return 0
             raise UploadError(f"the upload command failed: {status.get('message', status)}", step="upload context")
-
-
-def auth_error(verb: str, resource: str, code: int, message: str, namespace: str) -> ClusterAuthError:
-    if code == 401:
-        return ClusterAuthError(
-            f"the Kubernetes API rejected the credentials (HTTP 401) on {verb} {resource}",
-            step=f"{verb} {resource}",
-            hint="the kubeconfig's token or certificate is invalid or expired: refresh it (e.g. log in again)",
-        )
-    res = resource
-    group = "batch" if resource == "jobs" else ""
-    return ClusterAuthError(
-        f"forbidden (HTTP 403): {message or f'cannot {verb} {resource}'}",
-        step=f"{verb} {resource}",
-        hint=(
-            f"RBAC: the account needs verb {verb!r} on resource {res!r}"
-            f"{f' (apiGroup {group!r})' if group else ''} in namespace {namespace!r}:"
-            " see the Role in docs/builders/kubernetes.md"
-        ),
-    )
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rtbuild import BuildFailedError, EngineUnavailableError, PushError
+from rtbuild import AgentRuntimeBuildError, BuildFailedError, ConfigError, EngineUnavailableError, PushError
 
 TAIL = 20
 
@@ -221,6 +221,50 @@ def deadline_error(seconds: int, lines: list[str]) -> DeadlineExceededError:
     )
 
 
+#: Set on an error whose cluster request certainly had no effect (refused with a 4xx, or the
+#: API server never reached): a create that failed so created nothing, there is nothing to delete.
+NO_EFFECT = "rtbuild_no_effect"
+
+
+def mark_no_effect(error: AgentRuntimeBuildError, no_effect: bool) -> AgentRuntimeBuildError:
+    setattr(error, NO_EFFECT, no_effect)
+    return error
+
+
+def had_no_effect(error: BaseException) -> bool:
+    """Whether the cluster call that raised ``error`` certainly changed nothing."""
+    return bool(getattr(error, NO_EFFECT, False))
+
+
+def namespace_missing_error(namespace: str, server: str, step: str) -> ConfigError:
+    return ConfigError(
+        f"the namespace {namespace!r} does not exist in the cluster at {server}",
+        step=step,
+        hint=f"create it (`kubectl create namespace {namespace}`, with the Role in docs/builders/kubernetes.md),"
+        " or set [builders.kubernetes] namespace to one that exists",
+    )
+
+
+def auth_error(verb: str, resource: str, code: int, message: str, namespace: str) -> ClusterAuthError:
+    if code == 401:
+        return ClusterAuthError(
+            f"the Kubernetes API rejected the credentials (HTTP 401) on {verb} {resource}",
+            step=f"{verb} {resource}",
+            hint="the kubeconfig's token or certificate is invalid or expired: refresh it (e.g. log in again)",
+        )
+    res = resource
+    group = "batch" if resource == "jobs" else ""
+    return ClusterAuthError(
+        f"forbidden (HTTP 403): {message or f'cannot {verb} {resource}'}",
+        step=f"{verb} {resource}",
+        hint=(
+            f"RBAC: the account needs verb {verb!r} on resource {res!r}"
+            f"{f' (apiGroup {group!r})' if group else ''} in namespace {namespace!r}:"
+            " see the Role in docs/builders/kubernetes.md"
+        ),
+    )
+
+
 def pod_deleted_error(pod: dict[str, Any], what: str, lines: list[str]) -> KubernetesBuildError:
     return KubernetesBuildError(
         f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
@@ -245,7 +289,11 @@ __all__ = [
     "StepPushError",
     "UnschedulableError",
     "UploadError",
+    "auth_error",
     "deadline_error",
+    "had_no_effect",
+    "mark_no_effect",
+    "namespace_missing_error",
     "pod_deleted_error",
     "terminated_error",
     "unschedulable_error",

@@ -22,6 +22,7 @@ from .failures import (
     EvictedError,
     KubernetesBuildError,
     deadline_error,
+    had_no_effect,
     pod_deleted_error,
     terminated_error,
     unschedulable_error,
@@ -104,8 +105,11 @@ class JobRun:
             created = True
             try:
                 job = self.client.create("Job", job_manifest(self.plan, self.settings))
-            except ClusterAuthError:
-                created = False  # refused outright (401/403): no Job exists to delete
+            except BaseException as exc:
+                # Refused outright (401, 403, a missing namespace) or the API server never
+                # reached: no Job exists, nor a Secret; deleting them would only fail or mislead.
+                if isinstance(exc, ClusterAuthError) or had_no_effect(exc):
+                    created = False
                 raise
             if self.plan.secret_name:
                 # The Job first, then its Secret owned by it: the garbage collector deletes the
@@ -165,7 +169,7 @@ class JobRun:
                 get_reporter().event("k8s_job_deleted", job=job_name, message=f"deleted Job {job_name} and its pods")
             except BaseException as exc:  # never mask the original failure
                 errors.append(exc)
-        if self.plan.secret_name:
+        if self.plan.secret_name and created:  # the Secret is created after the Job, never without it
             try:
                 self.client.delete("Secret", self.plan.secret_name)
             except BaseException as exc:
