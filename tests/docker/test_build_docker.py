@@ -18,6 +18,7 @@ from rtbuild import BuildContextError, BuildFailedError, Config
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 from rtbuild.context._hashing import hash_context
 from rtbuild.enginekit import carries_digest
+from rtbuild.enginekit._failures import DISK_FULL_HINT, KILLED_HINT
 
 pytestmark = pytest.mark.engine
 
@@ -78,6 +79,27 @@ def test_failing_step_names_instruction_exit_code_and_log(images: h.Images, cont
     assert error.log_path is not None and "boom-marker" in Path(error.log_path).read_text()
     rendered = error.render()
     assert error.log_path in rendered and "exit code 7" in rendered
+    assert h.inspect(images.cli, images.tag()) is None
+
+
+def test_a_full_disk_or_a_killed_step_is_not_blamed_on_the_dockerfile(images: h.Images, context: Path) -> None:
+    # /dev/full answers every write with ENOSPC: the engine's own "disk full", for real.
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN dd if=/dev/zero of=/dev/full bs=1k count=1\n")
+    with pytest.raises(BuildFailedError) as full:
+        h.build(images, context)
+    assert full.value.step == "RUN dd if=/dev/zero of=/dev/full bs=1k count=1"
+    assert "No space left on device" in full.value.message and full.value.hint == DISK_FULL_HINT
+    # A command whose own text holds the words (echoed in the step's header and error
+    # lines) is still the Dockerfile's own failure.
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN test 'no space left on device' = x\n")
+    with pytest.raises(BuildFailedError) as quoted:
+        h.build(images, context)
+    assert quoted.value.hint is not None and quoted.value.hint.startswith("fix the command")
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN sh -c 'kill -9 $$' || exit $?\n")
+    # Not PID 1 (which ignores signals it has no handler for), and not exec'ed into it.
+    with pytest.raises(BuildFailedError) as killed:
+        h.build(images, context)
+    assert "exit code 137" in killed.value.message and killed.value.hint == KILLED_HINT
     assert h.inspect(images.cli, images.tag()) is None
 
 

@@ -54,6 +54,20 @@ RUNTIME_FAULT_HINT = (
     " not of the Dockerfile: run the build again; if it repeats, check the engine host's free memory and kernel log"
 )
 
+#: The engine host's storage (or a quota) ran out: no Dockerfile fix helps.
+_DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
+DISK_FULL_HINT = (
+    "the disk the build writes to is full (no space left on device), on the engine's host: free space"
+    " (`rtbuild prune`, `docker system prune` or `podman system prune`) or give the engine's storage more room,"
+    " then build again"
+)
+#: 128 + SIGKILL: a step's process killed from outside, most often by the OOM killer.
+KILLED_HINT = (
+    "the step's process was killed with SIGKILL (exit 137), most often by the kernel's out-of-memory killer:"
+    " give the engine's host (or the build's container) more memory, or make the step use less;"
+    " the host's kernel log (`dmesg`) says which"
+)
+
 EngineDown = Callable[[str], AgentRuntimeBuildError]
 
 
@@ -78,7 +92,7 @@ def _step_failed(
             step=instruction,
             log_tail=tail,
             log_path=log_path,
-            hint="fix the command in the Dockerfile; the full log has every line",
+            hint=KILLED_HINT if code == "137" else "fix the command in the Dockerfile; the full log has every line",
         )
     return BuildFailedError(
         f"build step {where}{instruction} failed: {detail}", step=instruction, log_tail=tail, log_path=log_path
@@ -158,6 +172,39 @@ def build_error(
     ``engine_down(detail)`` makes the backend's own "engine unreachable" error (naming its
     host and how to start it) when the output says the engine could not be reached.
     """
+    error = _classify(lines, returncode, log_path=log_path, engine=engine, engine_down=engine_down)
+    if isinstance(error, BuildFailedError) and error.step != "parse Dockerfile":
+        full = next((line.strip() for line in reversed(lines) if _DISK_FULL.search(line) and not _echoes(line)), None)
+        if full is not None:  # a step or the export that ran out of room: not the Dockerfile's fault
+            error.hint = DISK_FULL_HINT
+            if not _DISK_FULL.search(error.message):
+                error.message = f"{error.message} ({full[-200:]})"
+                error.args = (error.message,)
+    return error
+
+
+def _echoes(line: str) -> bool:
+    """Whether ``line`` repeats a step's own text (``RUN echo 'no space left on device'``)."""
+    return bool(
+        _STEP_HEADER.match(line)
+        or _FAILED_BLOCK.match(line)
+        or _BUILDAH_STEP.match(line)
+        or (line.startswith('Error: building at STEP "') and line[25:].upper().startswith("RUN "))
+        or _LEGACY_STEP.match(line)
+        or "executor failed running [" in line
+        or 'process "/bin/sh -c' in line
+        or _LEGACY_RUN_FAILED.match(line)
+    )
+
+
+def _classify(
+    lines: Sequence[str],
+    returncode: int,
+    *,
+    log_path: str | None,
+    engine: str,
+    engine_down: EngineDown | None,
+) -> AgentRuntimeBuildError:
     tail = [line for line in lines if line.strip()][-TAIL_LINES:]
     text = "\n".join(lines)
     started = any(_STEP_HEADER.match(line) or _BUILDAH_STEP.match(line) or _LEGACY_STEP.match(line) for line in lines)
@@ -211,4 +258,4 @@ def build_error(
     )
 
 
-__all__ = ["RUNTIME_FAULT_HINT", "EngineDown", "build_error", "runtime_fault"]
+__all__ = ["DISK_FULL_HINT", "KILLED_HINT", "RUNTIME_FAULT_HINT", "EngineDown", "build_error", "runtime_fault"]
