@@ -74,10 +74,13 @@ class DockerBuilder(RuntimeBuilder):
         push_timeout: float = 1800.0,
         push_stall_timeout: float = 120.0,
     ) -> None:
-        if buildkit not in MODES:
-            raise ConfigError(f"[builders.docker] buildkit must be one of {', '.join(MODES)}, not {buildkit!r}")
-        if progress not in PROGRESS_MODES:
-            raise ConfigError(f"[builders.docker] progress must be one of {', '.join(PROGRESS_MODES)}")
+        for key, value, choices in (("buildkit", buildkit, MODES), ("progress", progress, PROGRESS_MODES)):
+            if value not in choices:
+                raise ConfigError(
+                    f"[builders.docker] {key} must be one of {', '.join(choices)}, not {value!r}",
+                    step="read configuration",
+                    hint=f"fix {key} in the [builders.docker] table of the configuration file",
+                )
         self.docker_cli = docker_cli
         self.docker_host = docker_host
         self.buildkit = buildkit

@@ -176,6 +176,7 @@ def choose_client(mode: str = "auto", docker_cli: str | None = None) -> BuildCli
         raise ConfigError(
             f"[builders.docker] buildkit = {mode!r} is not one of {', '.join(MODES)}",
             step="choose docker client",
+            hint="fix buildkit in the [builders.docker] table of the configuration file",
         )
     clis = candidate_clis(docker_cli)
     if not clis:

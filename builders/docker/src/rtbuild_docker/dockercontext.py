@@ -58,7 +58,11 @@ def _read_json(path: str, strict: bool = True) -> Any:
     except (OSError, ValueError) as exc:
         if not strict:
             return None  # as the docker CLI, which warns about a broken config.json and goes on
-        raise ConfigError(f"cannot read {path}: {exc}", step=STEP) from exc
+        raise ConfigError(
+            f"cannot read {path}: {exc}",
+            step=STEP,
+            hint="fix or remove the file, or point DOCKER_CONFIG at another directory",
+        ) from exc
 
 
 def _context_tls(name: str, origin: str, host: str, tls_dir: str, skip_verify: bool) -> ContextTLS | None:
@@ -125,7 +129,11 @@ def context_host() -> EngineTarget | None:
     endpoint = ((meta.get("Endpoints") or {}) if isinstance(meta, dict) else {}).get("docker") or {}
     host = endpoint.get("Host") if isinstance(endpoint, dict) else None
     if not host:
-        raise ConfigError(f"docker context {name!r} ({origin}) has no docker endpoint", step=STEP)
+        raise ConfigError(
+            f"docker context {name!r} ({origin}) has no docker endpoint",
+            step=STEP,
+            hint=f"recreate it (`docker context create {name} --docker host=...`), or choose another context",
+        )
     tls_dir = os.path.join(config_dir, "contexts", "tls", digest, "docker")
     tls = _context_tls(name, origin, str(host), tls_dir, bool(endpoint.get("SkipTLSVerify")))
     return EngineTarget(str(host), f"docker context {name!r}, from {origin}", name, tls)

@@ -57,7 +57,9 @@ class DockerPruner:
         if status != 200:
             message = data.get("message") if isinstance(data, dict) else data
             raise EngineUnavailableError(
-                f"the Docker engine at {self.api.host} answered {status} to GET {path}: {message}", step="prune"
+                f"the Docker engine at {self.api.host} answered {status} to GET {path}: {message}",
+                step="prune",
+                hint="check the engine's log (journalctl -u docker); run `rtbuild prune` again once it answers",
             )
         return data
 

@@ -128,7 +128,11 @@ def run_batch(
     from rtbuild._framework.plugins import get_plugin_manager
 
     if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}", step="run build-many")
+        raise ConfigError(
+            f"--jobs must be at least 1, got {jobs}",
+            step="run build-many",
+            hint="e.g. --jobs 4 (--jobs 1 builds one at a time)",
+        )
     config = config or load_config()
     pm = pm or get_plugin_manager(config)
     parent = get_reporter()

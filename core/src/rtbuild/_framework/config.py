@@ -167,7 +167,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}", step="read configuration") from exc
+        raise ConfigError(
+            f"cannot read configuration file {path}: {exc.strerror}",
+            step="read configuration",
+            hint="make it readable by this user, or name another file with --config / RTBUILD_CONFIG",
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})",
@@ -260,7 +264,11 @@ def load_config(
         file_path = find_config_file(search_from)
     if file_path is not None:
         if not file_path.is_file():
-            raise ConfigError(f"configuration file {file_path} does not exist", step="read configuration")
+            raise ConfigError(
+                f"configuration file {file_path} does not exist",
+                step="read configuration",
+                hint="fix the path given with --config or RTBUILD_CONFIG, or unset it to use rtbuild.toml",
+            )
         _apply(config, read_config_file(file_path))
         config.source = str(file_path)
     _apply(config, _env_settings(env))

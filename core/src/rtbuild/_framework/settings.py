@@ -172,7 +172,9 @@ def env_value(raw: str, annotation: Any, name: str) -> Any:
             return base(raw)
         except ValueError:
             raise ConfigError(
-                f"environment variable {name}={raw!r} is not a number", step="read configuration"
+                f"environment variable {name}={raw!r} is not a number",
+                step="read configuration",
+                hint=f"set {name} to a number (e.g. {name}=30), or unset it",
             ) from None
     if base is list:
         return [item.strip() for item in raw.split(",") if item.strip()]

@@ -22,6 +22,9 @@ from typing import Any
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 from rtbuild.errors import BuildContextError
 
+#: An entry of the context the walk cannot read.
+_UNREADABLE_HINT = "make it readable by the user running rtbuild, or exclude it in .dockerignore"
+
 #: A context bigger than this without a .dockerignore earns a warning.
 BIG_CONTEXT_BYTES = 100 << 20
 BIG_CONTEXT_FILES = 10_000
@@ -165,7 +168,9 @@ def inspect_context(
             with os.scandir(directory) as scanner:
                 entries = list(scanner)
         except OSError as exc:
-            raise BuildContextError(f"cannot read {directory}: {exc.strerror}", step="inspect context") from exc
+            raise BuildContextError(
+                f"cannot read {directory}: {exc.strerror}", step="inspect context", hint=_UNREADABLE_HINT
+            ) from exc
         here_bytes = here_files = 0
         for entry in entries:
             # The per-file path of this loop is kept to one lstat and a few compares: the
@@ -182,7 +187,9 @@ def inspect_context(
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                raise BuildContextError(f"cannot stat {entry.path}: {exc.strerror}", step="inspect context") from exc
+                raise BuildContextError(
+                    f"cannot stat {entry.path}: {exc.strerror}", step="inspect context", hint=_UNREADABLE_HINT
+                ) from exc
             mode = st.st_mode
             if S_ISREG(mode):
                 size = st.st_size

@@ -76,9 +76,17 @@ def read_dockerignore(context_dir: str) -> list[str]:
     except FileNotFoundError:
         return []
     except IsADirectoryError as exc:
-        raise BuildContextError(f"{path} is a directory, not a file", step="read .dockerignore") from exc
+        raise BuildContextError(
+            f"{path} is a directory, not a file",
+            step="read .dockerignore",
+            hint="remove or rename that directory: the engine reads .dockerignore as a file of patterns",
+        ) from exc
     except OSError as exc:
-        raise BuildContextError(f"cannot read {path}: {exc.strerror}", step="read .dockerignore") from exc
+        raise BuildContextError(
+            f"cannot read {path}: {exc.strerror}",
+            step="read .dockerignore",
+            hint="make it readable by the user running rtbuild (the engine's client reads it too)",
+        ) from exc
 
 
 def _bad(pattern: str, why: str) -> BuildContextError:

@@ -32,6 +32,9 @@ from rtbuild.context._statcache import (
 )
 from rtbuild.errors import BuildContextError
 
+#: An entry of the context the walk cannot read.
+_UNREADABLE_HINT = "make it readable by the user running rtbuild, or exclude it in .dockerignore"
+
 _CHUNK = 1 << 20
 
 
@@ -226,7 +229,9 @@ def _hash_context(
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
                     path = os.path.join(directory, entry.name)
-                    raise BuildContextError(f"cannot stat {path}: {exc.strerror}", step="hash context") from exc
+                    raise BuildContextError(
+                        f"cannot stat {path}: {exc.strerror}", step="hash context", hint=_UNREADABLE_HINT
+                    ) from exc
                 # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
                 keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
                 if S_ISDIR(st.st_mode):

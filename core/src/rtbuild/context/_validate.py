@@ -131,7 +131,11 @@ def context_digest(
     """
     dockerfile = validate_context(path, extra_build_args)
     if dockerfile == "-":
-        raise BuildContextError("a Dockerfile from stdin cannot be hashed", step="hash context")
+        raise BuildContextError(
+            "a Dockerfile from stdin cannot be hashed",
+            step="hash context",
+            hint="write the Dockerfile to a file and name it with -f/--file",
+        )
     # Only a BuildSession imports the watch module: without one, don't pay its import.
     watch = sys.modules.get("rtbuild.context._watch")
     memo = watch.current_resident() if watch is not None and use_cache and not collect_paths else None

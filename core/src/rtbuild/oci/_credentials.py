@@ -70,7 +70,9 @@ def load_docker_config(config_dir: str | os.PathLike[str] | None = None) -> dict
         return {}
     except OSError as exc:
         raise ConfigError(
-            f"cannot read docker config {path}: {exc.strerror}", step="read registry credentials"
+            f"cannot read docker config {path}: {exc.strerror}",
+            step="read registry credentials",
+            hint="make it readable by this user, or point DOCKER_CONFIG at another directory",
         ) from exc
     except UnicodeDecodeError:
         raise ConfigError(
@@ -85,7 +87,11 @@ def load_docker_config(config_dir: str | os.PathLike[str] | None = None) -> dict
             hint="fix the file, or point DOCKER_CONFIG at another directory",
         ) from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"docker config {path} must hold a JSON object", step="read registry credentials")
+        raise ConfigError(
+            f"docker config {path} must hold a JSON object",
+            step="read registry credentials",
+            hint='fix the file (e.g. {"auths": {}}), or point DOCKER_CONFIG at another directory',
+        )
     return data
 
 
@@ -253,12 +259,25 @@ def get_credentials(registry: str, *, config_dir: str | os.PathLike[str] | None 
     return None
 
 
+def masked_answer(lines: list[str], creds: Credentials | None) -> list[str]:
+    """A registry's answer, shown in an error, may echo what was sent: mask the secrets."""
+    if creds is None:
+        return lines
+    secrets = [s for s in (creds.password, creds.identity_token) if s]
+    if creds.password:  # as sent in a Basic header
+        secrets.append(base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode("ascii"))
+    for secret in sorted(secrets, key=len, reverse=True):
+        lines = [line.replace(secret, "***") for line in lines]
+    return lines
+
+
 __all__ = [
     "Credentials",
     "docker_config_dir",
     "get_credentials",
     "hostname_of",
     "load_docker_config",
+    "masked_answer",
     "run_helper",
     "server_address",
 ]

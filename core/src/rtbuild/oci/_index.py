@@ -192,6 +192,7 @@ def describe(client: RegistryClient, ref: Reference | str, platform: str) -> Pla
         raise RegistryError(
             f"{ref} is already an index; an index entry must be a single-platform image",
             step="assemble index",
+            hint="push each platform's image under its own tag, then assemble the index from those",
         )
     return PlatformManifest(manifest.digest, manifest.size, manifest.media_type, platform)
 

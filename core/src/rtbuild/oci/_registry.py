@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from rtbuild.errors import RegistryAuthError, RegistryError
-from rtbuild.oci._credentials import Credentials, get_credentials
+from rtbuild.oci._credentials import Credentials, get_credentials, masked_answer
 from rtbuild.oci._deadline import within as _within
 from rtbuild.oci._hosts import Challenge, is_insecure, is_loopback, parse_challenge, same_origin
 from rtbuild.oci._references import Reference, parse_reference
@@ -41,18 +41,6 @@ MANIFEST_MEDIA_TYPES = (
 MIN_UPLOAD_RATE = 1024 * 1024
 #: Connection resets are worth a retry; refused connections are not (the registry is down).
 RETRY_ATTEMPTS = 3
-
-
-def _masked(lines: list[str], creds: Credentials | None) -> list[str]:
-    """A registry's answer, shown in an error, may echo what was sent: mask the secrets."""
-    if creds is None:
-        return lines
-    secrets = [s for s in (creds.password, creds.identity_token) if s]
-    if creds.password:  # as sent in a Basic header
-        secrets.append(base64.b64encode(f"{creds.username or ''}:{creds.password}".encode()).decode("ascii"))
-    for secret in sorted(secrets, key=len, reverse=True):
-        lines = [line.replace(secret, "***") for line in lines]
-    return lines
 
 
 def _cause(exc: BaseException) -> str:
@@ -198,6 +186,7 @@ class RegistryClient:
             raise RegistryError(
                 f"registry {ref.registry} sent a Bearer challenge without a realm",
                 step="authenticate to registry",
+                hint="the registry's token auth is misconfigured (no realm URL): check its auth settings",
             )
         service = challenge.params.get("service", "")
         key = (realm, service, scope)
@@ -253,7 +242,8 @@ class RegistryClient:
             raise RegistryError(
                 f"token service {realm} for registry {ref.registry} answered HTTP {response.status_code}",
                 step="authenticate to registry",
-                log_tail=_masked(response.text.splitlines()[-5:], creds),
+                log_tail=masked_answer(response.text.splitlines()[-5:], creds),
+                hint="the registry's token service failed: try again later, or check its logs",
             )
         try:
             body = response.json()
@@ -270,6 +260,7 @@ class RegistryClient:
             raise RegistryError(
                 f"token service {realm} for registry {ref.registry} returned no token",
                 step="authenticate to registry",
+                hint="check the registry's token service: its answer has neither `token` nor `access_token`",
             )
         self._tokens[key] = str(token)
         return str(token)
@@ -374,7 +365,7 @@ class RegistryClient:
         raise RegistryError(
             f"registry {ref.registry} answered HTTP {status} for {ref.repository}:{ref.manifest_ref}",
             step="query registry",
-            log_tail=_masked(response.text.splitlines()[-5:], creds) if response.text else None,
+            log_tail=masked_answer(response.text.splitlines()[-5:], creds) if response.text else None,
             hint="check the registry's logs; retry if it was a transient failure",
         )
 

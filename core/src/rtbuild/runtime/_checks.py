@@ -7,6 +7,10 @@ from collections.abc import Mapping
 from rtbuild.errors import PluginError
 from rtbuild.runtime._plugin import RuntimeRequirements, SourcePayload
 
+_PLUGIN_HINT = (
+    "a runtime plugin's requirements() returns rtbuild.RuntimeRequirements; report this to the plugin's author"
+)
+
 
 def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
     """Raise naming both plugins when two write one image path or set one variable differently."""
@@ -58,23 +62,28 @@ def validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
         raise PluginError(
             f"runtime plugin {plugin!r}: requirements() returned {type(req).__name__}, not RuntimeRequirements",
             step="compose runtime image",
+            hint=_PLUGIN_HINT,
         )
     for kind, mapping in (("env", req.env), ("build_args", req.build_args), ("labels", req.labels)):
         for key, value in mapping.items():
             if not isinstance(key, str) or not key or any(c.isspace() or c == "=" for c in key):
                 raise PluginError(
-                    f"runtime plugin {plugin!r}: invalid {kind} key {key!r}", step="compose runtime image"
+                    f"runtime plugin {plugin!r}: invalid {kind} key {key!r}",
+                    step="compose runtime image",
+                    hint="keys are non-empty names without spaces or '='; " + _PLUGIN_HINT,
                 )
             if not isinstance(value, str):
                 raise PluginError(
                     f"runtime plugin {plugin!r}: {kind}[{key!r}] must be a string, not {type(value).__name__}",
                     step="compose runtime image",
+                    hint=_PLUGIN_HINT,
                 )
     for spec in req.payloads:
         if not isinstance(spec, SourcePayload):
             raise PluginError(
                 f"runtime plugin {plugin!r}: payloads must be SourcePayload objects, not {type(spec).__name__}",
                 step="compose runtime image",
+                hint=_PLUGIN_HINT,
             )
     return req
 

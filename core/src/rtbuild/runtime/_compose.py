@@ -178,6 +178,7 @@ def _read(plugin: str, image_path: str, content: FileContent) -> bytes:
     raise PluginError(
         f"runtime plugin {plugin!r}: content for {image_path} is {type(content).__name__}, not bytes/str/Path",
         step="render runtime context",
+        hint="a plugin's files() maps image paths to bytes, str or a pathlib.Path; report this to the plugin's author",
     )
 
 
@@ -187,6 +188,7 @@ def _check_image_path(plugin: str, image_path: str) -> str:
         raise PluginError(
             f"runtime plugin {plugin!r}: image path {image_path!r} must be absolute and normalised (a file)",
             step="render runtime context",
+            hint=f"write it as {posixpath.join('/', normal)!r} in the plugin's files(), or report it to its author",
         )
     return image_path
 

@@ -95,6 +95,7 @@ def simulate(dockerfile_text: str, flags: FakeFlags) -> dict[str, str]:
             f"target stage {flags.target!r} could not be found",
             step="fake build",
             log_tail=[f"stages: {', '.join(stages) or '(none named)'}"],
+            hint="name one of the Dockerfile's stages",
         )
     global_env: dict[str, str] = {}  # ARGs before the first FROM
     env: dict[str, str] = {}
@@ -162,7 +163,12 @@ class FakeBuilder(RuntimeBuilder):
             }
         )
         if self.fail_with:
-            raise BuildFailedError(self.fail_with, step="fake build", log_tail=["fake log line"])
+            raise BuildFailedError(
+                self.fail_with,
+                step="fake build",
+                log_tail=["fake log line"],
+                hint="the test asked this builder to fail",
+            )
         flags = parse_flags(extra_build_args or [])
         dockerfile = os.path.join(path, flags.dockerfile or "Dockerfile")
         try:

@@ -289,6 +289,8 @@ class RtbuildPluginManager(pluggy.PluginManager):
             raise PluginError(
                 f"builder {name!r} ({item.value}) from {item.distribution} is not a rtbuild.RuntimeBuilder subclass",
                 step="load builder",
+                hint=f"its rtbuild.builders entry point must name a RuntimeBuilder subclass: report it to the"
+                f" authors of {item.distribution}, or uninstall it",
             )
         return cls
 

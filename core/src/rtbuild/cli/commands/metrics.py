@@ -63,7 +63,11 @@ def metrics(
         try:
             atomic_write(html_path, page.encode("utf-8"), mode=0o644)
         except OSError as exc:
-            raise ConfigError(f"cannot write {html_path}: {exc.strerror or exc}", step="write metrics page") from exc
+            raise ConfigError(
+                f"cannot write {html_path}: {exc.strerror or exc}",
+                step="write metrics page",
+                hint="choose a writable path for --html",
+            ) from exc
         click.echo(f"wrote {html_path} ({len(page) // 1024} KiB)", err=True)
     if as_json:
         emit_json(report)
