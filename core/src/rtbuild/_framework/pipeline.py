@@ -203,7 +203,11 @@ def _run_hooks(
         with build_deadline(config.build_timeout):
             outcome = pm.hook.build(request=request, builder=builder, config=config)
         if outcome is None:
-            raise BuildFailedError("no plugin performed the build", step="build")
+            raise BuildFailedError(
+                "no plugin performed the build",
+                step="build",
+                hint="every build hook returned None: `rtbuild plugins` and `--trace-hooks` show which plugins ran",
+            )
         result = _as_result(outcome, request, builder, started)
         if request.push:
             _push(request, result, builder)
