@@ -96,6 +96,9 @@ def test_a_stalled_pull_ends_in_a_registry_error_exit_3(stalled: StallRegistry, 
     assert "did not finish within 3 s" in proc.stderr
     assert stalled.blob_requested.is_set()
     assert not processes_naming(stalled.host), "the stalled podman pull was left running"
+    # containers/image's temp dir for the pull (storageNNN, in $TMPDIR) went with podman's own
+    # TMPDIR: a stopped pull left it behind before.
+    assert not list((tmp_path / "tmp").iterdir())
 
 
 def test_a_stalled_pull_is_stopped_at_the_deadline(stalled: StallRegistry, podman_cli: str, tmp_path: Path) -> None:

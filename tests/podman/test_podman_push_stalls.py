@@ -120,3 +120,48 @@ def test_cli_build_push_to_a_registry_that_never_answers_the_upload(
     assert "  hint: check that the registry" in proc.stderr
     assert proc.stdout == ""
     assert not _pushes_to(stub_registry), "the podman push outlived rtbuild"
+
+
+def _left_in(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("stub_registry", ["stall"], indirect=True)
+def test_a_stopped_push_leaves_no_layer_copy_in_tmpdir(
+    stub_registry: StallRegistry, big_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """containers/image copies each layer a push sends into a temp file under $TMPDIR (else
+    /var/tmp) and never removes it when podman is stopped: before the fix each stalled,
+    timed-out or interrupted push left the layer's size (48 MiB here) behind for ever. A
+    push killed with rtbuild (kill -9) leaves its TMPDIR, which the next push removes."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    builder = PodmanBuilder(log_dir=str(tmp_path / "logs"), push_stall_timeout=3, push_timeout=600)
+    error = bounded(lambda: builder.push(big_image), within=60, action="push")
+    assert isinstance(error, PushError), error
+    assert _left_in(tmp) == []
+
+    # kill -9 of rtbuild mid-upload: podman dies with it, the copy stays until the next push.
+    script = (
+        "import sys; from rtbuild_podman import PodmanBuilder;"
+        f" PodmanBuilder(log_dir={str(tmp_path / 'logs')!r}, push_stall_timeout=600).push(sys.argv[1])"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, big_image], env={**os.environ, "TMPDIR": str(tmp)})
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.is_file() and p.stat().st_size >= _LAYER_BYTES for p in tmp.rglob("*")):
+            assert time.monotonic() < deadline and proc.poll() is None, _left_in(tmp)
+            time.sleep(0.2)
+        time.sleep(1)  # the upload has started
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while _pushes_to(stub_registry) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _pushes_to(stub_registry), "podman push outlived rtbuild"
+    assert _left_in(tmp), "the killed push left nothing to sweep: the test proves nothing"
+    error = bounded(lambda: builder.push(big_image), within=60, action="push")
+    assert isinstance(error, PushError), error
+    assert _left_in(tmp) == []

@@ -37,7 +37,7 @@ from rtbuild.enginekit import (
 
 from .auth import find_credentials
 from .baseauth import base_authfile, image_registries, refused_pull
-from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_dead_builds, unmark
+from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_and_report, tmp_base, unmark
 
 if TYPE_CHECKING:
     from .builder import PodmanBuilder
@@ -217,15 +217,8 @@ def build_one(
     argv = [*argv[:-1], "--build-arg", f"{MARK_ARG}={marker}", argv[-1]]
     # A TMPDIR of its own: Buildah's temp dirs (RUN bundles) go with it, even when podman is
     # stopped mid-RUN. Where Buildah would put them (TMPDIR, else /var/tmp: not a tmpfs).
-    base = os.environ.get("TMPDIR") or ("/var/tmp" if os.path.isdir("/var/tmp") else None)
-    swept = sweep_dead_builds(builder.podman, base)
-    if swept:
-        reporter.event(
-            "leftovers_removed",
-            paths=swept,
-            message=f"removed what {len(swept)} killed podman build(s) left behind (RUN and working containers,"
-            f" {', '.join(swept)})",
-        )
+    base = tmp_base()
+    sweep_and_report(builder.podman, base)
     with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True) as tmpdir:
         claim(tmpdir, marker)
         try:

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from rtbuild import ConfigError, EngineUnavailableError, PushError, RegistryAuth
 from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
 
 from .auth import auth_entry, find_credentials, in_memory, usable
+from .leftovers import copy_tmpdir
 from .streamed import TAIL_LINES, run_streamed
 
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
@@ -234,13 +234,14 @@ class Podman:
         argv = ["pull", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}"]
         if platform:
             argv += ["--platform", platform]
-        with self.authfile(ref) as (auth, fds):
+        with self.authfile(ref) as (auth, fds), copy_tmpdir(self) as tmpdir:
             run = run_streamed(
                 [self.cli, *argv, *auth, str(ref)],
                 "pull",
                 pass_fds=fds,
                 timeout=self.pull_timeout,
                 stall=self.pull_stall_timeout,
+                tmpdir=tmpdir,
             )
         self.forget()
         code, tail = run.code, run.tail
@@ -276,7 +277,7 @@ class Podman:
             raise PushError(f"cannot push {name}: a digest reference names no tag", step="push")
         reporter = rtbuild.get_reporter()
         reporter.event("push_started", image=name, message=f"pushing {name}")
-        with tempfile.TemporaryDirectory(prefix="rtbuild-podman-") as tmp:
+        with copy_tmpdir(self) as tmp:
             digestfile = os.path.join(tmp, "digest")
             argv = ["push", f"--tls-verify={str(self.tls_verify(ref.registry)).lower()}", "--digestfile", digestfile]
             with self.authfile(ref) as (auth, fds):
@@ -286,6 +287,7 @@ class Podman:
                     pass_fds=fds,
                     timeout=self.push_timeout,
                     stall=self.push_stall_timeout,
+                    tmpdir=tmp,
                 )
             code, tail = run.code, run.tail
             digest = None

@@ -16,9 +16,13 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+import rtbuild
 from rtbuild.enginekit import OWNER_FILE, claim_directory, dead_owner_note
 
 if TYPE_CHECKING:
@@ -87,6 +91,16 @@ def remove_leftovers(podman: Podman, tmpdir: str, marker: str) -> list[str]:
 TMP_PREFIX = "rtbuild-podman-"
 
 
+#: The owner note of a pull's or push's TMPDIR: no containers to look for after it.
+COPY_NOTE = "copy"
+
+
+def tmp_base() -> str | None:
+    """Where podman puts big temp files, and rtbuild its TMPDIRs: ``$TMPDIR``, else
+    ``/var/tmp`` (not a tmpfs)."""
+    return os.environ.get("TMPDIR") or ("/var/tmp" if os.path.isdir("/var/tmp") else None)
+
+
 def claim(tmpdir: str, marker: str) -> None:
     """Record this process as the owner of ``tmpdir`` (the build's TMPDIR) and its marker."""
     claim_directory(tmpdir, marker)
@@ -96,9 +110,6 @@ def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
     """Stop and remove what builds whose rtbuild died without cleaning up left (their RUN
     containers, working containers and TMPDIRs under ``base``); return the TMPDIRs removed.
     Costs one directory listing when there is nothing to do."""
-    import shutil
-    import tempfile
-
     swept: list[str] = []
     try:
         with os.scandir(base or tempfile.gettempdir()) as listing:
@@ -109,11 +120,53 @@ def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
         marker = dead_owner_note(path)
         if marker is None:
             continue
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            remove_leftovers(podman, path, marker)
+        if marker != COPY_NOTE:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                remove_leftovers(podman, path, marker)
         shutil.rmtree(path, ignore_errors=True)
         swept.append(path)
     return swept
 
 
-__all__ = ["MARK_ARG", "OWNER_FILE", "TMP_PREFIX", "claim", "remove_leftovers", "sweep_dead_builds", "unmark"]
+def sweep_and_report(podman: Podman, base: str | None) -> None:
+    """:func:`sweep_dead_builds`, and a ``leftovers_removed`` event when it removed any."""
+    swept = sweep_dead_builds(podman, base)
+    if swept:
+        rtbuild.get_reporter().event(
+            "leftovers_removed",
+            paths=swept,
+            message=f"removed what {len(swept)} killed podman build(s) left behind (RUN and working containers,"
+            f" {', '.join(swept)})",
+        )
+
+
+@contextlib.contextmanager
+def copy_tmpdir(podman: Podman) -> Iterator[str]:
+    """A TMPDIR of its own for a ``podman pull`` or ``push``, removed afterwards.
+
+    containers/image copies each layer a push sends into a temp file (a pull: a ``storage*``
+    dir) under ``$TMPDIR``, else ``/var/tmp``, and podman stopped mid-copy (a stall, the
+    deadline, Ctrl-C, rtbuild killed) never removes it: a layer's size left on disk each
+    time. After a ``kill -9`` of rtbuild the directory's owner record lets the next pull,
+    push or build remove it.
+    """
+    base = tmp_base()
+    sweep_and_report(podman, base)
+    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True) as tmpdir:
+        claim(tmpdir, COPY_NOTE)
+        yield tmpdir
+
+
+__all__ = [
+    "COPY_NOTE",
+    "MARK_ARG",
+    "OWNER_FILE",
+    "TMP_PREFIX",
+    "claim",
+    "copy_tmpdir",
+    "remove_leftovers",
+    "sweep_and_report",
+    "sweep_dead_builds",
+    "tmp_base",
+    "unmark",
+]

@@ -95,8 +95,10 @@ def run_streamed(
     pass_fds: tuple[int, ...] = (),
     timeout: float | None = None,
     stall: float | None = None,
+    tmpdir: str | None = None,
 ) -> Streamed:
-    """Run ``argv`` (a pull or push), reporting each line as ``action``, within the bounds."""
+    """Run ``argv`` (a pull or push), reporting each line as ``action``, within the bounds;
+    with ``TMPDIR=tmpdir`` when given."""
     from rtbuild.enginekit import die_with_parent, stop_process_group
 
     reporter = rtbuild.get_reporter()
@@ -107,6 +109,7 @@ def run_streamed(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": tmpdir} if tmpdir else None,
         pass_fds=pass_fds,
         preexec_fn=die_with_parent,
     )
