@@ -254,3 +254,36 @@ def test_a_change_between_the_hash_and_the_build_withdraws_the_label(
     assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
     assert podman("run", "--rm", request.tags[0], "cat", "/data.txt").stdout == "two\n"
     assert builder.build_request(request).cached
+
+
+def test_a_short_base_name_podman_cannot_resolve_says_why(names: Names, tmp_path: Path) -> None:
+    """``FROM org/image:tag`` means docker.io to Docker; Podman pulls a name without a
+    registry only through registries.conf (Debian's has no unqualified-search-registries):
+    the error's hint says so and how to fix it (it said to fix the name before)."""
+    conf = tmp_path / "registries.conf"
+    conf.write_text("")  # no unqualified-search-registries, whatever the machine has
+    ctx = write_context(tmp_path / "ctx", "FROM rtbuild-nope/short-name-base:1\nRUN true\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTBUILD_")}
+    env.update(CONTAINERS_REGISTRIES_CONF=str(conf), XDG_STATE_HOME=str(tmp_path / "state"))
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("rtbuild")),
+            "build",
+            str(ctx),
+            "-t",
+            names.new(),
+            "--builder",
+            "podman",
+            "--json",
+            "-q",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)
+    assert error["error"] == "BuildFailedError" and error["step"] == "resolve base image"
+    assert "rtbuild-nope/short-name-base:1" in error["message"]
+    assert "unqualified-search-registries" in error["hint"] and "docker.io/" in error["hint"]

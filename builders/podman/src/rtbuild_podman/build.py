@@ -47,6 +47,14 @@ _QEMU_HINT = (
     " the handlers with the F flag (`sudo bash scripts/podman.sh` in this repo; docs/multi-platform.md)"
 )
 
+#: Podman pulls a name without a registry only through registries.conf; Docker means docker.io.
+_SHORT_NAME_HINT = (
+    "Podman resolves an image name without a registry only through `unqualified-search-registries` (or an"
+    " alias) in /etc/containers/registries.conf, where Docker assumes docker.io: name the registry in FROM"
+    ' (e.g. docker.io/ORG/IMAGE:TAG), add `unqualified-search-registries = ["docker.io"]` there, or pull the'
+    " base first with `rtbuild exists IMAGE --builder podman`"
+)
+
 
 def _without_file(extra: list[str]) -> list[str]:
     """``extra`` without ``-f``/``--file`` (the Dockerfile is passed resolved)."""
@@ -254,6 +262,10 @@ def build_one(
                 log_tail=error.log_tail,
                 log_path=log_path,
                 hint=_QEMU_HINT,
+            )
+        elif any("did not resolve to an alias" in line for line in result.lines):
+            error = BuildFailedError(
+                error.message, step=error.step, log_tail=error.log_tail, log_path=log_path, hint=_SHORT_NAME_HINT
             )
         raise error
     input_digest = inputs.digest if inputs else None
