@@ -4,6 +4,7 @@ Docker and Podman tests that check nothing outlives a stopped build)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -43,4 +44,24 @@ def step_processes(token: str) -> list[int]:
     return sorted(found)
 
 
-__all__ = ["processes_naming", "step_processes"]
+def step_processes_running(token: str, name: str, timeout: float = 15.0) -> list[int]:
+    """:func:`step_processes` once one of them is called ``name``: the step's output can
+    reach the test before its shell has exec'ed the last command (``sh`` still, not
+    ``sleep``), most often on a loaded machine. Raises after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = step_processes(token)
+        names = []
+        for pid in pids:
+            try:
+                names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+            except OSError:
+                continue
+        if name in names:
+            return pids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {name!r} among the RUN step's processes for {token}: {names}")
+        time.sleep(0.05)
+
+
+__all__ = ["processes_naming", "step_processes", "step_processes_running"]

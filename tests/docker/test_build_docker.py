@@ -13,7 +13,7 @@ from typing import Any
 
 import docker_build_helpers as h
 import pytest
-from _processes import step_processes
+from _processes import step_processes_running
 from rtbuild import BuildContextError, BuildFailedError, Config
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 from rtbuild.context._hashing import hash_context
@@ -231,8 +231,7 @@ def test_ctrl_c_stops_the_build_and_leaves_no_temp_files(images: h.Images, conte
     assert children, "the build never reached its RUN step"
     assert any("docker" in " ".join(child.cmdline()) for child in children)
     # The RUN under dockerd, found by the nonce in its environment.
-    steps = [psutil.Process(pid) for pid in step_processes(nonce)]
-    assert any(step.name() == "sleep" for step in steps), f"RUN step not found: {[s.cmdline() for s in steps]}"
+    steps = [psutil.Process(pid) for pid in step_processes_running(nonce, "sleep")]
     assert os.listdir(tmp_path / "TMPDIR"), "expected the build's temp dir while it runs"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130

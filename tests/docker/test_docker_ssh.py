@@ -27,7 +27,7 @@ from typing import Any
 import docker_build_helpers as h
 import psutil
 import pytest
-from _processes import step_processes
+from _processes import step_processes_running
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(300)]
 
@@ -209,8 +209,7 @@ def test_a_killed_build_over_ssh_leaves_no_ssh_session_or_run_step(
             break
     else:
         raise AssertionError(f"the build never reached its RUN step (exit {proc.wait()})")
-    steps = [psutil.Process(pid) for pid in step_processes(nonce)]
-    assert any(step.name() == "sleep" for step in steps)
+    steps = [psutil.Process(pid) for pid in step_processes_running(nonce, "sleep")]
     assert _dial_processes(ssh_engine.port)  # the docker CLI's session, while it builds
     proc.kill()
     proc.wait(timeout=30)

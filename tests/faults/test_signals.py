@@ -17,7 +17,7 @@ from pathlib import Path
 import docker_build_helpers as h
 import psutil
 import pytest
-from _processes import step_processes
+from _processes import step_processes_running
 
 pytestmark = pytest.mark.engine
 
@@ -81,7 +81,7 @@ def _run_steps(*nonces: str) -> list[psutil.Process]:
     found = []
     for nonce in nonces:
         steps = []
-        for pid in step_processes(nonce):
+        for pid in step_processes_running(nonce, "sleep"):
             try:
                 steps.append(psutil.Process(pid))
             except psutil.NoSuchProcess:
