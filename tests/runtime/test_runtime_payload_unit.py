@@ -245,6 +245,15 @@ def test_source_payload_parse(tmp_path: Path) -> None:
     assert SourcePayload.parse("some-dist").dest == "/opt/rtbuild/payload/some-dist"
     with pytest.raises(ConfigError, match="is not a directory"):
         SourcePayload.parse(str(tmp_path / "missing"))
+    # A relative destination is named as the mistake, for a directory and a distribution alike.
+    for spec in (f"{tmp_path / 'code'}:srv/app", "some-dist:srv/app"):
+        with pytest.raises(ConfigError, match="'srv/app' is not an absolute path in the image") as info:
+            SourcePayload.parse(spec)
+        assert info.value.hint == f"write it as {spec.rsplit(':', 1)[0]}:/srv/app"
+    # A bad --exclude pattern is named as one, not as a line of a .dockerignore.
+    with pytest.raises(ConfigError, match=r"bad exclude pattern '\[': missing closing \]") as bad:
+        SourcePayload.parse(str(tmp_path / "code"), exclude=("*.pyc", "["))
+    assert bad.value.step == "compose runtime image" and "--exclude" in (bad.value.hint or "")
 
 
 def test_unknown_distribution_and_missing_directory_are_clear_errors(tmp_path: Path) -> None:

@@ -43,6 +43,23 @@ class SourcePayload:
     #: ``.dockerignore``-style patterns, relative to the payload's root.
     exclude: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.exclude:  # a bad pattern is named as an exclude, not as a .dockerignore line
+            from rtbuild.context._dockerignore import PatternMatcher
+            from rtbuild.errors import BuildContextError, ConfigError
+
+            for pattern in self.exclude:
+                try:
+                    PatternMatcher([pattern])
+                except BuildContextError as exc:
+                    raise ConfigError(
+                        f"source payload {self.source!r}: bad exclude pattern {pattern!r}: "
+                        + exc.message.rsplit(": ", 1)[-1],
+                        step="compose runtime image",
+                        hint="fix or drop the --exclude pattern; the syntax is .dockerignore's"
+                        " (Go's filepath.Match plus '**')",
+                    ) from None
+
     @classmethod
     def directory(
         cls, path: str | os.PathLike[str], dest: str | None = None, exclude: tuple[str, ...] = ()
@@ -67,6 +84,14 @@ class SourcePayload:
             head, tail = spec.rsplit(":", 1)
             if tail.startswith("/") or not tail:
                 where, dest = head, tail
+            elif os.path.isdir(head) or not ("/" in head or head.startswith(".")):
+                from rtbuild.errors import ConfigError
+
+                raise ConfigError(
+                    f"source payload {spec!r}: the destination {tail!r} is not an absolute path in the image",
+                    step="compose runtime image",
+                    hint=f"write it as {head}:/{tail.lstrip('./')}",
+                )
         if os.path.isdir(where):
             return cls.directory(where, dest or None, exclude)
         if not where or "/" in where or os.sep in where or where.startswith("."):
