@@ -19,6 +19,7 @@ from rtbuild.errors import BuildContextError, ConfigError, PluginError
 from rtbuild.runtime import SourcePayload
 from rtbuild.runtime._build import build_runtime_image
 from rtbuild.runtime._compose import MAX_RUNTIME_LAYERS, count_layers, render
+from rtbuild.runtime._payload import resolve
 from rtbuild.runtime._plugin import RuntimeRequirements
 from rtbuild.runtime._select import compose_runtime
 from rtbuild.testing import FakeBuilder
@@ -252,7 +253,7 @@ def test_source_payload_parse(tmp_path: Path) -> None:
         assert info.value.hint == f"write it as {spec.rsplit(':', 1)[0]}:/srv/app"
     # A bad --exclude pattern is named as one, not as a line of a .dockerignore.
     with pytest.raises(ConfigError, match=r"bad exclude pattern '\[': missing closing \]") as bad:
-        SourcePayload.parse(str(tmp_path / "code"), exclude=("*.pyc", "["))
+        resolve("p", SourcePayload.parse(str(tmp_path / "code"), exclude=("*.pyc", "[")))
     assert bad.value.step == "compose runtime image" and "--exclude" in (bad.value.hint or "")
 
 

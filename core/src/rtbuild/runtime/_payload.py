@@ -190,8 +190,22 @@ def _place(source: str, dest: str) -> None:
     shutil.copyfile(source, dest, follow_symlinks=False)
 
 
+def check_excludes(spec: SourcePayload) -> None:
+    """A bad ``exclude`` pattern, named as one (not as a line of a ``.dockerignore``)."""
+    for pattern in spec.exclude:
+        try:
+            PatternMatcher([pattern])
+        except BuildContextError as exc:
+            raise ConfigError(
+                f"source payload {spec.source!r}: bad exclude pattern {pattern!r}: " + exc.message.rsplit(": ", 1)[-1],
+                step="compose runtime image",
+                hint="fix or drop the --exclude pattern; the syntax is .dockerignore's (Go's filepath.Match plus '**')",
+            ) from None
+
+
 def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
     """Find and hash ``spec``'s files in place."""
+    check_excludes(spec)
     if spec.kind == "distribution":
         return _resolve_distribution(plugin, spec)
     root = os.path.abspath(spec.source)

@@ -43,23 +43,6 @@ class SourcePayload:
     #: ``.dockerignore``-style patterns, relative to the payload's root.
     exclude: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.exclude:  # a bad pattern is named as an exclude, not as a .dockerignore line
-            from rtbuild.context._dockerignore import PatternMatcher
-            from rtbuild.errors import BuildContextError, ConfigError
-
-            for pattern in self.exclude:
-                try:
-                    PatternMatcher([pattern])
-                except BuildContextError as exc:
-                    raise ConfigError(
-                        f"source payload {self.source!r}: bad exclude pattern {pattern!r}: "
-                        + exc.message.rsplit(": ", 1)[-1],
-                        step="compose runtime image",
-                        hint="fix or drop the --exclude pattern; the syntax is .dockerignore's"
-                        " (Go's filepath.Match plus '**')",
-                    ) from None
-
     @classmethod
     def directory(
         cls, path: str | os.PathLike[str], dest: str | None = None, exclude: tuple[str, ...] = ()
