@@ -143,7 +143,11 @@ def _primary_document() -> dict[str, Any]:
     if data is None:
         return {"auths": {}}
     if not isinstance(data, dict) or not isinstance(data.setdefault("auths", {}), dict):
-        raise ConfigError(f"podman auth file {path} holds no `auths` object", step="read registry credentials")
+        raise ConfigError(
+            f"podman auth file {path} holds no `auths` object",
+            step="read registry credentials",
+            hint='fix the file (e.g. {"auths": {}}), or point REGISTRY_AUTH_FILE at another one',
+        )
     return data
 
 

@@ -100,7 +100,11 @@ def dockerfile_of(request: BuildRequest) -> str:
         extra = ["-f", request.dockerfile, *extra]
     found = validate_context(request.path, extra)
     if found == "-":
-        raise ConfigError("podman builds need a Dockerfile file, not stdin", step="validate request")
+        raise ConfigError(
+            "podman builds need a Dockerfile file, not stdin",
+            step="validate request",
+            hint="write the Dockerfile to a file and name it with -f/--file",
+        )
     return os.path.abspath(found)
 
 

@@ -79,10 +79,13 @@ class PodmanBuilder(RuntimeBuilder):
         push_timeout: float = PUSH_TIMEOUT_S,
         push_stall_timeout: float = PUSH_STALL_S,
     ) -> None:
-        if progress not in PROGRESS_MODES:
-            raise ConfigError(f"[builders.podman] progress must be one of {', '.join(PROGRESS_MODES)}")
-        if format not in FORMATS:
-            raise ConfigError(f"[builders.podman] format must be one of {', '.join(FORMATS)}")
+        for key, value, choices in (("progress", progress, PROGRESS_MODES), ("format", format, FORMATS)):
+            if value not in choices:
+                raise ConfigError(
+                    f"[builders.podman] {key} must be one of {', '.join(choices)}, not {value!r}",
+                    step="read configuration",
+                    hint=f"fix {key} in the [builders.podman] table of the configuration file",
+                )
         self.log_dir = log_dir
         self.progress = progress
         self.skip_unchanged = skip_unchanged

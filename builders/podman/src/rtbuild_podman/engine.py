@@ -110,7 +110,9 @@ class Podman:
             )
         except subprocess.TimeoutExpired as exc:
             raise EngineUnavailableError(
-                f"`podman {args[0]}` did not answer within {timeout:.0f}s", step=f"podman {args[0]}"
+                f"`podman {args[0]}` did not answer within {timeout:.0f}s",
+                step=f"podman {args[0]}",
+                hint="podman's storage may be locked by a stuck podman process: check `podman ps -a` and `ps`",
             ) from exc
 
     def version(self) -> str:
@@ -274,7 +276,9 @@ class Podman:
         """Push ``name`` to its registry; return the pushed manifest digest."""
         ref = parse_reference(name)
         if ref.tag is None:
-            raise PushError(f"cannot push {name}: a digest reference names no tag", step="push")
+            raise PushError(
+                f"cannot push {name}: a digest reference names no tag", step="push", hint="push a NAME:TAG reference"
+            )
         reporter = rtbuild.get_reporter()
         reporter.event("push_started", image=name, message=f"pushing {name}")
         with copy_tmpdir(self) as tmp:
