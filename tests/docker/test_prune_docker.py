@@ -93,3 +93,13 @@ def test_an_image_in_use_is_kept(other_images: h.Images, tmp_path: Path, isolate
         assert _present(images.cli, images.repo) == {one, three}
     finally:
         h.docker(images.cli, "rm", "-f", container, check=False)
+
+
+def test_an_engine_that_cannot_be_reached_is_blamed_on_the_builder(tmp_path: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/absent.sock", "XDG_STATE_HOME": str(tmp_path / "state")}
+    proc = subprocess.run([h.RTBUILD, "prune", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)
+    assert error["error"] == "EngineUnavailableError" and str(tmp_path) in error["message"]
+    assert error["blame"] is not None and error["blame"].startswith("builder docker (rtbuild-docker ")
+    assert "from: builder docker" in proc.stderr and "Traceback" not in proc.stderr

@@ -50,7 +50,13 @@ def prune(
     with hooks_write_to_stderr():  # the builder's own output is not the report
         engine = pm.create_builder(config.builder, config)
         if engine.capabilities.prune:
-            items += engine.prune(policy)
+            try:
+                items += engine.prune(policy)
+            except BaseException as exc:  # its engine's failure: name the builder, as a build does
+                from rtbuild._framework.plugins._trace import blame, builder_origin
+
+                blame(exc, builder_origin(engine))
+                raise
         else:
             notes.append(f"builder {engine.name!r} cannot prune images (no prune capability): images left alone")
         if not repos:  # --repo narrows the run to those images: local files stay
