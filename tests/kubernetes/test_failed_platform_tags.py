@@ -162,8 +162,20 @@ def _arm64_failure(proc: subprocess.Popen[str], stderr: str) -> None:
 
 
 def _no_pods(cluster: FakeCluster) -> None:
+    """No pod of the build runs any more: every one is gone, or Succeeded (a platform whose Job had
+    already succeeded keeps it, and its pod, until ttlSecondsAfterFinished)."""
+
+    def done(job: dict[str, Any]) -> bool:
+        return any(c["type"] == "Complete" and c["status"] == "True" for c in job["status"].get("conditions") or [])
+
     cluster.wait_for(
-        lambda: [cluster.list(kind, namespace=cluster.namespace) for kind in ("jobs", "pods")] == [[], []], timeout=120
+        lambda: (
+            all(done(job) for job in cluster.list("jobs", namespace=cluster.namespace))
+            and all(
+                pod["status"].get("phase") == "Succeeded" for pod in cluster.list("pods", namespace=cluster.namespace)
+            )
+        ),
+        timeout=120,
     )
 
 

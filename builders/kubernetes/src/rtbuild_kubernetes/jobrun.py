@@ -89,6 +89,8 @@ class JobRun:
         self.timings: dict[str, float] = {}
         #: Set by :meth:`cancel` (another thread): the run stops at its next check.
         self.cancelled = threading.Event()
+        #: Set once the Job has succeeded: a later cancel leaves it (and its pod's log) to its TTL.
+        self.succeeded = threading.Event()
 
     # --- the whole run -----------------------------------------------------------------
 
@@ -128,6 +130,7 @@ class JobRun:
                 self.timings["upload_done_s"] = round(time.perf_counter() - started, 3)
             outcome = self._follow(started)
             ok = True
+            self.succeeded.set()
             return outcome
         except AgentRuntimeBuildError as exc:
             # A termination message or an init container's stderr may echo a value too.
@@ -140,7 +143,13 @@ class JobRun:
 
     def cancel(self) -> None:
         """Stop this run from another thread (Ctrl-C, SIGTERM, another platform failed):
-        its Job and Secret are deleted now, which also ends the run's pod watch."""
+        its Job and Secret are deleted now, which also ends the run's pod watch.
+
+        A Job that has already succeeded is not stopped: it is left to ttlSecondsAfterFinished
+        like any successful Job, with its pod's log (`kubectl logs job/NAME`, the only record of
+        that platform's build under ``--quiet``); its Secret went when it succeeded."""
+        if self.succeeded.is_set():
+            return
         self.cancelled.set()
         self._cleanup(self.plan.job_name, True, False)
 
