@@ -13,7 +13,7 @@ import rtbuild
 import rtbuild_metrics.plugin as metrics_plugin
 from rtbuild import BuildRequest, BuildResult, Config, ImageInfo, RuntimeBuilder
 from rtbuild.testing import FakeBuilder
-from rtbuild_metrics.record import append_line
+from rtbuild_metrics.record import append_line, rotated
 
 
 class SizedBuilder(FakeBuilder):
@@ -155,6 +155,60 @@ def test_concurrent_large_appends_stay_whole_lines(tmp_path: Path) -> None:
     assert len(lines) == 200
     assert all(line["pad"] == payload for line in lines)
     assert {(line["worker"], line["round"]) for line in lines} == {(w, r) for w in range(8) for r in range(25)}
+
+
+def test_a_full_file_is_rotated_once_and_no_line_is_lost(tmp_path: Path) -> None:
+    """Eight writers cross the bound together: one of them moves the file to FILE.1, the
+    others must not move the new file over it (every line survives, in one generation)."""
+    payload = "x" * 200
+    for attempt in range(5):  # the writers race at the bound: give a wrong rotation chances to show
+        path = tmp_path / f"metrics-{attempt}.jsonl"
+
+        def worker(index: int, path: Path = path) -> None:
+            for round_ in range(100):
+                append_line(path, {"worker": index, "round": round_, "pad": payload}, max_bytes=120_000)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        old, new = _lines(rotated(path)), _lines(path)
+        # About 200 KB in all: rotated once, at 120 KB, and the rest stays under the bound.
+        assert 120_000 <= rotated(path).stat().st_size < 130_000 and path.stat().st_size < 120_000
+        everything = {(w, r) for w in range(8) for r in range(100)}
+        assert {(line["worker"], line["round"]) for line in old + new} == everything
+        assert len(old) + len(new) == 800 and all(line["pad"] == payload for line in old + new)
+
+
+def test_rotation_keeps_one_generation_and_the_report_reads_both(tmp_path: Path) -> None:
+    from rtbuild._observe.report import load_records
+
+    path = tmp_path / "metrics.jsonl"
+    for n in range(30):
+        record = {"timestamp": f"2026-12-01T00:00:{n:02d}Z", "image": "a/b:1", "n": n, "pad": "y" * 100}
+        append_line(path, record, max_bytes=1_000)
+    # Each rotation replaced the generation before: what is left is the newest lines, in order.
+    kept = [record["n"] for record in load_records(path).records]
+    assert kept == list(range(30 - len(kept), 30)) and 5 <= len(kept) < 30
+    assert rotated(path).stat().st_size >= 1_000 and (not path.exists() or path.stat().st_size < 1_000)
+    # 0 means no bound.
+    unbounded = tmp_path / "unbounded.jsonl"
+    for n in range(30):
+        append_line(unbounded, {"n": n, "pad": "y" * 100}, max_bytes=0)
+    assert len(_lines(unbounded)) == 30 and not rotated(unbounded).exists()
+
+
+def test_max_bytes_comes_from_the_table_or_the_environment(
+    context: Path, metrics_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert metrics_plugin._table(Config(), {}).max_bytes == metrics_plugin.DEFAULT_MAX_BYTES == 64 * 1024 * 1024
+    monkeypatch.setenv("RTBUILD_METRICS_MAX_BYTES", "1")
+    _build(context, SizedBuilder())
+    assert not metrics_file.exists() and len(_lines(rotated(metrics_file))) == 1
+    monkeypatch.setenv("RTBUILD_METRICS_MAX_BYTES", "-5")
+    with pytest.warns(metrics_plugin.MetricsWarning, match="must be 0"):
+        assert _build(context, SizedBuilder()).image == "demo/app:1"
 
 
 def test_unwritable_path_warns_and_keeps_the_build(

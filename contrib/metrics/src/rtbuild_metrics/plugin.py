@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult, Config, RuntimeBuilder
 
 ENV_FILE = "RTBUILD_METRICS_FILE"
+ENV_MAX_BYTES = "RTBUILD_METRICS_MAX_BYTES"
+#: A platform's no-ops add a line each (about 250 bytes): bound the file, keep one generation.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class MetricsWarning(UserWarning):
@@ -38,12 +41,22 @@ class _Table:
     """``[plugins.metrics]``: checked like every plugin's table (types, unknown keys)."""
 
     path: str = rtbuild.setting("", env=ENV_FILE, help="the JSON-lines file to append to")
+    max_bytes: int = rtbuild.setting(
+        DEFAULT_MAX_BYTES,
+        env=ENV_MAX_BYTES,
+        check=lambda value: "must be 0 (no bound) or more" if value < 0 else None,
+        help="once the file holds this many bytes it is renamed to FILE.1 (0: never)",
+    )
+
+
+def _table(config: Config, env: Mapping[str, str]) -> _Table:
+    return rtbuild.plugin_settings(_Table, config, "metrics", env=env, docs="docs/plugins/metrics.md")
 
 
 def metrics_path(config: Config, env: Mapping[str, str] | None = None) -> Path:
     """Where lines go: ``RTBUILD_METRICS_FILE`` > ``[plugins.metrics] path`` > default."""
     env = os.environ if env is None else env
-    raw = rtbuild.plugin_settings(_Table, config, "metrics", env=env, docs="docs/plugins/metrics.md").path
+    raw = _table(config, env).path
     if raw:
         return Path(os.path.expanduser(raw))
     return default_path(env)
@@ -90,7 +103,7 @@ def _write(config: Config, record: dict[str, object]) -> None:
     # A bad [plugins.metrics] table is said as a warning, never raised: raising here would
     # fail a build that succeeded, or hide the error of one that failed.
     try:
-        append_line(metrics_path(config), record)
+        append_line(metrics_path(config), record, _table(config, os.environ).max_bytes)
     except (MetricsWriteError, rtbuild.ConfigError) as exc:
         from rtbuild import get_reporter
 
@@ -100,4 +113,14 @@ def _write(config: Config, record: dict[str, object]) -> None:
         warnings.warn(message, MetricsWarning, stacklevel=2)
 
 
-__all__ = ["ENV_FILE", "MetricsWarning", "build_failed", "default_path", "image_size", "metrics_path", "post_build"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "ENV_FILE",
+    "ENV_MAX_BYTES",
+    "MetricsWarning",
+    "build_failed",
+    "default_path",
+    "image_size",
+    "metrics_path",
+    "post_build",
+]

@@ -87,11 +87,18 @@ def make_failure_record(
     }
 
 
-def append_line(path: Path, record: dict[str, Any]) -> None:
+def rotated(path: Path) -> Path:
+    """Where the file's previous generation is kept: ``metrics.jsonl.1``."""
+    return path.with_name(path.name + ".1")
+
+
+def append_line(path: Path, record: dict[str, Any], max_bytes: int = 0) -> None:
     """Append ``record`` as one line with a single ``write`` on an ``O_APPEND`` descriptor.
 
     POSIX appends each such write at the end of file atomically, so concurrent builds
-    (threads or processes) never interleave or overwrite each other's lines.
+    (threads or processes) never interleave or overwrite each other's lines. Once the
+    file holds ``max_bytes`` or more (``0``: no bound), it becomes :func:`rotated`'s
+    (replacing the generation before), so the lines on disk stay under about twice that.
     """
     data = (json.dumps(record, separators=(",", ":"), sort_keys=True, default=str) + "\n").encode()
     try:
@@ -103,10 +110,32 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         written = os.write(fd, data)
         if written != len(data):  # only a full disk does this; keep the file line-structured
             raise MetricsWriteError(f"short write to {path} ({written} of {len(data)} bytes)")
+        if max_bytes and os.fstat(fd).st_size >= max_bytes:
+            _rotate(path, fd)
     except OSError as exc:
         raise MetricsWriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
 
 
-__all__ = ["MetricsWriteError", "append_line", "make_failure_record", "make_record", "repository"]
+def _rotate(path: Path, fd: int) -> None:
+    """Move the full file aside, once: of the writers that filled it, the one holding its
+    lock renames it, and only while ``path`` still names it (a writer that got the lock
+    after the rename must not move the new file over the old generation). A writer whose
+    line went into the file just before the rename finds it in the old generation."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another writer is rotating it
+    try:
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.replace(path, rotated(path))
+    except FileNotFoundError:
+        pass  # rotated already
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+__all__ = ["MetricsWriteError", "append_line", "make_failure_record", "make_record", "repository", "rotated"]

@@ -51,13 +51,16 @@ def load_records(
     repos: Sequence[str] = (),
     builders: Sequence[str] = (),
 ) -> Records:
-    """The lines of ``path`` within the window and filters, each with ``_t`` (epoch)."""
+    """The lines of ``path`` and of its previous generation (``path.1``, which the metrics
+    plugin rotates it to) within the window and filters, each with ``_t`` (epoch)."""
     out = Records()
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return out
-    for line in text.splitlines():
+    texts = []
+    for one in (path.with_name(path.name + ".1"), path):
+        try:
+            texts.append(one.read_text(encoding="utf-8", errors="replace"))
+        except FileNotFoundError:
+            continue
+    for line in "\n".join(texts).splitlines():
         if not line.strip():
             continue
         try:
