@@ -56,10 +56,11 @@ def _table(config: Config, env: Mapping[str, str]) -> _Table:
 def metrics_path(config: Config, env: Mapping[str, str] | None = None) -> Path:
     """Where lines go: ``RTBUILD_METRICS_FILE`` > ``[plugins.metrics] path`` > default."""
     env = os.environ if env is None else env
-    raw = _table(config, env).path
-    if raw:
-        return Path(os.path.expanduser(raw))
-    return default_path(env)
+    return _path(_table(config, env), env)
+
+
+def _path(table: _Table, env: Mapping[str, str]) -> Path:
+    return Path(os.path.expanduser(table.path)) if table.path else default_path(env)
 
 
 def image_size(builder: RuntimeBuilder | None, image: str) -> int | None:
@@ -103,7 +104,8 @@ def _write(config: Config, record: dict[str, object]) -> None:
     # A bad [plugins.metrics] table is said as a warning, never raised: raising here would
     # fail a build that succeeded, or hide the error of one that failed.
     try:
-        append_line(metrics_path(config), record, _table(config, os.environ).max_bytes)
+        table = _table(config, os.environ)  # read once per line: it is on every no-op's path
+        append_line(_path(table, os.environ), record, table.max_bytes)
     except (MetricsWriteError, rtbuild.ConfigError) as exc:
         from rtbuild import get_reporter
 
