@@ -134,6 +134,9 @@ def test_a_target_that_names_no_stage_is_refused_before_any_work(site: FakeSite,
     (context / "Dockerfile").write_text("FROM scratch\n")
     bare = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "t", "--dry-run"])
     assert bare.exit_code == 2 and "FROM IMAGE AS NAME" in bare.stderr and "Traceback" not in bare.stderr
+    # A byte-order mark before the first FROM (the engines drop it) hides no stage.
+    (context / "Dockerfile").write_bytes(b"\xef\xbb\xbfFROM scratch AS t\r\n")
+    assert run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "t"]).exit_code == 0
     # Another frontend's stages are not ours to know: left to the builder (which refuses).
     (context / "Dockerfile").write_text("# syntax=docker/dockerfile:1\nFROM scratch\n")
     syntax = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--target", "t"])

@@ -34,6 +34,7 @@ CASES = [
     ("from $BASE\ncopy --FROM=$TOOL /a /b\n", {"BASE", "TOOL"}),  # keywords in any case
     ("# escape=`\nFROM $BASE\nRUN echo $NONCE\n", set(ARGS)),  # another continuation character
     ("FROM busybox\nRUN echo $NONCE $SHA\n", set()),
+    ("\ufeffFROM $BASE\nRUN echo $NONCE\n", {"BASE"}),  # a byte-order mark, which the engines drop
 ]
 
 
@@ -89,3 +90,13 @@ def test_keep_newest_spares_and_ages(tmp_path: Path) -> None:
     keep_newest(tmp_path, keep=None, max_age_days=0.5 / 24, select=lambda name: name.endswith(".x"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f0.x", "other.y"]
     keep_newest(tmp_path / "missing", keep=0, select=lambda name: True)  # no directory: nothing to do
+
+
+def test_a_byte_order_mark_hides_no_instruction() -> None:
+    """Windows editors write one; BuildKit and Buildah drop it. Kept, the first line would
+    read as an unknown instruction and its base image would go untracked (a base image
+    moved under its tag would then not rebuild: test_noop_docker.py)."""
+    for text in ("\ufeffFROM busybox:1\nCOPY --from=tools:2 /t /t\n", "\ufeffARG B=busybox:1\nFROM $B\n"):
+        assert analyse(text, {}) == analyse(text.removeprefix("\ufeff"), {})
+        assert analyse(text, {}).images[0] == "busybox:1"
+    assert analyse_cached("\ufeffFROM busybox:1\n", {}).images == ["busybox:1"]

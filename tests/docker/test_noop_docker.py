@@ -127,8 +127,19 @@ def test_an_ignore_file_the_client_reads_otherwise_turns_the_skip_off(
     assert h.docker(images.cli, "run", "--rm", tag, "cat", "/ctx/assets/logo.txt").stdout == "v2\n"
 
 
-def test_from_image_retagged_rebuilds(images: h.Images, context: Path, base_image: str, tmp_path: Path) -> None:
-    (context / "Dockerfile").write_text(f"ARG BASE={base_image}\nFROM $BASE\nCOPY app.txt /\n")
+@pytest.mark.parametrize(
+    "head",
+    [
+        "",
+        # A byte-order mark (Windows editors write one) that the engine drops: the analysis
+        # must drop it too, or the first instruction (and so the base image) goes unseen.
+        pytest.param("\ufeff", id="byte-order-mark"),
+    ],
+)
+def test_from_image_retagged_rebuilds(
+    images: h.Images, context: Path, base_image: str, tmp_path: Path, head: str
+) -> None:
+    (context / "Dockerfile").write_text(f"{head}ARG BASE={base_image}\nFROM $BASE\nCOPY app.txt /\n", encoding="utf-8")
     assert not h.build(images, context).cached
     assert h.build(images, context).cached
     other = tmp_path / "other"

@@ -6,6 +6,7 @@ in :mod:`rtbuild.hashing`.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -87,8 +88,10 @@ def check_target(dockerfile: str, target: str) -> None:
 
     try:
         with open(dockerfile, "rb") as handle:
-            parser = DockerfileParser(fileobj=handle)
-            structure = parser.structure
+            text = handle.read()
+        # A leading byte-order mark (the engines drop it) would hide the first FROM.
+        parser = DockerfileParser(fileobj=io.BytesIO(text.removeprefix(b"\xef\xbb\xbf")))
+        structure = parser.structure
     except (OSError, ValueError):
         return  # the engine reads it and reports what is wrong
     stages: list[str] = []

@@ -33,7 +33,7 @@ _DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
 #: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "4"
+ANALYSIS_VERSION = "5"
 
 
 class ImageInspector(Protocol):
@@ -63,6 +63,13 @@ class Analysis:
     #: Why the digest cannot see everything the build fetches (``ADD <url>``, a ``# syntax``
     #: frontend, ...); non-empty turns the no-op skip off.
     remote: list[str] = field(default_factory=list)
+
+
+def without_bom(dockerfile_text: str) -> str:
+    """The Dockerfile without a leading UTF-8 byte-order mark, which BuildKit and Buildah
+    drop: kept, it hides the first instruction (a ``FROM``, so its base image) from the
+    parser, and a base image moved under its tag would not be noticed."""
+    return dockerfile_text[1:] if dockerfile_text.startswith("\ufeff") else dockerfile_text
 
 
 def platform_args(platform: str | None) -> dict[str, str]:
@@ -121,6 +128,7 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
 
     from dockerfile_parse import DockerfileParser
 
+    dockerfile_text = without_bom(dockerfile_text)
     parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode("utf-8", "surrogateescape")))
     build_args = {**platform_args(platform), **build_args}
     result = Analysis()
@@ -213,6 +221,7 @@ def analysed_args(dockerfile_text: str, build_args: Mapping[str, str]) -> dict[s
     """
     if not build_args:
         return {}
+    dockerfile_text = without_bom(dockerfile_text)
     if _ESCAPE_DIRECTIVE.search(dockerfile_text):
         return dict(build_args)
     names: set[str] = {"BUILDKIT_SYNTAX"}  # names a frontend whatever the Dockerfile says

@@ -171,8 +171,8 @@ class FakeBuilder(RuntimeBuilder):
             )
         flags = parse_flags(extra_build_args or [])
         dockerfile = os.path.join(path, flags.dockerfile or "Dockerfile")
-        try:
-            with open(dockerfile, encoding="utf-8", errors="replace") as fh:
+        try:  # utf-8-sig: a byte-order mark is dropped, as the engines drop it
+            with open(dockerfile, encoding="utf-8-sig", errors="replace") as fh:
                 text = fh.read()
         except OSError:
             text = ""  # a builder that needs no Dockerfile (or a test without a context)
