@@ -92,11 +92,21 @@ def test_keep_newest_spares_and_ages(tmp_path: Path) -> None:
     keep_newest(tmp_path / "missing", keep=0, select=lambda name: True)  # no directory: nothing to do
 
 
-def test_a_byte_order_mark_hides_no_instruction() -> None:
-    """Windows editors write one; BuildKit and Buildah drop it. Kept, the first line would
-    read as an unknown instruction and its base image would go untracked (a base image
-    moved under its tag would then not rebuild: test_noop_docker.py)."""
-    for text in ("\ufeffFROM busybox:1\nCOPY --from=tools:2 /t /t\n", "\ufeffARG B=busybox:1\nFROM $B\n"):
-        assert analyse(text, {}) == analyse(text.removeprefix("\ufeff"), {})
-        assert analyse(text, {}).images[0] == "busybox:1"
-    assert analyse_cached("\ufeffFROM busybox:1\n", {}).images == ["busybox:1"]
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A byte-order mark (Windows editors write one), which BuildKit and Buildah drop.
+        "\ufeffFROM busybox:1\nCOPY --from=tools:2 /t /t\n",
+        "\ufeffARG B=busybox:1\nFROM $B\nCOPY --from=tools:2 /t /t\n",
+        # Empty lines inside a continued instruction, which BuildKit skips (after a comment too).
+        "FROM \\\n\n  busybox:1\nCOPY \\\n   \n  --from=tools:2 /t /t\n",
+        "FROM \\\n# the base\n\n  busybox:1\nCOPY --from=tools:2 /t /t\n",
+        "# escape=`\nFROM `\n\n  busybox:1\nCOPY --from=tools:2 /t /t\n",
+    ],
+)
+def test_what_the_engines_skip_hides_no_instruction(text: str) -> None:
+    """Kept, a byte-order mark or an empty continued line ended or hid an instruction for
+    the parser: a base image went untracked (a base moved under its tag was then reused
+    stale: test_noop_docker.py::test_from_image_retagged_rebuilds)."""
+    assert analyse(text, {}).images == ["busybox:1", "tools:2"]
+    assert analyse_cached(text, {}).images == ["busybox:1", "tools:2"]

@@ -128,18 +128,19 @@ def test_an_ignore_file_the_client_reads_otherwise_turns_the_skip_off(
 
 
 @pytest.mark.parametrize(
-    "head",
+    "template",
     [
-        "",
-        # A byte-order mark (Windows editors write one) that the engine drops: the analysis
-        # must drop it too, or the first instruction (and so the base image) goes unseen.
-        pytest.param("\ufeff", id="byte-order-mark"),
+        "ARG BASE={base}\nFROM $BASE\nCOPY app.txt /\n",
+        # A byte-order mark (Windows editors write one) and an empty line inside a continued
+        # FROM: the engines skip both, and so must the analysis, or the base goes unseen.
+        pytest.param("\ufeffARG BASE={base}\nFROM $BASE\nCOPY app.txt /\n", id="byte-order-mark"),
+        pytest.param("FROM \\\n\n  {base}\nCOPY app.txt /\n", id="empty-line-in-continued-from"),
     ],
 )
 def test_from_image_retagged_rebuilds(
-    images: h.Images, context: Path, base_image: str, tmp_path: Path, head: str
+    images: h.Images, context: Path, base_image: str, tmp_path: Path, template: str
 ) -> None:
-    (context / "Dockerfile").write_text(f"{head}ARG BASE={base_image}\nFROM $BASE\nCOPY app.txt /\n", encoding="utf-8")
+    (context / "Dockerfile").write_text(template.format(base=base_image), encoding="utf-8")
     assert not h.build(images, context).cached
     assert h.build(images, context).cached
     other = tmp_path / "other"

@@ -86,11 +86,12 @@ def check_target(dockerfile: str, target: str) -> None:
         return
     from dockerfile_parse import DockerfileParser
 
+    from rtbuild.enginekit._inputs import parser_text
+
     try:
-        with open(dockerfile, "rb") as handle:
-            text = handle.read()
-        # A leading byte-order mark (the engines drop it) would hide the first FROM.
-        parser = DockerfileParser(fileobj=io.BytesIO(text.removeprefix(b"\xef\xbb\xbf")))
+        with open(dockerfile, encoding="utf-8", errors="surrogateescape") as handle:
+            text = parser_text(handle.read())  # as the engines read it: no FROM hidden
+        parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape")))
         structure = parser.structure
     except (OSError, ValueError):
         return  # the engine reads it and reports what is wrong

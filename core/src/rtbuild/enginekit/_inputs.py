@@ -33,7 +33,7 @@ _DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
 #: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "5"
+ANALYSIS_VERSION = "6"
 
 
 class ImageInspector(Protocol):
@@ -70,6 +70,27 @@ def without_bom(dockerfile_text: str) -> str:
     drop: kept, it hides the first instruction (a ``FROM``, so its base image) from the
     parser, and a base image moved under its tag would not be noticed."""
     return dockerfile_text[1:] if dockerfile_text.startswith("\ufeff") else dockerfile_text
+
+
+def parser_text(dockerfile_text: str) -> str:
+    """The Dockerfile as the engines read it, for ``dockerfile-parse``: no byte-order mark,
+    and no empty line inside a continued instruction. BuildKit skips those (``FROM \\``,
+    an empty line, ``base:1`` is ``FROM base:1``); dockerfile-parse ends the instruction
+    there, and the base image would go unseen. Comment lines keep a continuation going, as
+    in the engines; dockerfile-parse already reads those right."""
+    text = without_bom(dockerfile_text)
+    match = _ESCAPE_CHAR.search(text)
+    escape = match.group(1) if match else "\\"
+    out: list[str] = []
+    continued = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if not stripped and continued:
+            continue
+        out.append(line)
+        if stripped and not stripped.startswith("#"):
+            continued = stripped.endswith(escape)
+    return "".join(out)
 
 
 def platform_args(platform: str | None) -> dict[str, str]:
@@ -128,7 +149,7 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
 
     from dockerfile_parse import DockerfileParser
 
-    dockerfile_text = without_bom(dockerfile_text)
+    dockerfile_text = parser_text(dockerfile_text)
     parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode("utf-8", "surrogateescape")))
     build_args = {**platform_args(platform), **build_args}
     result = Analysis()
@@ -203,6 +224,8 @@ def _json_sources(value: str) -> list[str]:
 #: images, ADD sources, and ``--from=`` / ``--mount=...,from=`` sources (ONBUILD for safety).
 _ANALYSED_LINE = re.compile(r"^\s*(?:ARG|FROM|ADD|ONBUILD)\b|--from|--mount", re.IGNORECASE)
 _ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=", re.IGNORECASE | re.MULTILINE)
+#: The continuation character an ``escape`` directive names (``\\`` without one).
+_ESCAPE_CHAR = re.compile(r"^\s*#\s*escape\s*=\s*([\\`])\s*$", re.IGNORECASE | re.MULTILINE)
 #: Any reference, defaults included (``${A:-$B}`` names both A and B).
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 #: Dockerfile analyses kept in the cache (the newest by write time).
