@@ -120,3 +120,31 @@ def test_build_many_entries_for_one_tag_build_once(images: h.Images, isolated_di
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert report["counts"] == {"ok": 8, "failed": 0, "skipped": 0, "cached": 7}
     assert len({b["result"]["details"]["image_id"] for b in report["builds"]}) == 1
+
+
+def test_progress_of_concurrent_builds_names_the_build_on_every_line(
+    images: h.Images, isolated_dirs: Path, tmp_path: Path
+) -> None:
+    """With -j 2, the engine's step lines of two builds interleave: each one, the plain
+    'rtbuild: step: ...' lines included, says which build it belongs to."""
+    entries = [
+        {
+            "name": f"b{i}",
+            "path": str(make_context(tmp_path, f"p{i}", small_dockerfile(i))),
+            "tags": [images.tag(f"p{i}")],
+        }
+        for i in range(2)
+    ]
+    proc = rtbuild("build-many", str(write_file(tmp_path / "images.toml", entries)), "--jobs", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for i in range(2):
+        info = h.inspect(images.cli, images.tag(f"p{i}"))
+        assert info is not None
+        images.ids.add(info["Id"])
+    lines = proc.stderr.splitlines()
+    steps = [line for line in lines if "step" in line and line.startswith("rtbuild: ")]
+    for i in range(2):
+        assert f"rtbuild: [b{i}] step: COPY nonce /nonce" in steps, proc.stderr[-3000:]
+    unnamed = [line for line in steps if not line.startswith(("rtbuild: [b0] ", "rtbuild: [b1] "))]
+    assert unnamed == []
+    assert [line for line in lines if line.startswith("#")] == []  # engine lines are prefixed too

@@ -43,6 +43,8 @@ class PlainReporter(Reporter):
             index, total = fields.get("index"), fields.get("total")
             counter = f" {index}/{total}" if index is not None and total is not None else ""
             message = f"step{counter}: {fields['step']}"
+            if fields.get("build"):  # one of build-many's concurrent builds: say which
+                message = f"[{fields['build']}] {message}"
         if message:
             print(f"rtbuild: {message}", file=self._stream or sys.stderr, flush=True)
 
