@@ -126,6 +126,31 @@ def test_repeated_first_tags_get_numbered_names(project: Path) -> None:
     assert [e.name for e in entries] == ["same:1#1", "same:1#2", "same:1#3", "x:1"]
 
 
+def test_a_tag_two_entries_give_to_different_builds_is_refused(project: Path) -> None:
+    """Under --jobs the tag would name whichever build finished last, and the other
+    entry's result an image the tag no longer names; entries building the same thing
+    (the same request, tags apart) may share a tag: the build lock makes that one build."""
+    shared = [{"path": "a", "tags": ["app:1", "app:latest"]}, {"path": "a", "tags": ["app:latest"]}]
+    assert [e.request.tags for e in parse_batch({"build": shared}, "images.toml", project)] == [
+        ["app:1", "app:latest"],
+        ["app:latest"],
+    ]
+    conflicts = [
+        ({"path": "b"}, "path"),
+        ({"path": "a", "build_args": {"V": "2"}}, "build_args"),
+        ({"path": "a", "platform": "linux/arm64", "target": "t"}, "platform, target"),
+    ]
+    for second, differ in conflicts:
+        document = {"build": [{"name": "api", "path": "a", "tags": ["app:1"]}, {**second, "tags": ["x:1", "app:1"]}]}
+        with pytest.raises(ConfigError) as info:
+            parse_batch(document, "images.toml", project)
+        assert str(info.value).startswith(
+            f"images.toml: build entry 2 (x:1): tag 'app:1' is also a tag of build entry 1 (api), "
+            f"which builds something else (differing in: {differ})"
+        )
+        assert info.value.step == "read build-many file" and info.value.hint and info.value.exit_code == 2
+
+
 @pytest.mark.parametrize(
     ("document", "expected"),
     [

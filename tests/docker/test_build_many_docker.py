@@ -148,3 +148,25 @@ def test_progress_of_concurrent_builds_names_the_build_on_every_line(
     unnamed = [line for line in steps if not line.startswith(("rtbuild: [b0] ", "rtbuild: [b1] "))]
     assert unnamed == []
     assert [line for line in lines if line.startswith("#")] == []  # engine lines are prefixed too
+
+
+def test_one_tag_for_two_different_builds_is_refused_before_building(
+    images: h.Images, isolated_dirs: Path, tmp_path: Path
+) -> None:
+    """Two contexts under one tag: with -j 2 the tag ended on whichever build finished
+    last, and the other entry's result (exit 0) named an image the tag no longer held."""
+    entries = [
+        {
+            "path": str(make_context(tmp_path, f"c{i}", small_dockerfile(i))),
+            "tags": [images.tag(f"own{i}"), images.tag()],
+        }
+        for i in range(2)
+    ]
+    proc = rtbuild("build-many", str(write_file(tmp_path / "images.toml", entries)), "--jobs", "2", "--json")
+    assert proc.returncode == 2, proc.stdout
+    error = json.loads(proc.stdout)
+    assert error["error"] == "ConfigError" and error["step"] == "read build-many file"
+    assert f"tag {images.tag()!r} is also a tag of build entry 1" in error["message"]
+    assert "differing in: path" in error["message"]
+    for name in ("own0", "own1", "latest"):
+        assert h.inspect(images.cli, images.tag(name)) is None  # nothing was built

@@ -6,6 +6,7 @@ build request. Running them is :mod:`rtbuild._framework.batch`'s job.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,6 +131,7 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
         raise _error(source, "top level", "'build' must be a non-empty list of builds ([[build]] tables in TOML)")
 
     entries: list[BatchEntry] = []
+    labels: list[str] = []
     explicit_names: set[str] = set()
     for index, raw in enumerate(builds, start=1):
         label = _label(index, raw)
@@ -181,8 +183,37 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
             cache_to=list(merged.get("cache_to", [])),
         )
         entries.append(BatchEntry(index, name or "", request))
+        labels.append(label)
+    _refuse_shared_tags(entries, labels, source)
     _name_unnamed(entries, explicit_names)
     return entries
+
+
+def _refuse_shared_tags(entries: Sequence[BatchEntry], labels: Sequence[str], source: str) -> None:
+    """A tag two entries give to different builds would name whichever finished last (a
+    race under --jobs), and the other entry's result would name an image it no longer
+    has. Entries that build the same thing may share tags: the build lock makes that one
+    build."""
+    owners: dict[str, int] = {}
+    for position, entry in enumerate(entries):
+        for tag in entry.request.tags:
+            first = owners.setdefault(tag, position)
+            if first == position:
+                continue
+            other = entries[first].request
+            differ = [
+                f.name
+                for f in dataclasses.fields(BuildRequest)
+                if f.name != "tags" and getattr(other, f.name) != getattr(entry.request, f.name)
+            ]
+            if differ:
+                raise ConfigError(
+                    f"{source}: {labels[position]}: tag {tag!r} is also a tag of {labels[first]}, "
+                    f"which builds something else (differing in: {', '.join(differ)}): "
+                    "the tag would name whichever build finished last",
+                    step=STEP,
+                    hint="give each build its own tags (entries that build the same thing may share them)",
+                )
 
 
 def _label(index: int, raw: Any) -> str:
