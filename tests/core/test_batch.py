@@ -135,7 +135,7 @@ def test_a_tag_two_entries_give_to_different_builds_is_refused(project: Path) ->
         ["app:1", "app:latest"],
         ["app:latest"],
     ]
-    conflicts = [
+    conflicts: list[tuple[dict[str, Any], str]] = [
         ({"path": "b"}, "path"),
         ({"path": "a", "build_args": {"V": "2"}}, "build_args"),
         ({"path": "a", "platform": "linux/arm64", "target": "t"}, "platform, target"),
