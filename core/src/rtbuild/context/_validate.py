@@ -86,7 +86,7 @@ def check_target(dockerfile: str, target: str) -> None:
         return
     from dockerfile_parse import DockerfileParser
 
-    from rtbuild.enginekit._inputs import parser_text
+    from rtbuild.enginekit._dockerfile_text import parser_text
 
     try:
         with open(dockerfile, encoding="utf-8", errors="surrogateescape") as handle:

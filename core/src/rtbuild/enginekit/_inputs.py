@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rtbuild.enginekit._digestkey import digest_key
+from rtbuild.enginekit._dockerfile_text import parser_text, without_bom
 
 DIGEST_LABEL = "org.rtbuild.input-digest"
 DIGEST_VERSION = "2"
@@ -63,34 +64,6 @@ class Analysis:
     #: Why the digest cannot see everything the build fetches (``ADD <url>``, a ``# syntax``
     #: frontend, ...); non-empty turns the no-op skip off.
     remote: list[str] = field(default_factory=list)
-
-
-def without_bom(dockerfile_text: str) -> str:
-    """The Dockerfile without a leading UTF-8 byte-order mark, which BuildKit and Buildah
-    drop: kept, it hides the first instruction (a ``FROM``, so its base image) from the
-    parser, and a base image moved under its tag would not be noticed."""
-    return dockerfile_text[1:] if dockerfile_text.startswith("\ufeff") else dockerfile_text
-
-
-def parser_text(dockerfile_text: str) -> str:
-    """The Dockerfile as the engines read it, for ``dockerfile-parse``: no byte-order mark,
-    and no empty line inside a continued instruction. BuildKit skips those (``FROM \\``,
-    an empty line, ``base:1`` is ``FROM base:1``); dockerfile-parse ends the instruction
-    there, and the base image would go unseen. Comment lines keep a continuation going, as
-    in the engines; dockerfile-parse already reads those right."""
-    text = without_bom(dockerfile_text)
-    match = _ESCAPE_CHAR.search(text)
-    escape = match.group(1) if match else "\\"
-    out: list[str] = []
-    continued = False
-    for line in text.splitlines(keepends=True):
-        stripped = line.strip()
-        if not stripped and continued:
-            continue
-        out.append(line)
-        if stripped and not stripped.startswith("#"):
-            continued = stripped.endswith(escape)
-    return "".join(out)
 
 
 def platform_args(platform: str | None) -> dict[str, str]:
@@ -224,8 +197,6 @@ def _json_sources(value: str) -> list[str]:
 #: images, ADD sources, and ``--from=`` / ``--mount=...,from=`` sources (ONBUILD for safety).
 _ANALYSED_LINE = re.compile(r"^\s*(?:ARG|FROM|ADD|ONBUILD)\b|--from|--mount", re.IGNORECASE)
 _ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=", re.IGNORECASE | re.MULTILINE)
-#: The continuation character an ``escape`` directive names (``\\`` without one).
-_ESCAPE_CHAR = re.compile(r"^\s*#\s*escape\s*=\s*([\\`])\s*$", re.IGNORECASE | re.MULTILINE)
 #: Any reference, defaults included (``${A:-$B}`` names both A and B).
 _REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 #: Dockerfile analyses kept in the cache (the newest by write time).
