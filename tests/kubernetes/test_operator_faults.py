@@ -119,3 +119,51 @@ def test_a_missing_namespace_or_an_unreachable_api_creates_nothing_and_says_only
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "is unreachable" in proc.stderr, proc.stderr[-3000:]
     assert "could not delete" not in proc.stderr and "kubectl delete" not in proc.stderr, proc.stderr[-3000:]
+
+
+def _no_pod_build(cluster: Any, tmp_path: Path, **settings: object) -> tuple[Any, float]:
+    import subprocess
+    import time
+
+    context = tmp_path / "ctx"
+    context.mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY a /a\n")
+    (context / "a").write_text("a\n")
+    config = write_config(tmp_path / "rtbuild.toml", Path(cluster.kubeconfig_path), skip_unchanged=False, **settings)
+    env = clean_env(RTBUILD_CONFIG=str(config), HOME=str(tmp_path))
+    started = time.monotonic()
+    proc: subprocess.CompletedProcess[str] = rtbuild(
+        "build", str(context), "--builder", "kubernetes", "-t", "127.0.0.1:9/team/nopod:1", "--json",
+        cwd=tmp_path, env=env, timeout=300,
+    )  # fmt: skip
+    return proc, time.monotonic() - started
+
+
+def test_a_pod_that_admission_refuses_fails_at_once_with_the_reason(cluster: Any, tmp_path: Path) -> None:
+    """Pod Security refuses the privileged build pod: the Job exists, its controller gets
+    FailedCreate Events and never a pod. rtbuild waited, silent, for the Job's whole deadline."""
+    cluster.faults.refuse_pods(
+        'violates PodSecurity "baseline:latest": privileged (container "build" must not set'
+        " securityContext.privileged=true)"
+    )
+    proc, took = _no_pod_build(cluster, tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    error = json.loads(proc.stdout)
+    assert error["error"] == "PodRefusedError" and error["step"] == "create build pod", error
+    assert "violates PodSecurity" in error["message"] and "Pod Security level" in error["hint"], error
+    assert took < 30, f"{took:.1f}s"
+    cluster.wait_for(lambda: cluster.list("jobs") == [] and cluster.list("pods") == [], timeout=30)
+
+
+def test_a_quota_that_never_frees_up_is_named_when_the_deadline_passes(cluster: Any, tmp_path: Path) -> None:
+    """A quota may free up, so rtbuild waits, but says so at once, and the deadline's error names
+    the quota, not a slow build; it comes with the Job's deadline, not rtbuild's 60 s later."""
+    cluster.faults.refuse_pods("exceeded quota: compute, requested: memory=1Gi, used: memory=8Gi, limited: memory=8Gi")
+    proc, took = _no_pod_build(cluster, tmp_path, active_deadline_seconds=6)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "the build pod cannot be created yet: exceeded quota" in proc.stderr, proc.stderr[-3000:]
+    error = json.loads(proc.stdout)
+    assert error["error"] == "DeadlineExceededError" and "without a pod" in error["message"], error
+    assert "exceeded quota" in error["message"] and "resourcequota" in error["hint"], error
+    assert took < 6 + 30, f"{took:.1f}s"
+    cluster.wait_for(lambda: cluster.list("jobs") == [], timeout=30)

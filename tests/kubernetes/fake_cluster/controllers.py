@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 from typing import Any
 
 from .events import record_event
@@ -18,6 +19,7 @@ from .store import Store, now
 
 Obj = dict[str, Any]
 RETRY_DELAY = 0.2  # the real controller backs off 10 s, 20 s, ...; tests want it quick
+REFUSED_RETRY = 1.0  # a pod create admission refused is retried (the real controller backs off too)
 
 
 def _condition(type_: str, reason: str | None = None, message: str | None = None) -> Obj:
@@ -40,6 +42,9 @@ class JobController:
     def __init__(self, store: Store, kubelet: Kubelet) -> None:
         self.store, self.kubelet = store, kubelet
         self.timers: dict[str, list[asyncio.TimerHandle | asyncio.Task[None]]] = {}
+        #: When set, admission refuses every pod the controller creates with this reason (Pod
+        #: Security, a quota, a webhook): a FailedCreate Event on the Job, and no pod, retried.
+        self.refuse_pods: str | None = None
         kubelet.on_pod_finished.append(self._pod_finished)
 
     # -- jobs --------------------------------------------------------------------------
@@ -77,6 +82,12 @@ class JobController:
             }
         ]
         pod: Obj = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec", {})}
+        if self.refuse_pods:
+            attempt = f"{name}-{secrets.token_hex(3)[:5]}"
+            message = f'Error creating: pods "{attempt}" is forbidden: {self.refuse_pods}'
+            record_event(self.store, job, "FailedCreate", message, "Warning", "job-controller")
+            asyncio.get_running_loop().call_later(REFUSED_RETRY, self._start_pod, namespace, name)
+            return
         prepare_pod(pod)
         pod = self.store.create("pods", namespace, pod)
         record_event(

@@ -88,6 +88,12 @@ class Faults:
         with self._lock:
             self._lost_answers.append((verb, resource))
 
+    def refuse_pods(self, message: str | None) -> None:
+        """Admission refuses every pod a Job's controller creates, e.g. ``violates PodSecurity
+        "baseline:latest": privileged (...)`` or ``exceeded quota: ...``: the Job gets FailedCreate
+        Events and no pod, as on a real cluster. ``None`` lets pods through again."""
+        self._cluster.jobs.refuse_pods = message
+
     def drop_watches(self, abrupt: bool = False) -> int:
         """End every open watch now; ``abrupt`` resets the connection instead. Returns how many."""
         return self._cluster.call(self._cluster.end_watches(abrupt))
@@ -111,6 +117,9 @@ class Faults:
             self._lost_answers.clear()
             self.unauthorized = False
             self.latency = 0.0
+        jobs = getattr(self._cluster, "jobs", None)
+        if jobs is not None:
+            jobs.refuse_pods = None
 
     # -- used by the server ------------------------------------------------------------
     def take_exec_break(self) -> int | None:

@@ -6,9 +6,12 @@ Every failure is an :class:`rtbuild.AgentRuntimeBuildError` with the step, the e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtbuild import AgentRuntimeBuildError, BuildFailedError, ConfigError, EngineUnavailableError, PushError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 TAIL = 20
 
@@ -56,6 +59,10 @@ class RunStepFailedError(KubernetesBuildError):
 
 class ContainerRuntimeError(KubernetesBuildError):
     """The OCI runtime in the build pod could not start a step's process (a transient fault of the node)."""
+
+
+class PodRefusedError(KubernetesBuildError):
+    """The cluster refused to create the Job's pod (Pod Security admission, a webhook, an invalid spec)."""
 
 
 class EvictedError(KubernetesBuildError):
@@ -210,7 +217,22 @@ def unschedulable_error(message: str, pod: str, selector: dict[str, str]) -> Uns
     )
 
 
-def deadline_error(seconds: int, lines: list[str]) -> DeadlineExceededError:
+def deadline_error(seconds: int, lines: list[str], no_pod: list[str] | None = None) -> DeadlineExceededError:
+    """``no_pod``: why the Job could not create its pod (FailedCreate reasons), when it never had one."""
+    if no_pod:
+        return DeadlineExceededError(
+            f"the build Job exceeded its deadline of {seconds}s without a pod: the cluster did not create it"
+            f" ({no_pod[-1]})",
+            step="create build pod",
+            log_tail=no_pod[-TAIL:],
+            hint=(
+                "free or raise the namespace's quota (`kubectl describe resourcequota`), or lower"
+                " [builders.kubernetes] requests and limits"
+                if "quota" in no_pod[-1]
+                else "the Job's Events say why (`kubectl describe job`); fix that, then build again"
+            ),
+            blame="cluster capacity",
+        )
     return DeadlineExceededError(
         f"the build Job exceeded its deadline of {seconds}s and was stopped",
         step=_failed_step(lines),
@@ -265,6 +287,31 @@ def auth_error(verb: str, resource: str, code: int, message: str, namespace: str
     )
 
 
+def pod_refused_error(message: str, job: str, settings: Settings) -> tuple[PodRefusedError | None, str]:
+    """A FailedCreate Event's message: the error when the refusal is final, and the reason (the
+    message without the attempt's pod name, the same on every retry)."""
+    reason = message.split(" is forbidden: ", 1)[-1] if " is forbidden: " in message else message
+    final = (" is forbidden: " in message and "exceeded quota" not in message) or " is invalid: " in message
+    if not final:
+        return None, reason
+    if "PodSecurity" in message:
+        hint = (
+            f"the namespace's Pod Security level refuses privilege = {settings.privilege!r}: label the namespace"
+            " (pod-security.kubernetes.io/enforce=privileged), build in a namespace that allows it, or pick"
+            " another privilege mode (docs/builders/kubernetes.md, 'Privilege modes')"
+        )
+    else:
+        hint = f"an admission controller or the pod spec is at fault; `kubectl describe job {job}` shows the Events"
+    error = PodRefusedError(
+        f"the cluster refused to create the build pod of Job {job}: {message.removeprefix('Error creating: ')}",
+        step="create build pod",
+        log_tail=[message],
+        hint=hint,
+        blame="cluster configuration",
+    )
+    return error, reason
+
+
 def pod_deleted_error(pod: dict[str, Any], what: str, lines: list[str]) -> KubernetesBuildError:
     return KubernetesBuildError(
         f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
@@ -284,6 +331,7 @@ __all__ = [
     "EvictedError",
     "KubernetesBuildError",
     "OutOfMemoryError",
+    "PodRefusedError",
     "RunStepFailedError",
     "StepImagePullError",
     "StepPushError",
@@ -295,6 +343,7 @@ __all__ = [
     "mark_no_effect",
     "namespace_missing_error",
     "pod_deleted_error",
+    "pod_refused_error",
     "terminated_error",
     "unschedulable_error",
     "waiting_error",

@@ -24,6 +24,7 @@ from .failures import (
     deadline_error,
     had_no_effect,
     pod_deleted_error,
+    pod_refused_error,
     terminated_error,
     unschedulable_error,
     waiting_error,
@@ -45,6 +46,8 @@ from .settings import Settings
 T = TypeVar("T")
 #: Extra wait beyond activeDeadlineSeconds before rtbuild gives up on the cluster itself.
 GRACE_S = 60
+#: While the Job has no pod, how often its state and FailedCreate Events are read.
+NO_POD_CHECK_S = 5.0
 
 
 @dataclass
@@ -91,6 +94,8 @@ class JobRun:
         self.cancelled = threading.Event()
         #: Set once the Job has succeeded: a later cancel leaves it (and its pod's log) to its TTL.
         self.succeeded = threading.Event()
+        #: Reasons already reported for a Job that cannot create its pod yet (FailedCreate), in order.
+        self.warned: list[str] = []
 
     # --- the whole run -----------------------------------------------------------------
 
@@ -205,6 +210,9 @@ class JobRun:
                 if ready(pod):
                     return pod
             self._check_job()
+            if not pods:
+                self._check_no_pod()
+            checked = time.monotonic()
             # Closed here, not when garbage collected: a Ctrl-C that lands while a dropped
             # generator is finalised is printed and swallowed by Python, and the build runs on.
             with contextlib.closing(self.client.watch_pods(self.selector, version)) as events:
@@ -213,7 +221,10 @@ class JobRun:
                     if kind == TICK:  # nothing happened for a while: only the deadline can have
                         if time.monotonic() > self.deadline:
                             break
+                        if not pods and time.monotonic() - checked > NO_POD_CHECK_S:
+                            break  # still no pod: list again, and read the Job and its Events
                         continue
+                    pods = pods or [pod]
                     if kind == "DELETED":
                         self._check_job()
                         raise pod_deleted_error(pod, what, self.lines)
@@ -223,7 +234,7 @@ class JobRun:
                     if time.monotonic() > self.deadline:
                         break
             if time.monotonic() > self.deadline:
-                raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+                raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
             time.sleep(0.2)  # the watch ended (dropped, or the server's timeout): list again
 
     def _check_job(self) -> None:
@@ -231,13 +242,33 @@ class JobRun:
         for condition in ((job or {}).get("status") or {}).get("conditions") or []:
             failed = condition.get("type") == "Failed" and condition.get("status") == "True"
             if failed and condition.get("reason") == "DeadlineExceeded":
-                raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+                raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
+
+    def _check_no_pod(self) -> None:
+        """The Job has no pod: the job controller's FailedCreate Events say why. Admission
+        refused it (Pod Security, a webhook, an invalid spec) raises at once; a quota (which may
+        free up) or a passing fault is one warning per reason while the wait goes on."""
+        try:
+            events = self.client.events(self.plan.job_name)
+        except Exception:  # events are advice: without them the Job's deadline still ends the wait
+            return
+        for event in sorted(events, key=lambda e: str(e.get("lastTimestamp") or "")):
+            if event.get("reason") != "FailedCreate":
+                continue
+            error, reason = pod_refused_error(str(event.get("message") or ""), self.plan.job_name, self.settings)
+            if error is not None:
+                raise error
+            if reason not in self.warned:
+                self.warned.append(reason)
+                get_reporter().event(
+                    "warning", job=self.plan.job_name, message=f"the build pod cannot be created yet: {reason}"
+                )
 
     def _check(self, pod: dict[str, Any]) -> None:
         name = pod.get("metadata", {}).get("name", "?")
         status = pod.get("status") or {}
         if status.get("reason") == "DeadlineExceeded":
-            raise deadline_error(self.settings.active_deadline_seconds, self.lines)
+            raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
         if status.get("reason") == "Evicted":
             raise EvictedError(
                 f"the node evicted the build pod {name}: {status.get('message', '')}",
