@@ -211,3 +211,65 @@ def test_lock_of_a_killed_holder_is_taken_over(images: h.Images, context: Path, 
     holder.wait()
     assert waiter.wait(timeout=300) == 0
     assert h.inspect(images.cli, images.tag()) is not None
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:  # the test failed: do not leave it (and its build) running
+        proc.kill()
+        proc.wait()
+
+
+def test_build_many_ctrl_c_starts_no_build_that_waited_for_the_tag(
+    images: h.Images, context: Path, isolated_dirs: Path
+) -> None:
+    """Two entries for one tag: the second waits for the first's lock. Ctrl-C stopped the
+    first, and the second then took the lock and ran a whole new build (its 300 s RUN)
+    after the user's Ctrl-C."""
+    (isolated_dirs / "TMPDIR").mkdir(exist_ok=True)
+    (context / "Dockerfile").write_text(SLEEPER)
+    batch = isolated_dirs / "many.toml"
+    nonce = uuid.uuid4().hex
+    entry = f'[[build]]\npath = "{context}"\ntags = ["{images.tag()}"]\nbuild_args = {{NONCE = "{nonce}"}}\n'
+    batch.write_text(entry * 2)
+    proc = _start(["build-many", str(batch), "-j", "2"], isolated_dirs)
+    try:
+        lines = _wait_for_line(proc, "started-sleeping")
+        deadline = time.monotonic() + 30
+        while not any("waiting for the build of" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any(f"waiting for the build of {images.tag()} in progress (in this process)" in x for x in lines)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        _stop(proc)
+    assert sum("started-sleeping" in line and "RUN" not in line for line in lines) == 1
+    assert _settled(images.cli, [images.tag()]) == []
+    assert os.listdir(isolated_dirs / "TMPDIR") == []
+    assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")
+
+
+def test_build_many_ctrl_c_ends_a_wait_for_another_process_lock(
+    images: h.Images, context: Path, isolated_dirs: Path
+) -> None:
+    """A build-many entry waiting for a tag another process builds: Ctrl-C waited for that
+    process to finish (the worker thread sat in flock, which no signal reaches)."""
+    holder = _holder(images.tag())
+    proc = _start(["build-many", str(_one_entry_file(isolated_dirs, context, images.tag()))], isolated_dirs)
+    try:
+        _wait_for_line(proc, f"waiting for the build of {images.tag()} in progress (pid {holder.pid})")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        assert time.monotonic() - started < 10
+        assert holder.poll() is None  # the holder's lock is its own business
+    finally:
+        _stop(proc)
+        holder.kill()
+        holder.wait()
+    assert h.inspect(images.cli, images.tag()) is None
+
+
+def _one_entry_file(directory: Path, context: Path, tag: str) -> Path:
+    batch = directory / "one.toml"
+    batch.write_text(f'[[build]]\npath = "{context}"\ntags = ["{tag}"]\n')
+    return batch

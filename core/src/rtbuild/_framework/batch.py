@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rtbuild._framework.batchfile import BatchEntry, load_batch_file, parse_batch, requests_from
+from rtbuild._framework.interrupts import cancel_scope
 from rtbuild._framework.progress import Reporter, get_reporter, use_reporter
 from rtbuild.builder import BuildResult
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError
@@ -195,9 +196,13 @@ def run_batch(
     started = time.perf_counter()
     parent.event("batch_started", total=total, jobs=jobs, message=f"{total} builds, {jobs} at a time")
     pool = ThreadPoolExecutor(max_workers=min(jobs, max(total, 1)), thread_name_prefix="rtbuild-build")
+    interrupted = threading.Event()
     try:
-        # Each task runs in a copy of this context, so the reporter chosen here applies.
-        futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
+        # Each task runs in a copy of this context, so the reporter chosen here applies,
+        # and so does the cancel scope: on Ctrl-C a build waiting for a tag's lock gives
+        # up, and one about to start its engine build does not start it.
+        with cancel_scope(interrupted):
+            futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
     except BaseException:
         # Ctrl-C/SIGTERM: start nothing more, and stop the running builds (they run in
@@ -205,6 +210,7 @@ def run_batch(
         from rtbuild._framework.interrupts import cancel_all
 
         stop.set()
+        interrupted.set()
         cancel_all()
         pool.shutdown(wait=True, cancel_futures=True)
         raise

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import contextvars
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 _lock = threading.Lock()
@@ -37,6 +38,43 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class Cancelled(KeyboardInterrupt):
+    """Raised in a worker thread whose run was cancelled (:func:`raise_if_cancelled`)."""
+
+
+#: The event that says "this run was cancelled", for the threads working for it.
+_scope: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("rtbuild_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancel_scope(event: threading.Event) -> Iterator[threading.Event]:
+    """Code run in this context (and in copies of it: ``build-many``'s worker threads) is
+    cancelled once ``event`` is set: lock waits give up, no engine build starts."""
+    token = _scope.set(event)
+    try:
+        yield event
+    finally:
+        _scope.reset(token)
+
+
+def cancellable() -> bool:
+    """Whether this context belongs to a run that can be cancelled from another thread
+    (blocking waits then poll :func:`raise_if_cancelled` instead of blocking for good)."""
+    return _scope.get() is not None
+
+
+def cancelled() -> bool:
+    """Whether this context's run was cancelled."""
+    event = _scope.get()
+    return event is not None and event.is_set()
+
+
+def raise_if_cancelled() -> None:
+    """Raise :class:`Cancelled` when this context's run was cancelled."""
+    if cancelled():
+        raise Cancelled("cancelled")
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
@@ -109,4 +147,14 @@ def cancel_all() -> None:
             callback()
 
 
-__all__ = ["Terminated", "cancel_all", "install", "on_cancel"]
+__all__ = [
+    "Cancelled",
+    "Terminated",
+    "cancel_all",
+    "cancel_scope",
+    "cancellable",
+    "cancelled",
+    "install",
+    "on_cancel",
+    "raise_if_cancelled",
+]

@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from rtbuild._framework.interrupts import cancellable, raise_if_cancelled
 from rtbuild._framework.paths import cache_dir
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError
 
@@ -106,17 +107,32 @@ def _record_owner(fd: int, tag: str) -> None:
 
 def _flock(fd: int, deadline: float | None) -> bool:
     """Take the exclusive flock on ``fd`` before ``deadline`` (``None``: wait as long as it takes)."""
-    if deadline is None:
+    if deadline is None and not cancellable():
         fcntl.flock(fd, fcntl.LOCK_EX)  # interrupted by Ctrl-C like any blocking call
         return True
+    # A worker thread of build-many never sees Ctrl-C: it polls, and gives up when cancelled.
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            if time.monotonic() >= deadline:
+            raise_if_cancelled()
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
             time.sleep(_POLL_S)
+
+
+def _acquire(lock: threading.Lock, deadline: float | None) -> bool:
+    """``lock.acquire`` until ``deadline``; in slices when the run can be cancelled."""
+    if not cancellable():
+        return lock.acquire(timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic()))
+    while True:
+        left = _POLL_S if deadline is None else min(_POLL_S, max(0.0, deadline - time.monotonic()))
+        if lock.acquire(timeout=left):
+            return True
+        raise_if_cancelled()
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
 
 
 def _unusable(path: Path, exc: OSError) -> ConfigError:
@@ -182,7 +198,7 @@ def _hold_one(lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout
     thread_lock = _thread_lock(str(lock_path))
     if not thread_lock.acquire(blocking=False):
         wait(" (in this process)")
-        if not thread_lock.acquire(timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic())):
+        if not _acquire(thread_lock, deadline):
             raise _timeout_error(tag, timeout, holder)
     try:
         with _hold_file(lock_path, tag, wait, deadline) as taken:
@@ -231,6 +247,7 @@ def build_lock(
     with contextlib.ExitStack() as stack:
         for name in sorted(by_name):
             stack.enter_context(_hold_one(root / name, by_name[name], notify, timeout))
+        raise_if_cancelled()  # the build we waited for was stopped by Ctrl-C: start nothing
         yield
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rtbuild._framework.deadline import current_deadline
-from rtbuild._framework.interrupts import on_cancel
+from rtbuild._framework.interrupts import on_cancel, raise_if_cancelled
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
 
@@ -192,6 +192,7 @@ def run_build(
         )
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
+        raise_if_cancelled()  # cancelled before stop_all could see it: stopped below
         if deadline is not None:
             timer = _stop_at(deadline[0], proc, expired)
         if on_started is not None:
