@@ -449,6 +449,46 @@ def test_interrupt_starts_no_further_build(project: Path, rtbuild_pm: RtbuildPlu
     assert [c["tags"][0] for c in builder.calls if c["method"] == "build"] == ["ok:1", "interrupt:1"]
 
 
+class HoldingBuilder(InterruptedBuilder):
+    """ "hold" builds return only once the run is being cancelled, as a real build returns
+    when the cancel stops its engine process: its worker then takes the next entry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelling = threading.Event()
+
+    def build(
+        self, path: str, tags: list[str], platform: str | None = None, extra_build_args: list[str] | None = None
+    ) -> str:
+        if "hold" in tags[0]:
+            assert self.cancelling.wait(30)
+        return super().build(path, tags, platform, extra_build_args)
+
+
+def test_entries_skipped_after_an_interrupt_say_so(project: Path, rtbuild_pm: RtbuildPluginManager) -> None:
+    """They said 'skipped (--fail-fast)' without --fail-fast."""
+    from rtbuild._framework.interrupts import on_cancel
+
+    builder = HoldingBuilder()
+
+    def cancelling() -> None:  # what stopping the engine builds takes, in which workers go on
+        builder.cancelling.set()
+        time.sleep(0.5)
+
+    unregister = on_cancel(cancelling)
+    recorder = Recorder()
+    entries = entries_for(project / "a", ["interrupt:1", "hold:1", "ok:2", "ok:3"])
+    try:
+        with use_reporter(recorder), pytest.raises(KeyboardInterrupt):
+            run_batch(entries, jobs=2, config=Config(), pm=rtbuild_pm, builder=builder)
+    finally:
+        unregister()
+    skipped = [
+        f["message"] for kind, f in recorder.events if kind == "batch_build_finished" and f["status"] == "skipped"
+    ]
+    assert skipped and all(message.endswith(": skipped (interrupted)") for message in skipped), skipped
+
+
 def test_yaml_without_pyyaml_says_what_to_install(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 

@@ -139,6 +139,7 @@ def run_batch(
     parent = get_reporter()
     report_lock = threading.Lock()
     stop = threading.Event()
+    interrupted = threading.Event()  # Ctrl-C/SIGTERM (stop alone may be --fail-fast)
     done: list[int] = []
     total = len(entries)
 
@@ -154,7 +155,7 @@ def run_batch(
         elif outcome.error is not None:
             text = f"FAILED: {outcome.error.message}"
         else:
-            text = "skipped (--fail-fast)"
+            text = "skipped (--fail-fast)" if fail_fast and not interrupted.is_set() else "skipped (interrupted)"
         with report_lock:
             parent.event(
                 "batch_build_finished",
@@ -189,6 +190,7 @@ def run_batch(
             error.__cause__ = exc
             return finish(BatchOutcome(entry, "failed", error=error))
         except BaseException:  # KeyboardInterrupt, SystemExit: stop the batch
+            interrupted.set()
             stop.set()
             raise
         return finish(BatchOutcome(entry, "ok", result=result))
@@ -196,7 +198,6 @@ def run_batch(
     started = time.perf_counter()
     parent.event("batch_started", total=total, jobs=jobs, message=f"{total} builds, {jobs} at a time")
     pool = ThreadPoolExecutor(max_workers=min(jobs, max(total, 1)), thread_name_prefix="rtbuild-build")
-    interrupted = threading.Event()
     try:
         # Each task runs in a copy of this context, so the reporter chosen here applies,
         # and so does the cancel scope: on Ctrl-C a build waiting for a tag's lock gives
