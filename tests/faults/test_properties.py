@@ -1,7 +1,8 @@
 """Property tests (hypothesis): reference parsing against the real ``docker tag`` (oracle
 calls batched), .dockerignore matching against what the real client sends (each example
-checked by a real build exporting its context), config and build-arg parsing (only the
-documented errors, never a crash)."""
+checked by a real build exporting its context), the Dockerfile analysis's base images
+against the ones the engine's own parser used (read back from the built image), config and
+build-arg parsing (only the documented errors, never a crash)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import string
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -142,6 +144,87 @@ def test_dockerignore_matches_what_the_client_sends(docker_engine: str, files: l
         assert ours.paths is not None
         hashed = {rel for rel, kind in ours.paths if kind == "f"} - {".dockerignore"}
         assert hashed == sent, f"patterns {patterns}: only ours {hashed - sent}, only sent {sent - hashed}"
+
+
+# --- Dockerfile analysis vs the engine's own parser -----------------------------------------------
+
+#: Local base images, each holding /base.txt with its own number: which one a stage used
+#: is read back from the built image, so the engine's parser is the oracle.
+_BASES = [f"rtbuild-test-prop-base-{k}:1" for k in range(3)]
+
+
+@pytest.fixture(scope="module")
+def prop_bases(docker_engine: str) -> Iterator[list[str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, tag in enumerate(_BASES):
+            (Path(tmp) / "base.txt").write_text(f"{k}\n")
+            (Path(tmp) / "Dockerfile").write_text("FROM scratch\nCOPY base.txt /base.txt\n")
+            _docker("build", "-q", "-t", tag, tmp, check=True)
+    yield _BASES
+    _docker("rmi", *_BASES)
+
+
+_stage = st.tuples(
+    st.integers(0, len(_BASES) - 1),  # which base
+    st.booleans(),  # named through an ARG (global, before the first FROM)
+    st.sampled_from(["", "continued", "blank", "spaces", "comment", "comment+blank", "space-after-escape"]),
+    st.booleans(),  # "AS" in lower case
+)
+
+
+@st.composite
+def _dockerfile(draw: st.DrawFn) -> tuple[str, int]:
+    """A multi-stage Dockerfile in the ways people write them (a byte-order mark, CRLF,
+    lower-case keywords, a backtick escape, FROMs continued over empty and comment lines),
+    whose final stage copies each stage's /base.txt; and the number of stages."""
+    bom, crlf, lower, backtick = draw(st.booleans()), draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    stages = draw(st.lists(_stage, min_size=1, max_size=4))
+    esc = "`" if backtick else "\\"
+    kw = str.lower if lower else str.upper
+    lines = ["# escape=`"] if backtick else []
+    lines += [f"{kw('ARG')} B{i}={_BASES[k]}" for i, (k, via_arg, _, _) in enumerate(stages) if via_arg]
+    for i, (k, via_arg, split, lower_as) in enumerate(stages):
+        ref = f"${{B{i}}}" if via_arg else _BASES[k]
+        alias = f"{'as' if lower_as else 'AS'} s{i}"
+        if not split:
+            lines.append(f"{kw('FROM')} --platform=linux/amd64 {ref} {alias}")
+            continue
+        lines.append(f"{kw('FROM')}\t{esc}" + ("  " if split == "space-after-escape" else ""))
+        lines += ["  # the base"] if split.startswith("comment") else []
+        lines += {"blank": [""], "spaces": ["   "], "comment+blank": [""]}.get(split, [])
+        lines.append(f"  {ref} {esc}")
+        lines.append(f"  {alias}")
+    lines.append(f"{kw('FROM')} scratch")
+    lines += [f"{kw('COPY')} --from=s{i} /base.txt /s{i}.txt" for i in range(len(stages))]
+    text = ("\r\n" if crlf else "\n").join(lines) + ("\r\n" if crlf else "\n")
+    return ("\ufeff" if bom else "") + text, len(stages)
+
+
+@pytest.mark.engine
+@settings(
+    max_examples=16, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck), derandomize=True
+)
+@given(_dockerfile())
+def test_dockerfile_analysis_sees_the_bases_the_engine_uses(prop_bases: list[str], case: tuple[str, int]) -> None:
+    """An image the analysis does not see is an image the no-op check does not track: a base
+    moved under its tag would be reused stale (a byte-order mark and an empty continued
+    line did that)."""
+    from rtbuild.enginekit._inputs import analyse
+
+    text, count = case
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "Dockerfile").write_bytes(text.encode("utf-8"))
+        out = Path(tmp, "out")
+        build = subprocess.run(
+            [DOCKER, "build", "-q", "-o", f"type=local,dest={out}", tmp],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "DOCKER_BUILDKIT": "1"},
+        )
+        assert build.returncode == 0, f"{text!r}: {build.stderr}"
+        used = {prop_bases[int((out / f"s{i}.txt").read_text())] for i in range(count)}
+    assert set(analyse(text, {}).images) == used, repr(text)
 
 
 # --- config and build-arg parsing ---------------------------------------------------------------
