@@ -46,8 +46,8 @@ def test_toml_file_with_defaults(project: Path) -> None:
         """
         [defaults]
         platform = "linux/amd64"
-        build_args = { BASE = "busybox", N = 1 }
-        labels = { team = "infra" }
+        build_args = { BASE = "busybox", N = 1, DEBUG = false }
+        labels = { team = "infra", public = true }
 
         [[build]]
         name = "first"
@@ -71,8 +71,9 @@ def test_toml_file_with_defaults(project: Path) -> None:
     assert first.request.path == str(project / "a")
     assert first.request.tags == ["app-a:1", "app-a:latest"]
     assert first.request.platform == "linux/amd64"
-    assert first.request.build_args == {"BASE": "busybox", "N": "2"}
-    assert first.request.labels == {"team": "infra"}
+    # Booleans as TOML writes them, not as Python prints them ("True").
+    assert first.request.build_args == {"BASE": "busybox", "N": "2", "DEBUG": "false"}
+    assert first.request.labels == {"team": "infra", "public": "true"}
     assert (first.request.target, first.request.no_cache, first.request.data) == ("runtime", True, {})
     assert first.request.extra_build_args == ["--file", "Dockerfile"]
     assert first.request.push is None and first.request.builder is None  # None: from the config
@@ -80,7 +81,7 @@ def test_toml_file_with_defaults(project: Path) -> None:
     assert second.request.tags == ["app-b:1"]
     assert second.request.push is True and second.request.builder == "other"
     assert second.request.platform == "linux/arm64"
-    assert second.request.build_args == {"BASE": "busybox", "N": "1"}
+    assert second.request.build_args == {"BASE": "busybox", "N": "1", "DEBUG": "false"}
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml"])
@@ -90,10 +91,12 @@ def test_yaml_list_and_mapping_forms(project: Path, suffix: str) -> None:
         """
         - path: a
           tags: [app-a:1]
-          build_args: {X: "1"}
+          build_args: {X: "1", DEBUG: yes}
         - {path: b, tags: [app-b:1], name: bee}
         """,
     )
+    # YAML's booleans (PyYAML reads yes/no/true as YAML 1.1 does) as text the way YAML spells them.
+    assert load_batch_file(as_list)[0].request.build_args == {"X": "1", "DEBUG": "true"}
     as_mapping = write(
         project / f"map{suffix}",
         """
@@ -111,7 +114,7 @@ def test_yaml_list_and_mapping_forms(project: Path, suffix: str) -> None:
             ("app-a:1", ["app-a:1"], str(project / "a")),
             ("bee", ["app-b:1"], str(project / "b")),
         ]
-        assert entries[0].request.build_args == {"X": "1"}
+        assert entries[0].request.build_args["X"] == "1"
 
 
 def test_absolute_paths_are_kept(project: Path, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ trace_hooks = false
 [build_args]
 PYTHON = "3.12"
 RETRIES = 3
+VERBOSE = true
 
 [labels]
 "org.opencontainers.image.source" = "https://example.invalid/repo"
@@ -64,7 +65,7 @@ def test_every_key_of_rtbuild_toml(tmp_path: Path) -> None:
     assert config.source == str(tmp_path / "rtbuild.toml")
     assert config.builder == "filebuilder" and config.platform == "linux/arm64" and config.push is True
     assert config.load_plugins == ["a", "b"] and config.disable_plugins == ["c"] and config.strict_plugins
-    assert config.build_args == {"PYTHON": "3.12", "RETRIES": "3"}
+    assert config.build_args == {"PYTHON": "3.12", "RETRIES": "3", "VERBOSE": "true"}  # not Python's "True"
     assert config.labels == {"org.opencontainers.image.source": "https://example.invalid/repo"}
     assert config.builder_config("docker") == {"host": "unix:///run/docker.sock"}
     assert config.builder_config("absent") == {}

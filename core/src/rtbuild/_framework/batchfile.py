@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rtbuild._framework.config import BOOLEAN, STRING, STRING_LIST, STRING_MAP
-from rtbuild._framework.settings import check_value, kind_of, mismatch
+from rtbuild._framework.settings import check_value, kind_of, mismatch, text_map
 from rtbuild.builder import BuildRequest, BuildSecret
 from rtbuild.errors import ConfigError, InvalidReferenceError
 
@@ -169,8 +169,8 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
             tags=list(tags),
             platform=merged.get("platform"),
             extra_build_args=list(merged.get("extra_args", [])),
-            build_args={k: str(v) for k, v in merged["build_args"].items()},
-            labels={k: str(v) for k, v in merged["labels"].items()},
+            build_args=text_map(merged["build_args"]),
+            labels=text_map(merged["labels"]),
             builder=merged.get("builder"),
             # None: the config decides; an explicit false wins over `push = true` there.
             push=merged.get("push"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, mismatch, schema_of
+from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, mismatch, schema_of, text_map
 from rtbuild.errors import ConfigError
 
 DEFAULT_BUILDER = "docker"
@@ -206,13 +206,13 @@ def _apply(config: Config, data: Mapping[str, Any]) -> None:
         if key == "sandbox":
             for sub, subvalue in value.items():
                 if sub == "build_args":
-                    subvalue = {k: str(v) for k, v in subvalue.items()}
+                    subvalue = text_map(subvalue)
                 setattr(config.sandbox, sub, subvalue)
         elif key == "runtime":
             for sub, subvalue in value.items():
                 setattr(config.runtime, sub, subvalue)
         elif key in ("build_args", "labels"):
-            getattr(config, key).update({k: str(v) for k, v in value.items()})
+            getattr(config, key).update(text_map(value))
         elif key in ("builders", "plugins"):
             for name, table in value.items():
                 getattr(config, key).setdefault(name, {}).update(table)

@@ -29,6 +29,19 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def scalar_text(value: object) -> str:
+    """A build arg's or label's TOML/YAML scalar as the text the engine gets: booleans as
+    TOML and YAML write them (``true``, not Python's ``True``), numbers as parsed."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def text_map(values: Mapping[Any, object]) -> dict[str, str]:
+    """:func:`scalar_text` of every value (keys as text too: YAML allows others)."""
+    return {str(k): scalar_text(v) for k, v in values.items()}
+
+
 def setting(
     default: Any = dataclasses.MISSING,
     *,
@@ -271,7 +284,7 @@ def load_settings(
                 wrong = mismatch(value, annotation)
                 raise fail(name, f"[{section}] {name}: expected {_article(kind_of(annotation))}, {wrong}")
             if isinstance(value, dict):
-                value = {k: str(v) for k, v in value.items()}
+                value = text_map(value)
         else:
             continue
         choices = meta.get("choices")
@@ -320,6 +333,8 @@ __all__ = [
     "load_settings",
     "mismatch",
     "plugin_settings",
+    "scalar_text",
     "schema_of",
     "setting",
+    "text_map",
 ]
