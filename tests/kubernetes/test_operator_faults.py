@@ -167,3 +167,36 @@ def test_a_quota_that_never_frees_up_is_named_when_the_deadline_passes(cluster: 
     assert "exceeded quota" in error["message"] and "resourcequota" in error["hint"], error
     assert took < 6 + 30, f"{took:.1f}s"
     cluster.wait_for(lambda: cluster.list("jobs") == [], timeout=30)
+
+
+def _log_build(site: Site, cluster: Any, name: str) -> Any:
+    from _kbuilder_support import step_image_tag
+
+    config = write_config(site.root / "rtbuild.toml", Path(cluster.kubeconfig_path), step_image=step_image_tag())
+    context = site.context(name, "FROM BASE\nRUN for i in 1 2 3 4 5 6; do echo tick-$i; sleep 0.5; done\n")
+    env = site.env(RTBUILD_CONFIG=str(config))
+    return rtbuild(
+        "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/{name}:1", cwd=site.root, env=env
+    )
+
+
+def test_a_log_stream_that_ends_while_the_build_runs_is_followed_on(site: Site, cluster: Any) -> None:
+    """An API server restart or a proxy's idle timeout ends the pods/log stream: the rest of the
+    live log was lost without a word. Now it is opened again, no line shown twice."""
+    cluster.faults.drop_next_log(after_bytes=200)
+    proc = _log_build(site, cluster, "droppedlog")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = proc.stderr.splitlines()
+    assert [lines.count(f"tick-{i}") for i in range(1, 7)] == [1] * 6, proc.stderr[-4000:]
+    assert len(cluster.requests_for("get", "pods/log")) >= 2  # it was dropped, and opened again
+    assert "live log is not available" not in proc.stderr
+
+
+def test_a_log_the_account_may_not_read_is_one_warning(site: Site, cluster: Any) -> None:
+    """403 on pods/log: the build succeeds (its result is the pod's state), and says why it
+    shows no log instead of showing nothing."""
+    cluster.faults.forbid("get", "pods/log")
+    proc = _log_build(site, cluster, "nolog")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.stderr.count("live log is not available") == 1, proc.stderr[-4000:]
+    assert "verb 'get' on resource 'pods/log'" in proc.stderr, proc.stderr[-4000:]

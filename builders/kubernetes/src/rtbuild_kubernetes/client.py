@@ -46,7 +46,7 @@ class KubeClient(Protocol):
         self, selector: dict[str, str], resource_version: str
     ) -> Generator[tuple[str, dict[str, Any]], None, None]: ...
     def events(self, pod: str) -> list[dict[str, Any]]: ...
-    def follow_log(self, pod: str, container: str) -> Iterator[str]: ...
+    def follow_log(self, pod: str, container: str, *, timestamps: bool = False) -> Iterator[str]: ...
     def exec_stdin(self, pod: str, container: str, command: list[str], stream: IO[bytes], size: int) -> int: ...
 
 
@@ -286,13 +286,17 @@ class LightkubeClient:
             lambda: [_as_dict(e) for e in self._client.list(Event, fields={"involvedObject.name": pod})],
         )
 
-    def follow_log(self, pod: str, container: str) -> Iterator[str]:
-        lines = self._call("get", "pods/log", lambda: self._client.log(pod, container=container, follow=True))
+    def follow_log(self, pod: str, container: str, *, timestamps: bool = False) -> Iterator[str]:
+        """The log's lines. With ``timestamps`` each starts with its RFC 3339 time and a space and
+        keeps its newline: a last line without one was cut (the stream ended in its middle)."""
+        lines = self._call(
+            "get", "pods/log", lambda: self._client.log(pod, container=container, follow=True, timestamps=timestamps)
+        )
         while True:
             line = self._call("get", "pods/log", lambda: next(lines, None))
             if line is None:
                 return
-            yield line.rstrip("\n")
+            yield line if timestamps else line.rstrip("\n")
 
     def exec_stdin(self, pod: str, container: str, command: list[str], stream: IO[bytes], size: int) -> int:
         """Send ``size`` bytes of ``stream`` to ``command``'s stdin; its exit code.

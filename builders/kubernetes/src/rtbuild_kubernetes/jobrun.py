@@ -20,7 +20,6 @@ from .failures import (
     BuildCancelledError,
     ClusterAuthError,
     EvictedError,
-    KubernetesBuildError,
     deadline_error,
     had_no_effect,
     pod_deleted_error,
@@ -29,6 +28,7 @@ from .failures import (
     unschedulable_error,
     waiting_error,
 )
+from .logfollow import follow_build_log
 from .manifests import (
     BUILD_CONTAINER,
     BUILD_ID_LABEL,
@@ -332,25 +332,39 @@ class JobRun:
         first: list[float] = []
         last: list[float] = []
 
-        def follow() -> None:
+        finished = threading.Event()
+
+        def show(line: str) -> None:
+            now = time.perf_counter()
+            if not first:
+                first.append(now)
+            last[:] = [now]
+            line = self.redact(line)
+            self.lines.append(line)
+            reporter.line(self.line_prefix + line, source="build")
+
+        def running() -> bool:
+            if finished.is_set():
+                return False
             try:
-                for line in self.client.follow_log(name, BUILD_CONTAINER):
-                    now = time.perf_counter()
-                    if not first:
-                        first.append(now)
-                    last[:] = [now]
-                    line = self.redact(line)
-                    self.lines.append(line)
-                    reporter.line(self.line_prefix + line, source="build")
-            except KubernetesBuildError:
-                pass  # the final state below decides; a broken log stream is not the build's failure
+                current = self.client.get("Pod", name)
             except Exception:
-                pass
+                return False
+            return current is not None and not self._build_done(current)
+
+        def follow() -> None:
+            def warn(message: str) -> None:
+                reporter.event("warning", pod=name, message=self.line_prefix + message)
+
+            follow_build_log(self.client, name, BUILD_CONTAINER, show, running, warn)
 
         # The log is followed beside the watch, so a hung log stream never hides the result.
         thread = threading.Thread(target=follow, name=f"log-{name}", daemon=True)
         thread.start()
-        pod = self._wait(self._build_done, "the build to finish")
+        try:
+            pod = self._wait(self._build_done, "the build to finish")
+        finally:
+            finished.set()
         thread.join(timeout=10)
         if first:
             # The Job machinery's overhead: creation to the step's first log line, and its

@@ -1,0 +1,77 @@
+"""Following the build container's log live. A stream that ends while the container still runs
+(an API server restarted, a load balancer's idle timeout during a silent ``RUN`` step) is opened
+again, and the lines already shown are skipped by their timestamps; a log the account may not
+read (403 on ``pods/log``) is one warning, and the build goes on without it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .client import KubeClient
+from .failures import ClusterAuthError
+
+#: How often a stream that ended early is opened again, and the pause before each time.
+LOG_REOPENS = 20
+REOPEN_PAUSE_S = 1.0
+
+
+def stamp_key(stamp: str) -> str | None:
+    """An RFC 3339 UTC timestamp as a string that sorts by time (the kubelet trims the trailing
+    zeros of the fraction, so ``.5Z`` and ``.45Z`` do not compare as written); None when
+    ``stamp`` is not one."""
+    if len(stamp) < 20 or stamp[4] != "-" or stamp[10] != "T" or not stamp.endswith("Z"):
+        return None
+    base, _, fraction = stamp[:-1].partition(".")
+    return f"{base}.{fraction.ljust(9, '0')}"
+
+
+def follow_build_log(
+    client: KubeClient,
+    pod: str,
+    container: str,
+    on_line: Callable[[str], None],
+    running: Callable[[], bool],
+    warn: Callable[[str], None],
+) -> None:
+    """Hand every line of ``container``'s log to ``on_line``, once, until the container ends
+    (``running()`` is asked whenever a stream ends)."""
+    seen: str | None = None
+    problem: Exception | None = None
+    for _ in range(LOG_REOPENS + 1):
+        cut = ""  # a last line without its newline: the stream ended in its middle
+        try:
+            for raw in client.follow_log(pod, container, timestamps=True):
+                if not raw.endswith("\n"):  # only ever the stream's last line
+                    cut = raw
+                    continue
+                stamp, _, line = raw.rstrip("\n").partition(" ")
+                key = stamp_key(stamp)
+                if key is None:  # a server that sent no timestamp: nothing to skip lines by
+                    line = raw.rstrip("\n")
+                elif seen is not None and key <= seen:
+                    continue  # shown before the stream was opened again
+                else:
+                    seen = key
+                on_line(line)
+            problem = None
+        except ClusterAuthError as exc:  # 401/403 on pods/log: opening it again cannot help
+            problem = exc
+            break
+        except Exception as exc:  # the result comes from the pod's state, not from its log
+            problem = exc
+        if seen is None or not running():
+            if cut:  # the container's own last words, without a newline
+                stamp, _, line = cut.partition(" ")
+                on_line(line if stamp_key(stamp) else cut)
+            break
+        time.sleep(REOPEN_PAUSE_S)  # the reopened stream brings the cut line whole
+    if problem is not None:
+        hint = getattr(problem, "hint", None)
+        warn(
+            f"the build's live log is not available ({problem}{f'; {hint}' if hint else ''}):"
+            " the build goes on, its result comes from the pod's state"
+        )
+
+
+__all__ = ["follow_build_log", "stamp_key"]
