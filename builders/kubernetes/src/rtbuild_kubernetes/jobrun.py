@@ -356,7 +356,7 @@ class JobRun:
             def warn(message: str) -> None:
                 reporter.event("warning", pod=name, message=self.line_prefix + message)
 
-            follow_build_log(self.client, name, BUILD_CONTAINER, show, running, warn)
+            follow_build_log(self.client, name, BUILD_CONTAINER, show, running, warn, finished.wait)
 
         # The log is followed beside the watch, so a hung log stream never hides the result.
         thread = threading.Thread(target=follow, name=f"log-{name}", daemon=True)

@@ -33,9 +33,12 @@ def follow_build_log(
     on_line: Callable[[str], None],
     running: Callable[[], bool],
     warn: Callable[[str], None],
+    pause: Callable[[float], object] = time.sleep,
 ) -> None:
     """Hand every line of ``container``'s log to ``on_line``, once, until the container ends
-    (``running()`` is asked whenever a stream ends)."""
+    (``running()`` is asked whenever a stream ends; ``pause`` waits before a stream is opened
+    again, and may return early: the caller's ``threading.Event.wait`` once the build is done, so
+    a pod status that lags behind its log costs one more read of the log, not a second)."""
     seen: str | None = None
     problem: Exception | None = None
     for _ in range(LOG_REOPENS + 1):
@@ -65,7 +68,7 @@ def follow_build_log(
                 stamp, _, line = cut.partition(" ")
                 on_line(line if stamp_key(stamp) else cut)
             break
-        time.sleep(REOPEN_PAUSE_S)  # the reopened stream brings the cut line whole
+        pause(REOPEN_PAUSE_S)  # the reopened stream brings the cut line whole
     if problem is not None:
         hint = getattr(problem, "hint", None)
         warn(
