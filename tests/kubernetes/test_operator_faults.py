@@ -200,3 +200,22 @@ def test_a_log_the_account_may_not_read_is_one_warning(site: Site, cluster: Any)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert proc.stderr.count("live log is not available") == 1, proc.stderr[-4000:]
     assert "verb 'get' on resource 'pods/log'" in proc.stderr, proc.stderr[-4000:]
+
+
+def test_a_private_base_in_another_registry_is_pulled_with_this_machines_credentials(
+    site: Site, cluster: Any, registry: Any
+) -> None:
+    """The Job's Secret held credentials for the tags' and cache registries only: a FROM image
+    in another, private registry failed in the pod with 'unauthorized' although `docker login`
+    had been done here (the Docker and Podman builders pull it)."""
+    from _kbuilder_support import step_image_tag
+
+    config = write_config(site.root / "rtbuild.toml", Path(cluster.kubeconfig_path), step_image=step_image_tag())
+    context = site.context("privatebase", "FROM BASE\nRUN echo from-a-private-base > /where\n")
+    env = site.env(RTBUILD_CONFIG=str(config))
+    tag = f"{registry.host}/team/privatebase:1"  # the tags' registry needs no login; the base's does
+    proc = rtbuild("build", str(context), "--builder", "kubernetes", "-t", tag, cwd=site.root, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "from-a-private-base" in proc.stderr
+    assert site.password not in proc.stderr and site.password not in proc.stdout
+    cluster.wait_for(lambda: cluster.list("secrets") == [], timeout=30)

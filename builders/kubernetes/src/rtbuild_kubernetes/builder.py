@@ -144,12 +144,24 @@ class KubernetesBuilder(RuntimeBuilder):
         return plans
 
     def _registries(self, request: BuildRequest) -> list[str]:
+        """The registries the build Job talks to: the tags' and the cache's, and those the
+        Dockerfile takes images from (FROM, COPY --from, mounts), private bases included."""
+        from rtbuild.enginekit import external_images
         from rtbuild.oci import parse_reference
 
         refs = [*request.tags, *request.cache_from, *request.cache_to]
         if self.settings.cache_repository:
             refs.append(self.settings.cache_repository)
-        return sorted({parse_reference(ref).registry for ref in refs})
+        found = {parse_reference(ref).registry for ref in refs}
+        with open(os.path.join(request.path, self._dockerfile(request)[0]), encoding="utf-8", errors="replace") as f:
+            platforms = request.platforms()
+            images = external_images(f.read(), request.build_args, platforms[0] if platforms else None)
+        for image in images:
+            try:
+                found.add(parse_reference(image).registry)
+            except Exception:  # buildah reports a name it cannot use itself
+                continue
+        return sorted(found)
 
     # --- the contract ------------------------------------------------------------------
 
