@@ -272,7 +272,7 @@ def test_all_builds_succeed_in_file_order(project: Path, rtbuild_pm: RtbuildPlug
     assert report.ok
     assert [o.result.image for o in report.outcomes if o.result] == tags
     assert sorted(builder.engine_builds) == tags
-    assert report.counts == {"ok": 8, "failed": 0, "skipped": 0, "cached": 0}
+    assert report.counts == {"ok": 8, "failed": 0, "skipped": 0, "interrupted": 0, "cached": 0}
     finished = [f for kind, f in recorder.events if kind == "batch_build_finished"]
     assert sorted(f["done"] for f in finished) == list(range(1, 9))
     assert all(f["total"] == 8 for f in finished)
@@ -323,7 +323,7 @@ def test_fail_fast_skips_builds_not_started(project: Path, rtbuild_pm: RtbuildPl
         entries_for(project / "a", tags), jobs=1, fail_fast=True, config=Config(), pm=rtbuild_pm, builder=SlowBuilder()
     )
     assert [o.status for o in report.outcomes] == ["ok", "failed", "skipped", "skipped"]
-    assert report.counts == {"ok": 1, "failed": 1, "skipped": 2, "cached": 0}
+    assert report.counts == {"ok": 1, "failed": 1, "skipped": 2, "interrupted": 0, "cached": 0}
     assert not report.ok
 
 

@@ -58,7 +58,7 @@ def test_eight_builds_with_four_jobs_all_succeed(images: h.Images, isolated_dirs
     report = json.loads(proc.stdout)
     remember_all(images, report)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert report["counts"] == {"ok": 8, "failed": 0, "skipped": 0, "cached": 0}
+    assert report["counts"] == {"ok": 8, "failed": 0, "skipped": 0, "interrupted": 0, "cached": 0}
     ids = [b["result"]["details"]["image_id"] for b in report["builds"]]
     assert len(set(ids)) == 8
     for i in range(8):
@@ -118,7 +118,7 @@ def test_build_many_entries_for_one_tag_build_once(images: h.Images, isolated_di
     report = json.loads(proc.stdout)
     remember_all(images, report)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert report["counts"] == {"ok": 8, "failed": 0, "skipped": 0, "cached": 7}
+    assert report["counts"] == {"ok": 8, "failed": 0, "skipped": 0, "interrupted": 0, "cached": 7}
     assert len({b["result"]["details"]["image_id"] for b in report["builds"]}) == 1
 
 

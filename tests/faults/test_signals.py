@@ -4,6 +4,7 @@ and bounded lock waits. After each: no orphan docker client, no tag, no temp dir
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -169,6 +170,47 @@ def test_build_many_ctrl_c_stops_every_build(images: h.Images, context: Path, is
     assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")
 
 
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "plain"])
+def test_build_many_ctrl_c_still_reports_what_finished(
+    images: h.Images, context: Path, isolated_dirs: Path, tmp_path: Path, as_json: bool
+) -> None:
+    """One build done, one stopped mid-RUN, one never started: stdout carried only the
+    interrupt, and the image already built was lost to the caller."""
+    quick = tmp_path / "quick"
+    quick.mkdir()
+    (quick / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex}\n")
+    (context / "Dockerfile").write_text(SLEEPER)
+    batch = isolated_dirs / "many.toml"
+    tags = [images.tag("quick"), images.tag("slow"), images.tag("later")]
+    nonce = uuid.uuid4().hex
+    batch.write_text(
+        f'[[build]]\nname = "quick"\npath = "{quick}"\ntags = ["{tags[0]}"]\n'
+        f'[[build]]\nname = "slow"\npath = "{context}"\ntags = ["{tags[1]}"]\nbuild_args = {{NONCE = "{nonce}"}}\n'
+        f'[[build]]\nname = "later"\npath = "{quick}"\ntags = ["{tags[2]}"]\n'
+    )
+    proc = _start(["build-many", str(batch), "-j", "1", *(["--json"] if as_json else [])], isolated_dirs)
+    try:
+        lines = _wait_for_line(proc, "started-sleeping")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+    finally:
+        _stop(proc)
+    assert _settled(images.cli, tags[1:]) == []  # (and stderr drained meanwhile)
+    if as_json:
+        report = json.loads(out)  # one document: the report, not a second "Interrupted" object
+        assert report["interrupted"] is True and report["ok"] is False
+        assert [b["status"] for b in report["builds"]] == ["ok", "interrupted", "skipped"]
+        assert report["builds"][0]["result"]["image"] == tags[0]
+        assert report["counts"] == {"ok": 1, "failed": 0, "skipped": 1, "interrupted": 1, "cached": 0}
+    else:
+        assert out == f"{tags[0]}\n"
+        assert any("1 built, 0 reused, 0 failed, 1 skipped, 1 interrupted" in line for line in lines)
+        assert any("build 2 (slow) was stopped:" in line for line in lines)
+    assert h.inspect(images.cli, tags[0]) is not None
+
+
 HOLDER = textwrap.dedent(
     """
     import sys, time
@@ -242,7 +284,9 @@ def test_build_many_ctrl_c_starts_no_build_that_waited_for_the_tag(
         assert proc.wait(timeout=60) == 130
     finally:
         _stop(proc)
-    assert sum("started-sleeping" in line and "RUN" not in line for line in lines) == 1
+    # Progress lines only: the stopped build's error quotes its log tail ("    | ...") too.
+    progress = [line for line in lines if not line.lstrip().startswith("|")]
+    assert sum("started-sleeping" in line and "RUN" not in line for line in progress) == 1
     assert _settled(images.cli, [images.tag()]) == []
     assert os.listdir(isolated_dirs / "TMPDIR") == []
     assert _locks_free(isolated_dirs / "XDG_CACHE_HOME")

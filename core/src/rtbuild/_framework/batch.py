@@ -7,11 +7,13 @@ progress. Every outcome is kept (ok, failed or skipped by ``fail_fast``), in fil
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,13 +29,17 @@ if TYPE_CHECKING:
     from rtbuild.builder import RuntimeBuilder
 
 
+#: Set on the KeyboardInterrupt (or Terminated) that stopped a batch: its BatchReport so far.
+REPORT_ATTR = "rtbuild_batch_report"
+
+
 @dataclass
 class BatchOutcome:
     """What became of one entry: ``ok`` (with ``result``), ``failed`` (with ``error``) or
     ``skipped`` (not started because ``fail_fast`` stopped the batch)."""
 
     entry: BatchEntry
-    status: Literal["ok", "failed", "skipped"]
+    status: Literal["ok", "failed", "skipped", "interrupted"]
     result: BuildResult | None = None
     error: AgentRuntimeBuildError | None = None
 
@@ -59,14 +65,14 @@ class BatchReport:
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.counts = {status: 0 for status in ("ok", "failed", "skipped")}
+        self.counts = {status: 0 for status in ("ok", "failed", "skipped", "interrupted")}
         for outcome in self.outcomes:
             self.counts[outcome.status] += 1
         self.counts["cached"] = sum(1 for o in self.outcomes if o.result is not None and o.result.cached)
 
     @property
     def ok(self) -> bool:
-        return self.counts["failed"] == 0 and self.counts["skipped"] == 0
+        return self.counts["failed"] == 0 and self.counts["skipped"] == 0 and self.counts["interrupted"] == 0
 
     def summary(self) -> str:
         c = self.counts
@@ -74,6 +80,7 @@ class BatchReport:
         return (
             f"{len(self.outcomes)} builds in {self.duration_s:.2f}s with {self.jobs} jobs: "
             f"{built} built, {c['cached']} reused, {c['failed']} failed, {c['skipped']} skipped"
+            + (f", {c['interrupted']} interrupted" if c["interrupted"] else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,7 +160,7 @@ def run_batch(
             how = "reused" if outcome.result.cached else "built"
             text = f"{how} {outcome.result.image} in {outcome.result.duration_s:.2f}s"
         elif outcome.error is not None:
-            text = f"FAILED: {outcome.error.message}"
+            text = f"{'interrupted' if outcome.status == 'interrupted' else 'FAILED'}: {outcome.error.message}"
         else:
             text = "skipped (--fail-fast)" if fail_fast and not interrupted.is_set() else "skipped (interrupted)"
         with report_lock:
@@ -176,8 +183,8 @@ def run_batch(
         try:
             with use_reporter(_BuildReporter(parent, entry.name, report_lock)):
                 result = run_build(entry.request, config=config, pm=pm, builder=builder)
-        except AgentRuntimeBuildError as exc:
-            return finish(BatchOutcome(entry, "failed", error=exc))
+        except AgentRuntimeBuildError as exc:  # stopped by Ctrl-C: not a failure of its own
+            return finish(BatchOutcome(entry, "interrupted" if interrupted.is_set() else "failed", error=exc))
         except Exception as exc:  # a bug in a plugin or backend must not lose the other builds
             blame = getattr(exc, "rtbuild_blame", None)
             who = f"it to the authors of {blame}" if blame else "it"
@@ -198,12 +205,13 @@ def run_batch(
     started = time.perf_counter()
     parent.event("batch_started", total=total, jobs=jobs, message=f"{total} builds, {jobs} at a time")
     pool = ThreadPoolExecutor(max_workers=min(jobs, max(total, 1)), thread_name_prefix="rtbuild-build")
+    futures: list[Future[BatchOutcome]] = []
     try:
         # Each task runs in a copy of this context, so the reporter chosen here applies,
         # and so does the cancel scope: on Ctrl-C a build waiting for a tag's lock gives
         # up, and one about to start its engine build does not start it.
         with cancel_scope(interrupted):
-            futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
+            futures += [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
     except BaseException:
         # Ctrl-C/SIGTERM: start nothing more, and stop the running builds (they run in
@@ -214,6 +222,12 @@ def run_batch(
         interrupted.set()
         cancel_all()
         pool.shutdown(wait=True, cancel_futures=True)
+        # What finished before the interrupt is not lost: the CLI prints it (exit 130 all the same).
+        partial = [_settled_outcome(futures[i] if i < len(futures) else None, e) for i, e in enumerate(entries)]
+        report = BatchReport(partial, jobs, round(time.perf_counter() - started, 3), source)
+        parent.event("batch_finished", ok=False, counts=report.counts, message=report.summary())
+        with contextlib.suppress(AttributeError):  # exception types without __dict__
+            setattr(sys.exc_info()[1], REPORT_ATTR, report)
         raise
     pool.shutdown(wait=True)
     report = BatchReport(outcomes, jobs, round(time.perf_counter() - started, 3), source)
@@ -221,7 +235,15 @@ def run_batch(
     return report
 
 
+def _settled_outcome(future: Future[BatchOutcome] | None, entry: BatchEntry) -> BatchOutcome:
+    """A task's outcome after an interrupt: its own, or "skipped" when it never ran."""
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    return BatchOutcome(entry, "skipped")
+
+
 __all__ = [
+    "REPORT_ATTR",
     "BatchEntry",
     "BatchOutcome",
     "BatchReport",

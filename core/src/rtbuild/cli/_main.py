@@ -275,7 +275,7 @@ def _main(argv: list[str] | None) -> int:
         signum = cause.signum if isinstance(cause, Terminated) else 2
         name = "terminated" if isinstance(cause, Terminated) else "interrupted"
         click.echo(f"rtbuild: {name}", err=True)
-        if _wants_json(argv):
+        if _wants_json(argv) and not getattr(cause, "rtbuild_reported", False):  # one document only
             emit_json(
                 {"error": "Interrupted", "message": f"rtbuild {name} (signal {signum})", "exit_code": 128 + signum}
             )

@@ -38,22 +38,37 @@ def build_many(
     entries = load_batch_file(file)
     config = state.load_config()
     pm = state.plugin_manager(config)
-    with use_reporter(make_reporter(progress_mode(as_json, quiet))), hooks_write_to_stderr():
-        report = run_batch(entries, jobs=jobs, fail_fast=fail_fast, config=config, pm=pm, source=file)
+    try:
+        with use_reporter(make_reporter(progress_mode(as_json, quiet))), hooks_write_to_stderr():
+            report = run_batch(entries, jobs=jobs, fail_fast=fail_fast, config=config, pm=pm, source=file)
+    except BaseException as exc:  # Ctrl-C/SIGTERM: what finished is still the result
+        from rtbuild._framework.batch import REPORT_ATTR
+
+        partial = getattr(exc, REPORT_ATTR, None)
+        if partial is not None:
+            _print_report(partial, as_json, interrupted=True)
+            exc.rtbuild_reported = True  # type: ignore[attr-defined]  # the CLI adds no second document
+        raise
     if state.debug:
         _print_bugs(report.outcomes)
+    _print_report(report, as_json)
+    ctx.exit(0 if report.ok else 1)
+
+
+def _print_report(report: Any, as_json: bool, interrupted: bool = False) -> None:
+    """Stdout: every image built (or the JSON report); stderr: each failure and the summary."""
     if as_json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "interrupted": interrupted})
     else:
         for outcome in report.outcomes:
             if outcome.result is not None:
                 echo_result(outcome.result.image)
         for outcome in report.outcomes:
             if outcome.error is not None:
-                click.echo(f"build {outcome.entry.index} ({outcome.entry.name}) failed:", err=True)
+                how = "was stopped" if outcome.status == "interrupted" else "failed"
+                click.echo(f"build {outcome.entry.index} ({outcome.entry.name}) {how}:", err=True)
                 click.echo(outcome.error.render(), err=True)
         click.echo(f"rtbuild: {report.summary()}", err=True)
-    ctx.exit(0 if report.ok else 1)
 
 
 def _print_bugs(outcomes: list[Any]) -> None:
