@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _kbuilder_support import Site, clean_env, rtbuild, write_config
+from _kbuilder_support import RTBUILD, Site, clean_env, rtbuild, write_config
 
 pytestmark = [pytest.mark.engine]
 
@@ -218,4 +218,50 @@ def test_a_private_base_in_another_registry_is_pulled_with_this_machines_credent
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "from-a-private-base" in proc.stderr
     assert site.password not in proc.stderr and site.password not in proc.stdout
+    cluster.wait_for(lambda: cluster.list("secrets") == [], timeout=30)
+
+
+def test_a_build_rides_out_a_short_api_server_outage(site: Site, cluster: Any) -> None:
+    """The API server restarts for a few seconds while the build runs (connections reset, new
+    ones refused). rtbuild gave up at once: exit 1, and the Job, which it could not delete
+    then, went on to push the image it had reported as failed."""
+    import subprocess
+    import time
+
+    from _k8s_api_proxy import ApiProxy
+    from _kbuilder_support import step_image_tag
+
+    proxy = ApiProxy(int(cluster.url.rsplit(":", 1)[1]))
+    document = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    (site.root / "proxied-kubeconfig").write_text(yaml.safe_dump(document))
+    config = write_config(site.root / "rtbuild.toml", site.root / "proxied-kubeconfig", step_image=step_image_tag())
+    context = site.context("outage", "FROM BASE\nRUN for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 1; done\n")
+    args = ["build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/outage:1"]
+    env = site.env(RTBUILD_CONFIG=str(config))
+    proc = subprocess.Popen(
+        [RTBUILD, *args], cwd=site.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+
+        def build_running() -> bool:
+            for pod in cluster.list("pods"):
+                for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                    if status.get("name") == "build" and "running" in (status.get("state") or {}):
+                        return True
+            return proc.poll() is not None
+
+        cluster.wait_for(build_running, timeout=120)
+        time.sleep(1)
+        proxy.down()
+        time.sleep(6)
+        proxy.up()
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        proxy.down()
+    assert proc.returncode == 0, stderr[-4000:]
+    assert "unreachable" not in stderr, stderr[-4000:]
     cluster.wait_for(lambda: cluster.list("secrets") == [], timeout=30)

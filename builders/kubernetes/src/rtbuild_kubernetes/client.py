@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rtbuild import AgentRuntimeBuildError
 
+from .execstatus import exit_status
 from .failures import (
     ClusterUnreachableError,
     KubernetesBuildError,
@@ -33,6 +34,10 @@ V4 = "v4.channel.k8s.io"
 _CHUNK = 256 * 1024
 #: Throttling (429) and server errors are retried this often, honouring Retry-After up to 5 s.
 RETRIES = 4
+#: An API server that answered before and now refuses connections (a restart, a failover) is
+#: retried every OUTAGE_PAUSE_S for this long before the build gives up on it.
+OUTAGE_S = 60.0
+OUTAGE_PAUSE_S = 1.0
 
 
 class KubeClient(Protocol):
@@ -100,6 +105,7 @@ class LightkubeClient:
         self.namespace = namespace
         self.server = single.cluster.server
         self._client = client
+        self.reached = False  # whether the API server has answered (then a refusal is an outage)
 
     # --- error mapping -----------------------------------------------------------------
 
@@ -110,9 +116,14 @@ class LightkubeClient:
         # Whether an attempt may have been carried out although it failed (its answer lost, or
         # a server error): the error then says nothing about what the server did.
         uncertain = False
-        for attempt in range(RETRIES + 1):
+        outage_ends: float | None = None
+        attempt = -1
+        while True:
+            attempt += 1
             try:
-                return fn()
+                result = fn()
+                self.reached = True
+                return result
             except ApiError as exc:
                 code = exc.status.code or 0
                 if code in (429, 500, 502, 503, 504) and attempt < RETRIES:
@@ -131,6 +142,13 @@ class LightkubeClient:
                 if attempt < 1 and isinstance(exc, retry):
                     uncertain = uncertain or not never_sent
                     continue
+                if self.reached and isinstance(exc, (*retry, httpx2.ConnectTimeout)):
+                    # It answered before: wait for it (a misconfigured server fails at once).
+                    outage_ends = outage_ends or time.monotonic() + OUTAGE_S
+                    if time.monotonic() < outage_ends:
+                        uncertain = uncertain or not never_sent
+                        time.sleep(OUTAGE_PAUSE_S)
+                        continue
                 cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
                 unreachable = ClusterUnreachableError(
                     f"the Kubernetes API at {self.server} is unreachable: {cause}",
@@ -138,7 +156,6 @@ class LightkubeClient:
                     hint="check the kubeconfig's server address and that this machine can reach it",
                 )
                 raise mark_no_effect(unreachable, not uncertain and never_sent) from exc
-        raise AssertionError("unreachable")
 
     def _api_error(self, verb: str, resource: str, code: int, message: str, kind: str | None) -> AgentRuntimeBuildError:
         if code in (401, 403):
@@ -324,7 +341,7 @@ class LightkubeClient:
                     sent += len(chunk)
                 if ws.subprotocol == V5:
                     ws.send_bytes(b"\xff\x00")
-                return _exit_status(ws, sent, size)
+                return exit_status(ws, sent, size)
         except HTTPXWSException as exc:
             if not isinstance(exc, WebSocketUpgradeError):
                 raise UploadError(
@@ -343,38 +360,6 @@ class LightkubeClient:
             raise UploadError(
                 f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context"
             ) from exc
-
-
-def _exit_status(ws: Any, sent: int, size: int) -> int:
-    stderr: list[str] = []
-    while True:
-        try:
-            message = ws.receive_bytes(timeout=600)
-        except Exception as exc:
-            raise UploadError(
-                f"the upload connection closed before the command finished ({sent} of {size} bytes sent): {exc!r}",
-                step="upload context",
-                log_tail=stderr[-10:],
-            ) from exc
-        channel, body = message[0], message[1:]
-        if channel == 2:
-            stderr += body.decode("utf-8", "replace").splitlines()
-        elif channel == 3:
-            status = json.loads(body or b"{}")
-            if status.get("status") == "Success":
-                return 0
-            for cause in (status.get("details") or {}).get("causes", []):
-                if cause.get("reason") == "ExitCode":
-                    code = int(cause.get("message", "1"))
-                    if code:
-                        raise UploadError(
-                            f"unpacking the context in the pod failed (exit code {code}, {sent} of {size} bytes sent)",
-                            step="upload context",
-                            log_tail=stderr[-10:],
-                            hint="the init container needs sh, head and tar, and room in its emptyDir",
-                        )
-                    return 0
-            raise UploadError(f"the upload command failed: {status.get('message', status)}", step="upload context")
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

@@ -348,8 +348,8 @@ class JobRun:
                 return False
             try:
                 current = self.client.get("Pod", name)
-            except Exception:
-                return False
+            except Exception:  # the API is away for a moment (a restart): the watch decides
+                return not finished.is_set()
             return current is not None and not self._build_done(current)
 
         def follow() -> None:

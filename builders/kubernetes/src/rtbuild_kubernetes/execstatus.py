@@ -1,0 +1,44 @@
+"""The end of a ``pods/exec`` call over the websocket channel protocol: stderr lines on
+channel 2, then the Status on channel 3 (``NonZeroExitCode`` with the exit code as a cause)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .failures import UploadError
+
+
+def exit_status(ws: Any, sent: int, size: int) -> int:
+    stderr: list[str] = []
+    while True:
+        try:
+            message = ws.receive_bytes(timeout=600)
+        except Exception as exc:
+            raise UploadError(
+                f"the upload connection closed before the command finished ({sent} of {size} bytes sent): {exc!r}",
+                step="upload context",
+                log_tail=stderr[-10:],
+            ) from exc
+        channel, body = message[0], message[1:]
+        if channel == 2:
+            stderr += body.decode("utf-8", "replace").splitlines()
+        elif channel == 3:
+            status = json.loads(body or b"{}")
+            if status.get("status") == "Success":
+                return 0
+            for cause in (status.get("details") or {}).get("causes", []):
+                if cause.get("reason") == "ExitCode":
+                    code = int(cause.get("message", "1"))
+                    if code:
+                        raise UploadError(
+                            f"unpacking the context in the pod failed (exit code {code}, {sent} of {size} bytes sent)",
+                            step="upload context",
+                            log_tail=stderr[-10:],
+                            hint="the init container needs sh, head and tar, and room in its emptyDir",
+                        )
+                    return 0
+            raise UploadError(f"the upload command failed: {status.get('message', status)}", step="upload context")
+
+
+__all__ = ["exit_status"]
