@@ -51,7 +51,9 @@ class KubeClient(Protocol):
         self, selector: dict[str, str], resource_version: str
     ) -> Generator[tuple[str, dict[str, Any]], None, None]: ...
     def events(self, pod: str) -> list[dict[str, Any]]: ...
-    def follow_log(self, pod: str, container: str, *, timestamps: bool = False) -> Iterator[str]: ...
+    def follow_log(
+        self, pod: str, container: str, *, timestamps: bool = False, since_seconds: int | None = None
+    ) -> Iterator[str]: ...
     def exec_stdin(self, pod: str, container: str, command: list[str], stream: IO[bytes], size: int) -> int: ...
 
 
@@ -303,12 +305,13 @@ class LightkubeClient:
             lambda: [_as_dict(e) for e in self._client.list(Event, fields={"involvedObject.name": pod})],
         )
 
-    def follow_log(self, pod: str, container: str, *, timestamps: bool = False) -> Iterator[str]:
+    def follow_log(
+        self, pod: str, container: str, *, timestamps: bool = False, since_seconds: int | None = None
+    ) -> Iterator[str]:
         """The log's lines. With ``timestamps`` each starts with its RFC 3339 time and a space and
         keeps its newline: a last line without one was cut (the stream ended in its middle)."""
-        lines = self._call(
-            "get", "pods/log", lambda: self._client.log(pod, container=container, follow=True, timestamps=timestamps)
-        )
+        options: dict[str, Any] = {"container": container, "follow": True, "timestamps": timestamps}
+        lines = self._call("get", "pods/log", lambda: self._client.log(pod, since=since_seconds, **options))
         while True:
             line = self._call("get", "pods/log", lambda: next(lines, None))
             if line is None:

@@ -14,6 +14,9 @@ from .failures import ClusterAuthError
 #: How often a stream that ended early is opened again, and the pause before each time.
 LOG_REOPENS = 20
 REOPEN_PAUSE_S = 1.0
+#: A re-opened stream asks for the seconds since the last line arrived here, plus this margin
+#: (a duration measured on this machine: the node's clock may differ).
+SINCE_MARGIN_S = 10
 
 
 def stamp_key(stamp: str) -> str | None:
@@ -40,11 +43,14 @@ def follow_build_log(
     again, and may return early: the caller's ``threading.Event.wait`` once the build is done, so
     a pod status that lags behind its log costs one more read of the log, not a second)."""
     seen: str | None = None
+    arrived = 0.0  # when the newest line arrived (time.monotonic)
     problem: Exception | None = None
-    for _ in range(LOG_REOPENS + 1):
+    final = False
+    for _ in range(LOG_REOPENS + 2):
         cut = ""  # a last line without its newline: the stream ended in its middle
+        since = int(time.monotonic() - arrived) + SINCE_MARGIN_S if seen is not None else None
         try:
-            for raw in client.follow_log(pod, container, timestamps=True):
+            for raw in client.follow_log(pod, container, timestamps=True, since_seconds=since):
                 if not raw.endswith("\n"):  # only ever the stream's last line
                     cut = raw
                     continue
@@ -55,7 +61,7 @@ def follow_build_log(
                 elif seen is not None and key <= seen:
                     continue  # shown before the stream was opened again
                 else:
-                    seen = key
+                    seen, arrived = key, time.monotonic()
                 on_line(line)
             problem = None
         except ClusterAuthError as exc:  # 401/403 on pods/log: opening it again cannot help
@@ -63,11 +69,16 @@ def follow_build_log(
             break
         except Exception as exc:  # the result comes from the pod's state, not from its log
             problem = exc
-        if seen is None or not running():
+        if seen is None or final:
             if cut:  # the container's own last words, without a newline
                 stamp, _, line = cut.partition(" ")
                 on_line(line if stamp_key(stamp) else cut)
             break
+        if not running():
+            # The container has ended: one last read brings what a stream that broke quietly
+            # (a reset the client took for the end) missed. It returns at once, its tail only.
+            final = True
+            continue
         pause(REOPEN_PAUSE_S)  # the reopened stream brings the cut line whole
     if problem is not None:
         hint = getattr(problem, "hint", None)
