@@ -89,6 +89,31 @@ def test_failing_run_step_reports_exit_code_and_log_tail_and_deletes_the_job(sit
     cluster.wait_for(lambda: _jobs(cluster) == [], timeout=60)
 
 
+@pytest.mark.parametrize(
+    ("run", "words"),
+    [
+        # /dev/full answers every write with ENOSPC: the pod's disk full, for real.
+        ("RUN dd if=/dev/zero of=/dev/full bs=1k count=1", "disk the build writes to is full"),
+        # SIGKILL, the OOM killer's signal, without an OOMKilled reason on the container.
+        ("RUN sh -c 'kill -9 $$' || exit $?", "killed with SIGKILL (exit 137)"),
+    ],
+    ids=["disk-full", "sigkill"],
+)
+def test_a_step_the_host_stopped_is_not_blamed_on_the_dockerfile(
+    site: Site, cluster: Any, run: str, words: str
+) -> None:
+    _config(site, cluster)
+    context = site.context("host-fault", f"FROM BASE\n{run}\n")
+    proc = rtbuild(
+        "build", "--json", "-q", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/host:1",
+        cwd=site.root, env=site.env(RTBUILD_CONFIG=str(site.root / "rtbuild.toml")),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    error = json.loads(proc.stdout)
+    assert error["error"] == "RunStepFailedError" and words in error["hint"], error
+    assert error["blame"] == "build resources"
+
+
 def rtbuild_json_error(site: Site, context: Path) -> str:
     proc = rtbuild(
         "build",

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from rtbuild import BuildRequest, ConfigError, PushError, load_config
+from rtbuild.enginekit import DISK_FULL_HINT, KILLED_HINT
 from rtbuild_kubernetes.builder import KubernetesBuilder
 from rtbuild_kubernetes.client import auth_error
 from rtbuild_kubernetes.context_tar import write_context_tar
@@ -149,6 +150,14 @@ def test_pod_states_map_onto_errors() -> None:
     )
     assert isinstance(run, RunStepFailedError) and run.container_exit_code == 7
     assert run.step == "STEP 2/2: RUN false" and run.log_tail[-1] == "boom"
+    # The host stopped it, not the Dockerfile: a SIGKILL without OOMKilled, a full disk.
+    killed = terminated_error({"exitCode": 137, "reason": "Error"}, ["STEP 2/2: RUN make"], container="build",
+                              pod="p", limits={})  # fmt: skip
+    assert isinstance(killed, RunStepFailedError) and killed.hint == KILLED_HINT and killed.blame == "build resources"
+    lines = ["STEP 2/2: RUN make", "cp: write error: No space left on device"]
+    full = terminated_error({"exitCode": 1, "reason": "Error"}, lines, container="build", pod="p", limits={})
+    assert isinstance(full, RunStepFailedError) and full.hint == DISK_FULL_HINT
+    assert run.hint is not None and run.hint.startswith("fix the failing Dockerfile step") and run.blame == "Dockerfile"
     init = terminated_error({"exitCode": 3}, [], container="context", pod="p", limits={})
     assert isinstance(init, UploadError)
     pull = waiting_error({"reason": "ImagePullBackOff", "message": "not found"}, "p", "step:1")

@@ -156,7 +156,7 @@ def terminated_error(
             ),
             blame="registry",
         )
-    from rtbuild.enginekit import RUNTIME_FAULT_HINT, runtime_fault
+    from rtbuild.enginekit import RUNTIME_FAULT_HINT, host_fault_hint, runtime_fault
 
     step = _failed_step(lines)
     fault = runtime_fault(lines)
@@ -169,13 +169,16 @@ def terminated_error(
             hint=RUNTIME_FAULT_HINT,
             blame="the build pod's container runtime",
         )
+    # A full disk (the pod's ephemeral storage) or a SIGKILL (a memory limit without an
+    # OOMKilled reason: cgroup v1, a killed child) is the pod's host's, not the Dockerfile's.
+    host = host_fault_hint(lines or message.splitlines(), code)
     return RunStepFailedError(
         f"the build failed in pod {pod}: {step} (exit code {code})",
         step=step,
         log_tail=tail,
         exit_code_in_pod=code,
-        hint="fix the failing Dockerfile step; the log tail above is the pod's own output",
-        blame="Dockerfile",
+        hint=host or "fix the failing Dockerfile step; the log tail above is the pod's own output",
+        blame="build resources" if host else "Dockerfile",
     )
 
 

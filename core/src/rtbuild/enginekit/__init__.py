@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
     from rtbuild._observe.prune import repository as prune_repository
     from rtbuild.enginekit._digestkey import digest_key
-    from rtbuild.enginekit._failures import RUNTIME_FAULT_HINT, EngineDown, build_error, runtime_fault
+    from rtbuild.enginekit._failures import (
+        DISK_FULL_HINT,
+        KILLED_HINT,
+        RUNTIME_FAULT_HINT,
+        EngineDown,
+        build_error,
+        host_fault_hint,
+        runtime_fault,
+    )
     from rtbuild.enginekit._firstbuild import ConcurrentDigest
     from rtbuild.enginekit._inputs import (
         DIGEST_LABEL,
@@ -89,6 +97,9 @@ _NAMES: dict[str, str] = {
     "build_error": "rtbuild.enginekit._failures",
     "runtime_fault": "rtbuild.enginekit._failures",
     "RUNTIME_FAULT_HINT": "rtbuild.enginekit._failures",
+    "DISK_FULL_HINT": "rtbuild.enginekit._failures",
+    "KILLED_HINT": "rtbuild.enginekit._failures",
+    "host_fault_hint": "rtbuild.enginekit._failures",
     "ConcurrentDigest": "rtbuild.enginekit._firstbuild",
     "DIGEST_LABEL": "rtbuild.enginekit._inputs",
     "NO_SKIP_ARGS": "rtbuild.enginekit._skip",
@@ -149,6 +160,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _NAMES)
 
 __all__ = [
     "DIGEST_LABEL",
+    "DISK_FULL_HINT",
+    "KILLED_HINT",
     "MASK",
     "NO_SKIP_ARGS",
     "OWNER_FILE",
@@ -184,6 +197,7 @@ __all__ = [
     "digest_key",
     "external_images",
     "forget_digests",
+    "host_fault_hint",
     "is_rtbuild_image",
     "layers_from_history",
     "log_path_for",

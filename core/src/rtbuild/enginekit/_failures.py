@@ -174,13 +174,32 @@ def build_error(
     """
     error = _classify(lines, returncode, log_path=log_path, engine=engine, engine_down=engine_down)
     if isinstance(error, BuildFailedError) and error.step != "parse Dockerfile":
-        full = next((line.strip() for line in reversed(lines) if _DISK_FULL.search(line) and not _echoes(line)), None)
+        full = disk_full_line(lines)
         if full is not None:  # a step or the export that ran out of room: not the Dockerfile's fault
             error.hint = DISK_FULL_HINT
             if not _DISK_FULL.search(error.message):
                 error.message = f"{error.message} ({full[-200:]})"
                 error.args = (error.message,)
     return error
+
+
+def disk_full_line(lines: Sequence[str]) -> str | None:
+    """The output line saying the build ran out of disk (``no space left on device``,
+    ``disk quota exceeded``), not one that only repeats a step's own text; or None."""
+    return next((line.strip() for line in reversed(lines) if _DISK_FULL.search(line) and not _echoes(line)), None)
+
+
+def host_fault_hint(lines: Sequence[str], exit_code: int | None) -> str | None:
+    """A hint about the engine's host for a failed step whose output or exit code says the
+    host, not the Dockerfile, stopped it: :data:`DISK_FULL_HINT` for a full disk,
+    :data:`KILLED_HINT` for a step killed with SIGKILL (exit code 137, or a build step the
+    output says ended with 137); None otherwise. For backends that map failures themselves
+    (a pod's log); :func:`build_error` applies it already."""
+    if disk_full_line(lines) is not None:
+        return DISK_FULL_HINT
+    codes = (m.group(1) for m in map(_EXIT_CODE.search, lines[-TAIL_LINES:]) if m)
+    killed = exit_code == 137 or "137" in codes
+    return KILLED_HINT if killed else None
 
 
 def _echoes(line: str) -> bool:
@@ -258,4 +277,13 @@ def _classify(
     )
 
 
-__all__ = ["DISK_FULL_HINT", "KILLED_HINT", "RUNTIME_FAULT_HINT", "EngineDown", "build_error", "runtime_fault"]
+__all__ = [
+    "DISK_FULL_HINT",
+    "KILLED_HINT",
+    "RUNTIME_FAULT_HINT",
+    "EngineDown",
+    "build_error",
+    "disk_full_line",
+    "host_fault_hint",
+    "runtime_fault",
+]
