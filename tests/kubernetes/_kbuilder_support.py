@@ -76,6 +76,17 @@ class Site:
         return directory
 
 
+def build_stand_in_step(directory: Path, script: str, tag: str, base: str) -> str:
+    """A step image whose ``rtbuild-step`` is ``script`` (a stand-in for buildah that waits,
+    sleeps or finishes as a test needs), built as ``tag`` on ``base``; returns ``tag``."""
+    (directory / "rtbuild-step").write_text(script)
+    (directory / "rtbuild-step").chmod(0o755)
+    (directory / "Dockerfile").write_text(f"FROM {base}\nCOPY rtbuild-step /usr/local/bin/rtbuild-step\n")
+    proc = subprocess.run([DOCKER, "build", "-q", "-t", tag, str(directory)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return tag
+
+
 def write_docker_config(directory: Path, auths: dict[str, tuple[str, str]]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     entries = {h: {"auth": base64.b64encode(f"{u}:{p}".encode()).decode()} for h, (u, p) in auths.items()}

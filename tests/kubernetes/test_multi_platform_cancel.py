@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _kbuilder_support import DOCKER, RTBUILD, clean_env, write_config, write_docker_config
+from _kbuilder_support import RTBUILD, build_stand_in_step, clean_env, write_config, write_docker_config
 from conftest import BUSYBOX
 from fake_cluster import FakeCluster
 
@@ -36,13 +36,7 @@ REGISTRY = "127.0.0.1:9"  # nothing listens: the no-op check is off, the step do
 
 @pytest.fixture(scope="module")
 def waiting_step(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    directory = tmp_path_factory.mktemp("waiting-step")
-    (directory / "rtbuild-step").write_text(SCRIPT)
-    (directory / "rtbuild-step").chmod(0o755)
-    (directory / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY rtbuild-step /usr/local/bin/rtbuild-step\n")
-    proc = subprocess.run([DOCKER, "build", "-q", "-t", STEP, str(directory)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return STEP
+    return build_stand_in_step(tmp_path_factory.mktemp("waiting-step"), SCRIPT, STEP, BUSYBOX)
 
 
 @pytest.fixture(scope="module")

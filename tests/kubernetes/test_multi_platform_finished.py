@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _kbuilder_support import DOCKER, RTBUILD, clean_env, write_config, write_docker_config
+from _kbuilder_support import RTBUILD, build_stand_in_step, clean_env, write_config, write_docker_config
 from conftest import BUSYBOX
 from fake_cluster import FakeCluster
 
@@ -30,13 +30,7 @@ REGISTRY = "127.0.0.1:9"  # nothing listens: the step does not push; the tags' r
 
 @pytest.fixture(scope="module")
 def finishing_step(docker_engine: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    directory = tmp_path_factory.mktemp("finishing-step")
-    (directory / "rtbuild-step").write_text(SCRIPT)
-    (directory / "rtbuild-step").chmod(0o755)
-    (directory / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY rtbuild-step /usr/local/bin/rtbuild-step\n")
-    proc = subprocess.run([DOCKER, "build", "-q", "-t", STEP, str(directory)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return STEP
+    return build_stand_in_step(tmp_path_factory.mktemp("finishing-step"), SCRIPT, STEP, BUSYBOX)
 
 
 @pytest.fixture(scope="module")
