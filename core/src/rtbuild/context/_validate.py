@@ -78,9 +78,9 @@ def check_target(dockerfile: str, target: str) -> None:
     """Refuse a ``--target`` that names no stage of the Dockerfile, before the engine starts.
 
     Stage names compare case-insensitively: BuildKit takes them in any case (Podman only
-    as written, and says so itself). A Dockerfile read
-    by another frontend (``# syntax=``, the ``BUILDKIT_SYNTAX`` build arg) or from stdin is
-    left to the engine: its stages are not this parser's to know.
+    as written, and says so itself). A Dockerfile read by another frontend (``# syntax=``,
+    the ``BUILDKIT_SYNTAX`` build arg) or from stdin is left to the engine: its stages are
+    not this parser's to know.
     """
     if dockerfile == "-":
         return
