@@ -142,8 +142,8 @@ def _prepare(
         dockerfile = validate_context(
             request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
         )
-        if request.target and "BUILDKIT_SYNTAX" not in request.build_args:
-            check_target(dockerfile, request.target)
+        if request.target:
+            check_target(dockerfile, request.target, request.build_args)
     else:
         validate_context_dir(request.path)
     return builder

@@ -6,10 +6,9 @@ in :mod:`rtbuild.hashing`.
 
 from __future__ import annotations
 
-import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rtbuild.errors import BuildContextError
@@ -74,36 +73,27 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
     return full
 
 
-def check_target(dockerfile: str, target: str) -> None:
+def check_target(dockerfile: str, target: str, build_args: Mapping[str, str]) -> None:
     """Refuse a ``--target`` that names no stage of the Dockerfile, before the engine starts.
 
-    Stage names compare case-insensitively: BuildKit takes them in any case (Podman only
-    as written, and says so itself). A Dockerfile read by another frontend (``# syntax=``,
-    the ``BUILDKIT_SYNTAX`` build arg) or from stdin is left to the engine: its stages are
-    not this parser's to know.
+    The stages are the Dockerfile analysis's (:func:`rtbuild.enginekit.analyse_cached`, the
+    file read as the engines read it). Stage names compare case-insensitively: BuildKit
+    takes them in any case (Podman only as written, and says so itself). A Dockerfile read
+    by another frontend (a ``# syntax=`` directive, the ``BUILDKIT_SYNTAX`` build arg) or
+    from stdin is left to the engine: its stages are not this parser's to know.
     """
     if dockerfile == "-":
         return
-    from dockerfile_parse import DockerfileParser
-
-    from rtbuild.enginekit._dockerfile_text import parser_text
+    from rtbuild.enginekit._inputs import FRONTEND_PREFIXES, analyse_cached
 
     try:
         with open(dockerfile, encoding="utf-8", errors="surrogateescape") as handle:
-            text = parser_text(handle.read())  # as the engines read it: no FROM hidden
-        parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "surrogateescape")))
-        structure = parser.structure
+            analysis = analyse_cached(handle.read(), build_args)
     except (OSError, ValueError):
         return  # the engine reads it and reports what is wrong
-    stages: list[str] = []
-    for item in structure:
-        instruction, value = str(item["instruction"]).upper(), str(item["value"])
-        if instruction == "COMMENT" and value.strip().lower().replace(" ", "").startswith("syntax="):
-            return
-        if instruction == "FROM":
-            words = [w for w in value.split() if not w.startswith("--")]
-            if len(words) >= 3 and words[1].upper() == "AS":
-                stages.append(words[2])
+    stages = analysis.stages
+    if any(reason.startswith(FRONTEND_PREFIXES) for reason in analysis.remote):
+        return
     if target.lower() in (stage.lower() for stage in stages):
         return
     raise BuildContextError(

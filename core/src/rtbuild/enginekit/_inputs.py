@@ -33,8 +33,11 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_]
 _DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
 #: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
+#: How :attr:`Analysis.remote` names another frontend (the build arg, the directive): the
+#: Dockerfile is then that frontend's to read, stages and all.
+FRONTEND_PREFIXES = ("BUILDKIT_SYNTAX frontend ", "# syntax= frontend ")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "6"
+ANALYSIS_VERSION = "7"
 
 
 class ImageInspector(Protocol):
@@ -64,6 +67,8 @@ class Analysis:
     #: Why the digest cannot see everything the build fetches (``ADD <url>``, a ``# syntax``
     #: frontend, ...); non-empty turns the no-op skip off.
     remote: list[str] = field(default_factory=list)
+    #: The stages' names as written (``FROM IMAGE AS NAME``), in order: what ``--target`` may name.
+    stages: list[str] = field(default_factory=list)
 
 
 def platform_args(platform: str | None) -> dict[str, str]:
@@ -134,14 +139,14 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
     # comments, in any order; a frontend named by the build arg BUILDKIT_SYNTAX wins over them.
     directives = True
     if "BUILDKIT_SYNTAX" in build_args:
-        result.remote.append(f"BUILDKIT_SYNTAX frontend {build_args['BUILDKIT_SYNTAX']}")
+        result.remote.append(f"{FRONTEND_PREFIXES[0]}{build_args['BUILDKIT_SYNTAX']}")
     for item in parser.structure:
         instruction, value = str(item["instruction"]).upper(), str(item["value"])
         if instruction == "COMMENT":
             directive = value.strip().lower().replace(" ", "")
             directives = directives and _DIRECTIVE.match(directive) is not None
             if directives and directive.startswith("syntax="):
-                result.remote.append(f"# syntax= frontend {value.split('=', 1)[1].strip()}")
+                result.remote.append(f"{FRONTEND_PREFIXES[1]}{value.split('=', 1)[1].strip()}")
             continue
         directives = False
         if instruction == "ARG":
@@ -159,6 +164,7 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
             image = _substitute(rest[0], global_args)
             if len(rest) >= 3 and rest[1].upper() == "AS":
                 stages.add(rest[2].lower())
+                result.stages.append(rest[2])
             if image.lower() != "scratch" and image.lower() not in stages:
                 result.images.append(image)
             continue
@@ -254,7 +260,7 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
     path = cache_dir("dockerfiles", key + ".json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Analysis(images=list(data["images"]), remote=list(data["remote"]))
+        return Analysis(images=list(data["images"]), remote=list(data["remote"]), stages=list(data["stages"]))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     result = analyse(dockerfile_text, build_args, platform)
@@ -262,7 +268,7 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
     from rtbuild._framework.paths import keep_newest
 
     with contextlib.suppress(OSError):  # a full or read-only cache only costs the parse
-        atomic_write(path, json.dumps({"images": result.images, "remote": result.remote}))
+        atomic_write(path, json.dumps({"images": result.images, "remote": result.remote, "stages": result.stages}))
         keep_newest(path.parent, keep=ANALYSIS_CACHE_FILES, select=lambda name: name.endswith(".json"))
     return result
 
