@@ -4,6 +4,8 @@ Docker and Podman tests that check nothing outlives a stopped build)."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -64,4 +66,18 @@ def step_processes_running(token: str, name: str, timeout: float = 15.0) -> list
         time.sleep(0.05)
 
 
-__all__ = ["processes_naming", "step_processes", "step_processes_running"]
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> None:
+    """Until something listens on 127.0.0.1:``port``; raises with ``log``'s end when ``proc``
+    (a docker-registry) exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"docker-registry did not listen on {port}: {log.read_text()[-2000:]}")
+
+
+__all__ = ["processes_naming", "step_processes", "step_processes_running", "wait_port"]

@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _processes import wait_port
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 DOCKER_CLI = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
@@ -104,18 +104,6 @@ class Registry:
         return f"{self.host}/{name}"
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"docker-registry did not listen on {port}: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def start_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Registry]]:
     """Factory: ``start_registry(auth=False)`` runs a real docker-registry on 127.0.0.1."""
@@ -141,7 +129,7 @@ def start_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         with open(log, "wb") as out:
             proc = subprocess.Popen([REGISTRY_BIN, "serve", str(root / "config.yml")], stdout=out, stderr=out)
         procs.append(proc)
-        _wait_port(port, proc, log)
+        wait_port(port, proc, log)
         return Registry(f"127.0.0.1:{port}", root, username if auth else None, password if auth else None)
 
     yield start

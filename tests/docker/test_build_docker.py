@@ -17,8 +17,7 @@ from _processes import step_processes_running
 from rtbuild import BuildContextError, BuildFailedError, Config
 from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 from rtbuild.context._hashing import hash_context
-from rtbuild.enginekit import carries_digest
-from rtbuild.enginekit._failures import DISK_FULL_HINT, KILLED_HINT
+from rtbuild.enginekit import DISK_FULL_HINT, KILLED_HINT, carries_digest
 
 pytestmark = pytest.mark.engine
 

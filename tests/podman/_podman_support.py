@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from _processes import processes_naming as processes_naming  # re-exported for the podman tests
+from rtbuild_podman import PodmanBuilder
 
 PODMAN = shutil.which("podman") or "/usr/bin/podman"
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
@@ -87,6 +88,14 @@ def qemu() -> None:
 
 
 @pytest.fixture
+def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
+    """A PodmanBuilder writing its logs under the test's own directory."""
+    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    built.name = "podman"
+    return built
+
+
+@pytest.fixture
 def names(podman_cli: str) -> Iterator[Names]:
     made = Names()
     yield made
@@ -111,6 +120,21 @@ def runc_bundles_under(root: Path) -> list[str]:
     return [
         str(c["id"]) for c in json.loads(proc.stdout or "[]") or [] if str(c.get("bundle", "")).startswith(str(root))
     ]
+
+
+def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """rtbuild's environment without the machine's RTBUILD_/DOCKER_/XDG_ settings or
+    REGISTRY_AUTH_FILE, with a HOME and a state dir of the test's own, and an empty Podman
+    auth file at ``tmp_path/podman-auth.json`` (for ``extra`` to point REGISTRY_AUTH_FILE at)."""
+    (tmp_path / "podman-auth.json").write_text("{}")
+    (tmp_path / "home").mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RTBUILD_", "DOCKER_", "XDG_")) and k != "REGISTRY_AUTH_FILE"
+    }
+    env.update(HOME=str(tmp_path / "home"), XDG_STATE_HOME=str(tmp_path / "state"), **extra)
+    return env
 
 
 def write_context(root: Path, dockerfile: str, files: dict[str, str] | None = None) -> Path:

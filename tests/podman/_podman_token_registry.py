@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from _processes import wait_port
+
 ISSUER = "rtbuild-test-issuer"
 SERVICE = "rtbuild-token-test"
 SETUP_BASIC = base64.b64encode(b"setup:setup-pass").decode()
@@ -137,18 +139,6 @@ def _handler(registry: TokenRegistry) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"docker-registry did not listen on {port}: {log.read_text()[-2000:]}")
-
-
 def start_token_registry(root: Path) -> Iterator[TokenRegistry]:
     """Generator for a fixture: the registry and token server, stopped afterwards."""
     subprocess.run(
@@ -193,7 +183,7 @@ def start_token_registry(root: Path) -> Iterator[TokenRegistry]:
     with open(log, "wb") as out:
         proc = subprocess.Popen([REGISTRY_BIN, "serve", str(root / "config.yml")], stdout=out, stderr=out)
     try:
-        _wait_port(port, proc, log)
+        wait_port(port, proc, log)
         yield registry
     finally:
         proc.terminate()

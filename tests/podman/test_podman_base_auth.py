@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _podman_support import Names, podman, write_context
+from _podman_support import Names, isolated_env, podman, write_context
 
 pytestmark = [pytest.mark.engine]
 
@@ -110,18 +110,7 @@ def test_build_pulls_a_private_base_with_rtbuilds_credentials(names: Names, auth
     for store in ("rtbgood", "rtbwrong"):
         (tmp_path / store).mkdir()
         (tmp_path / store / "config.json").write_text(json.dumps({"credsStore": store}))
-    (tmp_path / "podman-auth.json").write_text("{}")
-    (tmp_path / "home").mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RTBUILD_", "DOCKER_", "XDG_")) and k != "REGISTRY_AUTH_FILE"
-    }
-    env.update(
-        PATH=f"{bindir}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}",
-        HOME=str(tmp_path / "home"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-    )
+    env = isolated_env(tmp_path, PATH=f"{bindir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}")
     ctx = write_context(tmp_path / "ctx", DOCKERFILE)
     common = ["--builder", "podman", "--build-arg", f"BASE={base}", "--platform", "linux/amd64"]
 

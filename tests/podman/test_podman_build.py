@@ -33,13 +33,6 @@ RUN echo other > /stage
 """
 
 
-@pytest.fixture
-def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
-    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
-    built.name = "podman"
-    return built
-
-
 def test_build_with_every_field_then_noop_skip(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", STAGES, {"data.txt": "one\n"})
     first, second = names.new(), names.new()
@@ -137,12 +130,7 @@ def test_push_uses_podman_auth_json(
     assert builder.image_exists(image) is True  # the registry HEAD and the pull use auth.json too
 
 
-def test_a_docker_config_dir_without_config_json_means_no_credentials(
-    builder: PodmanBuilder, names: Names, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As for docker: Podman 4 alone stopped with `stat …/config.json: no such file`."""
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
-    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+def _push_anonymously_and_pull_back(builder: PodmanBuilder, names: Names, registry: Any) -> None:
     image = registry.ref(names.new("rt-podman-test/anonymous"))
     names.made.append(image)
     podman("tag", "docker.io/library/busybox:latest", image)
@@ -150,6 +138,15 @@ def test_a_docker_config_dir_without_config_json_means_no_credentials(
     podman("rmi", image)
     builder.podman.forget()
     assert builder.image_exists(image) is True  # pulled back through the same empty authfile
+
+
+def test_a_docker_config_dir_without_config_json_means_no_credentials(
+    builder: PodmanBuilder, names: Names, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for docker: Podman 4 alone stopped with `stat …/config.json: no such file`."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    _push_anonymously_and_pull_back(builder, names, registry)
 
 
 def test_a_registry_auth_file_not_yet_written_means_no_credentials(
@@ -161,13 +158,7 @@ def test_a_registry_auth_file_not_yet_written_means_no_credentials(
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "not-yet" / "auth.json"))
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.docker/config.json
-    image = registry.ref(names.new("rt-podman-test/anonymous"))
-    names.made.append(image)
-    podman("tag", "docker.io/library/busybox:latest", image)
-    builder.push(image)
-    podman("rmi", image)
-    builder.podman.forget()
-    assert builder.image_exists(image) is True
+    _push_anonymously_and_pull_back(builder, names, registry)
     assert not (tmp_path / "not-yet").exists()
 
 

@@ -8,17 +8,10 @@ from pathlib import Path
 import pytest
 from _podman_support import Names, podman, write_context
 from rtbuild import BuildFailedError, BuildRequest
-from rtbuild.enginekit._failures import DISK_FULL_HINT, KILLED_HINT
+from rtbuild.enginekit import DISK_FULL_HINT, KILLED_HINT
 from rtbuild_podman import PodmanBuilder
 
 pytestmark = [pytest.mark.engine]
-
-
-@pytest.fixture
-def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
-    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
-    built.name = "podman"
-    return built
 
 
 def _failure(builder: PodmanBuilder, names: Names, ctx: Path) -> BuildFailedError:

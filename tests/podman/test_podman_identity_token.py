@@ -14,14 +14,13 @@ exchanged the token) and then failed to pull it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _podman_support import Names, podman, write_context
+from _podman_support import Names, isolated_env, podman, write_context
 from _podman_token_registry import TokenRegistry, start_token_registry
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
@@ -41,20 +40,7 @@ def _env(tmp_path: Path, registry: TokenRegistry) -> dict[str, str]:
     (config / "config.json").write_text(
         json.dumps({"auths": {registry.host: {"identitytoken": registry.identity_token}}})
     )
-    (tmp_path / "podman-auth.json").write_text("{}")
-    (tmp_path / "home").mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RTBUILD_", "DOCKER_", "XDG_")) and k != "REGISTRY_AUTH_FILE"
-    }
-    env.update(
-        DOCKER_CONFIG=str(config),
-        REGISTRY_AUTH_FILE=str(tmp_path / "podman-auth.json"),
-        HOME=str(tmp_path / "home"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-    )
-    return env
+    return isolated_env(tmp_path, DOCKER_CONFIG=str(config), REGISTRY_AUTH_FILE=str(tmp_path / "podman-auth.json"))
 
 
 def _rtbuild(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

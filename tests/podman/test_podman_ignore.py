@@ -14,13 +14,6 @@ pytestmark = [pytest.mark.engine]
 COPY_ALL = "FROM busybox:latest\nCOPY . /ctx\n"
 
 
-@pytest.fixture
-def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
-    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
-    built.name = "podman"
-    return built
-
-
 def test_buildah_ignore_dialect_never_reports_a_stale_image(
     builder: PodmanBuilder, names: Names, tmp_path: Path
 ) -> None:

@@ -40,13 +40,6 @@ class Recording(Reporter):
         self.seen.append(json.dumps(fields, default=str))
 
 
-@pytest.fixture
-def builder(tmp_path: Path, podman_cli: str) -> PodmanBuilder:
-    built = PodmanBuilder(log_dir=str(tmp_path / "logs"))
-    built.name = "podman"
-    return built
-
-
 def _request(ctx: Path, name: str, secret_file: Path, failing: bool = False) -> BuildRequest:
     if failing:
         # A RUN of its own: the steps above come from the layer cache and print nothing.
