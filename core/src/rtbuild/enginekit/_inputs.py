@@ -274,8 +274,9 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
 
 
 def external_images(dockerfile_text: str, build_args: Mapping[str, str], platform: str | None = None) -> list[str]:
-    """Images the Dockerfile takes from outside: FROM bases, ``COPY --from=IMAGE``, mounts."""
-    return analyse(dockerfile_text, build_args, platform).images
+    """Images the Dockerfile takes from outside: FROM bases, ``COPY --from=IMAGE``, mounts
+    (the cached analysis's: a build that also asks :func:`analyse_cached` parses once)."""
+    return analyse_cached(dockerfile_text, build_args, platform).images
 
 
 def compute_inputs(
