@@ -44,8 +44,9 @@ class _CreatedButUnanswered:
             raise ClusterUnreachableError("the Kubernetes API at https://k is unreachable: Server disconnected")
         return obj
 
-    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None:
+    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> bool:
         self.calls.append(("delete", kind, name))
+        return True
 
 
 def test_a_run_whose_job_create_failed_in_transit_deletes_the_job() -> None:

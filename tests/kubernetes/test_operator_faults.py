@@ -268,3 +268,83 @@ def test_a_build_rides_out_a_short_api_server_outage(site: Site, cluster: Any) -
     # come from one last read once the container has ended, none of them twice.
     assert [stderr.splitlines().count(f"tick-{i}") for i in range(1, 6)] == [1] * 5, stderr[-4000:]
     cluster.wait_for(lambda: cluster.list("secrets") == [], timeout=30)
+
+
+def test_a_job_someone_else_deleted_is_not_reported_as_deleted_by_rtbuild(
+    site: Site, cluster: Any, kubectl: str, kube_env: dict[str, str]
+) -> None:
+    """An operator deletes the build's Job while it runs: the build fails, and rtbuild said
+    "deleted Job ... and its pods" although its own delete found nothing left (a 404)."""
+    import subprocess
+
+    from _kbuilder_support import step_image_tag
+
+    config = write_config(site.root / "rtbuild.toml", Path(cluster.kubeconfig_path), step_image=step_image_tag())
+    context = site.context("gonejob", "FROM BASE\nRUN for i in $(seq 1 60); do echo tick-$i; sleep 1; done\n")
+    args = ["build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/gonejob:1"]
+    proc = subprocess.Popen(
+        [RTBUILD, *args], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        cluster.wait_for(lambda: cluster.list("jobs") != [] or proc.poll() is not None, timeout=120)
+        job = cluster.list("jobs")[0]["metadata"]
+        deleted = subprocess.run(
+            [kubectl, "delete", "job", job["name"], "-n", job["namespace"], "--wait=false"],
+            env=kube_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert deleted.returncode == 0, deleted.stderr
+        _, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode not in (0, 3), stderr[-4000:]  # it failed, and not as an internal error
+    assert "deleted Job" not in stderr, stderr[-4000:]
+    assert "Traceback" not in stderr, stderr[-4000:]
+    cluster.wait_for(lambda: cluster.list("secrets") == [], timeout=30)
+
+
+def test_after_one_outage_is_waited_out_in_vain_the_next_calls_fail_at_once(
+    cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build failed because the API server stayed away for OUTAGE_S; its clean-up (delete
+    the Job, delete the Secret) then waited OUTAGE_S again for each call, so rtbuild took about
+    three outage budgets to exit. The first call waits; the next fail at once; an answer
+    resets it."""
+    import time
+
+    from _k8s_api_proxy import ApiProxy
+    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild_kubernetes import client as kclient
+    from rtbuild_kubernetes.settings import settings_from_table
+
+    monkeypatch.setattr(kclient, "OUTAGE_S", 3.0)
+    monkeypatch.setattr(kclient, "OUTAGE_PAUSE_S", 0.2)
+    proxy = ApiProxy(int(cluster.url.rsplit(":", 1)[1]))
+    document = yaml.safe_load(Path(cluster.kubeconfig_path).read_text())
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    kubeconfig = Path(cluster.kubeconfig_path).with_name(f"proxied-{proxy.port}")
+    kubeconfig.write_text(yaml.safe_dump(document))
+    try:
+        client = kclient.LightkubeClient(settings_from_table({"kubeconfig": str(kubeconfig)}))
+        assert client.get("Job", "no-such-job") is None  # it answered: a refusal is now an outage
+        proxy.down()
+        timings = []
+        for call in (lambda: client.get("Job", "no-such-job"), lambda: client.delete("Job", "no-such-job")):
+            started = time.monotonic()
+            with pytest.raises(AgentRuntimeBuildError, match="unreachable"):
+                call()
+            timings.append(time.monotonic() - started)
+        assert timings[0] >= 3.0, timings  # the first call rode the outage out as long as it may
+        assert timings[1] < 1.5, timings  # the next one did not wait again
+        proxy.up()
+        assert client.delete("Job", "no-such-job") is False  # answered (404): already gone
+        proxy.down()
+        started = time.monotonic()
+        with pytest.raises(AgentRuntimeBuildError, match="unreachable"):
+            client.get("Job", "no-such-job")
+        assert time.monotonic() - started >= 3.0  # an answer in between: a new outage is waited out again
+    finally:
+        proxy.down()
+        kubeconfig.unlink()

@@ -35,7 +35,9 @@ _CHUNK = 256 * 1024
 #: Throttling (429) and server errors are retried this often, honouring Retry-After up to 5 s.
 RETRIES = 4
 #: An API server that answered before and now refuses connections (a restart, a failover) is
-#: retried every OUTAGE_PAUSE_S for this long before the build gives up on it.
+#: retried every OUTAGE_PAUSE_S for this long before the build gives up on it. Once a call has
+#: given up, the next ones (the clean-up of the failed build) fail at once until one succeeds:
+#: each would otherwise wait out an outage of its own.
 OUTAGE_S = 60.0
 OUTAGE_PAUSE_S = 1.0
 
@@ -44,7 +46,7 @@ class KubeClient(Protocol):
     namespace: str
 
     def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]: ...
-    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None: ...
+    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> bool: ...
     def get(self, kind: str, name: str) -> dict[str, Any] | None: ...
     def list_pods(self, selector: dict[str, str]) -> tuple[list[dict[str, Any]], str]: ...
     def watch_pods(
@@ -108,6 +110,7 @@ class LightkubeClient:
         self.server = single.cluster.server
         self._client = client
         self.reached = False  # whether the API server has answered (then a refusal is an outage)
+        self.gave_up = False  # whether a call waited out OUTAGE_S in vain (then the next ones do not wait)
 
     # --- error mapping -----------------------------------------------------------------
 
@@ -124,7 +127,7 @@ class LightkubeClient:
             attempt += 1
             try:
                 result = fn()
-                self.reached = True
+                self.reached, self.gave_up = True, False
                 return result
             except ApiError as exc:
                 code = exc.status.code or 0
@@ -146,11 +149,12 @@ class LightkubeClient:
                     continue
                 if self.reached and isinstance(exc, (*retry, httpx2.ConnectTimeout)):
                     # It answered before: wait for it (a misconfigured server fails at once).
-                    outage_ends = outage_ends or time.monotonic() + OUTAGE_S
+                    outage_ends = outage_ends or time.monotonic() + (0.0 if self.gave_up else OUTAGE_S)
                     if time.monotonic() < outage_ends:
                         uncertain = uncertain or not never_sent
                         time.sleep(OUTAGE_PAUSE_S)
                         continue
+                    self.gave_up = True
                 cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
                 unreachable = ClusterUnreachableError(
                     f"the Kubernetes API at {self.server} is unreachable: {cause}",
@@ -198,21 +202,24 @@ class LightkubeClient:
 
         return _as_dict(self._call("create", _RESOURCES[kind][1], run))
 
-    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> None:
+    def delete(self, kind: str, name: str, *, propagation: str = "Background") -> bool:
+        """Delete ``name``; ``False`` when it was already gone."""
         from lightkube import ApiError
         from lightkube.types import CascadeType
 
         policy = CascadeType.FOREGROUND if propagation == "Foreground" else CascadeType.BACKGROUND
         model = self._model(kind)
 
-        def run() -> None:
+        def run() -> bool:
             try:
                 self._client.delete(model, name, grace_period=0, cascade=policy)
             except ApiError as exc:
                 if exc.status.code != 404:
                     raise
+                return False
+            return True
 
-        self._call("delete", _RESOURCES[kind][1], run)
+        return self._call("delete", _RESOURCES[kind][1], run)
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         from lightkube import ApiError

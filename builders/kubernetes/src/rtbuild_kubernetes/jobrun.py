@@ -179,8 +179,10 @@ class JobRun:
         errors: list[BaseException] = []
         if created and not ok:
             try:
-                self.client.delete("Job", job_name, propagation="Background")
-                get_reporter().event("k8s_job_deleted", job=job_name, message=f"deleted Job {job_name} and its pods")
+                if self.client.delete("Job", job_name, propagation="Background"):
+                    get_reporter().event(
+                        "k8s_job_deleted", job=job_name, message=f"deleted Job {job_name} and its pods"
+                    )
             except BaseException as exc:  # never mask the original failure
                 errors.append(exc)
         if self.plan.secret_name and created:  # the Secret is created after the Job, never without it
