@@ -70,7 +70,8 @@ def test_the_next_build_removes_what_a_killed_build_left(names: Names, tmp_path:
         live.kill()
         live.wait()
         assert after.returncode == 0, after.stderr
-        assert "killed podman build(s) left behind" in after.stderr
+        assert "removed what 1 killed podman build(s) (RUN and working containers) left behind" in after.stderr
+        assert "pull(s)" not in after.stderr
         assert not processes_naming(token), "the killed build's RUN process still runs"
         assert not runc_bundles_under(tmp_path), "the killed build's RUN container is still there"
         assert not external_containers() - before, "the killed build's working container is still there"

@@ -162,6 +162,23 @@ def test_a_stopped_push_leaves_no_layer_copy_in_tmpdir(
         time.sleep(0.2)
     assert not _pushes_to(stub_registry), "podman push outlived rtbuild"
     assert _left_in(tmp), "the killed push left nothing to sweep: the test proves nothing"
-    error = bounded(lambda: builder.push(big_image), within=60, action="push")
+    from rtbuild import Reporter
+    from rtbuild._framework.progress import use_reporter
+
+    events: list[dict[str, object]] = []
+
+    class Recorder(Reporter):
+        def event(self, kind: str, **fields: object) -> None:
+            events.append({"event": kind, **fields})
+
+    def push_recorded() -> None:
+        with use_reporter(Recorder()):  # in bounded()'s thread: a reporter is per context
+            builder.push(big_image)
+
+    error = bounded(push_recorded, within=60, action="push")
     assert isinstance(error, PushError), error
     assert _left_in(tmp) == []
+    # The sweep says what it removed: a push's layer copies, not a "killed podman build".
+    swept = [str(e["message"]) for e in events if e["event"] == "leftovers_removed"]
+    assert len(swept) == 1 and "1 killed podman pull(s) or push(es) (layer copies)" in swept[0], swept
+    assert "build(s)" not in swept[0], swept

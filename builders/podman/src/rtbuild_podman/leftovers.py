@@ -110,7 +110,13 @@ def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
     """Stop and remove what builds whose rtbuild died without cleaning up left (their RUN
     containers, working containers and TMPDIRs under ``base``); return the TMPDIRs removed.
     Costs one directory listing when there is nothing to do."""
-    swept: list[str] = []
+    return [path for path, _copy in _sweep(podman, base)]
+
+
+def _sweep(podman: Podman, base: str | None) -> list[tuple[str, bool]]:
+    """:func:`sweep_dead_builds`: each TMPDIR removed, and whether a pull or push (not a
+    build) left it."""
+    swept: list[tuple[str, bool]] = []
     try:
         with os.scandir(base or tempfile.gettempdir()) as listing:
             entries = [entry.path for entry in listing if entry.name.startswith(TMP_PREFIX)]
@@ -124,19 +130,24 @@ def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 remove_leftovers(podman, path, marker)
         shutil.rmtree(path, ignore_errors=True)
-        swept.append(path)
+        swept.append((path, marker == COPY_NOTE))
     return swept
 
 
 def sweep_and_report(podman: Podman, base: str | None) -> None:
     """:func:`sweep_dead_builds`, and a ``leftovers_removed`` event when it removed any."""
-    swept = sweep_dead_builds(podman, base)
+    swept = _sweep(podman, base)
     if swept:
+        copies = sum(1 for _path, copy in swept if copy)
+        builds = len(swept) - copies
+        # A build leaves containers and its TMPDIR; a pull or push only its layer copies.
+        what = [f"{builds} killed podman build(s) (RUN and working containers)"] if builds else []
+        what += [f"{copies} killed podman pull(s) or push(es) (layer copies)"] if copies else []
+        paths = [path for path, _copy in swept]
         rtbuild.get_reporter().event(
             "leftovers_removed",
-            paths=swept,
-            message=f"removed what {len(swept)} killed podman build(s) left behind (RUN and working containers,"
-            f" {', '.join(swept)})",
+            paths=paths,
+            message=f"removed what {' and '.join(what)} left behind: {', '.join(paths)}",
         )
 
 
