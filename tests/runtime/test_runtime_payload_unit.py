@@ -266,6 +266,37 @@ def test_unknown_distribution_and_missing_directory_are_clear_errors(tmp_path: P
         render("busybox:latest", [("p", RuntimeRequirements(payloads=[SourcePayload(str(tmp_path / "x"), "/opt/x")]))])
 
 
+def test_a_directory_mode_change_stages_the_tree_under_a_new_name(tmp_path: Path) -> None:
+    # BuildKit keeps a COPY cached when only a directory's mode changed (moby/buildkit#7176):
+    # the staged tree's name, which the COPY names, carries its directories' modes.
+    root = tmp_path / "agent"
+    make_tree(root, 3)
+    for path in (root, *[p for p in root.rglob("*") if p.is_dir()]):
+        path.chmod(0o755)
+    spec = SourcePayload.directory(root, "/opt/agent")
+
+    def staged() -> tuple[list[str], list[str]]:
+        comp = render("busybox:latest", [("agent", RuntimeRequirements(payloads=[spec]))])
+        out = Path(comp.source.write(tmp_path / "ctx"))
+        return sorted(p.name for p in (out / "src/agent").iterdir()), copies((out / "Dockerfile").read_text())
+
+    assert staged() == (["payload-0"], ['COPY ["src/agent/payload-0/", "/opt/agent/"]'])
+    (root / "d000" / "sub").chmod(0o700)
+    names, lines = staged()
+    assert len(names) == 1 and names[0].startswith("payload-0.m") and len(names[0]) == len("payload-0.m") + 12
+    assert lines == [f'COPY ["src/agent/{names[0]}/", "/opt/agent/"]']
+    assert (tmp_path / "ctx" / "src/agent" / names[0] / "d000" / "sub").stat().st_mode & 0o777 == 0o700
+    (root / "d000" / "sub").chmod(0o750)
+    assert staged()[0] not in ([names[0]], ["payload-0"])
+    # The whole tree under another umask is keyed too (its root's mode is the baseline).
+    for path in (root, *[p for p in root.rglob("*") if p.is_dir()]):
+        path.chmod(0o775)
+    assert staged()[0][0].startswith("payload-0.m")
+    for path in (root, *[p for p in root.rglob("*") if p.is_dir()]):
+        path.chmod(0o755)
+    assert staged() == (["payload-0"], ['COPY ["src/agent/payload-0/", "/opt/agent/"]'])
+
+
 def test_payload_destinations_must_not_overlap(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     outer = RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "a", "/opt/app")])

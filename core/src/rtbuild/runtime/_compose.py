@@ -97,9 +97,7 @@ class RenderedContext:
         root = str(directory)
         os.makedirs(root, exist_ok=True)
         expected = {"Dockerfile"}
-        _write_if_changed(
-            os.path.join(root, "Dockerfile"), (self.dockerfile if dockerfile is None else dockerfile).encode(), 0o644
-        )
+        text = self.dockerfile if dockerfile is None else dockerfile
         for item in self.files:
             expected.update(_with_parents(item.name))
             target = os.path.join(root, item.name)
@@ -109,10 +107,39 @@ class RenderedContext:
             expected.update(_with_parents(tree.name))
             # The record of which files the copies came from lives beside the context, not in it.
             record = os.path.join(os.path.abspath(root) + ".sources", tree.name.replace("/", "%2F"))
-            inside = tree.payload.sync(os.path.join(root, tree.name), record)
-            expected.update(f"{tree.name}/{rel}" for rel in inside)
+            staged = _staged_tree(root, tree.name)
+            inside, dir_modes = tree.payload.sync(staged, record)
+            # Named by its directories' modes (see Synced): a mode-only change is a new path.
+            name = f"{tree.name}.m{dir_modes}" if dir_modes else tree.name
+            if staged != os.path.join(root, name):
+                _remove_tree(os.path.join(root, name))
+                os.rename(staged, os.path.join(root, name))
+            if name != tree.name:
+                text = text.replace(f"COPY [{json.dumps(tree.name + '/')}, ", f"COPY [{json.dumps(name + '/')}, ", 1)
+            expected.update([name, *(f"{name}/{rel}" for rel in inside)])
+        _write_if_changed(os.path.join(root, "Dockerfile"), text.encode(), 0o644)
         remove_extra(root, expected)
         return root
+
+
+def _remove_tree(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil  # imported here: only a change of directory modes gets here
+
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _staged_tree(root: str, name: str) -> str:
+    """Where ``name`` was staged by an earlier build (under any directory-modes key), else its plain path."""
+    parent, base = os.path.split(os.path.join(root, name))
+    try:
+        with os.scandir(parent) as entries:
+            found = sorted(e.path for e in entries if e.name == base or e.name.startswith(base + ".m"))
+    except FileNotFoundError:
+        found = []
+    return found[0] if found else os.path.join(root, name)
 
 
 def _with_parents(name: str) -> list[str]:

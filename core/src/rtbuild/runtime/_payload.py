@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
+from typing import NamedTuple
 
 import xxhash
 
@@ -50,16 +51,17 @@ class ResolvedPayload:
         found = hash_context(self.root, self.matcher, collect_paths=True).paths or []
         return [(rel, kind) for rel, kind in found if kind in "dfl"]
 
-    def sync(self, target: str, record: str | None = None) -> set[str]:
+    def sync(self, target: str, record: str | None = None) -> Synced:
         """Make ``target`` hold exactly the payload's tree, copying only what differs.
 
         A file whose size and mtime match its copy, copied more than 2 s after the source
         last changed (its ctime), is left alone (copies keep the source's mtime), so a
         staging directory reused across builds costs one ``lstat`` per unchanged file; what
         the payload no longer has is removed. Returns every relative path the tree now
-        holds.
+        holds and the key of its directories' modes (see :class:`Synced`).
         """
         _ensure_dir(target, 0o755)
+        root_mode = S_IMODE(os.stat(self.root).st_mode)
         expected: set[str] = set()
         modes: list[tuple[str, int]] = []
         copied_from = _load_record(record)
@@ -96,7 +98,30 @@ class ResolvedPayload:
                 step="render runtime context",
                 hint="run the command again once the files stop changing",
             )
-        return expected
+        return Synced(expected, _dir_modes_key(target, modes, 0o755 if self.spec.kind == "distribution" else root_mode))
+
+
+class Synced(NamedTuple):
+    """What :meth:`ResolvedPayload.sync` placed: every relative path, and ``dir_modes``.
+
+    ``dir_modes`` is ``""`` when every directory of the tree has mode 0755, else 12 hex
+    characters naming the directories' modes. BuildKit keeps a COPY cached when only a
+    directory's mode changed in a context it synchronised before (moby/buildkit#7176): the
+    image would hold the old mode under the new tag. The tree is therefore placed in the
+    context under a name carrying this key, so such a change is a path the engine never saw.
+    """
+
+    paths: set[str]
+    dir_modes: str
+
+
+def _dir_modes_key(target: str, modes: list[tuple[str, int]], baseline: int) -> str:
+    """A key of the directories' modes: which differ from ``baseline`` (and ``baseline``)."""
+    odd = sorted(f"{os.path.relpath(path, target)}\0{mode:o}" for path, mode in modes if mode != baseline)
+    if not odd and baseline == 0o755:
+        return ""
+    text = "\n".join([f"{baseline:o}", *odd]).encode("utf-8", "surrogateescape")
+    return xxhash.xxh3_64_hexdigest(text)[:12]
 
 
 def _ensure_dir(path: str, mode: int) -> None:
@@ -353,4 +378,4 @@ def _line(key: tuple[str, int, int, int, int, int], path: str) -> str:
         ) from exc
 
 
-__all__ = ["ResolvedPayload", "hash_listed", "remove_extra", "resolve"]
+__all__ = ["ResolvedPayload", "Synced", "hash_listed", "remove_extra", "resolve"]
