@@ -133,19 +133,29 @@ def _prepare(
     created: list[RuntimeBuilder],
 ) -> RuntimeBuilder:
     """pre_build, then the builder, its capabilities and the context: all before any work."""
+    from rtbuild._framework.plugins._requestcheck import SET_BY_ATTR, blaming
+    from rtbuild.errors import BuilderNotFoundError
+
+    vars(request).pop(SET_BY_ATTR, None)  # who set what: this run's pre_build hooks only
     pm.hook.pre_build(request=request, config=config)
-    validate_request(request)  # pre_build hooks may have changed it
-    builder = builder or pm.create_builder(request.builder or config.builder, config)
+    # pre_build hooks may have changed it: an error names the plugin that set the value.
+    with blaming(request, "tags", "platform"):
+        validate_request(request)
+    with blaming(request, "builder", only=BuilderNotFoundError):
+        builder = builder or pm.create_builder(request.builder or config.builder, config)
     created.append(builder)
     check_capabilities(request, builder)
     if builder.capabilities.needs_dockerfile:
-        dockerfile = validate_context(
-            request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
-        )
+        with blaming(request, "path", "dockerfile", "extra_build_args"):
+            dockerfile = validate_context(
+                request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
+            )
         if request.target:
-            check_target(dockerfile, request.target, request.build_args)
+            with blaming(request, "target"):
+                check_target(dockerfile, request.target, request.build_args)
     else:
-        validate_context_dir(request.path)
+        with blaming(request, "path"):
+            validate_context_dir(request.path)
     return builder
 
 

@@ -52,11 +52,24 @@ def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder,
                     step="check image",
                     hint="drop --platform, or choose a builder whose image_exists takes platform= (docker, podman)",
                 )
-            return bool(builder.image_exists(image_name, pull_from_repo=pull_from_repo, platform=platform))  # type: ignore[call-arg]
-        return builder.image_exists(image_name, pull_from_repo=pull_from_repo)
+            answer = builder.image_exists(image_name, pull_from_repo=pull_from_repo, platform=platform)  # type: ignore[call-arg]
+        else:
+            answer = builder.image_exists(image_name, pull_from_repo=pull_from_repo)
     except BaseException as exc:
         blame(exc, builder_origin(builder), impl=f"image_exists in {builder_origin(builder)}")
         raise
+    if not isinstance(answer, bool):
+        # "no" or "absent" would read as available, and an image taken for present is never built.
+        from rtbuild.errors import PluginError
+
+        origin = builder_origin(builder)
+        raise PluginError(
+            f"{origin}: image_exists returned {answer!r} instead of True or False",
+            step="check image",
+            hint="RuntimeBuilder.image_exists must return a bool; report it to the builder's authors",
+            blame=origin,
+        )
+    return answer
 
 
 def takes_platform(builder: RuntimeBuilder) -> bool:

@@ -56,6 +56,18 @@ def builder_origin(builder: RuntimeBuilder) -> str:
     return origin if isinstance(origin, str) else f"builder {builder.name or type(builder).__name__}"
 
 
+def _check_exists_answer(answer: object, origin: str) -> None:
+    if answer is None or isinstance(answer, bool):
+        return
+    # "no" or "absent" would read as available: an image taken for present is never built.
+    raise PluginError(
+        f"{origin}: its image_exists hook returned {answer!r} instead of True, False or None",
+        step="image_exists hook",
+        hint="an image_exists hook returns True or False, or None to let the next one answer",
+        blame=origin,
+    )
+
+
 def _check_build_result(result: object, origin: str) -> None:
     from rtbuild.builder import BuildResult  # loaded by every build already; not by listing plugins
 
@@ -80,15 +92,24 @@ def wrap_impls(pm: pluggy.PluginManager, plugin: object, name: str, origin: str 
 
 
 def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | None) -> Callable[..., Any]:
+    from rtbuild._framework.plugins import _requestcheck
+
     @functools.wraps(function)
     def call(*args: Any) -> Any:
+        request = _requestcheck.find_request(args) if hook == "pre_build" and origin else None
+        before = _requestcheck.snapshot(request) if request is not None else None
         try:
             result = function(*args)
         except BaseException as exc:
             blame(exc, origin, impl=f"{hook} in {origin or name}")
             raise
-        if hook == "build" and origin:
-            _check_build_result(result, origin)
+        if origin:
+            if hook == "build":
+                _check_build_result(result, origin)
+            elif hook == "image_exists":
+                _check_exists_answer(result, origin)
+            elif request is not None and before is not None:
+                _requestcheck.check_changes(request, before, origin)
         return result
 
     return call

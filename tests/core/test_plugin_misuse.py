@@ -1,0 +1,142 @@
+"""Plugins and builders that misuse the contract, as installed distributions through the
+CLI: the error names the plugin or builder to blame, exits with the documented code and
+shows no traceback; a wrong answer is never taken for a right one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from rtbuild.testing import FakeSite, run_cli
+
+PRE_BUILD = """
+import rtbuild
+
+@rtbuild.hookimpl
+def pre_build(request):
+    {body}
+"""
+
+
+@pytest.fixture
+def site(rtbuild_site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSite:
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    monkeypatch.setenv("RTBUILD_BUILDER", "fake")
+    monkeypatch.chdir(tmp_path)
+    return rtbuild_site
+
+
+def _site_builder() -> type:
+    return sys.modules["rtbuild_fake_fake_builder"].SiteBuilder  # type: ignore[no-any-return]
+
+
+def _build(context: Path, *extra: str) -> tuple[int, str]:
+    result = run_cli(["build", str(context), "-t", "app:1", "-q", *extra])
+    assert "Traceback" not in result.stderr
+    return result.exit_code, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("request.tags = 'app:2'", "request.tags"),  # iterated letter by letter before
+        ("request.build_args = None", "request.build_args"),  # the builder's TypeError before
+        ("request.extra_build_args = '--pull'", "request.extra_build_args"),
+        ("request.labels['owner'] = None", "request.labels"),
+        ("request.push = 'no'", "request.push"),  # a truthy string: it pushed
+        ("request.secrets = ['id=x,src=/etc/passwd']", "request.secrets"),
+    ],
+)
+def test_pre_build_leaving_a_field_of_the_wrong_type_is_blamed_on_the_plugin(
+    site: FakeSite, context: Path, body: str, field: str
+) -> None:
+    site.add_plugin("rtbuild-mangle", "mangle", PRE_BUILD.format(body=body))
+    code, stderr = _build(context)
+    assert code == 2, stderr
+    assert f"its pre_build hook left {field} unusable" in stderr
+    assert "from: plugin mangle (rtbuild-mangle 1.0)" in stderr
+    assert "internal error" not in stderr
+    module = sys.modules.get("rtbuild_fake_fake_builder")
+    assert module is None or module.SiteBuilder.calls == []  # nothing was built
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "field"),
+    [
+        ("request.tags.append('UPPER/Case:1')", "repository names must be lowercase", "tags"),
+        ("request.tags.clear()", "a build needs at least one tag", "tags"),
+        ("request.platform = 'amd64'", "invalid platform 'amd64'", "platform"),
+        ("request.builder = 'nosuch'", "builder 'nosuch' not recognised", "builder"),
+        ("request.path = '/nonexistent/ctx'", "'/nonexistent/ctx' does not exist", "path"),
+        ("request.target = 'nostage'", "nostage", "target"),
+    ],
+)
+def test_a_value_a_pre_build_hook_set_names_the_plugin_when_refused(
+    site: FakeSite, context: Path, body: str, message: str, field: str
+) -> None:
+    site.add_plugin("rtbuild-setter", "setter", PRE_BUILD.format(body=body))
+    code, stderr = _build(context)
+    assert code == 2, stderr
+    assert message in stderr
+    assert "from: plugin setter (rtbuild-setter 1.0)" in stderr
+    assert f"request.{field} was set by the pre_build hook of plugin setter" in stderr
+
+
+def test_the_users_own_bad_value_blames_no_plugin(site: FakeSite, context: Path) -> None:
+    # A plugin that changes other fields is not blamed for the user's missing Dockerfile.
+    site.add_plugin("rtbuild-labeller", "labeller", PRE_BUILD.format(body="request.target = 'base'"))
+    (context / "Dockerfile").unlink()
+    code, stderr = _build(context)
+    assert code == 2, stderr
+    assert "from:" not in stderr
+
+
+def test_scalar_labels_from_pre_build_reach_the_builder_as_the_config_spells_them(
+    site: FakeSite, context: Path
+) -> None:
+    body = "request.labels['flag'] = True; request.build_args['N'] = 2"
+    site.add_plugin("rtbuild-scalars", "scalars", PRE_BUILD.format(body=body))
+    code, stderr = _build(context)
+    assert code == 0, stderr
+    (call,) = _site_builder().calls
+    assert call["extra_build_args"] == ["--build-arg", "N=2", "--label", "flag=true"]
+
+
+EXISTS_PLUGIN = """
+import rtbuild
+
+@rtbuild.hookimpl
+def image_exists(image_name):
+    return "no"
+"""
+
+
+def test_image_exists_hook_answering_a_string_is_an_error_not_available(site: FakeSite) -> None:
+    site.add_plugin("rtbuild-answer", "answer", EXISTS_PLUGIN)
+    result = run_cli(["exists", "app:1", "--no-pull"])
+    assert result.exit_code == 2, result.stderr  # was 0: "no" read as available
+    assert "its image_exists hook returned 'no' instead of True, False or None" in result.stderr
+    assert "from: plugin answer (rtbuild-answer 1.0)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+BUILDER_ANSWERING_TEXT = """
+from rtbuild import RuntimeBuilder
+
+
+class SiteBuilder(RuntimeBuilder):
+    def build(self, path, tags, platform=None, extra_build_args=None):
+        return tags[0]
+
+    def image_exists(self, image_name, pull_from_repo=True):
+        return "absent"
+"""
+
+
+def test_builder_image_exists_answering_a_string_is_an_error_naming_it(rtbuild_site: FakeSite) -> None:
+    rtbuild_site.add_builder("rtbuild-texty", "texty", source=BUILDER_ANSWERING_TEXT)
+    result = run_cli(["exists", "app:1", "--no-pull", "--builder", "texty"])
+    assert result.exit_code == 2, result.stderr  # was 0: "absent" read as available
+    assert "image_exists returned 'absent' instead of True or False" in result.stderr
+    assert "from: builder texty (rtbuild-texty 1.0)" in result.stderr
