@@ -208,6 +208,10 @@ def test_build_many_ctrl_c_still_reports_what_finished(
         assert out == f"{tags[0]}\n"
         assert any("1 built, 0 reused, 0 failed, 1 skipped, 1 interrupted" in line for line in lines)
         assert any("build 2 (slow) was stopped:" in line for line in lines)
+        # The interrupt is the cause, not the engine's answer to it, and no builder is blamed.
+        stopped = lines[lines.index(next(line for line in lines if "build 2 (slow) was stopped:" in line)) :]
+        assert "error: stopped by the interrupt (Ctrl-C or SIGTERM) before slow was built" in stopped[1], stopped
+        assert not any("context canceled" in line or line.strip().startswith("from:") for line in stopped[:4]), stopped
     assert h.inspect(images.cli, tags[0]) is not None
 
 

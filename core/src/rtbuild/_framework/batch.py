@@ -115,6 +115,20 @@ class _BuildReporter(Reporter):
             self._parent.event(kind, build=self._name, **fields)
 
 
+def _stopped(entry: BatchEntry, exc: AgentRuntimeBuildError) -> AgentRuntimeBuildError:
+    """What a build stopped by Ctrl-C or SIGTERM reports: the interrupt, not the engine's
+    answer to being stopped ("context canceled"), and no builder to blame."""
+    error = AgentRuntimeBuildError(
+        f"stopped by the interrupt (Ctrl-C or SIGTERM) before {entry.name} was built",
+        step=exc.step,
+        log_tail=exc.log_tail,
+        log_path=exc.log_path,
+        hint="run build-many again: the builds that finished are reused, this one builds again",
+    )
+    error.__cause__ = exc
+    return error
+
+
 def run_batch(
     entries: Sequence[BatchEntry],
     *,
@@ -183,8 +197,10 @@ def run_batch(
         try:
             with use_reporter(_BuildReporter(parent, entry.name, report_lock)):
                 result = run_build(entry.request, config=config, pm=pm, builder=builder)
-        except AgentRuntimeBuildError as exc:  # stopped by Ctrl-C: not a failure of its own
-            return finish(BatchOutcome(entry, "interrupted" if interrupted.is_set() else "failed", error=exc))
+        except AgentRuntimeBuildError as exc:
+            if interrupted.is_set():  # stopped by Ctrl-C: not a failure of its own
+                return finish(BatchOutcome(entry, "interrupted", error=_stopped(entry, exc)))
+            return finish(BatchOutcome(entry, "failed", error=exc))
         except Exception as exc:  # a bug in a plugin or backend must not lose the other builds
             blame = getattr(exc, "rtbuild_blame", None)
             who = f"it to the authors of {blame}" if blame else "it"
