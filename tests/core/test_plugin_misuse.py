@@ -140,3 +140,89 @@ def test_builder_image_exists_answering_a_string_is_an_error_naming_it(rtbuild_s
     assert result.exit_code == 2, result.stderr  # was 0: "absent" read as available
     assert "image_exists returned 'absent' instead of True or False" in result.stderr
     assert "from: builder texty (rtbuild-texty 1.0)" in result.stderr
+
+
+CLAIMING_THE_CORES_NAME = """
+import rtbuild
+
+@rtbuild.hookimpl
+def build(request):
+    return "hijacked:1"
+"""
+
+
+def test_a_plugin_named_like_the_cores_own_is_skipped_and_listed(site: FakeSite, context: Path) -> None:
+    site.add_plugin("rtbuild-dispatch2", "rtbuild.dispatch", CLAIMING_THE_CORES_NAME)
+    code, stderr = _build(context)
+    assert code == 0, stderr  # was 1: "internal error: ValueError: Plugin name already registered"
+    assert "plugin 'rtbuild.dispatch' from rtbuild-dispatch2 1.0 failed to load and was skipped" in stderr
+    assert _site_builder().calls  # the core's dispatch built it, not the impostor
+    listing = run_cli(["plugins", "--json"])
+    assert listing.exit_code == 0, listing.stderr  # was 1: the listing itself broke
+    rows = {(row["name"], row["distribution"]): row for row in listing.json()}
+    assert rows["rtbuild.dispatch", "rtbuild"]["status"] == "loaded"
+    assert rows["rtbuild.dispatch", "rtbuild-dispatch2"]["status"] == "failed"
+    strict = run_cli(["build", str(context), "-t", "app:1", "-q"], env={"RTBUILD_STRICT_PLUGINS": "1"})
+    assert strict.exit_code == 2, strict.stderr
+    assert "from: plugin rtbuild.dispatch (rtbuild-dispatch2 1.0)" in strict.stderr
+
+
+def test_a_plugin_exiting_on_import_is_skipped_like_one_that_raises(site: FakeSite, context: Path) -> None:
+    # A module that parses a command line (argparse) or calls sys.exit() when imported.
+    site.add_plugin("rtbuild-exits", "exits", "import sys\nsys.exit('usage: exits [-h]')\n")
+    code, stderr = _build(context)
+    assert code == 0, stderr  # was 1, with only "usage: exits [-h]" on stderr
+    assert "plugin 'exits' from rtbuild-exits 1.0 failed to load and was skipped: SystemExit" in stderr
+    listing = run_cli(["plugins", "--json"])
+    assert listing.exit_code == 0, listing.stderr
+    (row,) = [row for row in listing.json() if row["name"] == "exits"]
+    assert row["status"] == "failed"
+
+
+ABSTRACT_BUILDER = """
+from rtbuild import RuntimeBuilder
+
+
+class SiteBuilder(RuntimeBuilder):
+    def build(self, path, tags, platform=None, extra_build_args=None):
+        return tags[0]
+"""
+
+CAPABILITIES_AS_A_DICT = """
+from rtbuild import RuntimeBuilder
+
+
+class SiteBuilder(RuntimeBuilder):
+    capabilities = {"push": True}
+
+    def build(self, path, tags, platform=None, extra_build_args=None):
+        return tags[0]
+
+    def image_exists(self, image_name, pull_from_repo=True):
+        return False
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        (ABSTRACT_BUILDER, "does not implement image_exists"),  # was: internal error, listed available
+        # was: an internal error, and `rtbuild builders` crashed for every builder
+        (CAPABILITIES_AS_A_DICT, "has capabilities that are a dict, not a rtbuild.BuilderCapabilities"),
+    ],
+)
+def test_a_builder_class_that_breaks_the_contract_is_refused_and_listed_failed(
+    rtbuild_site: FakeSite, context: Path, source: str, problem: str
+) -> None:
+    rtbuild_site.add_builder("rtbuild-broken", "broken", source=source)
+    rtbuild_site.add_builder("rtbuild-fine", "fine")
+    result = run_cli(["build", str(context), "-t", "app:1", "-q", "--builder", "broken"])
+    assert result.exit_code == 2, result.stderr
+    assert problem in result.stderr
+    assert "from: builder broken (rtbuild-broken 1.0)" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    listing = run_cli(["builders", "--json"])
+    assert listing.exit_code == 0, listing.stderr
+    rows = {row["name"]: row for row in listing.json()}
+    assert rows["broken"]["status"] == "failed" and problem in rows["broken"]["error"]
+    assert rows["fine"]["capabilities"] is not None  # one broken builder does not hide the others

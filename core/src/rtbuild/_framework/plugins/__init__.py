@@ -8,6 +8,7 @@ lists *before* ``ep.load()``, so a disabled plugin's code never runs.
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
 from collections.abc import Iterable, Sequence
 from types import FunctionType, ModuleType
@@ -143,26 +144,22 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 if _selected(item, allow, deny) and not tolerate:
                     raise _conflict_error(PLUGINS_GROUP, item.name, conflicts[item.name])
                 continue
+            if item.name in self.records:  # the core's own plugin's name (rtbuild.dispatch)
+                record.status, record.error = "failed", f"{item.name!r} is the name of the core's own plugin"
+                self.conflict_records.append(record)  # listed beside the core's row, never loaded
+                if _selected(item, allow, deny):
+                    self._skip(record, record.error, None, strict)
+                continue
             self.records[item.name] = record
             if not _selected(item, allow, deny):
                 continue
             try:
                 plugin = item.entry_point.load()
-            except Exception as exc:  # a broken plugin must not break every build
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break every build
+                # SystemExit: a module that runs a command line (argparse) or sys.exit() on import.
                 record.status = "failed"
                 record.error = _describe(exc)
-                message = (
-                    f"plugin {item.name!r} from {item.distribution} {item.version} failed to load "
-                    f"and was skipped: {record.error}"
-                )
-                if strict:
-                    raise PluginError(
-                        message.replace(" and was skipped", ""),
-                        step="load plugins",
-                        log_tail=_where(exc),
-                        hint="fix or uninstall the plugin, or disable it with RTBUILD_DISABLE_PLUGINS",
-                    ) from exc
-                warnings.warn(message, PluginLoadWarning, stacklevel=2)
+                self._skip(record, record.error, exc, strict)
                 continue
             self._origins[item.name] = f"plugin {item.name} ({item.distribution} {item.version})"
             try:
@@ -176,6 +173,21 @@ class RtbuildPluginManager(pluggy.PluginManager):
             record.hooks = self._hooks_of(plugin)
         if check:
             self.check(tolerate)
+
+    def _skip(self, record: PluginRecord, why: str, exc: BaseException | None, strict: bool) -> None:
+        """Warn that a plugin failed to load and was skipped (an error when ``strict``)."""
+        message = (
+            f"plugin {record.name!r} from {record.distribution} {record.version} failed to load and was skipped: {why}"
+        )
+        if strict:
+            raise PluginError(
+                message.replace(" and was skipped", ""),
+                step="load plugins",
+                log_tail=_where(exc) if exc is not None else None,
+                hint="fix or uninstall the plugin, or disable it with RTBUILD_DISABLE_PLUGINS",
+                blame=f"plugin {record.name} ({record.distribution} {record.version})",
+            ) from exc
+        warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
     def _describe_plugin(self, name: str) -> str:
         record = self.records.get(name)
@@ -274,7 +286,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
         item, record = items[0], records[name]
         try:
             cls = item.entry_point.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             record.status, record.error = "failed", _describe(exc)
             raise PluginError(
                 f"builder {name!r} from {item.distribution} {item.version} failed to load: {record.error}",
@@ -282,17 +294,28 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 log_tail=_where(exc),
                 hint=f"reinstall {item.distribution}, or choose another builder with --builder",
             ) from exc
-        from rtbuild.builder import RuntimeBuilder  # here: listing plugins does not need it
+        from rtbuild.builder import BuilderCapabilities, RuntimeBuilder  # here: listing plugins does not need it
 
+        problem = None
         if not (isinstance(cls, type) and issubclass(cls, RuntimeBuilder)):
-            record.status, record.error = "failed", "not a RuntimeBuilder subclass"
+            problem = "is not a rtbuild.RuntimeBuilder subclass"
+        elif inspect.isabstract(cls):  # it could never be created: say so before any work
+            problem = "does not implement " + ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        elif not isinstance(getattr(cls, "capabilities", None), BuilderCapabilities):
+            kind = type(getattr(cls, "capabilities", None)).__name__
+            problem = f"has capabilities that are a {kind}, not a rtbuild.BuilderCapabilities"
+        if problem:
+            record.status, record.error = "failed", problem
             raise PluginError(
-                f"builder {name!r} ({item.value}) from {item.distribution} is not a rtbuild.RuntimeBuilder subclass",
+                f"builder {name!r} ({item.value}) from {item.distribution} {item.version} {problem}",
                 step="load builder",
-                hint=f"its rtbuild.builders entry point must name a RuntimeBuilder subclass: report it to the"
-                f" authors of {item.distribution}, or uninstall it",
+                hint="a rtbuild.builders entry point names a RuntimeBuilder subclass implementing build and"
+                f" image_exists (docs/writing-a-builder.md): report it to the authors of {item.distribution},"
+                " or uninstall it",
+                blame=f"builder {name} ({item.distribution} {item.version})",
             )
-        return cls
+        builder_cls: type[RuntimeBuilder] = cls
+        return builder_cls
 
     def create_builder(self, name: str, config: Config) -> RuntimeBuilder:
         """Import the builder ``name`` and create it with ``from_config``."""
