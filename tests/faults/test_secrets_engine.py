@@ -99,3 +99,45 @@ def test_secret_value_never_in_digest_label(images: h.Images, context: Path) -> 
     assert "org.rtbuild.input-digest" not in (info["Config"]["Labels"] or {})  # --secret: always builds
     assert SECRET not in json.dumps(info)
     assert os.environ.get("RTBUILD_TEST_TOKEN") is None
+
+
+def test_a_failing_build_masks_every_line_of_a_multiline_secret_and_its_value_as_a_plain_arg(
+    images: h.Images, context: Path, tmp_path: Path
+) -> None:
+    """A key file printed by the failing RUN comes out one line at a time: each line is
+    masked in the log, stderr, the error's tail and --json; the same value passed again as a
+    build arg whose name does not look secret is masked in the log's command line too."""
+    lines = ["-----BEGIN RTBUILD TEST KEY-----", "bWlkZGxlLWxpbmUtb2YtdGhlLWtleQ==", "-----END RTBUILD TEST KEY-----"]
+    key = tmp_path / "key.pem"
+    key.write_text("\n".join(lines) + "\n")
+    token = "t0k.e*n+(x)|$"  # regex metacharacters
+    (context / "Dockerfile").write_text(
+        "FROM busybox:latest\n"
+        "RUN --mount=type=secret,id=key --mount=type=secret,id=tok"
+        ' cat /run/secrets/key; echo "tok: $(cat /run/secrets/tok)"; exit 5\n'
+    )
+    result = h.cli_build(
+        str(context),
+        "-t",
+        images.tag(),
+        "--secret",
+        f"id=key,src={key}",
+        "--secret",
+        "id=tok,env=RTBUILD_TEST_TOKEN",
+        "--build-arg",
+        f"PLAIN={token}",
+        "--label",
+        f"note={lines[1]}",
+        "--json",
+        "--no-cache",
+        env={"RTBUILD_TEST_TOKEN": token},
+    )
+    assert result.returncode == 1, result.stderr
+    error = json.loads(result.stdout)
+    assert error["error"] == "BuildFailedError"
+    log = Path(error["log_path"]).read_text()
+    assert "tok: ***" in log and "PLAIN=***" in log.splitlines()[0] and "note=***" in log.splitlines()[0]
+    assert any(line.endswith("***") for line in error["log_tail"])
+    for text in (result.stdout, result.stderr, log):
+        for secret in (*lines, token):
+            assert secret not in text

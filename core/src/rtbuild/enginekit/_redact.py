@@ -3,7 +3,8 @@
 Build args whose names look secret (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``, ``*_KEY``)
 are shown as ``NAME=***`` wherever rtbuild prints a command, and their values (and the
 values of ``--secret`` sources) are replaced by ``***`` in every line of engine output
-rtbuild keeps or forwards. Values shorter than :data:`MIN_VALUE` characters are only
+rtbuild keeps or forwards (each line of a multi-line value on its own, as engine output
+comes line by line). Values shorter than :data:`MIN_VALUE` characters are only
 redacted structurally (replacing every ``a`` in a log would hide nothing and break it).
 """
 
@@ -60,7 +61,10 @@ class Redactor:
         texts: set[str] = set()
         for value in values:
             text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-            for candidate in (text, text.strip()):
+            # Engine output is masked line by line, so each line of a multi-line value
+            # (a PEM key, an .npmrc) is a value of its own: a RUN that prints the file
+            # prints it one line at a time.
+            for candidate in (text, text.strip(), *(line.strip() for line in text.splitlines())):
                 if len(candidate) >= MIN_VALUE:
                     texts.add(candidate)
         # Longest first, so a value containing another is masked whole.

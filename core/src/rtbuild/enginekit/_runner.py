@@ -174,7 +174,8 @@ def run_build(
         if log_path is not None:
             try:
                 log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
-                log.write("$ " + " ".join(shown_argv or argv) + "\n")
+                # Masked by value too: a secret's value may also be a plain build arg or label.
+                log.write("$ " + clean(" ".join(shown_argv or argv)) + "\n")
                 log.flush()
             except OSError as exc:
                 reporter.event("warning", message=f"cannot write the build log {log_path}: {exc.strerror}")
