@@ -18,6 +18,7 @@ with a builder stand-in that returns the existing tag (``result.cached`` is true
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -165,9 +166,9 @@ def _stage_dir(repo: str, base: str, plugins: Sequence[str]) -> str:
     compositions that are no longer built (test repositories, old plugin sets) do not
     keep their payload copies in the cache for ever.
     """
-    import shutil
-
     import xxhash
+
+    from rtbuild.runtime._tree import remove_tree
 
     key = xxhash.xxh3_64_hexdigest("\0".join([repo, base, *plugins]).encode())
     stage = _runtime_cache("stage", key)
@@ -176,7 +177,8 @@ def _stage_dir(repo: str, base: str, plugins: Sequence[str]) -> str:
     with os.scandir(os.path.dirname(stage)) as entries:
         for entry in entries:
             if entry.name != key and entry.is_dir(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                shutil.rmtree(entry.path, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    remove_tree(entry.path)
     return stage
 
 

@@ -25,8 +25,9 @@ import xxhash
 
 from rtbuild.errors import BuildContextError, ConfigError, PluginError
 from rtbuild.runtime._checks import check_conflicts, validate_requirements
-from rtbuild.runtime._payload import ResolvedPayload, remove_extra, resolve
+from rtbuild.runtime._payload import ResolvedPayload, resolve
 from rtbuild.runtime._plugin import FileContent, RuntimeRequirements, SourcePayload
+from rtbuild.runtime._tree import remove_extra, remove_tree
 
 #: Short hashes: 16 hex chars of xxh3-64 (collisions are irrelevant at this scale).
 HASH_LEN = 16
@@ -112,7 +113,7 @@ class RenderedContext:
             # Named by its directories' modes (see Synced): a mode-only change is a new path.
             name = f"{tree.name}.m{dir_modes}" if dir_modes else tree.name
             if staged != os.path.join(root, name):
-                _remove_tree(os.path.join(root, name))
+                remove_tree(os.path.join(root, name))
                 os.rename(staged, os.path.join(root, name))
             if name != tree.name:
                 text = text.replace(f"COPY [{json.dumps(tree.name + '/')}, ", f"COPY [{json.dumps(name + '/')}, ", 1)
@@ -120,15 +121,6 @@ class RenderedContext:
         _write_if_changed(os.path.join(root, "Dockerfile"), text.encode(), 0o644)
         remove_extra(root, expected)
         return root
-
-
-def _remove_tree(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        import shutil  # imported here: only a change of directory modes gets here
-
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
 
 
 def _staged_tree(root: str, name: str) -> str:

@@ -24,6 +24,7 @@ import xxhash
 from rtbuild.context import ContextHash, PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
 from rtbuild.errors import BuildContextError, ConfigError
 from rtbuild.runtime._plugin import DISTRIBUTION_EXCLUDES, SourcePayload
+from rtbuild.runtime._tree import remove_extra, remove_tree
 
 #: Files modified this recently may change again without a visible stat change: not cached.
 _RACY_NS = 2_000_000_000
@@ -177,34 +178,10 @@ def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str, same_sour
 
 
 def _remove(path: str, st: os.stat_result | None) -> None:
-    if st is None:
-        return
-    if S_ISDIR(st.st_mode):
-        import shutil  # imported here: only a changed payload removes anything
-
-        shutil.rmtree(path)
-    else:
+    if st is not None and S_ISDIR(st.st_mode):
+        remove_tree(path)
+    elif st is not None:
         os.unlink(path)
-
-
-def remove_extra(target: str, expected: set[str]) -> None:
-    """Delete what is under ``target`` but not in ``expected`` (relative paths)."""
-    for directory, dirs, files in os.walk(target):
-        prefix = os.path.relpath(directory, target)
-        prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
-        for name in files:
-            if prefix + name not in expected:
-                os.unlink(os.path.join(directory, name))
-        for name in list(dirs):
-            if prefix + name not in expected:
-                full = os.path.join(directory, name)
-                if os.path.islink(full):
-                    os.unlink(full)
-                else:
-                    import shutil  # imported here: only a changed payload removes anything
-
-                    shutil.rmtree(full)
-                dirs.remove(name)
 
 
 def _place(source: str, dest: str) -> None:
@@ -378,4 +355,4 @@ def _line(key: tuple[str, int, int, int, int, int], path: str) -> str:
         ) from exc
 
 
-__all__ = ["ResolvedPayload", "Synced", "hash_listed", "remove_extra", "resolve"]
+__all__ = ["ResolvedPayload", "Synced", "hash_listed", "resolve"]
