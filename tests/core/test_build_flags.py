@@ -177,6 +177,17 @@ def test_a_malformed_secret_is_a_usage_error(site: FakeSite, context: Path, secr
     assert result.exit_code == 2 and "--secret" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "secret", ["Zq9-raw-token-value", "ZHE5LXJhdy10b2tlbg==", "id=tok,value=Zq9-raw-token-value", "id=t,x=Zq9,src=a"]
+)
+def test_a_malformed_secret_is_not_echoed_back(site: FakeSite, context: Path, secret: str) -> None:
+    """``--secret "$TOKEN"`` (the value instead of a spec) or an inline ``value=`` must not
+    put the value in the error: only the parts rtbuild knows are shown."""
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v2", "--secret", secret, "--json"])
+    assert result.exit_code == 2 and "--secret" in result.stderr + result.stdout
+    assert "Zq9" not in result.stdout + result.stderr and "ZHE5" not in result.stdout + result.stderr
+
+
 def test_build_many_entries_take_the_same_fields(site: FakeSite, context: Path, tmp_path: Path) -> None:
     (tmp_path / "ctx2").mkdir()
     (tmp_path / "ctx2" / "Dockerfile.alt").write_text("FROM scratch\n")
