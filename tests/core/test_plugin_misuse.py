@@ -226,3 +226,42 @@ def test_a_builder_class_that_breaks_the_contract_is_refused_and_listed_failed(
     rows = {row["name"]: row for row in listing.json()}
     assert rows["broken"]["status"] == "failed" and problem in rows["broken"]["error"]
     assert rows["fine"]["capabilities"] is not None  # one broken builder does not hide the others
+
+
+def test_a_hook_calling_sys_exit_is_an_error_naming_the_plugin(site: FakeSite, context: Path) -> None:
+    site.add_plugin("rtbuild-quits", "quits", PRE_BUILD.format(body="import sys; sys.exit(5)"))
+    code, stderr = _build(context)
+    assert code == 2, stderr  # was 5, with nothing on stderr
+    assert "plugin quits (rtbuild-quits 1.0) called sys.exit() in its pre_build hook with status 5" in stderr
+    assert "from: plugin quits (rtbuild-quits 1.0)" in stderr
+
+
+BUILDER_LIKE_A_SCRIPT = """
+import sys
+from rtbuild import RuntimeBuilder
+
+
+class SiteBuilder(RuntimeBuilder):
+    def build(self, path, tags, platform=None, extra_build_args=None):
+        sys.exit("docker build failed")
+
+    def image_exists(self, image_name, pull_from_repo=True):
+        return None
+"""
+
+
+def test_a_builder_calling_sys_exit_fails_the_build_naming_it(rtbuild_site: FakeSite, context: Path) -> None:
+    rtbuild_site.add_builder("rtbuild-script", "script", version="0.2", source=BUILDER_LIKE_A_SCRIPT)
+    result = run_cli(["build", str(context), "-t", "app:1", "-q", "--builder", "script"])
+    assert result.exit_code == 1, result.stderr  # was 1 with the bare message only: no error, no blame
+    assert "error: builder script (rtbuild-script 0.2) called sys.exit() in build: docker build failed" in result.stderr
+    assert "from: builder script (rtbuild-script 0.2)" in result.stderr
+
+
+def test_a_v1_builder_returning_no_name_is_blamed_with_its_distribution(rtbuild_site: FakeSite, context: Path) -> None:
+    source = BUILDER_LIKE_A_SCRIPT.replace('sys.exit("docker build failed")', "return None")
+    rtbuild_site.add_builder("rtbuild-silent", "silent", version="0.2", source=source)
+    result = run_cli(["build", str(context), "-t", "app:1", "-q", "--builder", "silent"])
+    assert result.exit_code == 1, result.stderr
+    assert "builder 'silent' returned None instead of an image name" in result.stderr
+    assert "from: builder silent (rtbuild-silent 0.2)" in result.stderr  # was "builder silent" only

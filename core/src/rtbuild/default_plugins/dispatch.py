@@ -6,7 +6,7 @@ import contextlib
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from rtbuild._framework.plugins._trace import blame, builder_origin
+from rtbuild._framework.plugins._trace import blame, builder_origin, exited
 from rtbuild.errors import ConfigError
 from rtbuild.markers import hookimpl
 
@@ -23,6 +23,10 @@ def build(request: BuildRequest, builder: RuntimeBuilder) -> BuildResult:
 
     try:
         result = builder.build_request(request)
+    except SystemExit as exc:  # a builder ported from a script: the build failed, say whose
+        from rtbuild.errors import BuildFailedError
+
+        raise exited(exc, builder_origin(builder), "build", BuildFailedError) from exc
     except BaseException as exc:
         blame(exc, builder_origin(builder), impl=f"build in {builder_origin(builder)}")
         raise
@@ -55,6 +59,8 @@ def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder,
             answer = builder.image_exists(image_name, pull_from_repo=pull_from_repo, platform=platform)  # type: ignore[call-arg]
         else:
             answer = builder.image_exists(image_name, pull_from_repo=pull_from_repo)
+    except SystemExit as exc:
+        raise exited(exc, builder_origin(builder), "image_exists") from exc
     except BaseException as exc:
         blame(exc, builder_origin(builder), impl=f"image_exists in {builder_origin(builder)}")
         raise

@@ -56,6 +56,22 @@ def builder_origin(builder: RuntimeBuilder) -> str:
     return origin if isinstance(origin, str) else f"builder {builder.name or type(builder).__name__}"
 
 
+def exited(
+    exc: SystemExit, origin: str, where: str, error: type[AgentRuntimeBuildError] = PluginError
+) -> AgentRuntimeBuildError:
+    """A ``sys.exit()`` in a hook or a builder method, as an error naming who called it:
+    it would end rtbuild with an exit code of its own and no word about why."""
+    code = exc.code
+    detail = f": {code}" if isinstance(code, str) else f" with status {code}" if code is not None else ""
+    return error(
+        f"{origin} called sys.exit() in {where}{detail}",
+        step=where.removeprefix("its "),
+        hint="a plugin or builder stops a build by raising an rtbuild error (rtbuild.errors), never with"
+        " sys.exit(); report it to its authors",
+        blame=origin,
+    )
+
+
 def _check_exists_answer(answer: object, origin: str) -> None:
     if answer is None or isinstance(answer, bool):
         return
@@ -100,6 +116,8 @@ def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | N
         before = _requestcheck.snapshot(request) if request is not None else None
         try:
             result = function(*args)
+        except SystemExit as exc:
+            raise exited(exc, origin or f"plugin {name}", f"its {hook} hook") from exc
         except BaseException as exc:
             blame(exc, origin, impl=f"{hook} in {origin or name}")
             raise
@@ -147,4 +165,4 @@ class HookTracer:
         self._undo()
 
 
-__all__ = ["BLAME_ATTR", "IMPL_ATTR", "HookTracer", "blame", "blamed_on", "builder_origin", "wrap_impls"]
+__all__ = ["BLAME_ATTR", "IMPL_ATTR", "HookTracer", "blame", "blamed_on", "builder_origin", "exited", "wrap_impls"]
