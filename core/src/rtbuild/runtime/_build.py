@@ -37,6 +37,7 @@ from rtbuild.runtime._select import (
     runtime_tags,
     select_plugins,
 )
+from rtbuild.runtime._tree import remove_tree, staging_errors
 
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
@@ -168,8 +169,6 @@ def _stage_dir(repo: str, base: str, plugins: Sequence[str]) -> str:
     """
     import xxhash
 
-    from rtbuild.runtime._tree import remove_tree
-
     key = xxhash.xxh3_64_hexdigest("\0".join([repo, base, *plugins]).encode())
     stage = _runtime_cache("stage", key)
     os.utime(stage)
@@ -250,7 +249,8 @@ def _build_missing(
         import tempfile  # imported here: an exact or lock hit renders nothing
 
         with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
-            deps_dir = composition.deps.write(f"{tmp}/deps")
+            with staging_errors(tmp):
+                deps_dir = composition.deps.write(f"{tmp}/deps")
             _run(deps_dir, [tags.lock], "deps", builder=builder, force=force, **common)
     # The source context is staged in a directory kept per composition, so only the files
     # that changed since the last build are copied (and sent to the engine).
@@ -258,7 +258,8 @@ def _build_missing(
 
     stage = _stage_dir(tags.lock.rsplit(":", 1)[0], base, composition.plugins)
     with build_lock([f"{stage}@runtime-stage"]):
-        source_dir = composition.source.write(stage, composition.source_dockerfile(tags.lock))
+        with staging_errors(stage):
+            source_dir = composition.source.write(stage, composition.source_dockerfile(tags.lock))
         result = _run(source_dir, [tags.exact], "source", builder=builder, force=force, **common)
     if tier == TIER_SCRATCH:
         result.tags = [*result.tags, tags.lock]

@@ -7,7 +7,12 @@ a build in a ``RecursionError``. These walk with an explicit stack instead.
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rtbuild.errors import BuildContextError, BuildFailedError
 
 
 def remove_tree(path: str) -> None:
@@ -51,4 +56,31 @@ def remove_extra(target: str, expected: set[str]) -> None:
                 os.unlink(full)
 
 
-__all__ = ["remove_extra", "remove_tree"]
+@contextmanager
+def staging_errors(where: str) -> Iterator[None]:
+    """Turn an ``OSError`` while writing a runtime build context in ``where`` into an rtbuild error."""
+    try:
+        yield
+    except OSError as exc:
+        path = str(exc.filename or "")
+        path = path if len(path) <= 160 else f"...{path[-160:]}"
+        message = f"cannot write the runtime build context in {where}: {exc.strerror or exc}" + (path and f" ({path})")
+        step = "write runtime context"
+        if exc.errno == errno.ENAMETOOLONG:
+            raise BuildContextError(
+                message,
+                step=step,
+                hint="a path in the staged context would be longer than the system allows (4,096 bytes):"
+                " shorten the payload's deepest paths, or point XDG_CACHE_HOME (where the context is"
+                " staged) at a shorter directory",
+            ) from exc
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = f"the disk holding {where} is full: free space there, or point XDG_CACHE_HOME / TMPDIR elsewhere"
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = "rtbuild cannot write there: fix its permissions, or point XDG_CACHE_HOME / TMPDIR elsewhere"
+        else:
+            hint = "check the file system holding it (XDG_CACHE_HOME for the staged context, TMPDIR otherwise)"
+        raise BuildFailedError(message, step=step, hint=hint) from exc
+
+
+__all__ = ["remove_extra", "remove_tree", "staging_errors"]
