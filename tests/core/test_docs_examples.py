@@ -1,0 +1,70 @@
+"""The hooks reference's examples, copied from docs/hooks.md and run as written: a user
+pastes them, so they must do what the text around them says."""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+
+import pytest
+from rtbuild import BuildRequest, Config, hookimpl, run_build
+from rtbuild._framework.plugins import RtbuildPluginManager
+from rtbuild._framework.progress import PlainReporter, use_reporter
+from rtbuild.errors import BuildFailedError
+from rtbuild.testing import FakeBuilder
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "hooks.md"
+
+
+def _example(heading: str, contains: str) -> types.ModuleType:
+    """The first python block of the ``## `heading...`` section that contains ``contains``,
+    as a plugin module."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text[text.index(f"## `{heading}") :]
+    section = section[: section.find("\n## ", 1)]
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", section, re.S) if contains in b]
+    assert blocks, f"no python example with {contains!r} under {heading}"
+    module = types.ModuleType(f"docs_example_{heading}")
+    exec(compile(blocks[0], str(DOCS), "exec"), module.__dict__)
+    return module
+
+
+class FailsOnce:
+    """A build hook run before the builder that fails the first build, as a flaky mirror would."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    @hookimpl(tryfirst=True)
+    def build(self, request: BuildRequest) -> None:
+        if not self.failed:
+            self.failed = True
+            raise BuildFailedError("network timeout", step="RUN pip install")
+
+
+def test_the_retrying_build_wrapper_retries_the_same_build(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder, context: Path
+) -> None:
+    rtbuild_pm.register(_example("build(", "wrapper=True"))
+    rtbuild_pm.register(FailsOnce())
+    request = BuildRequest(str(context), tags=["app:1"], build_args={"A": "B"}, labels={"team": "x"}, target="base")
+    (context / "Dockerfile").write_text("FROM scratch AS base\n")
+    result = run_build(request, config=Config(), pm=rtbuild_pm, builder=fake_builder)
+    assert result.image == "app:1"
+    (call,) = [c for c in fake_builder.calls if c["method"] == "build"]
+    # The retry must build what was asked: the example retried with path and tags only,
+    # dropping build args, labels, target, secrets, -f (a retry building another image).
+    assert call["extra_build_args"] == ["--build-arg", "A=B", "--label", "team=x", "--target", "base"]
+
+
+def test_the_build_failed_example_writes_nothing_to_stdout(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder, context: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    rtbuild_pm.register(_example("build_failed(", "def build_failed"))
+    fake_builder.fail_with = "boom"
+    with use_reporter(PlainReporter()), pytest.raises(BuildFailedError):
+        run_build(BuildRequest(str(context), tags=["app:1"]), config=Config(), pm=rtbuild_pm, builder=fake_builder)
+    out, err = capfd.readouterr()
+    assert out == ""  # stdout is the caller's result (the hooks page says never print): it printed there
+    assert "app:1 failed at fake build: BuildFailedError" in err
