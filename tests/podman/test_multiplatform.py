@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _podman_support import ARCH_DOCKERFILE, SKOPEO, Names, podman, write_context
+from _podman_support import ARCH_DOCKERFILE, PODMAN, SKOPEO, Names, podman, write_context
 from rtbuild import BuildRequest
 from rtbuild.oci import RegistryClient, platforms_of
 from rtbuild_podman import PodmanBuilder
@@ -175,3 +175,41 @@ def test_runtime_image_for_arm64_with_podman(names: Names, tmp_path: Path, qemu:
     finally:
         tags = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
         podman("rmi", "-f", *[t for t in tags if repo in t], check=False)
+
+
+# --- one platform failing --------------------------------------------------------------------
+
+ARM64_FAILS = ARCH_DOCKERFILE + 'RUN [ "$(cat /arch)" != aarch64 ] || { echo no arm64 here; exit 9; }\n'
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_one_platform_failing_pushes_nothing_and_leaves_the_requested_tags(
+    engine: str, request: pytest.FixtureRequest, names: Names, registry: Any, tmp_path: Path, qemu: None
+) -> None:
+    """arm64's build fails after amd64's succeeded: the error names linux/arm64; with push,
+    the registry receives nothing (amd64's TAG-linux-amd64 was pushed before arm64 ran, and
+    stayed there without an index); without push, the requested tag keeps its old image
+    (amd64 took it before arm64 failed)."""
+    from rtbuild import BuildFailedError
+
+    builder = request.getfixturevalue("docker_builder" if engine == "docker" else "podman_builder")
+    ctx = write_context(tmp_path / "ctx", ARM64_FAILS)
+    pushed = registry.ref(names.new(f"rt-mp/fails-{engine}"))
+    names.made.append(pushed)
+    with pytest.raises(BuildFailedError) as failed:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[pushed], platform=BOTH, push=True))
+    assert str(failed.value).startswith("linux/arm64 (platform 2 of 2): ")
+    assert "nothing was pushed" in str(failed.value)
+    assert any("no arm64 here" in line for line in failed.value.log_tail)
+    repo = pushed.split("/", 1)[1].rsplit(":", 1)[0]
+    listed = httpx.get(f"http://{registry.host}/v2/{repo}/tags/list", trust_env=False)
+    assert listed.status_code == 404 or not listed.json().get("tags"), listed.text
+
+    local = names.new(f"rt-mp/fails-{engine}-local")
+    cli = ["/usr/bin/docker"] if engine == "docker" else [PODMAN]
+    subprocess.run([*cli, "tag", "rtbuild/busybox:amd64", local], check=True, capture_output=True)
+    before = subprocess.run([*cli, "image", "inspect", "--format", "{{.Id}}", local], capture_output=True, text=True)
+    with pytest.raises(BuildFailedError, match=r"^linux/arm64 \(platform 2 of 2\)"):
+        builder.build_request(BuildRequest(path=str(ctx), tags=[local], platform=BOTH))
+    after = subprocess.run([*cli, "image", "inspect", "--format", "{{.Id}}", local], capture_output=True, text=True)
+    assert after.stdout == before.stdout and before.stdout.strip()

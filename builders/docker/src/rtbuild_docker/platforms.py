@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import RegistryError, get_reporter
-from rtbuild.enginekit import assemble_indexes, plan_platforms, split_platforms
+from rtbuild.enginekit import assemble_indexes, build_each_platform, plan_platforms, split_platforms
 from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse_reference
 
 #: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
@@ -26,6 +26,7 @@ PULL_TIMEOUT_S = 1800
 
 if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult
+    from rtbuild.enginekit import PlatformPlan
 
     from .builder import DockerBuilder
 
@@ -43,18 +44,17 @@ def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResul
     started = time.perf_counter()
     platforms = split_platforms(request.platform)
     push = bool(request.push)
-    per_platform: dict[str, dict[str, Any]] = {}
-    for plan in plan_platforms(request.tags, platforms, push=push):
+
+    def build(plan: PlatformPlan) -> dict[str, Any]:
         outcome = builder.run(builder.spec_for(replace(request, platform=plan.platform, tags=plan.tags)))
-        entry: dict[str, Any] = {**outcome.details(), "cached": outcome.cached, "tags": plan.tags}
-        for tag in plan.push_tags:
-            entry["pushed_digest"] = push_image(
-                tag,
-                docker_host=builder.docker_host,
-                timeout=builder.push_timeout,
-                stall_timeout=builder.push_stall_timeout,
-            )
-        per_platform[plan.platform] = entry
+        return {**outcome.details(), "cached": outcome.cached}
+
+    def push_one(tag: str) -> str | None:
+        return push_image(
+            tag, docker_host=builder.docker_host, timeout=builder.push_timeout, stall_timeout=builder.push_stall_timeout
+        )
+
+    per_platform = build_each_platform(plan_platforms(request.tags, platforms, push=push), build, push_one)
     details: dict[str, Any] = {"platforms": per_platform}
     if push:
         details["index_digests"] = assemble_indexes(

@@ -21,6 +21,7 @@ from rtbuild.enginekit import (
     all_tags_current,
     analyse_cached,
     assemble_indexes,
+    build_each_platform,
     build_error,
     compute_inputs,
     confirm_label,
@@ -40,6 +41,8 @@ from .baseauth import base_authfile, image_registries, refused_pull
 from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_and_report, tmp_base, unmark
 
 if TYPE_CHECKING:
+    from rtbuild.enginekit import PlatformPlan
+
     from .builder import PodmanBuilder
 
 _QEMU_HINT = (
@@ -303,13 +306,11 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
             details={**one, "client": builder.podman.cli},
         )
     push = bool(request.push)
-    per_platform: dict[str, dict[str, Any]] = {}
-    for plan in plan_platforms(request.tags, platforms, push=push):
-        one = build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile, redact)
-        one["tags"] = plan.tags
-        for tag in plan.push_tags:
-            one["pushed_digest"] = builder.podman.push(tag)
-        per_platform[plan.platform] = one
+
+    def build(plan: PlatformPlan) -> dict[str, Any]:
+        return build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile, redact)
+
+    per_platform = build_each_platform(plan_platforms(request.tags, platforms, push=push), build, builder.podman.push)
     details: dict[str, Any] = {"platforms": per_platform, "client": builder.podman.cli}
     if push:
         details["index_digests"] = assemble_indexes(

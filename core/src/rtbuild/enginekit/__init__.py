@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from rtbuild.enginekit._platforms import (
         PlatformPlan,
         assemble_indexes,
+        build_each_platform,
         native_platform,
         plan_platforms,
         split_platforms,
@@ -118,6 +119,7 @@ _NAMES: dict[str, str] = {
     "report_skip_disabled": "rtbuild.enginekit._skip",
     "PlatformPlan": "rtbuild.enginekit._platforms",
     "assemble_indexes": "rtbuild.enginekit._platforms",
+    "build_each_platform": "rtbuild.enginekit._platforms",
     "native_platform": "rtbuild.enginekit._platforms",
     "plan_platforms": "rtbuild.enginekit._platforms",
     "split_platforms": "rtbuild.enginekit._platforms",
@@ -186,6 +188,7 @@ __all__ = [
     "analyse_cached",
     "assemble_indexes",
     "attach_layer_sizes",
+    "build_each_platform",
     "build_error",
     "carries_digest",
     "claim_directory",

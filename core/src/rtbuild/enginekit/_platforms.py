@@ -14,9 +14,10 @@ from __future__ import annotations
 import platform as _platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rtbuild.errors import AgentRuntimeBuildError
     from rtbuild.oci import Credentials
 
 
@@ -65,6 +66,62 @@ def plan_platforms(tags: Sequence[str], platforms: Sequence[str], *, push: bool)
     return plans
 
 
+def build_each_platform(
+    plans: Sequence[PlatformPlan],
+    build: Callable[[PlatformPlan], dict[str, Any]],
+    push: Callable[[str], str | None],
+) -> dict[str, dict[str, Any]]:
+    """Build every platform of ``plans`` (``build(plan)`` answers that platform's details),
+    then push their ``TAG-os-arch`` tags (``push(tag)`` answers the pushed digest).
+
+    All-or-nothing where it can be: the platform whose build also takes the requested tags
+    (without push) is built last, and nothing is pushed until every platform is built, so
+    one platform failing leaves the requested tags and the registry as they were. Only the
+    per-platform local tags of the platforms built before it stay (their images are right
+    for their platform, and reused by the next build's no-op skip). The error names the
+    platform that failed and what the others did.
+    """
+    from rtbuild.errors import AgentRuntimeBuildError as _Error
+
+    fewest = min(len(plan.tags) for plan in plans)
+    order = sorted(plans, key=lambda plan: len(plan.tags) > fewest)  # stable: the requested order otherwise
+    done: dict[str, dict[str, Any]] = {}
+    for plan in order:
+        try:
+            entry = build(plan)
+        except _Error as exc:
+            _for_platform(exc, plan, plans, done)
+            raise
+        done[plan.platform] = {**entry, "tags": list(plan.tags)}
+    for plan in plans:
+        for tag in plan.push_tags:
+            done[plan.platform]["pushed_digest"] = push(tag)
+    return {plan.platform: done[plan.platform] for plan in plans}
+
+
+def _for_platform(
+    exc: AgentRuntimeBuildError, plan: PlatformPlan, plans: Sequence[PlatformPlan], done: dict[str, dict[str, Any]]
+) -> None:
+    """``exc`` names ``plan``'s platform and what became of the others."""
+    from rtbuild.oci import normalize_platform
+
+    from ._failures import _BASE_HINT
+
+    position = f"platform {plans.index(plan) + 1} of {len(plans)}"
+    others = ", ".join(f"{platform} as {entry['tags'][0]}" for platform, entry in done.items())
+    after = f"; built before it: {others}" if others else ""
+    if any(p.push_tags for p in plans):
+        after += "; nothing was pushed"
+    exc.message = f"{plan.platform} ({position}): {exc.message}{after}"
+    exc.args = (exc.message,)
+    if exc.hint == _BASE_HINT and normalize_platform(plan.platform) != normalize_platform(native_platform()):
+        exc.hint = (
+            f"the base image may be here only for another platform (a local tag holds one): give {plan.platform}"
+            " its own base (ARG TARGETARCH, FROM NAME:${TARGETARCH}; see docs/multi-platform.md), push the base"
+            " as an index, or " + _BASE_HINT
+        )
+
+
 def assemble_indexes(
     tags: Sequence[str],
     platforms: Sequence[str],
@@ -98,4 +155,12 @@ def assemble_indexes(
     return digests
 
 
-__all__ = ["PlatformPlan", "assemble_indexes", "native_platform", "plan_platforms", "split_platforms", "with_tag"]
+__all__ = [
+    "PlatformPlan",
+    "assemble_indexes",
+    "build_each_platform",
+    "native_platform",
+    "plan_platforms",
+    "split_platforms",
+    "with_tag",
+]
