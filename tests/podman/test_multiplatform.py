@@ -9,6 +9,7 @@ platforms in a real docker-registry on loopback, read back through the registry 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +214,26 @@ def test_one_platform_failing_pushes_nothing_and_leaves_the_requested_tags(
         builder.build_request(BuildRequest(path=str(ctx), tags=[local], platform=BOTH))
     after = subprocess.run([*cli, "image", "inspect", "--format", "{{.Id}}", local], capture_output=True, text=True)
     assert after.stdout == before.stdout and before.stdout.strip()
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_a_platform_spelt_twice_or_in_capitals_is_one_platform(
+    engine: str, names: Names, arch_context: Path, tmp_path: Path, qemu: None
+) -> None:
+    """``--platform Linux/ARM64,linux/arm64/v8`` names one platform: one build, as the
+    engines read it. The string went to the engine verbatim (Docker: 'is an invalid
+    component', blamed on the build) or was refused as a platform the builder lacks."""
+    image = names.new(f"rt-mp/spelt-{engine}")
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    argv = [rtbuild, "build", str(arch_context), "-t", image, "--builder", engine, "--json"]
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    done = subprocess.run([*argv, "--platform", "Linux/ARM64,linux/arm64/v8"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "platforms" not in json.loads(done.stdout)["details"]  # one plain build, no per-platform tags
+    cli = "/usr/bin/docker" if engine == "docker" else PODMAN
+    arch = subprocess.run(
+        [cli, "image", "inspect", "--format", "{{.Architecture}}", image], capture_output=True, text=True
+    )
+    assert arch.stdout.strip() == "arm64"
+    again = subprocess.run([*argv, "--platform", "linux/arm64"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["cached"] is True  # the same input digest

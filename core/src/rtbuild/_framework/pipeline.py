@@ -74,6 +74,12 @@ def validate_request(request: BuildRequest) -> None:
     for tag in request.tags:
         parse_reference(tag)
     validate_platform(request.platform)
+    if request.platform:
+        from rtbuild.oci import normalize_platform
+
+        # One spelling per platform, as the engines read them (case, arm64/v8, spaces, the
+        # same one twice): a repeat reached the engine verbatim as one invalid platform.
+        request.platform = ",".join(dict.fromkeys(normalize_platform(p) for p in request.platform.split(",")))
 
 
 def validate_platform(platform: str | None, step: str = "validate request") -> None:
