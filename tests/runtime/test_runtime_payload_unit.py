@@ -297,6 +297,22 @@ def test_a_directory_mode_change_stages_the_tree_under_a_new_name(tmp_path: Path
     assert staged() == (["payload-0"], ['COPY ["src/agent/payload-0/", "/opt/agent/"]'])
 
 
+def test_two_source_payloads_for_one_destination_say_so(tmp_path: Path) -> None:
+    # They read "runtime plugin 'extra-source': place a payload in /opt/x", with a hint to
+    # select only one of two plugins.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for second, fragment in (("/opt/x", "places two payloads in /opt/x"), ("/opt/x/sub", "one inside the other")):
+        payloads = [SourcePayload.parse(f"{tmp_path / 'a'}:/opt/x"), SourcePayload.parse(f"{tmp_path / 'b'}:{second}")]
+        with pytest.raises(PluginError) as info:
+            build_runtime_image(config(), "busybox:latest", [], payloads=payloads, pm=make_pm(), builder=FakeBuilder())
+        assert info.value.message.startswith("the --source payloads clash: ") and fragment in info.value.message
+        assert "--source" in (info.value.hint or "") and "select only one" not in (info.value.hint or "")
+    twice = Plugin("twice", RuntimeRequirements(payloads=[SourcePayload.parse(f"{tmp_path / n}:/opt/y") for n in "ab"]))
+    with pytest.raises(PluginError, match="runtime plugin 'twice' places two payloads in /opt/y"):
+        build_runtime_image(config(), "busybox:latest", ["twice"], pm=make_pm(twice), builder=FakeBuilder())
+
+
 def test_payload_destinations_must_not_overlap(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     outer = RuntimeRequirements(payloads=[SourcePayload.directory(tmp_path / "a", "/opt/app")])

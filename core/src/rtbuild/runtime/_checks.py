@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from rtbuild.errors import PluginError
 from rtbuild.runtime._plugin import RuntimeRequirements, SourcePayload
 
+#: The caller's own payloads (--source, payloads=): rtbuild.runtime._select.EXTRA_SOURCE_PLUGIN.
+_CALLER = "extra-source"
 _PLUGIN_HINT = (
     "a runtime plugin's requirements() returns rtbuild.RuntimeRequirements; report this to the plugin's author"
 )
@@ -19,10 +21,15 @@ def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
     settings: dict[tuple[str, str], tuple[str, str]] = {}
     for plugin, req in contributions.items():
         for image_path in [*req.dependency_files, *req.files]:
-            _clash(paths.get(image_path), plugin, f"both write {image_path} in the image")
+            _clash(paths.get(image_path), plugin, f"both write {image_path} in the image", f"writes {image_path} twice")
             paths[image_path] = plugin
         for spec in req.payloads:
-            _clash(roots.get(spec.dest), plugin, f"both place a payload in {spec.dest}")
+            _clash(
+                roots.get(spec.dest),
+                plugin,
+                f"both place a payload in {spec.dest}",
+                f"places two payloads in {spec.dest}",
+            )
             roots[spec.dest] = plugin
         for kind, mapping in (("env var", req.env), ("build arg", req.build_args), ("label", req.labels)):
             for key, value in mapping.items():
@@ -40,21 +47,28 @@ def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
         inside = root.rstrip("/") + "/"
         for other_root, other in roots.items():
             if other_root != root and other_root.startswith(inside):
-                _clash(owner, other, f"place payloads in {root} and {other_root}, one inside the other")
+                where = f"in {root} and {other_root}, one inside the other"
+                _clash(owner, other, f"place payloads {where}", f"places payloads {where}")
         for image_path, writer in paths.items():
             if image_path.startswith(inside):
-                _clash(owner, writer, f"write {image_path} inside the payload directory {root}")
+                what = f"{image_path} inside the payload directory {root}"
+                _clash(owner, writer, f"write {what}", f"writes {what}")
 
 
-def _clash(other: str | None, plugin: str, what: str) -> None:
+def _clash(other: str | None, plugin: str, both: str, alone: str) -> None:
+    """Two plugins (``both``), or one plugin with itself (``alone``), want one image path."""
     if other is None:
         return
-    who = f"runtime plugins {other!r} and {plugin!r}" if other != plugin else f"runtime plugin {plugin!r}"
-    raise PluginError(
-        f"{who} {what}" if other != plugin else f"{who}: {what.replace('both ', '')}",
-        step="compose runtime image",
-        hint="select only one of them, or change one plugin's settings so the paths differ",
-    )
+    if other != plugin:
+        message, hint = f"runtime plugins {other!r} and {plugin!r} {both}", "select only one of them, or "
+        hint += "change one plugin's settings so the paths differ"
+    elif plugin == _CALLER:  # the caller's own --source payloads
+        message = f"the --source payloads clash: runtime plugin {plugin!r} {alone}"
+        hint = "give each --source (or payloads= entry) its own destination, none inside another: PATH:/IMAGE/DIR"
+    else:
+        message = f"runtime plugin {plugin!r} {alone}"
+        hint = "each of a plugin's files and payloads needs its own image path: change its settings or report it"
+    raise PluginError(message, step="compose runtime image", hint=hint)
 
 
 def validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
