@@ -363,3 +363,55 @@ def test_the_hash_is_never_left_niced_while_the_caller_waits_for_it(
     assert lowering.wait(10)
     assert concurrent.finish(IMAGE_ID) is not None
     assert calls == [("rtbuild-hash", base + firstbuild.HASH_NICE), ("MainThread", base)]
+
+
+def _digest_with_links(ctx: Path) -> Callable[[], Inputs]:
+    """As the Docker backend computes them: the hash walk's multiply-linked files go along."""
+
+    def compute() -> Inputs:
+        result = context_digest(str(ctx))
+        return Inputs(digest=result.digest, context_digest=result.digest, linked=result.linked)
+
+    return compute
+
+
+@pytest.fixture
+def linked(settled: Path, tmp_path: Path) -> Path:
+    """``app.py`` of the settled context with a second name outside it (settled too)."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    os.link(settled / "app.py", outside / "app.py")  # moves app.py's ctime: wait it out
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    return outside / "app.py"
+
+
+def test_an_untouched_hard_linked_file_still_gets_its_digest(settled: Path, linked: Path) -> None:
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest_with_links(settled))
+    assert concurrent.settled()
+    concurrent.start()
+    inputs = concurrent.finish(IMAGE_ID)
+    assert inputs is not None and concurrent.reason is None
+    assert list(inputs.linked) == [str(settled / "app.py")]
+
+
+@pytest.mark.parametrize("when", ["before the hash", "after the hash"])
+def test_a_hard_linked_file_written_through_its_outside_name_records_nothing(
+    settled: Path, linked: Path, when: str
+) -> None:
+    """A write through a hard link's name outside the context raises no inotify event in
+    it: the watch saw nothing, and the digest was recorded although the engine may have
+    read the file before the write and the hash after it (or the other way round)."""
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), _digest_with_links(settled))
+    assert concurrent.settled()
+    concurrent.start(until_engine_started=True)
+    if when == "before the hash":
+        linked.write_text("v2")  # the engine may have read v1 already
+        concurrent.engine_started()
+    else:
+        concurrent.engine_started()
+        assert concurrent._thread is not None
+        concurrent._thread.join()
+        linked.write_text("v2")  # the engine may read v2
+    assert concurrent.finish(IMAGE_ID) is None
+    assert concurrent.reason is not None and "hard link" in concurrent.reason, concurrent.reason
+    assert recorded_digests(IMAGE_ID) == []

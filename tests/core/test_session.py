@@ -423,3 +423,49 @@ def test_the_label_check_after_a_rebuild_is_answered_by_the_watch(
         fresh.close()  # a closed (broken) watch cannot vouch: the listings are compared
     assert rehashed.changed_since_walk() is None
     assert len(listed) == 2 and fresh.vouched == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda f: f.write_text("changed"), id="edit"),
+        pytest.param(lambda f: os.chmod(f, 0o755), id="chmod"),
+    ],
+)
+def test_a_hard_linked_file_changed_through_its_name_outside_the_context(
+    session: BuildSession, context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: object
+) -> None:
+    """inotify reports a write to the directory it went through: one through a hard link's
+    other name, outside the context, raised no event, and the session answered "unchanged"
+    for a context whose file now held other content (a stale image)."""
+    import time
+
+    import rtbuild.context._hashing
+    import rtbuild.context._snapshot
+
+    window_ns = 200_000_000  # the racy window, shortened so the test need not wait 2 s
+    monkeypatch.setattr(rtbuild.context._snapshot, "RACY_NS", window_ns)
+    monkeypatch.setattr(rtbuild.context._hashing, "_RACY_NS", window_ns)
+    (context / "app.py").write_text("original")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    os.link(context / "app.py", outside / "app.py")
+    time.sleep(window_ns / 1e9 + 0.05)
+    assert not _build(session, context).cached
+    assert _build(session, context).cached
+    assert session.stats()["resident_hits"] == 1  # an untouched linked file: still answered unwalked
+    change(outside / "app.py")  # type: ignore[operator]
+    assert not _build(session, context).cached, "a changed context was reported unchanged"
+    assert session.stats()["walks"] == 2
+
+
+def test_a_hard_linked_file_written_just_before_the_walk_is_stat_checked_by_a_walk(
+    session: BuildSession, context: Path, tmp_path: Path
+) -> None:
+    """Written within the racy window of the walk, a linked file's stat key cannot tell a
+    second write in the same timestamp tick: until it settles, every question walks."""
+    (context / "app.py").write_text("original")
+    os.link(context / "app.py", tmp_path / "app-elsewhere.py")
+    assert not _build(session, context).cached
+    assert _build(session, context).cached  # unchanged: the walk says so, not the watch
+    assert session.stats()["resident_hits"] == 0 and session.stats()["walks"] == 2

@@ -97,6 +97,39 @@ def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
     assert second.details["input_digest"] == _inputs_digest_now(settled)
 
 
+def test_a_hard_linked_file_written_through_its_outside_name_during_the_build_leaves_no_digest(
+    images: h.Images, settled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write goes through the file's second name, outside the context: inotify raised no
+    event in the context, and the digest was recorded for whichever version the hash read."""
+    import os
+
+    outside = tmp_path / "elsewhere.txt"
+    os.link(settled / "app.txt", outside)
+    (settled / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} && sleep 3\nCOPY . /ctx\n")
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    timers: list[threading.Timer] = []
+    start = ConcurrentDigest.start
+
+    def start_then_edit(self: ConcurrentDigest, **how: bool) -> None:
+        start(self, **how)
+        timer = threading.Timer(1.0, lambda: outside.write_text("version 2\n"))
+        timers.append(timer)
+        timer.start()
+
+    monkeypatch.setattr(ConcurrentDigest, "start", start_then_edit)
+    try:
+        first = h.build(images, settled)
+    finally:
+        for timer in timers:
+            timer.join()
+    assert len(timers) == 1, "the first build did not take the hash-alongside path"
+    assert recorded_digests(first.details["image_id"]) == []
+    second = h.build(images, settled)
+    shown = h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/ctx/app.txt").stdout
+    assert shown == "version 2\n" or not second.cached
+
+
 def _inputs_digest_now(ctx: Path) -> str:
     """The input digest of the same request now, from a walk that reads every file."""
     from rtbuild.enginekit import compute_inputs

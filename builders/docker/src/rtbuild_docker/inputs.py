@@ -74,6 +74,7 @@ def inputs_and_context(
     )
     if inputs is not None:
         inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
+        inputs.linked = ctx.linked
     return inputs, ctx
 
 

@@ -20,6 +20,7 @@ import xxhash
 
 from rtbuild.context._dockerignore import PatternMatcher
 from rtbuild.context._readahead import ReadAhead
+from rtbuild.context._snapshot import Key as Key5
 from rtbuild.context._snapshot import WalkState, list_dir, root_key
 from rtbuild.context._statcache import (
     CACHE_VERSION,
@@ -99,6 +100,11 @@ class ContextHash:
     ignore_exact: bool = True
     #: What the walk saw, for :meth:`changed_since_walk`.
     walk: WalkState | None = field(default=None, repr=False, compare=False)
+    #: Regular files with more than one hard link: path -> stat key as walked (an
+    #: impossible inode when written within 2 s of the walk). A write through a name
+    #: outside the context raises no inotify event in its directories, so whoever answers
+    #: from a watch must stat these again (:func:`rtbuild.context.linked_changed`).
+    linked: dict[str, Key5] = field(default_factory=dict, repr=False, compare=False)
 
     def changed_since_walk(self) -> str | None:
         """The first path written, created, deleted, renamed or chmod-ed since this digest's
@@ -202,6 +208,7 @@ def _hash_context(
     matched = 0
     result.cold = summary is None and not cache.old
     walked: dict[str, bytes] = {}
+    linked = result.linked
     result.walk = WalkState(root, matcher if matcher is not None else PatternMatcher(()), root_key(root), walked)
     parts: list[str] = []
     files = hits = hashed = 0
@@ -234,6 +241,10 @@ def _hash_context(
                     ) from exc
                 # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
                 keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
+                if st.st_nlink > 1 and S_ISREG(st.st_mode):  # see ContextHash.linked
+                    ctime = st.st_ctime_ns
+                    ino = st.st_ino if max(st.st_mtime_ns, ctime) < racy_after else -1
+                    linked[os.path.join(directory, entry.name)] = (st.st_mode, st.st_size, st.st_mtime_ns, ino, ctime)
                 if S_ISDIR(st.st_mode):
                     subdirs.append((os.path.join(directory, entry.name), prefix + entry.name + "/"))
             blob = walked[prefix] = StatCache.key_blob(keys)

@@ -217,6 +217,23 @@ def _add_files(snap: Snapshot, paths: Sequence[str]) -> None:
             snap.racy.append(path)
 
 
+def linked_changed(linked: dict[str, Key], settled_before_ns: int | None = None) -> str | None:
+    """The first of ``linked`` (a walk's multiply-linked files, ``ContextHash.linked``)
+    whose stat key differs from the walk's, or that was written within :data:`RACY_NS` of
+    ``settled_before_ns`` or of the walk (then a same-tick write would not show); ``None``
+    when none. Every write or chmod moves ``ctime``, whichever name it goes through."""
+    floor = None if settled_before_ns is None else settled_before_ns - RACY_NS
+    for path, key in linked.items():
+        if key[3] == -1 or (floor is not None and max(key[2], key[4]) >= floor):
+            return path
+        try:
+            if _key(os.lstat(path)) != key:
+                return path
+        except OSError:
+            return path
+    return None
+
+
 def stat_snapshot_files(paths: Sequence[str]) -> dict[str, Key]:
     """The stat key of each of ``paths`` (following symlinks); an impossible key when absent."""
     out: dict[str, Key] = {}
@@ -234,6 +251,7 @@ __all__ = [
     "Snapshot",
     "WalkState",
     "files_snapshot",
+    "linked_changed",
     "list_dir",
     "root_key",
     "stat_snapshot",

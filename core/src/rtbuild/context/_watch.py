@@ -11,10 +11,12 @@ it returns, and :meth:`ContextWatch.generation` drains the queue (non-blocking) 
 answers, so every change that completed before the question is seen. Why inotify_simple
 and not watchfiles: watchfiles batches events in a background thread (debounced), so a
 change just before a question could be reported after it; reading the inotify file
-descriptor directly has no such window. Limits (documented in docs/session.md): writes
-through ``mmap`` and writes through a hard link or bind mount outside the context raise
-no event in the context's directories; filesystems where inotify sees only local changes
-(NFS, FUSE, 9p, ...) are not watched at all, and every no-op walks.
+descriptor directly has no such window. A file with more than one hard link is stat-ed
+again on every answer: a write through its name outside the context raises no event here.
+Limits (documented in docs/session.md): writes through ``mmap``, and through a hard link
+made from outside after the walk, raise no event in the context's directories;
+filesystems where inotify sees only local changes (NFS, FUSE, 9p, ...) are not watched
+at all, and every no-op walks.
 """
 
 from __future__ import annotations
@@ -219,6 +221,17 @@ def _read_through(root: str, dockerfile: str) -> tuple[str, str] | None:
     return to_dockerfile, to_ignore
 
 
+def _linked_changed(result: Any) -> bool:
+    """Whether a file of the walk's ``result`` with another hard link (maybe outside the
+    context, where a write raises no event here) changed since the walk."""
+    linked = getattr(result, "linked", None)
+    if not linked:
+        return False
+    from rtbuild.context._snapshot import linked_changed
+
+    return linked_changed(linked) is not None
+
+
 class ResidentDigests:
     """Context digests kept across builds, valid while their context's watch saw nothing.
 
@@ -256,7 +269,7 @@ class ResidentDigests:
         # lies outside the context can be re-pointed without an event in it.
         key = (root, dockerfile, *read_through, variant)
         known = self._known.get(key)
-        if known is not None and known[0] == watch.generation:
+        if known is not None and known[0] == watch.generation and not _linked_changed(known[1]):
             self.hits += 1
             return known[1]
         # Settle the watched set first: no event between two drains around a rewatch
@@ -274,11 +287,17 @@ class ResidentDigests:
             self._known[key] = (generation, result)
             walk = getattr(result, "walk", None)
             if isinstance(walk, WalkState):
-                walk.vouch = self._vouch(watch, generation, root, dockerfile, read_through)
+                walk.vouch = self._vouch(watch, generation, root, dockerfile, read_through, result)
         return result
 
     def _vouch(
-        self, watch: ContextWatch, generation: int, root: str, dockerfile: str, read_through: tuple[str, str]
+        self,
+        watch: ContextWatch,
+        generation: int,
+        root: str,
+        dockerfile: str,
+        read_through: tuple[str, str],
+        result: Any,
     ) -> Callable[[], bool]:
         """Whether nothing changed since ``generation`` (taken before the walk), by the
         same rules as a memoised digest: the label check after a build asks this before
@@ -287,7 +306,7 @@ class ResidentDigests:
         def unchanged() -> bool:
             if watch.broken or watch.generation != generation or watch.identity != root_identity(root):
                 return False
-            if _read_through(root, dockerfile) != read_through:
+            if _read_through(root, dockerfile) != read_through or _linked_changed(result):
                 return False
             self.vouched += 1
             return True

@@ -34,6 +34,7 @@ import contextlib
 import contextvars
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from stat import S_ISREG
 from typing import Any
@@ -88,6 +89,7 @@ class ConcurrentDigest:
         self._before: Snapshot | None = None
         self._images_before: dict[str, str] = {}
         self._watch: Any = None
+        self._watch_started_ns = 0
         #: Where the Dockerfile and .dockerignore led at the first snapshot (links resolved).
         self._led_to: list[str] = []
         self._tid: int | None = None
@@ -120,6 +122,7 @@ class ConcurrentDigest:
         from rtbuild.context._watch import try_watch
 
         self._led_to = [os.path.realpath(path) for path in self.files]
+        self._watch_started_ns = time.time_ns()
         watch, _why = try_watch(self.root)
         if watch is not None:
             watch.rewatch()
@@ -219,6 +222,15 @@ class ConcurrentDigest:
         changed = self._changed_since(before)
         if changed:
             return f"{changed} changed during the build"
+        if self._watch is not None and inputs.linked:
+            # A write through a hard link's other name raises no event in the context: its
+            # stat keys must show it untouched since before the watch began (the engine and
+            # the hash both read after that) and since the hash read it.
+            from rtbuild.context._snapshot import linked_changed
+
+            linked = linked_changed(inputs.linked, self._watch_started_ns)
+            if linked:
+                return f"{linked} (with another hard link, unwatched) changed around the build"
         stale = self._hashed_other_keys(before)
         if stale:
             return f"{stale} changed while it was hashed"

@@ -56,6 +56,9 @@ class Inputs:
     files: int = 0
     bytes_hashed: int = 0
     cache_hits: int = 0
+    #: The context's files with more than one hard link, as the hash walk saw them
+    #: (``ContextHash.linked``): a watch cannot vouch for them (see ConcurrentDigest).
+    linked: dict[str, tuple[int, int, int, int, int]] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
