@@ -58,6 +58,20 @@ class BuilderCapabilities:
 V1_CAPABILITIES = BuilderCapabilities(target=True, no_cache=True, cache_export=True)
 
 
+_SECRET_KEYS = ("id", "src", "source", "env", "type")
+
+
+def _shown_spec(text: str) -> str:
+    """A ``--secret`` spec as an error may show it: the parts rtbuild knows (names and paths)
+    as given, every other part as ``***``: ``--secret "$TOKEN"`` or ``value=...`` puts the
+    secret itself there (a base64 token's ``=`` padding makes it look like ``KEY=``)."""
+    shown = []
+    for part in text.split(","):
+        key, sep, _ = part.partition("=")
+        shown.append(part if sep and key.strip() in _SECRET_KEYS else "***")
+    return ",".join(shown)
+
+
 @dataclass(frozen=True)
 class BuildSecret:
     """A build secret: ``--secret id=NAME,src=FILE`` or ``id=NAME,env=VAR``.
@@ -75,9 +89,9 @@ class BuildSecret:
         fields: dict[str, str] = {}
         for part in text.split(","):
             key, sep, value = part.partition("=")
-            if not sep or key.strip() not in ("id", "src", "source", "env", "type"):
+            if not sep or key.strip() not in _SECRET_KEYS:
                 raise ConfigError(
-                    f"invalid --secret {text!r}: expected id=NAME,src=FILE or id=NAME,env=VAR",
+                    f"invalid --secret {_shown_spec(text)!r}: expected id=NAME,src=FILE or id=NAME,env=VAR",
                     step="validate request",
                     hint="e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GH_TOKEN",
                 )
@@ -85,7 +99,7 @@ class BuildSecret:
         secret = cls(id=fields.get("id", ""), src=fields.get("src") or None, env=fields.get("env") or None)
         if not secret.id or (secret.src is None) == (secret.env is None):
             raise ConfigError(
-                f"invalid --secret {text!r}: give an id and exactly one of src= or env=",
+                f"invalid --secret {_shown_spec(text)!r}: give an id and exactly one of src= or env=",
                 step="validate request",
                 hint="e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GH_TOKEN",
             )
