@@ -141,3 +141,29 @@ def test_a_failing_build_masks_every_line_of_a_multiline_secret_and_its_value_as
     for text in (result.stdout, result.stderr, log):
         for secret in (*lines, token):
             assert secret not in text
+
+
+@pytest.mark.parametrize("builder", ["docker", "podman"])
+def test_a_build_arg_too_long_for_the_kernel_is_a_usage_error_naming_it(
+    images: h.Images, context: Path, isolated_dirs: Path, builder: str
+) -> None:
+    """A 200 KB build arg (from a config file or the API: the shell refuses it on a command
+    line) makes the kernel refuse the engine's command line (E2BIG, 128 KiB per argument).
+    That was 'internal error: OSError' blaming the builder; now it is exit 2 naming the
+    build arg, never its value, and nothing is left in TMPDIR."""
+    value = "Zq9" + "v" * 200_000
+    (context / "rtbuild.toml").write_text(f'[build_args]\nAPI_TOKEN = "{value}"\n')
+    result = subprocess.run(
+        [h.RTBUILD, "build", ".", "-t", images.tag(), "--builder", builder, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=context,
+        env={**os.environ, "RTBUILD_BUILDER": builder},
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    error = json.loads(result.stdout)
+    assert error["error"] == "ConfigError" and error["step"] == "start engine"
+    assert "build arg API_TOKEN" in error["message"] and "internal error" not in result.stderr
+    assert "Zq9" not in result.stdout + result.stderr
+    assert not list((isolated_dirs / "TMPDIR").iterdir())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import re
 import shutil
@@ -181,16 +182,21 @@ def run_build(
                 reporter.event("warning", message=f"cannot write the build log {log_path}: {exc.strerror}")
                 _close_quietly(log)
                 log = None
-        proc = subprocess.Popen(
-            [*argv[:-1], "--iidfile", iidfile, argv[-1]],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=child_env,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-            pass_fds=tuple(pass_fds),
-        )
+        try:
+            proc = subprocess.Popen(
+                [*argv[:-1], "--iidfile", iidfile, argv[-1]],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+                pass_fds=tuple(pass_fds),
+            )
+        except OSError as exc:
+            if exc.errno == errno.E2BIG:
+                raise _too_long(argv, log_path if log is not None else None) from None
+            raise
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
         raise_if_cancelled()  # cancelled before stop_all could see it: stopped below
@@ -267,6 +273,34 @@ def _timed_out(seconds: float, step: str | None, tail: list[str], log_path: str 
         hint="if it needs longer, raise build_timeout (--build-timeout, RTBUILD_BUILD_TIMEOUT); if it stopped"
         " making progress, the log's last lines say where (a registry that stalls a layer download holds the"
         " engine until this deadline)",
+    )
+
+
+#: Linux's limit on one argument (MAX_ARG_STRLEN: 32 pages), its terminating NUL included.
+MAX_ARG_BYTES = 32 * 4096
+
+
+def _too_long(argv: Sequence[str], log_path: str | None) -> Exception:
+    """The kernel refused the engine's command line (E2BIG): a ``ConfigError`` naming the
+    longest argument by its build-arg or label name, never by its value."""
+    from rtbuild.errors import ConfigError
+
+    sizes = [len(arg.encode("utf-8", "surrogateescape")) + 1 for arg in argv]
+    longest = max(range(len(argv)), key=sizes.__getitem__)
+    flag, arg = (argv[longest - 1] if longest else ""), argv[longest]
+    for option in ("--build-arg", "--label"):
+        if arg.startswith(option + "="):
+            flag, arg = option, arg[len(option) + 1 :]
+    what = {"--build-arg": "build arg", "--label": "label"}.get(flag)
+    named = f"{what} {arg.partition('=')[0]}" if what else f"argument {longest + 1}"
+    return ConfigError(
+        f"the engine's command line is too long for the kernel (argument list too long): the longest"
+        f" argument, {named}, takes {sizes[longest]:,} bytes (Linux allows {MAX_ARG_BYTES:,} per argument);"
+        f" {sum(sizes):,} in all",
+        step="start engine",
+        log_path=log_path,
+        hint="pass a large value as a file instead: put it in the build context and COPY it, or use"
+        " --secret id=NAME,src=FILE for a secret",
     )
 
 
