@@ -32,7 +32,7 @@ class DockerSettings:
     docker_cli: str | None = setting(None, help="the docker client to run (default: found on PATH)")
     docker_host: str | None = setting(None, help="the engine (default: DOCKER_HOST, else the local socket)")
     buildkit: str = setting("auto", choices=MODES)
-    log_dir: str | None = setting(None, check=lambda v: _not_a_file(v), help="where build logs go")
+    log_dir: str | None = setting(None, check=lambda v: _not_a_file(v), path=True, help="where build logs go")
     progress: str = setting("plain", choices=PROGRESS_MODES)
     skip_unchanged: bool = setting(True)
     insecure_registries: list[str] = setting(default_factory=list)

@@ -38,7 +38,7 @@ class PodmanSettings:
     """``[builders.podman]`` (docs/builders/podman.md)."""
 
     podman_cli: str | None = setting(None, help="the podman binary (default: podman on PATH)")
-    log_dir: str | None = setting(None)
+    log_dir: str | None = setting(None, path=True)
     progress: str = setting("plain", choices=PROGRESS_MODES)
     skip_unchanged: bool = setting(True)
     insecure_registries: list[str] = setting(default_factory=list)

@@ -58,7 +58,7 @@ def _normalised_absolute(value: str) -> str | None:
 class _Table:
     """``[plugins.cacerts]`` as written; :class:`CACertsSettings` is what the plugin uses."""
 
-    bundle: str = setting(DEFAULT_BUNDLE, env=ENV_BUNDLE, help="the host's PEM CA bundle")
+    bundle: str = setting(DEFAULT_BUNDLE, env=ENV_BUNDLE, path=True, help="the host's PEM CA bundle")
     image_path: str = setting(DEFAULT_IMAGE_PATH, check=_normalised_absolute)
     proxy: bool = setting(True, help="copy the host's proxy variables into the image")
 

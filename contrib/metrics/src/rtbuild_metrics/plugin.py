@@ -40,7 +40,7 @@ def default_path(env: Mapping[str, str] | None = None) -> Path:
 class _Table:
     """``[plugins.metrics]``: checked like every plugin's table (types, unknown keys)."""
 
-    path: str = rtbuild.setting("", env=ENV_FILE, help="the JSON-lines file to append to")
+    path: str = rtbuild.setting("", env=ENV_FILE, path=True, help="the JSON-lines file to append to")
     max_bytes: int = rtbuild.setting(
         DEFAULT_MAX_BYTES,
         env=ENV_MAX_BYTES,

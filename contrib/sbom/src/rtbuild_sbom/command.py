@@ -8,7 +8,7 @@ from typing import Any
 import rtbuild
 
 from .scan import SbomPolicyError, ScanReport, blocking, enforce, scan_image
-from .settings import Settings
+from .settings import Settings, config_table
 
 
 @dataclasses.dataclass
@@ -37,7 +37,7 @@ def run_scan(
     fail_on: str | None = None,
 ) -> ScanOutcome:
     """Scan ``image`` with ``[plugins.sbom]`` settings (``enabled`` is not needed), flags winning."""
-    table = config.plugin_config("sbom")
+    table = config_table(config)  # a flag's relative path stays relative to the current directory
     if osv_db is not None:
         table["osv_db"] = osv_db
     if fail_on is not None:

@@ -65,11 +65,24 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: rtbuild.Config) -> Settings:
-        return cls.from_table(config.plugin_config("sbom"))
+        return cls.from_table(config_table(config))
+
+
+def config_table(config: rtbuild.Config) -> dict[str, Any]:
+    """``[plugins.sbom]``, its relative ``dir`` and ``osv_db`` made relative to the
+    configuration file's directory: the same file means the same paths from any directory."""
+    table = dict(config.plugin_config("sbom"))
+    if config.source:
+        base = os.path.dirname(os.path.abspath(config.source))
+        for key in ("dir", "osv_db"):
+            value = table.get(key)
+            if isinstance(value, str) and value and not value.startswith("~") and not os.path.isabs(value):
+                table[key] = os.path.join(base, value)
+    return table
 
 
 def _error(message: str, hint: str = "see docs/plugins/sbom.md") -> rtbuild.ConfigError:
     return rtbuild.ConfigError(f"[plugins.sbom] {message}", step="read configuration", hint=hint)
 
 
-__all__ = ["FAIL_ON", "KEYS", "Settings", "default_dir"]
+__all__ = ["FAIL_ON", "KEYS", "Settings", "config_table", "default_dir"]

@@ -50,13 +50,17 @@ def setting(
     check: Callable[[Any], str | None] | None = None,
     help: str = "",
     default_factory: Callable[[], Any] | None = None,
+    path: bool = False,
 ) -> Any:
     """A dataclass field with settings metadata.
 
     ``env``: an environment variable that overrides the file. ``choices``: the allowed
     values. ``check``: returns a problem ("must be an absolute path") or ``None``.
+    ``path``: a path on this machine; a relative one written in the configuration file is
+    relative to that file's directory (from ``env``, to the current directory), so the
+    same ``rtbuild.toml`` means the same files from every directory below it.
     """
-    metadata = {"env": env, "choices": choices, "check": check, "help": help}
+    metadata = {"env": env, "choices": choices, "check": check, "help": help, "path": path}
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -285,6 +289,8 @@ def load_settings(
                 raise fail(name, f"[{section}] {name}: expected {_article(kind_of(annotation))}, {wrong}")
             if isinstance(value, dict):
                 value = text_map(value)
+            if meta.get("path"):
+                value = _beside(value, config)
         else:
             continue
         choices = meta.get("choices")
@@ -299,6 +305,17 @@ def load_settings(
         return cls(**values)
     except TypeError as exc:  # a required key is missing
         raise fail(None, f"[{section}]: {exc}") from None
+
+
+def _beside(value: Any, config: Config | None) -> Any:
+    """A relative path from the configuration file, made relative to the file's directory."""
+    import os
+
+    if not isinstance(value, str) or not value or config is None or not config.source:
+        return value
+    if os.path.isabs(value) or value.startswith("~"):  # ~ is the user's home wherever it is read
+        return value
+    return os.path.join(os.path.dirname(os.path.abspath(config.source)), value)
 
 
 def builder_settings(cls: type[T], config: Config, name: str, **kwargs: Any) -> T:

@@ -21,11 +21,18 @@ from rtbuild._observe.profile import counted_steps
 ENV_FILE = "RTBUILD_METRICS_FILE"
 
 
-def metrics_file(plugin_table: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Path:
+def metrics_file(
+    plugin_table: Mapping[str, Any], env: Mapping[str, str] | None = None, source: str | None = None
+) -> Path:
+    """Where the plugin writes: a relative ``path`` of the configuration file ``source`` is
+    relative to that file's directory (the variable's, to the current directory)."""
     env = os.environ if env is None else env
-    raw = env.get(ENV_FILE) or plugin_table.get("path")
+    if env.get(ENV_FILE):
+        return Path(os.path.expanduser(env[ENV_FILE]))
+    raw = plugin_table.get("path")
     if raw:
-        return Path(os.path.expanduser(str(raw)))
+        path = Path(os.path.expanduser(str(raw)))
+        return Path(os.path.abspath(source)).parent / path if source and not path.is_absolute() else path
     return state_dir("metrics.jsonl", env=env)
 
 

@@ -51,7 +51,7 @@ def metrics(
     from rtbuild._observe.report import build_report, load_records, metrics_file, render_text
 
     config = state.load_config()
-    source = Path(path) if path else metrics_file(config.plugin_config("metrics"))
+    source = Path(path) if path else metrics_file(config.plugin_config("metrics"), source=config.source)
     loaded = load_records(source, since=since, until=until, repos=repos, builders=builders)
     report = build_report(loaded, source)
     if html_path:
