@@ -215,6 +215,33 @@ def _install_fake_distribution(site: Path) -> None:
     (info / "RECORD").write_text("\n".join(record) + "\n")
 
 
+def test_a_link_in_a_distribution_is_staged_as_a_link_and_its_target_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A RECORD lists a link like a file: it was staged with the link's mode put back
+    # through the link, so the host file it points to became mode 0777 (and got its times).
+    host = tmp_path / "host-secret.txt"
+    host.write_text("not for the image\n")
+    host.chmod(0o600)
+    os.utime(host, (1_000_000_000, 1_000_000_000))
+    site = tmp_path / "site"
+    pkg, info = site / "linkdemo", site / "linkdemo-1.0.dist-info"
+    pkg.mkdir(parents=True)
+    info.mkdir()
+    (pkg / "__init__.py").write_text("VALUE = 1\n")
+    (pkg / "data.txt").symlink_to(host)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: linkdemo\nVersion: 1.0\n")
+    (info / "RECORD").write_text("linkdemo/__init__.py,,\nlinkdemo/data.txt,,\nlinkdemo-1.0.dist-info/METADATA,,\n")
+    monkeypatch.syspath_prepend(str(site))
+    comp = render("busybox:latest", [("demo", RuntimeRequirements(payloads=[SourcePayload.parse("linkdemo")]))])
+    out = Path(comp.source.write(tmp_path / "ctx"))
+    staged = out / "src/demo/payload-0/linkdemo/data.txt"
+    assert staged.is_symlink() and os.readlink(staged) == str(host)
+    assert host.stat().st_mode & 0o7777 == 0o600 and host.stat().st_mtime == 1_000_000_000
+    comp.source.write(tmp_path / "ctx")  # a second sync (the copy is kept) leaves it alone too
+    assert host.stat().st_mode & 0o7777 == 0o600
+
+
 def test_distribution_payload_takes_its_files_as_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     _install_fake_distribution(site)

@@ -71,6 +71,10 @@ class ResolvedPayload:
             source, dest = os.path.join(self.root, rel), os.path.join(target, rel)
             expected.add(rel)
             st = os.lstat(source)
+            if S_ISLNK(st.st_mode):
+                # A RECORD lists links as files; copied (and chmod-ed) as one, the link's
+                # target on this host got the link's mode 0777.
+                kind = "l"
             if kind == "d":
                 _ensure_dir(dest, S_IMODE(st.st_mode))
                 modes.append((dest, S_IMODE(st.st_mode)))
