@@ -8,6 +8,7 @@ needs the plugin only to have written the lines, not to be importable.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,14 @@ def load_records(
             texts.append(one.read_text(encoding="utf-8", errors="replace"))
         except FileNotFoundError:
             continue
+        except OSError as exc:  # a directory, no permission: the user's path to fix
+            from rtbuild.errors import ConfigError
+
+            raise ConfigError(
+                f"cannot read the metrics file {one}: {exc.strerror}",
+                step="read metrics",
+                hint="point --file, RTBUILD_METRICS_FILE or [plugins.metrics] path at the JSON-lines file",
+            ) from None
     for line in "\n".join(texts).splitlines():
         if not line.strip():
             continue
@@ -76,8 +85,8 @@ def load_records(
         except (ValueError, KeyError, TypeError):
             out.skipped += 1
             continue
-        if not isinstance(record, dict):
-            out.skipped += 1
+        if not isinstance(record, dict) or not _usable(record):
+            out.skipped += 1  # another writer's line, or a hand-edited one: not a crash
             continue
         record["_t"] = stamp
         record.setdefault("repository", _repository(str(record.get("image") or "")))
@@ -91,6 +100,35 @@ def load_records(
         out.records.append(record)
     out.records.sort(key=lambda r: r["_t"])
     return out
+
+
+def _finite(value: object) -> bool:
+    """A number a duration can be: not a boolean, not NaN or infinite (JSON allows both)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _usable(record: Mapping[str, Any]) -> bool:
+    """Whether every field the report reads has the type the metrics plugin writes."""
+    texts = ("image", "repository", "builder", "stage", "error_class", "failed_step")
+    if any(record.get(key) is not None and not isinstance(record.get(key), str) for key in texts):
+        return False
+    if any(record.get(key) is not None and not isinstance(record.get(key), bool) for key in ("success", "cached")):
+        return False
+    if record.get("duration_s") is not None and not _finite(record["duration_s"]):
+        return False
+    size = record.get("size_bytes")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        return False
+    steps = record.get("steps")
+    if steps is None:
+        return True
+    return isinstance(steps, list) and all(
+        isinstance(step, dict)
+        and isinstance(step.get("name", ""), str)
+        and (step.get("duration_s") is None or _finite(step["duration_s"]))
+        and all(step.get(key) is None or isinstance(step.get(key), bool) for key in ("cached", "internal"))
+        for step in steps
+    )
 
 
 def _repository(image: str) -> str:
