@@ -242,6 +242,33 @@ def test_a_link_in_a_distribution_is_staged_as_a_link_and_its_target_untouched(
     assert host.stat().st_mode & 0o7777 == 0o600
 
 
+def test_staging_never_writes_through_a_link_an_earlier_payload_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same composition (--source is always 'extra-source'), so the same staging tree: the
+    # directory payload staged ns -> a host directory; the distribution's ns/sub/x.py (a
+    # namespace package: no ns/__init__.py) then made ns/sub *through* that link, on the host.
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "ns").symlink_to(host_dir)
+    site = tmp_path / "site"
+    (site / "ns" / "sub").mkdir(parents=True)
+    (site / "ns" / "sub" / "x.py").write_text("X = 1\n")
+    (site / "nsdemo-1.0.dist-info").mkdir()
+    (site / "nsdemo-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: nsdemo\nVersion: 1.0\n")
+    (site / "nsdemo-1.0.dist-info" / "RECORD").write_text("ns/sub/x.py,,\nnsdemo-1.0.dist-info/METADATA,,\n")
+    monkeypatch.syspath_prepend(str(site))
+    builder = FakeBuilder()
+    for spec in (f"{agent}:/opt/code", "nsdemo:/opt/code"):
+        payloads = [SourcePayload.parse(spec)]
+        build_runtime_image(config(), "busybox:latest", [], payloads=payloads, pm=make_pm(), builder=builder)
+    staged = Path([c for c in builder.calls if c["method"] == "build"][-1]["path"], "src/extra-source/payload-0")
+    assert (staged / "ns" / "sub" / "x.py").read_text() == "X = 1\n" and not (staged / "ns").is_symlink()
+    assert list(host_dir.iterdir()) == []
+
+
 def test_distribution_payload_takes_its_files_as_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     _install_fake_distribution(site)

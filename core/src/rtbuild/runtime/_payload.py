@@ -79,12 +79,16 @@ class ResolvedPayload:
                 _ensure_dir(dest, S_IMODE(st.st_mode))
                 modes.append((dest, S_IMODE(st.st_mode)))
                 continue
-            parent = posixpath.dirname(rel)
+            missing, parent = [], posixpath.dirname(rel)
             while parent and parent not in expected:  # distributions list files only
+                missing.append(parent)
+                parent = posixpath.dirname(parent)
+            # Outermost first: a link staged where a directory goes now is replaced before
+            # anything is made below it (else through it, outside the staging directory).
+            for parent in reversed(missing):
                 expected.add(parent)
                 _ensure_dir(os.path.join(target, parent), 0o755)
                 modes.append((os.path.join(target, parent), 0o755))
-                parent = posixpath.dirname(parent)
             identity = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size, st.st_mtime_ns)
             _sync_entry(source, dest, st, kind, copied_from.get(rel) == identity)
             sources[rel] = identity
