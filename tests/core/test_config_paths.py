@@ -89,3 +89,10 @@ def test_builder_log_directories_are_relative_to_the_configuration_file(project:
     config = load_config()
     assert builder_settings(DockerSettings, config, "docker").log_dir == str(project / "logs")
     assert builder_settings(PodmanSettings, config, "podman").log_dir == str(project / "plogs")
+
+
+def test_a_configuration_path_naming_a_directory_says_so(tmp_path: Path) -> None:
+    result = run_cli(["build", str(tmp_path), "-t", "a:1", "--dry-run"], env={"RTBUILD_CONFIG": str(tmp_path)})
+    assert result.exit_code == 2, result.stderr
+    # It said "does not exist" of a directory that does.
+    assert f"configuration file {tmp_path} is a directory, not a file" in result.stderr

@@ -264,8 +264,9 @@ def load_config(
         file_path = find_config_file(search_from)
     if file_path is not None:
         if not file_path.is_file():
+            what = "is a directory, not a file" if file_path.is_dir() else "does not exist"
             raise ConfigError(
-                f"configuration file {file_path} does not exist",
+                f"configuration file {file_path} {what}",
                 step="read configuration",
                 hint="fix the path given with --config or RTBUILD_CONFIG, or unset it to use rtbuild.toml",
             )
