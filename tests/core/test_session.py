@@ -350,6 +350,47 @@ def test_a_context_on_a_filesystem_inotify_cannot_vouch_for_is_walked(tmp_path: 
     assert "ramfs is not watched" in why
 
 
+_MOUNT_INSIDE_SCRIPT = """
+import sys
+import rtbuild
+from rtbuild import BuildSession, Config
+from rtbuild.context import context_digest
+from rtbuild.context._watch import resident
+
+config = Config(load_plugins=[])
+with BuildSession(config, pm=rtbuild.get_plugin_manager(config)) as session:
+    with resident(session.digests):
+        digests = {context_digest(sys.argv[1]).digest for _ in range(3)}
+    print(len(digests), session.stats()["walks"], session.digests.why_not_watched(sys.argv[1]))
+"""
+
+
+def test_a_context_holding_a_mount_inotify_cannot_vouch_for_is_walked(tmp_path: Path) -> None:
+    """A local context with an NFS or FUSE directory mounted inside it: writes made on the
+    server (or behind the FUSE daemon) raise no event here, yet the session answered every
+    question from its watch, because only the root's filesystem was checked."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("this test needs root and unshare(1) (a private mount namespace) under CI")
+        pytest.skip("needs root and unshare(1)")
+    context = tmp_path / "ctx"
+    (context / "data").mkdir(parents=True)
+    (context / "Dockerfile").write_text("FROM scratch\n")
+    script = tmp_path / "check.py"
+    script.write_text(_MOUNT_INSIDE_SCRIPT)
+    # ramfs stands in for NFS, FUSE, 9p...: a filesystem type not on the local list.
+    shell = f"mount -t ramfs none {context}/data && echo v1 > {context}/data/x && {sys.executable} {script} {context}"
+    proc = subprocess.run(["unshare", "--mount", "sh", "-c", shell], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    distinct, walks, why = proc.stdout.strip().split(" ", 2)
+    assert distinct == "1" and walks == "3", proc.stdout  # every question walked, none from the watch
+    assert f"{context}/data inside the context is ramfs" in why, why
+
+
 def test_a_dockerfile_reached_through_a_link_outside_the_context(session: BuildSession, tmp_path: Path) -> None:
     """Dockerfile -> a link outside the context -> a file inside it: re-pointing that link
     raises no event in the context, yet changes the Dockerfile the client reads."""
