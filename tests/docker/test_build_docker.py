@@ -132,6 +132,31 @@ def test_missing_dockerfile_fails_before_the_engine(images: h.Images, tmp_path: 
         del os.environ["DOCKER_HOST"]
 
 
+def test_a_dockerfile_linked_out_of_its_directory_fails_before_the_engine(
+    images: h.Images, tmp_path: Path, isolated_dirs: Path
+) -> None:
+    """BuildKit's client sends the Dockerfile's own directory, so a symlink to a file
+    elsewhere cannot be followed: the engine failed with 'failed to read dockerfile: open
+    /var/lib/docker/tmp/buildkit-mount...' blamed on the build. Now it is a
+    BuildContextError (exit 2) naming the link's target; a link within the directory builds."""
+    ctx, elsewhere = tmp_path / "linked", tmp_path / "elsewhere"
+    for folder in (ctx, elsewhere, ctx / "sub"):
+        folder.mkdir()
+    (elsewhere / "Dockerfile").write_text(h.BUSYBOX_DOCKERFILE)
+    (ctx / "Dockerfile.real").write_text(h.BUSYBOX_DOCKERFILE)
+    (ctx / "app.txt").write_text("version 1\n")
+    (ctx / "Dockerfile").symlink_to("../elsewhere/Dockerfile")
+    with pytest.raises(BuildContextError, match="symlink") as info:
+        h.build(images, ctx)
+    assert str(elsewhere / "Dockerfile") in info.value.message and info.value.exit_code == 2
+    (ctx / "sub" / "Dockerfile").symlink_to("../Dockerfile.real")  # in the context, not in sub/
+    with pytest.raises(BuildContextError, match="outside its own directory"):
+        h.build(images, ctx, dockerfile="sub/Dockerfile")
+    (ctx / "Dockerfile").unlink()
+    (ctx / "Dockerfile").symlink_to("Dockerfile.real")
+    assert h.build(images, ctx).cached is False
+
+
 def dead_socket(tmp_path: Path) -> str:
     path = tmp_path / "dead.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

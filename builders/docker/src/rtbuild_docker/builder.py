@@ -295,7 +295,6 @@ class DockerBuilder(RuntimeBuilder):
 
     def run(self, spec: BuildSpec) -> BuildOutcome:
         """Build ``spec``, or reuse the tagged images when no input changed."""
-        from rtbuild.context import validate_context
         from rtbuild.enginekit import (
             all_tags_current,
             analyse_cached,
@@ -306,13 +305,13 @@ class DockerBuilder(RuntimeBuilder):
 
         from .engine import EngineAPI
         from .inputs import first_build, read_text
-        from .spec import BuildOutcome, absolute_dockerfile, extra_build_args
+        from .spec import BuildOutcome, absolute_dockerfile, checked_dockerfile, extra_build_args
 
         started = time.perf_counter()
         if not spec.tags:
             raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
         extra = absolute_dockerfile(spec.path, spec.extra_build_args)
-        dockerfile = validate_context(spec.path, extra)  # before any engine contact
+        dockerfile = checked_dockerfile(spec.path, extra, self.buildkit)  # before any engine contact
         reporter = get_reporter()
         warn_secret_args({**spec.build_args, **extra_build_args(extra)})
         inputs: Inputs | None = None

@@ -71,6 +71,30 @@ def absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
     return out
 
 
+def checked_dockerfile(path: str, extra: Sequence[str], buildkit: str) -> str:
+    """The Dockerfile's path (:func:`rtbuild.context.validate_context`), refused when it is a
+    symlink BuildKit's client cannot follow: the client sends the Dockerfile's own directory
+    and BuildKit resolves the link inside it, so a target elsewhere (out of the context,
+    or only out of that directory) failed in the engine with 'failed to read dockerfile:
+    open /var/lib/docker/tmp/buildkit-mount…: no such file or directory'."""
+    from rtbuild import BuildContextError
+    from rtbuild.context import validate_context
+
+    dockerfile = validate_context(path, extra)
+    if dockerfile == "-" or buildkit == "legacy" or not os.path.islink(dockerfile):
+        return dockerfile
+    home = os.path.realpath(os.path.dirname(os.path.abspath(dockerfile)))
+    target = os.path.realpath(dockerfile)
+    if os.path.commonpath([home, target]) == home:
+        return dockerfile
+    raise BuildContextError(
+        f"the Dockerfile {dockerfile!r} is a symlink to {target!r}, outside its own directory {home!r}:"
+        " docker's BuildKit client cannot follow it",
+        step="validate context",
+        hint=f"name the file itself with `-f {target}`, or replace the link with a copy",
+    )
+
+
 def request_flags(request: BuildRequest) -> list[str]:
     """The request's fields that BuildSpec keeps as flags (Dockerfile, no-cache, secrets, cache).
 
@@ -96,4 +120,11 @@ def extra_build_args(extra: Sequence[str]) -> dict[str, str]:
     return found
 
 
-__all__ = ["BuildOutcome", "BuildSpec", "absolute_dockerfile", "extra_build_args", "request_flags"]
+__all__ = [
+    "BuildOutcome",
+    "BuildSpec",
+    "absolute_dockerfile",
+    "checked_dockerfile",
+    "extra_build_args",
+    "request_flags",
+]
