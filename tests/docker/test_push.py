@@ -58,8 +58,14 @@ def test_push_with_wrong_credentials_is_refused(
 ) -> None:
     wrong = docker_config(tmp_path / "wrong", {auth_registry.host: (auth_registry.username, "wrong-password")})
     monkeypatch.setenv("DOCKER_CONFIG", str(wrong))
-    with pytest.raises(RegistryAuthError):
+    with pytest.raises(RegistryAuthError) as info:
         push_image(scratch_images.tag(auth_registry.host, "rt-test/private"))
+    # The hint says the credentials found were refused (and where they came from); it told
+    # the user to log in, as if there were none. Never the password itself.
+    hint = info.value.hint or ""
+    assert f"from {wrong / 'config.json'} were sent and refused" in hint
+    assert f"docker login {auth_registry.host}" in hint
+    assert "wrong-password" not in json.dumps(info.value.to_dict()) + info.value.render()
 
 
 def test_push_with_credentials_from_docker_config(

@@ -122,6 +122,13 @@ def test_push_uses_podman_auth_json(
     with pytest.raises(RegistryAuthError) as info:
         builder.push(image)
     assert "podman login" in (info.value.hint or "")
+    # Wrong ones are named as refused, by where they came from (they read "log in"), never shown.
+    wrong = _auth_file(tmp_path / "wrong.json", auth_registry.host, auth_registry.username, "wrong-pw-5e1d")
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(wrong))
+    with pytest.raises(RegistryAuthError) as refused:
+        builder.push(image)
+    assert f"from {wrong} were sent and refused" in (refused.value.hint or "")
+    assert "wrong-pw-5e1d" not in json.dumps(refused.value.to_dict())
     good = _auth_file(tmp_path / "auth.json", auth_registry.host, auth_registry.username, auth_registry.password)
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(good))
     builder.push(image)

@@ -337,12 +337,19 @@ def push_image(
         progress.reporter.event("pushed", image=image, digest=progress.digest, message=f"pushed {image}")
         return progress.digest
     if _is_auth_failure(error):
+        from rtbuild.oci import get_credentials
+
+        creds = get_credentials(ref.registry)
+        hint = f"log in with `docker login {ref.registry}` or put credentials for it in"
+        hint += " $DOCKER_CONFIG/config.json (~/.docker/config.json)"
+        if creds is not None:  # where they came from, never what they are
+            hint = f"the credentials for {ref.registry} from {creds.source or 'the docker config'} were sent"
+            hint += f" and refused, or may not push there: check them with `docker login {ref.registry}`"
         raise RegistryAuthError(
             f"registry {ref.registry} refused the push of {image}: {error}",
             step="push",
             log_tail=list(progress.tail),
-            hint=f"log in with `docker login {ref.registry}` or put credentials for it in"
-            " $DOCKER_CONFIG/config.json (~/.docker/config.json)",
+            hint=hint,
         )
     message = f"pushing {image} to {ref.registry} failed: {error}"
     hint = "check the registry accepts pushes for this repository (its logs say why it refused)"

@@ -312,12 +312,14 @@ class Podman:
         text = "\n".join(tail).lower()
         hint = "check the registry accepts pushes for this repository (its logs say why it refused)"
         if any(m in text for m in _AUTH_MARKERS):
+            creds = find_credentials(ref.registry)  # what rtbuild handed podman: where from, never what
+            hint = f"log in with `podman login {ref.registry}` or put credentials for it in"
+            hint += " $DOCKER_CONFIG/config.json (~/.docker/config.json)"
+            if creds is not None:
+                hint = f"the credentials for {ref.registry} from {creds.source or 'the docker config'} were sent"
+                hint += f" and refused, or may not push there: check them with `docker login {ref.registry}`"
             raise RegistryAuthError(
-                f"registry {ref.registry} refused the push of {name}",
-                step="push",
-                log_tail=tail,
-                hint=f"log in with `podman login {ref.registry}` or put credentials for it in"
-                " $DOCKER_CONFIG/config.json (~/.docker/config.json)",
+                f"registry {ref.registry} refused the push of {name}", step="push", log_tail=tail, hint=hint
             )
         if any(m in text for m in _NOT_FOUND):
             hint = f"build or tag {name} locally before pushing it"
