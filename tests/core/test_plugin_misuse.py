@@ -265,3 +265,17 @@ def test_a_v1_builder_returning_no_name_is_blamed_with_its_distribution(rtbuild_
     assert result.exit_code == 1, result.stderr
     assert "builder 'silent' returned None instead of an image name" in result.stderr
     assert "from: builder silent (rtbuild-silent 0.2)" in result.stderr  # was "builder silent" only
+
+
+def test_exists_with_a_crashing_image_exists_hook_could_not_tell(site: FakeSite) -> None:
+    # Exit 1 means "absent" (scripts rebuild on it); a plugin's bug is "could not tell" (3).
+    site.add_plugin(
+        "rtbuild-mirror", "mirror", "import rtbuild\n\n@rtbuild.hookimpl\ndef image_exists(image_name):\n    1 / 0\n"
+    )
+    result = run_cli(["exists", "app:1", "--no-pull", "--json"])
+    assert result.exit_code == 3, result.stderr  # was 1, the "not available" code
+    document = result.json()
+    assert document["exists"] is None and document["error"] == "InternalError"
+    assert document["blame"] == "plugin mirror (rtbuild-mirror 1.0)"
+    assert "app:1: could not tell whether it exists" in result.stderr
+    assert "Traceback" not in result.stderr

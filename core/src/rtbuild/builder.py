@@ -274,7 +274,7 @@ class RuntimeBuilder(abc.ABC):
                 f"builder {self.name!r} returned {image!r} instead of an image name",
                 step="build",
                 hint="RuntimeBuilder.build must return the final name:tag",
-                blame=f"builder {self.name or type(self).__name__}",
+                blame=getattr(self, "_rtbuild_origin", None) or f"builder {self.name or type(self).__name__}",
             )
         return BuildResult(
             image=image,

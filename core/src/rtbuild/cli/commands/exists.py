@@ -11,9 +11,14 @@ import click
 
 from rtbuild.cli._main import State, emit_json, hooks_write_to_stderr, json_option, pass_state
 from rtbuild.cli.commands._options import progress_mode
+from rtbuild.errors import AgentRuntimeBuildError
 
 #: `rtbuild exists` could not tell whether the image exists (docs/cli.md).
 EXIT_UNKNOWN = 3
+
+
+class InternalError(AgentRuntimeBuildError):
+    """A bug in a plugin or builder (or rtbuild) while checking: the answer is unknown."""
 
 
 @click.command()
@@ -37,7 +42,7 @@ def exists(
     from rtbuild._framework.display import make_reporter
     from rtbuild._framework.pipeline import check_image
     from rtbuild._framework.progress import use_reporter
-    from rtbuild.errors import AgentRuntimeBuildError, ConfigError, PluginError, PolicyError
+    from rtbuild.errors import ConfigError, PluginError, PolicyError
 
     config = state.load_config(builder=builder)
     pm = state.plugin_manager(config)
@@ -46,7 +51,9 @@ def exists(
             found = check_image(image, pull, config=config, pm=pm, platform=platform)
     except (ConfigError, PluginError, PolicyError):
         raise  # the question itself is wrong: exit 2
-    except AgentRuntimeBuildError as exc:
+    except Exception as exc:  # an rtbuild error, or a bug in a plugin or builder: not "absent"
+        if not isinstance(exc, AgentRuntimeBuildError):
+            exc = _internal(exc, state.debug)
         click.echo(exc.render(), err=True)
         click.echo(f"{image}: could not tell whether it exists", err=True)
         if as_json:
@@ -57,3 +64,22 @@ def exists(
     else:
         click.echo(f"{image}: {'available' if found else 'not found'}", err=True)
     ctx.exit(0 if found else 1)
+
+
+def _internal(exc: Exception, debug: bool) -> InternalError:
+    """A plugin's or builder's bug as an error that says who: exit 1 would read as "absent"
+    (``rtbuild exists X; [ $? -eq 1 ] && rtbuild build ...`` rebuilds on absent)."""
+    import sys
+
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    blame = getattr(exc, "rtbuild_blame", None)
+    who = f"the authors of {blame}" if isinstance(blame, str) else "it"
+    return InternalError(
+        f"internal error: {type(exc).__name__}: {exc}",
+        step="check image",
+        hint=f"run with --debug for the traceback and report {who}",
+        blame=blame if isinstance(blame, str) else None,
+    )
