@@ -167,3 +167,37 @@ def test_a_build_arg_too_long_for_the_kernel_is_a_usage_error_naming_it(
     assert "build arg API_TOKEN" in error["message"] and "internal error" not in result.stderr
     assert "Zq9" not in result.stdout + result.stderr
     assert not list((isolated_dirs / "TMPDIR").iterdir())
+
+
+@pytest.mark.parametrize("builder", ["docker", "podman"])
+@pytest.mark.parametrize(
+    "spelling",
+    [["--extra=--secret", "--extra=id=tok,env=RTBUILD_TEST_TOKEN"], ["--extra=--secret=id=tok,env=RTBUILD_TEST_TOKEN"]],
+)
+def test_a_secret_passed_through_extra_args_is_masked_too(
+    images: h.Images, context: Path, builder: str, spelling: list[str]
+) -> None:
+    """``--extra=--secret ...`` (and a v1 builder's rendered flags) reach the engine as
+    they are; the value the RUN printed was in the log, stderr and --json unmasked."""
+    (context / "Dockerfile").write_text(
+        'FROM busybox:latest\nRUN --mount=type=secret,id=tok echo "extra: $(cat /run/secrets/tok)"\n'
+    )
+    tag = images.tag()
+    result = h.cli_build(
+        str(context),
+        "-t",
+        tag,
+        "--builder",
+        builder,
+        *spelling,
+        "--json",
+        "--no-cache",
+        env={"RTBUILD_TEST_TOKEN": SECRET},
+    )
+    if builder == "podman":
+        subprocess.run(["podman", "rmi", "-f", tag], capture_output=True, check=False)
+    assert result.returncode == 0, result.stderr
+    log = Path(json.loads(result.stdout)["details"]["log_path"]).read_text()
+    assert "extra: ***" in log
+    for text in (result.stdout, result.stderr, log):
+        assert SECRET not in text

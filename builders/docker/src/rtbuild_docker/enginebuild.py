@@ -41,6 +41,7 @@ def engine_build(
         redact_argv,
         rotate_logs,
         run_build,
+        secrets_in_args,
     )
 
     from .engine import EngineAPI, cli_env, resolve_host
@@ -56,7 +57,9 @@ def engine_build(
     log_dir = builder.log_dir or default_log_dir()
     rotate_logs(log_dir, keep=builder.log_keep, max_age_days=builder.log_max_age_days)
     log_path = log_path_for(log_dir, spec.tags[0])
-    redact = Redactor.for_build({**spec.build_args, **extra_build_args(extra)}, spec.secret_values)
+    redact = Redactor.for_build(
+        {**spec.build_args, **extra_build_args(extra)}, [*spec.secret_values, *secrets_in_args(extra)]
+    )
     fresh = needs_fresh_sync(spec.path, ctx, spec.tags, builder.docker_host)
     if fresh:
         get_reporter().event(

@@ -31,6 +31,7 @@ from rtbuild.enginekit import (
     redact_argv,
     report_skip_disabled,
     run_build,
+    secrets_in_args,
     skip_blocked,
     split_platforms,
     warn_secret_args,
@@ -93,7 +94,8 @@ def redactor_for(request: BuildRequest) -> Redactor:
     src=) a usage error before podman runs, as on Docker."""
     args = build_args_of(request)
     warn_secret_args(args)
-    return Redactor.for_build(args, [secret.value() for secret in request.secrets])
+    values = [secret.value() for secret in request.secrets]
+    return Redactor.for_build(args, [*values, *secrets_in_args(request.extra_build_args)])
 
 
 def dockerfile_of(request: BuildRequest) -> str:

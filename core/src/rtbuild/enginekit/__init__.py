@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         looks_secret,
         redact_argv,
         secret_arg_names,
+        secrets_in_args,
         warn_secret_args,
     )
     from rtbuild.enginekit._runner import (
@@ -134,6 +135,7 @@ _NAMES: dict[str, str] = {
     "Redactor": "rtbuild.enginekit._redact",
     "looks_secret": "rtbuild.enginekit._redact",
     "redact_argv": "rtbuild.enginekit._redact",
+    "secrets_in_args": "rtbuild.enginekit._redact",
     "secret_arg_names": "rtbuild.enginekit._redact",
     "SECRET_ADVICE": "rtbuild.enginekit._redact",
     "warn_secret_args": "rtbuild.enginekit._redact",
@@ -218,6 +220,7 @@ __all__ = [
     "run_build",
     "runtime_fault",
     "secret_arg_names",
+    "secrets_in_args",
     "select_prunable",
     "skip_blocked",
     "split_platforms",

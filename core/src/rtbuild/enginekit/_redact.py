@@ -98,6 +98,25 @@ class Redactor:
         return cls(values)
 
 
+def secrets_in_args(args: Sequence[str]) -> list[bytes]:
+    """The values of the ``--secret`` sources named in raw engine arguments (``--extra``,
+    ``extra_build_args``, a v1 builder's rendered flags), read to mask them as the
+    request's own ``secrets`` are. A spec that does not parse, or a source that cannot be
+    read, is left to the engine, which reports it."""
+    from rtbuild.builder import BuildSecret
+    from rtbuild.errors import AgentRuntimeBuildError
+
+    specs = [arg[len("--secret=") :] for arg in args if arg.startswith("--secret=")]
+    specs += [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--secret"]
+    values = []
+    for spec in specs:
+        try:
+            values.append(BuildSecret.parse(spec).value())
+        except AgentRuntimeBuildError:
+            continue
+    return values
+
+
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """A command line with ``--build-arg NAME=VALUE`` values of secret-looking names masked."""
     out: list[str] = []
@@ -119,4 +138,4 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-__all__ = ["MASK", "Redactor", "looks_secret", "redact_argv", "secret_arg_names"]
+__all__ = ["MASK", "Redactor", "looks_secret", "redact_argv", "secret_arg_names", "secrets_in_args"]
