@@ -80,3 +80,23 @@ def test_a_full_disk_under_the_staging_directory(docker_engine: str, tmp_path: P
     assert proc.returncode == 1 and error["error"] == "BuildFailedError", proc.stderr
     assert error["step"] == "write runtime context" and "No space left on device" in str(error["message"])
     assert "is full" in str(error["hint"]) and str(full_cache) in str(error["hint"])
+
+
+def test_a_path_too_long_in_the_payload_itself(docker_engine: str, tmp_path: Path) -> None:
+    # The hashing said "cannot read <a 4,096-byte path>" with the hint "fix the permissions".
+    source = tmp_path / "agent"
+    source.mkdir()
+    fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
+    try:  # 20 names of 250 bytes: over the limit, yet shallow (pytest's clean-up copes)
+        for _ in range(20):
+            os.mkdir("n" * 250, dir_fd=fd)
+            inner = os.open("n" * 250, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    finally:
+        os.close(fd)
+    proc = _runtime(source, tmp_path / "cache")
+    error = _error(proc)
+    assert proc.returncode == 2 and error["error"] == "BuildContextError", proc.stderr
+    assert str(error["message"]).startswith(f"cannot read a directory under {source}: File name too long")
+    assert len(str(error["message"])) < 400 and "4,096 bytes" in str(error["hint"])

@@ -9,6 +9,7 @@ file per context directory, replaced atomically.
 
 from __future__ import annotations
 
+import errno
 import marshal
 import os
 import re
@@ -220,9 +221,7 @@ def _hash_context(
             # again, and only a changed one needs its lines in name order.
             dir_fd, listing = list_dir(directory)
         except OSError as exc:
-            raise BuildContextError(
-                f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
-            ) from exc
+            raise _unreadable(root, directory, exc) from exc
         try:
             keys: list[Key] = []
             subdirs: list[tuple[str, str]] = []
@@ -348,6 +347,20 @@ def _digest_paths(text: str, root: str) -> list[tuple[str, str]]:
             )
         paths.append((name, rest[0]))
     return paths
+
+
+def _unreadable(root: str, directory: str, exc: OSError) -> BuildContextError:
+    if exc.errno != errno.ENAMETOOLONG:
+        return BuildContextError(
+            f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
+        )
+    # A 4,096-byte path is no message: the root and the path's end say where it is.
+    return BuildContextError(
+        f"cannot read a directory under {root}: {exc.strerror} (...{directory[-120:]})",
+        step="hash context",
+        hint="a path there is longer than the system allows (4,096 bytes), and no engine could copy it:"
+        " shorten it, or leave it out (.dockerignore, --exclude)",
+    )
 
 
 __all__ = ["CACHE_VERSION", "ContextHash", "StatCache", "cache_dir", "hash_context", "hash_file"]
