@@ -30,12 +30,9 @@ from collections.abc import Callable, Iterator
 from stat import S_ISDIR
 from typing import Any
 
+from rtbuild.context._mounts import LOCAL_FILESYSTEMS, filesystem_type, mounts, unwatchable_mount
 from rtbuild.context._snapshot import WalkState
 
-#: Filesystems whose changes all pass through this kernel (so inotify sees them).
-LOCAL_FILESYSTEMS = frozenset(
-    {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "reiserfs", "jfs", "bcachefs"}
-)
 #: Filesystems where a directory's link count is 2 + its number of subdirectories, so a
 #: count of 2 proves it has none (btrfs always reports 1; overlay, FUSE and network
 #: filesystems report what they like).
@@ -43,44 +40,6 @@ COUNTED_LINKS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
 #: Watches per context at most; a bigger tree falls back to walking (system-wide limit
 #: fs.inotify.max_user_watches is often 8192 to 65536).
 MAX_WATCHES = 20_000
-
-
-def _mounts() -> list[tuple[str, str]]:
-    """(mount point, filesystem type) of every mount, from /proc/self/mountinfo."""
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        fields = line.split()
-        try:
-            out.append((fields[4].replace("\\040", " "), fields[fields.index("-") + 1]))
-        except (IndexError, ValueError):
-            continue
-    return out
-
-
-def filesystem_type(path: str, mounts: list[tuple[str, str]] | None = None) -> str | None:
-    """The type of the filesystem holding ``path`` (from /proc/self/mountinfo)."""
-    real = os.path.realpath(path)
-    best: tuple[int, str] | None = None
-    for mount_point, fs_type in _mounts() if mounts is None else mounts:
-        inside = real == mount_point or real.startswith(mount_point.rstrip("/") + "/")
-        if inside and (best is None or len(mount_point) > best[0]):
-            best = (len(mount_point), fs_type)
-    return best[1] if best else None
-
-
-def unwatchable_mount(root: str, mounts: list[tuple[str, str]] | None = None) -> tuple[str, str] | None:
-    """A filesystem mounted inside ``root`` whose changes inotify cannot vouch for (NFS,
-    FUSE, ...: written from elsewhere), as (mount point, type); ``None`` when there is none."""
-    real = os.path.realpath(root).rstrip("/") + "/"
-    for mount_point, fs_type in _mounts() if mounts is None else mounts:
-        if mount_point.startswith(real) and fs_type not in LOCAL_FILESYSTEMS:
-            return mount_point, fs_type
-    return None
 
 
 def root_identity(root: str) -> tuple[int, int] | None:
@@ -381,12 +340,12 @@ def resident(digests: ResidentDigests) -> Iterator[ResidentDigests]:
 
 def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tuple[ContextWatch | None, str | None]:
     """A watch on ``root``, or ``(None, why not)`` when it cannot be trusted here."""
-    mounts = _mounts()
-    fs_type = filesystem_type(root, mounts)
+    table = mounts()
+    fs_type = filesystem_type(root, table)
     if fs_type not in LOCAL_FILESYSTEMS:
         return None, f"filesystem {fs_type or 'unknown'} is not watched (changes may come from elsewhere)"
     # A mount inside the context counts too: an NFS or FUSE directory in a local context.
-    inner = unwatchable_mount(root, mounts)
+    inner = unwatchable_mount(root, table)
     if inner is not None:
         return None, f"{inner[0]} inside the context is {inner[1]}, not watched (changes may come from elsewhere)"
     try:
