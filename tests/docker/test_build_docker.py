@@ -181,6 +181,23 @@ def test_engine_down_names_docker_host(images: h.Images, context: Path, tmp_path
     assert "dockerd" in payload["hint"]
 
 
+@pytest.mark.parametrize("scheme", ["tcp", "ssh"])
+def test_a_password_in_docker_host_is_never_shown(images: h.Images, context: Path, scheme: str) -> None:
+    """``DOCKER_HOST=tcp://user:PW@host`` (the docker CLI drops the password; for ssh:// it
+    refuses one): the engine-unreachable error printed the whole URL, password included."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: connection refused
+    host = f"{scheme}://rtuser:Zq9-host-password@127.0.0.1:{port}"
+    outputs = [h.cli_build(str(context), "-t", images.tag(), "--json", env={"DOCKER_HOST": host})]
+    exists = [h.RTBUILD, "exists", "busybox:latest", "--no-pull", "--json"]
+    outputs.append(subprocess.run(exists, capture_output=True, text=True, env={**os.environ, "DOCKER_HOST": host}))
+    for proc in outputs:
+        assert proc.returncode in (1, 3), proc.stderr
+        assert "Zq9" not in proc.stdout + proc.stderr
+        assert f"{scheme}://rtuser:***@127.0.0.1:{port}" in proc.stderr
+
+
 def test_cli_json_and_exit_codes(images: h.Images, context: Path) -> None:
     first = h.cli_build(str(context), "-t", images.tag("a"), "-t", images.tag("b"), "--json")
     assert first.returncode == 0, first.stderr

@@ -108,6 +108,16 @@ def sdk_client(target: EngineTarget) -> Any:
     return client
 
 
+def shown_host(host: str) -> str:
+    """``host`` as messages show it: a password in its user part (``tcp://u:PW@h:2375``,
+    which the docker CLI drops, or ``ssh://u:PW@h``, which it refuses) as ``***``."""
+    try:
+        password = urlsplit(host).password
+    except ValueError:
+        return host
+    return host.replace(f":{password}@", ":***@", 1) if password else host
+
+
 def unreachable(host: str, detail: str) -> EngineUnavailableError:
     """The error for an engine that does not answer at ``host``."""
     env_host = os.environ.get("DOCKER_HOST")
@@ -116,7 +126,7 @@ def unreachable(host: str, detail: str) -> EngineUnavailableError:
     except ConfigError:
         chosen, source = "", ""
     if chosen != host:
-        source = f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}"
+        source = f"set by [builders.docker] docker_host; DOCKER_HOST={shown_host(env_host or '(unset)')}"
     hint = (
         "start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine` in this repo),"
         " or point DOCKER_HOST (or [builders.docker] docker_host, or `docker context use`) at a running engine"
@@ -135,7 +145,9 @@ def unreachable(host: str, detail: str) -> EngineUnavailableError:
             " known_hosts, ~/.ssh/config) and that the engine runs there, or point DOCKER_HOST elsewhere"
         )
     return EngineUnavailableError(
-        f"cannot reach the Docker engine at {host} ({source}): {detail}", step="connect to engine", hint=hint
+        f"cannot reach the Docker engine at {shown_host(host)} ({source}): {detail}",
+        step="connect to engine",
+        hint=hint,
     )
 
 
@@ -153,7 +165,7 @@ def _parse_response(raw: bytes) -> tuple[int, bytes]:
 def answer_error(host: str, status: int, data: Any, action: str) -> AgentRuntimeBuildError:
     """What an engine's non-2xx answer means, by status (never "unavailable" for a 4xx)."""
     message = data.get("message") if isinstance(data, dict) else data
-    detail = f"the Docker engine at {host} answered {status} to {action}: {message}"
+    detail = f"the Docker engine at {shown_host(host)} answered {status} to {action}: {message}"
     if status == 400:
         return ConfigError(
             f"{detail} (the request is invalid)",

@@ -10,7 +10,7 @@ from rtbuild.enginekit import TAIL_LINES
 from rtbuild.enginekit import build_error as _build_error
 from rtbuild.errors import AgentRuntimeBuildError, EngineUnavailableError
 
-from .engine import unreachable
+from .engine import shown_host, unreachable
 
 #: What the docker CLI prints when the daemon's connection drops in the middle of a build.
 _WENT_AWAY = (
@@ -43,7 +43,7 @@ def build_error(lines: Sequence[str], returncode: int, *, log_path: str | None, 
     text = "\n".join(lines[-TAIL_LINES:])
     if any(marker in text for marker in _WENT_AWAY) and not _engine_answers(host):
         went = EngineUnavailableError(
-            f"the Docker engine at {host} went away during the build (it no longer answers)",
+            f"the Docker engine at {shown_host(host)} went away during the build (it no longer answers)",
             step=error.step or "build",
             log_tail=error.log_tail,
             log_path=log_path,
