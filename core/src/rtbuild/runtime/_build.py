@@ -107,15 +107,17 @@ def _names_a_registry(repo: str) -> bool:
     return "/" in repo and ("." in first or ":" in first or first == "localhost")
 
 
-def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: RuntimeBuilder) -> str | None:
+def _present(
+    tag: str, config: Config, pm: RtbuildPluginManager, builder: RuntimeBuilder, registry: bool = True
+) -> str | None:
     """Where ``tag`` is available: "local", "registry", or ``None``; asked through the
     ``image_exists`` hook chain, so the builder answers with its own registry settings
     (insecure registries, credentials) and plugins can answer first.
 
-    A tag only the registry holds is fetched by the builder (``pull_from_repo``): the
-    exact image is about to be run, the lock image is the next build's ``FROM``. With
-    ``config.platform`` set, only an image for it counts (an index lacking one of the
-    platforms is absent), when the builder can tell platforms apart.
+    A tag only the registry holds is fetched by the builder (``pull_from_repo``): the exact
+    image is about to be run, the lock image is the next build's ``FROM``. With ``config.platform``
+    set, only an image for it counts (an index lacking one of the platforms is absent), when the
+    builder can tell platforms apart. ``registry=False`` asks the engine only.
     """
     from rtbuild._framework.pipeline import check_image
     from rtbuild.default_plugins.dispatch import takes_platform
@@ -124,7 +126,7 @@ def _present(tag: str, config: Config, pm: RtbuildPluginManager, builder: Runtim
     platform = config.platform if takes_platform(builder) else None
     if check_image(tag, pull_from_repo=False, config=config, pm=pm, builder=builder, platform=platform):
         return "local"
-    if _names_a_registry(tag):
+    if registry and _names_a_registry(tag):
         from rtbuild._framework.progress import get_reporter
 
         try:
@@ -221,9 +223,8 @@ def _announce(tier: str, message: str) -> None:
 
 
 def _configured_result(image: str) -> BuildResult:
-    return BuildResult(
-        image=image, tags=[image], builder="", duration_s=0.0, cached=True, details={"runtime_tier": TIER_CONFIGURED}
-    )
+    details = {"runtime_tier": TIER_CONFIGURED}
+    return BuildResult(image=image, tags=[image], builder="", duration_s=0.0, cached=True, details=details)
 
 
 def _build_missing(
@@ -355,7 +356,8 @@ def build_runtime_image(
     exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
     if exact_at is None:
         with build_lock([f"{tags.exact}@runtime"]):
-            exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder)
+            # The lock's holder built here: only the engine is asked again, not the registry.
+            exact_at = None if force_rebuild else _present(tags.exact, config, pm, builder, registry=False)
             if exact_at is None:
                 tier, result = _build_missing(composition, tags, base, force_rebuild, builder, details, common)
     if exact_at is not None:
