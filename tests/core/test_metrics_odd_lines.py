@@ -61,3 +61,38 @@ def test_a_metrics_path_that_is_a_directory_is_a_configuration_error(
     assert result.exit_code == 2, result.stderr  # was 1: "internal error: IsADirectoryError"
     assert f"cannot read the metrics file {tmp_path}: Is a directory" in result.stderr
     assert "RTBUILD_METRICS_FILE" in result.stderr  # the hint names where the path comes from
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_metrics_path_that_never_ends_is_refused(tmp_path: Path, kind: str) -> None:
+    """`--file /dev/zero` read without bound until the OOM killer ended rtbuild (exit 137); a
+    FIFO with no writer blocked it for ever."""
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero")
+    result = run_cli(["metrics", "--file", str(path)])
+    assert result.exit_code == 2, result.stderr
+    assert f"the metrics file {path} is not a regular file" in result.stderr
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(tmp_path: Path) -> None:
+    """--since later than --until always selects nothing: it said "no recorded builds"."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n")
+    result = run_cli(["metrics", "--file", str(path), "--since", "2026-12-02", "--until", "2026-12-01"])
+    assert result.exit_code == 2, result.stderr
+    assert "--since must be before --until" in result.stderr
+    ok = run_cli(["metrics", "--file", str(path), "--since", "2026-12-01", "--until", "2026-12-02", "--json"])
+    assert ok.exit_code == 0 and ok.json()["records"] == 1
+
+
+def test_both_generations_are_read_even_without_a_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    (tmp_path / "metrics.jsonl.1").write_text(json.dumps(GOOD))  # no newline at its end
+    path.write_text(json.dumps({**GOOD, "timestamp": "2026-12-01T11:00:00Z"}) + "\n")
+    report = run_cli(["metrics", "--file", str(path), "--json"]).json()
+    assert report["records"] == 2 and report["skipped_lines"] == 0

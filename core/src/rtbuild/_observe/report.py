@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,21 +62,7 @@ def load_records(
     """The lines of ``path`` and of its previous generation (``path.1``, which the metrics
     plugin rotates it to) within the window and filters, each with ``_t`` (epoch)."""
     out = Records()
-    texts = []
-    for one in (path.with_name(path.name + ".1"), path):
-        try:
-            texts.append(one.read_text(encoding="utf-8", errors="replace"))
-        except FileNotFoundError:
-            continue
-        except OSError as exc:  # a directory, no permission: the user's path to fix
-            from rtbuild.errors import ConfigError
-
-            raise ConfigError(
-                f"cannot read the metrics file {one}: {exc.strerror}",
-                step="read metrics",
-                hint="point --file, RTBUILD_METRICS_FILE or [plugins.metrics] path at the JSON-lines file",
-            ) from None
-    for line in "\n".join(texts).splitlines():
+    for line in _lines([path.with_name(path.name + ".1"), path]):
         if not line.strip():
             continue
         try:
@@ -100,6 +86,30 @@ def load_records(
         out.records.append(record)
     out.records.sort(key=lambda r: r["_t"])
     return out
+
+
+def _lines(paths: Iterable[Path]) -> Iterator[str]:
+    """The lines of each file in turn, read as they are reported (two 64 MiB generations
+    are not held in memory at once). A device or FIFO (``--file /dev/zero``) is refused:
+    it may never end."""
+    from stat import S_ISDIR, S_ISREG
+
+    from rtbuild.errors import ConfigError
+
+    hint = "point --file, RTBUILD_METRICS_FILE or [plugins.metrics] path at the JSON-lines file"
+    for one in paths:
+        try:
+            mode = os.stat(one).st_mode
+            if not (S_ISREG(mode) or S_ISDIR(mode)):  # a directory fails to open, below
+                raise ConfigError(f"the metrics file {one} is not a regular file", step="read metrics", hint=hint)
+            with one.open(encoding="utf-8", errors="replace", newline=None) as handle:
+                yield from handle
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # a directory, no permission: the user's path to fix
+            raise ConfigError(
+                f"cannot read the metrics file {one}: {exc.strerror}", step="read metrics", hint=hint
+            ) from None
 
 
 def _finite(value: object) -> bool:

@@ -50,6 +50,9 @@ def metrics(
 
     from rtbuild._observe.report import build_report, load_records, metrics_file, render_text
 
+    if since is not None and until is not None and since >= until:
+        # An empty window, always: say so rather than report "no builds".
+        raise click.BadParameter("--since must be before --until (the window would be empty)", param_hint="'--since'")
     config = state.load_config()
     source = Path(path) if path else metrics_file(config.plugin_config("metrics"), source=config.source)
     loaded = load_records(source, since=since, until=until, repos=repos, builders=builders)
