@@ -135,3 +135,23 @@ def test_an_unreadable_dockerfile_is_a_context_error(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("validate context |") and "not readable" in proc.stdout
+
+
+def test_a_file_name_with_control_characters_stays_one_line_of_the_table(tmp_path: Path) -> None:
+    """A name holding a newline split its table row in two (the second half read like an
+    entry of its own), and an escape sequence in a name reached the terminal raw."""
+    root = tmp_path / "names"
+    (root / "dir\tname").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "evil\nname").write_bytes(b"x" * 500)
+    (root / "dir\tname" / "f").write_bytes(b"y" * 400)
+    (root / "\x1b[2Jclear").write_text("z")
+    out = CliRunner().invoke(cli, ["context", str(root)])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert any(line.endswith("  evil\\nname") for line in lines), lines
+    assert any(line.endswith("  dir\\tname/") for line in lines), lines
+    assert any(line.endswith("  \\x1b[2Jclear") for line in lines), lines
+    assert "\x1b" not in out.stdout and not any(line == "name" for line in lines)
+    data = json.loads(CliRunner().invoke(cli, ["context", str(root), "--json"]).stdout)
+    assert "evil\nname" in [entry["path"] for entry in data["largest_files"]]  # JSON keeps the name as it is

@@ -41,13 +41,22 @@ def context(state: State, path: str, dockerfile: str | None, top: int, large_fil
     click.echo(render(report))
 
 
+#: Control characters as escapes: a file name may hold a newline (or an escape sequence
+#: that would move the cursor), and one entry must stay one line of the table.
+_CONTROLS = {code: ascii(chr(code))[1:-1] for code in (*range(32), 127)}
+
+
+def _shown(name: str) -> str:
+    return name.translate(_CONTROLS)
+
+
 def render(report: object) -> str:
     from rtbuild._observe.context import ContextReport
     from rtbuild._observe.units import human_size
 
     assert isinstance(report, ContextReport)
     lines = [
-        f"context    {report.path}",
+        f"context    {_shown(report.path)}",
         f"sent       {report.files} files, {report.directories} directories, {report.symlinks} symlinks,"
         f" {human_size(report.bytes)}",
         f"digest     {report.digest or '-'}",
@@ -55,16 +64,16 @@ def render(report: object) -> str:
     ]
     if report.largest_files:
         lines += ["", "largest files"]
-        lines += [f"  {human_size(size):>10}  {rel}" for rel, size in report.largest_files]
+        lines += [f"  {human_size(size):>10}  {_shown(rel)}" for rel, size in report.largest_files]
     if report.largest_directories:
         lines += ["", "largest directories"]
-        lines += [f"  {human_size(size):>10}  {rel}/" for rel, size in report.largest_directories]
+        lines += [f"  {human_size(size):>10}  {_shown(rel)}/" for rel, size in report.largest_directories]
     if report.excluded:
         lines += ["", "excluded by .dockerignore"]
         lines += [f"  {human_size(r.bytes):>10}  {r.files:>7} files  {r.pattern}" for r in report.excluded]
     if report.warnings:
         lines += ["", "warnings"]
-        lines += [f"  ! {warning}" for warning in report.warnings]
+        lines += [f"  ! {_shown(warning)}" for warning in report.warnings]
     timing = ", ".join(f"{k[:-2]} {v * 1000:.0f} ms" for k, v in report.timings.items())
     lines += ["", f"({timing})"]
     return "\n".join(lines)
