@@ -201,3 +201,26 @@ def test_a_secret_passed_through_extra_args_is_masked_too(
     assert "extra: ***" in log
     for text in (result.stdout, result.stderr, log):
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("builder", ["docker", "podman"])
+def test_a_password_in_a_build_arg_url_is_masked_and_warned(images: h.Images, context: Path, builder: str) -> None:
+    """``--build-arg PIP_INDEX_URL=https://__token__:PW@host/simple``, the usual way to reach
+    a private index: the name does not look secret, so the password was in the log's command
+    line, --dry-run, and every line the build printed it on (a failing one's error tail too)."""
+    (context / "Dockerfile").write_text(
+        'FROM busybox:latest\nARG PIP_INDEX_URL\nRUN echo "index is $PIP_INDEX_URL"; exit 3\n'
+    )
+    url = "https://__token__:Zq9-pypi-token@pypi.example/simple"
+    args = [str(context), "-t", images.tag(), "--builder", builder, "--build-arg", f"PIP_INDEX_URL={url}"]
+    failed = h.cli_build(*args, "--json")
+    assert failed.returncode == 1, failed.stderr
+    error = json.loads(failed.stdout)
+    log = Path(error["log_path"]).read_text()
+    assert "PIP_INDEX_URL=https://__token__:***@pypi.example/simple" in log.splitlines()[0]
+    assert any("index is https://__token__:***@pypi.example" in line for line in error["log_tail"])
+    assert any("PIP_INDEX_URL" in line and "password" in line for line in failed.stderr.splitlines())
+    dry = h.cli_build(*args, "--dry-run")
+    assert dry.returncode == 0 and "__token__:***@" in dry.stdout
+    for text in (failed.stdout, failed.stderr, log, dry.stdout, dry.stderr):
+        assert "Zq9" not in text

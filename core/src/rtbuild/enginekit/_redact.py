@@ -1,7 +1,8 @@
 """Keeping secrets out of every rtbuild output: logs, progress events, errors, JSON.
 
 Build args whose names look secret (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``, ``*_KEY``)
-are shown as ``NAME=***`` wherever rtbuild prints a command, and their values (and the
+are shown as ``NAME=***`` wherever rtbuild prints a command (a URL's password in any other
+build arg as ``user:***@``), and their values (and the
 values of ``--secret`` sources) are replaced by ``***`` in every line of engine output
 rtbuild keeps or forwards (each line of a multi-line value on its own, as engine output
 comes line by line). Values shorter than :data:`MIN_VALUE` characters are only
@@ -20,9 +21,18 @@ MIN_VALUE = 4
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|_KEY$|^KEY$", re.IGNORECASE)
 
 
+#: The password of a URL's user part: ``https://__token__:PW@pypi.example/simple``.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/?#@\s:]*):([^/?#@\s]+)@")
+
+
 def looks_secret(name: str) -> bool:
     """Whether a build-arg name looks like it carries a secret."""
     return bool(_SECRET_NAME.search(name))
+
+
+def url_passwords(value: str) -> list[str]:
+    """The passwords of the URLs in ``value`` (``PIP_INDEX_URL=https://user:PW@host/...``)."""
+    return [match.group(2) for match in _URL_PASSWORD.finditer(value)]
 
 
 def secret_arg_names(build_args: Mapping[str, str]) -> list[str]:
@@ -34,16 +44,19 @@ SECRET_ADVICE = "pass secrets with --secret id=NAME,env=VAR instead"
 
 
 def warn_secret_args(build_args: Mapping[str, str], *, handling: str = "", advice: str = SECRET_ADVICE) -> list[str]:
-    """One ``warning`` event naming the secret-looking build args; returns their names.
+    """One ``warning`` event naming the secret-looking build args, and one naming those whose
+    value holds a URL with a password (``PIP_INDEX_URL=https://user:PW@host/simple``);
+    returns their names.
 
-    ``handling`` says what else the builder does with their values (after "masked in
-    rtbuild's output"); ``advice`` replaces the ``--secret`` hint for a builder without it.
-    Values never reach the event: only names.
+    ``handling`` says what else the builder does with the secret-looking ones' values (after
+    "masked in rtbuild's output"); ``advice`` replaces the ``--secret`` hint for a builder
+    without it. Values never reach the events: only names.
     """
-    names = secret_arg_names(build_args)
-    if names:
-        from rtbuild._framework.progress import get_reporter
+    from rtbuild._framework.progress import get_reporter
 
+    names = secret_arg_names(build_args)
+    urls = sorted(name for name, value in build_args.items() if name not in names and url_passwords(str(value)))
+    if names:
         also = f" {handling.strip()}" if handling.strip() else ""
         get_reporter().event(
             "warning",
@@ -51,7 +64,14 @@ def warn_secret_args(build_args: Mapping[str, str], *, handling: str = "", advic
             message=f"build arg(s) {', '.join(names)} look secret: their values are masked in rtbuild's"
             f" output{also} but stay in the image's history; {advice}",
         )
-    return names
+    if urls:
+        get_reporter().event(
+            "warning",
+            names=urls,
+            message=f"build arg(s) {', '.join(urls)} hold a URL with a password: it is masked in rtbuild's"
+            f" output but stays in the image's history; {advice}",
+        )
+    return names + urls
 
 
 class Redactor:
@@ -94,6 +114,8 @@ class Redactor:
     @classmethod
     def for_build(cls, build_args: Mapping[str, str], secret_values: Iterable[bytes] = ()) -> Redactor:
         values: list[str | bytes] = [build_args[name] for name in secret_arg_names(build_args)]
+        # A URL's password alone too: a tool may print the URL otherwise spelt (another path).
+        values.extend(password for value in build_args.values() for password in url_passwords(str(value)))
         values.extend(secret_values)
         return cls(values)
 
@@ -118,24 +140,40 @@ def secrets_in_args(args: Sequence[str]) -> list[bytes]:
 
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
-    """A command line with ``--build-arg NAME=VALUE`` values of secret-looking names masked."""
+    """A command line with ``--build-arg NAME=VALUE`` values of secret-looking names masked,
+    and the password of any URL in a build-arg value (``https://user:***@host/``)."""
     out: list[str] = []
     after_flag = False
     for arg in argv:
         if after_flag:
-            name, sep, _ = arg.partition("=")
-            out.append(f"{name}={MASK}" if sep and looks_secret(name) else arg)
+            out.append(_shown_build_arg(arg))
             after_flag = False
             continue
         if arg == "--build-arg":
             after_flag = True
             out.append(arg)
         elif arg.startswith("--build-arg="):
-            name, sep, _ = arg[len("--build-arg=") :].partition("=")
-            out.append(f"--build-arg={name}={MASK}" if sep and looks_secret(name) else arg)
+            out.append("--build-arg=" + _shown_build_arg(arg[len("--build-arg=") :]))
         else:
             out.append(arg)
     return out
 
 
-__all__ = ["MASK", "Redactor", "looks_secret", "redact_argv", "secret_arg_names", "secrets_in_args"]
+def _shown_build_arg(arg: str) -> str:
+    name, sep, value = arg.partition("=")
+    if not sep:
+        return arg
+    if looks_secret(name):
+        return f"{name}={MASK}"
+    return f"{name}={_URL_PASSWORD.sub(lambda match: f'{match.group(1)}:{MASK}@', value)}"
+
+
+__all__ = [
+    "MASK",
+    "Redactor",
+    "looks_secret",
+    "redact_argv",
+    "secret_arg_names",
+    "secrets_in_args",
+    "url_passwords",
+]
