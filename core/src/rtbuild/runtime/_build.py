@@ -48,11 +48,8 @@ TIER_CONFIGURED, TIER_EXACT, TIER_LOCK, TIER_SCRATCH = "configured", "exact", "l
 
 
 def base_image_id(builder: RuntimeBuilder, image: str) -> str | None:
-    """The engine's ID (or digest) of ``image``, if the builder can tell.
-
-    With neither ``image_id`` nor ``inspect_image`` answering, only the reference counts
-    towards the lock hash.
-    """
+    """The engine's ID (or digest) of ``image``, if the builder can tell (else see
+    :func:`rtbuild.runtime._basedigest.registry_base_id`)."""
     value = builder.image_id(image)
     if value:
         return str(value)
@@ -315,7 +312,9 @@ def build_runtime_image(
     select_plugins(available, names)  # name errors before engine errors
     builder = builder or pm.create_builder(config.builder, config)
     args = dict(build_args or {})
-    base_id = base_image_id(builder, base)
+    from rtbuild.runtime._basedigest import registry_base_id
+
+    base_id = base_image_id(builder, base) or registry_base_id(base, config)
     composition = compose_runtime(
         config,
         base,

@@ -1,0 +1,56 @@
+"""The registry's digest of a base image the engine holds no copy of.
+
+The lock hash mixes in the engine's ID of the base image, so a base re-tagged locally
+changes it. A base only in a registry has no engine ID (Docker's BuildKit keeps what it
+fetched in its own store, not in ``docker images``), and BuildKit resolves its tag in the
+registry on every build: re-tagging it there must change the lock hash too, or the
+runtime built on the old base is reused. So its manifest digest counts instead: one
+``HEAD`` request per request with such a base (a local base costs nothing more).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rtbuild._framework.config import Config
+
+
+def registry_base_id(image: str, config: Config) -> str | None:
+    """``image``'s manifest digest in its registry, or ``None`` when it is pinned by digest
+    (the reference says it all) or the registry cannot tell (a warning says so; the
+    reference alone counts then, and the engine, which needs the registry too, decides)."""
+    from rtbuild._framework.progress import get_reporter
+    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild.oci import RegistryClient, parse_reference
+    from rtbuild.oci._registry import MANIFEST_MEDIA_TYPES
+
+    if image.strip().lower() == "scratch":
+        return None  # no image at all
+    try:
+        ref = parse_reference(image)
+    except AgentRuntimeBuildError:
+        return None  # the build reports the reference itself
+    if ref.digest:
+        return None
+    client = RegistryClient(insecure_registries=config.insecure_registries)
+    path = f"/v2/{ref.repository}/manifests/{ref.manifest_ref}"
+    why = ""
+    try:
+        response = client.request(ref, "HEAD", path, headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
+        digest = str(response.headers.get("Docker-Content-Digest", ""))
+        if response.status_code == 200 and digest.startswith("sha256:"):
+            return digest
+        why = f"HTTP {response.status_code}" + ("" if response.status_code != 200 else " without a digest")
+    except AgentRuntimeBuildError as exc:
+        why = exc.message
+    get_reporter().event(
+        "base_unresolved",
+        image=image,
+        message=f"cannot tell which image {image} names in its registry ({why}): the lock hash counts its"
+        " reference only; `docker pull` it to count the engine's copy",
+    )
+    return None
+
+
+__all__ = ["registry_base_id"]
