@@ -224,3 +224,28 @@ def test_a_password_in_a_build_arg_url_is_masked_and_warned(images: h.Images, co
     assert dry.returncode == 0 and "__token__:***@" in dry.stdout
     for text in (failed.stdout, failed.stderr, log, dry.stdout, dry.stderr):
         assert "Zq9" not in text
+
+
+def test_a_secret_source_sent_with_the_context_is_warned_about(images: h.Images, context: Path) -> None:
+    """``--secret id=npmrc,src=ctx/.npmrc`` with ``COPY . /app``: BuildKit mounts the secret
+    for its RUN only, but the same file goes to the engine with the context and the COPY
+    puts it in a layer. rtbuild said nothing; now a warning names the secret and the file,
+    and not once .dockerignore excludes it."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY . /app\nRUN --mount=type=secret,id=npmrc true\n")
+    (context / ".npmrc").write_text(f"//registry.example/:_authToken={SECRET}\n")
+    args = [str(context), "-t", images.tag(), "--secret", f"id=npmrc,src={context / '.npmrc'}", "--json"]
+    sent = h.cli_build(*args)
+    assert sent.returncode == 0, sent.stderr
+    images.ids.add(json.loads(sent.stdout)["details"]["image_id"])
+    events = [json.loads(line) for line in sent.stderr.splitlines() if line.startswith("{")]
+    warned = [e for e in events if e.get("event") == "warning" and e.get("secret") == "npmrc"]
+    assert len(warned) == 1 and ".npmrc" in warned[0]["message"] and ".dockerignore" in warned[0]["message"]
+    assert SECRET in h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/app/.npmrc").stdout  # why it warns
+    (context / ".dockerignore").write_text("*.md\n.npmrc\n")
+    kept_out = h.cli_build(*args)
+    assert kept_out.returncode == 0, kept_out.stderr
+    images.ids.add(json.loads(kept_out.stdout)["details"]["image_id"])
+    assert '"secret": "npmrc"' not in kept_out.stderr
+    assert ".npmrc" not in h.docker(images.cli, "run", "--rm", images.tag(), "ls", "-a", "/app").stdout
+    for text in (sent.stdout, sent.stderr, kept_out.stdout, kept_out.stderr):
+        assert SECRET not in text

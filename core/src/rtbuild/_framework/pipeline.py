@@ -7,6 +7,7 @@ post_build hooks -> BuildResult
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -195,6 +196,23 @@ def plan_build(
     return plan
 
 
+def _warn_secrets_in_context(request: BuildRequest) -> None:
+    """A ``--secret src=`` file that the context sends along (in it, not in .dockerignore)."""
+    from rtbuild.context import sent_with_context
+
+    sources = {secret.src: secret.id for secret in request.secrets if secret.src}
+    if not sources or not os.path.isdir(request.path):
+        return
+    for src in sent_with_context(request.path, list(sources)):
+        get_reporter().event(
+            "warning",
+            secret=sources[src],
+            message=f"secret {sources[src]!r}: its source {src} is in the build context and .dockerignore does"
+            " not exclude it, so the engine receives it with the context and `COPY . …` puts it in the image;"
+            " add it to .dockerignore or keep it outside the context",
+        )
+
+
 def _run_hooks(
     request: BuildRequest,
     config: Config,
@@ -208,6 +226,7 @@ def _run_hooks(
     builder = _prepare(request, config, pm, builder, created)
     for secret in request.secrets:
         secret.value()  # a missing one is the user's to fix, not the builder's: say so before any work
+    _warn_secrets_in_context(request)
 
     # One build per tag at a time, across threads and processes: a waiter then runs the
     # build hook itself and gets the backend's no-op skip instead of a second build.

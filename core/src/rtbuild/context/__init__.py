@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         context_digest,
         dockerfile_arg,
         resolved_inside,
+        sent_with_context,
         validate_context,
         validate_context_dir,
     )
@@ -44,6 +45,7 @@ _NAMES = {
     "context_digest": "rtbuild.context._validate",
     "dockerfile_arg": "rtbuild.context._validate",
     "resolved_inside": "rtbuild.context._validate",
+    "sent_with_context": "rtbuild.context._validate",
     "validate_context": "rtbuild.context._validate",
     "validate_context_dir": "rtbuild.context._validate",
 }
@@ -63,6 +65,7 @@ __all__ = [
     "read_dockerignore",
     "read_patterns",
     "resolved_inside",
+    "sent_with_context",
     "stale_sync_marker",
     "validate_context",
     "validate_context_dir",

@@ -38,6 +38,26 @@ def resolved_inside(root: str, path: str) -> str | None:
     return resolved if resolved.startswith(os.path.join(os.path.realpath(root), "")) else None
 
 
+def sent_with_context(path: str, files: Sequence[str]) -> list[str]:
+    """Those of ``files`` that lie in the context ``path`` and that its ``.dockerignore``
+    does not exclude: the engine receives them with the context (a secret's ``src=`` file
+    there ends up in the image with ``COPY . /app``). Either flavour of ``.dockerignore``
+    must exclude a file for it to count as left out."""
+    from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
+
+    root = os.path.realpath(path)
+    inside = [
+        (name, os.path.relpath(os.path.realpath(name), root).replace(os.sep, "/"))
+        for name in files
+        if resolved_inside(root, name)
+    ]
+    if not inside:
+        return []
+    patterns = read_dockerignore(path)
+    matchers = [PatternMatcher(patterns, flavor=flavor) for flavor in ("moby20", "moby23")]
+    return [name for name, relative in inside if not all(m.excluded(relative) for m in matchers)]
+
+
 def validate_context_dir(path: str) -> None:
     """Check ``path`` is an existing directory (for builders that need no Dockerfile)."""
     if not os.path.exists(path):
