@@ -25,6 +25,35 @@ def bundle(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["http://user:s3cr3t@proxy:3128", "user:s3cr3t@proxy:3128", "http://token@proxy:3128", "http://u:s3cr3t@[::1]:x"],
+)
+def test_cacerts_never_copies_proxy_credentials_into_the_image(bundle: Path, value: str) -> None:
+    """The proxy URL, password included, went into the image's ENV (and so into its config,
+    readable by anyone who pulls it). It is withheld now, with a warning naming the
+    variable only; a proxy without credentials is still copied."""
+    from rtbuild import Reporter
+    from rtbuild._framework.progress import use_reporter
+
+    events: list[dict[str, object]] = []
+
+    class Recorder(Reporter):
+        def event(self, kind: str, **fields: object) -> None:
+            events.append({"event": kind, **fields})
+
+    env = {"RTBUILD_CACERTS_BUNDLE": str(bundle), "https_proxy": value, "HTTP_PROXY": "http://proxy:3128"}
+    with use_reporter(Recorder()):
+        req = CACertsPlugin(env=env).requirements(_config("cacerts"))
+    assert "HTTPS_PROXY" not in req.env and "https_proxy" not in req.env
+    assert req.env["HTTP_PROXY"] == req.env["http_proxy"] == "http://proxy:3128"
+    assert not any(value in str(v) for v in req.env.values())
+    withheld = [e for e in events if e["event"] == "cacerts_proxy_withheld"]
+    assert [e["variable"] for e in withheld] == ["HTTPS_PROXY"]
+    assert "--build-arg HTTPS_PROXY=" in str(withheld[0]["message"])
+    assert "s3cr3t" not in repr(events) and "token" not in repr(events)
+
+
 def test_cacerts_copies_the_bundle_and_points_every_tool_at_it(bundle: Path) -> None:
     req = CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(bundle)))
     assert req.dependency_files == {DEFAULT_IMAGE_PATH: bundle.read_bytes()}

@@ -12,7 +12,8 @@ Settings (``[plugins.cacerts]``; the environment wins over the file):
 * ``image_path``: where the bundle goes in the image
   (default ``/usr/local/share/rtbuild/ca-certificates.crt``).
 * ``proxy`` (default true): copy the host's ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``
-  (either case), when set, into the image's environment, in both cases.
+  (either case), when set, into the image's environment, in both cases; a proxy URL
+  holding credentials is never copied (a warning says so).
 
 Everything is in the dependency ("lock") group: a new host bundle or proxy changes the
 lock hash, so dependency layers are rebuilt with it.
@@ -108,14 +109,29 @@ def read_bundle(path: Path) -> bytes:
     return data
 
 
-def proxy_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The host's proxy settings (upper case wins over lower), set in both cases."""
+def proxy_env(env: Mapping[str, str], withheld: list[str] | None = None) -> dict[str, str]:
+    """The host's proxy settings (upper case wins over lower), set in both cases. A proxy
+    URL with credentials (``http://user:PW@proxy:3128``) is left out, its name appended to
+    ``withheld``: the image's environment is readable by anyone who has the image."""
     out: dict[str, str] = {}
     for name in PROXY_VARS:
         value = env.get(name) or env.get(name.lower())
-        if value:
+        if value and _has_credentials(value):
+            if withheld is not None:
+                withheld.append(name)
+        elif value:
             out[name] = out[name.lower()] = value
     return out
+
+
+def _has_credentials(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value if "://" in value else "http://" + value)
+        return bool(parts.username or parts.password)
+    except ValueError:  # not a URL the parser takes: keep it out rather than risk a password
+        return "@" in value
 
 
 class CACertsPlugin:
@@ -133,7 +149,16 @@ class CACertsPlugin:
         bundle = read_bundle(settings.bundle)
         image_env = dict.fromkeys(CA_ENV_VARS, settings.image_path)
         if settings.proxy:
-            image_env.update(proxy_env(env))
+            withheld: list[str] = []
+            image_env.update(proxy_env(env, withheld))
+            for name in withheld:
+                rtbuild.get_reporter().event(
+                    "cacerts_proxy_withheld",
+                    variable=name,
+                    message=f"cacerts: {name} holds credentials, so it is not copied into the image's environment"
+                    f" (anyone with the image could read them); for the build pass --build-arg {name}=... (the"
+                    " engine keeps its proxy build args out of the image), and set it where the image runs",
+                )
         return RuntimeRequirements(
             dependency_files={settings.image_path: bundle},
             env=image_env,
