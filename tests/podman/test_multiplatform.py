@@ -237,3 +237,30 @@ def test_a_platform_spelt_twice_or_in_capitals_is_one_platform(
     assert arch.stdout.strip() == "arm64"
     again = subprocess.run([*argv, "--platform", "linux/arm64"], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and json.loads(again.stdout)["cached"] is True  # the same input digest
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_a_base_that_is_another_platforms_single_image_is_warned_about(
+    engine: str, names: Names, registry: Any, tmp_path: Path, qemu: None
+) -> None:
+    """A base pushed from an amd64 machine (one manifest, no index): BuildKit builds arm64
+    from it without a word, Buildah with one log line, and the 'arm64' image holds amd64
+    programs, pushed under an index that promises arm64. rtbuild now warns, naming the base;
+    the amd64 build from it does not."""
+    base = registry.ref(names.new("rt-mp/amd64-only"))
+    subprocess.run(["/usr/bin/docker", "tag", "rtbuild/busybox:amd64", base], check=True, capture_output=True)
+    subprocess.run(["/usr/bin/docker", "push", base], check=True, capture_output=True, timeout=300)
+    subprocess.run(["/usr/bin/docker", "rmi", base], check=True, capture_output=True)  # the engine pulls it
+    ctx = write_context(tmp_path / "ctx", f"FROM {base}\nCOPY app.txt /app.txt\n", {"app.txt": "1\n"})
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    warned = {}
+    for platform in ("linux/arm64", "linux/amd64"):
+        image = names.new(f"rt-mp/foreign-base-{engine}")
+        argv = [rtbuild, "build", str(ctx), "-t", image, "--builder", engine, "--platform", platform, "--json"]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        events = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        warned[platform] = [e for e in events if e.get("event") == "warning" and e.get("image") == base]
+    assert len(warned["linux/arm64"]) == 1 and "linux/amd64 programs" in warned["linux/arm64"][0]["message"]
+    assert warned["linux/amd64"] == []

@@ -82,6 +82,10 @@ def engine_build(
         from .failures import build_error  # only a failed build needs the output parsers
 
         raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
+    if spec.platform:
+        from .platforms import warn_foreign_base_images
+
+        warn_foreign_base_images(builder, spec, extra)
     input_digest = inputs.digest if inputs else None
     if input_digest and ctx is not None and confirm_label(ctx, result.image_id, input_digest) is not None:
         input_digest = None  # the label was withdrawn: the context changed after the hash

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rtbuild.enginekit import PlatformPlan
 
     from .builder import DockerBuilder
+    from .spec import BuildSpec
 
 
 def is_multi(request: BuildRequest) -> bool:
@@ -80,6 +81,30 @@ def plan_text(builder: DockerBuilder, request: BuildRequest) -> str:
     if request.push:
         lines.append(f"# then one index per tag through the registry API: {', '.join(request.tags)}")
     return "\n".join(lines)
+
+
+def warn_foreign_base_images(builder: DockerBuilder, spec: BuildSpec, extra: list[str]) -> None:
+    """After a build for one named platform: warn about a base image BuildKit took from its
+    registry although it is another platform's (:func:`rtbuild.enginekit.warn_foreign_bases`)."""
+    if not spec.platform or "," in spec.platform:
+        return
+    from rtbuild.context import validate_context
+    from rtbuild.enginekit import analyse_cached, warn_foreign_bases
+
+    from .inputs import read_text
+
+    dockerfile = validate_context(spec.path, extra)
+    if dockerfile == "-":
+        return
+    text = read_text(dockerfile)
+    bases = analyse_cached(text, spec.build_args, spec.platform).images
+    warn_foreign_bases(
+        text,
+        bases,
+        spec.platform,
+        lambda name: _local_platform(builder, name),
+        insecure_registries=builder.insecure_registries,
+    )
 
 
 def _local_platform(builder: DockerBuilder, name: str) -> str | None:
@@ -136,4 +161,4 @@ def image_exists_for(builder: DockerBuilder, name: str, pull_from_repo: bool, pl
     return _local_platform(builder, name) == wanted[0]
 
 
-__all__ = ["PLATFORMS", "build_platforms", "image_exists_for", "is_multi", "plan_text"]
+__all__ = ["PLATFORMS", "build_platforms", "image_exists_for", "is_multi", "plan_text", "warn_foreign_base_images"]

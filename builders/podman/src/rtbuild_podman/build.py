@@ -277,6 +277,10 @@ def build_one(
                 error.message, step=error.step, log_tail=error.log_tail, log_path=log_path, hint=_SHORT_NAME_HINT
             )
         raise error
+    if request.platform and "," not in request.platform and dockerfile != "-":
+        from .images import warn_foreign_base_images
+
+        warn_foreign_base_images(builder, request, dockerfile)
     input_digest = inputs.digest if inputs else None
     if input_digest and confirm_label(ctx, result.image_id, input_digest) is not None:
         input_digest = None  # the label was withdrawn: the context changed after the hash

@@ -33,6 +33,33 @@ def _local(builder: PodmanBuilder, name: str, platforms: list[str]) -> bool:
     return not platforms or (len(platforms) == 1 and _platform_of(doc) == normalize_platform(platforms[0]))
 
 
+def warn_foreign_base_images(builder: PodmanBuilder, request: rtbuild.BuildRequest, dockerfile: str) -> None:
+    """After a build for one named platform: warn about a base image Buildah built it from
+    although it is another platform's (:func:`rtbuild.enginekit.warn_foreign_bases`;
+    Buildah's own warning is one line in the log)."""
+    from rtbuild.enginekit import analyse_cached, warn_foreign_bases
+
+    from .build import build_args_of
+
+    with open(dockerfile, encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    bases = analyse_cached(text, build_args_of(request), request.platform).images
+
+    def local_platform(name: str) -> str | None:
+        doc = builder.podman.inspect_image(name)
+        return _platform_of(doc) if doc is not None else None
+
+    assert request.platform is not None
+    warn_foreign_bases(
+        text,
+        bases,
+        request.platform,
+        local_platform,
+        insecure_registries=builder.insecure_registries,
+        credentials=find_credentials,
+    )
+
+
 def image_exists(
     builder: PodmanBuilder, name: str, pull_from_repo: bool = True, *, platform: str | None = None
 ) -> bool:
@@ -58,4 +85,4 @@ def image_exists(
     return _local(builder, name, platforms)
 
 
-__all__ = ["image_exists"]
+__all__ = ["image_exists", "warn_foreign_base_images"]

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         native_platform,
         plan_platforms,
         split_platforms,
+        warn_foreign_bases,
         with_tag,
     )
     from rtbuild.enginekit._records import (
@@ -124,6 +125,7 @@ _NAMES: dict[str, str] = {
     "native_platform": "rtbuild.enginekit._platforms",
     "plan_platforms": "rtbuild.enginekit._platforms",
     "split_platforms": "rtbuild.enginekit._platforms",
+    "warn_foreign_bases": "rtbuild.enginekit._platforms",
     "with_tag": "rtbuild.enginekit._platforms",
     "RECORDED": "rtbuild.enginekit._records",
     "forget_digests": "rtbuild.enginekit._records",
@@ -227,6 +229,7 @@ __all__ = [
     "step_of",
     "stop_all",
     "stop_process_group",
+    "warn_foreign_bases",
     "warn_secret_args",
     "with_tag",
     "withdraw_digest",

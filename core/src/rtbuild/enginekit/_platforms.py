@@ -12,6 +12,7 @@ platform's image (else the first one's) and the per-platform tags stay local.
 from __future__ import annotations
 
 import platform as _platform
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -122,6 +123,65 @@ def _for_platform(
         )
 
 
+#: A ``FROM --platform=...`` line: a stage that picks its own platform (``$BUILDPLATFORM``
+#: for cross-compiling), which a check by the target platform cannot judge.
+_FROM_PLATFORM = re.compile(r"^\s*FROM\s+--platform", re.IGNORECASE | re.MULTILINE)
+
+
+def warn_foreign_bases(
+    dockerfile_text: str,
+    bases: Sequence[str],
+    platform: str,
+    local_platform: Callable[[str], str | None],
+    *,
+    insecure_registries: Sequence[str] = (),
+    credentials: Callable[[str], Credentials | None] | None = None,
+) -> list[str]:
+    """A ``warning`` event for each base image the engine would build ``platform`` from
+    although it is another platform's: one not local for ``platform`` whose registry holds a
+    single-platform image (no index) for another. Docker's BuildKit takes such an image
+    without a word and Buildah with a warning in its log; the result is labelled
+    ``platform`` and holds the other platform's programs. An index lacking ``platform`` is
+    the engine's to refuse; a registry that cannot be asked is left to the engine too.
+    Nothing is checked when a stage names its own platform (``FROM --platform=``).
+    ``local_platform(name)`` answers the local image's platform (``None``: not local).
+    Returns the bases warned about.
+    """
+    from rtbuild._framework.progress import get_reporter
+    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild.oci import RegistryClient, get_manifest, normalize_platform, platforms_of
+    from rtbuild.oci._index import INDEX_TYPES
+
+    if _FROM_PLATFORM.search(dockerfile_text):
+        return []
+    wanted = normalize_platform(platform)
+    client: RegistryClient | None = None
+    warned = []
+    for base in bases:
+        try:
+            if local_platform(base) == wanted:
+                continue
+            client = client or RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
+            manifest = get_manifest(client, base)
+            if manifest is None or manifest.media_type in INDEX_TYPES or "manifests" in manifest.json():
+                continue
+            offered = platforms_of(client, base) or ()
+        except (AgentRuntimeBuildError, ValueError):
+            continue  # a name, registry or answer the engine reports better
+        if offered and offered[0] != wanted:
+            warned.append(base)
+            get_reporter().event(
+                "warning",
+                image=base,
+                platform=platform,
+                message=f"base image {base} is a {offered[0]} image (its registry has no index with {platform}):"
+                f" the engine builds {platform} from it anyway, so the {platform} image will hold {offered[0]}"
+                f" programs; push {base} as an index that lists {platform}, or give {platform} its own base"
+                " (ARG TARGETARCH, FROM NAME:${TARGETARCH})",
+            )
+    return warned
+
+
 def assemble_indexes(
     tags: Sequence[str],
     platforms: Sequence[str],
@@ -162,5 +222,6 @@ __all__ = [
     "native_platform",
     "plan_platforms",
     "split_platforms",
+    "warn_foreign_bases",
     "with_tag",
 ]
