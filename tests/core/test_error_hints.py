@@ -1,6 +1,8 @@
 """Every error a user can cause says what to do next: each ``raise`` of an rtbuild error in
 the core, the backends and the bundled plugins passes a ``hint=`` (or its class has a
-default hint)."""
+default hint). So does every error that is made to be raised elsewhere (``return
+BuildFailedError(...)`` from a function mapping an engine's output: a COPY of a missing
+file, a step on an engine without a network and an unexpected engine answer had none)."""
 
 from __future__ import annotations
 
@@ -38,12 +40,13 @@ def _hintless_raises(sources: list[Path]) -> list[str]:
     for source in sources:
         for path in sorted(source.rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+                # Every construction of an error: raised here, or returned to be raised.
+                if not isinstance(node, ast.Call):
                     continue
-                func = node.exc.func
+                func = node.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
                 # `hint=` or `**kwargs` (a wrapper passing its caller's hint on).
-                if name in needs_hint and not any(k.arg in ("hint", None) for k in node.exc.keywords):
+                if name in needs_hint and not any(k.arg in ("hint", None) for k in node.keywords):
                     found.append(f"{path.relative_to(source.parent)}:{node.lineno}: {name}")
     return found
 
@@ -60,5 +63,11 @@ def test_the_check_finds_a_raise_without_a_hint(tmp_path: Path) -> None:
         "raise ConfigError('hinted', hint='do this')\n"
         "raise RegistryAuthError('a default hint')\n"
         "raise PluginError('passed on', **kwargs)\n"
+        "return BuildFailedError('made here, raised by the caller')\n"
+        "error = EngineUnavailableError('kept for later', hint='start it')\n"
     )
-    assert _hintless_raises([tmp_path / "src"]) == ["src/mod.py:1: ConfigError", "src/mod.py:2: BuildFailedError"]
+    assert _hintless_raises([tmp_path / "src"]) == [
+        "src/mod.py:1: ConfigError",
+        "src/mod.py:2: BuildFailedError",
+        "src/mod.py:6: BuildFailedError",
+    ]

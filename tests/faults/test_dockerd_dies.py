@@ -121,6 +121,28 @@ def second_daemon(docker_engine: str) -> Iterator[SecondDaemon]:
         daemon.cleanup()
 
 
+def test_a_step_on_an_engine_without_a_bridge_blames_the_engine(second_daemon: SecondDaemon, tmp_path: Path) -> None:
+    """This daemon runs with --bridge none (as one whose docker0 was removed): a RUN that
+    asks for the default network fails in the engine, with no exit code. It had no hint."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\nRUN true\n")
+    env = {**os.environ, "DOCKER_HOST": second_daemon.host, "XDG_STATE_HOME": str(tmp_path / "state")}
+    out = subprocess.run(
+        [h.RTBUILD, "build", str(ctx), "-t", "rtbuild-test/nobridge:1", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 1, out.stderr
+    document = json.loads(out.stdout)
+    assert document["error"] == "BuildFailedError" and document["step"] == "RUN true"
+    assert "network bridge not found" in document["message"]
+    assert "--network=host" in document["hint"] and "bridge" in document["hint"]
+    assert "Traceback" not in out.stderr
+
+
 def test_daemon_killed_mid_build(second_daemon: SecondDaemon, tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()

@@ -182,7 +182,11 @@ def answer_error(host: str, status: int, data: Any, action: str) -> AgentRuntime
         )
     if status >= 500:
         return EngineUnavailableError(f"{detail} (the engine failed)", step=action, hint="check the daemon's log")
-    return AgentRuntimeBuildError(detail, step=action)
+    return AgentRuntimeBuildError(
+        detail,
+        step=action,
+        hint="check that DOCKER_HOST (or docker_host) leads to a Docker engine and not to a proxy or another service",
+    )
 
 
 class EngineAPI:

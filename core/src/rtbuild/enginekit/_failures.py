@@ -68,7 +68,38 @@ KILLED_HINT = (
     " the host's kernel log (`dmesg`) says which"
 )
 
+#: A COPY/ADD (or RUN --mount) source the engine did not find: BuildKit, the legacy builder
+#: and Buildah each word it their own way.
+_SOURCE_MISSING = re.compile(
+    r'"[^"]*" not found|file not found|no such file or directory|does not exist', re.IGNORECASE
+)
+SOURCE_MISSING_HINT = (
+    "a source path of this step is not there: COPY/ADD sources (and RUN --mount sources) are relative to the"
+    " build context directory, or to the stage or image named by --from; check the path exists there and"
+    " that .dockerignore does not exclude it"
+)
+#: The engine could not give a RUN step its network (dockerd started with ``--bridge none``,
+#: or its ``docker0`` bridge removed), a fault of the engine's host and not of the command.
+_NO_NETWORK = re.compile(r"network bridge not found|could not find bridge|failed to create endpoint", re.IGNORECASE)
+NO_NETWORK_HINT = (
+    "the engine could not give the step a network (its default bridge is missing: a daemon started with"
+    " --bridge none, or one whose docker0 bridge was removed), a fault of the engine's host: restart the"
+    " engine with its bridge, or build with --extra=--network=host (or --network=none for steps that need none)"
+)
+#: A failure rtbuild does not recognise: the engine's own message is the best guide.
+ENGINE_MESSAGE_HINT = "the engine's message above says what failed; the full log has every line"
+
 EngineDown = Callable[[str], AgentRuntimeBuildError]
+
+
+def _detail_hint(instruction: str, detail: str) -> str:
+    """The hint for a step that failed without an exit code, from the engine's ``detail``."""
+    if _NO_NETWORK.search(detail):
+        return NO_NETWORK_HINT
+    copies = instruction.upper().startswith(("COPY", "ADD")) or "--mount" in instruction
+    if copies and _SOURCE_MISSING.search(detail):
+        return SOURCE_MISSING_HINT
+    return ENGINE_MESSAGE_HINT
 
 
 def runtime_fault(lines: Sequence[str]) -> str | None:
@@ -95,7 +126,11 @@ def _step_failed(
             hint=KILLED_HINT if code == "137" else "fix the command in the Dockerfile; the full log has every line",
         )
     return BuildFailedError(
-        f"build step {where}{instruction} failed: {detail}", step=instruction, log_tail=tail, log_path=log_path
+        f"build step {where}{instruction} failed: {detail}",
+        step=instruction,
+        log_tail=tail,
+        log_path=log_path,
+        hint=_detail_hint(instruction, detail),
     )
 
 
@@ -274,13 +309,17 @@ def _classify(
         step=block.group(2) if block else "build",
         log_tail=tail,
         log_path=log_path,
+        hint=NO_NETWORK_HINT if _NO_NETWORK.search(last) else ENGINE_MESSAGE_HINT,
     )
 
 
 __all__ = [
     "DISK_FULL_HINT",
+    "ENGINE_MESSAGE_HINT",
     "KILLED_HINT",
+    "NO_NETWORK_HINT",
     "RUNTIME_FAULT_HINT",
+    "SOURCE_MISSING_HINT",
     "EngineDown",
     "build_error",
     "disk_full_line",
