@@ -138,6 +138,29 @@ def test_timeout_raises_a_rtbuild_error() -> None:
     assert info.value.hint
 
 
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300, 1e10], ids=["inf", "1e300", "1e10"])
+def test_a_huge_timeout_waits_for_the_holder(timeout: float) -> None:
+    """lock_timeout = inf (the configuration accepts it) or a huge number, with the lock held by
+    another thread of the process (an API user's threads): 'timestamp out of range for platform
+    time_t' (OverflowError), an internal error, instead of a wait."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with build_lock(["app:1"]):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    try:
+        with build_lock(["app:1"], timeout=timeout, on_wait=lambda message: release.set()):
+            assert release.is_set()  # it waited (on_wait let the holder go), then took the lock
+    finally:
+        release.set()
+        thread.join()
+
+
 def test_distinct_tags_do_not_block_each_other() -> None:
     with build_lock(["app:1"]), build_lock(["app:2"], timeout=0):
         pass

@@ -125,7 +125,11 @@ def _flock(fd: int, deadline: float | None) -> bool:
 def _acquire(lock: threading.Lock, deadline: float | None) -> bool:
     """``lock.acquire`` until ``deadline``; in slices when the run can be cancelled."""
     if not cancellable():
-        return lock.acquire(timeout=-1 if deadline is None else max(0.0, deadline - time.monotonic()))
+        if deadline is None:
+            return lock.acquire()
+        # Clamped: a lock_timeout of inf (accepted: wait as long as it takes) or above about
+        # 292 years is more than a lock wait may be given (OverflowError, an internal error).
+        return lock.acquire(timeout=min(threading.TIMEOUT_MAX, max(0.0, deadline - time.monotonic())))
     while True:
         left = _POLL_S if deadline is None else min(_POLL_S, max(0.0, deadline - time.monotonic()))
         if lock.acquire(timeout=left):
