@@ -193,3 +193,52 @@ def test_scan_command_reads_a_local_image(built: Built, tmp_path: Path) -> None:
 
     missing = _rtbuild("--config", str(config), "scan", "rtbuild-test/sbom-no-such-image:0", cwd=tmp_path)
     assert missing.returncode == 1 and "not in the local engine" in missing.stderr
+
+
+def _scan_containers(docker_engine: str) -> set[str]:
+    listed = subprocess.run(
+        [docker_engine, "ps", "-aq", "--no-trunc", "--filter", "label=org.rtbuild.sbom.scan=1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(listed.stdout.split())
+
+
+def test_a_scan_killed_with_sigkill_leaves_no_container_after_the_next(
+    built: Built, docker_engine: str, tmp_path: Path
+) -> None:
+    """kill -9 of rtbuild between the scan's `create` and its `rm` (a CI runner's hard
+    timeout, the OOM killer) left the helper container for good (it pins the image too).
+    The next scan removes it; a live scanner's container stays."""
+    import signal
+    import time
+
+    from rtbuild_sbom.leftovers import OWNER_LABEL, owner
+
+    config = _config_file(tmp_path / "rtbuild.toml", dir=str(tmp_path / "sbom"))
+    before = _scan_containers(docker_engine)
+    live = subprocess.run(  # made by this (live) test process, by hand
+        [docker_engine, "create", "--label", "org.rtbuild.sbom.scan=1", "--label", f"{OWNER_LABEL}={owner()}"]
+        + ["--entrypoint", "/x", built.image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        proc = subprocess.Popen([*RTBUILD, "--config", str(config), "scan", built.image], cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        while not (left := _scan_containers(docker_engine) - before - {live}) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert left, "the scan's container never appeared"
+        time.sleep(1)  # a `docker create` still under way when rtbuild died
+        left = _scan_containers(docker_engine) - before - {live}
+        assert left, "the kill came after the scan removed its container: nothing to sweep"
+        again = _rtbuild("--config", str(config), "scan", built.image, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "helper container(s) a killed scan left behind" in again.stderr
+        assert _scan_containers(docker_engine) - before == {live}  # the live one's stays
+    finally:
+        subprocess.run([docker_engine, "rm", "-f", live, *(_scan_containers(docker_engine) - before)], check=False)

@@ -23,6 +23,8 @@ from typing import IO, Any
 
 import rtbuild
 
+from .leftovers import OWNER_LABEL, owner, sweep
+
 #: Files larger than this are not metadata; skip them instead of reading them into memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: A label on the helper container, so a crashed scan's leftover can be found and removed.
@@ -82,10 +84,27 @@ def read_files(
 ) -> dict[str, str]:
     """path (no leading ``/``) -> text of each regular file in ``image`` that ``want`` selects."""
     env = dict(os.environ) if env is None else env
+    removed = sweep(cli, env, CONTAINER_LABEL)
+    if removed:
+        rtbuild.get_reporter().event(
+            "leftovers_removed",
+            containers=removed,
+            message=f"sbom: removed {len(removed)} helper container(s) a killed scan left behind",
+        )
     # The entrypoint is never run (the container is not started); setting one lets images
     # without CMD/ENTRYPOINT (FROM scratch) be created too.
     cid = _run(
-        [*cli, "create", "--label", CONTAINER_LABEL, "--entrypoint", "/rtbuild-sbom-never-runs", image],
+        [
+            *cli,
+            "create",
+            "--label",
+            CONTAINER_LABEL,
+            "--label",
+            f"{OWNER_LABEL}={owner()}",
+            "--entrypoint",
+            "/rtbuild-sbom-never-runs",
+            image,
+        ],
         env,
         "sbom read image",
     ).strip()
