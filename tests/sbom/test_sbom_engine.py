@@ -218,9 +218,9 @@ def test_a_scan_killed_with_sigkill_leaves_no_container_after_the_next(
 
     config = _config_file(tmp_path / "rtbuild.toml", dir=str(tmp_path / "sbom"))
     before = _scan_containers(docker_engine)
+    labels = ["--label", "org.rtbuild.sbom.scan=1", "--label", f"{OWNER_LABEL}={owner()}"]
     live = subprocess.run(  # made by this (live) test process, by hand
-        [docker_engine, "create", "--label", "org.rtbuild.sbom.scan=1", "--label", f"{OWNER_LABEL}={owner()}"]
-        + ["--entrypoint", "/x", built.image],
+        [docker_engine, "create", *labels, "--entrypoint", "/x", built.image],
         capture_output=True,
         text=True,
         check=True,
