@@ -1,5 +1,6 @@
 """A full log/cache/state filesystem (a small tmpfs, filled up): the build goes on with a
-warning, and no temporary file is left behind."""
+warning, no temporary file is left behind, and a digest label it cannot withdraw goes
+with its tags."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker_build_helpers as h
 import pytest
@@ -55,3 +57,33 @@ def test_full_state_and_cache_fs_warns_and_builds(images: h.Images, context: Pat
     assert second.returncode == 0, second.stderr
     leftovers = [p for p in full_fs.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
     assert leftovers == []
+
+
+def test_a_label_that_cannot_be_withdrawn_goes_with_its_tags(
+    images: h.Images, context: Path, full_fs: Path, monkeypatch: pytest.MonkeyPatch, edited_meanwhile: Any
+) -> None:
+    """A file edited between the hash and the engine's read (then written back) with the
+    cache full: the withdrawal of the image's digest label could not be written, a warning
+    said so, and the next build reused the image holding the edit for the context as it is."""
+    import rtbuild.enginekit
+    from rtbuild.errors import AgentRuntimeBuildError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(full_fs / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(full_fs / "state"))
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data.txt /data.txt\n")
+    data = context / "data.txt"
+    data.write_text("one\n")
+    h.build(images, context)
+    data.write_text("two\n")  # an ordinary rebuild: the tag exists, its digest differs
+    with (
+        edited_meanwhile(rtbuild.enginekit, "run_build", data, "meanwhile\n", "two\n"),
+        pytest.raises(AgentRuntimeBuildError) as info,
+    ):
+        h.build(images, context)
+    assert info.value.step == "withdraw digest label"
+    assert "its tags were removed" in info.value.message and info.value.hint
+    assert h.inspect(images.cli, images.tag()) is None
+    again = h.build(images, context)
+    assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
+    shown = h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/data.txt")
+    assert shown.stdout == "two\n"

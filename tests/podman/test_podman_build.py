@@ -254,6 +254,53 @@ def test_a_change_between_the_hash_and_the_build_withdraws_the_label(
     assert builder.build_request(request).cached
 
 
+def test_a_label_that_cannot_be_withdrawn_goes_with_its_tags(
+    builder: PodmanBuilder,
+    names: Names,
+    tmp_path: Path,
+    edited_meanwhile: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same race with the cache directory full (a small tmpfs, filled): the withdrawal
+    could not be written, and the next build reused the image holding 'meanwhile'."""
+    import rtbuild_podman.build
+    from rtbuild import AgentRuntimeBuildError
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (make test runs as root)")
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nCOPY data.txt /data.txt\n", {"data.txt": "one\n"})
+    data = ctx / "data.txt"
+    request = BuildRequest(path=str(ctx), tags=[names.new()])
+    builder.build_request(request)
+    data.write_text("two\n")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        (small / "cache").mkdir()
+        fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass  # ENOSPC: full
+        finally:
+            os.close(fd)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(small / "cache"))
+        with (
+            edited_meanwhile(rtbuild_podman.build, "run_build", data, "meanwhile\n", "two\n"),
+            pytest.raises(AgentRuntimeBuildError) as info,
+        ):
+            builder.build_request(request)
+        assert info.value.step == "withdraw digest label" and "its tags were removed" in info.value.message
+        assert podman("image", "exists", request.tags[0], check=False).returncode == 1
+        again = builder.build_request(request)
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
+    assert podman("run", "--rm", request.tags[0], "cat", "/data.txt").stdout == "two\n"
+
+
 def test_a_short_base_name_podman_cannot_resolve_says_why(names: Names, tmp_path: Path) -> None:
     """``FROM org/image:tag`` means docker.io to Docker; Podman pulls a name without a
     registry only through registries.conf (Debian's has no unqualified-search-registries):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from rtbuild.enginekit import Inputs
 
     from .builder import DockerBuilder
+    from .engine import EngineAPI
     from .spec import BuildOutcome, BuildSpec
 
 
@@ -87,7 +89,8 @@ def engine_build(
 
         warn_foreign_base_images(builder, spec, extra)
     input_digest = inputs.digest if inputs else None
-    if input_digest and ctx is not None and confirm_label(ctx, result.image_id, input_digest) is not None:
+    untag = functools.partial(_remove_tags, EngineAPI(builder.docker_host), spec.tags)
+    if input_digest and ctx is not None and confirm_label(ctx, result.image_id, input_digest, untag=untag):
         input_digest = None  # the label was withdrawn: the context changed after the hash
     # The profile reads the image history, where the engine keeps build-arg values.
     steps, layers = redact.mask(profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id))
@@ -110,3 +113,16 @@ def engine_build(
 
 
 __all__ = ["engine_build"]
+
+
+def _remove_tags(api: EngineAPI, tags: Sequence[str]) -> None:
+    """Take ``tags`` off their image (the image goes with its last tag); raises when the
+    engine refuses one."""
+    from urllib.parse import quote
+
+    from .engine import answer_error
+
+    for tag in tags:
+        status, data = api.call("DELETE", f"/images/{quote(tag, safe='/:@')}?force=1")
+        if status not in (200, 404):
+            raise answer_error(api.host, status, data, f"remove tag {tag}")

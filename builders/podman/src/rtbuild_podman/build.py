@@ -3,6 +3,7 @@ and multi-platform requests as one build per platform plus a registry index."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -282,7 +283,8 @@ def build_one(
 
         warn_foreign_base_images(builder, request, dockerfile)
     input_digest = inputs.digest if inputs else None
-    if input_digest and confirm_label(ctx, result.image_id, input_digest) is not None:
+    untag = functools.partial(_remove_tags, builder, tags)
+    if input_digest and confirm_label(ctx, result.image_id, input_digest, untag=untag) is not None:
         input_digest = None  # the label was withdrawn: the context changed after the hash
     return builder.details(
         image_id=result.image_id,
@@ -331,6 +333,17 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
         cached=all(one.get("cached") for one in per_platform.values()) and not push,
         details=details,
     )
+
+
+def _remove_tags(builder: PodmanBuilder, tags: list[str]) -> None:
+    """Take ``tags`` off the image they name; raises when podman refuses."""
+    proc = builder.podman.run("untag", tags[0], *tags, timeout=120)
+    if proc.returncode != 0:
+        raise rtbuild.AgentRuntimeBuildError(
+            f"podman untag failed: {(proc.stderr.strip().splitlines() or ['(no output)'])[-1][:300]}",
+            step="remove tags",
+            hint=f"remove them with `podman untag {' '.join(tags)}`",
+        )
 
 
 __all__ = ["argv_for", "build_one", "dockerfile_of", "run_request"]
