@@ -87,3 +87,23 @@ def test_a_label_that_cannot_be_withdrawn_goes_with_its_tags(
     assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
     shown = h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/data.txt")
     assert shown.stdout == "two\n"
+
+
+def test_a_post_build_plugin_on_a_full_disk_keeps_its_own_hint(images: h.Images, context: Path, full_fs: Path) -> None:
+    """The SBOM plugin cannot write its document (ENOSPC): exit 4, the image usable. The
+    hint said to 'fix or disable the plugin', dropping the plugin's own (and that one told
+    to set a writable directory, not to free space)."""
+    import json
+
+    config = full_fs.parent / "rtbuild.toml"
+    config.write_text("[plugins.sbom]\nenabled = true\n")
+    env = {"XDG_STATE_HOME": str(full_fs / "state"), "XDG_CACHE_HOME": str(full_fs / "cache")}
+    env["RTBUILD_CONFIG"] = str(config)
+    out = h.cli_build(str(context), "-t", images.tag(), "--json", "-q", env=env)
+    assert out.returncode == 4, out.stderr
+    document = json.loads(out.stdout)
+    assert document["error"] == "PostBuildError" and document["step"] == "sbom write"
+    assert "No space left on device" in document["message"]
+    assert document["hint"].startswith("the image is usable; free space on the filesystem of")
+    assert "Traceback" not in out.stderr
+    assert h.inspect(images.cli, images.tag()) is not None

@@ -7,6 +7,7 @@ that produced the same image ID reuses it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from collections.abc import Sequence
@@ -85,10 +86,11 @@ def write_atomic(path: Path, text: str) -> str:
     try:
         rtbuild.atomic_write(path, data, mode=0o644)  # an SBOM is no secret (like metrics.jsonl)
     except OSError as exc:
+        hint = "set [plugins.sbom] dir to a writable directory (docs/plugins/sbom.md)"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = f"free space on the filesystem of {path.parent}, or set [plugins.sbom] dir to another one"
         raise rtbuild.ConfigError(
-            f"sbom: cannot write the SBOM {path}: {exc.strerror or exc}",
-            step="sbom write",
-            hint="set [plugins.sbom] dir to a writable directory (docs/plugins/sbom.md)",
+            f"sbom: cannot write the SBOM {path}: {exc.strerror or exc}", step="sbom write", hint=hint
         ) from exc
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

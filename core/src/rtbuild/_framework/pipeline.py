@@ -266,7 +266,10 @@ def _post_build_error(exc: Exception, result: BuildResult) -> PostBuildError:
         step=(exc.step if isinstance(exc, AgentRuntimeBuildError) else None) or "post_build",
         blame=blamed_on(exc),
         log_tail=exc.log_tail if isinstance(exc, AgentRuntimeBuildError) else None,
-        hint="the image is usable; fix or disable the plugin named above (--no-plugins, disable_plugins)",
+        # The plugin's own hint says what to fix (a full disk, a directory to set): kept.
+        hint=f"the image is usable; {own}; or disable the plugin named above (--no-plugins, disable_plugins)"
+        if isinstance(exc, AgentRuntimeBuildError) and (own := (exc.hint or "").strip().rstrip("."))
+        else "the image is usable; fix or disable the plugin named above (--no-plugins, disable_plugins)",
         result=result.to_dict(),
     )
 
