@@ -5,6 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 
+#: A key's length: what rtbuild writes (32 bytes) up to what BLAKE2b takes.
+_KEY_MIN, _KEY_MAX = 32, 64
+
+
+def _replaced(path: object) -> None:
+    from rtbuild._framework.progress import get_reporter
+
+    get_reporter().event(
+        "warning",
+        message=f"the digest key {path} was damaged (not 32 to 64 bytes) and is replaced: images labelled"
+        " with the old key are built once more",
+    )
+
 
 def digest_key() -> bytes:
     """This host's key for the input-digest label (created on first use, mode 0600).
@@ -16,10 +29,14 @@ def digest_key() -> bytes:
     from rtbuild._framework.paths import state_dir
 
     path = state_dir("digest.key")
+    damaged = False
     with contextlib.suppress(OSError):
         key = path.read_bytes()
-        if len(key) >= 32:
+        if _KEY_MIN <= len(key) <= _KEY_MAX:
             return key
+        # Truncated, emptied or overwritten: a short one kept every label from matching (every
+        # build ran, silently), a long one failed every build (BLAKE2b takes 64 bytes at most).
+        damaged = True
     # os.urandom is what secrets.token_bytes calls; importing secrets (base64, hmac,
     # random) cost about 6 ms of every build's start-up, key or no key.
     fresh = os.urandom(32)
@@ -34,13 +51,17 @@ def digest_key() -> bytes:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
+            if damaged:
+                os.replace(tmp, path)
+                _replaced(path)
+            else:
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, path)  # first writer wins; a concurrent one reads the winner's key
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)  # never left behind, even on a full disk
         key = path.read_bytes()
-        return key if len(key) >= 32 else fresh
+        return key if _KEY_MIN <= len(key) <= _KEY_MAX else fresh
     except OSError:
         from rtbuild._framework.progress import get_reporter
 
