@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -78,3 +79,54 @@ def test_log_rotation_by_count_and_age(tmp_path: Path) -> None:
     rotate_logs(str(tmp_path), keep=None, max_age_days=1.5 / 24)
     assert sorted(p.name for p in tmp_path.glob("build-*.log")) == ["build-2026-0.log", "build-2026-1.log"]
     assert (tmp_path / "other.txt").exists()
+
+
+@pytest.fixture
+def bad_socket(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A socket that takes connections and then, by the mode put in the list: holds them
+    without a word ("silent"), resets them ("reset") or answers what is not HTTP ("garbage")."""
+    path = str(tmp_path / "bad.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    mode: list[str] = []
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            if mode[0] == "silent":
+                held.append(conn)
+                continue
+            if mode[0] == "garbage":
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"unix://{path}", mode
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", ["silent", "reset", "garbage"])
+def test_an_engine_that_takes_the_connection_but_does_not_answer(bad_socket: tuple[str, list[str]], mode: str) -> None:
+    """A hung daemon (or another service at DOCKER_HOST) was told to be started."""
+    host, modes = bad_socket
+    modes.append(mode)
+    with pytest.raises(EngineUnavailableError) as info:
+        EngineAPI(host, timeout=0.5).inspect_image("busybox:latest")
+    assert info.value.step == "connect to engine"
+    assert "does not answer as a Docker engine" in (info.value.hint or ""), info.value.message
+    assert "start the daemon" not in (info.value.hint or "")
+
+
+def test_an_engine_that_is_not_there_is_to_be_started(tmp_path: Path) -> None:
+    with pytest.raises(EngineUnavailableError) as info:
+        EngineAPI(f"unix://{tmp_path / 'none.sock'}", timeout=0.5).inspect_image("busybox:latest")
+    assert (info.value.hint or "").startswith("start the daemon")

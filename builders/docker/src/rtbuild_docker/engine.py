@@ -118,6 +118,11 @@ def shown_host(host: str) -> str:
     return host.replace(f":{password}@", ":***@", 1) if password else host
 
 
+#: How a socket that took the connection fails: no answer in time, a reset (on a send: a broken
+#: pipe), not HTTP.
+_ANSWERS_BADLY = ("timed out", "reset by peer", "broken pipe", "truncated http", "malformed http", "remote end closed")
+
+
 def unreachable(host: str, detail: str) -> EngineUnavailableError:
     """The error for an engine that does not answer at ``host``."""
     env_host = os.environ.get("DOCKER_HOST")
@@ -131,6 +136,12 @@ def unreachable(host: str, detail: str) -> EngineUnavailableError:
         "start the daemon (`sudo dockerd &`, `sudo systemctl start docker`, or `make engine` in this repo),"
         " or point DOCKER_HOST (or [builders.docker] docker_host, or `docker context use`) at a running engine"
     )
+    if any(word in detail.lower() for word in _ANSWERS_BADLY):  # it took the connection: something runs there
+        hint = (
+            "something listens there but does not answer as a Docker engine: a hung or overloaded daemon (its log"
+            " says why; restart it: `sudo systemctl restart docker`, or `make engine` in this repo), or another"
+            " service at that address: point DOCKER_HOST (or [builders.docker] docker_host) at the engine"
+        )
     if host.startswith("ssh://"):
         # The docker CLI and rtbuild both run `ssh ... docker system dial-stdio` there.
         from .sshconn import last_error
