@@ -85,3 +85,38 @@ def test_a_secret_looking_build_arg_reaches_the_build_only_through_the_secret(si
     assert failed.returncode == 1, failed.stderr[-3000:]
     assert VALUE not in failed.stdout + failed.stderr
     assert "leaked ***" in failed.stdout + failed.stderr
+
+
+PASSWORD = "pyp1S3cretPW"
+INDEX = f"https://__token__:{PASSWORD}@pypi.example/simple"
+
+
+def test_dry_run_never_prints_a_url_password_and_carries_it_in_the_secret(tmp_path: Path) -> None:
+    """PIP_INDEX_URL=https://__token__:PW@host/simple: the name does not look secret, so the
+    dry run printed the URL whole, and the build put it in the pod spec, where anyone who
+    may read Jobs reads it (the Docker and Podman builders mask it everywhere)."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG PIP_INDEX_URL\n")
+    builder = KubernetesBuilder(settings_from_table({"namespace": "builds"}))
+    tags = ["registry.example/team/app:1"]
+    request = BuildRequest(path=str(tmp_path), tags=tags, build_args={"PIP_INDEX_URL": INDEX})
+    text = builder.plan(request)
+    assert PASSWORD not in text
+    job, secret = (d for d in yaml.safe_load_all(text) if d)
+    assert set(secret["data"]) == {".dockerconfigjson", "build-arg.PIP_INDEX_URL"}
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PIP_INDEX_URL"]["valueFrom"]["secretKeyRef"]["key"] == "build-arg.PIP_INDEX_URL"
+
+
+@pytest.mark.engine
+@pytest.mark.registry
+def test_a_url_password_in_a_build_arg_reaches_the_build_only_through_the_secret(site: Site, cluster: Any) -> None:
+    _config(site, cluster)
+    context = site.context(
+        "urlarg", f'FROM BASE\nARG PIP_INDEX_URL\nRUN test "$PIP_INDEX_URL" = "{INDEX}" && echo index-ok\n'
+    )
+    proc = _build(site, context, f"{site.registry}/team/urlarg:1", extra=("--build-arg", f"PIP_INDEX_URL={INDEX}"))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "index-ok" in proc.stderr
+    assert PASSWORD not in proc.stderr and PASSWORD not in proc.stdout
+    for obj in _jobs(cluster) + cluster.list("pods", namespace=cluster.namespace):
+        assert PASSWORD not in json.dumps(obj)

@@ -15,10 +15,13 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def secret_names(build_args: Mapping[str, str]) -> list[str]:
-    """The secret-looking build args that travel in the per-build Secret."""
-    from rtbuild.enginekit import secret_arg_names
+    """The build args that travel in the per-build Secret: the secret-looking ones, and
+    those holding a URL with a password (``PIP_INDEX_URL=https://user:PW@host/simple``),
+    which in the pod spec anyone who may read Jobs could read."""
+    from rtbuild.enginekit import looks_secret, url_passwords
 
-    return [name for name in secret_arg_names(build_args) if _IDENTIFIER.fullmatch(name)]
+    carried = [name for name, value in build_args.items() if looks_secret(name) or url_passwords(str(value))]
+    return sorted(name for name in carried if _IDENTIFIER.fullmatch(name))
 
 
 def split_extra(extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
@@ -46,10 +49,16 @@ def split_extra(extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def masked(build_args: Mapping[str, str]) -> dict[str, str]:
-    """``build_args`` with every secret-looking value replaced by ``***`` (the dry run)."""
-    from rtbuild.enginekit import MASK, looks_secret
+    """``build_args`` with every secret-looking value replaced by ``***``, and a URL's
+    password by ``user:***@`` (the dry run)."""
+    from rtbuild.enginekit import MASK, looks_secret, url_passwords
 
-    return {name: MASK if looks_secret(name) else value for name, value in build_args.items()}
+    def shown(value: str) -> str:
+        for password in url_passwords(value):
+            value = value.replace(f":{password}@", f":{MASK}@")
+        return value
+
+    return {name: MASK if looks_secret(name) else shown(value) for name, value in build_args.items()}
 
 
 #: What the secret-looking build-arg warning (``rtbuild.enginekit.warn_secret_args``) adds here.

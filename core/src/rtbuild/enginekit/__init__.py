@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         redact_argv,
         secret_arg_names,
         secrets_in_args,
+        url_passwords,
         warn_secret_args,
     )
     from rtbuild.enginekit._runner import (
@@ -141,6 +142,7 @@ _NAMES: dict[str, str] = {
     "secret_arg_names": "rtbuild.enginekit._redact",
     "SECRET_ADVICE": "rtbuild.enginekit._redact",
     "warn_secret_args": "rtbuild.enginekit._redact",
+    "url_passwords": "rtbuild.enginekit._redact",
     "OWNER_FILE": "rtbuild.enginekit._owners",
     "claim_directory": "rtbuild.enginekit._owners",
     "dead_owner_note": "rtbuild.enginekit._owners",
@@ -229,6 +231,7 @@ __all__ = [
     "step_of",
     "stop_all",
     "stop_process_group",
+    "url_passwords",
     "warn_foreign_bases",
     "warn_secret_args",
     "with_tag",
