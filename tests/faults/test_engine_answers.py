@@ -130,3 +130,37 @@ def test_an_engine_that_is_not_there_is_to_be_started(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailableError) as info:
         EngineAPI(f"unix://{tmp_path / 'none.sock'}", timeout=0.5).inspect_image("busybox:latest")
     assert (info.value.hint or "").startswith("start the daemon")
+
+
+def test_build_many_asks_an_engine_that_never_answered_once(bad_socket: tuple[str, list[str]], tmp_path: Path) -> None:
+    """A hung engine: each build of a batch waited its own 30 s for it (4 builds with -j 1:
+    two minutes; 100 builds with -j 4: about 13). After the first such wait the batch's other
+    builds of that builder fail at once, naming the build that waited."""
+    import json
+    import subprocess
+    import sys
+
+    host, modes = bad_socket
+    modes.append("silent")
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox:latest\n")
+    batch = tmp_path / "many.toml"
+    batch.write_text("".join(f'[[build]]\npath = "ctx"\ntags = ["rtbuild-test/hung:{n}"]\n' for n in range(4)))
+    env = {**os.environ, "DOCKER_HOST": host, "XDG_CACHE_HOME": str(tmp_path / "c"), "XDG_STATE_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("rtbuild")), "build-many", str(batch), "-j", "1", "--json", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert [b["status"] for b in report["builds"]] == ["failed"] * 4
+    first, *rest = (b["error"] for b in report["builds"])
+    assert first["error"] == "EngineUnavailableError" and "timed out" in first["message"]
+    for error in rest:
+        assert error["error"] == "EngineUnavailableError" and error["step"] == "connect to engine"
+        assert error["message"].startswith("not started: the engine did not answer build 1 (")
+        assert error["hint"] == first["hint"]
