@@ -47,6 +47,9 @@ PULL_TIMEOUT_S = 1800.0
 PUSH_STALL_S = 120.0
 PUSH_TIMEOUT_S = 1800.0
 _IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
+#: The engine's countdown before it retries a layer, one line a second: it filled the
+#: error's log tail (a failed push showed 20 of them and nothing else) and stderr.
+_COUNTDOWN = re.compile(r"Retrying in (\d+) seconds?$")
 
 _clients: dict[tuple[str, ContextTLS | None], docker.DockerClient] = {}
 
@@ -133,6 +136,10 @@ class _Progress:
         if not status:
             return None
         layer = str(item.get("id") or "")
+        now, before = _COUNTDOWN.match(str(status)), _COUNTDOWN.match(self._last.get(layer, ""))
+        if now and before and int(now.group(1)) < int(before.group(1)):
+            self._last[layer] = str(status)
+            return None  # "Retrying in 4 seconds", 3, 2, 1: this retry was said once
         line = f"{layer}: {status}" if layer else str(status)
         self.tail.append(line)
         if layer and self._last.get(layer) == status:
