@@ -5,6 +5,7 @@ test_dockerd_dies.py; every other such error: test_error_hints.py.)"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import docker_build_helpers as h
@@ -35,3 +36,13 @@ def test_a_missing_source_is_named_with_a_hint(images: h.Images, context: Path, 
     hint = info.value.hint or ""
     assert "build context" in hint and ".dockerignore" in hint and "--from" in hint, hint
     assert h.inspect(images.cli, images.tag()) is None
+
+
+def test_an_extra_argument_the_client_refuses_is_named(images: h.Images, context: Path) -> None:
+    """The docker client refuses an --extra argument before the build: the message was its
+    last line ("See 'docker build --help'."), with the catch-all hint."""
+    out = h.cli_build(str(context), "-t", images.tag(), "--extra=--rtbuild-no-such-flag", "--json", "-q")
+    assert out.returncode == 1, out.stderr
+    document = json.loads(out.stdout)
+    assert document["message"].endswith("unknown flag: --rtbuild-no-such-flag")
+    assert "--extra" in document["hint"] and "build --help" in document["hint"]

@@ -88,6 +88,12 @@ NO_NETWORK_HINT = (
 )
 #: A failure rtbuild does not recognise: the engine's own message is the best guide.
 ENGINE_MESSAGE_HINT = "the engine's message above says what failed; the full log has every line"
+#: The engine's CLI refused its arguments: most often one passed through as is (--extra).
+_UNKNOWN_FLAG = re.compile(r"unknown (?:shorthand )?flag|flag needs an argument|invalid argument .* for .*flag")
+UNKNOWN_FLAG_HINT = (
+    "the engine's build command does not take that argument: check the --extra arguments (extra_build_args)"
+    " against its `build --help`"
+)
 
 EngineDown = Callable[[str], AgentRuntimeBuildError]
 
@@ -304,12 +310,15 @@ def _classify(
         )
     if found is not None:
         return found
+    # The refused argument, not the "See 'docker build --help'." that follows it.
+    flag = next((line.strip() for line in reversed(tail) if _UNKNOWN_FLAG.search(line)), None)
+    hint = NO_NETWORK_HINT if _NO_NETWORK.search(last) else UNKNOWN_FLAG_HINT if flag else ENGINE_MESSAGE_HINT
     return BuildFailedError(
-        f"{engine} build failed (exit {returncode}): {last}",
+        f"{engine} build failed (exit {returncode}): {flag or last}",
         step=block.group(2) if block else "build",
         log_tail=tail,
         log_path=log_path,
-        hint=NO_NETWORK_HINT if _NO_NETWORK.search(last) else ENGINE_MESSAGE_HINT,
+        hint=hint,
     )
 
 
@@ -320,6 +329,7 @@ __all__ = [
     "NO_NETWORK_HINT",
     "RUNTIME_FAULT_HINT",
     "SOURCE_MISSING_HINT",
+    "UNKNOWN_FLAG_HINT",
     "EngineDown",
     "build_error",
     "disk_full_line",
