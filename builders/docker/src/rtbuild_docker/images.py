@@ -13,6 +13,7 @@ import collections
 import contextlib
 import json
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -204,7 +205,8 @@ def _bounded(
     import requests.exceptions
 
     stall, overall = bounds
-    read_s = min(stall, overall)
+    # Clamped: a socket takes no timeout above about 292 years (1e10 s was an internal error).
+    read_s = min(stall, overall, threading.TIMEOUT_MAX)
     deadline = time.monotonic() + overall
     response = None
     try:

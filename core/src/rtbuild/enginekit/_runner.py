@@ -254,7 +254,9 @@ def _stop_at(deadline: float, proc: subprocess.Popen[bytes], expired: threading.
             expired.set()
             stop_process_group(proc)
 
-    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
+    # Clamped: a wait above about 292 years is refused (an OverflowError and a traceback from
+    # the timer's thread for --build-timeout 1e10).
+    timer = threading.Timer(min(max(deadline - time.monotonic(), 0.0), threading.TIMEOUT_MAX), expire)
     timer.daemon = True
     timer.name = "rtbuild-build-timeout"
     timer.start()
