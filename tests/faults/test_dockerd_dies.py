@@ -1,6 +1,7 @@
 """A Docker daemon that dies mid-build: a second dockerd in its own network namespace
 (started in the host namespace it would remove the shared docker0 bridge), killed with
-SIGKILL while a RUN step runs. rtbuild says the engine went away, with a hint."""
+SIGKILL while a RUN step runs. rtbuild says the engine went away, with a hint. And a
+connection that drops mid-build while the engine stays up (a proxy in front of it)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker_build_helpers as h
 import pytest
@@ -170,3 +173,121 @@ def test_daemon_killed_mid_build(second_daemon: SecondDaemon, tmp_path: Path) ->
     assert "went away during the build" in document["message"]
     assert "start it again" in document["hint"]
     assert "cannot write" not in document["message"]
+
+
+class DroppingProxy:
+    """A unix-socket proxy in front of the real engine that can cut every connection at once,
+    the engine staying up: what a client sees when dockerd restarts behind systemd's
+    docker.socket, or when a socket proxy or ssh session in between goes."""
+
+    def __init__(self, path: Path, upstream: str) -> None:
+        import socket
+        import threading
+
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        self.host, self.upstream = f"unix://{path}", upstream
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            engine.connect(self.upstream)
+            with self.lock:
+                self.conns += [client, engine]
+            for a, b in ((client, engine), (engine, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: Any, b: Any) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (a, b):
+                with contextlib.suppress(OSError):
+                    end.shutdown(2)
+
+    def drop(self) -> None:
+        with self.lock:
+            for conn in self.conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(2)
+            self.conns.clear()
+
+    def close(self) -> None:
+        self.server.close()
+        self.drop()
+
+
+def test_a_connection_dropped_mid_build_while_the_engine_stays_up(docker_engine: str, tmp_path: Path) -> None:
+    """The engine answered rtbuild's check right after, so the build's error was the client's
+    last line, "cannot write .../iid because server did not provide an image ID", with the
+    catch-all hint: nothing said the connection had dropped."""
+    from _processes import step_processes_running
+
+    proxy = DroppingProxy(tmp_path / "p.sock", "/var/run/docker.sock")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    nonce = f"NONCE={uuid.uuid4().hex}"
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\nARG NONCE\nRUN echo started-$NONCE && sleep 300\n")
+    tag = f"rtbuild-test/dropped:{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DOCKER_HOST": proxy.host, "XDG_STATE_HOME": str(tmp_path / "s")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "c")
+    try:
+        proc = subprocess.Popen(
+            [h.RTBUILD, "build", str(ctx), "-t", tag, "--build-arg", nonce, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "started-" in line and "RUN" not in line:
+                break
+        steps = step_processes_running(nonce, "sleep")
+        proxy.drop()
+        out, _err = proc.communicate(timeout=120)
+    finally:
+        proxy.close()
+    assert proc.returncode == 1
+    document = json.loads(out)
+    assert document["error"] == "EngineUnavailableError"
+    assert "dropped during the build (the engine answers again now)" in document["message"]
+    assert "nothing was tagged" in document["hint"]
+    deadline = time.monotonic() + 30
+    while any(os.path.exists(f"/proc/{pid}") for pid in steps) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in steps), "the RUN step outlived the build"
+    assert subprocess.run([docker_engine, "image", "inspect", tag], capture_output=True).returncode != 0
+
+
+def test_a_step_that_prints_the_same_words_is_still_its_own_failure(docker_engine: str, tmp_path: Path) -> None:
+    """A step's own output may hold what the client says when its connection drops."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox:latest\nRUN echo 'read: unexpected EOF' && exit 3\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "s"), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    env.pop("DOCKER_HOST", None)
+    out = subprocess.run(
+        [h.RTBUILD, "build", str(ctx), "-t", "rtbuild-test/eof:1", "--json", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    document = json.loads(out.stdout)
+    assert document["error"] == "BuildFailedError" and "failed with exit code 3" in document["message"]

@@ -41,8 +41,10 @@ def build_error(lines: Sequence[str], returncode: int, *, log_path: str | None, 
     if isinstance(error, EngineUnavailableError):
         return error
     text = "\n".join(lines[-TAIL_LINES:])
-    if any(marker in text for marker in _WENT_AWAY) and not _engine_answers(host):
-        went = EngineUnavailableError(
+    if not any(marker in text for marker in _WENT_AWAY):
+        return error
+    if not _engine_answers(host):
+        return EngineUnavailableError(
             f"the Docker engine at {shown_host(host)} went away during the build (it no longer answers)",
             step=error.step or "build",
             log_tail=error.log_tail,
@@ -50,8 +52,22 @@ def build_error(lines: Sequence[str], returncode: int, *, log_path: str | None, 
             hint="the daemon stopped or crashed mid-build: check its log (journalctl -u docker, or dockerd's"
             " output), start it again (`make engine` in this repo) and rebuild; nothing was tagged",
         )
-        return went
-    return error
+    # It answers again: restarted behind its socket (systemd's docker.socket), or a proxy or
+    # ssh session between rtbuild and the engine closed the connection. The engine's words
+    # ("server did not provide an image ID") said nothing of that. Only when the client's own
+    # last word says so: a step's output may hold the same words (a Go tool's "unexpected EOF").
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    if not any(marker in last for marker in _WENT_AWAY) or " failed with exit code " in error.message:
+        return error
+    return EngineUnavailableError(
+        f"the connection to the Docker engine at {shown_host(host)} dropped during the build (the engine"
+        " answers again now)",
+        step=error.step or "build",
+        log_tail=error.log_tail,
+        log_path=log_path,
+        hint="build again; nothing was tagged. If it repeats, check the daemon's log (was it restarted"
+        " mid-build?) and whatever lies between rtbuild and the engine (a socket proxy, an ssh session)",
+    )
 
 
 __all__ = ["build_error"]
