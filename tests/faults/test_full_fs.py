@@ -107,3 +107,32 @@ def test_a_post_build_plugin_on_a_full_disk_keeps_its_own_hint(images: h.Images,
     assert document["hint"].startswith("the image is usable; free space on the filesystem of")
     assert "Traceback" not in out.stderr
     assert h.inspect(images.cli, images.tag()) is not None
+
+
+def test_no_room_for_a_lock_file_warns_and_builds(images: h.Images, context: Path, tmp_path: Path) -> None:
+    """A cache filesystem with no inode left (a new tag's lock file, and the locks directory,
+    cannot be made): every build of a new tag failed as a configuration error (exit 2) whose
+    hint said to make $XDG_CACHE_HOME writable. As a full log directory: a warning."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (make test runs as root)")
+    mount = tmp_path / "few-inodes"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=16", "tmpfs", str(mount)], check=True)
+    try:
+        for name in ("state", "cache"):
+            (mount / name).mkdir()
+        for index in range(64):
+            try:
+                (mount / f"f{index}").touch()
+            except OSError:
+                break  # ENOSPC: no inode left
+        env = {"XDG_STATE_HOME": str(mount / "state"), "XDG_CACHE_HOME": str(mount / "cache")}
+        out = h.cli_build(str(context), "-t", images.tag(), env=env)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{images.tag()}\n"
+    assert f"cannot make the build lock of {images.tag()}" in out.stderr and "free space there" in out.stderr
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None
+    images.ids.add(info["Id"])

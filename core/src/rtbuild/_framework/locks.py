@@ -15,6 +15,7 @@ the image the first built (the backend's no-op skip) instead of building it agai
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import threading
@@ -147,8 +148,27 @@ def _unusable(path: Path, exc: OSError) -> ConfigError:
     )
 
 
+def _full(exc: OSError) -> bool:
+    """A full filesystem (or quota): no lock file can be made, and no configuration is wrong."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _without_file_lock(path: Path, tag: str, exc: OSError) -> None:
+    # As a full log or stat-cache directory: a warning, and the build goes on. This process's
+    # own builds of the tag still take turns (the thread lock); another process's may not.
+    from rtbuild._framework.progress import get_reporter
+
+    get_reporter().event(
+        "warning",
+        message=f"cannot make the build lock of {tag} in {path.parent} ({exc.strerror or exc}): building without"
+        " it, so another process's build of the same tag may run at the same time; free space there",
+    )
+
+
 @contextlib.contextmanager
-def _hold_file(lock_path: Path, tag: str, wait: Callable[[str], None], deadline: float | None) -> Iterator[bool]:
+def _hold_file(
+    lock_path: Path, tag: str, wait: Callable[[str], None], deadline: float | None, full: OSError | None = None
+) -> Iterator[bool]:
     """Yield whether the file lock was taken (``False``: deadline passed)."""
     if fcntl is None:  # no flock (Windows): filelock does the same with the platform's locks
         from filelock import FileLock, Timeout
@@ -169,9 +189,15 @@ def _hold_file(lock_path: Path, tag: str, wait: Callable[[str], None], deadline:
             lock.release()
         return
     try:
+        if full is not None:
+            raise full
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise _unusable(lock_path, exc) from exc
+        if not _full(exc):
+            raise _unusable(lock_path, exc) from exc
+        _without_file_lock(lock_path, tag, exc)
+        yield True
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -187,7 +213,9 @@ def _hold_file(lock_path: Path, tag: str, wait: Callable[[str], None], deadline:
 
 
 @contextlib.contextmanager
-def _hold_one(lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout: float | None) -> Iterator[None]:
+def _hold_one(
+    lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout: float | None, full: OSError | None = None
+) -> Iterator[None]:
     deadline = None if timeout is None else time.monotonic() + timeout
     waited = False
     holder = ""
@@ -205,7 +233,7 @@ def _hold_one(lock_path: Path, tag: str, on_wait: Callable[[str], None], timeout
         if not _acquire(thread_lock, deadline):
             raise _timeout_error(tag, timeout, holder)
     try:
-        with _hold_file(lock_path, tag, wait, deadline) as taken:
+        with _hold_file(lock_path, tag, wait, deadline, full) as taken:
             if not taken:
                 raise _timeout_error(tag, timeout, holder)
             yield
@@ -243,14 +271,17 @@ def build_lock(
     for tag in tag_list:
         by_name.setdefault(lock_name(tag), tag)
     root = directory or lock_dir()
+    full: OSError | None = None
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _unusable(root, exc) from exc
+        if not _full(exc):
+            raise _unusable(root, exc) from exc
+        full = exc  # no lock file can be made there: said per tag below
     notify = on_wait or (lambda message: None)
     with contextlib.ExitStack() as stack:
         for name in sorted(by_name):
-            stack.enter_context(_hold_one(root / name, by_name[name], notify, timeout))
+            stack.enter_context(_hold_one(root / name, by_name[name], notify, timeout, full))
         raise_if_cancelled()  # the build we waited for was stopped by Ctrl-C: start nothing
         yield
 
