@@ -12,6 +12,7 @@ import docker_build_helpers as h
 import pytest
 import rtbuild.context._hashing
 import rtbuild.context._snapshot
+from rtbuild import BuildResult
 from rtbuild.context import context_digest
 from rtbuild.enginekit import DIGEST_LABEL, RECORDED, ConcurrentDigest, recorded_digests
 
@@ -63,9 +64,11 @@ def test_a_context_just_written_and_watched_gets_its_digest_at_engine_speed(imag
     assert again.cached and again.details["image_id"] == first.details["image_id"]
 
 
-def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
-    images: h.Images, settled: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _first_build_edited_meanwhile(
+    images: h.Images, settled: Path, monkeypatch: pytest.MonkeyPatch, target: Path
+) -> BuildResult:
+    """A first build of ``settled`` (its RUN sleeps 3 s) during which ``target`` is written
+    (``version 2``), 1 s after the first snapshot; fails unless it took the hash-alongside path."""
     # A fresh RUN line each time: BuildKit must not answer `sleep 3` from its cache.
     (settled / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} && sleep 3\nCOPY . /ctx\n")
     time.sleep(WINDOW_NS / 1e9 + 0.05)
@@ -74,7 +77,7 @@ def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
 
     def start_then_edit(self: ConcurrentDigest, **how: bool) -> None:
         start(self, **how)  # the first snapshot is taken: the engine starts next and runs `sleep 3`
-        timer = threading.Timer(1.0, lambda: (settled / "app.txt").write_text("version 2\n"))
+        timer = threading.Timer(1.0, lambda: target.write_text("version 2\n"))
         timers.append(timer)
         timer.start()
 
@@ -85,6 +88,13 @@ def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
         for timer in timers:
             timer.join()
     assert len(timers) == 1, "the first build did not take the hash-alongside path"
+    return first
+
+
+def test_a_file_changed_during_the_build_leaves_no_digest_claiming_it(
+    images: h.Images, settled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _first_build_edited_meanwhile(images, settled, monkeypatch, settled / "app.txt")
     assert not first.cached
     assert recorded_digests(first.details["image_id"]) == []
     assert "input_digest" not in first.details
@@ -106,24 +116,7 @@ def test_a_hard_linked_file_written_through_its_outside_name_during_the_build_le
 
     outside = tmp_path / "elsewhere.txt"
     os.link(settled / "app.txt", outside)
-    (settled / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} && sleep 3\nCOPY . /ctx\n")
-    time.sleep(WINDOW_NS / 1e9 + 0.05)
-    timers: list[threading.Timer] = []
-    start = ConcurrentDigest.start
-
-    def start_then_edit(self: ConcurrentDigest, **how: bool) -> None:
-        start(self, **how)
-        timer = threading.Timer(1.0, lambda: outside.write_text("version 2\n"))
-        timers.append(timer)
-        timer.start()
-
-    monkeypatch.setattr(ConcurrentDigest, "start", start_then_edit)
-    try:
-        first = h.build(images, settled)
-    finally:
-        for timer in timers:
-            timer.join()
-    assert len(timers) == 1, "the first build did not take the hash-alongside path"
+    first = _first_build_edited_meanwhile(images, settled, monkeypatch, outside)
     assert recorded_digests(first.details["image_id"]) == []
     second = h.build(images, settled)
     shown = h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/ctx/app.txt").stdout
