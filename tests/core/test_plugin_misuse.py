@@ -279,3 +279,16 @@ def test_exists_with_a_crashing_image_exists_hook_could_not_tell(site: FakeSite)
     assert document["blame"] == "plugin mirror (rtbuild-mirror 1.0)"
     assert "app:1: could not tell whether it exists" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_v2_builder_whose_build_request_returns_no_result_is_blamed(rtbuild_site: FakeSite, context: Path) -> None:
+    source = BUILDER_LIKE_A_SCRIPT.replace(
+        "class SiteBuilder(RuntimeBuilder):",
+        "class SiteBuilder(RuntimeBuilder):\n    def build_request(self, request):\n        return request.tags[0]\n",
+    )
+    rtbuild_site.add_builder("rtbuild-v2odd", "v2odd", version="0.3", source=source)
+    result = run_cli(["build", str(context), "-t", "app:1", "-q", "--builder", "v2odd"])
+    assert result.exit_code == 2, result.stderr
+    assert "build_request returned 'app:1' instead of a rtbuild.BuildResult" in result.stderr
+    assert "hint: RuntimeBuilder.build_request must return a BuildResult" in result.stderr
+    assert "from: builder v2odd (rtbuild-v2odd 0.3)" in result.stderr

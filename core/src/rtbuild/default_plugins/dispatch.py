@@ -31,16 +31,21 @@ def build(request: BuildRequest, builder: RuntimeBuilder) -> BuildResult:
         blame(exc, builder_origin(builder), impl=f"build in {builder_origin(builder)}")
         raise
     if not isinstance(result, BuildResult):
-        from rtbuild.errors import PluginError
-
-        origin = builder_origin(builder)
-        raise PluginError(
-            f"{origin}: build_request returned {result!r} instead of a rtbuild.BuildResult",
-            step="build",
-            hint="RuntimeBuilder.build_request must return a BuildResult",
-            blame=origin,
-        )
+        raise _returned(builder, "build_request", result, "a rtbuild.BuildResult", "build", "must return a BuildResult")
     return result
+
+
+def _returned(builder: RuntimeBuilder, method: str, value: object, wanted: str, step: str, rule: str) -> Exception:
+    """The error for a builder method that returned something other than the contract says."""
+    from rtbuild.errors import PluginError
+
+    origin = builder_origin(builder)
+    return PluginError(
+        f"{origin}: {method} returned {value!r} instead of {wanted}",
+        step=step,
+        hint=f"RuntimeBuilder.{method} {rule}; report it to the builder's authors",
+        blame=origin,
+    )
 
 
 @hookimpl(trylast=True)
@@ -66,15 +71,7 @@ def image_exists(image_name: str, pull_from_repo: bool, builder: RuntimeBuilder,
         raise
     if not isinstance(answer, bool):
         # "no" or "absent" would read as available, and an image taken for present is never built.
-        from rtbuild.errors import PluginError
-
-        origin = builder_origin(builder)
-        raise PluginError(
-            f"{origin}: image_exists returned {answer!r} instead of True or False",
-            step="check image",
-            hint="RuntimeBuilder.image_exists must return a bool; report it to the builder's authors",
-            blame=origin,
-        )
+        raise _returned(builder, "image_exists", answer, "True or False", "check image", "must return a bool")
     return answer
 
 
