@@ -227,8 +227,15 @@ class DroppingProxy:
                     conn.shutdown(2)
             self.conns.clear()
 
-    def close(self) -> None:
+    def stop_listening(self) -> None:
+        """Refuse new connections, as a dead daemon's socket (shutdown first: a bare close
+        leaves the accept blocked in the other thread taking connections)."""
+        with contextlib.suppress(OSError):
+            self.server.shutdown(2)
         self.server.close()
+
+    def close(self) -> None:
+        self.stop_listening()
         self.drop()
 
 
@@ -291,3 +298,52 @@ def test_a_step_that_prints_the_same_words_is_still_its_own_failure(docker_engin
     )
     document = json.loads(out.stdout)
     assert document["error"] == "BuildFailedError" and "failed with exit code 3" in document["message"]
+
+
+@pytest.mark.parametrize("engine_stays", [True, False], ids=["connection-dropped", "engine-gone"])
+def test_a_push_whose_engine_stream_breaks_off(
+    docker_engine: str, registry: Any, tmp_path: Path, engine_stays: bool
+) -> None:
+    """The engine took the push, then its stream broke off: that read 'cannot reach the Docker
+    engine ... Response ended prematurely', step 'connect to engine', with no log tail. (The
+    engine going away: the proxy also stops taking connections, as a dead daemon's socket.)"""
+    import io
+    import tarfile
+
+    import rtbuild
+    from rtbuild._framework.progress import use_reporter
+    from rtbuild.errors import EngineUnavailableError
+    from rtbuild_docker.builder import DockerBuilder
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:  # random: neither gzip nor a cache shortens it
+        info = tarfile.TarInfo("blob")
+        info.size = 32 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(os.urandom(info.size)))
+    image = f"{registry.host}/rt-test/broken-push:{uuid.uuid4().hex[:10]}"
+    subprocess.run([docker_engine, "import", "-", image], input=raw.getvalue(), capture_output=True, check=True)
+    proxy = DroppingProxy(tmp_path / "p.sock", "/var/run/docker.sock")
+
+    class BreakAtFirstProgress(rtbuild.Reporter):
+        def event(self, kind: str, **fields: Any) -> None:
+            if kind == "push_progress" and proxy.conns:
+                if not engine_stays:
+                    proxy.stop_listening()
+                proxy.drop()
+
+    try:
+        with use_reporter(BreakAtFirstProgress()), pytest.raises(EngineUnavailableError) as info:
+            DockerBuilder(docker_host=proxy.host).push(image)
+    finally:
+        proxy.close()
+        subprocess.run([docker_engine, "rmi", image], capture_output=True, check=False)
+    error = info.value
+    assert error.step == "push"
+    if engine_stays:
+        assert f"dropped during the push of {image} (the engine answers again now)" in error.message
+    else:
+        assert f"went away during the push of {image} (it no longer answers)" in error.message
+        assert "start it again" in (error.hint or "")
+    assert error.log_tail and any("Pushing" in line or "Preparing" in line for line in error.log_tail)
+    # One line per layer and status, not one per byte tick ("Pushing" 20 times was the whole tail).
+    assert all(a != b for a, b in zip(error.log_tail, error.log_tail[1:], strict=False)), error.log_tail

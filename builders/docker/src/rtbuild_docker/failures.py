@@ -23,7 +23,8 @@ _WENT_AWAY = (
 )
 
 
-def _engine_answers(host: str) -> bool:
+def engine_answers(host: str) -> bool:
+    """Whether the engine at ``host`` answers a ping within 5 s."""
     from .engine import EngineAPI
 
     try:
@@ -43,7 +44,7 @@ def build_error(lines: Sequence[str], returncode: int, *, log_path: str | None, 
     text = "\n".join(lines[-TAIL_LINES:])
     if not any(marker in text for marker in _WENT_AWAY):
         return error
-    if not _engine_answers(host):
+    if not engine_answers(host):
         return EngineUnavailableError(
             f"the Docker engine at {shown_host(host)} went away during the build (it no longer answers)",
             step=error.step or "build",
@@ -70,4 +71,28 @@ def build_error(lines: Sequence[str], returncode: int, *, log_path: str | None, 
     )
 
 
-__all__ = ["build_error"]
+def stream_broke(host: str, action: str, image: str, tail: list[str], detail: str) -> EngineUnavailableError:
+    """The error for a pull or push (``action``) whose engine stream broke off after the engine
+    had answered: the engine went away, or the connection to it dropped (it answers again).
+    It read "cannot reach the Docker engine", step "connect to engine", with no log tail."""
+    step = "push" if action == "push" else "pull image"
+    if not engine_answers(host):
+        return EngineUnavailableError(
+            f"the Docker engine at {shown_host(host)} went away during the {action} of {image} (it no longer"
+            f" answers): {detail}",
+            step=step,
+            log_tail=tail,
+            hint=f"the daemon stopped or crashed mid-{action}: check its log (journalctl -u docker, or dockerd's"
+            " output), start it again (`make engine` in this repo) and run again",
+        )
+    return EngineUnavailableError(
+        f"the connection to the Docker engine at {shown_host(host)} dropped during the {action} of {image} (the"
+        f" engine answers again now): {detail}",
+        step=step,
+        log_tail=tail,
+        hint="run again; if it repeats, check the daemon's log (was it restarted?) and whatever lies between"
+        " rtbuild and the engine (a socket proxy, an ssh session)",
+    )
+
+
+__all__ = ["build_error", "engine_answers", "stream_broke"]

@@ -114,7 +114,7 @@ class _Progress:
     """Turns the engine's JSON progress stream into reporter lines and events.
 
     Byte-level ticks (Downloading/Extracting/Pushing) are reported once per layer and
-    status, not on every chunk; every line is kept for the error's log tail.
+    status, not on every chunk, and so are they kept for the error's log tail.
     """
 
     def __init__(self, action: str, image: str) -> None:
@@ -142,9 +142,9 @@ class _Progress:
             self._last[layer] = str(status)
             return None  # "Retrying in 4 seconds", 3, 2, 1: this retry was said once
         line = f"{layer}: {status}" if layer else str(status)
-        self.tail.append(line)
         if layer and self._last.get(layer) == status:
-            return None  # another byte tick for this layer
+            return None  # another byte tick for this layer (20 of them made the whole log tail)
+        self.tail.append(line)
         self._last[layer] = str(status)
         self.reporter.line(line, source=self.action)
         if not layer:
@@ -222,9 +222,13 @@ def _bounded(
                 return None, f"did not finish within {overall:g} s"
         return None, None
     except requests.exceptions.RequestException as exc:
-        if not _is_read_timeout(exc):
+        if _is_read_timeout(exc):
+            return None, f"stalled: no progress for {read_s:g} s"
+        if response is None:
             raise unreachable(host, _first_line(exc)) from exc
-        return None, f"stalled: no progress for {read_s:g} s"
+        from .failures import stream_broke  # the engine answered, then its stream broke off
+
+        raise stream_broke(host, progress.action, progress.image, list(progress.tail), _first_line(exc)) from exc
     finally:
         if response is not None:
             # Closing the connection is what makes the engine cancel an unfinished pull or push.
