@@ -71,3 +71,33 @@ def test_a_raising_image_exists_plugin(site: FakeSite) -> None:
     assert result.exit_code in (1, 3)
     document = json.loads(result.stdout)
     assert "acme-broken" in (document.get("blame") or ""), result.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_a_background_thread_that_dies_is_one_line_without_debug(site: FakeSite, ctx: Path, debug: bool) -> None:
+    """A thread dying of an exception (a plugin's, a backend's, rtbuild's own: the build
+    timeout's timer did for --build-timeout 1e10) printed Python's whole traceback."""
+    site.add_plugin(
+        "acme-threads",
+        "threads",
+        textwrap.dedent(
+            """
+            import threading
+            import rtbuild
+
+            @rtbuild.hookimpl
+            def pre_build(request):
+                def work():
+                    raise ValueError("worker bug")
+                thread = threading.Thread(target=work, name="acme-worker")
+                thread.start()
+                thread.join()
+            """
+        ),
+        module="threads_plugin",
+    )
+    result = run_cli(["build", str(ctx), "-t", "img:1", *(["--debug"] if debug else [])])
+    assert result.exit_code == 0, result.stderr
+    assert "warning: internal error in background thread acme-worker: ValueError: worker bug" in result.stderr
+    assert ("Traceback" in result.stderr) is debug
+    assert result.stdout == "img:1\n"

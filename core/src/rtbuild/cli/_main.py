@@ -8,6 +8,7 @@ import contextlib
 import gc
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -250,10 +251,32 @@ def main(argv: list[str] | None = None) -> int:
     from rtbuild._framework.interrupts import install
 
     install()  # SIGTERM/SIGHUP clean up like Ctrl-C
-    with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
-        warnings.simplefilter("always", PluginLoadWarning)
-        return _main(argv)
+    previous_hook = threading.excepthook
+    threading.excepthook = _thread_failed  # a worker thread's bug: one line, not a traceback
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            warnings.simplefilter("always", PluginLoadWarning)
+            return _main(argv)
+    finally:
+        threading.excepthook = previous_hook
+
+
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    """A background thread (rtbuild's, a backend's or a plugin's) that died of an exception:
+    Python printed its whole traceback on stderr, --debug or not."""
+    if args.exc_type is SystemExit:
+        return
+    if _STATE.debug:
+        import traceback  # imported here: only --debug needs it
+
+        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=sys.stderr)
+    name = args.thread.name if args.thread is not None else "?"
+    click.echo(
+        f"warning: internal error in background thread {name}: {args.exc_type.__name__}: {args.exc_value}"
+        " (run with --debug for the traceback, and report it)",
+        err=True,
+    )
 
 
 def _main(argv: list[str] | None) -> int:
