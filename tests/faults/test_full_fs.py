@@ -4,14 +4,13 @@ with its tags."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker_build_helpers as h
 import pytest
+from _tmpfs import small_tmpfs
 
 pytestmark = pytest.mark.engine
 
@@ -20,28 +19,8 @@ images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
 
 @pytest.fixture
 def full_fs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        message = "mounting a small tmpfs needs root (make test runs as root)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
-    try:
-        for name in ("state", "cache"):
-            (mount / name).mkdir()
-        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass  # ENOSPC: full
-        finally:
-            os.close(fd)
+    with small_tmpfs(tmp_path / "small", dirs=("state", "cache"), full=True) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_full_state_and_cache_fs_warns_and_builds(images: h.Images, context: Path, full_fs: Path) -> None:
@@ -113,23 +92,9 @@ def test_no_room_for_a_lock_file_warns_and_builds(images: h.Images, context: Pat
     """A cache filesystem with no inode left (a new tag's lock file, and the locks directory,
     cannot be made): every build of a new tag failed as a configuration error (exit 2) whose
     hint said to make $XDG_CACHE_HOME writable. As a full log directory: a warning."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (make test runs as root)")
-    mount = tmp_path / "few-inodes"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=16", "tmpfs", str(mount)], check=True)
-    try:
-        for name in ("state", "cache"):
-            (mount / name).mkdir()
-        for index in range(64):
-            try:
-                (mount / f"f{index}").touch()
-            except OSError:
-                break  # ENOSPC: no inode left
+    with small_tmpfs(tmp_path / "few-inodes", "1m", inodes=16, dirs=("state", "cache"), full=True) as mount:
         env = {"XDG_STATE_HOME": str(mount / "state"), "XDG_CACHE_HOME": str(mount / "cache")}
         out = h.cli_build(str(context), "-t", images.tag(), env=env)
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout == f"{images.tag()}\n"
     assert f"cannot make the build lock of {images.tag()}" in out.stderr and "free space there" in out.stderr

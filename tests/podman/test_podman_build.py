@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from _podman_support import Names, podman, write_context
+from _tmpfs import small_tmpfs
 from rtbuild import BuildFailedError, BuildRequest, RegistryAuthError
 from rtbuild.oci import manifest_exists
 from rtbuild_podman import PodmanBuilder
@@ -266,26 +267,12 @@ def test_a_label_that_cannot_be_withdrawn_goes_with_its_tags(
     import rtbuild_podman.build
     from rtbuild import AgentRuntimeBuildError
 
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root (make test runs as root)")
     ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nCOPY data.txt /data.txt\n", {"data.txt": "one\n"})
     data = ctx / "data.txt"
     request = BuildRequest(path=str(ctx), tags=[names.new()])
     builder.build_request(request)
     data.write_text("two\n")
-    small = tmp_path / "small"
-    small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
-    try:
-        (small / "cache").mkdir()
-        fd = os.open(small / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass  # ENOSPC: full
-        finally:
-            os.close(fd)
+    with small_tmpfs(tmp_path / "small", "64k", dirs=("cache",), full=True) as small:
         monkeypatch.setenv("XDG_CACHE_HOME", str(small / "cache"))
         with (
             edited_meanwhile(rtbuild_podman.build, "run_build", data, "meanwhile\n", "two\n"),
@@ -295,8 +282,6 @@ def test_a_label_that_cannot_be_withdrawn_goes_with_its_tags(
         assert info.value.step == "withdraw digest label" and "its tags were removed" in info.value.message
         assert podman("image", "exists", request.tags[0], check=False).returncode == 1
         again = builder.build_request(request)
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)
     assert not again.cached, "the image holding 'meanwhile' was reused for 'two'"
     assert podman("run", "--rm", request.tags[0], "cat", "/data.txt").stdout == "two\n"
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _tmpfs import small_tmpfs
 
 pytestmark = [pytest.mark.engine]
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
@@ -57,18 +58,8 @@ def test_a_path_too_long_below_the_staging_directory(docker_engine: str, tmp_pat
 
 @pytest.fixture
 def full_cache(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        message = "mounting a small tmpfs needs root (make test runs as root)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "small") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_under_the_staging_directory(docker_engine: str, tmp_path: Path, full_cache: Path) -> None:
