@@ -37,6 +37,9 @@ def test_the_platform_reaches_a_builder_that_takes_it() -> None:
 def test_platform_helpers() -> None:
     assert split_platforms(" linux/amd64, linux/arm64,linux/amd64") == ["linux/amd64", "linux/arm64"]
     assert normalize_platform("Linux/ARM64/v8") == "linux/arm64"
+    # 32-bit arm without a variant is v7 to the engines: Docker's builder refused linux/arm.
+    assert normalize_platform("linux/arm") == normalize_platform("linux/ARM/v7") == "linux/arm/v7"
+    assert normalize_platform("linux/arm/v6") == "linux/arm/v6"
     assert platform_tag("1.0", "linux/arm/v7") == "1.0-linux-arm-v7"
     assert len(platform_tag("x" * 128, "linux/arm64")) == 128
     assert platform_args("linux/arm64")["TARGETARCH"] == "arm64"

@@ -82,11 +82,14 @@ class PlatformManifest:
 
 
 def normalize_platform(platform: str) -> str:
-    """``os/arch[/variant]`` lower-cased, with arm64's default variant ``v8`` dropped (as
-    containerd's platform matcher treats ``linux/arm64`` and ``linux/arm64/v8`` alike)."""
+    """``os/arch[/variant]`` lower-cased, as containerd's platform matcher reads it: arm64's
+    default variant ``v8`` dropped (``linux/arm64`` and ``linux/arm64/v8`` are alike), and
+    32-bit arm's default ``v7`` added (``linux/arm`` is ``linux/arm/v7``)."""
     parts = [part.strip().lower() for part in platform.strip().split("/") if part.strip()]
     if len(parts) == 3 and parts[1] == "arm64" and parts[2] == "v8":
         parts = parts[:2]
+    elif len(parts) == 2 and parts[1] == "arm":
+        parts.append("v7")
     return "/".join(parts)
 
 
