@@ -106,16 +106,11 @@ def claim(tmpdir: str, marker: str) -> None:
     claim_directory(tmpdir, marker)
 
 
-def sweep_dead_builds(podman: Podman, base: str | None) -> list[str]:
+def sweep_dead_builds(podman: Podman, base: str | None) -> list[tuple[str, bool]]:
     """Stop and remove what builds whose rtbuild died without cleaning up left (their RUN
-    containers, working containers and TMPDIRs under ``base``); return the TMPDIRs removed.
+    containers, working containers and TMPDIRs under ``base``, and the TMPDIRs of pulls and
+    pushes); return each TMPDIR removed, and whether a pull or push (not a build) left it.
     Costs one directory listing when there is nothing to do."""
-    return [path for path, _copy in _sweep(podman, base)]
-
-
-def _sweep(podman: Podman, base: str | None) -> list[tuple[str, bool]]:
-    """:func:`sweep_dead_builds`: each TMPDIR removed, and whether a pull or push (not a
-    build) left it."""
     swept: list[tuple[str, bool]] = []
     try:
         with os.scandir(base or tempfile.gettempdir()) as listing:
@@ -136,7 +131,7 @@ def _sweep(podman: Podman, base: str | None) -> list[tuple[str, bool]]:
 
 def sweep_and_report(podman: Podman, base: str | None) -> None:
     """:func:`sweep_dead_builds`, and a ``leftovers_removed`` event when it removed any."""
-    swept = _sweep(podman, base)
+    swept = sweep_dead_builds(podman, base)
     if swept:
         copies = sum(1 for _path, copy in swept if copy)
         builds = len(swept) - copies
