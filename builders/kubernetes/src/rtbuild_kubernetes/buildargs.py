@@ -51,14 +51,9 @@ def split_extra(extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
 def masked(build_args: Mapping[str, str]) -> dict[str, str]:
     """``build_args`` with every secret-looking value replaced by ``***``, and a URL's
     password by ``user:***@`` (the dry run)."""
-    from rtbuild.enginekit import MASK, looks_secret, url_passwords
+    from rtbuild.enginekit import MASK, looks_secret, mask_url_passwords
 
-    def shown(value: str) -> str:
-        for password in url_passwords(value):
-            value = value.replace(f":{password}@", f":{MASK}@")
-        return value
-
-    return {name: MASK if looks_secret(name) else shown(value) for name, value in build_args.items()}
+    return {name: MASK if looks_secret(name) else mask_url_passwords(value) for name, value in build_args.items()}
 
 
 #: What the secret-looking build-arg warning (``rtbuild.enginekit.warn_secret_args``) adds here.

@@ -35,6 +35,11 @@ def url_passwords(value: str) -> list[str]:
     return [match.group(2) for match in _URL_PASSWORD.finditer(value)]
 
 
+def mask_url_passwords(value: str) -> str:
+    """``value`` with the password of every URL in it shown as ``***`` (``https://user:***@host/``)."""
+    return _URL_PASSWORD.sub(lambda match: f"{match.group(1)}:{MASK}@", value)
+
+
 def secret_arg_names(build_args: Mapping[str, str]) -> list[str]:
     return sorted(name for name in build_args if looks_secret(name))
 
@@ -165,13 +170,14 @@ def _shown_build_arg(arg: str) -> str:
         return arg
     if looks_secret(name):
         return f"{name}={MASK}"
-    return f"{name}={_URL_PASSWORD.sub(lambda match: f'{match.group(1)}:{MASK}@', value)}"
+    return f"{name}={mask_url_passwords(value)}"
 
 
 __all__ = [
     "MASK",
     "Redactor",
     "looks_secret",
+    "mask_url_passwords",
     "redact_argv",
     "secret_arg_names",
     "secrets_in_args",
