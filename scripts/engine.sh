@@ -19,6 +19,7 @@
 #   RTBUILD_DEBIAN_MIRROR   mirror for debootstrap and the image's sources.list
 #                           (default http://deb.debian.org/debian)
 #   RTBUILD_DOCKERD_ARGS    extra arguments for dockerd (e.g. "--storage-driver vfs")
+#   RTBUILD_DOCKERD_START_TIMEOUT  seconds a live dockerd may take to answer (default 900)
 #   RTBUILD_ENGINE_VERIFY_APT=1  also run `apt-get update` inside debian:bookworm
 #
 # Exit codes: 0 ready, 1 engine/image failure, 2 not root and something must be
@@ -33,6 +34,9 @@ ROOTFS_TAR=$CACHE_DIR/bookworm-minbase.tar
 MIRROR=${RTBUILD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${MIRROR%/debian}/debian-security
 START_TIMEOUT=60
+# A dockerd that is alive but slow (BuildKit opens every build-cache record before the
+# API listens: ~90 s for 14,000 records) gets this long before we give up on it.
+SLOW_TIMEOUT=${RTBUILD_DOCKERD_START_TIMEOUT:-900}
 
 log() { printf 'engine.sh: %s\n' "$*" >&2; }
 die() { local rc=$1; shift; log "ERROR: $*"; exit "$rc"; }
@@ -169,6 +173,17 @@ wait_docker() {  # wait_docker SECONDS PID: 0 when up, 1 on timeout, 3 when dock
     return 1
 }
 
+wait_started() {  # wait_started PID: like wait_docker, but a live, slow dockerd gets SLOW_TIMEOUT
+    local pid=$1 rc=0 waited=$START_TIMEOUT
+    wait_docker "$START_TIMEOUT" "$pid" || rc=$?
+    while [ "$rc" -eq 1 ] && [ "$waited" -lt "$SLOW_TIMEOUT" ] && kill -0 "$pid" 2>/dev/null; do
+        log "dockerd (pid $pid) is alive but not answering after ${waited}s; waiting (up to ${SLOW_TIMEOUT}s)"
+        rc=0; wait_docker 30 "$pid" || rc=$?
+        waited=$((waited + 30))
+    done
+    return "$rc"
+}
+
 launch_dockerd() {  # launch_dockerd ARGS...: prints the pid of the new dockerd
     local dockerd
     dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
@@ -191,9 +206,9 @@ start_dockerd() {
     # A dockerd already starting (pid file names a live one): just wait for it.
     if pid_alive_as "$PIDFILE" dockerd; then
         log "dockerd (pid $(cat "$PIDFILE")) is running but not answering yet; waiting"
-        wait_docker "$START_TIMEOUT" "$(cat "$PIDFILE")" && return 0
+        wait_started "$(cat "$PIDFILE")" && return 0
         tail -n 30 "$DOCKERD_LOG" >&2 2>/dev/null || true
-        die 1 "dockerd pid $(cat "$PIDFILE") does not answer after ${START_TIMEOUT}s (log: $DOCKERD_LOG)"
+        die 1 "dockerd pid $(cat "$PIDFILE") does not answer after ${SLOW_TIMEOUT}s (log: $DOCKERD_LOG)"
     fi
     clear_stale_pids
     local extra=() pid rc=0
@@ -201,7 +216,7 @@ start_dockerd() {
     [ -n "${RTBUILD_DOCKERD_ARGS:-}" ] && extra=(${RTBUILD_DOCKERD_ARGS})
     log "starting dockerd (log: $DOCKERD_LOG)"
     pid=$(launch_dockerd "${extra[@]}")
-    wait_docker "$START_TIMEOUT" "$pid" || rc=$?
+    wait_started "$pid" || rc=$?
     [ "$rc" -eq 0 ] && return 0
     # overlay2 is expected; it fails when /var/lib/docker itself sits on overlayfs
     # (docker in docker) or the kernel lacks it. Fall back to vfs (slow but sure).
@@ -216,7 +231,7 @@ start_dockerd() {
     log "last 30 lines of $DOCKERD_LOG:"
     tail -n 30 "$DOCKERD_LOG" >&2 || true
     if [ "$rc" -eq 3 ]; then die 1 "dockerd exited during startup"; fi
-    die 1 "dockerd did not answer within ${START_TIMEOUT}s"
+    die 1 "dockerd did not answer within ${SLOW_TIMEOUT}s"
 }
 
 # --- 3. base images -----------------------------------------------------------
