@@ -95,3 +95,28 @@ def test_lone_bang_is_an_error() -> None:
 def test_empty_matcher_is_falsy() -> None:
     assert not PatternMatcher([])
     assert not PatternMatcher([]).excluded("x")
+
+
+def test_a_file_counts_as_kept_out_only_when_every_engines_ignore_file_excludes_it(tmp_path: Path) -> None:
+    """BuildKit reads ``Dockerfile.dockerignore`` instead of ``.dockerignore``; Podman reads
+    ``.containerignore`` first. A secret's source excluded by ``.dockerignore`` alone is still
+    sent by an engine that reads the other file (the warning about it was silent)."""
+    from rtbuild.context import sent_with_context
+
+    secret = tmp_path / ".npmrc"
+    secret.write_text("token\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".dockerignore").write_text(".npmrc\n")
+    assert sent_with_context(str(tmp_path), [str(secret)]) == []
+    (tmp_path / "Dockerfile.dockerignore").write_text("*.md\n")
+    assert sent_with_context(str(tmp_path), [str(secret)]) == [str(secret)]
+    (tmp_path / "Dockerfile.dockerignore").write_text(".npmrc\n")
+    assert sent_with_context(str(tmp_path), [str(secret)]) == []
+    (tmp_path / ".containerignore").write_text("*.md\n")  # read by Podman after Dockerfile.dockerignore
+    assert sent_with_context(str(tmp_path), [str(secret)]) == []
+    (tmp_path / "Dockerfile.dockerignore").unlink()  # Podman now reads .containerignore, Docker .dockerignore
+    assert sent_with_context(str(tmp_path), [str(secret)]) == [str(secret)]
+    (tmp_path / "build.Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "build.Dockerfile.containerignore").write_text("**/.npmrc\n")
+    (tmp_path / "build.Dockerfile.dockerignore").write_text(".npmrc\n")
+    assert sent_with_context(str(tmp_path), [str(secret)], "build.Dockerfile") == []

@@ -247,5 +247,12 @@ def test_a_secret_source_sent_with_the_context_is_warned_about(images: h.Images,
     images.ids.add(json.loads(kept_out.stdout)["details"]["image_id"])
     assert '"secret": "npmrc"' not in kept_out.stderr
     assert ".npmrc" not in h.docker(images.cli, "run", "--rm", images.tag(), "ls", "-a", "/app").stdout
-    for text in (sent.stdout, sent.stderr, kept_out.stdout, kept_out.stderr):
+    # BuildKit reads Dockerfile.dockerignore instead: .dockerignore's exclusion no longer counts.
+    (context / "Dockerfile.dockerignore").write_text("*.md\n")
+    specific = h.cli_build(*args)
+    assert specific.returncode == 0, specific.stderr
+    images.ids.add(json.loads(specific.stdout)["details"]["image_id"])
+    assert '"secret": "npmrc"' in specific.stderr
+    assert SECRET in h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/app/.npmrc").stdout
+    for text in (sent.stdout, sent.stderr, kept_out.stdout, kept_out.stderr, specific.stdout, specific.stderr):
         assert SECRET not in text

@@ -197,19 +197,21 @@ def plan_build(
 
 
 def _warn_secrets_in_context(request: BuildRequest) -> None:
-    """A ``--secret src=`` file that the context sends along (in it, not in .dockerignore)."""
-    from rtbuild.context import sent_with_context
+    """A ``--secret src=`` file that the context sends along (in it, and not excluded by the
+    ignore file an engine reads: ``.dockerignore``, ``Dockerfile.dockerignore``, ``.containerignore``)."""
+    from rtbuild.context import dockerfile_arg, sent_with_context
 
     sources = {secret.src: secret.id for secret in request.secrets if secret.src}
     if not sources or not os.path.isdir(request.path):
         return
-    for src in sent_with_context(request.path, list(sources)):
+    for src in sent_with_context(request.path, list(sources), dockerfile_arg(request.structured_args())):
         get_reporter().event(
             "warning",
             secret=sources[src],
-            message=f"secret {sources[src]!r}: its source {src} is in the build context and .dockerignore does"
-            " not exclude it, so the engine receives it with the context and `COPY . …` puts it in the image;"
-            " add it to .dockerignore or keep it outside the context",
+            message=f"secret {sources[src]!r}: its source {src} is in the build context and the ignore file"
+            " the engine reads (.dockerignore, or Dockerfile.dockerignore / .containerignore where present)"
+            " does not exclude it, so the engine receives it with the context and `COPY . …` puts it in the"
+            " image; exclude it there or keep it outside the context",
         )
 
 

@@ -38,12 +38,32 @@ def resolved_inside(root: str, path: str) -> str | None:
     return resolved if resolved.startswith(os.path.join(os.path.realpath(root), "")) else None
 
 
-def sent_with_context(path: str, files: Sequence[str]) -> list[str]:
-    """Those of ``files`` that lie in the context ``path`` and that its ``.dockerignore``
-    does not exclude: the engine receives them with the context (a secret's ``src=`` file
-    there ends up in the image with ``COPY . /app``). Either flavour of ``.dockerignore``
-    must exclude a file for it to count as left out."""
-    from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
+def engine_ignore_files(path: str, dockerfile: str | None = None) -> list[str]:
+    """The ignore file each engine reads for a build of ``path`` with ``dockerfile`` (relative
+    to ``path`` or absolute; ``None``: ``Dockerfile``); an empty string where an engine finds
+    none. BuildKit prefers ``<Dockerfile>.dockerignore`` to ``.dockerignore``; Podman 4.3 reads
+    the first of ``<Dockerfile>.dockerignore``, ``<Dockerfile>.containerignore``,
+    ``.containerignore`` and ``.dockerignore`` (tried on this machine)."""
+    name = dockerfile or "Dockerfile"
+    full = name if os.path.isabs(name) else os.path.join(path, name)
+
+    def first(*candidates: str) -> str:
+        return next((candidate for candidate in candidates if os.path.isfile(candidate)), "")
+
+    common = os.path.join(path, ".dockerignore")
+    return [
+        first(full + ".dockerignore", common),
+        first(full + ".dockerignore", full + ".containerignore", os.path.join(path, ".containerignore"), common),
+    ]
+
+
+def sent_with_context(path: str, files: Sequence[str], dockerfile: str | None = None) -> list[str]:
+    """Those of ``files`` that lie in the context ``path`` and that some engine's ignore file
+    (:func:`engine_ignore_files`) does not exclude: that engine receives them with the context
+    (a secret's ``src=`` file there ends up in the image with ``COPY . /app``). Each ignore
+    file must exclude a file under either flavour of ``.dockerignore`` for it to count as
+    left out."""
+    from rtbuild.context._dockerignore import PatternMatcher
 
     root = os.path.realpath(path)
     inside = [
@@ -53,9 +73,23 @@ def sent_with_context(path: str, files: Sequence[str]) -> list[str]:
     ]
     if not inside:
         return []
-    patterns = read_dockerignore(path)
-    matchers = [PatternMatcher(patterns, flavor=flavor) for flavor in ("moby20", "moby23")]
+    matchers = []
+    for ignore in dict.fromkeys(engine_ignore_files(path, dockerfile)):
+        patterns = _ignore_patterns(ignore) if ignore else []
+        matchers += [PatternMatcher(patterns, flavor=flavor) for flavor in ("moby20", "moby23")]
     return [name for name, relative in inside if not all(m.excluded(relative) for m in matchers)]
+
+
+def _ignore_patterns(ignore: str) -> list[str]:
+    from rtbuild.context._dockerignore import read_dockerignore, read_patterns
+
+    if os.path.basename(ignore) == ".dockerignore":
+        return read_dockerignore(os.path.dirname(ignore))  # its errors name the step and a hint
+    try:
+        with open(ignore, encoding="utf-8", errors="surrogateescape") as handle:
+            return read_patterns(handle.read())
+    except OSError:
+        return []  # unreadable: the engine fails on it itself; nothing excluded meanwhile
 
 
 def validate_context_dir(path: str) -> None:
