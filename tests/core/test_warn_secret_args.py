@@ -54,3 +54,32 @@ def test_handling_and_advice_are_the_builders_own() -> None:
     assert "output and reach the pod only through the per-build Secret, but stay" in message
     assert message.endswith("use a Secret instead")
     assert SECRET_ADVICE not in message
+
+
+def test_a_url_password_holding_a_raw_at_sign_is_masked_whole() -> None:
+    """``https://u:p@ss@host``: curl, pip and Go read the password up to the last ``@`` of
+    the host part. The pattern stopped at the first: ``--dry-run`` and the log's command showed
+    ``u:***@ss@host`` and the engine's output (``echo $PIP_INDEX_URL``) showed ``p@ss`` whole."""
+    from rtbuild.enginekit import Redactor, mask_url_passwords, redact_argv, url_passwords
+
+    url = "https://u:Zq9@x7k@pypi.example/simple"
+    assert url_passwords(url) == ["Zq9@x7k"]
+    assert (
+        mask_url_passwords(f"index {url} and https://a:b@c/d@e")
+        == "index https://u:***@pypi.example/simple and https://a:***@c/d@e"
+    )
+    assert redact_argv(["--build-arg", f"PIP_INDEX_URL={url}"]) == [
+        "--build-arg",
+        "PIP_INDEX_URL=https://u:***@pypi.example/simple",
+    ]
+    redact = Redactor.for_build({"PIP_INDEX_URL": url})
+    assert "Zq9" not in redact(f"url={url}") and "x7k" not in redact(f"url={url}")
+
+
+def test_a_percent_encoded_url_password_is_masked_as_tools_print_it() -> None:
+    """``p%40ss`` is ``p@ss`` to pip and curl, which print it decoded in their errors."""
+    from rtbuild.enginekit import Redactor
+
+    redact = Redactor.for_build({"PIP_INDEX_URL": "https://u:Zq9%40x7k@pypi.example/simple"})
+    assert redact("pip: https://u:Zq9@x7k@pypi.example failed") == "pip: https://u:***@pypi.example failed"
+    assert redact("raw https://u:Zq9%40x7k@pypi.example") == "raw https://u:***@pypi.example"

@@ -110,3 +110,35 @@ def test_cli_exit_2_for_a_missing_secret_source_or_env(names: Names, tmp_path: P
             env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert proc.returncode == 2, (spec, proc.stderr)
+
+
+def test_a_url_password_with_raw_and_encoded_at_signs_is_masked(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """``PIP_INDEX_URL=https://u:PW@host/simple`` with a raw ``@`` in PW: the command showed
+    the part after its first ``@`` and a RUN echoing the URL showed it whole, in the log, the
+    progress lines and the error's log tail. Encoded (``%40``), pip prints it decoded."""
+    dockerfile = (
+        "FROM busybox:latest\nARG PIP_INDEX_URL\nARG ALT_URL\n"
+        'RUN echo "url=$PIP_INDEX_URL"; echo "alt=$ALT_URL" | sed s/%40/@/; exit 5\n'
+    )
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    raw, encoded = "https://u:Zq9@x7k@pypi.example/simple", "https://u:Wv4%40m2j@pypi.example/simple"
+    request = BuildRequest(
+        path=str(ctx),
+        tags=[names.new("localhost/rtbuild-test/secrets")],
+        build_args={"PIP_INDEX_URL": raw, "ALT_URL": encoded},
+    )
+    plan = builder.plan(request)
+    assert "PIP_INDEX_URL=https://u:***@pypi.example/simple" in plan
+    reporter = Recording()
+    with use_reporter(reporter), pytest.raises(BuildFailedError) as info:
+        builder.build_request(request)
+    err = info.value
+    assert err.log_path
+    log = Path(err.log_path).read_text()
+    assert "url=https://u:***@pypi.example/simple" in log  # the RUN's output reached the log
+    assert "alt=https://u:***@pypi.example/simple" in log  # decoded, as pip prints it
+    shown = "\n".join([plan, log, str(err), *(err.log_tail or []), *reporter.seen])
+    for part in ("Zq9", "x7k", "Wv4", "m2j"):
+        assert part not in shown, part

@@ -21,8 +21,10 @@ MIN_VALUE = 4
 _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|_KEY$|^KEY$", re.IGNORECASE)
 
 
-#: The password of a URL's user part: ``https://__token__:PW@pypi.example/simple``.
-_URL_PASSWORD = re.compile(r"(?<=://)([^/?#@\s:]*):([^/?#@\s]+)@")
+#: The password of a URL's user part: ``https://__token__:PW@pypi.example/simple``. It ends
+#: at the authority's *last* ``@``, as curl, pip (urllib) and Go's net/url read it: a password
+#: holding a raw ``@`` (``u:p@ss@host``) is the password whole, not ``p`` with ``ss`` shown.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/?#@\s:]*):([^/?#\s]+)@")
 
 
 def looks_secret(name: str) -> bool:
@@ -33,6 +35,14 @@ def looks_secret(name: str) -> bool:
 def url_passwords(value: str) -> list[str]:
     """The passwords of the URLs in ``value`` (``PIP_INDEX_URL=https://user:PW@host/...``)."""
     return [match.group(2) for match in _URL_PASSWORD.finditer(value)]
+
+
+def _spellings(password: str) -> list[str]:
+    """``password`` as written and as a tool may print it: percent-decoded (``p%40ss`` is
+    ``p@ss`` once pip or curl read the URL)."""
+    from urllib.parse import unquote
+
+    return list(dict.fromkeys((password, unquote(password))))
 
 
 def mask_url_passwords(value: str) -> str:
@@ -120,7 +130,12 @@ class Redactor:
     def for_build(cls, build_args: Mapping[str, str], secret_values: Iterable[bytes] = ()) -> Redactor:
         values: list[str | bytes] = [build_args[name] for name in secret_arg_names(build_args)]
         # A URL's password alone too: a tool may print the URL otherwise spelt (another path).
-        values.extend(password for value in build_args.values() for password in url_passwords(str(value)))
+        values.extend(
+            spelt
+            for value in build_args.values()
+            for password in url_passwords(str(value))
+            for spelt in _spellings(password)
+        )
         values.extend(secret_values)
         return cls(values)
 
