@@ -155,3 +155,19 @@ def test_a_file_name_with_control_characters_stays_one_line_of_the_table(tmp_pat
     assert "\x1b" not in out.stdout and not any(line == "name" for line in lines)
     data = json.loads(CliRunner().invoke(cli, ["context", str(root), "--json"]).stdout)
     assert "evil\nname" in [entry["path"] for entry in data["largest_files"]]  # JSON keeps the name as it is
+
+
+def test_an_ignore_file_an_engine_reads_instead_of_dockerignore_is_warned_about(ctx: Path) -> None:
+    """The report follows ``.dockerignore``; BuildKit reads ``Dockerfile.dockerignore`` and
+    Podman ``.containerignore`` instead, so the listing would be wrong without a word."""
+    assert not [w for w in inspect_context(str(ctx)).warnings if "instead of .dockerignore" in w]
+    (ctx / "Dockerfile.dockerignore").write_text("src\n")
+    (ctx / ".containerignore").write_text("big.bin\n")
+    (ctx / "build.Dockerfile").write_text("FROM busybox:latest\n")
+    warned = [w for w in inspect_context(str(ctx)).warnings if "instead of .dockerignore" in w]
+    assert warned == [
+        "Dockerfile.dockerignore is read by BuildKit and Podman instead of .dockerignore;"
+        " this report follows .dockerignore"
+    ]
+    warned = [w for w in inspect_context(str(ctx), ["-f", "build.Dockerfile"]).warnings if "instead of" in w]
+    assert warned == [".containerignore is read by Podman instead of .dockerignore; this report follows .dockerignore"]

@@ -243,7 +243,26 @@ def inspect_context(
     report.largest_directories = sorted(dir_bytes.items(), key=lambda item: (-item[1], item[0]))[:top]
     report.excluded = sorted(rules.values(), key=lambda r: (-r.bytes, r.pattern))
     report.warnings += _warnings(report, suspects, big_files, outside, large_file)
+    report.warnings += _other_ignore_files(root, extra_build_args)
     return report
+
+
+def _other_ignore_files(root: str, extra_build_args: Sequence[str]) -> list[str]:
+    """An ignore file an engine reads instead of ``.dockerignore``: this report does not follow it."""
+    from rtbuild.context._validate import dockerfile_arg, engine_ignore_files
+
+    docker, podman = engine_ignore_files(root, dockerfile_arg(extra_build_args))
+    common = os.path.join(root, ".dockerignore")
+    readers: dict[str, list[str]] = {name: [] for name in (docker, podman) if name and name != common}
+    if docker in readers:
+        readers[docker].append("BuildKit")
+    if podman in readers:
+        readers[podman].append("Podman")
+    return [
+        f"{os.path.relpath(name, root)} is read by {' and '.join(engines)} instead of .dockerignore;"
+        " this report follows .dockerignore"
+        for name, engines in readers.items()
+    ]
 
 
 def _warnings(
