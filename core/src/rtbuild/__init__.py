@@ -5,8 +5,6 @@ The public API. Importing it stays light: no docker SDK, rich or backend is impo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rtbuild._lazy import lazy_exports
 from rtbuild._version import __version__
 from rtbuild.errors import (
@@ -28,6 +26,9 @@ from rtbuild.errors import (
     RegistryError,
 )
 
+#: Not typing.TYPE_CHECKING: importing typing (~9 ms) would come before the CLI can catch
+#: an early Ctrl-C (see rtbuild.cli); mypy treats the name the same.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rtbuild._framework.atomic import atomic_write
     from rtbuild._framework.config import Config, load_config

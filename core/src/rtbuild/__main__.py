@@ -1,3 +1,3 @@
-from rtbuild.cli._main import run
+from rtbuild.cli import run
 
 run()  # the console script's entry point: exits with the command's code

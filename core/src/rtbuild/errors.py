@@ -7,7 +7,9 @@ prints :meth:`AgentRuntimeBuildError.render` and exits with :attr:`exit_code`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+TYPE_CHECKING = False  # imported before the CLI can catch a Ctrl-C: see rtbuild/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 #: Exit codes documented in docs/cli.md.
 EXIT_OK = 0
