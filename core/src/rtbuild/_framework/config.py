@@ -105,11 +105,11 @@ ENV_VARS: dict[str, str] = {
 def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> None:
     root = prefix.rstrip(".")
 
-    def fail(section: str | None, key: str, problem: str, detail: str = "") -> None:
+    def fail(section: str | None, key: str, problem: str, detail: str = "", hint: str = "") -> None:
         line = line_of(text, ".".join(part for part in (root, section) if part), key)
         where = f"{source}:{line}" if line else source
         dotted = f"{prefix}{section + '.' if section else ''}{key}"
-        hint = "see docs/configuration.md for the known keys and their types"
+        hint = hint or "see docs/configuration.md for the known keys and their types"
         if problem == "unknown key":
             import difflib
 
@@ -140,6 +140,32 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             fail(None, key, "expected seconds (0 or more) for", f"got {value}")
         elif key == "build_timeout" and value is not None and not 0 < value < float("inf"):  # and NaN
             fail(None, key, "expected seconds (more than 0) for", f"got {value}")
+        elif key == "insecure_registries" and (problem := _registries_problem(value)):
+            if "several" not in problem:
+                hint = "write host[:port] (reg.example:5000) or a CIDR (10.0.0.0/8)"
+            elif source.startswith("environment variable"):
+                hint = f"separate registries with commas: {source.rpartition(' ')[2]}=reg-a:5000,reg-b"
+            else:
+                hint = 'list each registry as an item of its own: insecure_registries = ["reg-a:5000", "reg-b"]'
+            fail(None, key, "expected one registry per item of", problem, hint)
+
+
+#: An ``insecure_registries`` item: host[:port], [IPv6]:port or a CIDR, as dockerd's
+#: ``insecure-registries`` (an http:// or https:// prefix and a trailing / are tolerated).
+_REGISTRY = re.compile(r"(?:https?://)?(?:\[[0-9A-Fa-f:.]+\](?::\d+)?|[A-Za-z0-9._:-]+)(?:/\d{1,3})?/?")
+
+
+def _registries_problem(items: list[str]) -> str | None:
+    """What is wrong with an ``insecure_registries`` list: 'a b' would match no registry, so
+    the registry it meant would be refused over https later, far from the typo."""
+    for number, item in enumerate(items, start=1):
+        if _REGISTRY.fullmatch(item):
+            continue
+        shown = "" if "@" in item else f": {item!r}"  # user:password@host is not shown
+        if any(c.isspace() or c == "," for c in item.strip()):
+            return f"item {number} holds several{shown}"
+        return f"item {number} is not a host[:port] or CIDR{shown}"
+    return None
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -231,7 +257,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         if not raw and kind_of(kind) not in ("boolean", "list of strings"):
             continue
         value = env_value(raw, kind, name)
-        if key == "build_timeout":
+        if key in ("build_timeout", "insecure_registries"):
             _validate({key: value}, f"environment variable {name}", "", "")
         if section:
             data.setdefault(section, {})[sub] = value
