@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _podman_support import Names, podman, write_context
-from rtbuild import BuildFailedError, BuildRequest
+from _tmpfs import small_tmpfs
+from rtbuild import BuildFailedError, BuildRequest, PushError, RegistryError
 from rtbuild.enginekit import DISK_FULL_HINT, KILLED_HINT
 from rtbuild_podman import PodmanBuilder
 
@@ -37,3 +40,30 @@ def test_a_killed_step_points_at_memory(builder: PodmanBuilder, names: Names, tm
     ctx = write_context(tmp_path / "killed", "FROM busybox:latest\nRUN sh -c 'kill -9 $$' || exit $?\n")
     error = _failure(builder, names, ctx)
     assert "exit code 137" in error.message and error.hint == KILLED_HINT
+
+
+def test_a_full_tmpdir_in_push_and_pull_is_not_blamed_on_the_registry(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """containers/image copies each layer a push sends (and a pull's blobs) into $TMPDIR. On a
+    full disk the PushError's hint said to check the registry accepts pushes, the pull's that
+    the registry listed the image: podman can reach it. Both now say this machine's disk is
+    full and where to free space."""
+    ctx = write_context(tmp_path / "big", "FROM busybox:latest\nCOPY big /big\n")
+    (ctx / "big").write_bytes(os.urandom(2 * 1024 * 1024))  # random: no compression below 1 MiB
+    tag = registry.ref(names.new("rt-podman-test/full").split("/", 1)[1])
+    names.made.append(tag)
+    builder.build_request(BuildRequest(path=str(ctx), tags=[tag]))
+    with small_tmpfs(tmp_path / "tmp", size="1m") as small:
+        monkeypatch.setenv("TMPDIR", str(small))
+        with pytest.raises(PushError) as pushed:
+            builder.push(tag)
+        assert "no space left on device" in "\n".join(pushed.value.log_tail or []).lower()
+        assert pushed.value.hint and "disk is full" in pushed.value.hint and str(small) in pushed.value.hint
+        monkeypatch.delenv("TMPDIR")
+        builder.push(tag)  # the registry was fine all along
+        podman("rmi", tag)
+        monkeypatch.setenv("TMPDIR", str(small))
+        with pytest.raises(RegistryError) as pulled:
+            builder.podman.pull(tag)
+        assert pulled.value.hint and "disk is full" in pulled.value.hint and str(small) in pulled.value.hint

@@ -22,11 +22,13 @@ from rtbuild import ConfigError, EngineUnavailableError, PushError, RegistryAuth
 from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
 
 from .auth import auth_entry, find_credentials, in_memory, usable
-from .leftovers import copy_tmpdir
+from .leftovers import copy_tmpdir, tmp_base
 from .streamed import TAIL_LINES, run_streamed
 
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
 _AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "invalid username/password")
+#: Podman's own disk ran out during a pull or push (its storage, or the TMPDIR it copies layers into).
+_DISK_FULL = ("no space left on device", "disk quota exceeded")
 _IMAGE_ID = re.compile(r"(sha256:)?([a-f0-9]{64})")
 #: How long a ``podman pull`` may take (Docker's PULL_TIMEOUT_S): a registry that answers the
 #: manifest and then stalls the blobs would otherwise hang ``rtbuild exists`` forever.
@@ -55,6 +57,22 @@ def find_podman(configured: str | None = None) -> str:
         "podman is not installed (no `podman` on PATH)",
         step="find podman",
         hint="install it (Debian: `apt-get install podman`; in this repo: `make engine` / scripts/podman.sh)",
+    )
+
+
+def _disk_full_hint(tail: Sequence[str], action: str) -> str | None:
+    """The hint for a podman call (a pull, a push) that stopped because this machine's disk is
+    full, not the registry: podman's storage (the pulled layers) or its TMPDIR (each layer a
+    push sends, a pull's blobs, even an inspect's temp file) ran out of space; ``None`` when
+    the output says nothing of the kind."""
+    line = next((text for text in reversed(tail) if any(m in text.lower() for m in _DISK_FULL)), None)
+    if line is None:
+        return None
+    where = f"{tmp_base() or 'its TMPDIR'} (podman's temp copies; point TMPDIR elsewhere)"
+    return (
+        f"this machine's disk is full (podman's {action} could not write; the error names the path), not a fault"
+        f" of the registry or image: free space in podman's storage (`podman system prune`, `rtbuild prune"
+        f" --builder podman`) or in {where}, then try again"
     )
 
 
@@ -198,7 +216,7 @@ class Podman:
             f"podman failed to {step}: {lines[-1] if lines else f'exit {proc.returncode}'}",
             step=step,
             log_tail=lines[-TAIL_LINES:],
-            hint="check `podman info` works (storage, /etc/containers/storage.conf)",
+            hint=_disk_full_hint(lines, step) or "check `podman info` works (storage, /etc/containers/storage.conf)",
         )
 
     # --- registries -------------------------------------------------------------------
@@ -258,7 +276,8 @@ class Podman:
         if code == 0:
             reporter.event("pulled", image=name, message=f"pulled {name}")
             return
-        if any(m in "\n".join(tail).lower() for m in _AUTH_MARKERS):
+        full = _disk_full_hint(tail, "pull")
+        if full is None and any(m in "\n".join(tail).lower() for m in _AUTH_MARKERS):
             raise RegistryAuthError(
                 f"registry {ref.registry} refused the pull of {name}",
                 step="pull image",
@@ -269,7 +288,7 @@ class Podman:
             f"pulling {name} from {ref.registry} failed: {tail[-1] if tail else f'exit {code}'}",
             step="pull image",
             log_tail=tail,
-            hint="the registry listed the image; check podman can reach it (and its TLS settings)",
+            hint=full or "the registry listed the image; check podman can reach it (and its TLS settings)",
         )
 
     def push(self, name: str) -> str | None:
@@ -311,7 +330,8 @@ class Podman:
             return digest
         text = "\n".join(tail).lower()
         hint = "check the registry accepts pushes for this repository (its logs say why it refused)"
-        if any(m in text for m in _AUTH_MARKERS):
+        full = _disk_full_hint(tail, "push")
+        if full is None and any(m in text for m in _AUTH_MARKERS):
             creds = find_credentials(ref.registry)  # what rtbuild handed podman: where from, never what
             hint = f"log in with `podman login {ref.registry}` or put credentials for it in"
             hint += " $DOCKER_CONFIG/config.json (~/.docker/config.json)"
@@ -321,7 +341,9 @@ class Podman:
             raise RegistryAuthError(
                 f"registry {ref.registry} refused the push of {name}", step="push", log_tail=tail, hint=hint
             )
-        if any(m in text for m in _NOT_FOUND):
+        if full is not None:
+            hint = full
+        elif any(m in text for m in _NOT_FOUND):
             hint = f"build or tag {name} locally before pushing it"
         elif "connection refused" in text or "no such host" in text:
             hint = f"check that the registry {ref.registry} is running and reachable"
