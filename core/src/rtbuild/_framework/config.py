@@ -181,9 +181,23 @@ def find_config_file(start: Path | None = None) -> Path | None:
                 text = py.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            if re.search(r"^\s*\[tool\.rtbuild[\].]", text, re.MULTILINE):
+            if re.search(r"^\s*\[tool\.rtbuild[\].]", text, re.MULTILINE) or _tool_rtbuild_key(text):
                 return py
     return None
+
+
+def _tool_rtbuild_key(text: str) -> bool:
+    """``[tool.rtbuild]`` written without its header (``rtbuild = {...}`` or ``rtbuild.builder
+    = ...`` under ``[tool]``, ``tool.rtbuild...`` at the top): the file was passed over."""
+    if not re.search(r"\brtbuild\s*[.=\]]", text):
+        return False
+    import tomllib  # imported here: only a pyproject.toml that may hold the table needs it
+
+    try:
+        tool = tomllib.loads(text).get("tool")
+    except tomllib.TOMLDecodeError:
+        return False
+    return isinstance(tool, dict) and "rtbuild" in tool
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -1,0 +1,50 @@
+"""``[tool.rtbuild]`` in pyproject.toml is found however TOML spells the table.
+
+Only a ``[tool.rtbuild]`` / ``[tool.rtbuild.X]`` header was looked for: the same table
+written as ``rtbuild = {...}`` or ``rtbuild.KEY = ...`` under ``[tool]`` (or dotted keys at
+the top) was passed over, and the build ran with defaults without a word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rtbuild import load_config
+from rtbuild._framework.config import find_config_file
+from rtbuild.errors import ConfigError
+
+FORMS = {
+    "inline table": '[tool]\nrtbuild = { builder = "podman", push = true }\n',
+    "dotted keys under [tool]": '[tool]\nrtbuild.builder = "podman"\nrtbuild.push = true\n',
+    "dotted keys at the top": 'tool.rtbuild.builder = "podman"\ntool.rtbuild.push = true\n',
+}
+
+
+@pytest.mark.parametrize("text", FORMS.values(), ids=FORMS.keys())
+def test_every_spelling_of_the_table_is_found(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n' * ("[tool]" in text) + text)
+    sub = tmp_path / "src" / "app"
+    sub.mkdir(parents=True)
+    assert find_config_file(sub) == tmp_path / "pyproject.toml"
+    config = load_config(env={}, search_from=sub)
+    assert config.builder == "podman" and config.push is True
+
+
+def test_a_mistake_in_the_inline_table_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool]\nrtbuild = { buidler = "podman" }\n')
+    with pytest.raises(ConfigError, match="unknown key 'tool.rtbuild.buidler'"):
+        load_config(env={}, search_from=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[project]\nname = "app"\ndependencies = ["rtbuild>=0.1", "rtbuild-docker"]\n',
+        '[tool.other]\nrtbuild = "mentioned"\n',
+        '[tool]\nrtbuild = [ broken\n',  # not TOML: not a configuration either, as before
+    ],
+    ids=["dependency", "another tool's key", "malformed"],
+)
+def test_a_pyproject_without_the_table_is_still_passed_over(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    assert find_config_file(tmp_path) is None
