@@ -42,7 +42,7 @@ def test_a_mistake_in_the_inline_table_is_reported(tmp_path: Path) -> None:
     [
         '[project]\nname = "app"\ndependencies = ["rtbuild>=0.1", "rtbuild-docker"]\n',
         '[tool.other]\nrtbuild = "mentioned"\n',
-        '[tool]\nrtbuild = [ broken\n',  # not TOML: not a configuration either, as before
+        "[tool]\nrtbuild = [ broken\n",  # not TOML: not a configuration either, as before
     ],
     ids=["dependency", "another tool's key", "malformed"],
 )
