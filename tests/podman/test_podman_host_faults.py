@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from _podman_support import Names, podman, write_context
 from _tmpfs import small_tmpfs
-from rtbuild import BuildFailedError, BuildRequest, PushError, RegistryError
+from rtbuild import BuildFailedError, BuildRequest, EngineUnavailableError, PushError, RegistryError
 from rtbuild.enginekit import DISK_FULL_HINT, KILLED_HINT
 from rtbuild_podman import PodmanBuilder
 
@@ -67,3 +67,29 @@ def test_a_full_tmpdir_in_push_and_pull_is_not_blamed_on_the_registry(
         with pytest.raises(RegistryError) as pulled:
             builder.podman.pull(tag)
         assert pulled.value.hint and "disk is full" in pulled.value.hint and str(small) in pulled.value.hint
+
+
+def test_a_tmpdir_podman_cannot_use_is_said_not_an_internal_error(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rtbuild gives each podman call a TMPDIR of its own under $TMPDIR (else /var/tmp). When
+    that could not be made (full, missing) the build and ``rtbuild exists``'s pull failed as
+    ``internal error: OSError: [Errno 28] No space left on device`` with a hint to report the
+    builder's authors; now it says which directory and what to do, before podman runs."""
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN true\n")
+    tag = names.new()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "absent"))
+    with pytest.raises(EngineUnavailableError) as missing:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[tag], no_cache=True))
+    assert str(tmp_path / "absent") in missing.value.message and missing.value.hint
+    assert "does not exist" in missing.value.hint
+    with pytest.raises(EngineUnavailableError) as pulled:
+        builder.podman.pull("docker.io/rtbuild/busybox:arm64")
+    assert pulled.value.step == "prepare podman temp directory"
+    with small_tmpfs(tmp_path / "tmp", full=True) as small:
+        monkeypatch.setenv("TMPDIR", str(small))
+        with pytest.raises(EngineUnavailableError) as full:
+            builder.build_request(BuildRequest(path=str(ctx), tags=[tag], no_cache=True))
+        assert full.value.hint and "is full" in full.value.hint and str(small) in full.value.hint
+        assert "No space left on device" in full.value.message
+    assert podman("image", "exists", tag, check=False).returncode != 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import replace
@@ -40,7 +39,7 @@ from rtbuild.enginekit import (
 
 from .auth import find_credentials
 from .baseauth import base_authfile, image_registries, refused_pull
-from .leftovers import MARK_ARG, TMP_PREFIX, claim, remove_leftovers, sweep_and_report, tmp_base, unmark
+from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
 
 if TYPE_CHECKING:
     from rtbuild.enginekit import PlatformPlan
@@ -237,8 +236,7 @@ def build_one(
     # stopped mid-RUN. Where Buildah would put them (TMPDIR, else /var/tmp: not a tmpfs).
     base = tmp_base()
     sweep_and_report(builder.podman, base)
-    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True) as tmpdir:
-        claim(tmpdir, marker)
+    with owned_tmpdir(base, marker) as tmpdir:
         try:
             # Podman's own lookup skips credsStore helpers (and more): the bases' registries
             # get rtbuild's credentials in memory, as exists/pull do.

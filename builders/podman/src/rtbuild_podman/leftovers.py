@@ -13,6 +13,7 @@ containers are removed, never a concurrent build's.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -106,6 +107,39 @@ def claim(tmpdir: str, marker: str) -> None:
     claim_directory(tmpdir, marker)
 
 
+@contextlib.contextmanager
+def owned_tmpdir(base: str | None, note: str) -> Iterator[str]:
+    """A TMPDIR of podman's own under ``base``, claimed with ``note``, removed afterwards.
+    One that cannot be made (``base`` full, read-only, missing) is an
+    :class:`~rtbuild.EngineUnavailableError` saying so, not an internal error."""
+    try:
+        made = tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True)
+    except OSError as exc:
+        raise _tmpdir_error(base, exc) from exc
+    with made as tmpdir:
+        try:
+            claim(tmpdir, note)
+        except OSError as exc:
+            raise _tmpdir_error(base, exc) from exc
+        yield tmpdir
+
+
+def _tmpdir_error(base: str | None, exc: OSError) -> rtbuild.EngineUnavailableError:
+    where = base or tempfile.gettempdir()
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = f"the filesystem of {where} is full: free space there, or point TMPDIR at a directory with room"
+        hint += " (podman copies each layer it pulls, pushes or commits there)"
+    elif exc.errno == errno.ENOENT and not os.path.isdir(where):
+        hint = f"{where} does not exist: create it, or point TMPDIR at an existing directory (or unset it)"
+    else:
+        hint = f"podman needs a writable {where}: fix its permissions, or point TMPDIR at a writable directory"
+    return rtbuild.EngineUnavailableError(
+        f"cannot make podman's temp directory under {where}: {exc.strerror or exc}",
+        step="prepare podman temp directory",
+        hint=hint,
+    )
+
+
 def sweep_dead_builds(podman: Podman, base: str | None) -> list[tuple[str, bool]]:
     """Stop and remove what builds whose rtbuild died without cleaning up left (their RUN
     containers, working containers and TMPDIRs under ``base``, and the TMPDIRs of pulls and
@@ -158,8 +192,7 @@ def copy_tmpdir(podman: Podman) -> Iterator[str]:
     """
     base = tmp_base()
     sweep_and_report(podman, base)
-    with tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True) as tmpdir:
-        claim(tmpdir, COPY_NOTE)
+    with owned_tmpdir(base, COPY_NOTE) as tmpdir:
         yield tmpdir
 
 
@@ -170,6 +203,7 @@ __all__ = [
     "TMP_PREFIX",
     "claim",
     "copy_tmpdir",
+    "owned_tmpdir",
     "remove_leftovers",
     "sweep_and_report",
     "sweep_dead_builds",
