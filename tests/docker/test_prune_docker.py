@@ -12,7 +12,10 @@ from pathlib import Path
 
 import docker_build_helpers as h
 import pytest
-from rtbuild.enginekit import recorded_digests
+from rtbuild import PruneItem, PrunePolicy
+from rtbuild.enginekit import recorded_digests, select_prunable
+from rtbuild_docker.engine import EngineAPI
+from rtbuild_docker.prune import DockerPruner
 
 pytestmark = pytest.mark.engine
 
@@ -103,3 +106,77 @@ def test_an_engine_that_cannot_be_reached_is_blamed_on_the_builder(tmp_path: Pat
     assert error["error"] == "EngineUnavailableError" and str(tmp_path) in error["message"]
     assert error["blame"] is not None and error["blame"].startswith("builder docker (rtbuild-docker ")
     assert "from: builder docker" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _plain_build(images: h.Images, tmp_path: Path, tag: str, *, label: bool = True) -> str:
+    """A fresh image tagged ``tag`` (rtbuild-labelled unless ``label=False``); its ID."""
+    ctx = tmp_path / uuid.uuid4().hex
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /n\n")
+    labels = ["--label", "org.rtbuild.input-digest=test"] if label else []
+    h.docker(images.cli, "build", "-q", *labels, "-t", tag, str(ctx))
+    image_id = str((h.inspect(images.cli, tag) or {})["Id"])
+    images.ids.add(image_id)
+    return image_id
+
+
+def _listed(policy_repo: str, **policy: object) -> tuple[DockerPruner, list[PruneItem]]:
+    pruner = DockerPruner(EngineAPI(None))
+    chosen = PrunePolicy(repositories=(policy_repo,), **policy)  # type: ignore[arg-type]
+    return pruner, select_prunable(pruner.images(chosen.repositories), chosen)
+
+
+def test_a_tag_rebuilt_during_the_prune_keeps_its_new_image(images: h.Images, tmp_path: Path) -> None:
+    """Prune takes no build lock: a build of a selected tag that finishes between the listing
+    and the removal keeps its image; the old one, now without a tag, is what goes. Removing
+    by tag deleted the image just built and left the old one behind."""
+    old = _plain_build(images, tmp_path, images.tag("1"))
+    _plain_build(images, tmp_path, images.tag("2"))
+    pruner, items = _listed(images.repo, keep=1)
+    assert [(item.kind, item.name, item.id) for item in items] == [("image", images.tag("1"), old)]
+    new = _plain_build(images, tmp_path, images.tag("1"))  # the build finishes now
+    for item in items:
+        pruner.remove(item)
+    assert items[0].removed and not items[0].error
+    assert (h.inspect(images.cli, images.tag("1")) or {}).get("Id") == new
+    assert h.inspect(images.cli, old) is None
+
+
+def test_an_untag_of_a_rebuilt_tag_is_skipped(images: h.Images, other_images: h.Images, tmp_path: Path) -> None:
+    """An image tagged in two repositories loses only the selected tag; if that tag names a
+    new image by the time of removal, the new image is left alone (it was deleted whole)."""
+    old = _plain_build(images, tmp_path, images.tag("1"))
+    h.docker(images.cli, "tag", images.tag("1"), other_images.tag("keep"))
+    _plain_build(images, tmp_path, images.tag("2"))
+    pruner, items = _listed(images.repo, keep=1)
+    assert [(item.kind, item.name) for item in items] == [("tag", images.tag("1"))]
+    new = _plain_build(images, tmp_path, images.tag("1"))
+    pruner.remove(items[0])
+    assert not items[0].removed and not items[0].error and "kept: the tag names another image" in items[0].reason
+    assert (h.inspect(images.cli, images.tag("1")) or {}).get("Id") == new
+    assert (h.inspect(images.cli, other_images.tag("keep")) or {}).get("Id") == old
+
+
+def test_a_dangling_image_tagged_during_the_prune_is_kept(images: h.Images, tmp_path: Path) -> None:
+    old = _plain_build(images, tmp_path, images.tag("1"))
+    _plain_build(images, tmp_path, images.tag("1"))  # the rebuild leaves `old` dangling
+    pruner = DockerPruner(EngineAPI(None))
+    items = [i for i in select_prunable(pruner.images(), PrunePolicy()) if i.id == old]
+    assert [item.kind for item in items] == ["dangling"]
+    h.docker(images.cli, "tag", old, images.tag("restored"))  # someone names it again
+    pruner.remove(items[0])
+    assert not items[0].removed and not items[0].error and "kept: the image has a tag now" in items[0].reason
+    assert (h.inspect(images.cli, images.tag("restored")) or {}).get("Id") == old
+
+
+def test_an_image_that_gains_a_tag_during_the_prune_is_kept(
+    images: h.Images, other_images: h.Images, tmp_path: Path
+) -> None:
+    old = _plain_build(images, tmp_path, images.tag("1"))
+    _plain_build(images, tmp_path, images.tag("2"))
+    pruner, items = _listed(images.repo, keep=1)
+    assert [(item.kind, item.id) for item in items] == [("image", old)]
+    h.docker(images.cli, "tag", old, other_images.tag("pinned"))
+    pruner.remove(items[0])
+    assert not items[0].error and "kept: the image has another tag now" in items[0].reason
+    assert (h.inspect(images.cli, other_images.tag("pinned")) or {}).get("Id") == old

@@ -3,10 +3,12 @@
 Images are listed with ``GET /images/json``, containers (running or not) with
 ``GET /containers/json?all=1``; the labelled candidates are inspected for their exact
 creation time (the list has whole seconds only, and three builds can share one). Removal
-is ``DELETE /images/TAG`` per tag (the image goes with its last tag) or ``/images/ID`` for
-a dangling one, never with ``force``: the engine itself refuses an image a container uses,
-a second guard behind the policy's. Old build logs in a configured ``log_dir`` go too, and so
-does the input-digest record kept beside each deleted image (:func:`rtbuild.enginekit.forget_digests`).
+is ``DELETE /images/TAG`` per tag whose image stays, ``/images/ID`` for an image that goes
+(with its last tag) and a dangling one, never with ``force``: the engine itself refuses an
+image a container uses, a second guard behind the policy's. Prune takes no build lock: see
+:meth:`DockerPruner.remove` for a build that finishes during the prune. Old build logs in a
+configured ``log_dir`` go too, and so does the input-digest record kept beside each deleted
+image (:func:`rtbuild.enginekit.forget_digests`).
 """
 
 from __future__ import annotations
@@ -108,7 +110,20 @@ class DockerPruner:
         return out
 
     def remove(self, item: PruneItem) -> None:
-        target = item.id if item.kind == "dangling" and item.id else item.name
+        """Remove what ``item`` selected, and only that: prune takes no build lock, so a tag
+        may name another image by now (a build of it finished since the listing).
+
+        An image is deleted by its ID, never by its tag: the engine refuses (409) an ID that
+        gained a tag, and a tag rebuilt since the listing stays on its new image (the old
+        image, left without tags, is what goes). A lone tag to untag, or a dangling image,
+        is checked against the listing first and kept when it changed.
+        """
+        changed = self._changed(item)
+        if changed:
+            item.reason = f"{item.reason}; kept: {changed}"
+            item.size = 0
+            return
+        target = item.name if item.kind == "tag" or not item.id else item.id
         status, data = self.api.call("DELETE", f"/images/{quote(target, safe='/:@')}")
         if status == 404:
             item.removed, item.size = True, 0  # already gone
@@ -120,9 +135,29 @@ class DockerPruner:
                 deleted = entry.get("Deleted") if isinstance(entry, dict) else None
                 if isinstance(deleted, str):
                     forget_digests(deleted)
+        elif status == 409 and item.kind == "image" and item.id and self._retagged(item):
+            item.reason = f"{item.reason}; kept: the image has another tag now (tagged during the prune)"
+            item.size = 0
         else:
             message = data.get("message") if isinstance(data, dict) else data
             item.error = f"engine answered {status}: {message}"
+
+    def _retagged(self, item: PruneItem) -> bool:
+        info = self.api.inspect_image(str(item.id)) or {}
+        return bool(set(_tags({"RepoTags": info.get("RepoTags")})) - {item.name})
+
+    def _changed(self, item: PruneItem) -> str | None:
+        """Why ``item`` no longer holds since the listing, or None (an image goes by ID: the
+        engine itself guards it)."""
+        if item.kind == "tag" and item.id:
+            info = self.api.inspect_image(item.name)
+            if info is not None and info.get("Id") != item.id:
+                return "the tag names another image now (built during the prune)"
+        elif item.kind == "dangling" and item.id:
+            info = self.api.inspect_image(item.id)
+            if info is not None and _tags({"RepoTags": info.get("RepoTags")}):
+                return "the image has a tag now (tagged during the prune)"
+        return None
 
 
 def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:

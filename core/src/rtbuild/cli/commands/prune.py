@@ -89,9 +89,10 @@ def _print(report: dict[str, Any]) -> None:
 
     verb = "would remove" if report["dry_run"] else "removed"
     for item in report["items"]:
-        state = "error: " + item["error"] if item["error"] else (verb if report["dry_run"] or item["removed"] else "")
+        done = report["dry_run"] or item["removed"]
+        state = "error: " + item["error"] if item["error"] else (verb if done else "kept")
         click.echo(f"{item['kind']:<10} {human_size(item['size']):>10}  {item['name']}  ({item['reason']}) {state}")
     for note in report["notes"]:
         click.echo(f"note: {note}", err=True)
-    count = len(report["items"]) - report["errors"]
+    count = sum(1 for item in report["items"] if report["dry_run"] or item["removed"])
     click.echo(f"{verb} {count} item(s), {human_size(report['bytes_freed'])} freed", err=True)
