@@ -120,8 +120,11 @@ class DockerBuilder(RuntimeBuilder):
     def spec_for(self, request: BuildRequest) -> BuildSpec:
         from rtbuild.enginekit import platform_args
 
+        from .buildkit import require_cache_export
         from .spec import BuildSpec, request_flags
 
+        if request.cache_to:
+            require_cache_export(self.client())
         # Without --platform the docker client builds for $DOCKER_DEFAULT_PLATFORM: name it,
         # so the input digest says which platform the image is for.
         platform = request.platform or os.environ.get("DOCKER_DEFAULT_PLATFORM") or None

@@ -16,7 +16,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from rtbuild.errors import ConfigError
+from rtbuild.errors import CapabilityError, ConfigError
 
 from .settings import MODES
 
@@ -206,4 +206,30 @@ def choose_client(mode: str = "auto", docker_cli: str | None = None) -> BuildCli
     )
 
 
-__all__ = ["MODES", "BuildClient", "candidate_clis", "choose_client", "client_version", "has_buildx", "probe"]
+def require_cache_export(client: BuildClient) -> None:
+    """``--cache-to`` is a flag of ``docker buildx build`` only: ``docker build`` (20.10 with
+    DOCKER_BUILDKIT=1, or the legacy builder) refused it as an unknown flag once the context
+    was hashed, with the hint to check the --extra arguments. Refused before any work."""
+    if client.mode == "buildx":
+        return
+    raise CapabilityError(
+        f"--cache-to needs docker buildx: the client {client.cli} ({client.version or 'unknown version'})"
+        f" builds with `docker build` ({client.mode}), which cannot export a build cache",
+        step="check capabilities",
+        hint=(
+            "install the buildx plugin (Debian 13: `apt-get install docker-buildx`) and leave [builders.docker]"
+            ' buildkit = "auto" (or "buildx"), or drop --cache-to (--cache-from works with every client)'
+        ),
+    )
+
+
+__all__ = [
+    "MODES",
+    "BuildClient",
+    "candidate_clis",
+    "choose_client",
+    "client_version",
+    "has_buildx",
+    "probe",
+    "require_cache_export",
+]
