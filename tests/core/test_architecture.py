@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "rtbuild._framework.entrypoints",
         "rtbuild._framework.locks",
+        "rtbuild._framework.iidfile",
         "rtbuild.default_plugins",
         "rtbuild._framework.plugins",
     ),

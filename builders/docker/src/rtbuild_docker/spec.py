@@ -80,6 +80,7 @@ def checked_dockerfile(path: str, extra: Sequence[str], buildkit: str) -> str:
     from rtbuild import BuildContextError
     from rtbuild.context import validate_context
 
+    _refuse_output(extra)
     dockerfile = validate_context(path, extra)
     if dockerfile == "-" or buildkit == "legacy" or not os.path.islink(dockerfile):
         return dockerfile
@@ -93,6 +94,22 @@ def checked_dockerfile(path: str, extra: Sequence[str], buildkit: str) -> str:
         step="validate context",
         hint=f"name the file itself with `-f {target}`, or replace the link with a copy",
     )
+
+
+def _refuse_output(extra: Sequence[str]) -> None:
+    """``-o``/``--output`` exports the result as files instead of an image in the engine:
+    nothing to tag, no ID, and the engine client then failed with "cannot write … iid
+    because server did not provide an image ID", which read as a dropped connection."""
+    from rtbuild import ConfigError
+
+    for arg in extra:
+        if arg in ("-o", "--output") or arg.startswith(("--output=", "-o")):
+            raise ConfigError(
+                f"the extra argument {arg!r} exports the build's files instead of making an image",
+                step="validate request",
+                hint="rtbuild builds a tagged image in the engine: drop --output, and copy files out of the"
+                " image afterwards (`docker create` + `docker cp`, or `docker save` for a tar)",
+            )
 
 
 def request_flags(request: BuildRequest) -> list[str]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rtbuild._framework.config import Config, load_config
 from rtbuild._framework.deadline import build_deadline
+from rtbuild._framework.iidfile import check_iidfile, write_iidfile
 from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
@@ -229,6 +230,7 @@ def _run_hooks(
     for secret in request.secrets:
         secret.value()  # a missing one is the user's to fix, not the builder's: say so before any work
     _warn_secrets_in_context(request)
+    iidfile = check_iidfile(request)
 
     # One build per tag at a time, across threads and processes: a waiter then runs the
     # build hook itself and gets the backend's no-op skip instead of a second build.
@@ -246,6 +248,8 @@ def _run_hooks(
                 hint="every build hook returned None: `rtbuild plugins` and `--trace-hooks` show which plugins ran",
             )
         result = _as_result(outcome, request, builder, started)
+        if iidfile is not None:
+            write_iidfile(iidfile, result)
         if request.push:
             _push(request, result, builder)
     try:

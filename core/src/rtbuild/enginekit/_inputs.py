@@ -282,6 +282,20 @@ def external_images(dockerfile_text: str, build_args: Mapping[str, str], platfor
     return analyse_cached(dockerfile_text, build_args, platform).images
 
 
+def _image_args(args: Sequence[str]) -> list[str]:
+    """``args`` without ``--iidfile PATH``: where the ID is written does not change the image."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--iidfile":
+            skip = True
+        elif not arg.startswith("--iidfile="):
+            out.append(arg)
+    return out
+
+
 def compute_inputs(
     *,
     context_digest: str,
@@ -326,7 +340,7 @@ def compute_inputs(
         "labels": {k: v for k, v in sorted(labels.items()) if k != DIGEST_LABEL},
         "platform": platform or "",
         "target": target or "",
-        "extra_build_args": list(extra_build_args),
+        "extra_build_args": _image_args(extra_build_args),
         "external_images": ids,
     }
     mac = blake2b(json.dumps(document, sort_keys=True).encode(), key=key or digest_key(), digest_size=16)

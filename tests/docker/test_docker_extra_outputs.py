@@ -1,0 +1,60 @@
+"""Extra arguments that name where a build's result goes: ``--iidfile`` (written by rtbuild,
+for a build and a no-op skip alike) and ``--output`` (refused: it makes no image)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import docker_build_helpers as h
+import pytest
+
+pytestmark = pytest.mark.engine
+
+images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
+
+
+def test_iidfile_holds_the_image_id_after_a_build_and_after_a_skip(
+    images: h.Images, context: Path, tmp_path: Path
+) -> None:
+    """rtbuild passed its own --iidfile after the user's, and the client writes only the
+    last one: the user's file was never written, and a skip runs no engine at all."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data /data\n")
+    (context / "data").write_text("one\n")
+    iid = tmp_path / "iid"
+    tag = images.tag()
+    built = h.cli_build(str(context), "-t", tag, "--extra=--iidfile", f"--extra={iid}", "--json")
+    assert built.returncode == 0, built.stderr
+    first = json.loads(built.stdout)["details"]["image_id"]
+    images.ids.add(first)
+    assert iid.read_text() == first == h.docker(images.cli, "image", "inspect", "-f", "{{.Id}}", tag).stdout.strip()
+
+    iid.write_text("sha256:stale")
+    skipped = h.cli_build(str(context), "-t", tag, f"--extra=--iidfile={iid}", "--json")
+    assert skipped.returncode == 0, skipped.stderr
+    assert json.loads(skipped.stdout)["cached"] is True
+    assert iid.read_text() == first
+
+    (context / "data").write_text("two\n")
+    (context / "Dockerfile").write_text("FROM busybox:latest\nCOPY data /data\nRUN false\n")
+    failed = h.cli_build(str(context), "-t", tag, f"--extra=--iidfile={iid}")
+    assert failed.returncode == 1
+    assert not iid.exists()  # as docker does: a failed build leaves no earlier ID behind
+
+    missing = h.cli_build(str(context), "-t", tag, f"--extra=--iidfile={tmp_path / 'no' / 'iid'}", "--json")
+    assert missing.returncode == 2
+    assert json.loads(missing.stdout)["step"] == "check --iidfile"
+
+
+def test_output_is_refused_before_the_engine_runs(images: h.Images, context: Path, tmp_path: Path) -> None:
+    """``--output type=local`` made no image: the client then failed on its --iidfile and
+    rtbuild said the connection to the engine had dropped."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo hi > /hello\n")
+    out = tmp_path / "out"
+    for extra in ([f"--extra=--output=type=local,dest={out}"], ["--extra=-o", f"--extra=type=local,dest={out}"]):
+        refused = h.cli_build(str(context), "-t", images.tag(), *extra, "--json")
+        assert refused.returncode == 2, refused.stderr
+        document = json.loads(refused.stdout)
+        assert document["error"] == "ConfigError" and "--output" in document["hint"]
+        assert "dropped" not in document["message"] and "Traceback" not in refused.stderr
+        assert not out.exists()
