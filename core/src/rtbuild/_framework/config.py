@@ -280,6 +280,25 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
+def _is_devnull(path: Path) -> bool:
+    try:
+        return os.path.samefile(path, os.devnull)
+    except OSError:
+        return False
+
+
+def _refuse_config_path(path: Path) -> None:
+    hint = "fix the path given with --config or RTBUILD_CONFIG, or unset it to use rtbuild.toml"
+    if path.is_dir():
+        what = "is a directory, not a file"
+    elif path.exists():  # a pipe (--config <(...)), a socket or a device: its text is read more than once
+        what = "is not a regular file (a pipe or a device)"
+        hint = f"write the configuration to a file and name that, or use {os.devnull} for none; " + hint
+    else:
+        what = "does not exist"
+    raise ConfigError(f"configuration file {path} {what}", step="read configuration", hint=hint)
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -302,14 +321,11 @@ def load_config(
         file_path = Path(env["RTBUILD_CONFIG"])
     else:
         file_path = find_config_file(search_from)
+    if file_path is not None and _is_devnull(file_path):
+        file_path = None  # --config /dev/null: no file at all, not even the nearest rtbuild.toml
     if file_path is not None:
         if not file_path.is_file():
-            what = "is a directory, not a file" if file_path.is_dir() else "does not exist"
-            raise ConfigError(
-                f"configuration file {file_path} {what}",
-                step="read configuration",
-                hint="fix the path given with --config or RTBUILD_CONFIG, or unset it to use rtbuild.toml",
-            )
+            _refuse_config_path(file_path)
         _apply(config, read_config_file(file_path))
         config.source = str(file_path)
     _apply(config, _env_settings(env))
