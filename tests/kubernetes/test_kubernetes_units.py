@@ -233,8 +233,8 @@ def test_what_the_digest_cannot_see_turns_the_skip_off(tmp_path: Path, dockerfil
 
 
 class _NoPodsYet:
-    """A stand-in client for ``JobRun._wait``: no pod listed, no Job found; subclasses say
-    what the pod watch brings, and record that it was closed."""
+    """A stand-in client for ``JobRun._wait``: the Job is there, no pod listed yet; subclasses
+    say what the pod watch brings, and record that it was closed."""
 
     namespace = "builds"
 
@@ -244,8 +244,8 @@ class _NoPodsYet:
     def list_pods(self, selector: dict[str, str]) -> tuple[list[dict[str, object]], str]:
         return [], "7"
 
-    def get(self, kind: str, name: str) -> None:
-        return None
+    def get(self, kind: str, name: str) -> dict[str, object]:
+        return {"metadata": {"name": name}, "status": {}}
 
 
 class _WatchThatIsInterruptedAsItCloses(_NoPodsYet):

@@ -287,7 +287,15 @@ def test_a_job_someone_else_deleted_is_not_reported_as_deleted_by_rtbuild(
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        cluster.wait_for(lambda: cluster.list("jobs") != [] or proc.poll() is not None, timeout=120)
+
+        def build_running() -> bool:  # the RUN step's loop is under way
+            for pod in cluster.list("pods"):
+                for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                    if status.get("name") == "build" and "running" in (status.get("state") or {}):
+                        return True
+            return proc.poll() is not None
+
+        cluster.wait_for(build_running, timeout=120)
         job = cluster.list("jobs")[0]["metadata"]
         deleted = subprocess.run(
             [kubectl, "delete", "job", job["name"], "-n", job["namespace"], "--wait=false"],
@@ -301,6 +309,10 @@ def test_a_job_someone_else_deleted_is_not_reported_as_deleted_by_rtbuild(
             proc.communicate()
     assert proc.returncode not in (0, 3), stderr[-4000:]  # it failed, and not as an internal error
     assert "deleted Job" not in stderr, stderr[-4000:]
+    # The pod, killed by the Job's deletion (exit code 143), was reported as a failed RUN step
+    # blamed on the Dockerfile, or as a pod 'something' deleted.
+    assert f"the build Job {job['name']} was deleted while waiting for the build to finish" in stderr, stderr[-4000:]
+    assert "fix the failing Dockerfile step" not in stderr, stderr[-4000:]
     assert "Traceback" not in stderr, stderr[-4000:]
     cluster.wait_for(lambda: cluster.list("secrets") == [], timeout=30)
 

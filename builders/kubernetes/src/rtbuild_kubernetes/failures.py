@@ -69,6 +69,10 @@ class EvictedError(KubernetesBuildError):
     """The node evicted the build pod."""
 
 
+class JobDeletedError(KubernetesBuildError):
+    """The build Job was deleted by someone else (an operator, a namespace clean-up) while it ran."""
+
+
 class StepPushError(PushError):
     """The build step could not push to the registry."""
 
@@ -315,7 +319,23 @@ def pod_refused_error(message: str, job: str, settings: Settings) -> tuple[PodRe
     return error, reason
 
 
-def pod_deleted_error(pod: dict[str, Any], what: str, lines: list[str]) -> KubernetesBuildError:
+def job_deleted_error(job: str, what: str, lines: list[str]) -> JobDeletedError:
+    return JobDeletedError(
+        f"the build Job {job} was deleted while waiting for {what}, not by rtbuild",
+        step="create build pod" if what == "the build pod to start" and not lines else "build",
+        log_tail=lines[-TAIL:],
+        hint="someone (`kubectl delete job`), a clean-up of the namespace or a controller removed the Job;"
+        " run the build again",
+        blame="cluster",
+    )
+
+
+def pod_deleted_error(
+    pod: dict[str, Any], what: str, lines: list[str], *, job: str | None = None
+) -> KubernetesBuildError:
+    """The build pod was deleted; ``job``: its Job's name when the Job is gone too (deleted first)."""
+    if job is not None:
+        return job_deleted_error(job, what, lines)
     return KubernetesBuildError(
         f"the build pod {pod.get('metadata', {}).get('name')} was deleted while waiting for {what}",
         step="build",
@@ -332,6 +352,7 @@ __all__ = [
     "ContainerRuntimeError",
     "DeadlineExceededError",
     "EvictedError",
+    "JobDeletedError",
     "KubernetesBuildError",
     "OutOfMemoryError",
     "PodRefusedError",
@@ -343,6 +364,7 @@ __all__ = [
     "auth_error",
     "deadline_error",
     "had_no_effect",
+    "job_deleted_error",
     "mark_no_effect",
     "namespace_missing_error",
     "pod_deleted_error",

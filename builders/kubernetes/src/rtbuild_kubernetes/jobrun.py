@@ -22,6 +22,7 @@ from .failures import (
     EvictedError,
     deadline_error,
     had_no_effect,
+    job_deleted_error,
     pod_deleted_error,
     pod_refused_error,
     terminated_error,
@@ -211,8 +212,10 @@ class JobRun:
                 self._check(pod)
                 if ready(pod):
                     return pod
-            self._check_job()
+            job = self._check_job()
             if not pods:
+                if job is None:  # deleted by someone else before it had a pod: none will come
+                    raise job_deleted_error(self.plan.job_name, what, self.lines)
                 self._check_no_pod()
             checked = time.monotonic()
             # Closed here, not when garbage collected: a Ctrl-C that lands while a dropped
@@ -227,9 +230,9 @@ class JobRun:
                             break  # still no pod: list again, and read the Job and its Events
                         continue
                     pods = pods or [pod]
-                    if kind == "DELETED":
-                        self._check_job()
-                        raise pod_deleted_error(pod, what, self.lines)
+                    if kind == "DELETED":  # the Job may have gone first, the pod with it
+                        gone = self._check_job() is None
+                        raise pod_deleted_error(pod, what, self.lines, job=self.plan.job_name if gone else None)
                     self._check(pod)
                     if ready(pod):
                         return pod
@@ -239,12 +242,20 @@ class JobRun:
                 raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
             time.sleep(0.2)  # the watch ended (dropped, or the server's timeout): list again
 
-    def _check_job(self) -> None:
+    def _check_job(self) -> dict[str, Any] | None:
+        """The Job (None once deleted, or being deleted); its deadline passing raises. A Job
+        deleted by this run's own cancel raises the cancel's error."""
         job = self.client.get("Job", self.plan.job_name)
-        for condition in ((job or {}).get("status") or {}).get("conditions") or []:
+        if job is None or (job.get("metadata") or {}).get("deletionTimestamp"):
+            self._check_cancelled()
+            if time.monotonic() >= self.deadline - GRACE_S:  # failed at its deadline, then its TTL (0) ran
+                raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
+            return None
+        for condition in (job.get("status") or {}).get("conditions") or []:
             failed = condition.get("type") == "Failed" and condition.get("status") == "True"
             if failed and condition.get("reason") == "DeadlineExceeded":
                 raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
+        return job
 
     def _check_no_pod(self) -> None:
         """The Job has no pod: the job controller's FailedCreate Events say why. Admission
@@ -374,7 +385,10 @@ class JobRun:
             self.timings["first_log_s"] = round(first[0] - started, 3)
         state = _statuses(pod, "containerStatuses")[BUILD_CONTAINER]["state"]["terminated"]
         if int(state.get("exitCode") or 0) != 0:
-            self._check_job()
+            job = self._check_job()
+            if (pod.get("metadata") or {}).get("deletionTimestamp"):  # killed by a deletion, not its own failure
+                gone = self.plan.job_name if job is None else None
+                raise pod_deleted_error(pod, "the build to finish", self.lines, job=gone)
             raise terminated_error(state, self.lines, container=BUILD_CONTAINER, pod=name, limits=self.settings.limits)
         digest = (state.get("message") or "").strip()
         if last:
