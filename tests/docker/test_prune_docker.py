@@ -180,3 +180,33 @@ def test_an_image_that_gains_a_tag_during_the_prune_is_kept(
     pruner.remove(items[0])
     assert not items[0].error and "kept: the image has another tag now" in items[0].reason
     assert (h.inspect(images.cli, other_images.tag("pinned")) or {}).get("Id") == old
+
+
+def test_an_image_built_from_an_rtbuild_image_by_someone_else_is_not_pruned(
+    images: h.Images, other_images: h.Images, tmp_path: Path, isolated_dirs: Path
+) -> None:
+    """A plain ``docker build FROM`` an rtbuild image inherits its org.rtbuild.* labels; it
+    is not rtbuild's to delete (--keep 1 deleted the user's older image). rtbuild's own
+    builds on the same base still go."""
+    base_ctx = tmp_path / "base"
+    base_ctx.mkdir()
+    (base_ctx / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /b\n")
+    base = h.build(images, base_ctx, [f"{images.repo}-base:1"]).image
+    user_repo, ours = other_images.repo, images.repo
+    for n in ("1", "2"):
+        ctx = tmp_path / f"user{n}"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN echo {uuid.uuid4().hex} > /u\n")
+        h.docker(images.cli, "build", "-q", "-t", f"{user_repo}:{n}", str(ctx))
+        labels = (h.inspect(images.cli, f"{user_repo}:{n}") or {})["Config"]["Labels"]
+        assert any(key.startswith("org.rtbuild.") for key in labels)  # inherited from the base
+    derived = tmp_path / "derived"
+    derived.mkdir()
+    (derived / "Dockerfile").write_text(f"FROM {base}\nARG N\nRUN echo $N > /d\n")
+    token = uuid.uuid4().hex[:8]
+    for n in ("1", "2"):
+        h.build(images, derived, [images.tag(f"rt{n}")], build_args={"N": f"{token}-{n}"})
+
+    done = _prune("--keep", "1", "--repo", user_repo, "--repo", ours)
+    assert [item["name"] for item in done["items"]] == [images.tag("rt1")]  # type: ignore[index]
+    assert _present(images.cli, user_repo) == {f"{user_repo}:1", f"{user_repo}:2"}
