@@ -1,5 +1,6 @@
 """Extra arguments that name where a build's result goes: ``--iidfile`` (written by rtbuild,
-for a build and a no-op skip alike) and ``--output`` (refused: it makes no image)."""
+for a build and a no-op skip alike), ``--output`` (refused: it makes no image) and ``-t``
+(refused: a tag the skip, the lock and the push would not know)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,16 @@ def test_output_is_refused_before_the_engine_runs(images: h.Images, context: Pat
         assert document["error"] == "ConfigError" and "--output" in document["hint"]
         assert "dropped" not in document["message"] and "Traceback" not in refused.stderr
         assert not out.exists()
+
+
+def test_a_tag_given_as_an_extra_argument_is_refused(images: h.Images, context: Path) -> None:
+    """``--extra=-t --extra=OTHER``: the engine tagged OTHER too, but the no-op skip checked
+    only the request's tags. After OTHER was re-tagged to another image, the next request
+    was a skip that reported success while OTHER named busybox."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nRUN echo hi > /hello\n")
+    for extra in (["--extra=-t", f"--extra={images.tag('other')}"], [f"--extra=--tag={images.tag('other')}"]):
+        refused = h.cli_build(str(context), "-t", images.tag(), *extra, "--json")
+        assert refused.returncode == 2, refused.stderr
+        document = json.loads(refused.stdout)
+        assert document["error"] == "ConfigError" and "-t" in document["hint"]
+        assert h.docker(images.cli, "image", "inspect", images.tag("other"), check=False).returncode != 0

@@ -79,8 +79,9 @@ def checked_dockerfile(path: str, extra: Sequence[str], buildkit: str) -> str:
     open /var/lib/docker/tmp/buildkit-mount…: no such file or directory'."""
     from rtbuild import BuildContextError
     from rtbuild.context import validate_context
+    from rtbuild.enginekit import refuse_result_args
 
-    _refuse_output(extra)
+    refuse_result_args(extra)  # before any engine contact too
     dockerfile = validate_context(path, extra)
     if dockerfile == "-" or buildkit == "legacy" or not os.path.islink(dockerfile):
         return dockerfile
@@ -94,22 +95,6 @@ def checked_dockerfile(path: str, extra: Sequence[str], buildkit: str) -> str:
         step="validate context",
         hint=f"name the file itself with `-f {target}`, or replace the link with a copy",
     )
-
-
-def _refuse_output(extra: Sequence[str]) -> None:
-    """``-o``/``--output`` exports the result as files instead of an image in the engine:
-    nothing to tag, no ID, and the engine client then failed with "cannot write … iid
-    because server did not provide an image ID", which read as a dropped connection."""
-    from rtbuild import ConfigError
-
-    for arg in extra:
-        if arg in ("-o", "--output") or arg.startswith(("--output=", "-o")):
-            raise ConfigError(
-                f"the extra argument {arg!r} exports the build's files instead of making an image",
-                step="validate request",
-                hint="rtbuild builds a tagged image in the engine: drop --output, and copy files out of the"
-                " image afterwards (`docker create` + `docker cp`, or `docker save` for a tar)",
-            )
 
 
 def request_flags(request: BuildRequest) -> list[str]:

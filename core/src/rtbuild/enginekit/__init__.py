@@ -86,7 +86,7 @@ if TYPE_CHECKING:
         stop_all,
         stop_process_group,
     )
-    from rtbuild.enginekit._skip import NO_SKIP_ARGS, report_skip_disabled, skip_blocked
+    from rtbuild.enginekit._skip import NO_SKIP_ARGS, refuse_result_args, report_skip_disabled, skip_blocked
     from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
 
 #: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
@@ -120,6 +120,7 @@ _NAMES: dict[str, str] = {
     "external_images": "rtbuild.enginekit._inputs",
     "platform_args": "rtbuild.enginekit._inputs",
     "skip_blocked": "rtbuild.enginekit._skip",
+    "refuse_result_args": "rtbuild.enginekit._skip",
     "report_skip_disabled": "rtbuild.enginekit._skip",
     "PlatformPlan": "rtbuild.enginekit._platforms",
     "assemble_indexes": "rtbuild.enginekit._platforms",
@@ -222,6 +223,7 @@ __all__ = [
     "record_digest",
     "recorded_digests",
     "redact_argv",
+    "refuse_result_args",
     "report_skip_disabled",
     "rotate_logs",
     "run_build",

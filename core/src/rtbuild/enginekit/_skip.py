@@ -37,6 +37,29 @@ def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
+def refuse_result_args(extra_build_args: Sequence[str], *, output: bool = True) -> None:
+    """Refuse extra arguments that would put the result where rtbuild cannot see it: ``-t``/
+    ``--tag`` (a tag the no-op skip, the build lock and the push do not know: a skip left it
+    naming whatever it named, another image after a re-tag) and, with ``output``, ``-o``/
+    ``--output`` (files exported instead of an image: nothing to tag)."""
+    from rtbuild.errors import ConfigError
+
+    for arg in extra_build_args:
+        if arg in ("-t", "--tag") or arg.startswith(("--tag=", "-t")):
+            raise ConfigError(
+                f"the extra argument {arg!r} names a tag rtbuild would not know",
+                step="validate request",
+                hint="give every tag with -t (the request's tags): rtbuild checks, locks and pushes those",
+            )
+        if output and (arg in ("-o", "--output") or arg.startswith(("--output=", "-o"))):
+            raise ConfigError(
+                f"the extra argument {arg!r} exports the build's files instead of making an image",
+                step="validate request",
+                hint="rtbuild builds a tagged image in the engine: drop --output, and copy files out of the"
+                " image afterwards (`docker create` + `docker cp`, or `docker save` for a tar)",
+            )
+
+
 def report_skip_disabled(reasons: Sequence[str], *, given: bool = False) -> None:
     """Tell the user this build cannot be skipped: a ``skip_disabled`` event naming the first
     reason. ``reasons`` are what the digest cannot see (``ADD <url>``...), or with ``given``
@@ -51,4 +74,4 @@ def report_skip_disabled(reasons: Sequence[str], *, given: bool = False) -> None
     get_reporter().event("skip_disabled", reason=reasons[0], message=message)
 
 
-__all__ = ["NO_SKIP_ARGS", "report_skip_disabled", "skip_blocked"]
+__all__ = ["NO_SKIP_ARGS", "refuse_result_args", "report_skip_disabled", "skip_blocked"]
