@@ -120,11 +120,10 @@ class DockerBuilder(RuntimeBuilder):
     def spec_for(self, request: BuildRequest) -> BuildSpec:
         from rtbuild.enginekit import platform_args
 
-        from .buildkit import require_cache_export
         from .spec import BuildSpec, request_flags
 
         if request.cache_to:
-            require_cache_export(self.client())
+            self.client().require_cache_export()
         # Without --platform the docker client builds for $DOCKER_DEFAULT_PLATFORM: name it,
         # so the input digest says which platform the image is for.
         platform = request.platform or os.environ.get("DOCKER_DEFAULT_PLATFORM") or None
@@ -223,11 +222,10 @@ class DockerBuilder(RuntimeBuilder):
         if not info:
             return None
         config = info.get("Config") or {}
-        size = info.get("Size")
         platform = "/".join(str(p) for p in (info.get("Os"), info.get("Architecture"), info.get("Variant")) if p)
         return ImageInfo(
             id=str(info.get("Id") or ""),
-            size=size if isinstance(size, int) else None,
+            size=_size(info),
             labels=dict(config.get("Labels") or {}),
             created=info.get("Created"),
             platforms=(platform,) if platform else (),

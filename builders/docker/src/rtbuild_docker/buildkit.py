@@ -45,6 +45,22 @@ class BuildClient:
     def buildkit(self) -> bool:
         return self.mode != "legacy"
 
+    def require_cache_export(self) -> None:
+        """``--cache-to`` is a flag of ``docker buildx build`` only: ``docker build`` (20.10 with
+        DOCKER_BUILDKIT=1, or the legacy builder) refused it as an unknown flag once the context
+        was hashed, with the hint to check the --extra arguments. Refused before any work."""
+        if self.mode == "buildx":
+            return
+        raise CapabilityError(
+            f"--cache-to needs docker buildx: the client {self.cli} ({self.version or 'unknown version'})"
+            f" builds with `docker build` ({self.mode}), which cannot export a build cache",
+            step="check capabilities",
+            hint=(
+                "install the buildx plugin (Debian 13: `apt-get install docker-buildx`) and leave [builders.docker]"
+                ' buildkit = "auto" (or "buildx"), or drop --cache-to (--cache-from works with every client)'
+            ),
+        )
+
 
 #: Where docker looks for CLI plugins such as buildx; their mtimes are part of the probe key.
 _PLUGIN_DIRS = (
@@ -206,23 +222,6 @@ def choose_client(mode: str = "auto", docker_cli: str | None = None) -> BuildCli
     )
 
 
-def require_cache_export(client: BuildClient) -> None:
-    """``--cache-to`` is a flag of ``docker buildx build`` only: ``docker build`` (20.10 with
-    DOCKER_BUILDKIT=1, or the legacy builder) refused it as an unknown flag once the context
-    was hashed, with the hint to check the --extra arguments. Refused before any work."""
-    if client.mode == "buildx":
-        return
-    raise CapabilityError(
-        f"--cache-to needs docker buildx: the client {client.cli} ({client.version or 'unknown version'})"
-        f" builds with `docker build` ({client.mode}), which cannot export a build cache",
-        step="check capabilities",
-        hint=(
-            "install the buildx plugin (Debian 13: `apt-get install docker-buildx`) and leave [builders.docker]"
-            ' buildkit = "auto" (or "buildx"), or drop --cache-to (--cache-from works with every client)'
-        ),
-    )
-
-
 __all__ = [
     "MODES",
     "BuildClient",
@@ -231,5 +230,4 @@ __all__ = [
     "client_version",
     "has_buildx",
     "probe",
-    "require_cache_export",
 ]
