@@ -308,12 +308,14 @@ def load_settings(
 
 
 def _beside(value: Any, config: Config | None) -> Any:
-    """A relative path from the configuration file, made relative to the file's directory."""
+    """A relative path from the configuration file, made relative to the file's directory; ``~`` expanded."""
     import os
 
-    if not isinstance(value, str) or not value or config is None or not config.source:
+    if not isinstance(value, str) or not value:
         return value
-    if os.path.isabs(value) or value.startswith("~"):  # ~ is the user's home wherever it is read
+    if value.startswith("~"):  # the user's home wherever it is read: a backend's log_dir took it as a name
+        return os.path.expanduser(value)
+    if os.path.isabs(value) or config is None or not config.source:
         return value
     return os.path.join(os.path.dirname(os.path.abspath(config.source)), value)
 
