@@ -80,6 +80,23 @@ def test_failed_step_names_step_exit_code_and_log_tail(builder: PodmanBuilder, n
     assert err.log_path and Path(err.log_path).read_text().count("STEP") >= 3
 
 
+def test_a_target_in_another_case_builds_the_stage_as_on_docker(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """Docker and rtbuild's target check take a stage name in any case; Buildah only as
+    written. ``--target FINAL`` for ``AS final`` passed the check, then podman failed with
+    'The target "FINAL" was not found' and a hint to pull a base image."""
+    dockerfile = STAGES.replace("AS other", "AS Other")
+    ctx = write_context(tmp_path / "ctx", dockerfile, {"data.txt": "one\n"})
+    for target, stage in (("FINAL", "final"), ("other", "other")):
+        tag = names.new()
+        request = BuildRequest(path=str(ctx), tags=[tag], target=target)
+        assert f"--target {'Other' if stage == 'other' else 'final'}" in builder.plan(request)
+        builder.build_request(request)
+        shown = podman("run", "--rm", tag, "cat", "/stage").stdout.strip()
+        assert shown == stage
+
+
 def test_missing_base_image_is_a_base_error(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "nobase", "FROM rt-podman-test/no-such-base:1\nRUN true\n")
     with pytest.raises(BuildFailedError) as info:

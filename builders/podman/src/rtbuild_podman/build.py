@@ -150,8 +150,23 @@ def argv_for(
     for key, value in {**request.labels, **labels}.items():
         argv += ["--label", f"{key}={value}"]
     if request.target:
-        argv += ["--target", request.target]
+        argv += ["--target", _stage_as_written(dockerfile, request)]
     return [*argv, *_flags(request), request.path]
+
+
+def _stage_as_written(dockerfile: str, request: BuildRequest) -> str:
+    """``request.target`` spelt as the Dockerfile names the stage. Docker (and rtbuild's own
+    check) take a stage name in any case, Buildah only as written: ``--target FINAL`` for
+    ``AS final`` failed with 'The target "FINAL" was not found'."""
+    target = str(request.target)
+    try:
+        with open(dockerfile, encoding="utf-8", errors="surrogateescape") as handle:
+            stages = analyse_cached(handle.read(), request.build_args).stages
+    except (OSError, ValueError):
+        return target  # podman reads it and says what is wrong
+    if target in stages:
+        return target
+    return next((stage for stage in stages if stage.lower() == target.lower()), target)
 
 
 def _inputs(
