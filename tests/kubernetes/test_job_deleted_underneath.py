@@ -96,3 +96,29 @@ def test_a_pod_deleted_with_its_job_names_the_job() -> None:
     with pytest.raises(JobDeletedError, match=r"the build Job \S+ was deleted while waiting for the build") as raised:
         run._wait(lambda pod: False, "the build to finish")
     assert raised.value.blame == "cluster" and client.closed
+
+
+def test_the_log_of_a_deleted_pod_is_no_warning() -> None:
+    """The pod went with its Job: the log stream's 404 printed 'the build's live log is not
+    available (... HTTP 404: pods ... not found ...): the build goes on' just before the error
+    that says the build ended, and no such warning is due (the pod watch reports the deletion)."""
+    from collections.abc import Iterator
+
+    from rtbuild_kubernetes.client import LightkubeClient
+    from rtbuild_kubernetes.logfollow import follow_build_log
+
+    client = object.__new__(LightkubeClient)
+    client.namespace, client.server = "builds", "https://127.0.0.1:6443"
+    gone = client._api_error("get", "pods/log", 404, 'pods "rtbuild-app-b1-x" not found', "pods")
+
+    class PodGone:
+        def follow_log(self, pod: str, container: str, **options: object) -> Iterator[str]:
+            if options.get("since_seconds") is None:
+                yield "2026-12-03T07:00:00.5Z tick-1\n"
+            raise gone  # the stream, and the last read, meet the pod's deletion
+
+    lines: list[str] = []
+    warnings: list[str] = []
+    follow_build_log(PodGone(), "rtbuild-app-b1-x", "build", lines.append, lambda: False, warnings.append, bool)  # type: ignore[arg-type]
+    assert lines == ["tick-1"]
+    assert warnings == []

@@ -19,6 +19,7 @@ from .execstatus import exit_status
 from .failures import (
     ClusterUnreachableError,
     KubernetesBuildError,
+    ObjectGoneError,
     UploadError,
     auth_error,
     mark_no_effect,
@@ -168,7 +169,7 @@ class LightkubeClient:
             return auth_error(verb, resource, code, message, self.namespace)
         if code == 404 and kind == "namespaces":
             return namespace_missing_error(self.namespace, self.server, f"{verb} {resource}")
-        return KubernetesBuildError(
+        return (ObjectGoneError if code == 404 else KubernetesBuildError)(
             f"the Kubernetes API refused to {verb} {resource}: HTTP {code}: {message}",
             step=f"{verb} {resource}",
             hint="see the message above; `kubectl get events` in the namespace may say more",

@@ -73,6 +73,10 @@ class JobDeletedError(KubernetesBuildError):
     """The build Job was deleted by someone else (an operator, a namespace clean-up) while it ran."""
 
 
+class ObjectGoneError(KubernetesBuildError):
+    """The API answered 404 for an object of the build: it is not (or no longer) in the cluster."""
+
+
 class StepPushError(PushError):
     """The build step could not push to the registry."""
 
@@ -354,6 +358,7 @@ __all__ = [
     "EvictedError",
     "JobDeletedError",
     "KubernetesBuildError",
+    "ObjectGoneError",
     "OutOfMemoryError",
     "PodRefusedError",
     "RunStepFailedError",

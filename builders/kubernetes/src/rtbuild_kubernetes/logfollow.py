@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from .client import KubeClient
-from .failures import ClusterAuthError
+from .failures import ClusterAuthError, ObjectGoneError
 
 #: How often a stream that ended early is opened again, and the pause before each time.
 LOG_REOPENS = 20
@@ -66,6 +66,9 @@ def follow_build_log(
             problem = None
         except ClusterAuthError as exc:  # 401/403 on pods/log: opening it again cannot help
             problem = exc
+            break
+        except ObjectGoneError:  # the pod was deleted: the pod watch says so, this is not the log's fault
+            problem = None
             break
         except Exception as exc:  # the result comes from the pod's state, not from its log
             problem = exc
