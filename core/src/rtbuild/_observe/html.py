@@ -122,6 +122,23 @@ def _steps_plot(plt: Any, steps: Sequence[Mapping[str, Any]]) -> str:
         plt.close(fig)
 
 
+def _drawn(plt: Any, draw: Any, data: Sequence[Mapping[str, Any]]) -> str:
+    """``draw(plt, data)``, or a plot saying why it could not be drawn: values matplotlib
+    cannot place (dates spanning its years 1 to 9999 with margins, durations near 1e308,
+    from a hand-edited line) must not cost the table and the other plots."""
+    try:
+        return str(draw(plt, data))
+    except (ValueError, OverflowError) as exc:
+        plt.close("all")
+        fig, ax = plt.subplots(figsize=(9, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, _short(f"cannot draw this plot: {exc}", 110), ha="center", va="center", fontsize=8)
+        try:
+            return _png(fig)
+        finally:
+            plt.close(fig)
+
+
 def _short(name: str, limit: int = 60) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
@@ -130,9 +147,9 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     """The page: the summary table, then the three plots."""
     plt = _pyplot()
     figures = [
-        ("Durations over time", "durations", _durations_plot(plt, records)),
-        ("Image size over time", "sizes", _sizes_plot(plt, records)),
-        ("Step time breakdown", "steps", _steps_plot(plt, report["total"]["slowest_steps"])),
+        ("Durations over time", "durations", _drawn(plt, _durations_plot, records)),
+        ("Image size over time", "sizes", _drawn(plt, _sizes_plot, records)),
+        ("Step time breakdown", "steps", _drawn(plt, _steps_plot, report["total"]["slowest_steps"])),
     ]
     esc = html.escape
 

@@ -38,11 +38,19 @@ def metrics_file(
 
 
 def parse_time(text: str) -> float:
-    """ISO 8601 (``2026-11-30``, ``2026-11-30T12:00``, ``...Z``) -> epoch seconds; naive = UTC."""
+    """ISO 8601 (``2026-11-30``, ``2026-11-30T12:00``, ``...Z``) -> epoch seconds; naive = UTC.
+
+    A time that is no UTC date of years 1 to 9999 (``0001-01-01T00:00+01:00``) is a
+    ValueError: the report's plots place every record on a UTC time axis."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    try:
+        stamp = value.timestamp()
+        datetime.fromtimestamp(stamp, tz=UTC)  # where a plot puts it (9999-12-31T23:59:59.9999999Z rounds up)
+    except (OverflowError, OSError) as exc:
+        raise ValueError(f"{text!r} is out of the range of UTC dates") from exc
+    return stamp
 
 
 @dataclass
