@@ -107,6 +107,10 @@ class LightkubeClient:
                 hint="set [builders.kubernetes] kubeconfig (and context), or in_cluster = true inside a pod;"
                 " `kubectl config view` shows what the file holds",
             ) from exc
+        from .kubeauth import install
+
+        # Exec plugins of every version kubectl takes; a token file that cannot be read.
+        install(client, single.user, settings.kubeconfig or "the kubeconfig")
         self.namespace = namespace
         self.server = single.cluster.server
         self._client = client

@@ -1,0 +1,129 @@
+"""Kubeconfig users as kubectl serves them, where lightkube falls short: exec credential
+plugins (``aws eks get-token``, ``gke-gcloud-auth-plugin``, ``kubelogin``) of every API
+version kubectl takes (``client.authentication.k8s.io/v1`` too, which lightkube refuses), with
+``KUBERNETES_EXEC_INFO`` and the token's ``expirationTimestamp`` honoured; and a ``tokenFile``
+that cannot be read. Each failure is rtbuild's own error, raised before anything is created:
+lightkube's were internal errors, after a misleading "could not delete everything" warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Generator
+from datetime import datetime
+from typing import Any
+
+import httpx2
+from rtbuild import ConfigError
+
+from .failures import ClusterAuthError, mark_no_effect
+
+EXEC_VERSIONS = (
+    "client.authentication.k8s.io/v1",
+    "client.authentication.k8s.io/v1beta1",
+    "client.authentication.k8s.io/v1alpha1",
+)
+#: How long an exec plugin may take (a browser login is not possible: rtbuild is not interactive).
+EXEC_TIMEOUT_S = 120.0
+#: A token this close to its expirationTimestamp is fetched again before a request.
+EXPIRY_MARGIN_S = 30.0
+STEP = "connect to cluster"
+
+
+def _config_error(message: str, hint: str) -> ConfigError:
+    error = ConfigError(message, step=STEP, hint=hint)
+    mark_no_effect(error, True)  # raised before the request was sent
+    return error
+
+
+class ExecAuth(httpx2.Auth):
+    """A kubeconfig user's ``exec`` plugin, run for a bearer token as kubectl runs it."""
+
+    def __init__(self, spec: Any, where: str) -> None:
+        self.spec = spec
+        self.where = where
+        self.bearer: str | None = None
+        self.expires: float | None = None  # time.time() of the token's expirationTimestamp
+
+    def _run(self) -> None:
+        spec = self.spec
+        version = str(spec.apiVersion or "")
+        if version not in EXEC_VERSIONS:
+            raise _config_error(
+                f"the kubeconfig's exec plugin {spec.command} asks for API version {version!r},"
+                f" which rtbuild does not speak ({', '.join(EXEC_VERSIONS)})",
+                f"fix the user's exec.apiVersion in {self.where}",
+            )
+        env = dict(os.environ)
+        env.update((item.name, item.value) for item in spec.env or [])
+        info = {"apiVersion": version, "kind": "ExecCredential", "spec": {"interactive": False}}
+        env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
+        command = [spec.command, *(spec.args or [])]
+        try:
+            proc = subprocess.run(
+                command, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=EXEC_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            install = f" ({spec.installHint.strip()})" if spec.installHint else ""
+            raise _config_error(
+                f"the kubeconfig's exec plugin {spec.command} cannot be run: {exc}",
+                f"install it or put it on PATH{install}; the user is in {self.where}",
+            ) from exc
+        stderr = proc.stderr.decode("utf-8", "replace").splitlines()
+        token = None
+        try:
+            status = json.loads(proc.stdout)["status"] if proc.returncode == 0 else {}
+            token = status.get("token")
+            expiry = status.get("expirationTimestamp")
+            self.expires = datetime.fromisoformat(str(expiry).replace("Z", "+00:00")).timestamp() if expiry else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            token = None
+        if proc.returncode != 0 or not isinstance(token, str) or not token:
+            what = f"exited with code {proc.returncode}" if proc.returncode else "printed no ExecCredential token"
+            error = ClusterAuthError(
+                f"the kubeconfig's exec plugin {spec.command} {what}",
+                step=STEP,
+                log_tail=[line for line in stderr if line.strip()][-10:] or None,
+                hint="log in again with the plugin's own tool (e.g. `aws sso login`, `gcloud auth login`), then"
+                " check it with `kubectl get pods`; a plugin that returns a client certificate is not supported",
+            )
+            raise mark_no_effect(error, True)
+        self.bearer = f"Bearer {token}"
+
+    def _stale(self) -> bool:
+        return self.bearer is None or (self.expires is not None and time.time() > self.expires - EXPIRY_MARGIN_S)
+
+    def sync_auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
+        fresh = self._stale()
+        if fresh:
+            self._run()
+        request.headers["Authorization"] = str(self.bearer)
+        response = yield request
+        if response.status_code == 401 and not fresh:  # revoked early: one new token, as kubectl
+            self._run()
+            request.headers["Authorization"] = str(self.bearer)
+            yield request
+
+
+def install(client: Any, user: Any, where: str) -> None:
+    """Check ``user``'s token file now, and serve its exec plugin with :class:`ExecAuth`
+    (``client``: the lightkube Client, whose HTTP client's auth is replaced)."""
+    if user is None:
+        return
+    if getattr(user, "token_file", None):
+        try:
+            with open(user.token_file, encoding="utf-8") as handle:
+                handle.read(1)
+        except OSError as exc:
+            raise _config_error(
+                f"the kubeconfig's token file {user.token_file} cannot be read: {exc.strerror or exc}",
+                f"fix the user's tokenFile in {where} (a projected service-account token's path, for instance)",
+            ) from exc
+    elif getattr(user, "exec", None) is not None and not getattr(user, "token", None):
+        client._client._client.auth = ExecAuth(user.exec, where)
+
+
+__all__ = ["EXEC_VERSIONS", "ExecAuth", "install"]
