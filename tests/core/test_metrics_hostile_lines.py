@@ -1,6 +1,7 @@
 """``rtbuild metrics`` over hand-edited or corrupted lines: times no UTC date can hold,
 values no plot can place, markup in names. The text, the JSON and the HTML page agree on
-what they read, and none of them ends in an internal error."""
+what they read, and none of them ends in an internal error. Durations (--since, prune's
+--older-than) too large for a float are refused."""
 
 from __future__ import annotations
 
@@ -73,3 +74,13 @@ def test_markup_in_names_is_escaped_in_the_page(tmp_path: Path) -> None:
     text = page.read_text()
     assert "<script" not in text and "<img src=x" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_a_duration_too_large_for_a_float_is_a_usage_error(tmp_path: Path) -> None:
+    """400 nines of days is inf as a float: prune printed ``"older_than_s": Infinity``,
+    which no JSON parser reads. Both commands that take durations refuse it (exit 2)."""
+    huge = "9" * 400 + "d"
+    prune = CliRunner().invoke(cli, ["prune", "--older-than", huge, "--dry-run", "--json"])
+    assert prune.exit_code == 2 and "too large" in prune.output and "Infinity" not in prune.output
+    metrics = _metrics(tmp_path / "none.jsonl", "--since", huge, "--json")
+    assert metrics.exit_code == 2 and "Infinity" not in metrics.output

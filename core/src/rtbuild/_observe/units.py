@@ -24,7 +24,10 @@ def parse_duration(text: str) -> float:
     parts = _DURATION.findall(compact)
     if not parts or "".join(n + u for n, u in parts).lower() != compact.lower():
         raise ValueError(f"not a duration: {text!r} (e.g. 90s, 30m, 12h, 7d, 2w)")
-    return sum(float(number) * _DURATION_UNITS[unit.lower()] for number, unit in parts)
+    seconds = sum(float(number) * _DURATION_UNITS[unit.lower()] for number, unit in parts)
+    if seconds == float("inf"):  # 400 nines: a float says inf, and JSON has no inf
+        raise ValueError(f"not a duration: {text!r} is too large")
+    return seconds
 
 
 def human_size(size: float | None) -> str:
