@@ -83,3 +83,27 @@ def test_a_percent_encoded_url_password_is_masked_as_tools_print_it() -> None:
     redact = Redactor.for_build({"PIP_INDEX_URL": "https://u:Zq9%40x7k@pypi.example/simple"})
     assert redact("pip: https://u:Zq9@x7k@pypi.example failed") == "pip: https://u:***@pypi.example failed"
     assert redact("raw https://u:Zq9%40x7k@pypi.example") == "raw https://u:***@pypi.example"
+
+
+def test_a_url_user_name_holding_a_raw_at_sign_does_not_hide_the_password() -> None:
+    """``https://me@corp.example:PW@host``: urllib (pip), curl and Go read the user up to the
+    first ``:`` and the password up to the last ``@``. The pattern wanted a user without ``@``:
+    it found no password at all, so the URL was shown whole in the log's command line and
+    ``--dry-run``, not masked in engine output, and not warned about."""
+    from urllib.parse import urlsplit
+
+    from rtbuild.enginekit import Redactor, mask_url_passwords, redact_argv, url_passwords
+
+    url = "https://me@corp.example:Zq9x7kPW@pypi.example/simple"
+    assert urlsplit(url).password == "Zq9x7kPW"  # the reading every tool shares
+    assert url_passwords(url) == ["Zq9x7kPW"]
+    assert mask_url_passwords(url) == "https://me@corp.example:***@pypi.example/simple"
+    assert "Zq9x7kPW" not in " ".join(redact_argv(["--build-arg", f"PIP_INDEX_URL={url}"]))
+    assert (
+        Redactor.for_build({"PIP_INDEX_URL": url})(f"GET {url}")
+        == "GET https://me@corp.example:***@pypi.example/simple"
+    )
+    names, events = _warn({"PIP_INDEX_URL": url})
+    assert names == ["PIP_INDEX_URL"] and "Zq9x7kPW" not in repr(events)
+    # A user without a password is no password, whatever its '@'s and the port after them.
+    assert url_passwords("https://me@corp.example@host:8443/simple https://host:8080/p@x") == []

@@ -91,14 +91,25 @@ PASSWORD = "pyp1S3cretPW"
 INDEX = f"https://__token__:{PASSWORD}@pypi.example/simple"
 
 
-def test_dry_run_never_prints_a_url_password_and_carries_it_in_the_secret(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "index",
+    [
+        INDEX,
+        # A user name holding a raw '@' (an e-mail address, as Artifactory and Nexus logins are):
+        # pip, curl and kubectl's Go read the user up to the ':'; the pattern read no password at
+        # all, and the whole URL went inline into the pod spec.
+        f"https://robot@corp.example:{PASSWORD}@pypi.example/simple",
+        f"https://u:{PASSWORD}@x@pypi.example/simple",  # and one in the password
+    ],
+)
+def test_dry_run_never_prints_a_url_password_and_carries_it_in_the_secret(tmp_path: Path, index: str) -> None:
     """PIP_INDEX_URL=https://__token__:PW@host/simple: the name does not look secret, so the
     dry run printed the URL whole, and the build put it in the pod spec, where anyone who
     may read Jobs reads it (the Docker and Podman builders mask it everywhere)."""
     (tmp_path / "Dockerfile").write_text("FROM busybox\nARG PIP_INDEX_URL\n")
     builder = KubernetesBuilder(settings_from_table({"namespace": "builds"}))
     tags = ["registry.example/team/app:1"]
-    request = BuildRequest(path=str(tmp_path), tags=tags, build_args={"PIP_INDEX_URL": INDEX})
+    request = BuildRequest(path=str(tmp_path), tags=tags, build_args={"PIP_INDEX_URL": index})
     text = builder.plan(request)
     assert PASSWORD not in text
     job, secret = (d for d in yaml.safe_load_all(text) if d)

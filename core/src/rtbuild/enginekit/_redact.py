@@ -24,7 +24,9 @@ _SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|_KEY$|^KEY$", re.IGNORE
 #: The password of a URL's user part: ``https://__token__:PW@pypi.example/simple``. It ends
 #: at the authority's *last* ``@``, as curl, pip (urllib) and Go's net/url read it: a password
 #: holding a raw ``@`` (``u:p@ss@host``) is the password whole, not ``p`` with ``ss`` shown.
-_URL_PASSWORD = re.compile(r"(?<=://)([^/?#@\s:]*):([^/?#\s]+)@")
+#: The user part ends at its first ``:``, so a user name holding a raw ``@`` (an e-mail address:
+#: ``https://me@corp.example:PW@host/``) does not hide the password after it.
+_URL_PASSWORD = re.compile(r"(?<=://)([^/?#\s:]*):([^/?#\s]+)@")
 
 
 def looks_secret(name: str) -> bool:
