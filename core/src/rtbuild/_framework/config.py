@@ -170,7 +170,15 @@ def _registries_problem(items: list[str]) -> str | None:
 
 def find_config_file(start: Path | None = None) -> Path | None:
     """The nearest ``rtbuild.toml``, or ``pyproject.toml`` with ``[tool.rtbuild]``, upwards."""
-    directory = (start or Path.cwd()).resolve()
+    try:
+        directory = (start or Path.cwd()).resolve()
+    except FileNotFoundError:  # the shell's directory was removed (rm -rf, a checkout made again)
+        where = f" {os.environ['PWD']}" if os.environ.get("PWD") else ""
+        raise ConfigError(
+            f"the current directory{where} no longer exists: no rtbuild.toml can be looked for from it",
+            step="read configuration",
+            hint='cd to an existing directory (`cd "$PWD"` if it was made again), or name the file with --config',
+        ) from None
     for candidate_dir in (directory, *directory.parents):
         rt = candidate_dir / "rtbuild.toml"
         if rt.is_file():
