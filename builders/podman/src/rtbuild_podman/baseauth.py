@@ -85,4 +85,33 @@ def refused_pull(lines: Sequence[str], log_path: str | None) -> RegistryAuthErro
     )
 
 
-__all__ = ["base_authfile", "image_registries", "refused_pull"]
+def creds_passwords(args: Sequence[str]) -> list[str]:
+    """The passwords of ``--creds USER:PASSWORD`` in raw ``podman build`` arguments
+    (``--extra``), to mask in its output as build-arg secrets are."""
+    values = [arg[len("--creds=") :] for arg in args if arg.startswith("--creds=")]
+    values += [args[index + 1] for index, arg in enumerate(args[:-1]) if arg == "--creds"]
+    return [value.partition(":")[2] for value in values if value.partition(":")[2]]
+
+
+def shown_argv(argv: Sequence[str]) -> list[str]:
+    """:func:`rtbuild.enginekit.redact_argv`, and ``--creds USER:PASSWORD`` as ``USER:***``:
+    the command as rtbuild prints (``--dry-run``) and logs it."""
+    from rtbuild.enginekit import redact_argv
+
+    out = redact_argv(argv)
+    for index, arg in enumerate(out):
+        if arg.startswith("--creds="):
+            out[index] = "--creds=" + _masked_creds(arg[len("--creds=") :])
+        elif index and out[index - 1] == "--creds":
+            out[index] = _masked_creds(arg)
+    return out
+
+
+def _masked_creds(value: str) -> str:
+    from rtbuild.enginekit import MASK
+
+    user, sep, password = value.partition(":")
+    return f"{user}:{MASK}" if sep and password else value
+
+
+__all__ = ["base_authfile", "creds_passwords", "image_registries", "refused_pull", "shown_argv"]

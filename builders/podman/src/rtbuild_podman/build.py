@@ -28,7 +28,6 @@ from rtbuild.enginekit import (
     external_images,
     log_path_for,
     plan_platforms,
-    redact_argv,
     report_skip_disabled,
     run_build,
     secrets_in_args,
@@ -38,7 +37,7 @@ from rtbuild.enginekit import (
 )
 
 from .auth import find_credentials
-from .baseauth import base_authfile, image_registries, refused_pull
+from .baseauth import base_authfile, creds_passwords, image_registries, refused_pull, shown_argv
 from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
 
 if TYPE_CHECKING:
@@ -95,7 +94,8 @@ def redactor_for(request: BuildRequest) -> Redactor:
     args = build_args_of(request)
     warn_secret_args(args)
     values = [secret.value() for secret in request.secrets]
-    return Redactor.for_build(args, [*values, *secrets_in_args(request.extra_build_args)])
+    extra = request.extra_build_args
+    return Redactor.for_build(args, [*values, *secrets_in_args(extra), *map(str.encode, creds_passwords(extra))])
 
 
 def dockerfile_of(request: BuildRequest) -> str:
@@ -264,7 +264,7 @@ def build_one(
                     stream=builder.progress == "plain",
                     on_line=recorder.feed,
                     redact=lambda line: unmark(mask(line)),
-                    shown_argv=redact_argv(argv),
+                    shown_argv=shown_argv(argv),
                     pass_fds=fds,
                 )
         except BaseException:

@@ -138,18 +138,19 @@ class PodmanBuilder(RuntimeBuilder):
 
     def plan(self, request: BuildRequest) -> str:
         """The ``podman build`` command(s) a build would run (no-op skip not consulted)."""
-        from rtbuild.enginekit import plan_platforms, redact_argv, split_platforms
+        from rtbuild.enginekit import plan_platforms, split_platforms
 
+        from .baseauth import shown_argv
         from .build import argv_for, dockerfile_of
 
         dockerfile = dockerfile_of(request)
         platforms = split_platforms(request.platform)
         if len(platforms) < 2:
-            return shlex.join(redact_argv(argv_for(self, request, request.tags, dockerfile, {})))
+            return shlex.join(shown_argv(argv_for(self, request, request.tags, dockerfile, {})))
         lines = []
         for plan in plan_platforms(request.tags, platforms, push=bool(request.push)):
             one = replace(request, platform=plan.platform)
-            lines.append(shlex.join(redact_argv(argv_for(self, one, plan.tags, dockerfile, {}))))
+            lines.append(shlex.join(shown_argv(argv_for(self, one, plan.tags, dockerfile, {}))))
             lines += [f"podman push {shlex.quote(tag)}" for tag in plan.push_tags]
         if request.push:
             lines.append(f"# then one index per tag via the registry API: {', '.join(request.tags)}")
