@@ -242,3 +242,40 @@ def test_a_scan_killed_with_sigkill_leaves_no_container_after_the_next(
         assert _scan_containers(docker_engine) - before == {live}  # the live one's stays
     finally:
         subprocess.run([docker_engine, "rm", "-f", live, *(_scan_containers(docker_engine) - before)], check=False)
+
+
+def _volumes_holding(docker_engine: str, marker: str) -> list[str]:
+    """Local volumes with a file ``m`` reading ``marker`` (copied there from an image by `create`)."""
+    names = subprocess.run([docker_engine, "volume", "ls", "-q"], capture_output=True, text=True, check=True)
+    found = []
+    for name in names.stdout.split():
+        shown = subprocess.run(
+            [docker_engine, "volume", "inspect", "--format", "{{.Mountpoint}}", name], capture_output=True, text=True
+        )
+        path = Path(shown.stdout.strip()) / "m"
+        try:
+            if path.read_text().strip() == marker:
+                found.append(name)
+        except OSError:
+            continue
+    return found
+
+
+def test_a_scan_of_an_image_with_a_volume_leaves_no_volume(docker_engine: str, tmp_path: Path) -> None:
+    """`create` makes an anonymous volume for each VOLUME of the image, filled with the
+    image's files there; `rm -f` without `-v` left them, one per path and scan."""
+    marker = uuid.uuid4().hex
+    image = f"rtbuild-test/sbom-volume-{marker[:10]}:1"
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM busybox:latest\nRUN mkdir /data && echo {marker} > /data/m\nVOLUME /data\n"
+    )
+    subprocess.run([docker_engine, "build", "-q", "-t", image, str(tmp_path)], capture_output=True, check=True)
+    config = _config_file(tmp_path / "rtbuild.toml", dir=str(tmp_path / "sbom"))
+    try:
+        proc = _rtbuild("--config", str(config), "scan", image, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert _volumes_holding(docker_engine, marker) == []
+    finally:
+        left = _volumes_holding(docker_engine, marker)
+        subprocess.run([docker_engine, "volume", "rm", *left], capture_output=True, check=False)
+        subprocess.run([docker_engine, "rmi", "-f", image], capture_output=True, check=False)

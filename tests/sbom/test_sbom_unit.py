@@ -423,4 +423,4 @@ def test_a_container_the_engine_keeps_is_named_and_the_scan_still_answers(tmp_pa
     assert files == {"etc/os-release": "ID=debian\nVERSION_ID=12\n"}
     [(kind, fields)] = events
     assert kind == "warning" and "0123456789ab" in fields["message"] and "container is in use" in fields["message"]
-    assert f"{cli} rm -f 0123456789ab" in fields["message"]
+    assert f"{cli} rm -f -v 0123456789ab" in fields["message"]

@@ -129,10 +129,12 @@ def read_files(
 
 
 def _remove(cli: list[str], cid: str, env: dict[str, str]) -> None:
-    """Remove the scan's container; one the engine would not remove is named in a warning
-    (a failure here must not hide the scan's own result or error)."""
+    """Remove the scan's container and the anonymous volumes ``create`` made for the image's
+    ``VOLUME`` paths (``-v``: without it each scan of such an image left one volume per path,
+    holding a copy of the image's files there); one the engine would not remove is named in a
+    warning (a failure here must not hide the scan's own result or error)."""
     try:
-        proc = subprocess.run([*cli, "rm", "-f", cid], capture_output=True, text=True, env=env, timeout=120)
+        proc = subprocess.run([*cli, "rm", "-f", "-v", cid], capture_output=True, text=True, env=env, timeout=120)
         problem = proc.stderr.strip()[-200:] if proc.returncode != 0 else ""
     except (OSError, subprocess.TimeoutExpired) as exc:
         problem = str(exc)
@@ -140,7 +142,7 @@ def _remove(cli: list[str], cid: str, env: dict[str, str]) -> None:
         rtbuild.get_reporter().event(
             "warning",
             message=f"sbom: could not remove the scan's container {cid[:12]} ({problem});"
-            f" remove it with `{cli[0]} rm -f {cid[:12]}`",
+            f" remove it with `{cli[0]} rm -f -v {cid[:12]}`",
         )
 
 

@@ -93,7 +93,7 @@ def sweep(cli: Sequence[str], env: dict[str, str], container_label: str) -> list
         cid, _, label = line.strip().partition(" ")
         if cid and _maker_is_gone(label.strip(), host):
             gone.append(cid)
-    if gone and _run([*cli, "rm", "-f", *gone], env) is None:
+    if gone and _run([*cli, "rm", "-f", "-v", *gone], env) is None:  # -v: its anonymous volumes too
         return []
     return gone
 
