@@ -184,3 +184,24 @@ def test_build_pulls_a_private_base_with_rtbuilds_credentials(names: Names, auth
     skipped = again()
     assert skipped.returncode == 0 and "podman build skipped" in skipped.stderr, skipped.stderr
     assert (bindir / "rtbgood.calls").read_text().split() == [host, host]
+
+
+def test_an_auth_file_podman_cannot_read_is_a_configuration_error(names: Names, registry: Any, tmp_path: Path) -> None:
+    """A REGISTRY_AUTH_FILE that is not JSON: ``rtbuild exists`` reading it says so (exit 2,
+    step 'read registry credentials'); the build warned, then podman stopped on the file while
+    looking up the base's credentials, and the error was 'podman build failed (exit 125)' with
+    the catch-all hint (exit 1). Now it names the file, with the same step and exit code."""
+    broken = tmp_path / "broken-auth.json"
+    broken.write_text("{not json")
+    env = isolated_env(tmp_path, REGISTRY_AUTH_FILE=str(broken))
+    base = registry.ref("rt-podman-test/any-base:1")
+    ctx = write_context(tmp_path / "ctx", f"FROM {base}\nRUN true\n")
+    built = subprocess.run(
+        [RTBUILD, "build", str(ctx), "-t", names.new(), "--builder", "podman", "--json"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 2, built.stderr
+    error = json.loads(built.stdout)
+    assert error["error"] == "ConfigError" and error["step"] == "read registry credentials", error
+    assert str(broken) in error["message"] and "fix or remove the file" in error["hint"]
+    assert error["log_path"] and error["log_tail"]

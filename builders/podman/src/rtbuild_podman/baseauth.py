@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 
 import rtbuild
-from rtbuild import BuildRequest, RegistryAuthError
+from rtbuild import BuildRequest, ConfigError, RegistryAuthError
 from rtbuild.enginekit import external_images
 from rtbuild.oci import parse_reference
 
@@ -25,6 +25,8 @@ from .streamed import TAIL_LINES
 _REFUSED = ("unauthorized", "authentication required", "invalid username/password", "incorrect username or password")
 #: Where containers/image reports a registry it was pulling from.
 _SOURCE = re.compile(r"docker://(\S+): ")
+#: containers/image failing on an auth file: ``reading JSON file "PATH": REASON``.
+_AUTH_FILE = re.compile(r'reading JSON file "([^"]+)": (.+)$')
 
 
 def image_registries(dockerfile: str, build_args: Mapping[str, str], platform: str | None) -> list[str | None]:
@@ -85,6 +87,25 @@ def refused_pull(lines: Sequence[str], log_path: str | None) -> RegistryAuthErro
     )
 
 
+def broken_auth_file(lines: Sequence[str], log_path: str | None) -> ConfigError | None:
+    """The build's error when podman stopped on an auth file it cannot read (not JSON,
+    unreadable) while looking up a base image's credentials, else ``None``: the same
+    configuration error (exit 2) as ``rtbuild exists`` reading that file itself."""
+    start = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("Error:")), None)
+    if start is None or "getting username and password" not in lines[start]:
+        return None
+    found = next(filter(None, (_AUTH_FILE.search(line) for line in lines[start:])), None)
+    if found is None:
+        return None
+    return ConfigError(
+        f"podman cannot read the auth file {found.group(1)}: {found.group(2)}",
+        step="read registry credentials",
+        log_tail=[text for text in lines if text.strip()][-TAIL_LINES:],
+        log_path=log_path,
+        hint="fix or remove the file, or run `podman login REGISTRY` again (podman reads it for every registry)",
+    )
+
+
 def creds_passwords(args: Sequence[str]) -> list[str]:
     """The passwords of ``--creds USER:PASSWORD`` in raw ``podman build`` arguments
     (``--extra``), to mask in its output as build-arg secrets are."""
@@ -114,4 +135,4 @@ def _masked_creds(value: str) -> str:
     return f"{user}:{MASK}" if sep and password else value
 
 
-__all__ = ["base_authfile", "creds_passwords", "image_registries", "refused_pull", "shown_argv"]
+__all__ = ["base_authfile", "broken_auth_file", "creds_passwords", "image_registries", "refused_pull", "shown_argv"]

@@ -37,7 +37,7 @@ from rtbuild.enginekit import (
 )
 
 from .auth import find_credentials
-from .baseauth import base_authfile, creds_passwords, image_registries, refused_pull, shown_argv
+from .baseauth import base_authfile, broken_auth_file, creds_passwords, image_registries, refused_pull, shown_argv
 from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ def build_one(
             remove_leftovers(builder.podman, tmpdir, marker)
     builder.podman.forget()
     if result.returncode != 0:
-        refused = refused_pull(result.lines, log_path)
+        refused = refused_pull(result.lines, log_path) or broken_auth_file(result.lines, log_path)
         if refused is not None:
             raise refused
         error = build_error(result.lines, result.returncode, log_path=log_path, engine="podman")
