@@ -188,28 +188,44 @@ def _hold_file(
         finally:
             lock.release()
         return
-    try:
-        if full is not None:
-            raise full
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        if not _full(exc):
-            raise _unusable(lock_path, exc) from exc
-        _without_file_lock(lock_path, tag, exc)
-        yield True
-        return
-    try:
+    while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            wait(_describe_owner(fd))
-            if not _flock(fd, deadline):
-                yield False
-                return
-        _record_owner(fd, tag)
-        yield True
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock
+            if full is not None:
+                raise full
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if not _full(exc):
+                raise _unusable(lock_path, exc) from exc
+            _without_file_lock(lock_path, tag, exc)
+            yield True
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                wait(_describe_owner(fd))
+                if not _flock(fd, deadline):
+                    yield False
+                    return
+            if not _still_named(fd, lock_path):
+                continue  # `rtbuild prune` removed the file before our flock: lock the new one
+            _record_owner(fd, tag)
+            yield True
+            return
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+def _still_named(fd: int, lock_path: Path) -> bool:
+    """Whether ``lock_path`` still names the file ``fd`` holds the flock of. ``rtbuild prune``
+    unlinks a dead process's lock file while holding its flock; a build that opened it just
+    before locks a file no other build will open, and must take the lock again."""
+    try:
+        named = os.stat(lock_path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@
   backends keep them): older than ``--older-than``, else :data:`LOG_MAX_AGE_S`.
 - Lock files (``$XDG_CACHE_HOME/rtbuild/locks/*.lock``): not held (a non-blocking
   ``flock`` succeeds), written by a process that no longer exists, and untouched for
-  :data:`LOCK_MIN_AGE_S`, so a build that is just opening the file is never raced.
+  :data:`LOCK_MIN_AGE_S`. A build that opened the file just before it goes finds, once it
+  holds the flock, that the path no longer names its file and locks the new one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,53 @@
+"""``rtbuild prune`` removes a dead process's lock file while a build is opening it: the
+build must still exclude the next build of the tag (no engine: the race is on files)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from rtbuild._framework.locks import build_lock, lock_dir, lock_name
+from rtbuild._observe.local_state import LOCK_MIN_AGE_S, prune_local
+from rtbuild._observe.prune import PruneItem, PrunePolicy
+
+
+def test_a_lock_file_pruned_between_open_and_flock_still_excludes_the_next_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    tag = "reg/app:1"
+    path = lock_dir() / lock_name(tag)
+    path.parent.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    path.write_text(json.dumps({"pid": dead.pid}))  # the last build of the tag, long finished
+    old = time.time() - 2 * LOCK_MIN_AGE_S
+    os.utime(path, (old, old))
+
+    real_flock = fcntl.flock
+    pruned: list[PruneItem] = []
+    started: list[bool] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if not started:  # the build opened the file; prune runs before its flock
+            started.append(True)
+            pruned.extend(prune_local(PrunePolicy()))
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with build_lock([tag]):
+        assert [(item.kind, item.removed) for item in pruned] == [("lock", True)]
+        monkeypatch.setattr(fcntl, "flock", real_flock)
+        # The next build of the tag opens the path as it is now and must find it held.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
