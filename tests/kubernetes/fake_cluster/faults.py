@@ -94,6 +94,11 @@ class Faults:
         Events and no pod, as on a real cluster. ``None`` lets pods through again."""
         self._cluster.jobs.refuse_pods = message
 
+    def scale_up(self, after_s: float | None) -> None:
+        """A cluster autoscaler: a pod no node fits gets a ``TriggeredScaleUp`` Event, and a node
+        ``after_s`` later (a build pool scaled to zero). ``None``: none (the default)."""
+        self._cluster.kubelet.scale_up_after = after_s
+
     def drop_watches(self, abrupt: bool = False) -> int:
         """End every open watch now; ``abrupt`` resets the connection instead. Returns how many."""
         return self._cluster.call(self._cluster.end_watches(abrupt))
@@ -120,6 +125,9 @@ class Faults:
         jobs = getattr(self._cluster, "jobs", None)
         if jobs is not None:
             jobs.refuse_pods = None
+        kubelet = getattr(self._cluster, "kubelet", None)
+        if kubelet is not None:
+            kubelet.scale_up_after = None
 
     # -- used by the server ------------------------------------------------------------
     def take_exec_break(self) -> int | None:

@@ -19,7 +19,7 @@ from typing import Any
 from .engine import DOCKER_CLI, LABEL, PID_LABEL, Engine, EngineError
 from .events import record_event
 from .images import ensure_image
-from .nodes import HOST_ARCH, schedule
+from .nodes import HOST_ARCH, NODE, schedule
 from .podspec import ConfigError, create_body, prepare_volumes
 from .podstatus import condition, set_container_status, stamp, waiting
 from .store import Store, now
@@ -51,6 +51,9 @@ class Kubelet:
     ) -> None:
         self.store, self.engine, self.workdir, self.cluster_id = store, engine, workdir, cluster_id
         self.archs = archs
+        #: A cluster autoscaler: a pod no node fits gets a TriggeredScaleUp Event and, this many
+        #: seconds later, a node (this host's, whatever the pod's selector). None: no autoscaler.
+        self.scale_up_after: float | None = None
         self.enforce_limits = enforce_limits
         self.tasks: dict[PodKey, asyncio.Task[None]] = {}
         self.containers: dict[PodKey, dict[str, str]] = {}  # container name -> docker id
@@ -135,7 +138,12 @@ class Kubelet:
             )
             if pod is not None:
                 record_event(self.store, pod, "FailedScheduling", message, "Warning", "default-scheduler")
-            return
+            if pod is None or self.scale_up_after is None:
+                return
+            scale_up = "pod triggered scale-up: [{rtbuild-fake-pool 0->1 (max: 3)}]"
+            record_event(self.store, pod, "TriggeredScaleUp", scale_up, "Normal", "cluster-autoscaler")
+            await asyncio.sleep(self.scale_up_after)
+            node = NODE
         init, main = spec.get("initContainers") or [], spec["containers"]
 
         def scheduled(p: Obj) -> None:

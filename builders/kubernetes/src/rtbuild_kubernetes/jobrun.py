@@ -26,7 +26,6 @@ from .failures import (
     pod_deleted_error,
     pod_refused_error,
     terminated_error,
-    unschedulable_error,
     waiting_error,
 )
 from .logfollow import follow_build_log
@@ -42,6 +41,7 @@ from .manifests import (
     labels_for,
     secret_manifest,
 )
+from .scheduling import Unscheduled
 from .settings import Settings
 
 T = TypeVar("T")
@@ -97,6 +97,7 @@ class JobRun:
         self.succeeded = threading.Event()
         #: Reasons already reported for a Job that cannot create its pod yet (FailedCreate), in order.
         self.warned: list[str] = []
+        self.unscheduled = Unscheduled(client)  # a pod no node fits yet (an autoscaler may add one)
 
     # --- the whole run -----------------------------------------------------------------
 
@@ -226,8 +227,9 @@ class JobRun:
                     if kind == TICK:  # nothing happened for a while: only the deadline can have
                         if time.monotonic() > self.deadline:
                             break
-                        if not pods and time.monotonic() - checked > NO_POD_CHECK_S:
-                            break  # still no pod: list again, and read the Job and its Events
+                        quiet = time.monotonic() - checked > NO_POD_CHECK_S
+                        if quiet and (not pods or self.unscheduled.pending):
+                            break  # still no pod (or no node for it): list again, and read the Events
                         continue
                     pods = pods or [pod]
                     if kind == "DELETED":  # the Job may have gone first, the pod with it
@@ -290,10 +292,8 @@ class JobRun:
                 hint="the node ran short of resources; raise the requests so it is placed on a node with room",
                 blame="cluster capacity",
             )
-        for condition in status.get("conditions") or []:
-            unscheduled = condition.get("type") == "PodScheduled" and condition.get("status") == "False"
-            if unscheduled and condition.get("reason") == "Unschedulable":
-                raise unschedulable_error(condition.get("message", ""), name, self._selector_of(pod))
+        unplaced = [c.get("message", "") for c in status.get("conditions") or [] if c.get("reason") == "Unschedulable"]
+        self.unscheduled.check(name, (unplaced or [None])[0], self._selector_of(pod), self.line_prefix)
         for key in ("initContainerStatuses", "containerStatuses"):
             for cname, cstatus in _statuses(pod, key).items():
                 state = cstatus.get("state") or {}
