@@ -139,4 +139,24 @@ def context_host() -> EngineTarget | None:
     return EngineTarget(str(host), f"docker context {name!r}, from {origin}", name, tls)
 
 
-__all__ = ["ContextTLS", "EngineTarget", "context_host"]
+#: Engine address schemes the docker client and SDK take (npipe:// is Windows', fd:// systemd's).
+_SCHEMES = ("unix", "tcp", "ssh", "http", "https", "npipe", "fd")
+
+
+def checked(target: EngineTarget) -> EngineTarget:
+    """``target`` when its address has a scheme an engine client takes. A typo there
+    (``DOCKER_HOST=tcp:/h:2375``, ``bogus://h``, a bare socket path) said 'cannot reach the
+    Docker engine' with the hint to start a daemon, and ``exists`` exit 3 (could not tell)."""
+    scheme, separator, rest = target.host.partition("://")
+    if separator and scheme in _SCHEMES and rest:
+        return target
+    from rtbuild.enginekit import mask_url_passwords
+
+    raise ConfigError(
+        f"the engine address {mask_url_passwords(target.host)!r} ({target.source}) is not one a docker client takes",
+        step="connect to engine",
+        hint="write unix:///PATH/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST (the scheme and :// are needed)",
+    )
+
+
+__all__ = ["ContextTLS", "EngineTarget", "checked", "context_host"]

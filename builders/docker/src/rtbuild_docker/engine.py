@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailableError
 
-from .dockercontext import ContextTLS, EngineTarget, context_host
+from .dockercontext import ContextTLS, EngineTarget, checked, context_host
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -27,9 +27,11 @@ def engine_target(docker_host: str | None) -> EngineTarget:
     docker CLI's context, else the default unix socket (the docker CLI's own order)."""
     env_host = os.environ.get("DOCKER_HOST")
     if docker_host:
-        return EngineTarget(docker_host, f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}")
+        return checked(
+            EngineTarget(docker_host, f"set by [builders.docker] docker_host; DOCKER_HOST={env_host or '(unset)'}")
+        )
     if env_host:
-        return EngineTarget(env_host, "set by DOCKER_HOST")
+        return checked(EngineTarget(env_host, "set by DOCKER_HOST"))
     return context_host() or EngineTarget(DEFAULT_HOST, "the default socket; DOCKER_HOST is unset")
 
 
