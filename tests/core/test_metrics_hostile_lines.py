@@ -84,3 +84,17 @@ def test_a_duration_too_large_for_a_float_is_a_usage_error(tmp_path: Path) -> No
     assert prune.exit_code == 2 and "too large" in prune.output and "Infinity" not in prune.output
     metrics = _metrics(tmp_path / "none.jsonl", "--since", huge, "--json")
     assert metrics.exit_code == 2 and "Infinity" not in metrics.output
+
+
+def test_a_record_appended_after_a_crash_zeroed_tail_is_read(tmp_path: Path) -> None:
+    """A power loss can leave the end of the file as zeros (the size was committed, the data
+    not), and the next build's line is appended after them, on the same "line"."""
+    sample = tmp_path / "metrics.jsonl"
+    torn = _line("2026-12-01T10:00:00Z")[:30]
+    sample.write_bytes(
+        (_line("2026-12-01T09:00:00Z") + "\n" + torn + "\x00" * 4096 + _line("2026-12-01T11:00:00Z") + "\n").encode()
+        + b"\x00" * 512
+        + (_line("2026-12-01T12:00:00Z") + "\n").encode()
+    )
+    data = json.loads(_metrics(sample, "--json").stdout)
+    assert (data["records"], data["skipped_lines"]) == (3, 1)

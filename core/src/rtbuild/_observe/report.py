@@ -71,6 +71,12 @@ def load_records(
     plugin rotates it to) within the window and filters, each with ``_t`` (epoch)."""
     out = Records()
     for line in _lines([path.with_name(path.name + ".1"), path]):
+        if "\x00" in line:
+            # A crash (power loss) can leave the file's tail as zeros, and the next append
+            # then shares their "line": the record after the last zero is whole.
+            head, _, line = line.rpartition("\x00")
+            if head.strip("\x00").strip():
+                out.skipped += 1  # a torn line before the zeros
         if not line.strip():
             continue
         try:
