@@ -49,3 +49,12 @@ def test_a_mistake_in_the_inline_table_is_reported(tmp_path: Path) -> None:
 def test_a_pyproject_without_the_table_is_still_passed_over(tmp_path: Path, text: str) -> None:
     (tmp_path / "pyproject.toml").write_text(text)
     assert find_config_file(tmp_path) is None
+
+
+@pytest.mark.parametrize(("text", "header"), [("[tool.rtbuild]\n", "[tool.rtbuild]"), ("[rtbuild]\n", "[rtbuild]")])
+def test_a_pyproject_header_in_rtbuild_toml_says_to_drop_it(tmp_path: Path, text: str, header: str) -> None:
+    """The hint was 'did you mean builder?' for [rtbuild], the docs' pointer for [tool.rtbuild]."""
+    (tmp_path / "rtbuild.toml").write_text(text + 'builder = "docker"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_config(env={}, search_from=tmp_path)
+    assert raised.value.hint == f"in rtbuild.toml the keys stand at the top: drop the {header} header"

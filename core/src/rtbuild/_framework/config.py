@@ -110,7 +110,11 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
         where = f"{source}:{line}" if line else source
         dotted = f"{prefix}{section + '.' if section else ''}{key}"
         hint = hint or "see docs/configuration.md for the known keys and their types"
-        if problem == "unknown key":
+        if problem == "unknown key" and not prefix and not section and key in ("tool", "rtbuild"):
+            # pyproject.toml's [tool.rtbuild] copied into rtbuild.toml: 'builder' was the did-you-mean
+            header = f"[{'tool.' * (key == 'tool')}rtbuild]"
+            hint = f"in {os.path.basename(source)} the keys stand at the top: drop the {header} header"
+        elif problem == "unknown key":
             import difflib
 
             known = _SECTIONS[section] if section else {**_TOP, **_SECTIONS}
