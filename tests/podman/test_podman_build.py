@@ -97,6 +97,20 @@ def test_a_target_in_another_case_builds_the_stage_as_on_docker(
         assert shown == stage
 
 
+def test_copy_from_a_stage_in_another_case_says_podman_wants_it_as_written(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """``COPY --from=BASE`` for ``AS base`` builds on Docker; Buildah stops with 'no stage or
+    image found with that name', which rtbuild showed with the catch-all hint."""
+    dockerfile = "FROM busybox:latest AS base\nRUN echo b > /b\nFROM busybox:latest\nCOPY --from=BASE /b /b\n"
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    with pytest.raises(BuildFailedError) as info:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()]))
+    assert "stage is 'base'" in info.value.message
+    assert info.value.hint and "--from=base" in info.value.hint
+    assert info.value.log_tail and info.value.log_path
+
+
 def test_missing_base_image_is_a_base_error(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "nobase", "FROM rt-podman-test/no-such-base:1\nRUN true\n")
     with pytest.raises(BuildFailedError) as info:

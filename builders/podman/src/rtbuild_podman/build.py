@@ -39,6 +39,7 @@ from rtbuild.enginekit import (
 from .auth import find_credentials
 from .baseauth import base_authfile, broken_auth_file, creds_passwords, image_registries, refused_pull, shown_argv
 from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
+from .stages import stage_as_written, stage_case_error
 
 if TYPE_CHECKING:
     from rtbuild.enginekit import PlatformPlan
@@ -150,23 +151,8 @@ def argv_for(
     for key, value in {**request.labels, **labels}.items():
         argv += ["--label", f"{key}={value}"]
     if request.target:
-        argv += ["--target", _stage_as_written(dockerfile, request)]
+        argv += ["--target", stage_as_written(dockerfile, request)]
     return [*argv, *_flags(request), request.path]
-
-
-def _stage_as_written(dockerfile: str, request: BuildRequest) -> str:
-    """``request.target`` spelt as the Dockerfile names the stage. Docker (and rtbuild's own
-    check) take a stage name in any case, Buildah only as written: ``--target FINAL`` for
-    ``AS final`` failed with 'The target "FINAL" was not found'."""
-    target = str(request.target)
-    try:
-        with open(dockerfile, encoding="utf-8", errors="surrogateescape") as handle:
-            stages = analyse_cached(handle.read(), request.build_args).stages
-    except (OSError, ValueError):
-        return target  # podman reads it and says what is wrong
-    if target in stages:
-        return target
-    return next((stage for stage in stages if stage.lower() == target.lower()), target)
 
 
 def _inputs(
@@ -290,6 +276,7 @@ def build_one(
             error = BuildFailedError(
                 error.message, step=error.step, log_tail=error.log_tail, log_path=log_path, hint=_SHORT_NAME_HINT
             )
+        error = stage_case_error(result.lines, dockerfile, request, error) or error
         raise error
     if request.platform and "," not in request.platform and dockerfile != "-":
         from .images import warn_foreign_base_images
