@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rtbuild import BuildFailedError, BuildRequest
+from rtbuild import AgentRuntimeBuildError, BuildFailedError, BuildRequest
 from rtbuild.enginekit import analyse_cached
 
 #: Buildah's error for ``COPY --from=NAME`` (or a mount's ``from=``) naming no stage or image.
@@ -32,7 +32,7 @@ def stage_as_written(dockerfile: str, request: BuildRequest) -> str:
 
 
 def stage_case_error(
-    lines: Sequence[str], dockerfile: str, request: BuildRequest, error: BuildFailedError
+    lines: Sequence[str], dockerfile: str, request: BuildRequest, error: AgentRuntimeBuildError
 ) -> BuildFailedError | None:
     """``error`` with a hint when podman found no stage ``--from=NAME`` names only because the
     Dockerfile writes that stage in another case (Docker builds it); else ``None``."""
