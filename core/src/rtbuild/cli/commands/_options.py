@@ -61,6 +61,25 @@ def build_timeout_option(func: Any) -> Any:
     )(func)
 
 
+def check_repositories(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--repo``: a repository, as the engine names it. 'app:1' (a tag) or 'BAD NAME'
+    matched no image, and prune removed nothing, metrics counted nothing, without a word."""
+    from rtbuild._observe.prune import repository
+    from rtbuild.errors import InvalidReferenceError
+    from rtbuild.oci import parse_reference
+
+    for value in values:
+        try:
+            parse_reference(value)
+        except InvalidReferenceError as exc:
+            raise click.BadParameter(f"{value!r} is not a repository ({exc})", ctx, param) from None
+        if repository(value) != value:
+            raise click.BadParameter(
+                f"{value!r} names a tag or digest; give the repository alone: {repository(value)!r}", ctx, param
+            )
+    return values
+
+
 def progress_mode(as_json: bool, quiet: bool = False) -> str:
     """``-q`` wins: ``--json -q`` prints the result document and no event stream."""
     if quiet:

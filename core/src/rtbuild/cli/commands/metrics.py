@@ -7,6 +7,7 @@ import time
 import click
 
 from rtbuild.cli._main import State, emit_json, json_option, pass_state
+from rtbuild.cli.commands._options import check_repositories
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -29,7 +30,14 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 @click.command()
 @click.option("--since", callback=_when, metavar="WHEN", help="Only builds at or after WHEN (7d, 12h, or a date).")
 @click.option("--until", callback=_when, metavar="WHEN", help="Only builds before WHEN (7d, 12h, or a date).")
-@click.option("--repo", "repos", multiple=True, metavar="REPOSITORY", help="Only this repository (repeatable).")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    metavar="REPOSITORY",
+    callback=check_repositories,
+    help="Only this repository (repeatable).",
+)
 @click.option("--builder", "builders", multiple=True, metavar="NAME", help="Only this builder (repeatable).")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Metrics file (default: as rtbuild-metrics).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a page with plots to FILE.")

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from rtbuild.cli._main import State, emit_json, hooks_write_to_stderr, json_option, pass_state
+from rtbuild.cli.commands._options import check_repositories
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -24,7 +25,14 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.command()
 @click.option("--keep", type=click.IntRange(min=0), metavar="N", help="Keep the newest N images per repository.")
 @click.option("--older-than", callback=_duration, metavar="DURATION", help="Only images (and logs) older than this.")
-@click.option("--repo", "repos", multiple=True, metavar="REPOSITORY", help="Only images of this repository.")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    metavar="REPOSITORY",
+    callback=check_repositories,
+    help="Only images of this repository.",
+)
 @click.option("--builder", help="Builder whose engine to prune (default: the configured one).")
 @click.option("--dry-run", is_flag=True, help="List what would go and the bytes freed; remove nothing.")
 @json_option
