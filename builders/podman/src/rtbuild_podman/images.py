@@ -6,6 +6,7 @@ registry index lacking the platform is absent (:func:`rtbuild.oci.has_platforms`
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,31 @@ def warn_foreign_base_images(builder: PodmanBuilder, request: rtbuild.BuildReque
     )
 
 
+def _no_credentials(registry: str, exc: rtbuild.RegistryAuthError) -> rtbuild.RegistryAuthError:
+    """``exc`` as a Podman user reads it: with no credentials found, where rtbuild looked
+    (Podman's auth files before the docker config) and ``podman login``; with refused ones
+    from a Podman auth file, ``podman login``. (The core's names only the docker config and
+    ``docker login``.)"""
+    from .auth import auth_files
+
+    if exc.step != "authenticate to registry":
+        return exc
+    creds = find_credentials(registry)
+    if creds is not None:
+        if creds.source not in {str(path) for path in auth_files()}:
+            return exc  # the docker config's: `docker login` it is
+        return rtbuild.RegistryAuthError(
+            exc.message, step=exc.step, hint=f"check the user name and password with `podman login {registry}`"
+        )
+    config = os.environ.get("DOCKER_CONFIG") or "~/.docker"
+    looked = ", ".join([*(str(path) for path in auth_files()), f"{config}/config.json"])
+    return rtbuild.RegistryAuthError(
+        f"registry {registry} requires authentication and no credentials for it were found in {looked}",
+        step=exc.step,
+        hint=f"run `podman login {registry}` (or `docker login {registry}`)",
+    )
+
+
 def image_exists(
     builder: PodmanBuilder, name: str, pull_from_repo: bool = True, *, platform: str | None = None
 ) -> bool:
@@ -74,7 +100,10 @@ def image_exists(
         return False
     ref = parse_reference(name)
     client = RegistryClient(insecure_registries=builder.insecure_registries, credentials=find_credentials)
-    present = has_platforms(client, ref, platforms) if platforms else client.manifest_exists(ref)
+    try:
+        present = has_platforms(client, ref, platforms) if platforms else client.manifest_exists(ref)
+    except rtbuild.RegistryAuthError as exc:
+        raise _no_credentials(ref.registry, exc) from exc
     if not present:
         rtbuild.get_reporter().event("not_found", image=name, registry=ref.registry, platform=platform)
         return False
