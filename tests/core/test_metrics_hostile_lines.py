@@ -98,3 +98,26 @@ def test_a_record_appended_after_a_crash_zeroed_tail_is_read(tmp_path: Path) -> 
     )
     data = json.loads(_metrics(sample, "--json").stdout)
     assert (data["records"], data["skipped_lines"]) == (3, 1)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_hundreds_of_repositories_keep_the_plots_readable(tmp_path: Path) -> None:
+    """A farm builds one repository per task: with 120 of them the legend listed each and
+    made each time plot a 1,900-pixel column with a strip of plot at the top (4,600 with 300
+    repositories). The ten busiest repositories are drawn each in a colour, the rest as one
+    grey series."""
+    sample = tmp_path / "metrics.jsonl"
+    lines = [
+        _line(f"2026-12-01T{n % 24:02d}:{n % 60:02d}:00Z", image=f"reg/task{n % 120}:1", size_bytes=n)
+        for n in range(360)
+    ]
+    sample.write_text("\n".join(lines) + "\n")
+    page = tmp_path / "page.html"
+    assert _metrics(sample, "--html", str(page)).exit_code == 0
+    pngs = [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page.read_text())]
+    durations, sizes = (_png_size(png) for png in pngs[:2])
+    assert durations[1] < 500 and sizes[1] < 500, (durations, sizes)

@@ -52,20 +52,46 @@ def _when(record: Mapping[str, Any]) -> datetime:
     return datetime.fromtimestamp(float(record["_t"]), tz=UTC)
 
 
-def _durations_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+#: Repositories drawn each in its own colour; the others share one grey series, so that a
+#: farm's hundreds of repositories keep the legend (and the picture) readable.
+MAX_SERIES = 10
+
+
+def _series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]], bool]]:
+    """``(label, records, is_rest)``: the :data:`MAX_SERIES` repositories with the most
+    records (by name), then one series of all the others."""
     by_repo: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         by_repo.setdefault(str(record["repository"]), []).append(record)
-    for repo, items in sorted(by_repo.items()):
+    ranked = sorted(by_repo, key=lambda repo: (-len(by_repo[repo]), repo))
+    shown = sorted(ranked[:MAX_SERIES])
+    out = [(repo, by_repo[repo], False) for repo in shown]
+    rest = ranked[MAX_SERIES:]
+    if rest:
+        merged = sorted((r for repo in rest for r in by_repo[repo]), key=lambda r: float(r["_t"]))
+        out.append((f"{len(rest)} other repositories", merged, True))
+    return out
+
+
+def _durations_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    by_repo = _series(records)
+    for repo, items, rest in by_repo:
         ok = [r for r in items if r.get("success")]
-        line = ax.plot([_when(r) for r in ok], [float(r.get("duration_s") or 0) for r in ok], "o-", ms=4, label=repo)
+        style: dict[str, Any] = {"color": "#999999", "alpha": 0.6, "zorder": 1} if rest else {"zorder": 3}
+        line = ax.plot(
+            [_when(r) for r in ok],
+            [float(r.get("duration_s") or 0) for r in ok],
+            "o" if rest else "o-",
+            ms=3 if rest else 4,
+            label=repo,
+            **style,
+        )
         failed = [r for r in items if not r.get("success")]
         if failed:
             color = line[0].get_color()
-            ax.plot(
-                [_when(r) for r in failed], [float(r.get("duration_s") or 0) for r in failed], "x", ms=8, color=color
-            )
+            when, took = [_when(r) for r in failed], [float(r.get("duration_s") or 0) for r in failed]
+            ax.plot(when, took, "x", ms=8, color=color, zorder=style["zorder"])
     ax.set_ylabel("seconds")
     ax.set_title("Build duration (x = failed)")
     ax.grid(alpha=0.3)
@@ -82,12 +108,11 @@ def _durations_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
 
 def _sizes_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    by_repo: dict[str, list[Mapping[str, Any]]] = {}
-    for record in records:
-        if record.get("success") and isinstance(record.get("size_bytes"), int):
-            by_repo.setdefault(str(record["repository"]), []).append(record)
-    for repo, items in sorted(by_repo.items()):
-        ax.plot([_when(r) for r in items], [r["size_bytes"] / (1 << 20) for r in items], "o-", ms=4, label=repo)
+    by_repo = _series([r for r in records if r.get("success") and isinstance(r.get("size_bytes"), int)])
+    for repo, items, rest in by_repo:
+        style: dict[str, Any] = {"color": "#999999", "alpha": 0.6, "zorder": 1} if rest else {"zorder": 3}
+        sizes = [r["size_bytes"] / (1 << 20) for r in items]
+        ax.plot([_when(r) for r in items], sizes, "o" if rest else "o-", ms=3 if rest else 4, label=repo, **style)
     if not by_repo:
         ax.text(0.5, 0.5, "no image sizes recorded", ha="center", va="center", transform=ax.transAxes)
     else:
