@@ -28,6 +28,7 @@ from rtbuild.enginekit import (
     external_images,
     log_path_for,
     plan_platforms,
+    refuse_result_args,
     report_skip_disabled,
     run_build,
     secrets_in_args,
@@ -102,6 +103,7 @@ def redactor_for(request: BuildRequest) -> Redactor:
 def dockerfile_of(request: BuildRequest) -> str:
     """The request's Dockerfile as an absolute path (validated, before any engine contact)."""
     extra = list(request.extra_build_args)
+    refuse_result_args(extra, output=False)  # podman's --output exports files beside the image
     if request.dockerfile and dockerfile_arg(extra) is None:
         extra = ["-f", request.dockerfile, *extra]
     found = validate_context(request.path, extra)

@@ -1,0 +1,45 @@
+"""Extra arguments that name where a Podman build's result goes: ``-t`` (refused) and
+``--iidfile`` (written by rtbuild, for a build and a no-op skip alike)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _podman_support import Names, isolated_env, podman, write_context
+from rtbuild import BuildRequest, ConfigError
+from rtbuild_podman import PodmanBuilder
+
+pytestmark = [pytest.mark.engine]
+
+
+def test_a_tag_given_as_an_extra_argument_is_refused(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    """``extra_build_args=["-t", OTHER]``: podman tagged OTHER too, but the skip checked only
+    the request's tags, so after OTHER was re-tagged the next request reported success."""
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN echo hi > /hello\n")
+    other = names.new()
+    for extra in (["-t", other], [f"--tag={other}"], [f"-t{other}"]):
+        with pytest.raises(ConfigError) as info:
+            builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()], extra_build_args=extra))
+        assert info.value.hint and "-t" in info.value.hint
+    assert podman("image", "exists", other, check=False).returncode == 1
+
+
+def test_iidfile_holds_the_image_id_after_a_build_and_after_a_skip(names: Names, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nCOPY data /data\n", {"data": "one\n"})
+    iid = tmp_path / "iid"
+    image = names.new()
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    argv = [rtbuild, "build", str(ctx), "-t", image, "--builder", "podman", f"--extra=--iidfile={iid}", "-q"]
+    env = isolated_env(tmp_path)
+    built = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    first = iid.read_text()
+    assert first == "sha256:" + podman("image", "inspect", "-f", "{{.Id}}", image).stdout.strip()
+    iid.unlink()
+    skipped = subprocess.run([*argv, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert skipped.returncode == 0, skipped.stderr
+    assert '"cached": true' in skipped.stdout
+    assert iid.read_text() == first
