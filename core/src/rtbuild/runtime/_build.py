@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtbuild.builder import BuildRequest, BuildResult, ImageInfo, RuntimeBuilder
 from rtbuild.errors import ConfigError, RegistryError
+from rtbuild.runtime._checks import check_base
 from rtbuild.runtime._compose import RuntimeComposition
 from rtbuild.runtime._plugin import FileContent, SourcePayload
 from rtbuild.runtime._select import (
@@ -299,13 +300,7 @@ def build_runtime_image(
     config = config or load_config()
     if config.sandbox.runtime_container_image:
         return _configured_result(config.sandbox.runtime_container_image)
-    base = base_image or config.sandbox.base_container_image
-    if not base:
-        raise ConfigError(
-            "no base image for the runtime image",
-            step="compose runtime image",
-            hint="pass --base IMAGE or set [sandbox] base_container_image",
-        )
+    base = check_base(base_image or config.sandbox.base_container_image, given=bool(base_image))
     pm = pm or get_plugin_manager(config)
     names = list(config.runtime.plugins if plugins is None else plugins)
     available = available_runtime_plugins(config, pm)

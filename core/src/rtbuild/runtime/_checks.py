@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rtbuild.errors import PluginError
+from rtbuild.errors import ConfigError, InvalidReferenceError, PluginError
 from rtbuild.runtime._plugin import RuntimeRequirements, SourcePayload
 
 #: The caller's own payloads (--source, payloads=): rtbuild.runtime._select.EXTRA_SOURCE_PLUGIN.
@@ -12,6 +12,27 @@ _CALLER = "extra-source"
 _PLUGIN_HINT = (
     "a runtime plugin's requirements() returns rtbuild.RuntimeRequirements; report this to the plugin's author"
 )
+
+
+def check_base(base: str | None, *, given: bool) -> str:
+    """The base image, refused before any engine call when missing or malformed: the
+    engine's own 400 ('invalid reference format') came with the hint to check 'the argument
+    the message names', not saying which setting named it."""
+    where = "--base" if given else "[sandbox] base_container_image (RTBUILD_BASE_CONTAINER_IMAGE)"
+    hint = "pass --base IMAGE or set [sandbox] base_container_image"
+    if not base:
+        raise ConfigError("no base image for the runtime image", step="compose runtime image", hint=hint)
+    from rtbuild.oci import parse_reference
+
+    try:
+        parse_reference(base)
+    except InvalidReferenceError as exc:
+        raise ConfigError(
+            f"the runtime image's base {base!r} (from {where}) is not an image reference: {exc}",
+            step="compose runtime image",
+            hint=exc.hint or hint,
+        ) from None
+    return base
 
 
 def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
