@@ -165,3 +165,26 @@ def test_the_password_of_creds_in_extra_args_is_masked(builder: PodmanBuilder, n
         assert "rtuser:***" in log.splitlines()[0] and "said ***" in log
         shown = "\n".join([log, str(err), *(err.log_tail or []), *reporter.seen])
         assert password not in shown
+
+
+def test_a_proxy_password_podman_forwards_into_run_is_masked(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """podman build hands each RUN the proxy variables of its own environment (--http-proxy,
+    on by default), which rtbuild's are: a step printing them (``env``, pip's proxy errors)
+    showed the proxy's password in the log, progress and the error's log tail."""
+    password = "Prx9-proxy-never-shown"
+    monkeypatch.setenv("HTTPS_PROXY", f"http://puser:{password}@127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://puser:Qm3%40proxy-encoded@127.0.0.1:9")
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN env | grep -i _proxy | sed s/%40/@/; exit 2\n")
+    reporter = Recording()
+    with use_reporter(reporter), pytest.raises(BuildFailedError) as info:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[names.new("localhost/rtbuild-test/secrets")]))
+    err = info.value
+    assert err.log_path
+    log = Path(err.log_path).read_text()
+    assert "HTTPS_PROXY=http://puser:***@127.0.0.1:9" in log  # podman did forward it
+    assert "http_proxy=http://puser:***@127.0.0.1:9" in log
+    shown = "\n".join([log, str(err), *(err.log_tail or []), *reporter.seen])
+    for part in (password, "Qm3"):
+        assert part not in shown, part

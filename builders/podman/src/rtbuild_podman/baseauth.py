@@ -8,6 +8,7 @@ registry the Dockerfile takes images from, a credential helper run included.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -114,6 +115,25 @@ def creds_passwords(args: Sequence[str]) -> list[str]:
     return [value.partition(":")[2] for value in values if value.partition(":")[2]]
 
 
+#: What podman build hands each RUN from its own environment unless --http-proxy=false
+#: (containers/common's ProxyEnv).
+PROXY_ENV = ("http_proxy", "https_proxy", "ftp_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY")
+
+
+def proxy_passwords(args: Sequence[str]) -> list[str]:
+    """The passwords of the proxy URLs podman forwards from rtbuild's environment into every
+    ``RUN`` (``HTTPS_PROXY=http://user:PW@proxy:3128``), as written and percent-decoded:
+    a step that prints its environment, or pip's proxy errors, show them."""
+    from urllib.parse import unquote
+
+    from rtbuild.enginekit import url_passwords
+
+    if any(arg in ("--http-proxy=false", "--http-proxy=0") for arg in args):
+        return []
+    found = [password for name in PROXY_ENV for password in url_passwords(os.environ.get(name, ""))]
+    return list(dict.fromkeys([*found, *map(unquote, found)]))
+
+
 def shown_argv(argv: Sequence[str]) -> list[str]:
     """:func:`rtbuild.enginekit.redact_argv`, and ``--creds USER:PASSWORD`` as ``USER:***``:
     the command as rtbuild prints (``--dry-run``) and logs it."""
@@ -135,4 +155,12 @@ def _masked_creds(value: str) -> str:
     return f"{user}:{MASK}" if sep and password else value
 
 
-__all__ = ["base_authfile", "broken_auth_file", "creds_passwords", "image_registries", "refused_pull", "shown_argv"]
+__all__ = [
+    "base_authfile",
+    "broken_auth_file",
+    "creds_passwords",
+    "image_registries",
+    "proxy_passwords",
+    "refused_pull",
+    "shown_argv",
+]

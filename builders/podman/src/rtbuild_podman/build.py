@@ -38,7 +38,15 @@ from rtbuild.enginekit import (
 )
 
 from .auth import find_credentials
-from .baseauth import base_authfile, broken_auth_file, creds_passwords, image_registries, refused_pull, shown_argv
+from .baseauth import (
+    base_authfile,
+    broken_auth_file,
+    creds_passwords,
+    image_registries,
+    proxy_passwords,
+    refused_pull,
+    shown_argv,
+)
 from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
 from .stages import stage_as_written, stage_case_error
 
@@ -97,7 +105,8 @@ def redactor_for(request: BuildRequest) -> Redactor:
     warn_secret_args(args)
     values = [secret.value() for secret in request.secrets]
     extra = request.extra_build_args
-    return Redactor.for_build(args, [*values, *secrets_in_args(extra), *map(str.encode, creds_passwords(extra))])
+    passwords = [*creds_passwords(extra), *proxy_passwords(extra)]
+    return Redactor.for_build(args, [*values, *secrets_in_args(extra), *map(str.encode, passwords)])
 
 
 def dockerfile_of(request: BuildRequest) -> str:
