@@ -51,3 +51,45 @@ def test_a_lock_file_pruned_between_open_and_flock_still_excludes_the_next_build
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
+
+
+def test_unless_building_says_whether_a_build_holds_the_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What prune asks before removing a tag: held by a build (another thread here) ->
+    False; free -> True, and the lock is held while inside (a build waits)."""
+    import threading
+
+    from rtbuild import AgentRuntimeBuildError
+    from rtbuild.enginekit import unless_building
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    holding, release = threading.Event(), threading.Event()
+
+    def build() -> None:
+        with build_lock(["reg/app:1"]):
+            holding.set()
+            release.wait(60)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    try:
+        assert holding.wait(60)
+        with unless_building("docker.io/reg/app:1") as free:  # the same tag, spelled out
+            assert free is False
+    finally:
+        release.set()
+        builder.join(60)
+    with unless_building("reg/app:1") as free:
+        assert free is True
+        errors: list[BaseException] = []
+
+        def late_build() -> None:
+            try:
+                with build_lock(["reg/app:1"], timeout=0):
+                    pass
+            except AgentRuntimeBuildError as exc:
+                errors.append(exc)
+
+        late = threading.Thread(target=late_build)
+        late.start()
+        late.join(60)
+        assert len(errors) == 1

@@ -210,3 +210,20 @@ def test_an_image_built_from_an_rtbuild_image_by_someone_else_is_not_pruned(
     done = _prune("--keep", "1", "--repo", user_repo, "--repo", ours)
     assert [item["name"] for item in done["items"]] == [images.tag("rt1")]  # type: ignore[index]
     assert _present(images.cli, user_repo) == {f"{user_repo}:1", f"{user_repo}:2"}
+
+
+def test_a_tag_whose_build_is_running_is_kept(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    """A build of a selected tag holds its build lock (from its no-op check to its push):
+    prune keeps that tag, and removes it once no build holds the lock."""
+    from rtbuild._framework.locks import build_lock
+
+    one, _, _ = _three(images, _context(tmp_path))
+    with build_lock([one]):  # a build of `one` in progress (another process's, for prune)
+        held = _prune("--keep", "2", "--repo", images.repo)
+    [item] = held["items"]  # type: ignore[misc]
+    assert item["name"] == one and not item["removed"] and item["error"] is None
+    assert "kept: a build of this tag is running" in item["reason"]
+    assert one in _present(images.cli, images.repo)
+    done = _prune("--keep", "2", "--repo", images.repo)
+    assert [(i["name"], i["removed"]) for i in done["items"]] == [(one, True)]  # type: ignore[index]
+    assert one not in _present(images.cli, images.repo)

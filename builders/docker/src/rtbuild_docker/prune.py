@@ -5,8 +5,8 @@ Images are listed with ``GET /images/json``, containers (running or not) with
 creation time (the list has whole seconds only, and three builds can share one). Removal
 is ``DELETE /images/TAG`` per tag whose image stays, ``/images/ID`` for an image that goes
 (with its last tag) and a dangling one, never with ``force``: the engine itself refuses an
-image a container uses, a second guard behind the policy's. Prune takes no build lock: see
-:meth:`DockerPruner.remove` for a build that finishes during the prune. Old build logs in a
+image a container uses, a second guard behind the policy's. See :meth:`DockerPruner.remove`
+for builds of the same tags running during the prune. Old build logs in a
 configured ``log_dir`` go too, and so does the input-digest record kept beside each deleted
 image (:func:`rtbuild.enginekit.forget_digests`).
 """
@@ -20,7 +20,14 @@ from typing import Any
 from urllib.parse import quote
 
 from rtbuild import PruneItem, PrunePolicy
-from rtbuild.enginekit import PruneImage, forget_digests, is_rtbuild_image, recorded_digests, select_prunable
+from rtbuild.enginekit import (
+    PruneImage,
+    forget_digests,
+    is_rtbuild_image,
+    recorded_digests,
+    select_prunable,
+    unless_building,
+)
 from rtbuild.enginekit import prune_repository as repository
 from rtbuild.errors import EngineUnavailableError
 
@@ -144,14 +151,27 @@ class DockerPruner:
         return out
 
     def remove(self, item: PruneItem) -> None:
-        """Remove what ``item`` selected, and only that: prune takes no build lock, so a tag
-        may name another image by now (a build of it finished since the listing).
+        """Remove what ``item`` selected, and only that: a tag may name another image by now
+        (a build of it finished since the listing, or runs on another host).
 
+        A tag whose build is running here (its build lock is held) is kept; the lock is held
+        while its image goes, so a build that starts meanwhile waits, then finds it gone.
         An image is deleted by its ID, never by its tag: the engine refuses (409) an ID that
         gained a tag, and a tag rebuilt since the listing stays on its new image (the old
         image, left without tags, is what goes). A lone tag to untag, or a dangling image,
         is checked against the listing first and kept when it changed.
         """
+        if item.kind == "dangling":  # no tag: no build makes it
+            self._remove(item)
+            return
+        with unless_building(item.name) as free:
+            if free:
+                self._remove(item)
+            else:
+                item.reason = f"{item.reason}; kept: a build of this tag is running"
+                item.size = 0
+
+    def _remove(self, item: PruneItem) -> None:
         changed = self._changed(item)
         if changed:
             item.reason = f"{item.reason}; kept: {changed}"

@@ -302,4 +302,23 @@ def build_lock(
         yield
 
 
-__all__ = ["build_lock", "lock_dir", "lock_name", "lock_names", "normalize_tag"]
+@contextlib.contextmanager
+def unless_building(tag: str) -> Iterator[bool]:
+    """Hold ``tag``'s build lock while inside if no build (thread or process) holds it, and
+    say whether it does: ``False`` means a build of ``tag`` is running. For ``rtbuild prune``,
+    which must not remove a tag a build is making or has just checked as current (its no-op
+    skip). Where no lock file can be made, builds cannot hold one either: ``True``."""
+    stack = contextlib.ExitStack()
+    try:
+        stack.enter_context(build_lock([tag], timeout=0))
+    except ConfigError:
+        pass
+    except AgentRuntimeBuildError:
+        stack.close()
+        yield False
+        return
+    with stack:
+        yield True
+
+
+__all__ = ["build_lock", "lock_dir", "lock_name", "lock_names", "normalize_tag", "unless_building"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from rtbuild._framework.locks import unless_building
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
     from rtbuild._observe.prune import repository as prune_repository
     from rtbuild.enginekit._digestkey import digest_key
@@ -132,6 +133,7 @@ _NAMES: dict[str, str] = {
     "with_tag": "rtbuild.enginekit._platforms",
     "RECORDED": "rtbuild.enginekit._records",
     "forget_digests": "rtbuild.enginekit._records",
+    "unless_building": "rtbuild._framework.locks",
     "record_digest": "rtbuild.enginekit._records",
     "recorded_digests": "rtbuild.enginekit._records",
     "withdraw_digest": "rtbuild.enginekit._records",
@@ -236,6 +238,7 @@ __all__ = [
     "step_of",
     "stop_all",
     "stop_process_group",
+    "unless_building",
     "url_passwords",
     "warn_foreign_bases",
     "warn_secret_args",
