@@ -188,3 +188,28 @@ def test_a_proxy_password_podman_forwards_into_run_is_masked(
     shown = "\n".join([log, str(err), *(err.log_tail or []), *reporter.seen])
     for part in (password, "Qm3"):
         assert part not in shown, part
+
+
+def test_a_build_arg_podman_takes_from_the_environment_is_masked(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--extra=--build-arg=API_TOKEN`` (no value): podman gives the arg the value of
+    API_TOKEN in its environment, rtbuild's. rtbuild read only ``K=V`` forms: no warning, and
+    a step echoing the arg showed the token in the log, progress and the error's log tail."""
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    ctx = write_context(tmp_path / "ctx", 'FROM busybox:latest\nARG API_TOKEN\nRUN echo "tok=$API_TOKEN"; exit 3\n')
+    for extra in (["--build-arg=API_TOKEN"], ["--build-arg", "API_TOKEN"]):
+        request = BuildRequest(
+            path=str(ctx), tags=[names.new("localhost/rtbuild-test/secrets")], extra_build_args=extra, no_cache=True
+        )
+        reporter = Recording()
+        with use_reporter(reporter), pytest.raises(BuildFailedError) as info:
+            builder.build_request(request)
+        err = info.value
+        assert err.log_path
+        log = Path(err.log_path).read_text()
+        assert "tok=***" in log  # podman did pass the value
+        shown = "\n".join([log, str(err), *(err.log_tail or []), *reporter.seen])
+        assert TOKEN not in shown
+        warnings = [fields for kind, fields in reporter.events if kind == "warning"]
+        assert any("API_TOKEN" in w.get("message", "") for w in warnings)

@@ -84,7 +84,8 @@ def _without_file(extra: list[str]) -> list[str]:
 
 
 def build_args_of(request: BuildRequest) -> dict[str, str]:
-    """The request's build args, with ``--build-arg K=V`` given in extra args (masked too)."""
+    """The request's build args, with ``--build-arg K=V`` given in extra args (masked too), and
+    ``--build-arg K`` with the value podman gives it, ``K`` of its environment."""
     found: dict[str, str] = {}
     extra = list(request.extra_build_args)
     for index, arg in enumerate(extra):
@@ -94,6 +95,8 @@ def build_args_of(request: BuildRequest) -> dict[str, str]:
         if value and "=" in value:
             key, _, val = value.partition("=")
             found[key] = val
+        elif value and value in os.environ:  # `--build-arg KEY`: podman takes KEY's value from its env
+            found[value] = os.environ[value]
     return {**found, **request.build_args}
 
 
