@@ -25,6 +25,12 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "must be more than 0"
 
 
+def _registries(items: list[str]) -> str | None:
+    from rtbuild.oci import insecure_registries_problem  # the core's own check ("reg-a reg-b" is no registry)
+
+    return insecure_registries_problem(items)
+
+
 @dataclass(frozen=True)
 class DockerSettings:
     """``[builders.docker]`` (docs/builders/docker.md)."""
@@ -35,7 +41,7 @@ class DockerSettings:
     log_dir: str | None = setting(None, check=lambda v: _not_a_file(v), path=True, help="where build logs go")
     progress: str = setting("plain", choices=PROGRESS_MODES)
     skip_unchanged: bool = setting(True)
-    insecure_registries: list[str] = setting(default_factory=list)
+    insecure_registries: list[str] = setting(default_factory=list, check=lambda v: _registries(v))
     log_keep: int = setting(50, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs kept")
     log_max_age_days: float = setting(
         30.0, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs older than this are removed"

@@ -144,7 +144,7 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             fail(None, key, "expected seconds (0 or more) for", f"got {value}")
         elif key == "build_timeout" and value is not None and not 0 < value < float("inf"):  # and NaN
             fail(None, key, "expected seconds (more than 0) for", f"got {value}")
-        elif key == "insecure_registries" and (problem := _registries_problem(value)):
+        elif key == "insecure_registries" and (problem := insecure_registries_problem(value)):
             if "several" not in problem:
                 hint = "write host[:port] (reg.example:5000) or a CIDR (10.0.0.0/8)"
             elif source.startswith("environment variable"):
@@ -159,7 +159,7 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
 _REGISTRY = re.compile(r"(?:https?://)?(?:\[[0-9A-Fa-f:.]+\](?::\d+)?|[A-Za-z0-9._:-]+)(?:/\d{1,3})?/?")
 
 
-def _registries_problem(items: list[str]) -> str | None:
+def insecure_registries_problem(items: list[str]) -> str | None:
     """What is wrong with an ``insecure_registries`` list: 'a b' would match no registry, so
     the registry it meant would be refused over https later, far from the typo."""
     for number, item in enumerate(items, start=1):
@@ -359,4 +359,13 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return out
 
 
-__all__ = ["ENV_VARS", "Config", "RuntimeConfig", "SandboxConfig", "config_to_dict", "find_config_file", "load_config"]
+__all__ = [
+    "ENV_VARS",
+    "Config",
+    "RuntimeConfig",
+    "SandboxConfig",
+    "config_to_dict",
+    "find_config_file",
+    "insecure_registries_problem",
+    "load_config",
+]

@@ -298,8 +298,9 @@ def load_settings(
             raise fail(name, f"[{section}] {name} must be one of {', '.join(map(str, choices))}, not {value!r}")
         check = meta.get("check")
         problem = check(value) if check and value is not None else None
-        if problem:
-            raise fail(name, f"[{section}] {name} = {value!r} {problem}")
+        if problem:  # a list or table is not shown whole (an item may hold a password): the check names the item
+            shown = f": {problem}" if isinstance(value, (list, dict)) else f" = {value!r} {problem}"
+            raise fail(name, f"[{section}] {name}{shown}")
         values[name] = value
     try:
         return cls(**values)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from rtbuild._framework.config import insecure_registries_problem
     from rtbuild.oci._credentials import Credentials, get_credentials, load_docker_config
     from rtbuild.oci._index import (
         DOCKER_LIST,
@@ -51,6 +52,8 @@ _NAMES = {
     "is_insecure": "rtbuild.oci._registry",
     "is_loopback": "rtbuild.oci._registry",
     "manifest_exists": "rtbuild.oci._registry",
+    # the check of the core's own insecure_registries, for a builder's table of the same name
+    "insecure_registries_problem": "rtbuild._framework.config",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)
 __all__ = [
@@ -68,6 +71,7 @@ __all__ = [
     "get_credentials",
     "get_manifest",
     "has_platforms",
+    "insecure_registries_problem",
     "is_insecure",
     "is_loopback",
     "load_docker_config",
