@@ -120,3 +120,16 @@ def test_a_file_counts_as_kept_out_only_when_every_engines_ignore_file_excludes_
     (tmp_path / "build.Dockerfile.containerignore").write_text("**/.npmrc\n")
     (tmp_path / "build.Dockerfile.dockerignore").write_text(".npmrc\n")
     assert sent_with_context(str(tmp_path), [str(secret)], "build.Dockerfile") == []
+
+
+def test_two_different_dockerfiles_named_are_refused(tmp_path: Path) -> None:
+    """The engines' clients build the last ``-f``, rtbuild read the first."""
+    from rtbuild.context import dockerfile_args, validate_context
+
+    for name in ("A", "B"):
+        (tmp_path / name).write_text("FROM scratch\n")
+    assert dockerfile_args(["-f", "A", "--file=B", "-fC", "-f=D", "--file", "E", "--target", "x"]) == list("ABCDE")
+    assert validate_context(str(tmp_path), ["-f", "A", "--file", str(tmp_path / "A")]) == str(tmp_path / "A")
+    with pytest.raises(BuildContextError) as info:
+        validate_context(str(tmp_path), ["-f", "A", "--pull", "--file=B"])
+    assert "'A', 'B'" in info.value.message and info.value.hint

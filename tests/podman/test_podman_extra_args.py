@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from _podman_support import Names, isolated_env, podman, write_context
-from rtbuild import BuildRequest, ConfigError
+from rtbuild import BuildContextError, BuildRequest, ConfigError
 from rtbuild_podman import PodmanBuilder
 
 pytestmark = [pytest.mark.engine]
@@ -43,3 +43,13 @@ def test_iidfile_holds_the_image_id_after_a_build_and_after_a_skip(names: Names,
     assert skipped.returncode == 0, skipped.stderr
     assert '"cached": true' in skipped.stdout
     assert iid.read_text() == first
+
+
+def test_a_dockerfile_in_the_extra_arguments_beside_the_requests_is_refused(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """The request's ``dockerfile`` was dropped for a ``-f`` in the extra arguments, silently."""
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\n", {"Other": "FROM busybox:latest\n"})
+    request = BuildRequest(path=str(ctx), tags=[names.new()], dockerfile="Dockerfile", extra_build_args=["-f", "Other"])
+    with pytest.raises(BuildContextError, match="more than one Dockerfile"):
+        builder.build_request(request)

@@ -51,6 +51,9 @@ class BuildOutcome:
 def absolute_dockerfile(path: str, extra: Sequence[str]) -> list[str]:
     """Rewrite a relative ``-f`` to CONTEXT/FILE: rtbuild resolves it against the context
     (as validate_context does), the docker CLI against the working directory."""
+    from rtbuild.context import check_one_dockerfile
+
+    check_one_dockerfile(path, extra)  # before every -f below becomes the first one
     given = dockerfile_arg(extra)
     if given is None or given == "-" or os.path.isabs(given):
         return list(extra)

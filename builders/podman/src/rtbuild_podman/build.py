@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import rtbuild
 from rtbuild import BuildFailedError, BuildRequest, BuildResult, ConfigError
-from rtbuild.context import context_digest, dockerfile_arg, validate_context
+from rtbuild.context import context_digest, validate_context
 from rtbuild.enginekit import (
     DIGEST_LABEL,
     Inputs,
@@ -116,7 +116,7 @@ def dockerfile_of(request: BuildRequest) -> str:
     """The request's Dockerfile as an absolute path (validated, before any engine contact)."""
     extra = list(request.extra_build_args)
     refuse_result_args(extra, output=False)  # podman's --output exports files beside the image
-    if request.dockerfile and dockerfile_arg(extra) is None:
+    if request.dockerfile:  # with any -f in extra: validate_context refuses two different ones
         extra = ["-f", request.dockerfile, *extra]
     found = validate_context(request.path, extra)
     if found == "-":

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from rtbuild.context._hashing import ContextHash, StatCache, hash_context, hash_file
     from rtbuild.context._stale import clear_stale_sync, mark_stale_sync, stale_sync_marker
     from rtbuild.context._validate import (
+        check_one_dockerfile,
         context_digest,
         dockerfile_arg,
+        dockerfile_args,
         resolved_inside,
         sent_with_context,
         validate_context,
@@ -44,6 +46,8 @@ _NAMES = {
     "stale_sync_marker": "rtbuild.context._stale",
     "context_digest": "rtbuild.context._validate",
     "dockerfile_arg": "rtbuild.context._validate",
+    "dockerfile_args": "rtbuild.context._validate",
+    "check_one_dockerfile": "rtbuild.context._validate",
     "resolved_inside": "rtbuild.context._validate",
     "sent_with_context": "rtbuild.context._validate",
     "validate_context": "rtbuild.context._validate",
@@ -55,9 +59,11 @@ __all__ = [
     "Pattern",
     "PatternMatcher",
     "StatCache",
+    "check_one_dockerfile",
     "clear_stale_sync",
     "context_digest",
     "dockerfile_arg",
+    "dockerfile_args",
     "flavor_for_client",
     "hash_context",
     "hash_file",

@@ -18,16 +18,29 @@ if TYPE_CHECKING:
 
 
 def dockerfile_arg(extra_build_args: Sequence[str]) -> str | None:
-    """The ``-f``/``--file`` value among CLI-style build arguments, if any."""
+    """The ``-f``/``--file`` value among CLI-style build arguments, if any (the first;
+    :func:`validate_context` refuses arguments that name two different files)."""
+    named = dockerfile_args(extra_build_args)
+    return named[0] if named else None
+
+
+def dockerfile_args(extra_build_args: Sequence[str]) -> list[str]:
+    """Every ``-f``/``--file`` value among CLI-style build arguments, in order."""
     args = list(extra_build_args)
+    found: list[str] = []
+    skip = False
     for index, arg in enumerate(args):
-        if arg in ("-f", "--file") and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith(("--file=", "-f=")):
-            return arg.split("=", 1)[1]
-        if arg.startswith("-f") and not arg.startswith("--"):
-            return arg[2:]  # `-fPATH`, as the docker and podman clients read it
-    return None
+        if skip:
+            skip = False
+        elif arg in ("-f", "--file"):
+            if index + 1 < len(args):
+                found.append(args[index + 1])
+                skip = True
+        elif arg.startswith(("--file=", "-f=")):
+            found.append(arg.split("=", 1)[1])
+        elif arg.startswith("-f") and not arg.startswith("--"):
+            found.append(arg[2:])  # `-fPATH`, as the docker and podman clients read it
+    return found
 
 
 def resolved_inside(root: str, path: str) -> str | None:
@@ -104,6 +117,7 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
     """Check ``path`` is a directory with a Dockerfile; return the Dockerfile's path."""
     validate_context_dir(path)
     named = dockerfile_arg(extra_build_args)
+    check_one_dockerfile(path, extra_build_args)
     dockerfile = named or "Dockerfile"
     full = dockerfile if os.path.isabs(dockerfile) else os.path.join(path, dockerfile)
     if dockerfile == "-":
@@ -125,6 +139,20 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
             hint="make it readable (chmod a+r), or run rtbuild as a user that can read it",
         )
     return full
+
+
+def check_one_dockerfile(path: str, extra_build_args: Sequence[str]) -> None:
+    """Refuse arguments naming two different Dockerfiles: rtbuild reads the first (its text
+    is an input of the no-op skip), the docker and podman clients build the last, so an
+    edit of that one went unseen and the skip reused the image of its old text."""
+    named = dockerfile_args(extra_build_args)
+    resolved = dict.fromkeys(name if name == "-" else os.path.normpath(os.path.join(path, name)) for name in named)
+    if len(resolved) > 1:
+        raise BuildContextError(
+            "more than one Dockerfile named: " + ", ".join(repr(name) for name in dict.fromkeys(named)),
+            step="validate context",
+            hint="name one Dockerfile: with -f/--file (the request's dockerfile) or in --extra, not both",
+        )
 
 
 def check_target(dockerfile: str, target: str, build_args: Mapping[str, str]) -> None:
