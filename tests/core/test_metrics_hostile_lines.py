@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -121,3 +122,24 @@ def test_hundreds_of_repositories_keep_the_plots_readable(tmp_path: Path) -> Non
     pngs = [base64.b64decode(data) for data in re.findall(r'src="data:image/png;base64,([^"]+)"', page.read_text())]
     durations, sizes = (_png_size(png) for png in pngs[:2])
     assert durations[1] < 500 and sizes[1] < 500, (durations, sizes)
+
+
+def test_the_page_goes_into_a_device_or_through_a_link_never_over_it(tmp_path: Path) -> None:
+    """--html /dev/null as root replaced the device node with a regular file holding the
+    page (every later write to /dev/null filled it), and --html through a symlink replaced
+    the link. A device or FIFO is written into; a link's target is replaced, the link kept."""
+    import stat
+
+    sample = tmp_path / "metrics.jsonl"
+    sample.write_text(_line("2026-12-01T10:00:00Z") + "\n")
+    device = tmp_path / "null"
+    device.symlink_to("/dev/null")  # what --html /dev/null opens, without touching /dev
+    assert _metrics(sample, "--html", str(device)).exit_code == 0
+    assert device.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    target = tmp_path / "pages" / "page.html"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "page.html"
+    link.symlink_to(target)
+    assert _metrics(sample, "--html", str(link)).exit_code == 0
+    assert link.is_symlink() and target.read_text().startswith("<!DOCTYPE html>")

@@ -66,13 +66,12 @@ def metrics(
     loaded = load_records(source, since=since, until=until, repos=repos, builders=builders)
     report = build_report(loaded, source)
     if html_path:
-        from rtbuild._framework.atomic import atomic_write
         from rtbuild._observe.html import render_html
         from rtbuild.errors import ConfigError
 
         page = render_html(report, loaded.records)
         try:
-            atomic_write(html_path, page.encode("utf-8"), mode=0o644)
+            _write_page(html_path, page.encode("utf-8"))
         except OSError as exc:
             raise ConfigError(
                 f"cannot write {html_path}: {exc.strerror or exc}",
@@ -84,3 +83,23 @@ def metrics(
         emit_json(report)
     else:
         click.echo(render_text(report))
+
+
+def _write_page(path: str, data: bytes) -> None:
+    """Replace a file atomically, through a symlink (the link stays); write into anything
+    else (``/dev/stdout``, a FIFO). Replacing ``/dev/null`` with the page, as root, broke
+    every program writing there."""
+    import os
+    import stat
+
+    from rtbuild._framework.atomic import atomic_write
+
+    try:
+        kind = os.stat(path).st_mode
+    except FileNotFoundError:
+        kind = None
+    if kind is not None and not stat.S_ISREG(kind):
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return
+    atomic_write(os.path.realpath(path), data, mode=0o644)
