@@ -98,6 +98,7 @@ class JobRun:
         #: Reasons already reported for a Job that cannot create its pod yet (FailedCreate), in order.
         self.warned: list[str] = []
         self.unscheduled = Unscheduled(client)  # a pod no node fits yet (an autoscaler may add one)
+        self.may_exist: set[str] = set()  # the kinds whose create was sent: the clean-up deletes them
 
     # --- the whole run -----------------------------------------------------------------
 
@@ -105,30 +106,16 @@ class JobRun:
         reporter = get_reporter()
         started = time.perf_counter()
         job_name = self.plan.job_name
-        created = False
         ok = False
         try:
             self._check_cancelled()
-            # Before the call: a create whose answer is lost may have created the Job all the
-            # same, so a failure from here on deletes it (a 404 there is quiet).
-            created = True
-            try:
-                job = self.client.create("Job", job_manifest(self.plan, self.settings))
-            except BaseException as exc:
-                # Refused outright (401, 403, a missing namespace) or the API server never
-                # reached: no Job exists, nor a Secret; deleting them would only fail or mislead.
-                if isinstance(exc, ClusterAuthError) or had_no_effect(exc):
-                    created = False
-                raise
+            job = self._create("Job", job_manifest(self.plan, self.settings))
             if self.plan.secret_name:
-                # The Job first, then its Secret owned by it: the garbage collector deletes the
-                # Secret with the Job (its TTL or deadline), even after a kill -9 of rtbuild, and
-                # there is no moment with a Secret and no owner. The pod waits meanwhile (the
-                # kubelet retries the missing Secret's mount). Not a suspended Job resumed after
-                # the Secret: a suspended Job has neither deadline nor TTL, so a kill -9 before
-                # the resume would leave it, and the Secret it owns, for ever.
+                # The Job first, then its Secret owned by it: the garbage collector deletes the Secret
+                # with the Job even after a kill -9 of rtbuild; the pod waits for its mount meanwhile.
+                # Not a suspended Job resumed later: it has no deadline nor TTL (a kill -9 keeps both).
                 uid = job["metadata"]["uid"]
-                self.client.create("Secret", secret_manifest(self.plan, self.dockerconfigjson, job_uid=uid))
+                self._create("Secret", secret_manifest(self.plan, self.dockerconfigjson, job_uid=uid))
             self._check_cancelled()  # a cancel that came during the create: delete it now
             reporter.event("k8s_job", job=job_name, namespace=self.client.namespace, message=f"created Job {job_name}")
             pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")
@@ -146,7 +133,19 @@ class JobRun:
             exc.log_tail = self.redact.mask(exc.log_tail)
             raise
         finally:
-            self._cleanup(job_name, created, ok)
+            self._cleanup(job_name, ok)
+
+    def _create(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create ``kind``, its clean-up due from before the call (a create whose answer is lost
+        may have created it all the same; a 404 on the delete is quiet), unless refused outright
+        (401, 403, a missing namespace) or never received: nothing to delete, nor to warn about."""
+        self.may_exist.add(kind)
+        try:
+            return self.client.create(kind, manifest)
+        except BaseException as exc:
+            if isinstance(exc, ClusterAuthError) or had_no_effect(exc):
+                self.may_exist.discard(kind)
+            raise
 
     def cancel(self) -> None:
         """Stop this run from another thread (Ctrl-C, SIGTERM, another platform failed):
@@ -158,7 +157,7 @@ class JobRun:
         if self.succeeded.is_set():
             return
         self.cancelled.set()
-        self._cleanup(self.plan.job_name, True, False)
+        self._cleanup(self.plan.job_name, False)
 
     def pods_stopped(self) -> bool:
         """No pod of this Job runs any more (none left, or all ended), so none can still push:
@@ -176,10 +175,10 @@ class JobRun:
                 hint="another platform's Job failed, or rtbuild was interrupted (see the first error)",
             )
 
-    def _cleanup(self, job_name: str, created: bool, ok: bool) -> None:
+    def _cleanup(self, job_name: str, ok: bool) -> None:
         # Runs on success, failure, Ctrl-C (KeyboardInterrupt) and timeouts alike.
         errors: list[BaseException] = []
-        if created and not ok:
+        if "Job" in self.may_exist and not ok:
             try:
                 if self.client.delete("Job", job_name, propagation="Background"):
                     get_reporter().event(
@@ -187,7 +186,7 @@ class JobRun:
                     )
             except BaseException as exc:  # never mask the original failure
                 errors.append(exc)
-        if self.plan.secret_name and created:  # the Secret is created after the Job, never without it
+        if self.plan.secret_name and "Secret" in self.may_exist:  # created after the Job, never without it
             try:
                 self.client.delete("Secret", self.plan.secret_name)
             except BaseException as exc:
@@ -204,8 +203,7 @@ class JobRun:
     # --- waiting on the pod ------------------------------------------------------------
 
     def _wait(self, ready: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
-        """Watch the Job's pod until ``ready`` says so; failure states raise. A dropped
-        watch is re-listed and re-opened."""
+        """Watch the Job's pod until ``ready`` says so; failure states raise. A dropped watch is re-listed."""
         while True:
             self._check_cancelled()
             pods, version = self.client.list_pods(self.selector)
