@@ -41,7 +41,7 @@ from .manifests import (
     labels_for,
     secret_manifest,
 )
-from .scheduling import Unscheduled
+from .scheduling import Stuck, Unscheduled
 from .settings import Settings
 
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class JobRun:
         #: Reasons already reported for a Job that cannot create its pod yet (FailedCreate), in order.
         self.warned: list[str] = []
         self.unscheduled = Unscheduled(client)  # a pod no node fits yet (an autoscaler may add one)
+        self.stuck = Stuck(client, settings.active_deadline_seconds)  # a pod that does not start, silent
         self.may_exist: set[str] = set()  # the kinds whose create was sent: the clean-up deletes them
 
     # --- the whole run -----------------------------------------------------------------
@@ -225,6 +226,7 @@ class JobRun:
                     if kind == TICK:  # nothing happened for a while: only the deadline can have
                         if time.monotonic() > self.deadline:
                             break
+                        self.stuck.check(pods, what != "the build to finish", self.line_prefix)
                         quiet = time.monotonic() - checked > NO_POD_CHECK_S
                         if quiet and (not pods or self.unscheduled.pending):
                             break  # still no pod (or no node for it): list again, and read the Events

@@ -11,7 +11,7 @@ Job's deadline."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rtbuild import get_reporter
 
@@ -70,4 +70,39 @@ class Unscheduled:
             raise unschedulable_error(message, pod, selector)
 
 
-__all__ = ["GRACE_S", "Unscheduled"]
+#: A build pod that has not started after this long is said to wait, once, with its latest Event.
+STUCK_NOTICE_S = 60.0
+
+
+class Stuck:
+    """A build pod that does not start and says nothing rtbuild acts on (``ContainerCreating``
+    with ``FailedMount`` or ``FailedCreatePodSandBox`` Events, a slow image pull): the kubelet
+    retries until the Job's deadline, an hour by default, and rtbuild waited that long in
+    silence. After :data:`STUCK_NOTICE_S` it says once what the pod's Events say."""
+
+    def __init__(self, client: KubeClient, deadline_s: int) -> None:
+        self.client = client
+        self.deadline_s = deadline_s
+        self.since = time.monotonic()
+        self.told = False
+
+    def check(self, pods: list[dict[str, Any]], starting: bool, prefix: str = "") -> None:
+        if self.told or not starting or not pods or time.monotonic() - self.since < STUCK_NOTICE_S:
+            return
+        self.told = True
+        name = str((pods[0].get("metadata") or {}).get("name") or "")
+        try:
+            events = sorted(self.client.events(name), key=lambda e: str(e.get("lastTimestamp") or ""))
+        except Exception:  # events are advice
+            events = []
+        warnings = [e for e in events if e.get("type") == "Warning"] or events
+        said = f"{warnings[-1].get('reason')}: {warnings[-1].get('message')}" if warnings else "it has no Events"
+        get_reporter().event(
+            "warning",
+            pod=name,
+            message=f"{prefix}the build pod {name} has not started after {int(STUCK_NOTICE_S)} s ({said});"
+            f" rtbuild waits up to the Job's deadline ({self.deadline_s} s): `kubectl describe pod {name}`",
+        )
+
+
+__all__ = ["GRACE_S", "STUCK_NOTICE_S", "Stuck", "Unscheduled"]
