@@ -135,3 +135,28 @@ def test_an_exec_token_is_fetched_again_once_expired_or_refused(tmp_path: Path) 
     expired = _plugin(tmp_path, "tok-2", expires="2020-01-01T00:00:00Z")
     stale = ExecAuth(UserExec(apiVersion=api, command=str(expired), env=env), "kubeconfig")
     assert [send(stale), send(stale)] == ["Bearer tok-2"] * 2 and runs() == 4
+
+
+@pytest.mark.registry
+def test_a_whole_build_runs_with_an_exec_plugin_user(site: Any, cluster: Any, tmp_path: Path) -> None:
+    """Every call a build makes (the Job, the pod watch, the context upload over the exec
+    websocket, the log) carries the plugin's token."""
+    from _kbuilder_support import step_image_tag
+
+    api = "client.authentication.k8s.io/v1"
+    user = {
+        "exec": {
+            "apiVersion": api,
+            "command": str(_plugin(tmp_path, cluster.token)),
+            "env": [{"name": "PLUGIN_API", "value": api}],
+            "interactiveMode": "Never",
+        }
+    }
+    config = write_config(site.root / "rtbuild.toml", _kubeconfig(cluster, tmp_path, user), step_image=step_image_tag())
+    context = site.context("execuser", "FROM BASE\nRUN echo built-with-an-exec-user\n")
+    args = ("build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/execuser:1")
+    proc = rtbuild(*args, cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "built-with-an-exec-user" in proc.stderr
+    assert len((tmp_path / "exec-info").read_text().splitlines()) == 1  # one run for the whole build
+    assert cluster.requests_for("create", "pods/exec"), "the upload went through the exec websocket"

@@ -79,12 +79,9 @@ class LightkubeClient:
         from lightkube.core.exceptions import ConfigError as KubeConfigError
 
         try:
-            if settings.in_cluster:
-                config = KubeConfig.from_service_account()
-            elif settings.kubeconfig:
-                config = KubeConfig.from_file(settings.kubeconfig)
-            else:
-                config = KubeConfig.from_env()
+            from .kubeauth import load_kubeconfig
+
+            config = KubeConfig.from_service_account() if settings.in_cluster else load_kubeconfig(settings.kubeconfig)
             single = config.get(context_name=settings.context)
             if single is None:
                 raise KeyError(f"context {settings.context!r} not found")
@@ -97,7 +94,7 @@ class LightkubeClient:
             # not a mapping): lightkube's loader meets it as an AttributeError or TypeError.
             from rtbuild import ConfigError
 
-            where = "the in-cluster service account" if settings.in_cluster else settings.kubeconfig or "~/.kube/config"
+            where = "the in-cluster service account" if settings.in_cluster else _kubeconfig_name(settings)
             cause = f"no entry named {exc}" if isinstance(exc, KeyError) else (str(exc).splitlines() or [""])[0]
             if not isinstance(exc, KubeConfigError):
                 cause = f"{type(exc).__name__}: {cause}"
@@ -110,7 +107,7 @@ class LightkubeClient:
         from .kubeauth import install
 
         # Exec plugins of every version kubectl takes; a token file that cannot be read.
-        install(client, single.user, settings.kubeconfig or "the kubeconfig")
+        install(client, single.user, _kubeconfig_name(settings))
         self.namespace = namespace
         self.server = single.cluster.server
         self._client = client
@@ -375,6 +372,12 @@ class LightkubeClient:
             raise UploadError(
                 f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context"
             ) from exc
+
+
+def _kubeconfig_name(settings: Settings) -> str:
+    import os
+
+    return settings.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

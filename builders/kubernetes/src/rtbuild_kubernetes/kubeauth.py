@@ -108,6 +108,45 @@ class ExecAuth(httpx2.Auth):
             yield request
 
 
+#: The kubeconfig fields that name files, resolved against the file that holds them.
+_PATHS = {"cluster": ("certificate-authority",), "user": ("client-certificate", "client-key", "tokenFile")}
+
+
+def load_kubeconfig(path: str | None) -> Any:
+    """The kubeconfig as kubectl reads it: ``path``, else every file in ``$KUBECONFIG`` merged
+    (the first to name a cluster, user or context, and the first ``current-context``, win; a
+    file that does not exist is skipped), else ``~/.kube/config``. Never the pod's service
+    account: that takes ``in_cluster = true`` (lightkube's ``from_env`` took it first, so
+    rtbuild in a CI runner's pod built in the runner's own namespace whatever KUBECONFIG said)."""
+    import yaml
+    from lightkube import KubeConfig
+
+    if path:
+        return KubeConfig.from_file(path)
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if len(paths) <= 1:
+        return KubeConfig.from_file(paths[0] if paths else os.path.expanduser("~/.kube/config"))
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": [], "current-context": None}
+    for name in paths:
+        if not os.path.exists(name):
+            continue
+        with open(name, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle) or {}
+        base = os.path.dirname(os.path.abspath(name))
+        for key in ("clusters", "users", "contexts"):
+            taken = {entry.get("name") for entry in merged[key]}
+            for entry in document.get(key) or []:
+                if entry.get("name") in taken:
+                    continue
+                inner = entry.get(key[:-1]) or {}
+                for field in _PATHS.get(key[:-1], ()):
+                    if isinstance(inner.get(field), str):
+                        inner[field] = os.path.join(base, os.path.expanduser(inner[field]))
+                merged[key].append(entry)
+        merged["current-context"] = merged["current-context"] or document.get("current-context") or None
+    return KubeConfig.from_dict(merged)
+
+
 def install(client: Any, user: Any, where: str) -> None:
     """Check ``user``'s token file now, and serve its exec plugin with :class:`ExecAuth`
     (``client``: the lightkube Client, whose HTTP client's auth is replaced)."""
@@ -126,4 +165,4 @@ def install(client: Any, user: Any, where: str) -> None:
         client._client._client.auth = ExecAuth(user.exec, where)
 
 
-__all__ = ["EXEC_VERSIONS", "ExecAuth", "install"]
+__all__ = ["EXEC_VERSIONS", "ExecAuth", "install", "load_kubeconfig"]
