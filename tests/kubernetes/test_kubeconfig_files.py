@@ -77,3 +77,34 @@ def test_a_kubeconfig_list_is_merged_as_kubectl_merges_it(
     assert client.server == view["clusters"][0]["cluster"]["server"]
     assert client.namespace == view["contexts"][0]["context"]["namespace"]
     assert client.get("Job", "no-such-job") is None  # the CA file and the second file's token both work
+
+
+def test_a_dry_run_reads_the_namespace_from_the_merged_list(
+    kubectl: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--dry-run`` reads the kubeconfig without lightkube: it read the first file of the list
+    only, and printed namespace 'default' for a context another file holds."""
+    from rtbuild import BuildRequest
+    from rtbuild_kubernetes.builder import KubernetesBuilder
+    from rtbuild_kubernetes.settings import settings_from_table
+
+    first = {"apiVersion": "v1", "kind": "Config", "current-context": "builds"}
+    second = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "builds", "context": {"cluster": "c", "user": "u", "namespace": "team-builds"}}],
+    }
+    (tmp_path / "one").write_text(yaml.safe_dump(first))
+    (tmp_path / "two").write_text(yaml.safe_dump(second))
+    joined = f"{tmp_path / 'missing'}:{tmp_path / 'one'}:{tmp_path / 'two'}"
+    view = _kubectl_view(kubectl, {"KUBECONFIG": joined, "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert view["contexts"][0]["context"]["namespace"] == "team-builds"  # the reference
+
+    monkeypatch.setenv("KUBECONFIG", joined)
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\n")
+    request = BuildRequest(path=str(tmp_path / "ctx"), tags=["registry.example/team/app:1"])
+    plan = KubernetesBuilder(settings_from_table({})).plan(request)
+    assert "in namespace team-builds;" in plan.splitlines()[0], plan.splitlines()[0]

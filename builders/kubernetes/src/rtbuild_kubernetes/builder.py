@@ -265,18 +265,19 @@ def _kubeconfig_namespace(settings: Settings) -> str | None:
                 return handle.read().strip() or None
         except OSError:
             return None
-    path = (
-        settings.kubeconfig
-        or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-        or os.path.expanduser("~/.kube/config")
-    )
+    # Every file of $KUBECONFIG, merged as kubectl (and a build: kubeauth.load_kubeconfig) merges them.
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    paths = [settings.kubeconfig] if settings.kubeconfig else listed or [os.path.expanduser("~/.kube/config")]
     try:
         import yaml
 
-        with open(path, encoding="utf-8") as handle:
-            document: Any = yaml.safe_load(handle) or {}
-        name = settings.context or document.get("current-context")
-        for entry in document.get("contexts") or []:
+        documents: list[Any] = []
+        for path in paths:
+            if len(paths) == 1 or os.path.exists(path):
+                with open(path, encoding="utf-8") as handle:
+                    documents.append(yaml.safe_load(handle) or {})
+        name = settings.context or next((d.get("current-context") for d in documents if d.get("current-context")), None)
+        for entry in (entry for d in documents for entry in d.get("contexts") or []):
             if entry.get("name") == name:
                 found = (entry.get("context") or {}).get("namespace")
                 return found if isinstance(found, str) else None
