@@ -219,7 +219,12 @@ def test_a_tag_whose_build_is_running_is_kept(images: h.Images, tmp_path: Path, 
 
     one, _, _ = _three(images, _context(tmp_path))
     with build_lock([one]):  # a build of `one` in progress (another process's, for prune)
+        planned = _prune("--keep", "2", "--repo", images.repo, "--dry-run")
         held = _prune("--keep", "2", "--repo", images.repo)
+    # The dry run says what the real run does: kept, nothing freed.
+    kept = [i["reason"].partition("; ")[2] for i in planned["items"]]  # type: ignore[union-attr]
+    assert kept == ["kept: a build of this tag is running"]
+    assert planned["bytes_freed"] == 0
     [item] = held["items"]  # type: ignore[misc]
     assert item["name"] == one and not item["removed"] and item["error"] is None
     assert "kept: a build of this tag is running" in item["reason"]

@@ -33,6 +33,8 @@ from rtbuild.errors import EngineUnavailableError
 
 from .engine import EngineAPI
 
+#: Why a tag is kept when its build lock is held.
+BUILDING = "a build of this tag is running"
 #: Build logs in a configured log_dir older than this go (``--older-than`` overrides).
 LOG_MAX_AGE_S = 14 * 86400.0
 
@@ -168,8 +170,7 @@ class DockerPruner:
             if free:
                 self._remove(item)
             else:
-                item.reason = f"{item.reason}; kept: a build of this tag is running"
-                item.size = 0
+                item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
 
     def _remove(self, item: PruneItem) -> None:
         changed = self._changed(item)
@@ -217,9 +218,13 @@ class DockerPruner:
 def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
     pruner = DockerPruner(api)
     items = select_prunable(pruner.images(policy.repositories), policy)
-    if not policy.dry_run:
-        for item in items:
+    for item in items:
+        if not policy.dry_run:
             pruner.remove(item)
+        elif item.kind != "dangling":  # what a real run would keep, said as it would say it
+            with unless_building(item.name) as free:
+                if not free:
+                    item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
     return items
 
 

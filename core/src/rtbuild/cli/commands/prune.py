@@ -78,8 +78,13 @@ def prune(
         sys.exit(1)
 
 
+def _kept(item: dict[str, Any]) -> bool:
+    """An item the backend keeps after all (``kept: ...`` in its reason): a dry run says so too."""
+    return not item["removed"] and not item["error"] and "; kept: " in str(item["reason"])
+
+
 def _report(items: list[Any], policy: Any, builder: str, notes: list[str]) -> dict[str, Any]:
-    done = [item for item in items if item.removed or policy.dry_run]
+    done = [item for item in items if item.removed or (policy.dry_run and not _kept(item.to_dict()))]
     return {
         "dry_run": policy.dry_run,
         "builder": builder,
@@ -97,10 +102,10 @@ def _print(report: dict[str, Any]) -> None:
 
     verb = "would remove" if report["dry_run"] else "removed"
     for item in report["items"]:
-        done = report["dry_run"] or item["removed"]
+        done = item["removed"] or (report["dry_run"] and not _kept(item))
         state = "error: " + item["error"] if item["error"] else (verb if done else "kept")
         click.echo(f"{item['kind']:<10} {human_size(item['size']):>10}  {item['name']}  ({item['reason']}) {state}")
     for note in report["notes"]:
         click.echo(f"note: {note}", err=True)
-    count = sum(1 for item in report["items"] if report["dry_run"] or item["removed"])
+    count = sum(1 for item in report["items"] if item["removed"] or (report["dry_run"] and not _kept(item)))
     click.echo(f"{verb} {count} item(s), {human_size(report['bytes_freed'])} freed", err=True)
