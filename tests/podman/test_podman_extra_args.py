@@ -1,5 +1,5 @@
-"""Extra arguments that name where a Podman build's result goes: ``-t`` (refused) and
-``--iidfile`` (written by rtbuild, for a build and a no-op skip alike)."""
+"""Podman requests beyond the plain ones: extra arguments (``-t`` refused, ``--iidfile``
+written by rtbuild, ``-f`` and ``--build-arg`` counted) and a builder kept across requests."""
 
 from __future__ import annotations
 
@@ -53,3 +53,32 @@ def test_a_dockerfile_in_the_extra_arguments_beside_the_requests_is_refused(
     request = BuildRequest(path=str(ctx), tags=[names.new()], dockerfile="Dockerfile", extra_build_args=["-f", "Other"])
     with pytest.raises(BuildContextError, match="more than one Dockerfile"):
         builder.build_request(request)
+
+
+def test_a_base_named_by_an_extra_build_arg_is_an_input(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    """As with Docker: a base named through ``--build-arg`` in the extra arguments was no
+    input, and a re-tag of it left the skip reusing the image built on the old one."""
+    base = names.new("rt-podman-test/base")
+    podman("tag", "busybox:latest", base)
+    ctx = write_context(tmp_path / "ctx", "ARG BASE=busybox:latest\nFROM $BASE\nRUN ls / > /listing\n")
+    request = BuildRequest(path=str(ctx), tags=[names.new()], extra_build_args=[f"--build-arg=BASE={base}"])
+    assert builder.build_request(request).cached is False
+    assert builder.build_request(request).cached is True
+    podman("tag", request.tags[0], base)  # another image (it holds /listing)
+    assert builder.build_request(request).cached is False
+    assert "listing" in podman("run", "--rm", request.tags[0], "cat", "/listing").stdout.split()
+
+
+def test_a_builder_kept_across_requests_sees_a_base_re_tagged_after_a_skip(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """The builder cached podman's inspect answers from a skip to the next request (a
+    BuildSession keeps one builder): a base re-tagged in between read as the old image."""
+    base = names.new("rt-podman-test/base")
+    podman("tag", "busybox:latest", base)
+    ctx = write_context(tmp_path / "ctx", f"FROM {base}\nRUN ls / > /listing\n")
+    request = BuildRequest(path=str(ctx), tags=[names.new()])
+    assert builder.build_request(request).cached is False
+    assert builder.build_request(request).cached is True
+    podman("tag", request.tags[0], base)
+    assert builder.build_request(request).cached is False

@@ -118,9 +118,7 @@ class DockerBuilder(RuntimeBuilder):
     # --- the contract ----------------------------------------------------------------
 
     def spec_for(self, request: BuildRequest) -> BuildSpec:
-        from rtbuild.enginekit import platform_args
-
-        from .spec import BuildSpec, request_flags
+        from .spec import BuildSpec, request_flags, spec_build_args
 
         if request.cache_to:
             self.client().require_cache_export()
@@ -131,8 +129,7 @@ class DockerBuilder(RuntimeBuilder):
             path=request.path,
             tags=list(request.tags),
             platform=platform,
-            # Docker 20.10's frontend leaves TARGETARCH & co. empty in FROM lines: pass them.
-            build_args={**platform_args(platform), **request.build_args},
+            build_args=spec_build_args(platform, request),
             labels=dict(request.labels),
             target=request.target,
             extra_build_args=request_flags(request),

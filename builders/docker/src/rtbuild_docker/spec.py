@@ -109,20 +109,22 @@ def request_flags(request: BuildRequest) -> list[str]:
     return dataclasses.replace(request, build_args={}, labels={}, target=None).structured_args()
 
 
+def spec_build_args(platform: str | None, request: BuildRequest) -> dict[str, str]:
+    """The build args the client builds with: TARGETARCH & co. (Docker 20.10's frontend
+    leaves them empty in FROM lines), the request's, then the extra ``--build-arg K=V``,
+    which the client reads last. The FROM lines they resolve (their images' IDs are inputs)
+    and the digest must see those too: a base named by one was not an input, and after it
+    was re-tagged the skip reused the image built on the old one."""
+    from rtbuild.enginekit import build_args_in, platform_args
+
+    return {**platform_args(platform), **request.build_args, **build_args_in(request.extra_build_args)}
+
+
 def extra_build_args(extra: Sequence[str]) -> dict[str, str]:
     """``--build-arg K=V`` given through extra arguments (so they are masked too)."""
-    found: dict[str, str] = {}
-    args = list(extra)
-    for index, arg in enumerate(args):
-        value = None
-        if arg == "--build-arg" and index + 1 < len(args):
-            value = args[index + 1]
-        elif arg.startswith("--build-arg="):
-            value = arg.split("=", 1)[1]
-        if value and "=" in value:
-            key, _, val = value.partition("=")
-            found[key] = val
-    return found
+    from rtbuild.enginekit import build_args_in
+
+    return build_args_in(extra)
 
 
 __all__ = [
@@ -132,4 +134,5 @@ __all__ = [
     "checked_dockerfile",
     "extra_build_args",
     "request_flags",
+    "spec_build_args",
 ]

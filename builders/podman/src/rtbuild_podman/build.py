@@ -21,6 +21,7 @@ from rtbuild.enginekit import (
     all_tags_current,
     analyse_cached,
     assemble_indexes,
+    build_args_in,
     build_each_platform,
     build_error,
     compute_inputs,
@@ -315,6 +316,12 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
         raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     dockerfile = dockerfile_of(request)
     redact = redactor_for(request)
+    # Inspect answers serve one request: a builder kept by a BuildSession (or a platform's
+    # own) saw a base re-tagged since its last skip as the old image, and skipped again.
+    builder.podman.forget()
+    # The extra --build-arg K=V (podman reads them last) count as the request's: the FROM
+    # lines they resolve name the bases whose IDs are inputs (a re-tagged one went unseen).
+    request = replace(request, build_args={**request.build_args, **build_args_in(request.extra_build_args)})
     platforms = split_platforms(request.platform)
     if len(platforms) < 2:
         one = build_one(builder, request, list(request.tags), dockerfile, redact)

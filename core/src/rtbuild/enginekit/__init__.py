@@ -87,7 +87,13 @@ if TYPE_CHECKING:
         stop_all,
         stop_process_group,
     )
-    from rtbuild.enginekit._skip import NO_SKIP_ARGS, refuse_result_args, report_skip_disabled, skip_blocked
+    from rtbuild.enginekit._skip import (
+        NO_SKIP_ARGS,
+        build_args_in,
+        refuse_result_args,
+        report_skip_disabled,
+        skip_blocked,
+    )
     from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
 
 #: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
@@ -122,6 +128,7 @@ _NAMES: dict[str, str] = {
     "platform_args": "rtbuild.enginekit._inputs",
     "skip_blocked": "rtbuild.enginekit._skip",
     "refuse_result_args": "rtbuild.enginekit._skip",
+    "build_args_in": "rtbuild.enginekit._skip",
     "report_skip_disabled": "rtbuild.enginekit._skip",
     "PlatformPlan": "rtbuild.enginekit._platforms",
     "assemble_indexes": "rtbuild.enginekit._platforms",
@@ -199,6 +206,7 @@ __all__ = [
     "analyse_cached",
     "assemble_indexes",
     "attach_layer_sizes",
+    "build_args_in",
     "build_each_platform",
     "build_error",
     "carries_digest",

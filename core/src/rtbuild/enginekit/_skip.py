@@ -37,6 +37,23 @@ def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
+def build_args_in(extra_build_args: Sequence[str]) -> dict[str, str]:
+    """``--build-arg K=V`` given among extra arguments (the later of two for one ``K``, as
+    the engines' clients read them); ``--build-arg K`` (the value from the environment) is not."""
+    found: dict[str, str] = {}
+    args = list(extra_build_args)
+    for index, arg in enumerate(args):
+        value = None
+        if arg == "--build-arg" and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--build-arg="):
+            value = arg.split("=", 1)[1]
+        if value and "=" in value:
+            key, _, val = value.partition("=")
+            found[key] = val
+    return found
+
+
 def refuse_result_args(extra_build_args: Sequence[str], *, output: bool = True) -> None:
     """Refuse extra arguments that would put the result where rtbuild cannot see it: ``-t``/
     ``--tag`` (a tag the no-op skip, the build lock and the push do not know: a skip left it
@@ -74,4 +91,4 @@ def report_skip_disabled(reasons: Sequence[str], *, given: bool = False) -> None
     get_reporter().event("skip_disabled", reason=reasons[0], message=message)
 
 
-__all__ = ["NO_SKIP_ARGS", "refuse_result_args", "report_skip_disabled", "skip_blocked"]
+__all__ = ["NO_SKIP_ARGS", "build_args_in", "refuse_result_args", "report_skip_disabled", "skip_blocked"]
