@@ -232,3 +232,38 @@ def test_a_tag_whose_build_is_running_is_kept(images: h.Images, tmp_path: Path, 
     done = _prune("--keep", "2", "--repo", images.repo)
     assert [(i["name"], i["removed"]) for i in done["items"]] == [(one, True)]  # type: ignore[index]
     assert one not in _present(images.cli, images.repo)
+
+
+def test_a_parent_of_classic_builder_images_loses_its_tag_only(
+    images: h.Images, other_images: h.Images, tmp_path: Path
+) -> None:
+    """The classic builder records a parent: the engine refuses (409) to delete an image
+    others are built on, by ID or by tag. Prune untags it (kind ``tag``, nothing freed),
+    as ``docker rmi TAG`` does, instead of failing the run (exit 1)."""
+    legacy = {**os.environ, "DOCKER_BUILDKIT": "0"}
+
+    def classic(tag: str, dockerfile: str, *label: str) -> str:
+        ctx = tmp_path / uuid.uuid4().hex
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(dockerfile)
+        cmd = [images.cli, "build", "-q", *label, "-t", tag, str(ctx)]
+        subprocess.run(cmd, env=legacy, check=True, capture_output=True, timeout=300)
+        image_id = str((h.inspect(images.cli, tag) or {})["Id"])
+        images.ids.add(image_id)
+        return image_id
+
+    marker = ["--label", "org.rtbuild.input-digest=test"]
+    parent = classic(images.tag("1"), f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /a\n", *marker)
+    classic(images.tag("2"), f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} > /a\n", *marker)
+    classic(other_images.tag("child"), f"FROM {images.tag('1')}\nRUN echo child > /c\n")
+    done = _prune("--keep", "1", "--repo", images.repo)
+    [item] = done["items"]  # type: ignore[misc]
+    assert (item["kind"], item["name"], item["removed"], item["error"], item["size"]) == (
+        "tag",
+        images.tag("1"),
+        True,
+        None,
+        0,
+    )
+    assert _present(images.cli, images.repo) == {images.tag("2")}
+    assert h.inspect(images.cli, parent) is not None  # the child's parent stays

@@ -193,6 +193,12 @@ class DockerPruner:
         elif status == 409 and item.kind == "image" and item.id and self._retagged(item):
             item.reason = f"{item.reason}; kept: the image has another tag now (tagged during the prune)"
             item.size = 0
+        elif status == 409 and item.kind == "image" and "child" in str(data):
+            # A parent of images the classic builder made on it: the engine deletes no such
+            # image, by ID or by tag. Its tag goes (as `docker rmi TAG` does); it stays.
+            item.kind, item.size = "tag", 0
+            item.reason = f"{item.reason}; untagged only: other local images are built on it"
+            self._remove(item)
         else:
             message = data.get("message") if isinstance(data, dict) else data
             item.error = f"engine answered {status}: {message}"
