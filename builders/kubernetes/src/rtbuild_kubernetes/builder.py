@@ -6,6 +6,7 @@ build, a dry run or a registry query needs them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -71,8 +72,22 @@ class KubernetesBuilder(RuntimeBuilder):
         hosts = [parse_reference(tag).api_host for tag in tags]
         return any(is_loopback(h) or is_insecure(h, self.settings.insecure_registries) for h in hosts)
 
+    @staticmethod
+    def _checked(request: BuildRequest) -> BuildRequest:
+        """``request`` with the extra ``--build-arg K=V`` among its build args (buildah reads
+        them last; a base a ``FROM $K`` names is an input of the skip), after refusing extra
+        arguments rtbuild could not honour: ``-t``, ``--output``, a second Dockerfile."""
+        from rtbuild.context import check_one_dockerfile
+        from rtbuild.enginekit import build_args_in, refuse_result_args
+
+        extra = list(request.extra_build_args)
+        refuse_result_args(extra)
+        check_one_dockerfile(request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *extra])
+        return dataclasses.replace(request, build_args={**request.build_args, **build_args_in(extra)})
+
     def _dockerfile(self, request: BuildRequest) -> tuple[str, list[str]]:
-        """The Dockerfile relative to the context (validated), and the extra args without ``-f``."""
+        """The Dockerfile relative to the context (validated), and the extra args without ``-f``
+        (nor ``--iidfile``: a path on this machine, which the pipeline writes)."""
         from rtbuild.context import dockerfile_arg, validate_context
 
         extra = list(request.extra_build_args)
@@ -90,9 +105,9 @@ class KubernetesBuilder(RuntimeBuilder):
         for arg in extra:
             if skip:
                 skip = False
-            elif arg in ("-f", "--file"):
+            elif arg in ("-f", "--file", "--iidfile"):
                 skip = True
-            elif not arg.startswith("--file="):
+            elif not arg.startswith(("--file=", "--iidfile=")):
                 cleaned.append(arg)
         return relative, cleaned
 
@@ -173,6 +188,7 @@ class KubernetesBuilder(RuntimeBuilder):
         from .buildargs import SECRET_ADVICE, SECRET_HANDLING, masked, secret_names
         from .manifests import manifests, to_yaml
 
+        request = self._checked(request)
         plans = self._plans(request, "dryrun0000", dict(request.labels))
         warn_secret_args(plans[0].build_args, handling=SECRET_HANDLING, advice=SECRET_ADVICE)
         has_creds = any(get_credentials(registry) is not None for registry in self._registries(request))
@@ -205,6 +221,7 @@ class KubernetesBuilder(RuntimeBuilder):
         from .run import run_build
 
         started = time.perf_counter()
+        request = self._checked(request)
         # A letter first, so YAML never reads a build id as a number.
         details = run_build(self, request, build_id="b" + uuid.uuid4().hex[:9])
         return BuildResult(
