@@ -40,10 +40,10 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._observe.prune",
         "rtbuild._observe.units",
     ),
-    ("rtbuild.context", "rtbuild.oci", "rtbuild.enginekit"),
+    # Build locks sit with the engine kit, which hands them to backends (unless_building).
+    ("rtbuild.context", "rtbuild.oci", "rtbuild.enginekit", "rtbuild._framework.locks"),
     (
         "rtbuild._framework.entrypoints",
-        "rtbuild._framework.locks",
         "rtbuild._framework.iidfile",
         "rtbuild.default_plugins",
         "rtbuild._framework.plugins",
