@@ -143,3 +143,18 @@ def test_the_page_goes_into_a_device_or_through_a_link_never_over_it(tmp_path: P
     link.symlink_to(target)
     assert _metrics(sample, "--html", str(link)).exit_code == 0
     assert link.is_symlink() and target.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_repo_filter_matches_every_spelling_of_a_repository(tmp_path: Path) -> None:
+    sample = tmp_path / "metrics.jsonl"
+    sample.write_text(
+        _line("2026-12-01T10:00:00Z", image="app:1", repository="app")
+        + "\n"
+        + _line("2026-12-01T11:00:00Z", image="docker.io/library/app:2", repository="docker.io/library/app")
+        + "\n"
+        + _line("2026-12-01T12:00:00Z", image="other:1", repository="other")
+        + "\n"
+    )
+    for spelling in ("app", "docker.io/library/app", "index.docker.io/library/app"):
+        data = json.loads(_metrics(sample, "--json", "--repo", spelling).stdout)
+        assert data["records"] == 2, spelling

@@ -267,3 +267,11 @@ def test_a_parent_of_classic_builder_images_loses_its_tag_only(
     )
     assert _present(images.cli, images.repo) == {images.tag("2")}
     assert h.inspect(images.cli, parent) is not None  # the child's parent stays
+
+
+def test_repo_in_its_fully_qualified_spelling_matches(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    """Docker names images in the familiar form (rtbuild-test/x, app); --repo
+    docker.io/rtbuild-test/x (or docker.io/library/app) matched nothing, without a word."""
+    one, two, _ = _three(images, _context(tmp_path))
+    planned = _prune("--keep", "1", "--repo", f"docker.io/{images.repo}", "--dry-run")
+    assert [item["name"] for item in planned["items"]] == [one, two]  # type: ignore[index]

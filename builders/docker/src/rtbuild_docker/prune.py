@@ -221,7 +221,23 @@ class DockerPruner:
         return None
 
 
+def familiar(repo: str) -> str:
+    """A repository as Docker names its images: ``docker.io/library/app`` is ``app``,
+    ``index.docker.io/team/app`` is ``team/app`` (``--repo`` in any spelling matches)."""
+    from rtbuild.errors import InvalidReferenceError
+    from rtbuild.oci import parse_reference
+
+    try:
+        return repository(parse_reference(repo).familiar)
+    except InvalidReferenceError:
+        return repo
+
+
 def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
+    if policy.repositories:
+        from dataclasses import replace
+
+        policy = replace(policy, repositories=tuple(dict.fromkeys(familiar(r) for r in policy.repositories)))
     pruner = DockerPruner(api)
     items = select_prunable(pruner.images(policy.repositories), policy)
     for item in items:
@@ -262,4 +278,4 @@ def prune_logs(log_dir: str | None, policy: PrunePolicy) -> list[PruneItem]:
     return out
 
 
-__all__ = ["DockerPruner", "prune_images", "prune_logs"]
+__all__ = ["DockerPruner", "familiar", "prune_images", "prune_logs"]

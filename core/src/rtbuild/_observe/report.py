@@ -7,6 +7,7 @@ needs the plugin only to have written the lines, not to be importable.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -70,6 +71,7 @@ def load_records(
     """The lines of ``path`` and of its previous generation (``path.1``, which the metrics
     plugin rotates it to) within the window and filters, each with ``_t`` (epoch)."""
     out = Records()
+    wanted = {_familiar(repo) for repo in repos}  # docker.io/library/app is app
     for line in _lines([path.with_name(path.name + ".1"), path]):
         if "\x00" in line:
             # A crash (power loss) can leave the file's tail as zeros, and the next append
@@ -93,7 +95,7 @@ def load_records(
         record.setdefault("success", True)  # lines from before failures were recorded
         if (since is not None and stamp < since) or (until is not None and stamp >= until):
             continue
-        if repos and record["repository"] not in repos:
+        if repos and _familiar(str(record["repository"])) not in wanted:
             continue
         if builders and record.get("builder") not in builders:
             continue
@@ -153,6 +155,18 @@ def _usable(record: Mapping[str, Any]) -> bool:
         and all(step.get(key) is None or isinstance(step.get(key), bool) for key in ("cached", "internal"))
         for step in steps
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _familiar(repo: str) -> str:
+    """``docker.io/library/app`` -> ``app``: one repository, however a tag spelled it."""
+    from rtbuild.errors import InvalidReferenceError
+    from rtbuild.oci import parse_reference
+
+    try:
+        return _repository(parse_reference(repo).familiar)
+    except InvalidReferenceError:
+        return repo
 
 
 def _repository(image: str) -> str:
