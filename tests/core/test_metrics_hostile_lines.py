@@ -158,3 +158,5 @@ def test_repo_filter_matches_every_spelling_of_a_repository(tmp_path: Path) -> N
     for spelling in ("app", "docker.io/library/app", "index.docker.io/library/app"):
         data = json.loads(_metrics(sample, "--json", "--repo", spelling).stdout)
         assert data["records"] == 2, spelling
+    groups = json.loads(_metrics(sample, "--json").stdout)["groups"]
+    assert [(g["repository"], g["builds"]) for g in groups] == [("app", 2), ("other", 1)]  # one group

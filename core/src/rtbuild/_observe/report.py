@@ -91,11 +91,12 @@ def load_records(
             out.skipped += 1  # another writer's line, or a hand-edited one: not a crash
             continue
         record["_t"] = stamp
-        record.setdefault("repository", _repository(str(record.get("image") or "")))
+        # One repository, one group, however its tags were spelled (docker.io/library/app is app).
+        record["repository"] = _familiar(str(record.get("repository") or _repository(str(record.get("image") or ""))))
         record.setdefault("success", True)  # lines from before failures were recorded
         if (since is not None and stamp < since) or (until is not None and stamp >= until):
             continue
-        if repos and _familiar(str(record["repository"])) not in wanted:
+        if repos and record["repository"] not in wanted:
             continue
         if builders and record.get("builder") not in builders:
             continue
