@@ -160,3 +160,31 @@ def test_repo_filter_matches_every_spelling_of_a_repository(tmp_path: Path) -> N
         assert data["records"] == 2, spelling
     groups = json.loads(_metrics(sample, "--json").stdout)["groups"]
     assert [(g["repository"], g["builds"]) for g in groups] == [("app", 2), ("other", 1)]  # one group
+
+
+def test_an_over_long_line_is_skipped_without_holding_it(tmp_path: Path) -> None:
+    """A file with a 300 MB line (garbage, or --file pointed at something else) was read one
+    whole line at a time: 840 MB of memory for a 400 MB line, an OOM kill for a few GB.
+    Lines over MAX_LINE_CHARS are skipped unread: the report runs in 250 MB of heap."""
+    import resource
+    import subprocess
+    import sys
+
+    sample = tmp_path / "metrics.jsonl"
+    with sample.open("w") as handle:
+        handle.write(_line("2026-12-01T10:00:00Z") + "\n")
+        chunk = "x" * (1 << 20)
+        for _ in range(300):
+            handle.write(chunk)
+        handle.write("\n" + _line("2026-12-01T11:00:00Z") + "\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_DATA, (250 << 20, 250 << 20))
+
+    rtbuild = str(Path(sys.executable).with_name("rtbuild"))
+    proc = subprocess.run(
+        [rtbuild, "metrics", "--file", str(sample), "--json"], capture_output=True, text=True, preexec_fn=limit
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(proc.stdout)
+    assert (data["records"], data["skipped_lines"]) == (2, 1)

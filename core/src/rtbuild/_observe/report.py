@@ -21,6 +21,8 @@ from rtbuild._framework.paths import state_dir
 from rtbuild._observe.profile import counted_steps
 
 ENV_FILE = "RTBUILD_METRICS_FILE"
+#: A line longer than this is skipped unread (a 400 MB line took 840 MB of memory).
+MAX_LINE_CHARS = 16 << 20
 
 
 def metrics_file(
@@ -120,7 +122,14 @@ def _lines(paths: Iterable[Path]) -> Iterator[str]:
             if not (S_ISREG(mode) or S_ISDIR(mode)):  # a directory fails to open, below
                 raise ConfigError(f"the metrics file {one} is not a regular file", step="read metrics", hint=hint)
             with one.open(encoding="utf-8", errors="replace", newline=None) as handle:
-                yield from handle
+                while line := handle.readline(MAX_LINE_CHARS):
+                    if len(line) == MAX_LINE_CHARS and not line.endswith("\n"):
+                        # No record is this long (a big build's steps: about 1 MB): a file
+                        # that is no metrics file, or garbage. Not held in memory; skipped.
+                        while (rest := handle.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                            pass
+                        line = "\x01 an over-long line\n"  # unreadable: counted as skipped
+                    yield line
         except FileNotFoundError:
             continue
         except OSError as exc:  # a directory, no permission: the user's path to fix
