@@ -6,9 +6,9 @@ name is imported from its private module on first use and then cached in the pac
 
 from __future__ import annotations
 
-import importlib
+import sys
 
-TYPE_CHECKING = False  # not typing's, and no collections.abc: see rtbuild/__init__.py
+TYPE_CHECKING = False  # not typing's, no collections.abc, no importlib: see rtbuild/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
@@ -21,18 +21,22 @@ def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str]
     the name is exported under another one.
     """
 
+    def _module(name: str) -> Any:
+        __import__(name)  # importlib.import_module's work, without importing importlib (and warnings)
+        return sys.modules[name]
+
     def __getattr__(name: str) -> Any:
         target = names.get(name)
         if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module_name, _, attribute = target.partition(":")
-        module = importlib.import_module(package)
-        value = getattr(importlib.import_module(module_name), attribute or name)
+        module = _module(package)
+        value = getattr(_module(module_name), attribute or name)
         setattr(module, name, value)
         return value
 
     def __dir__() -> list[str]:
-        module = importlib.import_module(package)
+        module = _module(package)
         return sorted({*vars(module), *names})
 
     return __getattr__, __dir__
