@@ -223,7 +223,7 @@ def test_a_tag_whose_build_is_running_is_kept(images: h.Images, tmp_path: Path, 
         held = _prune("--keep", "2", "--repo", images.repo)
     # The dry run says what the real run does: kept, nothing freed.
     kept = [i["reason"].partition("; ")[2] for i in planned["items"]]  # type: ignore[union-attr]
-    assert kept == ["kept: a build of this tag is running"]
+    assert kept == ["kept: a build of this tag is running (or another prune holds its build lock)"]
     assert planned["bytes_freed"] == 0
     [item] = held["items"]  # type: ignore[misc]
     assert item["name"] == one and not item["removed"] and item["error"] is None
@@ -275,3 +275,25 @@ def test_repo_in_its_fully_qualified_spelling_matches(images: h.Images, tmp_path
     one, two, _ = _three(images, _context(tmp_path))
     planned = _prune("--keep", "1", "--repo", f"docker.io/{images.repo}", "--dry-run")
     assert [item["name"] for item in planned["items"]] == [one, two]  # type: ignore[index]
+
+
+def test_two_prunes_at_once_each_remove_or_keep_and_agree(
+    images: h.Images, tmp_path: Path, isolated_dirs: Path
+) -> None:
+    """Concurrent prunes (a cron job and an operator) both exit 0: each selected tag is
+    removed by one of them, the other keeps it while the first holds its lock, or finds
+    it gone; the newest stays."""
+    ctx = _context(tmp_path)
+    token = uuid.uuid4().hex[:8]
+    tags = [h.build(images, ctx, [images.tag(str(n))], build_args={"N": f"{token}-{n}"}).image for n in range(1, 6)]
+    args = [str(Path(h.RTBUILD)), "prune", "--json", "--keep", "1", "--repo", images.repo]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        reports.append(json.loads(out))
+    assert _present(images.cli, images.repo) == {tags[-1]}
+    for tag in tags[:-1]:
+        outcomes = [item for report in reports for item in report["items"] if item["name"] == tag]
+        assert all(item["error"] is None for item in outcomes) and any(item["removed"] for item in outcomes)

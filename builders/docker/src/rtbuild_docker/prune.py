@@ -34,7 +34,7 @@ from rtbuild.errors import EngineUnavailableError
 from .engine import EngineAPI
 
 #: Why a tag is kept when its build lock is held.
-BUILDING = "a build of this tag is running"
+BUILDING = "a build of this tag is running (or another prune holds its build lock)"
 #: Build logs in a configured log_dir older than this go (``--older-than`` overrides).
 LOG_MAX_AGE_S = 14 * 86400.0
 
