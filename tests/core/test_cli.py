@@ -221,6 +221,15 @@ def test_json_errors_go_to_stdout_as_json(site: FakeSite, context: Path) -> None
     }
 
 
+def test_a_json_that_is_another_options_value_asks_for_no_json(site: FakeSite, context: Path) -> None:
+    """``--extra --json`` hands ``--json`` to the builder; the error was printed as JSON
+    on stdout all the same, found by a search of argv meant for failures before parsing."""
+    result = run_cli(["build", str(context), "-t", "fail:1", "--builder", "pushy", "--extra", "--json"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "error: step 2/3 RUN false failed" in result.stderr
+
+
 def test_internal_error_exit_1_no_traceback_unless_debug(site: FakeSite, context: Path) -> None:
     result = run_cli(["build", str(context), "-t", "bug:1", "--builder", "pushy"])
     assert result.exit_code == 1

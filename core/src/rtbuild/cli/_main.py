@@ -121,6 +121,8 @@ class State:
     no_plugins: bool = False
     trace_hooks: bool = False
     json: bool = False
+    #: The command's ``--json`` option was parsed (given or not): argv need not be guessed at.
+    json_parsed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def load_config(self, **overrides: Any) -> Any:
@@ -167,6 +169,7 @@ def json_option(func: Any) -> Any:
 
     def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
         _STATE.json = _STATE.json or value
+        _STATE.json_parsed = True
         return value
 
     return click.option(
@@ -329,8 +332,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _wants_json(argv: list[str] | None) -> bool:
-    """``--json`` was asked for, even if the failure came before its option was parsed."""
-    return _STATE.json or "--json" in (sys.argv[1:] if argv is None else argv)
+    """``--json`` was asked for, even if the failure came before its option was parsed (then
+    argv is searched; once parsed, a ``--json`` that is another option's value is not it)."""
+    return _STATE.json or (not _STATE.json_parsed and "--json" in (sys.argv[1:] if argv is None else argv))
 
 
 def run() -> None:
