@@ -1,14 +1,16 @@
-"""``rtbuild exists`` on a registry that wants credentials, as a Podman user reads the error."""
+"""``rtbuild exists`` answers as a Podman user reads them: credentials, ``localhost/`` names."""
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rtbuild import RegistryAuthError
+from _podman_support import Names
+from rtbuild import RegistryAuthError, RegistryError
 from rtbuild_podman import PodmanBuilder
 
 pytestmark = [pytest.mark.engine]
@@ -38,3 +40,20 @@ def test_no_or_refused_credentials_name_podmans_auth_files_and_podman_login(
         builder.image_exists(image)
     assert "refused the credentials" in refused.value.message and str(auth) in refused.value.message
     assert refused.value.hint and f"podman login {auth_registry.host}" in refused.value.hint
+
+
+def test_a_localhost_name_absent_from_storage_is_absent(builder: PodmanBuilder, names: Names) -> None:
+    """``localhost/NAME`` is what Podman calls an image built as ``-t NAME``. Removed from
+    storage, ``rtbuild exists`` asked a registry at https://localhost and answered 'could not
+    tell' (exit 3: 'check that the registry localhost is running'); it is absent (exit 1).
+    A registry on a localhost port is still asked."""
+    tag = names.new("localhost/rt-podman-test/gone")
+    assert builder.image_exists(tag) is False
+    with pytest.raises(RegistryError):
+        builder.image_exists(f"localhost:{_closed_port()}/rt-podman-test/gone:1")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

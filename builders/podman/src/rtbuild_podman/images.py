@@ -99,6 +99,12 @@ def image_exists(
     if not pull_from_repo:
         return False
     ref = parse_reference(name)
+    if ref.registry == "localhost":
+        # Podman's own name for what it built without a registry (`-t app:1` is
+        # localhost/app:1): local only. Asking https://localhost made "absent" a failure to
+        # reach a registry nobody runs (exit 3).
+        rtbuild.get_reporter().event("not_found", image=name, registry=ref.registry, platform=platform)
+        return False
     client = RegistryClient(insecure_registries=builder.insecure_registries, credentials=find_credentials)
     try:
         present = has_platforms(client, ref, platforms) if platforms else client.manifest_exists(ref)
