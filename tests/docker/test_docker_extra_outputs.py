@@ -72,3 +72,27 @@ def test_a_tag_given_as_an_extra_argument_is_refused(images: h.Images, context: 
         document = json.loads(refused.stdout)
         assert document["error"] == "ConfigError" and "-t" in document["hint"]
         assert h.docker(images.cli, "image", "inspect", images.tag("other"), check=False).returncode != 0
+
+
+def test_an_iidfile_that_is_no_regular_file_is_refused_and_left_alone(
+    images: h.Images, context: Path, tmp_path: Path
+) -> None:
+    """It is removed before the build: as root ``--iidfile /dev/null`` removed /dev/null.
+    (A node of /dev/null's own numbers stands in for it, so a regression removes only that.)"""
+    import os
+    import stat
+
+    (context / "Dockerfile").write_text("FROM busybox:latest\n")
+    null, fifo = tmp_path / "null", tmp_path / "fifo"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    os.mkfifo(fifo)
+    for path in (null, fifo):
+        refused = h.cli_build(str(context), "-t", images.tag(), f"--extra=--iidfile={path}", "--json")
+        assert refused.returncode == 2, refused.stderr
+        assert json.loads(refused.stdout)["step"] == "check --iidfile"
+    assert stat.S_ISCHR(os.stat(null).st_mode) and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    written = tmp_path / "iid"
+    built = h.cli_build(str(context), "-t", images.tag(), f"--extra=--iidfile={written}", "--json")
+    assert built.returncode == 0, built.stderr
+    images.ids.add(json.loads(built.stdout)["details"]["image_id"])
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o644  # readable like the engines' own

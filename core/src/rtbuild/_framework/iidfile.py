@@ -9,6 +9,7 @@ engine runs at all. The pipeline writes it instead, for a build and a skip alike
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 
 from rtbuild.builder import BuildRequest, BuildResult
@@ -34,12 +35,21 @@ def check_iidfile(request: BuildRequest) -> str | None:
     if path is None:
         return None
     directory = os.path.dirname(os.path.abspath(path)) if path else ""
-    if not path or os.path.isdir(path) or not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+    try:
+        mode = os.lstat(path).st_mode if path else stat.S_IFREG
+    except OSError:
+        mode = stat.S_IFREG  # not there yet (or unreadable: the checks below say why)
+    # Not a device or FIFO either: it is removed first, and as root `--iidfile /dev/null`
+    # removed /dev/null (the docker client does the same).
+    odd = not (stat.S_ISREG(mode) or stat.S_ISLNK(mode))
+    if not path or odd or not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         why = (
             "is empty"
             if not path
             else "is a directory"
-            if os.path.isdir(path)
+            if stat.S_ISDIR(mode)
+            else "is not a regular file (a device, a FIFO or a socket)"
+            if odd
             else f"is in {directory!r}, which does not exist"
             if not os.path.isdir(directory)
             else f"is in {directory!r}, which this user cannot write to"
@@ -47,7 +57,7 @@ def check_iidfile(request: BuildRequest) -> str | None:
         raise ConfigError(
             f"--iidfile {path!r} {why}",
             step="check --iidfile",
-            hint="name a file in an existing, writable directory (rtbuild writes the image ID there after the build)",
+            hint="name a regular file in an existing, writable directory (rtbuild replaces it with the image ID)",
         )
     try:
         os.unlink(path)  # as docker does: a failed build must not leave an earlier build's ID there
@@ -76,7 +86,7 @@ def write_iidfile(path: str, result: BuildResult) -> None:
         )
         return
     try:
-        atomic_write(path, image_id)
+        atomic_write(path, image_id, mode=0o644)  # as the engines write it (mkstemp alone: 0600)
     except OSError as exc:
         raise ConfigError(
             f"cannot write --iidfile {path!r}: {exc.strerror}",
