@@ -111,8 +111,12 @@ def test_cli_json_text_and_filters(sample: Path, tmp_path: Path) -> None:
     text = runner.invoke(cli, ["metrics", "--file", str(sample)])
     assert "reg/app" in text.stdout and "80%" in text.stdout and "BuildFailedError at RUN make" in text.stdout
     assert "[2/3] RUN sleep" in text.stdout
-    empty = runner.invoke(cli, ["metrics", "--file", str(tmp_path / "none.jsonl")])
+    (tmp_path / "empty.jsonl").write_text("")
+    empty = runner.invoke(cli, ["metrics", "--file", str(tmp_path / "empty.jsonl")])
     assert empty.exit_code == 0 and "no recorded builds" in empty.stdout
+    # A file named on purpose that is not there (nor its .1) is a typo, not "no builds": exit 2.
+    missing = runner.invoke(cli, ["metrics", "--file", str(tmp_path / "none.jsonl")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
     bad = runner.invoke(cli, ["metrics", "--file", str(sample), "--since", "yesterday"])
     assert bad.exit_code == 2
 

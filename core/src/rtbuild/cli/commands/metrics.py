@@ -63,6 +63,9 @@ def metrics(
         raise click.BadParameter("--since must be before --until (the window would be empty)", param_hint="'--since'")
     config = state.load_config()
     source = Path(path) if path else metrics_file(config.plugin_config("metrics"), source=config.source)
+    if path and not source.exists() and not Path(f"{path}.1").exists():
+        # Named on purpose: most likely a typo, not "no builds yet" (the default file may be).
+        raise click.BadParameter(f"{path} does not exist (nor {path}.1)", param_hint="'--file'")
     loaded = load_records(source, since=since, until=until, repos=repos, builders=builders)
     report = build_report(loaded, source)
     if html_path:
