@@ -54,3 +54,16 @@ def test_extra_build_args_count_and_the_iidfile_stays_on_this_machine(tmp_path: 
     args = _build_args_env(KubernetesBuilder().plan(request))
     assert "--build-arg=BASE=r.example/base:2" in args
     assert not [arg for arg in args if "iidfile" in arg or str(tmp_path) in arg]
+
+
+def test_a_password_or_a_local_path_in_the_extra_arguments_is_refused(tmp_path: Path) -> None:
+    """``--creds USER:PW`` went inline into the Job's pod spec (and the dry run printed it);
+    ``--secret src=/etc/hostname`` made buildah read the pod's own file of that name."""
+    ctx = _ctx(tmp_path)
+    for extra in (["--creds=robot:S3CRETPW"], ["--creds", "robot:S3CRETPW"], ["--secret", "id=x,src=/etc/hostname"]):
+        request = BuildRequest(path=str(ctx), tags=["r.example/a:1"], extra_build_args=extra)
+        with pytest.raises(ConfigError) as info:
+            KubernetesBuilder().plan(request)
+        assert "S3CRETPW" not in info.value.message and info.value.hint
+    fine = BuildRequest(path=str(ctx), tags=["r.example/a:1"], extra_build_args=["--network=host"])
+    assert "--network=host" in _build_args_env(KubernetesBuilder().plan(fine))

@@ -26,6 +26,40 @@ if TYPE_CHECKING:
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x")
 
 
+#: Extra buildah arguments that name files of this machine, which the pod does not have (it
+#: read its own file of that name, or failed), and the one that carries a password inline.
+_LOCAL_PATH_ARGS = (
+    "--secret",
+    "--ssh",
+    "--authfile",
+    "--cert-dir",
+    "--volume",
+    "-v",
+    "--ignorefile",
+    "--build-arg-file",
+    "--build-context",
+)
+
+
+def _refuse_local_args(extra: list[str]) -> None:
+    for arg in extra:
+        name = arg.split("=", 1)[0]
+        if name == "--creds":
+            raise ConfigError(
+                "the extra argument --creds would put a registry password into the build Job's pod spec",
+                step="validate request",
+                hint="log in on this machine (docker login / podman login): rtbuild hands the Job this"
+                " machine's credentials for the registries in a Secret",
+            )
+        if name in _LOCAL_PATH_ARGS:
+            raise ConfigError(
+                f"the extra argument {name} names a file of this machine, which the build pod does not have",
+                step="validate request",
+                hint="drop it: the Kubernetes builder sends the build context alone to the cluster;"
+                " a build that needs a secret, an SSH agent or a host directory runs with the Docker or Podman builder",
+            )
+
+
 class KubernetesBuilder(RuntimeBuilder):
     """Builds as Kubernetes Jobs (see docs/builders/kubernetes.md)."""
 
@@ -82,6 +116,7 @@ class KubernetesBuilder(RuntimeBuilder):
 
         extra = list(request.extra_build_args)
         refuse_result_args(extra)
+        _refuse_local_args(extra)
         check_one_dockerfile(request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *extra])
         return dataclasses.replace(request, build_args={**request.build_args, **build_args_in(extra)})
 
