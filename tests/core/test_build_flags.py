@@ -237,3 +237,18 @@ def test_a_secret_that_cannot_be_read_is_the_users_to_fix_before_any_work(site: 
     missing = run_cli([*args, "--secret", f"id=tok,src={context / 'absent'}"]).json()
     assert missing["step"] == "read secret" and missing["blame"] is None and "src=" in missing["hint"]
     assert _module("v2").requests == []
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "RUN echo hi\n", "\ufeffARG X\n"])
+def test_a_dockerfile_without_from_is_refused_before_any_work(site: FakeSite, context: Path, text: str) -> None:
+    """The engines fail on it as a build error (exit 1, the catch-all hint): "the Dockerfile
+    cannot be empty", "file with no instructions", "no build stage in current context"."""
+    (context / "Dockerfile").write_text(text)
+    result = run_cli(["build", str(context), "-t", "img:1", "--builder", "v1", "--json"])
+    assert result.exit_code == 2, result.stderr
+    error = result.json()
+    assert error["error"] == "BuildContextError" and "FROM" in error["hint"]
+    assert [c for c in _module("v1").calls if c["method"] == "build"] == []
+    for other in ("  from scratch\n", "# syntax=docker/dockerfile:1\nRUN x\n"):  # left to the builder
+        (context / "Dockerfile").write_text(other)
+        assert "validate context" not in run_cli(["build", str(context), "-t", "img:1", "--builder", "v1"]).stderr

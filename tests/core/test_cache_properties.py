@@ -273,7 +273,8 @@ class CacheMachine(RuleBasedStateMachine):
         if not old:
             return
         before = os.stat(path)
-        new = bytes([old[0] ^ 1]) + old[1:]
+        # The last byte: a Dockerfile keeps its FROM line (the core refuses one without).
+        new = old[:-1] + bytes([old[-1] ^ 1])
         if how == "inplace":
             with open(path, "r+b") as handle:
                 handle.write(new)

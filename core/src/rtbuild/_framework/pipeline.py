@@ -17,7 +17,7 @@ from rtbuild._framework.iidfile import check_iidfile, write_iidfile
 from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
-from rtbuild.context._validate import check_target, validate_context, validate_context_dir
+from rtbuild.context._validate import check_has_from, check_target, validate_context, validate_context_dir
 from rtbuild.errors import (
     AgentRuntimeBuildError,
     BuildFailedError,
@@ -158,6 +158,8 @@ def _prepare(
             dockerfile = validate_context(
                 request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
             )
+        with blaming(request, "path", "dockerfile", "extra_build_args"):
+            check_has_from(dockerfile, request.build_args)
         if request.target:
             with blaming(request, "target"):
                 check_target(dockerfile, request.target, request.build_args)

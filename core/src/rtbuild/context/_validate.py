@@ -7,6 +7,7 @@ in :mod:`rtbuild.hashing`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -153,6 +154,31 @@ def check_one_dockerfile(path: str, extra_build_args: Sequence[str]) -> None:
             step="validate context",
             hint="name one Dockerfile: with -f/--file (the request's dockerfile) or in --extra, not both",
         )
+
+
+_FROM_LINE = re.compile(r"^[ \t]*from[ \t]", re.IGNORECASE | re.MULTILINE)
+_FRONTEND = re.compile(r"^[ \t]*#[ \t]*syntax[ \t]*=", re.IGNORECASE | re.MULTILINE)
+
+
+def check_has_from(dockerfile: str, build_args: Mapping[str, str]) -> None:
+    """Refuse a Dockerfile without a ``FROM`` line before the engine starts: the engine fails
+    on it ("the Dockerfile cannot be empty", "no build stage in current context") as a build
+    error (exit 1) with the catch-all hint. One read and a search, no parse: a file another
+    frontend reads (``# syntax=``, ``BUILDKIT_SYNTAX``) is left to the engine."""
+    if dockerfile == "-" or "BUILDKIT_SYNTAX" in build_args:
+        return
+    try:
+        with open(dockerfile, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read().removeprefix("\ufeff")  # a byte-order mark, which the engines drop
+    except OSError:
+        return  # the engine reads it and reports what is wrong
+    if _FROM_LINE.search(text) or _FRONTEND.search(text):
+        return
+    raise BuildContextError(
+        f"the Dockerfile {dockerfile!r} {'is empty' if not text.strip() else 'has no FROM instruction'}",
+        step="validate context",
+        hint="a Dockerfile starts its first stage with `FROM IMAGE` (`FROM scratch` for an empty base)",
+    )
 
 
 def check_target(dockerfile: str, target: str, build_args: Mapping[str, str]) -> None:
