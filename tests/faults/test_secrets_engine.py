@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import tarfile
+import uuid
 from pathlib import Path
 
 import docker_build_helpers as h
@@ -255,4 +256,24 @@ def test_a_secret_source_sent_with_the_context_is_warned_about(images: h.Images,
     assert '"secret": "npmrc"' in specific.stderr
     assert SECRET in h.docker(images.cli, "run", "--rm", images.tag(), "cat", "/app/.npmrc").stdout
     for text in (sent.stdout, sent.stderr, kept_out.stdout, kept_out.stderr, specific.stdout, specific.stderr):
+        assert SECRET not in text
+
+
+def test_a_proxy_password_from_the_docker_config_is_masked(images: h.Images, context: Path, tmp_path: Path) -> None:
+    """The docker client hands every build the ``proxies`` of its config.json as HTTP_PROXY &
+    co.: a step printing its environment showed the proxy's password in the progress, the
+    --json events and the log."""
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    proxy = f"http://puser:{SECRET}@127.0.0.1:3128"
+    (config / "config.json").write_text(json.dumps({"proxies": {"default": {"httpProxy": proxy, "noProxy": "*"}}}))
+    # A nonce: BuildKit keeps the proxy args out of its cache key, so the step must be new.
+    (context / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex}; env | grep -i http_proxy\n")
+    built = h.cli_build(str(context), "-t", images.tag(), "--json", env={"DOCKER_CONFIG": str(config)})
+    assert built.returncode == 0, built.stderr
+    document = json.loads(built.stdout)
+    images.ids.add(document["details"]["image_id"])
+    assert "http_proxy=http://puser:***@127.0.0.1:3128" in built.stderr  # the step did print it
+    log = Path(document["details"]["log_path"]).read_text()
+    for text in (built.stdout, built.stderr, log):
         assert SECRET not in text

@@ -17,6 +17,32 @@ if TYPE_CHECKING:
     from .spec import BuildOutcome, BuildSpec
 
 
+def config_proxy_passwords() -> list[str]:
+    """The passwords of the proxy URLs in the docker config's ``proxies`` (``config.json``),
+    which the docker client hands every build as the ``HTTP_PROXY`` & co. build args: a
+    step printing its environment (or pip's proxy errors) showed them. As written and
+    percent-decoded; a config that cannot be read has none (the client says so itself)."""
+    from urllib.parse import unquote
+
+    from rtbuild import AgentRuntimeBuildError
+    from rtbuild.enginekit import url_passwords
+    from rtbuild.oci import load_docker_config
+
+    try:
+        proxies = load_docker_config().get("proxies")
+    except (AgentRuntimeBuildError, ValueError):
+        return []
+    found = [
+        password
+        for entry in (proxies.values() if isinstance(proxies, dict) else [])
+        if isinstance(entry, dict)
+        for value in entry.values()
+        if isinstance(value, str)
+        for password in url_passwords(value)
+    ]
+    return list(dict.fromkeys([*found, *map(unquote, found)]))
+
+
 def engine_build(
     builder: DockerBuilder,
     spec: BuildSpec,
@@ -60,7 +86,8 @@ def engine_build(
     rotate_logs(log_dir, keep=builder.log_keep, max_age_days=builder.log_max_age_days)
     log_path = log_path_for(log_dir, spec.tags[0])
     redact = Redactor.for_build(
-        {**spec.build_args, **extra_build_args(extra)}, [*spec.secret_values, *secrets_in_args(extra)]
+        {**spec.build_args, **extra_build_args(extra)},
+        [*spec.secret_values, *secrets_in_args(extra), *map(str.encode, config_proxy_passwords())],
     )
     fresh = needs_fresh_sync(spec.path, ctx, spec.tags, builder.docker_host)
     if fresh:
