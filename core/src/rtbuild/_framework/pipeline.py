@@ -18,6 +18,7 @@ from rtbuild._framework.locks import build_lock
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import check_has_from, check_target, validate_context, validate_context_dir
+from rtbuild.enginekit._skip import build_args_in
 from rtbuild.errors import (
     AgentRuntimeBuildError,
     BuildFailedError,
@@ -159,7 +160,7 @@ def _prepare(
                 request.path, [*(["-f", request.dockerfile] if request.dockerfile else []), *request.extra_build_args]
             )
         with blaming(request, "path", "dockerfile", "extra_build_args"):
-            check_has_from(dockerfile, request.build_args)
+            check_has_from(dockerfile, {**request.build_args, **build_args_in(request.extra_build_args)})
         if request.target:
             with blaming(request, "target"):
                 check_target(dockerfile, request.target, request.build_args)

@@ -186,10 +186,10 @@ def check_target(dockerfile: str, target: str, build_args: Mapping[str, str]) ->
 
     The stages are the Dockerfile analysis's (:func:`rtbuild.enginekit.analyse_cached`, the
     file read as the engines read it). Stage names compare case-insensitively: BuildKit
-    takes them in any case (Buildah only as written: the Podman builder passes them spelt as the
-    Dockerfile writes them). A Dockerfile read
-    by another frontend (a ``# syntax=`` directive, the ``BUILDKIT_SYNTAX`` build arg) or
-    from stdin is left to the engine: its stages are not this parser's to know.
+    takes them in any case (Buildah only as written: the Podman builder passes them spelt
+    as the Dockerfile writes them). A Dockerfile read by another frontend (a ``# syntax=``
+    directive, the ``BUILDKIT_SYNTAX`` build arg) or from stdin is left to the engine: its
+    stages are not this parser's to know.
     """
     if dockerfile == "-":
         return
