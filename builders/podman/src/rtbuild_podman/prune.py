@@ -2,26 +2,40 @@
 
 ``podman images --format json`` lists the images with their labels, sizes (``SharedSize``
 too) and how many containers use each; ``podman ps -a`` double-checks the containers. The
-labelled candidates are inspected for their exact creation time. Removal is ``podman rmi
-TAG`` (the image goes with its last tag) or ``podman rmi ID`` for a dangling one, never
-``--force``: podman itself refuses an image a container uses.
+labelled images are inspected for their exact creation time and their layers (an image
+someone built ``FROM`` an rtbuild image with a plain ``podman build`` inherits its labels
+and is left alone: :func:`_inherited`). Removal never uses ``--force`` (podman itself
+refuses an image a container uses): a tag whose image stays goes with ``podman untag ID
+TAG``, an image that goes and a dangling one with ``podman rmi ID``, never by tag. See
+:meth:`PodmanPruner.remove` for builds of the same tags running during the prune.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from rtbuild import PruneItem, PrunePolicy
-from rtbuild.enginekit import PruneImage, is_rtbuild_image, select_prunable
+from rtbuild.enginekit import PruneImage, is_rtbuild_image, recorded_digests, select_prunable, unless_building
 from rtbuild.enginekit import prune_repository as repository
+from rtbuild.errors import EngineUnavailableError
 
 from .engine import Podman, normalize_id
 
 #: Podman stores an unqualified name as localhost/NAME; ``--repo NAME`` means that one.
 _LOCAL = "localhost/"
+#: Why a tag is kept when its build lock is held.
+BUILDING = "a build of this tag is running (or another prune holds its build lock)"
+#: ``podman images`` and ``podman image inspect`` fail when another podman process removes or
+#: writes an image while they read the store ("checking if image ... is dangling: ... image
+#: not known", "locating item named "manifest" ...: file does not exist"; containers/podman
+#: #12582): a concurrent prune, build or ``podman rmi``. Such an answer is asked again.
+_RACES = ("image not known", "file does not exist", "layer not known")
+_ATTEMPTS = 5
 
 
 def _created(value: Any, fallback: float) -> float:
@@ -39,8 +53,16 @@ def _created(value: Any, fallback: float) -> float:
         return fallback
 
 
+def _raced(text: str) -> bool:
+    return any(marker in text for marker in _RACES)
+
+
 def _json(podman: Podman, *args: str) -> list[dict[str, Any]]:
-    proc = podman.run(*args, timeout=120)
+    for attempt in range(1, _ATTEMPTS + 1):
+        proc = podman.run(*args, timeout=120)
+        if proc.returncode == 0 or attempt == _ATTEMPTS or not _raced(proc.stderr or ""):
+            break
+        time.sleep(0.1 * attempt)  # an image went (or came) while podman read the store
     if proc.returncode != 0:
         raise podman._failed(" ".join(args[:2]), proc)
     data = json.loads(proc.stdout or "[]")
@@ -53,55 +75,195 @@ def _policy_repositories(policy: PrunePolicy) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*policy.repositories, *extra)))
 
 
+def _tags(names: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(tag for tag in names or () if tag and not str(tag).startswith("<none>")))
+
+
+def _inherited(infos: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """IDs of images whose ``org.rtbuild.*`` labels are only inherited: built ``FROM`` an
+    rtbuild image by something else (a plain ``podman build``), so not rtbuild's to prune.
+
+    Such an image has the very labels of a local image whose layers are a proper prefix of
+    its own; rtbuild labels its own builds anew (their input digest), so an rtbuild build on
+    an rtbuild base differs in label. A base no longer present cannot be compared with: its
+    derived images count as rtbuild's, as their labels say. (The Docker builder's rule.)
+    """
+
+    def owned(info: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+        labels = (info.get("Config") or {}).get("Labels") or info.get("Labels") or {}
+        return frozenset((k, str(v)) for k, v in labels.items() if is_rtbuild_image({k: v}))
+
+    def layers(info: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(str(layer) for layer in (info.get("RootFS") or {}).get("Layers") or ())
+
+    known: dict[frozenset[tuple[str, str]], set[tuple[str, ...]]] = {}
+    for info in infos.values():
+        known.setdefault(owned(info), set()).add(layers(info))
+    out: set[str] = set()
+    for image_id, info in infos.items():
+        mine, chain = owned(info), layers(info)
+        if any(chain[:n] in known[mine] for n in range(1, len(chain))) and not recorded_digests(image_id):
+            out.add(image_id)
+    return out
+
+
+@contextlib.contextmanager
+def _unless_building(tag: str) -> Iterator[bool]:
+    """:func:`rtbuild.enginekit.unless_building` for a tag as Podman lists it: a build of
+    ``app:1`` locks that name, which podman stores as ``localhost/app:1``; both are held."""
+    names = [tag, tag.removeprefix(_LOCAL)] if tag.startswith(_LOCAL) else [tag]
+    with contextlib.ExitStack() as stack:
+        free = all(stack.enter_context(unless_building(name)) for name in names)
+        yield free
+
+
+def _last_line(proc: Any, what: str) -> str:
+    lines = [line for line in (proc.stderr or proc.stdout or "").splitlines() if line.strip()]
+    return lines[-1] if lines else f"podman {what} exited {proc.returncode}"
+
+
+class PodmanPruner:
+    def __init__(self, podman: Podman) -> None:
+        self.podman = podman
+
+    def _inspect(self, name: str) -> dict[str, Any] | None:
+        """A fresh inspect answer (the store may have changed since the listing)."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            self.podman.forget()
+            try:
+                return self.podman.inspect_image(name)
+            except EngineUnavailableError as exc:
+                if attempt == _ATTEMPTS or not _raced(str(exc)):
+                    raise
+                time.sleep(0.1 * attempt)
+        return None  # not reached
+
+    def _inspect_all(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The inspect documents of ``ids`` in one podman call (one by one if one went)."""
+        if not ids:
+            return {}
+        proc = self.podman.run("image", "inspect", *ids, timeout=120)
+        docs: Any = []
+        if proc.returncode == 0:
+            with contextlib.suppress(ValueError):
+                docs = json.loads(proc.stdout or "[]")
+        if isinstance(docs, list) and len(docs) == len(ids):
+            return {image_id: doc if isinstance(doc, dict) else {} for image_id, doc in zip(ids, docs, strict=True)}
+        found = {image_id: self._inspect(image_id) for image_id in ids}
+        return {image_id: doc for image_id, doc in found.items() if doc is not None}
+
+    def images(self, repositories: tuple[str, ...] = ()) -> list[PruneImage]:
+        """The labelled images (of ``repositories`` when given), with their exact age."""
+        used = {normalize_id(str(c.get("ImageID") or "")) for c in _json(self.podman, "ps", "-a", "--format", "json")}
+        entries: dict[str, dict[str, Any]] = {}
+        for entry in _json(self.podman, "images", "--format", "json"):
+            if is_rtbuild_image(entry.get("Labels")):  # else never a candidate: rtbuild did not make it
+                # podman lists an image once per manifest it belongs to
+                entries.setdefault(normalize_id(str(entry.get("Id"))), entry)
+        # every labelled image is inspected: a --repo image may derive from one outside it
+        infos = self._inspect_all(list(entries))
+        inherited = _inherited(infos)
+        out: list[PruneImage] = []
+        for image_id, entry in entries.items():
+            if image_id not in infos:
+                continue  # removed since the listing
+            # Podman 4 names the tags "Names" ("RepoTags" in later versions and Docker).
+            tags = _tags(entry.get("RepoTags") or entry.get("Names"))
+            if image_id in inherited or (repositories and not any(repository(t) in repositories for t in tags)):
+                continue
+            raw_size = entry.get("Size")
+            size = raw_size if isinstance(raw_size, int) else 0
+            shared = entry.get("SharedSize")
+            if isinstance(shared, int) and 0 <= shared <= size:
+                size -= shared  # what removing it frees: the layers no other image has
+            out.append(
+                PruneImage(
+                    id=image_id,
+                    tags=tags,
+                    created=_created(infos[image_id].get("Created"), float(entry.get("Created") or 0)),
+                    size=size,
+                    labels=dict(entry.get("Labels") or {}),
+                    in_use=bool(entry.get("Containers")) or image_id in used,
+                )
+            )
+        return out
+
+    def remove(self, item: PruneItem) -> None:
+        """Remove what ``item`` selected, and only that: a tag may name another image by now
+        (a build of it finished since the listing, or runs on another host).
+
+        A tag whose build is running here (its build lock is held) is kept; the lock is held
+        while its image goes, so a build that starts meanwhile waits, then finds it gone.
+        An image is deleted by its ID, never by its tag, so a tag rebuilt since the listing
+        stays on its new image (the old image, left without tags, is what goes); one that
+        gained another tag is kept. A tag is untagged from the listed image only
+        (``podman untag ID TAG`` fails when the tag names another one); a dangling image
+        that gained a tag is kept.
+        """
+        if item.kind == "dangling":  # no tag: no build makes it
+            self._remove(item)
+            return
+        with _unless_building(item.name) as free:
+            if free:
+                self._remove(item)
+            else:
+                item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
+
+    def _keep(self, item: PruneItem, why: str) -> None:
+        item.reason, item.size = f"{item.reason}; kept: {why}", 0
+
+    def _remove(self, item: PruneItem) -> None:
+        image_id = item.id or item.name
+        info = self._inspect(image_id)
+        if info is None:
+            item.removed, item.size = True, 0  # already gone
+            return
+        tags = set(_tags(info.get("RepoTags")))
+        if item.kind == "tag":
+            if item.name not in tags:
+                self._keep(item, "the tag names another image now (built during the prune)")
+                return
+            proc = self.podman.run("untag", image_id, item.name, timeout=120)
+        elif item.kind == "dangling" and tags:
+            self._keep(item, "the image has a tag now (tagged during the prune)")
+            return
+        elif tags - {item.name}:
+            self._keep(item, "the image has another tag now (tagged during the prune)")
+            return
+        else:
+            proc = self.podman.run("rmi", image_id, timeout=120)
+        if proc.returncode == 0:
+            item.removed = True
+        elif self._inspect(image_id) is None:
+            item.removed, item.size = True, 0  # another prune removed it first
+        elif "more than one tag" in (proc.stderr or ""):  # it gained a tag since the check
+            self._keep(item, "the image has another tag now (tagged during the prune)")
+        elif item.kind == "tag" and "tag not known" in (proc.stderr or ""):
+            self._keep(item, "the tag names another image now (built during the prune)")
+        else:
+            item.error = _last_line(proc, "untag" if item.kind == "tag" else "rmi")
+
+
 def images(podman: Podman, repositories: tuple[str, ...] = ()) -> list[PruneImage]:
-    used = {normalize_id(str(c.get("ImageID") or "")) for c in _json(podman, "ps", "-a", "--format", "json")}
-    out: dict[str, PruneImage] = {}
-    for entry in _json(podman, "images", "--format", "json"):
-        labels: Mapping[str, str] = entry.get("Labels") or {}
-        if not is_rtbuild_image(labels):
-            continue  # never a candidate: rtbuild did not make it
-        # Podman 4 names the tags "Names" ("RepoTags" in later versions and Docker).
-        names = entry.get("RepoTags") or entry.get("Names") or ()
-        tags = tuple(dict.fromkeys(tag for tag in names if tag and not tag.startswith("<none>")))
-        if repositories and not any(repository(tag) in repositories for tag in tags):
-            continue
-        image_id = normalize_id(str(entry.get("Id")))
-        if image_id in out:
-            continue  # podman lists an image once per manifest it belongs to
-        info = podman.inspect_image(image_id) or {}
-        raw_size = entry.get("Size")
-        size = raw_size if isinstance(raw_size, int) else 0
-        shared = entry.get("SharedSize")
-        if isinstance(shared, int) and 0 <= shared <= size:
-            size -= shared  # what removing it frees: the layers no other image has
-        out[image_id] = PruneImage(
-            id=image_id,
-            tags=tags,
-            created=_created(info.get("Created"), float(entry.get("Created") or 0)),
-            size=size,
-            labels=dict(labels),
-            in_use=bool(entry.get("Containers")) or image_id in used,
-        )
-    return list(out.values())
+    """The labelled images (of ``repositories`` when given): :meth:`PodmanPruner.images`."""
+    return PodmanPruner(podman).images(repositories)
 
 
 def prune_images(podman: Podman, policy: PrunePolicy) -> list[PruneItem]:
     from dataclasses import replace
 
     policy = replace(policy, repositories=_policy_repositories(policy)) if policy.repositories else policy
-    items = select_prunable(images(podman, policy.repositories), policy)
-    if policy.dry_run:
-        return items
+    pruner = PodmanPruner(podman)
+    items = select_prunable(pruner.images(policy.repositories), policy)
     for item in items:
-        target = item.id if item.kind == "dangling" and item.id else item.name
-        proc = podman.run("rmi", target, timeout=120)
-        if proc.returncode == 0:
-            item.removed = True
-        else:
-            lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
-            item.error = lines[-1] if lines else f"podman rmi exited {proc.returncode}"
+        if not policy.dry_run:
+            pruner.remove(item)
+        elif item.kind != "dangling":  # what a real run would keep, said as it would say it
+            with _unless_building(item.name) as free:
+                if not free:
+                    item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
     podman.forget()
     return items
 
 
-__all__ = ["images", "prune_images"]
+__all__ = ["BUILDING", "PodmanPruner", "images", "prune_images"]
