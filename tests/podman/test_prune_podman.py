@@ -272,3 +272,14 @@ def test_a_listing_raced_by_another_podman_process_is_asked_again() -> None:
     with pytest.raises(EngineUnavailableError, match="image not known"):
         PodmanPruner(broken).images()
     assert broken.calls == 5
+
+
+def test_repo_in_another_spelling_of_its_registry_matches(tmp_path: Path, repo: str, ids: list[str]) -> None:
+    """Podman stores ``docker.io/team/app`` so; ``--repo index.docker.io/team/app`` (one
+    repository, as Docker and the metrics read it) removed nothing, without a word."""
+    hub = f"docker.io/{repo}"
+    one = _plain_build(tmp_path, f"{hub}:1", ids)
+    _plain_build(tmp_path, f"{hub}:2", ids)
+    done = _prune("--keep", "1", "--repo", f"index.docker.io/{repo}")
+    assert [(i["name"], i["removed"]) for i in done["items"]] == [(f"{hub}:1", True)]  # type: ignore[index]
+    assert _id(one) is None and _id(f"{hub}:2") is not None

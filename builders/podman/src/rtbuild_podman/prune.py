@@ -70,8 +70,23 @@ def _json(podman: Podman, *args: str) -> list[dict[str, Any]]:
 
 
 def _policy_repositories(policy: PrunePolicy) -> tuple[str, ...]:
-    """``--repo app`` also names Podman's ``localhost/app``."""
-    extra = tuple(_LOCAL + r for r in policy.repositories if not r.startswith(_LOCAL))
+    """``--repo app`` also names Podman's ``localhost/app``; a name with a registry also
+    names its canonical spelling, as podman stores it (``docker.io/app`` and
+    ``index.docker.io/library/app`` are ``docker.io/library/app``)."""
+    from rtbuild.errors import InvalidReferenceError
+    from rtbuild.oci import parse_reference
+
+    extra: list[str] = []
+    for name in policy.repositories:
+        first = name.split("/", 1)[0]
+        if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+            extra.append(_LOCAL + name)  # no registry: podman's build -t NAME
+            continue
+        try:
+            ref = parse_reference(name)
+        except InvalidReferenceError:
+            continue
+        extra.append(f"{ref.registry}/{ref.repository}")
     return tuple(dict.fromkeys((*policy.repositories, *extra)))
 
 
