@@ -283,3 +283,19 @@ def test_repo_in_another_spelling_of_its_registry_matches(tmp_path: Path, repo: 
     done = _prune("--keep", "1", "--repo", f"index.docker.io/{repo}")
     assert [(i["name"], i["removed"]) for i in done["items"]] == [(f"{hub}:1", True)]  # type: ignore[index]
     assert _id(one) is None and _id(f"{hub}:2") is not None
+
+
+def test_the_digest_record_of_a_deleted_image_goes_with_it(
+    tmp_path: Path, repo: str, ids: list[str], locks: Path
+) -> None:
+    """A Podman build whose context changed while Buildah read it records a withdrawal
+    beside the image ID (rtbuild.enginekit.confirm_label); it stayed after prune deleted the
+    image, for an ID that may come back."""
+    from rtbuild.enginekit import recorded_digests, withdraw_digest
+
+    old = _plain_build(tmp_path, f"{repo}:1", ids)
+    kept = _plain_build(tmp_path, f"{repo}:2", ids)
+    assert withdraw_digest(old, "k1:" + "0" * 32) and withdraw_digest(kept, "k1:" + "1" * 32)
+    done = _prune("--keep", "1", "--repo", repo)
+    assert [(i["name"], i["removed"]) for i in done["items"]] == [(f"localhost/{repo}:1", True)]  # type: ignore[index]
+    assert recorded_digests(old) == [] and recorded_digests(kept) == ["!k1:" + "1" * 32]

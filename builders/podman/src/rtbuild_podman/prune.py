@@ -20,7 +20,14 @@ from datetime import datetime
 from typing import Any
 
 from rtbuild import PruneItem, PrunePolicy
-from rtbuild.enginekit import PruneImage, is_rtbuild_image, recorded_digests, select_prunable, unless_building
+from rtbuild.enginekit import (
+    PruneImage,
+    forget_digests,
+    is_rtbuild_image,
+    recorded_digests,
+    select_prunable,
+    unless_building,
+)
 from rtbuild.enginekit import prune_repository as repository
 from rtbuild.errors import EngineUnavailableError
 
@@ -249,6 +256,12 @@ class PodmanPruner:
             proc = self.podman.run("rmi", image_id, timeout=120)
         if proc.returncode == 0:
             item.removed = True
+            if item.kind != "tag":
+                # A digest record beside the image (a withdrawn label: confirm_label) goes
+                # with it; podman lists what went ("Deleted: ID"), layers have no record.
+                forget_digests(image_id)
+                for line in proc.stdout.splitlines():
+                    forget_digests(line.removeprefix("Deleted:").strip())
         elif self._inspect(image_id) is None:
             item.removed, item.size = True, 0  # another prune removed it first
         elif "more than one tag" in (proc.stderr or ""):  # it gained a tag since the check
