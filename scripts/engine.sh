@@ -13,13 +13,15 @@
 #        debian:bookworm  debian:bookworm-slim  rtbuild/debian:bookworm
 #                         (debootstrap minbase, rootfs cached in /var/cache/rtbuild)
 #   4. checks that a BuildKit build works with Debian's /usr/bin/docker client
-#   5. prints a one-line summary.
+#   5. bounds the build cache (RTBUILD_BUILD_CACHE_MAX_GB) and prints a one-line summary.
 #
 # Environment knobs:
 #   RTBUILD_DEBIAN_MIRROR   mirror for debootstrap and the image's sources.list
 #                           (default http://deb.debian.org/debian)
 #   RTBUILD_DOCKERD_ARGS    extra arguments for dockerd (e.g. "--storage-driver vfs")
 #   RTBUILD_DOCKERD_START_TIMEOUT  seconds a live dockerd may take to answer (default 900)
+#   RTBUILD_BUILD_CACHE_MAX_GB     prune the build cache to half this when it is over it
+#                           (default 16; 0: never)
 #   RTBUILD_ENGINE_VERIFY_APT=1  also run `apt-get update` inside debian:bookworm
 #
 # Exit codes: 0 ready, 1 engine/image failure, 2 not root and something must be
@@ -341,6 +343,25 @@ verify_buildkit() {
     rm -rf "$ctx"
 }
 
+# --- 5. build cache bound ------------------------------------------------------
+
+# Every test run and bench adds build cache (1-3 GB a run here) that nothing removes; at
+# 20 GB (14,572 records) dockerd took 117 s to start listening. Above the bound, prune down
+# to half of it (about a minute per GB removed), the most recently used records kept.
+bound_build_cache() {
+    local max=${RTBUILD_BUILD_CACHE_MAX_GB:-16} size gb
+    [ "$max" = 0 ] && return 0
+    size=$("$DOCKER" system df --format '{{.Type}} {{.Size}}' 2>/dev/null | awk '/^Build Cache/ {print $3}')
+    gb=$(awk -v s="$size" 'BEGIN {
+        n = s + 0; u = s; sub(/^[0-9.]+/, "", u)
+        f = (u == "TB") ? 1000 : (u == "GB") ? 1 : (u == "MB") ? 0.001 : (u == "kB") ? 0.000001 : 0
+        printf "%d", n * f }')
+    [ -n "$gb" ] && [ "$gb" -gt "$max" ] || return 0
+    log "build cache is ${size} (over ${max} GB): pruning it to $((max / 2)) GB (slow: about a minute per GB)"
+    "$DOCKER" builder prune -f --keep-storage "$((max / 2))GB" >/dev/null 2>&1 \
+        || log "warning: docker builder prune failed (the build cache stays ${size})"
+}
+
 # --- main ---------------------------------------------------------------------
 
 main() {
@@ -363,6 +384,7 @@ main() {
     make_debian
     verify_apt
     verify_buildkit
+    bound_build_cache
 
     local imgs="" t
     for t in busybox:latest rtbuild/busybox:latest debian:bookworm debian:bookworm-slim rtbuild/debian:bookworm; do
