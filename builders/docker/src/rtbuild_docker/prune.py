@@ -23,8 +23,8 @@ from rtbuild import PruneItem, PrunePolicy
 from rtbuild.enginekit import (
     PruneImage,
     forget_digests,
+    inherited_labels,
     is_rtbuild_image,
-    recorded_digests,
     select_prunable,
     unless_building,
 )
@@ -57,35 +57,6 @@ def _created(value: Any, fallback: float) -> float:
 
 def _tags(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(tag for tag in entry.get("RepoTags") or () if tag and tag != "<none>:<none>")
-
-
-def _inherited(infos: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """IDs of images whose ``org.rtbuild.*`` labels are only inherited: built ``FROM`` an
-    rtbuild image by something else (a plain ``docker build``), so not rtbuild's to prune.
-
-    Such an image has the very labels of a local image whose layers are a proper prefix of
-    its own. rtbuild labels its own builds anew (a keyed input digest, or ``recorded`` with
-    a record beside the image ID), so an rtbuild build on an rtbuild base differs in label
-    or has its record. A base no longer present cannot be compared with: its derived
-    images count as rtbuild's, as their labels say.
-    """
-
-    def owned(info: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
-        labels = (info.get("Config") or {}).get("Labels") or {}
-        return frozenset((k, str(v)) for k, v in labels.items() if is_rtbuild_image({k: v}))
-
-    def layers(info: Mapping[str, Any]) -> tuple[str, ...]:
-        return tuple(str(layer) for layer in (info.get("RootFS") or {}).get("Layers") or ())
-
-    known: dict[frozenset[tuple[str, str]], set[tuple[str, ...]]] = {}
-    for info in infos.values():
-        known.setdefault(owned(info), set()).add(layers(info))
-    out: set[str] = set()
-    for image_id, info in infos.items():
-        mine, chain = owned(info), layers(info)
-        if any(chain[:n] in known[mine] for n in range(1, len(chain))) and not recorded_digests(image_id):
-            out.add(image_id)
-    return out
 
 
 class DockerPruner:
@@ -128,7 +99,7 @@ class DockerPruner:
         labelled = [e for e in listed if is_rtbuild_image(e.get("Labels"))]
         # every labelled image is inspected: a --repo image may derive from one outside it
         infos = {str(entry.get("Id")): self.api.inspect_image(str(entry.get("Id"))) or {} for entry in labelled}
-        inherited = _inherited(infos)
+        inherited = inherited_labels(infos)
         if repositories:
             labelled = [e for e in labelled if any(repository(t) in repositories for t in _tags(e))]
         shared = self.shared_sizes() if labelled else {}

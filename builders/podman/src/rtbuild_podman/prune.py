@@ -4,7 +4,7 @@
 too) and how many containers use each; ``podman ps -a`` double-checks the containers. The
 labelled images are inspected for their exact creation time and their layers (an image
 someone built ``FROM`` an rtbuild image with a plain ``podman build`` inherits its labels
-and is left alone: :func:`_inherited`). Removal never uses ``--force`` (podman itself
+and is left alone: :func:`rtbuild.enginekit.inherited_labels`). Removal never uses ``--force`` (podman itself
 refuses an image a container uses): a tag whose image stays goes with ``podman untag ID
 TAG``, an image that goes and a dangling one with ``podman rmi ID``, never by tag. See
 :meth:`PodmanPruner.remove` for builds of the same tags running during the prune.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +23,8 @@ from rtbuild import PruneItem, PrunePolicy
 from rtbuild.enginekit import (
     PruneImage,
     forget_digests,
+    inherited_labels,
     is_rtbuild_image,
-    recorded_digests,
     select_prunable,
     unless_building,
 )
@@ -101,34 +101,6 @@ def _tags(names: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in names or () if tag and not str(tag).startswith("<none>")))
 
 
-def _inherited(infos: Mapping[str, Mapping[str, Any]]) -> set[str]:
-    """IDs of images whose ``org.rtbuild.*`` labels are only inherited: built ``FROM`` an
-    rtbuild image by something else (a plain ``podman build``), so not rtbuild's to prune.
-
-    Such an image has the very labels of a local image whose layers are a proper prefix of
-    its own; rtbuild labels its own builds anew (their input digest), so an rtbuild build on
-    an rtbuild base differs in label. A base no longer present cannot be compared with: its
-    derived images count as rtbuild's, as their labels say. (The Docker builder's rule.)
-    """
-
-    def owned(info: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
-        labels = (info.get("Config") or {}).get("Labels") or info.get("Labels") or {}
-        return frozenset((k, str(v)) for k, v in labels.items() if is_rtbuild_image({k: v}))
-
-    def layers(info: Mapping[str, Any]) -> tuple[str, ...]:
-        return tuple(str(layer) for layer in (info.get("RootFS") or {}).get("Layers") or ())
-
-    known: dict[frozenset[tuple[str, str]], set[tuple[str, ...]]] = {}
-    for info in infos.values():
-        known.setdefault(owned(info), set()).add(layers(info))
-    out: set[str] = set()
-    for image_id, info in infos.items():
-        mine, chain = owned(info), layers(info)
-        if any(chain[:n] in known[mine] for n in range(1, len(chain))) and not recorded_digests(image_id):
-            out.add(image_id)
-    return out
-
-
 @contextlib.contextmanager
 def _unless_building(tag: str) -> Iterator[bool]:
     """:func:`rtbuild.enginekit.unless_building` for a tag as Podman lists it: a build of
@@ -184,7 +156,7 @@ class PodmanPruner:
                 entries.setdefault(normalize_id(str(entry.get("Id"))), entry)
         # every labelled image is inspected: a --repo image may derive from one outside it
         infos = self._inspect_all(list(entries))
-        inherited = _inherited(infos)
+        inherited = inherited_labels(infos)
         out: list[PruneImage] = []
         for image_id, entry in entries.items():
             if image_id not in infos:

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from rtbuild.enginekit._records import (
         RECORDED,
         forget_digests,
+        inherited_labels,
         record_digest,
         recorded_digests,
         withdraw_digest,
@@ -140,6 +141,7 @@ _NAMES: dict[str, str] = {
     "with_tag": "rtbuild.enginekit._platforms",
     "RECORDED": "rtbuild.enginekit._records",
     "forget_digests": "rtbuild.enginekit._records",
+    "inherited_labels": "rtbuild.enginekit._records",
     "unless_building": "rtbuild._framework.locks",
     "record_digest": "rtbuild.enginekit._records",
     "recorded_digests": "rtbuild.enginekit._records",
@@ -220,6 +222,7 @@ __all__ = [
     "external_images",
     "forget_digests",
     "host_fault_hint",
+    "inherited_labels",
     "is_rtbuild_image",
     "layers_from_history",
     "log_path_for",

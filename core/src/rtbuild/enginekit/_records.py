@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rtbuild._framework.atomic import try_atomic_write
 from rtbuild._framework.paths import cache_dir, keep_newest
@@ -105,6 +107,37 @@ def _is_record(name: str) -> bool:
     return len(name) == 64 and _ID.match(name) is not None
 
 
+def inherited_labels(infos: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """IDs (keys of ``infos``, the engine's inspect documents) of images whose
+    ``org.rtbuild.*`` labels are only inherited: built ``FROM`` an rtbuild image by
+    something else (a plain ``docker build`` or ``podman build``), so not rtbuild's to prune.
+
+    Such an image has the very labels of a local image whose layers are a proper prefix of
+    its own. rtbuild labels its own builds anew (a keyed input digest, or ``recorded`` with
+    a record beside the image ID), so an rtbuild build on an rtbuild base differs in label
+    or has its record. A base no longer present cannot be compared with: its derived
+    images count as rtbuild's, as their labels say.
+    """
+    from rtbuild._observe.prune import is_rtbuild_image
+
+    def owned(info: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+        labels = (info.get("Config") or {}).get("Labels") or info.get("Labels") or {}
+        return frozenset((k, str(v)) for k, v in labels.items() if is_rtbuild_image({k: v}))
+
+    def layers(info: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(str(layer) for layer in (info.get("RootFS") or {}).get("Layers") or ())
+
+    known: dict[frozenset[tuple[str, str]], set[tuple[str, ...]]] = {}
+    for info in infos.values():
+        known.setdefault(owned(info), set()).add(layers(info))
+    out: set[str] = set()
+    for image_id, info in infos.items():
+        mine, chain = owned(info), layers(info)
+        if any(chain[:n] in known[mine] for n in range(1, len(chain))) and not recorded_digests(image_id):
+            out.add(image_id)
+    return out
+
+
 __all__ = [
     "MAX_DIGESTS",
     "MAX_RECORDS",
@@ -112,6 +145,7 @@ __all__ = [
     "RECORD_DIR",
     "WITHDRAWN",
     "forget_digests",
+    "inherited_labels",
     "record_digest",
     "record_path",
     "recorded_digests",
