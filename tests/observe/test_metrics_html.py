@@ -51,6 +51,7 @@ def test_html_report_renders_with_its_plots(tmp_path: Path, browser: Browser) ->
 
 def test_html_report_of_no_builds_still_renders(tmp_path: Path, browser: Browser) -> None:
     page = tmp_path / "empty.html"
+    (tmp_path / "none.jsonl").write_text("")  # no builds recorded yet (a missing --file is an error)
     result = CliRunner().invoke(cli, ["metrics", "--file", str(tmp_path / "none.jsonl"), "--html", str(page)])
     assert result.exit_code == 0, result.output
     check = browser.check_page(page.as_uri())
