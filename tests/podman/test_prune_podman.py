@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from _podman_support import podman, write_context
 from rtbuild import BuildRequest, PruneItem, PrunePolicy
-from rtbuild.enginekit import select_prunable
+from rtbuild.enginekit import BUILDING, select_prunable
 from rtbuild.errors import EngineUnavailableError
 from rtbuild_podman import PodmanBuilder
 from rtbuild_podman.engine import Podman
-from rtbuild_podman.prune import BUILDING, PodmanPruner
+from rtbuild_podman.prune import PodmanPruner
 
 pytestmark = [pytest.mark.engine]
 

@@ -25,16 +25,14 @@ from rtbuild.enginekit import (
     forget_digests,
     inherited_labels,
     is_rtbuild_image,
+    remove_unless_building,
     select_prunable,
-    unless_building,
 )
 from rtbuild.enginekit import prune_repository as repository
 from rtbuild.errors import EngineUnavailableError
 
 from .engine import EngineAPI
 
-#: Why a tag is kept when its build lock is held.
-BUILDING = "a build of this tag is running (or another prune holds its build lock)"
 #: Build logs in a configured log_dir older than this go (``--older-than`` overrides).
 LOG_MAX_AGE_S = 14 * 86400.0
 
@@ -123,9 +121,10 @@ class DockerPruner:
             )
         return out
 
-    def remove(self, item: PruneItem) -> None:
+    def remove(self, item: PruneItem, *, dry_run: bool = False) -> None:
         """Remove what ``item`` selected, and only that: a tag may name another image by now
-        (a build of it finished since the listing, or runs on another host).
+        (a build of it finished since the listing, or runs on another host). With ``dry_run``,
+        only what a real run would keep is said (:func:`rtbuild.enginekit.remove_unless_building`).
 
         A tag whose build is running here (its build lock is held) is kept; the lock is held
         while its image goes, so a build that starts meanwhile waits, then finds it gone.
@@ -134,14 +133,7 @@ class DockerPruner:
         image, left without tags, is what goes). A lone tag to untag, or a dangling image,
         is checked against the listing first and kept when it changed.
         """
-        if item.kind == "dangling":  # no tag: no build makes it
-            self._remove(item)
-            return
-        with unless_building(item.name) as free:
-            if free:
-                self._remove(item)
-            else:
-                item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
+        remove_unless_building(item, self._remove, dry_run=dry_run)
 
     def _remove(self, item: PruneItem) -> None:
         changed = self._changed(item)
@@ -211,13 +203,8 @@ def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
         policy = replace(policy, repositories=tuple(dict.fromkeys(familiar(r) for r in policy.repositories)))
     pruner = DockerPruner(api)
     items = select_prunable(pruner.images(policy.repositories), policy)
-    for item in items:
-        if not policy.dry_run:
-            pruner.remove(item)
-        elif item.kind != "dangling":  # what a real run would keep, said as it would say it
-            with unless_building(item.name) as free:
-                if not free:
-                    item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
+    for item in items:  # a dry run says what a real run would keep, as it would say it
+        pruner.remove(item, dry_run=policy.dry_run)
     return items
 
 

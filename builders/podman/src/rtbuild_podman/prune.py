@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -25,8 +24,8 @@ from rtbuild.enginekit import (
     forget_digests,
     inherited_labels,
     is_rtbuild_image,
+    remove_unless_building,
     select_prunable,
-    unless_building,
 )
 from rtbuild.enginekit import prune_repository as repository
 from rtbuild.errors import EngineUnavailableError
@@ -35,8 +34,6 @@ from .engine import Podman, normalize_id
 
 #: Podman stores an unqualified name as localhost/NAME; ``--repo NAME`` means that one.
 _LOCAL = "localhost/"
-#: Why a tag is kept when its build lock is held.
-BUILDING = "a build of this tag is running (or another prune holds its build lock)"
 #: ``podman images`` and ``podman image inspect`` fail when another podman process removes or
 #: writes an image while they read the store ("checking if image ... is dangling: ... image
 #: not known", "locating item named "manifest" ...: file does not exist"; containers/podman
@@ -101,14 +98,10 @@ def _tags(names: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in names or () if tag and not str(tag).startswith("<none>")))
 
 
-@contextlib.contextmanager
-def _unless_building(tag: str) -> Iterator[bool]:
-    """:func:`rtbuild.enginekit.unless_building` for a tag as Podman lists it: a build of
-    ``app:1`` locks that name, which podman stores as ``localhost/app:1``; both are held."""
-    names = [tag, tag.removeprefix(_LOCAL)] if tag.startswith(_LOCAL) else [tag]
-    with contextlib.ExitStack() as stack:
-        free = all(stack.enter_context(unless_building(name)) for name in names)
-        yield free
+def _lock_names(tag: str) -> tuple[str, ...]:
+    """The names a build of ``tag`` may have locked: podman lists a build of ``app:1`` as
+    ``localhost/app:1``, the name the build locked is ``app:1``."""
+    return (tag, tag.removeprefix(_LOCAL)) if tag.startswith(_LOCAL) else (tag,)
 
 
 def _last_line(proc: Any, what: str) -> str:
@@ -182,9 +175,10 @@ class PodmanPruner:
             )
         return out
 
-    def remove(self, item: PruneItem) -> None:
+    def remove(self, item: PruneItem, *, dry_run: bool = False) -> None:
         """Remove what ``item`` selected, and only that: a tag may name another image by now
-        (a build of it finished since the listing, or runs on another host).
+        (a build of it finished since the listing, or runs on another host). With ``dry_run``,
+        only what a real run would keep is said (:func:`rtbuild.enginekit.remove_unless_building`).
 
         A tag whose build is running here (its build lock is held) is kept; the lock is held
         while its image goes, so a build that starts meanwhile waits, then finds it gone.
@@ -194,14 +188,7 @@ class PodmanPruner:
         (``podman untag ID TAG`` fails when the tag names another one); a dangling image
         that gained a tag is kept.
         """
-        if item.kind == "dangling":  # no tag: no build makes it
-            self._remove(item)
-            return
-        with _unless_building(item.name) as free:
-            if free:
-                self._remove(item)
-            else:
-                item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
+        remove_unless_building(item, self._remove, dry_run=dry_run, names=_lock_names)
 
     def _keep(self, item: PruneItem, why: str) -> None:
         item.reason, item.size = f"{item.reason}; kept: {why}", 0
@@ -255,15 +242,10 @@ def prune_images(podman: Podman, policy: PrunePolicy) -> list[PruneItem]:
     policy = replace(policy, repositories=_policy_repositories(policy)) if policy.repositories else policy
     pruner = PodmanPruner(podman)
     items = select_prunable(pruner.images(policy.repositories), policy)
-    for item in items:
-        if not policy.dry_run:
-            pruner.remove(item)
-        elif item.kind != "dangling":  # what a real run would keep, said as it would say it
-            with _unless_building(item.name) as free:
-                if not free:
-                    item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
+    for item in items:  # a dry run says what a real run would keep, as it would say it
+        pruner.remove(item, dry_run=policy.dry_run)
     podman.forget()
     return items
 
 
-__all__ = ["BUILDING", "PodmanPruner", "images", "prune_images"]
+__all__ = ["PodmanPruner", "images", "prune_images"]

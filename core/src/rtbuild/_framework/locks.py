@@ -23,10 +23,14 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtbuild._framework.interrupts import cancellable, raise_if_cancelled
 from rtbuild._framework.paths import cache_dir
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError
+
+if TYPE_CHECKING:
+    from rtbuild._observe.prune import PruneItem
 
 try:  # flock from the standard library: taking a lock costs microseconds, importing nothing
     import fcntl
@@ -303,14 +307,16 @@ def build_lock(
 
 
 @contextlib.contextmanager
-def unless_building(tag: str) -> Iterator[bool]:
+def unless_building(tag: str, *also: str) -> Iterator[bool]:
     """Hold ``tag``'s build lock while inside if no build (thread or process) holds it, and
     say whether it does: ``False`` means a build of ``tag`` is running. For ``rtbuild prune``,
     which must not remove a tag a build is making or has just checked as current (its no-op
-    skip). Where no lock file can be made, builds cannot hold one either: ``True``."""
+    skip). ``also``: other names a build may have locked the tag under (Podman lists a build
+    of ``app:1`` as ``localhost/app:1``); all are held, and any one held by a build is
+    ``False``. Where no lock file can be made, builds cannot hold one either: ``True``."""
     stack = contextlib.ExitStack()
     try:
-        stack.enter_context(build_lock([tag], timeout=0))
+        stack.enter_context(build_lock([tag, *also], timeout=0))
     except ConfigError:
         pass
     except AgentRuntimeBuildError:
@@ -321,4 +327,40 @@ def unless_building(tag: str) -> Iterator[bool]:
         yield True
 
 
-__all__ = ["build_lock", "lock_dir", "lock_name", "lock_names", "normalize_tag", "unless_building"]
+#: Why a prune keeps a tag whose build lock it could not take.
+BUILDING = "a build of this tag is running (or another prune holds its build lock)"
+
+
+def remove_unless_building(
+    item: PruneItem,
+    remove: Callable[[PruneItem], None],
+    *,
+    dry_run: bool = False,
+    names: Callable[[str], Iterable[str]] = lambda tag: (tag,),
+) -> None:
+    """A backend's removal of one prune ``item``, as every backend must do it: ``remove(item)``
+    inside the tag's build lock (:func:`unless_building` over ``names(item.name)``), or, when
+    a build holds it, the item kept (``kept: ...`` in its reason, nothing freed). A dangling
+    image has no tag, so no build makes it: removed without a lock. A dry run says the same
+    keeps and removes nothing."""
+    if item.kind == "dangling":
+        if not dry_run:
+            remove(item)
+        return
+    with unless_building(*names(item.name)) as free:
+        if not free:
+            item.reason, item.size = f"{item.reason}; kept: {BUILDING}", 0
+        elif not dry_run:
+            remove(item)
+
+
+__all__ = [
+    "BUILDING",
+    "build_lock",
+    "lock_dir",
+    "lock_name",
+    "lock_names",
+    "normalize_tag",
+    "remove_unless_building",
+    "unless_building",
+]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from rtbuild._framework.locks import unless_building
+    from rtbuild._framework.locks import BUILDING, remove_unless_building, unless_building
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
     from rtbuild._observe.prune import repository as prune_repository
     from rtbuild.enginekit._digestkey import digest_key
@@ -143,6 +143,8 @@ _NAMES: dict[str, str] = {
     "forget_digests": "rtbuild.enginekit._records",
     "inherited_labels": "rtbuild.enginekit._records",
     "unless_building": "rtbuild._framework.locks",
+    "remove_unless_building": "rtbuild._framework.locks",
+    "BUILDING": "rtbuild._framework.locks",
     "record_digest": "rtbuild.enginekit._records",
     "recorded_digests": "rtbuild.enginekit._records",
     "withdraw_digest": "rtbuild.enginekit._records",
@@ -181,6 +183,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _NAMES)
 
 
 __all__ = [
+    "BUILDING",
     "DIGEST_LABEL",
     "DISK_FULL_HINT",
     "KILLED_HINT",
@@ -237,6 +240,7 @@ __all__ = [
     "recorded_digests",
     "redact_argv",
     "refuse_result_args",
+    "remove_unless_building",
     "report_skip_disabled",
     "rotate_logs",
     "run_build",
