@@ -72,6 +72,8 @@ def test_a_tag_given_as_an_extra_argument_is_refused(images: h.Images, context: 
         document = json.loads(refused.stdout)
         assert document["error"] == "ConfigError" and "-t" in document["hint"]
         assert h.docker(images.cli, "image", "inspect", images.tag("other"), check=False).returncode != 0
+        dry = h.cli_build(str(context), "-t", images.tag(), *extra, "--dry-run")  # refused the same way
+        assert dry.returncode == 2 and "names a tag rtbuild would not know" in dry.stderr and dry.stdout == ""
 
 
 def test_an_iidfile_that_is_no_regular_file_is_refused_and_left_alone(

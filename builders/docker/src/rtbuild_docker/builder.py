@@ -157,10 +157,11 @@ class DockerBuilder(RuntimeBuilder):
         import shlex
 
         from rtbuild.context import validate_context
-        from rtbuild.enginekit import redact_argv
+        from rtbuild.enginekit import redact_argv, refuse_result_args
 
         from .spec import absolute_dockerfile
 
+        refuse_result_args(request.extra_build_args)  # a dry run is refused as the build would be
         if _is_multi(request):
             from .platforms import plan_text
 
