@@ -1,6 +1,7 @@
 """Extra arguments that name where a build's result goes: ``--iidfile`` (written by rtbuild,
 for a build and a no-op skip alike), ``--output`` (refused: it makes no image) and ``-t``
-(refused: a tag the skip, the lock and the push would not know)."""
+(refused: a tag the skip, the lock and the push would not know), ``--platform`` (refused:
+give it as the request's)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,21 @@ def test_a_tag_given_as_an_extra_argument_is_refused(images: h.Images, context: 
         assert h.docker(images.cli, "image", "inspect", images.tag("other"), check=False).returncode != 0
         dry = h.cli_build(str(context), "-t", images.tag(), *extra, "--dry-run")  # refused the same way
         assert dry.returncode == 2 and "names a tag rtbuild would not know" in dry.stderr and dry.stdout == ""
+
+
+def test_a_platform_given_as_an_extra_argument_is_refused(images: h.Images, context: Path) -> None:
+    """``--extra=--platform=linux/arm64``: the client built for arm64 while rtbuild resolved
+    TARGETARCH, checked the base image and reported the result for the request's platform
+    (none, so the host's); a comma list went down the single-platform path."""
+    (context / "Dockerfile").write_text("FROM busybox:latest\nARG TARGETARCH\nRUN echo $TARGETARCH > /arch\n")
+    for extra in (["--extra=--platform=linux/arm64"], ["--extra=--platform", "--extra=linux/amd64,linux/arm64"]):
+        for dry in ((), ("--dry-run",)):
+            refused = h.cli_build(str(context), "-t", images.tag(), *extra, *dry, "--json")
+            assert refused.returncode == 2, refused.stderr
+            document = json.loads(refused.stdout)
+            assert document["error"] == "ConfigError" and "--platform" in document["hint"]
+            assert "sets a platform rtbuild would not know" in document["message"]
+            assert h.docker(images.cli, "image", "inspect", images.tag(), check=False).returncode != 0
 
 
 def test_an_iidfile_that_is_no_regular_file_is_refused_and_left_alone(

@@ -17,6 +17,8 @@ NO_SKIP_ARGS = (
     "--ignorefile",
     "--build-arg-file",
 )
+#: Extra arguments choosing the target platform, which must come through the request instead.
+_PLATFORM_ARGS = ("--platform", "--arch", "--os", "--variant")
 #: Flags whose bare ``NAME`` (no ``=value``) takes the value from the environment.
 _FROM_ENVIRONMENT = ("--build-arg", "--env")
 
@@ -57,11 +59,20 @@ def build_args_in(extra_build_args: Sequence[str]) -> dict[str, str]:
 def refuse_result_args(extra_build_args: Sequence[str], *, output: bool = True) -> None:
     """Refuse extra arguments that would put the result where rtbuild cannot see it: ``-t``/
     ``--tag`` (a tag the no-op skip, the build lock and the push do not know: a skip left it
-    naming whatever it named, another image after a re-tag) and, with ``output``, ``-o``/
-    ``--output`` (files exported instead of an image: nothing to tag)."""
+    naming whatever it named, another image after a re-tag), ``--platform`` and Podman's
+    ``--arch``/``--os``/``--variant`` (the engine builds for it while the analysis, the
+    base-image check, the multi-platform path and the result follow the request's platform)
+    and, with ``output``, ``-o``/``--output`` (files exported instead of an image: nothing to tag)."""
     from rtbuild.errors import ConfigError
 
     for arg in extra_build_args:
+        if arg.partition("=")[0] in _PLATFORM_ARGS:
+            raise ConfigError(
+                f"the extra argument {arg!r} sets a platform rtbuild would not know",
+                step="validate request",
+                hint="give the platform with rtbuild's --platform (or `[build] platform`): rtbuild resolves"
+                " TARGETARCH, checks base images and reports the result for that platform",
+            )
         if arg in ("-t", "--tag") or arg.startswith(("--tag=", "-t")):
             raise ConfigError(
                 f"the extra argument {arg!r} names a tag rtbuild would not know",
