@@ -63,7 +63,7 @@ def test_no_deadline_outside_build_deadline_or_with_none(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(
-    "text", ["build_timeout = 0", "build_timeout = -5", "build_timeout = nan", "build_timeout = inf"]
+    "text", ["build_timeout = 0", "build_timeout = -5", "build_timeout = nan", "build_timeout = -inf"]
 )
 def test_a_bad_build_timeout_in_the_file_is_a_config_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "rtbuild.toml"
@@ -84,3 +84,19 @@ def test_build_timeout_from_the_environment(tmp_path: Path) -> None:
 def test_a_bad_build_timeout_flag_is_a_usage_error(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", ".", "-t", "x:1", "--build-timeout", value, "--dry-run"]) == 2
     assert "--build-timeout" in capsys.readouterr().err
+
+
+def test_inf_lifts_a_configured_bound(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``inf`` is no bound, from any source, so one run can lift the file's or the
+    environment's ``build_timeout`` (``--build-timeout inf`` was refused, and no other value
+    meant "none")."""
+    path = tmp_path / "rtbuild.toml"
+    path.write_text("build_timeout = 60\n")
+    assert load_config(path, env={}).build_timeout == 60.0
+    assert load_config(path, env={"RTBUILD_BUILD_TIMEOUT": "inf"}).build_timeout is None
+    assert load_config(path, env={}, overrides={"build_timeout": float("inf")}).build_timeout is None
+    path.write_text("build_timeout = inf\n")
+    assert load_config(path, env={}).build_timeout is None
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    assert main(["build", str(tmp_path), "-t", "x:1", "--build-timeout", "inf", "--dry-run"]) == 0
+    assert "--build-timeout" not in capsys.readouterr().err

@@ -142,8 +142,8 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             fail(None, key, f"expected a {kind_of(kind)} for", mismatch(value, kind))
         elif key == "lock_timeout" and not value >= 0:  # not ">= 0" also catches NaN
             fail(None, key, "expected seconds (0 or more) for", f"got {value}")
-        elif key == "build_timeout" and value is not None and not 0 < value < float("inf"):  # and NaN
-            fail(None, key, "expected seconds (more than 0) for", f"got {value}")
+        elif key == "build_timeout" and value is not None and not 0 < value:  # and NaN; inf: no bound
+            fail(None, key, "expected seconds (more than 0, or inf for no bound) for", f"got {value}")
         elif key == "insecure_registries" and (problem := insecure_registries_problem(value)):
             if "several" not in problem:
                 hint = "write host[:port] (reg.example:5000) or a CIDR (10.0.0.0/8)"
@@ -345,6 +345,8 @@ def load_config(
         clean = {k: v for k, v in overrides.items() if v is not None}
         _validate(clean, "command-line flags", "", "")
         _apply(config, clean)
+    if config.build_timeout == float("inf"):  # lifts a file's or the environment's bound
+        config.build_timeout = None
     return config
 
 
