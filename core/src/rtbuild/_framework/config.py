@@ -142,7 +142,7 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             fail(None, key, f"expected a {kind_of(kind)} for", mismatch(value, kind))
         elif key == "lock_timeout" and not value >= 0:  # not ">= 0" also catches NaN
             fail(None, key, "expected seconds (0 or more) for", f"got {value}")
-        elif key == "build_timeout" and value is not None and not 0 < value:  # and NaN; inf: no bound
+        elif key == "build_timeout" and value is not None and not value > 0:  # and NaN; inf: no bound
             fail(None, key, "expected seconds (more than 0, or inf for no bound) for", f"got {value}")
         elif key == "insecure_registries" and (problem := insecure_registries_problem(value)):
             if "several" not in problem:

@@ -44,7 +44,7 @@ def build_timeout_option(func: Any) -> Any:
     """``--build-timeout SECONDS``: how long one engine build may run before it is stopped."""
 
     def callback(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
-        if value is not None and not 0 < value:  # also NaN; inf lifts a configured bound
+        if value is not None and not value > 0:  # also NaN; inf lifts a configured bound
             raise click.BadParameter("must be a number of seconds, more than 0 (inf: no bound)", ctx, param)
         if value is not None:
             from rtbuild.cli._main import _STATE
@@ -57,7 +57,7 @@ def build_timeout_option(func: Any) -> Any:
         metavar="SECONDS",
         expose_value=False,
         callback=callback,
-        help="Stop an engine build that runs longer than SECONDS; inf: no bound (default: build_timeout, else no bound).",
+        help="Stop an engine build that runs longer than SECONDS, inf: none (default: build_timeout, else no bound).",
     )(func)
 
 
