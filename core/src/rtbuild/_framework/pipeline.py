@@ -194,7 +194,13 @@ def plan_build(
             f"builder {builder.name!r} cannot describe a build without running it (no dry run)",
             step="check builder capabilities",
         )
-    plan = builder.plan(request)
+    from rtbuild._framework.plugins._trace import blame, builder_origin
+
+    try:
+        plan = builder.plan(request)
+    except BaseException as exc:  # named as a build's errors are: the builder refused it
+        blame(exc, builder_origin(builder))
+        raise
     if request.push:
         plan += "\n" + "\n".join(f"# then push {tag}" for tag in request.tags)
     return plan
