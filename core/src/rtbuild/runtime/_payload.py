@@ -23,6 +23,7 @@ import xxhash
 
 from rtbuild.context import ContextHash, PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
 from rtbuild.errors import BuildContextError, ConfigError
+from rtbuild.runtime._payload_match import own_dirs, payload_matcher
 from rtbuild.runtime._plugin import DISTRIBUTION_EXCLUDES, SourcePayload
 from rtbuild.runtime._tree import remove_extra, remove_tree
 
@@ -200,26 +201,6 @@ def _place(source: str, dest: str) -> None:
     shutil.copyfile(source, dest, follow_symlinks=False)
 
 
-def _matcher(spec: SourcePayload, patterns: list[str]) -> PatternMatcher:
-    """The payload's matcher; a bad ``exclude`` pattern is named as one (not as a line of a
-    ``.dockerignore``). Patterns are checked one by one only when compiling them failed."""
-    try:
-        return PatternMatcher(patterns)
-    except BuildContextError:
-        for pattern in spec.exclude:
-            try:
-                PatternMatcher([pattern])
-            except BuildContextError as exc:
-                raise ConfigError(
-                    f"source payload {spec.source!r}: bad exclude pattern {pattern!r}: "
-                    + exc.message.rsplit(": ", 1)[-1],
-                    step="compose runtime image",
-                    hint="fix or drop the --exclude pattern; the syntax is .dockerignore's"
-                    " (Go's filepath.Match plus '**')",
-                ) from None
-        raise  # the .dockerignore's own
-
-
 def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
     """Find and hash ``spec``'s files in place."""
     if spec.kind == "distribution":
@@ -232,8 +213,9 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
             hint="check the path (or pass the name of an installed distribution)",
         )
     patterns = [*read_dockerignore(root), *spec.exclude]
-    matcher = _matcher(spec, patterns)
-    result = _resident_or_walk(root, patterns, lambda: hash_context(root, matcher))
+    own = own_dirs(plugin, root)
+    matcher = payload_matcher(spec, patterns, own)
+    result = _resident_or_walk(root, [*patterns, *own], lambda: hash_context(root, matcher))
     return ResolvedPayload(plugin, spec, root, result.digest, result.files, matcher)
 
 
@@ -272,7 +254,7 @@ def _resolve_distribution(plugin: str, spec: SourcePayload) -> ResolvedPayload:
             hint="reinstall it with pip, or pass its directory instead",
         )
     root = os.path.abspath(str(dist.locate_file("")))
-    matcher = _matcher(spec, [*DISTRIBUTION_EXCLUDES, *spec.exclude])
+    matcher = payload_matcher(spec, [*DISTRIBUTION_EXCLUDES, *spec.exclude])
     listed: list[tuple[str, str]] = []
     for item in files:
         rel = posixpath.normpath(item.as_posix())
