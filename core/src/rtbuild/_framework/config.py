@@ -144,6 +144,17 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             fail(None, key, "expected seconds (0 or more) for", f"got {value}")
         elif key == "build_timeout" and value is not None and not value > 0:  # and NaN; inf: no bound
             fail(None, key, "expected seconds (more than 0, or inf for no bound) for", f"got {value}")
+        elif key in ("load_plugins", "disable_plugins") and value and (bad := _plugin_list_problem(value)):
+            many = f"{source.rpartition(' ')[2]}=metrics,sbom" if source.startswith("environment") else ""
+            fail(
+                None,
+                key,
+                "expected one plugin name per item of",
+                bad,
+                f"separate names with commas: {many}"
+                if many
+                else f'list each plugin as an item of its own: {key} = ["metrics", "sbom"]',
+            )
         elif key == "insecure_registries" and (problem := insecure_registries_problem(value)):
             if "several" not in problem:
                 hint = "write host[:port] (reg.example:5000) or a CIDR (10.0.0.0/8)"
@@ -152,6 +163,15 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
             else:
                 hint = 'list each registry as an item of its own: insecure_registries = ["reg-a:5000", "reg-b"]'
             fail(None, key, "expected one registry per item of", problem, hint)
+
+
+def _plugin_list_problem(names: list[str]) -> str | None:
+    """An item with blanks inside: several names written as one ('metrics sbom'), which
+    matched no plugin, so a disable list disabled nothing."""
+    for name in names:
+        if any(ch.isspace() for ch in name.strip()):
+            return f"{name!r} holds several names"
+    return None
 
 
 #: An ``insecure_registries`` item: host[:port], [IPv6]:port or a CIDR, as dockerd's
@@ -283,7 +303,7 @@ def _env_settings(env: Mapping[str, str]) -> dict[str, Any]:
         if not raw and kind_of(kind) not in ("boolean", "list of strings"):
             continue
         value = env_value(raw, kind, name)
-        if key in ("build_timeout", "insecure_registries"):
+        if key in ("build_timeout", "insecure_registries", "load_plugins", "disable_plugins"):
             _validate({key: value}, f"environment variable {name}", "", "")
         if section:
             data.setdefault(section, {})[sub] = value
