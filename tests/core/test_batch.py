@@ -500,3 +500,48 @@ def test_yaml_without_pyyaml_says_what_to_install(project: Path, monkeypatch: py
     with pytest.raises(ConfigError, match="reading YAML needs PyYAML") as info:
         load_batch_file(path)
     assert info.value.hint is not None and "rtbuild[yaml]" in info.value.hint
+
+
+class PushHoldingBuilder(HoldingBuilder):
+    """The "interrupt" build raises Ctrl-C only once the "hold" build runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = threading.Event()
+
+    def build(
+        self, path: str, tags: list[str], platform: str | None = None, extra_build_args: list[str] | None = None
+    ) -> str:
+        if "hold" in tags[0]:
+            self.holding.set()
+        elif "interrupt" in tags[0]:
+            assert self.holding.wait(30)
+        return super().build(path, tags, platform, extra_build_args)
+
+
+def test_a_build_finishing_after_an_interrupt_is_not_pushed(project: Path, rtbuild_pm: RtbuildPluginManager) -> None:
+    """A build that returned once Ctrl-C/SIGTERM had stopped the batch went on to push its
+    tags (on a stalled registry the batch then waited for that push, two minutes by default,
+    before rtbuild could exit); its outcome is 'interrupted', saying the push was not made."""
+    from rtbuild._framework.interrupts import on_cancel
+
+    builder = PushHoldingBuilder()
+    unregister = on_cancel(builder.cancelling.set)
+    entries = requests_from(
+        [
+            BuildRequest(path=str(project / "a"), tags=["interrupt:1"]),
+            BuildRequest(path=str(project / "b"), tags=["hold:1"], push=True),
+        ]
+    )
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            run_batch(entries, jobs=2, config=Config(), pm=rtbuild_pm, builder=builder)
+    finally:
+        unregister()
+    assert sorted(c["tags"][0] for c in builder.calls if c["method"] == "build") == ["hold:1", "interrupt:1"]
+    assert builder.pushed == []
+    held = info.value.rtbuild_batch_report.outcomes[1]  # type: ignore[attr-defined]
+    assert held.status == "interrupted"
+    expected = "stopped by the interrupt (Ctrl-C or SIGTERM) before hold:1 was pushed (its build had finished)"
+    assert held.error.message == expected
+    assert "hold:1 was built, and not pushed" in str(held.error.__cause__)

@@ -204,24 +204,33 @@ def _bounded(
     (no progress for, in all): its error (``None``: it finished) and, when rtbuild gave up, why."""
     import requests.exceptions
 
+    from .streamcancel import StreamCancel, interrupted, on_cancel
+
     stall, overall = bounds
     # Clamped: a socket takes no timeout above about 292 years (1e10 s was an internal error).
     read_s = min(stall, overall, threading.TIMEOUT_MAX)
     deadline = time.monotonic() + overall
     response = None
+    cancel = StreamCancel()  # Ctrl-C in build-many: a worker's stream is severed, not read to its end
+    unregister = on_cancel(cancel.fire)
     try:
         response = _engine_post(client, path, params, ref, read_s)
+        cancel.watch(response)
         if response.status_code != 200:
             return _answer_message(response), None
         for line in response.iter_lines():
             item = _decode(line)
             error = progress.feed(item) if item else None
-            if error:
+            if error and not cancel.fired:
                 return error, None
             if time.monotonic() > deadline:
                 return None, f"did not finish within {overall:g} s"
+        if cancel.fired:  # a severed stream may just end: not a finished push
+            raise interrupted(progress.action, progress.image, list(progress.tail))
         return None, None
     except requests.exceptions.RequestException as exc:
+        if cancel.fired:
+            raise interrupted(progress.action, progress.image, list(progress.tail)) from None
         if _is_read_timeout(exc):
             return None, f"stalled: no progress for {read_s:g} s"
         if response is None:
@@ -230,6 +239,7 @@ def _bounded(
 
         raise stream_broke(host, progress.action, progress.image, list(progress.tail), _first_line(exc)) from exc
     finally:
+        unregister()
         if response is not None:
             # Closing the connection is what makes the engine cancel an unfinished pull or push.
             response.close()

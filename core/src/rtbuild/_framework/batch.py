@@ -122,8 +122,9 @@ class _BuildReporter(Reporter):
 def _stopped(entry: BatchEntry, exc: AgentRuntimeBuildError) -> AgentRuntimeBuildError:
     """What a build stopped by Ctrl-C or SIGTERM reports: the interrupt, not the engine's
     answer to being stopped ("context canceled"), and no builder to blame."""
+    what = "pushed (its build had finished)" if exc.step == "push" else "built"
     error = AgentRuntimeBuildError(
-        f"stopped by the interrupt (Ctrl-C or SIGTERM) before {entry.name} was built",
+        f"stopped by the interrupt (Ctrl-C or SIGTERM) before {entry.name} was {what}",
         step=exc.step,
         log_tail=exc.log_tail,
         log_path=exc.log_path,

@@ -26,6 +26,7 @@ from rtbuild.errors import (
     ConfigError,
     PolicyError,
     PostBuildError,
+    PushError,
 )
 
 if TYPE_CHECKING:
@@ -123,9 +124,17 @@ def check_capabilities(request: BuildRequest, builder: RuntimeBuilder) -> None:
 def _push(request: BuildRequest, result: BuildResult, builder: RuntimeBuilder) -> None:
     if result.details.get("pushed"):
         return
+    from rtbuild._framework.interrupts import cancelled
     from rtbuild._framework.plugins._trace import blame, builder_origin
 
     for tag in result.tags or [result.image]:
+        if cancelled():  # build-many's Ctrl-C came after the build: no push starts
+            raise PushError(
+                f"{result.image} was built, and not pushed: stopped by the interrupt (Ctrl-C or SIGTERM)"
+                f" before the push of {tag}",
+                step="push",
+                hint="run again: the image built is reused and pushed",
+            )
         try:
             builder.push(tag)
         except BaseException as exc:

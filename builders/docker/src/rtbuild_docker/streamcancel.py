@@ -1,0 +1,79 @@
+"""A pull or push stream that Ctrl-C/SIGTERM ends from another thread (``build-many``).
+
+``build-many`` pushes in worker threads, which never see the main thread's interrupt: the
+batch calls the cancel callbacks (:func:`rtbuild.on_cancel`) and then waits for its workers.
+A worker reading an engine's push stream went on reading until the push finished, or, on
+a registry that stopped taking the upload, until ``push_stall_timeout`` (two minutes by
+default) before rtbuild could exit. The callback shuts the stream's socket down, which
+wakes the blocked read at once (``close()`` from another thread does not), and the engine,
+seeing the connection go, cancels the push as it does when the stall bound closes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Any
+
+from rtbuild import on_cancel
+from rtbuild.errors import AgentRuntimeBuildError, PushError, RegistryError
+
+
+class StreamCancel:
+    """Registered with :func:`rtbuild.on_cancel` around one engine pull or push."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._response: Any = None
+        self.fired = False
+
+    def fire(self) -> None:
+        """The cancel callback (any thread): sever the stream if it is open, else mark it."""
+        with self._lock:
+            self.fired = True
+            response = self._response
+        if response is not None:
+            sever(response)
+
+    def watch(self, response: Any) -> None:
+        """The stream to sever; severed at once when the run was cancelled already."""
+        with self._lock:
+            self._response = response
+            fired = self.fired
+        if fired:
+            sever(response)
+
+
+def sever(response: Any) -> None:
+    """Shut down the socket under a streamed ``requests`` response, from any thread."""
+    sock = None
+    with contextlib.suppress(AttributeError):
+        sock = response.raw._fp.fp.raw._sock  # urllib3 -> http.client -> BufferedReader -> SocketIO
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        return
+    with contextlib.suppress(Exception):  # another transport (ssh): closing is the best there is
+        response.close()
+
+
+def interrupted(action: str, image: str, tail: list[str]) -> AgentRuntimeBuildError:
+    """The error of a pull or push (``action``) that an interrupt stopped."""
+    if action == "push":
+        return PushError(
+            f"the push of {image} was stopped by the interrupt (Ctrl-C or SIGTERM); the registry may hold"
+            " some of its layers, not the tag",
+            step="push",
+            log_tail=tail,
+            hint="run again: the image built is reused and pushed",
+        )
+    return RegistryError(
+        f"the pull of {image} was stopped by the interrupt (Ctrl-C or SIGTERM)",
+        step="pull image",
+        log_tail=tail,
+        hint="run again to pull it",
+    )
+
+
+__all__ = ["StreamCancel", "interrupted", "on_cancel", "sever"]
