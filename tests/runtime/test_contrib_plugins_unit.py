@@ -159,3 +159,30 @@ def test_jupyter_settings_errors(table: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigError) as info:
         JupyterPlugin().requirements(_config("jupyter", **table))
     assert words in info.value.message
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"pip_index_url": "https://__token__:pypi-S3cretTok@pypi.example/simple"},
+        {"pip_index_url": "https://pypi-S3cretTok@pypi.example/simple"},
+        {"packages": ["ipykernel", "--extra-index-url https://u:pypi-S3cretTok@pypi.example/simple"]},
+        {"packages": ["agent @ https://u:pypi-S3cretTok@git.example/agent-1.0.whl"]},
+    ],
+)
+def test_jupyter_refuses_index_credentials_the_image_would_keep(table: dict[str, object]) -> None:
+    """pip_index_url is an ARG of the dependency stage: the engine records its value in the
+    image's history (`RUN |1 PIP_INDEX_URL=https://__token__:PW@...`, checked with docker
+    history), and packages go into requirements.txt, a layer. The docs said 'not kept in
+    the image'. Credentials in either are refused, and the error does not repeat them."""
+    with pytest.raises(ConfigError) as info:
+        JupyterPlugin().requirements(_config("jupyter", **table))
+    assert "credentials" in info.value.message
+    assert "S3cretTok" not in f"{info.value.message} {info.value.hint}"
+
+
+def test_jupyter_index_url_without_credentials_is_kept() -> None:
+    req = JupyterPlugin().requirements(
+        _config("jupyter", pip_index_url="https://pypi.example/simple", packages=["a @ https://h.example/a.whl"])
+    )
+    assert req.build_args == {"PIP_INDEX_URL": "https://pypi.example/simple"}

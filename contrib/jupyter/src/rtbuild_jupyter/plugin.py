@@ -10,7 +10,8 @@ Settings (``[plugins.jupyter]``):
 * ``venv`` (default ``/opt/rtbuild/jupyter-venv``): where the venv goes.
 * ``packages`` (default ``["ipykernel>=6.29", "jupyter_kernel_gateway>=3.0"]``): pip
   requirement lines installed into the venv.
-* ``pip_index_url``: an index for pip (a build arg, not kept in the image).
+* ``pip_index_url``: an index for pip (a build arg: the engine records it in the image's
+  history, so a URL with credentials is refused, as is one in ``packages``).
 * ``port`` (default 8888) and ``ip`` (default ``0.0.0.0``): where the start script serves.
 
 ``rtbuild-jupyter-check [CODE]`` (also in the source group) runs code in a new kernel
@@ -62,7 +63,18 @@ def _requirements(value: list[str]) -> str | None:
         return "must be a non-empty list of requirements (e.g. ['ipykernel>=6.29'])"
     if any("\n" in p for p in value):
         return "entries must be single lines (one requirement per entry)"
+    for number, line in enumerate(value, 1):
+        if _CREDENTIALS_IN_URL.search(line):  # the file is a layer of the image
+            return f"entry {number} holds a URL with credentials, which would be copied into the image"
     return None
+
+
+#: A URL with a user part (``https://__token__:PW@host``, ``https://TOKEN@host``).
+_CREDENTIALS_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@")
+_NO_CREDENTIALS_HINT = (
+    "the image keeps it: use an index the build reaches without credentials (a local mirror"
+    " or an authenticating proxy such as devpi), or pre-build a base image with the packages"
+)
 
 
 def _tcp_port(value: int) -> str | None:
@@ -99,6 +111,14 @@ class JupyterSettings:
     @classmethod
     def from_config(cls, config: Config) -> JupyterSettings:
         table = rtbuild.plugin_settings(_Table, config, NAME, docs="docs/plugins/jupyter.md")
+        if table.pip_index_url and _CREDENTIALS_IN_URL.search(table.pip_index_url):
+            # An ARG of the dependency stage: the engine records its value in the image's
+            # history (`RUN |1 PIP_INDEX_URL=...`), readable by anyone who has the image.
+            raise _error(
+                "[plugins.jupyter] pip_index_url holds credentials (a user or token before '@'),"
+                " which the engine would record in the image's history",
+                _NO_CREDENTIALS_HINT,
+            )
         return cls(
             venv=table.venv.rstrip("/"),
             packages=tuple(p.strip() for p in table.packages),
