@@ -1,35 +1,58 @@
 """Which filesystem holds a path, and whether one inotify cannot vouch for is mounted in it.
 
-A watch sees only changes made through this kernel: a context on NFS, CIFS, FUSE or 9p
-(written on the server, or behind the FUSE daemon), or a local one with such a
-filesystem mounted inside it, must be walked instead (:func:`rtbuild.context._watch.try_watch`).
+A watch sees only changes made through this kernel and through the watched directories'
+own inodes: a context on NFS, CIFS, FUSE or 9p (written on the server, or behind the
+FUSE daemon), a local one with such a filesystem mounted inside it, an overlay whose
+layer directories can be written here (a write to a layer raises no event on the
+overlay), or a file bind-mounted into the context (a write through its source's name
+raises no event in the context), must be walked instead
+(:func:`rtbuild.context._watch.try_watch`). A mount or unmount raises no inotify event at
+all: :class:`MountWatch` tells the watch when the mounts inside its context changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import select
+from stat import S_ISDIR
 
 #: Filesystems whose changes all pass through this kernel (so inotify sees them).
 LOCAL_FILESYSTEMS = frozenset(
     {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs", "reiserfs", "jfs", "bcachefs"}
 )
+#: Overlay options naming a layer directory (``lowerdir+``/``datadir+``: the new mount API).
+_LAYER_OPTIONS = ("lowerdir=", "lowerdir+=", "datadir+=", "upperdir=", "workdir=")
+_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-def mounts() -> list[tuple[str, str]]:
-    """(mount point, filesystem type) of every mount, from /proc/self/mountinfo."""
+def _unescape(text: str) -> str:
+    """A mountinfo field with its octal escapes (space, tab, newline, backslash) decoded."""
+    return _ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), text) if "\\" in text else text
+
+
+def mount_entries() -> list[tuple[str, str, str]]:
+    """(mount point, filesystem type, super options) of every mount, from /proc/self/mountinfo."""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return []
     out = []
     for line in lines:
-        fields = line.split()
+        fields = line.split(" ")
         try:
-            out.append((fields[4].replace("\\040", " "), fields[fields.index("-") + 1]))
+            dash = fields.index("-")
+            out.append((_unescape(fields[4]), fields[dash + 1], fields[dash + 3] if len(fields) > dash + 3 else ""))
         except (IndexError, ValueError):
             continue
     return out
+
+
+def mounts() -> list[tuple[str, str]]:
+    """(mount point, filesystem type) of every mount, from /proc/self/mountinfo."""
+    return [(point, fs_type) for point, fs_type, _options in mount_entries()]
 
 
 def filesystem_type(path: str, table: list[tuple[str, str]] | None = None) -> str | None:
@@ -53,4 +76,99 @@ def unwatchable_mount(root: str, table: list[tuple[str, str]] | None = None) -> 
     return None
 
 
-__all__ = ["LOCAL_FILESYSTEMS", "filesystem_type", "mounts", "unwatchable_mount"]
+def overlay_layers_here(options: str) -> str | None:
+    """A layer directory of an overlay (its super ``options``) that this mount namespace
+    can reach, where a write raises no event on the overlay; ``"its layers"`` when none is
+    named (unsure); ``None`` when none is reachable (a container's root: they are the host's)."""
+    layers = []
+    for option in options.split(","):
+        for name in _LAYER_OPTIONS:
+            if option.startswith(name):
+                value = _unescape(option[len(name) :])
+                layers += value.split(":") if name == "lowerdir=" else [value]
+    if not layers:
+        return "its layers"
+    return next((layer for layer in layers if layer and os.path.lexists(layer)), None)
+
+
+def untrusted_mount(root: str, inside: tuple[tuple[str, str, str], ...]) -> str | None:
+    """Why a watch on ``root`` cannot vouch for it with the mounts ``inside`` it (and the one
+    holding it), or ``None``: a filesystem of another kind than local, an overlay whose layers
+    can be written here, a mount point that is no directory (a file bound from elsewhere)."""
+    for mount_point, fs_type, options in inside:
+        if fs_type not in LOCAL_FILESYSTEMS:
+            return f"{mount_point} inside the context is {fs_type}, not watched (changes may come from elsewhere)"
+        if fs_type == "overlay" and (layer := overlay_layers_here(options)) is not None:
+            return f"the overlay at {mount_point} can be written through {layer}, where a change raises no event"
+        try:
+            is_dir = S_ISDIR(os.lstat(mount_point).st_mode)
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            return f"{mount_point} inside the context is a mounted file, written through a name outside it"
+    return None
+
+
+def mounts_inside(root: str, entries: list[tuple[str, str, str]] | None = None) -> tuple[tuple[str, str, str], ...]:
+    """The mounts at ``root`` or inside it: (mount point, type, super options), in table order."""
+    real = os.path.realpath(root)
+    prefix = real.rstrip("/") + "/"
+    table = mount_entries() if entries is None else entries
+    return tuple(entry for entry in table if entry[0] == real or entry[0].startswith(prefix))
+
+
+def holding_mount(root: str, entries: list[tuple[str, str, str]]) -> tuple[tuple[str, str, str], ...]:
+    """The mount holding ``root`` (the longest mount point above it), when it is an overlay."""
+    real = os.path.realpath(root)
+    above = [entry for entry in entries if real.startswith(entry[0].rstrip("/") + "/")]
+    best = max(above, key=lambda entry: len(entry[0]), default=None)
+    return (best,) if best is not None and best[1] == "overlay" else ()
+
+
+class MountWatch:
+    """Whether anything was mounted or unmounted inside ``root`` since the watch began.
+
+    Mounts raise no inotify event. The kernel flags /proc/self/mountinfo for ``poll`` (as
+    POLLPRI) whenever this mount namespace's table changes, and each poll that reports it
+    clears it: one system call per question while nothing is mounted anywhere; after any
+    mount (a container starting, elsewhere) the table is read again and compared inside root.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        # Opened before the table is read: a change after the read is reported by poll.
+        self._fd = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+        self._poll = select.poll()
+        self._poll.register(self._fd, select.POLLPRI)
+        self.entries = mount_entries()
+        self.inside = mounts_inside(root, self.entries)
+
+    def changed(self) -> tuple[tuple[str, str, str], ...] | None:
+        """The mounts now inside root when they differ from the last seen, else ``None``."""
+        if not self._poll.poll(0):
+            return None
+        now = mounts_inside(self.root)
+        if now == self.inside:
+            return None
+        self.inside = now
+        return now
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._poll.unregister(self._fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+__all__ = [
+    "LOCAL_FILESYSTEMS",
+    "MountWatch",
+    "filesystem_type",
+    "holding_mount",
+    "mount_entries",
+    "mounts",
+    "mounts_inside",
+    "overlay_layers_here",
+    "untrusted_mount",
+    "unwatchable_mount",
+]

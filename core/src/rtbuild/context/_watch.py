@@ -13,10 +13,13 @@ and not watchfiles: watchfiles batches events in a background thread (debounced)
 change just before a question could be reported after it; reading the inotify file
 descriptor directly has no such window. A file with more than one hard link is stat-ed
 again on every answer: a write through its name outside the context raises no event here.
-Limits (documented in docs/session.md): writes through ``mmap``, and through a hard link
-made from outside after the walk, raise no event in the context's directories;
-filesystems where inotify sees only local changes (NFS, FUSE, 9p, ...) are not watched
-at all, and every no-op walks.
+A mount or unmount raises no event: :class:`~rtbuild.context._mounts.MountWatch` polls
+the mount table (one system call per question), and a change inside the context moves
+the generation too. A watch used in a process forked after it began (whose descriptor,
+shared with its parent, either may drain) is broken there. Limits (documented in
+docs/session.md): writes through ``mmap``, and through a hard link made from outside
+after the walk, raise no event in the context's directories; filesystems where inotify
+sees only local changes (NFS, FUSE, 9p, ...) are not watched at all, and every no-op walks.
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ from collections.abc import Callable, Iterator
 from stat import S_ISDIR
 from typing import Any
 
-from rtbuild.context._mounts import LOCAL_FILESYSTEMS, filesystem_type, mounts, unwatchable_mount
+from rtbuild.context._links import linked_changed as _linked_changed
+from rtbuild.context._links import read_through as _read_through
+from rtbuild.context._mounts import (
+    LOCAL_FILESYSTEMS,
+    MountWatch,
+    filesystem_type,
+    holding_mount,
+    untrusted_mount,
+    unwatchable_mount,
+)
 from rtbuild.context._snapshot import WalkState
 
 #: Filesystems where a directory's link count is 2 + its number of subdirectories, so a
@@ -55,7 +67,12 @@ class ContextWatch:
     """inotify watches on every directory under ``root`` (see the module docstring)."""
 
     def __init__(
-        self, root: str, *, include_dir: Callable[[str], bool] | None = None, fs_type: str | None = None
+        self,
+        root: str,
+        *,
+        include_dir: Callable[[str], bool] | None = None,
+        fs_type: str | None = None,
+        mounts: MountWatch | None = None,
     ) -> None:
         import inotify_simple
         from inotify_simple import INotify, flags
@@ -84,6 +101,10 @@ class ContextWatch:
             | flags.ONLYDIR
         )
         self._inotify: Any = INotify(nonblocking=True)
+        #: Mounts raise no inotify event: this tells when those inside the root changed.
+        self._mounts = mounts or MountWatch(self.root)
+        #: A forked child shares the inotify descriptor (and its queue) with its parent.
+        self._pid = os.getpid()
         #: The directory watched: the root's (device, inode) when the watch began.
         self.identity = root_identity(self.root)
         #: The root's device when its filesystem counts directory links (see COUNTED_LINKS):
@@ -102,7 +123,7 @@ class ContextWatch:
     def rewatch(self) -> None:
         """Watch every directory now under the root (idempotent; after any change)."""
         with self._lock:
-            if self.broken:
+            if self.broken or self._forked():
                 return
             try:
                 self._watch_tree()
@@ -144,8 +165,16 @@ class ContextWatch:
     def _break(self, why: str) -> None:
         self.broken = why
         self._generation += 1
+        self._mounts.close()
         with contextlib.suppress(OSError):
-            self._inotify.close()
+            self._inotify.close()  # in a forked child, only the child's copy
+
+    def _forked(self) -> bool:
+        if os.getpid() == self._pid:
+            return False
+        # Draining here would take the parent's events (and adding watches add to its set).
+        self._break("the watch was set up by the parent of this forked process")
+        return True
 
     # --- questions -----------------------------------------------------------------
 
@@ -153,9 +182,16 @@ class ContextWatch:
     def generation(self) -> int:
         """Drain the kernel's queue, then the count of change batches seen so far."""
         with self._lock:
-            if self.broken:
+            if self.broken or self._forked():
                 self._generation += 1  # never equal twice: always "changed"
                 return self._generation
+            inside = self._mounts.changed()
+            if inside is not None:  # mounted or unmounted inside: the path shows other files
+                why = untrusted_mount(self.root, inside)
+                if why is not None:
+                    self._break(why)
+                    return self._generation
+                self._generation += 1
             try:
                 events = self._inotify.read(timeout=0)
             except OSError:
@@ -175,36 +211,9 @@ class ContextWatch:
         with self._lock:
             if not self.broken:
                 self.broken = "closed"
+                self._mounts.close()
                 with contextlib.suppress(OSError):
                     self._inotify.close()
-
-
-def _read_through(root: str, dockerfile: str) -> tuple[str, str] | None:
-    """Where the Dockerfile and ``.dockerignore`` lead (links resolved), or ``None`` when
-    either ends outside the context: the digest reads them through their links, and the
-    watch sees only the context's directories, so an edit there would go unseen."""
-    ignore = os.path.join(root, ".dockerignore")
-    if os.path.dirname(dockerfile) == root and not os.path.islink(dockerfile) and not os.path.islink(ignore):
-        # The common case, in two lstats (three realpaths cost 50 us, 4% of a no-op): both
-        # sit in the watched root directory itself, and neither is a link.
-        return dockerfile, ignore
-    from rtbuild.context._validate import resolved_inside
-
-    to_dockerfile, to_ignore = resolved_inside(root, dockerfile), resolved_inside(root, ignore)
-    if to_dockerfile is None or to_ignore is None:
-        return None
-    return to_dockerfile, to_ignore
-
-
-def _linked_changed(result: Any) -> bool:
-    """Whether a file of the walk's ``result`` with another hard link (maybe outside the
-    context, where a write raises no event here) changed since the walk."""
-    linked = getattr(result, "linked", None)
-    if not linked:
-        return False
-    from rtbuild.context._snapshot import linked_changed
-
-    return linked_changed(linked) is not None
 
 
 class ResidentDigests:
@@ -220,6 +229,7 @@ class ResidentDigests:
         self._known: dict[tuple[str, str, str, str, str], tuple[int, Any]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
         self.hits = 0
         self.walks = 0
         #: Label checks after a build that the watch answered without a walk.
@@ -292,6 +302,12 @@ class ResidentDigests:
         with self._lock:
             if self._closed:  # a call still running when the session closed: walk, watch nothing new
                 return None
+            if self._pid != os.getpid():  # a forked child: its parent's watches are not its own
+                self._pid = os.getpid()
+                for old in self._watches.values():
+                    if old is not None:
+                        old.close()  # the child's copies of the descriptors
+                self._watches, self._known = {}, {}
             watch = self._watches.get(root)
             if watch is not None and watch.identity != root_identity(root):
                 # The path names another directory now (a symlink re-pointed, the context
@@ -340,19 +356,23 @@ def resident(digests: ResidentDigests) -> Iterator[ResidentDigests]:
 
 def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tuple[ContextWatch | None, str | None]:
     """A watch on ``root``, or ``(None, why not)`` when it cannot be trusted here."""
-    table = mounts()
-    fs_type = filesystem_type(root, table)
+    try:  # opened before the checks read the table: any mount after them is seen
+        mount_watch = MountWatch(os.path.abspath(root))
+    except OSError as exc:
+        return None, f"the mount table cannot be watched: {exc}"
+    entries = mount_watch.entries
+    fs_type = filesystem_type(root, [(point, kind) for point, kind, _options in entries])
     if fs_type not in LOCAL_FILESYSTEMS:
-        return None, f"filesystem {fs_type or 'unknown'} is not watched (changes may come from elsewhere)"
-    # A mount inside the context counts too: an NFS or FUSE directory in a local context.
-    inner = unwatchable_mount(root, table)
-    if inner is not None:
-        return None, f"{inner[0]} inside the context is {inner[1]}, not watched (changes may come from elsewhere)"
-    try:
-        watch = ContextWatch(root, include_dir=include_dir, fs_type=fs_type)
-    except (ImportError, OSError) as exc:
-        return None, f"inotify unavailable: {exc}"
-    return watch, None
+        why: str | None = f"filesystem {fs_type or 'unknown'} is not watched (changes may come from elsewhere)"
+    else:  # the mounts inside (an NFS directory in a local context) and the one holding it
+        why = untrusted_mount(root, mount_watch.inside + holding_mount(root, entries))
+    if why is None:
+        try:
+            return ContextWatch(root, include_dir=include_dir, fs_type=fs_type, mounts=mount_watch), None
+        except (ImportError, OSError) as exc:
+            why = f"inotify unavailable: {exc}"
+    mount_watch.close()
+    return None, why
 
 
 __all__ = [
