@@ -545,3 +545,25 @@ def test_a_build_finishing_after_an_interrupt_is_not_pushed(project: Path, rtbui
     expected = "stopped by the interrupt (Ctrl-C or SIGTERM) before hold:1 was pushed (its build had finished)"
     assert held.error.message == expected
     assert "hold:1 was built, and not pushed" in str(held.error.__cause__)
+
+
+def test_one_tag_in_another_spelling_is_the_same_tag(project: Path, rtbuild_pm: RtbuildPluginManager) -> None:
+    """app, app:latest and docker.io/library/app:latest name one image: two entries giving
+    them to different builds raced for it unseen (the check compared spellings), and one
+    entry naming a tag twice had it tagged and pushed twice."""
+    for first, second in [
+        ("app", "app:latest"),
+        ("app:1", "docker.io/library/app:1"),
+        ("t/a:1", "index.docker.io/t/a:1"),
+    ]:
+        document = {"build": [{"path": "a", "tags": [first]}, {"path": "b", "tags": [second]}]}
+        with pytest.raises(ConfigError, match=f"tag '{second}' is also a tag of build entry 1"):
+            parse_batch(document, "images.toml", project)
+    builder = SlowBuilder()
+    request = BuildRequest(
+        path=str(project / "a"), tags=["app:1", "x:1", "app:1", "docker.io/library/app:1"], push=True
+    )
+    report = run_batch(requests_from([request]), config=Config(), pm=rtbuild_pm, builder=builder)
+    assert report.ok and report.outcomes[0].result is not None
+    assert builder.pushed == ["app:1", "x:1"]
+    assert report.outcomes[0].result.tags == ["app:1", "x:1"]

@@ -194,10 +194,14 @@ def _refuse_shared_tags(entries: Sequence[BatchEntry], labels: Sequence[str], so
     race under --jobs), and the other entry's result would name an image it no longer
     has. Entries that build the same thing may share tags: the build lock makes that one
     build."""
+    from rtbuild._framework.locks import normalize_tag
+
     owners: dict[str, int] = {}
     for position, entry in enumerate(entries):
         for tag in entry.request.tags:
-            first = owners.setdefault(tag, position)
+            # One tag however it is spelt (app, app:latest, docker.io/library/app:latest),
+            # as the engine and the build lock read it.
+            first = owners.setdefault(normalize_tag(tag), position)
             if first == position:
                 continue
             other = entries[first].request

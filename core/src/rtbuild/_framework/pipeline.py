@@ -77,6 +77,14 @@ def validate_request(request: BuildRequest) -> None:
         raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     for tag in request.tags:
         parse_reference(tag)
+    # One spelling per tag (the first given): a repeat, or another spelling of the same
+    # tag (app:1, docker.io/library/app:1), was tagged and pushed once per spelling.
+    from rtbuild._framework.locks import normalize_tag
+
+    spellings: dict[str, str] = {}
+    for tag in request.tags:
+        spellings.setdefault(normalize_tag(tag), tag)
+    request.tags = list(spellings.values())
     validate_platform(request.platform)
     if request.platform:
         from rtbuild.oci import normalize_platform
