@@ -122,7 +122,7 @@ def _stream_to(url: str, target: Path, *, timeout: float, deadline_s: float | No
                     digest.update(chunk)
                     done += len(chunk)
                     if done > MAX_DOWNLOAD_BYTES or time.monotonic() > give_up:
-                        too = "larger than 4 GiB" if done > MAX_DOWNLOAD_BYTES else "still running after its deadline"
+                        too = _too_large() if done > MAX_DOWNLOAD_BYTES else "still running after its deadline"
                         raise DownloadError(
                             f"download of {name} stopped: {too} ({done / 1e6:.1f} MB so far)",
                             step="download",
@@ -149,18 +149,43 @@ def _stream_to(url: str, target: Path, *, timeout: float, deadline_s: float | No
 
 
 def _copy_local(url: str, target: Path) -> str:
+    """A file: URL's content into ``target``, bounded as a download is. Only a regular file:
+    file:///dev/zero filled the cache's disk, a FIFO without a writer hung rtbuild."""
     import hashlib
+    import stat
 
     source = Path(unquote(urlsplit(url).path))
+    name = shown(url)
     try:
         data_digest = hashlib.sha256()
-        with open(source, "rb") as handle, open(target, "wb") as out:
-            for chunk in iter(lambda: handle.read(_CHUNK), b""):
-                out.write(chunk)
-                data_digest.update(chunk)
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open must not wait for a writer
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DownloadError(
+                    f"cannot read {name}: not a regular file",
+                    step="download",
+                    hint="point [plugins.vscode] url (RTBUILD_VSCODE_URL) at the release archive file",
+                )
+            os.set_blocking(fd, True)
+            done = 0
+            with open(target, "wb") as out:
+                for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                    done += len(chunk)
+                    if done > MAX_DOWNLOAD_BYTES:
+                        raise DownloadError(
+                            f"copy of {name} stopped: {_too_large()} ({done / 1e6:.1f} MB so far)",
+                            step="download",
+                            hint="check the URL names the release archive",
+                        )
+                    out.write(chunk)
+                    data_digest.update(chunk)
     except OSError as exc:
-        raise DownloadError(f"cannot read {url}: {exc.strerror or exc}", step="download") from exc
+        raise DownloadError(f"cannot read {name}: {exc.strerror or exc}", step="download") from exc
     return data_digest.hexdigest()
+
+
+def _too_large() -> str:
+    return f"larger than {MAX_DOWNLOAD_BYTES / (1 << 30):g} GiB"
 
 
 def fetch(url: str, target: Path, *, timeout: float = 60.0) -> str:
