@@ -112,6 +112,23 @@ def test_cacerts_refuses_a_bundle_holding_a_private_key(bundle: Path) -> None:
         assert "MIIE" not in info.value.render()
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----\n",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n",
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\nAAAAIH\n",
+    ],
+)
+def test_cacerts_refuses_other_private_key_formats(bundle: Path, key: str) -> None:
+    """A PGP secret key block (BEGIN PGP PRIVATE KEY BLOCK: no 'PRIVATE KEY-----') and a PuTTY
+    key file appended to a bundle went into the image's dependency layer."""
+    bundle.write_text(bundle.read_text() + key)
+    with pytest.raises(ConfigError, match="holds a private key") as info:
+        CACertsPlugin(env={}).requirements(_config("cacerts", bundle=str(bundle)))
+    assert "lQOYBF" not in info.value.render() and "AAAAIH" not in info.value.render()
+
+
 def test_cacerts_refuses_a_fifo_and_an_endless_device(tmp_path: Path) -> None:
     import os
 

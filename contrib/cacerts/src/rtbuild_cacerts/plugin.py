@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class CACertsSettings:
         return cls(bundle=Path(table.bundle).expanduser(), image_path=table.image_path, proxy=table.proxy)
 
 
+_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY|^Private-Lines:", re.MULTILINE)
+
 #: Far above any real bundle (Debian's holds ~140 certificates in ~220 KB).
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 
@@ -101,7 +104,9 @@ def read_bundle(path: Path) -> bytes:
         raise _error(f"the host CA bundle {path} is larger than {MAX_BUNDLE_BYTES >> 20} MiB", hint)
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise _error(f"{path} holds no PEM certificate", hint)
-    if b"PRIVATE KEY-----" in data:  # BEGIN PRIVATE KEY, RSA/EC/ENCRYPTED PRIVATE KEY
+    # BEGIN PRIVATE KEY, RSA/EC/DSA/OPENSSH/ENCRYPTED PRIVATE KEY, PGP PRIVATE KEY BLOCK,
+    # and a PuTTY key file (not PEM; 'Private-Lines:' holds the key).
+    if _PRIVATE_KEY.search(data):
         raise _error(
             f"{path} holds a private key: refusing to copy it into the image",
             "point the bundle at a file of certificates only (the key belongs to the proxy, not the image)",
