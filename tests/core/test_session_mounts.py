@@ -33,9 +33,12 @@ ctx = base + "/ctx"
 sh = lambda cmd: subprocess.run(["sh", "-c", cmd], check=True)
 if scenario.startswith("overlay"):
     sh(f"mount -t overlay overlay -o lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work {ctx}")
-if scenario in ("file-bound-before", "unmount"):
-    sh(f"mount --bind {base}/outside.txt {ctx}/data/x" if scenario == "file-bound-before"
-       else f"mount -t tmpfs tmpfs {ctx}/data && echo mounted > {ctx}/data/x")
+if scenario == "file-bound-before":
+    sh(f"mount --bind {base}/outside.txt {ctx}/data/x")
+elif scenario == "unmount":
+    sh(f"mount -t tmpfs tmpfs {ctx}/data && echo mounted > {ctx}/data/x")
+elif scenario == "rebind":
+    sh(f"mount --bind {base}/first {ctx}/data")
 digests = ResidentDigests()
 with resident(digests):
     first = context_digest(ctx).digest
@@ -45,6 +48,9 @@ with resident(digests):
         "bind-dir": f"mount --bind {base}/other {ctx}/data",
         "bind-file": f"mount --bind {base}/outside.txt {ctx}/data/x",
         "unmount": f"umount {ctx}/data",
+        # A bind mount's filesystem lives on: its unmount raises no IN_UNMOUNT, and the
+        # next one at the same point differs only in its ID and root in the mount table.
+        "rebind": f"umount {ctx}/data && mount --bind {base}/other {ctx}/data",
         "file-bound-before": f"echo v2 > {base}/outside.txt",
         "overlay-lower": f"echo v2 > {base}/lower/data/x",
         "overlay-upper": f"echo v2 > {base}/upper/data/x",
@@ -66,7 +72,7 @@ def _needs_root_and_unshare() -> None:
 
 @pytest.mark.parametrize(
     "scenario",
-    ["tmpfs", "bind-dir", "bind-file", "unmount", "file-bound-before", "overlay-lower", "overlay-upper"],
+    ["tmpfs", "bind-dir", "bind-file", "unmount", "rebind", "file-bound-before", "overlay-lower", "overlay-upper"],
 )
 def test_a_mount_or_a_layer_write_is_not_answered_from_the_watch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: str
@@ -84,6 +90,8 @@ def test_a_mount_or_a_layer_write_is_not_answered_from_the_watch(
         (ctx / "data").mkdir(parents=True)
         (ctx / "Dockerfile").write_text("FROM scratch\n")
         (ctx / "data" / "x").write_text("v1\n")
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "x").write_text("v1 bound first\n")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x").write_text("v2 from elsewhere\n")
     (tmp_path / "outside.txt").write_text("bound from outside\n")

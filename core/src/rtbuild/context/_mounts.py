@@ -25,6 +25,8 @@ LOCAL_FILESYSTEMS = frozenset(
 #: Overlay options naming a layer directory (``lowerdir+``/``datadir+``: the new mount API).
 _LAYER_OPTIONS = ("lowerdir=", "lowerdir+=", "datadir+=", "upperdir=", "workdir=")
 _ESCAPE = re.compile(r"\\([0-7]{3})")
+#: (mount point, filesystem type, super options, "mount-ID major:minor root"): one mount.
+Mount = tuple[str, str, str, str]
 
 
 def _unescape(text: str) -> str:
@@ -32,8 +34,8 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), text) if "\\" in text else text
 
 
-def mount_entries() -> list[tuple[str, str, str]]:
-    """(mount point, filesystem type, super options) of every mount, from /proc/self/mountinfo."""
+def mount_entries() -> list[Mount]:
+    """Every mount (see :data:`Mount`), from /proc/self/mountinfo."""
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
             lines = handle.read().splitlines()
@@ -44,7 +46,10 @@ def mount_entries() -> list[tuple[str, str, str]]:
         fields = line.split(" ")
         try:
             dash = fields.index("-")
-            out.append((_unescape(fields[4]), fields[dash + 1], fields[dash + 3] if len(fields) > dash + 3 else ""))
+            options = fields[dash + 3] if len(fields) > dash + 3 else ""
+            # The mount's ID, device and root tell a tmpfs unmounted and another mounted
+            # at the same point apart (their other fields may all be equal).
+            out.append((_unescape(fields[4]), fields[dash + 1], options, f"{fields[0]} {fields[2]} {fields[3]}"))
         except (IndexError, ValueError):
             continue
     return out
@@ -52,7 +57,7 @@ def mount_entries() -> list[tuple[str, str, str]]:
 
 def mounts() -> list[tuple[str, str]]:
     """(mount point, filesystem type) of every mount, from /proc/self/mountinfo."""
-    return [(point, fs_type) for point, fs_type, _options in mount_entries()]
+    return [(point, fs_type) for point, fs_type, _options, _ident in mount_entries()]
 
 
 def filesystem_type(path: str, table: list[tuple[str, str]] | None = None) -> str | None:
@@ -91,11 +96,11 @@ def overlay_layers_here(options: str) -> str | None:
     return next((layer for layer in layers if layer and os.path.lexists(layer)), None)
 
 
-def untrusted_mount(root: str, inside: tuple[tuple[str, str, str], ...]) -> str | None:
+def untrusted_mount(root: str, inside: tuple[Mount, ...]) -> str | None:
     """Why a watch on ``root`` cannot vouch for it with the mounts ``inside`` it (and the one
     holding it), or ``None``: a filesystem of another kind than local, an overlay whose layers
     can be written here, a mount point that is no directory (a file bound from elsewhere)."""
-    for mount_point, fs_type, options in inside:
+    for mount_point, fs_type, options, _ident in inside:
         if fs_type not in LOCAL_FILESYSTEMS:
             return f"{mount_point} inside the context is {fs_type}, not watched (changes may come from elsewhere)"
         if fs_type == "overlay" and (layer := overlay_layers_here(options)) is not None:
@@ -109,15 +114,15 @@ def untrusted_mount(root: str, inside: tuple[tuple[str, str, str], ...]) -> str 
     return None
 
 
-def mounts_inside(root: str, entries: list[tuple[str, str, str]] | None = None) -> tuple[tuple[str, str, str], ...]:
-    """The mounts at ``root`` or inside it: (mount point, type, super options), in table order."""
+def mounts_inside(root: str, entries: list[Mount] | None = None) -> tuple[Mount, ...]:
+    """The mounts at ``root`` or inside it, in table order."""
     real = os.path.realpath(root)
     prefix = real.rstrip("/") + "/"
     table = mount_entries() if entries is None else entries
     return tuple(entry for entry in table if entry[0] == real or entry[0].startswith(prefix))
 
 
-def holding_mount(root: str, entries: list[tuple[str, str, str]]) -> tuple[tuple[str, str, str], ...]:
+def holding_mount(root: str, entries: list[Mount]) -> tuple[Mount, ...]:
     """The mount holding ``root`` (the longest mount point above it), when it is an overlay."""
     real = os.path.realpath(root)
     above = [entry for entry in entries if real.startswith(entry[0].rstrip("/") + "/")]
@@ -143,7 +148,7 @@ class MountWatch:
         self.entries = mount_entries()
         self.inside = mounts_inside(root, self.entries)
 
-    def changed(self) -> tuple[tuple[str, str, str], ...] | None:
+    def changed(self) -> tuple[Mount, ...] | None:
         """The mounts now inside root when they differ from the last seen, else ``None``."""
         if not self._poll.poll(0):
             return None
@@ -162,6 +167,7 @@ class MountWatch:
 
 __all__ = [
     "LOCAL_FILESYSTEMS",
+    "Mount",
     "MountWatch",
     "filesystem_type",
     "holding_mount",

@@ -361,7 +361,7 @@ def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tu
     except OSError as exc:
         return None, f"the mount table cannot be watched: {exc}"
     entries = mount_watch.entries
-    fs_type = filesystem_type(root, [(point, kind) for point, kind, _options in entries])
+    fs_type = filesystem_type(root, [(point, kind) for point, kind, _options, _ident in entries])
     if fs_type not in LOCAL_FILESYSTEMS:
         why: str | None = f"filesystem {fs_type or 'unknown'} is not watched (changes may come from elsewhere)"
     else:  # the mounts inside (an NFS directory in a local context) and the one holding it
