@@ -1,4 +1,4 @@
-"""`rtbuild new builder acme2 && pip install ./rtbuild-acme2 && pytest rtbuild-acme2` in a
+"""`rtbuild new builder acme2 && pip install './rtbuild-acme2[test]' && pytest rtbuild-acme2` in a
 fresh venv (no system site-packages): the generated builder passes BuilderContract on the
 real engine, and the generated plugin passes its own tests."""
 
@@ -54,7 +54,7 @@ def test_new_builder_installs_and_passes_the_contract(venv: Path, tmp_path: Path
     proc = _ok(_run([str(venv / "bin" / "rtbuild"), "new", "builder", "acme2"], cwd=tmp_path))
     assert proc.stdout.strip() == "rtbuild-acme2"
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
-    _ok(_run([*pip, "install", "-q", "--no-build-isolation", "./rtbuild-acme2"], cwd=tmp_path))
+    _ok(_run([*pip, "install", "-q", "--no-build-isolation", "./rtbuild-acme2[test]"], cwd=tmp_path))
     listed = _ok(_run([str(venv / "bin" / "rtbuild"), "builders", "--json"], cwd=tmp_path))
     assert '"acme2"' in listed.stdout and '"distribution": "rtbuild-acme2"' in listed.stdout
     shutil.rmtree(tmp_path / "rtbuild-acme2" / "src")  # the tests must run the installed code
@@ -70,7 +70,7 @@ def test_new_builder_installs_and_passes_the_contract(venv: Path, tmp_path: Path
 def test_new_plugin_installs_and_passes_its_tests(venv: Path, tmp_path: Path) -> None:
     _ok(_run([str(venv / "bin" / "rtbuild"), "new", "plugin", "stamp2"], cwd=tmp_path))
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
-    _ok(_run([*pip, "install", "-q", "--no-build-isolation", "./rtbuild-stamp2"], cwd=tmp_path))
+    _ok(_run([*pip, "install", "-q", "--no-build-isolation", "./rtbuild-stamp2[test]"], cwd=tmp_path))
     listed = _ok(_run([str(venv / "bin" / "rtbuild"), "plugins", "--json"], cwd=tmp_path))
     assert '"stamp2"' in listed.stdout and '"status": "loaded"' in listed.stdout
     run = _ok(_run([str(venv / "bin" / "python"), "-m", "pytest", "rtbuild-stamp2", "-q", "-p", "no:cacheprovider"],

@@ -53,7 +53,7 @@ def image_exists(
 
 @hookspec
 def post_build(request: BuildRequest, result: BuildResult, config: Config, builder: RuntimeBuilder) -> None:
-    """React to a finished build: push, scan, record metrics.
+    """React to a finished build: scan, record metrics, notify (the push is done by then).
 
     Called once per successful build (also when the image was reused, with
     ``result.cached`` true), after tags are applied and the image pushed if asked.

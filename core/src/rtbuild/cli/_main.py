@@ -99,13 +99,20 @@ def _set_trace(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         _STATE.trace_hooks = True
 
 
+def _set_no_plugins(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _STATE.no_plugins = True
+
+
 def _accept_global_flags_after(command: click.Command) -> None:
-    """``rtbuild build ... --debug`` works like ``rtbuild --debug build ...`` (and ``--trace-hooks``)."""
+    """``rtbuild build ... --debug`` works like ``rtbuild --debug build ...`` (and
+    ``--trace-hooks``, ``--no-plugins``: 'No such option' after the command, for a flag the
+    docs name, read as a typo)."""
     if isinstance(command, click.Group):  # `rtbuild new builder NAME --debug` too
         for sub in command.commands.values():
             _accept_global_flags_after(sub)
     taken = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
-    for flag, callback in (("--debug", _set_debug), ("--trace-hooks", _set_trace)):
+    for flag, callback in (("--debug", _set_debug), ("--trace-hooks", _set_trace), ("--no-plugins", _set_no_plugins)):
         if flag not in taken:
             command.params.append(
                 click.Option([flag], is_flag=True, expose_value=False, callback=callback, hidden=True)

@@ -19,6 +19,7 @@ import pluggy
 from rtbuild import hookspecs
 from rtbuild._framework.entrypoints import EntryPointInfo
 from rtbuild._framework.entrypoints import scan as scan_entry_points
+from rtbuild._framework.plugins import _names
 from rtbuild._framework.plugins._discovery import (
     PluginRecord,
     _collect,
@@ -169,8 +170,8 @@ class RtbuildPluginManager(pluggy.PluginManager):
                     raise
                 record.status, record.error = "failed", f"invalid: {exc.message}"
                 continue
-            record.status = "loaded"
-            record.hooks = self._hooks_of(plugin)
+            record.status, record.hooks = "loaded", self._hooks_of(plugin)
+            _names.warn_unmarked_hooks(plugin, self._describe_plugin(item.name), self._spec_names(), record.hooks)
         if check:
             self.check(tolerate)
 
@@ -293,6 +294,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 step="load builder",
                 log_tail=_where(exc),
                 hint=f"reinstall {item.distribution}, or choose another builder with --builder",
+                blame=f"builder {name} ({item.distribution} {item.version})",
             ) from exc
         from rtbuild.builder import BuilderCapabilities, RuntimeBuilder  # here: listing plugins does not need it
 

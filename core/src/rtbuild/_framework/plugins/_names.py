@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from rtbuild.errors import PluginLoadWarning
@@ -106,8 +107,36 @@ def check_configured_names(
     return messages
 
 
+def warn_unmarked_hooks(plugin: object, described: str, hooks: Iterable[str], marked: Iterable[str]) -> list[str]:
+    """Warn about functions named after a hook but not marked ``@rtbuild.hookimpl``; return them.
+
+    pluggy calls only marked functions, so a plugin whose author left the decorator off
+    would be silently inactive (a policy plugin switched off). In a module, only
+    functions defined there count (an imported helper named ``build`` is not meant)."""
+    module = getattr(plugin, "__name__", None) if isinstance(plugin, ModuleType) else None
+    found = []
+    for hook in sorted(set(hooks) - set(marked)):
+        func = getattr(plugin, hook, None)
+        if callable(func) and (module is None or getattr(func, "__module__", None) == module):
+            found.append(hook)
+    if found:
+        names = ", ".join(found)
+        _warn(
+            f"{described} defines {names} without @rtbuild.hookimpl, so rtbuild never calls"
+            f" {'it' if len(found) == 1 else 'them'}: mark {'it' if len(found) == 1 else 'each'}"
+            " @rtbuild.hookimpl, or rename it"
+        )
+    return found
+
+
 def _norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-__all__ = ["bad_argument_message", "check_configured_names", "did_you_mean", "unknown_hook_message"]
+__all__ = [
+    "bad_argument_message",
+    "check_configured_names",
+    "did_you_mean",
+    "unknown_hook_message",
+    "warn_unmarked_hooks",
+]

@@ -273,8 +273,9 @@ class Test${cls}Contract(BuilderContract):
 PLUGIN_MODULE = '''\
 """The $name plugin for rtbuild (written by `rtbuild new plugin $name`).
 
-Hooks are plain functions named after rtbuild's hooks (see docs/hooks.md); each takes any
-subset of the hook's arguments, by name. Settings come from the `[plugins.$name]` table.
+Hooks are functions marked @rtbuild.hookimpl and named after rtbuild's hooks (see
+docs/hooks.md; an unmarked one is never called); each takes any subset of the hook's
+arguments, by name. Settings come from the `[plugins.$name]` table.
 Never print to stdout (it is the build's result): report through rtbuild.get_reporter().
 """
 

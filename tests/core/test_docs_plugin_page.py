@@ -1,0 +1,194 @@
+"""docs/writing-a-plugin.md and writing-a-builder.md as a contract, read as a third-party
+developer reads them: the page's minimal plugin, installed from the page's own pyproject
+entry points and module, does what the page says through the CLI; the trace the page shows
+is the one ``--trace-hooks`` prints for it; the page's test examples pass as written; the
+generator's commands install what ``pytest`` then needs. Also the mistakes a reader makes:
+a hook left without ``@rtbuild.hookimpl``, a builder entry point naming a module or class
+that is not there."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rtbuild import BuildRequest, Config
+from rtbuild.testing import FakeBuilder, FakeSite, run_cli
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PLUGIN_PAGE = DOCS / "writing-a-plugin.md"
+
+
+def _blocks(page: Path, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+
+
+def _install_stamp(site: FakeSite) -> str:
+    """The page's rtbuild-stamp, installed as its pyproject says; returns its module name."""
+    pyproject = next(b for b in _blocks(PLUGIN_PAGE, "toml") if '"rtbuild.plugins"' in b)
+    project = tomllib.loads(pyproject)["project"]
+    source = next(b for b in _blocks(PLUGIN_PAGE, "python") if b.startswith("# src/rtbuild_stamp/"))
+    path = source.splitlines()[0].removeprefix("# src/")  # hatch: packages = ["src/rtbuild_stamp"]
+    entry_points = project["entry-points"]["rtbuild.plugins"]
+    site.add(project["name"], version=project["version"], entry_points={"rtbuild.plugins": entry_points},
+             modules={path: source})  # fmt: skip
+    (module,) = entry_points.values()
+    return str(module)
+
+
+def _site_calls() -> list[dict[str, Any]]:
+    return list(sys.modules["rtbuild_fake_fake_builder"].SiteBuilder.calls)
+
+
+def test_the_minimal_plugin_loads_and_runs_as_the_page_says(rtbuild_site: FakeSite, context: Path) -> None:
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    _install_stamp(rtbuild_site)
+    listing = run_cli(["plugins", "--json"])
+    (row,) = [r for r in listing.json() if r["name"] == "stamp"]
+    assert (row["status"], row["hooks"]) == ("loaded", ["post_build", "pre_build"]), row
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake"])
+    assert (result.exit_code, result.stdout) == (0, "app:1\n"), result.stderr
+    assert "stamped app:1" in result.stderr  # its post_build, through the reporter
+    (call,) = [c for c in _site_calls() if c.get("method", "build") == "build"]
+    assert "--label" in call["extra_build_args"]
+
+
+def test_the_minimal_plugins_label_keeps_an_unchanged_build_reusable(
+    rtbuild_site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A label is an input: the page's plugin once stamped int(time.time()), so no build of an
+    # unchanged context was ever a reuse (and the session page's `assert again.cached` failed
+    # with the plugin installed).
+    module = importlib.import_module(_install_stamp(rtbuild_site))
+    labels = []
+    for now in (1000.0, 2000.0):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        request = BuildRequest("ctx", tags=["app:1"])
+        module.pre_build(request=request, config=Config())
+        labels.append(dict(request.labels))
+    assert labels[0] and labels[0] == labels[1]
+
+
+def test_the_trace_the_page_shows_is_the_one_printed(rtbuild_site: FakeSite, context: Path) -> None:
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    _install_stamp(rtbuild_site)
+    (shown,) = [b for b in _blocks(PLUGIN_PAGE, "text") if "rtbuild trace: pre_build -> [stamp]" in b]
+    result = run_cli(["--trace-hooks", "build", str(context), "-t", "app:1", "--builder", "fake"])
+    assert result.exit_code == 0, result.stderr
+
+    def calls(text: str) -> list[str]:  # the hook calls and whom they reached; durations differ
+        return [re.sub(r" in [\d.]+ ms$", "", line) for line in text.splitlines() if line.startswith("rtbuild trace:")]
+
+    assert calls(result.stderr) == calls(shown)
+
+
+def _page_tests() -> dict[str, Callable[..., None]]:
+    namespace: dict[str, Any] = {}
+    for block in _blocks(PLUGIN_PAGE, "python"):
+        if "def test_" in block:
+            exec(compile(block, str(PLUGIN_PAGE), "exec"), namespace)
+    return {name: obj for name, obj in namespace.items() if name.startswith("test_")}
+
+
+def test_the_page_has_test_examples(rtbuild_site: FakeSite) -> None:
+    _install_stamp(rtbuild_site)
+    assert set(_page_tests()) == {"test_stamp_adds_a_label", "test_misspelt_hook_is_reported"}
+
+
+@pytest.mark.parametrize("name", ["test_stamp_adds_a_label", "test_misspelt_hook_is_reported"])
+def test_the_pages_test_examples_pass_as_written(
+    name: str,
+    rtbuild_site: FakeSite,
+    rtbuild_pm: Any,
+    fake_builder: FakeBuilder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _install_stamp(rtbuild_site)  # `import rtbuild_stamp`: the reader's installed plugin
+    fixtures = {"rtbuild_pm": rtbuild_pm, "fake_builder": fake_builder, "rtbuild_site": rtbuild_site,
+                "monkeypatch": monkeypatch}  # fmt: skip
+    test = _page_tests()[name]
+    workdir = tmp_path / "example"
+    workdir.mkdir()
+    args = [
+        workdir if arg == "tmp_path" else fixtures[arg]
+        for arg in test.__code__.co_varnames[: test.__code__.co_argcount]
+    ]
+    test(*args)
+
+
+# --- what a reader of the docs gets wrong ----------------------------------------------------
+
+UNMARKED = """
+import rtbuild
+from os.path import join as build   # an imported helper named like a hook: not meant as one
+
+
+def pre_build(request):             # the reader left @rtbuild.hookimpl off
+    request.labels["policy"] = "checked"
+
+
+@rtbuild.hookimpl
+def post_build(result):
+    pass
+"""
+
+
+def test_a_hook_left_without_hookimpl_is_named_in_a_warning(rtbuild_site: FakeSite, context: Path) -> None:
+    # pluggy calls only marked functions: the plugin loaded, listed its other hook, and its
+    # pre_build (a policy, say) never ran, without a word.
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    rtbuild_site.add_plugin("rtbuild-policy", "policy", UNMARKED, version="0.2")
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake"])
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: plugin 'policy' from rtbuild-policy 0.2 defines pre_build without @rtbuild.hookimpl, so"
+        " rtbuild never calls it: mark it @rtbuild.hookimpl, or rename it"
+    ]
+
+
+@pytest.mark.parametrize(
+    "value", ["rtbuild_not_installed.builder:RemoteBuilder", "rtbuild_fake_fake_builder:RemoteBuilder"]
+)
+def test_a_builder_entry_point_naming_nothing_is_blamed_on_it(
+    rtbuild_site: FakeSite, context: Path, value: str
+) -> None:
+    rtbuild_site.add_builder("rtbuild-fake", "fake")  # its module exists, without that class
+    rtbuild_site.add("rtbuild-remote", version="0.1.0", entry_points={"rtbuild.builders": {"remote": value}})
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "remote", "--json"])
+    assert result.exit_code == 2, result.stderr
+    error = result.json()
+    assert error["error"] == "PluginError" and error["step"] == "load builder"
+    assert "builder 'remote' from rtbuild-remote 0.1.0 failed to load" in error["message"]
+    assert error["blame"] == "builder remote (rtbuild-remote 0.1.0)"  # was null: no `from:` line
+    assert "from: builder remote (rtbuild-remote 0.1.0)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_generators_install_line_brings_the_pytest_it_then_runs(tmp_path: Path) -> None:
+    # `pip install ./rtbuild-acme2` then `pytest rtbuild-acme2` ran whichever pytest came first
+    # on PATH (in a fresh venv: none, or another Python's, which cannot import rtbuild).
+    (block,) = [b for b in _blocks(DOCS / "writing-a-builder.md", "sh") if "rtbuild new builder acme2" in b]
+    (install,) = [line for line in block.splitlines() if line.startswith("pip install")]
+    extra = re.search(r"rtbuild-acme2\[(\w+)\]", install)
+    assert extra, f"the page installs the generated builder without its test extra: {install!r}"
+    assert run_cli(["new", "builder", "acme2", "-o", str(tmp_path)]).exit_code == 0
+    project = tomllib.loads((tmp_path / "rtbuild-acme2" / "pyproject.toml").read_text())["project"]
+    assert any(req.startswith("pytest") for req in project["optional-dependencies"][extra.group(1)])
+
+
+def test_no_plugins_is_accepted_after_the_command_as_debug_is(rtbuild_site: FakeSite, context: Path) -> None:
+    # The pages write `rtbuild build ... --debug` and `--trace-hooks` after the command; the
+    # same place for --no-plugins was 'No such option', with a did-you-mean of '--no-push'.
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    refusing = "import rtbuild\n\n@rtbuild.hookimpl\ndef pre_build(request):\n    raise rtbuild.PolicyError('no')\n"
+    rtbuild_site.add_plugin("rtbuild-refuses", "refuses", refusing)
+    assert run_cli(["build", str(context), "-t", "app:1", "--builder", "fake"]).exit_code == 2
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake", "--no-plugins"])
+    assert (result.exit_code, result.stdout) == (0, "app:1\n"), result.stderr
