@@ -109,8 +109,11 @@ def engine_build(
     log_path = result.log_path
     if result.returncode != 0:
         from .failures import build_error  # only a failed build needs the output parsers
+        from .platforms import explain_foreign_local_base
 
-        raise build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
+        error = build_error(result.lines, result.returncode, log_path=log_path, host=resolve_host(builder.docker_host))
+        explain_foreign_local_base(builder, spec, error)
+        raise error
     if spec.platform:
         from .platforms import warn_foreign_base_images
 

@@ -25,7 +25,7 @@ from .settings import PLATFORMS
 PULL_TIMEOUT_S = 1800
 
 if TYPE_CHECKING:
-    from rtbuild import BuildRequest, BuildResult
+    from rtbuild import AgentRuntimeBuildError, BuildRequest, BuildResult
     from rtbuild.enginekit import PlatformPlan
 
     from .builder import DockerBuilder
@@ -104,6 +104,34 @@ def warn_foreign_base_images(builder: DockerBuilder, spec: BuildSpec, extra: lis
         spec.platform,
         lambda name: _local_platform(builder, name),
         insecure_registries=builder.insecure_registries,
+    )
+
+
+def explain_foreign_local_base(builder: DockerBuilder, spec: BuildSpec, error: AgentRuntimeBuildError) -> None:
+    """A base BuildKit could not resolve although the engine has it: here for another platform.
+
+    BuildKit uses a local image only for the platform it builds; for any other it asks the
+    image's registry, so a local ``NAME:arm64`` on an amd64 engine failed with the hint to
+    'build or load the base image locally first', which it was.
+    """
+    step = error.step or ""
+    if not step.startswith("load metadata for ") or "," in (spec.platform or ""):
+        return
+    name = step.removeprefix("load metadata for ").strip()
+    try:
+        here = _local_platform(builder, name)
+    except Exception:  # a better hint only: the engine's error stands
+        return
+    from rtbuild.enginekit import native_platform
+
+    # Of the build's own platform, it was looked up for another reason (--pull, say).
+    if here is None or here == normalize_platform(spec.platform or native_platform()):
+        return
+    target = spec.platform or "the engine's own platform"
+    error.hint = (
+        f"{name} is here only for {here}, and this build is for {target}: BuildKit does not use a local"
+        f" image of another platform and looked for it in its registry. Build for {here} (--platform {here}),"
+        f" or pull or build {name} for {target}"
     )
 
 
