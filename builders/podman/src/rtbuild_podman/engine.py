@@ -23,7 +23,7 @@ from rtbuild.oci import Reference, is_insecure, is_loopback, parse_reference
 
 from .auth import auth_entry, find_credentials, in_memory, usable
 from .leftovers import copy_tmpdir, tmp_base
-from .streamed import TAIL_LINES, run_streamed
+from .streamed import INTERRUPTED, TAIL_LINES, run_streamed
 
 _NOT_FOUND = ("image not known", "no such image", "not found in local storage", "unable to find")
 _AUTH_MARKERS = ("unauthorized", "authentication required", "denied", "invalid username/password")
@@ -322,7 +322,9 @@ class Podman:
                 f"pushing {name} to {ref.registry} {run.why}; podman was stopped",
                 step="push",
                 log_tail=tail,
-                hint=f"check that the registry {ref.registry} is serving uploads, then run again; a slow link may"
+                hint="run again: the image built is reused and pushed"
+                if run.why == INTERRUPTED
+                else f"check that the registry {ref.registry} is serving uploads, then run again; a slow link may"
                 " need a larger [builders.podman] push_timeout or push_stall_timeout",
             )
         if code == 0:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import rtbuild
 
 TAIL_LINES = 20
+#: ``Streamed.why`` of a run that Ctrl-C/SIGTERM stopped (``build-many``'s workers).
+INTERRUPTED = "was stopped by the interrupt (Ctrl-C or SIGTERM)"
 #: Written by the process group within the stall window, this much is progress.
 STALL_BYTES = 64 * 1024
 
@@ -116,6 +118,10 @@ def run_streamed(
     watch = _Watch(proc, timeout, stall)
     if timeout is not None or stall is not None:
         threading.Thread(target=watch.run, name=f"podman {action} watch", daemon=True).start()
+    # build-many pushes in worker threads, which never see Ctrl-C/SIGTERM, and podman runs in
+    # a session of its own: without this, the batch waited for the push to end (on a stalled
+    # registry, push_stall_timeout) before rtbuild could exit.
+    unregister = rtbuild.on_cancel(lambda: watch._stop(INTERRUPTED) if proc.poll() is None else None)
     try:
         assert proc.stdout is not None
         for raw in proc.stdout:
@@ -130,7 +136,8 @@ def run_streamed(
         stop_process_group(proc)
         raise
     finally:
+        unregister()
         watch.done.set()
 
 
-__all__ = ["STALL_BYTES", "Streamed", "run_streamed", "written_by_group"]
+__all__ = ["INTERRUPTED", "STALL_BYTES", "Streamed", "run_streamed", "written_by_group"]
