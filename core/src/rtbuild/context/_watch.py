@@ -236,7 +236,8 @@ class ResidentDigests:
         self.vouched = 0
 
     def why_not_watched(self, root: str) -> str | None:
-        return self._why_not.get(os.path.abspath(root))
+        watch = self._watches.get(os.path.abspath(root))  # broken since its last question?
+        return watch.broken if watch is not None and watch.broken else self._why_not.get(os.path.abspath(root))
 
     def digest(self, root: str, dockerfile: str, compute: Callable[[], Any], variant: str = "") -> Any:
         """The memoised digest of ``root`` (+ ``dockerfile``), or ``compute()``'s after a walk.
