@@ -192,3 +192,37 @@ def test_no_plugins_is_accepted_after_the_command_as_debug_is(rtbuild_site: Fake
     assert run_cli(["build", str(context), "-t", "app:1", "--builder", "fake"]).exit_code == 2
     result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake", "--no-plugins"])
     assert (result.exit_code, result.stdout) == (0, "app:1\n"), result.stderr
+
+
+NEEDS_ARGS = """
+from rtbuild import RuntimeBuilder
+
+
+class SiteBuilder(RuntimeBuilder):
+    def __init__(self, endpoint):          # the reader's settings, but no from_config
+        self.endpoint = endpoint
+
+    def build(self, path, tags, platform=None, extra_build_args=None):
+        return tags[0]
+
+    def image_exists(self, image_name, pull_from_repo=True):
+        return False
+"""
+
+
+@pytest.mark.parametrize(("command", "code"), [(["build", "CTX", "-t", "app:1"], 2), (["exists", "app:1"], 2)])
+def test_a_builder_needing_init_arguments_without_from_config_says_so(
+    rtbuild_site: FakeSite, context: Path, command: list[str], code: int
+) -> None:
+    # The default from_config calls cls(): it was 'internal error: TypeError: __init__() missing
+    # 1 required positional argument', exit 1 (exists: 3, could not tell), 'report the authors'.
+    rtbuild_site.add_builder("rtbuild-remote", "remote", version="0.1.0", source=NEEDS_ARGS)
+    args = [str(context) if arg == "CTX" else arg for arg in command]
+    result = run_cli([*args, "--builder", "remote", "--json"])
+    assert result.exit_code == code, result.stderr
+    error = result.json()
+    assert (error["error"], error["step"]) == ("PluginError", "create builder")
+    assert "its __init__ needs endpoint, and it does not override from_config" in error["message"]
+    assert "from_config(cls, config, name)" in error["hint"]
+    assert error["blame"] == "builder remote (rtbuild-remote 0.1.0)"
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr

@@ -120,7 +120,29 @@ def _describe(exc: BaseException) -> str:
 
 
 def _instantiate(cls: type[RuntimeBuilder], config: Config, name: str) -> RuntimeBuilder:
-    """``cls.from_config(config, name)``; a v1 override taking only ``config`` still works."""
+    """``cls.from_config(config, name)``; a v1 override taking only ``config`` still works.
+
+    A class whose ``__init__`` needs arguments but which keeps the default ``from_config``
+    (``cls()``) is a ``PluginError`` saying so, not a TypeError reported as an internal error."""
+    from rtbuild.builder import RuntimeBuilder  # here: listing plugins does not need it
+
+    if getattr(cls.from_config, "__func__", None) is getattr(RuntimeBuilder.from_config, "__func__", None):
+        try:
+            init_params = list(inspect.signature(cls).parameters.values())
+        except (TypeError, ValueError):
+            init_params = []
+        needed = [
+            p.name for p in init_params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if needed:
+            raise PluginError(
+                f"builder {name!r} ({cls.__module__}:{cls.__qualname__}) cannot be created: its __init__ needs"
+                f" {', '.join(needed)}, and it does not override from_config, whose default calls"
+                f" {cls.__qualname__}()",
+                step="create builder",
+                hint="define @classmethod from_config(cls, config, name) that reads [builders.NAME] with"
+                " config.builder_config(name) and returns cls(...) (docs/writing-a-builder.md)",
+            )
     try:
         params = inspect.signature(cls.from_config).parameters
     except (TypeError, ValueError):
