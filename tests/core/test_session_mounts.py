@@ -24,38 +24,39 @@ from rtbuild.context import context_digest
 # times (walk, watch, watch), changes what the context shows, asks again, and prints
 # whether the last answer is the truth (a fresh walk outside the session).
 _SCRIPT = """
-import os, subprocess, sys
+import os, shlex, subprocess, sys
 from rtbuild.context import context_digest
 from rtbuild.context._watch import ResidentDigests, resident
 
 scenario, base = sys.argv[1], sys.argv[2]
 ctx = base + "/ctx"
+B, C = shlex.quote(base), shlex.quote(ctx)  # paths with a space and a backslash
 sh = lambda cmd: subprocess.run(["sh", "-c", cmd], check=True)
 if scenario.startswith("overlay"):
-    sh(f"mount -t overlay overlay -o lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work {ctx}")
+    sh(f"mount -t overlay overlay -o lowerdir={B}/lower,upperdir={B}/upper,workdir={B}/work {C}")
 if scenario == "file-bound-before":
-    sh(f"mount --bind {base}/outside.txt {ctx}/data/x")
+    sh(f"mount --bind {B}/outside.txt {C}/data/x")
 elif scenario == "unmount":
-    sh(f"mount -t tmpfs tmpfs {ctx}/data && echo mounted > {ctx}/data/x")
+    sh(f"mount -t tmpfs tmpfs {C}/data && echo mounted > {C}/data/x")
 elif scenario == "rebind":
-    sh(f"mount --bind {base}/first {ctx}/data")
+    sh(f"mount --bind {B}/first {C}/data")
 digests = ResidentDigests()
 with resident(digests):
     first = context_digest(ctx).digest
     assert context_digest(ctx).digest == first
     change = {
-        "tmpfs": f"mount -t tmpfs tmpfs {ctx}/data && echo v2 > {ctx}/data/x",
+        "tmpfs": f"mount -t tmpfs tmpfs {C}/data && echo v2 > {C}/data/x",
         # ramfs stands in for NFS, FUSE, 9p...: a filesystem type not on the local list.
-        "ramfs": f"mount -t ramfs none {ctx}/data && echo v2 > {ctx}/data/x",
-        "bind-dir": f"mount --bind {base}/other {ctx}/data",
-        "bind-file": f"mount --bind {base}/outside.txt {ctx}/data/x",
-        "unmount": f"umount {ctx}/data",
+        "ramfs": f"mount -t ramfs none {C}/data && echo v2 > {C}/data/x",
+        "bind-dir": f"mount --bind {B}/other {C}/data",
+        "bind-file": f"mount --bind {B}/outside.txt {C}/data/x",
+        "unmount": f"umount {C}/data",
         # A bind mount's filesystem lives on: its unmount raises no IN_UNMOUNT, and the
         # next one at the same point differs only in its ID and root in the mount table.
-        "rebind": f"umount {ctx}/data && mount --bind {base}/other {ctx}/data",
-        "file-bound-before": f"echo v2 > {base}/outside.txt",
-        "overlay-lower": f"echo v2 > {base}/lower/data/x",
-        "overlay-upper": f"echo v2 > {base}/upper/data/x",
+        "rebind": f"umount {C}/data && mount --bind {B}/other {C}/data",
+        "file-bound-before": f"echo v2 > {B}/outside.txt",
+        "overlay-lower": f"echo v2 > {B}/lower/data/x",
+        "overlay-upper": f"echo v2 > {B}/upper/data/x",
     }[scenario]
     sh(change)
     last = context_digest(ctx).digest
@@ -91,26 +92,29 @@ def test_a_mount_or_a_layer_write_is_not_answered_from_the_watch(
 ) -> None:
     _needs_root_and_unshare()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    ctx = tmp_path / "ctx"
+    # Mount points are escaped in the mount table: a space and a backslash must not hide one.
+    base = tmp_path / ("with space" if scenario.startswith("overlay") else "with space\\and backslash")
+    base.mkdir()
+    ctx = base / "ctx"
     if scenario.startswith("overlay"):
         for name in ("lower/data", "upper/data", "work", "ctx"):
-            (tmp_path / name).mkdir(parents=True)
-        layer = tmp_path / ("upper" if scenario == "overlay-upper" else "lower")
-        (tmp_path / "lower" / "Dockerfile").write_text("FROM scratch\n")
+            (base / name).mkdir(parents=True)
+        layer = base / ("upper" if scenario == "overlay-upper" else "lower")
+        (base / "lower" / "Dockerfile").write_text("FROM scratch\n")
         (layer / "data" / "x").write_text("v1\n")
     else:
         (ctx / "data").mkdir(parents=True)
         (ctx / "Dockerfile").write_text("FROM scratch\n")
         (ctx / "data" / "x").write_text("v1\n")
-    (tmp_path / "first").mkdir()
-    (tmp_path / "first" / "x").write_text("v1 bound first\n")
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "x").write_text("v2 from elsewhere\n")
-    (tmp_path / "outside.txt").write_text("bound from outside\n")
+    (base / "first").mkdir()
+    (base / "first" / "x").write_text("v1 bound first\n")
+    (base / "other").mkdir()
+    (base / "other" / "x").write_text("v2 from elsewhere\n")
+    (base / "outside.txt").write_text("bound from outside\n")
     script = tmp_path / "check.py"
     script.write_text(_SCRIPT)
     proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", sys.executable, str(script), scenario, str(tmp_path)],
+        ["unshare", "--mount", "--propagation", "private", sys.executable, str(script), scenario, str(base)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -34,13 +34,18 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(lambda match: chr(int(match.group(1), 8)), text) if "\\" in text else text
 
 
-def mount_entries() -> list[Mount]:
-    """Every mount (see :data:`Mount`), from /proc/self/mountinfo."""
+def mount_entries(mentioning: str | None = None) -> list[Mount]:
+    """Every mount (see :data:`Mount`), from /proc/self/mountinfo; with ``mentioning``, only
+    those whose line holds that path (a host with thousands of mounts parses a few)."""
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
             lines = handle.read().splitlines()
     except OSError:
         return []
+    if mentioning is not None:  # as the kernel escapes it there
+        for char in "\\ \t\n":
+            mentioning = mentioning.replace(char, f"\\{ord(char):03o}")
+        lines = [line for line in lines if mentioning in line]
     out = []
     for line in lines:
         fields = line.split(" ")
@@ -114,11 +119,11 @@ def untrusted_mount(root: str, inside: tuple[Mount, ...]) -> str | None:
     return None
 
 
-def mounts_inside(root: str, entries: list[Mount] | None = None) -> tuple[Mount, ...]:
-    """The mounts at ``root`` or inside it, in table order."""
-    real = os.path.realpath(root)
+def mounts_inside(root: str, entries: list[Mount] | None = None, *, real: str | None = None) -> tuple[Mount, ...]:
+    """The mounts at ``root`` (resolved: ``real``) or inside it, in table order."""
+    real = real or os.path.realpath(root)
     prefix = real.rstrip("/") + "/"
-    table = mount_entries() if entries is None else entries
+    table = mount_entries(real) if entries is None else entries
     return tuple(entry for entry in table if entry[0] == real or entry[0].startswith(prefix))
 
 
@@ -146,13 +151,15 @@ class MountWatch:
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLPRI)
         self.entries = mount_entries()
-        self.inside = mounts_inside(root, self.entries)
+        #: Resolved once: a root that resolves elsewhere later is a watch started over.
+        self._real = os.path.realpath(root)
+        self.inside = mounts_inside(root, self.entries, real=self._real)
 
     def changed(self) -> tuple[Mount, ...] | None:
         """The mounts now inside root when they differ from the last seen, else ``None``."""
         if not self._poll.poll(0):
             return None
-        now = mounts_inside(self.root)
+        now = mounts_inside(self.root, real=self._real)
         if now == self.inside:
             return None
         self.inside = now
