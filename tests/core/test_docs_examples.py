@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rtbuild import BuildRequest, Config, hookimpl, run_build
@@ -68,3 +69,52 @@ def test_the_build_failed_example_writes_nothing_to_stdout(
     out, err = capfd.readouterr()
     assert out == ""  # stdout is the caller's result (the hooks page says never print): it printed there
     assert "app:1 failed at fake build: BuildFailedError" in err
+
+
+def _data_path_stages() -> list[str]:
+    text = DOCS.read_text(encoding="utf-8")
+    intro = text.index("The data path, as `rtbuild._framework.pipeline.run_build` runs it")
+    diagram = text[intro:].split("```", 2)[1]
+    lines = [line for line in diagram.splitlines() if not line.strip().startswith("(")]  # the failure note
+    stages = [stage.strip() for stage in " ".join(lines).split("->")]
+    return [stage for stage in stages if stage and stage not in ("BuildRequest", "BuildResult")]
+
+
+def test_the_data_path_is_the_order_run_build_takes(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder, context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page once put 'validate context' before 'select builder' (the builder's needs_dockerfile
+    # decides how the context is checked) and left out the tag checks around pre_build.
+    from rtbuild._framework import pipeline
+
+    seen: list[str] = []
+
+    def spy(stage: str, func: Any) -> Any:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            seen.append(stage)
+            return func(*args, **kwargs)
+
+        return recorded
+
+    monkeypatch.setattr(pipeline, "validate_request", spy("validate tags", pipeline.validate_request))
+    monkeypatch.setattr(pipeline, "check_capabilities", spy("check capabilities", pipeline.check_capabilities))
+    monkeypatch.setattr(pipeline, "validate_context", spy("validate context", pipeline.validate_context))
+    monkeypatch.setattr(pipeline, "_push", spy("push (if asked)", pipeline._push))
+    monkeypatch.setattr(rtbuild_pm, "create_builder", spy("select builder", lambda name, config: fake_builder))
+
+    class Hooks:
+        @hookimpl(tryfirst=True)
+        def pre_build(self) -> None:
+            seen.append("pre_build")
+
+        @hookimpl(tryfirst=True)
+        def build(self) -> None:
+            seen.append("build (first result)")
+
+        @hookimpl
+        def post_build(self) -> None:
+            seen.append("post_build")
+
+    rtbuild_pm.register(Hooks())
+    run_build(BuildRequest(str(context), tags=["app:1"], push=True), config=Config(), pm=rtbuild_pm)
+    assert seen == _data_path_stages()
