@@ -118,3 +118,36 @@ def test_the_data_path_is_the_order_run_build_takes(
     rtbuild_pm.register(Hooks())
     run_build(BuildRequest(str(context), tags=["app:1"], push=True), config=Config(), pm=rtbuild_pm)
     assert seen == _data_path_stages()
+
+
+def test_the_pre_build_example_labels_the_build(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder, context: Path
+) -> None:
+    rtbuild_pm.register(_example("pre_build(", "@rtbuild.hookimpl"))
+    run_build(BuildRequest(str(context), tags=["app:1"]), config=Config(), pm=rtbuild_pm, builder=fake_builder)
+    (call,) = [c for c in fake_builder.calls if c["method"] == "build"]
+    assert "org.opencontainers.image.vendor=acme" in call["extra_build_args"]
+
+
+def test_the_image_exists_example_answers_for_its_mirror_only(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder
+) -> None:
+    from rtbuild import check_image
+
+    rtbuild_pm.register(_example("image_exists(", "@rtbuild.hookimpl"))
+    assert check_image("mirror.internal/app:1", config=Config(), pm=rtbuild_pm, builder=fake_builder) is True
+    assert check_image("elsewhere/app:1", config=Config(), pm=rtbuild_pm, builder=fake_builder) is False
+
+
+def test_the_post_build_and_runtime_plugins_examples_run(
+    rtbuild_pm: RtbuildPluginManager, fake_builder: FakeBuilder, context: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    rtbuild_pm.register(_example("post_build(", "@rtbuild.hookimpl"))
+    runtime = _example("runtime_plugins(", "@rtbuild.hookimpl")
+    rtbuild_pm.register(runtime)
+    with use_reporter(PlainReporter()):
+        run_build(BuildRequest(str(context), tags=["app:1"]), config=Config(), pm=rtbuild_pm, builder=fake_builder)
+    out, err = capfd.readouterr()
+    assert out == "" and "app:1 in " in err and "(cached=False)" in err
+    (offered,) = [p for found in rtbuild_pm.hook.runtime_plugins(config=Config()) for p in found]
+    assert offered.name == "hello" and offered.requirements(Config()).files == {"/opt/hello.txt": "hi\n"}
