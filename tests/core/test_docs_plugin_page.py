@@ -226,3 +226,20 @@ def test_a_builder_needing_init_arguments_without_from_config_says_so(
     assert "from_config(cls, config, name)" in error["hint"]
     assert error["blame"] == "builder remote (rtbuild-remote 0.1.0)"
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("group", ["rtbuild.plugin", "rtbuild_plugins"])
+def test_an_entry_point_in_a_misspelt_group_is_warned_about(rtbuild_site: FakeSite, context: Path, group: str) -> None:
+    # The page's pyproject with the group misspelt: the plugin was simply absent, not a word.
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    source = "import rtbuild\n\n@rtbuild.hookimpl\ndef pre_build(request):\n    pass\n"
+    rtbuild_site.add("rtbuild-stamp", version="0.1.0", entry_points={group: {"stamp": "rtbuild_stamp"}},
+                     modules={"rtbuild_stamp/__init__.py": source})  # fmt: skip
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake"])
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"warning: rtbuild-stamp 0.1.0 declares entry point 'stamp' = 'rtbuild_stamp' in group '{group}', which"
+        " rtbuild does not read (did you mean 'rtbuild.plugins'"
+    ) in result.stderr
+    assert "it reads rtbuild.builders and rtbuild.plugins" in result.stderr
+    assert "stamp" not in [row["name"] for row in run_cli(["plugins", "--json"]).json()]

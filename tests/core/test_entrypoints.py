@@ -38,7 +38,7 @@ def _forbid_rescan(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_second_scan_is_served_from_the_cache(site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> None:
     site.add("rt-b", version="2.1", entry_points={"rtbuild.builders": {"bee": "bee_mod:Bee"}})
     first = entrypoints.scan()
-    assert _names(first) == {"rtbuild.builders": [("bee", "rt-b", "2.1")], "rtbuild.plugins": []}
+    assert _names(first) == {"rtbuild.builders": [("bee", "rt-b", "2.1")], "rtbuild.plugins": [], "rtbuild?": []}
     assert os.path.isfile(entrypoints.cache_path())
     _forbid_rescan(monkeypatch)
     assert entrypoints.scan() == first
@@ -178,3 +178,13 @@ def test_a_rescan_keeps_only_the_newest_cache_files(
     extra.write_text("{}")
     entrypoints.scan()  # a hit removes nothing
     assert extra.exists()
+
+
+def test_a_misspelt_rtbuild_group_is_kept_apart_and_cached(site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kept so the typo can be warned about (never loaded); other projects' groups are not kept.
+    site.add("rt-s", entry_points={"rtbuild.plugin": {"stamp": "stamp_mod"}, "pytest11": {"x": "x_mod"}})
+    first = entrypoints.scan()
+    assert _names(first) == {"rtbuild.builders": [], "rtbuild.plugins": [], "rtbuild?": [("stamp", "rt-s", "1.0")]}
+    assert first["rtbuild?"][0].group == "rtbuild.plugin"
+    _forbid_rescan(monkeypatch)
+    assert entrypoints.scan() == first

@@ -36,7 +36,11 @@ from rtbuild._framework.paths import cache_dir, keep_newest
 
 #: The groups rtbuild reads; one scan fills the cache for all of them.
 GROUPS = ("rtbuild.builders", "rtbuild.plugins")
-CACHE_VERSION = 2
+#: Entry points of a group rtbuild does not read whose name says it was meant for rtbuild
+#: (``rtbuild.plugin``, ``rtbuild_builders``): kept under this key, never loaded, so the
+#: typo can be warned about instead of leaving a plugin silently absent.
+MISFILED = "rtbuild?"
+CACHE_VERSION = 3
 #: Cache files kept (one per distinct ``sys.path``); a rescan removes older ones.
 MAX_FILES = 16
 _PREFIX = "entry-points-"
@@ -142,22 +146,30 @@ def fingerprint(path: Sequence[str], known: Mapping[str, Any] | None = None) -> 
 def _scan_metadata(path: Sequence[str] | None) -> dict[str, list[EntryPointInfo]]:
     from importlib import metadata
 
-    out: dict[str, list[EntryPointInfo]] = {group: [] for group in GROUPS}
+    out: dict[str, list[EntryPointInfo]] = {group: [] for group in (*GROUPS, MISFILED)}
     if path is None:
-        # entry_points() keeps the first of same-named distributions on sys.path.
-        eps: list[metadata.EntryPoint] = [ep for group in GROUPS for ep in metadata.entry_points(group=group)]
+        # entry_points() keeps the first of same-named distributions on sys.path; one call
+        # reads every distribution's entry points (as each group-filtered call did).
+        found = metadata.entry_points()
+        wanted = sorted(g for g in found.groups if g in GROUPS or _meant_for_rtbuild(g))
+        eps: list[metadata.EntryPoint] = [ep for group in wanted for ep in found.select(group=group)]
     else:
         eps = [ep for dist in metadata.distributions(path=list(path)) for ep in dist.entry_points]
     for ep in eps:
-        if ep.group not in out:
+        key = ep.group if ep.group in GROUPS else MISFILED if _meant_for_rtbuild(ep.group) else None
+        if key is None:
             continue
         dist = getattr(ep, "dist", None)
-        out[ep.group].append(
+        out[key].append(
             EntryPointInfo(
                 ep.name, ep.value, ep.group, dist.name if dist is not None else None, dist.version if dist else None
             )
         )
     return out
+
+
+def _meant_for_rtbuild(group: str) -> bool:
+    return group.lower().replace("_", ".").replace("-", ".").startswith("rtbuild")
 
 
 def _read_cache(file: str) -> dict[str, Any]:
@@ -173,7 +185,7 @@ def _cached_groups(data: Mapping[str, Any], key: list[Any]) -> dict[str, list[En
     if data.get("key") != key:
         return None
     try:
-        return {group: [EntryPointInfo(*item) for item in data["groups"][group]] for group in GROUPS}
+        return {group: [EntryPointInfo(*item) for item in data["groups"][group]] for group in (*GROUPS, MISFILED)}
     except (KeyError, TypeError):
         return None
 
@@ -213,4 +225,4 @@ def scan(search_path: Sequence[str] | None = None, *, use_cache: bool = True) ->
     return groups
 
 
-__all__ = ["GROUPS", "MAX_FILES", "EntryPointInfo", "cache_path", "fingerprint", "scan"]
+__all__ = ["GROUPS", "MAX_FILES", "MISFILED", "EntryPointInfo", "cache_path", "fingerprint", "scan"]

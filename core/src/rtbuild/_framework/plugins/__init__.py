@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 import pluggy
 
 from rtbuild import hookspecs
-from rtbuild._framework.entrypoints import EntryPointInfo
+from rtbuild._framework.entrypoints import MISFILED, EntryPointInfo
 from rtbuild._framework.entrypoints import scan as scan_entry_points
 from rtbuild._framework.plugins import _names
 from rtbuild._framework.plugins._discovery import (
@@ -96,7 +96,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
         """Every entry point of ``group`` (two distributions may claim one name), scanned once."""
         if group not in self._found:
             if self._scanned is None:
-                self._scanned = _scan([BUILDERS_GROUP, PLUGINS_GROUP])
+                self._scanned = _scan([BUILDERS_GROUP, PLUGINS_GROUP, MISFILED])
             self._found[group] = _collect_all(self._scanned.get(group, []))
         return self._found[group]
 
@@ -382,7 +382,8 @@ def check_names(config: Config, pm: RtbuildPluginManager) -> list[str]:
     plugins = [n for item in pm.discovered_all(PLUGINS_GROUP) for n in (item.name, item.distribution or "")]
     found = pm.discovered_all(BUILDERS_GROUP)
     dists = [item.distribution or "" for item in found]
-    return check_configured_names(config, plugins, [item.name for item in found], builder_distributions=dists)
+    messages = _names.warn_misfiled((pm._scanned or {}).get(MISFILED, []))
+    return messages + check_configured_names(config, plugins, [i.name for i in found], builder_distributions=dists)
 
 
 __all__ = [

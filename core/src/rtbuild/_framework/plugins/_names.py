@@ -11,8 +11,9 @@ import re
 import warnings
 from collections.abc import Iterable, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from rtbuild._framework.entrypoints import GROUPS
 from rtbuild.errors import PluginLoadWarning
 
 if TYPE_CHECKING:
@@ -129,6 +130,19 @@ def warn_unmarked_hooks(plugin: object, described: str, hooks: Iterable[str], ma
     return found
 
 
+def warn_misfiled(entries: Iterable[Any], groups: Sequence[str] = GROUPS) -> list[str]:
+    """Warn about entry points in a group named like rtbuild's but not one it reads
+    (``rtbuild.plugin``): rtbuild never sees them; return the messages."""
+    messages = [
+        f"{ep.distribution} {ep.version} declares entry point {ep.name!r} = {ep.value!r} in group {ep.group!r},"
+        f" which rtbuild does not read{did_you_mean(ep.group, groups)}: it reads {' and '.join(groups)}"
+        for ep in entries
+    ]
+    for message in messages:
+        _warn(message)
+    return messages
+
+
 def _norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
@@ -138,5 +152,6 @@ __all__ = [
     "check_configured_names",
     "did_you_mean",
     "unknown_hook_message",
+    "warn_misfiled",
     "warn_unmarked_hooks",
 ]
