@@ -204,10 +204,10 @@ class DockerBuilder(RuntimeBuilder):
 
     def push(self, image: str) -> None:
         from .images import push_image
+        from .pushretry import push_with_backoff
 
-        push_image(
-            image, docker_host=self.docker_host, timeout=self.push_timeout, stall_timeout=self.push_stall_timeout
-        )
+        bounds = {"timeout": self.push_timeout, "stall_timeout": self.push_stall_timeout}
+        push_with_backoff(lambda: push_image(image, docker_host=self.docker_host, **bounds), image)
 
     def inspect_raw(self, image: str) -> dict[str, Any] | None:
         """The engine's inspect document for a local ``image``; ``None`` when it is absent."""

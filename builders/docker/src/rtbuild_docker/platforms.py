@@ -51,9 +51,10 @@ def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResul
         return {**outcome.details(), "cached": outcome.cached}
 
     def push_one(tag: str) -> str | None:
-        return push_image(
-            tag, docker_host=builder.docker_host, timeout=builder.push_timeout, stall_timeout=builder.push_stall_timeout
-        )
+        from .pushretry import push_with_backoff
+
+        bounds = {"timeout": builder.push_timeout, "stall_timeout": builder.push_stall_timeout}
+        return push_with_backoff(lambda: push_image(tag, docker_host=builder.docker_host, **bounds), tag)
 
     per_platform = build_each_platform(plan_platforms(request.tags, platforms, push=push), build, push_one)
     details: dict[str, Any] = {"platforms": per_platform}
