@@ -164,6 +164,7 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 continue
             self._origins[item.name] = f"plugin {item.name} ({item.distribution} {item.version})"
             try:
+                _names.refuse_class(plugin, self._describe_plugin(item.name), self._origins[item.name])
                 self.register(plugin, name=item.name)
             except PluginError as exc:
                 if not tolerate:

@@ -7,6 +7,7 @@ and the plugin/builder names in the allow and deny lists and in ``[plugins.X]`` 
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Iterable, Sequence
@@ -143,6 +144,34 @@ def warn_misfiled(entries: Iterable[Any], groups: Sequence[str] = GROUPS) -> lis
     return messages
 
 
+def refuse_class(plugin: object, described: str, blame: str | None) -> None:
+    """An entry point naming a class whose hook implementations are methods taking ``self``:
+    pluggy would call them unbound and every build would fail with a TypeError naming no
+    cause. A ``PluginError`` asking for an instance instead."""
+    from rtbuild.errors import PluginError  # here: only a wrong plugin needs it
+
+    if not isinstance(plugin, type):
+        return
+    methods = []
+    for name in dir(plugin):
+        value = getattr(plugin, name, None)
+        if inspect.isfunction(value) and hasattr(value, "rtbuild_impl"):
+            params = list(inspect.signature(value).parameters)
+            if params and params[0] == "self":
+                methods.append(name)
+    if methods:
+        cls = plugin.__qualname__
+        raise PluginError(
+            f"{described} is invalid: its entry point names the class {cls}, whose hook"
+            f" {'method' if len(methods) == 1 else 'methods'} {', '.join(methods)}"
+            f" {'takes' if len(methods) == 1 else 'take'} self",
+            step="load plugins",
+            hint=f"point the entry point at an instance (plugin = {cls}() in {plugin.__module__},"
+            f' then "{plugin.__module__}:plugin"), or make the hooks module-level functions',
+            blame=blame,
+        )
+
+
 def _norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
@@ -151,6 +180,7 @@ __all__ = [
     "bad_argument_message",
     "check_configured_names",
     "did_you_mean",
+    "refuse_class",
     "unknown_hook_message",
     "warn_misfiled",
     "warn_unmarked_hooks",
