@@ -28,6 +28,7 @@ from rtbuild.runtime._checks import check_conflicts, validate_requirements
 from rtbuild.runtime._payload import ResolvedPayload, resolve
 from rtbuild.runtime._plugin import FileContent, RuntimeRequirements, SourcePayload
 from rtbuild.runtime._tree import remove_extra, remove_tree
+from rtbuild.runtime._words import copy_into, is_utf8, quote
 
 #: Short hashes: 16 hex chars of xxh3-64 (collisions are irrelevant at this scale).
 HASH_LEN = 16
@@ -175,11 +176,6 @@ def _feed(h: xxhash.xxh3_64, data: bytes) -> None:
     h.update(data)
 
 
-def _quote(value: str) -> str:
-    """A Dockerfile double-quoted word: escape backslash, quote and ``$`` (no expansion)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n") + '"'
-
-
 def _read(plugin: str, image_path: str, content: FileContent) -> bytes:
     if isinstance(content, bytes):
         return content
@@ -233,7 +229,7 @@ def _copy_groups(plugin: str, kind: str, files: Mapping[str, FileContent], out: 
         for image_path in by_dir[directory]:
             content = _read(plugin, image_path, files[image_path])
             out.append(ContextFile(f"{group}/{posixpath.basename(image_path)}", content, _file_mode(content)))
-        lines.append(f"COPY {json.dumps([group + '/', directory.rstrip('/') + '/'])}")
+        lines.append(copy_into(group, directory))
     return lines
 
 
@@ -242,9 +238,16 @@ def _payload_lines(plugin: str, payloads: Iterable[SourcePayload], out: list[Con
     lines: list[str] = []
     for index, spec in enumerate(sorted(payloads, key=lambda p: p.dest)):
         dest = _check_image_path(plugin, spec.dest) if spec.dest != "/" else "/"
+        if not is_utf8(dest):
+            # A Dockerfile is UTF-8: the engine would create another name (U+FFFD) than asked.
+            raise ConfigError(
+                f"runtime plugin {plugin!r}: source payload {spec.source!r} goes to {dest!r}, which is not UTF-8 text",
+                step="compose runtime image",
+                hint="give it a destination in UTF-8: --source PATH:/IMAGE/DIR",
+            )
         name = f"src/{plugin}/payload-{index}"
         out.append(ContextTree(name, resolve(plugin, spec)))
-        lines.append(f"COPY {json.dumps([name + '/', dest.rstrip('/') + '/'])}")
+        lines.append(copy_into(name, dest))
     return lines
 
 
@@ -285,8 +288,8 @@ def _render_deps(
     lines = ["# Dockerfile rendered by rtbuild (dependency layers)", f"FROM {base_image}"]
     for name, req in ordered:
         group = [f"# -- {name}: dependencies"]
-        group += [f"ENV {key}={_quote(req.env[key])}" for key in sorted(req.env)]
-        group += [f"ARG {key}={_quote(req.build_args[key])}" for key in sorted(req.build_args)]
+        group += [f"ENV {key}={quote(req.env[key])}" for key in sorted(req.env)]
+        group += [f"ARG {key}={quote(req.build_args[key])}" for key in sorted(req.build_args)]
         group += _copy_groups(name, "deps", req.dependency_files, files)
         if req.dockerfile.strip():
             group.append(req.dockerfile.strip())
@@ -322,7 +325,7 @@ def _render_source(
     all_labels.update(labels)
     all_labels["org.rtbuild.runtime.plugins"] = ",".join(name for name, _ in ordered)
     all_labels["org.rtbuild.runtime.base"] = base_image
-    lines += [f"LABEL {json.dumps(key)}={_quote(all_labels[key])}" for key in sorted(all_labels)]
+    lines += [f"LABEL {json.dumps(key)}={quote(all_labels[key])}" for key in sorted(all_labels)]
     return RenderedContext("\n".join(lines) + "\n", files, trees)
 
 
