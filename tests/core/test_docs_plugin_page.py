@@ -288,3 +288,19 @@ def test_an_entry_point_naming_an_instance_works(rtbuild_site: FakeSite, context
     assert result.exit_code == 0, result.stderr
     (call,) = [c for c in _site_calls() if c.get("method", "build") == "build"]
     assert "stamped=yes" in call["extra_build_args"]
+
+
+def test_a_wrapper_that_does_not_yield_is_explained(rtbuild_site: FakeSite, context: Path) -> None:
+    # The retry wrapper of the hooks page, written without its yield: pluggy's own text
+    # ('Declared as wrapper=True or hookwrapper=True but function is not a generator
+    # function', three lines) came with no hint.
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    source = "import rtbuild\n\n@rtbuild.hookimpl(wrapper=True)\ndef build(request, builder):\n    return None\n"
+    rtbuild_site.add_plugin("rtbuild-retry", "retry", source)
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake", "--json"])
+    assert result.exit_code == 2, result.stderr
+    error = result.json()
+    assert error["message"] == (
+        "plugin 'retry' from rtbuild-retry 1.0 is invalid: its build hook is marked wrapper=True but does not yield"
+    )
+    assert "`result = yield`" in error["hint"] and error["blame"] == "plugin retry (rtbuild-retry 1.0)"

@@ -41,7 +41,15 @@ _ARG_ERROR = re.compile(r"for hook '(?P<hook>\w+)'.*?Argument\(s\) \{(?P<args>[^
 
 
 def bad_argument_message(pluggy_message: str, spec_args: dict[str, list[str]]) -> tuple[str, str] | None:
-    """Message and hint for a hookimpl argument the hook does not have (from pluggy's text)."""
+    """Message and hint for a hookimpl argument the hook does not have, or a wrapper that
+    does not yield (from pluggy's text)."""
+    if "is not a generator function" in pluggy_message:  # @hookimpl(wrapper=True) without a yield
+        named = re.search(r"for hook '(\w+)'", pluggy_message)
+        return (
+            f"its {named.group(1) if named else ''} hook is marked wrapper=True but does not yield",
+            "a wrapper is a generator around the other implementations: `result = yield` gives their result"
+            " (or raises their exception), then return it (docs/hooks.md, Wrappers); or drop wrapper=True",
+        )
     match = _ARG_ERROR.search(pluggy_message)
     if not match or match.group("hook") not in spec_args:
         return None
