@@ -504,6 +504,25 @@ def test_other_statuses_are_registry_errors(status: int, fragment: str) -> None:
     assert "localhost:5000" in info.value.message
 
 
+def test_a_429_with_retry_after_is_asked_again_after_it() -> None:
+    """A registry rate-limiting rtbuild's checks (build-many's no-op and base checks, -j 4)
+    says when to come back; each answer was a RegistryError at once, failing the build."""
+    answers = [httpx.Response(429, headers={"Retry-After": "0.1"})] * 2 + [httpx.Response(200)]
+    client, seen = _recording(lambda r: answers[len(seen) - 1])
+    assert client.manifest_exists("localhost:5000/app") is True
+    assert len(seen) == 3
+    # Not given, or longer than the request may take: the answer stands, asked once.
+    for headers in ({}, {"Retry-After": "3600"}, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}):
+        client, seen = _recording(lambda r, h=headers: httpx.Response(429, headers=h))
+        with pytest.raises(RegistryError, match="rate limiting"):
+            client.manifest_exists("localhost:5000/app")
+        assert len(seen) == 1
+    client, seen = _recording(lambda r: httpx.Response(429, headers={"Retry-After": "0"}))
+    with pytest.raises(RegistryError, match="rate limiting"):
+        client.manifest_exists("localhost:5000/app")
+    assert len(seen) == 3  # RETRY_ATTEMPTS in all
+
+
 def test_unsupported_challenge() -> None:
     client, _ = _recording(lambda r: httpx.Response(401, headers={"WWW-Authenticate": 'Negotiate realm="x"'}))
     with pytest.raises(RegistryError, match="unsupported challenge"):

@@ -46,4 +46,17 @@ def within(deadline: float, call: Callable[[], httpx.Response], url: str, abort:
     return result  # type: ignore[no-any-return]
 
 
-__all__ = ["within"]
+def retry_after(response: httpx.Response, left: float) -> float | None:
+    """How long to wait before asking again: a 429 answer's ``Retry-After`` in seconds, when
+    given and when the request's deadline (``left`` seconds away) still has room after it
+    for the answer; else ``None`` (the answer stands). An HTTP-date is not read: ``None``."""
+    if response.status_code != 429:
+        return None
+    try:
+        pause = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return pause if 0 <= pause <= left - 2.0 else None
+
+
+__all__ = ["retry_after", "within"]

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from rtbuild.errors import RegistryAuthError, RegistryError
 from rtbuild.oci._credentials import Credentials, get_credentials, masked_answer
-from rtbuild.oci._deadline import within as _within
+from rtbuild.oci._deadline import retry_after, within
 from rtbuild.oci._hosts import Challenge, is_insecure, is_loopback, parse_challenge, same_origin
 from rtbuild.oci._references import Reference, parse_reference
 
@@ -101,20 +102,28 @@ class RegistryClient:
 
         content: Any = kwargs.get("content")
         start = content.tell() if content is not None and hasattr(content, "seek") else None
+        ends = time.monotonic() + (self.deadline if deadline is None else deadline)
+        once = hasattr(content, "__next__") and start is None  # a body that cannot be rewound
 
         def attempt() -> httpx.Response:
-            if start is not None:  # a streamed body is sent again from its start
-                content.seek(start)
-            return client.request(method, url, **kwargs)
+            for left in range(RETRY_ATTEMPTS - 1, -1, -1):  # a 429 with Retry-After: asked again after it
+                if start is not None:  # a streamed body is sent again from its start
+                    content.seek(start)
+                response = client.request(method, url, **kwargs)
+                if once or not left or (pause := retry_after(response, ends - time.monotonic())) is None:
+                    return response
+                response.close()
+                time.sleep(pause)
+            raise AssertionError("unreachable")
 
         sender = retry(
             retry=retry_if_exception_type((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)),
             # A body that cannot be rewound (an iterator) is sent once.
-            stop=stop_after_attempt(1 if hasattr(content, "__next__") and start is None else RETRY_ATTEMPTS),
+            stop=stop_after_attempt(1 if once else RETRY_ATTEMPTS),
             wait=wait_exponential(multiplier=0.2, max=2),
             reraise=True,
         )(attempt)
-        return _within(self.deadline if deadline is None else deadline, sender, url, client.close)
+        return within(self.deadline if deadline is None else deadline, sender, url, client.close)
 
     def _unreachable(self, registry: str, url: str, exc: BaseException) -> RegistryError:
         import httpx
