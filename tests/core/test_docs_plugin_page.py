@@ -304,3 +304,17 @@ def test_a_wrapper_that_does_not_yield_is_explained(rtbuild_site: FakeSite, cont
         "plugin 'retry' from rtbuild-retry 1.0 is invalid: its build hook is marked wrapper=True but does not yield"
     )
     assert "`result = yield`" in error["hint"] and error["blame"] == "plugin retry (rtbuild-retry 1.0)"
+
+
+def test_the_v1_flag_order_is_the_one_structured_args_gives() -> None:
+    from rtbuild import BuildSecret
+
+    page = (DOCS / "writing-a-builder.md").read_text(encoding="utf-8")
+    block = page.split("### What v1 builders get", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    documented = [token for token in block.split() if token.startswith("-")]
+    request = BuildRequest(
+        ".", tags=["a:1"], dockerfile="D", build_args={"K": "V"}, labels={"L": "M"}, target="t", no_cache=True,
+        secrets=[BuildSecret("s", src="/f")], cache_from=["c1"], cache_to=["c2"], extra_build_args=["EXTRA"],
+    )  # fmt: skip
+    args = request.structured_args()
+    assert [a for a in args if a.startswith("-")] == documented and args[-1] == "EXTRA"
