@@ -272,12 +272,34 @@ def _walk_digest(
     ignore = os.path.join(path, ".dockerignore")
     if result.walk is not None:  # their stat keys before their contents are read
         result.walk.files = stat_snapshot_files([dockerfile, ignore])
+    _add_linked(result, (dockerfile, ignore))
     hasher = xxhash.xxh3_128(result.digest.encode())
     hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())
     if os.path.isfile(ignore):
         hasher.update(b"\0.dockerignore\0" + hash_file(ignore).encode())
     result.digest = hasher.hexdigest()
     return result
+
+
+def _add_linked(result: ContextHash, paths: Sequence[str]) -> None:
+    """The Dockerfile and ``.dockerignore`` with another hard link join ``result.linked``
+    (stat-ed again on every answer from a watch) even when ``.dockerignore`` left them out of
+    the walk: a write through the other name, outside the context, raises no event in it."""
+    import time
+    from stat import S_ISREG
+
+    from rtbuild.context._hashing import _RACY_NS
+
+    racy_after = time.time_ns() - _RACY_NS
+    for name in paths:
+        real = os.path.realpath(name)
+        try:
+            st = os.lstat(real)
+        except OSError:
+            continue
+        if st.st_nlink > 1 and S_ISREG(st.st_mode) and real not in result.linked:
+            ino = st.st_ino if max(st.st_mtime_ns, st.st_ctime_ns) < racy_after else -1
+            result.linked[real] = (st.st_mode, st.st_size, st.st_mtime_ns, ino, st.st_ctime_ns)
 
 
 __all__ = ["check_target", "context_digest", "dockerfile_arg", "resolved_inside", "validate_context"]
