@@ -131,3 +131,21 @@ def test_a_push_let_through_after_429s_succeeds(monkeypatch: pytest.MonkeyPatch)
     with use_reporter(_Events()), pytest.raises(PushError) as info:
         pushretry.push_with_backoff(lambda: (_ for _ in ()).throw(refused), "r.io/a:1")
     assert info.value is refused and refused.hint == "log in"  # other refusals: at once, as they were
+
+
+def test_a_registry_failing_every_upload_is_named_in_the_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry answering 500 to every upload (a full disk): dockerd 20.10 retries each layer
+    5 times (about 50 s) and then says only 'received unexpected HTTP status: 500 Internal
+    Server Error' (checked on the engine against a stub); the hint said to check the registry
+    accepts pushes for this repository, as for a refusal."""
+    import rtbuild_docker.images as images
+
+    engine_said = "received unexpected HTTP status: 500 Internal Server Error"
+    monkeypatch.setattr(images, "docker_client", lambda host=None: object())
+    monkeypatch.setattr(images, "_bounded", lambda *args: (engine_said, None))
+    with use_reporter(_Events()), pytest.raises(PushError) as info:
+        images.push_image("127.0.0.1:5999/team/app:1")
+    assert info.value.message == f"pushing 127.0.0.1:5999/team/app:1 to 127.0.0.1:5999 failed: {engine_said}"
+    assert info.value.hint is not None
+    assert info.value.hint.startswith("the registry 127.0.0.1:5999 failed each time the engine tried")
+    assert "full disk" in info.value.hint

@@ -51,6 +51,8 @@ _IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
 #: The engine's countdown before it retries a layer, one line a second: it filled the
 #: error's log tail (a failed push showed 20 of them and nothing else) and stderr.
 _COUNTDOWN = re.compile(r"Retrying in (\d+) seconds?$")
+#: How the engine words a registry's 5xx answer to an upload (it gives no more of it).
+_SERVER_ERROR = re.compile(r"unexpected HTTP status: 5\d\d")
 
 _clients: dict[tuple[str, ContextTLS | None], docker.DockerClient] = {}
 
@@ -381,12 +383,10 @@ def push_image(
     elif any(marker in error for marker in _UNREACHABLE_MARKERS):
         message = f"registry {ref.registry} is unreachable, pushing {image} failed: {error}"
         hint = f"check that the registry {ref.registry} is running and reachable from the Docker engine"
-    raise PushError(
-        message,
-        step="push",
-        log_tail=list(progress.tail),
-        hint=hint,
-    )
+    elif _SERVER_ERROR.search(error):  # the engine tried each layer 5 times; the registry's answer is its own
+        hint = f"the registry {ref.registry} failed each time the engine tried: its log says why (often a full disk"
+        hint += " or a storage backend that is down); push again once it is fixed"
+    raise PushError(message, step="push", log_tail=list(progress.tail), hint=hint)
 
 
 __all__ = [
