@@ -1,25 +1,17 @@
 """Resident change detection for build contexts: inotify watches instead of a walk.
 
 A :class:`ContextWatch` watches every directory of one context. Its :attr:`generation`
-moves whenever the kernel reports anything in them (a write, a chmod or touch, a create,
-delete or rename, the directory itself going away) and when the event queue overflows.
-A digest computed by a walk that started at generation ``g`` is still the context's
-digest while the generation is ``g``: the no-op answers without walking.
+moves whenever the kernel reports anything in them (a write, chmod, touch, create, delete,
+rename, the directory itself going away) and when the event queue overflows: a digest
+computed by a walk that started at generation ``g`` holds while the generation is ``g``.
 
 Why this is safe: the kernel queues an inotify event before the system call that caused
 it returns, and :meth:`ContextWatch.generation` drains the queue (non-blocking) before it
-answers, so every change that completed before the question is seen. Why inotify_simple
-and not watchfiles: watchfiles batches events in a background thread (debounced), so a
-change just before a question could be reported after it; reading the inotify file
-descriptor directly has no such window. A file with more than one hard link is stat-ed
-again on every answer: a write through its name outside the context raises no event here.
-A mount or unmount raises no event: :class:`~rtbuild.context._mounts.MountWatch` polls
-the mount table (one system call per question), and a change inside the context moves
-the generation too. A watch used in a process forked after it began (whose descriptor,
-shared with its parent, either may drain) is broken there. Limits (documented in
-docs/session.md): writes through ``mmap``, and through a hard link made from outside
-after the walk, raise no event in the context's directories; filesystems where inotify
-sees only local changes (NFS, FUSE, 9p, ...) are not watched at all, and every no-op walks.
+answers. inotify_simple, not watchfiles, whose background thread debounces events. Files
+with several hard links are stat-ed again on every answer (a write through an outside
+name raises no event here); mounts raise none either: :class:`~rtbuild.context._mounts.MountWatch`
+polls the mount table. A watch used in a forked child (which shares its descriptor) is
+broken there. Limits, and the filesystems never watched: docs/session.md.
 """
 
 from __future__ import annotations
@@ -27,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -45,13 +38,25 @@ from rtbuild.context._mounts import (
 )
 from rtbuild.context._snapshot import WalkState
 
-#: Filesystems where a directory's link count is 2 + its number of subdirectories, so a
-#: count of 2 proves it has none (btrfs always reports 1; overlay, FUSE and network
-#: filesystems report what they like).
+#: Filesystems where a directory's link count is 2 + its subdirectories, so 2 proves it has
+#: none (btrfs always reports 1; overlay, FUSE and network filesystems what they like).
 COUNTED_LINKS = frozenset({"ext2", "ext3", "ext4", "xfs", "tmpfs"})
-#: Watches per context at most; a bigger tree falls back to walking (system-wide limit
-#: fs.inotify.max_user_watches is often 8192 to 65536).
+#: Watches per context at most; a bigger tree walks (fs.inotify.max_user_watches: 8192+).
 MAX_WATCHES = 20_000
+#: Contexts a session keeps watched (the most recently used) when the limit is unknown; else
+#: a quarter, 8 to 256, of the user's inotify instances (each watch holds one; often 128).
+MAX_CONTEXTS = 32
+#: Contexts a session remembers at all (watched or why not), the most recently used.
+MAX_ROOTS = 4096
+
+
+@functools.cache
+def max_contexts() -> int:
+    try:
+        with open("/proc/sys/fs/inotify/max_user_instances") as limit:
+            return max(8, min(256, int(limit.read()) // 4))
+    except (OSError, ValueError):
+        return MAX_CONTEXTS
 
 
 def root_identity(root: str) -> tuple[int, int] | None:
@@ -78,10 +83,8 @@ class ContextWatch:
         from inotify_simple import INotify, flags
 
         if getattr(inotify_simple, "_libc", False) is None:
-            # Its own lookup, ctypes.util.find_library("c"), runs and parses `ldconfig -p`
-            # (17 ms of CPU, and a process) before the first watch of every process, so on
-            # every first build. libc is loaded already: dlopen(NULL) finds its symbols.
-            # (A release without this private global keeps its own lookup.)
+            # Its own lookup runs `ldconfig -p` (17 ms of CPU) before every process's first
+            # watch; dlopen(NULL) finds the loaded libc (a release without the global: its own).
             with contextlib.suppress(OSError):
                 inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
 
@@ -117,8 +120,6 @@ class ContextWatch:
         self.broken: str | None = None
         self.events = 0
         self.overflows = 0
-
-    # --- watches -------------------------------------------------------------------
 
     def rewatch(self) -> None:
         """Watch every directory now under the root (idempotent; after any change)."""
@@ -176,8 +177,6 @@ class ContextWatch:
         self._break("the watch was set up by the parent of this forked process")
         return True
 
-    # --- questions -----------------------------------------------------------------
-
     @property
     def generation(self) -> int:
         """Drain the kernel's queue, then the count of change batches seen so far."""
@@ -226,7 +225,8 @@ class ResidentDigests:
     def __init__(self) -> None:
         self._watches: dict[str, ContextWatch | None] = {}
         self._why_not: dict[str, str] = {}
-        self._known: dict[tuple[str, str, str, str, str], tuple[int, Any]] = {}
+        #: Digests by context and the watch (and its generation) they hold for.
+        self._known: dict[tuple[str, str, str, str, str], tuple[ContextWatch, int, Any]] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._pid = os.getpid()
@@ -255,9 +255,9 @@ class ResidentDigests:
         # lies outside the context can be re-pointed without an event in it.
         key = (root, dockerfile, *read_through, variant)
         known = self._known.get(key)
-        if known is not None and known[0] == watch.generation and not _linked_changed(known[1]):
+        if known is not None and known[0] is watch and known[1] == watch.generation and not _linked_changed(known[2]):
             self.hits += 1
-            return known[1]
+            return known[2]
         # Settle the watched set first: no event between two drains around a rewatch
         # means every directory that exists now is watched as of ``generation``.
         generation = None
@@ -270,7 +270,7 @@ class ResidentDigests:
         self.walks += 1
         result = compute()
         if generation is not None and _read_through(root, dockerfile) == read_through:
-            self._known[key] = (generation, result)
+            self._known[key] = (watch, generation, result)
             walk = getattr(result, "walk", None)
             if isinstance(walk, WalkState):
                 walk.vouch = self._vouch(watch, generation, root, dockerfile, read_through, result)
@@ -305,19 +305,16 @@ class ResidentDigests:
                 return None
             if self._pid != os.getpid():  # a forked child: its parent's watches are not its own
                 self._pid = os.getpid()
-                for old in self._watches.values():
-                    if old is not None:
-                        old.close()  # the child's copies of the descriptors
-                self._watches, self._known = {}, {}
+                self._forget(*self._watches)  # closes the child's copies of the descriptors
             watch = self._watches.get(root)
             if watch is not None and watch.identity != root_identity(root):
-                # The path names another directory now (a symlink re-pointed, the context
-                # or a parent directory moved away and replaced): the watch is on the old
-                # one, whose events say nothing about this path. Start over.
-                watch.close()
-                del self._watches[root]
-                self._known = {key: value for key, value in self._known.items() if key[0] != root}
-            if root not in self._watches:
+                # The path names another directory now (a symlink re-pointed, it or a parent
+                # moved away and replaced): the old one's events say nothing about it.
+                self._forget(root)
+            if root in self._watches:
+                self._watches[root] = self._watches.pop(root)  # the most recently used last
+            else:
+                self._make_room()
                 watch, why = try_watch(root)
                 self._watches[root] = watch
                 if why:
@@ -328,14 +325,24 @@ class ResidentDigests:
                 return None
             return watch
 
+    def _make_room(self) -> None:
+        """Forget the least recently used contexts beyond the bounds (caller holds the lock)."""
+        live = [root for root, watch in self._watches.items() if watch is not None]
+        self._forget(*live[: max(0, len(live) + 1 - max_contexts())])
+        self._forget(*list(self._watches)[: max(0, len(self._watches) + 1 - MAX_ROOTS)])
+
+    def _forget(self, *roots: str) -> None:
+        for root in roots:
+            watch = self._watches.pop(root)
+            if watch is not None:
+                watch.close()  # a thread still holding it sees it broken: "changed", a walk
+            self._why_not.pop(root, None)
+        self._known = {key: value for key, value in self._known.items() if key[0] not in roots}
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for watch in self._watches.values():
-                if watch is not None:
-                    watch.close()
-            self._watches.clear()
-            self._known.clear()
+            self._forget(*self._watches)
 
 
 _current: contextvars.ContextVar[ResidentDigests | None] = contextvars.ContextVar("rtbuild_resident", default=None)
@@ -379,6 +386,8 @@ def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tu
 __all__ = [
     "COUNTED_LINKS",
     "LOCAL_FILESYSTEMS",
+    "MAX_CONTEXTS",
+    "MAX_ROOTS",
     "MAX_WATCHES",
     "ContextWatch",
     "ResidentDigests",
