@@ -17,8 +17,11 @@ def within(deadline: float, call: Callable[[], httpx.Response], url: str, abort:
     """``call()``, or a RegistryError once ``deadline`` seconds passed (the request runs in a
     daemon thread; on expiry its client is closed so the connection is dropped)."""
     import threading
+    import time
 
     import httpx
+
+    from rtbuild._framework.interrupts import cancellable, cancelled, raise_if_cancelled
 
     box: list[Any] = []
 
@@ -30,7 +33,16 @@ def within(deadline: float, call: Callable[[], httpx.Response], url: str, abort:
 
     worker = threading.Thread(target=run, name="rtbuild-registry", daemon=True)
     worker.start()
-    worker.join(deadline)
+    if cancellable():  # a build-many worker: Ctrl-C/SIGTERM ends the wait (it waited the whole deadline)
+        ends = time.monotonic() + deadline
+        while worker.is_alive() and time.monotonic() < ends and not cancelled():
+            worker.join(0.1)
+        if worker.is_alive() and cancelled():
+            with contextlib.suppress(Exception):
+                abort()
+            raise_if_cancelled()
+    else:
+        worker.join(deadline)
     if worker.is_alive():
         with contextlib.suppress(Exception):
             abort()
