@@ -318,3 +318,40 @@ def test_the_v1_flag_order_is_the_one_structured_args_gives() -> None:
     )  # fmt: skip
     args = request.structured_args()
     assert [a for a in args if a.startswith("-")] == documented and args[-1] == "EXTRA"
+
+
+RUNTIME_TOOLS = """
+import rtbuild
+from rtbuild import RuntimeRequirements
+
+
+class Tool:
+    order = 0
+
+    def __init__(self, name):
+        self.name = name
+
+    def requirements(self, config):
+        return RuntimeRequirements(files={f"/opt/{self.name}": config.plugin_config(self.name).get("text", "")})
+
+
+@rtbuild.hookimpl
+def runtime_plugins(config):
+    return [Tool("tool-a"), Tool("tool-b")]
+"""
+
+
+def test_a_runtime_plugins_own_table_is_no_unknown_table(
+    rtbuild_site: FakeSite, context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # hooks.md: a runtime plugin's settings are config.plugin_config(NAME), NAME its runtime
+    # plugin name; one entry point offering tool-a and tool-b got 'warning: [plugins.tool-a]
+    # configures no installed plugin' on every run for the tables the docs told it to read.
+    rtbuild_site.add_builder("rtbuild-fake", "fake")
+    rtbuild_site.add_plugin("rtbuild-acme-tools", "acme-tools", RUNTIME_TOOLS)
+    (tmp_path / "rtbuild.toml").write_text('[plugins.tool-a]\ntext = "a"\n\n[plugins.tool-c]\ntext = "c"\n')
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["build", str(context), "-t", "app:1", "--builder", "fake"])
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "[plugins.tool-c] configures no installed plugin (did you mean" in warnings[0]

@@ -382,9 +382,9 @@ def check_names(config: Config, pm: RtbuildPluginManager) -> list[str]:
     """Warn (did-you-mean) about configured plugin and builder names nothing installed has."""
     plugins = [n for item in pm.discovered_all(PLUGINS_GROUP) for n in (item.name, item.distribution or "")]
     found = pm.discovered_all(BUILDERS_GROUP)
-    dists = [item.distribution or "" for item in found]
+    names, dists = [i.name for i in found], [i.distribution or "" for i in found]
     messages = _names.warn_misfiled((pm._scanned or {}).get(MISFILED, []))
-    return messages + check_configured_names(config, plugins, [i.name for i in found], builder_distributions=dists)
+    return messages + check_configured_names(config, plugins, names, builder_distributions=dists, hook=pm.hook)
 
 
 __all__ = [

@@ -75,6 +75,7 @@ def check_configured_names(
     *,
     builder_distributions: Iterable[str] = (),
     check_lists: bool = True,
+    hook: Any = None,
 ) -> list[str]:
     """Warn about names that match no installed plugin or builder; return the messages.
 
@@ -106,9 +107,14 @@ def check_configured_names(
                     )
                     continue
                 messages.append(f"{where} names {name!r}, which is no installed plugin{did_you_mean(name, plugins)}")
+    runtime: set[str] | None = None
     for name in config.plugins:
         if not known(name):
-            messages.append(f"[plugins.{name}] configures no installed plugin{did_you_mean(name, plugins)}")
+            if runtime is None:  # [plugins.NAME] of a runtime plugin: asked only for an unknown table
+                runtime = _runtime_plugin_names(hook, config)
+            if name not in runtime:
+                choices = plugins | runtime
+                messages.append(f"[plugins.{name}] configures no installed plugin{did_you_mean(name, choices)}")
     for name in config.builders:
         if name not in builders:
             messages.append(f"[builders.{name}] configures no installed builder{did_you_mean(name, builders)}")
@@ -178,6 +184,17 @@ def refuse_class(plugin: object, described: str, blame: str | None) -> None:
             f' then "{plugin.__module__}:plugin"), or make the hooks module-level functions',
             blame=blame,
         )
+
+
+def _runtime_plugin_names(hook: Any, config: Config) -> set[str]:
+    """The names of the runtime plugins offered (their settings are ``[plugins.NAME]`` too);
+    a ``runtime_plugins`` hook that fails here is left to the runtime command to report."""
+    if hook is None:
+        return set()
+    try:
+        return {str(getattr(p, "name", "")) for offered in hook.runtime_plugins(config=config) for p in offered or ()}
+    except Exception:
+        return set()
 
 
 def _norm(name: str) -> str:
