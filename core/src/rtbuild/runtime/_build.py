@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rtbuild.builder import BuildRequest, BuildResult, ImageInfo, RuntimeBuilder
 from rtbuild.errors import ConfigError, RegistryError
+from rtbuild.runtime._blame import steps_of_plugins
 from rtbuild.runtime._checks import check_base
 from rtbuild.runtime._compose import RuntimeComposition
 from rtbuild.runtime._plugin import FileContent, SourcePayload
@@ -250,7 +251,8 @@ def _build_missing(
         with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
             with staging_errors(tmp):
                 deps_dir = composition.deps.write(f"{tmp}/deps")
-            _run(deps_dir, [tags.lock], "deps", builder=builder, force=force, **common)
+            with steps_of_plugins(composition, base):
+                _run(deps_dir, [tags.lock], "deps", builder=builder, force=force, **common)
     # The source context is staged in a directory kept per composition, so only the files
     # that changed since the last build are copied (and sent to the engine).
     from rtbuild._framework.locks import build_lock
@@ -259,7 +261,8 @@ def _build_missing(
     with build_lock([f"{stage}@runtime-stage"]):
         with staging_errors(stage):
             source_dir = composition.source.write(stage, composition.source_dockerfile(tags.lock))
-        result = _run(source_dir, [tags.exact], "source", builder=builder, force=force, **common)
+        with steps_of_plugins(composition, base):
+            result = _run(source_dir, [tags.exact], "source", builder=builder, force=force, **common)
     if tier == TIER_SCRATCH:
         result.tags = [*result.tags, tags.lock]
     return tier, result

@@ -164,6 +164,8 @@ class RuntimeComposition:
     source_hash: str
     #: Layers per plugin (both stages), for the layer budget and ``details``.
     layers: dict[str, int] = field(default_factory=dict)
+    #: Who each plugin is, for errors: ``runtime plugin NAME (module)``.
+    origins: dict[str, str] = field(default_factory=dict)
 
     def source_dockerfile(self, lock_image: str) -> str:
         """The source Dockerfile with its ``FROM`` pointing at ``lock_image``."""

@@ -129,13 +129,17 @@ def compose_runtime(
         extra = RuntimeRequirements(files=dict(extra_files), volatility=CALLER_VOLATILITY + 1)
         contributions.append((EXTRA_FILES_PLUGIN, extra))
     merged_args = {**config.sandbox.build_args, **config.build_args, **(build_args or {})}
-    return render(
+    composition = render(
         base_image,
         contributions,
         base_image_id=base_id,
         build_args=merged_args,
         platform=config.platform,
     )
+    composition.origins = {
+        plugin.name: f"runtime plugin {plugin.name} ({type(plugin).__module__})" for plugin in selected
+    }
+    return composition
 
 
 __all__ = [
