@@ -270,9 +270,9 @@ class ResidentDigests:
         self.walks += 1
         result = compute()
         if generation is not None and _read_through(root, dockerfile) == read_through:
-            self._known[key] = (watch, generation, result)
-            walk = getattr(result, "walk", None)
-            if isinstance(walk, WalkState):
+            with self._lock:  # _forget rebuilds the dict under it
+                self._known[key] = (watch, generation, result)
+            if isinstance(walk := getattr(result, "walk", None), WalkState):
                 walk.vouch = self._vouch(watch, generation, root, dockerfile, read_through, result)
         return result
 
