@@ -279,11 +279,14 @@ class EngineAPI:
         return sock
 
     def _receive(self, sock: c_socket.socket) -> tuple[int, Any]:
+        from .streamcancel import shut_on_cancel
+
         chunks: list[bytes] = []
         try:
             try:
-                while chunk := sock.recv(65536):
-                    chunks.append(chunk)
+                with shut_on_cancel(sock):  # build-many's Ctrl-C: a hung engine's read ends
+                    while chunk := sock.recv(65536):
+                        chunks.append(chunk)
             finally:
                 sock.close()
             status, body = _parse_response(b"".join(chunks))
