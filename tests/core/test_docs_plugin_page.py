@@ -355,3 +355,23 @@ def test_a_runtime_plugins_own_table_is_no_unknown_table(
     assert result.exit_code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "[plugins.tool-c] configures no installed plugin (did you mean" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"tags": "app:1"}, "BuildRequest.tags is str, not a list of strings"),  # was: invalid image reference '-'
+        ({"tags": ["app:1"], "push": "no"}, "BuildRequest.push is str, not True, False or None"),  # truthy: pushed
+        ({"tags": ["app:1"], "build_args": {"A": None}}, "BuildRequest.build_args maps 'A' to None, not a string"),
+    ],
+)
+def test_an_api_request_with_a_field_of_the_wrong_type_is_refused_naming_it(
+    rtbuild_pm: Any, fake_builder: FakeBuilder, context: Path, fields: dict[str, Any], problem: str
+) -> None:
+    from rtbuild import run_build
+    from rtbuild.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        run_build(BuildRequest(str(context), **fields), config=Config(), pm=rtbuild_pm, builder=fake_builder)
+    assert caught.value.message == problem and caught.value.step == "validate request"
+    assert fake_builder.calls == []

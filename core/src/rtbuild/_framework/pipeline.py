@@ -345,6 +345,9 @@ def run_build(
     _apply_config_defaults(request, config)
     reporter = get_reporter()
 
+    from rtbuild._framework.plugins._requestcheck import check_request
+
+    check_request(request)  # the caller's own field types, before any hook sees them
     validate_request(request)
     created: list[RuntimeBuilder] = []
     try:

@@ -95,6 +95,24 @@ def _problem(request: BuildRequest) -> tuple[str, str] | None:
     return None
 
 
+def check_request(request: BuildRequest) -> None:
+    """The caller's own request, before any hook: a field of the wrong type is a
+    :class:`ConfigError` naming it (``BuildRequest(path, tags="app:1")`` was read letter by
+    letter: 'invalid image reference '-'')."""
+    problem = _problem(request)
+    if problem is not None:
+        from rtbuild.errors import ConfigError
+
+        name, what = problem
+        example = ' (tags=["app:1"])' if name in _TEXT_LISTS and isinstance(getattr(request, name), str) else ""
+        raise ConfigError(
+            f"BuildRequest.{name} {what}",
+            step="validate request",
+            hint=f"give each field of rtbuild.BuildRequest its type{example}: see docs/writing-a-builder.md,"
+            " 'The request and the result'",
+        )
+
+
 def check_changes(request: BuildRequest, before: dict[str, Any], origin: str) -> None:
     """After one ``pre_build`` implementation of ``origin``: refuse fields of the wrong
     type (a :class:`PluginError` naming it), spell scalar build args and labels as the
@@ -137,4 +155,4 @@ def blaming(
         raise
 
 
-__all__ = ["SET_BY_ATTR", "WATCHED", "blaming", "check_changes", "find_request", "snapshot"]
+__all__ = ["SET_BY_ATTR", "WATCHED", "blaming", "check_changes", "check_request", "find_request", "snapshot"]
