@@ -164,7 +164,7 @@ def test_a_digest_asked_after_close_walks_and_leaves_no_watch(context: Path) -> 
     """A call still running when the session closes (another thread) must not start a
     watch that nobody will close: its inotify descriptors would live as long as the process."""
     from rtbuild.context import hash_context
-    from rtbuild.context._watch import ResidentDigests
+    from rtbuild.context._resident import ResidentDigests
 
     digests = ResidentDigests()
     digests.close()
@@ -219,7 +219,7 @@ def test_a_change_during_the_build_leaves_no_digest_claiming_it(tmp_path: Path, 
 
 def test_a_file_changed_between_two_questions_in_one_build(session: BuildSession, context: Path) -> None:
     _build(session, context)
-    with rtbuild.context._watch.resident(session.digests):  # type: ignore[arg-type]
+    with rtbuild.context._resident.resident(session.digests):  # type: ignore[arg-type]
         first = context_digest(str(context)).digest
         (context / "late.txt").write_text("written mid-build")
         assert context_digest(str(context)).digest == _fresh_digest(context) != first
@@ -313,7 +313,7 @@ import sys
 import rtbuild
 from rtbuild import BuildSession, Config
 from rtbuild.context import context_digest
-from rtbuild.context._watch import resident
+from rtbuild.context._resident import resident
 
 config = Config(load_plugins=[])
 with BuildSession(config, pm=rtbuild.get_plugin_manager(config)) as session:
@@ -355,7 +355,7 @@ import sys
 import rtbuild
 from rtbuild import BuildSession, Config
 from rtbuild.context import context_digest
-from rtbuild.context._watch import resident
+from rtbuild.context._resident import resident
 
 config = Config(load_plugins=[])
 with BuildSession(config, pm=rtbuild.get_plugin_manager(config)) as session:
@@ -416,7 +416,7 @@ def test_a_dockerfile_reached_through_a_link_outside_the_context(session: BuildS
 def test_digests_made_for_another_ignore_dialect_are_kept_apart(context: Path) -> None:
     """One session may hash a context for a 20.10 client and for a 23+ one (or Podman):
     the dialects can send different files, so neither answers for the other."""
-    digests = rtbuild.context._watch.ResidentDigests()
+    digests = rtbuild.context._resident.ResidentDigests()
     try:
         dockerfile = str(context / "Dockerfile")
         assert digests.digest(str(context), dockerfile, lambda: "old client", "moby20") == "old client"
@@ -434,7 +434,7 @@ def test_the_label_check_after_a_rebuild_is_answered_by_the_watch(
     session's watch vouches for lists nothing while the watch saw no event; after any
     event, even an edit written back, it lists and finds the change; a closed watch lists."""
     from rtbuild.context import _snapshot
-    from rtbuild.context._watch import ResidentDigests, resident
+    from rtbuild.context._resident import ResidentDigests, resident
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     listed: list[str] = []

@@ -18,7 +18,7 @@ import pytest
 import rtbuild.context._hashing
 import rtbuild.context._snapshot
 from rtbuild.context import context_digest
-from rtbuild.context._watch import ResidentDigests, resident
+from rtbuild.context._resident import ResidentDigests, resident
 
 
 @pytest.mark.parametrize("name", ["Dockerfile", ".dockerignore"])

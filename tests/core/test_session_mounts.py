@@ -26,7 +26,7 @@ from rtbuild.context import context_digest
 _SCRIPT = """
 import os, shlex, subprocess, sys
 from rtbuild.context import context_digest
-from rtbuild.context._watch import ResidentDigests, resident
+from rtbuild.context._resident import ResidentDigests, resident
 
 scenario, base = sys.argv[1], sys.argv[2]
 ctx = base + "/ctx"

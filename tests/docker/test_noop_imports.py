@@ -35,6 +35,7 @@ NOT_IMPORTED = (
     "rtbuild.oci._credentials",
     "rtbuild._observe.prune",
     "rtbuild.context._watch",
+    "rtbuild.context._resident",
     "rtbuild_docker.platforms",
 )
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtbuild._framework.config import Config, load_config
-from rtbuild.context._watch import ResidentDigests, resident
+from rtbuild.context._resident import ResidentDigests, resident
 
 if TYPE_CHECKING:
     from rtbuild._framework.plugins import RtbuildPluginManager

@@ -1,6 +1,6 @@
 """Where a resident digest's inputs lead through links, and whether hard-linked files changed.
 
-A :class:`rtbuild.context._watch.ResidentDigests` answer holds only while the Dockerfile and
+A :class:`rtbuild.context._resident.ResidentDigests` answer holds only while the Dockerfile and
 ``.dockerignore`` still lead where they did (a link outside the context can be re-pointed
 without an event in it) and no file with another hard link was written through its other name.
 """

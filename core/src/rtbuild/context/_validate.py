@@ -239,8 +239,8 @@ def context_digest(
             step="hash context",
             hint="write the Dockerfile to a file and name it with -f/--file",
         )
-    # Only a BuildSession imports the watch module: without one, don't pay its import.
-    watch = sys.modules.get("rtbuild.context._watch")
+    # Only a BuildSession imports the watch modules: without one, don't pay their import.
+    watch = sys.modules.get("rtbuild.context._resident")
     memo = watch.current_resident() if watch is not None and use_cache and not collect_paths else None
 
     def walk() -> ContextHash:

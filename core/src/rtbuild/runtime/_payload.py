@@ -222,8 +222,8 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
 def _resident_or_walk(root: str, patterns: list[str], walk: Callable[[], ContextHash]) -> ContextHash:
     """Inside a :class:`rtbuild.BuildSession`, the digest its inotify watch vouches for
     (no walk while nothing under ``root`` changed); else the stat-cached walk."""
-    # A session has imported the watch module; without one, don't pay its import.
-    watch = sys.modules.get("rtbuild.context._watch")
+    # A session has imported the watch modules; without one, don't pay their import.
+    watch = sys.modules.get("rtbuild.context._resident")
     memo = watch.current_resident() if watch is not None else None
     if memo is None:
         return walk()
