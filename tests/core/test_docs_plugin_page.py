@@ -375,3 +375,15 @@ def test_an_api_request_with_a_field_of_the_wrong_type_is_refused_naming_it(
         run_build(BuildRequest(str(context), **fields), config=Config(), pm=rtbuild_pm, builder=fake_builder)
     assert caught.value.message == problem and caught.value.step == "validate request"
     assert fake_builder.calls == []
+
+
+def test_the_plugins_listings_error_field_reads_as_documented(rtbuild_site: FakeSite) -> None:
+    cli_page = (DOCS / "cli.md").read_text(encoding="utf-8")
+    assert "`ExceptionType: message` when it raised on import, `invalid: ...`" in cli_page
+    rtbuild_site.add("rtbuild-gone", entry_points={"rtbuild.plugins": {"gone": "rtbuild_not_installed_mod"}})
+    rtbuild_site.add_plugin(
+        "rtbuild-typo", "typo", "import rtbuild\n\n@rtbuild.hookimpl\ndef pre_biuld(request):\n    pass\n"
+    )
+    rows = {row["name"]: row for row in run_cli(["plugins", "--json"]).json()}
+    assert rows["gone"]["error"].startswith("ModuleNotFoundError: ")
+    assert rows["typo"]["error"].startswith("invalid: 'pre_biuld' is not an rtbuild hook")
