@@ -377,6 +377,21 @@ def test_an_api_request_with_a_field_of_the_wrong_type_is_refused_naming_it(
     assert fake_builder.calls == []
 
 
+def test_tuples_and_mappings_are_taken_as_the_lists_and_dicts_they_stand_for(
+    rtbuild_pm: Any, fake_builder: FakeBuilder, context: Path
+) -> None:
+    """``tags=("app:1",)`` worked before the type check and must keep working: refusing it
+    broke callers that build their tags as tuples."""
+    import types
+
+    from rtbuild import run_build
+
+    request = BuildRequest(str(context), tags=("app:1", "app:latest"), build_args=types.MappingProxyType({"A": "1"}))
+    run_build(request, config=Config(), pm=rtbuild_pm, builder=fake_builder)
+    assert request.tags == ["app:1", "app:latest"] and request.build_args == {"A": "1"}
+    assert len(fake_builder.calls) == 1
+
+
 def test_the_plugins_listings_error_field_reads_as_documented(rtbuild_site: FakeSite) -> None:
     cli_page = (DOCS / "cli.md").read_text(encoding="utf-8")
     assert "`ExceptionType: message` when it raised on import, `invalid: ...`" in cli_page

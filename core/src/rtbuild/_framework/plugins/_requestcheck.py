@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rtbuild._framework.settings import scalar_text
@@ -98,7 +98,16 @@ def _problem(request: BuildRequest) -> tuple[str, str] | None:
 def check_request(request: BuildRequest) -> None:
     """The caller's own request, before any hook: a field of the wrong type is a
     :class:`ConfigError` naming it (``BuildRequest(path, tags="app:1")`` was read letter by
-    letter: 'invalid image reference '-'')."""
+    letter: 'invalid image reference '-''). Tuples and other sequences or mappings are taken
+    as the lists and dicts they stand for, as the engines' argument lists always took them."""
+    for name in _TEXT_LISTS:
+        value = getattr(request, name, None)
+        if isinstance(value, Sequence) and not isinstance(value, (str, bytes, list)):
+            setattr(request, name, list(value))
+    for name in _TEXT_MAPS:
+        value = getattr(request, name, None)
+        if isinstance(value, Mapping) and not isinstance(value, dict):
+            setattr(request, name, dict(value))
     problem = _problem(request)
     if problem is not None:
         from rtbuild.errors import ConfigError
