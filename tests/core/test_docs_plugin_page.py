@@ -221,11 +221,13 @@ def test_a_builder_needing_init_arguments_without_from_config_says_so(
     result = run_cli([*args, "--builder", "remote", "--json"])
     assert result.exit_code == code, result.stderr
     error = result.json()
-    assert (error["error"], error["step"]) == ("PluginError", "create builder")
-    assert "its __init__ needs endpoint, and it does not override from_config" in error["message"]
+    assert (error["error"], error["step"]) == ("PluginError", "load builder")
+    assert "cannot be created: its __init__ needs endpoint, and it does not override from_config" in error["message"]
     assert "from_config(cls, config, name)" in error["hint"]
     assert error["blame"] == "builder remote (rtbuild-remote 0.1.0)"
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    rows = {row["name"]: row for row in run_cli(["builders", "--json"]).json()}
+    assert rows["remote"]["status"] == "failed" and "__init__ needs endpoint" in rows["remote"]["error"]
 
 
 @pytest.mark.parametrize("group", ["rtbuild.plugin", "rtbuild_plugins"])

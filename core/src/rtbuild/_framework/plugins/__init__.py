@@ -8,7 +8,6 @@ lists *before* ``ep.load()``, so a disabled plugin's code never runs.
 from __future__ import annotations
 
 import importlib
-import inspect
 import warnings
 from collections.abc import Iterable, Sequence
 from types import FunctionType, ModuleType
@@ -22,6 +21,7 @@ from rtbuild._framework.entrypoints import scan as scan_entry_points
 from rtbuild._framework.plugins import _names
 from rtbuild._framework.plugins._discovery import (
     PluginRecord,
+    _class_problem,
     _collect,
     _collect_all,
     _conflict_error,
@@ -297,23 +297,13 @@ class RtbuildPluginManager(pluggy.PluginManager):
                 hint=f"reinstall {item.distribution}, or choose another builder with --builder",
                 blame=f"builder {name} ({item.distribution} {item.version})",
             ) from exc
-        from rtbuild.builder import BuilderCapabilities, RuntimeBuilder  # here: listing plugins does not need it
-
-        problem = None
-        if not (isinstance(cls, type) and issubclass(cls, RuntimeBuilder)):
-            problem = "is not a rtbuild.RuntimeBuilder subclass"
-        elif inspect.isabstract(cls):  # it could never be created: say so before any work
-            problem = "does not implement " + ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
-        elif not isinstance(getattr(cls, "capabilities", None), BuilderCapabilities):
-            kind = type(getattr(cls, "capabilities", None)).__name__
-            problem = f"has capabilities that are a {kind}, not a rtbuild.BuilderCapabilities"
+        problem = _class_problem(cls)  # it could never be created: say so before any work
         if problem:
-            record.status, record.error = "failed", problem
+            record.status, record.error = "failed", problem[0]
             raise PluginError(
-                f"builder {name!r} ({item.value}) from {item.distribution} {item.version} {problem}",
+                f"builder {name!r} ({item.value}) from {item.distribution} {item.version} {problem[0]}",
                 step="load builder",
-                hint="a rtbuild.builders entry point names a RuntimeBuilder subclass implementing build and"
-                f" image_exists (docs/writing-a-builder.md): report it to the authors of {item.distribution},"
+                hint=f"{problem[1]} (docs/writing-a-builder.md): report it to the authors of {item.distribution},"
                 " or uninstall it",
                 blame=f"builder {name} ({item.distribution} {item.version})",
             )

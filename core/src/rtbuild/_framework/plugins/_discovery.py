@@ -119,30 +119,37 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _instantiate(cls: type[RuntimeBuilder], config: Config, name: str) -> RuntimeBuilder:
-    """``cls.from_config(config, name)``; a v1 override taking only ``config`` still works.
+def _class_problem(cls: object) -> tuple[str, str] | None:
+    """What makes an entry point's target no usable builder class, and the hint, or ``None``."""
+    from rtbuild.builder import BuilderCapabilities, RuntimeBuilder  # here: listing plugins does not need it
 
-    A class whose ``__init__`` needs arguments but which keeps the default ``from_config``
-    (``cls()``) is a ``PluginError`` saying so, not a TypeError reported as an internal error."""
-    from rtbuild.builder import RuntimeBuilder  # here: listing plugins does not need it
-
+    contract = "a rtbuild.builders entry point names a RuntimeBuilder subclass implementing build and image_exists"
+    if not (isinstance(cls, type) and issubclass(cls, RuntimeBuilder)):
+        return "is not a rtbuild.RuntimeBuilder subclass", contract
+    if inspect.isabstract(cls):
+        return "does not implement " + ", ".join(sorted(getattr(cls, "__abstractmethods__", ()))), contract
+    if not isinstance(getattr(cls, "capabilities", None), BuilderCapabilities):
+        kind = type(getattr(cls, "capabilities", None)).__name__
+        return f"has capabilities that are a {kind}, not a rtbuild.BuilderCapabilities", contract
     if getattr(cls.from_config, "__func__", None) is getattr(RuntimeBuilder.from_config, "__func__", None):
-        try:
-            init_params = list(inspect.signature(cls).parameters.values())
+        try:  # the default from_config calls cls(): an __init__ that needs arguments cannot be met
+            params = list(inspect.signature(cls).parameters.values())
         except (TypeError, ValueError):
-            init_params = []
-        needed = [
-            p.name for p in init_params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+            params = []
+        needed = [p.name for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         if needed:
-            raise PluginError(
-                f"builder {name!r} ({cls.__module__}:{cls.__qualname__}) cannot be created: its __init__ needs"
-                f" {', '.join(needed)}, and it does not override from_config, whose default calls"
-                f" {cls.__qualname__}()",
-                step="create builder",
-                hint="define @classmethod from_config(cls, config, name) that reads [builders.NAME] with"
-                " config.builder_config(name) and returns cls(...) (docs/writing-a-builder.md)",
+            return (
+                f"cannot be created: its __init__ needs {', '.join(needed)}, and it does not override"
+                f" from_config, whose default calls {cls.__qualname__}()",
+                "define @classmethod from_config(cls, config, name) that reads [builders.NAME] with"
+                " config.builder_config(name) and returns cls(...)",
             )
+    return None
+
+
+def _instantiate(cls: type[RuntimeBuilder], config: Config, name: str) -> RuntimeBuilder:
+    """``cls.from_config(config, name)``; a v1 override taking only ``config`` still works
+    (the class passed :func:`_class_problem` when it was loaded)."""
     try:
         params = inspect.signature(cls.from_config).parameters
     except (TypeError, ValueError):
@@ -156,6 +163,7 @@ def _instantiate(cls: type[RuntimeBuilder], config: Config, name: str) -> Runtim
 __all__ = [
     "PluginRecord",
     "_Found",
+    "_class_problem",
     "_collect",
     "_collect_all",
     "_conflict_error",
