@@ -110,7 +110,11 @@ class RenderedContext:
             # The record of which files the copies came from lives beside the context, not in it.
             record = os.path.join(os.path.abspath(root) + ".sources", tree.name.replace("/", "%2F"))
             staged = _staged_tree(root, tree.name)
-            inside, dir_modes = tree.payload.sync(staged, record)
+            inside, dir_modes, invisible = tree.payload.sync(staged, record)
+            if invisible:  # the engine's incremental sync would not see them: send all next time
+                from rtbuild.context import mark_stale_sync
+
+                mark_stale_sync(root, [f"{tree.name}/{rel}" for rel in invisible])
             # Named by its directories' modes (see Synced): a mode-only change is a new path.
             name = f"{tree.name}.m{dir_modes}" if dir_modes else tree.name
             if staged != os.path.join(root, name):

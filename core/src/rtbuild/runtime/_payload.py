@@ -68,6 +68,7 @@ class ResolvedPayload:
         modes: list[tuple[str, int]] = []
         copied_from = _load_record(record)
         sources: dict[str, tuple[int, ...]] = {}
+        invisible: list[str] = []
         for rel, kind in self.entries():
             source, dest = os.path.join(self.root, rel), os.path.join(target, rel)
             expected.add(rel)
@@ -91,7 +92,8 @@ class ResolvedPayload:
                 _ensure_dir(os.path.join(target, parent), 0o755)
                 modes.append((os.path.join(target, parent), 0o755))
             identity = (st.st_dev, st.st_ino, st.st_ctime_ns, st.st_size, st.st_mtime_ns)
-            _sync_entry(source, dest, st, kind, copied_from.get(rel) == identity)
+            if _sync_entry(source, dest, st, kind, copied_from.get(rel) == identity):
+                invisible.append(rel)
             sources[rel] = identity
         remove_extra(target, expected)
         # Modes last and deepest first, so a read-only directory is filled before it is closed.
@@ -108,7 +110,8 @@ class ResolvedPayload:
                 step="render runtime context",
                 hint="run the command again once the files stop changing",
             )
-        return Synced(expected, _dir_modes_key(target, modes, 0o755 if self.spec.kind == "distribution" else root_mode))
+        root_key = _dir_modes_key(target, modes, 0o755 if self.spec.kind == "distribution" else root_mode)
+        return Synced(expected, root_key, tuple(invisible))
 
 
 class Synced(NamedTuple):
@@ -123,6 +126,10 @@ class Synced(NamedTuple):
 
     paths: set[str]
     dir_modes: str
+    #: Files whose new copy has the old copy's size, mode and mtime (a rewrite with its
+    #: mtime put back): an engine that syncs the context incrementally (BuildKit) would not
+    #: send them again, and its COPY would keep the old bytes under the new tag.
+    invisible: tuple[str, ...] = ()
 
 
 def _dir_modes_key(target: str, modes: list[tuple[str, int]], baseline: int) -> str:
@@ -153,7 +160,9 @@ def _load_record(path: str | None) -> dict[str, tuple[int, ...]]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str, same_source: bool = False) -> None:
+def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str, same_source: bool = False) -> bool:
+    """Stage one entry; True when a file was copied anew over a copy of the same size, mode
+    and mtime but other bytes (see :attr:`Synced.invisible`)."""
     try:
         have: os.stat_result | None = os.lstat(dest)
     except FileNotFoundError:
@@ -163,7 +172,7 @@ def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str, same_sour
         if have is None or not S_ISLNK(have.st_mode) or os.readlink(dest) != link:
             _remove(dest, have)
             os.symlink(link, dest)
-        return
+        return False
     # Size and mtime alone would keep a copy of a file rewritten with its old mtime put
     # back (`cp -p`, `tar x`, `rsync -a`); its ctime cannot be set back, so the copy counts
     # only if it was made (its own ctime) well after the source last changed: a change
@@ -178,12 +187,30 @@ def _sync_entry(source: str, dest: str, st: os.stat_result, kind: str, same_sour
         and (have.st_size, have.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
         and have.st_ctime_ns - st.st_ctime_ns > _RACY_NS
     )
+    look_alike = (
+        not same
+        and have is not None
+        and S_ISREG(have.st_mode)
+        and (have.st_size, have.st_mtime_ns, S_IMODE(have.st_mode)) == (st.st_size, st.st_mtime_ns, S_IMODE(st.st_mode))
+    )
+    if look_alike and _same_bytes(source, dest):
+        same, look_alike = True, False  # the copy holds these very bytes: keep it
     if not same:
         _remove(dest, have)
         _place(source, dest)
         os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
     if not same or S_IMODE(have.st_mode if have else 0) != S_IMODE(st.st_mode):
         os.chmod(dest, S_IMODE(st.st_mode))
+    return look_alike
+
+
+def _same_bytes(one: str, two: str) -> bool:
+    import filecmp  # imported here: only a copy that looks like its source is compared
+
+    try:
+        return filecmp.cmp(one, two, shallow=False)
+    except OSError:
+        return False
 
 
 def _remove(path: str, st: os.stat_result | None) -> None:
