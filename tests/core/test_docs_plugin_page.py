@@ -404,3 +404,19 @@ def test_the_plugins_listings_error_field_reads_as_documented(rtbuild_site: Fake
     rows = {row["name"]: row for row in run_cli(["plugins", "--json"]).json()}
     assert rows["gone"]["error"].startswith("ModuleNotFoundError: ")
     assert rows["typo"]["error"].startswith("invalid: 'pre_biuld' is not an rtbuild hook")
+
+
+def test_rtbuild_plugins_shows_what_a_plugin_author_debugs_with(rtbuild_site: FakeSite) -> None:
+    # The page's Debugging section starts at `rtbuild plugins`; it dropped every warning,
+    # so a plugin in a misspelt group or a hook without @rtbuild.hookimpl went unexplained
+    # exactly there (a build showed them). A failed plugin stays in the table, not repeated.
+    rtbuild_site.add_plugin("rtbuild-policy", "policy", UNMARKED, version="0.2")
+    rtbuild_site.add("rtbuild-stamp", version="0.1.0", entry_points={"rtbuild.plugin": {"stamp": "rtbuild_stamp"}})
+    rtbuild_site.add("rtbuild-gone", entry_points={"rtbuild.plugins": {"gone": "rtbuild_not_installed_mod"}})
+    result = run_cli(["plugins"])
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "defines pre_build without @rtbuild.hookimpl" in warnings[0] + warnings[1]
+    assert "in group 'rtbuild.plugin', which rtbuild does not read" in warnings[0] + warnings[1]
+    assert "gone: ModuleNotFoundError" in result.stderr  # the listing's own error lines, as before

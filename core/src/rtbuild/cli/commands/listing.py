@@ -31,13 +31,19 @@ def _errors(rows: list[dict[str, Any]]) -> None:
 def plugins(state: State, as_json: bool) -> None:
     """List every discovered builder and plugin with its distribution and status."""
     config = state.load_config()
-    with warnings.catch_warnings():
-        # Failures are shown in the listing itself.
-        warnings.simplefilter("ignore")
-        from rtbuild._framework.plugins import get_plugin_manager
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from rtbuild._framework.plugins import PluginLoadWarning, get_plugin_manager
 
         with hooks_write_to_stderr():  # a plugin module's print() at import is not the listing
             pm = get_plugin_manager(config, tolerate_invalid=True)
+    # Failures are shown in the listing itself; the other warnings (a misspelt entry-point
+    # group, a hook left without @rtbuild.hookimpl, a name in the lists nothing has) are
+    # what someone debugging their plugin here needs to see.
+    for warning in caught:
+        message = str(warning.message)
+        if issubclass(warning.category, PluginLoadWarning) and "failed to load and was skipped" not in message:
+            click.echo(f"warning: {message}", err=True)
     rows = [record.to_dict() for record in pm.listing()]
     if as_json:
         emit_json(rows)
