@@ -74,6 +74,9 @@ def test_secret_looking_build_args_are_masked_and_warned(images: h.Images, conte
     assert "API_TOKEN" in result.stderr and "--secret" in result.stderr  # the warning
     log = Path(document["details"]["log_path"]).read_text()
     assert "API_TOKEN=***" in log.splitlines()[0]
+    # It reached the build (by the client's environment, not its command line): the engine
+    # keeps it in the history, as the warning says.
+    assert SECRET in h.docker(images.cli, "history", "--no-trunc", images.tag()).stdout
     for text in (result.stdout, result.stderr, log):
         assert SECRET not in text
     dry = h.cli_build(str(context), "-t", images.tag(), "--build-arg", f"API_TOKEN={SECRET}", "--dry-run")

@@ -12,7 +12,7 @@ redacted structurally (replacing every ``a`` in a log would hide nothing and bre
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 MASK = "***"
@@ -179,6 +179,63 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+#: Names the engine clients themselves read from their environment: a build arg of such a
+#: name stays on the command line (in the environment it would change how docker or podman
+#: reach their engine or registries), unless the environment already holds that value.
+_CLIENT_ENV = re.compile(
+    r"^((HTTPS?|FTP|ALL|NO)_PROXY|PATH|HOME|TMPDIR|(DOCKER|BUILDX|BUILDKIT|CONTAINERS|PODMAN|REGISTRY|XDG)_.*)$",
+    re.IGNORECASE,
+)
+
+
+def build_args_via_env(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """``argv`` with each ``--build-arg NAME=VALUE`` whose value rtbuild masks (a
+    secret-looking name, a URL with a password) given as ``--build-arg NAME``, and the
+    environment that carries those values: docker, buildx and podman take a value-less
+    build arg from their environment. A process's command line is readable by every local
+    user (``/proc/PID/cmdline``, ``ps``), its environment only by its owner.
+
+    A name given more than once takes its last value, as the engines do; a name also given
+    without a value (``--build-arg NAME``, the environment's) is left as it is."""
+    pairs = list(_build_arg_specs(argv))
+    final: dict[str, str] = {}
+    valueless: set[str] = set()
+    for _, _, spec in pairs:
+        name, sep, value = spec.partition("=")
+        if sep:
+            final[name] = value
+        else:
+            valueless.add(name)
+    env = {
+        name: value
+        for name, value in final.items()
+        if name
+        and name not in valueless
+        and (looks_secret(name) or url_passwords(value))
+        and (not _CLIENT_ENV.match(name) or environ.get(name) == value)
+    }
+    out = list(argv)
+    for index, joined, spec in reversed(pairs):
+        name = spec.partition("=")[0]
+        if name in env:
+            out[index : index + (1 if joined else 2)] = [f"--build-arg={name}"] if joined else ["--build-arg", name]
+    return out, env
+
+
+def _build_arg_specs(argv: Sequence[str]) -> Iterator[tuple[int, bool, str]]:
+    """``(index, joined, NAME[=VALUE])`` of each build arg in ``argv`` (``--build-arg=...``
+    is joined; ``--build-arg ...`` takes the next argument)."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg.startswith("--build-arg="):
+            yield index, True, arg[len("--build-arg=") :]
+        elif arg == "--build-arg" and index + 1 < len(argv):
+            yield index, False, argv[index + 1]
+            index += 1
+        index += 1
 
 
 def _shown_build_arg(arg: str) -> str:

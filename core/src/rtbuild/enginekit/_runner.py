@@ -34,6 +34,7 @@ from rtbuild._framework.deadline import current_deadline
 from rtbuild._framework.interrupts import on_cancel, raise_if_cancelled
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
+from rtbuild.enginekit._redact import build_args_via_env, redact_argv
 
 TAIL_LINES = 20
 #: BuildKit plain progress, then Buildah (podman build): the instruction being run.
@@ -148,7 +149,9 @@ def run_build(
     without ``--iidfile``) and stream its output.
 
     ``redact`` is applied to every output line before it is logged, kept or reported;
-    ``shown_argv`` is the command as the log shows it (secret build-arg values masked);
+    ``shown_argv`` is the command as the log shows it (default: ``argv`` with secret build-arg
+    values masked, :func:`redact_argv`); build-arg values rtbuild masks reach the engine in
+    its environment, never on its command line (which any local user can read);
     ``env_in(tmpdir)`` adds environment that needs files in the run's temp dir;
     ``on_line`` sees every (masked) output line as it arrives (the step profile is timed from it);
     ``on_started`` is called once the engine process runs (e.g.
@@ -172,11 +175,15 @@ def run_build(
         child_env = {**os.environ, **env}
         if env_in is not None:
             child_env.update(env_in(tmpdir))
+        # Values rtbuild masks go in the engine client's environment, not on its command
+        # line, which every local user can read (/proc/PID/cmdline, ps).
+        run_argv, hidden = build_args_via_env(argv, child_env)
+        child_env.update(hidden)
         if log_path is not None:
             try:
                 log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
                 # Masked by value too: a secret's value may also be a plain build arg or label.
-                log.write("$ " + clean(" ".join(shown_argv or argv)) + "\n")
+                log.write("$ " + clean(" ".join(shown_argv or redact_argv(argv))) + "\n")
                 log.flush()
             except OSError as exc:
                 reporter.event("warning", message=f"cannot write the build log {log_path}: {exc.strerror}")
@@ -184,7 +191,7 @@ def run_build(
                 log = None
         try:
             proc = subprocess.Popen(
-                [*argv[:-1], "--iidfile", iidfile, argv[-1]],
+                [*run_argv[:-1], "--iidfile", iidfile, run_argv[-1]],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
