@@ -123,6 +123,17 @@ def test_env_values_are_quoted_literally() -> None:
     assert 'ENV V="a \\"b\\" \\$HOME\\\\"' in comp.deps.dockerfile
 
 
+@pytest.mark.parametrize("kind", ["env", "build_args", "labels"])
+def test_a_value_with_a_line_break_is_refused(kind: str) -> None:
+    """A Dockerfile cannot carry a line break in a value: rendered as \\n, the engine set
+    ENV X to 'a', a backslash, 'n', 'b' (checked with docker inspect), silently not what
+    the plugin asked for. The value is not shown (it may be a secret)."""
+    req = RuntimeRequirements(**{kind: {"X": "first-S3cret\nsecond"}})
+    with pytest.raises(PluginError, match="holds a line break") as info:
+        compose_runtime(config(), "busybox:latest", ["gamma"], pm=make_pm(Plugin("gamma", req)))
+    assert "S3cret" not in info.value.render()
+
+
 @pytest.mark.parametrize(
     ("one", "two", "words"),
     [

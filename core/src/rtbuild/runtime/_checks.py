@@ -113,6 +113,13 @@ def validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
                     step="compose runtime image",
                     hint=_PLUGIN_HINT,
                 )
+            if "\n" in value or "\r" in value:  # the value is not shown: it may be a secret
+                raise PluginError(
+                    f"runtime plugin {plugin!r}: {kind}[{key!r}] holds a line break, which a Dockerfile"
+                    " cannot carry (the image would hold a backslash and an 'n' instead)",
+                    step="compose runtime image",
+                    hint="pass a single-line value (a file in the image for multi-line text); " + _PLUGIN_HINT,
+                )
     for spec in req.payloads:
         if not isinstance(spec, SourcePayload):
             raise PluginError(
