@@ -242,7 +242,17 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
     patterns = [*read_dockerignore(root), *spec.exclude]
     own = own_dirs(plugin, root)
     matcher = payload_matcher(spec, patterns, own)
-    result = _resident_or_walk(root, [*patterns, *own], lambda: hash_context(root, matcher))
+    try:
+        result = _resident_or_walk(root, [*patterns, *own], lambda: hash_context(root, matcher))
+    except BuildContextError as exc:
+        if exc.step == "hash context" and "Permission denied" in exc.message:
+            # The context's hint named .dockerignore, a file of a build context; a payload has --exclude.
+            exc.step = "hash runtime payload"
+            exc.hint = (
+                f"make it readable by the user running rtbuild, or leave it out of payload {root}:"
+                " --exclude PATTERN (relative to the payload; exclude= in the API) or a .dockerignore in it"
+            )
+        raise
     return ResolvedPayload(plugin, spec, root, result.digest, result.files, matcher)
 
 
