@@ -113,6 +113,14 @@ def test_unknown_builder_lists_the_available_ones(rtbuild_site: FakeSite) -> Non
     assert info.value.exit_code == 2 and info.value.hint
 
 
+def test_a_misspelt_builder_gets_a_did_you_mean_and_where_names_come_from(rtbuild_site: FakeSite) -> None:
+    _two_builders(rtbuild_site)
+    with pytest.raises(BuilderNotFoundError) as info:
+        RtbuildPluginManager().create_builder("alpah", Config())
+    assert "'alpah' not recognised (did you mean 'alpha'?), choose one of: alpha, beta" in str(info.value)
+    assert "RTBUILD_BUILDER" in (info.value.hint or "") and "configuration file" in (info.value.hint or "")
+
+
 def test_no_builders_installed_says_so(rtbuild_site: FakeSite) -> None:
     with pytest.raises(BuilderNotFoundError, match=r"none installed"):
         RtbuildPluginManager().create_builder("docker", Config())

@@ -99,14 +99,19 @@ class BuilderNotFoundError(ConfigError):
     """The selected builder is not installed."""
 
     def __init__(self, name: str, available: Iterable[str], **kwargs: object) -> None:
+        import difflib  # only when a name is wrong
+
         choices = ", ".join(sorted(available)) or "(none installed)"
+        close = difflib.get_close_matches(name, sorted(available), n=1, cutoff=0.6)
         kwargs.setdefault(
             "hint",
-            "install a backend distribution (e.g. `pip install rtbuild-docker`)"
-            " or pick one with --builder / RTBUILD_BUILDER",
+            "install a backend distribution (e.g. `pip install rtbuild-docker`) or pick an installed"
+            " one: the name comes from --builder, else RTBUILD_BUILDER, else `builder` in the"
+            " configuration file (a pre_build hook may set it too)",
         )
         super().__init__(
-            f"builder {name!r} not recognised, choose one of: {choices}",
+            f"builder {name!r} not recognised{f' (did you mean {close[0]!r}?)' if close else ''},"
+            f" choose one of: {choices}",
             step="select builder",
             **kwargs,  # type: ignore[arg-type]
         )
