@@ -57,8 +57,8 @@ def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
                 seen = settings.get((kind, key))
                 if seen is not None and seen[1] != value:
                     raise PluginError(
-                        f"runtime plugins {seen[0]!r} and {plugin!r} set {kind} {key} differently "
-                        f"({seen[1]!r} vs {value!r})",
+                        f"runtime plugins {seen[0]!r} and {plugin!r} set {kind} {key} differently"
+                        + _both_values(key, seen[1], value),
                         step="compose runtime image",
                         hint="select only one of them, or configure them to agree",
                     )
@@ -74,6 +74,16 @@ def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
             if image_path.startswith(inside):
                 what = f"{image_path} inside the payload directory {root}"
                 _clash(owner, writer, f"write {what}", f"writes {what}")
+
+
+def _both_values(key: str, first: str, second: str) -> str:
+    """`` ('a' vs 'b')``, or nothing when either value may be a secret (a secret-looking
+    name, a URL with a password): the error reaches stderr, --json and logs."""
+    from rtbuild.enginekit import looks_secret, url_passwords
+
+    if looks_secret(key) or url_passwords(first) or url_passwords(second):
+        return " (values not shown: they may hold a secret)"
+    return f" ({first!r} vs {second!r})"
 
 
 def _clash(other: str | None, plugin: str, both: str, alone: str) -> None:
