@@ -72,7 +72,7 @@ class ExecAuth(httpx2.Auth):
                 f"the kubeconfig's exec plugin {spec.command} cannot be run: {exc}",
                 f"install it or put it on PATH{install}; the user is in {self.where}",
             ) from exc
-        stderr = proc.stderr.decode("utf-8", "replace").splitlines()
+        stderr = _stderr_masked(proc.stderr, proc.stdout)
         token = None
         try:
             status = json.loads(proc.stdout)["status"] if proc.returncode == 0 else {}
@@ -106,6 +106,16 @@ class ExecAuth(httpx2.Auth):
             self._run()
             request.headers["Authorization"] = str(self.bearer)
             yield request
+
+
+def _stderr_masked(stderr: bytes, stdout: bytes) -> list[str]:
+    """The plugin's stderr lines with every word of 4 or more characters that it also printed
+    on stdout (which may hold the token, even from a plugin that then failed) as ``***``, as
+    rtbuild shows a docker credential helper's stderr."""
+    from rtbuild.enginekit import Redactor
+
+    words = stdout.decode("utf-8", "replace").translate(str.maketrans('"{}:,', "     ")).split()
+    return Redactor(words)(stderr.decode("utf-8", "replace")).splitlines()
 
 
 #: The kubeconfig fields that name files, resolved against the file that holds them.
