@@ -174,11 +174,59 @@ def test_a_full_file_is_rotated_once_and_no_line_is_lost(tmp_path: Path) -> None
         for thread in threads:
             thread.join()
         old, new = _lines(rotated(path)), _lines(path)
-        # About 200 KB in all: rotated once, at 120 KB, and the rest stays under the bound.
-        assert 120_000 <= rotated(path).stat().st_size < 130_000 and path.stat().st_size < 120_000
+        # About 200 KB in all: rotated once, not before the bound, and the rest stays under it.
+        # How far past the bound FILE.1 goes is not bounded here: lines other writers append
+        # while the rotating one renames land in FILE.1 too, as many as the scheduler lets
+        # them write (up to 23 KB on 2 loaded cores); the next test pins where they go.
+        assert rotated(path).stat().st_size >= 120_000 and path.stat().st_size < 120_000
         everything = {(w, r) for w in range(8) for r in range(100)}
         assert {(line["worker"], line["round"]) for line in old + new} == everything
         assert len(old) + len(new) == 800 and all(line["pad"] == payload for line in old + new)
+        # One generation boundary: each writer's lines up to the rename are in FILE.1, and
+        # every later one is in FILE (nothing was moved back over the old generation).
+        for w in range(8):
+            before = sorted(line["round"] for line in old if line["worker"] == w)
+            after = sorted(line["round"] for line in new if line["worker"] == w)
+            assert before + after == list(range(100)), (w, before, after)
+
+
+def test_lines_appended_while_the_full_file_is_renamed_go_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer that crossed the bound holds the file's lock while it renames it; writers
+    that append meanwhile (their descriptor leads to the full file) do not wait for it or
+    rename anything, and their lines end up in FILE.1; the first line after the rename
+    starts FILE. The rename is held open with an event, not a sleep."""
+    import rtbuild_metrics.record as record_module
+
+    path = tmp_path / "metrics.jsonl"
+    for n in range(4):
+        append_line(path, {"n": n, "pad": "y" * 100})
+    bound = path.stat().st_size + 1  # the next line crosses it
+    renaming, go = threading.Event(), threading.Event()
+    real_rotated = record_module.rotated
+
+    def held_rotated(target: Path) -> Path:  # called under the lock, just before os.replace
+        renaming.set()
+        assert go.wait(30), "the test never let the rename go on"
+        return real_rotated(target)
+
+    monkeypatch.setattr(record_module, "rotated", held_rotated)
+    crossing = threading.Thread(
+        target=append_line, args=(path, {"n": 4, "pad": "y" * 100}), kwargs={"max_bytes": bound}
+    )
+    crossing.start()
+    try:
+        assert renaming.wait(30), "the line that crossed the bound did not rotate the file"
+        for n in range(5, 25):  # each sees the full file, finds its lock taken, and returns
+            append_line(path, {"n": n, "pad": "y" * 100}, max_bytes=bound)
+    finally:
+        go.set()
+        crossing.join()
+    monkeypatch.setattr(record_module, "rotated", real_rotated)
+    append_line(path, {"n": 25, "pad": "y" * 100}, max_bytes=bound)
+    assert [line["n"] for line in _lines(rotated(path))] == list(range(25))
+    assert [line["n"] for line in _lines(path)] == [25]
 
 
 def test_rotation_keeps_one_generation_and_the_report_reads_both(tmp_path: Path) -> None:
