@@ -124,7 +124,15 @@ def install() -> None:
 
 
 def on_cancel(callback: Callable[[], None]) -> Callable[[], None]:
-    """Run ``callback`` when the run is cancelled (Ctrl-C, SIGTERM); returns an unregister."""
+    """Run ``callback`` when the run is cancelled (Ctrl-C, SIGTERM); returns an unregister.
+
+    Registered in a run that is cancelled already (a build-many worker that checked, then
+    registered while the batch ran :func:`cancel_all`), ``callback`` runs at once, here: it
+    would never run otherwise, and the push it was to stop held rtbuild's exit for
+    ``push_stall_timeout``. A callback can so run twice (here and from :func:`cancel_all`):
+    each must be idempotent. The batch sets its cancel scope's event before it calls
+    :func:`cancel_all`, so one of the two always sees the other.
+    """
     global _next
     with _lock:
         key = _next
@@ -135,6 +143,9 @@ def on_cancel(callback: Callable[[], None]) -> Callable[[], None]:
         with _lock:
             _callbacks.pop(key, None)
 
+    if cancelled():
+        with contextlib.suppress(Exception):  # as in cancel_all: a failing callback stops nothing else
+            callback()
     return unregister
 
 
