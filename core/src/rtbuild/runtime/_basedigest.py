@@ -44,6 +44,15 @@ def registry_base_id(image: str, config: Config) -> str | None:
         why = f"HTTP {response.status_code}" + ("" if response.status_code != 200 else " without a digest")
     except AgentRuntimeBuildError as exc:
         why = exc.message
+    else:
+        if response.status_code == 404:  # `docker pull` (the advice below) would fail the same way
+            get_reporter().event(
+                "base_unresolved",
+                image=image,
+                message=f"{image} is not in its registry (HTTP 404: no such repository or tag): check its name"
+                " and tag; the build fails unless the engine finds it elsewhere (a local copy, a mirror)",
+            )
+            return None
     get_reporter().event(
         "base_unresolved",
         image=image,
