@@ -97,6 +97,35 @@ def _check_build_result(result: object, origin: str) -> None:
     )
 
 
+#: What a post_build hook must leave as it found (stdout prints the image; JSON dumps the rest).
+_RESULT_FIELDS: dict[str, type] = {"image": str, "tags": list, "builder": str, "cached": bool, "details": dict}
+
+
+def _result_fields(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]] | None:
+    from rtbuild.builder import BuildResult
+
+    result = next((arg for arg in args if isinstance(arg, BuildResult)), None)
+    return None if result is None else (result, {name: getattr(result, name) for name in _RESULT_FIELDS})
+
+
+def _check_result_fields(kept: tuple[Any, dict[str, Any]], origin: str) -> None:
+    """After a ``post_build`` implementation: a field it gave another type is put back and
+    the plugin named (``result.image = 5`` made stdout print ``5``)."""
+    result, before = kept
+    for name, kind in _RESULT_FIELDS.items():
+        value = getattr(result, name)
+        if isinstance(value, kind) and (name != "tags" or all(isinstance(tag, str) for tag in result.tags)):
+            continue
+        for field_name, old in before.items():
+            setattr(result, field_name, old)
+        raise PluginError(
+            f"{origin}: its post_build hook set BuildResult.{name} to a {type(value).__name__}",
+            step="post_build",
+            hint="post_build may add to result.details; image, tags, builder and cached keep their types",
+            blame=origin,
+        )
+
+
 def wrap_impls(pm: pluggy.PluginManager, plugin: object, name: str, origin: str | None) -> None:
     """Wrap ``plugin``'s hook implementations so errors name it (``origin``: blame text)."""
     for caller in pm.get_hookcallers(plugin) or []:
@@ -114,6 +143,7 @@ def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | N
     def call(*args: Any) -> Any:
         request = _requestcheck.find_request(args) if hook == "pre_build" and origin else None
         before = _requestcheck.snapshot(request) if request is not None else None
+        kept = _result_fields(args) if hook == "post_build" and origin else None
         try:
             result = function(*args)
         except SystemExit as exc:
@@ -128,6 +158,8 @@ def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | N
                 _check_exists_answer(result, origin)
             elif request is not None and before is not None:
                 _requestcheck.check_changes(request, before, origin)
+            elif kept is not None:
+                _check_result_fields(kept, origin)
         return result
 
     return call
