@@ -1,0 +1,89 @@
+"""A multi-platform push whose base image the engine holds locally for one platform only.
+
+BuildKit uses a local image only for the platform it builds; for another platform it
+reads the base from its registry. The no-op skip took the local (native) image's ID as the
+base's input for every platform, so after the base's index moved in its registry the
+foreign platform was skipped as unchanged and its old image pushed under the index again
+(reproduced: /mark in the arm64 image still said 'one' after the base said 'two').
+No QEMU: FROM scratch images and COPY only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _registry_support import DOCKER, docker, run_cli
+
+pytestmark = [pytest.mark.engine, pytest.mark.registry]
+
+PLATFORMS = "linux/amd64,linux/arm64"
+
+
+@pytest.fixture
+def names(docker_engine: str, registry: Any) -> Iterator[tuple[str, str]]:
+    suffix = uuid.uuid4().hex[:8]
+    base, app = registry.ref(f"rt-mp-base-{suffix}"), registry.ref(f"rt-mp-app-{suffix}")
+    yield base, app
+    listing = docker("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+    mine = [name for name in listing if name.startswith((base + ":", app + ":"))]
+    if mine:
+        docker("rmi", "-f", *mine, check=False)
+
+
+def _build(ctx: Path, tag: str, tmp_path: Path) -> dict[str, Any]:
+    proc = run_cli(
+        "build", str(ctx), "-t", tag, "--platform", PLATFORMS, "--push", "--builder", "docker", "--json", "-q",
+        cwd=tmp_path, docker_config_dir=tmp_path / "docker-config",
+        extra_env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path / "state")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def _mark(image: str, platform: str) -> str:
+    docker("pull", "-q", "--platform", platform, image)
+    container = docker("create", "--platform", platform, image, "/x").stdout.strip()
+    try:
+        tar = subprocess.run([DOCKER, "cp", f"{container}:/mark", "-"], capture_output=True, check=True, timeout=60)
+        with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
+            member = archive.extractfile("mark")
+            assert member is not None
+            return member.read().decode().strip()
+    finally:
+        docker("rm", "-f", container, check=False)
+
+
+def test_a_foreign_platform_whose_base_moved_in_its_registry_is_built_again(
+    names: tuple[str, str], tmp_path: Path
+) -> None:
+    base, app = names
+    (tmp_path / "docker-config").mkdir()
+    base_ctx, app_ctx = tmp_path / "base", tmp_path / "app"
+    base_ctx.mkdir()
+    app_ctx.mkdir()
+    (base_ctx / "Dockerfile").write_text("FROM scratch\nCOPY mark /mark\n")
+    (base_ctx / "mark").write_text("one\n")
+    _build(base_ctx, f"{base}:1", tmp_path)
+    docker("pull", "-q", "--platform", "linux/amd64", f"{base}:1")  # the engine holds the amd64 one
+    (app_ctx / "Dockerfile").write_text(f"FROM {base}:1\nCOPY app /app\n")
+    (app_ctx / "app").write_text("app\n")
+    _build(app_ctx, f"{app}:1", tmp_path)
+    assert _mark(f"{app}:1-linux-arm64", "linux/arm64") == "one"
+
+    # The base's index moves in its registry; the engine's local amd64 copy (what BuildKit
+    # builds amd64 from) stays as it was: a --push build tags only BASE:1-linux-* locally.
+    (base_ctx / "mark").write_text("two\n")
+    _build(base_ctx, f"{base}:1", tmp_path)
+
+    again = _build(app_ctx, f"{app}:1", tmp_path)
+    assert again["details"]["platforms"]["linux/arm64"]["cached"] is False
+    assert _mark(f"{app}:1-linux-arm64", "linux/arm64") == "two"
