@@ -275,7 +275,7 @@ def test_two_platforms_are_two_jobs_and_one_index_under_every_tag(site: Site, tm
     import httpx
     from fake_cluster import FakeCluster
 
-    with FakeCluster(workdir=tmp_path / "multi", extra_archs=("arm64",)) as multi:
+    with FakeCluster(workdir=tmp_path / "multi-cluster", extra_archs=("arm64",)) as multi:
         write_config(site.root / "rtbuild.toml", Path(multi.kubeconfig_path), step_image=_tag())
         context = site.context("multi", "FROM scratch\nCOPY hello.txt /hello.txt\n", {"hello.txt": "both\n"})
         image = f"{site.registry}/team/multi"
@@ -283,6 +283,11 @@ def test_two_platforms_are_two_jobs_and_one_index_under_every_tag(site: Site, tm
         assert proc.returncode == 0, proc.stderr[-4000:]
         jobs = multi.requests_for(verb="create", resource="jobs")
         assert len(jobs) == 2
+        # Unchanged: every platform's image (buildah's config names its platform) is current.
+        again = _build(site, context, f"{image}:1", f"{image}:latest", extra=("--platform", "linux/amd64,linux/arm64"))
+        assert again.returncode == 0, again.stderr[-4000:]
+        assert "no Job created" in again.stderr, again.stderr[-4000:]
+        assert len(multi.requests_for(verb="create", resource="jobs")) == 2
     # Both platforms' Jobs and step logs reach the user (their threads keep the reporter).
     assert proc.stderr.count("created Job ") == 2, proc.stderr[-4000:]
     for platform in ("linux/amd64", "linux/arm64"):  # each line names its platform

@@ -52,6 +52,47 @@ class RegistryInspector:
         return {"Id": image_id, "Config": configs[0][1].get("config") or {}}
 
 
+class TagInspector(RegistryInspector):
+    """The no-op skip's view of a tag for one platform: its image for that platform, ``None``
+    when there is none or the image is another platform's (a single-platform image pushed
+    over a multi-platform tag: ``docker pull`` and ``docker push`` keep its label)."""
+
+    def inspect_image(self, name: str) -> dict[str, Any] | None:
+        platform = self.platforms[0]
+        found = self.ops.image_config(name, platform)
+        if found is None or (platform and not _config_is(found[1], platform)):
+            return None
+        return {"Id": found[0], "Config": found[1].get("config") or {}}
+
+
+def _config_is(config: dict[str, Any], platform: str) -> bool:
+    """Whether an image config is for ``platform`` (os and architecture; the variant when both
+    name one). A config naming neither is taken as the index says."""
+    from rtbuild.oci import normalize_platform
+
+    parts = [str(config.get(key) or "") for key in ("os", "architecture", "variant")]
+    if not parts[0] or not parts[1]:
+        return True
+    offered = normalize_platform("/".join(part for part in parts if part)).split("/")
+    wanted = normalize_platform(platform).split("/")
+    return offered[:2] == wanted[:2] and (len(offered) < 3 or len(wanted) < 3 or offered[2] == wanted[2])
+
+
+def tags_current(ops: RegistryOps, tags: list[str], digest: str, platforms: list[str]) -> str | None:
+    """The image ID when every tag holds, for **every** requested platform, an image of that
+    platform carrying ``digest``: an index with one platform missing, or whose entry for one
+    platform is another build's, is not current (the build runs)."""
+    from rtbuild.enginekit import all_tags_current
+
+    image_id: str | None = None
+    for platform in list[str | None](platforms) or [None]:
+        found = all_tags_current(tags, digest, TagInspector(ops, platform))
+        if found is None:
+            return None
+        image_id = image_id or found
+    return image_id
+
+
 def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps) -> tuple[Any, Any]:
     """The Docker backend's input digest (``rtbuild.enginekit``), base images resolved in
     their registries (``None`` when the skip is off or a base image is not there), and the
@@ -226,7 +267,7 @@ def discard_pushed_tags(builder: KubernetesBuilder, ops: RegistryOps, runs: list
 
 
 def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
-    from rtbuild.enginekit import DIGEST_LABEL, all_tags_current, confirm_label
+    from rtbuild.enginekit import DIGEST_LABEL, confirm_label
 
     from .context_tar import write_context_tar
     from .jobrun import JobRun
@@ -238,9 +279,7 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     if inputs is not None:
         labels[DIGEST_LABEL] = inputs.digest
         if not request.force:
-            # The label is the same on every platform's image: the first one's is read.
-            first = request.platforms()[0] if request.platforms() else None
-            image_id = all_tags_current(request.tags, inputs.digest, RegistryInspector(ops, first))
+            image_id = tags_current(ops, request.tags, inputs.digest, list(request.platforms()))
             if image_id is not None:
                 reporter.event(
                     "cached",
