@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import tarfile
 import tempfile
 from dataclasses import dataclass
 
+from rtbuild import BuildContextError
 from rtbuild.context import PatternMatcher, hash_context, read_dockerignore
 
 
@@ -80,3 +82,33 @@ def write_context_tar(root: str, dockerfile: str | None = None, directory: str |
 
 
 __all__ = ["ContextTar", "context_paths", "write_context_tar"]
+
+
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([-+]?[0-9]+))?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?")
+_SCALE = {"": 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_SCALE.update({f"{s}i": float(2 ** (10 * n)) for n, s in enumerate("KMGTPE", start=1)})
+
+
+def quantity_bytes(text: str) -> float | None:
+    """A Kubernetes quantity (``20Gi``, ``5G``, ``1e9``) in bytes; ``None`` when unreadable."""
+    match = _QUANTITY.fullmatch(text.strip())
+    if match is None:
+        return None
+    number, exponent, suffix = match.groups()
+    return float(number) * 10.0 ** int(exponent or 0) * _SCALE[suffix or ""]
+
+
+def check_fits_workspace(tar: ContextTar, limit: str | None) -> None:
+    """A context larger than the pod's workspace (its ``emptyDir`` ``sizeLimit``, from
+    ``limits.ephemeral-storage``) fails before any Job is created: uploaded, it would fill the
+    workspace and the kubelet would evict the pod, after a transfer of all of it."""
+    size_limit = quantity_bytes(limit) if limit else None
+    if size_limit is None or tar.size <= size_limit:
+        return
+    raise BuildContextError(
+        f"the build context is {tar.size / 2**20:.1f} MiB ({tar.files} files), more than the build pod's "
+        f"workspace holds (limits.ephemeral-storage = {limit})",
+        step="upload context",
+        hint="leave large files out with .dockerignore, or raise limits.ephemeral-storage in the kubernetes "
+        "builder's settings",
+    )

@@ -269,7 +269,7 @@ def discard_pushed_tags(builder: KubernetesBuilder, ops: RegistryOps, runs: list
 def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
     from rtbuild.enginekit import DIGEST_LABEL, confirm_label
 
-    from .context_tar import write_context_tar
+    from .context_tar import check_fits_workspace, write_context_tar
     from .jobrun import JobRun
 
     reporter = get_reporter()
@@ -300,6 +300,7 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
         secret = json.dumps({"auths": {}}).encode()  # the Secret carries the build args alone
     tar = write_context_tar(request.path, plans[0].dockerfile)
     try:
+        check_fits_workspace(tar, builder.settings.limits.get("ephemeral-storage"))
         # The tar is what the Job builds: written after the hash, it may hold other bytes.
         if inputs is not None and confirm_label(ctx, None, inputs.digest, before_build=True) is not None:
             inputs = None
