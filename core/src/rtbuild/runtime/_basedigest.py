@@ -14,6 +14,29 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
+    from rtbuild.builder import RuntimeBuilder
+
+
+def base_identity(builder: RuntimeBuilder, image: str, local_id: str | None, config: Config) -> str | None:
+    """What the lock hash counts for the base ``image``: the engine's ID ``local_id``, the
+    registry's digest when there is none, and both when the request names a platform the
+    local image is not for. The engines build such a platform from the base's registry
+    (BuildKit uses a local image only for its own platform; Buildah pulls the other one),
+    so a base index that moved there must change the hash although the local copy did not.
+    """
+    if not local_id:
+        return registry_base_id(image, config)
+    if not config.platform:
+        return local_id
+    from rtbuild.enginekit import split_platforms
+    from rtbuild.oci import normalize_platform
+
+    info = builder.inspect_image(image)
+    here = {normalize_platform(p) for p in (info.platforms if info else ())}
+    if not here or all(normalize_platform(p) in here for p in split_platforms(config.platform)):
+        return local_id  # the local image is what every requested platform starts from
+    remote = registry_base_id(image, config)
+    return f"{local_id} {remote}" if remote else local_id
 
 
 def registry_base_id(image: str, config: Config) -> str | None:
@@ -62,4 +85,4 @@ def registry_base_id(image: str, config: Config) -> str | None:
     return None
 
 
-__all__ = ["registry_base_id"]
+__all__ = ["base_identity", "registry_base_id"]

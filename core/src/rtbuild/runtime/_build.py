@@ -310,9 +310,9 @@ def build_runtime_image(
     select_plugins(available, names)  # name errors before engine errors
     builder = builder or pm.create_builder(config.builder, config)
     args = dict(build_args or {})
-    from rtbuild.runtime._basedigest import registry_base_id
+    from rtbuild.runtime._basedigest import base_identity
 
-    base_id = base_image_id(builder, base) or registry_base_id(base, config)
+    base_id = base_identity(builder, base, base_image_id(builder, base), config)
     composition = compose_runtime(
         config,
         base,
