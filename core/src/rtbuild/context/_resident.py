@@ -13,25 +13,26 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from rtbuild.context._hub import WatchHub
 from rtbuild.context._links import linked_changed as _linked_changed
 from rtbuild.context._links import read_through as _read_through
 from rtbuild.context._snapshot import WalkState
 from rtbuild.context._watch import ContextWatch, root_identity, try_watch
 
 #: Contexts a session keeps watched (the most recently used) when the limit is unknown; else
-#: a quarter, 8 to 256, of the user's inotify instances (each watch holds one; often 128).
-MAX_CONTEXTS = 32
+#: a quarter, 8 to 1024, of the process's open-files limit (each watch holds a descriptor on
+#: the mount table; the session's watches share one inotify instance).
+MAX_CONTEXTS = 256
 #: Contexts a session remembers at all (watched or why not), the most recently used.
 MAX_ROOTS = 4096
 
 
 @functools.cache
 def max_contexts() -> int:
-    try:
-        with open("/proc/sys/fs/inotify/max_user_instances") as limit:
-            return max(8, min(256, int(limit.read()) // 4))
-    except (OSError, ValueError):
-        return MAX_CONTEXTS
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return MAX_CONTEXTS if soft == resource.RLIM_INFINITY else max(8, min(1024, soft // 4))
 
 
 #: Every ResidentDigests alive: see _fresh_locks.
@@ -62,6 +63,8 @@ class ResidentDigests:
         self._known: dict[tuple[str, str, str, str, str], tuple[ContextWatch, int, Any]] = {}
         self._lock = threading.Lock()
         _LIVE.add(self)
+        #: The inotify instance all of this session's watches share (opened with the first).
+        self._hub: WatchHub | None = None
         self._closed = False
         self._pid = os.getpid()
         self.hits = 0
@@ -140,6 +143,7 @@ class ResidentDigests:
             if self._pid != os.getpid():  # a forked child: its parent's watches are not its own
                 self._pid = os.getpid()
                 self._forget(*self._watches)  # closes the child's copies of the descriptors
+                self._close_hub()
             watch = self._watches.get(root)
             if watch is not None and watch.identity != root_identity(root):
                 # The path names another directory now (a symlink re-pointed, it or a parent
@@ -149,7 +153,7 @@ class ResidentDigests:
                 self._watches[root] = self._watches.pop(root)  # the most recently used last
             else:
                 self._make_room()
-                watch, why = try_watch(root)
+                watch, why = self._try_watch(root)
                 self._watches[root] = watch
                 if why:
                     self._why_not[root] = why
@@ -158,6 +162,19 @@ class ResidentDigests:
                 self._why_not[root] = watch.broken
                 return None
             return watch
+
+    def _try_watch(self, root: str) -> tuple[ContextWatch | None, str | None]:
+        if self._hub is None:
+            try:
+                self._hub = WatchHub()
+            except (ImportError, OSError) as exc:
+                return None, f"inotify unavailable: {exc}"
+        return try_watch(root, hub=self._hub)
+
+    def _close_hub(self) -> None:
+        if self._hub is not None:
+            self._hub.close()  # after its watches; in a forked child, only the child's copy
+            self._hub = None
 
     def _make_room(self) -> None:
         """Forget the least recently used contexts beyond the bounds (caller holds the lock)."""
@@ -177,6 +194,7 @@ class ResidentDigests:
         with self._lock:
             self._closed = True
             self._forget(*self._watches)
+            self._close_hub()
 
 
 _current: contextvars.ContextVar[ResidentDigests | None] = contextvars.ContextVar("rtbuild_resident", default=None)

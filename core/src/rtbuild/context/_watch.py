@@ -11,20 +11,19 @@ answers. inotify_simple, not watchfiles, whose background thread debounces event
 with several hard links are stat-ed again on every answer (a write through an outside
 name raises no event here); mounts raise none either: :class:`~rtbuild.context._mounts.MountWatch`
 polls the mount table. A watch used in a forked child (which shares its descriptor) is
-broken there. Limits, and the filesystems never watched: docs/session.md.
+broken there. The watches of a session share one inotify instance (:mod:`rtbuild.context._hub`).
+Limits, and the filesystems never watched: docs/session.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import threading
 import weakref
 from collections.abc import Callable
 from stat import S_ISDIR
-from typing import Any
 
+from rtbuild.context._hub import WatchHub
 from rtbuild.context._mounts import (
     LOCAL_FILESYSTEMS,
     MountWatch,
@@ -74,19 +73,12 @@ class ContextWatch:
         include_dir: Callable[[str], bool] | None = None,
         fs_type: str | None = None,
         mounts: MountWatch | None = None,
+        hub: WatchHub | None = None,
     ) -> None:
-        import inotify_simple
-        from inotify_simple import INotify, flags
-
-        if getattr(inotify_simple, "_libc", False) is None:
-            # Its own lookup runs `ldconfig -p` (17 ms of CPU) before every process's first
-            # watch; dlopen(NULL) finds the loaded libc (a release without the global: its own).
-            with contextlib.suppress(OSError):
-                inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
+        from inotify_simple import flags
 
         self.root = os.path.abspath(root)
         self._include_dir = include_dir
-        self._flags = flags
         self._mask = (
             flags.MODIFY
             | flags.ATTRIB
@@ -99,7 +91,10 @@ class ContextWatch:
             | flags.MOVE_SELF
             | flags.ONLYDIR
         )
-        self._inotify: Any = INotify(nonblocking=True)
+        #: The inotify instance: a session's, shared by its watches, else this watch's own.
+        self._own_hub = hub is None
+        self._hub = hub or WatchHub()
+        self._inbox = self._hub.register()
         #: Mounts raise no inotify event: this tells when those inside the root changed.
         self._mounts = mounts or MountWatch(self.root)
         #: A forked child shares the inotify descriptor (and its queue) with its parent.
@@ -144,7 +139,7 @@ class ContextWatch:
             if count > MAX_WATCHES:
                 self._break(f"more than {MAX_WATCHES} directories")
                 return
-            wd = self._inotify.add_watch(directory, self._mask)
+            wd = self._hub.add_watch(self._inbox, directory, self._mask)
             self._wds[wd] = directory
             if self._counted_dev is not None:
                 # A leaf (most directories) needs no listing. Its link count is read after
@@ -163,9 +158,13 @@ class ContextWatch:
     def _break(self, why: str) -> None:
         self.broken = why
         self._generation += 1
+        self._stop()
+
+    def _stop(self) -> None:
         self._mounts.close()
-        with contextlib.suppress(OSError):
-            self._inotify.close()  # in a forked child, only the child's copy
+        self._hub.release(self._inbox, self._wds)  # in a forked child, no rm_watch
+        if self._own_hub:
+            self._hub.close()  # in a forked child, only the child's copy
 
     def _forked(self) -> bool:
         if os.getpid() == self._pid:
@@ -189,31 +188,30 @@ class ContextWatch:
                     return self._generation
                 self._generation += 1
             try:
-                events = self._inotify.read(timeout=0)
+                events, overflows, ignored = self._hub.take(self._inbox)
             except OSError:
                 self._break("the inotify descriptor failed")
                 return self._generation
             if events:
-                self.events += len(events)
+                self.events += events
+                self.overflows += overflows  # events were lost: the walk decides
                 self._generation += 1
-                for event in events:
-                    if event.mask & self._flags.Q_OVERFLOW:
-                        self.overflows += 1  # events were lost: the walk decides
-                    if event.mask & self._flags.IGNORED:
-                        self._wds.pop(event.wd, None)
+                for wd in ignored:
+                    self._wds.pop(wd, None)
             return self._generation
 
     def close(self) -> None:
         with self._lock:
             if not self.broken:
                 self.broken = "closed"
-                self._mounts.close()
-                with contextlib.suppress(OSError):
-                    self._inotify.close()
+                self._stop()
 
 
-def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tuple[ContextWatch | None, str | None]:
-    """A watch on ``root``, or ``(None, why not)`` when it cannot be trusted here."""
+def try_watch(
+    root: str, include_dir: Callable[[str], bool] | None = None, hub: WatchHub | None = None
+) -> tuple[ContextWatch | None, str | None]:
+    """A watch on ``root`` (in ``hub``'s inotify instance, else its own), or ``(None, why not)``
+    when it cannot be trusted here."""
     try:  # opened before the checks read the table: any mount after them is seen
         mount_watch = MountWatch(os.path.abspath(root))
     except OSError as exc:
@@ -226,7 +224,7 @@ def try_watch(root: str, include_dir: Callable[[str], bool] | None = None) -> tu
         why = untrusted_mount(root, mount_watch.inside + holding_mount(root, entries))
     if why is None:
         try:
-            return ContextWatch(root, include_dir=include_dir, fs_type=fs_type, mounts=mount_watch), None
+            return ContextWatch(root, include_dir=include_dir, fs_type=fs_type, mounts=mount_watch, hub=hub), None
         except (ImportError, OSError) as exc:
             why = f"inotify unavailable: {exc}"
     mount_watch.close()
