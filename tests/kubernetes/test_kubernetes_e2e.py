@@ -216,11 +216,15 @@ def test_missing_step_image_is_reported_with_the_build_hint(site: Site, cluster:
 def test_throttling_and_a_dropped_watch_are_survived(site: Site, cluster: Any) -> None:
     _config(site, cluster)
     cluster.faults.fail_next(2, status=429, verb="create", resource="jobs", retry_after=1)
+    # The upload's websocket upgrade throttled, then a server error: asked again (it failed the build).
+    cluster.faults.fail_next(1, status=429, verb="create", resource="pods/exec", retry_after=1)
+    cluster.faults.fail_next(1, status=503, verb="create", resource="pods/exec", retry_after=None)
     cluster.faults.drop_next_watch(after_events=1)
     context = site.context("flaky", "FROM BASE\nCOPY f.txt /f.txt\n", {"f.txt": "flaky api\n"})
     proc = _build(site, context, f"{site.registry}/team/flaky:1")
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert cluster.created("jobs") == 1
+    assert [r.status for r in cluster.requests_for(verb="create", resource="pods/exec")][:2] == [429, 503]
 
 
 def test_expired_credentials_and_unreachable_api(site: Site, cluster: Any) -> None:

@@ -8,7 +8,6 @@ can stand in a recording client. lightkube is imported only in :func:`connect`.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Generator, Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
@@ -24,6 +23,7 @@ from .failures import (
     auth_error,
     mark_no_effect,
     namespace_missing_error,
+    upgrade_error,
 )
 
 if TYPE_CHECKING:
@@ -333,13 +333,27 @@ class LightkubeClient:
         v5 closes stdin explicitly; over v4 (no close signal) the command must read exactly
         ``size`` bytes itself (the byte-count guard), and nothing more is sent.
         """
-        from httpx2.websockets import HTTPXWSException, WebSocketUpgradeError
+        from httpx2.websockets import WebSocketUpgradeError
         from lightkube.core.websocket import connect_ws
         from lightkube.resources.core_v1 import Pod
 
         generic = self._client._client  # lightkube's generic client: builds the exec URL
         params = {"command": command, "container": container, "stdin": True, "stdout": True, "stderr": True}
         request = generic.prepare_request("exec", Pod, None, pod, self.namespace, params=params)
+        for attempt in range(RETRIES + 1):  # a throttled or failed upgrade sent nothing: ask again
+            try:
+                return self._exec_once(connect_ws, generic, request, stream, size)
+            except WebSocketUpgradeError as exc:
+                code = exc.response.status_code
+                if code not in (429, 500, 502, 503, 504) or attempt == RETRIES:
+                    raise upgrade_error(exc, self.namespace) from exc
+                retry_after = exc.response.headers.get("Retry-After", "1")
+                time.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, 5.0))
+        raise AssertionError("unreachable")
+
+    def _exec_once(self, connect_ws: Any, generic: Any, request: Any, stream: IO[bytes], size: int) -> int:
+        from httpx2.websockets import HTTPXWSException, WebSocketUpgradeError
+
         try:
             with connect_ws(
                 request.url, generic._client, subprotocols=list(self.subprotocols), params=request.params
@@ -355,22 +369,13 @@ class LightkubeClient:
                     ws.send_bytes(b"\xff\x00")
                 return exit_status(ws, sent, size)
         except HTTPXWSException as exc:
-            if not isinstance(exc, WebSocketUpgradeError):
-                raise UploadError(
-                    f"the context upload connection broke: {type(exc).__name__} {exc}".strip(),
-                    step="upload context",
-                    hint="the API server or a proxy closed the exec stream; retry, or use transport = 'registry'",
-                    blame="cluster",
-                ) from exc
-            code = exc.response.status_code
-            try:
-                message = json.loads(exc.response.read()).get("message", "")
-            except Exception:  # the body of a refused upgrade is optional
-                message = ""
-            if code in (401, 403):
-                raise auth_error("create", "pods/exec", code, message, self.namespace) from exc
+            if isinstance(exc, WebSocketUpgradeError):
+                raise
             raise UploadError(
-                f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context"
+                f"the context upload connection broke: {type(exc).__name__} {exc}".strip(),
+                step="upload context",
+                hint="the API server or a proxy closed the exec stream; retry, or use transport = 'registry'",
+                blame="cluster",
             ) from exc
 
 

@@ -6,6 +6,7 @@ Every failure is an :class:`rtbuild.AgentRuntimeBuildError` with the step, the e
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import AgentRuntimeBuildError, BuildFailedError, ConfigError, EngineUnavailableError, PushError
@@ -349,6 +350,18 @@ def pod_deleted_error(
     )
 
 
+def upgrade_error(exc: Any, namespace: str) -> AgentRuntimeBuildError:
+    """A refused pods/exec websocket upgrade: RBAC's error for 401/403, else an UploadError."""
+    code = exc.response.status_code
+    try:
+        message = json.loads(exc.response.read()).get("message", "")
+    except Exception:  # the body of a refused upgrade is optional
+        message = ""
+    if code in (401, 403):
+        return auth_error("create", "pods/exec", code, message, namespace)
+    return UploadError(f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context")
+
+
 __all__ = [
     "BuildCancelledError",
     "ClusterAuthError",
@@ -376,5 +389,6 @@ __all__ = [
     "pod_refused_error",
     "terminated_error",
     "unschedulable_error",
+    "upgrade_error",
     "waiting_error",
 ]
