@@ -38,6 +38,13 @@ _BASE_MISSING = re.compile(
     re.IGNORECASE,
 )
 _BASE_HINT = "build or load the base image locally first (`rtbuild exists IMAGE --pull`), or fix its name"
+#: The base's index lists no image for the platform built (BuildKit; Buildah): it is there.
+_NO_PLATFORM = re.compile(r"no match for platform in manifest|no image found in manifest list for", re.IGNORECASE)
+BASE_PLATFORM_HINT = (
+    "the base image is an index without an image for the platform this build is for: push the base"
+    " as an index that lists it, give this platform its own base (ARG TARGETARCH, FROM NAME:${TARGETARCH};"
+    " see docs/multi-platform.md), or leave the platform out of --platform"
+)
 #: The OCI runtime (runc, crun) reporting that it could not create or start a step's process
 #: (BuildKit, Buildah and the legacy builder word it differently) ...
 _RUNTIME_START = re.compile(
@@ -306,7 +313,7 @@ def _classify(
             step=block.group(2) if block else (found.step if found else "resolve base image"),
             log_tail=tail,
             log_path=log_path,
-            hint=_BASE_HINT,
+            hint=BASE_PLATFORM_HINT if _NO_PLATFORM.search(text) else _BASE_HINT,
         )
     if found is not None:
         return found
