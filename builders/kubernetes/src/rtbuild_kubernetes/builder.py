@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -76,6 +77,7 @@ class KubernetesBuilder(RuntimeBuilder):
     def __init__(self, settings: Settings | None = None, *, client: KubeClient | None = None) -> None:
         self.settings = (settings or Settings()).validate()
         self._client = client
+        self._connecting = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Config, name: str = "kubernetes") -> KubernetesBuilder:
@@ -84,11 +86,12 @@ class KubernetesBuilder(RuntimeBuilder):
     # --- helpers -----------------------------------------------------------------------
 
     def client(self) -> KubeClient:
-        if self._client is None:
-            from .client import connect
+        with self._connecting:  # one client for build-many's threads (one exec plugin login)
+            if self._client is None:
+                from .client import connect
 
-            self._client = connect(self.settings)
-        return self._client
+                self._client = connect(self.settings)
+            return self._client
 
     def registry(self) -> RegistryOps:
         from .registry_ops import RegistryOps

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Generator
 from datetime import datetime
@@ -47,6 +48,9 @@ class ExecAuth(httpx2.Auth):
         self.where = where
         self.bearer: str | None = None
         self.expires: float | None = None  # time.time() of the token's expirationTimestamp
+        # One plugin run at a time, as client-go does: a multi-platform build's threads (or
+        # build-many's) asking at once ran it once each (a browser login each, for some).
+        self.lock = threading.Lock()
 
     def _run(self) -> None:
         spec = self.spec
@@ -97,14 +101,18 @@ class ExecAuth(httpx2.Auth):
         return self.bearer is None or (self.expires is not None and time.time() > self.expires - EXPIRY_MARGIN_S)
 
     def sync_auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
-        fresh = self._stale()
-        if fresh:
-            self._run()
-        request.headers["Authorization"] = str(self.bearer)
+        with self.lock:
+            fresh = self._stale()
+            if fresh:
+                self._run()
+            sent = str(self.bearer)
+        request.headers["Authorization"] = sent
         response = yield request
         if response.status_code == 401 and not fresh:  # revoked early: one new token, as kubectl
-            self._run()
-            request.headers["Authorization"] = str(self.bearer)
+            with self.lock:
+                if self.bearer == sent:  # no other thread got a new one meanwhile
+                    self._run()
+                request.headers["Authorization"] = str(self.bearer)
             yield request
 
 
