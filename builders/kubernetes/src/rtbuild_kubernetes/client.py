@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rtbuild import AgentRuntimeBuildError
 
-from .execstatus import exit_status
+from .execstatus import exit_status, upgrade_error
 from .failures import (
     ClusterUnreachableError,
     KubernetesBuildError,
@@ -23,7 +23,6 @@ from .failures import (
     auth_error,
     mark_no_effect,
     namespace_missing_error,
-    upgrade_error,
 )
 
 if TYPE_CHECKING:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .failures import UploadError
+from rtbuild import AgentRuntimeBuildError
+
+from .failures import UploadError, auth_error
 
 
 def exit_status(ws: Any, sent: int, size: int) -> int:
@@ -41,4 +43,16 @@ def exit_status(ws: Any, sent: int, size: int) -> int:
             raise UploadError(f"the upload command failed: {status.get('message', status)}", step="upload context")
 
 
-__all__ = ["exit_status"]
+def upgrade_error(exc: Any, namespace: str) -> AgentRuntimeBuildError:
+    """A refused pods/exec websocket upgrade: RBAC's error for 401/403, else an UploadError."""
+    code = exc.response.status_code
+    try:
+        message = json.loads(exc.response.read()).get("message", "")
+    except Exception:  # the body of a refused upgrade is optional
+        message = ""
+    if code in (401, 403):
+        return auth_error("create", "pods/exec", code, message, namespace)
+    return UploadError(f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context")
+
+
+__all__ = ["exit_status", "upgrade_error"]

@@ -6,7 +6,6 @@ Every failure is an :class:`rtbuild.AgentRuntimeBuildError` with the step, the e
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import AgentRuntimeBuildError, BuildFailedError, ConfigError, EngineUnavailableError, PushError
@@ -80,6 +79,10 @@ class ObjectGoneError(KubernetesBuildError):
 
 class StepPushError(PushError):
     """The build step could not push to the registry."""
+
+
+class QuotaExceededError(KubernetesBuildError):
+    """The namespace's ResourceQuota refused to create an object of the build (HTTP 403)."""
 
 
 class ClusterAuthError(EngineUnavailableError):
@@ -279,7 +282,15 @@ def namespace_missing_error(namespace: str, server: str, step: str) -> ConfigErr
     )
 
 
-def auth_error(verb: str, resource: str, code: int, message: str, namespace: str) -> ClusterAuthError:
+def auth_error(verb: str, resource: str, code: int, message: str, namespace: str) -> AgentRuntimeBuildError:
+    if code == 403 and "exceeded quota" in message:  # a ResourceQuota says 403 too: not RBAC's doing
+        return QuotaExceededError(
+            f"the namespace's quota refuses to {verb} {resource}: {message}",
+            step=f"{verb} {resource}",
+            hint=f"`kubectl describe resourcequota -n {namespace}`: wait for other builds in the namespace to end,"
+            " or have the quota raised",
+            blame="cluster capacity",
+        )
     if code == 401:
         return ClusterAuthError(
             f"the Kubernetes API rejected the credentials (HTTP 401) on {verb} {resource}",
@@ -350,18 +361,6 @@ def pod_deleted_error(
     )
 
 
-def upgrade_error(exc: Any, namespace: str) -> AgentRuntimeBuildError:
-    """A refused pods/exec websocket upgrade: RBAC's error for 401/403, else an UploadError."""
-    code = exc.response.status_code
-    try:
-        message = json.loads(exc.response.read()).get("message", "")
-    except Exception:  # the body of a refused upgrade is optional
-        message = ""
-    if code in (401, 403):
-        return auth_error("create", "pods/exec", code, message, namespace)
-    return UploadError(f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context")
-
-
 __all__ = [
     "BuildCancelledError",
     "ClusterAuthError",
@@ -374,6 +373,7 @@ __all__ = [
     "ObjectGoneError",
     "OutOfMemoryError",
     "PodRefusedError",
+    "QuotaExceededError",
     "RunStepFailedError",
     "StepImagePullError",
     "StepPushError",
@@ -389,6 +389,5 @@ __all__ = [
     "pod_refused_error",
     "terminated_error",
     "unschedulable_error",
-    "upgrade_error",
     "waiting_error",
 ]
