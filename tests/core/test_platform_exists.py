@@ -48,3 +48,17 @@ def test_platform_helpers() -> None:
     assert [p.push_tags for p in plans] == [["reg:5000/a/b:1-linux-amd64"], ["reg:5000/a/b:1-linux-arm64"]]
     local = plan_platforms(["app:1"], ["linux/arm64", "linux/amd64"], push=False)
     assert local[1].tags == ["app:1-linux-amd64", "app:1"]  # the native platform gets the plain tag
+
+
+def test_check_image_hands_one_spelling_per_platform_to_the_builder() -> None:
+    """``exists --platform Linux/ARM64/v8`` reached image_exists verbatim (a builder comparing
+    with linux/arm64 said absent), while ``build`` hands builders the engines' spelling."""
+    from rtbuild._framework.config import Config
+    from rtbuild._framework.pipeline import check_image
+    from rtbuild._framework.plugins import get_plugin_manager
+
+    config = Config(load_plugins=[])
+    pm = get_plugin_manager(config)
+    for given in ("Linux/ARM64/v8", " linux/arm64 ", "linux/arm64,linux/arm64/v8"):
+        assert check_image("x:1", False, config=config, pm=pm, builder=V2(), platform=given) is True, given
+    assert check_image("x:1", False, config=config, pm=pm, builder=V2(), platform="linux/s390x") is False

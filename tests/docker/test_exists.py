@@ -120,6 +120,17 @@ def test_cli_exists_json_streams_pull_events(scratch_images: ImageTags, registry
     assert any(event["event"] == "log" and event["source"] == "pull" for event in events)
 
 
+def test_cli_exists_json_names_the_platform_in_one_spelling(scratch_images: ImageTags, tmp_path: Path) -> None:
+    """--json echoed --platform as typed ('Linux/ARM64/v8, linux/arm64'), not the platform asked about."""
+    image = scratch_images.unique("127.0.0.1:5")  # local only: no registry is asked with --no-pull
+    proc = run_cli(
+        "exists", image, "--no-pull", "--json", "--platform", "Linux/ARM64/v8, linux/arm64",
+        cwd=tmp_path, docker_config_dir=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # a local amd64 image
+    assert json.loads(proc.stdout) == {"image": image, "exists": False, "pull": False, "platform": "linux/arm64"}
+
+
 def test_auth_registry_needs_credentials_to_pull(scratch_images: ImageTags, auth_registry: Any, tmp_path: Path) -> None:
     creds = {auth_registry.host: (auth_registry.username, auth_registry.password)}
     good = docker_config(tmp_path / "good", creds)

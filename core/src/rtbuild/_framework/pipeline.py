@@ -85,17 +85,16 @@ def validate_request(request: BuildRequest) -> None:
     for tag in request.tags:
         spellings.setdefault(normalize_tag(tag), tag)
     request.tags = list(spellings.values())
-    validate_platform(request.platform)
-    if request.platform:
-        from rtbuild.oci import normalize_platform
-
-        # One spelling per platform, as the engines read them (case, arm64/v8, spaces, the
-        # same one twice): a repeat reached the engine verbatim as one invalid platform.
-        request.platform = ",".join(dict.fromkeys(normalize_platform(p) for p in request.platform.split(",")))
+    request.platform = validate_platform(request.platform)
 
 
-def validate_platform(platform: str | None, step: str = "validate request") -> None:
-    """``os/arch[/variant]``, or several joined by commas; ``None`` is the native one."""
+def validate_platform(platform: str | None, step: str = "validate request") -> str | None:
+    """``os/arch[/variant]``, or several joined by commas; ``None`` is the native one.
+
+    Returns one spelling per platform, as the engines read them (case, arm64/v8, spaces, the
+    same one twice): a repeat reached the engine verbatim as one invalid platform, and an
+    ``image_exists`` hook was handed ``Linux/ARM64/v8`` for ``exists`` (``build`` gave it
+    ``linux/arm64``)."""
     given = platform.split(",") if platform else []
     for one in [p.strip() or p for p in given]:
         parts = one.split("/")
@@ -105,6 +104,11 @@ def validate_platform(platform: str | None, step: str = "validate request") -> N
                 step=step,
                 hint="e.g. --platform linux/amd64 or --platform linux/amd64,linux/arm64",
             )
+    if not platform:
+        return platform
+    from rtbuild.oci import normalize_platform
+
+    return ",".join(dict.fromkeys(normalize_platform(p) for p in platform.split(",")))
 
 
 def check_capabilities(request: BuildRequest, builder: RuntimeBuilder) -> None:
@@ -380,7 +384,7 @@ def check_image(
     from rtbuild._framework.plugins import get_plugin_manager
     from rtbuild.oci._references import parse_reference
 
-    validate_platform(platform, step="check image")  # a typo must not read as "absent"
+    platform = validate_platform(platform, step="check image")  # a typo must not read as "absent"
     parse_reference(image_name)  # the user's typo, not the builder's failure
     config = config or load_config()
     pm = pm or get_plugin_manager(config)

@@ -40,7 +40,7 @@ def exists(
 ) -> None:
     """Exit 0 if IMAGE is available (locally, or pulled with --pull), 1 if not, 3 if it could not tell."""
     from rtbuild._framework.display import make_reporter
-    from rtbuild._framework.pipeline import check_image
+    from rtbuild._framework.pipeline import check_image, validate_platform
     from rtbuild._framework.progress import use_reporter
     from rtbuild.errors import ConfigError, PluginError, PolicyError
 
@@ -48,6 +48,7 @@ def exists(
     pm = state.plugin_manager(config)
     try:
         with use_reporter(make_reporter(progress_mode(as_json))), hooks_write_to_stderr():
+            platform = validate_platform(platform, step="check image")  # the spelling hooks and --json see
             found = check_image(image, pull, config=config, pm=pm, platform=platform)
     except (ConfigError, PluginError, PolicyError):
         raise  # the question itself is wrong: exit 2
