@@ -94,3 +94,27 @@ def test_the_variant_of_the_base_is_the_requested_one(tmp_path: Path) -> None:
         # arm64's default variant v8 is the same platform as plain linux/arm64.
         handler.configs = {"linux/arm64/v8": {"architecture": "arm64", "variant": "v8"}}
         assert RegistryOps().image_config(f"{reg.address}/lib/base:1", "linux/arm64") is not None
+
+
+def test_without_platform_a_pinned_arm64_node_tracks_the_arm64_base(tmp_path: Path) -> None:
+    # node_selector kubernetes.io/arch = arm64 and no --platform: the pod builds from the base's
+    # arm64 entry; the digest followed its amd64 one, so a re-pushed arm64 base was never built.
+    handler = IndexRegistry({"linux/amd64": {"architecture": "amd64"}, "linux/arm64": {"architecture": "arm64"}})
+    (tmp_path / "Dockerfile").write_text("FROM REG/lib/base:1\n")
+    table = {"namespace": "builds", "node_selector": {"kubernetes.io/arch": "arm64"}}
+    builder = KubernetesBuilder(settings_from_table(table))
+
+    def digest(reg: str) -> str:
+        (tmp_path / "Dockerfile").write_text(f"FROM {reg}/lib/base:1\nRUN echo hi\n")
+        inputs, _ = _inputs(builder, BuildRequest(path=str(tmp_path), tags=[f"{reg}/team/app:1"]), RegistryOps())
+        assert inputs is not None
+        return str(inputs.digest)
+
+    with scripted(handler) as reg:
+        before = digest(reg.address)
+        handler.configs["linux/arm64"] = {"architecture": "arm64", "rebuilt": 2}
+        after_arm64 = digest(reg.address)
+        handler.configs["linux/amd64"] = {"architecture": "amd64", "rebuilt": 2}
+        after_amd64 = digest(reg.address)
+    assert before != after_arm64
+    assert after_amd64 == after_arm64  # the amd64 entry is not what this pod builds from

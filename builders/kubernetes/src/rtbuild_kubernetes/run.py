@@ -93,6 +93,14 @@ def tags_current(ops: RegistryOps, tags: list[str], digest: str, platforms: list
     return image_id
 
 
+def target_platforms(builder: KubernetesBuilder, request: BuildRequest) -> list[str]:
+    """The platforms the skip reads base images and tags for: the requested ones; without
+    ``--platform``, ``linux/ARCH`` when ``node_selector`` pins ``kubernetes.io/arch`` (the pod
+    builds on such a node), else none (the registries' default, linux/amd64)."""
+    arch = builder.settings.node_selector.get("kubernetes.io/arch")
+    return request.platforms() or ([f"linux/{arch}"] if arch else [])
+
+
 def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps) -> tuple[Any, Any]:
     """The Docker backend's input digest (``rtbuild.enginekit``), base images resolved in
     their registries (``None`` when the skip is off or a base image is not there), and the
@@ -110,7 +118,7 @@ def _inputs(builder: KubernetesBuilder, request: BuildRequest, ops: RegistryOps)
     if remote:
         report_skip_disabled(remote)
         return None, None
-    platforms = request.platforms()
+    platforms = target_platforms(builder, request)
     ctx = context_digest(request.path, extra)
     inputs = compute_inputs(
         context_digest=ctx.digest,
@@ -279,7 +287,7 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     if inputs is not None:
         labels[DIGEST_LABEL] = inputs.digest
         if not request.force:
-            image_id = tags_current(ops, request.tags, inputs.digest, list(request.platforms()))
+            image_id = tags_current(ops, request.tags, inputs.digest, target_platforms(builder, request))
             if image_id is not None:
                 reporter.event(
                     "cached",
