@@ -82,3 +82,16 @@ def test_a_pod_that_does_not_start_is_said_once_with_its_latest_warning_event() 
 
 def test_a_running_build_is_not_said_to_be_stuck() -> None:
     assert _waited("the build to finish") == []
+
+
+def test_events_of_the_events_api_sort_by_their_own_time() -> None:
+    # The scheduler writes through events.k8s.io: lastTimestamp null, eventTime (or a series'
+    # lastObservedTime) set. Sorted by lastTimestamp alone they came first, whatever their time.
+    from rtbuild_kubernetes.scheduling import event_time
+
+    kubelet = {"reason": "Pulling", "lastTimestamp": "2026-12-03T10:00:00Z"}
+    scheduler = {"reason": "FailedScheduling", "lastTimestamp": None, "eventTime": "2026-12-03T10:05:00.123456Z"}
+    repeated = {"reason": "FailedMount", "eventTime": "2026-12-03T09:00:00.000001Z"}
+    repeated["series"] = {"count": 9, "lastObservedTime": "2026-12-03T10:09:00.000001Z"}
+    ordered = sorted([scheduler, repeated, kubelet], key=event_time)
+    assert [e["reason"] for e in ordered] == ["Pulling", "FailedScheduling", "FailedMount"]

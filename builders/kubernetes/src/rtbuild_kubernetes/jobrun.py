@@ -41,7 +41,7 @@ from .manifests import (
     labels_for,
     secret_manifest,
 )
-from .scheduling import Stuck, Unscheduled
+from .scheduling import Stuck, Unscheduled, event_time
 from .settings import Settings
 
 T = TypeVar("T")
@@ -267,7 +267,7 @@ class JobRun:
             events = self.client.events(self.plan.job_name)
         except Exception:  # events are advice: without them the Job's deadline still ends the wait
             return
-        for event in sorted(events, key=lambda e: str(e.get("lastTimestamp") or "")):
+        for event in sorted(events, key=event_time):
             if event.get("reason") != "FailedCreate":
                 continue
             error, reason = pod_refused_error(str(event.get("message") or ""), self.plan.job_name, self.settings)

@@ -49,7 +49,7 @@ class Unscheduled:
         now = time.monotonic()
         self.since = self.since if self.since is not None else now
         try:
-            events = sorted(self.client.events(pod), key=lambda e: str(e.get("lastTimestamp") or ""))
+            events = sorted(self.client.events(pod), key=event_time)
         except Exception:  # events are advice: without them the grace period decides
             events = []
         reasons = [(str(e.get("reason") or ""), str(e.get("message") or "")) for e in events]
@@ -68,6 +68,15 @@ class Unscheduled:
             return
         if now - self.since >= GRACE_S:
             raise unschedulable_error(message, pod, selector)
+
+
+def event_time(event: dict[str, Any]) -> str:
+    """When an Event last happened, to the second, for sorting: ``lastTimestamp``, or for those
+    the events.k8s.io API writes (the scheduler's, since 1.19) ``series.lastObservedTime`` or
+    ``eventTime``, their ``lastTimestamp`` being null."""
+    series = event.get("series") or {}
+    when = event.get("lastTimestamp") or series.get("lastObservedTime") or event.get("eventTime")
+    return str(when or event.get("firstTimestamp") or "")[:19]
 
 
 #: A build pod that has not started after this long is said to wait, once, with its latest Event.
@@ -92,7 +101,7 @@ class Stuck:
         self.told = True
         name = str((pods[0].get("metadata") or {}).get("name") or "")
         try:
-            events = sorted(self.client.events(name), key=lambda e: str(e.get("lastTimestamp") or ""))
+            events = sorted(self.client.events(name), key=event_time)
         except Exception:  # events are advice
             events = []
         warnings = [e for e in events if e.get("type") == "Warning"] or events
@@ -105,4 +114,4 @@ class Stuck:
         )
 
 
-__all__ = ["GRACE_S", "STUCK_NOTICE_S", "Stuck", "Unscheduled"]
+__all__ = ["GRACE_S", "STUCK_NOTICE_S", "Stuck", "Unscheduled", "event_time"]
