@@ -335,3 +335,19 @@ def test_a_registry_only_tag_is_fetched_through_the_builder() -> None:
     assert again.details["runtime_tier"] == "exact" and again.details["found_in"] == "registry"
     probes = [(c["image_name"], c["pull_from_repo"]) for c in builder.calls if c["method"] == "image_exists"]
     assert probes == [(first.image, False), (first.image, True)]
+
+
+def test_the_lock_hash_counts_one_spelling_per_platform() -> None:
+    """``--platform linux/amd64,Linux/ARM64/v8`` and ``linux/amd64,linux/arm64`` build the
+    same images (the build request is spelt one way), but hashed the raw string: another
+    exact tag, so the second request built and pushed everything again instead of reusing."""
+    pm = make_pm(A)
+    hashes = set()
+    for given in ("linux/amd64,linux/arm64", "linux/amd64,Linux/ARM64/v8", " linux/amd64 ,linux/arm64,linux/amd64"):
+        cfg = config()
+        cfg.platform = given
+        hashes.add(compose_runtime(cfg, "busybox:latest", ["alpha"], pm=pm).lock_hash)
+    assert len(hashes) == 1
+    cfg = config()
+    cfg.platform = "linux/arm64"
+    assert compose_runtime(cfg, "busybox:latest", ["alpha"], pm=pm).lock_hash not in hashes

@@ -128,13 +128,16 @@ def compose_runtime(
     if extra_files:
         extra = RuntimeRequirements(files=dict(extra_files), volatility=CALLER_VOLATILITY + 1)
         contributions.append((EXTRA_FILES_PLUGIN, extra))
+    from rtbuild._framework.pipeline import validate_platform
+
     merged_args = {**config.sandbox.build_args, **config.build_args, **(build_args or {})}
     composition = render(
         base_image,
         contributions,
         base_image_id=base_id,
         build_args=merged_args,
-        platform=config.platform,
+        # One spelling per platform: Linux/ARM64/v8 and linux/arm64 build the same image.
+        platform=validate_platform(config.platform, step="compose runtime"),
     )
     composition.origins = {
         plugin.name: f"runtime plugin {plugin.name} ({type(plugin).__module__})" for plugin in selected
