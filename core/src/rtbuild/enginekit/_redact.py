@@ -199,7 +199,7 @@ def build_args_via_env(argv: Sequence[str], environ: Mapping[str, str]) -> tuple
 
     A name given more than once takes its last value, as the engines do; a name also given
     without a value (``--build-arg NAME``, the environment's) is left as it is."""
-    pairs = list(_build_arg_specs(argv))
+    pairs = list(build_arg_specs(argv))
     final: dict[str, str] = {}
     valueless: set[str] = set()
     for _, _, spec in pairs:
@@ -224,7 +224,7 @@ def build_args_via_env(argv: Sequence[str], environ: Mapping[str, str]) -> tuple
     return out, env
 
 
-def _build_arg_specs(argv: Sequence[str]) -> Iterator[tuple[int, bool, str]]:
+def build_arg_specs(argv: Sequence[str]) -> Iterator[tuple[int, bool, str]]:
     """``(index, joined, NAME[=VALUE])`` of each build arg in ``argv`` (``--build-arg=...``
     is joined; ``--build-arg ...`` takes the next argument)."""
     index = 0

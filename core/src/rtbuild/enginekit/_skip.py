@@ -42,17 +42,13 @@ def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
 def build_args_in(extra_build_args: Sequence[str]) -> dict[str, str]:
     """``--build-arg K=V`` given among extra arguments (the later of two for one ``K``, as
     the engines' clients read them); ``--build-arg K`` (the value from the environment) is not."""
+    from rtbuild.enginekit._redact import build_arg_specs
+
     found: dict[str, str] = {}
-    args = list(extra_build_args)
-    for index, arg in enumerate(args):
-        value = None
-        if arg == "--build-arg" and index + 1 < len(args):
-            value = args[index + 1]
-        elif arg.startswith("--build-arg="):
-            value = arg.split("=", 1)[1]
-        if value and "=" in value:
-            key, _, val = value.partition("=")
-            found[key] = val
+    for _, _, spec in build_arg_specs(extra_build_args):
+        key, sep, value = spec.partition("=")
+        if sep:
+            found[key] = value
     return found
 
 
