@@ -33,14 +33,21 @@ class Inbox:
         self.ignored: list[int] = []
 
 
-#: Every hub alive: see _fresh_locks.
-_LIVE: weakref.WeakSet[WatchHub] = weakref.WeakSet()
+#: Hubs, watches and sessions alive, whose ``_lock`` a forked child gets afresh.
+_FORK_LOCKED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def fork_safe_lock(owner: Any) -> threading.Lock:
+    """A new lock for ``owner._lock``, replaced in a forked child: a fork while another
+    thread held it leaves it held for ever there, and the child's first question (or
+    build) would hang."""
+    _FORK_LOCKED.add(owner)
+    return threading.Lock()
 
 
 def _fresh_locks() -> None:
-    """A fork while another thread held a hub's lock leaves it held for ever in the child."""
-    for hub in list(_LIVE):
-        hub._lock = threading.Lock()
+    for owner in list(_FORK_LOCKED):
+        owner._lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_fresh_locks)
@@ -60,8 +67,7 @@ class WatchHub:
                 inotify_simple._libc = ctypes.CDLL(None, use_errno=True)
         self._flags = flags
         self._inotify: Any = INotify(nonblocking=True)
-        self._lock = threading.Lock()
-        _LIVE.add(self)
+        self._lock = fork_safe_lock(self)
         #: A forked child shares the descriptor (and its queue) with its parent.
         self._pid = os.getpid()
         self._owners: dict[int, set[Inbox]] = {}
@@ -141,4 +147,4 @@ class WatchHub:
                 self._inotify.close()  # in a forked child, only the child's copy
 
 
-__all__ = ["Inbox", "WatchHub"]
+__all__ = ["Inbox", "WatchHub", "fork_safe_lock"]

@@ -8,12 +8,10 @@ import contextlib
 import contextvars
 import functools
 import os
-import threading
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rtbuild.context._hub import WatchHub
+from rtbuild.context._hub import WatchHub, fork_safe_lock
 from rtbuild.context._links import linked_changed as _linked_changed
 from rtbuild.context._links import read_through as _read_through
 from rtbuild.context._snapshot import WalkState
@@ -35,20 +33,6 @@ def max_contexts() -> int:
     return MAX_CONTEXTS if soft == resource.RLIM_INFINITY else max(8, min(1024, soft // 4))
 
 
-#: Every ResidentDigests alive: see _fresh_locks.
-_LIVE: weakref.WeakSet[ResidentDigests] = weakref.WeakSet()
-
-
-def _fresh_locks() -> None:
-    """A fork while another thread held a session's lock leaves it held for ever in the
-    child, whose first build would hang: the child gets a free one (and drops the parent's watches)."""
-    for digests in list(_LIVE):
-        digests._lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_fresh_locks)
-
-
 class ResidentDigests:
     """Context digests kept across builds, valid while their context's watch saw nothing.
 
@@ -61,8 +45,7 @@ class ResidentDigests:
         self._why_not: dict[str, str] = {}
         #: Digests by context and the watch (and its generation) they hold for.
         self._known: dict[tuple[str, str, str, str, str], tuple[ContextWatch, int, Any]] = {}
-        self._lock = threading.Lock()
-        _LIVE.add(self)
+        self._lock = fork_safe_lock(self)  # a forked child gets a free one
         #: The inotify instance all of this session's watches share (opened with the first).
         self._hub: WatchHub | None = None
         self._closed = False

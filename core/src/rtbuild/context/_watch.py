@@ -18,12 +18,10 @@ Limits, and the filesystems never watched: docs/session.md.
 from __future__ import annotations
 
 import os
-import threading
-import weakref
 from collections.abc import Callable
 from stat import S_ISDIR
 
-from rtbuild.context._hub import WatchHub
+from rtbuild.context._hub import WatchHub, fork_safe_lock
 from rtbuild.context._mounts import (
     LOCAL_FILESYSTEMS,
     MountWatch,
@@ -47,20 +45,6 @@ def root_identity(root: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-#: Every watch alive: see _fresh_locks.
-_LIVE: weakref.WeakSet[ContextWatch] = weakref.WeakSet()
-
-
-def _fresh_locks() -> None:
-    """A fork while another thread held a watch's lock leaves it held for ever in the child,
-    whose first question would hang: the child gets free ones (it then breaks the watch)."""
-    for watch in list(_LIVE):
-        watch._lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_fresh_locks)
 
 
 class ContextWatch:
@@ -104,8 +88,7 @@ class ContextWatch:
         #: The root's device when its filesystem counts directory links (see COUNTED_LINKS):
         #: a directory on it with a link count of 2 has no subdirectory to list.
         self._counted_dev = self.identity[0] if self.identity and fs_type in COUNTED_LINKS else None
-        self._lock = threading.Lock()
-        _LIVE.add(self)
+        self._lock = fork_safe_lock(self)  # a forked child gets a free one
         self._generation = 0
         self._wds: dict[int, str] = {}
         #: Why watching stopped, if it did (then every question answers "changed").
