@@ -4,9 +4,11 @@ Docker and Podman tests that check nothing outlives a stopped build)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -81,3 +83,24 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: floa
 
 
 __all__ = ["processes_naming", "step_processes", "step_processes_running", "wait_port"]
+
+
+def exit_code_in_fork(body: Callable[[], int], timeout: float = 20) -> int:
+    """Fork, run ``body`` in the child and exit with what it returns (1 if it raised);
+    the child's exit code, or -1 if it was still running after ``timeout`` (killed: hung)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -1

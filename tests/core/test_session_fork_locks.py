@@ -4,12 +4,10 @@ hung (found by the session QA; a threaded service that forks workers)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
+from _processes import exit_code_in_fork
 from rtbuild.context._resident import ResidentDigests
 
 
@@ -17,26 +15,12 @@ def _child_answers(digests: ResidentDigests, context: Path, held: object) -> int
     """Fork while ``held`` (a lock) is taken by this thread, as another thread would hold
     it; the child asks for the digest and exits 0 if it got one within 20 s."""
     held.acquire()  # type: ignore[attr-defined]
-    try:
-        pid = os.fork()
-        if pid == 0:  # the child: the parent's lock-holder does not exist here
-            code = 1
-            try:
-                answer = digests.digest(str(context), str(context / "Dockerfile"), lambda: "walked")
-                code = 0 if answer == "walked" else 2
-            finally:
-                os._exit(code)
+    try:  # the child gets the lock as held; its holder does not exist there
+        return exit_code_in_fork(
+            lambda: 0 if digests.digest(str(context), str(context / "Dockerfile"), lambda: "walked") == "walked" else 2
+        )
     finally:
         held.release()  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return -1  # hung
 
 
 @pytest.fixture

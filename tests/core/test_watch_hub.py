@@ -6,10 +6,9 @@ marker (IN_Q_OVERFLOW) must move every watch."""
 from __future__ import annotations
 
 import os
-import signal
-import time
 from pathlib import Path
 
+from _processes import exit_code_in_fork
 from rtbuild.context._hub import WatchHub
 from rtbuild.context._resident import ResidentDigests
 from rtbuild.context._watch import ContextWatch, try_watch
@@ -142,25 +141,6 @@ def test_a_hundred_contexts_in_a_session_use_one_inotify_descriptor(tmp_path: Pa
     assert inotify_fds() == before
 
 
-def _in_child(body: object) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = body()  # type: ignore[operator]
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    return -1  # hung
-
-
 def test_a_forked_child_never_removes_or_drains_its_parent_s_shared_watches(tmp_path: Path) -> None:
     """The child holds a copy of the session's shared descriptor: closing its watches there
     must not rm_watch them (the instance is the parent's too) nor read the parent's events."""
@@ -182,9 +162,9 @@ def test_a_forked_child_never_removes_or_drains_its_parent_s_shared_watches(tmp_
             (inner / "sub" / "f").write_text("child\n")  # an event the parent must still read
             return 0 if ask("walked") == "walked" else 2
 
-        assert _in_child(closes) == 0
+        assert exit_code_in_fork(closes) == 0
         assert ask("other") == "v1", "the child's close removed (IN_IGNORED) the parent's watches"
-        assert _in_child(edits) == 0
+        assert exit_code_in_fork(edits) == 0
         assert ask("v2") == "v2", "the parent answered a change made by its child from its watch"
         assert ask("other") == "v2" and not watch.broken
         (inner / "sub" / "f").write_text("parent\n")
@@ -203,7 +183,7 @@ def test_a_child_forked_while_the_hub_lock_was_held_still_watches(tmp_path: Path
         assert hub is not None
         ask = lambda: digests.digest(str(outer), str(outer / "Dockerfile"), lambda: "w")  # noqa: E731
         with hub._lock:
-            code = _in_child(lambda: 0 if ask() == "w" else 2)
+            code = exit_code_in_fork(lambda: 0 if ask() == "w" else 2)
         assert code == 0
     finally:
         digests.close()
