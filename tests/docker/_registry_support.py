@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -26,6 +27,22 @@ BASE_IMAGE = "busybox:latest"
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run([DOCKER, *args], capture_output=True, text=True, check=check, timeout=300)
+
+
+@contextlib.contextmanager
+def random_layer_image(image: str, size: int) -> Iterator[str]:
+    """A local image ``image`` of one layer holding ``size`` random bytes (neither gzip nor
+    the engine's layer cache shortens its upload), removed afterwards."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("blob")
+        info.size = size
+        tar.addfile(info, io.BytesIO(os.urandom(size)))
+    subprocess.run([DOCKER, "import", "-", image], input=raw.getvalue(), capture_output=True, check=True)
+    try:
+        yield image
+    finally:
+        subprocess.run([DOCKER, "rmi", "-f", image], capture_output=True, check=False)
 
 
 def local_image_id(name: str) -> str | None:

@@ -9,18 +9,16 @@ the engine answers by cancelling its push, as when the stall bound closes it.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
 import subprocess
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _registry_support import DOCKER, RTBUILD
+from _registry_support import DOCKER, RTBUILD, random_layer_image
 from _stall_registry import StallRegistry
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry]
@@ -40,15 +38,8 @@ def stub_registry(docker_engine: str) -> Iterator[StallRegistry]:
 @pytest.fixture
 def big_base(docker_engine: str) -> Iterator[str]:
     """A local one-layer image of random data (no registry in its name)."""
-    image = f"rt-test-pushint/base:{uuid.uuid4().hex[:10]}"
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        info = tarfile.TarInfo("blob")
-        info.size = _LAYER_BYTES
-        tar.addfile(info, io.BytesIO(os.urandom(_LAYER_BYTES)))
-    subprocess.run([DOCKER, "import", "-", image], input=raw.getvalue(), capture_output=True, check=True)
-    yield image
-    subprocess.run([DOCKER, "rmi", "-f", image], capture_output=True, check=False)
+    with random_layer_image(f"rt-test-pushint/base:{uuid.uuid4().hex[:10]}", _LAYER_BYTES) as image:
+        yield image
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM])

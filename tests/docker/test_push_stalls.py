@@ -9,17 +9,14 @@ whose upload connection the engine then closes.
 
 from __future__ import annotations
 
-import io
-import os
 import subprocess
-import tarfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _registry_support import DOCKER, run_cli
+from _registry_support import DOCKER, random_layer_image, run_cli
 from _stall_registry import StallRegistry, bounded
 from rtbuild.errors import PushError
 from rtbuild_docker.builder import DockerBuilder
@@ -41,15 +38,8 @@ def stub_registry(request: pytest.FixtureRequest, docker_engine: str) -> Iterato
 @pytest.fixture
 def big_image(stub_registry: StallRegistry) -> Iterator[str]:
     """A one-layer image of random data, named for the stub registry."""
-    image = f"{stub_registry.host}/rt-test/push-stall:{uuid.uuid4().hex[:10]}"
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        info = tarfile.TarInfo("blob")
-        info.size = _LAYER_BYTES
-        tar.addfile(info, io.BytesIO(os.urandom(_LAYER_BYTES)))
-    subprocess.run([DOCKER, "import", "-", image], input=raw.getvalue(), capture_output=True, check=True)
-    yield image
-    subprocess.run([DOCKER, "rmi", "-f", image], capture_output=True, check=False)
+    with random_layer_image(f"{stub_registry.host}/rt-test/push-stall:{uuid.uuid4().hex[:10]}", _LAYER_BYTES) as image:
+        yield image
 
 
 def _engine_let_go(stub: StallRegistry) -> bool:
