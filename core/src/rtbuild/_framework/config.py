@@ -145,24 +145,24 @@ def _validate(data: Mapping[str, Any], source: str, text: str, prefix: str) -> N
         elif key == "build_timeout" and value is not None and not value > 0:  # and NaN; inf: no bound
             fail(None, key, "expected seconds (more than 0, or inf for no bound) for", f"got {value}")
         elif key in ("load_plugins", "disable_plugins") and value and (bad := _plugin_list_problem(value)):
-            many = f"{source.rpartition(' ')[2]}=metrics,sbom" if source.startswith("environment") else ""
-            fail(
-                None,
-                key,
-                "expected one plugin name per item of",
-                bad,
-                f"separate names with commas: {many}"
-                if many
-                else f'list each plugin as an item of its own: {key} = ["metrics", "sbom"]',
-            )
+            hint = _one_per_item_hint(source, key, ("plugins", "plugin"), ["metrics", "sbom"])
+            fail(None, key, "expected one plugin name per item of", bad, hint)
         elif key == "insecure_registries" and (problem := insecure_registries_problem(value)):
             if "several" not in problem:
                 hint = "write host[:port] (reg.example:5000) or a CIDR (10.0.0.0/8)"
-            elif source.startswith("environment variable"):
-                hint = f"separate registries with commas: {source.rpartition(' ')[2]}=reg-a:5000,reg-b"
             else:
-                hint = 'list each registry as an item of its own: insecure_registries = ["reg-a:5000", "reg-b"]'
+                hint = _one_per_item_hint(source, key, ("registries", "registry"), ["reg-a:5000", "reg-b"])
             fail(None, key, "expected one registry per item of", problem, hint)
+
+
+def _one_per_item_hint(source: str, key: str, nouns: tuple[str, str], example: list[str]) -> str:
+    """How to write several items of a list setting: commas in its environment variable
+    (``source`` names it), one item each in a file."""
+    import json  # only on a mistake
+
+    if source.startswith("environment variable"):
+        return f"separate {nouns[0]} with commas: {source.rpartition(' ')[2]}={','.join(example)}"
+    return f"list each {nouns[1]} as an item of its own: {key} = {json.dumps(example)}"
 
 
 def _plugin_list_problem(names: list[str]) -> str | None:
