@@ -213,3 +213,46 @@ def test_a_build_arg_podman_takes_from_the_environment_is_masked(
         assert TOKEN not in shown
         warnings = [fields for kind, fields in reporter.events if kind == "warning"]
         assert any("API_TOKEN" in w.get("message", "") for w in warnings)
+
+
+def test_an_extra_build_arg_overriding_the_requests_is_masked(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """``--build-arg API_TOKEN=a --extra=--build-arg=API_TOKEN=b``: podman reads the extra
+    arguments last and builds with ``b``. rtbuild masked the request's ``a`` (its own parser
+    let the request win), and a step echoing the arg showed ``b`` in the log, progress and
+    the error's log tail."""
+    ctx = write_context(tmp_path / "ctx", 'FROM busybox:latest\nARG API_TOKEN\nRUN echo "tok=$API_TOKEN"; exit 3\n')
+    request = BuildRequest(
+        path=str(ctx),
+        tags=[names.new("localhost/rtbuild-test/secrets")],
+        build_args={"API_TOKEN": "request-value-not-used"},
+        extra_build_args=[f"--build-arg=API_TOKEN={TOKEN}"],
+        no_cache=True,
+    )
+    reporter = Recording()
+    with use_reporter(reporter), pytest.raises(BuildFailedError) as info:
+        builder.build_request(request)
+    err = info.value
+    assert err.log_path
+    log = Path(err.log_path).read_text()
+    assert "tok=***" in log  # podman built with the extra value
+    shown = "\n".join([log, str(err), *(err.log_tail or []), *reporter.seen])
+    assert TOKEN not in shown
+
+
+def test_build_args_of_takes_the_later_spelling_as_podman_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request's args come first on podman's command line, the extra ones last; a bare
+    ``--build-arg K`` takes ``K`` from the environment in its place among them."""
+    from rtbuild_podman.build import build_args_of
+
+    monkeypatch.setenv("K_FROM_ENV", "env")
+    request = BuildRequest(
+        path=".",
+        tags=["x"],
+        build_args={"A": "request", "B": "request"},
+        extra_build_args=["--build-arg", "A=extra", "--build-arg=K_FROM_ENV=given", "--build-arg", "K_FROM_ENV"],
+    )
+    assert build_args_of(request) == {"A": "extra", "B": "request", "K_FROM_ENV": "env"}
+    request.extra_build_args.append("--build-arg=K_FROM_ENV=last")
+    assert build_args_of(request)["K_FROM_ENV"] == "last"

@@ -27,6 +27,7 @@ from rtbuild.enginekit import (
     compute_inputs,
     confirm_label,
     external_images,
+    indexes_current,
     log_path_for,
     plan_platforms,
     refuse_result_args,
@@ -85,20 +86,10 @@ def _without_file(extra: list[str]) -> list[str]:
 
 
 def build_args_of(request: BuildRequest) -> dict[str, str]:
-    """The request's build args, with ``--build-arg K=V`` given in extra args (masked too), and
-    ``--build-arg K`` with the value podman gives it, ``K`` of its environment."""
-    found: dict[str, str] = {}
-    extra = list(request.extra_build_args)
-    for index, arg in enumerate(extra):
-        value = extra[index + 1] if arg == "--build-arg" and index + 1 < len(extra) else None
-        if arg.startswith("--build-arg="):
-            value = arg.split("=", 1)[1]
-        if value and "=" in value:
-            key, _, val = value.partition("=")
-            found[key] = val
-        elif value and value in os.environ:  # `--build-arg KEY`: podman takes KEY's value from its env
-            found[value] = os.environ[value]
-    return {**found, **request.build_args}
+    """The build args podman builds with: the request's, then those of the extra arguments,
+    which podman reads last (``--build-arg K=V``, and ``--build-arg K`` with ``K``'s value
+    in its environment, rtbuild's)."""
+    return {**request.build_args, **build_args_in(request.extra_build_args, os.environ)}
 
 
 def redactor_for(request: BuildRequest) -> Redactor:
@@ -339,19 +330,30 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
     def build(plan: PlatformPlan) -> dict[str, Any]:
         return build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile, redact)
 
-    per_platform = build_each_platform(plan_platforms(request.tags, platforms, push=push), build, builder.podman.push)
+    current: dict[str, str] = {}
+
+    def unchanged(done: dict[str, dict[str, Any]]) -> bool:
+        found = indexes_current(
+            request.tags, done, insecure_registries=builder.insecure_registries, credentials=find_credentials
+        )
+        current.update(found or {})
+        return bool(current)
+
+    plans = plan_platforms(request.tags, platforms, push=push)
+    per_platform = build_each_platform(plans, build, builder.podman.push, unchanged)
     details: dict[str, Any] = {"platforms": per_platform, "client": builder.podman.cli}
     if push:
-        details["index_digests"] = assemble_indexes(
+        details["index_digests"] = current or assemble_indexes(
             request.tags, platforms, insecure_registries=builder.insecure_registries, credentials=find_credentials
         )
         details["pushed"] = True
+        details["registry_current"] = bool(current)
     return BuildResult(
         image=request.tags[0],
         tags=list(request.tags),
         builder=builder.name or "podman",
         duration_s=round(time.perf_counter() - started, 3),
-        cached=all(one.get("cached") for one in per_platform.values()) and not push,
+        cached=all(one.get("cached") for one in per_platform.values()) and (not push or bool(current)),
         details=details,
     )
 

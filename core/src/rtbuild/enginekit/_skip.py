@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 NO_SKIP_ARGS = (
     "--secret",
@@ -39,9 +39,11 @@ def skip_blocked(extra_build_args: Sequence[str]) -> str | None:
     return None
 
 
-def build_args_in(extra_build_args: Sequence[str]) -> dict[str, str]:
+def build_args_in(extra_build_args: Sequence[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """``--build-arg K=V`` given among extra arguments (the later of two for one ``K``, as
-    the engines' clients read them); ``--build-arg K`` (the value from the environment) is not."""
+    the engines' clients read them). ``--build-arg K`` (the client takes the value from its
+    environment) counts only with ``environ``, the client's environment, holding ``K``: in
+    its place among the others, so the later spelling of ``K`` wins either way."""
     from rtbuild.enginekit._redact import build_arg_specs
 
     found: dict[str, str] = {}
@@ -49,6 +51,8 @@ def build_args_in(extra_build_args: Sequence[str]) -> dict[str, str]:
         key, sep, value = spec.partition("=")
         if sep:
             found[key] = value
+        elif environ is not None and key in environ:
+            found[key] = environ[key]
     return found
 
 
