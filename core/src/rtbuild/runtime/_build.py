@@ -323,6 +323,7 @@ def build_runtime_image(
         extra_files=extra_files,
         payloads=payloads,
         available=available,
+        builder=builder,
     )
     tags = runtime_tags(composition, repo or config.runtime.repo)
     push = config.push if push is None else push

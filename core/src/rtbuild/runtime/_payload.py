@@ -23,7 +23,7 @@ import xxhash
 
 from rtbuild.context import ContextHash, PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
 from rtbuild.errors import BuildContextError, ConfigError
-from rtbuild.runtime._payload_match import own_dirs, payload_matcher
+from rtbuild.runtime._payload_match import Output, current_outputs, own_dirs, payload_matcher
 from rtbuild.runtime._plugin import DISTRIBUTION_EXCLUDES, SourcePayload
 from rtbuild.runtime._tree import remove_extra, remove_tree
 
@@ -45,6 +45,8 @@ class ResolvedPayload:
     matcher: PatternMatcher
     #: Distribution payloads only: ``(relative path, absolute path)`` of every file.
     listed: list[tuple[str, str]] = field(default_factory=list)
+    #: The request's configured outputs it leaves out (``own_dirs``).
+    outputs: tuple[Output, ...] = ()
 
     def entries(self) -> list[tuple[str, str]]:
         """Every included path below :attr:`root` as ``(relative path, kind)``; kind d/f/l."""
@@ -104,7 +106,7 @@ class ResolvedPayload:
 
             try_atomic_write(record, marshal.dumps(sources))  # lost: every file is copied again
         # The tag was computed from the files as they were; refuse to build other content.
-        if resolve(self.plugin, self.spec).digest != self.digest:
+        if resolve(self.plugin, self.spec, self.outputs).digest != self.digest:
             raise BuildContextError(
                 f"runtime plugin {self.plugin!r}: source payload {self.spec.source} changed while rtbuild was using it",
                 step="render runtime context",
@@ -228,8 +230,9 @@ def _place(source: str, dest: str) -> None:
     shutil.copyfile(source, dest, follow_symlinks=False)
 
 
-def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
-    """Find and hash ``spec``'s files in place."""
+def resolve(plugin: str, spec: SourcePayload, outputs: tuple[Output, ...] | None = None) -> ResolvedPayload:
+    """Find and hash ``spec``'s files in place (leaving out ``outputs``, by default the
+    request's: :func:`rtbuild.runtime._payload_match.writing_to`)."""
     if spec.kind == "distribution":
         return _resolve_distribution(plugin, spec)
     root = os.path.abspath(spec.source)
@@ -240,7 +243,8 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
             hint="check the path (or pass the name of an installed distribution)",
         )
     patterns = [*read_dockerignore(root), *spec.exclude]
-    own = own_dirs(plugin, root)
+    outputs = current_outputs() if outputs is None else outputs
+    own = own_dirs(plugin, root, outputs)
     matcher = payload_matcher(spec, patterns, own)
     try:
         result = _resident_or_walk(root, [*patterns, *own], lambda: hash_context(root, matcher))
@@ -253,7 +257,7 @@ def resolve(plugin: str, spec: SourcePayload) -> ResolvedPayload:
                 " --exclude PATTERN (relative to the payload; exclude= in the API) or a .dockerignore in it"
             )
         raise
-    return ResolvedPayload(plugin, spec, root, result.digest, result.files, matcher)
+    return ResolvedPayload(plugin, spec, root, result.digest, result.files, matcher, outputs=outputs)
 
 
 def _resident_or_walk(root: str, patterns: list[str], walk: Callable[[], ContextHash]) -> ContextHash:

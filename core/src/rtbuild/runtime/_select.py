@@ -20,6 +20,7 @@ from rtbuild.runtime._plugin import FileContent, RuntimePlugin, RuntimeRequireme
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
     from rtbuild._framework.plugins import RtbuildPluginManager
+    from rtbuild.builder import RuntimeBuilder
 
 #: The pseudo-plugin of ``extra_files`` (source-layer files added by the caller).
 EXTRA_FILES_PLUGIN = "extra-files"
@@ -105,11 +106,13 @@ def compose_runtime(
     extra_files: Mapping[str, FileContent] | None = None,
     payloads: Sequence[SourcePayload] | None = None,
     available: Mapping[str, RuntimePlugin] | None = None,
+    builder: RuntimeBuilder | None = None,
 ) -> RuntimeComposition:
     """Describe (without building or writing) the contexts and hashes for ``base_image`` + ``plugins``.
 
     ``extra_files`` and ``payloads`` are the caller's own source groups, placed after
-    every plugin's (they change the most).
+    every plugin's (they change the most). Payloads leave out what this request writes
+    (``builder``'s log directory, the metrics file: ``_payload_match.output_paths``).
     """
     selected = select_plugins(available_runtime_plugins(config, pm) if available is None else available, plugins)
     contributions: list[tuple[str, RuntimeRequirements]] = []
@@ -129,16 +132,18 @@ def compose_runtime(
         extra = RuntimeRequirements(files=dict(extra_files), volatility=CALLER_VOLATILITY + 1)
         contributions.append((EXTRA_FILES_PLUGIN, extra))
     from rtbuild._framework.pipeline import validate_platform
+    from rtbuild.runtime._payload_match import output_paths, writing_to
 
     merged_args = {**config.sandbox.build_args, **config.build_args, **(build_args or {})}
-    composition = render(
-        base_image,
-        contributions,
-        base_image_id=base_id,
-        build_args=merged_args,
-        # One spelling per platform: Linux/ARM64/v8 and linux/arm64 build the same image.
-        platform=validate_platform(config.platform, step="compose runtime"),
-    )
+    with writing_to(output_paths(config, pm, builder)):
+        composition = render(
+            base_image,
+            contributions,
+            base_image_id=base_id,
+            build_args=merged_args,
+            # One spelling per platform: Linux/ARM64/v8 and linux/arm64 build the same image.
+            platform=validate_platform(config.platform, step="compose runtime"),
+        )
     composition.origins = {
         plugin.name: f"runtime plugin {plugin.name} ({type(plugin).__module__})" for plugin in selected
     }
