@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
+
     from rtbuild._framework.config import Config
     from rtbuild.builder import RuntimeBuilder
+    from rtbuild.oci import Reference
 
 
 def base_identity(builder: RuntimeBuilder, image: str, local_id: str | None, config: Config) -> str | None:
@@ -45,8 +48,7 @@ def registry_base_id(image: str, config: Config) -> str | None:
     reference alone counts then, and the engine, which needs the registry too, decides)."""
     from rtbuild._framework.progress import get_reporter
     from rtbuild.errors import AgentRuntimeBuildError
-    from rtbuild.oci import RegistryClient, parse_reference
-    from rtbuild.oci._registry import MANIFEST_MEDIA_TYPES
+    from rtbuild.oci import parse_reference
 
     if image.strip().lower() == "scratch":
         return None  # no image at all
@@ -56,11 +58,9 @@ def registry_base_id(image: str, config: Config) -> str | None:
         return None  # the build reports the reference itself
     if ref.digest:
         return None
-    client = RegistryClient(insecure_registries=config.insecure_registries)
-    path = f"/v2/{ref.repository}/manifests/{ref.manifest_ref}"
     why = ""
     try:
-        response = client.request(ref, "HEAD", path, headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
+        response = _head_manifest(ref, config)
         digest = str(response.headers.get("Docker-Content-Digest", ""))
         if response.status_code == 200 and digest.startswith("sha256:"):
             return digest
@@ -85,4 +85,25 @@ def registry_base_id(image: str, config: Config) -> str | None:
     return None
 
 
-__all__ = ["base_identity", "registry_base_id"]
+def _head_manifest(ref: Reference, config: Config) -> httpx.Response:
+    from rtbuild.oci import RegistryClient
+    from rtbuild.oci._registry import MANIFEST_MEDIA_TYPES
+
+    client = RegistryClient(insecure_registries=config.insecure_registries)
+    path = f"/v2/{ref.repository}/manifests/{ref.manifest_ref}"
+    return client.request(ref, "HEAD", path, headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)})
+
+
+def missing_from_registry(image: str, config: Config) -> bool:
+    """Whether ``image``'s registry says it has no such repository, tag or digest (HTTP
+    404); False when it has it, or cannot tell."""
+    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild.oci import parse_reference
+
+    try:
+        return _head_manifest(parse_reference(image), config).status_code == 404
+    except AgentRuntimeBuildError:
+        return False
+
+
+__all__ = ["base_identity", "missing_from_registry", "registry_base_id"]

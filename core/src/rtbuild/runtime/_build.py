@@ -251,7 +251,7 @@ def _build_missing(
         with tempfile.TemporaryDirectory(prefix="rtbuild-runtime-") as tmp:
             with staging_errors(tmp):
                 deps_dir = composition.deps.write(f"{tmp}/deps")
-            with steps_of_plugins(composition, base):
+            with steps_of_plugins(composition, base, common["config"]):
                 _run(deps_dir, [tags.lock], "deps", builder=builder, force=force, **common)
     # The source context is staged in a directory kept per composition, so only the files
     # that changed since the last build are copied (and sent to the engine).
