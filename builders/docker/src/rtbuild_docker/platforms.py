@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rtbuild import RegistryError, get_reporter
-from rtbuild.enginekit import assemble_indexes, build_each_platform, plan_platforms, split_platforms
+from rtbuild.enginekit import assemble_indexes, build_each_platform, indexes_current, plan_platforms, split_platforms
 from rtbuild.oci import RegistryClient, has_platforms, normalize_platform, parse_reference
 
 #: Native, plus what QEMU user emulation runs (docs/multi-platform.md).
@@ -56,19 +56,27 @@ def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResul
         bounds = {"timeout": builder.push_timeout, "stall_timeout": builder.push_stall_timeout}
         return push_with_backoff(lambda: push_image(tag, docker_host=builder.docker_host, **bounds), tag)
 
-    per_platform = build_each_platform(plan_platforms(request.tags, platforms, push=push), build, push_one)
+    current: dict[str, str] = {}
+
+    def unchanged(done: dict[str, dict[str, Any]]) -> bool:
+        current.update(indexes_current(request.tags, done, insecure_registries=builder.insecure_registries) or {})
+        return bool(current)
+
+    plans = plan_platforms(request.tags, platforms, push=push)
+    per_platform = build_each_platform(plans, build, push_one, unchanged)
     details: dict[str, Any] = {"platforms": per_platform}
     if push:
-        details["index_digests"] = assemble_indexes(
+        details["index_digests"] = current or assemble_indexes(
             request.tags, platforms, insecure_registries=builder.insecure_registries
         )
         details["pushed"] = True
+        details["registry_current"] = bool(current)
     return BuildResult(
         image=request.tags[0],
         tags=list(request.tags),
         builder=builder.name or "docker",
         duration_s=round(time.perf_counter() - started, 3),
-        cached=not push and all(entry["cached"] for entry in per_platform.values()),
+        cached=(not push or bool(current)) and all(entry["cached"] for entry in per_platform.values()),
         details=details,
     )
 

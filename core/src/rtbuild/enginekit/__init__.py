@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         warn_foreign_bases,
         with_tag,
     )
+    from rtbuild.enginekit._published import indexes_current
     from rtbuild.enginekit._records import (
         RECORDED,
         forget_digests,
@@ -139,6 +140,7 @@ _NAMES: dict[str, str] = {
     "split_platforms": "rtbuild.enginekit._platforms",
     "warn_foreign_bases": "rtbuild.enginekit._platforms",
     "with_tag": "rtbuild.enginekit._platforms",
+    "indexes_current": "rtbuild.enginekit._published",
     "RECORDED": "rtbuild.enginekit._records",
     "forget_digests": "rtbuild.enginekit._records",
     "inherited_labels": "rtbuild.enginekit._records",
@@ -225,6 +227,7 @@ __all__ = [
     "external_images",
     "forget_digests",
     "host_fault_hint",
+    "indexes_current",
     "inherited_labels",
     "is_rtbuild_image",
     "layers_from_history",

@@ -71,9 +71,12 @@ def build_each_platform(
     plans: Sequence[PlatformPlan],
     build: Callable[[PlatformPlan], dict[str, Any]],
     push: Callable[[str], str | None],
+    unchanged: Callable[[dict[str, dict[str, Any]]], bool] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Build every platform of ``plans`` (``build(plan)`` answers that platform's details),
-    then push their ``TAG-os-arch`` tags (``push(tag)`` answers the pushed digest).
+    then push their ``TAG-os-arch`` tags (``push(tag)`` answers the pushed digest), unless
+    ``unchanged(details)`` answers that the registry holds them already
+    (:func:`rtbuild.enginekit.indexes_current`).
 
     All-or-nothing where it can be: the platform whose build also takes the requested tags
     (without push) is built last, and nothing is pushed until every platform is built, so
@@ -94,6 +97,8 @@ def build_each_platform(
             _for_platform(exc, plan, plans, done)
             raise
         done[plan.platform] = {**entry, "tags": list(plan.tags)}
+    if unchanged is not None and any(plan.push_tags for plan in plans) and unchanged(done):
+        return {plan.platform: done[plan.platform] for plan in plans}
     for plan in plans:
         for tag in plan.push_tags:
             done[plan.platform]["pushed_digest"] = push(tag)

@@ -1,0 +1,179 @@
+"""Whether a multi-platform push would change nothing in the registry.
+
+An unchanged multi-platform request skips every platform's build, and used to push every
+``TAG-os-arch`` image and every index again. :func:`indexes_current` reads the registry
+instead and answers whether it already holds exactly what those pushes would leave there;
+when it cannot prove that, the pushes run as before (never stale: any doubt pushes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rtbuild.oci import Credentials, Reference, RegistryClient
+
+
+class _Stale(Exception):
+    """The registry does not hold what the push would leave (the reason is the message)."""
+
+
+def indexes_current(
+    tags: Sequence[str],
+    per_platform: Mapping[str, Mapping[str, Any]],
+    *,
+    insecure_registries: Sequence[str] = (),
+    credentials: Callable[[str], Credentials | None] | None = None,
+) -> dict[str, str] | None:
+    """``{tag: index digest}`` when the registry already holds, under every requested tag,
+    what a multi-platform push of ``per_platform`` (platform -> that build's details, as
+    :func:`build_each_platform` answers them) would put there; ``None`` otherwise.
+
+    Asked only when every platform's build was skipped as unchanged (``cached``, with an
+    ``image_id`` and the ``input_digest`` that proved the local image current). For each
+    tag, the registry must hold an index listing exactly the requested platforms, and for
+    each platform:
+
+    - the registry's ``TAG-os-arch`` names the index entry's manifest (the push moves that
+      tag too), whose bytes hash to that digest and whose media type and size the entry gives;
+    - that manifest is one image whose config blob is the local image's, byte for byte (its
+      digest is the local image ID: Docker's and Podman's IDs are their configs' digests;
+      the config names the platform and the layers' content digests, and pulls check the
+      layers against it), and the registry has every layer it names.
+
+    So the registry's image is the local image the skip proved current (by its input-digest
+    label, or the digest recorded beside it for a first build), not merely one that carries
+    the same label: a platform image from another build differs in its config.
+
+    Any other answer, an unreachable registry, a malformed document: ``None`` (push).
+    """
+    from rtbuild._framework.progress import get_reporter
+    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild.oci import RegistryClient
+
+    wanted: dict[str, str] = {}
+    for platform, entry in per_platform.items():
+        image_id = entry.get("image_id")
+        if not entry.get("cached") or not image_id or not entry.get("input_digest"):
+            return None  # built now (a new image), or not proved current by the skip
+        wanted[platform] = _sha256(str(image_id))
+    client = RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
+    checked: dict[tuple[str, str, str], str] = {}  # (registry, repository, manifest digest) -> platform
+    found: dict[str, str] = {}
+    try:
+        for tag in tags:
+            found[tag] = _index_current(client, tag, wanted, checked)
+    except _Stale as why:
+        get_reporter().event("push_needed", reason=str(why), message=f"pushing: {why}")
+        return None
+    except (AgentRuntimeBuildError, ValueError, TypeError, KeyError) as exc:
+        # The push reports a registry that cannot be reached, better than this check can.
+        get_reporter().event("push_needed", reason=str(exc), message=f"pushing: the registry check failed: {exc}")
+        return None
+    get_reporter().event(
+        "registry_current",
+        image=tags[0],
+        index_digests=found,
+        message=f"the registry holds {', '.join(tags)} for {', '.join(wanted)} already: nothing pushed",
+    )
+    return found
+
+
+def _index_current(
+    client: RegistryClient, tag: str, wanted: Mapping[str, str], checked: dict[tuple[str, str, str], str]
+) -> str:
+    """The digest of ``tag``'s index when it is what the push would leave; else :class:`_Stale`."""
+    from rtbuild.oci import get_manifest, normalize_platform, parse_reference, platform_tag
+    from rtbuild.oci._index import INDEX_TYPES
+
+    from ._platforms import with_tag
+
+    ref = parse_reference(tag)
+    index = get_manifest(client, ref)
+    if index is None:
+        raise _Stale(f"the registry has no {tag}")
+    document = index.json()
+    if index.media_type not in INDEX_TYPES:
+        raise _Stale(f"{tag} in the registry is not an index")
+    entries = document.get("manifests")
+    if not isinstance(entries, list):
+        raise _Stale(f"the index {tag} lists no manifests")
+    listed: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        platform = entry.get("platform") if isinstance(entry, dict) else None
+        if not isinstance(platform, dict):
+            raise _Stale(f"the index {tag} holds an entry without a platform")
+        parts = [str(platform.get(key) or "") for key in ("os", "architecture", "variant")]
+        name = normalize_platform("/".join(part for part in parts if part))
+        if name in listed:
+            raise _Stale(f"the index {tag} lists {name} twice")
+        listed[name] = entry
+    if set(listed) != {normalize_platform(p) for p in wanted}:
+        raise _Stale(f"the index {tag} lists {', '.join(sorted(listed)) or 'nothing'}, not {', '.join(wanted)}")
+    for platform, image_id in wanted.items():
+        entry = listed[normalize_platform(platform)]
+        own = with_tag(tag, platform_tag(ref.tag or "latest", platform))
+        manifest = get_manifest(client, own)
+        if manifest is None or manifest.digest != entry.get("digest"):
+            raise _Stale(f"{own} in the registry is not the manifest the index {tag} names for {platform}")
+        if "sha256:" + hashlib.sha256(manifest.data).hexdigest() != manifest.digest:
+            raise _Stale(f"the registry's bytes for {own} are not its digest {manifest.digest}")
+        if entry.get("mediaType") != manifest.media_type or entry.get("size") != manifest.size:
+            raise _Stale(f"the index {tag} describes {platform}'s manifest with another media type or size")
+        if checked.get((ref.registry, ref.repository, manifest.digest)) == platform:
+            continue  # another tag of this repository named the same manifest: checked already
+        _image_current(client, parse_reference(own), manifest.json(), platform, image_id)
+        checked[(ref.registry, ref.repository, manifest.digest)] = platform
+    return index.digest
+
+
+def _image_current(
+    client: RegistryClient,
+    ref: Reference,
+    manifest: Mapping[str, Any],
+    platform: str,
+    image_id: str,
+) -> None:
+    """:class:`_Stale` unless ``manifest`` is the local image ``image_id`` for ``platform``,
+    with every blob it names in the registry."""
+    from rtbuild.oci._index import INDEX_TYPES, get_blob, normalize_platform
+
+    if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+        raise _Stale(f"{ref} in the registry is an index, not {platform}'s image")
+    config = manifest.get("config")
+    if not isinstance(config, dict) or config.get("digest") != image_id:
+        raise _Stale(f"{ref} in the registry is another image than the local {platform} one")
+    data = get_blob(client, ref, image_id)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != image_id:
+        raise _Stale(f"the registry's config blob of {ref} is not its digest")
+    document = json.loads(data)
+    if not isinstance(document, dict):
+        raise _Stale(f"the registry's config blob of {ref} is not a JSON object")
+    parts = [str(document.get(key) or "") for key in ("os", "architecture", "variant")]
+    if normalize_platform("/".join(part for part in parts if part)) != normalize_platform(platform):
+        raise _Stale(f"{ref} in the registry is not a {platform} image")
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise _Stale(f"{ref} in the registry names no layers")
+    for layer in layers:
+        digest = layer.get("digest") if isinstance(layer, dict) else None
+        if not isinstance(digest, str) or not _blob_there(client, ref, digest):
+            raise _Stale(f"the registry lacks a layer of {ref} ({digest})")
+
+
+def _blob_there(client: RegistryClient, ref: Reference, digest: str) -> bool:
+    response = client.request(ref, "HEAD", f"/v2/{ref.repository}/blobs/{digest}")
+    if response.status_code in (200, 404):
+        return response.status_code == 200
+    raise ValueError(f"registry {ref.registry} answered HTTP {response.status_code} to a HEAD of blob {digest}")
+
+
+def _sha256(image_id: str) -> str:
+    """An engine's image ID as a digest (Podman gives the hex alone)."""
+    return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
+
+
+__all__ = ["indexes_current"]
