@@ -19,7 +19,7 @@ SRC = REPO / "core" / "src"
 #: Lowest layer first. A module may import modules of its own layer or of a lower one.
 #: Entries are module-name prefixes; the longest matching prefix decides a module's layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("rtbuild._version", "rtbuild._lazy", "rtbuild.errors", "rtbuild.markers"),
+    ("rtbuild._version", "rtbuild._lazy", "rtbuild._masking", "rtbuild.errors", "rtbuild.markers"),
     (
         "rtbuild._framework.paths",
         "rtbuild._framework.atomic",

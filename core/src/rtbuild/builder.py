@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rtbuild._masking import SECRET_SPEC_KEYS as _SECRET_KEYS
+from rtbuild._masking import masked_repr, shown_secret_spec
 from rtbuild.errors import BuildFailedError, ConfigError, PushError
 
 if TYPE_CHECKING:
@@ -58,18 +60,8 @@ class BuilderCapabilities:
 V1_CAPABILITIES = BuilderCapabilities(target=True, no_cache=True, cache_export=True)
 
 
-_SECRET_KEYS = ("id", "src", "source", "env", "type")
-
-
-def _shown_spec(text: str) -> str:
-    """A ``--secret`` spec as an error may show it: the parts rtbuild knows (names and paths)
-    as given, every other part as ``***``: ``--secret "$TOKEN"`` or ``value=...`` puts the
-    secret itself there (a base64 token's ``=`` padding makes it look like ``KEY=``)."""
-    shown = []
-    for part in text.split(","):
-        key, sep, _ = part.partition("=")
-        shown.append(part if sep and key.strip() in _SECRET_KEYS else "***")
-    return ",".join(shown)
+#: A ``--secret`` spec as an error may show it: the known parts, every other one as ``***``.
+_shown_spec = shown_secret_spec
 
 
 @dataclass(frozen=True)
@@ -167,6 +159,9 @@ class ImageInfo:
     created: str | None = None
     platforms: tuple[str, ...] = ()
 
+    #: Logged or in a traceback: secret-looking values, URL passwords, --creds as *** (fields unchanged).
+    __repr__ = masked_repr
+
 
 @dataclass
 class BuildRequest:
@@ -193,6 +188,9 @@ class BuildRequest:
     force: bool = False
     #: Free-form data shared between plugins during one build; rtbuild itself reads none of it.
     data: dict[str, Any] = field(default_factory=dict)
+
+    #: Logged or in a traceback: secret-looking values, URL passwords, --creds as *** (fields unchanged).
+    __repr__ = masked_repr
 
     def platforms(self) -> list[str]:
         """The requested platforms, split on commas (empty: the engine's native one)."""
@@ -234,6 +232,9 @@ class BuildResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    #: Logged or in a traceback: secret-looking values, URL passwords, --creds as *** (fields unchanged).
+    __repr__ = masked_repr
 
 
 class RuntimeBuilder(abc.ABC):

@@ -16,6 +16,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+from rtbuild.enginekit import masked_repr
 from rtbuild.errors import CapabilityError, ConfigError
 
 from .settings import MODES
@@ -32,6 +33,9 @@ class BuildClient:
     mode: str  # "buildx" | "env" | "legacy"
     version: str = ""
     env: dict[str, str] = field(default_factory=dict)
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
     def command(self) -> list[str]:
         if self.mode == "buildx":

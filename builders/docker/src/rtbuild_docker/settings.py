@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from rtbuild import setting
+from rtbuild.enginekit import masked_repr
 
 #: ``buildkit`` values (how :func:`rtbuild_docker.buildkit.choose_client` picks a client).
 MODES = ("auto", "buildx", "env", "legacy")
@@ -51,6 +52,9 @@ class DockerSettings:
     push_stall_timeout: float = setting(
         120.0, check=lambda v: _positive(v), help="seconds a push may report no progress"
     )
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
 
 __all__ = ["MODES", "PROGRESS_MODES", "DockerSettings"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from rtbuild import BuildRequest
 from rtbuild.context import dockerfile_arg
+from rtbuild.enginekit import masked_repr
 
 
 @dataclass
@@ -26,6 +27,9 @@ class BuildSpec:
     force: bool = False
     #: Secret values, read when the build starts: only used to mask them in the output.
     secret_values: list[bytes] = field(default_factory=list)
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
 
 @dataclass

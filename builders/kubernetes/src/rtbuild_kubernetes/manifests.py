@@ -12,6 +12,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtbuild.enginekit import masked_repr
+
 from .buildargs import KEY_PREFIX, secret_names
 from .settings import DEFAULT_STEP_IMAGES, Settings
 
@@ -61,6 +63,9 @@ class JobPlan:
     #: ``registry`` transport: the context's reference (REGISTRY/REPO@sha256:...).
     context_ref: str | None = None
     insecure_registry: bool = False
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
     @property
     def job_name(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rtbuild import ConfigError
+from rtbuild.enginekit import masked_repr
 
 from ._version import STEP_IMAGE_TAG
 
@@ -66,6 +67,9 @@ class Settings:
     insecure_registries: list[str] = field(default_factory=list)
     skip_unchanged: bool = True
     upload_timeout_seconds: int = 300
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
     @property
     def image(self) -> str:

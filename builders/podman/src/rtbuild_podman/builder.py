@@ -17,6 +17,7 @@ from rtbuild import (
     builder_settings,
     setting,
 )
+from rtbuild.enginekit import masked_repr
 
 from .engine import PULL_TIMEOUT_S, PUSH_STALL_S, PUSH_TIMEOUT_S, Podman, labels_of, normalize_id
 
@@ -49,6 +50,9 @@ class PodmanSettings:
     push_stall_timeout: float = setting(
         PUSH_STALL_S, check=lambda v: _positive(v), help="seconds a podman push may make no progress"
     )
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
 
 class PodmanBuilder(RuntimeBuilder):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, mismatch, schema_of, text_map
+from rtbuild._masking import masked_repr
 from rtbuild.errors import ConfigError
 
 DEFAULT_BUILDER = "docker"
@@ -24,6 +25,9 @@ class SandboxConfig:
     runtime_container_image: str | None = None
     base_container_image: str | None = None
     build_args: dict[str, str] = field(default_factory=dict)
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
 
 @dataclass
@@ -70,6 +74,9 @@ class Config:
     def plugin_config(self, name: str) -> dict[str, Any]:
         """The ``[plugins.NAME]`` table (empty when absent)."""
         return dict(self.plugins.get(name, {}))
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
 
 # --- schema -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rtbuild._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from rtbuild._framework.locks import BUILDING, remove_unless_building, unless_building
+    from rtbuild._masking import masked, masked_repr, shown_args
     from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
     from rtbuild._observe.prune import repository as prune_repository
     from rtbuild.enginekit._digestkey import digest_key
@@ -161,6 +162,9 @@ _NAMES: dict[str, str] = {
     "SECRET_ADVICE": "rtbuild.enginekit._redact",
     "warn_secret_args": "rtbuild.enginekit._redact",
     "url_passwords": "rtbuild.enginekit._redact",
+    "masked": "rtbuild._masking",
+    "masked_repr": "rtbuild._masking",
+    "shown_args": "rtbuild._masking",
     "OWNER_FILE": "rtbuild.enginekit._owners",
     "claim_directory": "rtbuild.enginekit._owners",
     "dead_owner_note": "rtbuild.enginekit._owners",
@@ -234,6 +238,8 @@ __all__ = [
     "log_path_for",
     "looks_secret",
     "mask_url_passwords",
+    "masked",
+    "masked_repr",
     "native_platform",
     "plan_platforms",
     "platform_args",
@@ -251,6 +257,7 @@ __all__ = [
     "secret_arg_names",
     "secrets_in_args",
     "select_prunable",
+    "shown_args",
     "skip_blocked",
     "split_platforms",
     "step_of",

@@ -15,28 +15,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-MASK = "***"
+from rtbuild._masking import MASK, looks_secret, mask_url_passwords, redact_argv, url_passwords
+
 T = TypeVar("T")
 MIN_VALUE = 4
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|TOKEN|SECRET|_KEY$|^KEY$", re.IGNORECASE)
-
-
-#: The password of a URL's user part: ``https://__token__:PW@pypi.example/simple``. It ends
-#: at the authority's *last* ``@``, as curl, pip (urllib) and Go's net/url read it: a password
-#: holding a raw ``@`` (``u:p@ss@host``) is the password whole, not ``p`` with ``ss`` shown.
-#: The user part ends at its first ``:``, so a user name holding a raw ``@`` (an e-mail address:
-#: ``https://me@corp.example:PW@host/``) does not hide the password after it.
-_URL_PASSWORD = re.compile(r"(?<=://)([^/?#\s:]*):([^/?#\s]+)@")
-
-
-def looks_secret(name: str) -> bool:
-    """Whether a build-arg name looks like it carries a secret."""
-    return bool(_SECRET_NAME.search(name))
-
-
-def url_passwords(value: str) -> list[str]:
-    """The passwords of the URLs in ``value`` (``PIP_INDEX_URL=https://user:PW@host/...``)."""
-    return [match.group(2) for match in _URL_PASSWORD.finditer(value)]
 
 
 def _spellings(password: str) -> list[str]:
@@ -45,11 +27,6 @@ def _spellings(password: str) -> list[str]:
     from urllib.parse import unquote
 
     return list(dict.fromkeys((password, unquote(password))))
-
-
-def mask_url_passwords(value: str) -> str:
-    """``value`` with the password of every URL in it shown as ``***`` (``https://user:***@host/``)."""
-    return _URL_PASSWORD.sub(lambda match: f"{match.group(1)}:{MASK}@", value)
 
 
 def secret_arg_names(build_args: Mapping[str, str]) -> list[str]:
@@ -161,26 +138,6 @@ def secrets_in_args(args: Sequence[str]) -> list[bytes]:
     return values
 
 
-def redact_argv(argv: Sequence[str]) -> list[str]:
-    """A command line with ``--build-arg NAME=VALUE`` values of secret-looking names masked,
-    and the password of any URL in a build-arg value (``https://user:***@host/``)."""
-    out: list[str] = []
-    after_flag = False
-    for arg in argv:
-        if after_flag:
-            out.append(_shown_build_arg(arg))
-            after_flag = False
-            continue
-        if arg == "--build-arg":
-            after_flag = True
-            out.append(arg)
-        elif arg.startswith("--build-arg="):
-            out.append("--build-arg=" + _shown_build_arg(arg[len("--build-arg=") :]))
-        else:
-            out.append(arg)
-    return out
-
-
 #: Names the engine clients themselves read from their environment: a build arg of such a
 #: name stays on the command line (in the environment it would change how docker or podman
 #: reach their engine or registries), unless the environment already holds that value.
@@ -236,15 +193,6 @@ def build_arg_specs(argv: Sequence[str]) -> Iterator[tuple[int, bool, str]]:
             yield index, False, argv[index + 1]
             index += 1
         index += 1
-
-
-def _shown_build_arg(arg: str) -> str:
-    name, sep, value = arg.partition("=")
-    if not sep:
-        return arg
-    if looks_secret(name):
-        return f"{name}={MASK}"
-    return f"{name}={mask_url_passwords(value)}"
 
 
 __all__ = [

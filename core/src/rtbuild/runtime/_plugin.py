@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from rtbuild._masking import masked_repr
+
 if TYPE_CHECKING:
     from rtbuild._framework.config import Config
 
@@ -119,6 +121,9 @@ class RuntimeRequirements:
     #: built in ``(volatility, order, name)`` order, so the most volatile come last and a
     #: change rebuilds the fewest layers. ``None``: 0, or 10 when there are ``payloads``.
     volatility: int | None = None
+
+    #: Logged or in a traceback: secret-looking values and URL passwords as *** (fields unchanged).
+    __repr__ = masked_repr
 
     def source_rank(self) -> int:
         """The effective ``volatility``: payload-carrying groups go after the others by default."""
