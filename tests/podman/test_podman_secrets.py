@@ -144,29 +144,6 @@ def test_a_url_password_with_raw_and_encoded_at_signs_is_masked(
         assert part not in shown, part
 
 
-def test_the_password_of_creds_in_extra_args_is_masked(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
-    """``podman build --creds USER:PASSWORD`` (passed with ``--extra``) logs in to the
-    registries of the bases. ``--dry-run`` and the log's ``$ podman build`` line showed the
-    password; now ``USER:***``, and it is masked in podman's output like a secret's value."""
-    password = "Kx7-creds-never-shown"
-    ctx = write_context(tmp_path / "ctx", f"FROM busybox:latest\nRUN echo 'said {password}'; exit 6\n")
-    for extra in (["--creds", f"rtuser:{password}"], [f"--creds=rtuser:{password}"]):
-        request = BuildRequest(
-            path=str(ctx), tags=[names.new("localhost/rtbuild-test/secrets")], extra_build_args=extra
-        )
-        plan = builder.plan(request)
-        assert "rtuser:***" in plan and password not in plan
-        reporter = Recording()
-        with use_reporter(reporter), pytest.raises(BuildFailedError) as info:
-            builder.build_request(request)
-        err = info.value
-        assert err.log_path
-        log = Path(err.log_path).read_text()
-        assert "rtuser:***" in log.splitlines()[0] and "said ***" in log
-        shown = "\n".join([log, str(err), *(err.log_tail or []), *reporter.seen])
-        assert password not in shown
-
-
 def test_a_proxy_password_podman_forwards_into_run_is_masked(
     builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

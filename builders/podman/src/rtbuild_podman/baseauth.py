@@ -107,6 +107,24 @@ def broken_auth_file(lines: Sequence[str], log_path: str | None) -> ConfigError 
     )
 
 
+def refuse_creds(args: Sequence[str]) -> None:
+    """``--creds USER:PASSWORD`` among the extra arguments is refused before any work: on
+    podman's command line the password is readable by every local user while the build
+    runs (``/proc/PID/cmdline``, ``ps``). It is not turned into an in-memory ``--authfile``:
+    podman sends ``--creds`` to every registry the build reaches, search registries a short
+    name is tried at and ``--cache-from``/``--cache-to`` repositories included, which an
+    auth file keyed by the registries rtbuild can name would not match."""
+    for arg in args:
+        if arg == "--creds" or arg.startswith("--creds="):
+            raise ConfigError(
+                "the extra argument --creds would put a registry password on podman's command line,"
+                " readable by every local user while the build runs",
+                step="validate request",
+                hint="log in instead (`podman login REGISTRY` or `docker login REGISTRY`): rtbuild hands podman"
+                " the credentials it finds there in memory; or name an auth file with --extra=--authfile=FILE",
+            )
+
+
 def creds_passwords(args: Sequence[str]) -> list[str]:
     """The passwords of ``--creds USER:PASSWORD`` in raw ``podman build`` arguments
     (``--extra``), to mask in its output as build-arg secrets are."""
@@ -161,6 +179,7 @@ __all__ = [
     "creds_passwords",
     "image_registries",
     "proxy_passwords",
+    "refuse_creds",
     "refused_pull",
     "shown_argv",
 ]

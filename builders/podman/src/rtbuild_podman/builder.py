@@ -136,17 +136,20 @@ class PodmanBuilder(RuntimeBuilder):
         return self.build_request(request).image
 
     def build_request(self, request: BuildRequest) -> BuildResult:
+        from .baseauth import refuse_creds
         from .build import run_request
 
+        refuse_creds(request.extra_build_args)
         return run_request(self, request)
 
     def plan(self, request: BuildRequest) -> str:
         """The ``podman build`` command(s) a build would run (no-op skip not consulted)."""
         from rtbuild.enginekit import plan_platforms, split_platforms
 
-        from .baseauth import shown_argv
+        from .baseauth import refuse_creds, shown_argv
         from .build import argv_for, dockerfile_of
 
+        refuse_creds(request.extra_build_args)
         dockerfile = dockerfile_of(request)
         platforms = split_platforms(request.platform)
         if len(platforms) < 2:
