@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from rtbuild.builder import BuildRequest, BuildResult, ImageInfo, RuntimeBuilder
 from rtbuild.errors import ConfigError, RegistryError
 from rtbuild.runtime._blame import steps_of_plugins
-from rtbuild.runtime._checks import check_base
+from rtbuild.runtime._checks import check_base, ignored_inputs
 from rtbuild.runtime._compose import RuntimeComposition
 from rtbuild.runtime._plugin import FileContent, SourcePayload
 from rtbuild.runtime._select import (
@@ -221,8 +221,8 @@ def _announce(tier: str, message: str) -> None:
     get_reporter().event("runtime_tier", tier=tier, message=f"runtime image: {message}")
 
 
-def _configured_result(image: str) -> BuildResult:
-    details = {"runtime_tier": TIER_CONFIGURED}
+def _configured_result(image: str, given: dict[str, Any]) -> BuildResult:
+    details = {"runtime_tier": TIER_CONFIGURED, "ignored": ignored_inputs(given)}
     return BuildResult(image=image, tags=[image], builder="", duration_s=0.0, cached=True, details=details)
 
 
@@ -301,8 +301,8 @@ def build_runtime_image(
 
     started = time.perf_counter()
     config = config or load_config()
-    if config.sandbox.runtime_container_image:
-        return _configured_result(config.sandbox.runtime_container_image)
+    if config.sandbox.runtime_container_image:  # what would have been built from is said, not dropped
+        return _configured_result(config.sandbox.runtime_container_image, locals())
     base = check_base(base_image or config.sandbox.base_container_image, given=bool(base_image))
     pm = pm or get_plugin_manager(config)
     names = list(config.runtime.plugins if plugins is None else plugins)

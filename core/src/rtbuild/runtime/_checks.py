@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rtbuild.errors import ConfigError, InvalidReferenceError, PluginError
 from rtbuild.runtime._plugin import RuntimeRequirements, SourcePayload
@@ -140,4 +141,33 @@ def validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
     return req
 
 
-__all__ = ["check_conflicts", "validate_requirements"]
+#: build_runtime_image's arguments a configured runtime image leaves unused, as the CLI spells them.
+_BUILD_INPUTS = {
+    "base_image": "--base",
+    "plugins": "--plugin",
+    "payloads": "--source",
+    "extra_files": "extra_files",
+    "repo": "--repo",
+    "build_args": "--build-arg",
+    "force_rebuild": "--force-rebuild",
+    "no_cache": "no_cache",
+}
+
+
+def ignored_inputs(given: Mapping[str, Any]) -> list[str]:
+    """The build inputs of ``given`` (build_runtime_image's arguments) that were passed,
+    which a configured ``[sandbox] runtime_container_image`` leaves unused; the message
+    that says so names them only (a build arg's value may be a secret)."""
+    ignored = [flag for name, flag in _BUILD_INPUTS.items() if given.get(name)]
+    if ignored:
+        from rtbuild._framework.progress import get_reporter
+
+        get_reporter().event(
+            "warning",
+            message="[sandbox] runtime_container_image (RTBUILD_RUNTIME_CONTAINER_IMAGE) is set: that image is"
+            f" used as is and nothing is built, so {', '.join(ignored)} did not change it; unset it to build",
+        )
+    return ignored
+
+
+__all__ = ["check_conflicts", "ignored_inputs", "validate_requirements"]
