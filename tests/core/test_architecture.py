@@ -41,7 +41,13 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._observe.units",
     ),
     # Build locks sit with the engine kit, which hands them to backends (unless_building).
-    ("rtbuild.context", "rtbuild.oci", "rtbuild.enginekit", "rtbuild._framework.locks"),
+    (
+        "rtbuild.context",
+        "rtbuild.oci",
+        "rtbuild.enginekit",
+        "rtbuild._framework.locks",
+        "rtbuild._framework.outputmask",
+    ),
     (
         "rtbuild._framework.entrypoints",
         "rtbuild._framework.iidfile",

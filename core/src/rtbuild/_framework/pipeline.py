@@ -7,7 +7,6 @@ post_build hooks -> BuildResult
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from rtbuild._framework.config import Config, load_config
 from rtbuild._framework.deadline import build_deadline
 from rtbuild._framework.iidfile import check_iidfile, write_iidfile
 from rtbuild._framework.locks import build_lock
+from rtbuild._framework.outputmask import mask_error, masked_output, request_redactor, warn_secrets_in_context
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import check_has_from, check_target, validate_context, validate_context_dir
@@ -218,32 +218,13 @@ def plan_build(
     from rtbuild._framework.plugins._trace import blame, builder_origin
 
     try:
-        plan = builder.plan(request)
+        plan = request_redactor(request)(builder.plan(request))
     except BaseException as exc:  # named as a build's errors are: the builder refused it
         blame(exc, builder_origin(builder))
         raise
     if request.push:
         plan += "\n" + "\n".join(f"# then push {tag}" for tag in request.tags)
     return plan
-
-
-def _warn_secrets_in_context(request: BuildRequest) -> None:
-    """A ``--secret src=`` file that the context sends along (in it, and not excluded by the
-    ignore file an engine reads: ``.dockerignore``, ``Dockerfile.dockerignore``, ``.containerignore``)."""
-    from rtbuild.context import dockerfile_arg, sent_with_context
-
-    sources = {secret.src: secret.id for secret in request.secrets if secret.src}
-    if not sources or not os.path.isdir(request.path):
-        return
-    for src in sent_with_context(request.path, list(sources), dockerfile_arg(request.structured_args())):
-        get_reporter().event(
-            "warning",
-            secret=sources[src],
-            message=f"secret {sources[src]!r}: its source {src} is in the build context and the ignore file"
-            " the engine reads (.dockerignore, or Dockerfile.dockerignore / .containerignore where present)"
-            " does not exclude it, so the engine receives it with the context and `COPY . …` puts it in the"
-            " image; exclude it there or keep it outside the context",
-        )
 
 
 def _run_hooks(
@@ -259,7 +240,7 @@ def _run_hooks(
     builder = _prepare(request, config, pm, builder, created)
     for secret in request.secrets:
         secret.value()  # a missing one is the user's to fix, not the builder's: say so before any work
-    _warn_secrets_in_context(request)
+    warn_secrets_in_context(request)
     iidfile = check_iidfile(request)
 
     # One build per tag at a time, across threads and processes: a waiter then runs the
@@ -267,27 +248,32 @@ def _run_hooks(
     def on_wait(message: str) -> None:
         reporter.event("waiting", tags=request.tags, message=message)
 
-    with build_lock(request.tags, on_wait=on_wait, timeout=config.lock_timeout):
-        reporter.event("build_started", builder=builder.name, tags=request.tags, message=f"building {request.tags[0]}")
-        with build_deadline(config.build_timeout):
-            outcome = pm.hook.build(request=request, builder=builder, config=config)
-        if outcome is None:
-            raise BuildFailedError(
-                "no plugin performed the build",
-                step="build",
-                hint="every build hook returned None: `rtbuild plugins` and `--trace-hooks` show which plugins ran",
-            )
-        result = _as_result(outcome, request, builder, started)
-        if iidfile is not None:
-            write_iidfile(iidfile, result)
-        if request.push:
-            _push(request, result, builder)
-    try:
-        pm.hook.post_build(request=request, result=result, config=config, builder=builder)
-    except PolicyError:
-        raise  # a refusal (e.g. a vulnerability policy): the image must not be used, exit 2
-    except Exception as exc:  # the image exists (and was pushed): say so, and who failed after
-        raise _post_build_error(exc, result) from exc
+    # Whatever the builder and the hooks report or raise, with secret values masked (after
+    # pre_build, which may add build args): a builder written from the scaffold does not mask.
+    with masked_output(request) as redactor:
+        with build_lock(request.tags, on_wait=on_wait, timeout=config.lock_timeout):
+            message = f"building {request.tags[0]}"
+            reporter.event("build_started", builder=builder.name, tags=request.tags, message=message)
+            with build_deadline(config.build_timeout):
+                outcome = pm.hook.build(request=request, builder=builder, config=config)
+            if outcome is None:
+                raise BuildFailedError(
+                    "no plugin performed the build",
+                    step="build",
+                    hint="every build hook returned None: `rtbuild plugins` and `--trace-hooks` show which plugins ran",
+                )
+            result = _as_result(outcome, request, builder, started)
+            result.details = redactor.mask(result.details)
+            if iidfile is not None:
+                write_iidfile(iidfile, result)
+            if request.push:
+                _push(request, result, builder)
+        try:
+            pm.hook.post_build(request=request, result=result, config=config, builder=builder)
+        except PolicyError:
+            raise  # a refusal (e.g. a vulnerability policy): the image must not be used, exit 2
+        except Exception as exc:  # the image exists (and was pushed): say so, and who failed after
+            raise _post_build_error(exc, result) from exc
     return result
 
 
@@ -357,6 +343,7 @@ def run_build(
     try:
         result = _run_hooks(request, config, pm, builder, created, started)
     except Exception as exc:
+        mask_error(exc, request_redactor(request))  # what failed before the build's own mask began
         _report_failure(pm, request, exc, config, created[0] if created else builder, started)
         raise
     result.duration_s = round(time.perf_counter() - started, 3)

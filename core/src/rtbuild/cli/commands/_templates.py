@@ -47,17 +47,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import time
-from collections import deque
 from typing import Any, ClassVar
 
 import rtbuild
 from rtbuild import (
     BuilderCapabilities,
-    BuildFailedError,
     BuildRequest,
     BuildResult,
     EngineUnavailableError,
@@ -65,9 +62,7 @@ from rtbuild import (
     PushError,
     RuntimeBuilder,
 )
-
-#: A step starting in the engine's output: BuildKit `#5 [2/3] RUN x`, legacy `Step 2/3 : RUN x`.
-_STEP = re.compile(r"^(?:#\\d+ \\[(?!internal)[^\\]]+\\] |Step \\d+/\\d+ : )(.+)$$")
+from rtbuild.enginekit import build_error, redact_argv, run_build
 
 
 class $cls(RuntimeBuilder):
@@ -108,9 +103,9 @@ class $cls(RuntimeBuilder):
         return self.build_request(request).image
 
     def plan(self, request: BuildRequest) -> str:
-        """`rtbuild build --dry-run`: the command a build would run."""
+        """`rtbuild build --dry-run`: the command a build would run (secret values masked)."""
         env = " ".join(f"{key}={value}" for key, value in self._client()[1].items())
-        return (env + " " if env else "") + shlex.join(self._argv(request))
+        return (env + " " if env else "") + shlex.join(redact_argv(self._argv(request)))
 
     def image_exists(self, image_name: str, pull_from_repo: bool = True) -> bool:
         if self._quiet("image", "inspect", image_name):
@@ -188,36 +183,20 @@ class $cls(RuntimeBuilder):
         return [*argv, *request.extra_build_args, request.path]
 
     def _run(self, argv: list[str], tag: str) -> None:
-        """Run the build, stream its lines to rtbuild's progress display, map failures."""
-        reporter = rtbuild.get_reporter()
-        tail: deque[str] = deque(maxlen=20)
-        step = "build"
+        """Run the build through rtbuild.enginekit.run_build, which streams its lines and
+        step events to rtbuild's progress display, runs it in a process group of its own
+        (stopped on Ctrl-C, SIGTERM and --build-timeout: nothing outlives rtbuild) and puts
+        secret-looking build-arg values in the client's environment, never on its command
+        line (any local user can read /proc/PID/cmdline). build_error names the failing
+        step with the log's tail and a hint. For an engine without a CLI, replace this."""
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env={**os.environ, **self._client()[1]},
-            )
-        except OSError as exc:
-            raise EngineUnavailableError(f"cannot run {argv[0]}: {exc.strerror}", step="start build") from None
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.rstrip("\\n")
-            tail.append(line)
-            reporter.line(line)
-            found = _STEP.match(line)
-            if found:
-                step = found.group(1)
-                reporter.event("step", step=step)
-        if proc.wait() != 0:
-            raise BuildFailedError(
-                f"building {tag} failed at: {step}",
-                step=step,
-                log_tail=list(tail),
-                hint="fix the failing step in the Dockerfile (the log tail shows why)",
-            )
+            run = run_build(argv, env=self._client()[1], log_path=None)
+        except FileNotFoundError:
+            raise EngineUnavailableError(
+                f"cannot build {tag}: {argv[0]} is not installed", step="start build", hint=f"install {argv[0]}"
+            ) from None
+        if run.returncode != 0:
+            raise build_error(run.lines, run.returncode, log_path=run.log_path, engine="$name")
 
     def _quiet(self, *args: str) -> bool:
         return subprocess.run([self.cli, *args], capture_output=True).returncode == 0

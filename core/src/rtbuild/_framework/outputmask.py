@@ -1,0 +1,120 @@
+"""The core's own mask over everything a build reports: any builder's, any plugin's.
+
+The Docker, Podman and Kubernetes builders mask secret values themselves, but a builder
+written from ``rtbuild new builder`` (or by hand) streams its engine's output as it comes:
+a ``RUN`` that prints a secret-looking build arg's value put it in the progress lines, the
+``--json`` events, the error's log tail and ``--dry-run``'s plan. While a request runs,
+:func:`masked_output` puts a masking reporter in front of the current one and masks the
+error that leaves it, with :class:`rtbuild.enginekit.Redactor` (the values of build args
+with secret-looking names, URL passwords, ``--secret`` contents); a request with none of
+those costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from rtbuild._framework.progress import Reporter, _current, get_reporter
+from rtbuild.errors import AgentRuntimeBuildError
+
+if TYPE_CHECKING:
+    from rtbuild.builder import BuildRequest
+    from rtbuild.enginekit._redact import Redactor
+
+
+class MaskingReporter(Reporter):
+    """Passes lines and events on to ``inner`` with secret values shown as ``***``."""
+
+    def __init__(self, inner: Reporter, redactor: Redactor) -> None:
+        self.inner = inner
+        self.redactor = redactor
+
+    def line(self, text: str, *, source: str = "build") -> None:
+        self.inner.line(self.redactor(text), source=source)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.inner.event(kind, **self.redactor.mask(fields))
+
+    def close(self) -> None:
+        """The inner reporter belongs to whoever installed it: left open."""
+
+
+def request_redactor(request: BuildRequest) -> Redactor:
+    """What the request holds that must not be shown (empty when nothing). Fields a hook left
+    of the wrong type give what the others give: the error about them must not be replaced."""
+    from rtbuild.builder import BuildSecret
+    from rtbuild.enginekit._redact import Redactor, secrets_in_args
+    from rtbuild.enginekit._skip import build_args_in
+
+    values: list[bytes] = []
+    secrets = request.secrets if isinstance(request.secrets, list) else []
+    for secret in secrets:
+        if isinstance(secret, BuildSecret):
+            with contextlib.suppress(AgentRuntimeBuildError, OSError):
+                values.append(secret.value())  # a missing one is the pipeline's to report
+    build_args: dict[str, str] = {}
+    if isinstance(request.build_args, dict):
+        build_args.update((k, v) for k, v in request.build_args.items() if isinstance(k, str) and isinstance(v, str))
+    extra = request.extra_build_args
+    if isinstance(extra, list) and all(isinstance(arg, str) for arg in extra):
+        values += secrets_in_args(extra)
+        build_args.update(build_args_in(extra))
+    return Redactor.for_build(build_args, values)
+
+
+def mask_error(exc: BaseException, redactor: Redactor) -> None:
+    """Mask ``exc`` in place: its message, args, step, log tail, hint and result."""
+    if not redactor:
+        return
+    with contextlib.suppress(Exception):  # an exception type whose args cannot be set stays as it is
+        exc.args = redactor.mask(exc.args)
+    if isinstance(exc, AgentRuntimeBuildError):
+        exc.message = redactor(exc.message)
+        exc.step = redactor(exc.step) if exc.step else exc.step
+        exc.hint = redactor(exc.hint) if exc.hint else exc.hint
+        exc.log_tail = [redactor(line) for line in exc.log_tail]
+        result = getattr(exc, "result", None)
+        if isinstance(result, dict):
+            exc.result = redactor.mask(result)  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def masked_output(request: BuildRequest) -> Iterator[Redactor]:
+    """Mask what ``request``'s build reports and raises (see the module doc)."""
+    redactor = request_redactor(request)
+    if not redactor:
+        yield redactor
+        return
+    token = _current.set(MaskingReporter(get_reporter(), redactor))
+    try:
+        yield redactor
+    except BaseException as exc:
+        mask_error(exc, redactor)
+        raise
+    finally:
+        _current.reset(token)
+
+
+def warn_secrets_in_context(request: BuildRequest) -> None:
+    """A ``--secret src=`` file that the context sends along (in it, and not excluded by the
+    ignore file an engine reads: ``.dockerignore``, ``Dockerfile.dockerignore``, ``.containerignore``)."""
+    from rtbuild.context import dockerfile_arg, sent_with_context
+
+    sources = {secret.src: secret.id for secret in request.secrets if secret.src}
+    if not sources or not os.path.isdir(request.path):
+        return
+    for src in sent_with_context(request.path, list(sources), dockerfile_arg(request.structured_args())):
+        get_reporter().event(
+            "warning",
+            secret=sources[src],
+            message=f"secret {sources[src]!r}: its source {src} is in the build context and the ignore file"
+            " the engine reads (.dockerignore, or Dockerfile.dockerignore / .containerignore where present)"
+            " does not exclude it, so the engine receives it with the context and `COPY . …` puts it in the"
+            " image; exclude it there or keep it outside the context",
+        )
+
+
+__all__ = ["MaskingReporter", "mask_error", "masked_output", "request_redactor", "warn_secrets_in_context"]
