@@ -156,7 +156,7 @@ def test_the_scaffold_builder_keeps_secret_values_off_the_command_line(tmp_path:
     assert run_cli(["new", "builder", "maskcheck", "-o", str(tmp_path)]).exit_code == 0
     sys.path.insert(0, str(tmp_path / "rtbuild-maskcheck" / "src"))
     try:
-        from rtbuild_maskcheck.builder import MaskcheckBuilder  # type: ignore[import-not-found]
+        from rtbuild_maskcheck.builder import MaskcheckBuilder
     finally:
         sys.path.pop(0)
     record = _fake_cli(tmp_path)
