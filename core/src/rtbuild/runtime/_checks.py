@@ -138,7 +138,24 @@ def validate_requirements(plugin: str, req: object) -> RuntimeRequirements:
                 step="compose runtime image",
                 hint=_PLUGIN_HINT,
             )
+        _check_dest(plugin, spec)
     return req
+
+
+def _check_dest(plugin: str, spec: SourcePayload) -> None:
+    """A payload's DEST is an absolute, normalised image directory. It was checked as a
+    plugin's file path: '--source ./a:/opt/../etc' read 'image path ... (a file)' with the
+    hint to fix 'the plugin's files(), or report it to its author'."""
+    import posixpath
+
+    dest = spec.dest
+    if isinstance(dest, str) and dest.startswith("/") and posixpath.normpath(dest) == dest and "//" not in dest:
+        return
+    normal = posixpath.normpath(posixpath.join("/", dest)) if isinstance(dest, str) else "/opt/DIR"
+    message = f"source payload {spec.source!r} goes to {dest!r}, which is no absolute, normalised image directory"
+    if plugin == _CALLER:
+        raise ConfigError(message, step="compose runtime image", hint=f"give it as {normal}: --source PATH:{normal}")
+    raise PluginError(f"runtime plugin {plugin!r}: {message}", step="compose runtime image", hint=_PLUGIN_HINT)
 
 
 #: build_runtime_image's arguments a configured runtime image leaves unused, as the CLI spells them.

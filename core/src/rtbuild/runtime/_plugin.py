@@ -26,6 +26,11 @@ DEFAULT_PAYLOAD_ROOT = "/opt/rtbuild/payload"
 DISTRIBUTION_EXCLUDES = ("**/__pycache__", "**/*.pyc")
 
 
+def _dir(dest: str | None) -> str | None:
+    """A payload's DEST with trailing slashes dropped: ``/opt/agent/`` names ``/opt/agent``."""
+    return (dest.rstrip("/") or "/") if isinstance(dest, str) and dest.startswith("/") else dest
+
+
 @dataclass(frozen=True)
 class SourcePayload:
     """A tree of files added to a plugin's source group as one ``COPY`` layer.
@@ -52,13 +57,16 @@ class SourcePayload:
         """A host directory; ``dest`` defaults to ``/opt/rtbuild/payload/<directory name>``."""
         full = os.path.abspath(os.fspath(path))
         return cls(
-            full, dest or f"{DEFAULT_PAYLOAD_ROOT}/{os.path.basename(full) or 'root'}", "directory", tuple(exclude)
+            full,
+            _dir(dest) or f"{DEFAULT_PAYLOAD_ROOT}/{os.path.basename(full) or 'root'}",
+            "directory",
+            tuple(exclude),
         )
 
     @classmethod
     def distribution(cls, name: str, dest: str | None = None, exclude: tuple[str, ...] = ()) -> SourcePayload:
         """An installed distribution; ``dest`` defaults to ``/opt/rtbuild/payload/<name>``."""
-        return cls(name, dest or f"{DEFAULT_PAYLOAD_ROOT}/{name}", "distribution", tuple(exclude))
+        return cls(name, _dir(dest) or f"{DEFAULT_PAYLOAD_ROOT}/{name}", "distribution", tuple(exclude))
 
     @classmethod
     def parse(cls, spec: str, exclude: tuple[str, ...] = ()) -> SourcePayload:
