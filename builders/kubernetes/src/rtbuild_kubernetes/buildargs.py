@@ -24,10 +24,29 @@ def secret_names(build_args: Mapping[str, str]) -> list[str]:
     return sorted(name for name in carried if _IDENTIFIER.fullmatch(name))
 
 
+def refuse_inline_secrets(build_args: Mapping[str, str]) -> None:
+    """A build arg that should travel in the Secret but cannot (its name is no shell
+    identifier, so no environment variable of the build script) is refused: inline, its
+    value would be in the Job's pod spec, readable by anyone who may read Jobs."""
+    from rtbuild import ConfigError
+    from rtbuild.enginekit import looks_secret, url_passwords
+
+    for name, value in build_args.items():
+        if (looks_secret(name) or url_passwords(str(value))) and not _IDENTIFIER.fullmatch(name):
+            raise ConfigError(
+                f"build arg {name!r} holds a secret but its name is not a shell identifier, so it cannot"
+                " travel in the build's Secret and would be written into the Job's pod spec",
+                step="validate request",
+                hint="rename it with letters, digits and _ only (ARG in the Dockerfile too), or build it"
+                " with the Docker or Podman builder and --secret",
+            )
+
+
 def split_extra(extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """``--build-arg NAME=VALUE`` of secret-looking names taken out of extra arguments (so
-    they are carried and masked like ``build_args``); the remaining arguments."""
-    from rtbuild.enginekit import looks_secret
+    """``--build-arg NAME=VALUE`` of secret-looking names, or whose value holds a URL with a
+    password, taken out of extra arguments (so they are carried in the Secret and masked like
+    ``build_args``); the remaining arguments."""
+    from rtbuild.enginekit import looks_secret, url_passwords
 
     rest: list[str] = []
     found: dict[str, str] = {}
@@ -40,7 +59,7 @@ def split_extra(extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
         elif arg.startswith("--build-arg="):
             value = arg.split("=", 1)[1]
         name, sep, val = (value or "").partition("=")
-        if sep and looks_secret(name):
+        if sep and (looks_secret(name) or url_passwords(val)):
             found[name] = val
         else:
             rest.extend(args[index : index + width])
@@ -61,4 +80,4 @@ SECRET_HANDLING = "and reach the pod only through the per-build Secret,"
 SECRET_ADVICE = "pass secrets with --secret id=NAME,env=VAR where the builder supports it"
 
 
-__all__ = ["KEY_PREFIX", "SECRET_ADVICE", "SECRET_HANDLING", "masked", "secret_names", "split_extra"]
+__all__ = ["KEY_PREFIX", "SECRET_ADVICE", "SECRET_HANDLING", "masked", "refuse_inline_secrets", "secret_names", "split_extra"]

@@ -154,10 +154,11 @@ class KubernetesBuilder(RuntimeBuilder):
             raise ConfigError(
                 "a build needs at least one tag", step="validate request", hint="pass -t REGISTRY/NAME:TAG"
             )
-        from .buildargs import split_extra
+        from .buildargs import refuse_inline_secrets, split_extra
 
         dockerfile, extra = self._dockerfile(request)
         extra, secret_extra = split_extra(extra)
+        refuse_inline_secrets({**request.build_args, **secret_extra})
         platforms: list[str | None] = list(request.platforms()) or [None]
         if len(platforms) > 1:
             from rtbuild.oci import parse_reference

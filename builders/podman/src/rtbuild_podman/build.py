@@ -26,10 +26,11 @@ from rtbuild.enginekit import (
     build_error,
     compute_inputs,
     confirm_label,
-    external_images,
     indexes_current,
     log_path_for,
+    native_platform,
     plan_platforms,
+    platform_args,
     refuse_result_args,
     report_skip_disabled,
     run_build,
@@ -92,6 +93,13 @@ def build_args_of(request: BuildRequest) -> dict[str, str]:
     return {**request.build_args, **build_args_in(request.extra_build_args, os.environ)}
 
 
+def resolving(request: BuildRequest, build_args: dict[str, str]) -> dict[str, str]:
+    """``build_args`` as the FROM lines see them: Buildah fills TARGETARCH & co. for the
+    request's platform, else this machine's (a plain ``podman build`` of ``FROM base:${TARGETARCH}``
+    pulls base:amd64 here), where the analysis, given no platform, left them empty."""
+    return {**platform_args(request.platform or native_platform()), **build_args}
+
+
 def redactor_for(request: BuildRequest) -> Redactor:
     """Masks secret-looking build-arg values and ``--secret`` contents in every line rtbuild
     keeps or shows. Reading the secrets here also makes a missing source (unset env=, absent
@@ -134,7 +142,7 @@ def _tls_args(builder: PodmanBuilder, request: BuildRequest, dockerfile: str) ->
     the build, so it is never given while one image comes from a verified registry."""
     if any(arg.startswith("--tls-verify") for arg in request.extra_build_args):
         return []  # the user's own choice
-    registries = image_registries(dockerfile, request.build_args, request.platform)
+    registries = image_registries(dockerfile, resolving(request, request.build_args), request.platform)
     if None in registries:  # a name podman will reject anyway: count it as verified
         return []
     if registries and not any(builder.podman.tls_verify(registry) for registry in registries if registry):
@@ -168,7 +176,8 @@ def _inputs(
     context hash it was made from."""
     with open(dockerfile, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
-    reasons = list(analyse_cached(text, request.build_args, request.platform).remote)
+    analysis = analyse_cached(text, resolving(request, request.build_args), request.platform)
+    reasons = list(analysis.remote)
     # Podman prefers these to .dockerignore, which is all the digest reads.
     for ignore in (
         os.path.join(request.path, ".containerignore"),
@@ -191,7 +200,7 @@ def _inputs(
         report_skip_disabled([".dockerignore syntax Buildah reads as a regular expression"])
         return None, None
     # One podman call for every base image and tag the check will look at.
-    builder.podman.prefetch([*external_images(text, request.build_args, request.platform), *tags])
+    builder.podman.prefetch([*analysis.images, *tags])
     inputs = compute_inputs(
         context_digest=ctx.digest,
         dockerfile_text=text,
@@ -201,6 +210,7 @@ def _inputs(
         target=request.target,
         extra_build_args=["--format", builder.format, f"--layers={builder.layers}", *_flags(request)],
         api=builder.podman,
+        analysis=analysis,
     )
     if inputs is not None:
         inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
@@ -247,7 +257,7 @@ def build_one(
         try:
             # Podman's own lookup skips credsStore helpers (and more): the bases' registries
             # get rtbuild's credentials in memory, as exists/pull do.
-            with base_authfile(request, dockerfile, build_args_of(request)) as (auth, fds):
+            with base_authfile(request, dockerfile, resolving(request, build_args_of(request))) as (auth, fds):
                 argv = [*argv[:-1], *auth, argv[-1]]
                 result = run_build(
                     argv,
