@@ -11,11 +11,12 @@ password in a build arg of any other name was not.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from rtbuild import BuildRequest, ConfigError
-from rtbuild_kubernetes.builder import KubernetesBuilder
 from rtbuild_kubernetes.buildargs import secret_names
+from rtbuild_kubernetes.builder import KubernetesBuilder
 from rtbuild_kubernetes.manifests import job_manifest, secret_manifest
 from rtbuild_kubernetes.settings import settings_from_table
 
@@ -23,11 +24,8 @@ PASSWORD = "Hq4-extra-url-password"
 INDEX = f"https://__token__:{PASSWORD}@pypi.example/simple"
 
 
-def _job_and_secret(tmp_path: object, profile: str, extra: list[str]) -> tuple[str, dict[str, str]]:
+def _job_and_secret(context: Path, profile: str, extra: list[str]) -> tuple[str, dict[str, str]]:
     """The Job and Secret a real build creates (not the dry run's masked text)."""
-    from pathlib import Path
-
-    context = Path(str(tmp_path))
     (context / "Dockerfile").write_text("FROM busybox\nARG PIP_INDEX_URL\nRUN true\n")
     builder = KubernetesBuilder(settings_from_table({"namespace": "builds", "profile": profile}))
     request = builder._checked(BuildRequest(path=str(context), tags=["reg.example/a:1"], extra_build_args=extra))
@@ -45,7 +43,7 @@ def _job_and_secret(tmp_path: object, profile: str, extra: list[str]) -> tuple[s
     ids=["separate", "joined"],
 )
 def test_a_url_password_in_an_extra_build_arg_travels_in_the_secret(
-    tmp_path: object, profile: str, extra: list[str]
+    tmp_path: Path, profile: str, extra: list[str]
 ) -> None:
     job, data = _job_and_secret(tmp_path, profile, extra)
     assert PASSWORD not in job
@@ -53,7 +51,7 @@ def test_a_url_password_in_an_extra_build_arg_travels_in_the_secret(
     assert "PIP_INDEX_URL" in job  # the build still gets the arg, by name
 
 
-def test_a_secret_name_that_cannot_travel_in_the_secret_is_refused(tmp_path: object) -> None:
+def test_a_secret_name_that_cannot_travel_in_the_secret_is_refused(tmp_path: Path) -> None:
     """A secret-looking name that is not a shell identifier (``odd-name-password``) cannot be
     an environment variable of the build script, so it went inline into the pod spec
     (masked only in ``--dry-run``)."""

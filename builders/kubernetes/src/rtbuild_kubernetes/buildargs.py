@@ -80,4 +80,12 @@ SECRET_HANDLING = "and reach the pod only through the per-build Secret,"
 SECRET_ADVICE = "pass secrets with --secret id=NAME,env=VAR where the builder supports it"
 
 
-__all__ = ["KEY_PREFIX", "SECRET_ADVICE", "SECRET_HANDLING", "masked", "refuse_inline_secrets", "secret_names", "split_extra"]
+__all__ = [
+    "KEY_PREFIX",
+    "SECRET_ADVICE",
+    "SECRET_HANDLING",
+    "masked",
+    "refuse_inline_secrets",
+    "secret_names",
+    "split_extra",
+]
