@@ -41,7 +41,18 @@ def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
     paths: dict[str, str] = {}
     roots: dict[str, str] = {}
     settings: dict[tuple[str, str], tuple[str, str]] = {}
+    exposed: dict[str, str] = {}
     for plugin, req in contributions.items():
+        for port in sorted(_exposed(req)):
+            if exposed.get(port, plugin) != plugin:
+                raise PluginError(
+                    f"runtime plugins {exposed[port]!r} and {plugin!r} both EXPOSE {port}: their servers cannot"
+                    " both listen on it",
+                    step="compose runtime image",
+                    hint=f"give one of them another port ([plugins.{exposed[port]}] port or [plugins.{plugin}] port,"
+                    " where the plugin has that setting), or select only one of them",
+                )
+            exposed[port] = plugin
         for image_path in [*req.dependency_files, *req.files]:
             _clash(paths.get(image_path), plugin, f"both write {image_path} in the image", f"writes {image_path} twice")
             paths[image_path] = plugin
@@ -75,6 +86,19 @@ def check_conflicts(contributions: Mapping[str, RuntimeRequirements]) -> None:
             if image_path.startswith(inside):
                 what = f"{image_path} inside the payload directory {root}"
                 _clash(owner, writer, f"write {what}", f"writes {what}")
+
+
+def _exposed(req: RuntimeRequirements) -> set[str]:
+    """The ``PORT/PROTO`` of each ``EXPOSE`` in the plugin's instructions (a port given
+    through a variable is not known here)."""
+    ports: set[str] = set()
+    for text in (req.dockerfile, req.source_dockerfile):
+        for line in text.replace("\\\n", " ").splitlines():
+            words = line.split()
+            if words and words[0].upper() == "EXPOSE":
+                for port, _, proto in (word.partition("/") for word in words[1:] if "$" not in word):
+                    ports.add(f"{port}/{(proto or 'tcp').lower()}")
+    return ports
 
 
 def _both_values(key: str, first: str, second: str) -> str:
