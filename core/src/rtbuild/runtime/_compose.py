@@ -25,6 +25,7 @@ import xxhash
 
 from rtbuild.errors import BuildContextError, ConfigError, PluginError
 from rtbuild.runtime._checks import check_conflicts, validate_requirements
+from rtbuild.runtime._imagesecrets import refuse_credentials
 from rtbuild.runtime._payload import ResolvedPayload, resolve
 from rtbuild.runtime._plugin import FileContent, RuntimeRequirements, SourcePayload
 from rtbuild.runtime._tree import remove_extra, remove_tree
@@ -354,6 +355,8 @@ def render(
     if not base_image or any(c.isspace() for c in base_image):
         raise ConfigError(f"invalid base image {base_image!r}", step="compose runtime image", hint="pass --base IMAGE")
     ordered = [(name, validate_requirements(name, req)) for name, req in contributions]
+    for name, req in ordered:
+        refuse_credentials(name, req)
     check_conflicts(dict(ordered))
     layers: dict[str, int] = {}
     deps = _render_deps(base_image, ordered, layers)
