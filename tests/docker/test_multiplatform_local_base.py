@@ -87,3 +87,60 @@ def test_a_foreign_platform_whose_base_moved_in_its_registry_is_built_again(
     again = _build(app_ctx, f"{app}:1", tmp_path)
     assert again["details"]["platforms"]["linux/arm64"]["cached"] is False
     assert _mark(f"{app}:1-linux-arm64", "linux/arm64") == "two"
+
+
+def test_a_foreign_platform_on_an_unchanged_base_is_skipped_and_rebuilt_when_it_moves(
+    names: tuple[str, str], tmp_path: Path
+) -> None:
+    """The skip counts the registry's image of the base for the foreign platform (its config
+    digest), so it is back for arm64 (e92ebd8 built it every time) and still follows the base."""
+    base, app = names
+    (tmp_path / "docker-config").mkdir()
+    base_ctx, app_ctx = tmp_path / "base", tmp_path / "app"
+    base_ctx.mkdir()
+    app_ctx.mkdir()
+    (base_ctx / "Dockerfile").write_text("FROM scratch\nCOPY mark /mark\n")
+    (base_ctx / "mark").write_text("one\n")
+    _build(base_ctx, f"{base}:1", tmp_path)
+    docker("pull", "-q", "--platform", "linux/amd64", f"{base}:1")
+    (app_ctx / "Dockerfile").write_text(f"FROM {base}:1\nCOPY app /app\n")
+    (app_ctx / "app").write_text("app\n")
+    _build(app_ctx, f"{app}:1", tmp_path)
+
+    def cached() -> dict[str, bool]:
+        details = _build(app_ctx, f"{app}:1", tmp_path)["details"]
+        return {platform: entry["cached"] for platform, entry in details["platforms"].items()}
+
+    assert cached() == {"linux/amd64": True, "linux/arm64": True}
+    (base_ctx / "mark").write_text("two\n")
+    _build(base_ctx, f"{base}:1", tmp_path)  # the base index moves; the local amd64 copy stays
+    assert cached() == {"linux/amd64": True, "linux/arm64": False}
+    assert _mark(f"{app}:1-linux-arm64", "linux/arm64") == "two"
+    assert cached() == {"linux/amd64": True, "linux/arm64": True}
+    assert _mark(f"{app}:1-linux-arm64", "linux/arm64") == "two"
+
+
+def test_the_foreign_platforms_onbuild_triggers_are_read_from_the_registry(
+    names: tuple[str, str], tmp_path: Path
+) -> None:
+    """The registry's config, not the local image's, says what a foreign platform's build
+    runs: an ONBUILD ADD <url> there (what the digest cannot see) turns the skip off for
+    that platform, although the local (amd64) copy has no trigger."""
+    base, app = names
+    (tmp_path / "docker-config").mkdir()
+    base_ctx, app_ctx = tmp_path / "base", tmp_path / "app"
+    base_ctx.mkdir()
+    app_ctx.mkdir()
+    (base_ctx / "Dockerfile").write_text("FROM scratch\nCOPY mark /mark\n")
+    (base_ctx / "mark").write_text("one\n")
+    _build(base_ctx, f"{base}:1", tmp_path)
+    docker("pull", "-q", "--platform", "linux/amd64", f"{base}:1")  # no trigger here
+    url = f"http://{base.split('/')[0]}/v2/"  # the test registry: the engine fetches it
+    (base_ctx / "Dockerfile").write_text(f"FROM scratch\nCOPY mark /mark\nONBUILD ADD {url} /v2.json\n")
+    _build(base_ctx, f"{base}:1", tmp_path)  # the registry's has one
+    (app_ctx / "Dockerfile").write_text(f"FROM {base}:1\nCOPY app /app\n")
+    (app_ctx / "app").write_text("app\n")
+    _build(app_ctx, f"{app}:1", tmp_path)
+    again = _build(app_ctx, f"{app}:1", tmp_path)["details"]["platforms"]
+    assert again["linux/amd64"]["cached"] is True
+    assert again["linux/arm64"]["cached"] is False

@@ -62,7 +62,9 @@ def inputs_and_context(
         report_skip_disabled(reasons)
         return None, ctx
     api = api or EngineAPI(builder.docker_host)
-    foreign = _foreign_bases(api, analysis.images, spec.platform)
+    from .foreignbase import WithForeign, foreign_bases
+
+    resolved, foreign = foreign_bases(api, analysis.images, spec.platform, builder.insecure_registries)
     if foreign:
         report_skip_disabled(foreign)
         return None, ctx
@@ -74,38 +76,13 @@ def inputs_and_context(
         platform=spec.platform,
         target=spec.target,
         extra_build_args=spec.extra_build_args,
-        api=api,
+        api=WithForeign(api, resolved) if resolved else api,
         analysis=analysis,
     )
     if inputs is not None:
         inputs.files, inputs.bytes_hashed, inputs.cache_hits = ctx.files, ctx.bytes_hashed, ctx.cache_hits
         inputs.linked = ctx.linked
     return inputs, ctx
-
-
-def _foreign_bases(api: EngineAPI, bases: list[str] | tuple[str, ...], platform: str | None) -> list[str]:
-    """Bases the engine holds only for another platform than ``platform``: BuildKit uses a
-    local image only for the platform it builds and reads such a base from its registry, so
-    the local image's ID says nothing about what the build starts from (a base whose index
-    moved in its registry left the foreign platform's image as it was, skipped as unchanged)."""
-    if not platform:
-        return []  # the engine's own platform: what the engine holds is what it builds from
-    reasons = []
-    for name in bases:
-        info = api.inspect_image(name)
-        if info is None:
-            continue  # not local: compute_inputs answers that
-        parts = (info.get("Os"), info.get("Architecture"), info.get("Variant"))
-        here = "/".join(str(part) for part in parts if part).lower()
-        if here == platform:
-            continue
-        from rtbuild.oci import normalize_platform  # only for another spelling or platform
-
-        if here and normalize_platform(here) != normalize_platform(platform):
-            reasons.append(
-                f"the base image {name} here is for {here}; the engine reads the {platform} one from its registry"
-            )
-    return reasons
 
 
 def first_build(
@@ -117,6 +94,14 @@ def first_build(
     ``analysis`` is the caller's analysis of the Dockerfile (its base images, what it
     fetches that the digest cannot see)."""
     from rtbuild.enginekit import ConcurrentDigest
+
+    from .foreignbase import has_foreign_base
+
+    if has_foreign_base(EngineAPI(builder.docker_host), analysis.images, spec.platform):
+        # Its image is read from the registry, which the engine may do before the digest's
+        # own look-up: the digest is taken first, so a base that moves in between is newer
+        # than the label says (built again next time), never older.
+        return None
 
     from .enginebuild import engine_build
 
