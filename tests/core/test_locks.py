@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -71,10 +72,43 @@ def test_lock_names_use_normalized_tags() -> None:
     assert lock_name("127.0.0.1:5000/x/y:1").endswith(".lock") and "/" not in lock_name("127.0.0.1:5000/x/y:1")
 
 
-def test_lock_files_are_created_under_the_cache(_cache_home: Path) -> None:
-    with build_lock(["app:1"]):
-        pass
-    assert (_cache_home / "rtbuild" / "locks" / lock_name("app:1")).exists()
+def test_lock_files_are_created_under_the_cache_and_removed_on_release(_cache_home: Path) -> None:
+    path = _cache_home / "rtbuild" / "locks" / lock_name("app:1")
+    with build_lock(["app:1", "app:2"]):
+        assert path.exists()
+    # One file per tag ever built piled up (thousands a day on a busy host).
+    assert not path.exists() and list(path.parent.iterdir()) == []
+
+
+def test_a_waiter_on_a_removed_lock_file_still_excludes_the_next_build(_cache_home: Path, tmp_path: Path) -> None:
+    """A waiter opened the file the holder unlinks on release: it must lock the new file, so
+    a build arriving then still waits for it (never two builds of one tag at once)."""
+    busy = tmp_path / "busy"
+    overlaps = tmp_path / "overlaps"
+
+    def build(name: str) -> None:
+        with build_lock(["app:1"]):
+            try:
+                fd = os.open(busy, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                with open(overlaps, "a") as out:
+                    out.write(name + "\n")
+                return
+            time.sleep(0.01)
+            os.close(fd)
+            os.unlink(busy)
+
+    for _ in range(15):
+        processes = [multiprocessing.get_context("fork").Process(target=build, args=(f"p{i}",)) for i in range(3)]
+        threads = [threading.Thread(target=build, args=(f"t{i}",)) for i in range(3)]
+        workers: list[multiprocessing.process.BaseProcess | threading.Thread] = [*processes, *threads]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert all(process.exitcode == 0 for process in processes)
+    assert not overlaps.exists(), overlaps.read_text()
+    assert list((_cache_home / "rtbuild" / "locks").iterdir()) == []
 
 
 def test_an_unusable_cache_dir_is_a_config_error_naming_it(_cache_home: Path) -> None:

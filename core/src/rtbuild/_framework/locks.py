@@ -212,12 +212,25 @@ def _hold_file(
                     yield False
                     return
             if not _still_named(fd, lock_path):
-                continue  # `rtbuild prune` removed the file before our flock: lock the new one
+                continue  # removed (released, or pruned) before our flock: lock the new one
             _record_owner(fd, tag)
-            yield True
+            try:
+                yield True
+            finally:
+                _unlink_held(fd, lock_path)
             return
         finally:
             os.close(fd)  # closing the descriptor releases the flock
+
+
+def _unlink_held(fd: int, lock_path: Path) -> None:
+    """Remove a lock file on release, its flock still held: one file per tag ever built
+    piled up otherwise (thousands a day on a busy host). A waiter that opened it takes the
+    flock of a file no longer named and locks a new one (:func:`_still_named`); while the
+    flock is held nobody else unlinks or replaces the name, so it is still ours here."""
+    if _still_named(fd, lock_path):
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
 
 
 def _still_named(fd: int, lock_path: Path) -> bool:
