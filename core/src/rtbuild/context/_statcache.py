@@ -41,6 +41,11 @@ CACHE_VERSION = 6
 _HEAD_LEN = struct.Struct("<I")
 #: Read with the length: a head of up to ~1,500 directories needs no second read.
 _FIRST_READ = 1 << 16
+#: Stat caches kept, one per context directory, the least recently used going first when a
+#: new one is written: contexts in temporary directories (a runtime image's dependency
+#: stage, a platform's per-sandbox checkouts) left one file each, forever. Losing one only
+#: costs that context a full hash on its next build.
+MAX_CONTEXT_CACHES = 2048
 
 
 def cache_dir() -> str:
@@ -107,6 +112,8 @@ class StatCache:
         self.enabled = enabled
         self.path = cache_path(root)
         self._old: dict[str, DirEntry] | None = None if enabled else {}
+        #: No cache file existed for this context: writing one may push out the oldest.
+        self._first = False
         self.new: dict[str, DirEntry] = {}
         self.dirty = False
         #: The last walk's summary (``None``: none usable).
@@ -127,8 +134,9 @@ class StatCache:
     def _load_head(self) -> None:
         try:
             fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
+        except OSError as exc:
             self._old = {}
+            self._first = isinstance(exc, FileNotFoundError)
             return
         try:
             key = _file_key(os.fstat(fd))
@@ -207,6 +215,17 @@ class StatCache:
             with contextlib.suppress(OSError):
                 summary: Summary | None = (digest, files, prefixes, hashes) if digest else None
                 _remember(self.path, _file_key(os.stat(self.path)), summary, self.new)
+            if self._first:
+                self._first = False
+                from rtbuild._framework.paths import keep_newest
+
+                keep_newest(
+                    os.path.dirname(self.path),
+                    keep=MAX_CONTEXT_CACHES - 1,  # and this one
+                    select=lambda name: name.endswith(".marshal"),
+                    spare=self.path,
+                    last_use=True,
+                )
 
 
 def _summary_of(head: tuple[object, ...] | None) -> Summary | None:
