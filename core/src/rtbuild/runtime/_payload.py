@@ -23,7 +23,7 @@ import xxhash
 
 from rtbuild.context import ContextHash, PatternMatcher, StatCache, hash_context, hash_file, read_dockerignore
 from rtbuild.errors import BuildContextError, ConfigError
-from rtbuild.runtime._payload_match import Output, current_outputs, own_dirs, payload_matcher
+from rtbuild.runtime._payload_match import Output, current_outputs, exclude_patterns, own_dirs, payload_matcher
 from rtbuild.runtime._plugin import DISTRIBUTION_EXCLUDES, SourcePayload
 from rtbuild.runtime._tree import remove_extra, remove_tree
 
@@ -242,7 +242,7 @@ def resolve(plugin: str, spec: SourcePayload, outputs: tuple[Output, ...] | None
             step="hash runtime payload",
             hint="check the path (or pass the name of an installed distribution)",
         )
-    patterns = [*read_dockerignore(root), *spec.exclude]
+    patterns = [*read_dockerignore(root), *exclude_patterns(spec)]
     outputs = current_outputs() if outputs is None else outputs
     own = own_dirs(plugin, root, outputs)
     matcher = payload_matcher(spec, patterns, own)
@@ -295,7 +295,7 @@ def _resolve_distribution(plugin: str, spec: SourcePayload) -> ResolvedPayload:
             hint="reinstall it with pip, or pass its directory instead",
         )
     root = os.path.abspath(str(dist.locate_file("")))
-    matcher = payload_matcher(spec, [*DISTRIBUTION_EXCLUDES, *spec.exclude])
+    matcher = payload_matcher(spec, [*DISTRIBUTION_EXCLUDES, *exclude_patterns(spec)])
     listed: list[tuple[str, str]] = []
     for item in files:
         rel = posixpath.normpath(item.as_posix())

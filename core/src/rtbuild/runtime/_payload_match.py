@@ -116,6 +116,20 @@ def own_dirs(plugin: str, root: str, outputs: tuple[Output, ...] | None = None) 
     return tuple(found)
 
 
+def exclude_patterns(spec: SourcePayload) -> list[str]:
+    """``spec.exclude`` cleaned as a ``.dockerignore`` line is (``read_patterns``): ``/logs``
+    and ``logs/`` are ``logs``. Taken raw, ``--exclude /logs`` matched no path (every
+    relative path lacks the slash) and the directory reached the image. A pattern is never
+    a comment here (``#notes`` names a file) and a blank one is dropped."""
+    from rtbuild.context import read_patterns
+
+    found: list[str] = []
+    for pattern in spec.exclude:
+        plain = pattern.startswith("#") or "\n" in pattern or "\r" in pattern
+        found += [pattern] if plain else read_patterns(pattern)
+    return found
+
+
 def payload_matcher(spec: SourcePayload, patterns: list[str], own: tuple[str, ...] = ()) -> PatternMatcher:
     """The payload's matcher; a bad ``exclude`` pattern is named as one (not as a line of a
     ``.dockerignore``). Patterns are checked one by one only when compiling them failed."""
@@ -136,4 +150,4 @@ def payload_matcher(spec: SourcePayload, patterns: list[str], own: tuple[str, ..
         raise  # the .dockerignore's own
 
 
-__all__ = ["Output", "current_outputs", "output_paths", "own_dirs", "payload_matcher", "writing_to"]
+__all__ = ["Output", "current_outputs", "exclude_patterns", "output_paths", "own_dirs", "payload_matcher", "writing_to"]
