@@ -120,11 +120,14 @@ def make_middleware(cluster: FakeCluster) -> Any:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
             if cluster.faults.latency:
                 await asyncio.sleep(cluster.faults.latency)
+            late = cluster.faults.take_delay(target)  # carried out now, answered late
             injected = cluster.faults.take(target)
             if injected is not None:
                 record.status = injected.status
                 return injected
             response = await handler(request)
+            if late:
+                await asyncio.sleep(late)
             if cluster.faults.take_lost_answer(target) and request.transport is not None:
                 record.status = 0  # done, but the client never hears of it
                 request.transport.close()

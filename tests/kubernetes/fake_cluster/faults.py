@@ -32,6 +32,7 @@ class _Failure:
     verb: str | None
     resource: str | None
     retry_after: int | None
+    delay: float = 0.0
 
 
 class Faults:
@@ -44,8 +45,10 @@ class Faults:
         self._exec_breaks: list[int] = []
         self._log_drops: list[int] = []
         self._lost_answers: list[tuple[str, str]] = []
+        self._slow: list[_Failure] = []  # requests answered late (slow_next)
         self.latency = 0.0  # seconds added before every API answer (a slow or distant API server)
         self.unauthorized = False  # every request answers 401 (an expired or revoked token)
+        self._lost_node = False
 
     def fail_next(
         self,
@@ -59,6 +62,13 @@ class Faults:
         (429 TooManyRequests with Retry-After, 500 InternalError, 503 ServiceUnavailable...)."""
         with self._lock:
             self._failures.append(_Failure(n, status, verb, resource, retry_after))
+
+    def slow_next(self, n: int, seconds: float, verb: str | None = None, resource: str | None = None) -> None:
+        """The next ``n`` requests matching verb/resource (None = any) are carried out and
+        answered ``seconds`` late (API Priority and Fairness queueing, a slow etcd, an
+        admission webhook taking up to its timeoutSeconds, at most 30 s)."""
+        with self._lock:
+            self._slow.append(_Failure(n, 0, verb, resource, None, seconds))
 
     def forbid(self, verb: str, resource: str) -> None:
         """RBAC says no: ``forbid("create", "pods/exec")`` until ``clear()``."""
@@ -108,6 +118,15 @@ class Faults:
         ns = namespace or self._cluster.namespace
         self._cluster.call(self._cluster.kubelet.evict(ns, pod))
 
+    def lose_node(self, pod: str, evict_after: float = 1.0, namespace: str | None = None) -> None:
+        """The node running ``pod`` stops answering: the pod is marked not ready at once and,
+        ``evict_after`` seconds later, deleted by the taint-eviction controller; it stays
+        Terminating with its last status (nodeloss.py). :meth:`clear` brings the node back."""
+        from .nodeloss import lose_node
+
+        self._lost_node = True
+        self._cluster.call(lose_node(self._cluster, namespace or self._cluster.namespace, pod, evict_after))
+
     def expire_watch_history(self) -> None:
         """Compact the history: a watch from any older resourceVersion gets 410 Gone (Expired)."""
         self._cluster._sync(self._cluster.store.compact)
@@ -120,6 +139,7 @@ class Faults:
             self._exec_breaks.clear()
             self._log_drops.clear()
             self._lost_answers.clear()
+            self._slow.clear()
             self.unauthorized = False
             self.latency = 0.0
         jobs = getattr(self._cluster, "jobs", None)
@@ -128,6 +148,14 @@ class Faults:
         kubelet = getattr(self._cluster, "kubelet", None)
         if kubelet is not None:
             kubelet.scale_up_after = None
+        if self._lost_node:
+            from .nodeloss import node_back
+
+            self._lost_node = False
+            store = self._cluster.store
+            self._cluster._sync(
+                lambda: [store.mutate("nodes", "", n["metadata"]["name"], node_back) for n in store.list("nodes")]
+            )
 
     # -- used by the server ------------------------------------------------------------
     def take_exec_break(self) -> int | None:
@@ -144,6 +172,15 @@ class Faults:
                 self._lost_answers.remove((target.verb, target.label))
                 return True
             return False
+
+    def take_delay(self, target: Target | None) -> float:
+        with self._lock:
+            for slow in self._slow:
+                found = target is not None and slow.remaining > 0 and slow.verb in (None, target.verb)
+                if found and slow.resource in (None, target.label if target else None):
+                    slow.remaining -= 1
+                    return slow.delay
+        return 0.0
 
     def take_watch_drop(self) -> int | None:
         with self._lock:
