@@ -69,6 +69,10 @@ class EvictedError(KubernetesBuildError):
     """The node evicted the build pod."""
 
 
+class PodDisruptedError(KubernetesBuildError):
+    """The cluster is deleting the build pod (its node lost, a drain, a preemption): DisruptionTarget."""
+
+
 class JobDeletedError(KubernetesBuildError):
     """The build Job was deleted by someone else (an operator, a namespace clean-up) while it ran."""
 
@@ -372,6 +376,7 @@ __all__ = [
     "KubernetesBuildError",
     "ObjectGoneError",
     "OutOfMemoryError",
+    "PodDisruptedError",
     "PodRefusedError",
     "QuotaExceededError",
     "RunStepFailedError",

@@ -16,10 +16,10 @@ from rtbuild import AgentRuntimeBuildError, get_reporter
 
 from .client import TICK, KubeClient
 from .context_tar import ContextTar
+from .disruption import disrupted_error
 from .failures import (
     BuildCancelledError,
     ClusterAuthError,
-    EvictedError,
     deadline_error,
     had_no_effect,
     job_deleted_error,
@@ -284,14 +284,9 @@ class JobRun:
         status = pod.get("status") or {}
         if status.get("reason") == "DeadlineExceeded":
             raise deadline_error(self.settings.active_deadline_seconds, self.lines, self.warned)
-        if status.get("reason") == "Evicted":
-            raise EvictedError(
-                f"the node evicted the build pod {name}: {status.get('message', '')}",
-                step="build",
-                log_tail=self.lines[-20:],
-                hint="the node ran short of resources; raise the requests so it is placed on a node with room",
-                blame="cluster capacity",
-            )
+        disrupted = disrupted_error(pod, self.lines)  # evicted; a lost node's pod never ends
+        if disrupted is not None:
+            raise disrupted
         unplaced = [c.get("message", "") for c in status.get("conditions") or [] if c.get("reason") == "Unschedulable"]
         self.unscheduled.check(name, (unplaced or [None])[0], self._selector_of(pod), self.line_prefix)
         for key in ("initContainerStatuses", "containerStatuses"):

@@ -1,0 +1,81 @@
+"""A build pod the cluster itself takes away: evicted by its node's kubelet (``Evicted``), or
+marked for deletion with a ``DisruptionTarget`` condition (GA in 1.31, on by default since 1.26):
+its node stopped answering and the taint-eviction controller deleted it, a drain evicted it,
+the scheduler preempted it, the pod garbage collector removed it with its node.
+
+A lost node is the case that matters most: no kubelet is left to end the pod's containers, so
+the pod stays Terminating with its build container "running" for as long as the node is away,
+while its Job has already failed. rtbuild waited for that container until the Job's deadline
+(an hour by default) and then blamed the build's time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .failures import TAIL, EvictedError, KubernetesBuildError, PodDisruptedError
+
+#: DisruptionTarget reasons: what happened (with ``{node}``), the hint, whose move it is.
+_REASONS = {
+    "DeletionByTaintManager": (
+        "its node {node} stopped answering (or was tainted NoExecute), and the cluster deleted the pod",
+        "`kubectl describe node {node}` says why (NotReady, unreachable, a NoExecute taint); run the build"
+        " again: the new pod goes to a node that answers",
+        "cluster",
+    ),
+    "DeletionByPodGC": (
+        "its node {node} no longer exists (removed or scaled down), and the pod went with it",
+        "run the build again; if a cluster autoscaler removed the node, mark build pods"
+        " cluster-autoscaler.kubernetes.io/safe-to-evict=false",
+        "cluster",
+    ),
+    "EvictionByEvictionAPI": (
+        "it was evicted from node {node} through the Eviction API (kubectl drain, a node upgrade, a descheduler)",
+        "run the build again once the node's maintenance is over",
+        "cluster",
+    ),
+    "PreemptionByScheduler": (
+        "it was preempted on node {node} to make room for a pod of higher priority",
+        "run the build again, or give build pods a higher PriorityClass (`kubectl get priorityclass`)",
+        "cluster capacity",
+    ),
+}
+
+
+def disrupted_error(pod: dict[str, Any], lines: list[str]) -> KubernetesBuildError | None:
+    """The error for a pod the cluster evicted or is deleting of its own accord, else ``None``."""
+    name = (pod.get("metadata") or {}).get("name", "?")
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":
+        return EvictedError(
+            f"the node evicted the build pod {name}: {status.get('message', '')}",
+            step="build",
+            log_tail=lines[-TAIL:],
+            hint="the node ran short of resources; raise the requests so it is placed on a node with room",
+            blame="cluster capacity",
+        )
+    marked = [
+        c for c in status.get("conditions") or [] if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+    ]
+    if not marked:
+        return None
+    reason = str(marked[-1].get("reason") or "DisruptionTarget")
+    said = f"{reason}: {marked[-1].get('message')}" if marked[-1].get("message") else reason
+    node = (pod.get("spec") or {}).get("nodeName") or "?"
+    what, hint, blame = _REASONS.get(
+        reason,
+        (
+            "the cluster is stopping it on node {node}",
+            "`kubectl describe pod` and `kubectl describe node {node}` say why; run the build again",
+            "cluster",
+        ),
+    )
+    return PodDisruptedError(
+        f"the build pod {name} will not finish: {what.format(node=node)} ({said})",
+        step="build",
+        log_tail=lines[-TAIL:],
+        hint=hint.format(node=node),
+        blame=blame,
+    )
+
+
+__all__ = ["disrupted_error"]

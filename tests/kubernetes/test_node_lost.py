@@ -1,0 +1,104 @@
+"""The node running the build pod stops answering (a crashed kubelet, a machine lost): the
+taint-eviction controller deletes the pod once its toleration of node.kubernetes.io/unreachable
+runs out, and the job controller fails the Job, but no kubelet is there to end the pod's
+containers, so the pod stays Terminating with its build container "running". rtbuild waited
+for that container until the Job's whole deadline (an hour by default) plus 60 s, and then
+blamed the build's time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+from _kbuilder_support import RTBUILD, Site, step_image_tag, write_config
+
+pytestmark = [pytest.mark.engine]
+
+
+def _build_pod(cluster: Any) -> dict[str, Any] | None:
+    for pod in cluster.list("pods", namespace=cluster.namespace):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") == "build" and "running" in (status.get("state") or {}):
+                return pod
+    return None
+
+
+def test_a_lost_node_ends_the_build_with_that_reason(
+    site: Site, cluster: Any, kubectl: str, kube_env: dict[str, str]
+) -> None:
+    # A deadline far beyond the test's bound: only noticing the pod's eviction ends the build in time.
+    config = write_config(
+        site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag(), active_deadline_seconds=900
+    )
+    context = site.context("nodelost", "FROM BASE\nRUN echo started && sleep 300\n")
+    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/nodelost:1"]
+    proc = subprocess.Popen(
+        [*args, "--json"], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        pod = cluster.wait_for(lambda: _build_pod(cluster) or proc.poll() is not None, timeout=180)
+        assert proc.poll() is None, proc.communicate()
+        name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
+
+        def logged() -> bool:
+            log = [kubectl, "logs", name, "-c", "build", "-n", cluster.namespace]
+            return "started" in subprocess.run(log, env=kube_env, capture_output=True, text=True, timeout=60).stdout
+
+        cluster.wait_for(lambda: logged() or proc.poll() is not None, timeout=180, interval=0.5)
+        cluster.faults.lose_node(name)
+        # kubectl sees what a real cluster shows: the node's Ready Unknown, the pod Terminating.
+        ready = subprocess.run(
+            [kubectl, "get", "node", node, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
+            env=kube_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert ready.stdout == "Unknown", ready.stdout + ready.stderr
+        shown = subprocess.run(
+            [kubectl, "get", "pod", name, "-n", cluster.namespace, "--no-headers"],
+            env=kube_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert "Terminating" in shown.stdout or proc.poll() is not None, shown.stdout + shown.stderr
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 1, stderr[-4000:]
+    error = json.loads(stdout)
+    assert error["error"] == "PodDisruptedError", error
+    assert f"node {node} stopped answering" in error["message"], error
+    assert "DeletionByTaintManager" in error["message"] and error["blame"] == "cluster", error
+    assert f"kubectl describe node {node}" in error["hint"], error
+    assert "deadline" not in error["message"], error
+    assert any("started" in line for line in error["log_tail"]), error
+    cluster.wait_for(lambda: cluster.list("jobs") == [] and cluster.list("secrets") == [], timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("reason", "said", "blame"),
+    [
+        ("DeletionByTaintManager", "node n1 stopped answering", "cluster"),
+        ("EvictionByEvictionAPI", "evicted from node n1 through the Eviction API", "cluster"),
+        ("PreemptionByScheduler", "preempted on node n1", "cluster capacity"),
+        ("DeletionByPodGC", "node n1 no longer exists", "cluster"),
+        ("SomethingNew", "the cluster is stopping it on node n1", "cluster"),
+    ],
+)
+def test_each_disruption_reason_is_named(reason: str, said: str, blame: str) -> None:
+    from rtbuild_kubernetes.disruption import disrupted_error
+    from rtbuild_kubernetes.failures import PodDisruptedError
+
+    condition = {"type": "DisruptionTarget", "status": "True", "reason": reason, "message": "why"}
+    status = {"phase": "Running", "conditions": [condition]}
+    pod = {"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": status}
+    error = disrupted_error(pod, ["line"])
+    assert isinstance(error, PodDisruptedError), error
+    assert said in error.message and f"({reason}: why)" in error.message and error.blame == blame
+    assert error.log_tail == ["line"] and error.step == "build"
+    # Without the condition, or with it False (a disruption called off), the pod goes on.
+    condition["status"] = "False"
+    assert disrupted_error(pod, []) is None
+    del status["conditions"]
+    assert disrupted_error(pod, []) is None
