@@ -40,6 +40,8 @@ RETRIES = 4
 #: each would otherwise wait out an outage of its own.
 OUTAGE_S = 60.0
 OUTAGE_PAUSE_S = 1.0
+#: How long an answer is waited for (APF queueing, webhooks of up to 30 s; the server's limit: 60 s).
+READ_TIMEOUT_S = 75.0
 
 
 class KubeClient(Protocol):
@@ -73,6 +75,7 @@ class LightkubeClient:
     subprotocols: tuple[str, ...] = (V5, V4)
 
     def __init__(self, settings: Settings) -> None:
+        import httpx2
         import yaml
         from lightkube import Client, KubeConfig
         from lightkube.core.exceptions import ConfigError as KubeConfigError
@@ -85,9 +88,10 @@ class LightkubeClient:
             if single is None:
                 raise KeyError(f"context {settings.context!r} not found")
             namespace = settings.namespace or single.namespace or "default"
-            # The client reads the CA, certificate and key files here: a missing or unreadable
-            # one is the configuration's fault too, not an internal error.
-            client = Client(config=single, namespace=namespace, trust_env=False, field_manager="rtbuild")
+            # Client() reads the CA, certificate and key files: a missing one is the kubeconfig's fault
+            # too. Its answers are waited for READ_TIMEOUT_S (lightkube's default: 10 s).
+            wait = httpx2.Timeout(10.0, read=READ_TIMEOUT_S)
+            client = Client(config=single, namespace=namespace, trust_env=False, field_manager="rtbuild", timeout=wait)
         except (KubeConfigError, OSError, KeyError, ValueError, yaml.YAMLError, AttributeError, TypeError) as exc:
             # Malformed YAML, or YAML of the wrong shape (a list, an empty file, an entry that is
             # not a mapping): lightkube's loader meets it as an AttributeError or TypeError.
@@ -105,8 +109,7 @@ class LightkubeClient:
             ) from exc
         from .kubeauth import install
 
-        # Exec plugins of every version kubectl takes; a token file that cannot be read.
-        install(client, single.user, _kubeconfig_name(settings))
+        install(client, single.user, _kubeconfig_name(settings))  # exec plugins as kubectl's; tokenFile checked
         self.namespace = namespace
         self.server = single.cluster.server
         self._client = client
