@@ -307,7 +307,7 @@ def build_runtime_image(
     pm = pm or get_plugin_manager(config)
     names = list(config.runtime.plugins if plugins is None else plugins)
     available = available_runtime_plugins(config, pm)
-    select_plugins(available, names)  # name errors before engine errors
+    select_plugins(available, names, pm)  # name errors before engine errors
     builder = builder or pm.create_builder(config.builder, config)
     args = dict(build_args or {})
     from rtbuild.runtime._basedigest import base_identity

@@ -81,18 +81,48 @@ def available_runtime_plugins(config: Config, pm: RtbuildPluginManager) -> dict[
     return found
 
 
-def select_plugins(available: Mapping[str, RuntimePlugin], names: Iterable[str]) -> list[RuntimePlugin]:
-    """The named plugins in build order ``(order, name)``; an unknown name lists the available ones."""
+def select_plugins(
+    available: Mapping[str, RuntimePlugin], names: Iterable[str], pm: RtbuildPluginManager | None = None
+) -> list[RuntimePlugin]:
+    """The named plugins in build order ``(order, name)``; an unknown name lists the available
+    ones, or says that the plugin of that name is installed but not loaded (``pm``'s records)."""
     wanted = list(dict.fromkeys(names))
     unknown = [name for name in wanted if name not in available]
     if unknown:
-        choices = ", ".join(sorted(available)) or "(none installed)"
+        _not_loaded(unknown, pm)
+        choices = ", ".join(sorted(available)) or "(none loaded)"
         raise ConfigError(
             f"runtime plugin {', '.join(map(repr, unknown))} not recognised, choose from: {choices}",
             step="select runtime plugins",
             hint="install the distribution that provides it (e.g. `pip install rtbuild-jupyter`)",
         )
     return sorted((available[name] for name in wanted), key=lambda p: (int(getattr(p, "order", 0)), p.name))
+
+
+def _not_loaded(unknown: list[str], pm: RtbuildPluginManager | None) -> None:
+    """An installed plugin named like a requested runtime plugin that was filtered out or
+    failed to load: 'not recognised ... pip install rtbuild-jupyter' sent the user to install
+    what they had (RTBUILD_DISABLE_PLUGINS=jupyter, RTBUILD_LOAD_PLUGINS= ...)."""
+    records = getattr(pm, "records", {})
+    for name in unknown:
+        record = records.get(name) or next(
+            (r for r in records.values() if r.distribution in (name, f"rtbuild-{name}")), None
+        )
+        if record is None or record.status not in ("disabled", "failed"):
+            continue
+        where = f"plugin {record.name} of {record.distribution} {record.version or ''}".rstrip()
+        if record.status == "disabled":
+            raise ConfigError(
+                f"runtime plugin {name!r} is installed ({where}) but not loaded: plugin filtering leaves it out",
+                step="select runtime plugins",
+                hint=f"allow {record.name}: RTBUILD_LOAD_PLUGINS / load_plugins must name it (when set) and"
+                " RTBUILD_DISABLE_PLUGINS / disable_plugins must not; `rtbuild plugins` shows each one's status",
+            )
+        raise ConfigError(
+            f"runtime plugin {name!r} is installed ({where}) but failed to load: {record.error}",
+            step="select runtime plugins",
+            hint="fix or reinstall that distribution; `rtbuild plugins` shows the error",
+        )
 
 
 def compose_runtime(
@@ -114,7 +144,7 @@ def compose_runtime(
     every plugin's (they change the most). Payloads leave out what this request writes
     (``builder``'s log directory, the metrics file: ``_payload_match.output_paths``).
     """
-    selected = select_plugins(available_runtime_plugins(config, pm) if available is None else available, plugins)
+    selected = select_plugins(available_runtime_plugins(config, pm) if available is None else available, plugins, pm)
     contributions: list[tuple[str, RuntimeRequirements]] = []
     for plugin in selected:
         try:
