@@ -16,7 +16,7 @@ from rtbuild.runtime._plugin import RuntimeRequirements
 PASSWORD = "Rv5-plugin-url-password"
 
 
-@pytest.mark.parametrize("kind", ["env", "build_args"])
+@pytest.mark.parametrize("kind", ["env", "build_args", "labels"])
 @pytest.mark.parametrize(
     "value",
     [f"https://__token__:{PASSWORD}@pypi.example/simple", f"http://proxy-user:{PASSWORD}@proxy.example:3128"],

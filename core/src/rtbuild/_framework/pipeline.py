@@ -164,6 +164,7 @@ def _prepare(
 ) -> RuntimeBuilder:
     """pre_build, then the builder, its capabilities and the context: all before any work."""
     from rtbuild._framework.plugins._requestcheck import SET_BY_ATTR, blaming
+    from rtbuild.enginekit._labelsecrets import refuse_label_credentials
     from rtbuild.errors import BuilderNotFoundError
 
     vars(request).pop(SET_BY_ATTR, None)  # who set what: this run's pre_build hooks only
@@ -171,6 +172,8 @@ def _prepare(
     # pre_build hooks may have changed it: an error names the plugin that set the value.
     with blaming(request, "tags", "platform"):
         validate_request(request)
+    with blaming(request, "labels", "extra_build_args"):
+        refuse_label_credentials(request.labels, request.extra_build_args)
     with blaming(request, "builder", only=BuilderNotFoundError):
         builder = builder or pm.create_builder(request.builder or config.builder, config)
     created.append(builder)

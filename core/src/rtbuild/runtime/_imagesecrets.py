@@ -1,7 +1,8 @@
 """No credential from a runtime plugin goes into the image it composes.
 
-A plugin's ``env`` becomes ``ENV`` lines (the image's configuration) and its ``build_args``
-``ARG NAME=VALUE`` defaults (the image's history, ``docker history``), both readable by
+A plugin's ``env`` and ``labels`` become ``ENV`` and ``LABEL`` lines (the image's
+configuration) and its ``build_args`` ``ARG NAME=VALUE`` defaults (the image's history,
+``docker history``), all readable by
 anyone who can pull the image, and the rendered Dockerfile is written into the staged
 context. A value holding a URL with a password (``https://__token__:PW@pypi.example/simple``,
 ``http://user:PW@proxy:3128``) is refused before anything is written or built, naming the
@@ -17,7 +18,11 @@ from rtbuild.runtime._plugin import RuntimeRequirements
 
 
 def refuse_credentials(plugin: str, req: RuntimeRequirements) -> None:
-    for kind, where, mapping in (("env", "ENV", req.env), ("build_args", "ARG default", req.build_args)):
+    for kind, where, mapping in (
+        ("env", "ENV", req.env),
+        ("build_args", "ARG default", req.build_args),
+        ("labels", "LABEL", req.labels),
+    ):
         for key, value in mapping.items():
             if url_passwords(value):
                 raise PluginError(
