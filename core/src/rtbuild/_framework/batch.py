@@ -249,14 +249,17 @@ def run_batch(
 
         stop.set()
         interrupted.set()
-        cancel_all()
-        pool.shutdown(wait=True, cancel_futures=True)
-        # What finished before the interrupt is not lost: the CLI prints it (exit 130 all the same).
-        partial = [_settled_outcome(futures[i] if i < len(futures) else None, e) for i, e in enumerate(entries)]
-        report = BatchReport(partial, jobs, round(time.perf_counter() - started, 3), source)
-        parent.event("batch_finished", ok=False, counts=report.counts, message=report.summary())
-        with contextlib.suppress(AttributeError):  # exception types without __dict__
-            setattr(sys.exc_info()[1], REPORT_ATTR, report)
+        try:
+            cancel_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException as again:
+            # A second Ctrl-C/SIGTERM: stop waiting for builds that do not stop (a wedged
+            # engine call), and still report. Ignoring it made rtbuild unkillable then.
+            report = _report_now(entries, futures, jobs, started, source, parent)
+            _attach(again, report)
+            _give_up_on(pool, report)
+            raise
+        _attach(sys.exc_info()[1], _report_now(entries, futures, jobs, started, source, parent))
         raise
     pool.shutdown(wait=True)
     report = BatchReport(outcomes, jobs, round(time.perf_counter() - started, 3), source)
@@ -280,10 +283,53 @@ def _not_asked_again(first: BatchEntry, exc: AgentRuntimeBuildError) -> AgentRun
 
 
 def _settled_outcome(future: Future[BatchOutcome] | None, entry: BatchEntry) -> BatchOutcome:
-    """A task's outcome after an interrupt: its own, or "skipped" when it never ran."""
+    """A task's outcome after an interrupt: its own, "skipped" when it never ran, or
+    "interrupted" when it still runs (a second signal ended the wait for it)."""
     if future is not None and future.done() and not future.cancelled() and future.exception() is None:
         return future.result()
+    if future is not None and future.running():
+        error = AgentRuntimeBuildError(
+            f"stopped by a second interrupt (Ctrl-C or SIGTERM) while {entry.name} was being built or pushed;"
+            " rtbuild did not wait for it to stop",
+            step="build",
+            hint="check that its engine is not still building or pushing it, then run build-many again",
+        )
+        return BatchOutcome(entry, "interrupted", error=error)
     return BatchOutcome(entry, "skipped")
+
+
+def _report_now(
+    entries: Sequence[BatchEntry],
+    futures: list[Future[BatchOutcome]],
+    jobs: int,
+    started: float,
+    source: str | None,
+    parent: Reporter,
+) -> BatchReport:
+    """The report after an interrupt: what finished is not lost (the CLI prints it, exit 130/143)."""
+    partial = [_settled_outcome(futures[i] if i < len(futures) else None, e) for i, e in enumerate(entries)]
+    report = BatchReport(partial, jobs, round(time.perf_counter() - started, 3), source)
+    parent.event("batch_finished", ok=False, counts=report.counts, message=report.summary())
+    return report
+
+
+def _attach(exc: BaseException | None, report: BatchReport) -> None:
+    with contextlib.suppress(AttributeError):  # exception types without __dict__
+        setattr(exc, REPORT_ATTR, report)
+
+
+def _give_up_on(pool: ThreadPoolExecutor, report: BatchReport) -> None:
+    """Start no queued task and wait for no worker: they are left to the process's exit
+    (:func:`rtbuild._framework.interrupts.abandon`: the CLI then exits without joining them)."""
+    from rtbuild._framework.interrupts import abandon, cancel_all
+
+    abandon()
+    try:
+        pool.shutdown(wait=False, cancel_futures=True)
+        cancel_all()  # the second signal may have cut the first round short; callbacks are idempotent
+    except BaseException as third:  # yet another signal: the report still goes with it
+        _attach(third, report)
+        raise
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from types import FrameType
 _lock = threading.Lock()
 _callbacks: dict[int, Callable[[], None]] = {}
 _next = 0
+_abandoned = False
 #: How long after a swallowed interrupt it is sent again: the finaliser has long returned.
 REDELIVER_AFTER_S = 0.01
 
@@ -149,6 +150,19 @@ def on_cancel(callback: Callable[[], None]) -> Callable[[], None]:
     return unregister
 
 
+def abandon() -> None:
+    """Say that rtbuild stopped waiting for threads that may still run (a second Ctrl-C or
+    SIGTERM in ``build-many``): the process must end without joining them, or a wedged one
+    would hold its exit for ever (:func:`abandoned`, read by the CLI as it exits)."""
+    global _abandoned
+    _abandoned = True
+
+
+def abandoned() -> bool:
+    """Whether :func:`abandon` was called in this process."""
+    return _abandoned
+
+
 def cancel_all() -> None:
     """Call every registered cancel callback once (errors in one do not stop the others)."""
     with _lock:
@@ -161,6 +175,8 @@ def cancel_all() -> None:
 __all__ = [
     "Cancelled",
     "Terminated",
+    "abandon",
+    "abandoned",
     "cancel_all",
     "cancel_scope",
     "cancellable",

@@ -347,6 +347,18 @@ def _wants_json(argv: list[str] | None) -> bool:
 def run() -> None:
     """Console-script entry point."""
     code = main()
+    interrupts = sys.modules.get("rtbuild._framework.interrupts")
+    if interrupts is not None and interrupts.abandoned():
+        # A second Ctrl-C/SIGTERM left build-many's workers running (a wedged one never
+        # ends): the interpreter's exit would join them. What rtbuild printed and its own
+        # exit handlers go first; then it ends without them.
+        import atexit
+
+        with contextlib.suppress(BaseException):  # yet another signal: end all the same
+            sys.stdout.flush()
+            sys.stderr.flush()
+            atexit._run_exitfuncs()
+        os._exit(code)
     # What is alive now lives until exit: frozen, it is left out of the interpreter's
     # final collection, a pass over every object (~10 ms of each command, 15 -> 6 ms of
     # exit after a no-op of the P1 context). main() does not freeze: a library caller's
