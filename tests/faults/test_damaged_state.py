@@ -30,3 +30,27 @@ def test_a_damaged_digest_key_is_replaced(images: h.Images, context: Path, isola
     again = h.cli_build(str(context), "-t", images.tag())
     assert again.returncode == 0, again.stderr
     assert "no input changed: reusing" in again.stderr and "damaged" not in again.stderr
+
+
+def test_a_withdrawn_label_whose_record_is_emptied_is_built_again(
+    images: h.Images, context: Path, isolated_dirs: Path
+) -> None:
+    """The record withdrawing a label (the context changed while the engine read it),
+    emptied by a crash: it read as no record, the label's claim stood, and the next build
+    reported 'no input changed: reusing' an image that did not hold its inputs."""
+    from rtbuild.enginekit import DIGEST_LABEL, withdraw_digest
+
+    assert h.cli_build(str(context), "-t", images.tag()).returncode == 0
+    (context / "app.txt").write_text("version 2\n")
+    assert h.cli_build(str(context), "-t", images.tag()).returncode == 0
+    info = h.inspect(images.cli, images.tag())
+    assert info is not None
+    assert withdraw_digest(info["Id"], info["Config"]["Labels"][DIGEST_LABEL])  # what confirm_label writes
+    record = isolated_dirs / "XDG_CACHE_HOME" / "rtbuild" / "image-digests" / info["Id"].removeprefix("sha256:")
+    record.write_bytes(b"")
+    again = h.cli_build(str(context), "-t", images.tag())
+    assert again.returncode == 0, again.stderr
+    assert "no input changed" not in again.stderr
+    assert f"input-digest record {record} is damaged" in again.stderr
+    last = h.cli_build(str(context), "-t", images.tag())
+    assert "no input changed: reusing" in last.stderr and "damaged" not in last.stderr

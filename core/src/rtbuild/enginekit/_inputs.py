@@ -365,12 +365,11 @@ def carries_digest(info: Mapping[str, Any], digest: str) -> bool:
     """Whether the inspected image ``info`` holds the inputs of ``digest``: its label (unless
     withdrawn), or the record written beside it after a first build
     (:mod:`rtbuild.enginekit._records`)."""
-    from rtbuild.enginekit._records import WITHDRAWN, recorded_digests
+    from rtbuild.enginekit._records import digest_held
 
-    recorded = recorded_digests(str(info.get("Id", "")))
     labelled = ((info.get("Config") or {}).get("Labels") or {}).get(DIGEST_LABEL) == digest
     # A label's claim holds unless withdrawn (the context changed while the engine read it).
-    return WITHDRAWN + digest not in recorded if labelled else digest in recorded
+    return digest_held(str(info.get("Id", "")), digest, labelled=labelled)
 
 
 def all_tags_current(tags: Sequence[str], digest: str, api: ImageInspector) -> str | None:

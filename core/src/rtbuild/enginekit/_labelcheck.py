@@ -17,7 +17,7 @@ from typing import Any
 
 from rtbuild._framework.paths import cache_dir
 from rtbuild._framework.progress import get_reporter
-from rtbuild.enginekit._records import RECORD_DIR, withdraw_digest
+from rtbuild.enginekit._records import RECORD_DIR, repair_record, withdraw_digest
 from rtbuild.errors import AgentRuntimeBuildError
 
 
@@ -43,6 +43,8 @@ def confirm_label(
     says so (the build fails). Without it, only a warning is reported."""
     changed = ctx.changed_since_walk()
     if changed is None:
+        if image_id and not before_build:
+            repair_record(image_id)  # the image holds what its label says: a damaged record is wrong
         return None
     reason = f"{changed} changed after the hash"
     if before_build:

@@ -11,10 +11,11 @@ never read (the tag inspect finds no image), and a rebuilt identical image reuse
 
 from __future__ import annotations
 
-import contextlib
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from rtbuild._framework.atomic import try_atomic_write
@@ -34,6 +35,8 @@ MAX_DIGESTS = 8
 #: Records kept at most (one small file per image ID), the least recently written or read
 #: going first: one lost for an image still in use costs a rebuild, never a wrong answer.
 MAX_RECORDS = 4096
+#: A record is at most MAX_DIGESTS + 1 short lines; anything longer is not one.
+_MAX_RECORD_BYTES = 4096
 _ID = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$")
 #: What a digest looks like ("k1:" + hex for the keyed digest): one word, no newline.
 _DIGEST = re.compile(r"^[A-Za-z0-9:_-]{1,200}$")
@@ -46,13 +49,66 @@ def record_path(image_id: str) -> Path | None:
 
 
 def recorded_digests(image_id: str) -> list[str]:
-    """The digests recorded for ``image_id`` (newest last)."""
+    """The digests recorded for ``image_id`` (newest last); none when its record is damaged."""
+    path = record_path(image_id)
+    return [] if path is None else _read(path)[0]
+
+
+def _read(path: Path) -> tuple[list[str], str | None]:
+    """A record's lines, and why it cannot be trusted (``None``: it is whole, or there is none).
+
+    A record is never empty and holds only digest lines; one that cannot be read (another
+    user's, mode 0600), is no regular file (a directory; a FIFO is not waited on) or holds
+    anything else (emptied or cut short by a crash, a bad block) may have held a withdrawal."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return [], None
+    except OSError as exc:
+        return [], exc.strerror or type(exc).__name__
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            return [], "not a regular file"
+        data = os.read(fd, _MAX_RECORD_BYTES + 1)
+    except OSError as exc:
+        return [], exc.strerror or type(exc).__name__
+    finally:
+        os.close(fd)
+    lines = data.decode("ascii", "replace").split()
+    whole = data.endswith(b"\n") and len(data) <= _MAX_RECORD_BYTES  # each line ends with one (_write)
+    if not (whole and lines and all(_DIGEST.match(line.removeprefix(WITHDRAWN)) for line in lines)):
+        return [], "not a record: emptied, cut short or overwritten"
+    return lines, None
+
+
+def digest_held(image_id: str, digest: str, *, labelled: bool) -> bool:
+    """Whether ``image_id`` holds the inputs of ``digest``: its label names ``digest``
+    (``labelled``) and no record withdraws it, or its record lists ``digest``.
+
+    A damaged record (see :func:`_read`) answers no, with a warning naming it: a label it
+    may have withdrawn is not trusted (the image is built again, never reused stale)."""
     path = record_path(image_id)
     if path is None:
-        return []
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        return path.read_text(encoding="ascii").split()
-    return []
+        return labelled
+    recorded, damaged = _read(path)
+    if damaged is not None:
+        from rtbuild._framework.progress import get_reporter
+
+        get_reporter().event(
+            "warning",
+            message=f"the input-digest record {path} is damaged ({damaged}): the image it describes is built"
+            " again, not reused; remove the file if this warning comes back",
+        )
+        return False
+    return WITHDRAWN + digest not in recorded if labelled else digest in recorded
+
+
+def repair_record(image_id: str) -> bool:
+    """Remove ``image_id``'s record when it is damaged; ``True`` if one was removed. For a
+    build that has just proven ``image_id`` holds the inputs its label names (an identical
+    rebuild gets the same ID, and would find the damaged record again on every build)."""
+    path = record_path(image_id)
+    return path is not None and _read(path)[1] is not None and forget_digests(image_id)
 
 
 def record_digest(image_id: str, digest: str) -> bool:
@@ -144,10 +200,12 @@ __all__ = [
     "RECORDED",
     "RECORD_DIR",
     "WITHDRAWN",
+    "digest_held",
     "forget_digests",
     "inherited_labels",
     "record_digest",
     "record_path",
     "recorded_digests",
+    "repair_record",
     "withdraw_digest",
 ]
