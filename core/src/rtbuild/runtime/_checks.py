@@ -115,7 +115,11 @@ def _clash(other: str | None, plugin: str, both: str, alone: str) -> None:
     """Two plugins (``both``), or one plugin with itself (``alone``), want one image path."""
     if other is None:
         return
-    if other != plugin:
+    if other != plugin and _CALLER in (other, plugin):  # the hint was to change a plugin's settings
+        named = plugin if other == _CALLER else other
+        message = f"the --source payloads (runtime plugin {_CALLER!r}) and runtime plugin {named!r} {both}"
+        hint = f"give the --source (or payloads= entry) a destination where {named} writes nothing: PATH:/IMAGE/DIR"
+    elif other != plugin:
         message, hint = f"runtime plugins {other!r} and {plugin!r} {both}", "select only one of them, or "
         hint += "change one plugin's settings so the paths differ"
     elif plugin == _CALLER:  # the caller's own --source payloads
