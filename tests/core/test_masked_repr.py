@@ -117,3 +117,16 @@ def test_masked_repr_is_public_for_builder_distributions() -> None:
 
     assert masked_repr(_request()) == repr(_request())
     assert "masked_repr" in rtbuild.enginekit.__all__
+
+
+def test_a_request_that_holds_itself_still_prints() -> None:
+    """The generated dataclass repr guards against cycles (``...``); a plugin keeping the
+    request, or a dict holding itself, in ``data`` must not make logging it raise."""
+    request = _request()
+    request.data["self"] = request.data
+    request.data["request"] = request
+    loop: list[object] = []
+    loop.append(loop)
+    request.data["loop"] = loop
+    text = repr(request)
+    assert TOKEN not in text and "'request': ..." in text and "'loop': [...]" in text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from reprlib import recursive_repr
 from typing import Any
 
 MASK = "***"
@@ -119,7 +120,14 @@ def _shown_text(text: str) -> str:
     return mask_url_passwords(text)
 
 
-def masked(value: Any, name: str = "") -> Any:
+class _Cycle:
+    """What a container that holds itself shows in its own place, as ``repr`` does."""
+
+    def __repr__(self) -> str:
+        return "..."
+
+
+def masked(value: Any, name: str = "", _seen: frozenset[int] = frozenset()) -> Any:
     """``value`` as rtbuild may show it: under a secret-looking ``name`` (a key of a mapping,
     a field) every string, bytes or number is ``***``; elsewhere a string has its URL
     passwords masked, a list of strings is read as engine arguments (:func:`shown_args`), and
@@ -131,16 +139,21 @@ def masked(value: Any, name: str = "") -> Any:
         if name and looks_secret(name) and value not in ("", b""):
             return MASK
         return _shown_text(value) if isinstance(value, str) else value
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in _seen:
+            return _Cycle()
+        _seen = _seen | {id(value)}
     if isinstance(value, dict):
-        return {key: masked(item, str(key) if isinstance(key, str) else name) for key, item in value.items()}
+        return {key: masked(item, key if isinstance(key, str) else name, _seen) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         items = list(value)
         if items and all(isinstance(item, str) for item in items) and not (name and looks_secret(name)):
             items = shown_args(items)
-        return type(value)(masked(item, name) for item in items)
+        return type(value)(masked(item, name, _seen) for item in items)
     return value
 
 
+@recursive_repr()
 def masked_repr(obj: Any) -> str:
     """A dataclass's ``repr`` with every field shown through :func:`masked`: what logging a
     request, a result or a settings object with ``%r`` may print."""
