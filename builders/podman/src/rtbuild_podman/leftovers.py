@@ -53,26 +53,53 @@ def _marked(graph_root: str, driver: str, container_id: str, marker: str) -> boo
     return isinstance(args, dict) and args.get(MARK_ARG) == marker
 
 
-def remove_leftovers(podman: Podman, tmpdir: str, marker: str) -> list[str]:
+#: How long each podman (or runc) call of the clean-up may take. It runs while Ctrl-C or an
+#: error is on its way up; podman waiting for its storage lock, held by another podman
+#: process, kept rtbuild from exiting until that process let go.
+CLEANUP_S = 10.0
+#: TMPDIRs left for the next build's sweep (their owner record names the marker).
+_KEEP: set[str] = set()
+
+
+def remove_leftovers(podman: Podman, tmpdir: str, marker: str) -> list[str] | None:
     """Stop the ``RUN`` containers whose bundles are in ``tmpdir`` (this build's TMPDIR) and
     remove the working containers marked with ``marker``; return the removed IDs. Best
-    effort: it runs while an error or an interrupt is on its way up."""
+    effort: it runs while an error or an interrupt is on its way up. ``None`` when podman or
+    runc did not answer within :data:`CLEANUP_S`: then ``tmpdir`` stays (with its owner
+    record) for the next build's sweep, and a warning says so."""
+    try:
+        return _remove_leftovers(podman, tmpdir, marker)
+    except (rtbuild.EngineUnavailableError, subprocess.TimeoutExpired):
+        _KEEP.add(tmpdir)
+        rtbuild.get_reporter().event(
+            "warning",
+            message=f"podman did not answer within {CLEANUP_S:.0f} s while rtbuild removed a podman build's working"
+            " containers (is its storage locked by another podman process?): the next podman build removes"
+            f" them, and {tmpdir}",
+        )
+        return None
+
+
+def _remove_leftovers(podman: Podman, tmpdir: str, marker: str) -> list[str]:
     proc = podman.run(
-        "info", "--format", "{{.Store.GraphRoot}}\t{{.Store.GraphDriverName}}\t{{.Host.OCIRuntime.Path}}", timeout=60
+        "info",
+        "--format",
+        "{{.Store.GraphRoot}}\t{{.Store.GraphDriverName}}\t{{.Host.OCIRuntime.Path}}",
+        timeout=CLEANUP_S,
     )
     graph_root, driver, runtime = ([*proc.stdout.strip().split("\t"), "", ""])[:3]
     with contextlib.suppress(OSError):
         for entry in os.scandir(tmpdir):
             if entry.name.startswith("buildah") and entry.is_dir() and runtime:
                 # Buildah names the runc container after the bundle: "buildah-" + its basename.
-                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                with contextlib.suppress(OSError, subprocess.CalledProcessError):
                     subprocess.run(
                         [runtime, "delete", "--force", f"buildah-{entry.name}"],
                         capture_output=True,
-                        timeout=60,
+                        timeout=CLEANUP_S,
                         stdin=subprocess.DEVNULL,
                     )
-    listed = podman.run("ps", "-a", "--external", "--format", "json", timeout=60)
+    listed = podman.run("ps", "-a", "--external", "--format", "json", timeout=CLEANUP_S)
     try:
         containers = json.loads(listed.stdout or "[]") if listed.returncode == 0 else []
     except ValueError:
@@ -83,7 +110,7 @@ def remove_leftovers(podman: Podman, tmpdir: str, marker: str) -> list[str]:
         if found and graph_root and _marked(graph_root, driver, found, marker):
             ids.append(found)
     if ids:
-        podman.run("rm", "--force", *ids, timeout=120)
+        podman.run("rm", "--force", *ids, timeout=CLEANUP_S * 3)
     return ids
 
 
@@ -113,15 +140,20 @@ def owned_tmpdir(base: str | None, note: str) -> Iterator[str]:
     One that cannot be made (``base`` full, read-only, missing) is an
     :class:`~rtbuild.EngineUnavailableError` saying so, not an internal error."""
     try:
-        made = tempfile.TemporaryDirectory(prefix=TMP_PREFIX, dir=base, ignore_cleanup_errors=True)
+        tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=base)
     except OSError as exc:
         raise _tmpdir_error(base, exc) from exc
-    with made as tmpdir:
+    try:
         try:
             claim(tmpdir, note)
         except OSError as exc:
             raise _tmpdir_error(base, exc) from exc
         yield tmpdir
+    finally:
+        if tmpdir in _KEEP:  # for the next build's sweep (remove_leftovers could not finish)
+            _KEEP.discard(tmpdir)
+        else:
+            shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _tmpdir_error(base: str | None, exc: OSError) -> rtbuild.EngineUnavailableError:
@@ -157,7 +189,9 @@ def sweep_dead_builds(podman: Podman, base: str | None) -> list[tuple[str, bool]
             continue
         if marker != COPY_NOTE:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                remove_leftovers(podman, path, marker)
+                if remove_leftovers(podman, path, marker) is None:
+                    _KEEP.discard(path)
+                    continue  # kept for a later sweep
         shutil.rmtree(path, ignore_errors=True)
         swept.append((path, marker == COPY_NOTE))
     return swept
