@@ -62,9 +62,11 @@ def inputs_and_context(
         report_skip_disabled(reasons)
         return None, ctx
     api = api or EngineAPI(builder.docker_host)
-    from .foreignbase import WithForeign, foreign_bases
+    from rtbuild.enginekit import foreign_bases
 
-    resolved, foreign = foreign_bases(api, analysis.images, spec.platform, builder.insecure_registries)
+    inspector, foreign = foreign_bases(
+        api, analysis.images, spec.platform, insecure_registries=builder.insecure_registries
+    )
     if foreign:
         report_skip_disabled(foreign)
         return None, ctx
@@ -76,7 +78,7 @@ def inputs_and_context(
         platform=spec.platform,
         target=spec.target,
         extra_build_args=spec.extra_build_args,
-        api=WithForeign(api, resolved) if resolved else api,
+        api=inspector,
         analysis=analysis,
     )
     if inputs is not None:
@@ -93,9 +95,7 @@ def first_build(
     last 2 s): then the caller hashes first and labels the image, as for any build.
     ``analysis`` is the caller's analysis of the Dockerfile (its base images, what it
     fetches that the digest cannot see)."""
-    from rtbuild.enginekit import ConcurrentDigest
-
-    from .foreignbase import has_foreign_base
+    from rtbuild.enginekit import ConcurrentDigest, has_foreign_base
 
     if has_foreign_base(EngineAPI(builder.docker_host), analysis.images, spec.platform):
         # Its image is read from the registry, which the engine may do before the digest's

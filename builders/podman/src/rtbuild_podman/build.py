@@ -26,6 +26,7 @@ from rtbuild.enginekit import (
     build_error,
     compute_inputs,
     confirm_label,
+    foreign_bases,
     indexes_current,
     log_path_for,
     native_platform,
@@ -201,6 +202,17 @@ def _inputs(
         return None, None
     # One podman call for every base image and tag the check will look at.
     builder.podman.prefetch([*analysis.images, *tags])
+    # A base here for another platform only: Buildah pulls the requested platform's image.
+    inspector, foreign = foreign_bases(
+        builder.podman,
+        analysis.images,
+        request.platform,
+        insecure_registries=builder.insecure_registries,
+        credentials=find_credentials,
+    )
+    if foreign:
+        report_skip_disabled(foreign)
+        return None, ctx
     inputs = compute_inputs(
         context_digest=ctx.digest,
         dockerfile_text=text,
@@ -209,7 +221,7 @@ def _inputs(
         platform=request.platform,
         target=request.target,
         extra_build_args=["--format", builder.format, f"--layers={builder.layers}", *_flags(request)],
-        api=builder.podman,
+        api=inspector,
         analysis=analysis,
     )
     if inputs is not None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         runtime_fault,
     )
     from rtbuild.enginekit._firstbuild import ConcurrentDigest
+    from rtbuild.enginekit._foreignbase import foreign_bases, has_foreign_base
     from rtbuild.enginekit._inputs import (
         DIGEST_LABEL,
         Analysis,
@@ -141,6 +142,8 @@ _NAMES: dict[str, str] = {
     "split_platforms": "rtbuild.enginekit._platforms",
     "warn_foreign_bases": "rtbuild.enginekit._platforms",
     "with_tag": "rtbuild.enginekit._platforms",
+    "foreign_bases": "rtbuild.enginekit._foreignbase",
+    "has_foreign_base": "rtbuild.enginekit._foreignbase",
     "indexes_current": "rtbuild.enginekit._published",
     "RECORDED": "rtbuild.enginekit._records",
     "forget_digests": "rtbuild.enginekit._records",
@@ -229,7 +232,9 @@ __all__ = [
     "die_with_parent",
     "digest_key",
     "external_images",
+    "foreign_bases",
     "forget_digests",
+    "has_foreign_base",
     "host_fault_hint",
     "indexes_current",
     "inherited_labels",

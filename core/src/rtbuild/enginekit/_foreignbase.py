@@ -1,25 +1,27 @@
 """Base images the engine holds only for another platform than the build's, for the no-op skip.
 
-BuildKit uses a local image only for the platform it builds. For another platform (the
-arm64 build of ``FROM reg/base:1`` with the amd64 image local, as a ``docker pull`` of a
-base index leaves it) it reads the base from its registry, so the local image's ID says
-nothing about what that build starts from. The skip counts the registry's image for the
-build's platform instead: the config digest of the index entry (or single image) the tag
-names there, which is that image's ID as the engine would give it, and its ``ONBUILD``
-triggers. When the registry cannot tell, the skip is off for the build, with the reason.
+Neither engine builds a platform from a local image of another platform: BuildKit uses a
+local image only for the platform it builds and reads another from the base's registry;
+Buildah pulls the requested platform's image (and moves the name onto it). So for the
+arm64 build of ``FROM reg/base:1`` with the amd64 image local (as a ``docker pull`` of a
+base index leaves it) the local image's ID says nothing about what that build starts
+from. The skip counts the registry's image for the build's platform instead: the config
+digest of the index entry (or single image) the tag names there, which is that image's ID
+as the engine would give it, and its ``ONBUILD`` triggers. When the registry cannot tell,
+the skip is off for the build, with the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rtbuild.oci import RegistryClient
+    from rtbuild.oci import Credentials, RegistryClient
 
-    from .engine import EngineAPI
+    from ._inputs import ImageInspector
 
 
 def _platform_of(document: Mapping[str, Any]) -> str:
@@ -30,14 +32,24 @@ def _platform_of(document: Mapping[str, Any]) -> str:
 
 
 def foreign_bases(
-    api: EngineAPI, bases: Sequence[str], platform: str | None, insecure_registries: Sequence[str] = ()
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """``(resolved, reasons)``: for each base the engine holds only for another platform
-    than ``platform``, the inspect answer the input digest counts for it (``Id``: the
-    registry's config digest for ``platform``; ``Config``: that config's), or a reason the
-    skip cannot count it (then the build runs)."""
+    api: ImageInspector,
+    bases: Sequence[str],
+    platform: str | None,
+    *,
+    insecure_registries: Sequence[str] = (),
+    credentials: Callable[[str], Credentials | None] | None = None,
+) -> tuple[ImageInspector, list[str]]:
+    """``(inspector, reasons)`` for the input digest of a build for ``platform``: an inspector
+    answering, for each base ``api`` holds only for another platform, the registry's image
+    for ``platform`` (``Id``: its config digest, the ID the engine gives it once pulled;
+    ``Config``: that config's, with its ``ONBUILD`` triggers) and ``api``'s answers
+    otherwise; and why the skip cannot count a base (then the build runs: its registry
+    cannot be read, has no such tag, or an index without ``platform`` or listing it twice).
+    Ask it before the engine starts: a base that moves in between then leaves the label
+    older than the image (built again next time), never newer.
+    """
     if not platform:
-        return {}, []  # the engine's own platform: what the engine holds is what it builds from
+        return api, []  # the engine's own platform: what the engine holds is what it builds from
     from rtbuild.oci import normalize_platform
 
     wanted = normalize_platform(platform)
@@ -45,15 +57,12 @@ def foreign_bases(
     reasons: list[str] = []
     client: RegistryClient | None = None
     for name in bases:
-        info = api.inspect_image(name)
-        if info is None:
-            continue  # not local: compute_inputs answers that
-        here = _platform_of({"os": info.get("Os"), "architecture": info.get("Architecture"), **_variant(info)})
+        here = _local_platform(api, name)
         if not here or here == wanted:
             continue
         from rtbuild.oci import RegistryClient
 
-        client = client or RegistryClient(insecure_registries=insecure_registries)
+        client = client or RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
         found, why = registry_image(client, name, wanted)
         if found is None:
             reasons.append(
@@ -62,7 +71,15 @@ def foreign_bases(
             )
         else:
             resolved[name] = found
-    return resolved, reasons
+    return (_WithForeign(api, resolved) if resolved else api), reasons
+
+
+def _local_platform(api: ImageInspector, name: str) -> str:
+    """The platform of the local image ``name`` (``""``: absent, or naming none)."""
+    info = api.inspect_image(name)
+    if info is None:
+        return ""
+    return _platform_of({"os": info.get("Os"), "architecture": info.get("Architecture"), **_variant(info)})
 
 
 def _variant(info: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,32 +134,25 @@ def registry_image(client: RegistryClient, name: str, platform: str) -> tuple[di
     return {"Id": digest, "Config": loaded.get("config") or {}}, ""
 
 
-class WithForeign:
+class _WithForeign:
     """An inspector answering ``resolved`` for the foreign bases and ``api`` otherwise."""
 
-    def __init__(self, api: EngineAPI, resolved: Mapping[str, dict[str, Any]]) -> None:
+    def __init__(self, api: ImageInspector, resolved: Mapping[str, dict[str, Any]]) -> None:
         self.api, self.resolved = api, resolved
 
     def inspect_image(self, name: str) -> Mapping[str, Any] | None:
         return self.resolved[name] if name in self.resolved else self.api.inspect_image(name)
 
 
-def has_foreign_base(api: EngineAPI, bases: Sequence[str], platform: str | None) -> bool:
+def has_foreign_base(api: ImageInspector, bases: Sequence[str], platform: str | None) -> bool:
     """Whether one of ``bases`` is here only for another platform than ``platform`` (local
-    inspects only: the first-build path asks before the engine starts)."""
+    inspects only: a backend hashing alongside the engine asks before it starts)."""
     if not platform:
         return False
     from rtbuild.oci import normalize_platform
 
     wanted = normalize_platform(platform)
-    for name in bases:
-        info = api.inspect_image(name)
-        if info is None:
-            continue
-        here = _platform_of({"os": info.get("Os"), "architecture": info.get("Architecture"), **_variant(info)})
-        if here and here != wanted:
-            return True
-    return False
+    return any(_local_platform(api, name) not in ("", wanted) for name in bases)
 
 
-__all__ = ["WithForeign", "foreign_bases", "has_foreign_base", "registry_image"]
+__all__ = ["foreign_bases", "has_foreign_base", "registry_image"]
