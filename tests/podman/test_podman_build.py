@@ -111,6 +111,24 @@ def test_copy_from_a_stage_in_another_case_says_podman_wants_it_as_written(
     assert info.value.log_tail and info.value.log_path
 
 
+def test_copy_from_an_image_podman_cannot_pull_is_a_base_error_as_on_docker(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """``COPY --from=IMAGE`` of an image nowhere to be found: Docker says 'base image could
+    not be resolved' at step 'resolve base image'; Podman's 'no stage or image found with
+    that name' was 'podman build failed (exit 125)' at step 'build' with the catch-all hint."""
+    missing = "rt-podman-test/no-such-image:1"
+    dockerfile = f"FROM busybox:latest AS base\nFROM busybox:latest\nCOPY --from={missing} /x /x\n"
+    ctx = write_context(tmp_path / "ctx", dockerfile)
+    with pytest.raises(BuildFailedError) as info:
+        builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()]))
+    err = info.value
+    assert "base image could not be resolved" in err.message and "its stages: base" in err.message
+    assert err.step == "resolve base image"
+    assert err.hint and f"rtbuild exists {missing} --pull" in err.hint
+    assert err.log_tail and err.log_path
+
+
 def test_missing_base_image_is_a_base_error(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "nobase", "FROM rt-podman-test/no-such-base:1\nRUN true\n")
     with pytest.raises(BuildFailedError) as info:

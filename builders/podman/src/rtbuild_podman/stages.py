@@ -34,15 +34,26 @@ def stage_as_written(dockerfile: str, request: BuildRequest) -> str:
 def stage_case_error(
     lines: Sequence[str], dockerfile: str, request: BuildRequest, error: AgentRuntimeBuildError
 ) -> BuildFailedError | None:
-    """``error`` with a hint when podman found no stage ``--from=NAME`` names only because the
-    Dockerfile writes that stage in another case (Docker builds it); else ``None``."""
+    """``error`` with a hint when podman found no stage or image ``--from=NAME`` names: the
+    Dockerfile writes that stage in another case (Docker builds it), or NAME is an image
+    podman could not pull (as Docker's error for it: step 'resolve base image'); else ``None``."""
     found = next(filter(None, (_NO_STAGE.search(line) for line in reversed(lines) if line.startswith("Error:"))), None)
     if found is None:
         return None
     named = found.group(1)
-    stage = next((s for s in _stages(dockerfile, request) or [] if s.lower() == named.lower() and s != named), None)
+    stages = _stages(dockerfile, request) or []
+    stage = next((s for s in stages if s.lower() == named.lower() and s != named), None)
     if stage is None:
-        return None
+        listed = f" (its stages: {', '.join(stages)})" if stages else ""
+        return BuildFailedError(
+            f"base image could not be resolved: --from={named} names no stage of the Dockerfile{listed}, and"
+            " podman could not pull it as an image",
+            step="resolve base image",
+            log_tail=error.log_tail,
+            log_path=error.log_path,
+            hint=f"build or load {named} locally first (`rtbuild exists {named} --pull` says why it cannot be"
+            " pulled: absent, or credentials refused), or fix the name",
+        )
     return BuildFailedError(
         f"{error.message} (the Dockerfile's stage is '{stage}')",
         step=error.step,
