@@ -4,6 +4,7 @@ thread while the server runs on its own loop)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ class Faults:
         self.latency = 0.0  # seconds added before every API answer (a slow or distant API server)
         self.unauthorized = False  # every request answers 401 (an expired or revoked token)
         self._lost_node = False
+        self._unavailable: tuple[float, int] = (0.0, 503)  # (until, status): every request refused
 
     def fail_next(
         self,
@@ -69,6 +71,12 @@ class Faults:
         admission webhook taking up to its timeoutSeconds, at most 30 s)."""
         with self._lock:
             self._slow.append(_Failure(n, 0, verb, resource, None, seconds))
+
+    def unavailable(self, seconds: float, status: int = 503) -> None:
+        """For ``seconds`` from now every request answers ``status`` with Retry-After: 1 (an
+        API server restarting behind a load balancer: 503, or 502/504 from the balancer)."""
+        with self._lock:
+            self._unavailable = (time.monotonic() + seconds, status)
 
     def forbid(self, verb: str, resource: str) -> None:
         """RBAC says no: ``forbid("create", "pods/exec")`` until ``clear()``."""
@@ -140,6 +148,7 @@ class Faults:
             self._log_drops.clear()
             self._lost_answers.clear()
             self._slow.clear()
+            self._unavailable = (0.0, 503)
             self.unauthorized = False
             self.latency = 0.0
         jobs = getattr(self._cluster, "jobs", None)
@@ -201,6 +210,9 @@ class Faults:
                 ) + f'User "{USER}" cannot {target.verb} resource "{target.label}" in API group "{group}"{where}'
                 body = status(403, "Forbidden", message, {"name": name, "group": group, "kind": target.resource.plural})
                 return reply(body, 403)
+            until, code = self._unavailable
+            if time.monotonic() < until:
+                return self._failure(_Failure(1, code, None, None, 1))
             for failure in self._failures:
                 if (
                     failure.remaining > 0

@@ -8,18 +8,19 @@ can stand in a recording client. lightkube is imported only in :func:`connect`.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import time
 from collections.abc import Callable, Generator, Iterator
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rtbuild import AgentRuntimeBuildError
 
-from .execstatus import exit_status, upgrade_error
+from .execstatus import V4, V5, send_stdin, upgrade_error
 from .failures import (
     ClusterUnreachableError,
     KubernetesBuildError,
     ObjectGoneError,
-    UploadError,
     auth_error,
     mark_no_effect,
     namespace_missing_error,
@@ -29,13 +30,10 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 T = TypeVar("T")
-V5 = "v5.channel.k8s.io"
-V4 = "v4.channel.k8s.io"
-_CHUNK = 256 * 1024
 #: Throttling (429) and server errors are retried this often, honouring Retry-After up to 5 s.
 RETRIES = 4
-#: An API server that answered before and now refuses connections (a restart, a failover) is
-#: retried every OUTAGE_PAUSE_S for this long before the build gives up on it. Once a call has
+#: An API server that answered before and now refuses connections or answers 502/503/504 (a
+#: restart, a failover) is retried for this long before the build gives up on it. Once a call has
 #: given up, the next ones (the clean-up of the failed build) fail at once until one succeeds:
 #: each would otherwise wait out an outage of its own.
 OUTAGE_S = 60.0
@@ -135,11 +133,18 @@ class LightkubeClient:
                 return result
             except ApiError as exc:
                 code = exc.status.code or 0
-                if code in (429, 500, 502, 503, 504) and attempt < RETRIES:
+                # 502/503/504 from a server that answered before (restarting behind a load
+                # balancer, a control-plane upgrade) are waited for as a refused connection is.
+                down = code in (502, 503, 504) and self.reached
+                if down:
+                    outage_ends = outage_ends or time.monotonic() + (0.0 if self.gave_up else OUTAGE_S)
+                waiting = down and time.monotonic() < (outage_ends or 0.0)
+                if code in (429, 500, 502, 503, 504) and (attempt < RETRIES or waiting):
                     uncertain = uncertain or code != 429
                     retry_after = getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After", "1")
                     time.sleep(min(float(retry_after) if str(retry_after).isdigit() else 1.0, 5.0))
                     continue
+                self.gave_up = self.gave_up or down
                 kind = getattr(exc.status.details, "kind", None)
                 error = self._api_error(verb, resource, code, exc.status.message or str(exc), kind)
                 raise mark_no_effect(error, not uncertain and 400 <= code < 500) from exc
@@ -342,43 +347,19 @@ class LightkubeClient:
         generic = self._client._client  # lightkube's generic client: builds the exec URL
         params = {"command": command, "container": container, "stdin": True, "stdout": True, "stderr": True}
         request = generic.prepare_request("exec", Pod, None, pod, self.namespace, params=params)
-        for attempt in range(RETRIES + 1):  # a throttled or failed upgrade sent nothing: ask again
+        opening = (request.url, generic._client, list(self.subprotocols))
+        ends = time.monotonic() + OUTAGE_S  # 502/503/504: an outage, as for every other call
+        for attempt in itertools.count():  # a throttled or failed upgrade sent nothing: ask again
             try:
-                return self._exec_once(connect_ws, generic, request, stream, size)
+                return send_stdin(functools.partial(connect_ws, *opening, params=request.params), stream, size)
             except WebSocketUpgradeError as exc:
                 code = exc.response.status_code
-                if code not in (429, 500, 502, 503, 504) or attempt == RETRIES:
+                down = code in (502, 503, 504) and time.monotonic() < ends
+                if code not in (429, 500, 502, 503, 504) or (attempt >= RETRIES and not down):
                     raise upgrade_error(exc, self.namespace) from exc
                 retry_after = exc.response.headers.get("Retry-After", "1")
                 time.sleep(min(float(retry_after) if retry_after.isdigit() else 1.0, 5.0))
         raise AssertionError("unreachable")
-
-    def _exec_once(self, connect_ws: Any, generic: Any, request: Any, stream: IO[bytes], size: int) -> int:
-        from httpx2.websockets import HTTPXWSException, WebSocketUpgradeError
-
-        try:
-            with connect_ws(
-                request.url, generic._client, subprotocols=list(self.subprotocols), params=request.params
-            ) as ws:
-                sent = 0
-                while sent < size:
-                    chunk = stream.read(min(_CHUNK, size - sent))
-                    if not chunk:
-                        break
-                    ws.send_bytes(b"\x00" + chunk)
-                    sent += len(chunk)
-                if ws.subprotocol == V5:
-                    ws.send_bytes(b"\xff\x00")
-                return exit_status(ws, sent, size)
-        except HTTPXWSException as exc:
-            if isinstance(exc, WebSocketUpgradeError):
-                raise
-            raise UploadError(
-                f"the context upload connection broke: {type(exc).__name__} {exc}".strip(),
-                step="upload context",
-                hint="the API server or a proxy closed the exec stream; retry, or use transport = 'registry'",
-                blame="cluster",
-            ) from exc
 
 
 def _kubeconfig_name(settings: Settings) -> str:

@@ -1,14 +1,49 @@
-"""The end of a ``pods/exec`` call over the websocket channel protocol: stderr lines on
-channel 2, then the Status on channel 3 (``NonZeroExitCode`` with the exit code as a cause)."""
+"""A ``pods/exec`` call over the websocket channel protocol: stdin on channel 0 (v5 closes it
+explicitly), stderr lines on channel 2, then the Status on channel 3 (``NonZeroExitCode`` with
+the exit code as a cause)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from rtbuild import AgentRuntimeBuildError
 
 from .failures import UploadError, auth_error
+
+V5 = "v5.channel.k8s.io"
+V4 = "v4.channel.k8s.io"
+_CHUNK = 256 * 1024
+
+
+def send_stdin(connect: Callable[[], Any], stream: IO[bytes], size: int) -> int:
+    """Send ``size`` bytes of ``stream`` over the exec websocket ``connect()`` opens; the
+    command's exit code. A refused upgrade is raised as it is (the caller may ask again); a
+    connection that breaks is an :class:`UploadError`."""
+    from httpx2.websockets import HTTPXWSException, WebSocketUpgradeError
+
+    try:
+        with connect() as ws:
+            sent = 0
+            while sent < size:
+                chunk = stream.read(min(_CHUNK, size - sent))
+                if not chunk:
+                    break
+                ws.send_bytes(b"\x00" + chunk)
+                sent += len(chunk)
+            if ws.subprotocol == V5:
+                ws.send_bytes(b"\xff\x00")
+            return exit_status(ws, sent, size)
+    except HTTPXWSException as exc:
+        if isinstance(exc, WebSocketUpgradeError):
+            raise
+        raise UploadError(
+            f"the context upload connection broke: {type(exc).__name__} {exc}".strip(),
+            step="upload context",
+            hint="the API server or a proxy closed the exec stream; retry, or use transport = 'registry'",
+            blame="cluster",
+        ) from exc
 
 
 def exit_status(ws: Any, sent: int, size: int) -> int:
@@ -55,4 +90,4 @@ def upgrade_error(exc: Any, namespace: str) -> AgentRuntimeBuildError:
     return UploadError(f"the context upload was refused: HTTP {code} {message}".strip(), step="upload context")
 
 
-__all__ = ["exit_status", "upgrade_error"]
+__all__ = ["V4", "V5", "exit_status", "send_stdin", "upgrade_error"]

@@ -1,0 +1,61 @@
+"""An API server that answered before answers 503 for a while (restarting behind a load
+balancer, a control-plane upgrade). A refused connection was waited for, up to 60 s per call;
+a 503 was asked again 4 times, a second apart, and then failed a build whose Job went on to
+push: a 10 s window of 503s killed a build of any length."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+from _kbuilder_support import RTBUILD, Site, step_image_tag, write_config
+
+pytestmark = [pytest.mark.engine]
+
+WINDOW_S = 10.0
+
+
+def _build_running(cluster: Any) -> bool:
+    for pod in cluster.list("pods", namespace=cluster.namespace):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") == "build" and "running" in (status.get("state") or {}):
+                return True
+    return False
+
+
+def test_kubectl_rides_out_a_short_503_window(cluster: Any, kubectl: str, kube_env: dict[str, str]) -> None:
+    """The reference client: client-go asks again after each Retry-After."""
+    cluster.faults.unavailable(3.0)
+    listed = subprocess.run(
+        [kubectl, "get", "pods", "-n", cluster.namespace, "-o", "name"],
+        env=kube_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    statuses = [r.status for r in cluster.requests_for("list", "pods")]
+    assert statuses[-1] == 200 and 503 in statuses, statuses
+
+
+def test_a_build_rides_out_a_503_window_of_the_api_server(site: Site, cluster: Any) -> None:
+    config = write_config(site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag())
+    context = site.context("unavailable", "FROM BASE\nRUN sleep 15 && echo after-the-window > /w.txt\n")
+    tag = f"{site.registry}/team/unavailable:1"
+    proc = subprocess.Popen(
+        [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", tag],
+        cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        cluster.wait_for(lambda: _build_running(cluster) or proc.poll() is not None, timeout=180)
+        assert proc.poll() is None, proc.communicate()
+        cluster.faults.unavailable(WINDOW_S)
+        cluster.faults.drop_watches()  # the builder's next calls fall in the window
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr[-4000:]
+    assert stdout.strip().startswith(tag), stdout
+    refused = [r for r in cluster.requests if r.status == 503 and "kubectl" not in r.user_agent]
+    assert len(refused) > 5, [(r.verb, r.resource) for r in refused]  # more than the 4 retries of one call
