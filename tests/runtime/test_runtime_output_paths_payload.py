@@ -81,13 +81,16 @@ def test_the_metrics_variable_and_unused_outputs(tmp_path: Path, monkeypatch: py
     assert output_paths(disabled, get_plugin_manager(disabled)) == ()
 
 
-def test_a_payload_inside_the_log_directory_is_refused(tmp_path: Path) -> None:
-    inside = tmp_path / "logs" / "mine"
-    inside.mkdir(parents=True)
+def test_a_payload_that_is_the_log_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "logs" / "mine").mkdir(parents=True)
+    (tmp_path / "logs" / "mine" / "a").write_text("a\n")
     outputs = (("build log directory", str(tmp_path / "logs"), True),)
-    with pytest.raises(ConfigError, match="inside rtbuild's build log directory") as caught:
-        resolve("extra-source", SourcePayload.directory(inside, "/opt/x"), outputs)
+    with pytest.raises(ConfigError, match="is rtbuild's build log directory") as caught:
+        resolve("extra-source", SourcePayload.directory(tmp_path / "logs", "/opt/x"), outputs)
     assert caught.value.step == "hash runtime payload"
+    # rtbuild writes only its own files there (build-*.log): a directory below it is a payload
+    # like any other (log_dir = "/tmp" with --source /tmp/agent was refused).
+    assert resolve("extra-source", SourcePayload.directory(tmp_path / "logs" / "mine", "/opt/x"), outputs).files == 1
 
 
 @pytest.fixture

@@ -100,10 +100,14 @@ def own_dirs(plugin: str, root: str, outputs: tuple[Output, ...] | None = None) 
     own: list[Output] = [("cache directory", str(cache_dir()), True), ("state directory", str(state_dir()), True)]
     for what, path, is_dir in [*own, *(current_outputs() if outputs is None else outputs)]:
         real = os.path.realpath(path)
-        if real_root == real or real_root.startswith(real + os.sep):
+        # rtbuild writes below its cache and state directories at any depth; in a log or
+        # sbom directory only files of its own (build-*.log): a payload below one is fine.
+        nested = what in ("cache directory", "state directory")
+        if real_root == real or (nested and real_root.startswith(real + os.sep)):
             env = {"cache directory": "XDG_CACHE_HOME", "state directory": "XDG_STATE_HOME"}.get(what, "it")
             raise ConfigError(
-                f"runtime plugin {plugin!r}: source payload {root} is inside rtbuild's {what} {path}",
+                f"runtime plugin {plugin!r}: source payload {root} is {'' if real_root == real else 'inside '}"
+                f"rtbuild's {what} {path}",
                 step="hash runtime payload",
                 hint=f"rtbuild writes there while it builds; pass another directory, or point {env} elsewhere",
             )
