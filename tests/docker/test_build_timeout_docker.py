@@ -25,11 +25,13 @@ __all__ = ["context", "images", "isolated_dirs"]  # fixtures, re-exported for py
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
 
 
-def _cli(*args: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+def _cli(*args: str, tmp_path: Path, cwd: Path | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RTBUILD_")}
     env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
     started = time.monotonic()
-    proc = subprocess.run([RTBUILD, "build", *args, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [RTBUILD, "build", *args, "--json"], env=env, capture_output=True, text=True, timeout=300, cwd=cwd
+    )
     return proc, time.monotonic() - started
 
 
@@ -57,6 +59,25 @@ def test_a_run_step_past_the_timeout_is_stopped(images: h.Images, context: Path,
         time.sleep(0.2)
     assert not processes_naming(token), "the RUN step outlived the stopped build"
 
+
+
+def test_a_legacy_builder_step_past_the_timeout_is_named(images: h.Images, context: Path, tmp_path: Path) -> None:
+    """The legacy builder (buildkit = "legacy") prints 'Step 2/2 : RUN ...': the timeout
+    said 'was stopped', step 'build', and no step was reported while it ran."""
+    token = f"rtbuild-timeout-{uuid.uuid4().hex[:12]}"
+    (context / "Dockerfile").write_text(f"FROM busybox:latest\nRUN sh -c 'echo {token}; sleep 300' {token}\n")
+    (context / "rtbuild.toml").write_text('[builders.docker]\nbuildkit = "legacy"\n')
+    proc, _elapsed = _cli(str(context), "-t", images.tag(), "--build-timeout", "4", tmp_path=tmp_path, cwd=context)
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)
+    assert error["error"] == "BuildFailedError", error
+    assert error["message"].endswith(f"during step RUN sh -c 'echo {token}; sleep 300' {token}"), error["message"]
+    assert error["step"].startswith("build step RUN sh -c"), error
+    assert h.inspect(images.cli, images.tag()) is None
+    deadline = time.monotonic() + 30
+    while processes_naming(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes_naming(token), "the RUN step outlived the stopped build"
 
 def test_a_registry_stalling_the_base_layers_mid_build_is_stopped(
     images: h.Images, context: Path, tmp_path: Path, stalled_blobs: StallRegistry

@@ -37,8 +37,12 @@ from rtbuild._framework.progress import get_reporter
 from rtbuild.enginekit._redact import build_args_via_env, redact_argv
 
 TAIL_LINES = 20
-#: BuildKit plain progress, then Buildah (podman build): the instruction being run.
-STEP_PATTERNS = (re.compile(r"^#\d+ \[[^\]]+\] (.+)$"), re.compile(r"^STEP \d+(?:/\d+)?: (.+)$"))
+#: A step's first line: BuildKit's plain progress, Buildah's, the legacy builder's.
+STEP_PATTERNS = (
+    re.compile(r"^#\d+ \[[^\]]+\] (.+)$"),
+    re.compile(r"^STEP \d+(?:/\d+)?: (.+)$"),
+    re.compile(r"^Step \d+/\d+ : (.+)$"),
+)
 _PR_SET_PDEATHSIG = 1
 
 #: Builds running in this process (build-many runs several): Ctrl-C stops them all.
