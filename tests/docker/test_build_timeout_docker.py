@@ -60,7 +60,6 @@ def test_a_run_step_past_the_timeout_is_stopped(images: h.Images, context: Path,
     assert not processes_naming(token), "the RUN step outlived the stopped build"
 
 
-
 def test_a_legacy_builder_step_past_the_timeout_is_named(images: h.Images, context: Path, tmp_path: Path) -> None:
     """The legacy builder (buildkit = "legacy") prints 'Step 2/2 : RUN ...': the timeout
     said 'was stopped', step 'build', and no step was reported while it ran."""
@@ -78,6 +77,7 @@ def test_a_legacy_builder_step_past_the_timeout_is_named(images: h.Images, conte
     while processes_naming(token) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not processes_naming(token), "the RUN step outlived the stopped build"
+
 
 def test_a_registry_stalling_the_base_layers_mid_build_is_stopped(
     images: h.Images, context: Path, tmp_path: Path, stalled_blobs: StallRegistry
