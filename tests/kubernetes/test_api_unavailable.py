@@ -1,7 +1,8 @@
 """An API server that answered before answers 503 for a while (restarting behind a load
-balancer, a control-plane upgrade). A refused connection was waited for, up to 60 s per call;
-a 503 was asked again 4 times, a second apart, and then failed a build whose Job went on to
-push: a 10 s window of 503s killed a build of any length."""
+balancer, a control-plane upgrade), or 429 (API Priority and Fairness under load). A refused
+connection was waited for, up to 60 s per call; a 503 or 429 was asked again 4 times, a second
+apart, and then failed a build whose Job went on to push: a 10 s window killed a build of any
+length."""
 
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ def test_kubectl_rides_out_a_short_503_window(cluster: Any, kubectl: str, kube_e
     assert statuses[-1] == 200 and 503 in statuses, statuses
 
 
-def test_a_build_rides_out_a_503_window_of_the_api_server(site: Site, cluster: Any) -> None:
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_build_rides_out_a_window_of_refusals(site: Site, cluster: Any, status: int) -> None:
+    """503: a restart behind a load balancer; 429: API Priority and Fairness rejecting every
+    request of a saturated priority level (client-go asks again after each Retry-After)."""
     config = write_config(site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag())
     context = site.context("unavailable", "FROM BASE\nRUN sleep 15 && echo after-the-window > /w.txt\n")
     tag = f"{site.registry}/team/unavailable:1"
@@ -48,7 +52,7 @@ def test_a_build_rides_out_a_503_window_of_the_api_server(site: Site, cluster: A
     try:
         cluster.wait_for(lambda: _build_running(cluster) or proc.poll() is not None, timeout=180)
         assert proc.poll() is None, proc.communicate()
-        cluster.faults.unavailable(WINDOW_S)
+        cluster.faults.unavailable(WINDOW_S, status)
         cluster.faults.drop_watches()  # the builder's next calls fall in the window
         stdout, stderr = proc.communicate(timeout=300)
     finally:
@@ -57,5 +61,5 @@ def test_a_build_rides_out_a_503_window_of_the_api_server(site: Site, cluster: A
             proc.communicate()
     assert proc.returncode == 0, stderr[-4000:]
     assert stdout.strip().startswith(tag), stdout
-    refused = [r for r in cluster.requests if r.status == 503 and "kubectl" not in r.user_agent]
+    refused = [r for r in cluster.requests if r.status == status and "kubectl" not in r.user_agent]
     assert len(refused) > 5, [(r.verb, r.resource) for r in refused]  # more than the 4 retries of one call

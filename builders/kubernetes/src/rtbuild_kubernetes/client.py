@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 #: Throttling (429) and server errors are retried this often, honouring Retry-After up to 5 s.
 RETRIES = 4
-#: An API server that answered before and now refuses connections or answers 502/503/504 (a
-#: restart, a failover) is retried for this long before the build gives up on it. Once a call has
+#: An API server that answered before and now refuses connections or answers 429/502/503/504
+#: (APF under load, a restart, a failover) is retried for this long before the build gives up. Once a call has
 #: given up, the next ones (the clean-up of the failed build) fail at once until one succeeds:
 #: each would otherwise wait out an outage of its own.
 OUTAGE_S = 60.0
@@ -133,9 +133,9 @@ class LightkubeClient:
                 return result
             except ApiError as exc:
                 code = exc.status.code or 0
-                # 502/503/504 from a server that answered before (restarting behind a load
-                # balancer, a control-plane upgrade) are waited for as a refused connection is.
-                down = code in (502, 503, 504) and self.reached
+                # 429/502/503/504 from a server that answered before (APF under load, a restart
+                # behind a load balancer) are waited for as a refused connection is.
+                down = code in (429, 502, 503, 504) and self.reached
                 if down:
                     outage_ends = outage_ends or time.monotonic() + (0.0 if self.gave_up else OUTAGE_S)
                 waiting = down and time.monotonic() < (outage_ends or 0.0)
@@ -348,13 +348,13 @@ class LightkubeClient:
         params = {"command": command, "container": container, "stdin": True, "stdout": True, "stderr": True}
         request = generic.prepare_request("exec", Pod, None, pod, self.namespace, params=params)
         opening = (request.url, generic._client, list(self.subprotocols))
-        ends = time.monotonic() + OUTAGE_S  # 502/503/504: an outage, as for every other call
+        ends = time.monotonic() + OUTAGE_S  # 429/502/503/504: an outage, as for every other call
         for attempt in itertools.count():  # a throttled or failed upgrade sent nothing: ask again
             try:
                 return send_stdin(functools.partial(connect_ws, *opening, params=request.params), stream, size)
             except WebSocketUpgradeError as exc:
                 code = exc.response.status_code
-                down = code in (502, 503, 504) and time.monotonic() < ends
+                down = code in (429, 502, 503, 504) and time.monotonic() < ends
                 if code not in (429, 500, 502, 503, 504) or (attempt >= RETRIES and not down):
                     raise upgrade_error(exc, self.namespace) from exc
                 retry_after = exc.response.headers.get("Retry-After", "1")
