@@ -38,3 +38,19 @@ def test_a_base_named_by_an_extra_build_arg_is_an_input(images: h.Images, contex
         assert "boot" in listing  # debian's root, not busybox's
     finally:
         h.docker(images.cli, "rmi", base, check=False)
+
+
+def test_a_build_arg_the_client_takes_from_the_environment_is_masked(images: h.Images, context: Path) -> None:
+    """``--extra=--build-arg=API_TOKEN`` (no value): the docker client gives the arg the value
+    of API_TOKEN in its environment, rtbuild's. rtbuild read only ``K=V`` forms: no warning,
+    and a step echoing the arg showed the token in the progress and the log (Podman's
+    builder masked it since ec2790d)."""
+    token = f"tok-{uuid.uuid4().hex}-never-shown"
+    (context / "Dockerfile").write_text('FROM busybox:latest\nARG API_TOKEN\nRUN echo "tok=$API_TOKEN"\n')
+    result = h.cli_build(
+        str(context), "-t", images.tag(), "--no-cache", "--extra=--build-arg=API_TOKEN", env={"API_TOKEN": token}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tok=***" in result.stderr  # the client did pass the value
+    assert token not in result.stderr + result.stdout
+    assert "API_TOKEN look secret" in result.stderr

@@ -125,10 +125,13 @@ def spec_build_args(platform: str | None, request: BuildRequest) -> dict[str, st
 
 
 def extra_build_args(extra: Sequence[str]) -> dict[str, str]:
-    """``--build-arg K=V`` given through extra arguments (so they are masked too)."""
+    """``--build-arg K=V`` given through extra arguments (so they are masked too), and
+    ``--build-arg K``, which the docker client fills from its environment (rtbuild's)."""
+    import os
+
     from rtbuild.enginekit import build_args_in
 
-    return build_args_in(extra)
+    return build_args_in(extra, os.environ)
 
 
 __all__ = [
