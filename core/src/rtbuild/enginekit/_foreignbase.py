@@ -13,7 +13,6 @@ the skip is off for the build, with the reason.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -123,6 +122,8 @@ def registry_image(client: RegistryClient, name: str, platform: str) -> tuple[di
         data = response.content
     except (AgentRuntimeBuildError, ValueError) as exc:
         return None, f"could not be read ({exc})"
+    import hashlib  # only here: loading OpenSSL costs every no-op build ~10 ms
+
     if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
         return None, "answered a config that is not its digest"
     try:
