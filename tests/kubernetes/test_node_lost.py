@@ -83,6 +83,7 @@ def test_a_lost_node_ends_the_build_with_that_reason(
         ("EvictionByEvictionAPI", "evicted from node n1 through the Eviction API", "cluster"),
         ("PreemptionByScheduler", "preempted on node n1", "cluster capacity"),
         ("DeletionByPodGC", "node n1 no longer exists", "cluster"),
+        ("TerminationByKubelet", "kubelet stopped it (the node shutting down", "cluster"),
         ("SomethingNew", "the cluster is stopping it on node n1", "cluster"),
     ],
 )
@@ -102,3 +103,18 @@ def test_each_disruption_reason_is_named(reason: str, said: str, blame: str) -> 
     assert disrupted_error(pod, []) is None
     del status["conditions"]
     assert disrupted_error(pod, []) is None
+
+
+def test_a_build_that_ended_well_before_a_disruption_keeps_its_result() -> None:
+    """A drain right after the build container exited 0 marks the pod too: the build stands."""
+    from rtbuild_kubernetes.disruption import disrupted_error
+
+    condition = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    ended = {"name": "build", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    status = {"phase": "Running", "conditions": [condition], "containerStatuses": [ended]}
+    pod = {"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": status}
+    assert disrupted_error(pod, []) is None
+    ended["state"] = {"terminated": {"exitCode": 143, "reason": "Error"}}  # killed by it: the disruption's error
+    assert disrupted_error(pod, []) is not None
+    ended["state"] = {"running": {}}
+    assert disrupted_error(pod, []) is not None

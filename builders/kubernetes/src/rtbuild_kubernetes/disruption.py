@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .failures import TAIL, EvictedError, KubernetesBuildError, PodDisruptedError
+from .manifests import BUILD_CONTAINER
 
 #: DisruptionTarget reasons: what happened (with ``{node}``), the hint, whose move it is.
 _REASONS = {
@@ -33,12 +34,27 @@ _REASONS = {
         "run the build again once the node's maintenance is over",
         "cluster",
     ),
+    "TerminationByKubelet": (
+        "its node {node}'s kubelet stopped it (the node shutting down, or short of resources)",
+        "`kubectl describe node {node}` says why; run the build again",
+        "cluster",
+    ),
     "PreemptionByScheduler": (
         "it was preempted on node {node} to make room for a pod of higher priority",
         "run the build again, or give build pods a higher PriorityClass (`kubectl get priorityclass`)",
         "cluster capacity",
     ),
 }
+
+
+def _built(pod: dict[str, Any]) -> bool:
+    """Whether the build ended well before the disruption (a drain right after it): its result stands."""
+    status = pod.get("status") or {}
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") == BUILD_CONTAINER:
+            ended = (container.get("state") or {}).get("terminated") or {}
+            return bool(ended) and int(ended.get("exitCode") or 0) == 0
+    return status.get("phase") == "Succeeded"
 
 
 def disrupted_error(pod: dict[str, Any], lines: list[str]) -> KubernetesBuildError | None:
@@ -56,7 +72,7 @@ def disrupted_error(pod: dict[str, Any], lines: list[str]) -> KubernetesBuildErr
     marked = [
         c for c in status.get("conditions") or [] if c.get("type") == "DisruptionTarget" and c.get("status") == "True"
     ]
-    if not marked:
+    if not marked or _built(pod):
         return None
     reason = str(marked[-1].get("reason") or "DisruptionTarget")
     said = f"{reason}: {marked[-1].get('message')}" if marked[-1].get("message") else reason
