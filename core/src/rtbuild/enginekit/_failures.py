@@ -226,9 +226,18 @@ def build_error(
         if full is not None:  # a step or the export that ran out of room: not the Dockerfile's fault
             error.hint = DISK_FULL_HINT
             if not _DISK_FULL.search(error.message):
-                error.message = f"{error.message} ({full[-200:]})"
+                error.message = f"{error.message} ({_last_words(full, 200)})"
                 error.args = (error.message,)
     return error
+
+
+def _last_words(text: str, limit: int) -> str:
+    """The end of ``text`` in at most about ``limit`` characters, from a word's start."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    return "…" + (cut.split(" ", 1)[1] if " " in cut else cut)
 
 
 def disk_full_line(lines: Sequence[str]) -> str | None:
