@@ -48,7 +48,7 @@ def test_a_lost_node_ends_the_build_with_that_reason(
             return "started" in subprocess.run(log, env=kube_env, capture_output=True, text=True, timeout=60).stdout
 
         cluster.wait_for(lambda: logged() or proc.poll() is not None, timeout=180, interval=0.5)
-        cluster.faults.lose_node(name)
+        cluster.faults.lose_node(name, evict_after=3.0)
         # kubectl sees what a real cluster shows: the node's Ready Unknown, the pod Terminating.
         ready = subprocess.run(
             [kubectl, "get", "node", node, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'],
@@ -73,6 +73,11 @@ def test_a_lost_node_ends_the_build_with_that_reason(
     assert f"kubectl describe node {node}" in error["hint"], error
     assert "deadline" not in error["message"], error
     assert any("started" in line for line in error["log_tail"]), error
+    # Before the eviction, while the pod was only not ready, rtbuild said what it waits for.
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    warned = [e["message"] for e in events if e.get("event") == "warning" and "no longer ready" in e.get("message", "")]
+    assert len(warned) == 1 and f"its node {node} may have stopped answering" in warned[0], stderr[-4000:]
+    assert f"kubectl describe node {node}" in warned[0] and "300 s" in warned[0], warned
     cluster.wait_for(lambda: cluster.list("jobs") == [] and cluster.list("secrets") == [], timeout=60)
 
 
@@ -118,3 +123,29 @@ def test_a_build_that_ended_well_before_a_disruption_keeps_its_result() -> None:
     assert disrupted_error(pod, []) is not None
     ended["state"] = {"running": {}}
     assert disrupted_error(pod, []) is not None
+
+
+def test_not_ready_is_said_once_and_only_for_a_running_build_pod(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rtbuild_kubernetes.disruption as disruption
+
+    said: list[str] = []
+
+    class Reporter:
+        def event(self, kind: str, **fields: str) -> None:
+            said.append(fields["message"])
+
+    monkeypatch.setattr(disruption, "get_reporter", Reporter)
+    running = {"name": "build", "state": {"running": {}}}
+    status = {"conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [running]}
+    pod: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {"nodeName": "n1"}, "status": status}
+    watch = disruption.NodeWatch()
+    pod["metadata"]["deletionTimestamp"] = "2026-12-03T12:00:00Z"  # being deleted: not ready, no node fault
+    watch.check(pod)
+    del pod["metadata"]["deletionTimestamp"]
+    running["state"] = {"waiting": {"reason": "ContainerCreating"}}  # not started yet: not ready as usual
+    watch.check(pod)
+    assert said == []
+    running["state"] = {"running": {}}
+    watch.check(pod, "[linux/arm64] ")
+    watch.check(pod)
+    assert len(said) == 1 and said[0].startswith("[linux/arm64] the build pod p is no longer ready"), said

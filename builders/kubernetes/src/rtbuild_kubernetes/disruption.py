@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rtbuild import get_reporter
+
 from .failures import TAIL, EvictedError, KubernetesBuildError, PodDisruptedError
 from .manifests import BUILD_CONTAINER
 
@@ -94,4 +96,33 @@ def disrupted_error(pod: dict[str, Any], lines: list[str]) -> KubernetesBuildErr
     )
 
 
-__all__ = ["disrupted_error"]
+class NodeWatch:
+    """Says once that the build pod's node stopped answering: the node lifecycle controller
+    marks the pods of a node gone silent (40 s) not Ready, while their containers still show
+    running; the pods are deleted only when their toleration of the unreachable taint runs out
+    (300 s by default), and rtbuild was silent until then."""
+
+    def __init__(self) -> None:
+        self.told = False
+
+    def check(self, pod: dict[str, Any], prefix: str = "") -> None:
+        status = pod.get("status") or {}
+        ready = [c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+        build = [c for c in status.get("containerStatuses") or [] if c.get("name") == BUILD_CONTAINER]
+        running = bool(build) and "running" in (build[0].get("state") or {})
+        deleting = (pod.get("metadata") or {}).get("deletionTimestamp")  # a terminating pod is not ready either
+        if self.told or ready != ["False"] or not running or deleting:
+            return
+        self.told = True
+        name = (pod.get("metadata") or {}).get("name", "?")
+        node = (pod.get("spec") or {}).get("nodeName") or "?"
+        get_reporter().event(
+            "warning",
+            pod=name,
+            message=f"{prefix}the build pod {name} is no longer ready while its build runs: its node {node} may have"
+            " stopped answering. The cluster deletes its pods once their toleration of node.kubernetes.io/unreachable"
+            f" runs out (300 s by default); rtbuild waits. `kubectl describe node {node}`",
+        )
+
+
+__all__ = ["NodeWatch", "disrupted_error"]

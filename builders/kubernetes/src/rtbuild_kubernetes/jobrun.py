@@ -16,7 +16,7 @@ from rtbuild import AgentRuntimeBuildError, get_reporter
 
 from .client import TICK, KubeClient
 from .context_tar import ContextTar
-from .disruption import disrupted_error
+from .disruption import NodeWatch, disrupted_error
 from .failures import (
     BuildCancelledError,
     ClusterAuthError,
@@ -99,6 +99,7 @@ class JobRun:
         self.warned: list[str] = []
         self.unscheduled = Unscheduled(client)  # a pod no node fits yet (an autoscaler may add one)
         self.stuck = Stuck(client, settings.active_deadline_seconds)  # a pod that does not start, silent
+        self.node = NodeWatch()  # a pod whose node stopped answering
         self.may_exist: set[str] = set()  # the kinds whose create was sent: the clean-up deletes them
 
     # --- the whole run -----------------------------------------------------------------
@@ -287,6 +288,7 @@ class JobRun:
         disrupted = disrupted_error(pod, self.lines)  # evicted; a lost node's pod never ends
         if disrupted is not None:
             raise disrupted
+        self.node.check(pod, self.line_prefix)  # not ready while it runs: its node may be lost
         unplaced = [c.get("message", "") for c in status.get("conditions") or [] if c.get("reason") == "Unschedulable"]
         self.unscheduled.check(name, (unplaced or [None])[0], self._selector_of(pod), self.line_prefix)
         for key in ("initContainerStatuses", "containerStatuses"):
