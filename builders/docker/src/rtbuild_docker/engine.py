@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailableError
 
 from .dockercontext import ContextTLS, EngineTarget, checked, context_host
+from .streamcancel import shut_on_cancel, until_cancelled
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -106,7 +107,7 @@ def sdk_client(target: EngineTarget) -> Any:
 
     api.merge_environment_settings = merged
     # What version="auto" does, once requests keeps the engine's CA (hence FIRST above).
-    api._version = api.version(api_version=False)["ApiVersion"]
+    api._version = until_cancelled(target.host, api.version, api_version=False)["ApiVersion"]
     return client
 
 
@@ -255,7 +256,7 @@ class EngineAPI:
 
         api = docker_client(self.host).api
         try:  # unversioned, as over the socket
-            response = api.request(method, f"{api.base_url}{path}", timeout=self.timeout)
+            response = until_cancelled(self.host, api.request, method, api.base_url + path, timeout=self.timeout)
         except (requests.exceptions.RequestException, OSError) as exc:
             raise unreachable(self.host, (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]) from exc
         try:
@@ -279,8 +280,6 @@ class EngineAPI:
         return sock
 
     def _receive(self, sock: c_socket.socket) -> tuple[int, Any]:
-        from .streamcancel import shut_on_cancel
-
         chunks: list[bytes] = []
         try:
             try:

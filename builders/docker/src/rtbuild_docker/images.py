@@ -194,7 +194,7 @@ def _engine_post(client: docker.DockerClient, path: str, params: dict[str, str],
 
 
 def _bounded(
-    client: docker.DockerClient,
+    docker_host: str | None,
     path: str,
     params: dict[str, str],
     ref: Reference,
@@ -206,7 +206,7 @@ def _bounded(
     (no progress for, in all): its error (``None``: it finished) and, when rtbuild gave up, why."""
     import requests.exceptions
 
-    from .streamcancel import StreamCancel, interrupted, on_cancel
+    from .streamcancel import EngineCallStopped, StreamCancel, interrupted, on_cancel
 
     stall, overall = bounds
     # Clamped: a socket takes no timeout above about 292 years (1e10 s was an internal error).
@@ -216,7 +216,7 @@ def _bounded(
     cancel = StreamCancel()  # Ctrl-C in build-many: a worker's stream is severed, not read to its end
     unregister = on_cancel(cancel.fire)
     try:
-        response = _engine_post(client, path, params, ref, read_s)
+        response = _engine_post(docker_client(docker_host), path, params, ref, read_s)
         cancel.watch(response)
         if response.status_code != 200:
             return _answer_message(response), None
@@ -230,6 +230,8 @@ def _bounded(
         if cancel.fired:  # a severed stream may just end: not a finished push
             raise interrupted(progress.action, progress.image, list(progress.tail))
         return None, None
+    except EngineCallStopped:  # the SDK's connection check (a hung engine) was stopped
+        raise interrupted(progress.action, progress.image, list(progress.tail)) from None
     except requests.exceptions.RequestException as exc:
         if cancel.fired:
             raise interrupted(progress.action, progress.image, list(progress.tail)) from None
@@ -248,13 +250,12 @@ def _bounded(
 
 
 def _pull(ref: Reference, image_name: str, docker_host: str | None) -> None:
-    client = docker_client(docker_host)
     progress = _Progress("pull", image_name)
     progress.reporter.event("pull_started", image=image_name, message=f"pulling {image_name}")
     # fromImage=REPO@DIGEST pins the digest; otherwise REPO and TAG.
     params = {"fromImage": f"{ref.name}@{ref.digest}"} if ref.digest else {"fromImage": ref.name, "tag": ref.tag or ""}
     bounds = (PULL_STALL_S, PULL_TIMEOUT_S)  # read now: tests set them small
-    error, why = _bounded(client, "/images/create", params, ref, progress, resolve_host(docker_host), bounds)
+    error, why = _bounded(docker_host, "/images/create", params, ref, progress, resolve_host(docker_host), bounds)
     if why is not None:
         raise RegistryError(
             f"pulling {image_name} from {ref.registry} {why}; the pull was stopped",
@@ -344,12 +345,11 @@ def push_image(
             step="push",
             hint="push a NAME:TAG reference",
         )
-    client = docker_client(docker_host)
     progress = _Progress("push", image)
     progress.reporter.event("push_started", image=image, message=f"pushing {image}")
     host = resolve_host(docker_host)
     path = f"/images/{ref.name}/push"
-    error, why = _bounded(client, path, {"tag": ref.tag}, ref, progress, host, (stall_timeout, timeout))
+    error, why = _bounded(docker_host, path, {"tag": ref.tag}, ref, progress, host, (stall_timeout, timeout))
     if why is not None:
         raise PushError(
             f"pushing {image} to {ref.registry} {why}; the push was stopped",

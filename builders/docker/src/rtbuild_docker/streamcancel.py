@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from rtbuild import on_cancel
 from rtbuild.errors import AgentRuntimeBuildError, PushError, RegistryError
+
+T = TypeVar("T")
+
+
+class EngineCallStopped(AgentRuntimeBuildError):
+    """An engine call that Ctrl-C/SIGTERM in build-many stopped waiting for (:func:`until_cancelled`)."""
 
 
 class StreamCancel:
@@ -74,6 +80,41 @@ def shut_on_cancel(sock: Any) -> Iterator[None]:
         unregister()
 
 
+def until_cancelled(host: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call(*args, **kwargs)`` (a docker SDK request), whose wait Ctrl-C/SIGTERM in build-many ends with
+    :class:`EngineCallStopped`. The SDK's socket is out of reach while it connects and asks
+    (a worker waited the SDK's whole 60 s on an engine that took the connection and never
+    answered): the call runs in a daemon thread, left to its own timeout once abandoned."""
+    box: list[tuple[bool, Any]] = []
+    wake = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append((True, call(*args, **kwargs)))
+        except BaseException as exc:  # handed to the caller's thread
+            box.append((False, exc))
+        finally:
+            wake.set()
+
+    unregister = on_cancel(wake.set)  # a cancelled run: set at once, the call is not made
+    try:
+        if not wake.is_set():
+            threading.Thread(target=run, name="rtbuild-engine-call", daemon=True).start()
+            wake.wait()
+    finally:
+        unregister()
+    if not box:
+        raise EngineCallStopped(
+            f"the wait for the Docker engine at {host} was stopped by the interrupt (Ctrl-C or SIGTERM)",
+            step="connect to engine",
+            hint="run again once the engine answers (`docker version` says whether it does)",
+        )
+    ok, value = box[0]
+    if ok:
+        return value  # type: ignore[no-any-return]
+    raise value
+
+
 def interrupted(action: str, image: str, tail: list[str]) -> AgentRuntimeBuildError:
     """The error of a pull or push (``action``) that an interrupt stopped."""
     if action == "push":
@@ -92,4 +133,12 @@ def interrupted(action: str, image: str, tail: list[str]) -> AgentRuntimeBuildEr
     )
 
 
-__all__ = ["StreamCancel", "interrupted", "on_cancel", "sever", "shut_on_cancel"]
+__all__ = [
+    "EngineCallStopped",
+    "StreamCancel",
+    "interrupted",
+    "on_cancel",
+    "sever",
+    "shut_on_cancel",
+    "until_cancelled",
+]
