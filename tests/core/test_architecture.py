@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "rtbuild._framework.entrypoints",
         "rtbuild._framework.iidfile",
+        "rtbuild._framework.pushonce",
         "rtbuild.default_plugins",
         "rtbuild._framework.plugins",
     ),

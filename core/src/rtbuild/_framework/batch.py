@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rtbuild._framework.batchfile import BatchEntry, load_batch_file, parse_batch, requests_from
 from rtbuild._framework.interrupts import cancel_scope
 from rtbuild._framework.progress import Reporter, get_reporter, use_reporter
+from rtbuild._framework.pushonce import push_ledger
 from rtbuild.builder import BuildResult
 from rtbuild.errors import AgentRuntimeBuildError, ConfigError, EngineUnavailableError
 
@@ -239,7 +240,7 @@ def run_batch(
         # Each task runs in a copy of this context, so the reporter chosen here applies,
         # and so does the cancel scope: on Ctrl-C a build waiting for a tag's lock gives
         # up, and one about to start its engine build does not start it.
-        with cancel_scope(interrupted):
+        with cancel_scope(interrupted), push_ledger():  # entries sharing a tag push it once
             futures += [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
     except BaseException:

@@ -138,6 +138,7 @@ def _push(request: BuildRequest, result: BuildResult, builder: RuntimeBuilder) -
         return
     from rtbuild._framework.interrupts import cancelled
     from rtbuild._framework.plugins._trace import blame, builder_origin
+    from rtbuild._framework.pushonce import image_to_push, pushed_already, record_push
 
     for tag in result.tags or [result.image]:
         if cancelled():  # build-many's Ctrl-C came after the build: no push starts
@@ -147,11 +148,16 @@ def _push(request: BuildRequest, result: BuildResult, builder: RuntimeBuilder) -
                 step="push",
                 hint="run again: the image built is reused and pushed",
             )
+        image_id = image_to_push(tag, builder)  # build-many: entries sharing a tag push it once
+        if pushed_already(tag, image_id):
+            get_reporter().event("push_skipped", image=tag, message=f"{tag}: pushed already by this batch (same image)")
+            continue
         try:
             builder.push(tag)
         except BaseException as exc:
             blame(exc, builder_origin(builder))
             raise
+        record_push(tag, image_id)
     result.details["pushed"] = True
 
 

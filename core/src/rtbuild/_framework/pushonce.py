@@ -1,0 +1,73 @@
+"""build-many: a tag that several entries share (they build the same thing) is pushed once.
+
+Each entry pushed every tag it has, so entries sharing ``app:1`` with ``push = true`` pushed
+the same image once each. The batch keeps what it pushed (the tag as the engine reads it,
+and the builder's image ID it pushed): a later entry whose tag still names that image does
+not push it again. Never stale: an image that changed in between (another ID) is pushed, and
+so is every tag of a builder that reports no image ID (:meth:`RuntimeBuilder.image_id`).
+The build lock holds a tag from the no-op check to the push, so an entry sharing it asks
+only once the other's push has ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rtbuild._framework.locks import normalize_tag
+
+if TYPE_CHECKING:
+    from rtbuild.builder import RuntimeBuilder
+
+
+class _Ledger:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pushed: dict[str, str] = {}
+
+
+_ledger: contextvars.ContextVar[_Ledger | None] = contextvars.ContextVar("rtbuild_pushed", default=None)
+
+
+@contextlib.contextmanager
+def push_ledger() -> Iterator[None]:
+    """Code run in this context (and copies of it: build-many's workers) pushes a tag once
+    per image."""
+    token = _ledger.set(_Ledger())
+    try:
+        yield
+    finally:
+        _ledger.reset(token)
+
+
+def image_to_push(tag: str, builder: RuntimeBuilder) -> str | None:
+    """The image ID ``tag`` names now, inside a batch (else ``None``: not recorded)."""
+    if _ledger.get() is None:
+        return None
+    try:
+        return builder.image_id(tag)
+    except Exception:  # an engine that cannot tell: push as before
+        return None
+
+
+def pushed_already(tag: str, image_id: str | None) -> bool:
+    """Whether this batch pushed ``image_id`` to ``tag`` (in any spelling) already."""
+    ledger = _ledger.get()
+    if ledger is None or image_id is None:
+        return False
+    with ledger.lock:
+        return ledger.pushed.get(normalize_tag(tag)) == image_id
+
+
+def record_push(tag: str, image_id: str | None) -> None:
+    """``tag`` now holds ``image_id`` in its registry (a push succeeded)."""
+    ledger = _ledger.get()
+    if ledger is not None and image_id is not None:
+        with ledger.lock:
+            ledger.pushed[normalize_tag(tag)] = image_id
+
+
+__all__ = ["image_to_push", "push_ledger", "pushed_already", "record_push"]
