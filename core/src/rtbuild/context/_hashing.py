@@ -9,7 +9,6 @@ file per context directory, replaced atomically.
 
 from __future__ import annotations
 
-import errno
 import marshal
 import os
 import re
@@ -32,10 +31,8 @@ from rtbuild.context._statcache import (
     cache_dir,
     key_hash,
 )
+from rtbuild.context._walkerrors import UNREADABLE_HINT, WALKS, ContextChanged, unreadable
 from rtbuild.errors import BuildContextError
-
-#: An entry of the context the walk cannot read.
-_UNREADABLE_HINT = "make it readable by the user running rtbuild, or exclude it in .dockerignore"
 
 _CHUNK = 1 << 20
 
@@ -142,6 +139,7 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
         try:
             digest = hash_file(os.path.join(directory, name), size) if fd is None else _hash_fd(fd, size)
         except OSError as exc:
+            ContextChanged.check(os.path.join(directory, name), exc)
             raise BuildContextError(
                 f"cannot read {os.path.join(directory, name)}: {exc.strerror}",
                 step="hash context",
@@ -151,7 +149,12 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
     if S_ISDIR(mode):
         return f"{rel}\0d{S_IMODE(mode):o}\n"
     if S_ISLNK(mode):
-        return f"{rel}\0l:{_escaped(os.readlink(os.path.join(directory, name)))}\n"
+        try:
+            target = os.readlink(os.path.join(directory, name))
+        except OSError as exc:
+            ContextChanged.check(os.path.join(directory, name), exc)
+            raise unreadable(directory, os.path.join(directory, name), exc) from exc
+        return f"{rel}\0l:{_escaped(target)}\n"
     return f"{rel}\0s{S_IFMT(mode):o}\n"
 
 
@@ -185,10 +188,16 @@ def hash_context(
     the Dockerfile are part of the digest whatever the patterns say; callers add them.
     Directories are walked in sorted order, so the digest depends on the tree only.
     """
-    try:
-        return _hash_context(root, matcher, use_cache, collect_paths, use_summary=not collect_paths)
-    except _Restart:
-        return _hash_context(root, matcher, use_cache, collect_paths, use_summary=False)
+    for walk in range(1, WALKS + 1):
+        try:
+            try:
+                return _hash_context(root, matcher, use_cache, collect_paths, use_summary=not collect_paths)
+            except _Restart:
+                return _hash_context(root, matcher, use_cache, collect_paths, use_summary=False)
+        except ContextChanged as changed:
+            if walk == WALKS:
+                raise changed.error() from changed
+    raise AssertionError("unreachable")
 
 
 def _hash_context(
@@ -221,7 +230,9 @@ def _hash_context(
             # again, and only a changed one needs its lines in name order.
             dir_fd, listing = list_dir(directory)
         except OSError as exc:
-            raise _unreadable(root, directory, exc) from exc
+            if directory != root:
+                ContextChanged.check(directory, exc)
+            raise unreadable(root, directory, exc) from exc
         try:
             keys: list[Key] = []
             subdirs: list[tuple[str, str]] = []
@@ -235,8 +246,9 @@ def _hash_context(
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
                     path = os.path.join(directory, entry.name)
+                    ContextChanged.check(path, exc)
                     raise BuildContextError(
-                        f"cannot stat {path}: {exc.strerror}", step="hash context", hint=_UNREADABLE_HINT
+                        f"cannot stat {path}: {exc.strerror}", step="hash context", hint=UNREADABLE_HINT
                     ) from exc
                 # The hot loop of a no-op rebuild: one lstat and one tuple per entry, nothing more.
                 keys.append((entry.name, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns))
@@ -347,20 +359,6 @@ def _digest_paths(text: str, root: str) -> list[tuple[str, str]]:
             )
         paths.append((name, rest[0]))
     return paths
-
-
-def _unreadable(root: str, directory: str, exc: OSError) -> BuildContextError:
-    if exc.errno != errno.ENAMETOOLONG:
-        return BuildContextError(
-            f"cannot read {directory}: {exc.strerror}", step="hash context", hint="fix the permissions"
-        )
-    # A 4,096-byte path is no message: the root and the path's end say where it is.
-    return BuildContextError(
-        f"cannot read a directory under {root}: {exc.strerror} (...{directory[-120:]})",
-        step="hash context",
-        hint="a path there is longer than the system allows (4,096 bytes), and no engine could copy it:"
-        " shorten it, or leave it out (.dockerignore, --exclude)",
-    )
 
 
 __all__ = ["CACHE_VERSION", "ContextHash", "StatCache", "cache_dir", "hash_context", "hash_file"]
