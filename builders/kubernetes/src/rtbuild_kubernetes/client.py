@@ -18,7 +18,6 @@ from rtbuild import AgentRuntimeBuildError
 
 from .execstatus import V4, V5, send_stdin, upgrade_error
 from .failures import (
-    ClusterUnreachableError,
     KubernetesBuildError,
     ObjectGoneError,
     auth_error,
@@ -164,12 +163,9 @@ class LightkubeClient:
                         time.sleep(OUTAGE_PAUSE_S)
                         continue
                     self.gave_up = True
-                cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
-                unreachable = ClusterUnreachableError(
-                    f"the Kubernetes API at {self.server} is unreachable: {cause}",
-                    step=f"{verb} {resource}",
-                    hint="check the kubeconfig's server address and that this machine can reach it",
-                )
+                from .kubeauth import unreachable_error  # or not trusted: a certificate kubectl refuses too
+
+                unreachable = unreachable_error(exc, self.server, f"{verb} {resource}")
                 raise mark_no_effect(unreachable, not uncertain and never_sent) from exc
 
     def _api_error(self, verb: str, resource: str, code: int, message: str, kind: str | None) -> AgentRuntimeBuildError:

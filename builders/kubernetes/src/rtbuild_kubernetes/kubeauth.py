@@ -20,7 +20,7 @@ from typing import Any
 import httpx2
 from rtbuild import ConfigError
 
-from .failures import ClusterAuthError, mark_no_effect
+from .failures import ClusterAuthError, ClusterUnreachableError, mark_no_effect
 
 EXEC_VERSIONS = (
     "client.authentication.k8s.io/v1",
@@ -183,4 +183,39 @@ def install(client: Any, user: Any, where: str) -> None:
         client._client._client.auth = ExecAuth(user.exec, where)
 
 
-__all__ = ["EXEC_VERSIONS", "ExecAuth", "install", "load_kubeconfig"]
+def _untrusted(exc: BaseException) -> str | None:
+    """Why the API server's certificate was not trusted, when that is what ``exc`` (an httpx
+    connect error) comes from: its verify message (unknown issuer, hostname mismatch, expired)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain: httpx wraps httpcore, which wraps the ssl error
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def unreachable_error(exc: BaseException, server: str, step: str) -> ClusterUnreachableError:
+    """The API server could not be spoken to: not reached, or (it answered) with a TLS
+    certificate the kubeconfig does not trust, which no waiting mends."""
+    why = _untrusted(exc)
+    if why is not None:
+        return ClusterUnreachableError(
+            f"the Kubernetes API at {server} is not trusted: its TLS certificate failed verification ({why})",
+            step=step,
+            hint="the kubeconfig's certificate-authority(-data) for this cluster does not vouch for the server's"
+            " certificate, or it does not name the server's address (a rotated cluster CA, another cluster's"
+            " kubeconfig, a stale server address); `kubectl get ns` with the same kubeconfig says the same",
+        )
+    cause = str(exc).splitlines()[0] if str(exc) else repr(exc)
+    return ClusterUnreachableError(
+        f"the Kubernetes API at {server} is unreachable: {cause}",
+        step=step,
+        hint="check the kubeconfig's server address and that this machine can reach it",
+    )
+
+
+__all__ = ["EXEC_VERSIONS", "ExecAuth", "install", "load_kubeconfig", "unreachable_error"]
