@@ -63,3 +63,53 @@ def test_a_build_rides_out_a_window_of_refusals(site: Site, cluster: Any, status
     assert stdout.strip().startswith(tag), stdout
     refused = [r for r in cluster.requests if r.status == status and "kubectl" not in r.user_agent]
     assert len(refused) > 5, [(r.verb, r.resource) for r in refused]  # more than the 4 retries of one call
+
+
+def test_the_context_upload_rides_out_the_same_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pods/exec websocket upgrade answered 503 more often than the 4 retries of a
+    throttled call: asked again for as long as any other call would wait."""
+    import io
+    import json as json_
+
+    import httpx2
+    import lightkube.core.websocket
+    from httpx2.websockets import WebSocketUpgradeError
+    from rtbuild_kubernetes.client import RETRIES, V5, LightkubeClient
+
+    refusals = RETRIES + 3
+    attempts: list[int] = []
+
+    class Socket:
+        subprotocol = V5
+        received = b""
+
+        def __enter__(self) -> Socket:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def send_bytes(self, data: bytes) -> None:
+            self.received += data
+
+        def receive_bytes(self, timeout: float) -> bytes:
+            return b"\x03" + json_.dumps({"status": "Success"}).encode()
+
+    def connect_ws(url: str, client: object, subprotocols: list[str], params: dict[str, object]) -> Socket:
+        attempts.append(1)
+        if len(attempts) <= refusals:
+            raise WebSocketUpgradeError(httpx2.Response(503, headers={"Retry-After": "0"}))
+        return Socket()
+
+    class Generic:
+        _client = None
+
+        def prepare_request(self, *args: object, **kwargs: object) -> Any:
+            return type("Request", (), {"url": "https://k/exec", "params": {}})()
+
+    monkeypatch.setattr(lightkube.core.websocket, "connect_ws", connect_ws)
+    client = object.__new__(LightkubeClient)
+    client.namespace = "builds"
+    client._client = type("Client", (), {"_client": Generic()})()
+    assert client.exec_stdin("pod", "context", ["sh"], io.BytesIO(b"tar"), 3) == 0
+    assert len(attempts) == refusals + 1
