@@ -93,6 +93,14 @@ NO_NETWORK_HINT = (
     " --bridge none, or one whose docker0 bridge was removed), a fault of the engine's host: restart the"
     " engine with its bridge, or build with --extra=--network=host (or --network=none for steps that need none)"
 )
+#: The engine's client sending the context met a file that changed since it listed it
+#: (deleted, or now a directory): BuildKit's ``read X: is a directory`` at load build context.
+_CONTEXT_CHANGED = re.compile(r"is a directory|not a directory|no such file or directory", re.IGNORECASE)
+CONTEXT_CHANGED_HINT = (
+    "a file of the build context changed while the engine read it (deleted, or replaced by a file of another"
+    " kind): something writes the context while it builds (an editor, a package install, a log); let it finish"
+    " or stop it, or leave that path out (.dockerignore), and build again"
+)
 #: A failure rtbuild does not recognise: the engine's own message is the best guide.
 ENGINE_MESSAGE_HINT = "the engine's message above says what failed; the full log has every line"
 #: The engine's CLI refused its arguments: most often one passed through as is (--extra).
@@ -329,6 +337,8 @@ def _classify(
     # The refused argument, not the "See 'docker build --help'." that follows it.
     flag = next((line.strip() for line in reversed(tail) if _UNKNOWN_FLAG.search(line)), None)
     hint = NO_NETWORK_HINT if _NO_NETWORK.search(last) else UNKNOWN_FLAG_HINT if flag else ENGINE_MESSAGE_HINT
+    if block is not None and block.group(2) == "load build context" and _CONTEXT_CHANGED.search(last):
+        hint = CONTEXT_CHANGED_HINT
     return BuildFailedError(
         f"{engine} build failed (exit {returncode}): {flag or last}",
         step=block.group(2) if block else "build",
@@ -339,6 +349,7 @@ def _classify(
 
 
 __all__ = [
+    "CONTEXT_CHANGED_HINT",
     "DISK_FULL_HINT",
     "ENGINE_MESSAGE_HINT",
     "KILLED_HINT",
