@@ -82,3 +82,27 @@ def test_separate_batches_push_again(tmp_path: Path, rtbuild_pm: RtbuildPluginMa
         request = BuildRequest(path=str(context), tags=["reg.test/app:1"], push=True)
         assert run_batch(requests_from([request]), config=Config(), pm=rtbuild_pm, builder=builder).ok
     assert builder.pushed == ["reg.test/app:1", "reg.test/app:1"]
+
+
+class CountingBuilder(FakeBuilder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def image_id(self, name: str) -> str | None:
+        self.asked.append(name)
+        return super().image_id(name)
+
+
+def test_a_tag_no_other_entry_gives_is_not_looked_up(
+    tmp_path: Path, rtbuild_pm: RtbuildPluginManager, isolated_cache: Path
+) -> None:
+    """A builder's image_id may ask a registry (Kubernetes): only shared tags need it."""
+    context = _context(tmp_path)
+    builder = CountingBuilder()
+    requests = [BuildRequest(path=str(context), tags=[f"reg.test/app-{i}:1"], push=True) for i in range(3)]
+    requests.append(BuildRequest(path=str(context), tags=["reg.test/app-0:1", "reg.test/extra:1"], push=True))
+    report = run_batch(requests_from(requests), jobs=1, config=Config(), pm=rtbuild_pm, builder=builder)
+    assert report.ok, report.to_dict()
+    assert sorted(set(builder.asked)) == ["reg.test/app-0:1"]
+    assert sorted(builder.pushed) == ["reg.test/app-0:1", "reg.test/app-1:1", "reg.test/app-2:1", "reg.test/extra:1"]

@@ -240,7 +240,7 @@ def run_batch(
         # Each task runs in a copy of this context, so the reporter chosen here applies,
         # and so does the cancel scope: on Ctrl-C a build waiting for a tag's lock gives
         # up, and one about to start its engine build does not start it.
-        with cancel_scope(interrupted), push_ledger():  # entries sharing a tag push it once
+        with cancel_scope(interrupted), push_ledger(e.request.tags for e in entries):  # a shared tag: one push
             futures += [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
     except BaseException:

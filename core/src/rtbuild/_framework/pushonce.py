@@ -6,7 +6,8 @@ and the builder's image ID it pushed): a later entry whose tag still names that 
 not push it again. Never stale: an image that changed in between (another ID) is pushed, and
 so is every tag of a builder that reports no image ID (:meth:`RuntimeBuilder.image_id`).
 The build lock holds a tag from the no-op check to the push, so an entry sharing it asks
-only once the other's push has ended.
+only once the other's push has ended. Only tags that several entries give are looked up
+(a builder's ``image_id`` may ask a registry: the Kubernetes one does).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from rtbuild._framework.locks import normalize_tag
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 
 class _Ledger:
-    def __init__(self) -> None:
+    def __init__(self, shared: set[str]) -> None:
         self.lock = threading.Lock()
+        self.shared = shared
         self.pushed: dict[str, str] = {}
 
 
@@ -33,10 +35,15 @@ _ledger: contextvars.ContextVar[_Ledger | None] = contextvars.ContextVar("rtbuil
 
 
 @contextlib.contextmanager
-def push_ledger() -> Iterator[None]:
-    """Code run in this context (and copies of it: build-many's workers) pushes a tag once
-    per image."""
-    token = _ledger.set(_Ledger())
+def push_ledger(tags: Iterable[Iterable[str]]) -> Iterator[None]:
+    """Code run in this context (and copies of it: build-many's workers) pushes a tag that
+    several of ``tags`` (each entry's) give once per image."""
+    seen: set[str] = set()
+    shared: set[str] = set()
+    for entry_tags in tags:
+        for tag in {normalize_tag(t) for t in entry_tags}:
+            (shared if tag in seen else seen).add(tag)
+    token = _ledger.set(_Ledger(shared))
     try:
         yield
     finally:
@@ -44,8 +51,10 @@ def push_ledger() -> Iterator[None]:
 
 
 def image_to_push(tag: str, builder: RuntimeBuilder) -> str | None:
-    """The image ID ``tag`` names now, inside a batch (else ``None``: not recorded)."""
-    if _ledger.get() is None:
+    """The image ID ``tag`` names now, for a tag several entries of a batch share (else
+    ``None``: not recorded)."""
+    ledger = _ledger.get()
+    if ledger is None or normalize_tag(tag) not in ledger.shared:
         return None
     try:
         return builder.image_id(tag)
