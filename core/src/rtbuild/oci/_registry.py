@@ -21,6 +21,7 @@ from rtbuild.oci._credentials import Credentials, get_credentials, masked_answer
 from rtbuild.oci._deadline import retry_after, within
 from rtbuild.oci._hosts import Challenge, is_insecure, is_loopback, parse_challenge, same_origin
 from rtbuild.oci._references import Reference, parse_reference
+from rtbuild.oci._sessions import Sessions
 
 if TYPE_CHECKING:
     import httpx
@@ -70,6 +71,7 @@ class RegistryClient:
         #: (registry, repository, action) -> the Authorization that opened it, sent up front
         #: by :meth:`request` (an upload's body is not sent twice).
         self._authorizations: dict[tuple[str, str, str], str] = {}
+        self._sessions: Sessions | None = None
 
     # --- transport ---------------------------------------------------------------------
 
@@ -81,18 +83,10 @@ class RegistryClient:
         return ["https"]
 
     def _client(self, registry: str) -> httpx.Client:
-        import httpx
-
-        loopback = is_loopback(registry)
-        return httpx.Client(
-            timeout=self.timeout,
-            follow_redirects=True,
-            # A proxy from the environment must not see loopback traffic.
-            trust_env=not loopback,
-            verify=not is_insecure(registry, self.insecure_registries),
-            transport=self._transport,
-            headers={"User-Agent": "rtbuild"},
-        )
+        """This client's connection to ``registry``, kept for its next request (``_sessions.py``)."""
+        if self._sessions is None:
+            self._sessions = Sessions(self.timeout, self.insecure_registries, self._transport)
+        return self._sessions.client(registry)
 
     def _send(
         self, client: httpx.Client, method: str, url: str, deadline: float | None = None, **kwargs: Any
@@ -158,14 +152,14 @@ class RegistryClient:
         urls = [url] if url else [f"{scheme}://{registry}{path}" for scheme in self._schemes(registry)]
         last: tuple[str, BaseException] | None = None
         # TLS and proxy rules are those of the host asked (an upload's storage may be another).
-        with self._client(httpx.URL(url).netloc.decode() if url else registry) as client:
-            for target in urls:
-                try:
-                    return self._send(client, method, target, deadline, headers=headers, content=content)
-                except httpx.HTTPError as exc:
-                    last = (target, exc)
-                    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-                        break
+        client = self._client(httpx.URL(url).netloc.decode() if url else registry)
+        for target in urls:
+            try:
+                return self._send(client, method, target, deadline, headers=headers, content=content)
+            except httpx.HTTPError as exc:
+                last = (target, exc)
+                if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+                    break
         assert last is not None
         raise self._unreachable(registry, *last) from last[1]
 
@@ -227,24 +221,24 @@ class RegistryClient:
                 step="authenticate to registry",
                 hint=f"list {realm_host} in insecure_registries if plain http there is intended",
             )
-        with self._client(realm_host) as client:
-            try:
-                if creds and creds.identity_token:
-                    form = {
-                        "grant_type": "refresh_token",
-                        "refresh_token": creds.identity_token,
-                        "client_id": "rtbuild",
-                    }
-                    response = self._send(client, "POST", realm, data={**form, **params})
-                else:
-                    auth = (creds.username or "", creds.password or "") if creds and creds.password else None
-                    response = self._send(client, "GET", realm, params=params, auth=auth)
-            except httpx.HTTPError as exc:
-                raise RegistryError(
-                    f"token service {realm} for registry {ref.registry} is unreachable: {_cause(exc)}",
-                    step="authenticate to registry",
-                    hint="check the registry's token service is running and reachable",
-                ) from exc
+        client = self._client(realm_host)
+        try:
+            if creds and creds.identity_token:
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "client_id": "rtbuild",
+                }
+                response = self._send(client, "POST", realm, data={**form, **params})
+            else:
+                auth = (creds.username or "", creds.password or "") if creds and creds.password else None
+                response = self._send(client, "GET", realm, params=params, auth=auth)
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"token service {realm} for registry {ref.registry} is unreachable: {_cause(exc)}",
+                step="authenticate to registry",
+                hint="check the registry's token service is running and reachable",
+            ) from exc
         if response.status_code in (401, 403):
             raise self._no_credentials(ref, creds)
         if response.status_code >= 400:
