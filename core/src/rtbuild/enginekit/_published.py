@@ -61,7 +61,7 @@ def indexes_current(
             return None  # built now (a new image), or not proved current by the skip
         wanted[platform] = _sha256(str(image_id))
     client = RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
-    checked: dict[tuple[str, str, str], str] = {}  # (registry, repository, manifest digest) -> platform
+    checked: dict[tuple[str, str, str], str] = {}  # (registry, repository, digest) -> platform or 'layer'
     found: dict[str, str] = {}
     try:
         for tag in tags:
@@ -125,7 +125,7 @@ def _index_current(
             raise _Stale(f"the index {tag} describes {platform}'s manifest with another media type or size")
         if checked.get((ref.registry, ref.repository, manifest.digest)) == platform:
             continue  # another tag of this repository named the same manifest: checked already
-        _image_current(client, parse_reference(own), manifest.json(), platform, image_id)
+        _image_current(client, parse_reference(own), manifest.json(), platform, image_id, checked)
         checked[(ref.registry, ref.repository, manifest.digest)] = platform
     return index.digest
 
@@ -136,6 +136,7 @@ def _image_current(
     manifest: Mapping[str, Any],
     platform: str,
     image_id: str,
+    checked: dict[tuple[str, str, str], str],
 ) -> None:
     """:class:`_Stale` unless ``manifest`` is the local image ``image_id`` for ``platform``,
     with every blob it names in the registry."""
@@ -160,8 +161,13 @@ def _image_current(
         raise _Stale(f"{ref} in the registry names no layers")
     for layer in layers:
         digest = layer.get("digest") if isinstance(layer, dict) else None
-        if not isinstance(digest, str) or not _blob_there(client, ref, digest):
+        if not isinstance(digest, str):
+            raise _Stale(f"{ref} in the registry names a layer without a digest")
+        if (ref.registry, ref.repository, digest) in checked:
+            continue  # another platform's image has this layer: asked already
+        if not _blob_there(client, ref, digest):
             raise _Stale(f"the registry lacks a layer of {ref} ({digest})")
+        checked[(ref.registry, ref.repository, digest)] = "layer"
 
 
 def _blob_there(client: RegistryClient, ref: Reference, digest: str) -> bool:
