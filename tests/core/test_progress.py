@@ -7,7 +7,14 @@ import json
 
 from rtbuild._framework.display import make_reporter
 from rtbuild._framework.live import LiveReporter
-from rtbuild._framework.progress import JsonReporter, PlainReporter, Reporter, get_reporter, use_reporter
+from rtbuild._framework.progress import (
+    JsonReporter,
+    PlainReporter,
+    QuietReporter,
+    Reporter,
+    get_reporter,
+    use_reporter,
+)
 
 
 class _Tty(io.StringIO):
@@ -22,8 +29,8 @@ def test_make_reporter_picks_by_mode_and_terminal() -> None:
     live = make_reporter("auto", _Tty())
     assert isinstance(live, LiveReporter)
     live.close()
-    quiet = make_reporter("quiet", io.StringIO())
-    assert type(quiet) is Reporter
+    assert isinstance(make_reporter("quiet", io.StringIO()), QuietReporter)  # warnings only
+    assert type(make_reporter("silent", io.StringIO())) is Reporter  # --json -q
 
 
 def test_json_reporter_writes_one_object_per_line() -> None:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rtbuild._framework.progress import JsonReporter, PlainReporter, Reporter
+from rtbuild._framework.progress import JsonReporter, PlainReporter, QuietReporter, Reporter
 
 
 def make_reporter(mode: str, stream: TextIO | None = None) -> Reporter:
-    """``json``, ``plain``, ``quiet`` or ``auto`` (a live display when stderr is a TTY)."""
+    """``json``, ``plain``, ``quiet`` (warnings only), ``silent`` (nothing: ``--json -q``)
+    or ``auto`` (a live display when stderr is a TTY)."""
     if mode == "json":
         return JsonReporter(stream)
     if mode == "quiet":
+        return QuietReporter(stream)
+    if mode == "silent":
         return Reporter()
     if mode == "auto" and (stream or sys.stderr).isatty():
         try:

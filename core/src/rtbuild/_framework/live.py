@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from rtbuild._framework.progress import Reporter
+from rtbuild._framework.progress import Reporter, warning_text
 
 #: Lines that say nothing but "a blob with this digest is moving": hidden from the window.
 _NOISE = re.compile(
@@ -75,6 +75,10 @@ class LiveReporter(Reporter):
         self._live.refresh()
 
     def event(self, kind: str, **fields: Any) -> None:
+        if kind == "warning" and fields.get("message"):
+            # Printed above the display, to stay: as the status line, the next event hid it.
+            self._console.print(warning_text(fields), markup=False, highlight=False)
+            return
         if kind == "step" and fields.get("step"):
             step = str(fields["step"])
             self._steps_seen += 1

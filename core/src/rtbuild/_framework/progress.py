@@ -45,8 +45,29 @@ class PlainReporter(Reporter):
             message = f"step{counter}: {fields['step']}"
             if fields.get("build"):  # one of build-many's concurrent builds: say which
                 message = f"[{fields['build']}] {message}"
-        if message:
+        if kind == "warning" and message:
+            print(warning_text(fields), file=self._stream or sys.stderr, flush=True)
+        elif message:
             print(f"rtbuild: {message}", file=self._stream or sys.stderr, flush=True)
+
+
+def warning_text(fields: dict[str, Any]) -> str:
+    """A ``warning`` event as every human-facing reporter shows it: ``warning: MESSAGE``
+    (``warning: [BUILD] MESSAGE`` for one of build-many's concurrent builds)."""
+    build = f"[{fields['build']}] " if fields.get("build") else ""
+    return f"warning: {build}{fields.get('message')}"
+
+
+class QuietReporter(Reporter):
+    """``-q``: no progress, but warnings still reach stderr (a secret-looking build arg, an
+    input that is ignored): quiet is not blind."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    def event(self, kind: str, **fields: Any) -> None:
+        if kind == "warning" and fields.get("message"):
+            print(warning_text(fields), file=self._stream or sys.stderr, flush=True)
 
 
 class JsonReporter(Reporter):
@@ -84,4 +105,4 @@ def use_reporter(reporter: Reporter) -> Iterator[Reporter]:
         _current.reset(token)
 
 
-__all__ = ["JsonReporter", "PlainReporter", "Reporter", "get_reporter", "use_reporter"]
+__all__ = ["JsonReporter", "PlainReporter", "QuietReporter", "Reporter", "get_reporter", "use_reporter", "warning_text"]

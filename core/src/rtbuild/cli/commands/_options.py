@@ -81,9 +81,10 @@ def check_repositories(ctx: click.Context, param: click.Parameter, values: tuple
 
 
 def progress_mode(as_json: bool, quiet: bool = False) -> str:
-    """``-q`` wins: ``--json -q`` prints the result document and no event stream."""
+    """``-q`` wins: ``--json -q`` prints the result document and no event stream; ``-q``
+    alone still prints warnings."""
     if quiet:
-        return "quiet"
+        return "silent" if as_json else "quiet"
     return "json" if as_json else "auto"
 
 
