@@ -16,6 +16,7 @@ from aiohttp import web
 from . import podio
 from .keys import RECORD, TARGET
 from .patch import json_patch, merge
+from .podstatus import condition
 from .resources import (
     BY_PATH,
     Resource,
@@ -344,5 +345,12 @@ class Handlers:
 
     async def evict_api(self, target: Target) -> web.Response:
         pod = self.store.require("pods", target.namespace or "", target.name or "")
+        if pod["status"].get("phase") not in ("Succeeded", "Failed"):  # as the API server does since 1.26
+            meta = pod["metadata"]
+
+            def marked(p: Obj) -> None:
+                condition(p["status"], "DisruptionTarget", True, "EvictionByEvictionAPI", "Eviction API: evicting")
+
+            pod = self.store.mutate("pods", meta["namespace"], meta["name"], marked) or pod
         await self.delete_pod(pod, None)
         return reply({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
