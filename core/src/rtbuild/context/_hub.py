@@ -20,6 +20,23 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
+#: A session's hub watches at most this share of ``fs.inotify.max_user_watches``: the limit
+#: is the user's for all of its programs (and root's daemons, when rtbuild runs as root);
+#: a session watching hundreds of large contexts took it all, and their watches failed.
+WATCH_SHARE = 4
+#: The limit assumed where ``/proc`` does not say (the kernel's old default).
+DEFAULT_MAX_USER_WATCHES = 8192
+
+
+def watch_budget() -> int:
+    """Directories one hub may watch: a quarter of ``fs.inotify.max_user_watches``."""
+    try:
+        with open("/proc/sys/fs/inotify/max_user_watches", "rb") as handle:
+            limit = int(handle.read())
+    except (OSError, ValueError):
+        limit = DEFAULT_MAX_USER_WATCHES
+    return max(1, limit // WATCH_SHARE)
+
 
 class Inbox:
     """What the hub drained for one watch since that watch last asked (under the hub's lock)."""
@@ -73,6 +90,7 @@ class WatchHub:
         self._owners: dict[int, set[Inbox]] = {}
         self._inboxes: set[Inbox] = set()
         self.closed = False
+        self.budget = watch_budget()
 
     def _usable(self) -> None:
         """Raise unless this process may use the descriptor (caller holds the lock)."""
@@ -96,6 +114,13 @@ class WatchHub:
         with self._lock:
             self._usable()
             wd: int = self._inotify.add_watch(path, mask)
+            if wd not in self._owners and len(self._owners) >= self.budget:
+                with contextlib.suppress(OSError):
+                    self._inotify.rm_watch(wd)
+                raise OSError(
+                    errno.ENOSPC,
+                    f"this session's share of fs.inotify.max_user_watches ({self.budget} directories) is in use",
+                )
             self._owners.setdefault(wd, set()).add(inbox)
             return wd
 
@@ -147,4 +172,4 @@ class WatchHub:
                 self._inotify.close()  # in a forked child, only the child's copy
 
 
-__all__ = ["Inbox", "WatchHub", "fork_safe_lock"]
+__all__ = ["Inbox", "WatchHub", "fork_safe_lock", "watch_budget"]

@@ -105,8 +105,9 @@ class ContextWatch:
                 self._watch_tree()
             except OSError as exc:  # ENOSPC: the system's watch limit; ENOENT: raced away
                 self._generation += 1
-                if exc.errno == 28:
-                    self._break("the system's inotify watch limit is reached (fs.inotify.max_user_watches)")
+                if exc.errno == 28:  # the system's limit, or the session's share of it (the hub says)
+                    own = exc.strerror if exc.strerror and "inotify" in exc.strerror else None
+                    self._break(own or "the system's inotify watch limit is reached (fs.inotify.max_user_watches)")
 
     def _watch_tree(self) -> None:
         # Each directory is watched before it is listed: a subdirectory created after the
