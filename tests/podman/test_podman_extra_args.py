@@ -55,6 +55,29 @@ def test_a_dockerfile_in_the_extra_arguments_beside_the_requests_is_refused(
         builder.build_request(request)
 
 
+@pytest.mark.parametrize("spelling", ["-f{}", "-f={}"])
+def test_a_dockerfile_spelt_fX_reaches_podman_once(
+    builder: PodmanBuilder, names: Names, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """``--extra=-fOther`` (or ``-f=Other``): rtbuild hashed CONTEXT/Other and passed it as
+    ``-f``, but left ``-fOther`` in podman's arguments too. Podman builds every ``-f``, one
+    after the other, reading a relative one from the working directory first: the image
+    came from ./Other, which rtbuild never read, and an edit of it was a skip (reproduced)."""
+    ctx = write_context(
+        tmp_path / "ctx", "FROM busybox:latest\n", {"Other": "FROM busybox:latest\nRUN echo ctx > /m\n"}
+    )
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (cwd / "Other").write_text("FROM busybox:latest\nRUN echo cwd > /m\n")
+    monkeypatch.chdir(cwd)
+    request = BuildRequest(path=str(ctx), tags=[names.new()], extra_build_args=[spelling.format("Other")])
+    builder.build_request(request)
+    assert podman("run", "--rm", request.tags[0], "cat", "/m").stdout.strip() == "ctx"
+    (ctx / "Other").write_text("FROM busybox:latest\nRUN echo ctx2 > /m\n")
+    assert not builder.build_request(request).cached
+    assert podman("run", "--rm", request.tags[0], "cat", "/m").stdout.strip() == "ctx2"
+
+
 def test_a_base_named_by_an_extra_build_arg_is_an_input(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
     """As with Docker: a base named through ``--build-arg`` in the extra arguments was no
     input, and a re-tag of it left the skip reusing the image built on the old one."""

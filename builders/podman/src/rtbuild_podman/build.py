@@ -74,7 +74,10 @@ _SHORT_NAME_HINT = (
 
 
 def _without_file(extra: list[str]) -> list[str]:
-    """``extra`` without ``-f``/``--file`` (the Dockerfile is passed resolved)."""
+    """``extra`` without ``-f``/``--file`` in every spelling the core reads
+    (:func:`rtbuild.context.dockerfile_args`: ``-f X``, ``--file X``, ``--file=X``, ``-f=X``,
+    ``-fX``): the Dockerfile is passed resolved. Podman builds every ``-f`` it is given, one
+    after the other, and reads a relative one from the working directory first."""
     out: list[str] = []
     skip = False
     for index, arg in enumerate(extra):
@@ -82,7 +85,7 @@ def _without_file(extra: list[str]) -> list[str]:
             skip = False
         elif arg in ("-f", "--file") and index + 1 < len(extra):
             skip = True
-        elif not arg.startswith("--file="):
+        elif not (arg.startswith("--file=") or (arg.startswith("-f") and arg != "-f")):
             out.append(arg)
     return out
 
