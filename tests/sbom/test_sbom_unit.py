@@ -424,3 +424,23 @@ def test_a_container_the_engine_keeps_is_named_and_the_scan_still_answers(tmp_pa
     [(kind, fields)] = events
     assert kind == "warning" and "0123456789ab" in fields["message"] and "container is in use" in fields["message"]
     assert f"{cli} rm -f -v 0123456789ab" in fields["message"]
+
+
+def test_database_holding_no_records_is_refused_not_a_passing_scan(tmp_path: Path) -> None:
+    # OSV ships <Ecosystem>/all.zip: a directory of those, not unpacked, held 0 records and
+    # every scan against it passed ("0 finding(s) in 0 OSV records"), exit 0.
+    (tmp_path / "mirror" / "Debian").mkdir(parents=True)
+    with zipfile.ZipFile(tmp_path / "mirror" / "Debian" / "all.zip", "w") as archive:
+        archive.writestr("DSA-1.json", json.dumps(_record("DSA-1", "Debian:12", "bash", [{"introduced": "0"}])))
+    (tmp_path / "empty").mkdir()
+    pkgs = [Package("Debian:12", "bash", "5", "pkg:deb/debian/bash@5")]
+    for database in (tmp_path / "mirror", tmp_path / "empty"):
+        with pytest.raises(OsvDatabaseError, match="holds no OSV records") as caught:
+            OsvDatabase.load(database)
+        with pytest.raises(OsvDatabaseError, match="holds no OSV records"):
+            OsvDatabase.load(database, index_dir=tmp_path / "index", packages=pkgs)
+    with pytest.raises(OsvDatabaseError) as caught:
+        OsvDatabase.load(tmp_path / "mirror", index_dir=tmp_path / "index", packages=pkgs)
+    assert "Debian/all.zip" in str(caught.value.hint)
+    # One of the zips itself is a database.
+    assert OsvDatabase.load(tmp_path / "mirror" / "Debian" / "all.zip").count == 1

@@ -99,11 +99,16 @@ class OsvDatabase:
     ) -> OsvDatabase:
         """Every record of ``path``; with ``index_dir`` and ``packages``, only the records
         that name one of those packages, found through an index kept in ``index_dir``."""
-        from .osv_store import load_index, read_records
+        from .osv_store import load_index, no_records, read_records
 
         if index_dir is None or packages is None:
-            return cls(read_records(Path(path)))
+            whole = cls(read_records(Path(path)))
+            if not whole.count:
+                raise no_records(Path(path))
+            return whole
         index = load_index(Path(path), index_dir)
+        if not index.total:
+            raise no_records(Path(path))
         keys = {index_key(family(p.ecosystem), p.osv_name) for p in packages}
         members = {member for key in keys for member in index.members.get(key, [])}
         database = cls(read_records(Path(path), members))

@@ -61,6 +61,23 @@ def _members(path: Path, only: Collection[str] | None = None) -> Iterator[tuple[
         raise _missing(path)
 
 
+def no_records(path: Path) -> OsvDatabaseError:
+    """A database holding no record would pass every scan: a wrong path, or the archives
+    of a directory not unpacked (OSV ships ``<Ecosystem>/all.zip``), never "no findings"."""
+    zips = sorted(str(file.relative_to(path)) for file in path.rglob("*.zip")) if path.is_dir() else []
+    hint = (
+        f"unpack the zip files in it ({', '.join(zips[:3])}{', ...' if len(zips) > 3 else ''}) there,"
+        " or point [plugins.sbom] osv_db (or --osv-db) at one of them"
+        if zips
+        else "point [plugins.sbom] osv_db (or --osv-db) at a directory of OSV JSON records or a zip of them"
+    )
+    return OsvDatabaseError(
+        f"sbom: the OSV database {str(path)!r} holds no OSV records: a scan against it would find nothing",
+        step="sbom scan",
+        hint=hint,
+    )
+
+
 def _parse(data: bytes, where: str) -> list[dict[str, Any]]:
     try:
         value = json.loads(data)
@@ -127,4 +144,4 @@ def load_index(path: Path, index_dir: Path) -> Index:
     return index
 
 
-__all__ = ["Index", "OsvDatabaseError", "build_index", "load_index", "read_records", "signature"]
+__all__ = ["Index", "OsvDatabaseError", "build_index", "load_index", "no_records", "read_records", "signature"]
