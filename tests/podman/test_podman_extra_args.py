@@ -105,3 +105,20 @@ def test_a_builder_kept_across_requests_sees_a_base_re_tagged_after_a_skip(
     assert builder.build_request(request).cached is True
     podman("tag", request.tags[0], base)
     assert builder.build_request(request).cached is False
+
+
+def test_a_base_given_with_from_always_builds(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    """``--extra=--from=IMAGE``: Buildah builds the first stage on IMAGE instead of the
+    Dockerfile's FROM, which the skip read; after IMAGE was re-tagged the next request was
+    reported cached, its image built on the old IMAGE (reproduced on podman 4.3.1)."""
+    base = names.new("rt-podman-test/from-base")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "Dockerfile").write_text("FROM busybox:latest\nRUN echo one > /mark\n")
+    podman("build", "-q", "-t", base, str(tmp_path / "b"))
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN cat /mark > /seen\n")
+    request = BuildRequest(path=str(ctx), tags=[names.new()], extra_build_args=[f"--from={base}"])
+    builder.build_request(request)
+    (tmp_path / "b" / "Dockerfile").write_text("FROM busybox:latest\nRUN echo two > /mark\n")
+    podman("build", "-q", "-t", base, str(tmp_path / "b"))
+    assert not builder.build_request(request).cached
+    assert podman("run", "--rm", request.tags[0], "cat", "/seen").stdout.strip() == "two"

@@ -16,6 +16,9 @@ NO_SKIP_ARGS = (
     "-v",
     "--ignorefile",
     "--build-arg-file",
+    # Podman's (Buildah's): the image the first FROM is replaced with, which the analysis
+    # of the Dockerfile's own FROM lines does not see.
+    "--from",
 )
 #: Extra arguments choosing the target platform, which must come through the request instead.
 _PLATFORM_ARGS = ("--platform", "--arch", "--os", "--variant")
