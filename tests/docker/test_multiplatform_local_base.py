@@ -144,3 +144,29 @@ def test_the_foreign_platforms_onbuild_triggers_are_read_from_the_registry(
     again = _build(app_ctx, f"{app}:1", tmp_path)["details"]["platforms"]
     assert again["linux/amd64"]["cached"] is True
     assert again["linux/arm64"]["cached"] is False
+
+
+def test_a_stage_naming_the_local_platform_follows_the_local_base(names: tuple[str, str], tmp_path: Path) -> None:
+    """FROM --platform=linux/amd64 in the arm64 build uses the local amd64 base: re-tagging
+    it locally (the registry unchanged) builds arm64 again, although the registry's arm64
+    image of the base, which the skip also counts, did not move."""
+    base, app = names
+    (tmp_path / "docker-config").mkdir()
+    base_ctx, app_ctx = tmp_path / "base", tmp_path / "app"
+    base_ctx.mkdir()
+    app_ctx.mkdir()
+    (base_ctx / "Dockerfile").write_text("FROM scratch\nCOPY mark /mark\n")
+    (base_ctx / "mark").write_text("one\n")
+    _build(base_ctx, f"{base}:1", tmp_path)
+    docker("pull", "-q", "--platform", "linux/amd64", f"{base}:1")
+    (app_ctx / "Dockerfile").write_text(
+        f"FROM --platform=linux/amd64 {base}:1 AS b\nFROM scratch\nCOPY --from=b /mark /mark\n"
+    )
+    _build(app_ctx, f"{app}:1", tmp_path)
+    assert _build(app_ctx, f"{app}:1", tmp_path)["details"]["platforms"]["linux/arm64"]["cached"] is True
+
+    (base_ctx / "mark").write_text("local\n")
+    docker("build", "-q", "--platform", "linux/amd64", "-t", f"{base}:1", str(base_ctx))  # local only
+    again = _build(app_ctx, f"{app}:1", tmp_path)["details"]["platforms"]
+    assert again["linux/arm64"]["cached"] is False
+    assert _mark(f"{app}:1-linux-arm64", "linux/arm64") == "local"

@@ -65,7 +65,11 @@ def inputs_and_context(
     from rtbuild.enginekit import foreign_bases
 
     inspector, foreign = foreign_bases(
-        api, analysis.images, spec.platform, insecure_registries=builder.insecure_registries
+        api,
+        analysis.images,
+        spec.platform,
+        dockerfile_text=dockerfile_text,
+        insecure_registries=builder.insecure_registries,
     )
     if foreign:
         report_skip_disabled(foreign)

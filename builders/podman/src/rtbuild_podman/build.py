@@ -210,6 +210,7 @@ def _inputs(
         builder.podman,
         analysis.images,
         request.platform,
+        dockerfile_text=text,
         insecure_registries=builder.insecure_registries,
         credentials=find_credentials,
     )

@@ -35,15 +35,18 @@ def foreign_bases(
     bases: Sequence[str],
     platform: str | None,
     *,
+    dockerfile_text: str = "",
     insecure_registries: Sequence[str] = (),
     credentials: Callable[[str], Credentials | None] | None = None,
 ) -> tuple[ImageInspector, list[str]]:
     """``(inspector, reasons)`` for the input digest of a build for ``platform``: an inspector
     answering, for each base ``api`` holds only for another platform, the registry's image
     for ``platform`` (``Id``: its config digest, the ID the engine gives it once pulled;
-    ``Config``: that config's, with its ``ONBUILD`` triggers) and ``api``'s answers
-    otherwise; and why the skip cannot count a base (then the build runs: its registry
-    cannot be read, has no such tag, or an index without ``platform`` or listing it twice).
+    ``Config``: its config, with its ``ONBUILD`` triggers), and ``api``'s answers otherwise;
+    when ``dockerfile_text`` has a stage naming its own platform (``FROM --platform=``, built
+    from the local image), the local image's ID and triggers count as well. And why the skip
+    cannot count a base (then the build runs: its registry cannot be read, has no such tag,
+    or an index without ``platform`` or listing it twice).
     Ask it before the engine starts: a base that moves in between then leaves the label
     older than the image (built again next time), never newer.
     """
@@ -51,13 +54,17 @@ def foreign_bases(
         return api, []  # the engine's own platform: what the engine holds is what it builds from
     from rtbuild.oci import normalize_platform
 
+    from ._platforms import _FROM_PLATFORM
+
+    own_platform = bool(_FROM_PLATFORM.search(dockerfile_text))
     wanted = normalize_platform(platform)
     resolved: dict[str, dict[str, Any]] = {}
     reasons: list[str] = []
     client: RegistryClient | None = None
     for name in bases:
-        here = _local_platform(api, name)
-        if not here or here == wanted:
+        local = api.inspect_image(name)
+        here = _platform_of_inspect(local)
+        if not local or not here or here == wanted:
             continue
         from rtbuild.oci import RegistryClient
 
@@ -68,6 +75,14 @@ def foreign_bases(
                 f"the base image {name} here is for {here}; the engine reads the {platform} one from its"
                 f" registry, which {why}"
             )
+        elif own_platform:
+            # The local image counts too: a stage naming its own platform (FROM
+            # --platform=$BUILDPLATFORM) builds from it, and its triggers run there.
+            triggers = [*((local.get("Config") or {}).get("OnBuild") or []), *(found["Config"].get("OnBuild") or [])]
+            resolved[name] = {
+                "Id": f"{local.get('Id', '')} {found['Id']}",
+                "Config": {**found["Config"], "OnBuild": triggers},
+            }
         else:
             resolved[name] = found
     return (_WithForeign(api, resolved) if resolved else api), reasons
@@ -75,7 +90,10 @@ def foreign_bases(
 
 def _local_platform(api: ImageInspector, name: str) -> str:
     """The platform of the local image ``name`` (``""``: absent, or naming none)."""
-    info = api.inspect_image(name)
+    return _platform_of_inspect(api.inspect_image(name))
+
+
+def _platform_of_inspect(info: Mapping[str, Any] | None) -> str:
     if info is None:
         return ""
     return _platform_of({"os": info.get("Os"), "architecture": info.get("Architecture"), **_variant(info)})
