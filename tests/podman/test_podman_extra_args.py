@@ -122,3 +122,19 @@ def test_a_base_given_with_from_always_builds(builder: PodmanBuilder, names: Nam
     podman("build", "-q", "-t", base, str(tmp_path / "b"))
     assert not builder.build_request(request).cached
     assert podman("run", "--rm", request.tags[0], "cat", "/seen").stdout.strip() == "two"
+
+
+def test_a_manifest_list_or_all_platforms_among_the_extra_arguments_is_refused(
+    builder: PodmanBuilder, names: Names, tmp_path: Path
+) -> None:
+    """``--manifest LIST``: podman printed the list's ID last, which rtbuild reported as the
+    image's (``podman manifest rm LIST`` then deleted it), and a skip left the list as it was
+    (removed: still missing, the build reported cached). ``--all-platforms`` builds for every
+    platform of the base while rtbuild follows the request's. Both are refused, as -t is."""
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN echo hi > /hello\n")
+    listed = names.new("rt-podman-test/manifest")
+    for extra in (["--manifest", listed], [f"--manifest={listed}"], ["--all-platforms"]):
+        with pytest.raises(ConfigError) as info:
+            builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()], extra_build_args=extra))
+        assert info.value.step == "validate request" and info.value.hint
+    assert podman("manifest", "exists", listed, check=False).returncode == 1

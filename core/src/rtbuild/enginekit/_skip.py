@@ -21,7 +21,7 @@ NO_SKIP_ARGS = (
     "--from",
 )
 #: Extra arguments choosing the target platform, which must come through the request instead.
-_PLATFORM_ARGS = ("--platform", "--arch", "--os", "--variant")
+_PLATFORM_ARGS = ("--platform", "--arch", "--os", "--variant", "--all-platforms")
 #: Flags whose bare ``NAME`` (no ``=value``) takes the value from the environment.
 _FROM_ENVIRONMENT = ("--build-arg", "--env")
 
@@ -63,9 +63,12 @@ def refuse_result_args(extra_build_args: Sequence[str], *, output: bool = True) 
     """Refuse extra arguments that would put the result where rtbuild cannot see it: ``-t``/
     ``--tag`` (a tag the no-op skip, the build lock and the push do not know: a skip left it
     naming whatever it named, another image after a re-tag), ``--platform`` and Podman's
-    ``--arch``/``--os``/``--variant`` (the engine builds for it while the analysis, the
-    base-image check, the multi-platform path and the result follow the request's platform)
-    and, with ``output``, ``-o``/``--output`` (files exported instead of an image: nothing to tag)."""
+    ``--arch``/``--os``/``--variant``/``--all-platforms`` (the engine builds for it while the
+    analysis, the base-image check, the multi-platform path and the result follow the
+    request's platform), Podman's ``--manifest`` (a manifest list rtbuild neither checks nor
+    pushes: a skip left it as it was, and podman printed the list's ID, which rtbuild took for
+    the image's) and, with ``output``, ``-o``/``--output`` (files exported instead of an image:
+    nothing to tag)."""
     from rtbuild.errors import ConfigError
 
     for arg in extra_build_args:
@@ -81,6 +84,13 @@ def refuse_result_args(extra_build_args: Sequence[str], *, output: bool = True) 
                 f"the extra argument {arg!r} names a tag rtbuild would not know",
                 step="validate request",
                 hint="give every tag with -t (the request's tags): rtbuild checks, locks and pushes those",
+            )
+        if arg.partition("=")[0] == "--manifest":
+            raise ConfigError(
+                f"the extra argument {arg!r} adds the image to a manifest list rtbuild would not know",
+                step="validate request",
+                hint="build the platforms with rtbuild's --platform linux/amd64,linux/arm64 and --push: rtbuild"
+                " assembles the index under each tag; or run `podman manifest add` after the build",
             )
         if output and (arg in ("-o", "--output") or arg.startswith(("--output=", "-o"))):
             raise ConfigError(
