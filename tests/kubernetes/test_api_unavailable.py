@@ -113,3 +113,36 @@ def test_the_context_upload_rides_out_the_same_window(monkeypatch: pytest.Monkey
     client._client = type("Client", (), {"_client": Generic()})()
     assert client.exec_stdin("pod", "context", ["sh"], io.BytesIO(b"tar"), 3) == 0
     assert len(attempts) == refusals + 1
+
+
+def test_ctrl_c_during_an_outage_does_not_wait_it_out(site: Site, cluster: Any) -> None:
+    """Ctrl-C while the API server answers 503: the clean-up makes one attempt per object and
+    says what is left (and the kubectl command that removes it). It waited out the outage again
+    for the Job and for the Secret, asking every second, up to 60 s each."""
+    import signal
+
+    config = write_config(site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag())
+    context = site.context("interrupted", "FROM BASE\nRUN sleep 300\n")
+    tag = f"{site.registry}/team/interrupted:1"
+    proc = subprocess.Popen(
+        [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", tag],
+        cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        cluster.wait_for(lambda: _build_running(cluster) or proc.poll() is not None, timeout=180)
+        assert proc.poll() is None, proc.communicate()
+        cluster.faults.unavailable(600.0)
+        cluster.faults.drop_watches()
+        cluster.wait_for(lambda: any(r.status == 503 for r in cluster.requests), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        cluster.faults.clear()
+    assert proc.returncode == 130, stderr[-4000:]
+    assert "could not delete everything" in stderr and "kubectl delete job,secret -l" in stderr, stderr[-4000:]
+    deletes = cluster.requests_for("delete")
+    assert 1 <= len(deletes) <= 4, [(r.resource, r.status) for r in deletes]

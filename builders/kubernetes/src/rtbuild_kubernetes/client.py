@@ -43,6 +43,7 @@ READ_TIMEOUT_S = 75.0
 
 class KubeClient(Protocol):
     namespace: str
+    gave_up: bool  # set: calls do not wait out an API outage (after one did in vain, or an interrupt)
 
     def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]: ...
     def delete(self, kind: str, name: str, *, propagation: str = "Background") -> bool: ...
@@ -138,7 +139,8 @@ class LightkubeClient:
                 if down:
                     outage_ends = outage_ends or time.monotonic() + (0.0 if self.gave_up else OUTAGE_S)
                 waiting = down and time.monotonic() < (outage_ends or 0.0)
-                if code in (429, 500, 502, 503, 504) and (attempt < RETRIES or waiting):
+                again = attempt < RETRIES and not (down and self.gave_up)  # given up: fail at once
+                if code in (429, 500, 502, 503, 504) and (again or waiting):
                     uncertain = uncertain or code != 429
                     retry_after = getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After", "1")
                     time.sleep(min(float(retry_after) if str(retry_after).isdigit() else 1.0, 5.0))

@@ -128,6 +128,9 @@ class JobRun:
             ok = True
             self.succeeded.set()
             return outcome
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: the clean-up does not wait out an outage
+            self.client.gave_up = True
+            raise
         except AgentRuntimeBuildError as exc:
             # A termination message or an init container's stderr may echo a value too.
             exc.message = self.redact(exc.message)
