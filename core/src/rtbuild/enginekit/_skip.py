@@ -19,6 +19,8 @@ NO_SKIP_ARGS = (
     # Podman's (Buildah's): the image the first FROM is replaced with, which the analysis
     # of the Dockerfile's own FROM lines does not see.
     "--from",
+    # Podman's hidden spelling of --pull=always: the registry's base, not the local one.
+    "--pull-always",
 )
 #: Extra arguments choosing the target platform, which must come through the request instead.
 _PLATFORM_ARGS = ("--platform", "--arch", "--os", "--variant", "--all-platforms")
