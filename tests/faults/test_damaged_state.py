@@ -4,6 +4,8 @@ again after it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import docker_build_helpers as h
@@ -54,3 +56,34 @@ def test_a_withdrawn_label_whose_record_is_emptied_is_built_again(
     assert f"input-digest record {record} is damaged" in again.stderr
     last = h.cli_build(str(context), "-t", images.tag())
     assert "no input changed: reusing" in last.stderr and "damaged" not in last.stderr
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "XDG_CACHE_HOME/rtbuild/context/*.marshal",
+        "XDG_CACHE_HOME/rtbuild/dockerfiles/*.json",
+        "XDG_CACHE_HOME/rtbuild/entry-points-*.json",
+        "XDG_CACHE_HOME/rtbuild/docker-clients.json",
+        "XDG_STATE_HOME/rtbuild/digest.key",
+        "XDG_STATE_HOME/rtbuild/metrics.jsonl",
+    ],
+)
+def test_a_fifo_in_place_of_a_state_file_is_not_waited_on(
+    images: h.Images, context: Path, isolated_dirs: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a FIFO waits for a writer: every build hung for good (before) at the stat
+    cache, the Dockerfile analysis, the entry-point scan, the docker client probe, the
+    digest key, or after the build at the metrics line."""
+    monkeypatch.setenv("RTBUILD_METRICS_FILE", str(isolated_dirs / "XDG_STATE_HOME" / "rtbuild" / "metrics.jsonl"))
+    assert h.cli_build(str(context), "-t", images.tag()).returncode == 0
+    found = sorted(isolated_dirs.glob(where))
+    assert found, where
+    found[0].unlink()
+    os.mkfifo(found[0])
+    (context / "app.txt").write_text("version 2\n")
+    proc = subprocess.run(
+        [h.RTBUILD, "build", str(context), "-t", images.tag()], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr

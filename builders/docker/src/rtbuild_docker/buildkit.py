@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import stat
 import threading
 from dataclasses import dataclass, field
 
@@ -114,7 +115,9 @@ def _probe(cli: str) -> tuple[str, bool]:
     path = _probe_cache_path()
     known: dict[str, list[object]] = {}
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), encoding="utf-8") as handle:  # a FIFO: no wait
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise OSError(f"{path} is not a regular file")
             loaded = json.load(handle)
         known = loaded if isinstance(loaded, dict) else {}
     except (OSError, ValueError):

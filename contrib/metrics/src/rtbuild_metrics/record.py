@@ -103,7 +103,10 @@ def append_line(path: Path, record: dict[str, Any], max_bytes: int = 0) -> None:
     data = (json.dumps(record, separators=(",", ":"), sort_keys=True, default=str) + "\n").encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # O_NONBLOCK: a FIFO with no reader is an error (ENXIO), not a build that never ends;
+        # then cleared, so a FIFO a collector reads gets each line whole, as a file does.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        os.set_blocking(fd, True)
     except OSError as exc:
         raise MetricsWriteError(f"cannot open {path}: {exc.strerror or exc}") from exc
     try:

@@ -31,7 +31,7 @@ from typing import Any
 
 import xxhash
 
-from rtbuild._framework.atomic import try_atomic_write
+from rtbuild._framework.atomic import read_file, try_atomic_write
 from rtbuild._framework.paths import cache_dir, keep_newest
 
 #: The groups rtbuild reads; one scan fills the cache for all of them.
@@ -174,8 +174,7 @@ def _meant_for_rtbuild(group: str) -> bool:
 
 def _read_cache(file: str) -> dict[str, Any]:
     try:
-        with open(file, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(read_file(file))  # a FIFO in its place is not waited on
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) and data.get("version") == CACHE_VERSION else {}

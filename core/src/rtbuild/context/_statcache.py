@@ -133,13 +133,16 @@ class StatCache:
 
     def _load_head(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO in its place: not waited on
         except OSError as exc:
             self._old = {}
             self._first = isinstance(exc, FileNotFoundError)
             return
         try:
-            key = _file_key(os.fstat(fd))
+            st = os.fstat(fd)
+            if not S_ISREG(st.st_mode):
+                raise OSError(f"{self.path} is not a regular file")
+            key = _file_key(st)
             loaded = _LOADED.get(self.path)
             if loaded is not None and loaded[0] == key:
                 # This process wrote or read this very file: no read, no unmarshal.
@@ -164,9 +167,11 @@ class StatCache:
 
     def _load_body(self) -> dict[str, DirEntry]:
         try:
-            with open(self.path, "rb") as handle:
-                key = _file_key(os.fstat(handle.fileno()))
-                data = handle.read()
+            with open(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if not S_ISREG(st.st_mode):
+                    return {}
+                key, data = _file_key(st), handle.read()
         except OSError:
             return {}
         head = parse_head(data)

@@ -26,12 +26,13 @@ def digest_key() -> bytes:
     test guesses of build-arg values offline. Without a writable state directory the key
     is random per process: labels then never match, and every build runs (never stale).
     """
+    from rtbuild._framework.atomic import read_file
     from rtbuild._framework.paths import state_dir
 
     path = state_dir("digest.key")
     damaged = False
     with contextlib.suppress(OSError):
-        key = path.read_bytes()
+        key = read_file(path, _KEY_MAX + 1)  # a FIFO in its place is not waited on
         if _KEY_MIN <= len(key) <= _KEY_MAX:
             return key
         # Truncated, emptied or overwritten: a short one kept every label from matching (every
@@ -60,7 +61,7 @@ def digest_key() -> bytes:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)  # never left behind, even on a full disk
-        key = path.read_bytes()
+        key = read_file(path, _KEY_MAX + 1)
         return key if _KEY_MIN <= len(key) <= _KEY_MAX else fresh
     except OSError:
         from rtbuild._framework.progress import get_reporter

@@ -258,11 +258,12 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
     key = xxhash.xxh3_128_hexdigest(
         json.dumps([ANALYSIS_VERSION, dockerfile_text, relevant, platform or ""]).encode("utf-8", "surrogateescape")
     )
+    from rtbuild._framework.atomic import read_file
     from rtbuild._framework.paths import cache_dir
 
     path = cache_dir("dockerfiles", key + ".json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_file(path))
         return Analysis(images=list(data["images"]), remote=list(data["remote"]), stages=list(data["stages"]))
     except (OSError, ValueError, KeyError, TypeError):
         pass
