@@ -297,3 +297,19 @@ def test_two_prunes_at_once_each_remove_or_keep_and_agree(
     for tag in tags[:-1]:
         outcomes = [item for report in reports for item in report["items"] if item["name"] == tag]
         assert all(item["error"] is None for item in outcomes) and any(item["removed"] for item in outcomes)
+
+
+def test_an_image_a_build_reproduced_counts_as_new(images: h.Images, tmp_path: Path, isolated_dirs: Path) -> None:
+    """A build whose every step is cached reproduces an earlier image: same ID, same
+    ``Created``, tagged anew. Ranked by ``Created`` alone, --keep 1 removed the image the
+    last build made (tag 3) and kept the older tag 2; --older-than took it as old too."""
+    ctx = _context(tmp_path)
+    token = uuid.uuid4().hex[:8]
+    first = h.build(images, ctx, [images.tag("1")], build_args={"N": f"{token}-a"}).image
+    second = h.build(images, ctx, [images.tag("2")], build_args={"N": f"{token}-b"}).image
+    third = h.build(images, ctx, [images.tag("3")], build_args={"N": f"{token}-a"}).image
+    info = {tag: h.inspect(images.cli, tag) or {} for tag in (first, second, third)}
+    assert info[first]["Id"] == info[third]["Id"] != info[second]["Id"]  # reproduced, every step cached
+    assert info[third]["Created"] < info[second]["Created"]
+    planned = _prune("--keep", "1", "--repo", images.repo, "--dry-run")
+    assert [(item["kind"], item["name"]) for item in planned["items"]] == [("image", second)]  # type: ignore[index]

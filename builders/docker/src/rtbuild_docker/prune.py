@@ -53,6 +53,16 @@ def _created(value: Any, fallback: float) -> float:
         return fallback
 
 
+def _made(info: Mapping[str, Any], fallback: float) -> float:
+    """When the image was last made: created, or tagged since (a build that reproduces an
+    earlier image, every step cached, tags it anew but keeps its ``Created``: by that alone
+    the image just built ranked behind an older one and was pruned by --keep 1)."""
+    created = _created(info.get("Created"), fallback)
+    metadata = info.get("Metadata")
+    tagged = metadata.get("LastTagTime") if isinstance(metadata, Mapping) else None
+    return max(created, _created(tagged, created))
+
+
 def _tags(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(tag for tag in entry.get("RepoTags") or () if tag and tag != "<none>:<none>")
 
@@ -113,7 +123,7 @@ class DockerPruner:
                 PruneImage(
                     id=image_id,
                     tags=_tags(entry),
-                    created=_created(info.get("Created"), float(entry.get("Created") or 0)),
+                    created=_made(info, float(entry.get("Created") or 0)),
                     size=size if isinstance(size, int) else 0,
                     labels=dict(entry.get("Labels") or {}),
                     in_use=image_id in in_use,
