@@ -6,7 +6,8 @@
 - Build logs (``$XDG_STATE_HOME/rtbuild/logs/*.log``, where the Docker and Podman
   backends keep them): older than ``--older-than``, else :data:`LOG_MAX_AGE_S`.
 - Lock files (``$XDG_CACHE_HOME/rtbuild/locks/*.lock``): not held (a non-blocking
-  ``flock`` succeeds), written by a process that no longer exists, and untouched for
+  ``flock`` succeeds, asked when listing and again when removing: one taken in between
+  is ``kept``), written by a process that no longer exists, and untouched for
   :data:`LOCK_MIN_AGE_S`. A build that opened the file just before it goes finds, once it
   holds the flock, that the path no longer names its file and locks the new one.
 """
@@ -118,6 +119,27 @@ def _lock_owner(path: Path) -> int | None:
         return None
 
 
+class _Held(OSError):
+    """The lock is held: a running build's (its process may be in another PID namespace)."""
+
+
+def _held(path: Path) -> bool:
+    """Whether someone holds the file's flock (asked without keeping it)."""
+    if fcntl is None:
+        return True  # pragma: no cover - cannot tell: left alone
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # gone, or unreadable: the removal says which
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases it
+    return False
+
+
 def stale_locks(now: float) -> list[PruneItem]:
     from rtbuild._framework.locks import lock_dir
 
@@ -127,6 +149,8 @@ def stale_locks(now: float) -> list[PruneItem]:
             continue
         pid = _lock_owner(path)
         if pid is not None and _pid_alive(pid):
+            continue
+        if _held(path):  # a build whose process this host's PID namespace does not see
             continue
         out.append(PruneItem("lock", str(path), st.st_size, f"process {pid} is gone" if pid else "no owner recorded"))
     return out
@@ -141,7 +165,7 @@ def _remove_lock(path: str) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise OSError("held by a running build") from exc
+            raise _Held("held by a running build") from exc
         os.unlink(path)
     finally:
         os.close(fd)
@@ -162,6 +186,8 @@ def prune_local(policy: PrunePolicy) -> list[PruneItem]:
             item.removed = True
         except FileNotFoundError:
             item.removed, item.size = True, 0  # someone else tidied it first
+        except _Held:  # taken since it was listed: a build runs, not a failure
+            item.reason, item.size = f"{item.reason}; kept: a build holds it now", 0
         except OSError as exc:
             item.error = exc.strerror or str(exc)
     return items
