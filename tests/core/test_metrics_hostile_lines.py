@@ -188,3 +188,28 @@ def test_an_over_long_line_is_skipped_without_holding_it(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(proc.stdout)
     assert (data["records"], data["skipped_lines"]) == (2, 1)
+
+
+def test_a_page_sent_to_stdout_is_the_only_document_there(tmp_path: Path) -> None:
+    """--html /dev/stdout (or -) in a pipe printed the page and the report after it, as one
+    stream; with stdout redirected to a file the page replaced that file under the shell's
+    descriptor and the report was lost. The page is now stdout's only document (the table
+    on stderr), and --json with it is a usage error."""
+    import subprocess
+    import sys
+
+    sample = tmp_path / "metrics.jsonl"
+    sample.write_text(_line("2026-12-01T10:00:00Z") + "\n")
+    base = [sys.executable, "-m", "rtbuild", "metrics", "--file", str(sample), "--html"]
+    for target in ("/dev/stdout", "-"):
+        piped = subprocess.run([*base, target], capture_output=True, text=True, timeout=120)
+        assert piped.returncode == 0, piped.stderr
+        assert piped.stdout.startswith("<!DOCTYPE html>") and piped.stdout.rstrip().endswith("</html>")
+        assert "REPOSITORY" in piped.stderr and "reg/app" in piped.stderr
+    page = tmp_path / "page.html"
+    with page.open("w") as out:  # rtbuild metrics --html page.html > page.html
+        done = subprocess.run([*base, str(page)], stdout=out, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert page.read_text().rstrip().endswith("</html>") and "REPOSITORY" in done.stderr
+    both = subprocess.run([*base, "/dev/stdout", "--json"], capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and json.loads(both.stdout)["error"] == "BadParameter"

@@ -40,7 +40,9 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 )
 @click.option("--builder", "builders", multiple=True, metavar="NAME", help="Only this builder (repeatable).")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Metrics file (default: as rtbuild-metrics).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a page with plots to FILE.")
+@click.option(
+    "--html", "html_path", type=click.Path(dir_okay=False), help="Also write a page with plots to FILE (-: stdout)."
+)
 @json_option
 @pass_state
 def metrics(
@@ -58,6 +60,12 @@ def metrics(
 
     from rtbuild._observe.report import build_report, load_records, metrics_file, render_text
 
+    to_stdout = bool(html_path) and _is_stdout(str(html_path))
+    if to_stdout and as_json:
+        # Two documents on stdout: neither could be parsed.
+        raise click.BadParameter(
+            "--html names stdout, where --json prints its report: give it a file", param_hint="'--html'"
+        )
     if since is not None and until is not None and since >= until:
         # An empty window, always: say so rather than report "no builds".
         raise click.BadParameter("--since must be before --until (the window would be empty)", param_hint="'--since'")
@@ -73,6 +81,12 @@ def metrics(
         from rtbuild.errors import ConfigError
 
         page = render_html(report, loaded.records)
+        if to_stdout:  # the page is the result; the table is for the human, on stderr
+            from rtbuild.cli._main import echo_result
+
+            echo_result(page)
+            click.echo(render_text(report), err=True)
+            return
         try:
             _write_page(html_path, page.encode("utf-8"))
         except OSError as exc:
@@ -86,6 +100,20 @@ def metrics(
         emit_json(report)
     else:
         click.echo(render_text(report))
+
+
+def _is_stdout(path: str) -> bool:
+    """``-``, or a path naming the file stdout writes to (``/dev/stdout``, or ``page.html``
+    with ``> page.html``): the page was written there and the report after it (two documents
+    in a pipe), or the file was replaced under the shell's descriptor (the report lost)."""
+    import os
+
+    if path == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except (OSError, ValueError):
+        return False
 
 
 def _write_page(path: str, data: bytes) -> None:
