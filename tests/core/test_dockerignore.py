@@ -133,3 +133,24 @@ def test_two_different_dockerfiles_named_are_refused(tmp_path: Path) -> None:
     with pytest.raises(BuildContextError) as info:
         validate_context(str(tmp_path), ["-f", "A", "--pull", "--file=B"])
     assert "'A', 'B'" in info.value.message and info.value.hint
+
+
+def test_a_fifo_dockerignore_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer: rtbuild context, a runtime payload's hash and the
+    build's own hash each hung on it for ever."""
+    import os
+
+    from _processes import exit_code_in_fork
+    from rtbuild.context._dockerignore import read_dockerignore
+    from rtbuild.errors import BuildContextError
+
+    os.mkfifo(tmp_path / ".dockerignore")
+
+    def read() -> int:
+        try:
+            read_dockerignore(str(tmp_path))
+        except BuildContextError as exc:
+            return 0 if "not a regular file" in exc.message else 2
+        return 3
+
+    assert exit_code_in_fork(read, timeout=10) == 0

@@ -28,6 +28,7 @@ import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from stat import S_ISDIR, S_ISREG
 
 from rtbuild.context._glob import _CLASS, _DIRS, _DOTSTAR, _LIT, _ONE, _STAR, Automaton
 from rtbuild.errors import BuildContextError
@@ -71,7 +72,13 @@ def read_dockerignore(context_dir: str) -> list[str]:
     """Patterns from ``CONTEXT/.dockerignore`` (empty when there is none)."""
     path = os.path.join(context_dir, ".dockerignore")
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        # O_NONBLOCK: a FIFO there is refused below, not waited on for ever.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), encoding="utf-8", errors="surrogateescape") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if S_ISDIR(mode):
+                raise IsADirectoryError(path)
+            if not S_ISREG(mode):
+                raise not_a_file(path)
             return read_patterns(handle.read())
     except FileNotFoundError:
         return []
@@ -87,6 +94,17 @@ def read_dockerignore(context_dir: str) -> list[str]:
             step="read .dockerignore",
             hint="make it readable by the user running rtbuild (the engine's client reads it too)",
         ) from exc
+
+
+def not_a_file(path: str) -> BuildContextError:
+    """``path`` (a ``.dockerignore``) is a FIFO, socket or device: the engine's client would
+    wait on it, or read it, for ever."""
+    return BuildContextError(
+        f"{path} is not a regular file (a FIFO, socket or device)",
+        step="read .dockerignore",
+        hint="replace it with a file of patterns, or remove it: the engine's client reads it as a file and"
+        " would wait on it for ever",
+    )
 
 
 def _bad(pattern: str, why: str) -> BuildContextError:

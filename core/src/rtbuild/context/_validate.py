@@ -139,6 +139,11 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
             step="validate context",
             hint="make it readable (chmod a+r), or run rtbuild as a user that can read it",
         )
+    ignore = os.path.join(path, ".dockerignore")
+    if os.path.exists(ignore) and not (os.path.isfile(ignore) or os.path.isdir(ignore)):
+        from rtbuild.context._dockerignore import not_a_file
+
+        raise not_a_file(ignore)  # a FIFO: the engine's client would wait on it for ever
     return full
 
 
