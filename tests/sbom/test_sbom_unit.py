@@ -444,3 +444,50 @@ def test_database_holding_no_records_is_refused_not_a_passing_scan(tmp_path: Pat
     assert "Debian/all.zip" in str(caught.value.hint)
     # One of the zips itself is a database.
     assert OsvDatabase.load(tmp_path / "mirror" / "Debian" / "all.zip").count == 1
+
+
+def test_export_sending_after_the_archive_end_is_read_to_its_end(tmp_path: Path) -> None:
+    """tarfile stops at the end-of-archive block; the scan closed the pipe there, and an
+    engine still sending (its last chunk) died of SIGPIPE: 'export ... failed (exit -13)',
+    every fresh scan of some images on Docker 20.10 (a busybox image with one COPY)."""
+    import io
+    import tarfile
+
+    from rtbuild_sbom.image_fs import read_files
+
+    layer = tmp_path / "fs.tar"
+    with tarfile.open(layer, "w") as tar:
+        data = b"ID=alpine\n"
+        info = tarfile.TarInfo("etc/os-release")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    cli = tmp_path / "engine"
+    cli.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        "  create) echo 0123456789abcdef0123 ;;\n"
+        # The archive, then (once the reader is past its end) the engine's last bytes.
+        f"  export) cat {layer}; sleep 1; head -c 65536 /dev/zero ;;\n"
+        "esac\n"
+    )
+    cli.chmod(0o755)
+    files = read_files("img:1", lambda path: path == "etc/os-release", [str(cli)], dict(os.environ))
+    assert files == {"etc/os-release": "ID=alpine\n"}
+
+
+def test_scan_of_a_malformed_reference_is_a_usage_error() -> None:
+    """It was 'not in the local engine', exit 1, as for an image that is simply absent."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}  # never asked
+    for bad in ("Bad Ref", "Upper:1", "app:"):
+        out = subprocess.run(
+            [sys.executable, "-m", "rtbuild", "scan", bad, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert out.returncode == 2, (bad, out.stderr)
+        assert json.loads(out.stdout)["error"] == "InvalidReferenceError"

@@ -113,6 +113,11 @@ def read_files(
             assert proc.stdout is not None and proc.stderr is not None
             try:
                 files = _collect(proc.stdout, want)
+                # tarfile stops at the end-of-archive block; what the engine still sends (its
+                # last chunk) must be read, or closing the pipe kills `export` with SIGPIPE
+                # (exit -13) and the scan fails: every time for some images here.
+                while proc.stdout.read(1 << 16):
+                    pass
             finally:
                 proc.stdout.close()
                 err = proc.stderr.read().decode(errors="replace")

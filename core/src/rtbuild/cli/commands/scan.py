@@ -35,7 +35,7 @@ def _plugin() -> Any:
 @click.argument("image")
 @click.option("--osv-db", type=click.Path(), help="OSV database (directory or zip); default [plugins.sbom] osv_db.")
 @click.option(
-    "--fail-on", type=click.Choice(LEVELS), help="Exit 1 at or above this severity; default [plugins.sbom] fail_on."
+    "--fail-on", type=click.Choice(LEVELS), help="Exit 2 at or above this severity; default [plugins.sbom] fail_on."
 )
 @click.option("--builder", help="Builder whose engine holds IMAGE.")
 @json_option
@@ -53,7 +53,11 @@ def scan(
     """Write a CycloneDX SBOM of a local IMAGE and check it against an OSV database."""
     from rtbuild._framework.display import make_reporter
     from rtbuild._framework.progress import use_reporter
+    from rtbuild.oci import parse_reference
 
+    # A malformed reference is the user's typo (exit 2), not "not in the local engine" (exit 1).
+    # An image ID (sha256:..., or its short hex) parses as a reference too.
+    parse_reference(image)
     command = _plugin()
     config = state.load_config(builder=builder)
     with use_reporter(make_reporter(progress_mode(as_json))) as reporter, hooks_write_to_stderr():
