@@ -171,3 +171,26 @@ def test_an_ignore_file_an_engine_reads_instead_of_dockerignore_is_warned_about(
     ]
     warned = [w for w in inspect_context(str(ctx), ["-f", "build.Dockerfile"]).warnings if "instead of" in w]
     assert warned == [".containerignore is read by Podman instead of .dockerignore; this report follows .dockerignore"]
+
+
+def test_a_dockerfile_named_with_f_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    """`rtbuild context ctx -f Dockerfile.prd` (a typo) listed the context, exit 0, with only
+    a warning inside the report; a build of the same arguments fails with exit 2."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "Dockerfile.prod").write_text("FROM scratch\n")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (tmp_path / "a.txt").rename(ctx / "a.txt")
+    (tmp_path / "Dockerfile.prod").rename(ctx / "Dockerfile.prod")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "rtbuild", "context", str(ctx), "--json"]
+    typo = subprocess.run([*base, "-f", "Dockerfile.prd"], capture_output=True, text=True, env=env, timeout=120)
+    assert typo.returncode == 2, typo.stderr
+    assert json.loads(typo.stdout)["error"] == "BuildContextError" and "Dockerfile.prd" in typo.stderr
+    named = subprocess.run([*base, "-f", "Dockerfile.prod"], capture_output=True, text=True, env=env, timeout=120)
+    assert named.returncode == 0 and json.loads(named.stdout)["digest"]
+    unnamed = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120)  # no -f: listed
+    assert unnamed.returncode == 0 and json.loads(unnamed.stdout)["digest"] is None

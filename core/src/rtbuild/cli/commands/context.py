@@ -34,6 +34,12 @@ def context(state: State, path: str, dockerfile: str | None, top: int, large_fil
     """Show what a build of PATH would send: files, bytes, largest entries, ignore rules, digest, warnings."""
     from rtbuild._observe.context import inspect_context
 
+    if dockerfile:
+        # Named on purpose: a Dockerfile that is not there is a typo (exit 2), not a listing
+        # with a warning (without -f, a context with no Dockerfile is still listed).
+        from rtbuild.context import validate_context
+
+        validate_context(path, ["-f", dockerfile])
     report = inspect_context(path, ["-f", dockerfile] if dockerfile else [], top=top, large_file=large_file)
     if as_json:
         emit_json(report.to_dict())
