@@ -37,6 +37,12 @@ ODD = [
     {"steps": [{"name": "RUN make", "duration_s": "1s"}]},
     {"steps": [{"name": 7, "duration_s": 1.0}]},
     {"error_class": {"type": "BuildFailedError"}, "success": False},
+    # Values no version of the plugin writes: each was read, a null success as a failure
+    # ('error at ?', the success rate down) and a negative duration or size into p50 and SIZE.
+    {"success": None},
+    {"duration_s": -5.0},
+    {"size_bytes": -1},
+    {"steps": [{"name": "RUN make", "duration_s": -1.0}]},
 ]
 
 

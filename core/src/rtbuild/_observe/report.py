@@ -139,8 +139,9 @@ def _lines(paths: Iterable[Path]) -> Iterator[str]:
 
 
 def _finite(value: object) -> bool:
-    """A number a duration can be: not a boolean, not NaN or infinite (JSON allows both)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A number a duration can be: not a boolean, not NaN or infinite (JSON allows both),
+    not negative (a hand edit's -5 moved p50)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _usable(record: Mapping[str, Any]) -> bool:
@@ -150,10 +151,12 @@ def _usable(record: Mapping[str, Any]) -> bool:
         return False
     if any(record.get(key) is not None and not isinstance(record.get(key), bool) for key in ("success", "cached")):
         return False
+    if "success" in record and record["success"] is None:
+        return False  # absent: a line from before failures were recorded; null: no version's
     if record.get("duration_s") is not None and not _finite(record["duration_s"]):
         return False
     size = record.get("size_bytes")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         return False
     steps = record.get("steps")
     if steps is None:
