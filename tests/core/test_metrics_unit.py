@@ -345,3 +345,25 @@ def test_repository_strips_tag_and_digest_not_port() -> None:
     assert repository("127.0.0.1:5000/a/b:1") == "127.0.0.1:5000/a/b"
     assert repository("127.0.0.1:5000/a/b") == "127.0.0.1:5000/a/b"
     assert repository("busybox@sha256:abc") == "busybox"
+
+
+def test_a_warning_a_reporter_shows_is_not_also_a_python_warning(
+    context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI printed 'warning: metrics: cannot open ...' twice: once for the reporter's
+    event, once for the MetricsWarning. A Python warning is only for the library's default
+    reporter, which shows nothing (the tests above)."""
+    import io
+    import warnings
+
+    from rtbuild._framework.progress import PlainReporter, use_reporter
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be\n")
+    monkeypatch.setenv("RTBUILD_METRICS_FILE", str(blocker / "metrics.jsonl"))
+    shown = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, use_reporter(PlainReporter(shown)):
+        warnings.simplefilter("always")
+        assert _build(context, SizedBuilder()).image == "demo/app:1"
+    assert shown.getvalue().count("warning: metrics: cannot open") == 1
+    assert not [w for w in caught if issubclass(w.category, metrics_plugin.MetricsWarning)]

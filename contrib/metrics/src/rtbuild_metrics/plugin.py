@@ -111,8 +111,12 @@ def _write(config: Config, record: dict[str, object]) -> None:
 
         outcome = "succeeded" if record.get("success") else "failed anyway"
         message = f"metrics: {exc} (the build {outcome}; no metrics line was written)"
-        get_reporter().event("warning", message=message)
-        warnings.warn(message, MetricsWarning, stacklevel=2)
+        reporter = get_reporter()
+        reporter.event("warning", message=message)
+        if type(reporter) is rtbuild.Reporter:
+            # Nothing shows the event (the library's default reporter): a Python warning
+            # then. Both printed it twice on the CLI ('warning: metrics: ...' two times).
+            warnings.warn(message, MetricsWarning, stacklevel=2)
 
 
 __all__ = [
