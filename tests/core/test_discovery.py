@@ -63,6 +63,12 @@ def test_builders_command_shows_capabilities(rtbuild_site: FakeSite, marks: Path
     human = run_cli(["builders"])
     assert human.exit_code == 0 and "alpha" in human.stdout and "rtbuild-beta" in human.stdout
     assert "target,no-cache,cache,dry-run" in human.stdout
+    assert "warning" not in result.stderr  # beta is installed
+    # A configured builder nothing installs: no row was marked, exit 0, not a word.
+    for args in (["builders"], ["builders", "--json"]):
+        typo = run_cli(args, env={"RTBUILD_BUILDER": "betta"})
+        assert typo.exit_code == 0 and "*" not in typo.stdout
+        assert "warning: the configured builder 'betta' not recognised (did you mean 'beta'?)" in typo.stderr
 
 
 def test_builders_lists_a_builder_that_fails_to_import_as_failed(rtbuild_site: FakeSite) -> None:

@@ -95,6 +95,13 @@ def builders(state: State, as_json: bool) -> None:
         row["selected"] = record.name == config.builder
         row["capabilities"] = capabilities
         rows.append(row)
+    if config.builder and not any(row["selected"] for row in rows):
+        # The listing that answers "which builder will my builds use?" said nothing: no row
+        # marked, exit 0, while every build failed with 'not recognised'.
+        from rtbuild.errors import BuilderNotFoundError
+
+        unknown = BuilderNotFoundError(config.builder, [str(row["name"]) for row in rows])
+        click.echo(f"warning: the configured {unknown.message} (builds fail with this error)", err=True)
     if as_json:
         emit_json(rows)
         return
