@@ -1,8 +1,9 @@
 """A .dockerignore that is no file of patterns: a FIFO (the docker client opens it and waits
 for a writer for ever), a directory, a symlink loop. Refused before the engine starts, on
 the first build as on later ones. Before, a FIFO hung the first build for good (rtbuild and
-the engine's client each waited on it), and a directory or loop was built the first time
-(the hash that would refuse it runs alongside the engine) and refused from the second on."""
+the engine's client each waited on it), a directory or loop was built the first time (the
+hash that would refuse it runs alongside the engine) and refused from the second on, and a
+malformed pattern was the engine's 'invalid excludepatterns' with the catch-all hint."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
         ("fifo", "is not a regular file (a FIFO, socket or device)"),
         ("directory", "is a directory, not a file"),
         ("loop", "Too many levels of symbolic links"),
+        ("pattern", "bad .dockerignore pattern 'a[': missing closing ]"),
     ],
 )
 def test_an_unusable_dockerignore_is_refused_on_the_first_build(
@@ -34,6 +36,8 @@ def test_an_unusable_dockerignore_is_refused_on_the_first_build(
         os.mkfifo(ignore)
     elif kind == "directory":
         ignore.mkdir()
+    elif kind == "pattern":  # the engine failed on it: 'invalid excludepatterns', with the catch-all hint
+        ignore.write_text("a[\n")
     else:
         ignore.symlink_to(".dockerignore")
     proc = subprocess.run(

@@ -139,11 +139,13 @@ def validate_context(path: str, extra_build_args: Sequence[str] = ()) -> str:
             step="validate context",
             hint="make it readable (chmod a+r), or run rtbuild as a user that can read it",
         )
-    ignore = os.path.join(path, ".dockerignore")
-    if os.path.exists(ignore) and not (os.path.isfile(ignore) or os.path.isdir(ignore)):
-        from rtbuild.context._dockerignore import not_a_file
+    if os.path.lexists(os.path.join(path, ".dockerignore")):
+        from rtbuild.context._dockerignore import PatternMatcher, read_dockerignore
 
-        raise not_a_file(ignore)  # a FIFO: the engine's client would wait on it for ever
+        # Unusable (a directory, a FIFO the engine's client would wait on for ever, unreadable,
+        # a malformed pattern): refused before the engine starts, as the hash would refuse it;
+        # a first build, which hashes alongside the engine, went on with it.
+        PatternMatcher(read_dockerignore(path))
     return full
 
 
