@@ -92,7 +92,11 @@ def test_an_image_in_use_is_kept(other_images: h.Images, tmp_path: Path, isolate
     h.docker(images.cli, "create", "--name", container, one)  # stopped, but still using the image
     try:
         done = _prune("--keep", "1", "--repo", images.repo)
-        assert [item["name"] for item in done["items"]] == [two]  # type: ignore[index]
+        listed = [(item["name"], item["removed"], item["error"], item["reason"]) for item in done["items"]]  # type: ignore[index]
+        # The image a container uses is said to be kept (it was left out without a word).
+        assert [(name, removed, error) for name, removed, error, _ in listed] == [(two, True, None), (one, False, None)]
+        assert str(listed[1][3]).endswith("; kept: a container uses it")
+        assert done["bytes_freed"] == done["items"][0]["size"]  # type: ignore[index]
         assert _present(images.cli, images.repo) == {one, three}
     finally:
         h.docker(images.cli, "rm", "-f", container, check=False)

@@ -69,7 +69,11 @@ def test_keep_one_keeps_newest_in_use_and_unlabelled(tmp_path: Path, repo: str) 
     podman("create", "--name", container, f"localhost/{one}")
     try:
         planned = _prune("--keep", "1", "--repo", repo, "--dry-run")
-        assert [item["name"] for item in planned["items"]] == [f"localhost/{two}"]  # type: ignore[index]
+        listed = [(item["name"], item["removed"], item["reason"]) for item in planned["items"]]  # type: ignore[index]
+        # The image a container uses is said to be kept (it was left out without a word).
+        assert [name for name, _, _ in listed] == [f"localhost/{two}", f"localhost/{one}"]
+        assert str(listed[1][2]).endswith("; kept: a container uses it") and listed[1][1] is False
+        assert planned["bytes_freed"] == planned["items"][0]["size"]  # type: ignore[index]
         assert _present(repo) == {plain, one, two, three}
         podman("rm", "-f", container)
         done = _prune("--keep", "1", "--repo", repo)

@@ -25,6 +25,7 @@ from rtbuild.enginekit import (
     forget_digests,
     inherited_labels,
     is_rtbuild_image,
+    kept_in_use,
     remove_unless_building,
     select_prunable,
 )
@@ -212,9 +213,11 @@ def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
 
         policy = replace(policy, repositories=tuple(dict.fromkeys(familiar(r) for r in policy.repositories)))
     pruner = DockerPruner(api)
-    items = select_prunable(pruner.images(policy.repositories), policy)
+    images = pruner.images(policy.repositories)
+    items = select_prunable(images, policy)
     for item in items:  # a dry run says what a real run would keep, as it would say it
         pruner.remove(item, dry_run=policy.dry_run)
+    items += kept_in_use(images, policy)  # said, not silently left
     return items
 
 

@@ -24,6 +24,7 @@ from rtbuild.enginekit import (
     forget_digests,
     inherited_labels,
     is_rtbuild_image,
+    kept_in_use,
     remove_unless_building,
     select_prunable,
 )
@@ -241,9 +242,11 @@ def prune_images(podman: Podman, policy: PrunePolicy) -> list[PruneItem]:
 
     policy = replace(policy, repositories=_policy_repositories(policy)) if policy.repositories else policy
     pruner = PodmanPruner(podman)
-    items = select_prunable(pruner.images(policy.repositories), policy)
+    images = pruner.images(policy.repositories)
+    items = select_prunable(images, policy)
     for item in items:  # a dry run says what a real run would keep, as it would say it
         pruner.remove(item, dry_run=policy.dry_run)
+    items += kept_in_use(images, policy)  # said, not silently left
     podman.forget()
     return items
 

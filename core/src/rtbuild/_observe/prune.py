@@ -127,12 +127,18 @@ def select_prunable(images: Iterable[PruneImage], policy: PrunePolicy) -> list[P
     return out
 
 
-def kept_in_use(images: Sequence[PruneImage], policy: PrunePolicy) -> list[str]:
-    """Tags of labelled images the policy would have selected but a container uses."""
-    selected = {item.id for item in select_prunable([_unused(i) for i in images], policy)}
-    return sorted(
-        tag or image.id for image in images if image.in_use and image.id in selected for tag in image.tags or ("",)
-    )
+def kept_in_use(images: Sequence[PruneImage], policy: PrunePolicy) -> list[PruneItem]:
+    """What ``policy`` would remove but a container uses (running or stopped), as items a
+    backend adds to its report: ``removed`` false, no error, ``kept: ...`` in the reason.
+    Left out, `prune --keep 0` kept such an image without a word."""
+    used = {image.id for image in images if image.in_use}
+    if not used:
+        return []
+    return [
+        PruneItem(item.kind, item.name, 0, f"{item.reason}; kept: a container uses it", id=item.id)
+        for item in select_prunable([_unused(image) for image in images], policy)
+        if item.id in used
+    ]
 
 
 def _unused(image: PruneImage) -> PruneImage:

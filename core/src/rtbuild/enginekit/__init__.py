@@ -19,7 +19,14 @@ from rtbuild._lazy import lazy_exports
 if TYPE_CHECKING:
     from rtbuild._framework.locks import BUILDING, remove_unless_building, unless_building
     from rtbuild._masking import masked, masked_repr, shown_args
-    from rtbuild._observe.prune import PruneImage, PruneItem, PrunePolicy, is_rtbuild_image, select_prunable
+    from rtbuild._observe.prune import (
+        PruneImage,
+        PruneItem,
+        PrunePolicy,
+        is_rtbuild_image,
+        kept_in_use,
+        select_prunable,
+    )
     from rtbuild._observe.prune import repository as prune_repository
     from rtbuild.enginekit._digestkey import digest_key
     from rtbuild.enginekit._failures import (
@@ -108,6 +115,7 @@ _NAMES: dict[str, str] = {
     "PrunePolicy": "rtbuild._observe.prune",
     "is_rtbuild_image": "rtbuild._observe.prune",
     "select_prunable": "rtbuild._observe.prune",
+    "kept_in_use": "rtbuild._observe.prune",
     "prune_repository": "rtbuild._observe.prune:repository",
     "EngineDown": "rtbuild.enginekit._failures",
     "build_error": "rtbuild.enginekit._failures",
@@ -239,6 +247,7 @@ __all__ = [
     "indexes_current",
     "inherited_labels",
     "is_rtbuild_image",
+    "kept_in_use",
     "layers_from_history",
     "log_path_for",
     "looks_secret",
