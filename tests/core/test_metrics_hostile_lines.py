@@ -213,3 +213,21 @@ def test_a_page_sent_to_stdout_is_the_only_document_there(tmp_path: Path) -> Non
     assert page.read_text().rstrip().endswith("</html>") and "REPOSITORY" in done.stderr
     both = subprocess.run([*base, "/dev/stdout", "--json"], capture_output=True, text=True, timeout=120)
     assert both.returncode == 2 and json.loads(both.stdout)["error"] == "BadParameter"
+
+
+def test_the_time_axes_say_they_are_in_utc(tmp_path: Path, monkeypatch: Any) -> None:
+    """The plots place every record on a UTC axis; unlabelled, an operator elsewhere read
+    its times as local ones (an hour or more off)."""
+    from rtbuild._observe import html
+
+    labels: list[str] = []
+
+    def png(fig: Any) -> str:
+        labels.append(fig.axes[0].get_xlabel())
+        return ""
+
+    monkeypatch.setattr(html, "_png", png)
+    sample = tmp_path / "metrics.jsonl"
+    sample.write_text(_line("2026-12-01T10:00:00Z", size_bytes=1024) + "\n")
+    assert _metrics(sample, "--html", str(tmp_path / "page.html")).exit_code == 0
+    assert labels[:2] == ["time (UTC)", "time (UTC)"]

@@ -93,6 +93,7 @@ def _durations_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
             when, took = [_when(r) for r in failed], [float(r.get("duration_s") or 0) for r in failed]
             ax.plot(when, took, "x", ms=8, color=color, zorder=style["zorder"])
     ax.set_ylabel("seconds")
+    ax.set_xlabel("time (UTC)")  # times are placed in UTC; unsaid, they read as local ones
     ax.set_title("Build duration (x = failed)")
     ax.grid(alpha=0.3)
     if by_repo:
@@ -118,6 +119,7 @@ def _sizes_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
     else:
         ax.legend(fontsize=7, loc="upper left")
     ax.set_ylabel("MiB")
+    ax.set_xlabel("time (UTC)")
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax.set_title("Image size")
     ax.grid(alpha=0.3)
