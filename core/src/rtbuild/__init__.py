@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from rtbuild._framework.paths import cache_dir, state_dir
     from rtbuild._framework.pipeline import check_image, run_build
     from rtbuild._framework.plugins import PluginLoadWarning, RtbuildPluginManager, get_plugin_manager
-    from rtbuild._framework.progress import Reporter, get_reporter
+    from rtbuild._framework.progress import Reporter, get_reporter, use_reporter
     from rtbuild._framework.session import BuildSession
     from rtbuild._framework.settings import builder_settings, load_settings, plugin_settings, setting
     from rtbuild._observe.prune import PruneItem, PrunePolicy
@@ -73,6 +73,7 @@ _LAZY: dict[str, str] = {
     "cache_dir": "rtbuild._framework.paths",
     "state_dir": "rtbuild._framework.paths",
     "get_reporter": "rtbuild._framework.progress",
+    "use_reporter": "rtbuild._framework.progress",
     "on_cancel": "rtbuild._framework.interrupts",
     "build_runtime_image": "rtbuild.runtime._build",
     "get_runtime_image": "rtbuild.runtime._build",
@@ -133,4 +134,5 @@ __all__ = [
     "run_build",
     "setting",
     "state_dir",
+    "use_reporter",
 ]

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 
 _lock = threading.Lock()
-_callbacks: dict[int, Callable[[], None]] = {}
+#: Each callback with the cancel scope it was registered in (``None``: outside any).
+_callbacks: dict[int, tuple[Callable[[], None], threading.Event | None]] = {}
 _next = 0
 _abandoned = False
 #: How long after a swallowed interrupt it is sent again: the finaliser has long returned.
@@ -138,7 +139,7 @@ def on_cancel(callback: Callable[[], None]) -> Callable[[], None]:
     with _lock:
         key = _next
         _next += 1
-        _callbacks[key] = callback
+        _callbacks[key] = (callback, _scope.get())
 
     def unregister() -> None:
         with _lock:
@@ -163,10 +164,12 @@ def abandoned() -> bool:
     return _abandoned
 
 
-def cancel_all() -> None:
-    """Call every registered cancel callback once (errors in one do not stop the others)."""
+def cancel_all(scope: threading.Event | None = None) -> None:
+    """Call every registered cancel callback once (errors in one do not stop the others);
+    with ``scope``, only those registered in that cancel scope (a ``BuildSession``'s close
+    stops its own builds, not another session's)."""
     with _lock:
-        callbacks = list(_callbacks.values())
+        callbacks = [callback for callback, where in _callbacks.values() if scope is None or where is scope]
     for callback in callbacks:
         with contextlib.suppress(Exception):
             callback()

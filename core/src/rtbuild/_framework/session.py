@@ -11,9 +11,10 @@ exactly the content asked for.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rtbuild._framework.config import Config, load_config
 from rtbuild.context._resident import ResidentDigests, resident
@@ -21,6 +22,8 @@ from rtbuild.context._resident import ResidentDigests, resident
 if TYPE_CHECKING:
     from rtbuild._framework.plugins import RtbuildPluginManager
     from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+
+_T = TypeVar("_T")
 
 
 class BuildSession:
@@ -50,6 +53,8 @@ class BuildSession:
         #: The resident digests (``None`` with ``watch=False``: every no-op walks).
         self.digests: ResidentDigests | None = ResidentDigests() if watch else None
         self._closed = False
+        #: Set by :meth:`close`: the calls still running are stopped (their cancel scope).
+        self._cancel = threading.Event()
 
     def builder(self, name: str | None = None) -> RuntimeBuilder:
         """The session's builder ``name`` (default: the configured one), created once."""
@@ -60,8 +65,6 @@ class BuildSession:
             return self._builders[name]
 
     def _resident(self) -> Any:
-        import contextlib
-
         return resident(self.digests) if self.digests is not None else contextlib.nullcontext()
 
     def build(self, request: BuildRequest) -> BuildResult:
@@ -71,14 +74,16 @@ class BuildSession:
         self._check_open()
         builder = self.builder(request.builder)
         with self._resident():
-            return run_build(request, config=self.config, pm=self.pm, builder=builder)
+            return self._call(lambda: run_build(request, config=self.config, pm=self.pm, builder=builder))
 
     def exists(self, image_name: str, pull_from_repo: bool = True, *, builder: str | None = None) -> bool:
         """:func:`rtbuild.check_image` through the session's plugins and builder."""
         from rtbuild._framework.pipeline import check_image
 
         self._check_open()
-        return check_image(image_name, pull_from_repo, config=self.config, pm=self.pm, builder=self.builder(builder))
+        chosen = self.builder(builder)
+        pm = self.pm
+        return self._call(lambda: check_image(image_name, pull_from_repo, config=self.config, pm=pm, builder=chosen))
 
     def get_runtime_image(
         self, base_image: str | None = None, plugins: Sequence[str] | None = None, **kwargs: Any
@@ -89,7 +94,7 @@ class BuildSession:
         self._check_open()
         kwargs.setdefault("builder", self.builder())
         with self._resident():
-            return get_runtime_image(self.config, base_image, plugins, pm=self.pm, **kwargs)
+            return self._call(lambda: get_runtime_image(self.config, base_image, plugins, pm=self.pm, **kwargs))
 
     def stats(self) -> dict[str, Any]:
         """How the session answered so far: resident hits, walks, and the label checks after
@@ -101,6 +106,32 @@ class BuildSession:
             "label_checks_watched": digests.vouched if digests else 0,
         }
 
+    def _call(self, call: Callable[[], _T]) -> _T:
+        """Run ``call`` in the session's cancel scope: :meth:`close` stops it (a lock wait
+        gives up, no engine build starts, a running one is stopped), and it then raises
+        the ``ConfigError`` a closed session refuses with, never a ``KeyboardInterrupt``."""
+        from rtbuild._framework.interrupts import Cancelled, cancel_scope
+
+        try:
+            with cancel_scope(self._cancel):
+                return call()
+        except Exception as exc:
+            if not self._cancel.is_set():
+                raise
+            raise self._stopped(exc) from exc
+        except Cancelled as exc:  # only our own scope's: the scope above is the innermost
+            raise self._stopped(exc) from exc
+
+    def _stopped(self, exc: BaseException) -> Exception:
+        from rtbuild.errors import ConfigError
+
+        return ConfigError(
+            "this BuildSession was closed while the call ran: it was stopped (no engine build starts"
+            " after close, a running one is stopped and tags nothing)",
+            step=getattr(exc, "step", None) or "build session",
+            hint="close the session only once its calls returned, or open a new rtbuild.BuildSession() and ask again",
+        )
+
     def _check_open(self) -> None:
         if self._closed:
             from rtbuild.errors import ConfigError
@@ -110,8 +141,13 @@ class BuildSession:
             )
 
     def close(self) -> None:
-        """Stop every watch; the session cannot build afterwards."""
+        """Stop every watch and every call still running (from any thread); the session
+        cannot build afterwards. Returns without waiting for the stopped calls to return."""
+        from rtbuild._framework.interrupts import cancel_all
+
         self._closed = True
+        self._cancel.set()
+        cancel_all(self._cancel)
         if self.digests is not None:
             self.digests.close()
 

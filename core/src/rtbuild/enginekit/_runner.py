@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rtbuild._framework.deadline import current_deadline
-from rtbuild._framework.interrupts import on_cancel, raise_if_cancelled
+from rtbuild._framework.interrupts import cancellable, on_cancel, raise_if_cancelled
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
 from rtbuild.enginekit._redact import build_args_via_env, redact_argv
@@ -174,6 +174,7 @@ def run_build(
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     lines: deque[str] = deque(maxlen=keep_lines)
     proc: subprocess.Popen[bytes] | None = None
+    unregister: Callable[[], None] | None = None
     log = None
     try:
         child_env = {**os.environ, **env}
@@ -210,6 +211,9 @@ def run_build(
             raise
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
+        if cancellable():  # a BuildSession's close stops the builds of its own scope only
+            started = proc
+            unregister = on_cancel(lambda: stop_process_group(started) if started.poll() is None else None)
         raise_if_cancelled()  # cancelled before stop_all could see it: stopped below
         if deadline is not None:
             timer = _stop_at(deadline[0], proc, expired)
@@ -250,6 +254,8 @@ def run_build(
     finally:
         if timer is not None:
             timer.cancel()
+        if unregister is not None:
+            unregister()
         if proc is not None:
             with _RUNNING_LOCK:
                 _RUNNING.discard(proc)
