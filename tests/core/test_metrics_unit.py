@@ -369,16 +369,15 @@ def test_a_warning_a_reporter_shows_is_not_also_a_python_warning(
     assert not [w for w in caught if issubclass(w.category, metrics_plugin.MetricsWarning)]
 
 
-def test_a_line_after_a_torn_one_starts_on_its_own(tmp_path: Path) -> None:
-    """A crash (or a full disk) cut the last write short: the next build's line joined the
-    torn one and the report skipped both; it now starts a line of its own."""
+def test_a_record_appended_to_a_torn_line_is_read(tmp_path: Path) -> None:
+    """A crash (or a full disk) cut the last write short and the next build's line joined
+    the torn one: the report skipped both; it now reads the whole record after the tear."""
     from rtbuild._observe.report import load_records
 
     path = tmp_path / "metrics.jsonl"
     whole = json.dumps({"timestamp": "2026-12-01T10:00:00Z", "image": "a:1", "duration_s": 1.0})
-    path.write_text(whole + '\n{"timestamp":"2026-12-01T11:00:00Z","ima')
-    append_line(path, {"timestamp": "2026-12-01T12:00:00Z", "image": "a:2", "duration_s": 2.0})
-    append_line(path, {"timestamp": "2026-12-01T13:00:00Z", "image": "a:3", "duration_s": 3.0})
+    path.write_text(whole + '\n{"builder":"docker","cached":false,"dura')
+    append_line(path, {"builder": "docker", "timestamp": "2026-12-01T12:00:00Z", "image": "a:2", "duration_s": 2.0})
+    append_line(path, {"builder": "docker", "timestamp": "2026-12-01T13:00:00Z", "image": "a:3", "duration_s": 3.0})
     loaded = load_records(path)
     assert [r["image"] for r in loaded.records] == ["a:1", "a:2", "a:3"] and loaded.skipped == 1
-    assert path.read_text().count("\n") == 4  # the torn line ended once, no blank lines

@@ -110,7 +110,6 @@ def append_line(path: Path, record: dict[str, Any], max_bytes: int = 0) -> None:
     except OSError as exc:
         raise MetricsWriteError(f"cannot open {path}: {exc.strerror or exc}") from exc
     try:
-        data = _after_a_torn_line(path, fd) + data
         written = os.write(fd, data)
         if written != len(data):  # only a full disk does this; keep the file line-structured
             raise MetricsWriteError(f"short write to {path} ({written} of {len(data)} bytes)")
@@ -120,29 +119,6 @@ def append_line(path: Path, record: dict[str, Any], max_bytes: int = 0) -> None:
         raise MetricsWriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
-
-
-def _after_a_torn_line(path: Path, fd: int) -> bytes:
-    """``b"\n"`` when the file ends inside a line (a crash or a full disk cut the last write
-    short): the new line starts on its own instead of joining the torn one, which cost the
-    report both. Every whole write ends in a newline, so this is only ever a crash's tail.
-    Only a regular file is read (a FIFO's reader is a collector's)."""
-    import stat
-
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or not st.st_size:
-        return b""
-    try:
-        reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return b""
-    try:
-        if not os.path.samestat(os.fstat(reader), st):
-            return b""  # rotated meanwhile: the path names another file
-        size = os.fstat(fd).st_size
-        return b"\n" if os.pread(reader, 1, size - 1) not in (b"\n", b"") else b""
-    finally:
-        os.close(reader)
 
 
 def _rotate(path: Path, fd: int) -> None:

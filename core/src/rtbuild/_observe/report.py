@@ -83,10 +83,13 @@ def load_records(
                 out.skipped += 1  # a torn line before the zeros
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            stamp = parse_time(str(record["timestamp"]))
-        except (ValueError, KeyError, TypeError):
+        record, stamp = _read(line)
+        if record is None and (cut := line.rfind(_RECORD_START)) > 0:
+            # A write a crash or a full disk cut short, then the next build's line appended to
+            # it: that record is whole (it was lost with the torn one).
+            out.skipped += 1
+            record, stamp = _read(line[cut:])
+        if record is None:
             out.skipped += 1
             continue
         if not isinstance(record, dict) or not _usable(record):
@@ -105,6 +108,19 @@ def load_records(
         out.records.append(record)
     out.records.sort(key=lambda r: r["_t"])
     return out
+
+
+#: How every line of the plugin starts (its keys are sorted; ``builder`` is the first).
+_RECORD_START = '{"builder":'
+
+
+def _read(line: str) -> tuple[Any, float]:
+    """The line's JSON value and its timestamp, or ``(None, 0.0)``."""
+    try:
+        record = json.loads(line)
+        return record, parse_time(str(record["timestamp"]))
+    except (ValueError, KeyError, TypeError):
+        return None, 0.0
 
 
 def _lines(paths: Iterable[Path]) -> Iterator[str]:
