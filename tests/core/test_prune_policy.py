@@ -133,3 +133,24 @@ def test_local_state(xdg: Path) -> None:
     assert all(item.removed and not Path(item.name).exists() for item in done)
     assert (logs / "new.log").exists() and (locks / "mine.lock").exists() and (locks / "fresh.lock").exists()
     assert len(list((xdg / "XDG_CACHE_HOME" / "rtbuild" / "context").glob("*.marshal"))) == 1
+
+
+def test_a_log_a_running_build_still_writes_is_kept(xdg: Path) -> None:
+    """A build holds its log open; a long step printing nothing leaves it unmodified past
+    --older-than, and prune removed it (the build's error then named a log that was gone)."""
+    logs = xdg / "XDG_STATE_HOME" / "rtbuild" / "logs"
+    logs.mkdir(parents=True)
+    running, finished = logs / "build-running.log", logs / "build-finished.log"
+    for log in (running, finished):
+        log.write_text("#5 [2/3] RUN make\n")
+        _age(log, 15 * DAY)
+    with running.open("a") as held:  # the build (another process here: its open descriptor)
+        writer = subprocess.Popen(["sleep", "60"], stdout=held)
+    try:
+        for policy in (PrunePolicy(dry_run=True), PrunePolicy(older_than_s=60.0)):
+            assert [Path(item.name).name for item in prune_local(policy)] == ["build-finished.log"]
+        assert running.exists() and not finished.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert [Path(item.name).name for item in prune_local(PrunePolicy())] == ["build-running.log"]
