@@ -104,3 +104,32 @@ def test_platform_maps_to_arch_node_selector() -> None:
     arches = [j["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] for j in jobs]
     assert arches == ["amd64", "arm64"]
     assert len({j["metadata"]["name"] for j in jobs}) == 2
+
+
+@pytest.mark.parametrize(
+    ("node_selector", "expected"),
+    [
+        ({}, {"kubernetes.io/arch": "amd64"}),  # what the no-op skip reads bases and tags for
+        ({"node-pool": "b"}, {"node-pool": "b", "kubernetes.io/arch": "amd64"}),
+        ({"kubernetes.io/arch": "arm64"}, {"kubernetes.io/arch": "arm64"}),  # the skip follows it
+        ({"beta.kubernetes.io/arch": "arm64"}, {"beta.kubernetes.io/arch": "arm64"}),
+    ],
+)
+def test_without_a_platform_the_pod_runs_where_the_skip_looks(
+    node_selector: dict[str, str], expected: dict[str, str]
+) -> None:
+    """Without --platform or an arch in node_selector the pod landed on any node: on a
+    mixed cluster an arm64 image whose digest named the bases' amd64 entries, so a base whose
+    arm64 entry alone moved was reported cached."""
+    from _manifest_variants import _plan
+    from rtbuild_kubernetes.manifests import manifests
+    from rtbuild_kubernetes.run import target_platforms
+    from rtbuild_kubernetes.settings import Settings
+
+    settings = Settings(node_selector=node_selector).validate()
+    (job,) = [o for o in manifests([_plan(secret_name="s")], settings) if o["kind"] == "Job"]
+    assert job["spec"]["template"]["spec"]["nodeSelector"] == expected
+    builder = type("B", (), {"settings": settings})()
+    request = type("R", (), {"platforms": lambda self: []})()
+    arch = expected.get("kubernetes.io/arch") or expected["beta.kubernetes.io/arch"]
+    assert (target_platforms(builder, request) or ["linux/amd64"]) == [f"linux/{arch}"]

@@ -230,7 +230,8 @@ def unschedulable_error(message: str, pod: str, selector: dict[str, str]) -> Uns
         log_tail=[message] if message else None,
         hint=(
             f"the pod asks for nodeSelector {selector or '{}'} and the resources in [builders.kubernetes];"
-            " check node labels (kubernetes.io/arch), taints/tolerations and free capacity"
+            " check node labels (kubernetes.io/arch: without --platform or an arch in node_selector the pod"
+            " asks for amd64), taints/tolerations and free capacity"
         ),
         blame="cluster capacity",
     )

@@ -329,6 +329,11 @@ def job_manifest(plan: JobPlan, settings: Settings) -> dict[str, Any]:
     selector = dict(settings.node_selector)
     if plan.platform:
         selector["kubernetes.io/arch"] = _arch(plan.platform).split("-")[0]
+    elif not {"kubernetes.io/arch", "beta.kubernetes.io/arch"} & set(selector):
+        # The no-op skip reads bases and tags for linux/amd64 then (run.target_platforms):
+        # on any node the image would be that node's architecture, with a digest naming
+        # the bases' amd64 entries (a moved arm64 entry alone, and the skip said "cached").
+        selector["kubernetes.io/arch"] = "amd64"
     if selector:
         pod["nodeSelector"] = selector
     pod["terminationGracePeriodSeconds"] = settings.termination_grace_period_seconds

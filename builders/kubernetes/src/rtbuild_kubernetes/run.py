@@ -96,8 +96,10 @@ def tags_current(ops: RegistryOps, tags: list[str], digest: str, platforms: list
 def target_platforms(builder: KubernetesBuilder, request: BuildRequest) -> list[str]:
     """The platforms the skip reads base images and tags for: the requested ones; without
     ``--platform``, ``linux/ARCH`` when ``node_selector`` pins ``kubernetes.io/arch`` (the pod
-    builds on such a node), else none (the registries' default, linux/amd64)."""
-    arch = builder.settings.node_selector.get("kubernetes.io/arch")
+    builds on such a node), else none (the registries' default, linux/amd64: the Job then
+    pins the pod to amd64 nodes, see manifests)."""
+    selector = builder.settings.node_selector
+    arch = selector.get("kubernetes.io/arch") or selector.get("beta.kubernetes.io/arch")
     return request.platforms() or ([f"linux/{arch}"] if arch else [])
 
 
