@@ -129,7 +129,7 @@ class JobRun:
             self.succeeded.set()
             return outcome
         except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: the clean-up does not wait out an outage
-            self.client.gave_up = True
+            self.client.stopping = True
             raise
         except AgentRuntimeBuildError as exc:
             # A termination message or an init container's stderr may echo a value too.

@@ -233,7 +233,8 @@ def run_all(runs: list[JobRun]) -> list[JobOutcome]:
             outcomes[index] = answer
     except BaseException as exc:
         if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: the clean-ups do not wait out an outage
-            runs[0].client.gave_up = True
+            for run in runs:
+                run.client.stopping = True
         for run in runs:
             run.cancel()
         ends = time.monotonic() + CANCEL_WAIT_S
