@@ -116,3 +116,36 @@ def test_closing_one_session_leaves_another_sessions_build_running(
     kept.close()
     second.join(GUARD_S)
     assert not second.is_alive() and len(outcomes) == 2
+
+
+def test_close_does_not_wait_for_each_build_to_stop_in_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping an engine build may take its SIGINT, SIGTERM, SIGKILL escalation (5 s, 5 s,
+    30 s for one that ignores the first two). close() ran that for each running build in
+    turn, in the caller's thread: here the stop is held until the test lets it go, and close()
+    must return while it is held."""
+    import rtbuild.enginekit._runner as runner
+
+    release = threading.Event()
+    real_stop = runner.stop_process_group
+
+    def held_stop(proc: object) -> None:
+        release.wait(GUARD_S)
+        real_stop(proc)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "stop_process_group", held_stop)
+    builder = SleepingBuilder()
+    session = _session(tmp_path, monkeypatch, builder)
+    context = _context(tmp_path)
+    outcomes: list[object] = []
+    builds = [_in_thread(session, context, f"app:{index}", outcomes) for index in range(2)]
+    for _ in builds:
+        assert builder.started.acquire(timeout=GUARD_S)
+    closing = threading.Thread(target=session.close, daemon=True)
+    closing.start()
+    closing.join(GUARD_S / 2)
+    held = closing.is_alive()
+    release.set()
+    for thread in builds:
+        thread.join(GUARD_S)
+    assert not held, "close() waited for a build's stop"
+    assert len(outcomes) == 2 and all(isinstance(outcome, rtbuild.ConfigError) for outcome in outcomes), outcomes

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import os
 import re
 import shutil
@@ -212,8 +213,7 @@ def run_build(
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
         if cancellable():  # a BuildSession's close stops the builds of its own scope only
-            started = proc
-            unregister = on_cancel(lambda: stop_process_group(started) if started.poll() is None else None)
+            unregister = on_cancel(functools.partial(_stop_in_background, proc))
         raise_if_cancelled()  # cancelled before stop_all could see it: stopped below
         if deadline is not None:
             timer = _stop_at(deadline[0], proc, expired)
@@ -261,6 +261,13 @@ def run_build(
                 _RUNNING.discard(proc)
         _close_quietly(log)
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _stop_in_background(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc`` from a thread of its own: a ``BuildSession.close()`` stopping many builds
+    returns at once rather than after each one's SIGINT-SIGTERM-SIGKILL wait in turn."""
+    if proc.poll() is None:
+        threading.Thread(target=stop_process_group, args=(proc,), name="rtbuild-stop-build", daemon=True).start()
 
 
 def _stop_at(deadline: float, proc: subprocess.Popen[bytes], expired: threading.Event) -> threading.Timer:
