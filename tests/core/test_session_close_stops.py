@@ -149,3 +149,14 @@ def test_close_does_not_wait_for_each_build_to_stop_in_turn(tmp_path: Path, monk
         thread.join(GUARD_S)
     assert not held, "close() waited for a build's stop"
     assert len(outcomes) == 2 and all(isinstance(outcome, rtbuild.ConfigError) for outcome in outcomes), outcomes
+
+
+def test_a_closed_session_makes_no_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """session.builder() after close() created one (an engine client nobody closes) that
+    the closed session would never use."""
+    session = _session(tmp_path, monkeypatch, SleepingBuilder())
+    session.close()
+    for name in (None, "sleeping", "docker"):
+        with pytest.raises(rtbuild.ConfigError, match="closed"):
+            session.builder(name)
+    assert session.stats()["walks"] == 0

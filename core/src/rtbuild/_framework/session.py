@@ -57,7 +57,9 @@ class BuildSession:
         self._cancel = threading.Event()
 
     def builder(self, name: str | None = None) -> RuntimeBuilder:
-        """The session's builder ``name`` (default: the configured one), created once."""
+        """The session's builder ``name`` (default: the configured one), created once; a
+        closed session makes none (``ConfigError``)."""
+        self._check_open()
         name = name or self.config.builder
         with self._lock:
             if name not in self._builders:
