@@ -422,3 +422,26 @@ def test_filelock_fallback_without_fcntl(monkeypatch: pytest.MonkeyPatch, tmp_pa
     finally:
         release.set()
         thread.join()
+
+
+def test_unlink_held_never_removes_a_file_made_at_the_path_since(tmp_path: Path) -> None:
+    """Prune opens a dead lock file, then flocks it: meanwhile its holder may have released
+    (and removed) it and another build made a new one at the path. Only the opened file may go."""
+    from rtbuild._framework.locks import unlink_held
+
+    path = tmp_path / "x.lock"
+    path.write_text("old")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        path.unlink()
+        path.write_text("a running build's")
+        unlink_held(fd, path)
+        assert path.read_text() == "a running build's"
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        unlink_held(fd, path)
+        assert not path.exists()
+    finally:
+        os.close(fd)

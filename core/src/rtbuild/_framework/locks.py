@@ -217,17 +217,18 @@ def _hold_file(
             try:
                 yield True
             finally:
-                _unlink_held(fd, lock_path)
+                unlink_held(fd, lock_path)
             return
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 
 
-def _unlink_held(fd: int, lock_path: Path) -> None:
-    """Remove a lock file on release, its flock still held: one file per tag ever built
-    piled up otherwise (thousands a day on a busy host). A waiter that opened it takes the
-    flock of a file no longer named and locks a new one (:func:`_still_named`); while the
-    flock is held nobody else unlinks or replaces the name, so it is still ours here."""
+def unlink_held(fd: int, lock_path: Path) -> None:
+    """Remove ``lock_path`` while holding the flock of ``fd``, only if the path still names
+    that file. On release (one file per tag ever built piled up otherwise, thousands a day on
+    a busy host) and in ``rtbuild prune``: a waiter that opened it takes the flock of a file
+    no longer named and locks a new one (:func:`_still_named`); a file another build made
+    at the path since it was opened is never removed."""
     if _still_named(fd, lock_path):
         with contextlib.suppress(OSError):
             os.unlink(lock_path)
@@ -376,4 +377,5 @@ __all__ = [
     "normalize_tag",
     "remove_unless_building",
     "unless_building",
+    "unlink_held",
 ]

@@ -20,6 +20,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from rtbuild._framework.locks import unlink_held
 from rtbuild._framework.paths import cache_dir, state_dir
 from rtbuild._observe.prune import PruneItem, PrunePolicy
 
@@ -194,7 +195,7 @@ def _remove_lock(path: str) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise _Held("held by a running build") from exc
-        os.unlink(path)
+        unlink_held(fd, Path(path))  # not a file a build made at the path since it was opened
     finally:
         os.close(fd)
 
