@@ -83,7 +83,9 @@ def mask_error(exc: BaseException, redactor: Redactor) -> None:
 
 @contextlib.contextmanager
 def masked_output(request: BuildRequest) -> Iterator[Redactor]:
-    """Mask what ``request``'s build reports and raises (see the module doc)."""
+    """Mask what ``request``'s build reports (see the module doc). The error that leaves the
+    request is masked once, by :func:`rtbuild.run_build` (:func:`mask_error`), which also
+    covers the errors raised before this begins."""
     redactor = request_redactor(request)
     if not redactor:
         yield redactor
@@ -91,9 +93,6 @@ def masked_output(request: BuildRequest) -> Iterator[Redactor]:
     token = _current.set(MaskingReporter(get_reporter(), redactor))
     try:
         yield redactor
-    except BaseException as exc:
-        mask_error(exc, redactor)
-        raise
     finally:
         _current.reset(token)
 

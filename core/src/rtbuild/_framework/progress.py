@@ -58,16 +58,16 @@ def warning_text(fields: dict[str, Any]) -> str:
     return f"warning: {build}{fields.get('message')}"
 
 
-class QuietReporter(Reporter):
+class QuietReporter(PlainReporter):
     """``-q``: no progress, but warnings still reach stderr (a secret-looking build arg, an
     input that is ignored): quiet is not blind."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
+    def line(self, text: str, *, source: str = "build") -> None:
+        """No build output."""
 
     def event(self, kind: str, **fields: Any) -> None:
-        if kind == "warning" and fields.get("message"):
-            print(warning_text(fields), file=self._stream or sys.stderr, flush=True)
+        if kind == "warning":
+            super().event(kind, **fields)
 
 
 class JsonReporter(Reporter):
