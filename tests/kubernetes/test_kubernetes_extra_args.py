@@ -67,3 +67,17 @@ def test_a_password_or_a_local_path_in_the_extra_arguments_is_refused(tmp_path: 
         assert "S3CRETPW" not in info.value.message and info.value.hint
     fine = BuildRequest(path=str(ctx), tags=["r.example/a:1"], extra_build_args=["--network=host"])
     assert "--network=host" in _build_args_env(KubernetesBuilder().plan(fine))
+
+
+@pytest.mark.parametrize("spelling", ["-f{}", "-f={}", "--file={}"])
+def test_a_dockerfile_spelt_fX_reaches_buildah_once(tmp_path: Path, spelling: str) -> None:
+    """``--extra=-fOther`` (or ``-f=Other``): rtbuild hashed CONTEXT/Other and gave the Job
+    ``-f Other``, but left ``-fOther`` among buildah's arguments too, so the pod's buildah got
+    a second Dockerfile (read from its own working directory) rtbuild never hashed. The
+    Podman backend had the same fault (2886bf1)."""
+    request = BuildRequest(
+        path=str(_ctx(tmp_path)), tags=["r.example/a:1"], extra_build_args=[spelling.format("Other")]
+    )
+    args = _build_args_env(KubernetesBuilder().plan(request))
+    named = [arg for arg in args if arg.startswith(("-f", "--file"))]
+    assert named == ["-f"] and args[args.index("-f") + 1] == "Other", args

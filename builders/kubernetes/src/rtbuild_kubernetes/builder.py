@@ -125,8 +125,10 @@ class KubernetesBuilder(RuntimeBuilder):
 
     def _dockerfile(self, request: BuildRequest) -> tuple[str, list[str]]:
         """The Dockerfile relative to the context (validated), and the extra args without ``-f``
-        (nor ``--iidfile``: a path on this machine, which the pipeline writes)."""
-        from rtbuild.context import dockerfile_arg, validate_context
+        in any spelling the core reads (``rtbuild.context.dockerfile_args``: ``-f X``, ``--file X``,
+        ``--file=X``, ``-f=X``, ``-fX``; the Job passes the resolved one), nor ``--iidfile`` (a
+        path on this machine, which the pipeline writes)."""
+        from rtbuild.context import dockerfile_arg, dockerfile_args, validate_context
 
         extra = list(request.extra_build_args)
         given = request.dockerfile or dockerfile_arg(extra)
@@ -145,7 +147,7 @@ class KubernetesBuilder(RuntimeBuilder):
                 skip = False
             elif arg in ("-f", "--file", "--iidfile"):
                 skip = True
-            elif not arg.startswith(("--file=", "--iidfile=")):
+            elif not arg.startswith("--iidfile=") and not dockerfile_args([arg]):
                 cleaned.append(arg)
         return relative, cleaned
 
