@@ -155,7 +155,9 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
             ContextChanged.check(os.path.join(directory, name), exc)
             raise unreadable(directory, os.path.join(directory, name), exc) from exc
         return f"{rel}\0l:{_escaped(target)}\n"
-    return f"{rel}\0s{S_IFMT(mode):o}\n"
+    # A socket or device node reaches the image as an empty file with the node's permission
+    # bits (BuildKit), so they count along with its type.
+    return f"{rel}\0s{S_IFMT(mode) | S_IMODE(mode):o}\n"
 
 
 class _Restart(Exception):
