@@ -143,40 +143,29 @@ class DockerBuilder(RuntimeBuilder):
 
             return build_platforms(self, request)
         outcome = self.run(self.spec_for(request))
+        details = outcome.details()
+        if request.push and outcome.image_id:
+            from rtbuild.enginekit import images_current
+
+            # The registry holds this very image under every tag already: no `docker push`.
+            found = images_current(outcome.tags, outcome.image_id, insecure_registries=self.insecure_registries)
+            details["registry_current"] = found is not None
+            if found is not None:
+                details.update(pushed=True, registry_digests=found)
         return BuildResult(
             image=outcome.image,
             tags=outcome.tags,
             builder=self.name or "docker",
             duration_s=outcome.duration_s,
             cached=outcome.cached,
-            details=outcome.details(),
+            details=details,
         )
 
     def plan(self, request: BuildRequest) -> str:
         """The engine command a build would run (no-op skip not consulted)."""
-        import shlex
+        from .dryrun import command_text
 
-        from rtbuild.context import validate_context
-        from rtbuild.enginekit import redact_argv, refuse_result_args
-
-        from .spec import absolute_dockerfile
-
-        refuse_result_args(request.extra_build_args)  # a dry run is refused as the build would be
-        if _is_multi(request):
-            from .platforms import plan_text
-
-            return plan_text(self, request)
-        spec = self.spec_for(request)
-        extra = absolute_dockerfile(spec.path, spec.extra_build_args)
-        validate_context(spec.path, extra)
-        from .engine import DEFAULT_HOST, cli_env
-
-        env = cli_env(self.docker_host)
-        if env["DOCKER_HOST"] == (os.environ.get("DOCKER_HOST") or DEFAULT_HOST):
-            env = {}  # what the client would use anyway: not worth showing
-        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**self.client().env, **env}.items())
-        argv = redact_argv(self._argv(spec, extra, labels=dict(spec.labels)))
-        return (prefix + " " if prefix else "") + shlex.join(argv)
+        return command_text(self, request)
 
     def build(
         self,
