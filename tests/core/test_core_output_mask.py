@@ -126,6 +126,20 @@ def test_dry_run_plan_is_masked(tmp_path: Path) -> None:
     assert "--build-arg API_TOKEN=***" in plan and "PLAIN=shown-1" in plan
 
 
+def test_a_dry_run_plan_that_fails_is_masked(tmp_path: Path) -> None:
+    class RefusingPlan(_EchoBuilder):
+        def plan(self, request: BuildRequest) -> str:
+            token = request.build_args["API_TOKEN"]
+            raise BuildFailedError(f"cannot plan with {token}", step=f"plan {token}", log_tail=[token], hint=token)
+
+    with pytest.raises(BuildFailedError) as caught:
+        plan_build(_request(tmp_path), config=rtbuild.Config(), builder=RefusingPlan())
+    error = caught.value
+    shown = "\n".join([str(error), error.render(), repr(error.args), repr(error.to_dict())])
+    assert TOKEN not in shown
+    assert error.message == "cannot plan with ***" and error.log_tail == ["***"]
+
+
 def test_a_request_without_secrets_reports_through_the_callers_reporter(tmp_path: Path) -> None:
     request = _request(tmp_path)
     request.build_args = {"PLAIN": "shown-1"}

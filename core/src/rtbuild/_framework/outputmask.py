@@ -82,6 +82,16 @@ def mask_error(exc: BaseException, redactor: Redactor) -> None:
 
 
 @contextlib.contextmanager
+def errors_masked(request: BuildRequest) -> Iterator[None]:
+    """Mask the error leaving the block (for what runs outside :func:`rtbuild.run_build`)."""
+    try:
+        yield
+    except Exception as exc:
+        mask_error(exc, request_redactor(request))
+        raise
+
+
+@contextlib.contextmanager
 def masked_output(request: BuildRequest) -> Iterator[Redactor]:
     """Mask what ``request``'s build reports (see the module doc). The error that leaves the
     request is masked once, by :func:`rtbuild.run_build` (:func:`mask_error`), which also
@@ -116,4 +126,11 @@ def warn_secrets_in_context(request: BuildRequest) -> None:
         )
 
 
-__all__ = ["MaskingReporter", "mask_error", "masked_output", "request_redactor", "warn_secrets_in_context"]
+__all__ = [
+    "MaskingReporter",
+    "errors_masked",
+    "mask_error",
+    "masked_output",
+    "request_redactor",
+    "warn_secrets_in_context",
+]

@@ -14,7 +14,13 @@ from rtbuild._framework.config import Config, load_config
 from rtbuild._framework.deadline import build_deadline
 from rtbuild._framework.iidfile import check_iidfile, write_iidfile
 from rtbuild._framework.locks import build_lock
-from rtbuild._framework.outputmask import mask_error, masked_output, request_redactor, warn_secrets_in_context
+from rtbuild._framework.outputmask import (
+    errors_masked,
+    mask_error,
+    masked_output,
+    request_redactor,
+    warn_secrets_in_context,
+)
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import check_has_from, check_target, validate_context, validate_context_dir
@@ -218,19 +224,20 @@ def plan_build(
     pm = pm or get_plugin_manager(config)
     _apply_config_defaults(request, config)
     validate_request(request)
-    builder = _prepare(request, config, pm, builder, [])
-    if not builder.capabilities.dry_run:
-        raise CapabilityError(
-            f"builder {builder.name!r} cannot describe a build without running it (no dry run)",
-            step="check builder capabilities",
-        )
     from rtbuild._framework.plugins._trace import blame, builder_origin
 
-    try:
-        plan = request_redactor(request)(builder.plan(request))
-    except BaseException as exc:  # named as a build's errors are: the builder refused it
-        blame(exc, builder_origin(builder))
-        raise
+    with errors_masked(request):  # a hook's or the builder's message may quote a secret value
+        builder = _prepare(request, config, pm, builder, [])
+        if not builder.capabilities.dry_run:
+            raise CapabilityError(
+                f"builder {builder.name!r} cannot describe a build without running it (no dry run)",
+                step="check builder capabilities",
+            )
+        try:
+            plan = request_redactor(request)(builder.plan(request))
+        except BaseException as exc:  # named as a build's errors are: the builder refused it
+            blame(exc, builder_origin(builder))
+            raise
     if request.push:
         plan += "\n" + "\n".join(f"# then push {tag}" for tag in request.tags)
     return plan
