@@ -34,7 +34,8 @@ from rtbuild._framework.plugins._discovery import (
     _where,
 )
 from rtbuild._framework.plugins._names import bad_argument_message, check_configured_names, unknown_hook_message
-from rtbuild._framework.plugins._trace import HookTracer, wrap_impls
+from rtbuild._framework.plugins._trace import HookTracer
+from rtbuild._framework.plugins._wrapping import wrap_impls
 from rtbuild.default_plugins import DEFAULT_PLUGINS
 from rtbuild.errors import BuilderNotFoundError, PluginError, PluginLoadWarning
 from rtbuild.markers import PROJECT_NAME

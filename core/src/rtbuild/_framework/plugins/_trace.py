@@ -1,18 +1,18 @@
 """Who did it: blame for hook and builder errors, and the ``--trace-hooks`` tracer.
 
-Every hook implementation of a registered plugin is wrapped once: an exception it raises
-is tagged with the plugin (and distribution) it came from, so the CLI prints ``from: ...``
-and the tracer says which implementation raised; a ``build`` hook that returns something
-other than an image name or a :class:`~rtbuild.BuildResult` is an error blamed on it.
+An exception is tagged with the plugin (and distribution) it came from, so the CLI prints
+``from: ...`` and the tracer says which implementation raised; the checks here turn a hook's
+answer of the wrong type (a ``build`` hook returning something other than an image name or
+a :class:`~rtbuild.BuildResult`, ...) into an error blamed on it. ``_wrapping`` applies
+them to every implementation of a registered plugin.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 import pluggy
@@ -72,7 +72,7 @@ def exited(
     )
 
 
-def _check_exists_answer(answer: object, origin: str) -> None:
+def check_exists_answer(answer: object, origin: str) -> None:
     if answer is None or isinstance(answer, bool):
         return
     # "no" or "absent" would read as available: an image taken for present is never built.
@@ -84,7 +84,7 @@ def _check_exists_answer(answer: object, origin: str) -> None:
     )
 
 
-def _check_build_result(result: object, origin: str) -> None:
+def check_build_result(result: object, origin: str) -> None:
     from rtbuild.builder import BuildResult  # loaded by every build already; not by listing plugins
 
     if result is None or isinstance(result, BuildResult) or (isinstance(result, str) and result):
@@ -101,14 +101,14 @@ def _check_build_result(result: object, origin: str) -> None:
 _RESULT_FIELDS: dict[str, type] = {"image": str, "tags": list, "builder": str, "cached": bool, "details": dict}
 
 
-def _result_fields(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]] | None:
+def result_fields(args: tuple[Any, ...]) -> tuple[Any, dict[str, Any]] | None:
     from rtbuild.builder import BuildResult
 
     result = next((arg for arg in args if isinstance(arg, BuildResult)), None)
     return None if result is None else (result, {name: getattr(result, name) for name in _RESULT_FIELDS})
 
 
-def _check_result_fields(kept: tuple[Any, dict[str, Any]], origin: str) -> None:
+def check_result_fields(kept: tuple[Any, dict[str, Any]], origin: str) -> None:
     """After a ``post_build`` implementation: a field it gave another type is put back and
     the plugin named (``result.image = 5`` made stdout print ``5``)."""
     result, before = kept
@@ -124,45 +124,6 @@ def _check_result_fields(kept: tuple[Any, dict[str, Any]], origin: str) -> None:
             hint="post_build may add to result.details; image, tags, builder and cached keep their types",
             blame=origin,
         )
-
-
-def wrap_impls(pm: pluggy.PluginManager, plugin: object, name: str, origin: str | None) -> None:
-    """Wrap ``plugin``'s hook implementations so errors name it (``origin``: blame text)."""
-    for caller in pm.get_hookcallers(plugin) or []:
-        for impl in caller.get_hookimpls():
-            if impl.plugin is not plugin or impl.hookwrapper or impl.wrapper:
-                continue  # new-style wrappers are generators: they see the errors anyway
-            # pluggy calls impl.function(*args); the wrapper keeps its argument list.
-            impl.function = _wrapped(impl.function, caller.name, name, origin)  # type: ignore[misc]
-
-
-def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | None) -> Callable[..., Any]:
-    from rtbuild._framework.plugins import _requestcheck
-
-    @functools.wraps(function)
-    def call(*args: Any) -> Any:
-        request = _requestcheck.find_request(args) if hook == "pre_build" and origin else None
-        before = _requestcheck.snapshot(request) if request is not None else None
-        kept = _result_fields(args) if hook == "post_build" and origin else None
-        try:
-            result = function(*args)
-        except SystemExit as exc:
-            raise exited(exc, origin or f"plugin {name}", f"its {hook} hook") from exc
-        except BaseException as exc:
-            blame(exc, origin, impl=f"{hook} in {origin or name}")
-            raise
-        if origin:
-            if hook == "build":
-                _check_build_result(result, origin)
-            elif hook == "image_exists":
-                _check_exists_answer(result, origin)
-            elif request is not None and before is not None:
-                _requestcheck.check_changes(request, before, origin)
-            elif kept is not None:
-                _check_result_fields(kept, origin)
-        return result
-
-    return call
 
 
 class HookTracer:
@@ -197,4 +158,16 @@ class HookTracer:
         self._undo()
 
 
-__all__ = ["BLAME_ATTR", "IMPL_ATTR", "HookTracer", "blame", "blamed_on", "builder_origin", "exited", "wrap_impls"]
+__all__ = [
+    "BLAME_ATTR",
+    "IMPL_ATTR",
+    "HookTracer",
+    "blame",
+    "blamed_on",
+    "builder_origin",
+    "check_build_result",
+    "check_exists_answer",
+    "check_result_fields",
+    "exited",
+    "result_fields",
+]
