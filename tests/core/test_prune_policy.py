@@ -148,7 +148,10 @@ def test_a_log_a_running_build_still_writes_is_kept(xdg: Path) -> None:
         writer = subprocess.Popen(["sleep", "60"], stdout=held)
     try:
         for policy in (PrunePolicy(dry_run=True), PrunePolicy(older_than_s=60.0)):
-            assert [Path(item.name).name for item in prune_local(policy)] == ["build-finished.log"]
+            items = {Path(item.name).name: item for item in prune_local(policy)}
+            assert sorted(items) == ["build-finished.log", "build-running.log"]  # the running one: kept
+            kept = items["build-running.log"]
+            assert not kept.removed and kept.error is None and kept.reason.endswith("; kept: a running build writes it")
         assert running.exists() and not finished.exists()
     finally:
         writer.kill()

@@ -229,24 +229,11 @@ def prune_logs(log_dir: str | None, policy: PrunePolicy) -> list[PruneItem]:
 
     if Path(log_dir).resolve() == Path(default_log_dir()).resolve():
         return []
+    from rtbuild.enginekit import prune_log_dir
+
     max_age = policy.older_than_s if policy.older_than_s is not None else LOG_MAX_AGE_S
-    out: list[PruneItem] = []
-    for path in sorted(Path(log_dir).glob("*.log")):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        if policy.now - st.st_mtime < max_age:
-            continue
-        item = PruneItem("log", str(path), st.st_size, f"older than {int(max_age // 86400)} days")
-        if not policy.dry_run:
-            try:
-                path.unlink()
-                item.removed = True
-            except OSError as exc:
-                item.error = exc.strerror or str(exc)
-        out.append(item)
-    return out
+    # A running build's log (its flock, or open here) is listed as kept, never removed.
+    return prune_log_dir(log_dir, policy, max_age, reason=f"older than {int(max_age // 86400)} days")
 
 
 __all__ = ["DockerPruner", "familiar", "prune_images", "prune_logs"]

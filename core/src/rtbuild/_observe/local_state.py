@@ -4,8 +4,8 @@
   directory is gone, written by another cache format, or not used for
   :data:`STAT_CACHE_MAX_AGE_S`; also ``.ctx-*.tmp`` leftovers of an interrupted save.
 - Build logs (``$XDG_STATE_HOME/rtbuild/logs/*.log``, where the Docker and Podman
-  backends keep them): older than ``--older-than``, else :data:`LOG_MAX_AGE_S`, and open in
-  no process (a running build's, during a long silent step).
+  backends keep them): older than ``--older-than``, else :data:`LOG_MAX_AGE_S`; one a
+  running build still writes (its flock, or open in a process here) is listed as kept.
 - Lock files (``$XDG_CACHE_HOME/rtbuild/locks/*.lock``): not held (a non-blocking
   ``flock`` succeeds, asked when listing and again when removing: one taken in between
   is ``kept``), written by a process that no longer exists, and untouched for
@@ -93,41 +93,12 @@ def stat_caches(now: float) -> list[PruneItem]:
     return out
 
 
-def logs(directory: Path, now: float, max_age: float) -> list[PruneItem]:
-    from rtbuild._observe.units import human_duration
+def logs(directory: Path, policy: PrunePolicy, max_age: float) -> list[PruneItem]:
+    """Old logs of ``directory``, removed unless a dry run; a running build's is kept
+    (listed as such: its flock, or a process here has it open)."""
+    from rtbuild.enginekit._logs import prune_logs
 
-    old = [(path, st) for path, st in _files(directory, "*.log") if now - st.st_mtime >= max_age]
-    # A running build holds its log open; a long step that prints nothing leaves it untouched
-    # for as long (removed, the build's error then named a log that was gone).
-    written = _open_here({(st.st_dev, st.st_ino) for _, st in old}) if old else set()
-    return [
-        PruneItem("log", str(path), st.st_size, f"{human_duration(now - st.st_mtime)} old")
-        for path, st in old
-        if (st.st_dev, st.st_ino) not in written
-    ]
-
-
-def _open_here(files: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Which of ``files`` (device, inode) a process on this host has open (``/proc/*/fd``;
-    none where there is no /proc, or for processes this user cannot see)."""
-    found: set[tuple[int, int]] = set()
-    try:
-        pids = [name for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return found
-    for pid in pids:
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                st = os.stat(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in files:
-                found.add((st.st_dev, st.st_ino))
-    return found
+    return prune_logs(directory, policy, max_age)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -203,10 +174,13 @@ def _remove_lock(path: str) -> None:
 def prune_local(policy: PrunePolicy) -> list[PruneItem]:
     """Select (and unless ``policy.dry_run`` remove) the local files that are no longer needed."""
     max_log_age = policy.older_than_s if policy.older_than_s is not None else LOG_MAX_AGE_S
-    items = [*stat_caches(policy.now), *logs(state_dir("logs"), policy.now, max_log_age), *stale_locks(policy.now)]
+    files = stat_caches(policy.now)
+    found = logs(state_dir("logs"), policy, max_log_age)  # removed (or kept) as they are listed
+    locks = stale_locks(policy.now)
+    items = [*files, *found, *locks]
     if policy.dry_run:
         return items
-    for item in items:
+    for item in [*files, *locks]:
         try:
             if item.kind == "lock":
                 _remove_lock(item.name)

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
         platform_args,
     )
     from rtbuild.enginekit._labelcheck import confirm_label
+    from rtbuild.enginekit._logs import hold_log
+    from rtbuild.enginekit._logs import prune_logs as prune_log_dir
     from rtbuild.enginekit._owners import OWNER_FILE, claim_directory, dead_owner_note
     from rtbuild.enginekit._platforms import (
         PlatformPlan,
@@ -116,6 +118,8 @@ _NAMES: dict[str, str] = {
     "is_rtbuild_image": "rtbuild._observe.prune",
     "select_prunable": "rtbuild._observe.prune",
     "kept_in_use": "rtbuild._observe.prune",
+    "hold_log": "rtbuild.enginekit._logs",
+    "prune_log_dir": "rtbuild.enginekit._logs:prune_logs",
     "prune_repository": "rtbuild._observe.prune:repository",
     "EngineDown": "rtbuild.enginekit._failures",
     "build_error": "rtbuild.enginekit._failures",
@@ -243,6 +247,7 @@ __all__ = [
     "foreign_bases",
     "forget_digests",
     "has_foreign_base",
+    "hold_log",
     "host_fault_hint",
     "indexes_current",
     "inherited_labels",
@@ -258,6 +263,7 @@ __all__ = [
     "plan_platforms",
     "platform_args",
     "profile_steps",
+    "prune_log_dir",
     "prune_repository",
     "record_digest",
     "recorded_digests",

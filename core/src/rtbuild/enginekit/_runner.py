@@ -35,6 +35,7 @@ from rtbuild._framework.deadline import current_deadline
 from rtbuild._framework.interrupts import cancellable, on_cancel, raise_if_cancelled
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
+from rtbuild.enginekit._logs import hold_log
 from rtbuild.enginekit._redact import build_args_via_env, redact_argv
 
 TAIL_LINES = 20
@@ -188,6 +189,7 @@ def run_build(
         if log_path is not None:
             try:
                 log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+                hold_log(log)  # prune keeps it while the build runs (silent steps leave it unmodified)
                 # Masked by value too: a secret's value may also be a plain build arg or label.
                 log.write("$ " + clean(" ".join(shown_argv or redact_argv(argv))) + "\n")
                 log.flush()
