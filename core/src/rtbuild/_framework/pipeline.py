@@ -14,13 +14,7 @@ from rtbuild._framework.config import Config, load_config
 from rtbuild._framework.deadline import build_deadline
 from rtbuild._framework.iidfile import check_iidfile, write_iidfile
 from rtbuild._framework.locks import build_lock
-from rtbuild._framework.outputmask import (
-    errors_masked,
-    mask_error,
-    masked_output,
-    request_redactor,
-    warn_secrets_in_context,
-)
+from rtbuild._framework.outputmask import mask_error, masked_output, request_redactor, warn_secrets_in_context
 from rtbuild._framework.progress import get_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import check_has_from, check_target, validate_context, validate_context_dir
@@ -224,6 +218,7 @@ def plan_build(
     pm = pm or get_plugin_manager(config)
     _apply_config_defaults(request, config)
     validate_request(request)
+    from rtbuild._framework.outputmask import errors_masked
     from rtbuild._framework.plugins._trace import blame, builder_origin
 
     with errors_masked(request):  # a hook's or the builder's message may quote a secret value
