@@ -46,12 +46,12 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild.oci",
         "rtbuild.enginekit",
         "rtbuild._framework.locks",
+        "rtbuild._framework.pushonce",
         "rtbuild._framework.outputmask",
     ),
     (
         "rtbuild._framework.entrypoints",
         "rtbuild._framework.iidfile",
-        "rtbuild._framework.pushonce",
         "rtbuild.default_plugins",
         "rtbuild._framework.plugins",
     ),

@@ -67,7 +67,7 @@ def build_platforms(builder: DockerBuilder, request: BuildRequest) -> BuildResul
     details: dict[str, Any] = {"platforms": per_platform}
     if push:
         details["index_digests"] = current or assemble_indexes(
-            request.tags, platforms, insecure_registries=builder.insecure_registries
+            request.tags, platforms, insecure_registries=builder.insecure_registries, per_platform=per_platform
         )
         details["pushed"] = True
         details["registry_current"] = bool(current)

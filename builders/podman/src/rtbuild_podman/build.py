@@ -357,12 +357,10 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
         return build_one(builder, replace(request, platform=plan.platform), plan.tags, dockerfile, redact)
 
     current: dict[str, str] = {}
+    registry: dict[str, Any] = {"insecure_registries": builder.insecure_registries, "credentials": find_credentials}
 
     def unchanged(done: dict[str, dict[str, Any]]) -> bool:
-        found = indexes_current(
-            request.tags, done, insecure_registries=builder.insecure_registries, credentials=find_credentials
-        )
-        current.update(found or {})
+        current.update(indexes_current(request.tags, done, **registry) or {})
         return bool(current)
 
     plans = plan_platforms(request.tags, platforms, push=push)
@@ -370,7 +368,7 @@ def run_request(builder: PodmanBuilder, request: BuildRequest) -> BuildResult:
     details: dict[str, Any] = {"platforms": per_platform, "client": builder.podman.cli}
     if push:
         details["index_digests"] = current or assemble_indexes(
-            request.tags, platforms, insecure_registries=builder.insecure_registries, credentials=find_credentials
+            request.tags, platforms, per_platform=per_platform, **registry
         )
         details["pushed"] = True
         details["registry_current"] = bool(current)

@@ -8,6 +8,11 @@ so is every tag of a builder that reports no image ID (:meth:`RuntimeBuilder.ima
 The build lock holds a tag from the no-op check to the push, so an entry sharing it asks
 only once the other's push has ended. Only tags that several entries give are looked up
 (a builder's ``image_id`` may ask a registry: the Kubernetes one does).
+
+Multi-platform requests (pushed inside the builder, through :mod:`rtbuild.enginekit`) key
+a tag on every platform's image ID together (:func:`platforms_key`) and keep the digest of
+the index pushed under it, so a later entry skips that tag's ``TAG-os-arch`` pushes and its
+index, and reports the index digest the batch pushed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class _Ledger:
         self.lock = threading.Lock()
         self.shared = shared
         self.pushed: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
 
 
 _ledger: contextvars.ContextVar[_Ledger | None] = contextvars.ContextVar("rtbuild_pushed", default=None)
@@ -71,12 +77,48 @@ def pushed_already(tag: str, image_id: str | None) -> bool:
         return ledger.pushed.get(normalize_tag(tag)) == image_id
 
 
-def record_push(tag: str, image_id: str | None) -> None:
-    """``tag`` now holds ``image_id`` in its registry (a push succeeded)."""
+def record_push(tag: str, image_id: str | None, digest: str | None = None) -> None:
+    """``tag`` now holds ``image_id`` in its registry (a push succeeded, or the registry was
+    read and holds it); ``digest``: what the tag's manifest or index is there."""
     ledger = _ledger.get()
     if ledger is not None and image_id is not None:
         with ledger.lock:
             ledger.pushed[normalize_tag(tag)] = image_id
+            if digest:
+                ledger.digests[normalize_tag(tag)] = digest
 
 
-__all__ = ["image_to_push", "push_ledger", "pushed_already", "record_push"]
+def is_shared(tag: str) -> bool:
+    """Whether several entries of the running batch give ``tag`` (only those are recorded)."""
+    ledger = _ledger.get()
+    return ledger is not None and normalize_tag(tag) in ledger.shared
+
+
+def pushed_digest(tag: str, image_id: str | None) -> str | None:
+    """The digest this batch recorded for ``tag`` when it pushed ``image_id`` there; else ``None``."""
+    ledger = _ledger.get()
+    if ledger is None or image_id is None:
+        return None
+    with ledger.lock:
+        if ledger.pushed.get(normalize_tag(tag)) != image_id:
+            return None
+        return ledger.digests.get(normalize_tag(tag))
+
+
+def platforms_key(images: dict[str, str | None]) -> str | None:
+    """One key for a multi-platform push: every platform with its image ID (``None`` when
+    one has none: such a request is never taken as pushed already)."""
+    if not images or any(not image_id for image_id in images.values()):
+        return None
+    return "index:" + ";".join(f"{platform}={images[platform]}" for platform in sorted(images))
+
+
+__all__ = [
+    "image_to_push",
+    "is_shared",
+    "platforms_key",
+    "push_ledger",
+    "pushed_already",
+    "pushed_digest",
+    "record_push",
+]

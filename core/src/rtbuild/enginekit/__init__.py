@@ -67,7 +67,7 @@ if TYPE_CHECKING:
         warn_foreign_bases,
         with_tag,
     )
-    from rtbuild.enginekit._published import indexes_current
+    from rtbuild.enginekit._published import images_current, indexes_current
     from rtbuild.enginekit._records import (
         RECORDED,
         forget_digests,
@@ -156,6 +156,7 @@ _NAMES: dict[str, str] = {
     "with_tag": "rtbuild.enginekit._platforms",
     "foreign_bases": "rtbuild.enginekit._foreignbase",
     "has_foreign_base": "rtbuild.enginekit._foreignbase",
+    "images_current": "rtbuild.enginekit._published",
     "indexes_current": "rtbuild.enginekit._published",
     "RECORDED": "rtbuild.enginekit._records",
     "forget_digests": "rtbuild.enginekit._records",
@@ -249,6 +250,7 @@ __all__ = [
     "has_foreign_base",
     "hold_log",
     "host_fault_hint",
+    "images_current",
     "indexes_current",
     "inherited_labels",
     "is_rtbuild_image",

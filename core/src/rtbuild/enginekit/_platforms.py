@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import platform as _platform
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ class PlatformPlan:
     platform: str
     tags: list[str]
     push_tags: list[str] = field(default_factory=list)
+    #: The requested tag each of ``push_tags`` is for (its index goes there), in their order.
+    requested: list[str] = field(default_factory=list)
 
 
 def native_platform() -> str:
@@ -63,7 +65,7 @@ def plan_platforms(tags: Sequence[str], platforms: Sequence[str], *, push: bool)
     for plat in platforms:
         own = [with_tag(tag, platform_tag(parse_reference(tag).tag or "latest", plat)) for tag in tags]
         local = own + ([] if push or plat != primary else list(tags))
-        plans.append(PlatformPlan(plat, local, own if push else []))
+        plans.append(PlatformPlan(plat, local, own if push else [], list(tags) if push else []))
     return plans
 
 
@@ -76,7 +78,9 @@ def build_each_platform(
     """Build every platform of ``plans`` (``build(plan)`` answers that platform's details),
     then push their ``TAG-os-arch`` tags (``push(tag)`` answers the pushed digest), unless
     ``unchanged(details)`` answers that the registry holds them already
-    (:func:`rtbuild.enginekit.indexes_current`).
+    (:func:`rtbuild.enginekit.indexes_current`). In build-many, the ``TAG-os-arch`` tags of
+    a requested tag another entry pushed already with the same images are not pushed again
+    (a ``push_skipped`` event for the requested tag).
 
     All-or-nothing where it can be: the platform whose build also takes the requested tags
     (without push) is built last, and nothing is pushed until every platform is built, so
@@ -97,10 +101,17 @@ def build_each_platform(
             _for_platform(exc, plan, plans, done)
             raise
         done[plan.platform] = {**entry, "tags": list(plan.tags)}
-    if unchanged is not None and any(plan.push_tags for plan in plans) and unchanged(done):
+    if not any(plan.push_tags for plan in plans):
+        return {plan.platform: done[plan.platform] for plan in plans}
+    from ._batchpush import pushed_by_batch
+
+    skipped = pushed_by_batch(dict.fromkeys(t for plan in plans for t in plan.requested), done)
+    if unchanged is not None and unchanged(done):
         return {plan.platform: done[plan.platform] for plan in plans}
     for plan in plans:
-        for tag in plan.push_tags:
+        for position, tag in enumerate(plan.push_tags):
+            if position < len(plan.requested) and plan.requested[position] in skipped:
+                continue  # build-many: another entry pushed it with these images
             done[plan.platform]["pushed_digest"] = push(tag)
     return {plan.platform: done[plan.platform] for plan in plans}
 
@@ -193,19 +204,28 @@ def assemble_indexes(
     *,
     insecure_registries: Sequence[str] = (),
     credentials: Callable[[str], Credentials | None] | None = None,
+    per_platform: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """After every platform's ``TAG-os-arch`` image is pushed: one index per requested tag.
 
     ``credentials(registry)`` overrides the docker-config lookup (Podman adds its
-    ``auth.json``). Returns ``{tag: index digest}``.
+    ``auth.json``). ``per_platform`` (what :func:`build_each_platform` answered) lets
+    build-many skip a tag another entry pushed with the same images (its index digest is
+    the one that entry pushed). Returns ``{tag: index digest}``.
     """
     from rtbuild._framework.progress import get_reporter
     from rtbuild.oci import RegistryClient, describe, parse_reference, platform_tag, push_index
 
+    from ._batchpush import pushed_by_batch, record_indexes
+
+    done = pushed_by_batch(tags, per_platform, report=False) if per_platform else {}
     client = RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
     reporter = get_reporter()
     digests: dict[str, str] = {}
     for tag in tags:
+        if tag in done:
+            digests[tag] = done[tag]
+            continue
         ref = parse_reference(tag)
         base = ref.tag or "latest"
         entries = [describe(client, with_tag(tag, platform_tag(base, plat)), plat) for plat in platforms]
@@ -217,6 +237,8 @@ def assemble_indexes(
             platforms=list(platforms),
             message=f"pushed index {tag} ({', '.join(platforms)}) {digests[tag]}",
         )
+        if per_platform:
+            record_indexes({tag: digests[tag]}, per_platform)
     return digests
 
 

@@ -49,11 +49,19 @@ def indexes_current(
     the same label: a platform image from another build differs in its config.
 
     Any other answer, an unreachable registry, a malformed document: ``None`` (push).
+    In build-many, a tag another entry pushed with these very images is current unread
+    (:func:`rtbuild.enginekit._batchpush.pushed_by_batch`).
     """
     from rtbuild._framework.progress import get_reporter
     from rtbuild.errors import AgentRuntimeBuildError
     from rtbuild.oci import RegistryClient
 
+    from ._batchpush import pushed_by_batch, record_indexes
+
+    by_batch = pushed_by_batch(tags, per_platform, report=False)
+    if by_batch and all(tag in by_batch for tag in tags):
+        return by_batch
+    requested, tags = tags, [tag for tag in tags if tag not in by_batch]
     wanted: dict[str, str] = {}
     for platform, entry in per_platform.items():
         image_id = entry.get("image_id")
@@ -79,7 +87,8 @@ def indexes_current(
         index_digests=found,
         message=f"the registry holds {', '.join(tags)} for {', '.join(wanted)} already: nothing pushed",
     )
-    return found
+    record_indexes(found, per_platform)
+    return {tag: by_batch.get(tag) or found[tag] for tag in requested}
 
 
 def _index_current(
@@ -130,16 +139,80 @@ def _index_current(
     return index.digest
 
 
+def images_current(
+    tags: Sequence[str],
+    image_id: str,
+    *,
+    insecure_registries: Sequence[str] = (),
+    credentials: Callable[[str], Credentials | None] | None = None,
+) -> dict[str, str] | None:
+    """``{tag: manifest digest}`` (of the tags read) when the registry already holds, under
+    every one of ``tags``, the local single-platform image ``image_id`` (a push would change
+    nothing); ``None`` otherwise, after a ``push_needed`` event naming why.
+
+    Each tag must name one image manifest (not an index) whose bytes hash to its digest,
+    whose config blob is the local image's byte for byte (its digest is ``image_id``), and
+    whose every layer blob the registry has: what :func:`indexes_current` asks of each
+    platform's image. A tag this build-many batch pushed with this image already counts
+    unread. An unreachable registry, a refused login, an index, another image, a missing
+    blob or a malformed answer: ``None`` (push, as before).
+    """
+    from rtbuild._framework.progress import get_reporter
+    from rtbuild._framework.pushonce import is_shared, pushed_already, record_push
+    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild.oci import RegistryClient, get_manifest, parse_reference
+    from rtbuild.oci._index import INDEX_TYPES
+
+    wanted = _sha256(image_id)
+    by_batch = [tag for tag in tags if pushed_already(tag, image_id)]
+    found: dict[str, str] = {}
+    checked: dict[tuple[str, str, str], str] = {}
+    client: RegistryClient | None = None
+    try:
+        for tag in (tag for tag in tags if tag not in by_batch):
+            client = client or RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
+            ref = parse_reference(tag)
+            manifest = get_manifest(client, ref)
+            if manifest is None:
+                raise _Stale(f"the registry has no {tag}")
+            if manifest.media_type in INDEX_TYPES:
+                raise _Stale(f"{tag} in the registry is an index, not one image")
+            if "sha256:" + hashlib.sha256(manifest.data).hexdigest() != manifest.digest:
+                raise _Stale(f"the registry's bytes for {tag} are not its digest {manifest.digest}")
+            _image_current(client, ref, manifest.json(), None, wanted, checked)
+            found[tag] = manifest.digest
+    except _Stale as why:
+        get_reporter().event("push_needed", image=tags[0], reason=str(why), message=f"pushing: {why}")
+        return None
+    except (AgentRuntimeBuildError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        message = f"pushing: the registry check failed: {exc}"
+        get_reporter().event("push_needed", image=tags[0], reason=str(exc), message=message)
+        return None
+    for tag in by_batch:
+        get_reporter().event("push_skipped", image=tag, message=f"{tag}: pushed already by this batch (same image)")
+    if found:
+        get_reporter().event(
+            "registry_current",
+            image=tags[0],
+            digests=found,
+            message=f"the registry holds {', '.join(found)} as this image already: nothing pushed",
+        )
+    for tag, digest in found.items():
+        if is_shared(tag):
+            record_push(tag, image_id, digest)
+    return found
+
+
 def _image_current(
     client: RegistryClient,
     ref: Reference,
     manifest: Mapping[str, Any],
-    platform: str,
+    platform: str | None,
     image_id: str,
     checked: dict[tuple[str, str, str], str],
 ) -> None:
-    """:class:`_Stale` unless ``manifest`` is the local image ``image_id`` for ``platform``,
-    with every blob it names in the registry."""
+    """:class:`_Stale` unless ``manifest`` is the local image ``image_id`` for ``platform``
+    (``None``: the one the config names), with every blob it names in the registry."""
     from rtbuild.oci._index import INDEX_TYPES, get_blob, normalize_platform
 
     if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
@@ -154,7 +227,8 @@ def _image_current(
     if not isinstance(document, dict):
         raise _Stale(f"the registry's config blob of {ref} is not a JSON object")
     parts = [str(document.get(key) or "") for key in ("os", "architecture", "variant")]
-    if normalize_platform("/".join(part for part in parts if part)) != normalize_platform(platform):
+    own = normalize_platform("/".join(part for part in parts if part))
+    if platform is not None and own != normalize_platform(platform):
         raise _Stale(f"{ref} in the registry is not a {platform} image")
     layers = manifest.get("layers")
     if not isinstance(layers, list):
@@ -182,4 +256,4 @@ def _sha256(image_id: str) -> str:
     return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
 
 
-__all__ = ["indexes_current"]
+__all__ = ["images_current", "indexes_current"]
