@@ -167,8 +167,12 @@ def _tokens(pattern: str, flavor: str) -> tuple[list[tuple[int, object]], str, b
                 exact = exact and not pattern[i].isalnum()
                 tokens.append((_LIT, pattern[i]))
                 i += 1
+                # Both clients match an escape as a regexp ("\#x" excludes "#x"), never by
+                # comparing the pattern's text: a file named "\#x" is sent.
+                kind = _NFA
             else:
-                tokens.append((_LIT, "\\"))
+                # Both clients check each pattern with filepath.Match first: a bad pattern.
+                raise _bad(pattern, "a backslash at the end escapes nothing")
         elif ch == "[":
             end = _class_end(pattern, position)
             if end < 0:
