@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._framework.progress",
         "rtbuild._framework.live",
         "rtbuild._framework.display",
+        "rtbuild._framework.reporterguard",
     ),
     (
         "rtbuild.builder",

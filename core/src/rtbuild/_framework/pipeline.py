@@ -16,6 +16,7 @@ from rtbuild._framework.iidfile import check_iidfile, write_iidfile
 from rtbuild._framework.locks import build_lock
 from rtbuild._framework.outputmask import mask_error, masked_output, request_redactor, warn_secrets_in_context
 from rtbuild._framework.progress import get_reporter
+from rtbuild._framework.reporterguard import guarded_reporter
 from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
 from rtbuild.context._validate import check_has_from, check_target, validate_context, validate_context_dir
 from rtbuild.enginekit._skip import build_args_in
@@ -344,7 +345,6 @@ def run_build(
     config = config or load_config()
     pm = pm or get_plugin_manager(config)
     _apply_config_defaults(request, config)
-    reporter = get_reporter()
 
     from rtbuild._framework.plugins._requestcheck import check_request
 
@@ -352,19 +352,20 @@ def run_build(
     validate_request(request)
     created: list[RuntimeBuilder] = []
     try:
-        result = _run_hooks(request, config, pm, builder, created, started)
+        with guarded_reporter() as reporter:  # a reporter that raises is named, not the builder
+            result = _run_hooks(request, config, pm, builder, created, started)
+            result.duration_s = round(time.perf_counter() - started, 3)
+            reporter.event(
+                "build_finished",
+                image=result.image,
+                cached=result.cached,
+                duration_s=result.duration_s,
+                message=f"{'reused' if result.cached else 'built'} {result.image} in {result.duration_s:.2f}s",
+            )
     except Exception as exc:
         mask_error(exc, request_redactor(request))  # what failed before the build's own mask began
         _report_failure(pm, request, exc, config, created[0] if created else builder, started)
         raise
-    result.duration_s = round(time.perf_counter() - started, 3)
-    reporter.event(
-        "build_finished",
-        image=result.image,
-        cached=result.cached,
-        duration_s=result.duration_s,
-        message=f"{'reused' if result.cached else 'built'} {result.image} in {result.duration_s:.2f}s",
-    )
     return result
 
 
