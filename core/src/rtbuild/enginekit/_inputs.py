@@ -14,6 +14,7 @@ with a per-host secret (:func:`digest_key`), so it reveals nothing checkable off
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import shlex
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from rtbuild.enginekit._digestkey import digest_key
 from rtbuild.enginekit._dockerfile_text import parser_text, without_bom
+from rtbuild.enginekit._platformargs import AUTOMATIC_ARGS, platform_args
 
 DIGEST_LABEL = "org.rtbuild.input-digest"
 DIGEST_VERSION = "2"
@@ -37,7 +39,7 @@ _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Dockerfile is then that frontend's to read, stages and all.
 FRONTEND_PREFIXES = ("BUILDKIT_SYNTAX frontend ", "# syntax= frontend ")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "7"
+ANALYSIS_VERSION = "8"
 
 
 class ImageInspector(Protocol):
@@ -72,27 +74,9 @@ class Analysis:
     remote: list[str] = field(default_factory=list)
     #: The stages' names as written (``FROM IMAGE AS NAME``), in order: what ``--target`` may name.
     stages: list[str] = field(default_factory=list)
-
-
-def platform_args(platform: str | None) -> dict[str, str]:
-    """BuildKit's automatic platform ARGs (``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``,
-    ``TARGETVARIANT``) for one ``os/arch[/variant]`` platform; ``{}`` for none.
-
-    Docker 20.10's built-in frontend leaves them empty in ``FROM`` lines unless given as
-    build args, so engines that need it pass them explicitly, and the digest's view of a
-    ``FROM base:${TARGETARCH}`` resolves the way the engine will.
-    """
-    if not platform or "," in platform:
-        return {}
-    parts = platform.strip().split("/")
-    if len(parts) < 2:
-        return {}
-    return {
-        "TARGETPLATFORM": platform.strip(),
-        "TARGETOS": parts[0],
-        "TARGETARCH": parts[1],
-        "TARGETVARIANT": parts[2] if len(parts) > 2 else "",
-    }
+    #: Automatic platform ARGs (``TARGETARCH``...) that :attr:`images` name and no build arg
+    #: or default sets: the engine fills them (BuildKit), here they resolved empty.
+    engine_filled: list[str] = field(default_factory=list)
 
 
 def _substitute(text: str, values: Mapping[str, str]) -> str:
@@ -103,11 +87,17 @@ def _substitute(text: str, values: Mapping[str, str]) -> str:
     return _VAR.sub(repl, text)
 
 
-def _arg_defaults(value: str, build_args: Mapping[str, str], known: Mapping[str, str]) -> dict[str, str]:
+#: An automatic platform ARG that nothing set, while the analysis runs (see ``engine_filled``).
+_UNSET = re.compile("\x00([A-Z]+)\x00")
+
+
+def _arg_defaults(
+    value: str, build_args: Mapping[str, str], known: Mapping[str, str], unset: Mapping[str, str]
+) -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in shlex.split(value, posix=True) if value else []:
         key, sep, default = spec.partition("=")
-        out[key] = build_args.get(key, _substitute(default, {**known, **out}) if sep else "")
+        out[key] = build_args.get(key, _substitute(default, {**known, **out}) if sep else unset.get(key, ""))
     return out
 
 
@@ -133,6 +123,9 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
     dockerfile_text = parser_text(dockerfile_text)
     parser = DockerfileParser(fileobj=io.BytesIO(dockerfile_text.encode("utf-8", "surrogateescape")))
     build_args = {**platform_args(platform), **build_args}
+    # In scope in FROM lines and global ARG defaults without an ARG line; unset, a marker.
+    meta = {name: build_args.get(name, f"\x00{name}\x00") for name in sorted(AUTOMATIC_ARGS)}
+    unset = {name: value for name, value in meta.items() if name not in build_args}
     result = Analysis()
     global_args: dict[str, str] = {}
     stage_args: dict[str, str] = {}
@@ -154,9 +147,9 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
         directives = False
         if instruction == "ARG":
             if seen_from:
-                stage_args.update(_arg_defaults(value, build_args, {**global_args, **stage_args}))
+                stage_args.update(_arg_defaults(value, build_args, {**global_args, **stage_args}, unset))
             else:
-                global_args.update(_arg_defaults(value, build_args, global_args))
+                global_args.update(_arg_defaults(value, build_args, {**meta, **global_args}, unset))
             continue
         if instruction == "FROM":
             seen_from = True
@@ -164,7 +157,7 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
             rest = [w for w in _words(value) if not w.startswith("--")]
             if not rest:
                 continue
-            image = _substitute(rest[0], global_args)
+            image = _substitute(rest[0], {**meta, **global_args})
             if len(rest) >= 3 and rest[1].upper() == "AS":
                 stages.add(rest[2].lower())
                 result.stages.append(rest[2])
@@ -187,10 +180,11 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
         if instruction == "ADD":
             plain = [w for w in words if not w.startswith("--")]
             for source in plain[:-1] if not value.lstrip().startswith("[") else _json_sources(value):
-                resolved = _substitute(source, values)
+                resolved = _UNSET.sub("", _substitute(source, values))
                 if _REMOTE.match(resolved) or "$" in resolved or (source != resolved and not resolved):
                     result.remote.append(f"ADD {source}")
-    result.images = list(dict.fromkeys(result.images))
+    result.engine_filled = sorted({name for image in result.images for name in _UNSET.findall(image)})
+    result.images = list(dict.fromkeys(_UNSET.sub("", image) for image in result.images))
     return result
 
 
@@ -264,7 +258,7 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
     path = cache_dir("dockerfiles", key + ".json")
     try:
         data = json.loads(read_file(path))
-        return Analysis(images=list(data["images"]), remote=list(data["remote"]), stages=list(data["stages"]))
+        return Analysis(*(list(data[key]) for key in ("images", "remote", "stages", "engine_filled")))
     except (OSError, ValueError, KeyError, TypeError):
         pass
     result = analyse(dockerfile_text, build_args, platform)
@@ -272,7 +266,7 @@ def analyse_cached(dockerfile_text: str, build_args: Mapping[str, str], platform
     from rtbuild._framework.paths import keep_newest
 
     with contextlib.suppress(OSError):  # a full or read-only cache only costs the parse
-        atomic_write(path, json.dumps({"images": result.images, "remote": result.remote, "stages": result.stages}))
+        atomic_write(path, json.dumps(dataclasses.asdict(result)))
         keep_newest(path.parent, keep=ANALYSIS_CACHE_FILES, select=lambda name: name.endswith(".json"))
     return result
 
