@@ -26,7 +26,6 @@ from .failures import (
     pod_deleted_error,
     pod_refused_error,
     terminated_error,
-    waiting_error,
 )
 from .logfollow import follow_build_log
 from .manifests import (
@@ -41,6 +40,7 @@ from .manifests import (
     labels_for,
     secret_manifest,
 )
+from .podstate import build_done, build_started, container_error, init_running, node_selector, statuses
 from .scheduling import Stuck, Unscheduled, event_time
 from .settings import Settings
 
@@ -58,10 +58,6 @@ class JobOutcome:
     job: str
     lines: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _statuses(pod: dict[str, Any], key: str) -> dict[str, dict[str, Any]]:
-    return {s.get("name", ""): s for s in (pod.get("status") or {}).get(key) or []}
 
 
 class JobRun:
@@ -120,7 +116,7 @@ class JobRun:
                 self._create("Secret", secret_manifest(self.plan, self.dockerconfigjson, job_uid=uid))
             self._check_cancelled()  # a cancel that came during the create: delete it now
             reporter.event("k8s_job", job=job_name, namespace=self.client.namespace, message=f"created Job {job_name}")
-            pod = self._wait(self._init_running if self.context else self._build_started, "the build pod to start")
+            pod = self._wait(init_running if self.context else build_started, "the build pod to start")
             if self.context is not None:
                 self._upload(pod["metadata"]["name"])
                 self.timings["upload_done_s"] = round(time.perf_counter() - started, 3)
@@ -293,38 +289,10 @@ class JobRun:
             raise disrupted
         self.node.check(pod, self.line_prefix)  # not ready while it runs: its node may be lost
         unplaced = [c.get("message", "") for c in status.get("conditions") or [] if c.get("reason") == "Unschedulable"]
-        self.unscheduled.check(name, (unplaced or [None])[0], self._selector_of(pod), self.line_prefix)
-        for key in ("initContainerStatuses", "containerStatuses"):
-            for cname, cstatus in _statuses(pod, key).items():
-                state = cstatus.get("state") or {}
-                waiting = state.get("waiting")
-                if waiting:
-                    error = waiting_error(waiting, name, cstatus.get("image") or self.settings.image)
-                    if error:
-                        raise error
-                term = state.get("terminated")
-                if term and int(term.get("exitCode") or 0) != 0 and (cname != BUILD_CONTAINER):
-                    raise terminated_error(term, self.lines, container=cname, pod=name, limits=self.settings.limits)
-
-    @staticmethod
-    def _selector_of(pod: dict[str, Any]) -> dict[str, str]:
-        return dict((pod.get("spec") or {}).get("nodeSelector") or {})
-
-    @staticmethod
-    def _init_running(pod: dict[str, Any]) -> bool:
-        init = _statuses(pod, "initContainerStatuses").get(INIT_CONTAINER) or {}
-        return "running" in (init.get("state") or {})
-
-    @staticmethod
-    def _build_started(pod: dict[str, Any]) -> bool:
-        build = _statuses(pod, "containerStatuses").get(BUILD_CONTAINER) or {}
-        state = build.get("state") or {}
-        return "running" in state or "terminated" in state
-
-    @staticmethod
-    def _build_done(pod: dict[str, Any]) -> bool:
-        build = _statuses(pod, "containerStatuses").get(BUILD_CONTAINER) or {}
-        return "terminated" in (build.get("state") or {})
+        self.unscheduled.check(name, (unplaced or [None])[0], node_selector(pod), self.line_prefix)
+        failed = container_error(pod, self.settings, self.lines)
+        if failed is not None:
+            raise failed
 
     # --- upload, log, result -----------------------------------------------------------
 
@@ -340,7 +308,7 @@ class JobRun:
 
     def _follow(self, started: float) -> JobOutcome:
         reporter = get_reporter()
-        pod = self._wait(self._build_started, "the build container to start")
+        pod = self._wait(build_started, "the build container to start")
         name = pod["metadata"]["name"]
         first: list[float] = []
         last: list[float] = []
@@ -363,7 +331,7 @@ class JobRun:
                 current = self.client.get("Pod", name)
             except Exception:  # the API is away for a moment (a restart): the watch decides
                 return not finished.is_set()
-            return current is not None and not self._build_done(current)
+            return current is not None and not build_done(current)
 
         def follow() -> None:
             def warn(message: str) -> None:
@@ -375,7 +343,7 @@ class JobRun:
         thread = threading.Thread(target=follow, name=f"log-{name}", daemon=True)
         thread.start()
         try:
-            pod = self._wait(self._build_done, "the build to finish")
+            pod = self._wait(build_done, "the build to finish")
         finally:
             finished.set()
         thread.join(timeout=10)
@@ -383,7 +351,7 @@ class JobRun:
             # The Job machinery's overhead: creation to the step's first log line, and its
             # last log line to the result (below).
             self.timings["first_log_s"] = round(first[0] - started, 3)
-        state = _statuses(pod, "containerStatuses")[BUILD_CONTAINER]["state"]["terminated"]
+        state = statuses(pod, "containerStatuses")[BUILD_CONTAINER]["state"]["terminated"]
         if int(state.get("exitCode") or 0) != 0:
             job = self._check_job()
             if (pod.get("metadata") or {}).get("deletionTimestamp"):  # killed by a deletion, not its own failure
