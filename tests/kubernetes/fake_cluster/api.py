@@ -331,7 +331,10 @@ class Handlers:
     async def delete_pod(self, pod: Obj, grace: int | None) -> Obj:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         grace = pod["spec"].get("terminationGracePeriodSeconds", 30) if grace is None else grace
-        if grace == 0 or pod["status"].get("phase") in ("Succeeded", "Failed", "Pending"):
+        from .nodeloss import unreachable
+
+        lost = grace > 0 and unreachable(self.store, pod)  # no kubelet there confirms the deletion
+        if not lost and (grace == 0 or pod["status"].get("phase") in ("Succeeded", "Failed", "Pending")):
             await self.cluster.kubelet.delete_pod(namespace, name, 0)
             return pod
 
@@ -340,6 +343,9 @@ class Handlers:
             p["metadata"]["deletionGracePeriodSeconds"] = grace
 
         marked = self.store.mutate("pods", namespace, name, mark) or pod
+        if lost:  # it stays Terminating; the job controller counts it failed
+            self.cluster.kubelet._finished(marked)
+            return marked
         asyncio.get_running_loop().create_task(self.cluster.kubelet.delete_pod(namespace, name, grace))
         return marked
 

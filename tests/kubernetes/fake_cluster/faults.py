@@ -126,14 +126,23 @@ class Faults:
         ns = namespace or self._cluster.namespace
         self._cluster.call(self._cluster.kubelet.evict(ns, pod))
 
-    def lose_node(self, pod: str, evict_after: float = 1.0, namespace: str | None = None) -> None:
+    def lose_node(
+        self,
+        pod: str,
+        evict_after: float | None = 1.0,
+        namespace: str | None = None,
+        disruption_target: bool = True,
+    ) -> None:
         """The node running ``pod`` stops answering: the pod is marked not ready at once and,
-        ``evict_after`` seconds later, deleted by the taint-eviction controller; it stays
-        Terminating with its last status (nodeloss.py). :meth:`clear` brings the node back."""
+        ``evict_after`` seconds later (``None``: not during the test), deleted by the
+        taint-eviction controller, with a DisruptionTarget condition unless ``disruption_target``
+        is False (clusters before 1.26); it stays Terminating with its last status, as does a
+        graceful ``kubectl delete pod`` of it (nodeloss.py). :meth:`clear` brings the node back."""
         from .nodeloss import lose_node
 
         self._lost_node = True
-        self._cluster.call(lose_node(self._cluster, namespace or self._cluster.namespace, pod, evict_after))
+        where = namespace or self._cluster.namespace
+        self._cluster.call(lose_node(self._cluster, where, pod, evict_after, disruption_target))
 
     def expire_watch_history(self) -> None:
         """Compact the history: a watch from any older resourceVersion gets 410 Gone (Expired)."""

@@ -7,6 +7,10 @@ and deletes it. No kubelet confirms the deletion, so the pod stays, Terminating,
 status its kubelet wrote (its containers "running"); the job controller counts a terminating
 pod as failed, so a Job with ``backoffLimit: 0`` fails (``BackoffLimitExceeded``).
 
+Clusters before 1.26 (``PodDisruptionConditions`` off) delete it without the condition
+(``disruption_target=False``). A graceful delete of a pod on a lost node (``kubectl delete pod``)
+only marks it Terminating, as there: no kubelet confirms it; a forced one (grace 0) removes it.
+
 The fake stops the pod's containers at once (nothing on a lost node can be reached, and none
 must be left behind) and, unlike a real cluster, removes the pod when its Job is deleted."""
 
@@ -37,15 +41,24 @@ def _node_unreachable(node: Obj) -> None:
     node["spec"]["taints"] = taints
 
 
+def unreachable(store: Any, pod: Obj) -> bool:
+    """Whether ``pod``'s node has stopped answering (tainted unreachable)."""
+    node = store.get("nodes", "", pod["spec"].get("nodeName") or "")
+    return node is not None and any(t.get("key") == UNREACHABLE for t in node["spec"].get("taints") or [])
+
+
 def node_back(node: Obj) -> None:
     """The node answers again (a test's clean-up)."""
     condition(node["status"], "Ready", True, "KubeletReady", "rtbuild fake kubelet")
     node["spec"].pop("taints", None)
 
 
-async def lose_node(cluster: FakeCluster, namespace: str, name: str, evict_after: float) -> None:
+async def lose_node(
+    cluster: FakeCluster, namespace: str, name: str, evict_after: float | None, disruption_target: bool = True
+) -> None:
     """The node running pod ``name`` stops answering; ``evict_after`` seconds later its
-    taint-eviction deletes the pod (which stays Terminating)."""
+    taint-eviction deletes the pod (which stays Terminating); ``None``: not during the test (a
+    toleration longer than it). ``disruption_target``: the deletion marks the pod (1.26 on)."""
     store, kubelet = cluster.store, cluster.kubelet
     pod = store.get("pods", namespace, name)
     if pod is None or not pod["spec"].get("nodeName"):
@@ -62,10 +75,13 @@ async def lose_node(cluster: FakeCluster, namespace: str, name: str, evict_after
     if pod is None:
         return
     record_event(store, pod, "NodeNotReady", "Node is not ready", "Warning", "node-controller")
+    if evict_after is None:
+        return
     await asyncio.sleep(evict_after)
 
     def evicted(p: Obj) -> None:
-        condition(p["status"], "DisruptionTarget", True, "DeletionByTaintManager", TAINT_MESSAGE)
+        if disruption_target:
+            condition(p["status"], "DisruptionTarget", True, "DeletionByTaintManager", TAINT_MESSAGE)
         p["metadata"]["deletionTimestamp"] = now()
         p["metadata"]["deletionGracePeriodSeconds"] = p["spec"].get("terminationGracePeriodSeconds", 30)
 

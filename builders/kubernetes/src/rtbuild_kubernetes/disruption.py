@@ -10,6 +10,7 @@ while its Job has already failed. rtbuild waited for that container until the Jo
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rtbuild import get_reporter
@@ -125,4 +126,71 @@ class NodeWatch:
         )
 
 
-__all__ = ["NodeWatch", "disrupted_error"]
+#: Beyond a deleted pod's grace period, how long its kubelet gets to report its containers ended
+#: (SIGKILL at the end of the grace, then a status update: seconds on a node that answers).
+STOP_MARGIN_S = 15.0
+
+
+class Terminating:
+    """A build pod deleted without a ``DisruptionTarget`` condition (clusters before 1.26, whose
+    taint-eviction marks nothing; ``kubectl delete pod`` of a pod on a lost node): no kubelet ends
+    its containers, so it stays Terminating, its build container "running", and rtbuild waited out
+    the Job's whole deadline (an hour by default) plus 60 s. A kubelet that answers kills the
+    containers at the end of the pod's grace period; once rtbuild has seen the pod Terminating
+    for that long plus :data:`STOP_MARGIN_S` (measured here: no clock of the cluster's is read),
+    its node is taken as lost."""
+
+    def __init__(self) -> None:
+        self.since: dict[str, float] = {}  # pod name: when first seen Terminating, still running
+        self.pods: dict[str, dict[str, Any]] = {}
+
+    def check(self, pod: dict[str, Any], lines: list[str]) -> None:
+        """On each sight of a pod: note a deletion, and raise once it has outlasted its grace."""
+        name = (pod.get("metadata") or {}).get("name", "?")
+        if not (pod.get("metadata") or {}).get("deletionTimestamp") or _ended(pod):
+            self.since.pop(name, None)
+            self.pods.pop(name, None)
+            return
+        self.since.setdefault(name, time.monotonic())
+        self.pods[name] = pod
+        self.expired(lines)
+
+    def expired(self, lines: list[str]) -> None:
+        """Raise for a pod seen Terminating past its grace period and the margin (on each watch tick too)."""
+        for name, pod in self.pods.items():
+            meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+            grace = meta.get("deletionGracePeriodSeconds")
+            grace = int(grace if grace is not None else spec.get("terminationGracePeriodSeconds") or 30)
+            waited = time.monotonic() - self.since[name]
+            if waited > grace + STOP_MARGIN_S:
+                raise _stuck_error(pod, grace, waited, lines)
+
+
+def _ended(pod: dict[str, Any]) -> bool:
+    """Whether the pod's build has ended (its container terminated, or the pod done): the wait reads that."""
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return True
+    build = [c for c in status.get("containerStatuses") or [] if c.get("name") == BUILD_CONTAINER]
+    return bool(build) and "terminated" in (build[0].get("state") or {})
+
+
+def _stuck_error(pod: dict[str, Any], grace: int, waited: float, lines: list[str]) -> PodDisruptedError:
+    name = (pod.get("metadata") or {}).get("name", "?")
+    node = (pod.get("spec") or {}).get("nodeName") or "?"
+    ready = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
+    said = " (the pod is not ready: its node stopped reporting)" if ready and ready[0].get("status") != "True" else ""
+    return PodDisruptedError(
+        f"the build pod {name} will not finish: it is being deleted, and its node {node} has not stopped it"
+        f" {int(waited)} s later, past its grace period of {grace} s{said}: the node has most likely stopped"
+        " answering (lost, or its kubelet down), and a pod there stays Terminating until the node is back or gone",
+        step="build",
+        log_tail=lines[-TAIL:],
+        hint=f"`kubectl describe node {node}` says whether it is NotReady or gone; run the build again: the new"
+        f" pod goes to a node that answers. Once the node is known to be down, `kubectl delete pod {name}"
+        " --grace-period=0 --force` removes the pod object",
+        blame="cluster",
+    )
+
+
+__all__ = ["STOP_MARGIN_S", "NodeWatch", "Terminating", "disrupted_error"]

@@ -16,7 +16,7 @@ from rtbuild import AgentRuntimeBuildError, get_reporter
 
 from .client import TICK, KubeClient
 from .context_tar import ContextTar
-from .disruption import NodeWatch, disrupted_error
+from .disruption import NodeWatch, Terminating, disrupted_error
 from .failures import (
     BuildCancelledError,
     ClusterAuthError,
@@ -96,6 +96,7 @@ class JobRun:
         self.unscheduled = Unscheduled(client)  # a pod no node fits yet (an autoscaler may add one)
         self.stuck = Stuck(client, settings.active_deadline_seconds)  # a pod that does not start, silent
         self.node = NodeWatch()  # a pod whose node stopped answering
+        self.terminating = Terminating()  # a deleted pod no kubelet ends (its node lost), unmarked
         self.may_exist: set[str] = set()  # the kinds whose create was sent: the clean-up deletes them
 
     # --- the whole run -----------------------------------------------------------------
@@ -227,6 +228,7 @@ class JobRun:
                         if time.monotonic() > self.deadline:
                             break
                         self.stuck.check(pods, what != "the build to finish", self.line_prefix)
+                        self.terminating.expired(self.lines)
                         quiet = time.monotonic() - checked > NO_POD_CHECK_S
                         if quiet and (not pods or self.unscheduled.pending):
                             break  # still no pod (or no node for it): list again, and read the Events
@@ -287,6 +289,7 @@ class JobRun:
         disrupted = disrupted_error(pod, self.lines)  # evicted; a lost node's pod never ends
         if disrupted is not None:
             raise disrupted
+        self.terminating.check(pod, self.lines)  # deleted, unmarked, and never ending: its node lost
         self.node.check(pod, self.line_prefix)  # not ready while it runs: its node may be lost
         unplaced = [c.get("message", "") for c in status.get("conditions") or [] if c.get("reason") == "Unschedulable"]
         self.unscheduled.check(name, (unplaced or [None])[0], node_selector(pod), self.line_prefix)
