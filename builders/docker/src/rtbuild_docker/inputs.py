@@ -137,6 +137,14 @@ def first_build(
         concurrent.abandon()
         raise
     inputs = concurrent.finish(outcome.image_id)
+    unreadable = concurrent.unreadable()
+    if unreadable is not None:
+        # BuildKit's client sent what it could not read as an empty file, or left it out:
+        # the tags (none existed before a first build) must not name that image.
+        from .enginebuild import _remove_tags
+
+        _remove_tags(EngineAPI(builder.docker_host), spec.tags)
+        raise unreadable
     reporter = get_reporter()
     if inputs is not None:
         outcome.input_digest = inputs.digest

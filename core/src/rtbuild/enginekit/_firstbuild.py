@@ -43,6 +43,7 @@ from rtbuild.context._snapshot import Snapshot, files_snapshot, stat_snapshot, s
 from rtbuild.context._validate import resolved_inside
 from rtbuild.enginekit._inputs import Inputs
 from rtbuild.enginekit._records import record_digest
+from rtbuild.errors import BuildContextError
 
 #: The hashing thread's nice value while the engine builds. It orders the thread only
 #: against rtbuild's own threads: where the kernel groups tasks by session (autogroups),
@@ -207,6 +208,18 @@ class ConcurrentDigest:
         if self.reason is None and inputs is not None and image_id and not record_digest(image_id, inputs.digest):
             self.reason = "the digest record could not be written"
         return inputs if self.reason is None else None
+
+    def unreadable(self) -> BuildContextError | None:
+        """After :meth:`finish`: the hash's error when it could not read an entry of the
+        context (a file or directory this user may not read, a path over the system's
+        limit), else ``None``. The engine's client met the same entry, and may have built
+        anyway: BuildKit's sends a file it cannot open as an empty one. Such an image does
+        not hold the context, and the next request of it fails at the hash: remove its
+        tags and raise this error instead of reporting it built."""
+        error = self._error
+        if isinstance(error, BuildContextError) and isinstance(error.__cause__, OSError):
+            return error
+        return None
 
     def _check(self, inputs: Inputs | None, image_id: str | None) -> str | None:
         before = self._before
