@@ -140,7 +140,12 @@ class PodmanBuilder(RuntimeBuilder):
         from .build import run_request
 
         refuse_creds(request.extra_build_args)
-        return run_request(self, request)
+        result = run_request(self, request)
+        if not result.cached:  # made or reproduced, and tagged now: prune ranks it from now
+            from .made import note_made
+
+            note_made(result.details.get("image_id"))
+        return result
 
     def plan(self, request: BuildRequest) -> str:
         """The ``podman build`` command(s) a build would run (no-op skip not consulted)."""

@@ -32,6 +32,7 @@ from rtbuild.enginekit import prune_repository as repository
 from rtbuild.errors import EngineUnavailableError
 
 from .engine import Podman, normalize_id
+from .made import forget_made
 
 #: Podman stores an unqualified name as localhost/NAME; ``--repo NAME`` means that one.
 _LOCAL = "localhost/"
@@ -56,6 +57,16 @@ def _created(value: Any, fallback: float) -> float:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return fallback
+
+
+def _made(image_id: str, info: dict[str, Any], fallback: float) -> float:
+    """When the image was last made: created, or built again since by rtbuild (a build that
+    reproduces an earlier image, every step cached, tags it anew but keeps its ``Created``,
+    and podman records no tag time: see :mod:`.made`)."""
+    from .made import made_at
+
+    created = _created(info.get("Created"), fallback)
+    return max(created, made_at(image_id) or created)
 
 
 def _raced(text: str) -> bool:
@@ -168,7 +179,7 @@ class PodmanPruner:
                 PruneImage(
                     id=image_id,
                     tags=tags,
-                    created=_created(infos[image_id].get("Created"), float(entry.get("Created") or 0)),
+                    created=_made(image_id, infos[image_id], float(entry.get("Created") or 0)),
                     size=size,
                     labels=dict(entry.get("Labels") or {}),
                     in_use=bool(entry.get("Containers")) or image_id in used,
@@ -220,6 +231,7 @@ class PodmanPruner:
                 # A digest record beside the image (a withdrawn label: confirm_label) goes
                 # with it; podman lists what went ("Deleted: ID"), layers have no record.
                 forget_digests(image_id)
+                forget_made(image_id)
                 for line in proc.stdout.splitlines():
                     forget_digests(line.removeprefix("Deleted:").strip())
         elif self._inspect(image_id) is None:
