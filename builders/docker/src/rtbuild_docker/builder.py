@@ -93,6 +93,7 @@ class DockerBuilder(RuntimeBuilder):
         self.push_timeout = push_timeout
         self.push_stall_timeout = push_stall_timeout
         self._client: BuildClient | None = None
+        self._engine_platform: str | None = None  # the engine's os/arch, read once (engineplatform.py)
         from .lookahead import Lookahead
 
         self._lookahead = Lookahead()
@@ -292,6 +293,7 @@ class DockerBuilder(RuntimeBuilder):
         )
 
         from .engine import EngineAPI
+        from .engineplatform import with_engine_args
         from .inputs import first_build, read_text
         from .spec import BuildOutcome, absolute_dockerfile, checked_dockerfile, extra_build_args
 
@@ -300,6 +302,8 @@ class DockerBuilder(RuntimeBuilder):
             raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
         extra = absolute_dockerfile(spec.path, spec.extra_build_args)
         dockerfile = checked_dockerfile(spec.path, extra, self.buildkit)  # before any engine contact
+        # FROM base:${TARGETARCH} and the like: the values the engine fills, as build args.
+        spec = with_engine_args(self, spec, dockerfile)
         reporter = get_reporter()
         warn_secret_args({**spec.build_args, **extra_build_args(extra)})
         inputs: Inputs | None = None

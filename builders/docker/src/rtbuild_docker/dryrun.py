@@ -29,7 +29,10 @@ def command_text(builder: DockerBuilder, request: BuildRequest) -> str:
         return plan_text(builder, request)
     spec = builder.spec_for(request)
     extra = absolute_dockerfile(spec.path, spec.extra_build_args)
-    validate_context(spec.path, extra)
+    dockerfile = validate_context(spec.path, extra)
+    from .engineplatform import with_engine_args
+
+    spec = with_engine_args(builder, spec, dockerfile)  # the build args the build would add
     from .engine import DEFAULT_HOST, cli_env
 
     env = cli_env(builder.docker_host)
