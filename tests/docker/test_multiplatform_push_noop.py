@@ -167,3 +167,26 @@ def test_never_stale_an_unreadable_registry_answer_pushes(
     again, pushed = _build(ctx, [f"{repo}:1"])
     monkeypatch.setattr(rtbuild.oci, "get_manifest", real)
     assert calls and len(pushed) == 3 and again.details["registry_current"] is False
+
+
+class Rebuilding(DockerBuilder):
+    """Reports every platform as built now, not skipped: a build whose every step was cached
+    can make the very image the registry holds (Podman's layer cache does; a --pull of an
+    unchanged base too), which the check used to push again without asking."""
+
+    def run(self, spec: Any) -> Any:
+        from dataclasses import replace
+
+        return replace(super().run(spec), cached=False)
+
+
+def test_platforms_built_again_to_the_same_images_push_nothing(repo: str, tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "app", "one\n")
+    first, _ = _build(ctx, [f"{repo}:1"])
+    reporter = RecordingReporter()
+    with use_reporter(reporter):
+        request = BuildRequest(path=str(ctx), tags=[f"{repo}:1"], platform=PLATFORMS, push=True)
+        again = Rebuilding().build_request(request)
+    assert [f["image"] for kind, f in reporter.events if kind in ("push_started", "index_pushed")] == []
+    assert again.details["registry_current"] is True and again.cached is False
+    assert again.details["index_digests"] == first.details["index_digests"]

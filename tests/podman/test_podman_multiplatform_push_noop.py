@@ -75,3 +75,27 @@ def test_podman_unchanged_push_is_a_no_op_unless_the_registry_differs(
         assert again.details["registry_current"] is False
         assert reg.manifest(f"{image}-linux-arm64")[1] == want["arm64"]
     assert reg.entries(image) == want
+
+
+def test_podman_forced_rebuild_to_the_same_images_pushes_nothing(
+    podman_cli: str, names: Names, registry: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--force builds every platform again; Podman's layer cache makes the same images (same
+    IDs), which the registry holds: the check used to be skipped for a built platform, so
+    each forced run pushed both platform images and the index again."""
+    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        (tmp_path / name).mkdir()
+        monkeypatch.setenv(name, str(tmp_path / name))
+    builder = PodmanBuilder(log_dir=str(tmp_path / "logs"))
+    image = registry.ref(f"rt-mp-podman-force-{uuid.uuid4().hex[:8]}") + ":1"
+    names.made.append(image)
+    ctx = _context(tmp_path, "app", "one\n")
+    first, _ = _build(builder, ctx, [image])
+    reporter = _Events()
+    with use_reporter(reporter):
+        request = BuildRequest(path=str(ctx), tags=[image], platform=PLATFORMS, push=True, force=True)
+        again = builder.build_request(request)
+    assert not any(entry["cached"] for entry in again.details["platforms"].values())  # built, not skipped
+    assert [f["image"] for kind, f in reporter.events if kind in ("push_started", "index_pushed")] == []
+    assert again.details["registry_current"] is True
+    assert again.details["index_digests"] == first.details["index_digests"]

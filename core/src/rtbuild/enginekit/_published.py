@@ -32,10 +32,10 @@ def indexes_current(
     what a multi-platform push of ``per_platform`` (platform -> that build's details, as
     :func:`build_each_platform` answers them) would put there; ``None`` otherwise.
 
-    Asked only when every platform's build was skipped as unchanged (``cached``, with an
-    ``image_id`` and the ``input_digest`` that proved the local image current). For each
-    tag, the registry must hold an index listing exactly the requested platforms, and for
-    each platform:
+    Every platform needs its local ``image_id``, skipped as unchanged or built now (a build
+    whose every step was cached can make the very image the registry holds: Podman's layer
+    cache does under ``--force`` or ``--pull``). For each tag, the registry must
+    hold an index listing exactly the requested platforms, and for each platform:
 
     - the registry's ``TAG-os-arch`` names the index entry's manifest (the push moves that
       tag too), whose bytes hash to that digest and whose media type and size the entry gives;
@@ -44,9 +44,9 @@ def indexes_current(
       the config names the platform and the layers' content digests, and pulls check the
       layers against it), and the registry has every layer it names.
 
-    So the registry's image is the local image the skip proved current (by its input-digest
-    label, or the digest recorded beside it for a first build), not merely one that carries
-    the same label: a platform image from another build differs in its config.
+    So the registry's image is the local image (the one the skip proved current, or the
+    build just made), not merely one that carries the same label: a platform image from
+    another build differs in its config.
 
     Any other answer, an unreachable registry, a malformed document: ``None`` (push).
     In build-many, a tag another entry pushed with these very images is current unread
@@ -65,8 +65,8 @@ def indexes_current(
     wanted: dict[str, str] = {}
     for platform, entry in per_platform.items():
         image_id = entry.get("image_id")
-        if not entry.get("cached") or not image_id or not entry.get("input_digest"):
-            return None  # built now (a new image), or not proved current by the skip
+        if not image_id:
+            return None  # no local image to compare: push
         wanted[platform] = _sha256(str(image_id))
     client = RegistryClient(insecure_registries=insecure_registries, credentials=credentials)
     checked: dict[tuple[str, str, str], str] = {}  # (registry, repository, digest) -> platform or 'layer'
