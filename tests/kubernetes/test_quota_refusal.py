@@ -4,7 +4,8 @@ needs verb create on resource secrets'), sending a platform team to fix a Role t
 
 from __future__ import annotations
 
-from rtbuild_kubernetes.failures import ClusterAuthError, QuotaExceededError, auth_error
+from rtbuild_kubernetes.clusterauth import auth_error
+from rtbuild_kubernetes.failures import ClusterAuthError, QuotaExceededError
 
 QUOTA = (
     'secrets "rtbuild-app-b1-push" is forbidden: exceeded quota: team-a, requested: count/secrets=1,'

@@ -16,11 +16,11 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rtbuild import AgentRuntimeBuildError
 
+from .clusterauth import auth_error
 from .execstatus import V4, V5, send_stdin, upgrade_error
 from .failures import (
     KubernetesBuildError,
     ObjectGoneError,
-    auth_error,
     mark_no_effect,
     namespace_missing_error,
 )

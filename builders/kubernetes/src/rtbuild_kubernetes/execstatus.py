@@ -10,7 +10,8 @@ from typing import IO, Any
 
 from rtbuild import AgentRuntimeBuildError
 
-from .failures import UploadError, auth_error
+from .clusterauth import auth_error
+from .failures import UploadError
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"

@@ -287,34 +287,6 @@ def namespace_missing_error(namespace: str, server: str, step: str) -> ConfigErr
     )
 
 
-def auth_error(verb: str, resource: str, code: int, message: str, namespace: str) -> AgentRuntimeBuildError:
-    if code == 403 and "exceeded quota" in message:  # a ResourceQuota says 403 too: not RBAC's doing
-        return QuotaExceededError(
-            f"the namespace's quota refuses to {verb} {resource}: {message}",
-            step=f"{verb} {resource}",
-            hint=f"`kubectl describe resourcequota -n {namespace}`: wait for other builds in the namespace to end,"
-            " or have the quota raised",
-            blame="cluster capacity",
-        )
-    if code == 401:
-        return ClusterAuthError(
-            f"the Kubernetes API rejected the credentials (HTTP 401) on {verb} {resource}",
-            step=f"{verb} {resource}",
-            hint="the kubeconfig's token or certificate is invalid or expired: refresh it (e.g. log in again)",
-        )
-    res = resource
-    group = "batch" if resource == "jobs" else ""
-    return ClusterAuthError(
-        f"forbidden (HTTP 403): {message or f'cannot {verb} {resource}'}",
-        step=f"{verb} {resource}",
-        hint=(
-            f"RBAC: the account needs verb {verb!r} on resource {res!r}"
-            f"{f' (apiGroup {group!r})' if group else ''} in namespace {namespace!r}:"
-            " see the Role in docs/builders/kubernetes.md"
-        ),
-    )
-
-
 def pod_refused_error(message: str, job: str, settings: Settings) -> tuple[PodRefusedError | None, str]:
     """A FailedCreate Event's message: the error when the refusal is final, and the reason (the
     message without the attempt's pod name, the same on every retry)."""
@@ -385,7 +357,6 @@ __all__ = [
     "StepPushError",
     "UnschedulableError",
     "UploadError",
-    "auth_error",
     "deadline_error",
     "had_no_effect",
     "job_deleted_error",

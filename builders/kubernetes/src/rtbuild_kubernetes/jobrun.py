@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from rtbuild import AgentRuntimeBuildError, get_reporter
 
 from .client import TICK, KubeClient
+from .clusterauth import refused_during_build
 from .context_tar import ContextTar
 from .disruption import NodeWatch, Terminating, disrupted_error
 from .failures import (
@@ -105,7 +106,7 @@ class JobRun:
         reporter = get_reporter()
         started = time.perf_counter()
         job_name = self.plan.job_name
-        ok = False
+        ok = cleaned = False
         try:
             self._check_cancelled()
             job = self._create("Job", job_manifest(self.plan, self.settings))
@@ -133,9 +134,17 @@ class JobRun:
             exc.message = self.redact(exc.message)
             exc.args = tuple(self.redact.mask(list(exc.args)))
             exc.log_tail = self.redact.mask(exc.log_tail)
+            if isinstance(exc, ClusterAuthError) and "Job" in self.may_exist:  # refused once the Job was there
+                cleaned, selector = True, f"{BUILD_ID_LABEL}={self.plan.build_id}"
+                left = self._cleanup(job_name, ok)  # with the same credentials: it may be refused too
+                namespace = self.client.namespace
+                refused_during_build(
+                    exc, job=job_name, namespace=namespace, selector=selector, job_left=left, lines=self.lines
+                )
             raise
         finally:
-            self._cleanup(job_name, ok)
+            if not cleaned:
+                self._cleanup(job_name, ok)
 
     def _create(self, kind: str, manifest: dict[str, Any]) -> dict[str, Any]:
         """Create ``kind``, its clean-up due from before the call (a create whose answer is lost
@@ -177,9 +186,11 @@ class JobRun:
                 hint="another platform's Job failed, or rtbuild was interrupted (see the first error)",
             )
 
-    def _cleanup(self, job_name: str, ok: bool) -> None:
-        # Runs on success, failure, Ctrl-C (KeyboardInterrupt) and timeouts alike.
+    def _cleanup(self, job_name: str, ok: bool) -> bool:
+        """Runs on success, failure, Ctrl-C (KeyboardInterrupt) and timeouts alike. Whether the
+        Job may be left running (its delete failed)."""
         errors: list[BaseException] = []
+        job_left = False
         if "Job" in self.may_exist and not ok:
             try:
                 if self.client.delete("Job", job_name, propagation="Background"):
@@ -188,6 +199,7 @@ class JobRun:
                     )
             except BaseException as exc:  # never mask the original failure
                 errors.append(exc)
+                job_left = True
         if self.plan.secret_name and "Secret" in self.may_exist:  # created after the Job, never without it
             try:
                 self.client.delete("Secret", self.plan.secret_name)
@@ -201,6 +213,7 @@ class JobRun:
                 message=f"could not delete everything of build {self.plan.build_id} ({problem}); remove it with"
                 f" `kubectl delete job,secret -l {BUILD_ID_LABEL}={self.plan.build_id}`",
             )
+        return job_left
 
     # --- waiting on the pod ------------------------------------------------------------
 
