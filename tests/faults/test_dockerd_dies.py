@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,80 @@ def test_a_step_on_an_engine_without_a_bridge_blames_the_engine(second_daemon: S
     assert "network bridge not found" in document["message"]
     assert "--network=host" in document["hint"] and "bridge" in document["hint"]
     assert "Traceback" not in out.stderr
+
+
+@pytest.fixture
+def freezer(second_daemon: SecondDaemon) -> Iterator[Callable[[], None]]:
+    """Freezes the second daemon (SIGSTOP: its socket takes connections, nothing answers);
+    thawed (SIGCONT) at teardown, whatever the test did."""
+    frozen: list[int] = []
+
+    def freeze() -> None:
+        assert second_daemon.proc is not None
+        os.kill(second_daemon.proc.pid, signal.SIGSTOP)
+        frozen.append(second_daemon.proc.pid)
+
+    try:
+        yield freeze
+    finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def _build_until_run(daemon: SecondDaemon, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], Path]:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo frozen-{uuid.uuid4().hex[:8]} && sleep 300\n")
+    env = {**os.environ, "DOCKER_HOST": daemon.host, "XDG_STATE_HOME": str(tmp_path / "s")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "c")
+    proc = subprocess.Popen(
+        [h.RTBUILD, "build", str(ctx), "-t", "rtbuild-test/frozen:1", "--extra=--network=none", "--json", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "frozen-" in line and "RUN" not in line:
+            return proc, ctx
+    raise AssertionError("the build never reached its RUN step")
+
+
+def _clients_of(ctx: Path) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if str(ctx) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_a_build_timeout_on_a_frozen_engine_blames_the_engine(
+    second_daemon: SecondDaemon, freezer: Callable[[], None], tmp_path: Path
+) -> None:
+    """A frozen daemon held the stop for its whole SIGINT and SIGTERM waits (10 s) and the error
+    blamed the build's length ('ran longer than build_timeout'): the client is killed once
+    the engine does not answer a ping, and the error says the engine stopped answering."""
+    proc, ctx = _build_until_run(second_daemon, tmp_path, "--build-timeout", "5")
+    freezer()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    document = json.loads(out)
+    assert document["error"] == "EngineUnavailableError", document
+    assert "stopped answering" in document["message"] and "build_timeout 5 s" in document["message"]
+    assert "not frozen" in document["hint"] and "systemctl status docker" in document["hint"]
+    assert not _clients_of(ctx), "the docker client outlived rtbuild"
+
+
+def test_ctrl_c_on_a_frozen_engine_says_so(
+    second_daemon: SecondDaemon, freezer: Callable[[], None], tmp_path: Path
+) -> None:
+    proc, ctx = _build_until_run(second_daemon, tmp_path)
+    freezer()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopped answering" in err and "not frozen" in err
+    assert not _clients_of(ctx), "the docker client outlived rtbuild"
 
 
 def test_daemon_killed_mid_build(second_daemon: SecondDaemon, tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def engine_build(
     )
 
     from .engine import EngineAPI, cli_env, resolve_host
+    from .probe import engine_probe
     from .spec import BuildOutcome, extra_build_args
     from .sync import needs_fresh_sync, rotate_build_node_id
 
@@ -105,6 +106,7 @@ def engine_build(
         redact=redact,
         shown_argv=redact_argv(argv),
         on_started=on_started,
+        probe=engine_probe(resolve_host(builder.docker_host)),
     )
     log_path = result.log_path
     if result.returncode != 0:

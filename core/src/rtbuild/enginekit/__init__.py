@@ -108,6 +108,7 @@ if TYPE_CHECKING:
         skip_blocked,
     )
     from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
+    from rtbuild.enginekit._stop import EngineProbe
 
 #: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
 #: the runner (subprocess, ctypes), the failure parser, the prune policy and the rest.
@@ -192,6 +193,7 @@ _NAMES: dict[str, str] = {
     "rotate_logs": "rtbuild.enginekit._runner",
     "run_build": "rtbuild.enginekit._runner",
     "step_of": "rtbuild.enginekit._runner",
+    "EngineProbe": "rtbuild.enginekit._stop",
     "stop_all": "rtbuild.enginekit._runner",
     "stop_process_group": "rtbuild.enginekit._runner",
     "StepRecorder": "rtbuild.enginekit._steps",
@@ -219,6 +221,7 @@ __all__ = [
     "Analysis",
     "ConcurrentDigest",
     "EngineDown",
+    "EngineProbe",
     "ImageInspector",
     "Inputs",
     "PlatformPlan",
