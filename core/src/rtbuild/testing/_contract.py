@@ -28,13 +28,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from rtbuild.builder import BuildRequest, BuildResult, RuntimeBuilder
+from rtbuild.builder import BuildRequest, BuildResult, BuildSecret, RuntimeBuilder
 from rtbuild.errors import AgentRuntimeBuildError, CapabilityError
 
 #: Labels the suite's Dockerfiles set, read back through :meth:`BuilderContract.labels`.
 ARG_LABEL = "org.rtbuild.contract.arg"
 STAGE_LABEL = "org.rtbuild.contract.stage"
 USER_LABEL = "org.rtbuild.contract.label"
+#: The ``--secret`` id the suite's secrets check mounts.
+SECRET_ID = "rtbuild_contract"
 
 
 @dataclass
@@ -219,6 +221,27 @@ class BuilderContract:
         assert first.cached is False and second.cached is False
         if stamp is not None:
             assert self.read_file(builds.builder, tag, "/stamp") != stamp, "--no-cache reused the RUN step"
+
+    def test_secrets_are_honoured_or_refused(self, builds: ContractBuilds) -> None:
+        """A declared ``secrets`` capability delivers ``--secret`` to ``RUN --mount=type=secret``:
+        the step fails unless the file holds the value. Undeclared, the request is refused."""
+        value = f"contract-{uuid.uuid4().hex}"
+        source = builds.root / "secret.txt"
+        source.write_text(value, encoding="utf-8")
+        check = f'test "$(cat /run/secrets/{SECRET_ID})" = "{value}"'
+        context = builds.context(f"FROM {{base}}\nRUN --mount=type=secret,id={SECRET_ID} {check}\n", name="secret")
+        tag = builds.tag("secret")
+        secrets = [BuildSecret(SECRET_ID, src=str(source))]
+        if not builds.builder.capabilities.secrets:
+            with pytest.raises(CapabilityError):
+                builds.run(context, [tag], secrets=secrets)
+            assert not self._exists(builds.builder, tag)
+            return
+        try:
+            builds.run(context, [tag], secrets=secrets)
+        except AgentRuntimeBuildError as exc:
+            pytest.fail(f"the builder declares secrets=True, but a build with a --secret failed: {exc}")
+        assert self._exists(builds.builder, tag)
 
     def test_failing_build_raises_with_step_and_log_tail(self, builds: ContractBuilds) -> None:
         context = builds.context("FROM {base}\nRUN echo contract-failure && exit 3\n")

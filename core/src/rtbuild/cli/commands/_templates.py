@@ -45,6 +45,7 @@ See https://rtbuild.example/writing-a-builder/ (docs/writing-a-builder.md).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -79,7 +80,17 @@ class $cls(RuntimeBuilder):
     @classmethod
     def from_config(cls, config: rtbuild.Config, name: str) -> $cls:
         settings = config.builder_config(name)  # the [builders.$name] table
-        return cls(cli=str(settings.get("cli", "docker")))
+        builder = cls(cli=str(settings.get("cli", "docker")))
+        try:
+            legacy = builder._client()[1].get("DOCKER_BUILDKIT") == "0"
+        except OSError:  # no such CLI: the build says so
+            legacy = False
+        if legacy:
+            # Without BuildKit there is no --secret: this instance declares what its client can
+            # do, so the core refuses a build with secrets before any work (and the
+            # conformance suite expects that refusal instead of a working secret).
+            builder.capabilities = dataclasses.replace(cls.capabilities, secrets=False)  # type: ignore[misc]
+        return builder
 
     # -- the contract ---------------------------------------------------------------------
 
@@ -115,7 +126,12 @@ class $cls(RuntimeBuilder):
     def push(self, tag: str) -> None:
         proc = subprocess.run([self.cli, "push", tag], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise PushError(f"pushing {tag} failed", step="push", log_tail=proc.stderr.splitlines()[-10:])
+            raise PushError(
+                f"pushing {tag} failed",
+                step="push",
+                log_tail=proc.stderr.splitlines()[-10:],
+                hint=f"check that the registry of {tag} is reachable and that `{self.cli} login` to it succeeded",
+            )
 
     def inspect_image(self, name: str) -> ImageInfo | None:
         proc = subprocess.run([self.cli, "image", "inspect", name], capture_output=True, text=True)
@@ -157,7 +173,10 @@ class $cls(RuntimeBuilder):
         command, env = self._client()
         if request.secrets and env.get("DOCKER_BUILDKIT") == "0":
             raise rtbuild.CapabilityError(
-                "build secrets need BuildKit, and this docker CLI has no buildx", step="check builder capabilities"
+                f"build secrets need BuildKit, and {self.cli} has no buildx",
+                step="check builder capabilities",
+                hint="install the docker buildx plugin, or set `cli` in [builders.$name] to a docker client"
+                " that builds with BuildKit (one before 23.0 does, with DOCKER_BUILDKIT=1)",
             )
         argv = list(command)
         for tag in request.tags:
