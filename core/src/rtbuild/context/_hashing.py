@@ -143,7 +143,7 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
             raise BuildContextError(
                 f"cannot read {os.path.join(directory, name)}: {exc.strerror}",
                 step="hash context",
-                hint="the engine's client cannot read it either (BuildKit's sends such a file empty): fix its"
+                hint="the engine's client cannot read it either (BuildKit's sends such a file empty): fix"
                 " permissions or .dockerignore it",
             ) from exc
         return f"{rel}\0f{S_IMODE(mode):o}:{digest}\n"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from rtbuild.enginekit._runner import TAIL_LINES
-from rtbuild.errors import AgentRuntimeBuildError, BuildFailedError
+from rtbuild.errors import AgentRuntimeBuildError, BuildContextError, BuildFailedError
 
 _STEP_HEADER = re.compile(r"^#(\d+) \[([^\]]+)\] (.+)$")
 _STEP_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
@@ -100,6 +100,22 @@ CONTEXT_CHANGED_HINT = (
     "a file of the build context changed while the engine read it (deleted, or replaced by a file of another"
     " kind): something writes the context while it builds (an editor, a package install, a log); let it finish"
     " or stop it, or leave that path out (.dockerignore), and build again"
+)
+#: The docker client could not read a path of the context it sends: BuildKit's sender
+#: (``error from sender: open X: permission denied``, ``lstat X: file name too long``) and
+#: the legacy client (``error checking context: can't stat 'X'``, ``no permission to read``).
+_CONTEXT_UNREADABLE = re.compile(
+    r"(?:error from sender|error checking context): .*?(?:permission denied|can't stat|no permission to read"
+    r"|(file name too long))",
+    re.IGNORECASE,
+)
+UNREADABLE_CONTEXT_HINT = (
+    "the engine's client could not read a path of the build context: make it readable by the user running"
+    " rtbuild, or leave it out (.dockerignore)"
+)
+TOO_LONG_HINT = (
+    "a path in the build context is longer than the system allows (4,096 bytes), and no engine could copy it:"
+    " shorten it, or leave it out (.dockerignore)"
 )
 #: A failure rtbuild does not recognise: the engine's own message is the best guide.
 ENGINE_MESSAGE_HINT = "the engine's message above says what failed; the full log has every line"
@@ -248,6 +264,12 @@ def _last_words(text: str, limit: int) -> str:
     return "…" + (cut.split(" ", 1)[1] if " " in cut else cut)
 
 
+def _end(line: str, limit: int = 300) -> str:
+    """``line``, or its last ``limit`` characters (a path's end says where it is)."""
+    line = line.strip()
+    return line if len(line) <= limit else "…" + line[-limit:]
+
+
 def disk_full_line(lines: Sequence[str]) -> str | None:
     """The output line saying the build ran out of disk (``no space left on device``,
     ``disk quota exceeded``), not one that only repeats a step's own text; or None."""
@@ -334,6 +356,16 @@ def _classify(
         )
     if found is not None:
         return found
+    unreadable = next((m for m in map(_CONTEXT_UNREADABLE.search, reversed(tail)) if m), None)
+    if unreadable is not None:
+        # The context's fault, as rtbuild's own hash reports it on a later build (exit 2).
+        return BuildContextError(
+            f"{engine} could not send the build context: {_end(unreadable.string)}",
+            step=block.group(2) if block else "load build context",
+            log_tail=[_end(line) for line in tail],
+            log_path=log_path,
+            hint=TOO_LONG_HINT if unreadable.group(1) else UNREADABLE_CONTEXT_HINT,
+        )
     # The refused argument, not the "See 'docker build --help'." that follows it.
     flag = next((line.strip() for line in reversed(tail) if _UNKNOWN_FLAG.search(line)), None)
     hint = NO_NETWORK_HINT if _NO_NETWORK.search(last) else UNKNOWN_FLAG_HINT if flag else ENGINE_MESSAGE_HINT
@@ -356,7 +388,9 @@ __all__ = [
     "NO_NETWORK_HINT",
     "RUNTIME_FAULT_HINT",
     "SOURCE_MISSING_HINT",
+    "TOO_LONG_HINT",
     "UNKNOWN_FLAG_HINT",
+    "UNREADABLE_CONTEXT_HINT",
     "EngineDown",
     "build_error",
     "disk_full_line",
