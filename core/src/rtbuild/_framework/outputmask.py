@@ -66,11 +66,40 @@ def request_redactor(request: BuildRequest) -> Redactor:
 
 
 def mask_error(exc: BaseException, redactor: Redactor) -> None:
-    """Mask ``exc`` in place: its message, args, step, log tail, hint and result."""
+    """Mask ``exc`` in place: its message, args, step, log tail, hint and result, and every
+    exception chained to it (``__cause__``, ``__context__``, an exception group's members),
+    which ``--debug``'s traceback, ``traceback.format_exception`` and ``repr`` print."""
     if not redactor:
         return
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        _mask_one(current, redactor)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        pending += list(getattr(current, "exceptions", None) or ()) if isinstance(current, BaseExceptionGroup) else []
+
+
+#: Attributes that Python's own exceptions show from outside ``args`` (``OSError``'s path,
+#: ``CalledProcessError``'s command and output live in ``__dict__``).
+_SHOWN_SLOTS = ("filename", "filename2", "strerror")
+
+
+def _mask_one(exc: BaseException, redactor: Redactor) -> None:
     with contextlib.suppress(Exception):  # an exception type whose args cannot be set stays as it is
         exc.args = redactor.mask(exc.args)
+    for name, value in list(getattr(exc, "__dict__", {}).items()):  # CalledProcessError's .cmd, .output ...
+        if isinstance(value, (str, bytes, list, tuple, dict)):
+            with contextlib.suppress(Exception):
+                setattr(exc, name, redactor.mask(value))
+    if isinstance(exc, OSError):
+        for name in _SHOWN_SLOTS:
+            with contextlib.suppress(Exception):
+                if isinstance(value := getattr(exc, name), (str, bytes)):
+                    setattr(exc, name, redactor.mask(value))
     if isinstance(exc, AgentRuntimeBuildError):
         exc.message = redactor(exc.message)
         exc.step = redactor(exc.step) if exc.step else exc.step

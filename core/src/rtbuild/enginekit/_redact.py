@@ -99,6 +99,8 @@ class Redactor:
             return value
         if isinstance(value, str):
             return self(value)  # type: ignore[return-value]
+        if isinstance(value, bytes):  # a process's output (CalledProcessError.output)
+            return self(value.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")  # type: ignore[return-value]
         if isinstance(value, dict):
             return {key: self.mask(item) for key, item in value.items()}  # type: ignore[return-value]
         if isinstance(value, (list, tuple)):
