@@ -10,6 +10,7 @@ many files and bytes it kept out. The input digest is the no-op skip's own
 
 from __future__ import annotations
 
+import errno
 import heapq
 import os
 import posixpath
@@ -168,9 +169,7 @@ def inspect_context(
             with os.scandir(directory) as scanner:
                 entries = list(scanner)
         except OSError as exc:
-            raise BuildContextError(
-                f"cannot read {directory}: {exc.strerror}", step="inspect context", hint=_UNREADABLE_HINT
-            ) from exc
+            raise _unreadable("read", root, directory, exc) from exc
         here_bytes = here_files = 0
         for entry in entries:
             # The per-file path of this loop is kept to one lstat and a few compares: the
@@ -187,9 +186,7 @@ def inspect_context(
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                raise BuildContextError(
-                    f"cannot stat {entry.path}: {exc.strerror}", step="inspect context", hint=_UNREADABLE_HINT
-                ) from exc
+                raise _unreadable("stat", root, entry.path, exc) from exc
             mode = st.st_mode
             if S_ISREG(mode):
                 size = st.st_size
@@ -245,6 +242,18 @@ def inspect_context(
     report.warnings += _warnings(report, suspects, big_files, outside, large_file)
     report.warnings += _other_ignore_files(root, extra_build_args)
     return report
+
+
+def _unreadable(verb: str, root: str, path: str, exc: OSError) -> BuildContextError:
+    if exc.errno != errno.ENAMETOOLONG:
+        return BuildContextError(f"cannot {verb} {path}: {exc.strerror}", step="inspect context", hint=_UNREADABLE_HINT)
+    # A 4,096-byte path is no message: the root and the path's end say where it is.
+    return BuildContextError(
+        f"cannot {verb} a path under {root}: {exc.strerror} (...{path[-120:]})",
+        step="inspect context",
+        hint="a path there is longer than the system allows (4,096 bytes), and no engine could copy it:"
+        " shorten it, or leave it out (.dockerignore)",
+    )
 
 
 def _other_ignore_files(root: str, extra_build_args: Sequence[str]) -> list[str]:
