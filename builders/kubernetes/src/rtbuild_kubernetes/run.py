@@ -289,11 +289,18 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     ops = builder.registry()
     labels = dict(request.labels)
     inputs, ctx = _inputs(builder, request, ops)
+    # build-many: entries sharing a tag push it once (the Job pushes: the core's rule never saw it).
+    key = _batch_key(inputs, target_platforms(builder, request))
     if inputs is not None:
         labels[DIGEST_LABEL] = inputs.digest
         if not request.force:
+            from rtbuild.enginekit import pushed_in_batch, record_batch_push
+
+            if pushed_in_batch(request.tags, key) is not None:  # no Job, no registry read
+                return {"cached": True, "input_digest": inputs.digest, "pushed": True}
             image_id = tags_current(ops, request.tags, inputs.digest, target_platforms(builder, request))
             if image_id is not None:
+                record_batch_push(request.tags, key)
                 reporter.event(
                     "cached",
                     image=request.tags[0],
@@ -364,7 +371,17 @@ def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) 
     reporter.event(
         "k8s_pushed", digest=details["digest"], tags=list(request.tags), message=f"pushed {details['digest']}"
     )
+    if inputs is not None:  # the Job built from these inputs (a changed context drops them above)
+        from rtbuild.enginekit import record_batch_push
+
+        record_batch_push(request.tags, key)
     return details
+
+
+def _batch_key(inputs: Any, platforms: list[str]) -> str | None:
+    """What build-many's push-once rule knows this request's image by: its input digest, for
+    its platforms (``None`` without a digest: such a request always builds)."""
+    return None if inputs is None else f"inputs:{inputs.digest}:{','.join(platforms)}"
 
 
 __all__ = ["RegistryInspector", "discard_pushed_tags", "dockerconfigjson", "run_build"]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         select_prunable,
     )
     from rtbuild._observe.prune import repository as prune_repository
+    from rtbuild.enginekit._batchpush import pushed_in_batch, record_batch_push
     from rtbuild.enginekit._digestkey import digest_key
     from rtbuild.enginekit._failures import (
         DISK_FULL_HINT,
@@ -157,6 +158,8 @@ _NAMES: dict[str, str] = {
     "with_tag": "rtbuild.enginekit._platforms",
     "foreign_bases": "rtbuild.enginekit._foreignbase",
     "has_foreign_base": "rtbuild.enginekit._foreignbase",
+    "pushed_in_batch": "rtbuild.enginekit._batchpush",
+    "record_batch_push": "rtbuild.enginekit._batchpush",
     "images_current": "rtbuild.enginekit._published",
     "indexes_current": "rtbuild.enginekit._published",
     "RECORDED": "rtbuild.enginekit._records",
@@ -270,6 +273,8 @@ __all__ = [
     "profile_steps",
     "prune_log_dir",
     "prune_repository",
+    "pushed_in_batch",
+    "record_batch_push",
     "record_digest",
     "recorded_digests",
     "redact_argv",

@@ -11,7 +11,7 @@ Never stale: another image for any platform (the context edited during the batch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -56,4 +56,29 @@ def record_indexes(digests: Mapping[str, str], per_platform: Mapping[str, Mappin
             record_push(tag, key, digest)
 
 
-__all__ = ["pushed_by_batch", "record_indexes"]
+def pushed_in_batch(tags: Sequence[str], key: str | None) -> dict[str, str] | None:
+    """For a builder that pushes from inside its build (the Kubernetes one): when this
+    build-many batch already pushed every one of ``tags`` as ``key`` (what identifies the
+    image: its input digest and platforms, say), ``{tag: the digest recorded, or ''}`` after
+    a ``push_skipped`` event for each; else ``None`` (outside a batch, a tag no other entry
+    gives, another key: build or check as usual)."""
+    from rtbuild._framework.progress import get_reporter
+    from rtbuild._framework.pushonce import is_shared, pushed_already, pushed_digest
+
+    if key is None or not tags or not all(is_shared(tag) and pushed_already(tag, key) for tag in tags):
+        return None
+    for tag in tags:
+        get_reporter().event("push_skipped", image=tag, message=f"{tag}: pushed already by this batch (same inputs)")
+    return {tag: pushed_digest(tag, key) or "" for tag in tags}
+
+
+def record_batch_push(tags: Sequence[str], key: str | None, digest: str | None = None) -> None:
+    """The registry holds ``tags`` as ``key`` now (pushed, or read and found current)."""
+    from rtbuild._framework.pushonce import is_shared, record_push
+
+    for tag in tags:
+        if key is not None and is_shared(tag):
+            record_push(tag, key, digest)
+
+
+__all__ = ["pushed_by_batch", "pushed_in_batch", "record_batch_push", "record_indexes"]
