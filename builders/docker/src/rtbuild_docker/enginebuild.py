@@ -107,6 +107,9 @@ def engine_build(
         shown_argv=redact_argv(argv),
         on_started=on_started,
         probe=engine_probe(resolve_host(builder.docker_host)),
+        # Over a unix socket or ssh the docker CLI makes no proxied connection of its own: a
+        # proxy build arg's password can travel in its environment (never on its command line).
+        proxies_in_env=resolve_host(builder.docker_host).partition("://")[0] in ("unix", "ssh"),
     )
     log_path = result.log_path
     if result.returncode != 0:

@@ -36,7 +36,8 @@ from rtbuild._framework.interrupts import cancellable, on_cancel, raise_if_cance
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
 from rtbuild.enginekit._logs import hold_log
-from rtbuild.enginekit._redact import build_args_via_env, redact_argv
+from rtbuild.enginekit._proxyargs import client_argv
+from rtbuild.enginekit._redact import redact_argv
 from rtbuild.enginekit._stop import (
     EngineProbe,
     engine_went_silent,
@@ -132,6 +133,7 @@ def run_build(
     on_started: Callable[[], None] | None = None,
     pass_fds: Sequence[int] = (),
     probe: EngineProbe | None = None,
+    proxies_in_env: bool = False,
 ) -> RunResult:
     """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
     without ``--iidfile``) and stream its output.
@@ -149,7 +151,11 @@ def run_build(
     ``probe`` asks the engine whether it still answers when a stopped build's client is slow
     to exit (Ctrl-C, ``build_timeout``): a silent engine's client is killed at once, and the
     build ends in an :class:`~rtbuild.errors.EngineUnavailableError` saying the engine stopped
-    answering (on Ctrl-C, a warning; the interrupt goes on).
+    answering (on Ctrl-C, a warning; the interrupt goes on); ``proxies_in_env`` says the
+    client makes no proxied connection of its own (the docker CLI over a unix socket or ssh):
+    a proxy-named build arg holding a password then travels in its environment too, where
+    otherwise (rtbuild's own value of that variable differing) the build is refused with a
+    ``ConfigError`` rather than the password put on the command line.
     """
     reporter = get_reporter()
     clean = redact or (lambda text: text)
@@ -170,7 +176,7 @@ def run_build(
             child_env.update(env_in(tmpdir))
         # Values rtbuild masks go in the engine client's environment, not on its command
         # line, which every local user can read (/proc/PID/cmdline, ps).
-        run_argv, hidden = build_args_via_env(argv, child_env)
+        run_argv, hidden = client_argv(argv, child_env, proxies_in_env=proxies_in_env)
         child_env.update(hidden)
         if log_path is not None:
             try:
