@@ -14,10 +14,21 @@ from typing import ClassVar
 
 import pytest
 import rtbuild
-from rtbuild import BuilderCapabilities, BuildFailedError, BuildRequest, BuildResult, RuntimeBuilder
+from rtbuild import (
+    BuilderCapabilities,
+    BuildFailedError,
+    BuildRequest,
+    BuildResult,
+    RuntimeBuilder,
+    hookimpl,
+    run_build,
+)
 from rtbuild._framework.pipeline import plan_build
+from rtbuild._framework.plugins import RtbuildPluginManager
+from rtbuild.testing import FakeBuilder
 
 TOKEN = "chained-hunter2-value"
+WEBHOOK = "https://ci:hook-pa55@127.0.0.1:9/failed"
 
 
 def _chained(value: str) -> BaseException:
@@ -86,3 +97,25 @@ def test_no_secret_in_the_error_chain(tmp_path: Path, how: str, dry_run: bool) -
     assert "***" in shown
     assert TOKEN not in shown
     assert request.build_args["API_TOKEN"] == TOKEN  # the request keeps its value
+
+
+def test_no_secret_in_a_failing_build_failed_hooks_warning(
+    rtbuild_pm: RtbuildPluginManager, tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """The warning about a ``build_failed`` hook that raised quoted its exception as it was:
+    a recorder posting the request to a webhook failed with the URL (and its password), or a
+    build arg's value, in the message, printed as ``warning: ...`` on stderr."""
+
+    class Recorder:
+        @hookimpl
+        def build_failed(self, request: BuildRequest) -> None:
+            raise subprocess.CalledProcessError(7, ["curl", "-d", request.build_args["API_TOKEN"], WEBHOOK])
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    rtbuild_pm.register(Recorder())
+    request = BuildRequest(str(tmp_path), tags=["chain:1"], build_args={"API_TOKEN": TOKEN, "HOOK": WEBHOOK})
+    with pytest.raises(BuildFailedError):
+        run_build(request, config=rtbuild.Config(), pm=rtbuild_pm, builder=FakeBuilder(fail_with="boom"))
+    (warning,) = [w for w in recwarn if "build_failed hook raised" in str(w.message)]
+    assert "CalledProcessError" in str(warning.message) and "***" in str(warning.message)
+    assert TOKEN not in str(warning.message) and "hook-pa55" not in str(warning.message)

@@ -72,12 +72,12 @@ def _can_push(builder: RuntimeBuilder) -> bool:
 
 def validate_request(request: BuildRequest) -> None:
     """Tags and platforms, checked by the core for every builder before any work."""
-    from rtbuild.oci._references import parse_reference
+    from rtbuild.oci._references import parse_tag
 
     if not request.tags:
         raise ConfigError("a build needs at least one tag", step="validate request", hint="pass -t NAME:TAG")
     for tag in request.tags:
-        parse_reference(tag)
+        parse_tag(tag)
     # One spelling per tag (the first given): a repeat, or another spelling of the same
     # tag (app:1, docker.io/library/app:1), was tagged and pushed once per spelling.
     from rtbuild._framework.locks import normalize_tag
@@ -328,6 +328,7 @@ def _report_failure(
             duration_s=round(time.perf_counter() - started, 3),
         )
     except Exception as exc:  # a recording plugin must not replace the real error
+        mask_error(exc, request_redactor(request))  # it may quote the request (a webhook's URL, a build arg)
         warnings.warn(f"a build_failed hook raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
 
 
