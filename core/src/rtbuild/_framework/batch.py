@@ -216,11 +216,13 @@ def run_batch(
                 unanswered.setdefault(key, (entry, exc))
             return finish(BatchOutcome(entry, "failed", error=exc))
         except Exception as exc:  # a bug in a plugin or backend must not lose the other builds
+            from rtbuild._framework.plugins._trace import failed_step
+
             blame = getattr(exc, "rtbuild_blame", None)
             who = f"it to the authors of {blame}" if blame else "it"
             error = AgentRuntimeBuildError(
                 f"internal error: {type(exc).__name__}: {exc}",
-                step="build",
+                step=failed_step(exc) or "build",
                 hint=f"run with --debug for the traceback and report {who}",
                 blame=blame,
             )

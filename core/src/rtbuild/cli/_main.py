@@ -318,17 +318,23 @@ def _main(argv: list[str] | None) -> int:
             import traceback  # imported here: only --debug on an error needs it
 
             traceback.print_exception(exc, file=sys.stderr)
+        from rtbuild._framework.plugins._trace import failed_step
+
         click.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        step = failed_step(exc)  # the hook it escaped from: where a plugin author looks first
+        if step:
+            click.echo(f"  step: {step}", err=True)
         blame = getattr(exc, "rtbuild_blame", None)
         if blame:
             click.echo(f"  from: {blame}", err=True)
-        who = f"the authors of {blame}" if blame else "it"
+        who = f"it to the authors of {blame}" if blame else "it"
         click.echo(f"  hint: run with --debug for the traceback and report {who}", err=True)
         if _wants_json(argv):
             emit_json(
                 {
                     "error": "InternalError",
                     "message": f"internal error: {type(exc).__name__}: {exc}",
+                    "step": step,
                     "blame": blame,
                     "hint": f"run with --debug for the traceback and report {who}",
                     "exit_code": EXIT_FAILED,

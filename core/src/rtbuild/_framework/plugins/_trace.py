@@ -50,6 +50,16 @@ def blamed_on(exc: BaseException) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def failed_step(exc: BaseException) -> str | None:
+    """The hook an unexpected exception came out of, as an error's step (``pre_build hook``;
+    a builder's method by name: ``build``), or ``None`` when no implementation was seen."""
+    where = getattr(exc, IMPL_ATTR, None)
+    if not isinstance(where, str) or " in " not in where:
+        return None
+    hook, origin = where.split(" in ", 1)
+    return hook if origin.startswith("builder ") else f"{hook} hook"
+
+
 def builder_origin(builder: RuntimeBuilder) -> str:
     """``builder NAME (DISTRIBUTION VERSION)`` as the factory recorded it."""
     origin = getattr(builder, "_rtbuild_origin", None)
@@ -169,5 +179,6 @@ __all__ = [
     "check_exists_answer",
     "check_result_fields",
     "exited",
+    "failed_step",
     "result_fields",
 ]

@@ -77,7 +77,7 @@ def _internal(exc: Exception, debug: bool) -> InternalError:
 
         traceback.print_exception(exc, file=sys.stderr)
     blame = getattr(exc, "rtbuild_blame", None)
-    who = f"the authors of {blame}" if isinstance(blame, str) else "it"
+    who = f"it to the authors of {blame}" if isinstance(blame, str) else "it"
     return InternalError(
         f"internal error: {type(exc).__name__}: {exc}",
         step="check image",
