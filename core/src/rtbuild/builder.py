@@ -30,7 +30,8 @@ class BuilderCapabilities:
 
     #: ``builder.push(tag)`` works.
     push: bool = False
-    #: Platforms it can build for; empty means only the engine's native platform.
+    #: Platforms it can build for; empty: not declared, so no single platform is refused
+    #: (``request.platform`` reaches the builder, which refuses what its engine cannot build).
     platforms: tuple[str, ...] = ()
     #: One request may name several comma-separated platforms.
     multi_platform: bool = False
