@@ -5,6 +5,7 @@ own, so the value travels in its environment)."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import docker_build_helpers as h
@@ -31,7 +32,9 @@ def test_the_proxy_password_is_not_on_the_clients_command_line(
         f'echo "env=$HTTPS_PROXY" >> {seen}\nexec {images.cli} "$@"\n'
     )
     wrapper.chmod(0o755)
-    (context / "Dockerfile").write_text('FROM busybox:latest\nRUN echo "proxy-${HTTPS_PROXY#*@}"\n')
+    # A fresh RUN each time: the proxy args are no part of BuildKit's cache key.
+    nonce = uuid.uuid4().hex
+    (context / "Dockerfile").write_text(f'FROM busybox:latest\nRUN echo {nonce} "proxy-${{HTTPS_PROXY#*@}}"\n')
     request = BuildRequest(path=str(context), tags=[images.tag()], build_args={"HTTPS_PROXY": PROXY})
     builder = DockerBuilder(docker_cli=str(wrapper), skip_unchanged=False, progress="plain")
     plan = builder.plan(request)
