@@ -102,9 +102,10 @@ def _read_document(path: Path) -> Any:
                 hint="pip install 'rtbuild[yaml]' (PyYAML), or write the file as TOML",
             ) from exc
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=_yaml_loader(yaml))  # a SafeLoader
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: malformed YAML: {exc}", step=STEP, hint="fix the YAML syntax") from exc
+            where = str(exc).replace('"<unicode string>"', str(path))  # the file, not PyYAML's name for text
+            raise ConfigError(f"{path}: malformed YAML: {where}", step=STEP, hint="fix the YAML syntax") from exc
     raise ConfigError(
         f"{path}: unknown build-many file type {suffix or '(none)'!r}",
         step=STEP,
@@ -115,7 +116,7 @@ def _read_document(path: Path) -> Any:
 def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | None = None) -> list[BatchEntry]:
     """Validate a parsed document and turn it into entries; relative paths resolve against
     ``base_dir`` (the file's directory). Raises :class:`ConfigError` naming the entry."""
-    from rtbuild.oci._references import parse_reference
+    from rtbuild.oci._references import parse_tag
 
     base_dir = base_dir or Path.cwd()
     if isinstance(document, list):  # YAML may be just the list of builds
@@ -148,7 +149,7 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
             label += f" ({tags[0]})"
         for tag in tags:
             try:
-                parse_reference(tag)
+                parse_tag(tag)
             except InvalidReferenceError as exc:
                 raise _error(source, label, exc.message) from exc
         context = Path(os.path.expanduser(merged["path"]))
@@ -234,13 +235,38 @@ def _label(index: int, raw: Any) -> str:
 
 def _name_unnamed(entries: Sequence[BatchEntry], taken: set[str]) -> None:
     """Unnamed entries are called by their first tag, with ``#N`` when that is not unique."""
-    first_tags = [e.request.tags[0] for e in entries if not e.name]
+    from collections import Counter
+
+    # Counted once: list.count per entry took 5.8 s of a 10,000-entry file's 14.5 s load.
+    first_tags = Counter(e.request.tags[0] for e in entries if not e.name)
     for entry in entries:
         if entry.name:
             continue
         tag = entry.request.tags[0]
-        unique = first_tags.count(tag) == 1 and tag not in taken
+        unique = first_tags[tag] == 1 and tag not in taken
         entry.name = tag if unique else f"{tag}#{entry.index}"
+
+
+def _yaml_loader(yaml: Any) -> Any:
+    """PyYAML's safe loader (libyaml's when built with it: 10,000 entries in 2.5 s, not 10.8 s)
+    refusing a key given twice in one mapping, which TOML refuses too: the second ``path:``
+    of an entry silently replaced the first. Keys merged in with ``<<`` may be overridden."""
+
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"found key {key!r} twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return Loader
 
 
 def load_batch_file(path: str | os.PathLike[str]) -> list[BatchEntry]:

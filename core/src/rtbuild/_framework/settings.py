@@ -108,9 +108,13 @@ def _check(value: Any, annotation: Any) -> bool:
         return isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())
     if base is dict:
         # YAML (build-many files) allows non-string keys; TOML does not.
-        return isinstance(value, dict) and all(
-            isinstance(k, str) and "\0" not in k and isinstance(v, (str, int, float, bool)) and "\0" not in str(v)
-            for k, v in value.items()
+        return (
+            isinstance(value, dict)
+            and all(
+                isinstance(k, str) and "\0" not in k and isinstance(v, (str, int, float, bool)) and "\0" not in str(v)
+                for k, v in value.items()
+            )
+            and not name_problem(value)
         )
     return False
 
@@ -133,6 +137,8 @@ def mismatch(value: Any, annotation: Any) -> str:
                 return f"a key is {_type_name(key)}"
             if "\0" in key:
                 return f"a key {nul}"
+            if problem := name_problem({key: item}):
+                return problem
             if not isinstance(item, (str, int, float, bool)):
                 return f"{key!r} holds {_type_name(item)}"
             if "\0" in str(item):
@@ -142,6 +148,17 @@ def mismatch(value: Any, annotation: Any) -> str:
             if not isinstance(item, dict):
                 return f"{key!r} holds {_type_name(item)}"
     return f"got {_type_name(value)}"
+
+
+def name_problem(table: Mapping[Any, object]) -> str | None:
+    """A key no ``NAME=VALUE`` argument can carry: empty (the engine refuses ``--label =v``
+    after the build started), or holding ``=`` (``{"A=B" = "v"}`` reached it as ``A=B=v``,
+    the build arg ``A`` set to ``B=v``). Tables of strings are build args, labels and
+    environment variables."""
+    for key in table:
+        if isinstance(key, str) and (not key or "=" in key):
+            return f"the key {key!r} is empty" if not key else f"the key {key!r} holds '=' (NAME=VALUE has one)"
+    return None
 
 
 def _type_name(value: Any) -> str:
@@ -352,6 +369,7 @@ __all__ = [
     "line_of",
     "load_settings",
     "mismatch",
+    "name_problem",
     "plugin_settings",
     "scalar_text",
     "schema_of",

@@ -138,6 +138,20 @@ def parse_reference(text: str) -> Reference:
     return Reference(registry, repository, tag if tag or digest else DEFAULT_TAG, digest or None)
 
 
+def parse_tag(text: str) -> Reference:
+    """:func:`parse_reference` of a name to tag a build with, which holds no digest: an
+    engine tags no image ``NAME@sha256:...`` (Docker: 'build tag cannot contain a digest',
+    once the build has started)."""
+    ref = parse_reference(text)
+    if ref.digest:
+        raise InvalidReferenceError(
+            f"invalid tag {text!r}: a build is tagged NAME[:TAG], not pinned to a digest",
+            step="parse image reference",
+            hint=f"drop '@{ref.digest.partition(':')[0]}:...': the registry gives a pushed image its digest",
+        )
+    return ref
+
+
 __all__ = [
     "DEFAULT_REGISTRY",
     "DEFAULT_TAG",
@@ -145,5 +159,6 @@ __all__ = [
     "DOCKER_HUB_AUTH_KEY",
     "Reference",
     "parse_reference",
+    "parse_tag",
     "split_domain",
 ]

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rtbuild._framework.settings import scalar_text
+from rtbuild._framework.settings import name_problem, scalar_text
 from rtbuild.errors import AgentRuntimeBuildError, PluginError
 
 if TYPE_CHECKING:
@@ -79,6 +79,8 @@ def _problem(request: BuildRequest) -> tuple[str, str] | None:
             if not isinstance(item, (str, bool, int, float)):
                 # The value is not shown: build args may hold secrets.
                 return name, f"maps {key!r} to {_kind(item)}, not a string"
+        if bad_name := name_problem(value):  # no NAME=VALUE argument carries it
+            return name, f"is unusable: {bad_name}"
     push = getattr(request, "push", None)
     if push is not None and not isinstance(push, bool):
         return "push", f"is {_kind(push)}, not True, False or None"
