@@ -352,21 +352,22 @@ def run_build(
     check_request(request)  # the caller's own field types, before any hook sees them
     validate_request(request)
     created: list[RuntimeBuilder] = []
-    try:
-        with guarded_reporter() as reporter:  # a reporter that raises is named, not the builder
-            result = _run_hooks(request, config, pm, builder, created, started)
-            result.duration_s = round(time.perf_counter() - started, 3)
-            reporter.event(
-                "build_finished",
-                image=result.image,
-                cached=result.cached,
-                duration_s=result.duration_s,
-                message=f"{'reused' if result.cached else 'built'} {result.image} in {result.duration_s:.2f}s",
-            )
-    except Exception as exc:
-        mask_error(exc, request_redactor(request))  # what failed before the build's own mask began
-        _report_failure(pm, request, exc, config, created[0] if created else builder, started)
-        raise
+    with masked_output(request):  # pre_build and build_failed hooks report too (the request as given)
+        try:
+            with guarded_reporter() as reporter:  # a reporter that raises is named, not the builder
+                result = _run_hooks(request, config, pm, builder, created, started)
+                result.duration_s = round(time.perf_counter() - started, 3)
+                reporter.event(
+                    "build_finished",
+                    image=result.image,
+                    cached=result.cached,
+                    duration_s=result.duration_s,
+                    message=f"{'reused' if result.cached else 'built'} {result.image} in {result.duration_s:.2f}s",
+                )
+        except Exception as exc:
+            mask_error(exc, request_redactor(request))  # what failed before the build's own mask began
+            _report_failure(pm, request, exc, config, created[0] if created else builder, started)
+            raise
     return result
 
 
