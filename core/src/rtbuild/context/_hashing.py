@@ -91,8 +91,9 @@ class ContextHash:
     #: No usable stat cache existed for this context (first walk, or the cache was lost).
     cold: bool = False
     #: Files whose contents changed while size, mode and mtime stayed what they were at the
-    #: last walk (mtime set back by ``touch -d``, ``cp -p``, ``tar x``, ``rsync -a``): an
-    #: engine that compares stat data to sync the context (BuildKit) would miss them.
+    #: last walk (mtime set back by ``touch -d``, ``cp -p``, ``tar x``, ``rsync -a``), and
+    #: directories whose mode changed: an engine that compares stat data to sync the
+    #: context (BuildKit) would miss them.
     stat_invisible: list[str] = field(default_factory=list)
     #: False when a .dockerignore pattern's meaning for the sending client is not modelled.
     ignore_exact: bool = True
@@ -159,6 +160,16 @@ def _line(rel: str, mode: int, directory: str, name: str, size: int, fd: int | N
     # A socket or device node reaches the image as an empty file with the node's permission
     # bits (BuildKit), so they count along with its type.
     return f"{rel}\0s{S_IFMT(mode) | S_IMODE(mode):o}\n"
+
+
+def _unsynced(old: Key, new: Key, regular: bool) -> bool:
+    """Whether an entry whose digest line changed from the last walk's may still match the
+    copy BuildKit's incremental sync kept: a file with its size, mode and mtime unchanged,
+    or a directory whose mode alone changed (the sync never sends that: `chmod 700 sub`
+    left 0755 in the image, moby/buildkit#7176)."""
+    if regular:
+        return old[1:4] == new[1:4]
+    return S_ISDIR(new[1]) and S_ISDIR(old[1])
 
 
 class _Restart(Exception):
@@ -308,7 +319,7 @@ def _hash_context(
                         fd = ahead.take(name) if regular else None
                         line = _line(prefix + name, mode, directory, name, size, fd)
                         hashed += size if regular else 0
-                        if known is not None and known[1] != line and known[0][1:4] == key[1:4] and regular:
+                        if known is not None and known[1] != line and _unsynced(known[0], key, regular):
                             result.stat_invisible.append(prefix + name)
                     lines[name] = (key, line)
                     # The later of mtime and ctime: after `cp -p`/`tar x`/`rsync -a` mtime lies in the
