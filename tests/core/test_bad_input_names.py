@@ -217,3 +217,26 @@ def test_naming_unnamed_entries_is_linear(context: Path) -> None:
     assert [e.name for e in entries] == [f"app:{i}" for i in range(n)]
     twice = requests_from([BuildRequest(str(context), tags=["a:1"]), BuildRequest(str(context), tags=["a:1"])])
     assert [e.name for e in twice] == ["a:1#1", "a:1#2"]
+
+
+# --- rtbuild runtime --repo ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("repo", "problem"),
+    [("UP", "repository names must be lowercase"), ("bad repo", "is not a valid repository name")],
+)
+def test_a_malformed_runtime_repo_is_named_as_given(repo: str, problem: str) -> None:
+    from types import SimpleNamespace
+
+    from rtbuild.runtime._select import runtime_tags
+
+    composition: Any = SimpleNamespace(lock_hash="1" * 16, source_hash="2" * 16)
+    # Before: "invalid image reference 'UP:0.1.0_1111..._2222...'", a tag the user never wrote,
+    # and no word of --repo / [runtime] repo / RTBUILD_RUNTIME_REPO.
+    with pytest.raises(InvalidReferenceError) as info:
+        runtime_tags(composition, repo)
+    assert info.value.message.startswith(f"runtime repository {repo!r} is not a repository name: ")
+    assert problem in info.value.message and "1111" not in info.value.message
+    assert "RTBUILD_RUNTIME_REPO" in (info.value.hint or "")
+    assert runtime_tags(composition, "127.0.0.1:5000/rt").lock.startswith("127.0.0.1:5000/rt:")

@@ -49,12 +49,23 @@ def version_tag_part(version: str | None = None) -> str:
 
 def runtime_tags(composition: RuntimeComposition, repo: str) -> RuntimeTags:
     """``REPO:<version>_<lock>_<source>`` and ``REPO:<version>_<lock>``."""
+    hint = "pass --repo REGISTRY/NAME (e.g. 127.0.0.1:5000/runtime) or set [runtime] repo or RTBUILD_RUNTIME_REPO"
     if not repo or ":" in repo.rsplit("/", 1)[-1] or "@" in repo:
         raise ConfigError(
             f"runtime repository {repo!r} must be a repository name without tag or digest",
             step="compose runtime image",
-            hint="pass --repo REGISTRY/NAME (e.g. 127.0.0.1:5000/runtime) or set [runtime] repo",
+            hint=hint,
         )
+    from rtbuild.errors import InvalidReferenceError
+    from rtbuild.oci._references import parse_reference
+
+    try:  # the repository as given, not the tag made of it: 'Bad:0.1.0_65cb..._1524...' named no input
+        parse_reference(repo)
+    except InvalidReferenceError as exc:
+        problem = exc.message.partition(": ")[2]
+        raise InvalidReferenceError(
+            f"runtime repository {repo!r} is not a repository name: {problem}", step="compose runtime image", hint=hint
+        ) from None
     prefix = f"{repo}:{version_tag_part()}_{composition.lock_hash}"
     return RuntimeTags(exact=f"{prefix}_{composition.source_hash}", lock=prefix)
 
