@@ -48,7 +48,28 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _when(record: Mapping[str, Any]) -> datetime:
+class Point:
+    """What the plots draw of one record (the page keeps these, not the records)."""
+
+    __slots__ = ("_t", "duration_s", "repository", "size_bytes", "success")
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        self._t = float(record["_t"])
+        self.repository = str(record["repository"])
+        self.success = bool(record.get("success"))
+        duration, size = record.get("duration_s"), record.get("size_bytes")
+        self.duration_s = float(duration) if isinstance(duration, int | float) else None
+        self.size_bytes = size if isinstance(size, int) else None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, default)
+        return default if value is None else value
+
+
+def _when(record: Any) -> datetime:
     return datetime.fromtimestamp(float(record["_t"]), tz=UTC)
 
 
@@ -57,10 +78,10 @@ def _when(record: Mapping[str, Any]) -> datetime:
 MAX_SERIES = 10
 
 
-def _series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]], bool]]:
+def _series(records: Sequence[Any]) -> list[tuple[str, list[Any], bool]]:
     """``(label, records, is_rest)``: the :data:`MAX_SERIES` repositories with the most
     records (by name), then one series of all the others."""
-    by_repo: dict[str, list[Mapping[str, Any]]] = {}
+    by_repo: dict[str, list[Any]] = {}
     for record in records:
         by_repo.setdefault(str(record["repository"]), []).append(record)
     ranked = sorted(by_repo, key=lambda repo: (-len(by_repo[repo]), repo))
@@ -73,7 +94,7 @@ def _series(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mappin
     return out
 
 
-def _durations_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
+def _durations_plot(plt: Any, records: Sequence[Any]) -> str:
     fig, ax = plt.subplots(figsize=(9, 3.6))
     by_repo = _series(records)
     for repo, items, rest in by_repo:
@@ -107,7 +128,7 @@ def _durations_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
         plt.close(fig)
 
 
-def _sizes_plot(plt: Any, records: Sequence[Mapping[str, Any]]) -> str:
+def _sizes_plot(plt: Any, records: Sequence[Any]) -> str:
     fig, ax = plt.subplots(figsize=(9, 3.2))
     by_repo = _series([r for r in records if r.get("success") and isinstance(r.get("size_bytes"), int)])
     for repo, items, rest in by_repo:
@@ -149,7 +170,7 @@ def _steps_plot(plt: Any, steps: Sequence[Mapping[str, Any]]) -> str:
         plt.close(fig)
 
 
-def _drawn(plt: Any, draw: Any, data: Sequence[Mapping[str, Any]]) -> str:
+def _drawn(plt: Any, draw: Any, data: Sequence[Any]) -> str:
     """``draw(plt, data)``, or a plot saying why it could not be drawn: values matplotlib
     cannot place (dates spanning its years 1 to 9999 with margins, durations near 1e308,
     from a hand-edited line) must not cost the table and the other plots."""
@@ -170,7 +191,7 @@ def _short(name: str, limit: int = 60) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+def render_html(report: Mapping[str, Any], records: Sequence[Any]) -> str:
     """The page: the summary table, then the three plots."""
     plt = _pyplot()
     figures = [
@@ -211,4 +232,4 @@ def render_html(report: Mapping[str, Any], records: Sequence[Mapping[str, Any]])
     return "\n".join(parts)
 
 
-__all__ = ["render_html"]
+__all__ = ["Point", "render_html"]

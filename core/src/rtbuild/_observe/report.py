@@ -11,14 +11,14 @@ import functools
 import json
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rtbuild._framework.paths import state_dir
-from rtbuild._observe.profile import counted_steps
+from rtbuild._observe.aggregate import percentile
 
 ENV_FILE = "RTBUILD_METRICS_FILE"
 #: A line longer than this is skipped unread (a 400 MB line took 840 MB of memory).
@@ -71,31 +71,52 @@ def load_records(
     builders: Sequence[str] = (),
 ) -> Records:
     """The lines of ``path`` and of its previous generation (``path.1``, which the metrics
-    plugin rotates it to) within the window and filters, each with ``_t`` (epoch)."""
+    plugin rotates it to) within the window and filters, each with ``_t`` (epoch), in time
+    order. Holds every record: the report itself streams (:func:`stream_report`)."""
     out = Records()
+    out.records.extend(iter_records(path, out, since=since, until=until, repos=repos, builders=builders))
+    out.records.sort(key=lambda r: r["_t"])
+    return out
+
+
+def iter_records(
+    path: Path,
+    counts: Records,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    repos: Sequence[str] = (),
+    builders: Sequence[str] = (),
+) -> Iterator[dict[str, Any]]:
+    """:func:`load_records`'s records one at a time, in file order (``path.1`` first), each
+    with ``_t`` and ``_seq`` (its place: of two records of one time, the later line is the
+    later build); unreadable lines are counted in ``counts.skipped``."""
     wanted = {_familiar(repo) for repo in repos}  # docker.io/library/app is app
+    seq = 0
     for line in _lines([path.with_name(path.name + ".1"), path]):
         if "\x00" in line:
             # A crash (power loss) can leave the file's tail as zeros, and the next append
             # then shares their "line": the record after the last zero is whole.
             head, _, line = line.rpartition("\x00")
             if head.strip("\x00").strip():
-                out.skipped += 1  # a torn line before the zeros
+                counts.skipped += 1  # a torn line before the zeros
         if not line.strip():
             continue
         record, stamp = _read(line)
         if record is None and (cut := line.rfind(_RECORD_START)) > 0:
             # A write a crash or a full disk cut short, then the next build's line appended to
             # it: that record is whole (it was lost with the torn one).
-            out.skipped += 1
+            counts.skipped += 1
             record, stamp = _read(line[cut:])
         if record is None:
-            out.skipped += 1
+            counts.skipped += 1
             continue
         if not isinstance(record, dict) or not _usable(record):
-            out.skipped += 1  # another writer's line, or a hand-edited one: not a crash
+            counts.skipped += 1  # another writer's line, or a hand-edited one: not a crash
             continue
         record["_t"] = stamp
+        seq += 1
+        record["_seq"] = seq
         # One repository, one group, however its tags were spelled (docker.io/library/app is app).
         record["repository"] = _familiar(str(record.get("repository") or _repository(str(record.get("image") or ""))))
         record.setdefault("success", True)  # lines from before failures were recorded
@@ -105,9 +126,31 @@ def load_records(
             continue
         if builders and record.get("builder") not in builders:
             continue
-        out.records.append(record)
-    out.records.sort(key=lambda r: r["_t"])
-    return out
+        yield record
+
+
+def stream_report(
+    path: Path,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    repos: Sequence[str] = (),
+    builders: Sequence[str] = (),
+    sizes: bool = False,
+    on_record: Callable[[Mapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """:func:`build_report` read line by line, holding only the aggregates
+    (:mod:`rtbuild._observe.aggregate`): a 76 MB file no longer takes its records' memory.
+    ``sizes`` adds each group's ``size_over_time`` (one entry per build); ``on_record``
+    sees every record as it is read (the HTML page keeps what its plots draw)."""
+    from rtbuild._observe.aggregate import Report
+
+    counts, report = Records(), Report(sizes=sizes)
+    for record in iter_records(path, counts, since=since, until=until, repos=repos, builders=builders):
+        report.add(record)
+        if on_record is not None:
+            on_record(record)
+    return report.result(str(path), counts.skipped)
 
 
 #: How every line of the plugin starts (its keys are sorted; ``builder`` is the first).
@@ -203,87 +246,36 @@ def _repository(image: str) -> str:
     return name[: name.rfind(":")] if name.rfind(":") > name.rfind("/") else name
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default method); ``None`` for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 3)
-
-
 def slowest_steps(records: Iterable[Mapping[str, Any]], count: int = 5) -> list[dict[str, Any]]:
-    """Steps grouped by name over the records: runs, cached runs, mean and max duration."""
-    groups: dict[str, list[Mapping[str, Any]]] = {}
+    """Steps grouped by their unexpanded text (else their name) over the successful
+    records: runs, cached runs, total, mean and max duration."""
+    from rtbuild._observe.aggregate import Group
+
+    group = Group()
     for record in records:
-        for step in record.get("steps") or ():
-            if isinstance(step, Mapping) and not step.get("internal"):
-                groups.setdefault(str(step.get("name")), []).append(step)
-    rows: list[dict[str, Any]] = []
-    for name, steps in groups.items():
-        durations = [float(s.get("duration_s") or 0.0) for s in steps]
-        rows.append(
-            {
-                "name": name,
-                "runs": len(steps),
-                "cached": sum(1 for s in steps if s.get("cached")),
-                "total_s": round(sum(durations), 3),
-                "mean_s": round(sum(durations) / len(durations), 3),
-                "max_s": round(max(durations), 3),
-            }
-        )
-    rows.sort(key=lambda row: (-float(row["total_s"]), str(row["name"])))
-    return rows[:count]
+        group.add({**record, "success": True, "_t": record.get("_t", 0.0), "timestamp": ""})
+    return group.steps.slowest(count)
 
 
 def summarise_group(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    ok = [r for r in records if r.get("success")]
-    failed = [r for r in records if not r.get("success")]
-    durations = [float(r["duration_s"]) for r in ok if isinstance(r.get("duration_s"), int | float)]
-    built = [float(r["duration_s"]) for r in ok if not r.get("cached") and isinstance(r.get("duration_s"), int | float)]
-    steps = [s for r in ok for s in counted_steps(r.get("steps") or [])]
-    sizes = [r for r in ok if isinstance(r.get("size_bytes"), int)]
-    failures: dict[str, int] = {}
-    for record in failed:
-        key = f"{record.get('error_class') or 'error'} at {record.get('failed_step') or '?'}"
-        failures[key] = failures.get(key, 0) + 1
-    return {
-        "builds": len(records),
-        "succeeded": len(ok),
-        "failed": len(failed),
-        "success_rate": round(len(ok) / len(records), 3) if records else None,
-        "duration_p50_s": percentile(durations, 0.5),
-        "duration_p95_s": percentile(durations, 0.95),
-        "built_p50_s": percentile(built, 0.5),
-        "built_p95_s": percentile(built, 0.95),
-        "reuse_rate": round(sum(1 for r in ok if r.get("cached")) / len(ok), 3) if ok else None,
-        "step_cache_hit_rate": round(sum(1 for s in steps if s.get("cached")) / len(steps), 3) if steps else None,
-        "size_bytes_last": sizes[-1]["size_bytes"] if sizes else None,
-        "size_over_time": [{"timestamp": r["timestamp"], "size_bytes": r["size_bytes"]} for r in sizes],
-        "slowest_steps": slowest_steps(ok),
-        "failures": dict(sorted(failures.items(), key=lambda item: -item[1])),
-        "first": records[0]["timestamp"] if records else None,
-        "last": records[-1]["timestamp"] if records else None,
-    }
+    """One group's figures (with ``size_over_time``) over records in time order."""
+    from rtbuild._observe.aggregate import SAMPLE, Group
+
+    group = Group(sample=max(SAMPLE, len(records)), sizes=True)  # held already: exact
+    for index, record in enumerate(records):
+        group.add({**record, "_seq": index})
+    return group.summary()
 
 
-def build_report(loaded: Records, path: Path) -> dict[str, Any]:
-    """Per (repository, builder) summaries plus the totals, ready for JSON."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def build_report(loaded: Records, path: Path, *, sizes: bool = True) -> dict[str, Any]:
+    """Per (repository, builder) summaries plus the totals, ready for JSON, over records
+    already loaded (with ``size_over_time`` unless ``sizes`` is false)."""
+    from rtbuild._observe.aggregate import Report
+
+    report = Report(sizes=sizes)
     for record in loaded.records:
-        groups.setdefault((str(record["repository"]), str(record.get("builder") or "-")), []).append(record)
-    rows = []
-    for (repository, builder), records in sorted(groups.items()):
-        rows.append({"repository": repository, "builder": builder, **summarise_group(records)})
-    return {
-        "file": str(path),
-        "records": len(loaded.records),
-        "skipped_lines": loaded.skipped,
-        "total": summarise_group(loaded.records),
-        "groups": rows,
-    }
+        report.add(record)
+    return report.result(str(path), loaded.skipped)
 
 
 def percent(value: float | None) -> str:
@@ -337,11 +329,13 @@ __all__ = [
     "ENV_FILE",
     "Records",
     "build_report",
+    "iter_records",
     "load_records",
     "metrics_file",
     "parse_time",
     "percentile",
     "render_text",
     "slowest_steps",
+    "stream_report",
     "summarise_group",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 
@@ -43,6 +44,12 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 @click.option(
     "--html", "html_path", type=click.Path(dir_okay=False), help="Also write a page with plots to FILE (-: stdout)."
 )
+@click.option(
+    "--size-over-time",
+    "sizes",
+    is_flag=True,
+    help="With --json: each group's size_over_time (one entry per build; large for a big file).",
+)
 @json_option
 @pass_state
 def metrics(
@@ -53,12 +60,13 @@ def metrics(
     builders: tuple[str, ...],
     path: str | None,
     html_path: str | None,
+    sizes: bool,
     as_json: bool,
 ) -> None:
     """Count, success rate, duration p50/p95, cache hits, sizes and slowest steps per repository and builder."""
     from pathlib import Path
 
-    from rtbuild._observe.report import build_report, load_records, metrics_file, render_text
+    from rtbuild._observe.report import metrics_file, render_text, stream_report
 
     to_stdout = bool(html_path) and _is_stdout(str(html_path))
     if to_stdout and as_json:
@@ -74,13 +82,25 @@ def metrics(
     if path and not source.exists() and not Path(f"{path}.1").exists():
         # Named on purpose: most likely a typo, not "no builds yet" (the default file may be).
         raise click.BadParameter(f"{path} does not exist (nor {path}.1)", param_hint="'--file'")
-    loaded = load_records(source, since=since, until=until, repos=repos, builders=builders)
-    report = build_report(loaded, source)
+    # Read line by line into aggregates: the records are never all held (a 76 MB file took
+    # up to 944 MB), and --json prints the figures, not one entry per build (unless asked).
+    points: list[Any] = []
+    keep = None
+    if html_path:
+        from rtbuild._observe.html import Point
+
+        def keep(record: Any) -> None:
+            points.append(Point(record))  # what the plots draw, not the record
+
+    report = stream_report(
+        source, since=since, until=until, repos=repos, builders=builders, sizes=sizes and as_json, on_record=keep
+    )
     if html_path:
         from rtbuild._observe.html import render_html
         from rtbuild.errors import ConfigError
 
-        page = render_html(report, loaded.records)
+        points.sort(key=lambda point: point["_t"])
+        page = render_html(report, points)
         if to_stdout:  # the page is the result; the table is for the human, on stderr
             from rtbuild.cli._main import echo_result
 
