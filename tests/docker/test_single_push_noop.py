@@ -4,7 +4,8 @@ Before, every --push ran `docker push`, even of an image the no-op skip had just
 unchanged: a push_started event, a HEAD per blob and a manifest PUT each time (7 requests
 for a 4-layer image, measured). Now the registry is read instead (the tag's manifest, its
 config blob, a HEAD per layer: 6 requests, no write) and nothing is pushed when the tag names
-an image whose config is the local image byte for byte with every layer there. Never stale:
+an image whose config is the local image byte for byte with every layer there (asked for a
+skipped build only: BuildKit gives each build a new image). Never stale:
 another image under the tag, an index, a missing layer, a registry that refuses the login or
 cannot be reached still push (and the push's own error stands). No QEMU: FROM scratch, COPY.
 """
@@ -73,8 +74,8 @@ def test_an_unchanged_push_pushes_nothing_and_a_changed_one_pushes(
     names.append(repo)
     ctx = _context(tmp_path, "app", "one\n")
     tags = [f"{repo}:1", f"{repo}:stable"]
-    first, pushed, _ = _build(ctx, tags)
-    assert pushed == tags and first.details["registry_current"] is False
+    first, pushed, kinds = _build(ctx, tags)
+    assert pushed == tags and kinds == [] and "registry_current" not in first.details  # built: not asked
     again, pushed, kinds = _build(ctx, tags)
     assert pushed == [] and kinds == ["registry_current"]
     assert again.cached is True and again.details["pushed"] is True and again.details["registry_current"] is True
@@ -82,8 +83,8 @@ def test_an_unchanged_push_pushes_nothing_and_a_changed_one_pushes(
     assert _config_digest(tags[0]) == again.details["image_id"]
 
     (ctx / "app").write_text("two\n")  # another local image: the registry's is not it
-    changed, pushed, _ = _build(ctx, tags)
-    assert pushed == tags and changed.details["registry_current"] is False
+    changed, pushed, kinds = _build(ctx, tags)
+    assert pushed == tags and kinds == [] and "registry_current" not in changed.details
     assert _config_digest(tags[1]) == changed.details["image_id"] != again.details["image_id"]
 
 
@@ -141,6 +142,8 @@ def test_never_stale_a_refused_login_or_a_registry_down_pushes(
 
     down = f"127.0.0.1:{closed_port()}/rt-single-noop:1"
     names.append(down.rsplit(":", 1)[0])
-    with BuildSession() as session, pytest.raises(AgentRuntimeBuildError) as unreachable:
+    docker("tag", f"{repo}:1", down)  # the build is skipped, so the check runs (and cannot connect)
+    with use_reporter(reporter), BuildSession() as session, pytest.raises(AgentRuntimeBuildError) as unreachable:
         session.build(BuildRequest(path=str(ctx), tags=[down], push=True, builder="docker"))
     assert unreachable.value.step == "push"
+    assert [kind for kind, f in reporter.events if f.get("image") == down][:2] == ["cached", "push_needed"]

@@ -145,10 +145,12 @@ class DockerBuilder(RuntimeBuilder):
             return build_platforms(self, request)
         outcome = self.run(self.spec_for(request))
         details = outcome.details()
-        if request.push and outcome.image_id:
+        if request.push and outcome.cached and outcome.image_id:
             from rtbuild.enginekit import images_current
 
             # The registry holds this very image under every tag already: no `docker push`.
+            # Skipped builds only: BuildKit gives every build a new image (a new Created),
+            # so a built one is never in the registry yet, and the check would cost it a read.
             found = images_current(outcome.tags, outcome.image_id, insecure_registries=self.insecure_registries)
             details["registry_current"] = found is not None
             if found is not None:
