@@ -104,8 +104,9 @@ def _read_document(path: Path) -> Any:
         try:
             return yaml.load(text, Loader=_yaml_loader(yaml))  # a SafeLoader
         except yaml.YAMLError as exc:
-            where = str(exc).replace('"<unicode string>"', str(path))  # the file, not PyYAML's name for text
-            raise ConfigError(f"{path}: malformed YAML: {where}", step=STEP, hint="fix the YAML syntax") from exc
+            raise ConfigError(
+                f"{path}: malformed YAML: {_yaml_problem(exc)}", step=STEP, hint="fix the YAML syntax"
+            ) from exc
     raise ConfigError(
         f"{path}: unknown build-many file type {suffix or '(none)'!r}",
         step=STEP,
@@ -162,7 +163,7 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
                 raise _error(source, label, f"name {name!r} is used by an earlier entry")
             explicit_names.add(name)
         try:
-            secrets = [BuildSecret.parse(text) for text in merged.get("secrets", [])]
+            secrets = BuildSecret.parse_all(merged.get("secrets", []))
         except ConfigError as exc:
             raise _error(source, label, exc.message) from exc
         request = BuildRequest(
@@ -245,6 +246,17 @@ def _name_unnamed(entries: Sequence[BatchEntry], taken: set[str]) -> None:
         tag = entry.request.tags[0]
         unique = first_tags[tag] == 1 and tag not in taken
         entry.name = tag if unique else f"{tag}#{entry.index}"
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """What is wrong and where (line, column), never the text there: PyYAML's pure-Python
+    loader (no libyaml) quotes the line around the mark, which may be a build arg's value."""
+    parts = []
+    for what, mark in (("context", "context_mark"), ("problem", "problem_mark")):
+        text, at = getattr(exc, what, None), getattr(exc, mark, None)
+        if text:
+            parts.append(f"{text} (line {at.line + 1}, column {at.column + 1})" if at is not None else str(text))
+    return "; ".join(parts) or str(exc).replace('"<unicode string>"', "the file")  # a ReaderError: a character code
 
 
 def _yaml_loader(yaml: Any) -> Any:
