@@ -20,6 +20,8 @@ from rtbuild._masking import masked_repr, shown_secret_spec
 from rtbuild.errors import BuildFailedError, ConfigError, PushError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rtbuild._framework.config import Config
     from rtbuild._observe.prune import PruneItem, PrunePolicy
 
@@ -97,6 +99,21 @@ class BuildSecret:
                 hint="e.g. --secret id=npmrc,src=$HOME/.npmrc or --secret id=token,env=GH_TOKEN",
             )
         return secret
+
+    @classmethod
+    def parse_all(cls, texts: Iterable[str]) -> list[BuildSecret]:
+        """:meth:`parse` each; an id given twice is refused: the engines read only the last
+        one given (Docker 20.10's BuildKit: ``id=x,src=F`` then ``id=x,env=V`` mounted V's value)."""
+        secrets = [cls.parse(text) for text in texts]
+        ids = [secret.id for secret in secrets]
+        twice = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        if twice is not None:
+            raise ConfigError(
+                f"invalid --secret: the id {twice!r} is given twice (the engine would mount only the last)",
+                step="validate request",
+                hint="give each secret its own id, and each RUN --mount=type=secret the id it reads",
+            )
+        return secrets
 
     def value(self) -> bytes:
         """The secret's bytes, read now (a missing source is a clear error without the value)."""

@@ -93,7 +93,7 @@ def build(
         target=target,
         no_cache=no_cache,
         dockerfile=dockerfile,
-        secrets=[BuildSecret.parse(text) for text in secrets],
+        secrets=BuildSecret.parse_all(secrets),
         cache_from=list(cache_from),
         cache_to=list(cache_to),
         force=force,
