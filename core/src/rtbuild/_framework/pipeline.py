@@ -71,7 +71,8 @@ def _can_push(builder: RuntimeBuilder) -> bool:
 
 
 def validate_request(request: BuildRequest) -> None:
-    """Tags and platforms, checked by the core for every builder before any work."""
+    """Tags, platforms and the path (``-x`` is ``./-x``: a CLI took it for an option), for every builder."""
+    request.path = f"./{request.path}" if request.path.startswith("-") else request.path
     from rtbuild.oci._references import parse_tag
 
     if not request.tags:
