@@ -75,6 +75,12 @@ def build(request):
     outcome = yield
     if os.environ.get("WB_MODE") == "force_42":
         outcome.force_result(42)
+
+@rtbuild.hookimpl(hookwrapper=True)
+def post_build(request):
+    yield
+    if os.environ.get("WB_MODE") == "raise_secret":
+        raise RuntimeError("upload failed with token " + request.build_args["MY_PASSWORD"])
 """
 
 
@@ -137,3 +143,13 @@ def test_a_wrapper_passing_things_through_is_not_blamed(site: FakeSite, context:
     site.add_plugin("rtbuild-bad", "bad", "import rtbuild\n@rtbuild.hookimpl\ndef build():\n    return 7\n")
     result = _build(context, "")
     assert result.exit_code == 2 and "from: plugin bad (rtbuild-bad 1.0)" in result.stderr
+
+
+def test_an_old_style_wrapper_raising_a_secret_shows_it_masked_and_once(site: FakeSite, context: Path) -> None:
+    # pluggy's runner for old-style wrappers warned with the exception's text as raised.
+    site.add_plugin("rtbuild-wb", "wb", OLD_STYLE, version="0.3")
+    args = ["build", str(context), "-t", "img:1", "--build-arg", "MY_PASSWORD=hunter2xyz"]
+    result = run_cli(args, env={"WB_MODE": "raise_secret"})
+    assert (result.exit_code, result.stdout) == (4, "")
+    assert "RuntimeError: upload failed with token ***" in result.stderr and BLAME in result.stderr
+    assert "hunter2xyz" not in result.stderr and "hookwrapper teardown" not in result.stderr

@@ -4,8 +4,10 @@ wrong names it: an exception it raises (``from: plugin NAME (DIST VERSION)``), a
 
 Wrappers (``@hookimpl(wrapper=True)`` and old-style ``hookwrapper=True``) are generators
 around the others and get the same checks, on what they do themselves: an exception they
-raise (not one of the inner implementations passing through), a result they replace, a
-request field they change before or after their ``yield``. Unwrapped, a wrapper's error
+raise (not one of the inner implementations passing through), a result they replace (or
+force), a request field they change before or after their ``yield``. Old-style ones run as
+new-style ones: pluggy's runner for them warned of an exception raised after the ``yield``
+with its text as raised, a secret in it unmasked on stderr. Unwrapped, a wrapper's error
 named nobody ("report it"), its ``sys.exit(5)`` ended rtbuild with status 5 and no word,
 its ``image_exists`` answer ``"no"`` read as available (exit 0), and its request change
 was blamed on the next plugin to run.
@@ -38,10 +40,15 @@ def wrap_impls(pm: pluggy.PluginManager, plugin: object, name: str, origin: str 
             if impl.plugin is not plugin:
                 continue
             # pluggy calls impl.function(*args); the wrapper keeps its argument list.
-            if impl.hookwrapper or impl.wrapper:
-                if origin:  # the core's own wrappers are trusted
-                    impl.function = _wrapped_wrapper(impl.function, caller.name, origin)  # type: ignore[misc]
-            else:
+            if impl.hookwrapper and origin:
+                # Run as a new-style wrapper: pluggy's old-style runner warns of an exception
+                # the teardown raises with its text as raised (a secret in it unmasked).
+                old = _new_style(impl.function, caller.name, origin)
+                impl.function = _wrapped_wrapper(old, caller.name, origin)  # type: ignore[misc]
+                impl.hookwrapper, impl.wrapper = False, True  # type: ignore[misc]
+            elif impl.wrapper and origin:  # the core's own wrappers are trusted
+                impl.function = _wrapped_wrapper(impl.function, caller.name, origin)  # type: ignore[misc]
+            elif not (impl.hookwrapper or impl.wrapper):
                 impl.function = _wrapped(impl.function, caller.name, name, origin)  # type: ignore[misc]
 
 
@@ -72,6 +79,34 @@ def _wrapped(function: Callable[..., Any], hook: str, name: str, origin: str | N
             elif kept is not None:
                 check_result_fields(kept, origin)
         return result
+
+    return call
+
+
+def _new_style(function: Callable[..., Any], hook: str, origin: str) -> Callable[..., Any]:
+    """An old-style ``hookwrapper=True`` generator as a new-style one: it is sent a
+    :class:`pluggy.Result` and may ``force_result`` / ``force_exception``; what the result
+    then holds is returned (or raised), as pluggy's own runner does."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Generator[None, Any, Any]:
+        gen = function(*args, **kwargs)
+        try:
+            next(gen)
+        except StopIteration:
+            raise _misuse(origin, hook, "returned without yielding") from None
+        try:
+            outcome: pluggy.Result[Any] = pluggy.Result((yield), None)
+        except BaseException as exc:
+            outcome = pluggy.Result(None, exc)
+        try:
+            gen.send(outcome)
+        except StopIteration:
+            pass
+        else:
+            gen.close()
+            raise _misuse(origin, hook, "yields more than once")
+        return outcome.get_result()
 
     return call
 
@@ -110,9 +145,6 @@ def _wrapped_wrapper(function: Callable[..., Any], hook: str, origin: str) -> Ca
             inner = yield
         except BaseException as exc:  # an inner implementation's error (or Ctrl-C)
             thrown = inner = exc
-        # Old style: pluggy sends a Result, which the wrapper may force_result/force_exception.
-        outcome = inner if isinstance(inner, pluggy.Result) else None
-        inner_value = (outcome.exception, outcome._result) if outcome is not None else inner
         before = _requestcheck.snapshot(request) if request is not None else None
         kept = result_fields(args) if hook == "post_build" else None
         try:
@@ -133,13 +165,7 @@ def _wrapped_wrapper(function: Callable[..., Any], hook: str, origin: str) -> Ca
         else:
             gen.close()
             raise _misuse(origin, hook, "yields more than once")
-        if outcome is not None:
-            forced_error, forced = outcome.exception, outcome._result
-            if forced_error is not None and forced_error is not inner_value[0]:
-                blame(forced_error, origin, impl=impl)
-            elif forced_error is None and forced is not inner_value[1]:
-                _check_answer(hook, forced, origin)
-        elif answer is not inner_value:  # it replaced the inner result
+        if answer is not inner:  # it replaced the inner result
             _check_answer(hook, answer, origin)
         if request is not None and before is not None:  # what it changed after its yield
             _requestcheck.check_changes(request, before, origin)
