@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,22 @@ def errors_masked(request: BuildRequest) -> Iterator[None]:
         raise
 
 
+#: The masks of the requests running now, in any thread: a Python warning a builder or plugin
+#: issues (``warnings.warn``) reaches the process-wide ``warnings.showwarning``, not a reporter.
+_RUNNING: list[Redactor] = []
+_RUNNING_LOCK = threading.Lock()
+
+
+def mask_running(text: str) -> str:
+    """``text`` with the secret values of every request running now masked (the CLI's
+    ``warnings.showwarning``)."""
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for redactor in running:
+        text = redactor(text)
+    return text
+
+
 @contextlib.contextmanager
 def masked_output(request: BuildRequest) -> Iterator[Redactor]:
     """Mask what ``request``'s build reports (see the module doc). The error that leaves the
@@ -130,10 +147,14 @@ def masked_output(request: BuildRequest) -> Iterator[Redactor]:
         yield redactor
         return
     token = _current.set(MaskingReporter(get_reporter(), redactor))
+    with _RUNNING_LOCK:
+        _RUNNING.append(redactor)
     try:
         yield redactor
     finally:
         _current.reset(token)
+        with _RUNNING_LOCK:
+            _RUNNING.remove(redactor)
 
 
 def warn_secrets_in_context(request: BuildRequest) -> None:
@@ -159,6 +180,7 @@ __all__ = [
     "MaskingReporter",
     "errors_masked",
     "mask_error",
+    "mask_running",
     "masked_output",
     "request_redactor",
     "warn_secrets_in_context",

@@ -251,7 +251,9 @@ def _show_warning(
     message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
 ) -> None:
     # A skipped plugin is news for the user, not a Python warning with a source line.
-    click.echo(f"warning: {message}", err=True)
+    from rtbuild._framework.outputmask import mask_running  # a plugin's warning may quote a build arg
+
+    click.echo(f"warning: {mask_running(str(message))}", err=True)
 
 
 def main(argv: list[str] | None = None) -> int:
