@@ -128,7 +128,8 @@ def engine_build(
     if input_digest and ctx is not None and confirm_label(ctx, result.image_id, input_digest, untag=untag):
         input_digest = None  # the label was withdrawn: the context changed after the hash
     # The profile reads the image history, where the engine keeps build-arg values.
-    steps, layers = redact.mask(profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id))
+    profile = profile_steps(recorder, EngineAPI(builder.docker_host), result.image_id, _dockerfile_text(spec, extra))
+    steps, layers = redact.mask(profile)
     if fresh:
         # Only a whole-context send settles it: a mark left during an ordinary build (a
         # first build's hash runs next to the engine) must reach the next build.
@@ -145,6 +146,23 @@ def engine_build(
         steps=steps,
         layers=layers,
     )
+
+
+def _dockerfile_text(spec: Any, extra: list[str]) -> str | None:
+    """The Dockerfile as built (BuildKit names a step by its expanded text; the profile
+    records each one's text as written, for rtbuild metrics to group by); ``None`` if unread."""
+    import os
+
+    from rtbuild.context import dockerfile_arg
+
+    path = dockerfile_arg(extra) or os.path.join(spec.path, "Dockerfile")
+    if path == "-":
+        return None
+    try:
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK)) as handle:
+            return handle.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return None
 
 
 __all__ = ["engine_build"]

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rtbuild import BuildRequest, BuildResult
 
 #: Step fields kept per line (start/end let a report draw a timeline; the rest is ballast).
-_STEP_KEYS = ("name", "start", "end", "duration_s", "cached", "status", "internal", "layer_bytes")
+_STEP_KEYS = ("name", "source", "start", "end", "duration_s", "cached", "status", "internal", "layer_bytes")
 
 
 def repository(image: str) -> str:

@@ -14,6 +14,7 @@ one starts. Feed :class:`StepRecorder` from :func:`rtbuild.enginekit.run_build`'
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from dataclasses import dataclass
@@ -165,14 +166,65 @@ def attach_layer_sizes(steps: list[dict[str, Any]], layers: list[dict[str, Any]]
             step["layer_bytes"] = sizes.pop()
 
 
+#: A variable reference an engine expands in a step's name: ``$X``, ``${X}``, ``${X:-d}``.
+_VARIABLE = re.compile(r"\$(?:\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _templates(dockerfile_text: str) -> list[tuple[str, re.Pattern[str]]]:
+    """Each instruction that names a variable, as written, and a pattern its expanded text
+    matches (each reference any text, each run of blanks any run)."""
+    from dockerfile_parse import DockerfileParser
+
+    from rtbuild.enginekit._dockerfile_text import parser_text
+
+    parser = DockerfileParser(fileobj=io.BytesIO(), env_replace=False)
+    parser.content = parser_text(dockerfile_text)
+    out = []
+    for item in parser.structure:
+        value = " ".join(str(item.get("value") or "").split())
+        if not _VARIABLE.search(value):
+            continue
+        text = f"{str(item.get('instruction') or '').upper()} {value}"
+        parts = _VARIABLE.split(text)
+        literal = [r"\s*".join(re.escape(word) for word in part.split(" ")) for part in parts]
+        out.append((text, re.compile(".*?".join(literal), re.DOTALL)))
+    return out
+
+
+def attach_sources(steps: list[dict[str, Any]], dockerfile_text: str) -> None:
+    """Give each instruction step whose name an engine expanded (BuildKit names
+    ``RUN echo $X`` by ``RUN echo 1``) its text as written, ``source``, when exactly one
+    instruction of the Dockerfile reads so: ``rtbuild metrics`` groups its slowest steps by
+    it, one row whatever the values were. Best effort: a Dockerfile it cannot read adds none."""
+    try:
+        templates = _templates(dockerfile_text)
+    except Exception:
+        return
+    for step in steps if templates else ():
+        match = _POSITION.match(str(step.get("name", "")))
+        if step.get("internal") or match is None:
+            continue
+        shown = " ".join(match.group(2).split())
+        found = {text for text, pattern in templates if pattern.fullmatch(shown)}
+        # Of several that read so (RUN echo $X > /n and RUN echo $X $Y), the one written
+        # with the most literal text: the other matched by its wildcards alone.
+        best = max((len(_VARIABLE.sub("", text)) for text in found), default=0)
+        found = {text for text in found if len(_VARIABLE.sub("", text)) == best}
+        if len(found) == 1 and (source := found.pop()) != shown:
+            step["source"] = source
+
+
 def profile_steps(
-    recorder: StepRecorder, api: Any, image_id: str | None
+    recorder: StepRecorder, api: Any, image_id: str | None, dockerfile_text: str | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The step profile, with layer sizes from ``api.image_history(image_id)`` (Docker's
-    ``GET /images/ID/history`` shape, newest first; best effort)."""
+    ``GET /images/ID/history`` shape, newest first; best effort), and with
+    ``dockerfile_text`` each expanded step's text as written (:func:`attach_sources`)."""
     from rtbuild.errors import AgentRuntimeBuildError
 
     steps = recorder.steps()
+    if dockerfile_text is not None:
+        attach_sources(steps, dockerfile_text)
     layers: list[dict[str, Any]] = []
     if image_id:
         try:
@@ -183,4 +235,4 @@ def profile_steps(
     return steps, layers
 
 
-__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "layers_from_history", "profile_steps"]
+__all__ = ["Step", "StepRecorder", "attach_layer_sizes", "attach_sources", "layers_from_history", "profile_steps"]
