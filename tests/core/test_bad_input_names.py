@@ -268,3 +268,16 @@ def test_a_secret_id_given_twice_is_refused_before_any_work(
     path.write_text('[[build]]\npath = "ctx"\ntags = ["app:1"]\nsecrets = ["id=tok,env=A", "id=tok,env=B"]\n')
     with pytest.raises(ConfigError, match=r"build entry 1 \(app:1\): .*the id 'tok' is given twice"):
         load_batch_file(path)
+
+
+def test_a_malformed_platform_in_a_build_many_file_is_refused_before_any_build(tmp_path: Path, context: Path) -> None:
+    # Before: the file was accepted; entry 1 built, entry 2 failed at 'validate request' (exit 1),
+    # though "the file is checked completely before any build starts".
+    path = tmp_path / "images.yaml"
+    path.write_text("- path: ctx\n  tags: [a:1]\n- path: ctx\n  tags: [b:1]\n  platform: linux\n")
+    with pytest.raises(ConfigError, match=r"images.yaml: build entry 2 \(b:1\): invalid platform 'linux'") as info:
+        load_batch_file(path)
+    assert info.value.step == "read build-many file"
+    path.write_text("defaults: {platform: 'linux/amd64,linux/arm64'}\nbuild: [{path: ctx, tags: [a:1]}]\n")
+    (entry,) = load_batch_file(path)
+    assert entry.request.platform == "linux/amd64,linux/arm64"

@@ -117,6 +117,7 @@ def _read_document(path: Path) -> Any:
 def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | None = None) -> list[BatchEntry]:
     """Validate a parsed document and turn it into entries; relative paths resolve against
     ``base_dir`` (the file's directory). Raises :class:`ConfigError` naming the entry."""
+    from rtbuild._framework.pipeline import validate_platform
     from rtbuild.oci._references import parse_tag
 
     base_dir = base_dir or Path.cwd()
@@ -153,6 +154,10 @@ def parse_batch(document: Any, source: str = "<build-many>", base_dir: Path | No
                 parse_tag(tag)
             except InvalidReferenceError as exc:
                 raise _error(source, label, exc.message) from exc
+        try:  # a typo here failed that entry only, after the entries before it had built (exit 1)
+            validate_platform(merged.get("platform"), step=STEP)
+        except ConfigError as exc:
+            raise _error(source, label, exc.message) from exc
         context = Path(os.path.expanduser(merged["path"]))
         context = context if context.is_absolute() else base_dir / context
         if not context.is_dir():
