@@ -41,22 +41,29 @@ DEFAULT_FLAVOR = "moby23"
 _REGEX_META_20 = frozenset("+()|{}^")
 
 _EXACT, _PREFIX, _SUFFIX, _NFA = "exact", "prefix", "suffix", "nfa"
+#: What Go's strings.TrimSpace trims (unicode.IsSpace): str.strip() also trims \x1c-\x1f.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+#: Control characters (all but tab): BuildKit sends the patterns in a gRPC header, which
+#: cannot carry them (the build fails 'stream terminated by RST_STREAM ... PROTOCOL_ERROR').
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def read_patterns(text: str) -> list[str]:
     """The patterns of a .dockerignore text, cleaned the way ``ignorefile.ReadAll`` does."""
     patterns: list[str] = []
     text = text.removeprefix("\ufeff")
-    for raw in text.splitlines():
+    # Lines end at "\n" alone (Go's bufio.ScanLines), not at each of str.splitlines' breaks:
+    # a file saved with CR line endings is one pattern for the client, not one per line.
+    for raw in text.split("\n"):
         # Comments are recognised before trimming, exactly as Docker does.
         if raw.startswith("#"):
             continue
-        pattern = raw.strip()
+        pattern = raw.strip(_GO_SPACE)
         if not pattern:
             continue
         invert = pattern.startswith("!")
         if invert:
-            pattern = pattern[1:].strip()
+            pattern = pattern[1:].strip(_GO_SPACE)
         if pattern:
             pattern = posixpath.normpath(pattern)
             # Go's filepath.Clean keeps at most one leading slash; posix normpath keeps two.
@@ -73,7 +80,9 @@ def read_dockerignore(context_dir: str) -> list[str]:
     path = os.path.join(context_dir, ".dockerignore")
     try:
         # O_NONBLOCK: a FIFO there is refused below, not waited on for ever.
-        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), encoding="utf-8", errors="surrogateescape") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        # newline="": a CR stays a CR, as for the docker client (text mode reads it as a line end).
+        with open(fd, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             mode = os.fstat(handle.fileno()).st_mode
             if S_ISDIR(mode):
                 raise IsADirectoryError(path)
@@ -237,9 +246,16 @@ class PatternMatcher:
         #: False when a pattern uses syntax whose engine-side meaning is not modelled.
         self.exact = True
         for raw in patterns:
-            text = raw.strip()
+            text = raw.strip(_GO_SPACE)
             if not text:
                 continue
+            if _CONTROL.search(text):
+                raise BuildContextError(
+                    f"bad .dockerignore pattern {text!r}: it holds a control character",
+                    step="read .dockerignore",
+                    hint="save .dockerignore with LF or CRLF line endings (the docker client ends a line at LF"
+                    " only, so CR line endings make one pattern of the whole file) and remove control characters",
+                )
             exclusion = text.startswith("!")
             if exclusion:
                 if len(text) == 1:

@@ -100,7 +100,7 @@ def _ignore_patterns(ignore: str) -> list[str]:
     if os.path.basename(ignore) == ".dockerignore":
         return read_dockerignore(os.path.dirname(ignore))  # its errors name the step and a hint
     try:
-        with open(ignore, encoding="utf-8", errors="surrogateescape") as handle:
+        with open(ignore, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             return read_patterns(handle.read())
     except OSError:
         return []  # unreadable: the engine fails on it itself; nothing excluded meanwhile
