@@ -320,17 +320,15 @@ def _report_failure(
     """The ``build_failed`` hooks; their own failures never hide the build's error."""
     import warnings
 
+    duration_s = round(time.perf_counter() - started, 3)
     try:
-        pm.hook.build_failed(
-            request=request,
-            error=error,
-            config=config,
-            builder=builder,
-            duration_s=round(time.perf_counter() - started, 3),
-        )
+        pm.hook.build_failed(request=request, error=error, config=config, builder=builder, duration_s=duration_s)
     except Exception as exc:  # a recording plugin must not replace the real error
         mask_error(exc, request_redactor(request))  # it may quote the request (a webhook's URL, a build arg)
         warnings.warn(f"a build_failed hook raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+    except BaseException:  # Ctrl-C in a hook that hangs (a webhook): the interrupt wins, the error is said
+        get_reporter().event("warning", message=f"interrupted while build_failed hooks ran; the build failed: {error}")
+        raise
 
 
 def run_build(
