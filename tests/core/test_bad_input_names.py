@@ -281,3 +281,15 @@ def test_a_malformed_platform_in_a_build_many_file_is_refused_before_any_build(t
     path.write_text("defaults: {platform: 'linux/amd64,linux/arm64'}\nbuild: [{path: ctx, tags: [a:1]}]\n")
     (entry,) = load_batch_file(path)
     assert entry.request.platform == "linux/amd64,linux/arm64"
+
+
+def test_a_trailing_iidfile_without_its_file_is_refused_before_the_builder(
+    context: Path, rtbuild_pm: RtbuildPluginManager
+) -> None:
+    # Before: not seen as --iidfile at all; docker took the context for its FILE and failed
+    # after rtbuild started it ('"docker build" requires exactly 1 argument', exit 1).
+    builder = FakeBuilder()
+    request = BuildRequest(str(context), tags=["app:1"], extra_build_args=["--network=none", "--iidfile"])
+    with pytest.raises(ConfigError, match="--iidfile '' is empty") as info:
+        run_build(request, config=Config(), pm=rtbuild_pm, builder=builder)
+    assert info.value.step == "check --iidfile" and builder.calls == []

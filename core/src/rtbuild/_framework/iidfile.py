@@ -22,8 +22,10 @@ def iidfile_arg(args: Sequence[str]) -> str | None:
     """The last ``--iidfile`` value in ``args`` (the one the docker and podman clients use)."""
     found = None
     for index, arg in enumerate(args):
-        if arg == _FLAG and index + 1 < len(args):
-            found = args[index + 1]
+        if arg == _FLAG:
+            # Last with no FILE: "" (refused as empty); the engine took the context for it
+            # and failed after the build started ('"docker build" requires exactly 1 argument').
+            found = args[index + 1] if index + 1 < len(args) else ""
         elif arg.startswith(_FLAG + "="):
             found = arg[len(_FLAG) + 1 :]
     return found
