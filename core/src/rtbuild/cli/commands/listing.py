@@ -98,10 +98,18 @@ def builders(state: State, as_json: bool) -> None:
     if config.builder and not any(row["selected"] for row in rows):
         # The listing that answers "which builder will my builds use?" said nothing: no row
         # marked, exit 0, while every build failed with 'not recognised'.
+        from rtbuild._framework.config import DEFAULT_BUILDER
         from rtbuild.errors import BuilderNotFoundError
 
         unknown = BuilderNotFoundError(config.builder, [str(row["name"]) for row in rows])
-        click.echo(f"warning: the configured {unknown.message} (builds fail with this error)", err=True)
+        if config.builder == DEFAULT_BUILDER:  # most likely nothing configured: say where it comes from
+            text = (
+                f"{unknown.message} (builds fail with this error; {DEFAULT_BUILDER!r} is the default when no"
+                " --builder, RTBUILD_BUILDER or `builder` setting names another)"
+            )
+        else:
+            text = f"the configured {unknown.message} (builds fail with this error)"
+        click.echo(f"warning: {text}", err=True)
     if as_json:
         emit_json(rows)
         return
