@@ -52,6 +52,7 @@ from .baseauth import (
     shown_argv,
 )
 from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
+from .secretfds import env_secrets_in_memory
 from .stages import stage_as_written, stage_case_error
 
 if TYPE_CHECKING:
@@ -273,17 +274,20 @@ def build_one(
         try:
             # Podman's own lookup skips credsStore helpers (and more): the bases' registries
             # get rtbuild's credentials in memory, as exists/pull do.
-            with base_authfile(request, dockerfile, resolving(request, build_args_of(request))) as (auth, fds):
+            with (
+                base_authfile(request, dockerfile, resolving(request, build_args_of(request))) as (auth, fds),
+                env_secrets_in_memory(argv) as (engine_argv, secret_fds),
+            ):
                 argv = [*argv[:-1], *auth, argv[-1]]
                 result = run_build(
-                    argv,
+                    [*engine_argv[:-1], *auth, engine_argv[-1]],
                     env={"TMPDIR": tmpdir},
                     log_path=log_path,
                     stream=builder.progress == "plain",
                     on_line=recorder.feed,
                     redact=lambda line: unmark(mask(line)),
                     shown_argv=shown_argv(argv),
-                    pass_fds=fds,
+                    pass_fds=(*fds, *secret_fds),
                 )
         except BaseException:
             remove_leftovers(builder.podman, tmpdir, marker)
