@@ -78,3 +78,20 @@ def test_hooks_output_is_masked(
     shown = "\n".join(said)
     assert "***" in shown
     assert TOKEN not in shown and PASSWORD not in shown and SECRET not in shown
+
+
+def test_details_a_post_build_hook_adds_are_masked(rtbuild_pm: RtbuildPluginManager, tmp_path: Path) -> None:
+    """The result's details were masked before post_build only: what a post_build hook added
+    (a scanner's note quoting a build arg) reached ``rtbuild build --json`` and build-many's report."""
+
+    class Noter:
+        @hookimpl
+        def post_build(self, request: BuildRequest, result: rtbuild.BuildResult) -> None:
+            result.details["note"] = {"checked": [f"with {request.build_args['API_TOKEN']}"]}
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    rtbuild_pm.register(Noter())
+    request = BuildRequest(str(tmp_path), tags=["hooks:1"], build_args={"API_TOKEN": TOKEN})
+    result = run_build(request, config=Config(), pm=rtbuild_pm, builder=FakeBuilder())
+    assert result.details["note"] == {"checked": ["with ***"]}
+    assert TOKEN not in str(result.to_dict())

@@ -287,6 +287,7 @@ def _run_hooks(
             raise  # a refusal (e.g. a vulnerability policy): the image must not be used, exit 2
         except Exception as exc:  # the image exists (and was pushed): say so, and who failed after
             raise _post_build_error(exc, result) from exc
+    result.details = redactor.mask(result.details)  # what post_build hooks added (a scan's, a plugin's note)
     return result
 
 
