@@ -90,3 +90,21 @@ def test_a_running_run_build_log_is_kept_even_unseen_in_proc(
     _age(log, 15 * DAY)
     [item] = prune_local(PrunePolicy(older_than_s=60.0))  # the build ended: its log goes
     assert item.removed and not log.exists()
+
+
+def test_a_builds_log_rotation_keeps_a_log_another_build_writes(tmp_path: Path) -> None:
+    """Each build rotates the log directory (log_keep, log_max_age_days) before it starts:
+    with more builds at once than log_keep, or one in a long silent step, it removed a
+    running build's log."""
+    from rtbuild.enginekit import rotate_logs
+
+    logs = [tmp_path / f"build-{n}.log" for n in range(4)]
+    for age, log in enumerate(reversed(logs)):
+        log.write_text("#5 [2/3] RUN sleep 600\n")
+        _age(log, 30 * DAY + age)
+    with logs[0].open("a") as held:  # the oldest: a build still running
+        fcntl.flock(held, fcntl.LOCK_SH)
+        rotate_logs(str(tmp_path), keep=1, max_age_days=14)
+        assert [log.exists() for log in logs] == [True, False, False, False]
+    rotate_logs(str(tmp_path), keep=1, max_age_days=14)  # it ended: now it goes
+    assert not logs[0].exists()

@@ -35,7 +35,7 @@ def hold_log(handle: IO[Any]) -> None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
 
 
-def _flock_held(path: Path) -> bool:
+def flock_held(path: str | os.PathLike[str]) -> bool:
     """Whether some process holds a flock on ``path`` (asked without keeping it)."""
     if fcntl is None:  # pragma: no cover
         return False
@@ -97,7 +97,7 @@ def old_logs(directory: str | os.PathLike[str], now: float, max_age: float) -> l
 def in_use(found: Iterable[tuple[Path, os.stat_result]]) -> set[Path]:
     """The logs of ``found`` a running build still writes (its flock, or open here)."""
     found = list(found)
-    held = {path for path, _ in found if _flock_held(path)}
+    held = {path for path, _ in found if flock_held(path)}
     rest = {(st.st_dev, st.st_ino): path for path, st in found if path not in held}
     return held | {rest[key] for key in open_here(set(rest))} if rest else held
 
@@ -132,4 +132,4 @@ def prune_logs(
     return items
 
 
-__all__ = ["KEPT_WRITING", "hold_log", "in_use", "old_logs", "open_here", "prune_logs"]
+__all__ = ["KEPT_WRITING", "flock_held", "hold_log", "in_use", "old_logs", "open_here", "prune_logs"]
