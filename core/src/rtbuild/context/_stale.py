@@ -41,4 +41,34 @@ def clear_stale_sync(context: str) -> None:
         stale_sync_marker(context).unlink()
 
 
-__all__ = ["clear_stale_sync", "mark_stale_sync", "stale_sync_marker"]
+def rewritten_unseen(context: str, path: str, digest: str) -> bool:
+    """Whether ``path`` (the Dockerfile or ``.dockerignore``, hashed whole on every walk, so
+    not in the stat cache when ``.dockerignore`` leaves it out or it lives elsewhere) now holds
+    other bytes than when this was last asked, with the same size, mode and mtime: BuildKit
+    syncs it incrementally too, and kept the old text (reproduced: a Dockerfile rewritten
+    with ``touch -d`` built from its old RUN). Remembers the answer's stat and digest."""
+    import xxhash
+
+    from rtbuild._framework.atomic import read_file, try_atomic_write
+    from rtbuild._framework.paths import cache_dir
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    key = f"{os.path.abspath(context)}\0{os.path.realpath(path)}".encode("utf-8", "surrogateescape")
+    record = cache_dir("side-files", xxhash.xxh3_64_hexdigest(key))
+    now = f"{st.st_size} {st.st_mode} {st.st_mtime_ns} {digest}\n"
+    try:
+        before = read_file(str(record)).decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        before = ""
+    if before != now:
+        with contextlib.suppress(OSError):
+            record.parent.mkdir(parents=True, exist_ok=True)
+            try_atomic_write(str(record), now.encode("ascii"))
+    old = before.split()
+    return len(old) == 4 and old[:3] == now.split()[:3] and old[3] != digest
+
+
+__all__ = ["clear_stale_sync", "mark_stale_sync", "rewritten_unseen", "stale_sync_marker"]

@@ -269,21 +269,25 @@ def _walk_digest(
 
     matcher = PatternMatcher(read_dockerignore(path), **({"flavor": flavor} if flavor else {}))
     result = hash_context(path, matcher, use_cache=use_cache, collect_paths=collect_paths)
-    if result.stat_invisible:
-        # Seen once only (this walk stores the new stat keys), whoever asked: keep it for
-        # the next engine build, which must send every file.
-        from rtbuild.context._stale import mark_stale_sync
-
-        mark_stale_sync(path, result.stat_invisible)
     result.ignore_exact = matcher.exact
     ignore = os.path.join(path, ".dockerignore")
     if result.walk is not None:  # their stat keys before their contents are read
         result.walk.files = stat_snapshot_files([dockerfile, ignore])
     _add_linked(result, (dockerfile, ignore))
     hasher = xxhash.xxh3_128(result.digest.encode())
-    hasher.update(b"\0Dockerfile\0" + hash_file(dockerfile).encode())
-    if os.path.isfile(ignore):
-        hasher.update(b"\0.dockerignore\0" + hash_file(ignore).encode())
+    from rtbuild.context._stale import mark_stale_sync, rewritten_unseen
+
+    for name, side in ((b"Dockerfile", dockerfile), (b".dockerignore", ignore)):
+        if side is ignore and not os.path.isfile(ignore):
+            continue
+        digest = hash_file(side)
+        hasher.update(b"\0" + name + b"\0" + digest.encode())
+        if use_cache and rewritten_unseen(path, side, digest) and side not in result.stat_invisible:
+            result.stat_invisible.append(side)
+    if result.stat_invisible:
+        # Seen once only (this walk stores the new stat keys), whoever asked: keep it for
+        # the next engine build, which must send every file.
+        mark_stale_sync(path, result.stat_invisible)
     result.digest = hasher.hexdigest()
     return result
 
