@@ -95,3 +95,18 @@ def test_details_a_post_build_hook_adds_are_masked(rtbuild_pm: RtbuildPluginMana
     result = run_build(request, config=Config(), pm=rtbuild_pm, builder=FakeBuilder())
     assert result.details["note"] == {"checked": ["with ***"]}
     assert TOKEN not in str(result.to_dict())
+
+
+def test_pre_build_output_is_masked_in_a_dry_run(rtbuild_pm: RtbuildPluginManager, tmp_path: Path) -> None:
+    """``--dry-run`` (plan_build) masked its plan and its error, not what pre_build hooks reported."""
+    from rtbuild._framework.pipeline import plan_build
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    rtbuild_pm.register(_Chatty())
+    request = BuildRequest(str(tmp_path), tags=["hooks:1"], build_args={"API_TOKEN": TOKEN})
+    seen = _Seen()
+    with use_reporter(seen):
+        plan = plan_build(request, config=Config(), pm=rtbuild_pm, builder=FakeBuilder())
+    said = [text for text in seen.seen if "pre_build" in text]
+    assert len(said) == 2 and all("***" in text for text in said)
+    assert TOKEN not in "\n".join([*seen.seen, plan])

@@ -223,7 +223,7 @@ def plan_build(
     from rtbuild._framework.outputmask import errors_masked
     from rtbuild._framework.plugins._trace import blame, builder_origin
 
-    with errors_masked(request):  # a hook's or the builder's message may quote a secret value
+    with errors_masked(request), masked_output(request):  # a hook's or the builder's message may quote a secret
         builder = _prepare(request, config, pm, builder, [])
         if not builder.capabilities.dry_run:
             raise CapabilityError(
