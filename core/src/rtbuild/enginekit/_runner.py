@@ -35,8 +35,19 @@ from rtbuild._framework.deadline import current_deadline
 from rtbuild._framework.interrupts import cancellable, on_cancel, raise_if_cancelled
 from rtbuild._framework.paths import keep_newest, state_dir
 from rtbuild._framework.progress import get_reporter
-from rtbuild.enginekit._logs import hold_log
-from rtbuild.enginekit._redact import build_args_via_env, redact_argv
+from rtbuild.enginekit._logs import flock_held, hold_log
+from rtbuild.enginekit._proxyargs import client_argv
+from rtbuild.enginekit._redact import redact_argv
+from rtbuild.enginekit._stop import (
+    EngineProbe,
+    engine_went_silent,
+    register,
+    silent_engine_error,
+    stop_all,
+    stop_at,
+    stop_process_group,
+    unregister,
+)
 
 TAIL_LINES = 20
 #: A step's first line: BuildKit's plain progress, Buildah's, the legacy builder's.
@@ -46,10 +57,6 @@ STEP_PATTERNS = (
     re.compile(r"^Step \d+/\d+ : (.+)$"),
 )
 _PR_SET_PDEATHSIG = 1
-
-#: Builds running in this process (build-many runs several): Ctrl-C stops them all.
-_RUNNING: set[subprocess.Popen[bytes]] = set()
-_RUNNING_LOCK = threading.Lock()
 
 
 def step_of(line: str) -> str | None:
@@ -66,13 +73,14 @@ def default_log_dir() -> str:
 
 
 def rotate_logs(log_dir: str, *, keep: int | None, max_age_days: float | None) -> None:
-    """Remove build logs beyond the newest ``keep`` and those older than ``max_age_days``."""
-    keep_newest(
-        log_dir,
-        keep=keep,
-        max_age_days=max_age_days,
-        select=lambda name: name.startswith("build-") and name.endswith(".log"),
-    )
+    """Remove build logs beyond the newest ``keep`` and those older than ``max_age_days``;
+    never one a running build still writes (its flock: more builds at once than ``keep``,
+    or a long silent step, removed a running build's log)."""
+
+    def select(name: str) -> bool:
+        return name.startswith("build-") and name.endswith(".log") and not flock_held(os.path.join(log_dir, name))
+
+    keep_newest(log_dir, keep=keep, max_age_days=max_age_days, select=select)
 
 
 def log_path_for(log_dir: str, tag: str) -> str | None:
@@ -109,31 +117,6 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGINT then SIGTERM then SIGKILL to the build's process group; waits until it is gone."""
-    for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 30.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):  # stragglers left in the group
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def stop_all() -> None:
-    """Stop every build this process runs (build-many on Ctrl-C; safe from any thread)."""
-    with _RUNNING_LOCK:
-        running = list(_RUNNING)
-    for proc in running:
-        if proc.poll() is None:
-            stop_process_group(proc)
-
-
 on_cancel(stop_all)
 
 
@@ -150,6 +133,8 @@ def run_build(
     on_line: Callable[[str], None] | None = None,
     on_started: Callable[[], None] | None = None,
     pass_fds: Sequence[int] = (),
+    probe: EngineProbe | None = None,
+    proxies_in_env: bool = False,
 ) -> RunResult:
     """Run ``argv`` (a ``docker build``/``podman build`` command ending with the context,
     without ``--iidfile``) and stream its output.
@@ -163,7 +148,15 @@ def run_build(
     ``on_started`` is called once the engine process runs (e.g.
     :meth:`rtbuild.enginekit.ConcurrentDigest.engine_started`);
     ``pass_fds`` are file descriptors the engine inherits (e.g. an in-memory ``--authfile``
-    named ``/proc/self/fd/N``: credentials that never touch disk or argv).
+    named ``/proc/self/fd/N``: credentials that never touch disk or argv);
+    ``probe`` asks the engine whether it still answers when a stopped build's client is slow
+    to exit (Ctrl-C, ``build_timeout``): a silent engine's client is killed at once, and the
+    build ends in an :class:`~rtbuild.errors.EngineUnavailableError` saying the engine stopped
+    answering (on Ctrl-C, a warning; the interrupt goes on); ``proxies_in_env`` says the
+    client makes no proxied connection of its own (the docker CLI over a unix socket or ssh):
+    a proxy-named build arg holding a password then travels in its environment too, where
+    otherwise (rtbuild's own value of that variable differing) the build is refused with a
+    ``ConfigError`` rather than the password put on the command line.
     """
     reporter = get_reporter()
     clean = redact or (lambda text: text)
@@ -176,7 +169,7 @@ def run_build(
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     lines: deque[str] = deque(maxlen=keep_lines)
     proc: subprocess.Popen[bytes] | None = None
-    unregister: Callable[[], None] | None = None
+    cancel_unregister: Callable[[], None] | None = None
     log = None
     try:
         child_env = {**os.environ, **env}
@@ -184,7 +177,7 @@ def run_build(
             child_env.update(env_in(tmpdir))
         # Values rtbuild masks go in the engine client's environment, not on its command
         # line, which every local user can read (/proc/PID/cmdline, ps).
-        run_argv, hidden = build_args_via_env(argv, child_env)
+        run_argv, hidden = client_argv(argv, child_env, proxies_in_env=proxies_in_env)
         child_env.update(hidden)
         if log_path is not None:
             try:
@@ -212,13 +205,12 @@ def run_build(
             if exc.errno == errno.E2BIG:
                 raise _too_long(argv, log_path if log is not None else None) from None
             raise
-        with _RUNNING_LOCK:
-            _RUNNING.add(proc)
+        register(proc, probe)
         if cancellable():  # a BuildSession's close stops the builds of its own scope only
-            unregister = on_cancel(functools.partial(_stop_in_background, proc))
+            cancel_unregister = on_cancel(functools.partial(_stop_in_background, proc, probe))
         raise_if_cancelled()  # cancelled before stop_all could see it: stopped below
         if deadline is not None:
-            timer = _stop_at(deadline[0], proc, expired)
+            timer = stop_at(deadline[0], proc, expired, probe)
         if on_started is not None:
             on_started()
         assert proc.stdout is not None
@@ -242,6 +234,11 @@ def run_build(
                 if step:
                     reporter.event("step", step=step)
         returncode = proc.wait()
+        if probe is not None and engine_went_silent(proc) and returncode != 0:
+            during = f"build_timeout {deadline[1]:g} s" if expired.is_set() and deadline else "cancelled"
+            raise silent_engine_error(
+                probe, during=during, step=last_step, tail=list(tail), log_path=log_path if log is not None else None
+            )
         if expired.is_set() and deadline is not None and returncode != 0:
             raise _timed_out(deadline[1], last_step, list(tail), log_path if log is not None else None)
         image_id = None
@@ -249,44 +246,33 @@ def run_build(
             with open(iidfile, encoding="utf-8") as handle:
                 image_id = handle.read().strip() or None
         return RunResult(returncode, log_path if log is not None else None, image_id, list(tail), list(lines))
-    except BaseException:
+    except BaseException as exc:
         if proc is not None and proc.poll() is None:
-            stop_process_group(proc)
+            stop_process_group(proc, probe)
+        if probe is not None and proc is not None and engine_went_silent(proc) and isinstance(exc, KeyboardInterrupt):
+            reporter.event(
+                "warning",
+                message=f"{probe.name} stopped answering: the build's client was killed as the engine did not"
+                f" answer a ping; {probe.hint}",
+            )
         raise
     finally:
         if timer is not None:
             timer.cancel()
-        if unregister is not None:
-            unregister()
+        if cancel_unregister is not None:
+            cancel_unregister()
         if proc is not None:
-            with _RUNNING_LOCK:
-                _RUNNING.discard(proc)
+            unregister(proc)
         _close_quietly(log)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _stop_in_background(proc: subprocess.Popen[bytes]) -> None:
+def _stop_in_background(proc: subprocess.Popen[bytes], probe: EngineProbe | None = None) -> None:
     """Stop ``proc`` from a thread of its own: a ``BuildSession.close()`` stopping many builds
     returns at once rather than after each one's SIGINT-SIGTERM-SIGKILL wait in turn."""
     if proc.poll() is None:
-        threading.Thread(target=stop_process_group, args=(proc,), name="rtbuild-stop-build", daemon=True).start()
-
-
-def _stop_at(deadline: float, proc: subprocess.Popen[bytes], expired: threading.Event) -> threading.Timer:
-    """A timer that stops ``proc``'s process group at ``deadline`` (``time.monotonic()``)."""
-
-    def expire() -> None:
-        if proc.poll() is None:  # a build that just finished is not stopped
-            expired.set()
-            stop_process_group(proc)
-
-    # Clamped: a wait above about 292 years is refused (an OverflowError and a traceback from
-    # the timer's thread for --build-timeout 1e10).
-    timer = threading.Timer(min(max(deadline - time.monotonic(), 0.0), threading.TIMEOUT_MAX), expire)
-    timer.daemon = True
-    timer.name = "rtbuild-build-timeout"
-    timer.start()
-    return timer
+        args = (proc,) if probe is None else (proc, probe)
+        threading.Thread(target=stop_process_group, args=args, name="rtbuild-stop-build", daemon=True).start()
 
 
 def _timed_out(seconds: float, step: str | None, tail: list[str], log_path: str | None) -> Exception:
@@ -340,6 +326,7 @@ def _close_quietly(handle: object) -> None:
 __all__ = [
     "STEP_PATTERNS",
     "TAIL_LINES",
+    "EngineProbe",
     "RunResult",
     "default_log_dir",
     "die_with_parent",
