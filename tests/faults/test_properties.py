@@ -252,7 +252,7 @@ def _toml(value: object) -> str:
     return json.dumps(value) if not isinstance(value, bool) else ("true" if value else "false")
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.dictionaries(_keys, _scalar, max_size=5))
 def test_config_files_load_or_fail_with_config_error(tmp_path_factory: pytest.TempPathFactory, table: dict) -> None:
     from rtbuild._framework.config import read_config_file
@@ -274,7 +274,7 @@ def test_config_bytes_load_or_fail_with_config_error(tmp_path_factory: pytest.Te
         read_config_file(path)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(st.text(max_size=12), max_size=4))
 def test_build_arg_pairs(values: list[str]) -> None:
     try:
@@ -287,7 +287,7 @@ def test_build_arg_pairs(values: list[str]) -> None:
     assert pairs == {v.partition("=")[0]: v.partition("=")[2] for v in values}
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.text(max_size=40))
 def test_secret_specs_parse_or_fail_with_config_error(text: str) -> None:
     try:
