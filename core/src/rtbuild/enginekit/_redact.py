@@ -29,6 +29,35 @@ def _spellings(password: str) -> list[str]:
     return list(dict.fromkeys((password, unquote(password))))
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def _go_quoted(text: str) -> str:
+    """``text`` as Go's ``%q`` (``strconv.Quote``) shows it between its quotes: the engines'
+    errors quote values that way (``Get "https://host/?token=a\\"b": ...``)."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif not char.isprintable():
+            out.append(f"\\x{ord(char):02x}" if ord(char) < 0x80 else char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _quoted_spellings(text: str) -> list[str]:
+    """``text`` as engines and tools may print it inside another string: quoted by Go's
+    ``%q`` or JSON (a ``"`` or ``\\`` in it escaped), or percent-encoded in a URL."""
+    import json
+    from urllib.parse import quote
+
+    spellings = (_go_quoted(text), json.dumps(text, ensure_ascii=False)[1:-1], quote(text, safe=""), quote(text))
+    return [spelt for spelt in dict.fromkeys(spellings) if spelt != text]
+
+
 def secret_arg_names(build_args: Mapping[str, str]) -> list[str]:
     return sorted(name for name in build_args if looks_secret(name))
 
@@ -81,6 +110,8 @@ class Redactor:
             for candidate in (text, text.strip(), *(line.strip() for line in text.splitlines())):
                 if len(candidate) >= MIN_VALUE:
                     texts.add(candidate)
+                    # An engine's error may quote it (Go's %q, JSON) or a URL carry it encoded.
+                    texts.update(_quoted_spellings(candidate))
         # Longest first, so a value containing another is masked whole.
         ordered = sorted(texts, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
