@@ -293,3 +293,20 @@ def test_a_trailing_iidfile_without_its_file_is_refused_before_the_builder(
     with pytest.raises(ConfigError, match="--iidfile '' is empty") as info:
         run_build(request, config=Config(), pm=rtbuild_pm, builder=builder)
     assert info.value.step == "check --iidfile" and builder.calls == []
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path, context: Path) -> None:
+    # Before: "malformed TOML: Invalid statement (at line 1, column 1)", for a file that
+    # looks right in every editor (Notepad's UTF-8 writes a BOM).
+    bom = b"\xef\xbb\xbf"
+    path = tmp_path / "rtbuild.toml"
+    path.write_bytes(bom + b'builder = "podman"\n[build_args]\nA = "1"\n')
+    config = load_config(path, env={})
+    assert config.builder == "podman" and config.build_args == {"A": "1"}
+    path.write_bytes(bom + b'builder = "podman"\nbuiler = 1\n')
+    with pytest.raises(ConfigError, match=r"rtbuild.toml:2: unknown key 'builer'"):
+        load_config(path, env={})
+    batch = tmp_path / "images.toml"
+    batch.write_bytes(bom + b'[[build]]\npath = "ctx"\ntags = ["app:1"]\n')
+    (entry,) = load_batch_file(batch)
+    assert entry.request.tags == ["app:1"]

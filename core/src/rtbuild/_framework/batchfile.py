@@ -75,7 +75,7 @@ def _validate_table(table: Any, source: str, where: str, allow_name: bool = True
 
 def _read_document(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is no TOML statement
     except OSError as exc:
         raise ConfigError(f"cannot read build-many file {path}: {exc.strerror}", step=STEP, hint=HINT) from exc
     except UnicodeDecodeError as exc:

@@ -244,7 +244,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     import tomllib  # imported here: without a config file nothing is parsed
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is no TOML statement
     except OSError as exc:
         raise ConfigError(
             f"cannot read configuration file {path}: {exc.strerror}",

@@ -251,7 +251,7 @@ def _where(config: Config | None, section: str, key: str | None) -> str:
     if config is None or not config.source:
         return f"[{section}]"
     try:
-        with open(config.source, encoding="utf-8") as handle:
+        with open(config.source, encoding="utf-8-sig") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError):
         return config.source
