@@ -279,13 +279,17 @@ def _thread_failed(args: threading.ExceptHookArgs) -> None:
     Python printed its whole traceback on stderr, --debug or not."""
     if args.exc_type is SystemExit:
         return
+    from rtbuild._framework.outputmask import mask_running  # a plugin's thread may quote a build arg
+
     if _STATE.debug:
         import traceback  # imported here: only --debug needs it
 
-        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=sys.stderr)
+        shown = traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+        click.echo(mask_running("".join(shown)), err=True, nl=False)
     name = args.thread.name if args.thread is not None else "?"
     click.echo(
-        f"warning: internal error in background thread {name}: {args.exc_type.__name__}: {args.exc_value}"
+        f"warning: internal error in background thread {name}: {args.exc_type.__name__}:"
+        f" {mask_running(str(args.exc_value))}"
         " (run with --debug for the traceback, and report it)",
         err=True,
     )
