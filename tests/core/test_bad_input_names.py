@@ -310,3 +310,19 @@ def test_a_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path, context: Pa
     batch.write_bytes(bom + b'[[build]]\npath = "ctx"\ntags = ["app:1"]\n')
     (entry,) = load_batch_file(batch)
     assert entry.request.tags == ["app:1"]
+
+
+@pytest.mark.parametrize("path", ["-", "https://example.invalid/app.git#main", "git@example.invalid:team/app.git"])
+def test_a_context_on_stdin_or_at_a_url_is_explained(
+    path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rtbuild_site: FakeSite
+) -> None:
+    # Before: "build context './-' does not exist" and "check the PATH argument", for what
+    # `docker build -` / `docker build URL` accept.
+    monkeypatch.chdir(tmp_path)
+    rtbuild_site.add_builder("rtbuild-v1", "v1", module="qa_context_site_builder")
+    monkeypatch.setenv("RTBUILD_BUILDER", "v1")
+    result = run_cli(["--config", os.devnull, "build", path, "-t", "app:1", "--dry-run"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "does not exist" in result.stderr and "not stdin (-) or a URL" in result.stderr
+    plain = run_cli(["--config", os.devnull, "build", "nope", "-t", "app:1", "--dry-run"])
+    assert plain.exit_code == 2 and "check the PATH argument" in plain.stderr

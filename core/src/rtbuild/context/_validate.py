@@ -109,7 +109,12 @@ def _ignore_patterns(ignore: str) -> list[str]:
 def validate_context_dir(path: str) -> None:
     """Check ``path`` is an existing directory (for builders that need no Dockerfile)."""
     if not os.path.exists(path):
-        raise BuildContextError(f"build context {path!r} does not exist", step="validate context")
+        # `docker build -` and `docker build URL` read a tar from stdin or fetch a repository.
+        remote = os.path.basename(path) == "-" or "://" in path or path.startswith("git@")
+        hint = "rtbuild builds a local directory, not stdin (-) or a URL: clone or unpack it, then pass its directory"
+        raise BuildContextError(
+            f"build context {path!r} does not exist", step="validate context", hint=hint if remote else None
+        )
     if not os.path.isdir(path):
         raise BuildContextError(f"build context {path!r} is not a directory", step="validate context")
 
