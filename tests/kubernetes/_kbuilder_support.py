@@ -5,12 +5,15 @@ and running the real ``rtbuild`` CLI against the fake cluster."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,3 +116,42 @@ def write_config(path: Path, kubeconfig: Path, **settings: object) -> Path:
         lines.append(f"{key} = {json.dumps(value)}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def running_build_pod(cluster: Any) -> dict[str, Any] | None:
+    """The pod whose ``build`` container runs, if any."""
+    for pod in cluster.list("pods", namespace=cluster.namespace):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") == "build" and "running" in (status.get("state") or {}):
+                return pod
+    return None
+
+
+@contextlib.contextmanager
+def build_in_progress(
+    site: Site, cluster: Any, name: str, run: str = "echo started && sleep 300", **settings: object
+) -> Iterator[tuple[subprocess.Popen[str], dict[str, Any]]]:
+    """``rtbuild build --json`` of a 300 s ``RUN`` on the fake cluster, a Job deadline far beyond
+    any test's bound (only what the test does ends the build in time): (the process, its running
+    build pod). The process is killed on leaving if the test did not end it."""
+    config = write_config(
+        site.root / "rtbuild.toml",
+        cluster.kubeconfig_path,
+        step_image=step_image_tag(),
+        active_deadline_seconds=900,
+        **settings,
+    )
+    context = site.context(name, f"FROM BASE\nRUN {run}\n")
+    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/{name}:1"]
+    proc = subprocess.Popen(
+        [*args, "--json"], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        pod = cluster.wait_for(lambda: running_build_pod(cluster) or proc.poll() is not None, timeout=180)
+        assert proc.poll() is None, proc.communicate()
+        yield proc, pod
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

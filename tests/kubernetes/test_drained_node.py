@@ -9,32 +9,13 @@ import subprocess
 from typing import Any
 
 import pytest
-from _kbuilder_support import RTBUILD, Site, step_image_tag, write_config
+from _kbuilder_support import Site, build_in_progress
 
 pytestmark = [pytest.mark.engine]
 
 
-def _build_pod(cluster: Any) -> dict[str, Any] | None:
-    for pod in cluster.list("pods", namespace=cluster.namespace):
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            if status.get("name") == "build" and "running" in (status.get("state") or {}):
-                return pod
-    return None
-
-
 def test_a_drain_during_the_build_is_named(site: Site, cluster: Any, kubectl: str, kube_env: dict[str, str]) -> None:
-    config = write_config(
-        site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag(), active_deadline_seconds=900
-    )
-    context = site.context("drained", "FROM BASE\nRUN sleep 300\n")
-    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/drained:1"]
-    proc = subprocess.Popen(
-        [*args, "--json"], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        pod = cluster.wait_for(lambda: _build_pod(cluster) or proc.poll() is not None, timeout=180)
-        assert proc.poll() is None, proc.communicate()
+    with build_in_progress(site, cluster, "drained", run="sleep 300") as (proc, pod):
         node = pod["spec"]["nodeName"]
         name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
         # What `kubectl drain` does, in JSON (its own eviction request is protobuf, which the fake
@@ -48,12 +29,10 @@ def test_a_drain_during_the_build_is_named(site: Site, cluster: Any, kubectl: st
         ):
             done = subprocess.run([kubectl, *command], env=kube_env, capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, done.stdout + done.stderr
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        subprocess.run([kubectl, "uncordon", node], env=kube_env, capture_output=True, timeout=60)
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            subprocess.run([kubectl, "uncordon", node], env=kube_env, capture_output=True, timeout=60)
     assert proc.returncode == 1, stderr[-4000:]
     error = json.loads(stdout)
     assert error["error"] == "PodDisruptedError", error

@@ -12,35 +12,15 @@ import subprocess
 from typing import Any
 
 import pytest
-from _kbuilder_support import RTBUILD, Site, step_image_tag, write_config
+from _kbuilder_support import Site, build_in_progress
 
 pytestmark = [pytest.mark.engine]
-
-
-def _build_pod(cluster: Any) -> dict[str, Any] | None:
-    for pod in cluster.list("pods", namespace=cluster.namespace):
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            if status.get("name") == "build" and "running" in (status.get("state") or {}):
-                return pod
-    return None
 
 
 def test_a_lost_node_ends_the_build_with_that_reason(
     site: Site, cluster: Any, kubectl: str, kube_env: dict[str, str]
 ) -> None:
-    # A deadline far beyond the test's bound: only noticing the pod's eviction ends the build in time.
-    config = write_config(
-        site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag(), active_deadline_seconds=900
-    )
-    context = site.context("nodelost", "FROM BASE\nRUN echo started && sleep 300\n")
-    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/nodelost:1"]
-    proc = subprocess.Popen(
-        [*args, "--json"], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        pod = cluster.wait_for(lambda: _build_pod(cluster) or proc.poll() is not None, timeout=180)
-        assert proc.poll() is None, proc.communicate()
+    with build_in_progress(site, cluster, "nodelost") as (proc, pod):
         name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
 
         def logged() -> bool:
@@ -61,10 +41,6 @@ def test_a_lost_node_ends_the_build_with_that_reason(
         )  # fmt: skip
         assert "Terminating" in shown.stdout or proc.poll() is not None, shown.stdout + shown.stderr
         stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 1, stderr[-4000:]
     error = json.loads(stdout)
     assert error["error"] == "PodDisruptedError", error

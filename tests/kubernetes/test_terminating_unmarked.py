@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _kbuilder_support import RTBUILD, Site, step_image_tag, write_config
+from _kbuilder_support import Site, build_in_progress
 
 RUNNING = {"name": "build", "state": {"running": {"startedAt": "2026-12-03T12:00:00Z"}}}
 
@@ -98,31 +98,8 @@ def test_a_deletion_still_within_its_grace_or_ended_is_waited_for(monkeypatch: p
 def test_kubectl_delete_pod_on_a_lost_node_ends_the_build(
     site: Site, cluster: Any, kubectl: str, kube_env: dict[str, str]
 ) -> None:
-    # A deadline far beyond the test's bound: only noticing the pod stuck Terminating ends the build in time.
-    config = write_config(
-        site.root / "rtbuild.toml",
-        cluster.kubeconfig_path,
-        step_image=step_image_tag(),
-        active_deadline_seconds=900,
-        termination_grace_period_seconds=1,
-    )
-    context = site.context("unmarked", "FROM BASE\nRUN echo started && sleep 300\n")
-    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/unmarked:1"]
-    proc = subprocess.Popen(
-        [*args, "--json"], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-    def running() -> dict[str, Any] | None:
-        for pod in cluster.list("pods", namespace=cluster.namespace):
-            for status in (pod.get("status") or {}).get("containerStatuses") or []:
-                if status.get("name") == "build" and "running" in (status.get("state") or {}):
-                    return pod
-        return None
-
-    try:
-        pod = cluster.wait_for(lambda: running() or proc.poll() is not None, timeout=180)
-        assert proc.poll() is None, proc.communicate()
+    # Only noticing the pod stuck Terminating ends the build in time.
+    with build_in_progress(site, cluster, "unmarked", termination_grace_period_seconds=1) as (proc, pod):
         name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
         cluster.faults.lose_node(name, evict_after=None)  # its toleration outlasts the test
         kube = [kubectl, "-n", cluster.namespace]
@@ -147,10 +124,6 @@ def test_kubectl_delete_pod_on_a_lost_node_ends_the_build(
         )
         assert not [c for c in conditions if c["type"] == "DisruptionTarget"], conditions
         stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 1, stderr[-4000:]
     error = json.loads(stdout)
     assert error["error"] == "PodDisruptedError", error

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _kbuilder_support import RTBUILD, Site, step_image_tag, write_config
+from _kbuilder_support import Site, build_in_progress
 
 
 class _TokenExpires:
@@ -84,14 +84,6 @@ def test_a_401_at_the_start_blames_the_credentials_and_names_no_job() -> None:
     assert auth_error("create", "jobs", 403, "forbidden", "builds").blame == "cluster permissions (RBAC)"
 
 
-def _build_pod(cluster: Any) -> dict[str, Any] | None:
-    for pod in cluster.list("pods", namespace=cluster.namespace):
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            if status.get("name") == "build" and "running" in (status.get("state") or {}):
-                return pod
-    return None
-
-
 @pytest.mark.engine
 def test_a_token_expiring_mid_build_on_the_fake_cluster(
     site: Site, cluster: Any, kubectl: str, kube_env: dict[str, str]
@@ -99,29 +91,16 @@ def test_a_token_expiring_mid_build_on_the_fake_cluster(
     """The real client: a token that stops working while the build runs (every request 401 from
     then on; the open watch ends, as it does at its timeout) ends the build at once, naming the
     Job it had to leave running."""
-    config = write_config(
-        site.root / "rtbuild.toml", cluster.kubeconfig_path, step_image=step_image_tag(), active_deadline_seconds=900
-    )
-    context = site.context("expiry", "FROM BASE\nRUN echo started && sleep 300\n")
-    args = [RTBUILD, "build", str(context), "--builder", "kubernetes", "-t", f"{site.registry}/team/expiry:1"]
-    proc = subprocess.Popen(
-        [*args, "--json"], cwd=site.root, env=site.env(RTBUILD_CONFIG=str(config)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        cluster.wait_for(lambda: _build_pod(cluster) or proc.poll() is not None, timeout=180)
-        assert proc.poll() is None, proc.communicate()
-        cluster.faults.unauthorized = True
-        cluster.faults.drop_watches()
-        stdout, stderr = proc.communicate(timeout=120)
-        job = cluster.list("jobs")[0]["metadata"]["name"]  # left: the delete was refused too
-        shown = subprocess.run([kubectl, "get", "jobs", "-n", cluster.namespace], env=kube_env, capture_output=True)
-        assert shown.returncode != 0 and b"You must be logged in" in shown.stderr, shown.stderr
-    finally:
-        cluster.faults.unauthorized = False
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    with build_in_progress(site, cluster, "expiry") as (proc, _):
+        try:
+            cluster.faults.unauthorized = True
+            cluster.faults.drop_watches()
+            stdout, stderr = proc.communicate(timeout=120)
+            job = cluster.list("jobs")[0]["metadata"]["name"]  # left: the delete was refused too
+            shown = subprocess.run([kubectl, "get", "jobs", "-n", cluster.namespace], env=kube_env, capture_output=True)
+            assert shown.returncode != 0 and b"You must be logged in" in shown.stderr, shown.stderr
+        finally:
+            cluster.faults.unauthorized = False
     assert proc.returncode == 1, stderr[-4000:]
     error = json.loads(stdout)
     assert error["error"] == "ClusterAuthError" and error["blame"] == "cluster credentials", error
