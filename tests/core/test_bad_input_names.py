@@ -326,3 +326,20 @@ def test_a_context_on_stdin_or_at_a_url_is_explained(
     assert "does not exist" in result.stderr and "not stdin (-) or a URL" in result.stderr
     plain = run_cli(["--config", os.devnull, "build", "nope", "-t", "app:1", "--dry-run"])
     assert plain.exit_code == 2 and "check the PATH argument" in plain.stderr
+
+
+@pytest.mark.parametrize(
+    ("labels", "extra"), [({"team name": "x"}, []), ({"ok": "a value with spaces"}, ["--label", " x=1"])]
+)
+def test_a_label_name_with_whitespace_is_refused_before_the_builder(
+    context: Path, rtbuild_pm: RtbuildPluginManager, labels: dict[str, str], extra: list[str]
+) -> None:
+    # Before: accepted; docker refused it once started ("label 'team name' contains whitespaces",
+    # exit 125 -> rtbuild exit 1 with a hint about --extra).
+    builder = FakeBuilder()
+    request = BuildRequest(str(context), tags=["app:1"], labels=labels, extra_build_args=extra)
+    with pytest.raises(ConfigError, match="is empty or holds whitespace") as info:
+        run_build(request, config=Config(), pm=rtbuild_pm, builder=builder)
+    assert info.value.step == "validate request" and builder.calls == []
+    fine = BuildRequest(str(context), tags=["app:1"], labels={"ok": "a value with spaces"})
+    assert run_build(fine, config=Config(), pm=rtbuild_pm, builder=builder).image == "app:1"

@@ -5,7 +5,8 @@ can pull the image, and rtbuild's own outputs showed it whole (the log's command
 ``--dry-run``). The usual way one gets there is a CI variable: GitLab's
 ``CI_REPOSITORY_URL`` is ``https://gitlab-ci-token:TOKEN@host/group/project.git``, and
 ``--label org.opencontainers.image.source=$CI_REPOSITORY_URL`` put the job token into the
-image. A label value holding a URL with a password is refused before any work.
+image. A label value holding a URL with a password is refused before any work, and so is a
+label name the engines refuse (empty, or holding whitespace).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ def refuse_label_credentials(labels: Mapping[str, str], extra_build_args: Sequen
     pairs = [(str(key), str(value)) for key, value in labels.items()]
     pairs += [(spec.partition("=")[0], spec.partition("=")[2]) for spec in _extra_labels(extra_build_args)]
     for key, value in pairs:
+        if not key.strip() or any(ch.isspace() for ch in key):
+            # Docker refuses it ('label 'a b' contains whitespaces', exit 125) once the build
+            # has started; a label name is reverse-DNS (org.opencontainers.image.source).
+            raise ConfigError(
+                f"label name {key!r} is empty or holds whitespace: engines refuse it",
+                step="validate request",
+                hint="name labels like org.example.team=agents (no spaces in the name; the value may hold them)",
+            )
         if url_passwords(value):
             raise ConfigError(
                 f"label {key!r} holds a URL with a password: the image would keep it in its configuration,"
