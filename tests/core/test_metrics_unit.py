@@ -381,3 +381,18 @@ def test_a_record_appended_to_a_torn_line_is_read(tmp_path: Path) -> None:
     append_line(path, {"builder": "docker", "timestamp": "2026-12-01T13:00:00Z", "image": "a:3", "duration_s": 3.0})
     loaded = load_records(path)
     assert [r["image"] for r in loaded.records] == ["a:1", "a:2", "a:3"] and loaded.skipped == 1
+
+
+def test_a_request_with_a_secret_still_warns_when_nothing_shows_events(
+    context: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The core's mask (a secret-looking build arg) wrapped the library's silent reporter, so
+    the plugin's "is anything showing my event?" check said yes and the warning went nowhere."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be\n")
+    monkeypatch.setenv("RTBUILD_METRICS_FILE", str(blocker / "metrics.jsonl"))
+    config = Config()
+    pm = rtbuild.get_plugin_manager(config, load_entrypoints=False, extra_plugins=[metrics_plugin, ReuseExisting()])
+    request = BuildRequest(str(context), tags=["demo/app:1"], build_args={"API_TOKEN": "s3cr3t-value"})
+    with pytest.warns(metrics_plugin.MetricsWarning, match="not-a-dir"):
+        rtbuild.run_build(request, config=config, pm=pm, builder=SizedBuilder())
