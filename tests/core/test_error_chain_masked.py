@@ -119,3 +119,20 @@ def test_no_secret_in_a_failing_build_failed_hooks_warning(
     (warning,) = [w for w in recwarn if "build_failed hook raised" in str(w.message)]
     assert "CalledProcessError" in str(warning.message) and "***" in str(warning.message)
     assert TOKEN not in str(warning.message) and "hook-pa55" not in str(warning.message)
+
+
+def test_the_logs_path_stays_usable(tmp_path: Path) -> None:
+    """Masking the chain masks the attributes of each exception, but not the build log's path
+    the error names (where the user looks next), even when a value is part of it."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    log = tmp_path / f"build-{TOKEN}.log"
+
+    class Logged(_ChainBuilder):
+        def build_request(self, request: BuildRequest) -> BuildResult:
+            raise BuildFailedError(f"failed with {TOKEN}", step="run engine", log_path=str(log))
+
+    request = BuildRequest(str(tmp_path), tags=["chain:1"], build_args={"API_TOKEN": TOKEN})
+    with pytest.raises(BuildFailedError) as caught:
+        run_build(request, config=rtbuild.Config(), builder=Logged())
+    assert caught.value.message == "failed with ***"
+    assert caught.value.log_path == str(log)

@@ -93,7 +93,9 @@ def _mask_one(exc: BaseException, redactor: Redactor) -> None:
     with contextlib.suppress(Exception):  # an exception type whose args cannot be set stays as it is
         exc.args = redactor.mask(exc.args)
     for name, value in list(getattr(exc, "__dict__", {}).items()):  # CalledProcessError's .cmd, .output ...
-        if isinstance(value, (str, bytes, list, tuple, dict)):
+        # The log's path is where the user looks next: a short value that is also part of
+        # a tag or a directory name must not make it unusable (rtbuild names it, not a secret).
+        if isinstance(value, (str, bytes, list, tuple, dict)) and name != "log_path":
             with contextlib.suppress(Exception):
                 setattr(exc, name, redactor.mask(value))
     if isinstance(exc, OSError):
