@@ -14,7 +14,11 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, str]:
     for value in values:
         key, sep, val = value.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint=option)
+            # Not echoed: `--build-arg "$TOKEN"` (the name forgotten) puts the secret itself here.
+            what = "no '='" if not sep else "nothing before '='"
+            raise click.BadParameter(
+                f"expected KEY=VALUE, got a value of {len(value)} characters with {what} (not shown)", param_hint=option
+            )
         pairs[key] = val
     return pairs
 
