@@ -159,11 +159,35 @@ def masked_output(request: BuildRequest) -> Iterator[Redactor]:
             _RUNNING.remove(redactor)
 
 
+def _warn_unmaskable(request: BuildRequest) -> None:
+    """Secrets too short to mask (``--secret`` contents, secret-looking build-arg values): a
+    ``RUN`` that prints one shows it, so the user is told (ids and names, never values)."""
+    from rtbuild.enginekit._redact import MIN_VALUE, secret_arg_names
+
+    ids = []
+    for secret in request.secrets:
+        with contextlib.suppress(AgentRuntimeBuildError, OSError):
+            if 0 < len(secret.value().strip()) < MIN_VALUE:
+                ids.append(secret.id)
+    names = [name for name in secret_arg_names(request.build_args) if 0 < len(request.build_args[name]) < MIN_VALUE]
+    if ids or names:
+        what = ", ".join([*(f"secret {i!r}" for i in ids), *(f"build arg {n}" for n in names)])
+        get_reporter().event(
+            "warning",
+            secrets=ids,
+            names=names,
+            message=f"{what}: shorter than {MIN_VALUE} characters, so rtbuild cannot mask it in its output"
+            " (masking every occurrence of so few characters would hide nothing): a step that prints it shows it",
+        )
+
+
 def warn_secrets_in_context(request: BuildRequest) -> None:
     """A ``--secret src=`` file that the context sends along (in it, and not excluded by the
-    ignore file an engine reads: ``.dockerignore``, ``Dockerfile.dockerignore``, ``.containerignore``)."""
+    ignore file an engine reads: ``.dockerignore``, ``Dockerfile.dockerignore``, ``.containerignore``);
+    and any secret too short to mask."""
     from rtbuild.context import dockerfile_arg, sent_with_context
 
+    _warn_unmaskable(request)
     sources = {secret.src: secret.id for secret in request.secrets if secret.src}
     if not sources or not os.path.isdir(request.path):
         return
