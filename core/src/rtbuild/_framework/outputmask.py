@@ -145,16 +145,20 @@ def masked_output(request: BuildRequest) -> Iterator[Redactor]:
     request is masked once, by :func:`rtbuild.run_build` (:func:`mask_error`), which also
     covers the errors raised before this begins."""
     redactor = request_redactor(request)
-    if not redactor or type(get_reporter()) is Reporter:  # nothing shown: nothing to mask
+    if not redactor:
         yield redactor
         return
-    token = _current.set(MaskingReporter(get_reporter(), redactor))
+    # The library's silent default shows nothing, and plugins read it to learn so (the
+    # metrics plugin then issues a Python warning): it is not wrapped.
+    silent = type(get_reporter()) is Reporter
+    token = None if silent else _current.set(MaskingReporter(get_reporter(), redactor))
     with _RUNNING_LOCK:
         _RUNNING.append(redactor)
     try:
         yield redactor
     finally:
-        _current.reset(token)
+        if token is not None:
+            _current.reset(token)
         with _RUNNING_LOCK:
             _RUNNING.remove(redactor)
 
