@@ -287,7 +287,6 @@ class DockerBuilder(RuntimeBuilder):
     def run(self, spec: BuildSpec) -> BuildOutcome:
         """Build ``spec``, or reuse the tagged images when no input changed."""
         from rtbuild.enginekit import (
-            all_tags_current,
             analyse_cached,
             report_skip_disabled,
             skip_blocked,
@@ -297,6 +296,7 @@ class DockerBuilder(RuntimeBuilder):
         from .engine import EngineAPI
         from .engineplatform import with_engine_args
         from .inputs import first_build, read_text
+        from .retag import reuse_current
         from .spec import BuildOutcome, absolute_dockerfile, checked_dockerfile, extra_build_args
 
         started = time.perf_counter()
@@ -329,14 +329,17 @@ class DockerBuilder(RuntimeBuilder):
                     return first
             inputs, ctx = self.inputs_and_context(spec, extra, dockerfile, api)
             if inputs is not None and not spec.force:
-                image_id = all_tags_current(spec.tags, inputs.digest, api)
-                if image_id is not None:
+                reused = reuse_current(spec.tags, inputs.digest, api)  # tags a build would add: tagged
+                if reused is not None:
+                    image, moved = reused
+                    image_id = str(image.get("Id", ""))
+                    tagged = f"; tagged {', '.join(moved)}" if moved else ""
                     reporter.event(
                         "cached",
                         image=spec.tags[0],
                         image_id=image_id,
                         input_digest=inputs.digest,
-                        message=f"no input changed: reusing {spec.tags[0]} (engine build skipped)",
+                        message=f"no input changed: reusing {spec.tags[0]} (engine build skipped{tagged})",
                     )
                     return BuildOutcome(
                         spec.tags[0],
@@ -345,7 +348,7 @@ class DockerBuilder(RuntimeBuilder):
                         round(time.perf_counter() - started, 3),
                         image_id=image_id,
                         input_digest=inputs.digest,
-                        image_size=_size(api.answered.get(spec.tags[0])),
+                        image_size=_size(image),
                     )
         else:
             if blocked:
