@@ -18,7 +18,6 @@ from rtbuild.enginekit import (
     Inputs,
     Redactor,
     StepRecorder,
-    all_tags_current,
     analyse_cached,
     assemble_indexes,
     build_args_in,
@@ -52,6 +51,7 @@ from .baseauth import (
     shown_argv,
 )
 from .leftovers import MARK_ARG, owned_tmpdir, remove_leftovers, sweep_and_report, tmp_base, unmark
+from .retag import reuse_current
 from .secretfds import env_secrets_in_memory
 from .stages import stage_as_written, stage_case_error
 
@@ -246,15 +246,12 @@ def build_one(
     if builder.skip_unchanged and blocked is None:
         inputs, ctx = _inputs(builder, request, tags, dockerfile)
         if inputs is not None and not request.force:
-            image_id = all_tags_current(tags, inputs.digest, builder.podman)
-            if image_id is not None:
-                reporter.event(
-                    "cached",
-                    image=tags[0],
-                    image_id=image_id,
-                    input_digest=inputs.digest,
-                    message=f"no input changed: reusing {tags[0]} (podman build skipped)",
-                )
+            reused = reuse_current(tags, inputs.digest, builder.podman)  # tags a build would add: tagged
+            if reused is not None:
+                image_id, moved = reused
+                tagged = f"; tagged {', '.join(moved)}" if moved else ""
+                message = f"no input changed: reusing {tags[0]} (podman build skipped{tagged})"
+                reporter.event("cached", image=tags[0], image_id=image_id, input_digest=inputs.digest, message=message)
                 return builder.details(image_id=image_id, cached=True, input_digest=inputs.digest)
     elif blocked:
         report_skip_disabled([blocked], given=True)
