@@ -79,10 +79,14 @@ class LightkubeClient:
         from lightkube import Client, KubeConfig
         from lightkube.core.exceptions import ConfigError as KubeConfigError
 
-        try:
-            from .kubeauth import load_kubeconfig
+        from .kubeconfigerror import kubeconfig_error, load_unquoted
 
-            config = KubeConfig.from_service_account() if settings.in_cluster else load_kubeconfig(settings.kubeconfig)
+        where = "the in-cluster service account" if settings.in_cluster else _kubeconfig_name(settings)
+        try:
+            if settings.in_cluster:
+                config = KubeConfig.from_service_account()
+            else:  # malformed YAML: a ConfigError chained to nothing (PyYAML's text quotes the lines)
+                config = load_unquoted(settings.kubeconfig, where)
             single = config.get(context_name=settings.context)
             if single is None:
                 raise KeyError(f"context {settings.context!r} not found")
@@ -92,20 +96,7 @@ class LightkubeClient:
             wait = httpx2.Timeout(10.0, read=READ_TIMEOUT_S)
             client = Client(config=single, namespace=namespace, trust_env=False, field_manager="rtbuild", timeout=wait)
         except (KubeConfigError, OSError, KeyError, ValueError, yaml.YAMLError, AttributeError, TypeError) as exc:
-            # Malformed YAML, or YAML of the wrong shape (a list, an empty file, an entry that is
-            # not a mapping): lightkube's loader meets it as an AttributeError or TypeError.
-            from rtbuild import ConfigError
-
-            where = "the in-cluster service account" if settings.in_cluster else _kubeconfig_name(settings)
-            cause = f"no entry named {exc}" if isinstance(exc, KeyError) else (str(exc).splitlines() or [""])[0]
-            if not isinstance(exc, KubeConfigError):
-                cause = f"{type(exc).__name__}: {cause}"
-            raise ConfigError(
-                f"cannot load the Kubernetes configuration from {where}: {cause}",
-                step="connect to cluster",
-                hint="set [builders.kubernetes] kubeconfig (and context), or in_cluster = true inside a pod;"
-                " `kubectl config view` shows what the file holds",
-            ) from exc
+            raise kubeconfig_error(exc, where) from exc
         from .kubeauth import install
 
         install(client, single.user, _kubeconfig_name(settings))  # exec plugins as kubectl's; tokenFile checked
