@@ -4,6 +4,10 @@ size (the exec upload's byte-count guard) and sha256 (the registry transport's b
 
 Entries are sorted, owned by 0:0 and carry no user names, so an unchanged context gives the
 same bytes and digest again and the registry upload is skipped.
+
+The tar (mode 0600) lies in a directory of its own under ``$TMPDIR``, claimed for this process
+(:func:`rtbuild.enginekit.claim_directory`): what an rtbuild killed mid-build (``kill -9``)
+left there is swept at the start of a later build (:func:`sweep_context_tars`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tarfile
 import tempfile
+import time
 from dataclasses import dataclass
 
-from rtbuild import BuildContextError
+from rtbuild import BuildContextError, get_reporter
 from rtbuild.context import PatternMatcher, hash_context, read_dockerignore
 
 
@@ -31,6 +37,54 @@ class ContextTar:
     def remove(self) -> None:
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+        if os.path.basename(os.path.dirname(self.path)).startswith(PREFIX):
+            shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+
+
+#: The name of each build's temp directory (and, before it, of the tar file itself).
+PREFIX = "rtbuild-k8s-context-"
+#: A leftover is swept once this old (and its owner gone): a build's tar lives as long as it runs.
+SWEEP_AGE_S = 3600.0
+#: A bare tar of an older rtbuild names no owner: swept at this age.
+UNOWNED_SWEEP_AGE_S = 86400.0
+
+
+def _unowned_tar(name: str, info: os.stat_result) -> bool:
+    """A bare tar an older rtbuild (of this user) wrote, before the tars had directories."""
+    return stat.S_ISREG(info.st_mode) and name.endswith(".tar") and info.st_uid == os.getuid()
+
+
+def sweep_context_tars(directory: str | None = None) -> list[str]:
+    """Remove the context tars that rtbuild processes which are gone (killed) left under
+    ``directory`` ($TMPDIR): each build's directory older than :data:`SWEEP_AGE_S` whose
+    owner record names a process that is gone, and a bare ``rtbuild-k8s-context-*.tar`` of
+    an older rtbuild (no owner) older than :data:`UNOWNED_SWEEP_AGE_S` (this user's only).
+    One directory listing when there is nothing to do; a ``leftovers_removed`` event names
+    what was removed."""
+    from rtbuild.enginekit import dead_owner_note
+
+    swept: list[str] = []
+    now = time.time()
+    with contextlib.suppress(OSError), os.scandir(directory or tempfile.gettempdir()) as listing:
+        for entry in listing:
+            if not entry.name.startswith(PREFIX):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                age = now - info.st_mtime
+                if stat.S_ISDIR(info.st_mode) and age > SWEEP_AGE_S and dead_owner_note(entry.path) is not None:
+                    shutil.rmtree(entry.path)
+                    swept.append(entry.path)
+                elif _unowned_tar(entry.name, info) and age > UNOWNED_SWEEP_AGE_S:
+                    os.unlink(entry.path)
+                    swept.append(entry.path)
+    if swept:
+        get_reporter().event(
+            "leftovers_removed",
+            paths=swept,
+            message=f"removed the build context tars of {len(swept)} killed rtbuild run(s): {', '.join(swept)}",
+        )
+    return swept
 
 
 def context_paths(root: str, dockerfile: str | None = None) -> list[tuple[str, str]]:
@@ -53,7 +107,16 @@ def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def write_context_tar(root: str, dockerfile: str | None = None, directory: str | None = None) -> ContextTar:
     """Write the context's tar to a temporary file and return its size and digest."""
-    fd, path = tempfile.mkstemp(prefix="rtbuild-k8s-context-", suffix=".tar", dir=directory)
+    from rtbuild.enginekit import claim_directory
+
+    holder = tempfile.mkdtemp(prefix=PREFIX, dir=directory)
+    try:
+        claim_directory(holder)
+        path = os.path.join(holder, "context.tar")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except BaseException:
+        shutil.rmtree(holder, ignore_errors=True)
+        raise
     hasher = hashlib.sha256()
     count = 0
     try:
@@ -76,12 +139,12 @@ def write_context_tar(root: str, dockerfile: str | None = None, directory: str |
                         tar.addfile(info)
         size = os.path.getsize(path)
     except BaseException:
-        os.unlink(path)
+        shutil.rmtree(holder, ignore_errors=True)
         raise
     return ContextTar(path=path, size=size, digest="sha256:" + hasher.hexdigest(), files=count)
 
 
-__all__ = ["ContextTar", "context_paths", "write_context_tar"]
+__all__ = ["PREFIX", "ContextTar", "context_paths", "sweep_context_tars", "write_context_tar"]
 
 
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([-+]?[0-9]+))?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?")

@@ -282,9 +282,10 @@ def discard_pushed_tags(builder: KubernetesBuilder, ops: RegistryOps, runs: list
 def run_build(builder: KubernetesBuilder, request: BuildRequest, build_id: str) -> dict[str, Any]:
     from rtbuild.enginekit import DIGEST_LABEL, confirm_label
 
-    from .context_tar import check_fits_workspace, write_context_tar
+    from .context_tar import check_fits_workspace, sweep_context_tars, write_context_tar
     from .jobrun import JobRun
 
+    sweep_context_tars()  # what killed rtbuild runs left in $TMPDIR
     reporter = get_reporter()
     ops = builder.registry()
     labels = dict(request.labels)
