@@ -36,7 +36,8 @@ DirEntry = tuple[bytes, str, int, bytes]
 #: digest, files, the walked directories' prefixes and key hashes in walk order
 Summary = tuple[str, int, tuple[str, ...], tuple[bytes, ...]]
 
-CACHE_VERSION = 7
+#: 8: lines carry extended attributes; a 7 cache vouched for lines made without them.
+CACHE_VERSION = 8
 #: The head's length, before the head.
 _HEAD_LEN = struct.Struct("<I")
 #: Read with the length: a head of up to ~1,500 directories needs no second read.
