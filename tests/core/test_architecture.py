@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
         "rtbuild._framework.paths",
         "rtbuild._framework.atomic",
         "rtbuild._framework.settings",
+        "rtbuild._framework.tomltext",
         "rtbuild._framework.interrupts",
         "rtbuild._framework.deadline",
     ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # imported before the CLI can catch a Ctrl-C: see rtbuild/__init__.py
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 #: Exit codes documented in docs/cli.md.
 EXIT_OK = 0
@@ -96,13 +96,23 @@ class BuildContextError(AgentRuntimeBuildError):
 
 
 class BuilderNotFoundError(ConfigError):
-    """The selected builder is not installed."""
+    """The selected builder is not installed.
 
-    def __init__(self, name: str, available: Iterable[str], **kwargs: object) -> None:
+    ``available``: the installed builders' names; ``failed``: those of them whose class
+    fails to import, with why: named as such, never offered as a choice.
+    """
+
+    def __init__(
+        self, name: str, available: Iterable[str], *, failed: Mapping[str, str] | None = None, **kwargs: object
+    ) -> None:
         import difflib  # only when a name is wrong
 
-        choices = ", ".join(sorted(available)) or "(none installed)"
-        close = difflib.get_close_matches(name, sorted(available), n=1, cutoff=0.6)
+        failed = dict(failed or {})
+        available = sorted(set(available) - set(failed))
+        choices = ", ".join(available) or ("(none that imports)" if failed else "(none installed)")
+        if failed:
+            choices += "; installed but failed to import: " + ", ".join(f"{n} ({e})" for n, e in sorted(failed.items()))
+        close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
         kwargs.setdefault(
             "hint",
             "install a backend distribution (e.g. `pip install rtbuild-docker`) or pick an installed"
@@ -116,7 +126,8 @@ class BuilderNotFoundError(ConfigError):
             **kwargs,  # type: ignore[arg-type]
         )
         self.name = name
-        self.available = sorted(available)
+        self.available = available
+        self.failed = failed
 
 
 class PluginError(AgentRuntimeBuildError):

@@ -86,12 +86,9 @@ def _read_document(path: Path) -> Any:
         ) from None
     suffix = path.suffix.lower()
     if suffix == ".toml":
-        import tomllib
+        from rtbuild._framework.tomltext import parse_toml
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: malformed TOML: {exc}", step=STEP, hint="fix the TOML syntax") from exc
+        return parse_toml(text, str(path), step=STEP, hint="fix the TOML syntax")
     if suffix in (".yaml", ".yml"):
         try:
             import yaml

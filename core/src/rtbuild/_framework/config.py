@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rtbuild._framework.settings import check_value, env_value, kind_of, line_of, mismatch, schema_of, text_map
+from rtbuild._framework.tomltext import parse_toml
 from rtbuild._masking import masked_repr
 from rtbuild.errors import ConfigError
 
@@ -241,8 +242,6 @@ def _tool_rtbuild_key(text: str) -> bool:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse and validate one file; returns the rtbuild table."""
-    import tomllib  # imported here: without a config file nothing is parsed
-
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (Notepad) is no TOML statement
     except OSError as exc:
@@ -257,14 +256,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
             step="read configuration",
             hint="TOML files are UTF-8: re-save the file as UTF-8",
         ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"{path}: malformed TOML: {exc}",
-            step="read configuration",
-            hint="fix the TOML syntax at the line shown",
-        ) from exc
+    data = parse_toml(text, str(path), step="read configuration", hint="fix the TOML syntax at the line shown")
     prefix = ""
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
@@ -354,10 +346,10 @@ def load_config(
     env = os.environ if env is None else env
     config = Config()
     file_path: Path | None
-    if path is not None:
-        file_path = Path(path)
+    if path is not None:  # ~ expanded as the shell would: --config=~/x, RTBUILD_CONFIG='~/x' reach us as written
+        file_path = Path(os.path.expanduser(path))
     elif env.get("RTBUILD_CONFIG"):
-        file_path = Path(env["RTBUILD_CONFIG"])
+        file_path = Path(os.path.expanduser(env["RTBUILD_CONFIG"]))
     else:
         file_path = find_config_file(search_from)
     if file_path is not None and _is_devnull(file_path):

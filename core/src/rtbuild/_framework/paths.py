@@ -3,7 +3,8 @@
 Cache (``$XDG_CACHE_HOME/rtbuild``, else ``~/.cache/rtbuild``): what can be rebuilt at any
 time (stat caches, entry-point scan, downloads, locks). State (``$XDG_STATE_HOME/rtbuild``,
 else ``~/.local/state/rtbuild``): what records history (build logs, metrics). Both are read
-from the environment on each call, so tests and services can redirect them.
+from the environment on each call, so tests and services can redirect them; a leading
+``~`` in either variable is the user's home.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from pathlib import Path
 def cache_dir(*parts: str, env: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/rtbuild/PARTS...`` (not created)."""
     env = os.environ if env is None else env
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    # A leading ~ is the home also when the shell left it (XDG_CACHE_HOME='~/x'): not ./~/x.
+    base = os.path.expanduser(env.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"))
     return Path(base, "rtbuild", *parts)
 
 
 def state_dir(*parts: str, env: Mapping[str, str] | None = None) -> Path:
     """``$XDG_STATE_HOME/rtbuild/PARTS...`` (not created)."""
     env = os.environ if env is None else env
-    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = os.path.expanduser(env.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state"))  # ~ as above
     return Path(base, "rtbuild", *parts)
 
 

@@ -299,6 +299,8 @@ def load_settings(
         env_name = meta.get("env")
         if env_name and env.get(env_name) not in (None, ""):
             value = env_value(str(env[env_name]), annotation, env_name)
+            if meta.get("path") and isinstance(value, str) and value.startswith("~"):  # VAR='~/x': quoted, kept
+                value = _beside(value, None)
         elif name in table:
             value = table[name]
             if not _check(value, annotation):

@@ -89,34 +89,33 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        _STATE.debug = True
+def _set_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None and value is not False:  # given after the command: it wins over one given before
+        setattr(_STATE, str(param.name), value)
 
 
-def _set_trace(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        _STATE.trace_hooks = True
-
-
-def _set_no_plugins(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    if value:
-        _STATE.no_plugins = True
+#: The global options a command also takes after its name: (option, State attribute, takes a value).
+_GLOBALS = (
+    ("--debug", "debug", False),
+    ("--config", "config_path", True),
+    ("--trace-hooks", "trace_hooks", False),
+    ("--no-plugins", "no_plugins", False),
+)
 
 
 def _accept_global_flags_after(command: click.Command) -> None:
     """``rtbuild build ... --debug`` works like ``rtbuild --debug build ...`` (and
-    ``--trace-hooks``, ``--no-plugins``: 'No such option' after the command, for a flag the
-    docs name, read as a typo)."""
+    ``--config FILE``, ``--trace-hooks``, ``--no-plugins``: 'No such option' after the
+    command, for an option the docs name, read as a typo)."""
     if isinstance(command, click.Group):  # `rtbuild new builder NAME --debug` too
         for sub in command.commands.values():
             _accept_global_flags_after(sub)
     taken = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
-    for flag, callback in (("--debug", _set_debug), ("--trace-hooks", _set_trace), ("--no-plugins", _set_no_plugins)):
+    for flag, attr, valued in _GLOBALS:
         if flag not in taken:
-            command.params.append(
-                click.Option([flag], is_flag=True, expose_value=False, callback=callback, hidden=True)
-            )
+            kind: dict[str, Any] = {"type": click.Path(dir_okay=False)} if valued else {"is_flag": True}
+            option = click.Option([flag, attr], expose_value=False, callback=_set_global, hidden=True, **kind)
+            command.params.append(option)
 
 
 @dataclass

@@ -283,7 +283,9 @@ class RtbuildPluginManager(pluggy.PluginManager):
         items = [item for item in self.discovered_all(BUILDERS_GROUP) if item.name == name]
         records = self.builder_records()
         if not items:
-            raise BuilderNotFoundError(name, records)
+            from rtbuild._framework.plugins._builders import failed_builders  # the error path only
+
+            raise BuilderNotFoundError(name, records, failed=failed_builders(self))
         if len(items) > 1:
             raise _conflict_error(BUILDERS_GROUP, name, items)
         item, record = items[0], records[name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import Any
 
@@ -44,6 +43,9 @@ def plugins(state: State, as_json: bool) -> None:
         message = str(warning.message)
         if issubclass(warning.category, PluginLoadWarning) and "failed to load and was skipped" not in message:
             click.echo(f"warning: {message}", err=True)
+    from rtbuild._framework.plugins._builders import builder_classes
+
+    builder_classes(pm)  # a builder whose import fails is 'failed' here too, as in `rtbuild builders`
     rows = [record.to_dict() for record in pm.listing()]
     if as_json:
         emit_json(rows)
@@ -79,21 +81,18 @@ def builders(state: State, as_json: bool) -> None:
     created); a builder that fails to import is listed as failed.
     """
     from rtbuild._framework.plugins import RtbuildPluginManager
-    from rtbuild.errors import AgentRuntimeBuildError
+    from rtbuild._framework.plugins._builders import builder_classes
 
     config = state.load_config()
     pm = RtbuildPluginManager()
+    classes = builder_classes(pm)  # a failure leaves the record "failed", with why, for the table
     rows: list[dict[str, Any]] = []
     for record in pm.builder_rows():
-        capabilities: dict[str, Any] | None = None
-        if record.status != "conflict":
-            # A failure leaves the record "failed", with why, for the table.
-            with contextlib.suppress(AgentRuntimeBuildError):
-                capabilities = pm.builder_class(record.name).capabilities.to_dict()
+        cls = classes.get(record.name) if record.status != "conflict" else None
         row: dict[str, Any] = record.to_dict()
         row.pop("hooks", None)
         row["selected"] = record.name == config.builder
-        row["capabilities"] = capabilities
+        row["capabilities"] = cls.capabilities.to_dict() if cls is not None else None
         rows.append(row)
     if config.builder and not any(row["selected"] for row in rows):
         # The listing that answers "which builder will my builds use?" said nothing: no row
@@ -101,7 +100,8 @@ def builders(state: State, as_json: bool) -> None:
         from rtbuild._framework.config import DEFAULT_BUILDER
         from rtbuild.errors import BuilderNotFoundError
 
-        unknown = BuilderNotFoundError(config.builder, [str(row["name"]) for row in rows])
+        failed = {str(row["name"]): str(row["error"]).splitlines()[0] for row in rows if row["status"] == "failed"}
+        unknown = BuilderNotFoundError(config.builder, [str(row["name"]) for row in rows], failed=failed)
         if config.builder == DEFAULT_BUILDER:  # most likely nothing configured: say where it comes from
             text = (
                 f"{unknown.message} (builds fail with this error; {DEFAULT_BUILDER!r} is the default when no"
