@@ -96,12 +96,10 @@ def test_loading_every_plugin_leaves_openssl_and_tempfile_unloaded() -> None:
     assert [m for m in ("hashlib", "tempfile") if m in modules] == []
 
 
-def test_listing_plugins_loads_no_engine_client() -> None:
-    # `rtbuild plugins` registers every plugin and the default dispatch plugin, and imports
-    # each builder's class (as `rtbuild builders` does) so that one whose import fails is
-    # listed failed, not available; no engine client, SDK or hashing loads with them.
+def test_listing_plugins_does_not_load_the_builder_api() -> None:
+    # `rtbuild plugins` registers every plugin and the default dispatch plugin, whose
+    # builder types are annotations only; the builder API loads with a build.
     code, modules, out = _imported(["plugins"])
     assert code == 0, out
     assert "docker" in out and "rtbuild.dispatch" in out  # it did list them
-    third_party = ("docker", "rich", "httpx", "kubernetes", "lightkube", "yaml", "hashlib")
-    assert [m for m in modules if m.split(".")[0] in third_party] == []
+    assert [m for m in ("rtbuild.builder", "hashlib", "tempfile") if m in modules] == []

@@ -43,9 +43,6 @@ def plugins(state: State, as_json: bool) -> None:
         message = str(warning.message)
         if issubclass(warning.category, PluginLoadWarning) and "failed to load and was skipped" not in message:
             click.echo(f"warning: {message}", err=True)
-    from rtbuild._framework.plugins._builders import builder_classes
-
-    builder_classes(pm)  # a builder whose import fails is 'failed' here too, as in `rtbuild builders`
     rows = [record.to_dict() for record in pm.listing()]
     if as_json:
         emit_json(rows)
