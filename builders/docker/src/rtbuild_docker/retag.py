@@ -29,15 +29,15 @@ def _repo_and_tag(reference: str) -> tuple[str, str]:
 def reuse_current(tags: Sequence[str], digest: str, api: EngineAPI) -> tuple[dict[str, Any], list[str]] | None:
     """(the inspect answer of the image to reuse, the tags pointed at it now) when at least
     one of ``tags`` carries ``digest``; ``None`` when none does (a build is needed)."""
-    from rtbuild.enginekit import all_tags_current, carries_digest
+    from rtbuild.enginekit import all_tags_current, partly_current
 
     if all_tags_current(tags, digest, api) is not None:
         return _answer(api, tags[0]) or {}, []
-    current = next((info for tag in tags if (info := _answer(api, tag)) and carries_digest(info, digest)), None)
-    if current is None:
+    found = partly_current({tag: _answer(api, tag) for tag in tags}, digest)
+    if found is None:
         return None
+    current, moved = found
     image_id = str(current.get("Id", ""))
-    moved = [tag for tag in tags if (_answer(api, tag) or {}).get("Id") != image_id]
     from .engine import answer_error
 
     for tag in moved:

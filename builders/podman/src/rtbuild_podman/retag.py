@@ -19,17 +19,16 @@ def reuse_current(tags: Sequence[str], digest: str, podman: Podman) -> tuple[str
     """(the ID of the image to reuse, the tags pointed at it now) when at least one of
     ``tags`` carries ``digest``; ``None`` when none does (a build is needed). The inspect
     answers are the ones :meth:`Podman.prefetch` cached for the check."""
-    from rtbuild.enginekit import all_tags_current, carries_digest
+    from rtbuild.enginekit import all_tags_current, partly_current
 
     image_id = all_tags_current(tags, digest, podman)
     if image_id is not None:
         return image_id, []
-    answers = {tag: podman.inspect_image(tag) for tag in tags}
-    current = next((info for info in answers.values() if info and carries_digest(info, digest)), None)
-    if current is None:
+    found = partly_current({tag: podman.inspect_image(tag) for tag in tags}, digest)
+    if found is None:
         return None
+    current, moved = found
     image_id = str(current.get("Id", ""))
-    moved = [tag for tag, info in answers.items() if (info or {}).get("Id") != image_id]
     if moved:
         podman.tag(image_id, *moved)  # forgets the cached answers: the store changed
     return image_id, moved

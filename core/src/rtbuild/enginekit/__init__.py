@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from rtbuild.enginekit._logs import hold_log
     from rtbuild.enginekit._logs import prune_logs as prune_log_dir
     from rtbuild.enginekit._owners import OWNER_FILE, claim_directory, dead_owner_note
+    from rtbuild.enginekit._partial import partly_current
     from rtbuild.enginekit._platforms import (
         PlatformPlan,
         assemble_indexes,
@@ -143,6 +144,7 @@ _NAMES: dict[str, str] = {
     "compute_inputs": "rtbuild.enginekit._inputs",
     "digest_key": "rtbuild.enginekit._digestkey",
     "external_images": "rtbuild.enginekit._inputs",
+    "partly_current": "rtbuild.enginekit._partial",
     "platform_args": "rtbuild.enginekit._inputs",
     "skip_blocked": "rtbuild.enginekit._skip",
     "refuse_result_args": "rtbuild.enginekit._skip",
@@ -268,6 +270,7 @@ __all__ = [
     "masked",
     "masked_repr",
     "native_platform",
+    "partly_current",
     "plan_platforms",
     "platform_args",
     "profile_steps",
