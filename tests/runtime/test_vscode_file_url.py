@@ -35,9 +35,13 @@ def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
         with pytest.raises(DownloadError, match="not a regular file"):
             fetch_verified(fifo.as_uri(), SHA, cache=tmp_path / "cache")
     finally:
-        with contextlib.suppress(OSError):  # release the writer if it still waits for a reader
-            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-        thread.join(timeout=30)
+        # Release the writer: hold a read end open until it is done (opened and closed at
+        # once, it could come before the writer's open, which then waited for ever).
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            thread.join(timeout=30)
+        finally:
+            os.close(reader)
     assert [p.name for p in (tmp_path / "cache").iterdir() if not p.name.endswith(".lock")] == []
 
 
