@@ -30,7 +30,7 @@ engine:
 	bash scripts/browser.sh
 
 test: venv engine
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest
 
 test-core: venv
 	$(BIN)/python -m pytest tests/core

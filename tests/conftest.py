@@ -93,7 +93,8 @@ def _prune_rtbuild_dangling() -> None:
         )
 
 
-# `make test` runs the suite on two pytest-xdist workers (-n 2 --dist loadgroup). Each
+# With pytest-xdist (`pytest -n 2 --dist loadgroup`; `make test` stays serial until
+# test_docker_ssh's prune order holds under a loaded engine, see the stop-41 note), each
 # directory is pinned to one worker: the engine suites check the engine's state around a
 # build (containers, images, volumes, processes, Podman's storage), so a directory's tests
 # never run beside each other; the two groups take about as long (per-test times of a
