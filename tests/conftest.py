@@ -112,7 +112,7 @@ _WORKER_GROUPS = {
 }
 
 
-def worker_group(nodeid: str) -> str:
+def _worker_group(nodeid: str) -> str:
     """The worker group of a test: its top directory under tests/ decides."""
     parts = nodeid.split("::", 1)[0].split("/")
     top = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
@@ -125,16 +125,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class ByDirectoryGroup(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return worker_group(nodeid)
+            return _worker_group(nodeid)
 
     return ByDirectoryGroup(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # The controller of an xdist run (numprocesses set, not itself a worker).
-    controller = getattr(session.config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ
-    if controller and (shutil.which(DOCKER_CLI) or os.path.exists(DOCKER_CLI)):
-        _prune_rtbuild_dangling()
+    if getattr(session.config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        _prune_rtbuild_dangling()  # a missing docker CLI is an OSError it swallows
 
 
 def free_port() -> int:
