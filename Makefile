@@ -29,8 +29,10 @@ engine:
 	bash scripts/podman.sh
 	bash scripts/browser.sh
 
+# Two workers, each test directory pinned to one (tests/conftest.py): the engine suites
+# wait on engines more than on the CPU.
 test: venv engine
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 test-core: venv
 	$(BIN)/python -m pytest tests/core

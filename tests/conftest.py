@@ -84,17 +84,17 @@ def docker_engine() -> Iterator[str]:
         _prune_rtbuild_dangling()
 
 
-def _prune_rtbuild_dangling() -> None:
+def _prune_rtbuild_dangling(cli: str = DOCKER_CLI) -> None:
+    """Docker's (or, with ``cli="podman"``, Podman's) dangling images rtbuild built."""
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
         subprocess.run(
-            [DOCKER_CLI, "image", "prune", "-f", "--filter", "label=org.rtbuild.input-digest"],
+            [cli, "image", "prune", "-f", "--filter", "label=org.rtbuild.input-digest"],
             capture_output=True,
             timeout=300,
         )
 
 
-# With pytest-xdist (`pytest -n 2 --dist loadgroup`; `make test` stays serial until
-# test_docker_ssh's prune order holds under a loaded engine, see the stop-41 note), each
+# Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadgroup`), each
 # directory is pinned to one worker: the engine suites check the engine's state around a
 # build (containers, images, volumes, processes, Podman's storage), so a directory's tests
 # never run beside each other; the two groups take about as long (per-test times of a
@@ -112,9 +112,17 @@ _WORKER_GROUPS = {
 }
 
 
+# Files that go with another directory's group: these build on Podman too, whose suite
+# checks Podman's containers and storage around each build.
+_FILE_GROUPS = {"tests/faults/test_secrets_engine.py": "b"}
+
+
 def _worker_group(nodeid: str) -> str:
-    """The worker group of a test: its top directory under tests/ decides."""
-    parts = nodeid.split("::", 1)[0].split("/")
+    """The worker group of a test: its file, else its top directory under tests/, decides."""
+    path = nodeid.split("::", 1)[0]
+    if path in _FILE_GROUPS:
+        return _FILE_GROUPS[path]
+    parts = path.split("/")
     top = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
     return _WORKER_GROUPS.get(top, "a")
 
@@ -134,6 +142,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # The controller of an xdist run (numprocesses set, not itself a worker).
     if getattr(session.config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         _prune_rtbuild_dangling()  # a missing docker CLI is an OSError it swallows
+        _prune_rtbuild_dangling("podman")
 
 
 def free_port() -> int:

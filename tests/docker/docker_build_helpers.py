@@ -59,7 +59,11 @@ class Images:
         if refs:
             docker(self.cli, "image", "rm", "-f", *refs, check=False)
         for image_id in self.ids:
-            docker(self.cli, "image", "rm", "-f", image_id, check=False)
+            # Only an image left without tags: the same content built by a test running
+            # beside this one (same context, same ID) keeps its tags and its image.
+            info = inspect(self.cli, image_id)
+            if info is not None and not info.get("RepoTags"):
+                docker(self.cli, "image", "rm", "-f", image_id, check=False)
 
 
 @pytest.fixture

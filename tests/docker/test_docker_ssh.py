@@ -148,13 +148,16 @@ def test_build_noop_exists_and_prune_over_ssh(
 ) -> None:
     tag = images.tag("1")
     ssh_engine.env["TMPDIR"] = str(tmp_path)
-    first = _rtbuild(ssh_engine, "build", str(context), "-t", tag, "--json")
+    # Its own content: an image another test builds from the same context is the same image,
+    # and its tagging there (a test on the other worker) would make this one the newest.
+    own = f"GREETING={uuid.uuid4().hex}"
+    first = _rtbuild(ssh_engine, "build", str(context), "-t", tag, "--build-arg", own, "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["cached"] is False
     built = h.inspect(images.cli, tag)  # on the engine behind the ssh server
     assert built is not None and built["Config"]["Labels"]["org.rtbuild.input-digest"]
 
-    again = _rtbuild(ssh_engine, "build", str(context), "-t", tag, "--json")
+    again = _rtbuild(ssh_engine, "build", str(context), "-t", tag, "--build-arg", own, "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["cached"] is True  # the no-op check asked over ssh
 
