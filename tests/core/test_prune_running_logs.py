@@ -1,5 +1,6 @@
 """``rtbuild prune`` keeps (and lists as kept) a build log a running build still writes,
-in the default log directory and in a configured ``[builders.docker] log_dir``: a long step
+in the default log directory and in a configured ``[builders.docker]`` or
+``[builders.podman]`` ``log_dir``: a long step
 that prints nothing leaves the log unmodified past ``--older-than``. The build holds a
 shared flock on its log, so a build whose process this host's ``/proc`` does not show (in
 a container sharing the directory) is seen too."""
@@ -11,13 +12,15 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rtbuild import PrunePolicy
+from rtbuild import PruneItem, PrunePolicy
 from rtbuild._observe.local_state import prune_local
 from rtbuild.enginekit import _logs, run_build
-from rtbuild_docker.prune import prune_logs
+from rtbuild_docker.prune import prune_logs as docker_prune_logs
+from rtbuild_podman.prune import prune_logs as podman_prune_logs
 
 DAY = 86400.0
 KEPT = "; kept: a running build writes it"
@@ -34,7 +37,13 @@ def no_proc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_logs, "open_here", lambda files: set())
 
 
-def test_docker_log_dir_keeps_a_log_a_build_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+PRUNE_LOGS = pytest.mark.parametrize("prune_logs", [docker_prune_logs, podman_prune_logs], ids=["docker", "podman"])
+
+
+@PRUNE_LOGS
+def test_a_configured_log_dir_keeps_a_log_a_build_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prune_logs: Callable[[str, PrunePolicy], list[PruneItem]]
+) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
@@ -52,6 +61,25 @@ def test_docker_log_dir_keeps_a_log_a_build_holds(tmp_path: Path, monkeypatch: p
         assert running.exists() and not finished.exists()
     [item] = prune_logs(str(log_dir), PrunePolicy(older_than_s=60.0))  # finished now: it goes
     assert item.removed and not running.exists()
+
+
+@PRUNE_LOGS
+def test_a_configured_log_dir_is_left_alone_by_a_repo_prune_and_the_default_is_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prune_logs: Callable[[str, PrunePolicy], list[PruneItem]]
+) -> None:
+    """``--repo`` prunes images only (docs/cli.md: local files are skipped with it); the
+    default log directory is pruned once, by the core, not again by each backend."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    default = tmp_path / "state" / "rtbuild" / "logs"
+    for log_dir in (tmp_path / "logs", default):
+        log_dir.mkdir(parents=True)
+        (log_dir / "build-old.log").write_text("#1 done\n")
+        _age(log_dir / "build-old.log", 15 * DAY)
+    assert prune_logs(str(tmp_path / "logs"), PrunePolicy(repositories=("rt/x",))) == []
+    assert prune_logs(str(default), PrunePolicy()) == []
+    assert (tmp_path / "logs" / "build-old.log").exists() and (default / "build-old.log").exists()
+    [item] = prune_logs(str(tmp_path / "logs"), PrunePolicy())  # 14 days by default
+    assert item.removed and item.reason == "older than 14 days"
 
 
 def test_a_running_run_build_log_is_kept_even_unseen_in_proc(

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -366,3 +367,25 @@ def test_a_short_base_name_podman_cannot_resolve_says_why(names: Names, tmp_path
     assert error["error"] == "BuildFailedError" and error["step"] == "resolve base image"
     assert "rtbuild-nope/short-name-base:1" in error["message"]
     assert "unqualified-search-registries" in error["hint"] and "docker.io/" in error["hint"]
+
+
+def test_a_build_rotates_its_log_dir(names: Names, tmp_path: Path) -> None:
+    """Before each build the log directory keeps the newest ``log_keep`` logs and none older
+    than ``log_max_age_days`` (as Docker's): Podman's logs piled up without end."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    old = [logs / f"build-old-{n}.log" for n in range(4)]
+    for age, log in enumerate(old):
+        log.write_text("#1 old\n")
+        then = time.time() - 3600 * (age + 1)  # old[0] the newest
+        os.utime(log, (then, then))
+    ancient = logs / "build-ancient.log"
+    ancient.write_text("#1 ancient\n")
+    os.utime(ancient, (time.time() - 40 * 86400,) * 2)
+    foreign = logs / "notes.txt"  # not a build log: never touched
+    foreign.write_text("mine\n")
+    builder = PodmanBuilder(log_dir=str(logs), log_keep=2, log_max_age_days=30)
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nRUN true\n", {})
+    result = builder.build_request(BuildRequest(path=str(ctx), tags=[names.new()]))
+    new_log = Path(result.details["log_path"])
+    assert sorted(p.name for p in logs.iterdir()) == sorted([old[0].name, old[1].name, new_log.name, foreign.name])

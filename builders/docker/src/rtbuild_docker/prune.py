@@ -222,8 +222,9 @@ def prune_images(api: EngineAPI, policy: PrunePolicy) -> list[PruneItem]:
 
 
 def prune_logs(log_dir: str | None, policy: PrunePolicy) -> list[PruneItem]:
-    """Old logs in a configured ``log_dir`` (the default one is the core's to prune)."""
-    if not log_dir:
+    """Old logs in a configured ``log_dir`` (the default one is the core's to prune); none
+    under ``--repo``, which prunes images only."""
+    if not log_dir or policy.repositories:
         return []
     from rtbuild.enginekit import default_log_dir
 

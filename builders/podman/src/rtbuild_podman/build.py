@@ -33,6 +33,7 @@ from rtbuild.enginekit import (
     platform_args,
     refuse_result_args,
     report_skip_disabled,
+    rotate_logs,
     run_build,
     secrets_in_args,
     skip_blocked,
@@ -257,7 +258,9 @@ def build_one(
         report_skip_disabled([blocked], given=True)
     labels = {DIGEST_LABEL: inputs.digest} if inputs is not None else {}
     argv = argv_for(builder, request, tags, dockerfile, labels)
-    log_path = log_path_for(builder.log_directory(), tags[0])
+    log_dir = builder.log_directory()
+    rotate_logs(log_dir, keep=builder.log_keep, max_age_days=builder.log_max_age_days)
+    log_path = log_path_for(log_dir, tags[0])
     # Secrets reach podman as id/src/env names; it reads the values itself.
     recorder = StepRecorder()  # the step profile (rtbuild build --profile, rtbuild metrics)
     mask = redact if redact is not None else redactor_for(request)

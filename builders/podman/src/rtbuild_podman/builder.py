@@ -28,6 +28,8 @@ PROGRESS_MODES = ("plain", "none")
 FORMATS = ("oci", "docker")
 #: What Debian's qemu-user-static (set up by scripts/podman.sh) runs next to amd64.
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64")
+#: Build logs kept in log_dir, and their age in days: older ones go before each build (as Docker's).
+LOG_KEEP, LOG_MAX_AGE_DAYS = 50, 30.0
 
 
 def _positive(value: float) -> str | None:
@@ -40,6 +42,12 @@ class PodmanSettings:
 
     podman_cli: str | None = setting(None, help="the podman binary (default: podman on PATH)")
     log_dir: str | None = setting(None, path=True)
+    log_keep: int = setting(LOG_KEEP, check=lambda v: None if v >= 0 else "must be 0 or more", help="build logs kept")
+    log_max_age_days: float = setting(
+        LOG_MAX_AGE_DAYS,
+        check=lambda v: None if v >= 0 else "must be 0 or more",
+        help="build logs older than this are removed",
+    )
     progress: str = setting("plain", choices=PROGRESS_MODES)
     skip_unchanged: bool = setting(True)
     insecure_registries: list[str] = setting(default_factory=list)
@@ -74,6 +82,8 @@ class PodmanBuilder(RuntimeBuilder):
         *,
         podman_cli: str | None = None,
         log_dir: str | None = None,
+        log_keep: int | None = LOG_KEEP,
+        log_max_age_days: float | None = LOG_MAX_AGE_DAYS,
         progress: str = "plain",
         skip_unchanged: bool = True,
         insecure_registries: Sequence[str] = (),
@@ -91,6 +101,8 @@ class PodmanBuilder(RuntimeBuilder):
                     hint=f"fix {key} in the [builders.podman] table of the configuration file",
                 )
         self.log_dir = log_dir
+        self.log_keep = log_keep
+        self.log_max_age_days = log_max_age_days
         self.progress = progress
         self.skip_unchanged = skip_unchanged
         self.insecure_registries = list(insecure_registries)
@@ -110,6 +122,8 @@ class PodmanBuilder(RuntimeBuilder):
         return cls(
             podman_cli=s.podman_cli,
             log_dir=s.log_dir,
+            log_keep=s.log_keep,
+            log_max_age_days=s.log_max_age_days,
             progress=s.progress,
             skip_unchanged=s.skip_unchanged,
             # The core's registries (used by every registry call) plus this table's own.
@@ -203,10 +217,11 @@ class PodmanBuilder(RuntimeBuilder):
         return self.log_dir or default_log_dir()
 
     def prune(self, policy: PrunePolicy) -> list[PruneItem]:
-        """rtbuild-labelled images by the shared policy (``rtbuild prune``)."""
-        from .prune import prune_images
+        """rtbuild-labelled images by the shared policy (``rtbuild prune``), and old logs in
+        a configured ``log_dir``."""
+        from .prune import prune_images, prune_logs
 
-        return prune_images(self.podman, policy)
+        return [*prune_images(self.podman, policy), *prune_logs(self.log_dir, policy)]
 
     def details(self, **values: Any) -> dict[str, Any]:
         return {key: value for key, value in values.items() if value is not None}

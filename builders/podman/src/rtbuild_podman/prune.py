@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from datetime import datetime
 from typing import Any
@@ -263,4 +264,16 @@ def prune_images(podman: Podman, policy: PrunePolicy) -> list[PruneItem]:
     return items
 
 
-__all__ = ["PodmanPruner", "images", "prune_images"]
+def prune_logs(log_dir: str | None, policy: PrunePolicy) -> list[PruneItem]:
+    """Logs in a configured ``log_dir`` unmodified for ``--older-than`` (default 14 days);
+    the default log directory is the core's to prune, and ``--repo`` prunes images only. A
+    running build's log is kept."""
+    from rtbuild.enginekit import default_log_dir, prune_log_dir
+
+    if not log_dir or policy.repositories or os.path.realpath(log_dir) == os.path.realpath(default_log_dir()):
+        return []
+    max_age = policy.older_than_s if policy.older_than_s is not None else 14 * 86400.0
+    return prune_log_dir(log_dir, policy, max_age, reason=f"older than {int(max_age // 86400)} days")
+
+
+__all__ = ["PodmanPruner", "images", "prune_images", "prune_logs"]
