@@ -5,9 +5,13 @@ arg's URL printed the URL's password, or a secret-looking build arg's value."""
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 
 import pytest
+import rtbuild
+from rtbuild import BuildRequest
 from rtbuild.testing import FakeSite, run_cli
 
 TOKEN = "warned-hunter2-token"
@@ -95,3 +99,44 @@ def test_a_plugin_threads_failure_is_masked(site: FakeSite, context: Path, debug
     )
     assert ("Traceback" in result.stderr) == debug
     assert PASSWORD not in result.stderr + result.stdout
+
+
+def _request(context: Path) -> BuildRequest:
+    return BuildRequest(
+        path=str(context),
+        tags=["warned:1"],
+        build_args={"API_TOKEN": TOKEN, "PIP_INDEX_URL": f"https://me:{PASSWORD}@127.0.0.1:9/simple"},
+    )
+
+
+def test_a_plugins_warning_is_masked_for_a_library_caller(site: FakeSite, context: Path) -> None:
+    """``rtbuild.run_build`` in a platform's own process: only the CLI masked Python warnings,
+    so a plugin's warning reached the caller's ``warnings`` display (stderr, a test's
+    recorder) with the secret in it."""
+    before = warnings.showwarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = rtbuild.run_build(_request(context))
+    assert result.image == "warned:1"
+    shown = [str(w.message) for w in caught]
+    assert "pre_build checked ***" in shown
+    assert "post_build could not reach https://me:***@127.0.0.1:9/simple" in shown
+    assert not any(TOKEN in text or PASSWORD in text for text in shown)
+    assert warnings.showwarning is before  # put back once no build runs
+
+
+def test_a_plugins_warning_is_masked_in_the_callers_log(
+    site: FakeSite, context: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A platform that logs its warnings (``logging.captureWarnings``): the log got the secret."""
+    logging.captureWarnings(True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="py.warnings"), warnings.catch_warnings():
+            warnings.simplefilter("always")
+            rtbuild.run_build(_request(context))
+            rtbuild.run_build(_request(context))  # the second build finds the log's hook again
+    finally:
+        logging.captureWarnings(False)
+    text = caplog.text
+    assert text.count("pre_build checked ***") == 2 and "could not reach https://me:***@" in text
+    assert TOKEN not in text and PASSWORD not in text

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +129,45 @@ def errors_masked(request: BuildRequest) -> Iterator[None]:
 #: issues (``warnings.warn``) reaches the process-wide ``warnings.showwarning``, not a reporter.
 _RUNNING: list[Redactor] = []
 _RUNNING_LOCK = threading.Lock()
+#: The ``warnings.showwarning`` that :func:`_show_masked` stands in front of while it is set.
+_shown_by: Any = None
+#: ``now``: this thread is inside :func:`_show_masked` (a hook installed after it, such as
+#: ``logging.captureWarnings``, may call it back: it must not go round for ever).
+_showing = threading.local()
+
+
+def _show_masked(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """``warnings.showwarning`` while requests with secrets run, for library callers too (the
+    CLI masks its own display): the warning is passed on with every running mask applied,
+    to whatever showed warnings before (the default, ``logging.captureWarnings``, a test's
+    recorder). It stays correct if left in place: with nothing running it masks nothing."""
+    text = str(message)
+    masked = mask_running(text)
+    shown = masked if masked != text else message
+    if getattr(_showing, "now", False):  # a chain that leads back here: show it as Python would
+        with contextlib.suppress(OSError, ValueError):
+            (file or sys.stderr).write(warnings.formatwarning(shown, category, filename, lineno, line))
+        return
+    _showing.now = True
+    try:
+        _shown_by(shown, category, filename, lineno, file, line)
+    finally:
+        _showing.now = False
+
+
+def _mask_warnings() -> None:
+    """Put :func:`_show_masked` in front of ``warnings.showwarning`` (under ``_RUNNING_LOCK``)."""
+    global _shown_by
+    if warnings.showwarning is not _show_masked:
+        _shown_by = warnings.showwarning
+        warnings.showwarning = _show_masked
+
+
+def _unmask_warnings() -> None:
+    """Undo :func:`_mask_warnings` once nothing runs, unless someone has replaced it since
+    (a ``catch_warnings`` block restores it later; it then passes warnings on unchanged)."""
+    if not _RUNNING and warnings.showwarning is _show_masked:
+        warnings.showwarning = _shown_by
 
 
 def mask_running(text: str) -> str:
@@ -154,6 +195,7 @@ def masked_output(request: BuildRequest) -> Iterator[Redactor]:
     token = None if silent else _current.set(MaskingReporter(get_reporter(), redactor))
     with _RUNNING_LOCK:
         _RUNNING.append(redactor)
+        _mask_warnings()
     try:
         yield redactor
     finally:
@@ -161,6 +203,7 @@ def masked_output(request: BuildRequest) -> Iterator[Redactor]:
             _current.reset(token)
         with _RUNNING_LOCK:
             _RUNNING.remove(redactor)
+            _unmask_warnings()
 
 
 def _warn_unmaskable(request: BuildRequest) -> None:
