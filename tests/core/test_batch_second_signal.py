@@ -33,6 +33,11 @@ import time
 
 from rtbuild import RuntimeBuilder, on_cancel
 
+if "STOP_WAIT_S" in os.environ:  # the batch's wait after the first signal, shortened for a test
+    import rtbuild._framework.batch
+
+    rtbuild._framework.batch.STOP_WAIT_S = float(os.environ["STOP_WAIT_S"])
+
 
 class SiteBuilder(RuntimeBuilder):
     def build(self, path, tags, platform=None, extra_build_args=None):
@@ -60,11 +65,16 @@ def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
 
 
 def _run(
-    site: Any, tmp_path: Path, hung: list[str], signals: tuple[int, int], options: list[str]
+    site: Any,
+    tmp_path: Path,
+    hung: list[str],
+    signals: tuple[int, int | None],
+    options: list[str],
+    env_extra: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
     """build-many of ok:1, the ``hung`` builds and, for one hung build, later:1 (-j 1: never
-    started); ``signals[0]`` once all hang, ``signals[1]`` once the batch ran its cancel
-    callbacks (it then waits for its workers)."""
+    started); ``signals[0]`` once all hang, ``signals[1]`` (unless None) once the batch ran
+    its cancel callbacks (it then waits for its workers)."""
     site.add_builder("rtbuild-hang", "hang", source=HANGING_SITE_BUILDER)
     blocks = ['[defaults]\nbuilder = "hang"\n']
     for i, tag in enumerate(["ok:1", *hung, *(["later:1"] if len(hung) == 1 else [])]):
@@ -82,6 +92,7 @@ def _run(
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        **(env_extra or {}),
     }
     jobs = "1" if len(hung) == 1 else str(1 + len(hung))  # several: each hung build its own worker
     proc = subprocess.Popen(
@@ -98,11 +109,12 @@ def _run(
             _wait_for(marks / f"hanging-{tag}", proc)
         proc.send_signal(signals[0])
         _wait_for(marks / "cancelled", proc)  # the batch ran its cancel callbacks; it waits for the workers
-        proc.send_signal(signals[1])
+        if signals[1] is not None:
+            proc.send_signal(signals[1])
         try:
             out, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            pytest.fail("rtbuild had not ended 60 s after the second signal")
+            pytest.fail("rtbuild had not ended 60 s after the last signal")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -139,3 +151,26 @@ def test_rtbuild_ends_with_several_builds_hung(rtbuild_site: Any, tmp_path: Path
     assert code == 143, err[-3000:]
     report = json.loads(out)
     assert [b["status"] for b in report["builds"]] == ["ok", "interrupted", "interrupted"]
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_one_signal_reports_a_build_that_does_not_stop_after_the_wait(
+    rtbuild_site: Any, tmp_path: Path, as_json: bool
+) -> None:
+    """A supervisor sends one SIGTERM, then SIGKILL after its grace period (a Kubernetes
+    pod: 30 s): build-many waited for a wedged worker without end, so the SIGKILL came first
+    and the report of what had been built was lost. It now waits STOP_WAIT_S (25 s; 2 s
+    here), then reports and exits."""
+    options = ["--json"] if as_json else ["-q"]
+    wait = {"STOP_WAIT_S": "2"}
+    code, out, err = _run(rtbuild_site, tmp_path, ["hang:1"], (signal.SIGTERM, None), options, wait)
+    assert code == 143, err[-3000:]
+    if as_json:
+        report = json.loads(out)
+        assert [b["status"] for b in report["builds"]] == ["ok", "interrupted", "skipped"]
+        message = report["builds"][1]["error"]["message"]
+        assert message.startswith("still running 2 s after the interrupt (Ctrl-C or SIGTERM) while"), message
+        assert "hang:1" in message and "did not wait" in message
+    else:
+        assert out.split() == ["ok:1"]
+        assert "1 built, 0 reused, 0 failed, 1 skipped, 1 interrupted" in err, err

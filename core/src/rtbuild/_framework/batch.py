@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +35,13 @@ REPORT_ATTR = "rtbuild_batch_report"
 #: answer) is not asked again by the batch's later builds of the same builder: each would
 #: wait as long (30 s a build, a batch of 100 with -j 4 about 13 minutes).
 UNANSWERED_S = 10.0
+#: After the first Ctrl-C/SIGTERM, how long the batch waits for its stopped builds' workers;
+#: those still running then are reported ``interrupted`` and left to the process's exit. A
+#: supervisor's SIGTERM comes with a deadline (a Kubernetes pod's default is 30 s, then
+#: SIGKILL): waiting for a wedged worker until then lost the report. Longer than a builder's
+#: own stop takes (the engine client's SIGINT then SIGTERM: 10 s; the Kubernetes builder's
+#: clean-up of the other platforms: 20 s).
+STOP_WAIT_S = 25.0
 
 
 @dataclass
@@ -245,7 +251,7 @@ def run_batch(
         with cancel_scope(interrupted), push_ledger(e.request.tags for e in entries):  # a shared tag: one push
             futures += [pool.submit(contextvars.copy_context().run, one, entry) for entry in entries]
         outcomes = [future.result() for future in futures]
-    except BaseException:
+    except BaseException as first:
         # Ctrl-C/SIGTERM: start nothing more, and stop the running builds (they run in
         # worker threads, which never see the main thread's interrupt).
         from rtbuild._framework.interrupts import cancel_all
@@ -254,7 +260,8 @@ def run_batch(
         interrupted.set()
         try:
             cancel_all()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            _done, running = wait(futures, timeout=STOP_WAIT_S)
         except BaseException as again:
             # A second Ctrl-C/SIGTERM: stop waiting for builds that do not stop (a wedged
             # engine call), and still report. Ignoring it made rtbuild unkillable then.
@@ -262,7 +269,10 @@ def run_batch(
             _attach(again, report)
             _give_up_on(pool, report)
             raise
-        _attach(sys.exc_info()[1], _report_now(entries, futures, jobs, started, source, parent))
+        report = _report_now(entries, futures, jobs, started, source, parent, waited_s=STOP_WAIT_S)
+        _attach(first, report)
+        if running:  # wedged: reported, not waited for any longer
+            _give_up_on(pool, report)
         raise
     pool.shutdown(wait=True)
     report = BatchReport(outcomes, jobs, round(time.perf_counter() - started, 3), source)
@@ -285,15 +295,22 @@ def _not_asked_again(first: BatchEntry, exc: AgentRuntimeBuildError) -> AgentRun
     )
 
 
-def _settled_outcome(future: Future[BatchOutcome] | None, entry: BatchEntry) -> BatchOutcome:
+def _settled_outcome(
+    future: Future[BatchOutcome] | None, entry: BatchEntry, waited_s: float | None = None
+) -> BatchOutcome:
     """A task's outcome after an interrupt: its own, "skipped" when it never ran, or
-    "interrupted" when it still runs (a second signal ended the wait for it)."""
+    "interrupted" when it still runs (a second signal ended the wait for it, or ``waited_s``
+    after the first one did)."""
     if future is not None and future.done() and not future.cancelled() and future.exception() is None:
         return future.result()
     if future is not None and future.running():
+        why = (
+            "stopped by a second interrupt (Ctrl-C or SIGTERM)"
+            if waited_s is None
+            else f"still running {waited_s:g} s after the interrupt (Ctrl-C or SIGTERM)"
+        )
         error = AgentRuntimeBuildError(
-            f"stopped by a second interrupt (Ctrl-C or SIGTERM) while {entry.name} was being built or pushed;"
-            " rtbuild did not wait for it to stop",
+            f"{why} while {entry.name} was being built or pushed; rtbuild did not wait for it to stop",
             step="build",
             hint="check that its engine is not still building or pushing it, then run build-many again",
         )
@@ -308,9 +325,10 @@ def _report_now(
     started: float,
     source: str | None,
     parent: Reporter,
+    waited_s: float | None = None,
 ) -> BatchReport:
     """The report after an interrupt: what finished is not lost (the CLI prints it, exit 130/143)."""
-    partial = [_settled_outcome(futures[i] if i < len(futures) else None, e) for i, e in enumerate(entries)]
+    partial = [_settled_outcome(futures[i] if i < len(futures) else None, e, waited_s) for i, e in enumerate(entries)]
     report = BatchReport(partial, jobs, round(time.perf_counter() - started, 3), source)
     parent.event("batch_finished", ok=False, counts=report.counts, message=report.summary())
     return report
