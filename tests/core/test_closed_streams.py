@@ -47,3 +47,26 @@ def test_a_closed_stderr_keeps_the_exit_code_of_an_error(ctx: Path) -> None:
 def test_a_closed_stdin_or_stdout_does_not_fail_the_command(ctx: Path, close: int) -> None:
     result = _run(["build", "ctx", "-t", "closed-streams:1", "--dry-run"], ctx, close=close)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("options", [["--json"], []], ids=["json", "text"])
+def test_a_reader_that_went_away_is_said_on_stderr(ctx: Path, options: list[str]) -> None:
+    """``rtbuild ... | head -c0``: writing the result fails with EPIPE, and rtbuild exited 1
+    with nothing on stderr (click's handling), a failure without a why."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before rtbuild writes
+    try:
+        result = subprocess.run(
+            [str(_SCRIPT), "--config", os.devnull, "build", "ctx", "-t", "closed-streams:1", "--dry-run", *options],
+            cwd=ctx,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines()[-1] == (
+        "rtbuild: the result was not written: stdout was closed (broken pipe)"
+    ), result.stderr
+    assert b"Traceback" not in result.stderr

@@ -198,7 +198,14 @@ def _result_stream() -> TextIO:
 
 def echo_result(text: str) -> None:
     """Print the command's result on stdout (never mixed with what hooks print)."""
-    click.echo(text, file=_result_stream())
+    try:
+        click.echo(text, file=_result_stream())
+    except BrokenPipeError:
+        # The reader went away (`| head -c0`): click then exits 1 without a word, and the
+        # user saw a failure with no why (a build may well have succeeded).
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            click.echo("rtbuild: the result was not written: stdout was closed (broken pipe)", err=True)
+        raise
 
 
 def emit_json(payload: Any) -> None:
@@ -360,9 +367,9 @@ def run() -> None:
     code = main()
     interrupts = sys.modules.get("rtbuild._framework.interrupts")
     if interrupts is not None and interrupts.abandoned():
-        # A second Ctrl-C/SIGTERM left build-many's workers running (a wedged one never
-        # ends): the interpreter's exit would join them. What rtbuild printed and its own
-        # exit handlers go first; then it ends without them.
+        # build-many stopped waiting for its workers (a second Ctrl-C/SIGTERM, or STOP_WAIT_S
+        # after the first): the interpreter's exit would join them. What rtbuild printed and
+        # its own exit handlers go first; then it ends without them.
         import atexit
 
         with contextlib.suppress(BaseException):  # yet another signal: end all the same
