@@ -135,6 +135,10 @@ def test_an_ignore_file_the_client_reads_otherwise_turns_the_skip_off(
         # FROM: the engines skip both, and so must the analysis, or the base goes unseen.
         pytest.param("\ufeffARG BASE={base}\nFROM $BASE\nCOPY app.txt /\n", id="byte-order-mark"),
         pytest.param("FROM \\\n\n  {base}\nCOPY app.txt /\n", id="empty-line-in-continued-from"),
+        # A default in the reference: the analysis named no image, and every build failed
+        # (the engine answered 301 to an inspect of the empty name).
+        pytest.param("ARG BASE\nFROM ${{BASE:-{base}}}\nCOPY app.txt /\n", id="default-in-reference"),
+        pytest.param("ARG PIN=1\nFROM ${{PIN:+{base}}}\nCOPY app.txt /\n", id="alternative-in-reference"),
     ],
 )
 def test_from_image_retagged_rebuilds(

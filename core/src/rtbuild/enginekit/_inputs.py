@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rtbuild.enginekit._argexpand import expand as _substitute
 from rtbuild.enginekit._digestkey import digest_key
 from rtbuild.enginekit._dockerfile_text import parser_text, without_bom
 from rtbuild.enginekit._platformargs import AUTOMATIC_ARGS, platform_args
@@ -31,7 +32,6 @@ DIGEST_VERSION = "2"
 #: Extra arguments whose inputs live outside the digest (secrets, ssh agents, named
 #: contexts) or that ask for a fresh build: with any of them the engine always builds.
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _DIRECTIVE = re.compile(r"[a-z][a-z0-9_-]*=")
 #: A source BuildKit fetches itself (ADD <url>, ADD <git repo>): the digest cannot see it.
 _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
@@ -39,7 +39,7 @@ _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Dockerfile is then that frontend's to read, stages and all.
 FRONTEND_PREFIXES = ("BUILDKIT_SYNTAX frontend ", "# syntax= frontend ")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "8"
+ANALYSIS_VERSION = "9"
 
 
 class ImageInspector(Protocol):
@@ -77,14 +77,6 @@ class Analysis:
     #: Automatic platform ARGs (``TARGETARCH``...) that :attr:`images` name and no build arg
     #: or default sets: the engine fills them (BuildKit), here they resolved empty.
     engine_filled: list[str] = field(default_factory=list)
-
-
-def _substitute(text: str, values: Mapping[str, str]) -> str:
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name, "")
-
-    return _VAR.sub(repl, text)
 
 
 #: An automatic platform ARG that nothing set, while the analysis runs (see ``engine_filled``).
@@ -184,7 +176,8 @@ def analyse(dockerfile_text: str, build_args: Mapping[str, str], platform: str |
                 if _REMOTE.match(resolved) or "$" in resolved or (source != resolved and not resolved):
                     result.remote.append(f"ADD {source}")
     result.engine_filled = sorted({name for image in result.images for name in _UNSET.findall(image)})
-    result.images = list(dict.fromkeys(_UNSET.sub("", image) for image in result.images))
+    # An empty name (``FROM ${UNSET:+x}``) is the engine's to refuse, with its own message.
+    result.images = list(dict.fromkeys(name for image in result.images if (name := _UNSET.sub("", image))))
     return result
 
 
