@@ -39,7 +39,7 @@ _REMOTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|git@)")
 #: Dockerfile is then that frontend's to read, stages and all.
 FRONTEND_PREFIXES = ("BUILDKIT_SYNTAX frontend ", "# syntax= frontend ")
 #: Bump when the analysis below changes, so cached analyses are redone.
-ANALYSIS_VERSION = "9"
+ANALYSIS_VERSION = "10"
 
 
 class ImageInspector(Protocol):
