@@ -59,10 +59,17 @@ class Images:
         if refs:
             docker(self.cli, "image", "rm", "-f", *refs, check=False)
         for image_id in self.ids:
-            # Only an image left without tags: the same content built by a test running
-            # beside this one (same context, same ID) keeps its tags and its image.
             info = inspect(self.cli, image_id)
-            if info is not None and not info.get("RepoTags"):
+            if info is None:
+                continue
+            # Its other tags that name this test's repository (`REPO-base:1`,
+            # `localhost:5999/REPO:x`) go too; the image only once no tag is left: the same
+            # content built by a test running beside this one (same ID) keeps its tags.
+            tags = info.get("RepoTags") or []
+            ours = [tag for tag in tags if self.repo in tag]
+            if ours:
+                docker(self.cli, "image", "rm", *ours, check=False)
+            if len(ours) == len(tags):
                 docker(self.cli, "image", "rm", "-f", image_id, check=False)
 
 
