@@ -1,4 +1,5 @@
-"""BuildSession.close() stops the calls still running in other threads.
+"""BuildSession.close() stops the calls still running in other threads, and
+BuildSession.cancel(event) the calls given that event alone.
 
 Before, a platform closing its session (or leaving ``with BuildSession()`` on Ctrl-C)
 had no way to stop them: a running engine build went on to its end and tagged, a call
@@ -58,10 +59,13 @@ def _session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builder: SleepingB
     return BuildSession(config, pm=rtbuild.get_plugin_manager(config), builder=builder, watch=False)
 
 
-def _in_thread(session: BuildSession, context: Path, tag: str, outcomes: list[object]) -> threading.Thread:
+def _in_thread(
+    session: BuildSession, context: Path, tag: str, outcomes: list[object], cancel: threading.Event | None = None
+) -> threading.Thread:
     def call() -> None:
         try:
-            outcomes.append(session.build(BuildRequest(path=str(context), tags=[tag], builder="sleeping")))
+            request = BuildRequest(path=str(context), tags=[tag], builder="sleeping")
+            outcomes.append(session.build(request, cancel=cancel))
         except BaseException as exc:  # what the thread ended with is the assertion
             outcomes.append(exc)
 
@@ -160,3 +164,84 @@ def test_a_closed_session_makes_no_builder(tmp_path: Path, monkeypatch: pytest.M
         with pytest.raises(rtbuild.ConfigError, match="closed"):
             session.builder(name)
     assert session.stats()["walks"] == 0
+
+
+def _cancelled(outcome: object) -> bool:
+    return isinstance(outcome, rtbuild.BuildFailedError) and "cancelled (BuildSession.cancel)" in outcome.message
+
+
+def test_cancel_stops_one_call_and_leaves_the_others_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, only close() could stop a call: a platform whose sandbox request went away
+    had to let its build run to the end, or stop every build of the session."""
+    builder = SleepingBuilder()
+    session = _session(tmp_path, monkeypatch, builder)
+    context = _context(tmp_path)
+    stop_mine = threading.Event()
+    mine: list[object] = []
+    others: list[object] = []
+    first = _in_thread(session, context, "mine:1", mine, cancel=stop_mine)
+    second = _in_thread(session, context, "other:1", others, cancel=threading.Event())
+    third = _in_thread(session, context, "third:1", others)
+    for _ in range(3):
+        assert builder.started.acquire(timeout=GUARD_S)
+    session.cancel(stop_mine)
+    first.join(GUARD_S)
+    assert not first.is_alive(), "the cancelled call went on"
+    assert len(mine) == 1 and _cancelled(mine[0]), mine
+    assert mine[0].hint and mine[0].step  # type: ignore[attr-defined]
+    assert second.is_alive() and third.is_alive() and not others, "cancel() stopped another call"
+    session.close()
+    for thread in (second, third):
+        thread.join(GUARD_S)
+    assert len(others) == 2 and all(isinstance(outcome, rtbuild.ConfigError) for outcome in others), others
+
+
+def test_a_call_given_a_cancelled_event_starts_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builder = SleepingBuilder()
+    session = _session(tmp_path, monkeypatch, builder)
+    done = threading.Event()
+    session.cancel(done)  # no call uses it yet: it is set, so a call given it is refused
+    with pytest.raises(rtbuild.BuildFailedError, match="cancelled"):
+        session.build(BuildRequest(path=str(_context(tmp_path)), tags=["app:1"], builder="sleeping"), cancel=done)
+    with pytest.raises(rtbuild.BuildFailedError, match="cancelled"):
+        session.exists("app:1", cancel=done)
+    assert builder.builds == 0
+    session.close()
+
+
+def test_cancel_stops_a_call_waiting_for_the_tag_and_not_the_build_it_waits_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = SleepingBuilder()
+    session = _session(tmp_path, monkeypatch, builder)
+    context = _context(tmp_path)
+    outcomes: list[object] = []
+    running = _in_thread(session, context, "app:1", outcomes)
+    assert builder.started.acquire(timeout=GUARD_S)
+    stop_waiter, in_wait = threading.Event(), threading.Event()
+    waiter_outcomes: list[object] = []
+
+    class Waits(rtbuild.Reporter):
+        def event(self, kind: str, **fields: object) -> None:
+            if kind == "waiting":
+                in_wait.set()
+
+    def wait_for_tag() -> None:
+        with rtbuild.use_reporter(Waits()):
+            try:
+                request = BuildRequest(path=str(context), tags=["app:1"], builder="sleeping")
+                waiter_outcomes.append(session.build(request, cancel=stop_waiter))
+            except BaseException as exc:  # what the thread ended with is the assertion
+                waiter_outcomes.append(exc)
+
+    waiting = threading.Thread(target=wait_for_tag, daemon=True)
+    waiting.start()
+    assert in_wait.wait(GUARD_S), "the second call never waited for the tag's lock"
+    session.cancel(stop_waiter)
+    waiting.join(GUARD_S)
+    assert not waiting.is_alive() and len(waiter_outcomes) == 1 and _cancelled(waiter_outcomes[0]), waiter_outcomes
+    assert running.is_alive() and not outcomes, "cancelling the waiting call stopped the build it waited for"
+    assert builder.builds == 1, "the cancelled call started an engine build"
+    session.close()
+    running.join(GUARD_S)
+    assert len(outcomes) == 1 and isinstance(outcomes[0], rtbuild.ConfigError)

@@ -71,3 +71,50 @@ def test_close_stops_the_engine_builds_and_tags_nothing(images: Images, isolated
     assert not left, "an engine build outlived the closed session"
     for index in range(3):
         assert h.inspect(images.cli, images.tag(f"t{index}")) is None, "a build tagged after close()"
+
+
+def test_cancel_stops_one_engine_build_and_tags_nothing(images: Images, isolated_dirs: Path) -> None:
+    """BuildSession.cancel(event): the call given that event stops (its engine build too,
+    nothing tagged); the session's other build runs on until close()."""
+    contexts = []
+    for index in range(2):
+        context = isolated_dirs / f"cancel{index}"
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex} && sleep 600\n")
+        contexts.append(context)
+    started = threading.Semaphore(0)
+    outcomes: dict[int, object] = {}
+    stops = [threading.Event(), threading.Event()]
+    session = rtbuild.BuildSession(rtbuild.Config())
+
+    class StepReporter(rtbuild.Reporter):
+        def line(self, text: str, *, source: str = "build") -> None:
+            if "sleep 600" in text:
+                started.release()
+
+    def run(index: int) -> None:
+        request = rtbuild.BuildRequest(path=str(contexts[index]), tags=[images.tag(f"c{index}")])
+        with rtbuild.use_reporter(StepReporter()):
+            try:
+                outcomes[index] = images.remember(session.build(request, cancel=stops[index]))
+            except BaseException as exc:  # what the thread ended with is the assertion
+                outcomes[index] = exc
+
+    threads = [threading.Thread(target=run, args=(index,), daemon=True) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert started.acquire(timeout=300), outcomes
+    session.cancel(stops[0])
+    threads[0].join(120)  # a hang guard, never a timing claim
+    assert not threads[0].is_alive(), "the cancelled build went on"
+    assert isinstance(outcomes[0], rtbuild.BuildFailedError) and "cancelled" in outcomes[0].message, outcomes
+    assert threads[1].is_alive() and 1 not in outcomes, "cancel() stopped the session's other build"
+    import psutil
+
+    commands = [" ".join(process.info["cmdline"] or []) for process in psutil.process_iter(["cmdline"])]
+    assert not [command for command in commands if images.tag("c0") in command], "the cancelled engine build ran on"
+    assert h.inspect(images.cli, images.tag("c0")) is None, "a cancelled build tagged"
+    session.close()
+    threads[1].join(120)
+    assert not threads[1].is_alive() and isinstance(outcomes[1], rtbuild.ConfigError), outcomes
