@@ -39,3 +39,41 @@ def test_ignore_syntax_buildah_reads_as_a_regexp_turns_the_skip_off(
     request = BuildRequest(path=str(ctx), tags=[name])
     assert builder.build_request(request).cached is False
     assert builder.build_request(request).cached is False
+
+
+def _layer_xattr(name: str, tmp_path: Path) -> str | None:
+    """user.x of /ctx/f as the image's top layer carries it (a `podman save` archive)."""
+    import io
+    import json
+    import tarfile
+
+    archive = tmp_path / f"saved-{len(list(tmp_path.glob('saved-*')))}.tar"  # save will not overwrite
+    podman("save", "-o", str(archive), name)
+    with tarfile.open(archive) as saved:
+        manifest = saved.extractfile("manifest.json")
+        assert manifest is not None
+        top = saved.extractfile(json.load(manifest)[0]["Layers"][-1])
+        assert top is not None
+        with tarfile.open(fileobj=io.BytesIO(top.read())) as layer:
+            return layer.getmember("ctx/f").pax_headers.get("SCHILY.xattr.user.x")
+
+
+def test_an_xattr_change_alone_reaches_the_pushed_layer(builder: PodmanBuilder, names: Names, tmp_path: Path) -> None:
+    """Buildah copies a context file's user.* attributes into the layer archive (what a push
+    sends): an attribute-only change (setfattr moves ctime alone) must build again, or the
+    image keeps the old value under a digest that claims the new one."""
+    import os
+
+    name = names.new("localhost/rtbuild-test/xattr")
+    ctx = write_context(tmp_path / "ctx", "FROM busybox:latest\nCOPY f /ctx/f\n", {"f": "f\n"})
+    try:
+        os.setxattr(ctx / "f", "user.x", b"1")
+    except OSError as exc:
+        pytest.fail(f"the test's filesystem refuses user xattrs: {exc}", pytrace=False)
+    request = BuildRequest(path=str(ctx), tags=[name])
+    assert builder.build_request(request).cached is False
+    assert _layer_xattr(name, tmp_path) == "1"
+    os.setxattr(ctx / "f", "user.x", b"2")
+    assert builder.build_request(request).cached is False, "an attribute change was reported cached"
+    assert _layer_xattr(name, tmp_path) == "2"
+    assert builder.build_request(request).cached is True

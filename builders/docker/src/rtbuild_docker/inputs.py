@@ -96,7 +96,9 @@ def first_build(
 ) -> BuildOutcome | None:
     """The engine build with the digest hashed alongside, recorded beside the image when
     it is the image's. ``None`` when the context is not settled (a file written in the
-    last 2 s): then the caller hashes first and labels the image, as for any build.
+    last 2 s): then the caller hashes first and labels the image, as for any build. Also
+    ``None``, with the tags removed again, when the hash found a change BuildKit's
+    incremental sync does not send: the engine may have built from old bytes.
     ``analysis`` is the caller's analysis of the Dockerfile (its base images, what it
     fetches that the digest cannot see)."""
     from rtbuild.enginekit import ConcurrentDigest, has_foreign_base
@@ -113,12 +115,15 @@ def first_build(
         answers = EngineAPI(builder.docker_host).inspect_images(analysis.images)
         return {name: str(info.get("Id", "")) for name, info in answers.items() if info}
 
+    unsynced: list[str] = []
+
     def compute() -> Inputs | None:
         inputs, ctx = inputs_and_context(builder, spec, extra, dockerfile)
         if ctx is not None and ctx.stat_invisible:
-            # BuildKit's incremental sync may have kept an old copy of these files: the
-            # image gets no digest, and the next build sends the whole context (the walk
-            # that saw them left the marker, rtbuild.context.mark_stale_sync).
+            # BuildKit's incremental sync may have kept an old copy of these files: this
+            # image is not kept (below), and the build after it sends the whole context
+            # (the walk that saw them left the marker, rtbuild.context.mark_stale_sync).
+            unsynced.extend(ctx.stat_invisible)
             return None
         return inputs
 
@@ -146,6 +151,21 @@ def first_build(
         _remove_tags(EngineAPI(builder.docker_host), spec.tags)
         raise unreadable
     reporter = get_reporter()
+    if unsynced:
+        # The engine started before the hash could say so: it received these entries
+        # incrementally and may hold their old bytes. Drop the tags (none existed before)
+        # and let the caller build again, hashing first: that build sends every file.
+        from .enginebuild import _remove_tags
+
+        _remove_tags(EngineAPI(builder.docker_host), spec.tags)
+        shown = ", ".join(unsynced[:3]) + (f" and {len(unsynced) - 3} more" if len(unsynced) > 3 else "")
+        reporter.event(
+            "fresh_sync_rebuild",
+            files=unsynced[:100],
+            message=f"building again with the whole context: {shown} changed in a way the engine's"
+            " incremental sync does not send (same size and mtime, or attributes only)",
+        )
+        return None
     if inputs is not None:
         outcome.input_digest = inputs.digest
         reporter.event("digest_recorded", input_digest=inputs.digest, image_id=outcome.image_id)
