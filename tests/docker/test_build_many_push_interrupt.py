@@ -80,11 +80,15 @@ def test_an_interrupt_ends_build_many_pushes_at_once(
     assert proc.returncode == 128 + signum, err[-3000:]
     report = json.loads(out)  # stdout: the report alone, progress on stderr
     assert report["interrupted"] is True and report["ok"] is False
-    pushing = [b for b in report["builds"] if b["status"] == "interrupted"]
+    interrupted = [b for b in report["builds"] if b["status"] == "interrupted"]
+    pushing = [b for b in interrupted if b["error"]["step"] == "push"]
+    # The signal follows the first upload: the other build may still have been building
+    # then (CI on a loaded machine), and says so.
     assert pushing, report
-    for build in pushing:
-        assert build["error"]["message"].endswith(f"before {build['name']} was pushed (its build had finished)")
-        assert build["error"]["step"] == "push"
+    for build in interrupted:
+        pushed = f"before {build['name']} was pushed (its build had finished)"
+        built = f"before {build['name']} was built"
+        assert build["error"]["message"].endswith(pushed if build in pushing else built), build
     # The engine cancelled its uploads: once the stub takes data again, it closes them
     # instead of sending the rest of the layer.
     stub_registry.resume()
