@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import rtbuild.context._watch
+import rtbuild.enginekit._firstbuild
 from rtbuild.context import context_digest
 from rtbuild.enginekit import (
     ConcurrentDigest,
@@ -231,6 +233,70 @@ def test_a_hash_waiting_for_the_engine_runs_on_finish_and_never_after_abandon(se
     assert abandoned._thread is not None
     abandoned._thread.join(10)
     assert not abandoned._thread.is_alive() and calls == ["hash"]
+
+
+def _signalled(ctx: Path) -> tuple[threading.Event, Callable[[], Inputs]]:
+    called = threading.Event()
+    compute = _digest(ctx)
+
+    def watched_compute() -> Inputs:
+        called.set()
+        return compute()
+
+    return called, watched_compute
+
+
+def test_a_hash_waiting_for_the_context_begins_once_the_engine_has_it(settled: Path) -> None:
+    """``start(until_context_sent=True)``: the engine starting is not enough (its client
+    is sending the context then), ``context_sent`` is; the digest is still recorded."""
+    called, compute = _signalled(settled)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
+    concurrent.start(until_context_sent=True)
+    concurrent.engine_started()
+    assert not called.wait(0.3), "the hash began while the context was still being sent"
+    concurrent.context_sent()
+    assert called.wait(10)
+    inputs = concurrent.finish(IMAGE_ID)
+    assert inputs is not None and recorded_digests(IMAGE_ID) == [inputs.digest]
+    assert concurrent.began == "context sent"
+
+
+def test_a_hash_waiting_for_the_context_begins_after_the_wait_when_no_end_is_seen(
+    settled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that reads no context, or output the watch does not know: the hash begins
+    ``CONTEXT_WAIT_S`` after the engine started, alongside it as before."""
+    monkeypatch.setattr(rtbuild.enginekit._firstbuild, "CONTEXT_WAIT_S", 0.3)
+    called, compute = _signalled(settled)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
+    concurrent.start(until_context_sent=True)
+    assert not called.wait(0.3), "the hash began before the engine started"
+    concurrent.engine_started()
+    assert called.wait(10)
+    assert concurrent.finish(IMAGE_ID) is not None
+    assert concurrent.began == "no end of the context transfer seen"
+
+
+def test_a_hash_waiting_for_the_context_runs_on_finish_and_its_timer_goes(
+    settled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rtbuild.enginekit._firstbuild, "CONTEXT_WAIT_S", 600.0)
+    called, compute = _signalled(settled)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
+    concurrent.start(until_context_sent=True)
+    concurrent.engine_started()
+    timers = [t for t in threading.enumerate() if t.name == "rtbuild-hash-wait"]
+    assert timers, "no wait timer runs"
+    assert concurrent.finish(IMAGE_ID) is not None  # a short build: the hash runs now
+    assert called.is_set() and concurrent.began == "engine finished"
+    for timer in timers:
+        timer.join(5)
+        assert not timer.is_alive(), "the wait timer outlived the build"
+    abandoned = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
+    abandoned.start(until_context_sent=True)
+    abandoned.engine_started()
+    abandoned.abandon()
+    assert not [t for t in threading.enumerate() if t.name == "rtbuild-hash-wait" and t.is_alive()]
 
 
 def test_records_keep_a_few_digests_per_image() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rtbuild._observe.profile import cache_hit_ratio, render_profile
-from rtbuild.enginekit import StepRecorder, attach_layer_sizes, layers_from_history
+from rtbuild.enginekit import ContextTransferWatch, StepRecorder, attach_layer_sizes, layers_from_history
 
 PLAIN = """\
 #1 [internal] load build definition from Dockerfile
@@ -113,3 +113,65 @@ def test_profile_text_puts_the_slow_step_on_top() -> None:
     assert text.splitlines()[1].endswith("[2/4] RUN sleep 2")
     assert "cache hits 0% of 3 instruction steps" in text
     assert "no step profile" in render_profile({})
+
+
+# --- ContextTransferWatch: when the engine has the build context -----------------------
+
+TRANSFER = """\
+#1 [internal] load build definition from Dockerfile
+#1 transferring dockerfile: 31B done
+#1 DONE 0.0s
+#2 [internal] load .dockerignore
+#2 transferring context: 2B done
+#2 DONE 0.0s
+#4 [1/3] FROM docker.io/library/busybox:latest
+#4 CACHED
+#6 [internal] load build context
+#6 sha256:b3ba89a92b66614ecc4f7047e17e3cddde260c03fdd47e29ed5bc5a08250ee6f
+#6 ...
+#5 [2/3] RUN echo 1 > /nonce
+#5 DONE 0.6s
+#6 [internal] load build context
+#6 transferring context: 560.70kB 5.0s
+#6 transferring context: 774.86kB 7.1s done
+#6 DONE 7.1s
+#7 [3/3] COPY . /ctx
+#7 DONE 2.7s
+"""
+
+
+def _watch_lines(lines: list[str]) -> list[int]:
+    """Indexes of the lines after which ``on_sent`` was called."""
+    calls: list[int] = []
+    position = [0]
+    watch = ContextTransferWatch(lambda: calls.append(position[0]))
+    for index, line in enumerate(lines):
+        position[0] = index
+        watch.feed(line)
+    assert watch.sent == bool(calls)
+    return calls
+
+
+def test_the_context_is_sent_when_buildkit_says_its_transfer_is_done() -> None:
+    lines = TRANSFER.splitlines()
+    # Not at the .dockerignore's own "transferring context: 2B done", not at "#6 ...":
+    # once, at the build context's "done" (its DONE line follows).
+    assert _watch_lines(lines) == [lines.index("#6 transferring context: 774.86kB 7.1s done")]
+
+
+def test_the_context_is_sent_when_its_vertex_ends_another_way() -> None:
+    for end in ("#6 DONE 0.1s", "#6 CACHED", "#6 ERROR: failed to read", "#6 CANCELED"):
+        lines = ["#6 [internal] load build context", "#6 transferring context: 1.2MB 0.4s", end]
+        assert _watch_lines(lines) == [2], end
+
+
+def test_a_build_that_reads_no_context_never_says_it_was_sent() -> None:
+    lines = [line for line in TRANSFER.splitlines() if not line.startswith(("#6", "#7"))]
+    assert _watch_lines(lines) == []
+
+
+def test_sequential_builders_have_the_context_at_their_first_step() -> None:
+    legacy = ["Sending build context to Docker daemon  470.1MB", "Step 1/3 : FROM busybox", "Step 2/3 : RUN x"]
+    assert _watch_lines(legacy) == [1]
+    buildah = ["STEP 1/2: FROM busybox", "STEP 2/2: COPY . /ctx"]
+    assert _watch_lines(buildah) == [0]

@@ -15,9 +15,27 @@ from typing import Any
 import pytest
 from rtbuild import BuildRequest, BuildResult, Config, run_build
 from rtbuild._framework.plugins import get_plugin_manager
+from rtbuild._framework.progress import Reporter
 
 RTBUILD = str(Path(sys.executable).with_name("rtbuild"))
 BUSYBOX_DOCKERFILE = 'FROM busybox:latest\nARG GREETING=hi\nCOPY . /ctx\nRUN echo "$GREETING" > /greeting\n'
+
+
+class Events(Reporter):
+    """A reporter that keeps every event (use it with ``use_reporter``)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [fields for name, fields in self.events if name == kind]
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self.events.append((kind, fields))
 
 
 def docker(cli: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -42,6 +42,36 @@ def test_a_first_build_records_its_digest_beside_the_image(images: h.Images, set
     assert again.cached and again.details["image_id"] == image_id
 
 
+def test_a_first_build_hashes_once_the_engine_has_the_context(images: h.Images, settled: Path) -> None:
+    """The hash waits for BuildKit's ``load build context`` to end (client and engine use
+    the CPUs while the context is sent), then runs alongside the rest of the build."""
+    from rtbuild._framework.progress import use_reporter
+
+    events = h.Events()
+    with use_reporter(events):
+        first = h.build(images, settled)
+    recorded = events.of("digest_recorded")
+    assert len(recorded) == 1 and recorded[0]["hash_began"] == "context sent", events.events
+    assert recorded_digests(first.details["image_id"]) == [first.details["input_digest"]]
+
+
+def test_a_first_build_that_reads_no_context_still_records_its_digest(images: h.Images, settled: Path) -> None:
+    """No ``COPY``: BuildKit never loads the context, so no end of its transfer is seen; the
+    hash still runs (here after the short build) and the next request is a no-op."""
+    from rtbuild._framework.progress import use_reporter
+
+    (settled / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex}\n")
+    time.sleep(WINDOW_NS / 1e9 + 0.05)
+    events = h.Events()
+    with use_reporter(events):
+        first = h.build(images, settled)
+    recorded = events.of("digest_recorded")
+    assert len(recorded) == 1, events.events
+    assert recorded[0]["hash_began"] in ("engine finished", "no end of the context transfer seen")
+    assert h.build(images, settled).cached
+    assert recorded_digests(first.details["image_id"]) == [first.details["input_digest"]]
+
+
 def test_a_context_just_written_and_not_watched_is_hashed_first_and_labelled(
     images: h.Images, context: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

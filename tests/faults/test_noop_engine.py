@@ -14,7 +14,7 @@ from typing import Any
 import docker_build_helpers as h
 import pytest
 from rtbuild import Config
-from rtbuild._framework.progress import Reporter, use_reporter
+from rtbuild._framework.progress import use_reporter
 from rtbuild.context._validate import context_digest
 from rtbuild_docker.builder import DockerBuilder
 
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.engine
 
 images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
 OLD = 1_600_000_000
-
-
-class _Events(Reporter):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def event(self, kind: str, **fields: Any) -> None:
-        self.events.append((kind, fields))
 
 
 def run_in(cli: str, image: str, *command: str) -> str:
@@ -180,7 +172,7 @@ def test_an_invisible_change_seen_during_a_first_build_is_built_again_whole(
 
     _built_then_rewritten(images, context, "FROM busybox:latest\nCOPY . /c/\n", "iiii\n", "jjjj\n")
     h.docker(images.cli, "image", "rm", "-f", images.tag())
-    events = _Events()
+    events = h.Events()
     with use_reporter(events):
         first = h.build(images, context)  # a first build: the hash runs next to the engine
     assert not first.cached

@@ -15,23 +15,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import docker_build_helpers as h
 import pytest
-from rtbuild._framework.progress import Reporter, use_reporter
+from rtbuild._framework.progress import use_reporter
 
 pytestmark = pytest.mark.engine
 
 images, isolated_dirs, context = h.images, h.isolated_dirs, h.context
-
-
-class _Events(Reporter):
-    def __init__(self) -> None:
-        self.kinds: list[str] = []
-
-    def event(self, kind: str, **fields: Any) -> None:
-        self.kinds.append(kind)
 
 
 def test_an_xattr_change_alone_builds_again_with_the_whole_context(images: h.Images, context: Path) -> None:
@@ -45,7 +36,7 @@ def test_an_xattr_change_alone_builds_again_with_the_whole_context(images: h.Ima
         pytest.skip(f"the context's filesystem refuses user xattrs: {exc}")
     h.build(images, context)
     os.setxattr(context / "f", "user.x", b"2")
-    events = _Events()
+    events = h.Events()
     with use_reporter(events):
         second = h.build(images, context)
     assert not second.cached, "an attribute change was reported cached"

@@ -43,6 +43,14 @@ def config_proxy_passwords() -> list[str]:
     return list(dict.fromkeys([*found, *map(unquote, found)]))
 
 
+def _both(first: Callable[[str], None], second: Callable[[str], None]) -> Callable[[str], None]:
+    def feed(line: str) -> None:
+        first(line)
+        second(line)
+
+    return feed
+
+
 def engine_build(
     builder: DockerBuilder,
     spec: BuildSpec,
@@ -51,12 +59,13 @@ def engine_build(
     started: float,
     ctx: Any = None,
     on_started: Callable[[], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> BuildOutcome:
     """Run the engine build of ``spec`` (the no-op skip already said no), log it,
     profile its steps and label the image with its input digest when there is one (the
     label is withdrawn when the context ``ctx`` changed after the hash, see
     :func:`rtbuild.enginekit.confirm_label`). ``on_started`` is called once the engine
-    client runs."""
+    client runs; ``on_line`` sees each (masked) output line after the step profile does."""
     from rtbuild.context import clear_stale_sync
     from rtbuild.enginekit import (
         DIGEST_LABEL,
@@ -97,12 +106,13 @@ def engine_build(
         )
         rotate_build_node_id()
     recorder = StepRecorder()
+    feed: Callable[[str], None] = recorder.feed if on_line is None else _both(recorder.feed, on_line)
     result = run_build(
         argv,
         env=env,
         log_path=log_path,
         stream=builder.progress == "plain",
-        on_line=recorder.feed,
+        on_line=feed,
         redact=redact,
         shown_argv=redact_argv(argv),
         on_started=on_started,

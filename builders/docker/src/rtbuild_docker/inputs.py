@@ -101,7 +101,7 @@ def first_build(
     incremental sync does not send: the engine may have built from old bytes.
     ``analysis`` is the caller's analysis of the Dockerfile (its base images, what it
     fetches that the digest cannot see)."""
-    from rtbuild.enginekit import ConcurrentDigest, has_foreign_base
+    from rtbuild.enginekit import ConcurrentDigest, ContextTransferWatch, has_foreign_base
 
     if has_foreign_base(EngineAPI(builder.docker_host), analysis.images, spec.platform):
         # Its image is read from the registry, which the engine may do before the digest's
@@ -130,14 +130,19 @@ def first_build(
     concurrent = ConcurrentDigest(spec.path, dockerfile, compute, images)
     if not concurrent.settled():
         return None
-    concurrent.start(until_engine_started=True)
+    # The hash waits for the engine to have the context: while its client sends it, client
+    # and engine keep both CPUs of a small host busy (see ConcurrentDigest.start).
+    concurrent.start(until_context_sent=True)
+    transfer = ContextTransferWatch(concurrent.context_sent)
     try:
         # The label says "see the record" (the digest is not known yet); the digest
         # itself leaves this label out, so the hash does not depend on it. A Dockerfile
         # that fetches what the digest cannot see (ADD <url>, a # syntax frontend) never
         # gets a record, so its image gets no such label either.
         marked = spec if analysis.remote else dataclasses.replace(spec, labels={**spec.labels, DIGEST_LABEL: RECORDED})
-        outcome = engine_build(builder, marked, extra, None, started, on_started=concurrent.engine_started)
+        outcome = engine_build(
+            builder, marked, extra, None, started, on_started=concurrent.engine_started, on_line=transfer.feed
+        )
     except BaseException:
         concurrent.abandon()
         raise
@@ -168,7 +173,9 @@ def first_build(
         return None
     if inputs is not None:
         outcome.input_digest = inputs.digest
-        reporter.event("digest_recorded", input_digest=inputs.digest, image_id=outcome.image_id)
+        reporter.event(
+            "digest_recorded", input_digest=inputs.digest, image_id=outcome.image_id, hash_began=concurrent.began
+        )
     else:
         reason = concurrent.reason
         reporter.event("digest_not_recorded", reason=reason, message=f"no input digest kept: {reason}")

@@ -109,7 +109,13 @@ if TYPE_CHECKING:
         report_skip_disabled,
         skip_blocked,
     )
-    from rtbuild.enginekit._steps import StepRecorder, attach_layer_sizes, layers_from_history, profile_steps
+    from rtbuild.enginekit._steps import (
+        ContextTransferWatch,
+        StepRecorder,
+        attach_layer_sizes,
+        layers_from_history,
+        profile_steps,
+    )
     from rtbuild.enginekit._stop import EngineProbe
 
 #: name -> module (or "module:attribute"): imported on first use, so a no-op check does not pay for
@@ -202,6 +208,7 @@ _NAMES: dict[str, str] = {
     "stop_all": "rtbuild.enginekit._runner",
     "stop_process_group": "rtbuild.enginekit._runner",
     "StepRecorder": "rtbuild.enginekit._steps",
+    "ContextTransferWatch": "rtbuild.enginekit._steps",
     "attach_layer_sizes": "rtbuild.enginekit._steps",
     "layers_from_history": "rtbuild.enginekit._steps",
     "profile_steps": "rtbuild.enginekit._steps",
@@ -225,6 +232,7 @@ __all__ = [
     "TAIL_LINES",
     "Analysis",
     "ConcurrentDigest",
+    "ContextTransferWatch",
     "EngineDown",
     "EngineProbe",
     "ImageInspector",

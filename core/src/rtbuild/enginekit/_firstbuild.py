@@ -53,6 +53,11 @@ from rtbuild.errors import BuildContextError
 #: still cost it 0.13 s (0.22 s in the caller's session), see docs/performance.md.
 HASH_NICE = 5
 
+#: How long a hash told to wait for the engine's context transfer (``start(until_context_sent=
+#: True)``) waits after the engine started when no end of the transfer is seen: a build
+#: that reads no context, or output this reader does not know. It then hashes alongside.
+CONTEXT_WAIT_S = 3.0
+
 
 def _set_priority(tid: int, nice: int) -> None:
     # On Linux a thread is a task: setpriority on its TID renices this thread only.
@@ -102,6 +107,11 @@ class ConcurrentDigest:
         #: so a lowering can never land after the raise (the caller would wait on a niced hash).
         self._priority = threading.Lock()
         self._generation = 0
+        self._wait_for_context = False
+        self._timer: threading.Timer | None = None
+        #: When the hash began: "at once", "engine started", "context sent", "no end of the
+        #: context transfer seen" or "engine finished" (empty until it began).
+        self.began = ""
         #: Why no digest was recorded (``None`` when one was).
         self.reason: str | None = None
 
@@ -137,7 +147,7 @@ class ConcurrentDigest:
         else:
             self._before = stat_snapshot(self.root, self.files)
 
-    def start(self, *, until_engine_started: bool = False) -> None:
+    def start(self, *, until_engine_started: bool = False, until_context_sent: bool = False) -> None:
         """Snapshot the inputs (unless :meth:`settled` did), then start hashing in a
         thread; returns at once. Call it just before the engine starts reading.
 
@@ -145,10 +155,18 @@ class ConcurrentDigest:
         it hashes (pass that as ``run_build``'s ``on_started``): the hash holds the GIL
         for most of its run, and each of the caller's own system calls before the engine
         starts (its log, its temp dir, the fork) would wait for it (measured: up to
-        0.16 s before ``docker build`` began). What the snapshot or watch taken here
-        covers is unchanged: it still starts before the engine."""
-        if not until_engine_started:
-            self._go.set()
+        0.16 s before ``docker build`` began). With ``until_context_sent`` it waits
+        longer, for :meth:`context_sent` (feed the engine's output to a
+        :class:`~rtbuild.enginekit.ContextTransferWatch` calling it), or
+        :data:`CONTEXT_WAIT_S` after the engine started when that never comes: while
+        the engine's client sends the context, client and engine use both CPUs of a small
+        host, and a hash then slows the build (measured on 2 vCPUs: the whole hash, 0.5 s
+        of CPU, fell inside the transfer; after it the engine used 1.2 of 2 CPUs for 5 s).
+        What the snapshot or watch taken here covers is unchanged: it still starts
+        before the engine."""
+        self._wait_for_context = until_context_sent
+        if not (until_engine_started or until_context_sent):
+            self._began("at once")
         if self._before is None:
             self._snapshot_before()
         with contextlib.suppress(AttributeError, OSError):
@@ -159,9 +177,27 @@ class ConcurrentDigest:
         self._thread = threading.Thread(target=context.run, args=(self._run,), name="rtbuild-hash", daemon=True)
         self._thread.start()
 
+    def _began(self, why: str) -> None:
+        # Two callers racing here (the timer and the engine's output) differ only in the label.
+        if not self._go.is_set():
+            self.began = why
+            self._go.set()
+
     def engine_started(self) -> None:
-        """The engine runs: the hash may begin (see :meth:`start`)."""
-        self._go.set()
+        """The engine runs: the hash may begin (see :meth:`start`), or, when it waits for
+        the context, begins :data:`CONTEXT_WAIT_S` from now at the latest."""
+        if not self._wait_for_context:
+            self._began("engine started")
+            return
+        timer = threading.Timer(CONTEXT_WAIT_S, self._began, args=("no end of the context transfer seen",))
+        timer.daemon = True
+        timer.name = "rtbuild-hash-wait"
+        self._timer = timer
+        timer.start()
+
+    def context_sent(self) -> None:
+        """The engine has received the context (see :meth:`start`): the hash may begin."""
+        self._began("context sent")
 
     def _run(self) -> None:
         self._go.wait()
@@ -179,8 +215,14 @@ class ConcurrentDigest:
     def abandon(self) -> None:
         """The build failed or was interrupted: record nothing (the thread may run on)."""
         self.reason = "the build did not finish"
+        self._stop_timer()
         self._go.set()
         self._close_watch()
+
+    def _stop_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
 
     def _close_watch(self) -> None:
         watch, self._watch = self._watch, None
@@ -198,7 +240,8 @@ class ConcurrentDigest:
             if self._tid is not None and self._thread.is_alive():
                 # The engine is done: now the hash is what the caller waits for.
                 _set_priority(self._tid, self._nice)
-        self._go.set()  # an engine that never said it started (the hash then runs now)
+        self._stop_timer()
+        self._began("engine finished")  # an engine that never said so (the hash then runs now)
         self._thread.join()
         inputs = self._inputs
         try:
@@ -288,4 +331,4 @@ class ConcurrentDigest:
         return None
 
 
-__all__ = ["HASH_NICE", "ConcurrentDigest"]
+__all__ = ["CONTEXT_WAIT_S", "HASH_NICE", "ConcurrentDigest"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,50 @@ class StepRecorder:
         """Every step in the order it started."""
         self._close_legacy(float(self._clock()))
         return [step.to_dict() for step in sorted(self._steps.values(), key=lambda s: s.start)]
+
+
+#: BuildKit's vertex for the main context (``--build-context`` ones are named otherwise).
+_CONTEXT_VERTEX = "[internal] load build context"
+_VERTEX_ENDS = ("DONE", "CACHED", "ERROR", "CANCELED")
+
+
+class ContextTransferWatch:
+    """Feed it every output line of a build (``feed``); it calls ``on_sent`` once, when the
+    engine has the build context: BuildKit's ``[internal] load build context`` vertex ends
+    (``transferring context: ... done``, ``DONE``, ``ERROR``), or a sequential builder
+    (the legacy Docker builder, Buildah) starts its first step, as those read or receive
+    the whole context before it. Used to start a first build's hash after the transfer
+    (:meth:`rtbuild.enginekit.ConcurrentDigest.context_sent`)."""
+
+    def __init__(self, on_sent: Callable[[], None]) -> None:
+        self._on_sent = on_sent
+        self._vertex: str | None = None
+        self.sent = False
+
+    def feed(self, line: str) -> None:
+        if self.sent:
+            return
+        match = _VERTEX.match(line)
+        if match:
+            key, rest = match.group(1), match.group(2)
+            if self._vertex is None:
+                if rest == _CONTEXT_VERTEX:
+                    self._vertex = key
+                return
+            if key == self._vertex and (rest.startswith(_VERTEX_ENDS) or _transfer_done(rest)):
+                self._fire()
+            return
+        text = line.strip()
+        if _LEGACY_STEP.match(text) or _BUILDAH_STEP.match(text):
+            self._fire()
+
+    def _fire(self) -> None:
+        self.sent = True
+        self._on_sent()
+
+
+def _transfer_done(rest: str) -> bool:
+    return rest.startswith("transferring context:") and rest.endswith(" done")
 
 
 def _normalise(created_by: str) -> str:
