@@ -191,20 +191,23 @@ def test_a_failing_hash_records_nothing(settled: Path) -> None:
     assert concurrent.reason and "disk on fire" in concurrent.reason
 
 
-def test_a_hash_started_until_the_engine_starts_waits_for_it(settled: Path) -> None:
-    """``start(until_engine_started=True)``: the hash (which holds the GIL for most of its
-    run) waits until the engine runs, and a change made before that is still seen (the
-    watch began in ``start``)."""
-    import threading
-
+def _signalled(ctx: Path) -> tuple[threading.Event, Callable[[], Inputs]]:
     called = threading.Event()
-    compute = _digest(settled)
+    compute = _digest(ctx)
 
     def watched_compute() -> Inputs:
         called.set()
         return compute()
 
-    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), watched_compute)
+    return called, watched_compute
+
+
+def test_a_hash_started_until_the_engine_starts_waits_for_it(settled: Path) -> None:
+    """``start(until_engine_started=True)``: the hash (which holds the GIL for most of its
+    run) waits until the engine runs, and a change made before that is still seen (the
+    watch began in ``start``)."""
+    called, compute = _signalled(settled)
+    concurrent = ConcurrentDigest(str(settled), str(settled / "Dockerfile"), compute)
     concurrent.start(until_engine_started=True)
     assert not called.wait(0.2), "the hash began before the engine started"
     (settled / "app.py").write_text("v2")
@@ -233,17 +236,6 @@ def test_a_hash_waiting_for_the_engine_runs_on_finish_and_never_after_abandon(se
     assert abandoned._thread is not None
     abandoned._thread.join(10)
     assert not abandoned._thread.is_alive() and calls == ["hash"]
-
-
-def _signalled(ctx: Path) -> tuple[threading.Event, Callable[[], Inputs]]:
-    called = threading.Event()
-    compute = _digest(ctx)
-
-    def watched_compute() -> Inputs:
-        called.set()
-        return compute()
-
-    return called, watched_compute
 
 
 def test_a_hash_waiting_for_the_context_begins_once_the_engine_has_it(settled: Path) -> None:

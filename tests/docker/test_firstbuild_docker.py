@@ -13,6 +13,7 @@ import pytest
 import rtbuild.context._hashing
 import rtbuild.context._snapshot
 from rtbuild import BuildResult
+from rtbuild._framework.progress import use_reporter
 from rtbuild.context import context_digest
 from rtbuild.enginekit import DIGEST_LABEL, RECORDED, ConcurrentDigest, recorded_digests
 
@@ -45,8 +46,6 @@ def test_a_first_build_records_its_digest_beside_the_image(images: h.Images, set
 def test_a_first_build_hashes_once_the_engine_has_the_context(images: h.Images, settled: Path) -> None:
     """The hash waits for BuildKit's ``load build context`` to end (client and engine use
     the CPUs while the context is sent), then runs alongside the rest of the build."""
-    from rtbuild._framework.progress import use_reporter
-
     events = h.Events()
     with use_reporter(events):
         first = h.build(images, settled)
@@ -58,8 +57,6 @@ def test_a_first_build_hashes_once_the_engine_has_the_context(images: h.Images, 
 def test_a_first_build_that_reads_no_context_still_records_its_digest(images: h.Images, settled: Path) -> None:
     """No ``COPY``: BuildKit never loads the context, so no end of its transfer is seen; the
     hash still runs (here after the short build) and the next request is a no-op."""
-    from rtbuild._framework.progress import use_reporter
-
     (settled / "Dockerfile").write_text(f"FROM busybox:latest\nRUN echo {uuid.uuid4().hex}\n")
     time.sleep(WINDOW_NS / 1e9 + 0.05)
     events = h.Events()
