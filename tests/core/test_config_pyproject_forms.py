@@ -58,3 +58,37 @@ def test_a_pyproject_header_in_rtbuild_toml_says_to_drop_it(tmp_path: Path, text
     with pytest.raises(ConfigError) as raised:
         load_config(env={}, search_from=tmp_path)
     assert raised.value.hint == f"in rtbuild.toml the keys stand at the top: drop the {header} header"
+
+
+QUOTED = {
+    "spaced, quoted header": '[ tool . "rtbuild" ]\nbuilder = "podman"\npush = true\n',
+    "quoted dotted keys": '"tool"."rtbuild".builder = "podman"\ntool.\'rtbuild\'.push = true\n',
+    "inline table at the top": 'tool = { rtbuild = { builder = "podman", push = true } }\n',
+    "quoted key under [tool]": '[tool]\n"rtbuild" = { builder = "podman", push = true }\n',
+}
+
+
+@pytest.mark.parametrize("text", QUOTED.values(), ids=QUOTED.keys())
+def test_quoted_and_spaced_spellings_are_found(tmp_path: Path, text: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    assert find_config_file(tmp_path) == tmp_path / "pyproject.toml"
+    config = load_config(env={}, search_from=tmp_path)
+    assert config.builder == "podman" and config.push is True
+
+
+def test_a_mention_in_another_tools_settings_is_not_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project that names rtbuild's API in ruff's settings (as rtbuild's own pyproject does)
+    paid a TOML parse on every CLI call run in it: only a key that can open the table is."""
+    import tomllib
+
+    parsed: list[str] = []
+    real = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text, **kw: parsed.append(text) or real(text, **kw))
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "app"\ndependencies = ["rtbuild>=0.1"]\n\n'
+        "[tool.ruff.lint.flake8-bugbear]\n# rtbuild.setting() returns a field\n"
+        'extend-immutable-calls = ["rtbuild.setting", "rtbuild._framework.config.setting"]\n'
+        'extra = [\n    "rtbuild.setting",\n]\n'
+    )
+    assert find_config_file(tmp_path) is None
+    assert parsed == []

@@ -221,15 +221,25 @@ def find_config_file(start: Path | None = None) -> Path | None:
                 text = py.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            if re.search(r"^\s*\[tool\.rtbuild[\].]", text, re.MULTILINE) or _tool_rtbuild_key(text):
+            if re.search(_HEADER, text, re.MULTILINE) or _tool_rtbuild_key(text):
                 return py
     return None
+
+
+_TOOL = r"""(?:tool|"tool"|'tool')[ \t]*\.[ \t]*(?:rtbuild|"rtbuild"|'rtbuild')"""
+#: ``[tool.rtbuild]``, ``[tool.rtbuild.X]``, ``[ tool."rtbuild" ]``, ``[[tool.rtbuild]]``.
+_HEADER = rf"^[ \t]*\[\[?[ \t]*{_TOOL}[ \t]*[\].]"
+#: A key that may open the table: ``rtbuild`` (quoted or not) at the start of a line, in an
+#: inline table (after ``{`` or ``,``), or dotted after ``tool.``. Only these make the file
+#: worth parsing: a mention elsewhere (``"rtbuild.setting"`` in ruff's settings, a
+#: dependency) cost a TOML parse (~4 ms) on every CLI call made in that project.
+_KEY = rf"""(?:^|[{{,])[ \t]*(?:{_TOOL}|rtbuild|"rtbuild"|'rtbuild')[ \t]*[.=\]]"""
 
 
 def _tool_rtbuild_key(text: str) -> bool:
     """``[tool.rtbuild]`` written without its header (``rtbuild = {...}`` or ``rtbuild.builder
     = ...`` under ``[tool]``, ``tool.rtbuild...`` at the top): the file was passed over."""
-    if not re.search(r"\brtbuild\s*[.=\]]", text):
+    if not re.search(_KEY, text, re.MULTILINE):
         return False
     import tomllib  # imported here: only a pyproject.toml that may hold the table needs it
 
