@@ -106,7 +106,7 @@ def read_bundle(path: Path) -> bytes:
         raise _error(f"{path} holds no PEM certificate", hint)
     # BEGIN PRIVATE KEY, RSA/EC/DSA/OPENSSH/ENCRYPTED PRIVATE KEY, PGP PRIVATE KEY BLOCK,
     # and a PuTTY key file (not PEM; 'Private-Lines:' holds the key).
-    # The substring checks first: they scan a 220 KB bundle in ~0.05 ms where the
+    # The substring checks first: both scan a 220 KB bundle in ~0.1 ms where the
     # regex (no literal prefix to skip by) takes ~2.5 ms on every runtime-image call.
     if (b"PRIVATE KEY" in data or b"Private-Lines:" in data) and _PRIVATE_KEY.search(data):
         raise _error(

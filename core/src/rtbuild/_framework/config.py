@@ -227,12 +227,10 @@ def find_config_file(start: Path | None = None) -> Path | None:
 
 
 _TOOL = r"""(?:tool|"tool"|'tool')[ \t]*\.[ \t]*(?:rtbuild|"rtbuild"|'rtbuild')"""
-#: ``[tool.rtbuild]``, ``[tool.rtbuild.X]``, ``[ tool."rtbuild" ]``, ``[[tool.rtbuild]]``.
-_HEADER = rf"^[ \t]*\[\[?[ \t]*{_TOOL}[ \t]*[\].]"
-#: A key that may open the table: ``rtbuild`` (quoted or not) at the start of a line, in an
-#: inline table (after ``{`` or ``,``), or dotted after ``tool.``. Only these make the file
-#: worth parsing: a mention elsewhere (``"rtbuild.setting"`` in ruff's settings, a
-#: dependency) cost a TOML parse (~4 ms) on every CLI call made in that project.
+_HEADER = rf"^[ \t]*\[\[?[ \t]*{_TOOL}[ \t]*[\].]"  # [tool.rtbuild], [ tool."rtbuild".X ], [[tool.rtbuild]]
+#: A key that may open the table (``rtbuild``, quoted or not, at a line start, in an inline
+#: table, or after ``tool.``): only it is worth a TOML parse (~4 ms a CLI call), not a
+#: mention such as ``"rtbuild.setting"`` in ruff's settings.
 _KEY = rf"""(?:^|[{{,])[ \t]*(?:{_TOOL}|rtbuild|"rtbuild"|'rtbuild')[ \t]*[.=\]]"""
 
 
