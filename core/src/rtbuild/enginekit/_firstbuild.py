@@ -223,10 +223,10 @@ class ConcurrentDigest:
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-            # cancel() only wakes the thread; wait the microseconds until it has gone, so
-            # no rtbuild thread outlives the build (a timer never calls this itself).
-            if timer is not threading.current_thread():
-                timer.join(1.0)
+            # cancel() only wakes the thread; wait the microseconds until it has gone, so no
+            # rtbuild thread outlives the build. Its callback (_began) only sets an event and
+            # never comes here, so this cannot join itself or wait on the caller's lock.
+            timer.join(1.0)
 
     def _close_watch(self) -> None:
         watch, self._watch = self._watch, None
